@@ -1,0 +1,16 @@
+# Decides whether the CUDA kernels are built: SOMA_CUDA=ON and CMake finds nvcc.
+# Sets SOMA_WITH_CUDA (TRUE/FALSE) and SOMA_CUDA_REASON (printed, and baked into the stub library).
+include(CheckLanguage)
+set(SOMA_WITH_CUDA FALSE)
+if(NOT SOMA_CUDA)
+  set(SOMA_CUDA_REASON "CUDA disabled at build time (-Dsoma.cuda=OFF)")
+else()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(SOMA_WITH_CUDA TRUE)
+    set(SOMA_CUDA_REASON "built with nvcc")
+  else()
+    set(SOMA_CUDA_REASON "nvcc was not found when this library was built")
+  endif()
+endif()
+message(STATUS "Soma CUDA kernels: ${SOMA_CUDA_REASON}")

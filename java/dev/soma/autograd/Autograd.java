@@ -1,0 +1,129 @@
+package dev.soma.autograd;
+
+import dev.soma.errors.ShapeException;
+import dev.soma.errors.SomaException;
+import dev.soma.ops.Elementwise;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The define-by-run tape. Ops call {@link #record} after computing their output; {@link #backward} walks
+ * the recorded graph from a root in reverse topological order, accumulating gradients for tensors used more
+ * than once, and adds the results into the {@code grad} of leaves that require grad (micrograd's idea).
+ * Backward itself runs with recording off (no higher-order gradients). A backward rule returns new tensors
+ * or the output gradient itself, never a tensor saved from the forward pass.
+ */
+public final class Autograd {
+    private Autograd() {}
+
+    /** True when an op with these inputs must record a node: recording is on and an input requires grad. */
+    public static boolean needsGrad(Tensor... inputs) {
+        if (!GradMode.isEnabled()) return false;
+        for (Tensor t : inputs) if (t != null && t.requiresGrad()) return true;
+        return false;
+    }
+
+    /** Attaches a node to {@code output} when {@link #needsGrad}; returns output for chaining. */
+    public static Tensor record(String op, Tensor output, BackwardFn backward, Tensor... inputs) {
+        if (needsGrad(inputs)) {
+            output.setGradFn(new Node(op, inputs.clone(), backward));
+        }
+        return output;
+    }
+
+    /** Backward from a scalar (one element) root, with gradient 1. */
+    public static void backward(Tensor root) {
+        if (root.numel() != 1) {
+            throw new ShapeException("backward: the root must hold one element to start from gradient 1, got shape "
+                    + Arrays.toString(root.shape()) + "; pass an output gradient instead");
+        }
+        try (Tensor one = Tensor.full(1.0, root.dtype(), root.device(), root.shape())) {
+            backward(root, one);
+        }
+    }
+
+    /** Backward from {@code root} with the given gradient of the loss with respect to it. */
+    public static void backward(Tensor root, Tensor gradOutput) {
+        if (!root.requiresGrad()) {
+            throw new SomaException("backward: the tensor " + root.describe()
+                    + " does not require grad (no input of the ops that made it had requiresGrad set)");
+        }
+        if (!Arrays.equals(root.shape(), gradOutput.shape()) || root.dtype() != gradOutput.dtype()) {
+            throw new ShapeException("backward: output gradient " + gradOutput.describe()
+                    + " must match the root " + root.describe());
+        }
+        List<Tensor> order = topologicalOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(root, gradOutput);
+        List<Tensor> temporaries = new ArrayList<>();
+        try (GradMode.Guard g = GradMode.disable()) {
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor grad = grads.remove(t);
+                if (grad == null) continue;
+                Node node = t.gradFn();
+                if (node == null) {
+                    if (t.requiresGrad()) t.accumulateGrad(grad);
+                    continue;
+                }
+                Tensor[] inputGrads = node.backward().apply(grad);
+                for (int k = 0; k < node.inputs().length; k++) {
+                    Tensor in = node.inputs()[k];
+                    Tensor gi = inputGrads[k];
+                    if (in == null || gi == null || !in.requiresGrad()) continue;
+                    if (!Arrays.equals(in.shape(), gi.shape())) {
+                        throw new ShapeException("backward of " + node.op() + ": gradient " + gi.describe()
+                                + " does not match input " + k + " " + in.describe());
+                    }
+                    temporaries.add(gi);
+                    Tensor previous = grads.get(in);
+                    if (previous == null) {
+                        grads.put(in, gi);
+                    } else {
+                        Tensor sum = Elementwise.add(previous, gi);
+                        temporaries.add(sum);
+                        grads.put(in, sum);
+                    }
+                }
+            }
+        } finally {
+            // Leaves copy what they accumulate, so every intermediate gradient can go now; those made inside a
+            // Scope belong to it and are closed with it.
+            for (Tensor t : temporaries) if (t.owner() == null && t != gradOutput) t.close();
+        }
+    }
+
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Map<Tensor, Boolean> visited = new IdentityHashMap<>();
+        // Iterative DFS: deep graphs (long sequences) must not overflow the Java stack.
+        Deque<Object[]> stack = new ArrayDeque<>();
+        stack.push(new Object[] {root, 0});
+        visited.put(root, Boolean.TRUE);
+        while (!stack.isEmpty()) {
+            Object[] frame = stack.peek();
+            Tensor t = (Tensor) frame[0];
+            int next = (Integer) frame[1];
+            Node node = t.gradFn();
+            Tensor[] inputs = node == null ? new Tensor[0] : node.inputs();
+            if (next < inputs.length) {
+                frame[1] = next + 1;
+                Tensor in = inputs[next];
+                if (in != null && in.requiresGrad() && visited.put(in, Boolean.TRUE) == null) {
+                    stack.push(new Object[] {in, 0});
+                }
+            } else {
+                stack.pop();
+                order.add(t);
+            }
+        }
+        return order;
+    }
+}

@@ -1,0 +1,30 @@
+package dev.soma.backend;
+
+import dev.soma.memory.CachingPool;
+import dev.soma.tensor.Device;
+
+/**
+ * One device's compute: its memory pool and its kernel families. Ops validate their arguments, then call a
+ * family method; a family calls a JNI binding or a vendor library. Families take tensors whose geometry the
+ * op has already checked (each method's contract says what it assumes).
+ */
+public interface Backend {
+    Device device();
+
+    CachingPool pool();
+
+    /** One line for {@code soma info}: what this backend runs on and with. */
+    String describe();
+
+    MemoryKernels memory();
+
+    ElementwiseKernels elementwise();
+
+    ReductionKernels reductions();
+
+    LossKernels losses();
+
+    LinalgKernels linalg();
+
+    RandomKernels random();
+}

@@ -1,0 +1,68 @@
+package dev.soma.backend;
+
+import dev.soma.jni.CpuKernels;
+import dev.soma.jni.NativeLibraries;
+import dev.soma.memory.CachingPool;
+import dev.soma.memory.CpuAllocator;
+import dev.soma.tensor.Device;
+
+/** The default backend: our C++ kernels (OpenMP) and oneDNN, on host memory from a caching pool. */
+public final class CpuBackend implements Backend {
+    private final CachingPool pool;
+    private final MemoryKernels memory = new CpuMemory();
+    private final ElementwiseKernels elementwise = new CpuElementwise();
+    private final ReductionKernels reductions = new CpuReductions();
+    private final LossKernels losses = new CpuLoss();
+    private final LinalgKernels linalg = new CpuLinalg();
+    private final RandomKernels random = new CpuRandom();
+
+    CpuBackend() {
+        NativeLibraries.cpu();
+        pool = new CachingPool(new CpuAllocator());
+    }
+
+    @Override
+    public Device device() {
+        return Device.cpu();
+    }
+
+    @Override
+    public CachingPool pool() {
+        return pool;
+    }
+
+    @Override
+    public String describe() {
+        return "cpu: Soma C++ kernels (" + CpuKernels.soma_cpu_threads() + " OpenMP threads) + oneDNN";
+    }
+
+    @Override
+    public MemoryKernels memory() {
+        return memory;
+    }
+
+    @Override
+    public ElementwiseKernels elementwise() {
+        return elementwise;
+    }
+
+    @Override
+    public ReductionKernels reductions() {
+        return reductions;
+    }
+
+    @Override
+    public LossKernels losses() {
+        return losses;
+    }
+
+    @Override
+    public LinalgKernels linalg() {
+        return linalg;
+    }
+
+    @Override
+    public RandomKernels random() {
+        return random;
+    }
+}

@@ -1,0 +1,5 @@
+package dev.soma.backend;
+
+/** CPU implementation of {@link LinalgKernels}. */
+final class CpuLinalg implements LinalgKernels {
+}

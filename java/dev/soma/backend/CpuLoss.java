@@ -1,0 +1,5 @@
+package dev.soma.backend;
+
+/** CPU implementation of {@link LossKernels}. */
+final class CpuLoss implements LossKernels {
+}

@@ -1,0 +1,5 @@
+package dev.soma.backend;
+
+/** CPU implementation of {@link RandomKernels}. */
+final class CpuRandom implements RandomKernels {
+}

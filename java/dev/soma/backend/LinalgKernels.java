@@ -1,0 +1,5 @@
+package dev.soma.backend;
+
+/** Matrix products. */
+public interface LinalgKernels {
+}

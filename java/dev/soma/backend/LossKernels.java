@@ -1,0 +1,5 @@
+package dev.soma.backend;
+
+/** Fused loss kernels (softmax + cross-entropy and friends). */
+public interface LossKernels {
+}

@@ -1,0 +1,250 @@
+package dev.soma.memory;
+
+import dev.soma.errors.OutOfMemoryException;
+import dev.soma.errors.ShapeException;
+
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * A caching allocator for one device, after PyTorch's CUDACachingAllocator.
+ *
+ * <p>Invariants:
+ * <ol>
+ *   <li>Every request is rounded up to a multiple of {@link #MIN_BLOCK} bytes, so every block address keeps
+ *       the segment's 64-byte alignment.</li>
+ *   <li>Requests of at most {@link #SMALL_LIMIT} come from the small pool, whose segments are
+ *       {@link #SMALL_SEGMENT} bytes; larger ones from the large pool, whose segments are
+ *       {@link #MID_SEGMENT} bytes for requests under {@link #MID_LIMIT} and the request rounded up to
+ *       {@link #LARGE_ROUND} otherwise. Small and large blocks never share a segment.</li>
+ *   <li>A segment is a doubly linked list of blocks that tile it exactly; no two free neighbours exist
+ *       (they are merged on release).</li>
+ *   <li>A free block is in exactly one free set: that of its pool (small/large) and stream; a live block is in
+ *       none. A block is only reused by the stream that freed it (the GPU pool adds events for cross-stream use).</li>
+ *   <li>The native allocator is called only when no cached block fits; on failure (or above the limit) the
+ *       cache is released and the request retried once, then {@link OutOfMemoryException} is thrown with the
+ *       statistics.</li>
+ * </ol>
+ * All methods are synchronized: the pool is shared by every thread that uses the device.
+ */
+public final class CachingPool {
+    public static final long MIN_BLOCK = 512;
+    public static final long SMALL_LIMIT = 1L << 20;
+    public static final long SMALL_SEGMENT = 2L << 20;
+    public static final long MID_LIMIT = 10L << 20;
+    public static final long MID_SEGMENT = 20L << 20;
+    public static final long LARGE_ROUND = 2L << 20;
+
+    /** One contiguous region inside a segment, live (handed out) or free (cached). */
+    public static final class Block {
+        final Segment segment;
+        final long address;
+        long size;
+        long requested;
+        boolean live;
+        final long stream;
+        Block prev;
+        Block next;
+
+        Block(Segment segment, long address, long size, long stream) {
+            this.segment = segment;
+            this.address = address;
+            this.size = size;
+            this.stream = stream;
+        }
+
+        public long address() {
+            return address;
+        }
+
+        public long size() {
+            return size;
+        }
+    }
+
+    static final class Segment {
+        final long base;
+        final long size;
+        final boolean small;
+
+        Segment(long base, long size, boolean small) {
+            this.base = base;
+            this.size = size;
+            this.small = small;
+        }
+    }
+
+    private static final Comparator<Block> BY_SIZE_THEN_ADDRESS =
+            Comparator.<Block>comparingLong(b -> b.size).thenComparingLong(b -> b.address);
+
+    private final NativeAllocator allocator;
+    private final Map<Long, TreeSet<Block>> smallFree = new HashMap<>();
+    private final Map<Long, TreeSet<Block>> largeFree = new HashMap<>();
+    private final Map<Long, Segment> segments = new HashMap<>();
+
+    private long allocated;
+    private long peakAllocated;
+    private long reserved;
+    private long peakReserved;
+    private long liveBlocks;
+    private long nativeAllocations;
+    private long nativeFrees;
+    private long cacheHits;
+    private long oomRetries;
+    private long limit = Long.MAX_VALUE;
+
+    public CachingPool(NativeAllocator allocator) {
+        this.allocator = allocator;
+    }
+
+    public String deviceName() {
+        return allocator.deviceName();
+    }
+
+    /** Hands out a block of at least {@code bytes} bytes for use on {@code stream} (0 on the CPU). */
+    public synchronized Block allocate(long bytes, long stream) {
+        if (bytes < 0) {
+            throw new ShapeException("pool[" + deviceName() + "]: cannot allocate a negative size (" + bytes + " bytes)");
+        }
+        long size = roundUp(Math.max(bytes, 1), MIN_BLOCK);
+        if (size < 0) {
+            throw new ShapeException("pool[" + deviceName() + "]: size " + bytes + " bytes overflows");
+        }
+        boolean small = size <= SMALL_LIMIT;
+        Block block = takeCached(small, size, stream);
+        if (block != null) {
+            cacheHits++;
+        } else {
+            block = newSegmentBlock(small, size, stream);
+        }
+        split(block, size, small);
+        block.live = true;
+        block.requested = bytes;
+        allocated += block.size;
+        liveBlocks++;
+        peakAllocated = Math.max(peakAllocated, allocated);
+        return block;
+    }
+
+    /** Returns a block to the cache, merging it with free neighbours. */
+    public synchronized void release(Block block) {
+        if (!block.live) {
+            throw new IllegalStateException("pool[" + deviceName() + "]: block 0x" + Long.toHexString(block.address)
+                    + " released twice");
+        }
+        block.live = false;
+        allocated -= block.size;
+        liveBlocks--;
+        Block merged = block;
+        if (merged.prev != null && !merged.prev.live) {
+            Block p = merged.prev;
+            freeSet(p).remove(p);
+            p.size += merged.size;
+            p.next = merged.next;
+            if (merged.next != null) merged.next.prev = p;
+            merged = p;
+        }
+        if (merged.next != null && !merged.next.live) {
+            Block n = merged.next;
+            freeSet(n).remove(n);
+            merged.size += n.size;
+            merged.next = n.next;
+            if (n.next != null) n.next.prev = merged;
+        }
+        freeSet(merged).add(merged);
+    }
+
+    /** Gives every wholly free segment back to the native allocator. */
+    public synchronized void emptyCache() {
+        for (Map<Long, TreeSet<Block>> sets : java.util.List.of(smallFree, largeFree)) {
+            for (TreeSet<Block> set : sets.values()) {
+                set.removeIf(b -> {
+                    if (b.prev == null && b.next == null && b.size == b.segment.size) {
+                        segments.remove(b.segment.base);
+                        reserved -= b.segment.size;
+                        allocator.free(b.segment.base);
+                        nativeFrees++;
+                        return true;
+                    }
+                    return false;
+                });
+            }
+        }
+    }
+
+    /** Caps reserved bytes (for tests and for sharing a device); {@code Long.MAX_VALUE} removes the cap. */
+    public synchronized void setLimit(long bytes) {
+        limit = bytes;
+    }
+
+    public synchronized PoolStats stats() {
+        return new PoolStats(deviceName(), allocated, peakAllocated, reserved, peakReserved, liveBlocks,
+                segments.size(), nativeAllocations, nativeFrees, cacheHits, oomRetries, limit);
+    }
+
+    /** Resets the peak counters to the current values (for measuring one phase). */
+    public synchronized void resetPeaks() {
+        peakAllocated = allocated;
+        peakReserved = reserved;
+    }
+
+    private Block takeCached(boolean small, long size, long stream) {
+        TreeSet<Block> set = (small ? smallFree : largeFree).get(stream);
+        if (set == null) return null;
+        Block probe = new Block(null, Long.MIN_VALUE, size, stream);
+        Block found = set.ceiling(probe);
+        if (found == null) return null;
+        // Do not carve a small request out of a huge cached block: it would pin the whole segment.
+        if (!small && size < MID_LIMIT && found.size >= MID_LIMIT) return null;
+        set.remove(found);
+        return found;
+    }
+
+    private Block newSegmentBlock(boolean small, long size, long stream) {
+        long segmentSize = small ? SMALL_SEGMENT : size < MID_LIMIT ? MID_SEGMENT : roundUp(size, LARGE_ROUND);
+        long address = 0;
+        if (reserved + segmentSize <= limit) address = allocator.allocate(segmentSize);
+        if (address == 0) {
+            oomRetries++;
+            emptyCache();
+            if (reserved + segmentSize <= limit) address = allocator.allocate(segmentSize);
+        }
+        if (address == 0) {
+            String why = reserved + segmentSize > limit ? "the pool's limit" : "the device's memory";
+            throw new OutOfMemoryException("pool[" + deviceName() + "]: out of memory allocating "
+                    + PoolStats.bytes(size) + " (a segment of " + PoolStats.bytes(segmentSize) + " would exceed "
+                    + why + ")", stats().toString());
+        }
+        nativeAllocations++;
+        reserved += segmentSize;
+        peakReserved = Math.max(peakReserved, reserved);
+        Segment segment = new Segment(address, segmentSize, small);
+        segments.put(address, segment);
+        return new Block(segment, address, segmentSize, stream);
+    }
+
+    private void split(Block block, long size, boolean small) {
+        long rest = block.size - size;
+        boolean worthIt = small ? rest >= MIN_BLOCK : rest > SMALL_LIMIT;
+        if (!worthIt) return;
+        Block tail = new Block(block.segment, block.address + size, rest, block.stream);
+        tail.prev = block;
+        tail.next = block.next;
+        if (block.next != null) block.next.prev = tail;
+        block.next = tail;
+        block.size = size;
+        freeSet(tail).add(tail);
+    }
+
+    private TreeSet<Block> freeSet(Block b) {
+        return (b.segment.small ? smallFree : largeFree)
+                .computeIfAbsent(b.stream, s -> new TreeSet<>(BY_SIZE_THEN_ADDRESS));
+    }
+
+    private static long roundUp(long v, long multiple) {
+        long r = (v + multiple - 1) / multiple * multiple;
+        return r < v ? -1 : r;
+    }
+}

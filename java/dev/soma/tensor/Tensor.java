@@ -1,0 +1,409 @@
+package dev.soma.tensor;
+
+import dev.soma.autograd.Autograd;
+import dev.soma.autograd.GradMode;
+import dev.soma.autograd.Node;
+import dev.soma.backend.Backend;
+import dev.soma.backend.Backends;
+import dev.soma.errors.ClosedTensorException;
+import dev.soma.errors.DTypeException;
+import dev.soma.errors.ShapeException;
+import dev.soma.memory.ScopedResource;
+import dev.soma.ops.Elementwise;
+import dev.soma.ops.Linalg;
+import dev.soma.ops.Reductions;
+import dev.soma.ops.Shapes;
+
+import java.util.Arrays;
+
+/**
+ * An n-dimensional array in native memory: a view (offset, shape, strides in elements) of a {@link Storage}
+ * block from its device's pool, plus autograd state. Tensors created while a {@link dev.soma.memory.Scope} is
+ * open belong to it; others must be closed by their creator. Closing is idempotent; using a closed tensor
+ * throws {@link ClosedTensorException}.
+ *
+ * <p>The instance methods below are the fluent face of the op classes in {@code dev.soma.ops}.
+ */
+public final class Tensor extends ScopedResource {
+    private final Storage storage;
+    private final long offset;
+    private final long[] shape;
+    private final long[] strides;
+    private final DType dtype;
+    private boolean closed;
+    private boolean requiresGrad;
+    private Tensor grad;
+    private Node gradFn;
+
+    private Tensor(Storage storage, long offset, long[] shape, long[] strides, DType dtype) {
+        this.storage = storage;
+        this.offset = offset;
+        this.shape = shape;
+        this.strides = strides;
+        this.dtype = dtype;
+        storage.retain();
+        joinCurrentScope();
+    }
+
+    // ------------------------------------------------------------------ creation
+
+    /** Uninitialised contiguous tensor. */
+    public static Tensor empty(DType dtype, Device device, long... shape) {
+        long[] s = Shapes.checkShape("empty", shape);
+        long bytes = Math.multiplyExact(Shapes.numel(s), (long) dtype.byteSize());
+        Backend backend = Backends.get(device);
+        Storage storage = new Storage(device, backend.pool(), bytes);
+        return new Tensor(storage, 0, s, Shapes.contiguousStrides(s), dtype);
+    }
+
+    public static Tensor empty(long... shape) {
+        return empty(DType.F32, Device.cpu(), shape);
+    }
+
+    public static Tensor full(double value, DType dtype, Device device, long... shape) {
+        Tensor t = empty(dtype, device, shape);
+        t.backend().memory().fill(t, value);
+        return t;
+    }
+
+    public static Tensor full(double value, long... shape) {
+        return full(value, DType.F32, Device.cpu(), shape);
+    }
+
+    public static Tensor zeros(DType dtype, Device device, long... shape) {
+        return full(0, dtype, device, shape);
+    }
+
+    public static Tensor zeros(long... shape) {
+        return full(0, shape);
+    }
+
+    public static Tensor ones(DType dtype, Device device, long... shape) {
+        return full(1, dtype, device, shape);
+    }
+
+    public static Tensor ones(long... shape) {
+        return full(1, shape);
+    }
+
+    /** A zero-dimensional f32 tensor holding {@code value}. */
+    public static Tensor scalar(double value) {
+        return full(value, DType.F32, Device.cpu());
+    }
+
+    /** Copies {@code data} (row-major) into a new f32 CPU tensor of the given shape (1-d when none is given). */
+    public static Tensor of(float[] data, long... shape) {
+        Tensor t = empty(DType.F32, Device.cpu(), dataShape("Tensor.of", data.length, shape));
+        t.backend().memory().write(t, data);
+        return t;
+    }
+
+    public static Tensor of(double[] data, long... shape) {
+        Tensor t = empty(DType.F64, Device.cpu(), dataShape("Tensor.of", data.length, shape));
+        t.backend().memory().write(t, data);
+        return t;
+    }
+
+    public static Tensor ofInts(int[] data, long... shape) {
+        Tensor t = empty(DType.I32, Device.cpu(), dataShape("Tensor.ofInts", data.length, shape));
+        t.backend().memory().write(t, data);
+        return t;
+    }
+
+    private static long[] dataShape(String op, int length, long[] shape) {
+        if (shape.length == 0) return new long[] {length};
+        long[] s = Shapes.checkShape(op, shape);
+        if (Shapes.numel(s) != length) {
+            throw new ShapeException(op + ": " + length + " values cannot fill shape " + Arrays.toString(s)
+                    + " (" + Shapes.numel(s) + " elements expected)");
+        }
+        return s;
+    }
+
+    /** A tensor over the same storage with new geometry; records nothing (callers do). */
+    public Tensor viewOf(long offset, long[] shape, long[] strides) {
+        checkOpen("view");
+        return new Tensor(storage, offset, shape.clone(), strides.clone(), dtype);
+    }
+
+    // ------------------------------------------------------------------ metadata
+
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    /** Size of dimension {@code dim}; negative counts from the end. */
+    public long size(int dim) {
+        return shape[Shapes.axis("size", dim, shape.length)];
+    }
+
+    public int ndim() {
+        return shape.length;
+    }
+
+    public long numel() {
+        return Shapes.numel(shape);
+    }
+
+    public long[] strides() {
+        return strides.clone();
+    }
+
+    public long offset() {
+        return offset;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return storage.device;
+    }
+
+    public Backend backend() {
+        return Backends.get(storage.device);
+    }
+
+    public boolean isContiguous() {
+        return Arrays.equals(strides, Shapes.contiguousStrides(shape)) || numel() <= 1;
+    }
+
+    /** Address of the first element; for backends only. */
+    public long address() {
+        checkOpen("address");
+        return storage.address() + offset * dtype.byteSize();
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** "float32[2, 3] on cpu": how messages name a tensor. */
+    public String describe() {
+        return dtype + Arrays.toString(shape) + " on " + device() + (closed ? " (closed)" : "");
+    }
+
+    /** Throws when this tensor is closed; {@code op} names the caller in the message. */
+    public void checkOpen(String op) {
+        if (closed) {
+            throw new ClosedTensorException(op + ": tensor " + describe() + " is closed (its scope ended or close() "
+                    + "was called); keep() it or create it in an enclosing scope to use it longer");
+        }
+    }
+
+    // ------------------------------------------------------------------ data in and out
+
+    public float[] toFloatArray() {
+        requireDType("toFloatArray", DType.F32);
+        try (Tensor c = contiguousDetached()) {
+            float[] out = new float[Math.toIntExact(numel())];
+            backend().memory().read(c, out);
+            return out;
+        }
+    }
+
+    public double[] toDoubleArray() {
+        if (dtype != DType.F64) {
+            try (Tensor c = to(DType.F64)) {
+                return c.toDoubleArray();
+            }
+        }
+        try (Tensor c = contiguousDetached()) {
+            double[] out = new double[Math.toIntExact(numel())];
+            backend().memory().read(c, out);
+            return out;
+        }
+    }
+
+    public int[] toIntArray() {
+        requireDType("toIntArray", DType.I32);
+        try (Tensor c = contiguousDetached()) {
+            int[] out = new int[Math.toIntExact(numel())];
+            backend().memory().read(c, out);
+            return out;
+        }
+    }
+
+    /** The single value of a one-element tensor. */
+    public double item() {
+        if (numel() != 1) {
+            throw new ShapeException("item: tensor " + describe() + " has " + numel() + " elements, expected 1");
+        }
+        return toDoubleArray()[0];
+    }
+
+    private void requireDType(String op, DType expected) {
+        checkOpen(op);
+        if (dtype != expected) {
+            throw new DTypeException(op + ": tensor " + describe() + " has dtype " + dtype + ", expected " + expected);
+        }
+    }
+
+    /** This tensor if contiguous, else a contiguous copy (recorded for autograd). */
+    public Tensor contiguous() {
+        checkOpen("contiguous");
+        if (isContiguous()) return this;
+        return Shapes.copy(this);
+    }
+
+    /** A contiguous copy or this very tensor, never recorded: for reading values out. */
+    private Tensor contiguousDetached() {
+        checkOpen("read");
+        if (isContiguous()) return viewOf(offset, shape, strides);
+        try (GradMode.Guard g = GradMode.disable()) {
+            return Shapes.copy(this);
+        }
+    }
+
+    /** A new tensor with the same values (recorded for autograd). */
+    public Tensor copy() {
+        return Shapes.copy(this);
+    }
+
+    /** Converts to another dtype (a copy; recorded for autograd between float types). */
+    public Tensor to(DType target) {
+        return Shapes.cast(this, target);
+    }
+
+    // ------------------------------------------------------------------ autograd
+
+    public boolean requiresGrad() {
+        return requiresGrad;
+    }
+
+    /** Marks a leaf as needing gradients; only floating-point tensors can. Returns this. */
+    public Tensor setRequiresGrad(boolean on) {
+        checkOpen("setRequiresGrad");
+        if (on && !dtype.isFloating()) {
+            throw new DTypeException("setRequiresGrad: tensor " + describe() + " is not floating point");
+        }
+        if (!on && gradFn != null) {
+            throw new IllegalStateException("setRequiresGrad(false): " + describe()
+                    + " was computed by " + gradFn.op() + "; use detach() instead");
+        }
+        requiresGrad = on;
+        return this;
+    }
+
+    /** The accumulated gradient of a leaf, or null before the first backward. Owned by this tensor. */
+    public Tensor grad() {
+        return grad;
+    }
+
+    public Node gradFn() {
+        return gradFn;
+    }
+
+    /** Called by {@link Autograd#record}: makes this tensor a non-leaf output of an op. */
+    public void setGradFn(Node node) {
+        this.gradFn = node;
+        this.requiresGrad = true;
+    }
+
+    /** Adds {@code g} into this leaf's gradient, allocating it (outside any scope) on first use. */
+    public void accumulateGrad(Tensor g) {
+        checkOpen("accumulateGrad");
+        if (grad == null || grad.isClosed()) {
+            Tensor fresh = Tensor.empty(dtype, device(), shape).keep();
+            backend().memory().copy(g, fresh);
+            grad = fresh;
+        } else {
+            backend().memory().accumulate(grad, g);
+        }
+    }
+
+    /** Drops the accumulated gradient (frees it). */
+    public void zeroGrad() {
+        if (grad != null) {
+            grad.close();
+            grad = null;
+        }
+    }
+
+    /** A tensor sharing this one's storage but cut from the graph: no grad, no history. */
+    public Tensor detach() {
+        checkOpen("detach");
+        return new Tensor(storage, offset, shape, strides, dtype);
+    }
+
+    public void backward() {
+        Autograd.backward(this);
+    }
+
+    public void backward(Tensor gradOutput) {
+        Autograd.backward(this, gradOutput);
+    }
+
+    // ------------------------------------------------------------------ lifetime
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        gradFn = null;
+        if (grad != null) {
+            grad.close();
+            grad = null;
+        }
+        storage.release();
+    }
+
+    // ------------------------------------------------------------------ fluent ops
+
+    public Tensor add(Tensor other) { return Elementwise.add(this, other); }
+    public Tensor add(double v) { return Elementwise.add(this, v); }
+    public Tensor sub(Tensor other) { return Elementwise.sub(this, other); }
+    public Tensor sub(double v) { return Elementwise.sub(this, v); }
+    public Tensor mul(Tensor other) { return Elementwise.mul(this, other); }
+    public Tensor mul(double v) { return Elementwise.mul(this, v); }
+    public Tensor div(Tensor other) { return Elementwise.div(this, other); }
+    public Tensor div(double v) { return Elementwise.div(this, v); }
+    public Tensor neg() { return Elementwise.neg(this); }
+    public Tensor pow(double exponent) { return Elementwise.pow(this, exponent); }
+    public Tensor pow(Tensor exponent) { return Elementwise.pow(this, exponent); }
+    public Tensor exp() { return Elementwise.exp(this); }
+    public Tensor log() { return Elementwise.log(this); }
+    public Tensor sqrt() { return Elementwise.sqrt(this); }
+    public Tensor abs() { return Elementwise.abs(this); }
+    public Tensor tanh() { return Elementwise.tanh(this); }
+    public Tensor sigmoid() { return Elementwise.sigmoid(this); }
+    public Tensor relu() { return Elementwise.relu(this); }
+    public Tensor leakyRelu(double alpha) { return Elementwise.leakyRelu(this, alpha); }
+    public Tensor gelu() { return Elementwise.gelu(this); }
+    public Tensor clamp(double min, double max) { return Elementwise.clamp(this, min, max); }
+    public Tensor eq(Tensor other) { return Elementwise.eq(this, other); }
+    public Tensor ne(Tensor other) { return Elementwise.ne(this, other); }
+    public Tensor lt(Tensor other) { return Elementwise.lt(this, other); }
+    public Tensor le(Tensor other) { return Elementwise.le(this, other); }
+    public Tensor gt(Tensor other) { return Elementwise.gt(this, other); }
+    public Tensor ge(Tensor other) { return Elementwise.ge(this, other); }
+
+    public Tensor sum() { return Reductions.sum(this); }
+    public Tensor sum(int[] axes, boolean keepDims) { return Reductions.sum(this, axes, keepDims); }
+    public Tensor mean() { return Reductions.mean(this); }
+    public Tensor mean(int[] axes, boolean keepDims) { return Reductions.mean(this, axes, keepDims); }
+    public Tensor max(int[] axes, boolean keepDims) { return Reductions.max(this, axes, keepDims); }
+    public Tensor min(int[] axes, boolean keepDims) { return Reductions.min(this, axes, keepDims); }
+    public Tensor argmax(int axis, boolean keepDims) { return Reductions.argmax(this, axis, keepDims); }
+    public Tensor variance(int[] axes, boolean keepDims) { return Reductions.variance(this, axes, keepDims); }
+    public Tensor softmax(int axis) { return Reductions.softmax(this, axis); }
+    public Tensor logSoftmax(int axis) { return Reductions.logSoftmax(this, axis); }
+
+    public Tensor matmul(Tensor other) { return Linalg.matmul(this, other); }
+
+    public Tensor reshape(long... newShape) { return Shapes.reshape(this, newShape); }
+    public Tensor permute(int... axes) { return Shapes.permute(this, axes); }
+    public Tensor transpose(int a, int b) { return Shapes.transpose(this, a, b); }
+    public Tensor slice(int dim, long start, long end, long step) { return Shapes.slice(this, dim, start, end, step); }
+    public Tensor select(int dim, long index) { return Shapes.select(this, dim, index); }
+    public Tensor expand(long... newShape) { return Shapes.expand(this, newShape); }
+    public Tensor squeeze(int dim) { return Shapes.squeeze(this, dim); }
+    public Tensor unsqueeze(int dim) { return Shapes.unsqueeze(this, dim); }
+    public Tensor flatten() { return Shapes.reshape(this, numel()); }
+
+    @Override
+    public String toString() {
+        return TensorFormat.format(this);
+    }
+}

@@ -1,0 +1,24 @@
+// Maps a runtime dtype code onto a C++ type so each kernel is written once as a template.
+#pragma once
+#include "soma.h"
+#include <cstdint>
+
+#define SOMA_DISPATCH(dtype, T, ...)                      \
+  switch (dtype) {                                        \
+    case SOMA_F32: { using T = float; __VA_ARGS__; break; }   \
+    case SOMA_F64: { using T = double; __VA_ARGS__; break; }  \
+    case SOMA_I32: { using T = int32_t; __VA_ARGS__; break; } \
+    default: break;                                       \
+  }
+
+#define SOMA_DISPATCH_FLOAT(dtype, T, ...)                \
+  switch (dtype) {                                        \
+    case SOMA_F32: { using T = float; __VA_ARGS__; break; }   \
+    case SOMA_F64: { using T = double; __VA_ARGS__; break; }  \
+    default: break;                                       \
+  }
+
+namespace soma {
+// Work below this many elements runs on one thread: waking the pool costs more than it saves.
+constexpr int64_t kParallelGrain = 32768;
+}
