@@ -87,6 +87,31 @@ void soma_cpu_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const v
 
 /* ============================== CPU: linear algebra helpers (native/src/linalg.cpp) ============================== */
 
+/* ============================== CPU: optimizers (native/src/optim.cpp) ============================== */
+
+/* Multi-tensor fused updates: one call updates `count` parameter tensors. params/grads/state arrays hold
+   addresses (int64) of each tensor's contiguous data, sizes its element counts. Every gradient is first
+   multiplied by grad_scale (global-norm clipping) and then clipped to [-clip_value, clip_value] when
+   clip_value > 0. */
+/* SGD: v = momentum*v - lr*g; p += nesterov ? momentum*v - lr*g : v (plain p -= lr*g when momentum == 0,
+   and then velocity may be NULL). weight_decay adds weight_decay*p to g (L2, coupled). */
+void soma_cpu_sgd(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* velocity,
+                  const int64_t* sizes, double lr, double momentum, int nesterov, double weight_decay,
+                  double grad_scale, double clip_value);
+/* Adam / AdamW: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t * m / (sqrt(v) + eps_hat) with bias
+   correction from `step` (1-based). decoupled != 0: AdamW, p -= lr * weight_decay * p first; otherwise
+   weight_decay is added to the gradient (L2). */
+void soma_cpu_adam(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* m,
+                   const int64_t* v, const int64_t* sizes, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, int decoupled, int64_t step, double grad_scale, double clip_value);
+/* RMSprop (Keras form): a = rho a + (1-rho) g^2; p -= lr g / (sqrt(a) + eps); with momentum > 0:
+   mom = momentum*mom + lr g / (sqrt(a) + eps); p -= mom. */
+void soma_cpu_rmsprop(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* avg,
+                      const int64_t* mom, const int64_t* sizes, double lr, double rho, double momentum,
+                      double eps, double grad_scale, double clip_value);
+/* Sum of squares of every element of `count` tensors (for global-norm clipping), accumulated in double. */
+double soma_cpu_sum_squares(int dtype, int count, const int64_t* tensors, const int64_t* sizes);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

@@ -27,4 +27,9 @@ public interface Backend {
     LinalgKernels linalg();
 
     RandomKernels random();
+
+    /** Fused optimizer updates; backends without them say so. */
+    default OptimizerKernels optimizer() {
+        throw new UnsupportedOperationException("optimizer updates on " + device() + " are not implemented yet");
+    }
 }

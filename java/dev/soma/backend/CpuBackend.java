@@ -15,6 +15,7 @@ public final class CpuBackend implements Backend {
     private final LossKernels losses = new CpuLoss();
     private final LinalgKernels linalg = new CpuLinalg();
     private final RandomKernels random = new CpuRandom();
+    private final OptimizerKernels optimizer = new CpuOptimizer();
 
     CpuBackend() {
         NativeLibraries.cpu();
@@ -64,5 +65,10 @@ public final class CpuBackend implements Backend {
     @Override
     public RandomKernels random() {
         return random;
+    }
+
+    @Override
+    public OptimizerKernels optimizer() {
+        return optimizer;
     }
 }

@@ -54,4 +54,20 @@ public final class CpuKernels {
     // ---------------- losses (native/src/loss.cpp) ----------------
 
     // ---------------- linear algebra helpers (native/src/linalg.cpp) ----------------
+
+    // ---------------- optimizers (native/src/optim.cpp) ----------------
+    public static native void soma_cpu_sgd(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] velocity,
+            @Cast("const int64_t*") long[] sizes, double lr, double momentum, int nesterov, double weightDecay,
+            double gradScale, double clipValue);
+    public static native void soma_cpu_adam(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] m, @Cast("const int64_t*") long[] v,
+            @Cast("const int64_t*") long[] sizes, double lr, double beta1, double beta2, double eps,
+            double weightDecay, int decoupled, @Cast("int64_t") long step, double gradScale, double clipValue);
+    public static native void soma_cpu_rmsprop(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] avg, @Cast("const int64_t*") long[] mom,
+            @Cast("const int64_t*") long[] sizes, double lr, double rho, double momentum, double eps,
+            double gradScale, double clipValue);
+    public static native double soma_cpu_sum_squares(int dtype, int count, @Cast("const int64_t*") long[] tensors,
+            @Cast("const int64_t*") long[] sizes);
 }

@@ -1,0 +1,184 @@
+package dev.soma.optim;
+
+import dev.soma.memory.Scope;
+import dev.soma.tensor.Tensor;
+import dev.soma.testing.NoLeaks;
+import dev.soma.testing.Reference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Each fused native update against a plain Java implementation of the published update rule. */
+@ExtendWith(NoLeaks.class)
+class OptimizerTest {
+    private static final int N = 1000;
+    private static final int STEPS = 5;
+
+    /** Gradients per step, deterministic. */
+    private static double[] grad(int step, int n) {
+        SplittableRandom r = new SplittableRandom(100 + step);
+        double[] g = new double[n];
+        for (int i = 0; i < n; i++) g[i] = r.nextGaussian() * (i % 7 == 0 ? 5 : 1);
+        return g;
+    }
+
+    private static double[] start(int n) {
+        SplittableRandom r = new SplittableRandom(5);
+        double[] p = new double[n];
+        for (int i = 0; i < n; i++) p[i] = r.nextGaussian();
+        return p;
+    }
+
+    /** Runs the optimizer STEPS times on one f64 parameter of N elements; returns its final values. */
+    private static double[] run(Optimizer opt) {
+        try (Scope s = Scope.open(); opt) {
+            Tensor p = Tensor.of(start(N)).setRequiresGrad(true);
+            for (int step = 0; step < STEPS; step++) {
+                try (Scope inner = Scope.open()) {
+                    p.zeroGrad();
+                    p.accumulateGrad(Tensor.of(grad(step, N)));
+                    opt.step(List.of(p));
+                }
+            }
+            p.zeroGrad();
+            return p.toDoubleArray();
+        }
+    }
+
+    private static void assertMatches(double[] ref, double[] got) {
+        Reference.assertClose(got, ref, 1e-12);
+    }
+
+    @Test
+    void sgdPlainMomentumAndNesterov() {
+        for (double mu : new double[] {0, 0.9}) {
+            for (boolean nesterov : mu == 0 ? new boolean[] {false} : new boolean[] {false, true}) {
+                double lr = 0.05;
+                double[] p = start(N);
+                double[] v = new double[N];
+                for (int step = 0; step < STEPS; step++) {
+                    double[] g = grad(step, N);
+                    for (int i = 0; i < N; i++) {
+                        if (mu == 0) {
+                            p[i] -= lr * g[i];
+                        } else {
+                            v[i] = mu * v[i] - lr * g[i];
+                            p[i] += nesterov ? mu * v[i] - lr * g[i] : v[i];
+                        }
+                    }
+                }
+                assertMatches(p, run(new SGD(lr, mu, nesterov)));
+            }
+        }
+    }
+
+    private static double[] adamReference(double lr, double wd, boolean decoupled, double clipValue) {
+        double b1 = 0.9, b2 = 0.999, eps = 1e-7;
+        double[] p = start(N);
+        double[] m = new double[N];
+        double[] v = new double[N];
+        for (int step = 1; step <= STEPS; step++) {
+            double[] g = grad(step - 1, N);
+            for (int i = 0; i < N; i++) {
+                double gi = clipValue > 0 ? Math.max(-clipValue, Math.min(clipValue, g[i])) : g[i];
+                if (decoupled) p[i] -= lr * wd * p[i];
+                else gi += wd * p[i];
+                m[i] = b1 * m[i] + (1 - b1) * gi;
+                v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+                double mHat = m[i] / (1 - Math.pow(b1, step));
+                double vHat = v[i] / (1 - Math.pow(b2, step));
+                p[i] -= lr * mHat / (Math.sqrt(vHat) + eps);
+            }
+        }
+        return p;
+    }
+
+    @Test
+    void adamAdamWAndClipValue() {
+        assertMatches(adamReference(0.01, 0, false, 0), run(new Adam(0.01)));
+        assertMatches(adamReference(0.01, 0.1, false, 0), run(new Adam(0.01).weightDecay(0.1)));
+        assertMatches(adamReference(0.01, 0.004, true, 0), run(new AdamW(0.01)));
+        assertMatches(adamReference(0.01, 0, false, 0.5), run(new Adam(0.01).clipValue(0.5)));
+    }
+
+    @Test
+    void rmspropWithAndWithoutMomentum() {
+        for (double mu : new double[] {0, 0.5}) {
+            double lr = 0.01, rho = 0.9, eps = 1e-7;
+            double[] p = start(N);
+            double[] a = new double[N];
+            double[] mom = new double[N];
+            for (int step = 0; step < STEPS; step++) {
+                double[] g = grad(step, N);
+                for (int i = 0; i < N; i++) {
+                    a[i] = rho * a[i] + (1 - rho) * g[i] * g[i];
+                    double d = lr * g[i] / (Math.sqrt(a[i]) + eps);
+                    if (mu > 0) {
+                        mom[i] = mu * mom[i] + d;
+                        p[i] -= mom[i];
+                    } else {
+                        p[i] -= d;
+                    }
+                }
+            }
+            assertMatches(p, run(new RMSprop(lr, rho, mu, eps)));
+        }
+    }
+
+    @Test
+    void globalClipNormScalesAllGradientsTogether() {
+        double lr = 0.1, bound = 1.0;
+        double[] p = start(N);
+        for (int step = 0; step < STEPS; step++) {
+            double[] g = grad(step, N);
+            double norm = 0;
+            for (double x : g) norm += x * x;
+            norm = Math.sqrt(norm);
+            double scale = norm > bound ? bound / norm : 1;
+            for (int i = 0; i < N; i++) p[i] -= lr * g[i] * scale;
+        }
+        assertMatches(p, run(new SGD(lr).globalClipNorm(bound)));
+    }
+
+    @Test
+    void float32UpdatesAgreeWithFloat64() {
+        try (Scope s = Scope.open(); Adam opt = new Adam(0.01)) {
+            Tensor p = Tensor.of(start(N)).to(dev.soma.tensor.DType.F32).setRequiresGrad(true);
+            for (int step = 0; step < STEPS; step++) {
+                p.zeroGrad();
+                p.accumulateGrad(Tensor.of(grad(step, N)).to(dev.soma.tensor.DType.F32));
+                opt.step(List.of(p));
+            }
+            p.zeroGrad();
+            Reference.assertClose(p.toDoubleArray(), adamReference(0.01, 0, false, 0), Reference.ELEMENTWISE_F32);
+        }
+    }
+
+    @Test
+    void schedulesFollowTheirFormulas() {
+        assertEquals(0.1, LearningRateSchedule.exponentialDecay(0.1, 10, 0.5, true).at(9), 1e-15);
+        assertEquals(0.05, LearningRateSchedule.exponentialDecay(0.1, 10, 0.5, true).at(10), 1e-15);
+        assertEquals(0.1 * Math.pow(0.5, 0.5), LearningRateSchedule.exponentialDecay(0.1, 10, 0.5, false).at(5), 1e-15);
+        assertEquals(0.05, LearningRateSchedule.cosineDecay(0.1, 100, 0).at(50), 1e-12);
+        assertEquals(0.01, LearningRateSchedule.cosineDecay(0.1, 100, 0.1).at(500), 1e-12);
+        LearningRateSchedule pw = LearningRateSchedule.piecewiseConstant(new long[] {10, 20}, new double[] {1, 0.5, 0.1});
+        assertEquals(1, pw.at(9));
+        assertEquals(0.5, pw.at(10));
+        assertEquals(0.1, pw.at(25));
+        SGD sgd = new SGD(1);
+        sgd.schedule(pw);
+        assertEquals(1, sgd.currentLearningRate());
+    }
+
+    @Test
+    void badHyperParametersAreRejected() {
+        assertThrows(IllegalArgumentException.class, () -> new SGD(0.1, 1.5, false));
+        assertThrows(IllegalArgumentException.class, () -> new SGD(0.1, 0, true));
+        assertThrows(IllegalArgumentException.class, () -> new Adam(0.1, 1.0, 0.9, 1e-7));
+        assertThrows(IllegalArgumentException.class, () -> new Adam(0.1).clipValue(-1));
+    }
+}
