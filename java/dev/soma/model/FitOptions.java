@@ -1,0 +1,63 @@
+package dev.soma.model;
+
+import dev.soma.data.Dataset;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** The arguments of {@link Model#fit(Dataset, FitOptions)}, with Keras' defaults. */
+public final class FitOptions {
+    int batchSize = 32;
+    int epochs = 1;
+    Dataset validationData;
+    double validationSplit;
+    boolean shuffle = true;
+    long seed = 0;
+    int verbose = 1;
+    final List<Callback> callbacks = new ArrayList<>();
+
+    public FitOptions batchSize(int b) {
+        if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
+        batchSize = b;
+        return this;
+    }
+
+    public FitOptions epochs(int e) {
+        if (e < 0) throw new IllegalArgumentException("fit: epochs must be >= 0, got " + e);
+        epochs = e;
+        return this;
+    }
+
+    public FitOptions validationData(Dataset d) {
+        validationData = d;
+        return this;
+    }
+
+    /** The last fraction of the training data is held out for validation (before shuffling), as Keras. */
+    public FitOptions validationSplit(double f) {
+        if (f < 0 || f >= 1) throw new IllegalArgumentException("fit: validationSplit must be in [0, 1), got " + f);
+        validationSplit = f;
+        return this;
+    }
+
+    public FitOptions shuffle(boolean s) {
+        shuffle = s;
+        return this;
+    }
+
+    public FitOptions seed(long s) {
+        seed = s;
+        return this;
+    }
+
+    /** 0 silent, 1 progress bar (quiet when not a terminal), 2 one line per epoch. */
+    public FitOptions verbose(int v) {
+        verbose = v;
+        return this;
+    }
+
+    public FitOptions callbacks(Callback... cs) {
+        callbacks.addAll(List.of(cs));
+        return this;
+    }
+}

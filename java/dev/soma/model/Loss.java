@@ -1,0 +1,86 @@
+package dev.soma.model;
+
+import dev.soma.ops.Elementwise;
+import dev.soma.ops.Losses;
+import dev.soma.tensor.Tensor;
+
+/**
+ * A training loss with Keras' names. Cross-entropies take probabilities by default (as Keras'
+ * {@code from_logits=False}); when the model ends in a softmax or sigmoid, {@link Model} hands the loss the
+ * pre-activation logits instead ({@link #fromLogits()}), which is both faster and numerically stable.
+ */
+public interface Loss {
+    String name();
+
+    /** The mean loss over the batch: a 0-d tensor recorded for autograd. */
+    Tensor compute(Tensor predictions, Tensor targets);
+
+    /** This loss on logits, when the model's final activation is the one it undoes; else null. */
+    default Loss fromLogits() {
+        return null;
+    }
+
+    /** The final activation that {@link #fromLogits()} folds in ("softmax", "sigmoid"), or null. */
+    default String foldsActivation() {
+        return null;
+    }
+
+    /** Targets are int32 class indices (sparse) rather than floats. */
+    default boolean sparseTargets() {
+        return false;
+    }
+
+    static Loss byName(String name) {
+        return switch (name) {
+            case "mse", "mean_squared_error" -> simple("mean_squared_error", Losses::meanSquaredError);
+            case "binary_crossentropy" -> new Loss() {
+                public String name() { return "binary_crossentropy"; }
+                public Tensor compute(Tensor p, Tensor t) { return Losses.binaryCrossEntropy(p, t); }
+                public Loss fromLogits() { return simple("binary_crossentropy", Losses::binaryCrossEntropyWithLogits); }
+                public String foldsActivation() { return "sigmoid"; }
+            };
+            case "categorical_crossentropy" -> new Loss() {
+                public String name() { return "categorical_crossentropy"; }
+                public Tensor compute(Tensor p, Tensor t) { return probabilityCrossEntropy(p, t); }
+                public Loss fromLogits() { return simple("categorical_crossentropy", Losses::categoricalCrossEntropy); }
+                public String foldsActivation() { return "softmax"; }
+            };
+            case "sparse_categorical_crossentropy" -> new Loss() {
+                public String name() { return "sparse_categorical_crossentropy"; }
+                public Tensor compute(Tensor p, Tensor t) { return probabilitySparseCrossEntropy(p, t); }
+                public Loss fromLogits() {
+                    return new Loss() {
+                        public String name() { return "sparse_categorical_crossentropy"; }
+                        public Tensor compute(Tensor l, Tensor y) { return Losses.sparseCategoricalCrossEntropy(l, y); }
+                        public boolean sparseTargets() { return true; }
+                    };
+                }
+                public String foldsActivation() { return "softmax"; }
+                public boolean sparseTargets() { return true; }
+            };
+            default -> throw new IllegalArgumentException("unknown loss '" + name + "': expected mean_squared_error, "
+                    + "binary_crossentropy, categorical_crossentropy or sparse_categorical_crossentropy");
+        };
+    }
+
+    private static Loss simple(String name, java.util.function.BinaryOperator<Tensor> f) {
+        return new Loss() {
+            public String name() { return name; }
+            public Tensor compute(Tensor p, Tensor t) { return f.apply(p, t); }
+        };
+    }
+
+    /** -mean(sum(t * log(clip(p)))) for probabilities, as Keras (clip to [1e-7, 1 - 1e-7]). */
+    private static Tensor probabilityCrossEntropy(Tensor p, Tensor t) {
+        Tensor logp = Elementwise.log(Elementwise.clamp(p, 1e-7, 1 - 1e-7));
+        Tensor perExample = Elementwise.mul(t, logp).sum(new int[] {-1}, false);
+        return perExample.mean().neg();
+    }
+
+    /** Sparse labels against probabilities: gathers log(p[label]) through the logits path on log(p). */
+    private static Tensor probabilitySparseCrossEntropy(Tensor p, Tensor labels) {
+        // log_softmax(log p) == log p when p sums to one, so the fused kernel gives -mean(log p[label]).
+        Tensor logp = Elementwise.log(Elementwise.clamp(p, 1e-7, 1 - 1e-7));
+        return Losses.sparseCategoricalCrossEntropy(logp, labels);
+    }
+}

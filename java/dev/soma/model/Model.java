@@ -1,0 +1,283 @@
+package dev.soma.model;
+
+import dev.soma.autograd.GradMode;
+import dev.soma.data.ArrayDataset;
+import dev.soma.data.Batch;
+import dev.soma.data.DataLoader;
+import dev.soma.data.Dataset;
+import dev.soma.memory.Scope;
+import dev.soma.nn.Layer;
+import dev.soma.nn.Param;
+import dev.soma.optim.Optimizer;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The Keras-like training API shared by {@link Sequential} and other models: compile, fit, evaluate,
+ * predict. Each training step runs in its own {@link Scope}, so every tensor of the step is freed when it
+ * ends; parameters and optimizer state belong to the model and are freed by {@link #close()}.
+ */
+public abstract class Model implements AutoCloseable {
+    private Optimizer optimizer;
+    private Loss loss;
+    private Loss trainingLoss;
+    private boolean foldFinalActivation;
+    private final List<Metric> metrics = new ArrayList<>();
+    private volatile boolean stopTraining;
+    protected long seed = 42;
+    protected DType dtype = DType.F32;
+
+    /** The layers in forward order. */
+    public abstract List<Layer> layers();
+
+    /** Builds every layer for a per-example input shape (no batch dimension). */
+    public abstract void build(long... inputShape);
+
+    /** The forward pass; with {@code withoutFinalActivation}, the last layer's activation is left out. */
+    protected abstract Tensor forward(Tensor x, boolean training, boolean withoutFinalActivation);
+
+    /** The model's output for a batch (inference mode). */
+    public Tensor call(Tensor x) {
+        ensureBuilt(x);
+        return forward(x, false, false);
+    }
+
+    /** Seeds weight initialisation (before build) and shuffling defaults. */
+    public Model seed(long seed) {
+        this.seed = seed;
+        return this;
+    }
+
+    protected SplittableRandom initRandom() {
+        return new SplittableRandom(seed);
+    }
+
+    // ------------------------------------------------------------------ compile
+
+    public Model compile(Optimizer optimizer, String loss, String... metricNames) {
+        return compile(optimizer, Loss.byName(loss), metricNames);
+    }
+
+    public Model compile(Optimizer optimizer, Loss loss, String... metricNames) {
+        this.optimizer = optimizer;
+        this.loss = loss;
+        this.metrics.clear();
+        for (String m : metricNames) metrics.add(Metric.byName(m, loss));
+        Layer last = layers().isEmpty() ? null : layers().get(layers().size() - 1);
+        foldFinalActivation = loss.foldsActivation() != null && last instanceof dev.soma.nn.FoldableActivation f
+                && loss.foldsActivation().equals(f.activationName());
+        trainingLoss = foldFinalActivation ? loss.fromLogits() : loss;
+        return this;
+    }
+
+    public Optimizer optimizer() {
+        return optimizer;
+    }
+
+    public Loss loss() {
+        return loss;
+    }
+
+    public List<Metric> metrics() {
+        return metrics;
+    }
+
+    /** Every parameter, layer by layer. */
+    public List<Param> params() {
+        List<Param> out = new ArrayList<>();
+        for (Layer l : layers()) out.addAll(l.params());
+        return out;
+    }
+
+    public List<Tensor> trainableTensors() {
+        List<Tensor> out = new ArrayList<>();
+        for (Param p : params()) if (p.trainable()) out.add(p.value());
+        return out;
+    }
+
+    public long paramCount() {
+        long n = 0;
+        for (Layer l : layers()) n += l.paramCount();
+        return n;
+    }
+
+    /** Asks a running {@code fit} to stop after the current epoch (EarlyStopping does this). */
+    public void stopTraining() {
+        stopTraining = true;
+    }
+
+    // ------------------------------------------------------------------ training
+
+    /** One optimisation step on a batch; returns the loss value. Metrics are updated. */
+    public double trainStep(Batch batch) {
+        requireCompiled("trainStep");
+        try (Scope step = Scope.open()) {
+            Tensor x = batch.features();
+            Tensor y = batch.targets();
+            ensureBuilt(x);
+            Tensor out = forward(x, true, foldFinalActivation);
+            Tensor lossValue = trainingLoss.compute(out, y);
+            Tensor total = lossValue;
+            for (Layer l : layers()) {
+                Tensor reg = l.regularizationLoss();
+                if (reg != null) total = total.add(reg);
+            }
+            List<Tensor> trainable = trainableTensors();
+            for (Tensor p : trainable) p.zeroGrad();
+            total.backward();
+            optimizer.step(trainable);
+            try (GradMode.Guard g = GradMode.disable()) {
+                for (Metric m : metrics) m.update(out, y, foldFinalActivation);
+            }
+            return lossValue.item();
+        }
+    }
+
+    private void ensureBuilt(Tensor x) {
+        if (layers().isEmpty() || layers().get(0).isBuilt()) return;
+        long[] s = x.shape();
+        build(java.util.Arrays.copyOfRange(s, 1, s.length));
+    }
+
+    public History fit(Dataset train, FitOptions options) {
+        requireCompiled("fit");
+        Dataset trainData = train;
+        Dataset validation = options.validationData;
+        if (options.validationSplit > 0) {
+            int held = (int) Math.round(train.size() * options.validationSplit);
+            if (held <= 0 || held >= train.size()) {
+                throw new IllegalArgumentException("fit: validationSplit " + options.validationSplit + " of "
+                        + train.size() + " examples leaves no training or no validation data");
+            }
+            trainData = train.range(0, train.size() - held);
+            validation = train.range(train.size() - held, train.size());
+        }
+        DataLoader loader = new DataLoader(trainData, options.batchSize, options.shuffle, options.seed);
+        History history = new History();
+        TrainingLog log = new TrainingLog(options.verbose, options.epochs, loader.batchesPerEpoch());
+        stopTraining = false;
+        for (Callback c : options.callbacks) c.onTrainBegin(this);
+        for (int epoch = 0; epoch < options.epochs && !stopTraining; epoch++) {
+            for (Callback c : options.callbacks) c.onEpochBegin(this, epoch);
+            for (Metric m : metrics) m.reset();
+            log.epochBegin(epoch);
+            double lossSum = 0;
+            long seen = 0;
+            Iterator<Batch> it = loader.epoch(epoch);
+            int b = 0;
+            while (it.hasNext()) {
+                Batch batch = it.next();
+                double l = trainStep(batch);
+                lossSum += l * batch.size();
+                seen += batch.size();
+                Map<String, Double> batchLogs = currentLogs(lossSum / seen);
+                log.batchEnd(b, batchLogs);
+                for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                b++;
+            }
+            Map<String, Double> logs = currentLogs(lossSum / Math.max(seen, 1));
+            if (validation != null) {
+                Map<String, Double> val = evaluate(validation, options.batchSize);
+                val.forEach((k, v) -> logs.put("val_" + k, v));
+            }
+            history.record(logs);
+            log.epochEnd(epoch, logs);
+            for (Callback c : options.callbacks) c.onEpochEnd(this, epoch, logs);
+        }
+        for (Callback c : options.callbacks) c.onTrainEnd(this);
+        return history;
+    }
+
+    /** Keras' positional form: {@code fit(x, y, batchSize, epochs, validationData)}. */
+    public History fit(ArrayDataset train, int batchSize, int epochs, Dataset validationData) {
+        return fit(train, new FitOptions().batchSize(batchSize).epochs(epochs).validationData(validationData));
+    }
+
+    private Map<String, Double> currentLogs(double meanLoss) {
+        Map<String, Double> logs = new LinkedHashMap<>();
+        logs.put("loss", meanLoss);
+        for (Metric m : metrics) logs.put(m.name(), m.result());
+        return logs;
+    }
+
+    /** Loss and metrics over a dataset, in inference mode. */
+    public Map<String, Double> evaluate(Dataset data, int batchSize) {
+        requireCompiled("evaluate");
+        for (Metric m : metrics) m.reset();
+        DataLoader loader = new DataLoader(data, batchSize, false, 0);
+        double lossSum = 0;
+        long seen = 0;
+        try (GradMode.Guard g = GradMode.disable()) {
+            Iterator<Batch> it = loader.epoch(0);
+            while (it.hasNext()) {
+                Batch batch = it.next();
+                try (Scope s = Scope.open()) {
+                    Tensor x = batch.features();
+                    Tensor y = batch.targets();
+                    ensureBuilt(x);
+                    Tensor out = forward(x, false, foldFinalActivation);
+                    lossSum += trainingLoss.compute(out, y).item() * batch.size();
+                    seen += batch.size();
+                    for (Metric m : metrics) m.update(out, y, foldFinalActivation);
+                }
+            }
+        }
+        Map<String, Double> logs = new LinkedHashMap<>();
+        logs.put("loss", lossSum / Math.max(seen, 1));
+        for (Metric m : metrics) logs.put(m.name(), m.result());
+        return logs;
+    }
+
+    /** The model's outputs for every example, batch by batch: a tensor the caller owns (kept). */
+    public Tensor predict(Dataset data, int batchSize) {
+        DataLoader loader = new DataLoader(data, batchSize, false, 0);
+        List<float[]> parts = new ArrayList<>();
+        long[] outShape = null;
+        long rows = 0;
+        try (GradMode.Guard g = GradMode.disable()) {
+            Iterator<Batch> it = loader.epoch(0);
+            while (it.hasNext()) {
+                Batch batch = it.next();
+                try (Scope s = Scope.open()) {
+                    Tensor x = batch.features();
+                    ensureBuilt(x);
+                    Tensor out = forward(x, false, false);
+                    Tensor f = out.dtype() == DType.F32 ? out : out.to(DType.F32);
+                    parts.add(f.toFloatArray());
+                    outShape = out.shape();
+                    rows += outShape[0];
+                }
+            }
+        }
+        int per = (int) (dev.soma.ops.Shapes.numel(outShape) / outShape[0]);
+        float[] all = new float[(int) (rows * per)];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, all, at, p.length);
+            at += p.length;
+        }
+        outShape[0] = rows;
+        return Tensor.of(all, outShape).keep();
+    }
+
+    private void requireCompiled(String what) {
+        if (optimizer == null && !what.equals("evaluate")) {
+            throw new IllegalStateException(what + ": call compile(optimizer, loss, metrics) first");
+        }
+        if (loss == null) throw new IllegalStateException(what + ": call compile(optimizer, loss, metrics) first");
+    }
+
+    /** Frees every parameter and the optimizer's state. */
+    @Override
+    public void close() {
+        for (Layer l : layers()) l.close();
+        if (optimizer != null) optimizer.close();
+    }
+}

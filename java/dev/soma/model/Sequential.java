@@ -1,0 +1,90 @@
+package dev.soma.model;
+
+import dev.soma.errors.ShapeException;
+import dev.soma.nn.FoldableActivation;
+import dev.soma.nn.Layer;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/** A plain stack of layers, each feeding the next, as Keras' Sequential. */
+public class Sequential extends Model {
+    private final List<Layer> layers = new ArrayList<>();
+
+    public Sequential(Layer... layers) {
+        for (Layer l : layers) add(l);
+    }
+
+    public Sequential add(Layer layer) {
+        if (!layers.isEmpty() && layers.get(0).isBuilt()) {
+            long[] in = layers.get(layers.size() - 1).outputShape();
+            layer.build(in, dtype, initRandom());
+        }
+        layers.add(layer);
+        return this;
+    }
+
+    @Override
+    public List<Layer> layers() {
+        return Collections.unmodifiableList(layers);
+    }
+
+    @Override
+    public void build(long... inputShape) {
+        if (layers.isEmpty()) throw new IllegalStateException("Sequential.build: the model has no layers");
+        SplittableRandom rng = initRandom();
+        long[] shape = inputShape.clone();
+        for (Layer l : layers) {
+            l.build(shape, dtype, rng.split());
+            shape = l.outputShape();
+        }
+    }
+
+    /** Per-example output shape, once built. */
+    public long[] outputShape() {
+        if (layers.isEmpty() || !layers.get(0).isBuilt()) {
+            throw new IllegalStateException("Sequential.outputShape: build the model first (build(inputShape) or fit)");
+        }
+        return layers.get(layers.size() - 1).outputShape();
+    }
+
+    @Override
+    protected Tensor forward(Tensor x, boolean training, boolean withoutFinalActivation) {
+        if (layers.isEmpty()) throw new ShapeException("Sequential: the model has no layers");
+        Tensor h = x;
+        int last = layers.size() - 1;
+        for (int i = 0; i < last; i++) h = layers.get(i).apply(h, training);
+        Layer tail = layers.get(last);
+        if (withoutFinalActivation && tail instanceof FoldableActivation f) {
+            return f.callWithoutActivation(h, training);
+        }
+        return tail.apply(h, training);
+    }
+
+    /** The Keras-style table: layer (type), output shape, parameter count. */
+    public String summary() {
+        StringBuilder b = new StringBuilder();
+        String rule = "_".repeat(65);
+        b.append("Model: \"sequential\"\n").append(rule).append('\n');
+        b.append(String.format("%-28s %-24s %10s%n", "Layer (type)", "Output Shape", "Param #"));
+        b.append("=".repeat(65)).append('\n');
+        long total = 0;
+        long trainable = 0;
+        for (Layer l : layers) {
+            String shape = l.isBuilt() ? "(None, " + Arrays.toString(l.outputShape()).replace("[", "").replace("]", "") + ")"
+                    : "(unbuilt)";
+            b.append(String.format("%-28s %-24s %10d%n", l.name() + " (" + l.getClass().getSimpleName() + ")", shape,
+                    l.paramCount()));
+            total += l.paramCount();
+            for (var p : l.params()) if (p.trainable()) trainable += p.value().numel();
+        }
+        b.append("=".repeat(65)).append('\n');
+        b.append(String.format("Total params: %d%nTrainable params: %d%nNon-trainable params: %d%n", total, trainable,
+                total - trainable));
+        return b.toString();
+    }
+}

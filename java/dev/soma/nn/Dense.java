@@ -1,0 +1,119 @@
+package dev.soma.nn;
+
+import dev.soma.errors.ShapeException;
+import dev.soma.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.UnaryOperator;
+
+/** Fully connected: {@code activation(x · kernel + bias)} over the last axis, as Keras' Dense. */
+public final class Dense extends Layer implements FoldableActivation {
+    private final int units;
+    private final String activationName;
+    private final UnaryOperator<Tensor> activation;
+    private boolean useBias = true;
+    private Initializer kernelInitializer = Initializer.glorotUniform();
+    private Initializer biasInitializer = Initializer.zeros();
+    private Regularizer kernelRegularizer;
+    private Regularizer biasRegularizer;
+    private Tensor kernel;
+    private Tensor bias;
+
+    public Dense(int units) {
+        this(units, null);
+    }
+
+    public Dense(int units, String activation) {
+        if (units <= 0) throw new IllegalArgumentException("Dense: units must be > 0, got " + units);
+        this.units = units;
+        this.activationName = activation == null ? "linear" : activation;
+        this.activation = Activations.get(activation);
+    }
+
+    public Dense useBias(boolean on) {
+        this.useBias = on;
+        return this;
+    }
+
+    public Dense kernelInitializer(Initializer init) {
+        this.kernelInitializer = init;
+        return this;
+    }
+
+    public Dense biasInitializer(Initializer init) {
+        this.biasInitializer = init;
+        return this;
+    }
+
+    public Dense kernelRegularizer(Regularizer r) {
+        this.kernelRegularizer = r;
+        return this;
+    }
+
+    public Dense biasRegularizer(Regularizer r) {
+        this.biasRegularizer = r;
+        return this;
+    }
+
+    @Override
+    public String typeName() {
+        return "dense";
+    }
+
+    @Override
+    public long[] computeOutputShape(long[] in) {
+        if (in.length == 0) throw new ShapeException(name() + ": input needs at least one feature axis, got []");
+        long[] out = in.clone();
+        out[out.length - 1] = units;
+        return out;
+    }
+
+    @Override
+    protected void createParams(long[] in, SplittableRandom rng) {
+        long features = in[in.length - 1];
+        kernel = addParam("kernel", new long[] {features, units}, kernelInitializer, kernelRegularizer, true,
+                features, units, rng);
+        if (useBias) bias = addParam("bias", new long[] {units}, biasInitializer, biasRegularizer, true, features, units, rng);
+    }
+
+    @Override
+    protected Tensor call(Tensor x, boolean training) {
+        return activation.apply(callWithoutActivation(x, training));
+    }
+
+    @Override
+    public Tensor callWithoutActivation(Tensor x, boolean training) {
+        Tensor y = x.matmul(kernel);
+        return bias == null ? y : y.add(bias);
+    }
+
+    @Override
+    public String activationName() {
+        return activationName;
+    }
+
+    public Tensor kernel() {
+        return kernel;
+    }
+
+    public Tensor bias() {
+        return bias;
+    }
+
+    @Override
+    public Map<String, Object> config() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("units", units);
+        c.put("activation", activationName);
+        c.put("use_bias", useBias);
+        return c;
+    }
+
+    @Override
+    public String toString() {
+        return name() + " " + Arrays.toString(outputShape());
+    }
+}

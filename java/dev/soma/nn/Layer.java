@@ -1,0 +1,148 @@
+package dev.soma.nn;
+
+import dev.soma.errors.ShapeException;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A layer: parameters plus a forward pass built from ops (autograd derives the backward). Shapes exclude
+ * the batch dimension: a layer is built once from its input shape, then checks every input against it.
+ * Layers own their parameters and free them in {@link #close()}.
+ */
+public abstract class Layer implements AutoCloseable {
+    private static final Map<String, AtomicInteger> COUNTERS = new ConcurrentHashMap<>();
+
+    private final String name;
+    private final List<Param> params = new ArrayList<>();
+    private long[] inputShape;
+    private long[] outputShape;
+    private DType dtype = DType.F32;
+
+    protected Layer() {
+        String type = typeName();
+        this.name = type + "_" + COUNTERS.computeIfAbsent(type, k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    /** Keras-style snake-case type, e.g. "dense", "conv2d". */
+    public abstract String typeName();
+
+    /** Output shape (without batch) for an input shape (without batch); validates the input shape. */
+    public abstract long[] computeOutputShape(long[] inputShape);
+
+    /** The forward pass on a batch. Called only after {@link #build}. */
+    protected abstract Tensor call(Tensor x, boolean training);
+
+    /** Creates the parameters for {@code inputShape}; the default has none. */
+    protected void createParams(long[] inputShape, SplittableRandom rng) {}
+
+    /** Keras-like configuration (for summaries and checkpoints). */
+    public Map<String, Object> config() {
+        return new LinkedHashMap<>();
+    }
+
+    public final String name() {
+        return name;
+    }
+
+    /** Builds the layer for a per-example input shape; idempotent for the same shape. */
+    public final void build(long[] inputShape, DType dtype, SplittableRandom rng) {
+        if (this.inputShape != null) {
+            if (!Arrays.equals(this.inputShape, inputShape)) {
+                throw new ShapeException(name + ": already built for input shape " + Arrays.toString(this.inputShape)
+                        + ", cannot rebuild for " + Arrays.toString(inputShape));
+            }
+            return;
+        }
+        long[] out = computeOutputShape(inputShape.clone());
+        this.dtype = dtype;
+        createParams(inputShape.clone(), rng);
+        this.inputShape = inputShape.clone();
+        this.outputShape = out;
+    }
+
+    public final boolean isBuilt() {
+        return inputShape != null;
+    }
+
+    public final long[] inputShape() {
+        return inputShape == null ? null : inputShape.clone();
+    }
+
+    public final long[] outputShape() {
+        return outputShape == null ? null : outputShape.clone();
+    }
+
+    protected final DType dtype() {
+        return dtype;
+    }
+
+    /** Runs the layer on a batch {@code x} of shape [batch, ...inputShape]. */
+    public final Tensor apply(Tensor x, boolean training) {
+        x.checkOpen(name);
+        long[] s = x.shape();
+        if (s.length == 0) throw new ShapeException(name + ": input " + x.describe() + " has no batch dimension");
+        long[] perExample = Arrays.copyOfRange(s, 1, s.length);
+        if (!isBuilt()) build(perExample, x.dtype(), new SplittableRandom());
+        if (!Arrays.equals(perExample, inputShape)) {
+            throw new ShapeException(name + ": expected input of shape [batch, " + join(inputShape) + "], got "
+                    + x.describe());
+        }
+        return call(x, training);
+    }
+
+    /** Creates, initialises and registers a parameter. */
+    protected final Tensor addParam(String paramName, long[] shape, Initializer init, Regularizer reg, boolean trainable,
+                                    long fanIn, long fanOut, SplittableRandom rng) {
+        double[] values = new double[Math.toIntExact(dev.soma.ops.Shapes.numel(shape))];
+        init.fill(values, fanIn, fanOut, rng);
+        Tensor t;
+        try (Tensor d = Tensor.of(values).reshape(shape)) {
+            t = (dtype == DType.F64 ? d.copy() : d.to(dtype)).keep();
+        }
+        params.add(new Param(name + "/" + paramName, t, reg, trainable));
+        return t;
+    }
+
+    /** Every parameter of this layer, in creation order. */
+    public List<Param> params() {
+        return Collections.unmodifiableList(params);
+    }
+
+    public long paramCount() {
+        long n = 0;
+        for (Param p : params) n += p.value().numel();
+        return n;
+    }
+
+    /** Sum of the regularisers' penalties, or null when none applies. */
+    public Tensor regularizationLoss() {
+        Tensor total = null;
+        for (Param p : params) {
+            if (p.regularizer() == null || !p.trainable()) continue;
+            Tensor pen = p.regularizer().penalty(p.value());
+            if (pen != null) total = total == null ? pen : total.add(pen);
+        }
+        return total;
+    }
+
+    @Override
+    public void close() {
+        for (Param p : params) p.value().close();
+    }
+
+    static String join(long[] shape) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < shape.length; i++) b.append(i == 0 ? "" : ", ").append(shape[i]);
+        return b.toString();
+    }
+}
