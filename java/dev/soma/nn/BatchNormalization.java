@@ -1,0 +1,84 @@
+package dev.soma.nn;
+
+import dev.soma.autograd.GradMode;
+import dev.soma.errors.ShapeException;
+import dev.soma.tensor.Tensor;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Batch normalisation over the last (channel) axis, as Keras' BatchNormalization: in training, normalises
+ * with the batch's statistics and updates the moving mean and variance
+ * ({@code moving = momentum * moving + (1 - momentum) * batch}); in inference, uses the moving statistics.
+ */
+public final class BatchNormalization extends Layer {
+    private final double momentum;
+    private final double epsilon;
+    private Tensor gamma;
+    private Tensor beta;
+    private Tensor movingMean;
+    private Tensor movingVariance;
+
+    public BatchNormalization() {
+        this(0.99, 1e-3);
+    }
+
+    public BatchNormalization(double momentum, double epsilon) {
+        if (momentum < 0 || momentum > 1) throw new IllegalArgumentException("BatchNormalization: momentum must be in [0, 1]");
+        if (epsilon <= 0) throw new IllegalArgumentException("BatchNormalization: epsilon must be > 0");
+        this.momentum = momentum;
+        this.epsilon = epsilon;
+    }
+
+    @Override
+    public String typeName() {
+        return "batch_normalization";
+    }
+
+    @Override
+    public long[] computeOutputShape(long[] in) {
+        if (in.length == 0) throw new ShapeException(name() + ": input needs a channel axis");
+        return in;
+    }
+
+    @Override
+    protected void createParams(long[] in, SplittableRandom rng) {
+        long[] c = {in[in.length - 1]};
+        gamma = addParam("gamma", c, Initializer.ones(), null, true, c[0], c[0], rng);
+        beta = addParam("beta", c, Initializer.zeros(), null, true, c[0], c[0], rng);
+        movingMean = addParam("moving_mean", c, Initializer.zeros(), null, false, c[0], c[0], rng);
+        movingVariance = addParam("moving_variance", c, Initializer.ones(), null, false, c[0], c[0], rng);
+    }
+
+    @Override
+    protected Tensor call(Tensor x, boolean training) {
+        if (!training) {
+            Tensor scale = movingVariance.add(epsilon).sqrt();
+            return x.sub(movingMean).div(scale).mul(gamma).add(beta);
+        }
+        int[] axes = new int[x.ndim() - 1];
+        for (int i = 0; i < axes.length; i++) axes[i] = i;
+        Tensor mean = x.mean(axes, true);
+        Tensor variance = x.variance(axes, true);
+        try (GradMode.Guard g = GradMode.disable()) {
+            update(movingMean, mean);
+            update(movingVariance, variance);
+        }
+        return x.sub(mean).div(variance.add(epsilon).sqrt()).mul(gamma).add(beta);
+    }
+
+    private void update(Tensor moving, Tensor batchStat) {
+        Tensor next = moving.mul(momentum).add(batchStat.reshape(moving.shape()).mul(1 - momentum));
+        moving.backend().memory().copy(next, moving);
+    }
+
+    @Override
+    public Map<String, Object> config() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("momentum", momentum);
+        c.put("epsilon", epsilon);
+        return c;
+    }
+}
