@@ -45,6 +45,15 @@ int soma_cpu_threads(void);
 
 /* ============================== CPU: random numbers (native/src/random.cpp) ============================== */
 
+/* Distributions of soma_cpu_random: uniform a + (b - a) * u with u in [0, 1); normal a + b * z (mean a, std b). */
+enum soma_random_dist { SOMA_RAND_UNIFORM = 0, SOMA_RAND_NORMAL = 1 };
+/* One Philox4x32-10 block: out[0..4) from counter[0..4) and key[0..2) (for known-answer tests). */
+void soma_cpu_philox4x32_10(const uint32_t* counter, const uint32_t* key, uint32_t* out);
+/* Fills n contiguous f32/f64 elements of dst from the Philox stream keyed by seed; element i depends only on
+   (seed, stream, i), never on the thread count. The layout (which words feed which element) is documented at
+   the top of native/src/random.cpp and must be matched by the CUDA kernel. */
+void soma_cpu_random(int dist, int dtype, void* dst, int64_t n, uint64_t seed, uint64_t stream, double a, double b);
+
 /* ============================== element-wise op codes (shared by CPU and CUDA) ============================== */
 
 /* Binary ops. Comparisons write 1 or 0 in the inputs' dtype. */

@@ -44,6 +44,10 @@ public final class CpuKernels {
     public static native int soma_cpu_threads();
 
     // ---------------- random numbers (native/src/random.cpp) ----------------
+    public static native void soma_cpu_philox4x32_10(@Cast("const uint32_t*") int[] counter,
+            @Cast("const uint32_t*") int[] key, @Cast("uint32_t*") int[] out);
+    public static native void soma_cpu_random(int dist, int dtype, @Cast("void*") long dst, @Cast("int64_t") long n,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, double a, double b);
 
     // ---------------- elementwise (native/src/elementwise.cpp) ----------------
 

@@ -3,9 +3,11 @@ package dev.soma.ops;
 import dev.soma.autograd.Autograd;
 import dev.soma.errors.ShapeException;
 import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.util.Arrays;
+import java.util.stream.Collectors;
 
 /**
  * Shape arithmetic and the ops that only move or reinterpret data: copy, cast, reshape, permute, transpose,
@@ -216,12 +218,83 @@ public final class Shapes {
         return permute(t, axes);
     }
 
+    /**
+     * Elements {@code start, start + step, ...} below {@code end} along {@code dim}, Python style: negative
+     * start/end count from the end, both are clamped to [0, size], step >= 1. A view.
+     */
     public static Tensor slice(Tensor t, int dim, long start, long end, long step) {
-        throw new UnsupportedOperationException("slice: not implemented yet");
+        Check.open("slice", t);
+        int d = axis("slice", dim, t.ndim());
+        if (step <= 0) {
+            throw new ShapeException("slice: step " + step + " must be >= 1 (tensor " + t.describe() + ", dimension " + d + ")");
+        }
+        long size = t.size(d);
+        long from = clampIndex(start, size);
+        long to = clampIndex(end, size);
+        long length = to > from ? (to - from - 1) / step + 1 : 0;
+        long[] shape = t.shape();
+        long[] strides = t.strides();
+        long offset = t.offset() + (length == 0 ? 0 : from * strides[d]);
+        shape[d] = length;
+        strides[d] *= step;
+        Tensor out = t.viewOf(offset, shape, strides);
+        long[] original = t.shape();
+        long first = from;
+        return Autograd.record("slice", out, g -> new Tensor[] {scatterIntoZeros(g, original, d, first, step, false)}, t);
     }
 
+    private static long clampIndex(long i, long size) {
+        long j = i < 0 ? i + size : i;
+        return Math.max(0, Math.min(size, j));
+    }
+
+    /** The sub-tensor at {@code index} along {@code dim}, which is dropped (negative counts from the end). A view. */
     public static Tensor select(Tensor t, int dim, long index) {
-        throw new UnsupportedOperationException("select: not implemented yet");
+        Check.open("select", t);
+        int d = axis("select", dim, t.ndim());
+        long size = t.size(d);
+        long i = index < 0 ? index + size : index;
+        if (i < 0 || i >= size) {
+            throw new ShapeException("select: index " + index + " is out of range for dimension " + d + " of size "
+                    + size + " (tensor " + t.describe() + "; expected " + (-size) + " to " + (size - 1) + ")");
+        }
+        long[] shape = t.shape();
+        long[] strides = t.strides();
+        Tensor out = t.viewOf(t.offset() + i * strides[d], drop(shape, d), drop(strides, d));
+        long[] original = t.shape();
+        return Autograd.record("select", out, g -> new Tensor[] {scatterIntoZeros(g, original, d, i, 1, true)}, t);
+    }
+
+    /**
+     * Backward of slice and select: zeros of {@code shape} with {@code g} copied into the region the forward
+     * view read (starting at {@code start} along {@code dim}, every {@code step}-th; {@code dropped} for select).
+     */
+    private static Tensor scatterIntoZeros(Tensor g, long[] shape, int dim, long start, long step, boolean dropped) {
+        Tensor z = Tensor.zeros(g.dtype(), g.device(), shape);
+        long[] strides = contiguousStrides(shape);
+        long offset = g.numel() == 0 ? 0 : start * strides[dim];
+        long[] viewStrides = strides.clone();
+        viewStrides[dim] *= step;
+        if (dropped) viewStrides = drop(viewStrides, dim);
+        try (Tensor region = z.viewOf(z.offset() + offset, g.shape(), viewStrides)) {
+            z.backend().memory().copy(g, region);
+        }
+        return z;
+    }
+
+    private static long[] drop(long[] a, int i) {
+        long[] out = new long[a.length - 1];
+        System.arraycopy(a, 0, out, 0, i);
+        System.arraycopy(a, i + 1, out, i, a.length - i - 1);
+        return out;
+    }
+
+    private static long[] insert(long[] a, int i, long v) {
+        long[] out = new long[a.length + 1];
+        System.arraycopy(a, 0, out, 0, i);
+        out[i] = v;
+        System.arraycopy(a, i, out, i + 1, a.length - i);
+        return out;
     }
 
     /** Broadcasts size-1 (or missing leading) dimensions to {@code shape} without copying: a view. */
@@ -237,19 +310,144 @@ public final class Shapes {
         return Autograd.record("expand", out, g -> new Tensor[] {Reductions.sumToShape(g, original)}, t);
     }
 
+    /** Removes dimension {@code dim}, which must have size 1. A view. */
     public static Tensor squeeze(Tensor t, int dim) {
-        throw new UnsupportedOperationException("squeeze: not implemented yet");
+        Check.open("squeeze", t);
+        int d = axis("squeeze", dim, t.ndim());
+        if (t.size(d) != 1) {
+            throw new ShapeException("squeeze: dimension " + d + " of " + t.describe() + " has size " + t.size(d)
+                    + ", expected 1");
+        }
+        Tensor out = t.viewOf(t.offset(), drop(t.shape(), d), drop(t.strides(), d));
+        return Autograd.record("squeeze", out, g -> new Tensor[] {unsqueeze(g, d)}, t);
     }
 
+    /** Inserts a dimension of size 1 at {@code dim}, in [-(rank + 1), rank] (negative counts from the end). A view. */
     public static Tensor unsqueeze(Tensor t, int dim) {
-        throw new UnsupportedOperationException("unsqueeze: not implemented yet");
+        Check.open("unsqueeze", t);
+        int rank = t.ndim();
+        int d = dim < 0 ? dim + rank + 1 : dim;
+        if (d < 0 || d > rank) {
+            throw new ShapeException("unsqueeze: dimension " + dim + " is out of range for " + t.describe()
+                    + " (expected " + (-rank - 1) + " to " + rank + ")");
+        }
+        if (rank + 1 > MAX_DIMS) {
+            throw new ShapeException("unsqueeze: " + t.describe() + " already has the maximum rank " + MAX_DIMS);
+        }
+        long[] shape = t.shape();
+        long[] strides = t.strides();
+        // The stride a contiguous tensor would have there, so contiguous inputs stay contiguous.
+        long stride = d < rank ? strides[d] * Math.max(shape[d], 1) : 1;
+        Tensor out = t.viewOf(t.offset(), insert(shape, d, 1), insert(strides, d, stride));
+        return Autograd.record("unsqueeze", out, g -> new Tensor[] {squeeze(g, d)}, t);
     }
 
+    /** Joins tensors of one dtype, device and rank along {@code dim}; other sizes must agree. A copy. */
     public static Tensor concat(int dim, Tensor... tensors) {
-        throw new UnsupportedOperationException("concat: not implemented yet");
+        Join j = Join.check("concat", tensors, false);
+        int d = axis("concat", dim, j.rank);
+        long total = 0;
+        long[] first = tensors[0].shape();
+        for (Tensor t : tensors) {
+            long[] s = t.shape();
+            for (int k = 0; k < j.rank; k++) {
+                if (k != d && s[k] != first[k]) {
+                    throw new ShapeException("concat: sizes differ in dimension " + k + " (" + Arrays.toString(first)
+                            + " vs " + Arrays.toString(s) + "); only dimension " + d + " may differ. Shapes: " + j.shapes);
+                }
+            }
+            try {
+                total = Math.addExact(total, s[d]);
+            } catch (ArithmeticException e) {
+                throw new ShapeException("concat: the joined size along dimension " + d + " overflows (shapes " + j.shapes + ")");
+            }
+        }
+        long[] outShape = first.clone();
+        outShape[d] = total;
+        Tensor out = Tensor.empty(j.dtype, j.device, checkShape("concat", outShape));
+        long[] starts = new long[tensors.length];
+        long at = 0;
+        for (int i = 0; i < tensors.length; i++) {
+            starts[i] = at;
+            copyInto(tensors[i], out, d, at, false);
+            at += tensors[i].size(d);
+        }
+        long[][] shapes = Arrays.stream(tensors).map(Tensor::shape).toArray(long[][]::new);
+        return Autograd.record("concat", out, g -> {
+            Tensor[] grads = new Tensor[shapes.length];
+            for (int i = 0; i < shapes.length; i++) grads[i] = copyOut(g, shapes[i], d, starts[i], false);
+            return grads;
+        }, tensors);
     }
 
+    /** Joins tensors of one shape, dtype and device along a new dimension {@code dim} in [-(rank + 1), rank]. */
     public static Tensor stack(int dim, Tensor... tensors) {
-        throw new UnsupportedOperationException("stack: not implemented yet");
+        Join j = Join.check("stack", tensors, true);
+        int d = dim < 0 ? dim + j.rank + 1 : dim;
+        if (d < 0 || d > j.rank) {
+            throw new ShapeException("stack: dimension " + dim + " is out of range for tensors of rank " + j.rank
+                    + " (expected " + (-j.rank - 1) + " to " + j.rank + ")");
+        }
+        long[] shape = tensors[0].shape();
+        Tensor out = Tensor.empty(j.dtype, j.device, checkShape("stack", insert(shape, d, tensors.length)));
+        for (int i = 0; i < tensors.length; i++) copyInto(tensors[i], out, d, i, true);
+        int n = tensors.length;
+        return Autograd.record("stack", out, g -> {
+            Tensor[] grads = new Tensor[n];
+            for (int i = 0; i < n; i++) grads[i] = copyOut(g, shape, d, i, true);
+            return grads;
+        }, tensors);
+    }
+
+    /** Copies {@code src} into {@code out} at {@code start} along {@code dim} ({@code dropped}: a stack slot). */
+    private static void copyInto(Tensor src, Tensor out, int dim, long start, boolean dropped) {
+        if (src.numel() == 0) return;
+        long[] strides = out.strides();
+        long offset = out.offset() + start * strides[dim];
+        try (Tensor region = out.viewOf(offset, src.shape(), dropped ? drop(strides, dim) : strides)) {
+            out.backend().memory().copy(src, region);
+        }
+    }
+
+    /** A fresh contiguous copy of the part of {@code g} that {@link #copyInto} filled from a tensor of {@code shape}. */
+    private static Tensor copyOut(Tensor g, long[] shape, int dim, long start, boolean dropped) {
+        Tensor piece = Tensor.empty(g.dtype(), g.device(), shape);
+        if (piece.numel() == 0) return piece;
+        long[] strides = g.strides();
+        long offset = g.offset() + start * strides[dim];
+        try (Tensor region = g.viewOf(offset, shape, dropped ? drop(strides, dim) : strides)) {
+            g.backend().memory().copy(region, piece);
+        }
+        return piece;
+    }
+
+    /** The checks concat and stack share: at least one tensor, all open, one device, dtype and rank. */
+    private record Join(int rank, DType dtype, Device device, String shapes) {
+        static Join check(String op, Tensor[] tensors, boolean sameShape) {
+            if (tensors == null || tensors.length == 0) {
+                throw new ShapeException(op + ": no tensors given, expected at least one");
+            }
+            Device device = Check.sameDevice(op, tensors);
+            DType dtype = Check.sameDType(op, tensors);
+            String shapes = Arrays.stream(tensors).map(t -> Arrays.toString(t.shape())).collect(Collectors.joining(", "));
+            int rank = tensors[0].ndim();
+            if (!sameShape && rank == 0) {
+                throw new ShapeException(op + ": zero-dimensional tensors cannot be joined along a dimension "
+                        + "(shapes " + shapes + "); use stack");
+            }
+            for (Tensor t : tensors) {
+                if (t.ndim() != rank) {
+                    throw new ShapeException(op + ": ranks differ (shapes " + shapes + "); expected all of rank " + rank);
+                }
+                if (sameShape && !Arrays.equals(t.shape(), tensors[0].shape())) {
+                    throw new ShapeException(op + ": shapes differ (" + shapes + "); expected all equal");
+                }
+            }
+            if (sameShape && rank + 1 > MAX_DIMS) {
+                throw new ShapeException(op + ": tensors of rank " + rank + " would give rank " + (rank + 1)
+                        + ", above the maximum " + MAX_DIMS);
+            }
+            return new Join(rank, dtype, device, shapes);
+        }
     }
 }

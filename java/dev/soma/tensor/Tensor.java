@@ -86,6 +86,25 @@ public final class Tensor extends ScopedResource {
         return full(1, shape);
     }
 
+    /** {@code start, start + step, ...} below {@code end} as float32 (see {@link dev.soma.ops.Creation#arange}). */
+    public static Tensor arange(double start, double end, double step) {
+        return dev.soma.ops.Creation.arange(start, end, step);
+    }
+
+    public static Tensor arange(double start, double end, double step, DType dtype) {
+        return dev.soma.ops.Creation.arange(start, end, step, dtype);
+    }
+
+    /** Seeded uniform [0, 1) float32 values (Philox; reproducible for a seed). */
+    public static Tensor rand(long seed, long... shape) {
+        return dev.soma.ops.Creation.rand(seed, shape);
+    }
+
+    /** Seeded standard-normal float32 values (Philox + Box-Muller; reproducible for a seed). */
+    public static Tensor randn(long seed, long... shape) {
+        return dev.soma.ops.Creation.randn(seed, shape);
+    }
+
     /** A zero-dimensional f32 tensor holding {@code value}. */
     public static Tensor scalar(double value) {
         return full(value, DType.F32, Device.cpu());
