@@ -1,0 +1,55 @@
+package dev.soma.nn;
+
+import dev.soma.backend.RandomKernels;
+import dev.soma.tensor.Tensor;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Inverted dropout, active only in training: zeroes each element with probability {@code rate} and scales
+ * the rest by {@code 1 / (1 - rate)}. Masks come from the counter-based generator keyed by the layer's seed
+ * with one stream per call, so a seeded run drops the same elements every time, on any thread count.
+ */
+public final class Dropout extends Layer {
+    private final double rate;
+    private long seed;
+    private long calls;
+
+    public Dropout(double rate) {
+        if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException("Dropout: rate must be in [0, 1), got " + rate);
+        this.rate = rate;
+    }
+
+    @Override
+    public String typeName() {
+        return "dropout";
+    }
+
+    @Override
+    public long[] computeOutputShape(long[] in) {
+        return in;
+    }
+
+    @Override
+    protected void createParams(long[] in, SplittableRandom rng) {
+        seed = rng.nextLong();
+    }
+
+    @Override
+    protected Tensor call(Tensor x, boolean training) {
+        if (!training || rate == 0) return x;
+        Tensor u = Tensor.empty(x.dtype(), x.device(), x.shape());
+        u.backend().random().fill(RandomKernels.Distribution.UNIFORM, u, seed, ++calls, 0, 1);
+        Tensor keep = u.ge(Tensor.full(rate, x.dtype(), x.device())).mul(1 / (1 - rate));
+        return x.mul(keep);
+    }
+
+    @Override
+    public Map<String, Object> config() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("rate", rate);
+        return c;
+    }
+}
