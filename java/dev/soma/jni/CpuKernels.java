@@ -50,6 +50,18 @@ public final class CpuKernels {
             @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, double a, double b);
 
     // ---------------- elementwise (native/src/elementwise.cpp) ----------------
+    public static native void soma_cpu_binary(int op, int dtype, int ndim, @Cast("const int64_t*") long[] shape,
+            @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out);
+    public static native void soma_cpu_unary(int op, int dtype, @Cast("int64_t") long n, @Cast("const void*") long x,
+            @Cast("void*") long out, double p0, double p1);
+    public static native void soma_cpu_unary_backward(int op, int dtype, @Cast("int64_t") long n,
+            @Cast("const void*") long x, @Cast("const void*") long y, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradIn, double p0, double p1);
+    public static native void soma_cpu_where(int dtype, int ndim, @Cast("const int64_t*") long[] shape,
+            @Cast("const void*") long cond, @Cast("const int64_t*") long[] condStrides,
+            @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out);
 
     // ---------------- reductions and softmax (native/src/reduce.cpp) ----------------
     public static native void soma_cpu_reduce_rows(int op, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,

@@ -1,0 +1,383 @@
+// Element-wise ops: binary with NumPy broadcasting (stride-0 operands), unary ops and their backward, where.
+//
+// Broadcast kernels first coalesce the index space: size-1 dimensions vanish and neighbouring dimensions that
+// every operand walks contiguously merge. Contiguous same-shape operands and scalar operands therefore become
+// one flat loop with strides (1,1), (0,1) or (1,0), which gcc vectorises; anything else runs as rows over the
+// innermost dimension. Work is split over OpenMP threads only above soma::kParallelGrain elements.
+#include "soma.h"
+#include "dtype_dispatch.h"
+#include <cmath>
+#include <cstdint>
+#include <omp.h>
+
+namespace {
+
+// ------------------------------------------------------------------ index-space coalescing
+
+// The broadcast geometry of K operands over one contiguous output.
+template <int K>
+struct Layout {
+  int ndim = 0;
+  int64_t shape[SOMA_MAX_DIMS];
+  int64_t strides[K][SOMA_MAX_DIMS];
+  int64_t total = 1;
+};
+
+template <int K>
+Layout<K> coalesce(int ndim, const int64_t* shape, const int64_t* const* strides) {
+  Layout<K> l;
+  for (int d = 0; d < ndim; ++d) l.total *= shape[d];
+  for (int d = 0; d < ndim; ++d) {
+    if (shape[d] == 1) continue;  // contributes nothing to any address
+    if (l.ndim > 0) {
+      const int p = l.ndim - 1;
+      bool merge = true;
+      for (int k = 0; k < K; ++k) merge = merge && l.strides[k][p] == strides[k][d] * shape[d];
+      if (merge) {
+        l.shape[p] *= shape[d];
+        for (int k = 0; k < K; ++k) l.strides[k][p] = strides[k][d];
+        continue;
+      }
+    }
+    l.shape[l.ndim] = shape[d];
+    for (int k = 0; k < K; ++k) l.strides[k][l.ndim] = strides[k][d];
+    ++l.ndim;
+  }
+  if (l.ndim == 0) {  // a single element (0-d or all sizes 1)
+    l.ndim = 1;
+    l.shape[0] = 1;
+    for (int k = 0; k < K; ++k) l.strides[k][0] = 0;
+  }
+  return l;
+}
+
+// Runs row(outer_index, offsets[K]) for every row of the coalesced layout (all dimensions but the last),
+// splitting rows over threads; each thread decomposes its first row index once, then steps an odometer.
+template <int K, typename Row>
+void for_each_row(const Layout<K>& l, Row row) {
+  const int outer_dims = l.ndim - 1;
+  const int64_t inner = l.shape[l.ndim - 1];
+  const int64_t rows = l.total / inner;
+#pragma omp parallel if (l.total > soma::kParallelGrain && rows > 1)
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
+    if (begin < end) {
+      int64_t idx[SOMA_MAX_DIMS] = {0};
+      int64_t off[K] = {0};
+      int64_t rem = begin;
+      for (int d = outer_dims - 1; d >= 0; --d) {
+        idx[d] = rem % l.shape[d];
+        rem /= l.shape[d];
+        for (int k = 0; k < K; ++k) off[k] += idx[d] * l.strides[k][d];
+      }
+      for (int64_t r = begin; r < end; ++r) {
+        row(r, off);
+        for (int d = outer_dims - 1; d >= 0; --d) {  // advance the odometer
+          for (int k = 0; k < K; ++k) off[k] += l.strides[k][d];
+          if (++idx[d] < l.shape[d]) break;
+          for (int k = 0; k < K; ++k) off[k] -= l.strides[k][d] * l.shape[d];
+          idx[d] = 0;
+        }
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ binary
+
+template <typename T> struct Add { T operator()(T a, T b) const { return a + b; } };
+template <typename T> struct Sub { T operator()(T a, T b) const { return a - b; } };
+template <typename T> struct Mul { T operator()(T a, T b) const { return a * b; } };
+template <typename T> struct Div { T operator()(T a, T b) const { return a / b; } };
+template <typename T> struct Pow { T operator()(T a, T b) const { return (T)std::pow(a, b); } };
+// NaN propagates through maximum/minimum (as in NumPy and PyTorch).
+template <typename T> struct Maximum { T operator()(T a, T b) const { return (a > b || a != a) ? a : b; } };
+template <typename T> struct Minimum { T operator()(T a, T b) const { return (a < b || a != a) ? a : b; } };
+template <typename T> struct Eq { T operator()(T a, T b) const { return a == b ? T(1) : T(0); } };
+template <typename T> struct Ne { T operator()(T a, T b) const { return a != b ? T(1) : T(0); } };
+template <typename T> struct Lt { T operator()(T a, T b) const { return a < b ? T(1) : T(0); } };
+template <typename T> struct Le { T operator()(T a, T b) const { return a <= b ? T(1) : T(0); } };
+template <typename T> struct Gt { T operator()(T a, T b) const { return a > b ? T(1) : T(0); } };
+template <typename T> struct Ge { T operator()(T a, T b) const { return a >= b ? T(1) : T(0); } };
+
+// One row of n outputs; the common stride patterns get their own loop so each vectorises.
+template <typename T, typename F>
+inline void binary_row(F f, int64_t n, const T* a, int64_t sa, const T* b, int64_t sb, T* out) {
+  if (sa == 1 && sb == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (sa == 0 && sb == 1) {
+    const T av = a[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const T bv = b[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+constexpr int64_t kChunk = 16384;  // elements per task when one flat loop is split over threads
+
+template <typename T, typename F>
+void binary_apply(int ndim, const int64_t* shape, const T* a, const int64_t* as, const T* b, const int64_t* bs,
+                  T* out) {
+  const int64_t* strides[2] = {as, bs};
+  const Layout<2> l = coalesce<2>(ndim, shape, strides);
+  if (l.total == 0) return;
+  F f;
+  if (l.ndim == 1) {  // contiguous, scalar or single strided run: split the flat loop into chunks
+    const int64_t n = l.total, sa = l.strides[0][0], sb = l.strides[1][0];
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
+      binary_row<T, F>(f, len, a + s * sa, sa, b + s * sb, sb, out + s);
+    }
+    return;
+  }
+  const int64_t inner = l.shape[l.ndim - 1];
+  const int64_t sa = l.strides[0][l.ndim - 1], sb = l.strides[1][l.ndim - 1];
+  for_each_row<2>(l, [&](int64_t r, const int64_t* off) {
+    binary_row<T, F>(f, inner, a + off[0], sa, b + off[1], sb, out + r * inner);
+  });
+}
+
+template <typename T>
+void binary(int op, int ndim, const int64_t* shape, const T* a, const int64_t* as, const T* b, const int64_t* bs,
+            T* out) {
+  switch (op) {
+    case SOMA_ADD: binary_apply<T, Add<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_SUB: binary_apply<T, Sub<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_MUL: binary_apply<T, Mul<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_DIV: binary_apply<T, Div<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_POW: binary_apply<T, Pow<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_MAXIMUM: binary_apply<T, Maximum<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_MINIMUM: binary_apply<T, Minimum<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_EQ: binary_apply<T, Eq<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_NE: binary_apply<T, Ne<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_LT: binary_apply<T, Lt<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_LE: binary_apply<T, Le<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_GT: binary_apply<T, Gt<T>>(ndim, shape, a, as, b, bs, out); break;
+    case SOMA_GE: binary_apply<T, Ge<T>>(ndim, shape, a, as, b, bs, out); break;
+    default: break;
+  }
+}
+
+// Integers support only the ops that cannot trap (no division) and are exact: comparisons, min/max, +, -, *.
+void binary_i32(int op, int ndim, const int64_t* shape, const int32_t* a, const int64_t* as, const int32_t* b,
+                const int64_t* bs, int32_t* out) {
+  if (op == SOMA_DIV || op == SOMA_POW) return;
+  binary<int32_t>(op, ndim, shape, a, as, b, bs, out);
+}
+
+// ------------------------------------------------------------------ unary forward
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+template <typename T> struct Neg { T operator()(T x) const { return -x; } };
+template <typename T> struct Exp { T operator()(T x) const { return std::exp(x); } };
+template <typename T> struct Log { T operator()(T x) const { return std::log(x); } };
+template <typename T> struct Sqrt { T operator()(T x) const { return std::sqrt(x); } };
+template <typename T> struct Abs { T operator()(T x) const { return std::fabs(x); } };
+template <typename T> struct Tanh { T operator()(T x) const { return std::tanh(x); } };
+template <typename T> struct Sigmoid { T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); } };
+// x < 0 keeps NaN as NaN (a max() would turn it into 0).
+template <typename T> struct Relu { T operator()(T x) const { return x < T(0) ? T(0) : x; } };
+template <typename T> struct LeakyRelu {
+  T alpha;
+  T operator()(T x) const { return x < T(0) ? alpha * x : x; }
+};
+template <typename T> struct Gelu {
+  T operator()(T x) const { return T(0.5) * x * (T(1) + std::erf(x * T(kInvSqrt2))); }
+};
+template <typename T> struct Clamp {
+  T lo, hi;
+  T operator()(T x) const { return x < lo ? lo : (x > hi ? hi : x); }
+};
+template <typename T> struct PowScalar {
+  T e;
+  T operator()(T x) const { return std::pow(x, e); }
+};
+template <typename T> struct AddScalar { T c; T operator()(T x) const { return x + c; } };
+template <typename T> struct MulScalar { T c; T operator()(T x) const { return x * c; } };
+template <typename T> struct RsubScalar { T c; T operator()(T x) const { return c - x; } };
+template <typename T> struct RdivScalar { T c; T operator()(T x) const { return c / x; } };
+template <typename T> struct Square { T operator()(T x) const { return x * x; } };
+
+template <typename T, typename F>
+void unary_apply(F f, int64_t n, const T* x, T* out) {
+#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
+}
+
+template <typename T>
+void unary(int op, int64_t n, const T* x, T* out, double p0, double p1) {
+  switch (op) {
+    case SOMA_NEG: unary_apply(Neg<T>{}, n, x, out); break;
+    case SOMA_EXP: unary_apply(Exp<T>{}, n, x, out); break;
+    case SOMA_LOG: unary_apply(Log<T>{}, n, x, out); break;
+    case SOMA_SQRT: unary_apply(Sqrt<T>{}, n, x, out); break;
+    case SOMA_ABS: unary_apply(Abs<T>{}, n, x, out); break;
+    case SOMA_TANH: unary_apply(Tanh<T>{}, n, x, out); break;
+    case SOMA_SIGMOID: unary_apply(Sigmoid<T>{}, n, x, out); break;
+    case SOMA_RELU: unary_apply(Relu<T>{}, n, x, out); break;
+    case SOMA_LEAKY_RELU: unary_apply(LeakyRelu<T>{(T)p0}, n, x, out); break;
+    case SOMA_GELU: unary_apply(Gelu<T>{}, n, x, out); break;
+    case SOMA_CLAMP: unary_apply(Clamp<T>{(T)p0, (T)p1}, n, x, out); break;
+    case SOMA_POW_SCALAR:
+      // Exact shortcuts for the common exponents; std::pow for the rest.
+      if (p0 == 2.0) unary_apply(Square<T>{}, n, x, out);
+      else if (p0 == 1.0) unary_apply(MulScalar<T>{T(1)}, n, x, out);
+      else unary_apply(PowScalar<T>{(T)p0}, n, x, out);
+      break;
+    case SOMA_ADD_SCALAR: unary_apply(AddScalar<T>{(T)p0}, n, x, out); break;
+    case SOMA_MUL_SCALAR: unary_apply(MulScalar<T>{(T)p0}, n, x, out); break;
+    case SOMA_RSUB_SCALAR: unary_apply(RsubScalar<T>{(T)p0}, n, x, out); break;
+    case SOMA_RDIV_SCALAR: unary_apply(RdivScalar<T>{(T)p0}, n, x, out); break;
+    case SOMA_SQUARE: unary_apply(Square<T>{}, n, x, out); break;
+    default: break;
+  }
+}
+
+// ------------------------------------------------------------------ unary backward: grad_in = g * f'(x)
+// Each functor sees (x, y = f(x), g).
+
+template <typename T> struct NegB { T operator()(T, T, T g) const { return -g; } };
+template <typename T> struct ExpB { T operator()(T, T y, T g) const { return g * y; } };
+template <typename T> struct LogB { T operator()(T x, T, T g) const { return g / x; } };
+template <typename T> struct SqrtB { T operator()(T, T y, T g) const { return g * T(0.5) / y; } };
+template <typename T> struct AbsB {
+  T operator()(T x, T, T g) const { return x > T(0) ? g : (x < T(0) ? -g : T(0)); }
+};
+template <typename T> struct TanhB { T operator()(T, T y, T g) const { return g * (T(1) - y * y); } };
+template <typename T> struct SigmoidB { T operator()(T, T y, T g) const { return g * y * (T(1) - y); } };
+template <typename T> struct ReluB { T operator()(T x, T, T g) const { return x > T(0) ? g : T(0); } };
+template <typename T> struct LeakyReluB {
+  T alpha;
+  T operator()(T x, T, T g) const { return x > T(0) ? g : alpha * g; }
+};
+template <typename T> struct GeluB {
+  T operator()(T x, T, T g) const {
+    const T cdf = T(0.5) * (T(1) + std::erf(x * T(kInvSqrt2)));
+    const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x * x);
+    return g * (cdf + x * pdf);
+  }
+};
+// The gradient passes where min <= x <= max (PyTorch's convention at the bounds).
+template <typename T> struct ClampB {
+  T lo, hi;
+  T operator()(T x, T, T g) const { return (x >= lo && x <= hi) ? g : T(0); }
+};
+template <typename T> struct PowScalarB {
+  T e;
+  T operator()(T x, T, T g) const { return e == T(0) ? T(0) : g * e * std::pow(x, e - T(1)); }
+};
+template <typename T> struct IdentityB { T operator()(T, T, T g) const { return g; } };
+template <typename T> struct ScaleB { T c; T operator()(T, T, T g) const { return g * c; } };
+template <typename T> struct RdivB { T operator()(T x, T y, T g) const { return -g * y / x; } };  // d(c/x) = -c/x^2
+template <typename T> struct SquareB { T operator()(T x, T, T g) const { return T(2) * x * g; } };
+
+template <typename T, typename F>
+void unary_backward_apply(F f, int64_t n, const T* x, const T* y, const T* g, T* gi) {
+#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n; ++i) gi[i] = f(x[i], y[i], g[i]);
+}
+
+// Ops whose rule ignores y may be given y == NULL; they read x in its place (never dereferencing NULL).
+template <typename T>
+void unary_backward(int op, int64_t n, const T* x, const T* y, const T* g, T* gi, double p0, double p1) {
+  if (y == nullptr) y = x;
+  switch (op) {
+    case SOMA_NEG: unary_backward_apply(NegB<T>{}, n, x, y, g, gi); break;
+    case SOMA_EXP: unary_backward_apply(ExpB<T>{}, n, x, y, g, gi); break;
+    case SOMA_LOG: unary_backward_apply(LogB<T>{}, n, x, y, g, gi); break;
+    case SOMA_SQRT: unary_backward_apply(SqrtB<T>{}, n, x, y, g, gi); break;
+    case SOMA_ABS: unary_backward_apply(AbsB<T>{}, n, x, y, g, gi); break;
+    case SOMA_TANH: unary_backward_apply(TanhB<T>{}, n, x, y, g, gi); break;
+    case SOMA_SIGMOID: unary_backward_apply(SigmoidB<T>{}, n, x, y, g, gi); break;
+    case SOMA_RELU: unary_backward_apply(ReluB<T>{}, n, x, y, g, gi); break;
+    case SOMA_LEAKY_RELU: unary_backward_apply(LeakyReluB<T>{(T)p0}, n, x, y, g, gi); break;
+    case SOMA_GELU: unary_backward_apply(GeluB<T>{}, n, x, y, g, gi); break;
+    case SOMA_CLAMP: unary_backward_apply(ClampB<T>{(T)p0, (T)p1}, n, x, y, g, gi); break;
+    case SOMA_POW_SCALAR: unary_backward_apply(PowScalarB<T>{(T)p0}, n, x, y, g, gi); break;
+    case SOMA_ADD_SCALAR: unary_backward_apply(IdentityB<T>{}, n, x, y, g, gi); break;
+    case SOMA_MUL_SCALAR: unary_backward_apply(ScaleB<T>{(T)p0}, n, x, y, g, gi); break;
+    case SOMA_RSUB_SCALAR: unary_backward_apply(ScaleB<T>{T(-1)}, n, x, y, g, gi); break;
+    case SOMA_RDIV_SCALAR: unary_backward_apply(RdivB<T>{}, n, x, y, g, gi); break;
+    case SOMA_SQUARE: unary_backward_apply(SquareB<T>{}, n, x, y, g, gi); break;
+    default: break;
+  }
+}
+
+// ------------------------------------------------------------------ where
+
+template <typename T>
+inline void where_row(int64_t n, const T* c, int64_t sc, const T* a, int64_t sa, const T* b, int64_t sb, T* out) {
+  if (sc == 1 && sa == 1 && sb == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = c[i] != T(0) ? a[i] : b[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = c[i * sc] != T(0) ? a[i * sa] : b[i * sb];
+  }
+}
+
+template <typename T>
+void where(int ndim, const int64_t* shape, const T* c, const int64_t* cs, const T* a, const int64_t* as, const T* b,
+           const int64_t* bs, T* out) {
+  const int64_t* strides[3] = {cs, as, bs};
+  const Layout<3> l = coalesce<3>(ndim, shape, strides);
+  if (l.total == 0) return;
+  const int64_t inner = l.shape[l.ndim - 1];
+  const int64_t sc = l.strides[0][l.ndim - 1], sa = l.strides[1][l.ndim - 1], sb = l.strides[2][l.ndim - 1];
+  if (l.ndim == 1) {
+    const int64_t n = l.total;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t s = k * kChunk, len = s + kChunk > n ? n - s : kChunk;
+      where_row<T>(len, c + s * sc, sc, a + s * sa, sa, b + s * sb, sb, out + s);
+    }
+    return;
+  }
+  for_each_row<3>(l, [&](int64_t r, const int64_t* off) {
+    where_row<T>(inner, c + off[0], sc, a + off[1], sa, b + off[2], sb, out + r * inner);
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+void soma_cpu_binary(int op, int dtype, int ndim, const int64_t* shape, const void* a, const int64_t* a_strides,
+                     const void* b, const int64_t* b_strides, void* out) {
+  if (dtype == SOMA_I32) {
+    binary_i32(op, ndim, shape, (const int32_t*)a, a_strides, (const int32_t*)b, b_strides, (int32_t*)out);
+    return;
+  }
+  SOMA_DISPATCH_FLOAT(dtype, T,
+                      binary<T>(op, ndim, shape, (const T*)a, a_strides, (const T*)b, b_strides, (T*)out));
+}
+
+void soma_cpu_unary(int op, int dtype, int64_t n, const void* x, void* out, double p0, double p1) {
+  SOMA_DISPATCH_FLOAT(dtype, T, unary<T>(op, n, (const T*)x, (T*)out, p0, p1));
+}
+
+void soma_cpu_unary_backward(int op, int dtype, int64_t n, const void* x, const void* y, const void* grad_out,
+                             void* grad_in, double p0, double p1) {
+  SOMA_DISPATCH_FLOAT(dtype, T,
+                      unary_backward<T>(op, n, (const T*)x, (const T*)y, (const T*)grad_out, (T*)grad_in, p0, p1));
+}
+
+void soma_cpu_where(int dtype, int ndim, const int64_t* shape, const void* cond, const int64_t* c_strides,
+                    const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out) {
+  SOMA_DISPATCH(dtype, T,
+                where<T>(ndim, shape, (const T*)cond, c_strides, (const T*)a, a_strides, (const T*)b, b_strides,
+                         (T*)out));
+}
+
+}  // extern "C"
