@@ -2,6 +2,7 @@ package dev.soma.autograd;
 
 import dev.soma.errors.ShapeException;
 import dev.soma.errors.SomaException;
+import dev.soma.memory.Scope;
 import dev.soma.ops.Elementwise;
 import dev.soma.tensor.Tensor;
 
@@ -62,8 +63,9 @@ public final class Autograd {
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
         grads.put(root, gradOutput);
-        List<Tensor> temporaries = new ArrayList<>();
-        try (GradMode.Guard g = GradMode.disable()) {
+        // Every tensor made during backward (intermediate gradients, temporaries inside rules) belongs to this
+        // scope and is freed when backward ends; leaves copy what they accumulate into their own grad.
+        try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.disable()) {
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor grad = grads.remove(t);
@@ -82,21 +84,10 @@ public final class Autograd {
                         throw new ShapeException("backward of " + node.op() + ": gradient " + gi.describe()
                                 + " does not match input " + k + " " + in.describe());
                     }
-                    temporaries.add(gi);
                     Tensor previous = grads.get(in);
-                    if (previous == null) {
-                        grads.put(in, gi);
-                    } else {
-                        Tensor sum = Elementwise.add(previous, gi);
-                        temporaries.add(sum);
-                        grads.put(in, sum);
-                    }
+                    grads.put(in, previous == null ? gi : Elementwise.add(previous, gi));
                 }
             }
-        } finally {
-            // Leaves copy what they accumulate, so every intermediate gradient can go now; those made inside a
-            // Scope belong to it and are closed with it.
-            for (Tensor t : temporaries) if (t.owner() == null && t != gradOutput) t.close();
         }
     }
 
