@@ -5,6 +5,7 @@
 #include "dtype_dispatch.h"
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace {
 
@@ -76,13 +77,25 @@ void bce_backward(bool from_logits, int64_t n, const T* x, const T* z, const T* 
 // Writes softmax(x) into p when p is not null; returns log(sum exp(x - max)) and sets m to the max.
 template <typename T>
 double log_sum_exp(const T* x, int64_t cols, T* p, T& m) {
-  m = x[0];
-  for (int64_t c = 1; c < cols; ++c) m = (x[c] > m || std::isnan(x[c])) ? x[c] : m;
-  double s = 0.0;
+  T mx = x[0];
+  bool nan = false;
+#pragma omp simd reduction(max : mx) reduction(| : nan)
   for (int64_t c = 0; c < cols; ++c) {
-    T e = std::exp(x[c] - m);
-    if (p) p[c] = e;
-    s += (double)e;
+    mx = x[c] > mx ? x[c] : mx;
+    nan |= x[c] != x[c];
+  }
+  m = nan ? std::numeric_limits<T>::quiet_NaN() : mx;
+  double s = 0.0;
+  if (p) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < cols; ++c) {
+      T e = std::exp(x[c] - m);
+      p[c] = e;
+      s += (double)e;
+    }
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < cols; ++c) s += (double)std::exp(x[c] - m);
   }
   if (p) {
     const T inv = (T)(1.0 / s);

@@ -53,11 +53,29 @@ int64_t row_arg_extremum(bool is_max, const T* x, int64_t cols) {
   return best;
 }
 
+// Max / min with NaN propagation, as two plain reductions so they vectorise.
 template <typename T>
 T row_max(const T* x, int64_t cols) {
   T m = x[0];
-  for (int64_t c = 1; c < cols; ++c) m = (x[c] > m || std::isnan(x[c])) ? x[c] : m;
-  return m;
+  bool nan = false;
+#pragma omp simd reduction(max : m) reduction(| : nan)
+  for (int64_t c = 0; c < cols; ++c) {
+    m = x[c] > m ? x[c] : m;
+    nan |= x[c] != x[c];
+  }
+  return nan ? std::numeric_limits<T>::quiet_NaN() : m;
+}
+
+template <typename T>
+T row_min(const T* x, int64_t cols) {
+  T m = x[0];
+  bool nan = false;
+#pragma omp simd reduction(min : m) reduction(| : nan)
+  for (int64_t c = 0; c < cols; ++c) {
+    m = x[c] < m ? x[c] : m;
+    nan |= x[c] != x[c];
+  }
+  return nan ? std::numeric_limits<T>::quiet_NaN() : m;
 }
 
 template <typename T>
@@ -66,11 +84,7 @@ T reduce_row(int op, const T* x, int64_t cols) {
     case SOMA_REDUCE_SUM: return (T)row_sum(x, cols);
     case SOMA_REDUCE_MEAN: return (T)(row_sum(x, cols) / (double)cols);
     case SOMA_REDUCE_MAX: return row_max(x, cols);
-    case SOMA_REDUCE_MIN: {
-      T m = x[0];
-      for (int64_t c = 1; c < cols; ++c) m = (x[c] < m || std::isnan(x[c])) ? x[c] : m;
-      return m;
-    }
+    case SOMA_REDUCE_MIN: return row_min(x, cols);
     case SOMA_REDUCE_VAR: return (T)row_variance(x, cols);
   }
   return T(0);
@@ -136,10 +150,16 @@ void softmax_rows(bool log, int64_t rows, int64_t cols, const T* in, T* out) {
     T* y = out + r * cols;
     const T m = row_max(x, cols);
     double s = 0.0;
-    for (int64_t c = 0; c < cols; ++c) {
-      T e = std::exp(x[c] - m);
-      if (!log) y[c] = e;
-      s += (double)e;
+    if (log) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < cols; ++c) s += (double)std::exp(x[c] - m);
+    } else {
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < cols; ++c) {
+        T e = std::exp(x[c] - m);
+        y[c] = e;
+        s += (double)e;
+      }
     }
     if (log) {
       const T shift = m + (T)std::log(s);
@@ -166,6 +186,7 @@ void softmax_rows_backward(bool log, int64_t rows, int64_t cols, const T* ys, co
 #pragma omp simd reduction(+ : acc)
       for (int64_t c = 0; c < cols; ++c) acc += (double)g[c];
       const T s = (T)acc;
+#pragma omp simd
       for (int64_t c = 0; c < cols; ++c) gi[c] = g[c] - std::exp(y[c]) * s;
     } else {
 #pragma omp simd reduction(+ : acc)
