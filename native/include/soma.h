@@ -91,8 +91,51 @@ void soma_cpu_where(int dtype, int ndim, const int64_t* shape, const void* cond,
 enum soma_reduce_op { SOMA_REDUCE_SUM = 0, SOMA_REDUCE_MEAN = 1, SOMA_REDUCE_MAX = 2, SOMA_REDUCE_MIN = 3 };
 /* out[r] = op(in[r*cols .. r*cols+cols)) for a contiguous rows x cols input (floating dtypes). */
 void soma_cpu_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, void* out);
+/* Also accepted by soma_cpu_reduce_rows(_backward): population variance (ddof = 0, as Keras/TF). */
+enum { SOMA_REDUCE_VAR = 4 };
+/* grad_in[r, c] = d op(row r) / d in[r, c] * grad_out[r] (rows x cols, contiguous). SUM and MEAN ignore `in`
+   (may be NULL); MAX/MIN send grad_out[r] to the first arg-extremum (NaN counts as the extremum), zero elsewhere;
+   VAR writes 2 (x - mean) / cols * grad_out[r]. */
+void soma_cpu_reduce_rows_backward(int op, int dtype, int64_t rows, int64_t cols, const void* in,
+                                   const void* grad_out, void* grad_in);
+/* out[r] = index of the first maximum (op = SOMA_REDUCE_MAX) or minimum (SOMA_REDUCE_MIN) of row r; a NaN
+   counts as the extremum. Any dtype; cols >= 1 and < 2^31. */
+void soma_cpu_arg_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, int32_t* out);
+/* Row-wise softmax (log = 0) or log-softmax (log = 1), max-subtracted: finite for any finite input. */
+void soma_cpu_softmax_rows(int log, int dtype, int64_t rows, int64_t cols, const void* in, void* out);
+/* From the forward output y: softmax: grad_in = y * (g - sum(g * y)); log-softmax: grad_in = g - exp(y) * sum(g). */
+void soma_cpu_softmax_rows_backward(int log, int dtype, int64_t rows, int64_t cols, const void* y,
+                                    const void* grad_out, void* grad_in);
 
 /* ============================== CPU: losses (native/src/loss.cpp) ============================== */
+
+/* Every loss is the mean over its n elements (or its rows), written to the one-element `out`, accumulated in
+   double. Backward kernels read the one-element output gradient `grad_out` and write the whole input gradient;
+   targets get none. */
+/* out = mean((pred - target)^2); backward: grad_pred = 2 (pred - target) / n * grad_out. */
+void soma_cpu_mse(int dtype, int64_t n, const void* pred, const void* target, void* out);
+void soma_cpu_mse_backward(int dtype, int64_t n, const void* pred, const void* target, const void* grad_out,
+                           void* grad_pred);
+/* Binary cross-entropy, mean of -(z log p + (1 - z) log(1 - p)). from_logits = 0: x holds probabilities,
+   clamped to [1e-7, 1 - 1e-7] as Keras (zero gradient outside); from_logits = 1: x holds logits and the
+   stable form max(x, 0) - x z + log1p(exp(-|x|)) is used, gradient (sigmoid(x) - z) / n. */
+void soma_cpu_bce(int from_logits, int dtype, int64_t n, const void* x, const void* z, void* out);
+void soma_cpu_bce_backward(int from_logits, int dtype, int64_t n, const void* x, const void* z,
+                           const void* grad_out, void* grad_x);
+/* Softmax cross-entropy over rows x cols logits with target probabilities of the same shape:
+   out = mean_r sum_c -t[r,c] log_softmax(x)[r,c]. When probs is not NULL it receives softmax(x) (rows x cols)
+   for the backward: grad_x = (p * sum_c t[r,c] - t) / rows * grad_out (p - t when the targets sum to 1). */
+void soma_cpu_softmax_cross_entropy(int dtype, int64_t rows, int64_t cols, const void* logits,
+                                    const void* targets, void* out, void* probs);
+void soma_cpu_softmax_cross_entropy_backward(int dtype, int64_t rows, int64_t cols, const void* probs,
+                                             const void* targets, const void* grad_out, void* grad_logits);
+/* The same with int32 class labels (rows of them, each in [0, cols), checked by Java):
+   out = mean_r -log_softmax(x)[r, label[r]]; backward: grad_x = (p - onehot(label)) / rows * grad_out. */
+void soma_cpu_sparse_softmax_cross_entropy(int dtype, int64_t rows, int64_t cols, const void* logits,
+                                           const int32_t* labels, void* out, void* probs);
+void soma_cpu_sparse_softmax_cross_entropy_backward(int dtype, int64_t rows, int64_t cols, const void* probs,
+                                                    const int32_t* labels, const void* grad_out,
+                                                    void* grad_logits);
 
 /* ============================== CPU: linear algebra helpers (native/src/linalg.cpp) ============================== */
 

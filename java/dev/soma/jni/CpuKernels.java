@@ -66,8 +66,39 @@ public final class CpuKernels {
     // ---------------- reductions and softmax (native/src/reduce.cpp) ----------------
     public static native void soma_cpu_reduce_rows(int op, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
             @Cast("const void*") long in, @Cast("void*") long out);
+    public static native void soma_cpu_reduce_rows_backward(int op, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradIn);
+    public static native void soma_cpu_arg_reduce_rows(int op, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("int32_t*") long out);
+    public static native void soma_cpu_softmax_rows(int log, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("void*") long out);
+    public static native void soma_cpu_softmax_rows_backward(int log, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long y, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradIn);
 
     // ---------------- losses (native/src/loss.cpp) ----------------
+    public static native void soma_cpu_mse(int dtype, @Cast("int64_t") long n, @Cast("const void*") long pred,
+            @Cast("const void*") long target, @Cast("void*") long out);
+    public static native void soma_cpu_mse_backward(int dtype, @Cast("int64_t") long n, @Cast("const void*") long pred,
+            @Cast("const void*") long target, @Cast("const void*") long gradOut, @Cast("void*") long gradPred);
+    public static native void soma_cpu_bce(int fromLogits, int dtype, @Cast("int64_t") long n,
+            @Cast("const void*") long x, @Cast("const void*") long z, @Cast("void*") long out);
+    public static native void soma_cpu_bce_backward(int fromLogits, int dtype, @Cast("int64_t") long n,
+            @Cast("const void*") long x, @Cast("const void*") long z, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradX);
+    public static native void soma_cpu_softmax_cross_entropy(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long logits, @Cast("const void*") long targets,
+            @Cast("void*") long out, @Cast("void*") long probs);
+    public static native void soma_cpu_softmax_cross_entropy_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long probs, @Cast("const void*") long targets,
+            @Cast("const void*") long gradOut, @Cast("void*") long gradLogits);
+    public static native void soma_cpu_sparse_softmax_cross_entropy(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long logits, @Cast("const int32_t*") long labels,
+            @Cast("void*") long out, @Cast("void*") long probs);
+    public static native void soma_cpu_sparse_softmax_cross_entropy_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long probs, @Cast("const int32_t*") long labels,
+            @Cast("const void*") long gradOut, @Cast("void*") long gradLogits);
 
     // ---------------- linear algebra helpers (native/src/linalg.cpp) ----------------
 
