@@ -106,7 +106,8 @@ public abstract class Layer implements AutoCloseable {
         double[] values = new double[Math.toIntExact(dev.soma.ops.Shapes.numel(shape))];
         init.fill(values, fanIn, fanOut, rng);
         Tensor t;
-        try (Tensor d = Tensor.of(values).reshape(shape)) {
+        try (dev.soma.memory.Scope scope = dev.soma.memory.Scope.open()) {
+            Tensor d = Tensor.of(values).reshape(shape);
             t = (dtype == DType.F64 ? d.copy() : d.to(dtype)).keep();
         }
         params.add(new Param(name + "/" + paramName, t, reg, trainable));
