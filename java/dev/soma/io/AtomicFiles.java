@@ -7,6 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * Replaces a file all at once: the content goes to a temporary file in the same folder (so the rename stays on
@@ -33,6 +36,7 @@ public final class AtomicFiles {
                 writer.write(ch);
                 ch.force(true);
             }
+            keepOrSetPermissions(tmp, abs);
             try {
                 Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -50,6 +54,14 @@ public final class AtomicFiles {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes);
             while (b.hasRemaining()) ch.write(b);
         });
+    }
+
+    /** Temporary files are created owner-only; the result gets the old file's permissions, or rw-r--r--. */
+    private static void keepOrSetPermissions(Path tmp, Path target) throws IOException {
+        if (!Files.getFileStore(tmp).supportsFileAttributeView("posix")) return;
+        Set<PosixFilePermission> perms = Files.exists(target) ? Files.getPosixFilePermissions(target)
+                : PosixFilePermissions.fromString("rw-r--r--");
+        Files.setPosixFilePermissions(tmp, perms);
     }
 
     /** Best effort: some file systems cannot open a folder for syncing; the file itself is already synced. */

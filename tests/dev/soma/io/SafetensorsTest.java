@@ -121,7 +121,12 @@ class SafetensorsTest {
         Path file = dir.resolve("w.safetensors");
         try (Scope s = Scope.open()) {
             Safetensors.write(file, Map.of("x", Tensor.of(new float[] {1, 2, 3})));
+            assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(file)), "a new file must not stay owner-only like a temp file");
+            Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw----"));
             Safetensors.write(file, Map.of("y", Tensor.of(new float[] {4})));
+            assertEquals("rw-rw----", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(file)), "replacing a file keeps its permissions");
             assertEquals(List.of("y"), List.copyOf(Safetensors.read(file).tensors().keySet()));
             byte[] before = Files.readAllBytes(file);
             Tensor closed = Tensor.of(new float[] {5});
