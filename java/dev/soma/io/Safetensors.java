@@ -91,30 +91,41 @@ public final class Safetensors {
             });
             header.add(METADATA_KEY, meta);
         }
-        long offset = 0;
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+        // Data order: widest dtype first (stable), as the reference writer does, so every tensor starts at a
+        // multiple of its element size (the header is padded to 8). The JSON keeps the caller's order.
+        List<Map.Entry<String, Tensor>> dataOrder = new ArrayList<>(tensors.entrySet());
+        for (Map.Entry<String, Tensor> e : dataOrder) {
             String name = e.getKey();
-            Tensor t = e.getValue();
             if (name == null || name.isEmpty() || name.equals(METADATA_KEY)) {
                 throw new IllegalArgumentException("safetensors write: invalid tensor name '" + name + "'");
             }
+            Tensor t = e.getValue();
             t.checkOpen("safetensors write of '" + name + "'");
             if (t.numel() > Integer.MAX_VALUE - 8) {
                 throw new SomaException("safetensors write: tensor '" + name + "' " + t.describe()
                         + " has more elements than one Java array holds");
             }
-            long bytes = t.numel() * t.dtype().byteSize();
+        }
+        dataOrder.sort(Comparator.comparingInt((Map.Entry<String, Tensor> e) -> -e.getValue().dtype().byteSize()));
+        Map<String, long[]> offsets = new LinkedHashMap<>();
+        long offset = 0;
+        for (Map.Entry<String, Tensor> e : dataOrder) {
+            long bytes = e.getValue().numel() * e.getValue().dtype().byteSize();
+            offsets.put(e.getKey(), new long[] {offset, offset + bytes});
+            offset += bytes;
+        }
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
             JsonObject info = new JsonObject();
             info.addProperty("dtype", dtypeName(t.dtype()));
             JsonArray shape = new JsonArray();
             for (long s : t.shape()) shape.add(s);
             info.add("shape", shape);
-            JsonArray offsets = new JsonArray();
-            offsets.add(offset);
-            offsets.add(offset + bytes);
-            info.add("data_offsets", offsets);
-            header.add(name, info);
-            offset += bytes;
+            JsonArray range = new JsonArray();
+            range.add(offsets.get(e.getKey())[0]);
+            range.add(offsets.get(e.getKey())[1]);
+            info.add("data_offsets", range);
+            header.add(e.getKey(), info);
         }
         byte[] json = new GsonBuilder().disableHtmlEscaping().create().toJson(header).getBytes(StandardCharsets.UTF_8);
         int padded = (json.length + 7) / 8 * 8;
@@ -125,7 +136,7 @@ public final class Safetensors {
 
         AtomicFiles.write(file, ch -> {
             writeFully(ch, head);
-            for (Tensor t : tensors.values()) writeData(ch, t);
+            for (Map.Entry<String, Tensor> e : dataOrder) writeData(ch, e.getValue());
         });
     }
 

@@ -97,6 +97,30 @@ class SafetensorsTest {
     }
 
     @Test
+    void everyTensorStartsAlignedToItsElementSize() throws IOException {
+        Path file = dir.resolve("aligned.safetensors");
+        try (Scope s = Scope.open()) {
+            Map<String, Tensor> in = new LinkedHashMap<>();
+            in.put("one_f32", Tensor.of(new float[] {1}));
+            in.put("f64", Tensor.of(new double[] {2, 3}));
+            in.put("three_i32", Tensor.ofInts(new int[] {4, 5, 6}));
+            in.put("f64b", Tensor.of(new double[] {7}));
+            Safetensors.write(file, in);
+            Safetensors.Header h = Safetensors.readHeader(file);
+            assertEquals(0, h.dataStart() % 8, "the data section starts 8-aligned");
+            assertEquals(List.copyOf(in.keySet()), h.entries().stream().map(Safetensors.Entry::name).toList());
+            for (Safetensors.Entry e : h.entries()) {
+                assertEquals(0, e.begin() % e.dtype().byteSize(), e.name() + " starts at " + e.begin());
+            }
+            Safetensors.Loaded l = Safetensors.read(file);
+            assertArrayEquals(new double[] {2, 3}, l.tensors().get("f64").toDoubleArray());
+            assertArrayEquals(new double[] {7}, l.tensors().get("f64b").toDoubleArray());
+            assertArrayEquals(new float[] {1}, l.tensors().get("one_f32").toFloatArray());
+            assertArrayEquals(new int[] {4, 5, 6}, l.tensors().get("three_i32").toIntArray());
+        }
+    }
+
+    @Test
     void metadataRoundTrips() throws IOException {
         Path file = dir.resolve("m.safetensors");
         Map<String, String> meta = new LinkedHashMap<>();
