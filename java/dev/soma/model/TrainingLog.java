@@ -1,32 +1,34 @@
 package dev.soma.model;
 
+import dev.soma.util.Progress;
+
 import java.util.Map;
 
-/** What {@code fit} prints: nothing (verbose 0), a progress bar (1), or one line per epoch (2). */
+/**
+ * What {@code fit} prints, by Keras' verbose levels: 0 nothing, 1 a progress bar per epoch (one summary line
+ * when output is not a terminal), 2 one line per epoch.
+ */
 final class TrainingLog {
-    private final int verbose;
-    private final int epochs;
-    private final int steps;
-    private long epochStart;
+    private final Progress progress;
 
     TrainingLog(int verbose, int epochs, int steps) {
-        this.verbose = verbose;
-        this.epochs = epochs;
-        this.steps = steps;
+        Progress.Mode mode = switch (verbose) {
+            case 0 -> Progress.Mode.SILENT;
+            case 2 -> Progress.Mode.SUMMARY;
+            default -> Progress.Mode.AUTO;
+        };
+        this.progress = epochs > 0 ? Progress.create(epochs, steps, mode) : null;
     }
 
     void epochBegin(int epoch) {
-        epochStart = System.nanoTime();
+        progress.beginEpoch(epoch + 1);
     }
 
-    void batchEnd(int batch, Map<String, Double> logs) {}
+    void batchEnd(int batch, Map<String, Double> logs) {
+        progress.step(batch + 1, logs);
+    }
 
     void epochEnd(int epoch, Map<String, Double> logs) {
-        if (verbose == 0) return;
-        StringBuilder b = new StringBuilder();
-        b.append("Epoch ").append(epoch + 1).append('/').append(epochs).append(" - ").append(steps).append(" steps - ");
-        b.append(String.format("%.1fs", (System.nanoTime() - epochStart) / 1e9));
-        logs.forEach((k, v) -> b.append(String.format(" - %s: %.4f", k, v)));
-        System.out.println(b);
+        progress.endEpoch(logs);
     }
 }
