@@ -9,6 +9,7 @@ import java.util.List;
 public final class FitOptions {
     int batchSize = 32;
     int epochs = 1;
+    int initialEpoch;
     Dataset validationData;
     double validationSplit;
     boolean shuffle = true;
@@ -25,6 +26,13 @@ public final class FitOptions {
     public FitOptions epochs(int e) {
         if (e < 0) throw new IllegalArgumentException("fit: epochs must be >= 0, got " + e);
         epochs = e;
+        return this;
+    }
+
+    /** Resumes at this epoch (0-based): epochs run from initialEpoch to epochs - 1, shuffled as in an unbroken run. */
+    public FitOptions initialEpoch(int e) {
+        if (e < 0) throw new IllegalArgumentException("fit: initialEpoch must be >= 0, got " + e);
+        initialEpoch = e;
         return this;
     }
 

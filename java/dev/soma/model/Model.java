@@ -31,7 +31,7 @@ public abstract class Model implements AutoCloseable {
     private boolean foldFinalActivation;
     private final List<Metric> metrics = new ArrayList<>();
     private volatile boolean stopTraining;
-    protected long seed = 42;
+    long seed = 42;
     protected DType dtype = DType.F32;
 
     /** The layers in forward order. */
@@ -164,7 +164,7 @@ public abstract class Model implements AutoCloseable {
         TrainingLog log = new TrainingLog(options.verbose, options.epochs, loader.batchesPerEpoch());
         stopTraining = false;
         for (Callback c : options.callbacks) c.onTrainBegin(this);
-        for (int epoch = 0; epoch < options.epochs && !stopTraining; epoch++) {
+        for (int epoch = options.initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
             for (Callback c : options.callbacks) c.onEpochBegin(this, epoch);
             for (Metric m : metrics) m.reset();
             log.epochBegin(epoch);

@@ -16,6 +16,7 @@ public final class Dropout extends Layer {
     private final double rate;
     private long seed;
     private long calls;
+    private boolean seeded;
 
     public Dropout(double rate) {
         if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException("Dropout: rate must be in [0, 1), got " + rate);
@@ -34,7 +35,15 @@ public final class Dropout extends Layer {
 
     @Override
     protected void createParams(long[] in, SplittableRandom rng) {
-        seed = rng.nextLong();
+        if (!seeded) seed = rng.nextLong();
+    }
+
+    /** Continues a checkpointed run: the same seed and call count give the same future masks. */
+    Dropout restoreState(long seed, long calls) {
+        this.seed = seed;
+        this.calls = calls;
+        this.seeded = true;
+        return this;
     }
 
     @Override
@@ -50,6 +59,9 @@ public final class Dropout extends Layer {
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("rate", rate);
+        // Strings: a JSON number would lose the low bits of a 64-bit seed.
+        c.put("seed", Long.toString(seed));
+        c.put("calls", Long.toString(calls));
         return c;
     }
 }

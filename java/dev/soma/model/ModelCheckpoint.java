@@ -1,0 +1,52 @@
+package dev.soma.model;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Writes a {@link Checkpoint} after each epoch, or only when a monitored value improves
+ * ({@code saveBestOnly}); files are replaced atomically, so a crash never leaves a torn checkpoint.
+ */
+public final class ModelCheckpoint implements Callback {
+    private final Path file;
+    private final String monitor;
+    private final boolean saveBestOnly;
+    private final boolean maximize;
+    private double best;
+
+    public ModelCheckpoint(Path file) {
+        this(file, "val_loss", false);
+    }
+
+    public ModelCheckpoint(Path file, String monitor, boolean saveBestOnly) {
+        this.file = file;
+        this.monitor = monitor;
+        this.saveBestOnly = saveBestOnly;
+        this.maximize = monitor.contains("acc");
+    }
+
+    @Override
+    public void onTrainBegin(Model model) {
+        best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+    }
+
+    @Override
+    public void onEpochEnd(Model model, int epoch, Map<String, Double> logs) {
+        if (!(model instanceof Sequential seq)) {
+            throw new UnsupportedOperationException("ModelCheckpoint: only Sequential models can be checkpointed so far");
+        }
+        if (saveBestOnly) {
+            Double v = logs.get(monitor);
+            if (v == null) throw new IllegalArgumentException("ModelCheckpoint: '" + monitor + "' is not logged; available: " + logs.keySet());
+            if (maximize ? !(v > best) : !(v < best)) return;
+            best = v;
+        }
+        try {
+            Checkpoint.save(seq, file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("ModelCheckpoint: cannot write " + file, e);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.soma.nn;
+
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+
+/**
+ * Rebuilds layers from their {@link Layer#typeName()} and {@link Layer#config()} (checkpoints store both).
+ * Layer families register their own types here.
+ */
+public final class LayerRegistry {
+    private static final Map<String, Function<Map<String, Object>, Layer>> FACTORIES = new ConcurrentHashMap<>();
+
+    static {
+        register("dense", c -> new Dense(intOf(c, "units"), (String) c.get("activation")).useBias(boolOf(c, "use_bias")));
+        register("flatten", c -> new Flatten());
+        register("reshape", c -> new Reshape(longsOf(c, "target_shape")));
+        register("activation", c -> new Activation((String) c.get("activation")));
+        register("dropout", c -> new Dropout(numOf(c, "rate")).restoreState(longOf(c, "seed"), longOf(c, "calls")));
+        register("batch_normalization", c -> new BatchNormalization(numOf(c, "momentum"), numOf(c, "epsilon")));
+    }
+
+    private LayerRegistry() {}
+
+    public static void register(String type, Function<Map<String, Object>, Layer> factory) {
+        FACTORIES.put(type, factory);
+    }
+
+    public static Layer create(String type, Map<String, Object> config) {
+        Function<Map<String, Object>, Layer> f = FACTORIES.get(type);
+        if (f == null) {
+            throw new IllegalArgumentException("unknown layer type '" + type + "' (known: " + FACTORIES.keySet() + ")");
+        }
+        return f.apply(config);
+    }
+
+    public static double numOf(Map<String, Object> c, String key) {
+        Object v = c.get(key);
+        if (!(v instanceof Number n)) throw new IllegalArgumentException("layer config: '" + key + "' missing or not a number: " + c);
+        return n.doubleValue();
+    }
+
+    public static int intOf(Map<String, Object> c, String key) {
+        return (int) numOf(c, key);
+    }
+
+    public static long longOf(Map<String, Object> c, String key) {
+        Object v = c.get(key);
+        if (v instanceof String s) return Long.parseLong(s);
+        return (long) numOf(c, key);
+    }
+
+    public static boolean boolOf(Map<String, Object> c, String key) {
+        Object v = c.get(key);
+        if (!(v instanceof Boolean b)) throw new IllegalArgumentException("layer config: '" + key + "' missing or not a boolean: " + c);
+        return b;
+    }
+
+    public static long[] longsOf(Map<String, Object> c, String key) {
+        Object v = c.get(key);
+        if (v instanceof long[] a) return a.clone();
+        if (v instanceof int[] a) return java.util.Arrays.stream(a).asLongStream().toArray();
+        if (v instanceof List<?> l) return l.stream().mapToLong(x -> ((Number) x).longValue()).toArray();
+        throw new IllegalArgumentException("layer config: '" + key + "' missing or not a list of numbers: " + c);
+    }
+}
