@@ -65,6 +65,16 @@ public class Sequential extends Model {
         return tail.apply(h, training);
     }
 
+    /** Writes a checkpoint (weights, optimizer state, architecture); see {@link Checkpoint}. */
+    public void save(java.nio.file.Path file) throws java.io.IOException {
+        Checkpoint.save(this, file);
+    }
+
+    /** Reads a checkpoint written by {@link #save}. */
+    public static Sequential load(java.nio.file.Path file) throws java.io.IOException {
+        return Checkpoint.load(file);
+    }
+
     /** The Keras-style table: layer (type), output shape, parameter count. */
     public String summary() {
         StringBuilder b = new StringBuilder();
