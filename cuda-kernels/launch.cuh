@@ -66,10 +66,11 @@ struct Geometry {
     return true;
   }
 
-  // True when every offset fits in int32, so kernels can use 32-bit index arithmetic.
+  // True when every offset fits in int32, so kernels can use 32-bit index arithmetic. The element count
+  // keeps a margin below 2^31 so that a grid-stride step past the end cannot overflow.
   bool fits_int32() const {
     int64_t n = numel();
-    if (n >= (int64_t(1) << 31)) return false;
+    if (n >= (int64_t(1) << 30)) return false;
     for (int k = 0; k < N; ++k) {
       int64_t lo = 0, hi = 0;
       for (int d = 0; d < ndim; ++d) {

@@ -8,6 +8,7 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -65,11 +66,13 @@ class CudaProbeTest {
     }
 
     @Test
+    @Tag("gpu")
     void withADeviceEachOneIsDescribed() {
         CudaProbe.Result r = CudaProbe.result();
         assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
         assertEquals("ok", r.reason());
         assertEquals(r.deviceCount(), CudaProbe.devices().size());
+        for (String d : CudaProbe.devices()) System.out.println("DEVICE " + d); // bench/gpu/check.sh prints these
         String first = CudaProbe.devices().get(0);
         assertTrue(first.startsWith("cuda:0: ") && first.contains("compute capability")
                 && first.contains("cuDNN"), first);

@@ -3,7 +3,6 @@ package dev.soma.cuda;
 import dev.soma.backend.Backend;
 import dev.soma.backend.Backends;
 import dev.soma.backend.CudaProbe;
-import dev.soma.backend.Transfers;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
@@ -69,10 +68,11 @@ final class GpuTesting {
         return n;
     }
 
-    /** A CUDA tensor of {@code dtype} holding {@code values}. */
-    static Tensor onGpu(float[] values, DType dtype, long... shape) {
-        try (Tensor host = dtype == DType.F32 ? Tensor.of(values, shape) : Tensor.of(widen(values), shape)) {
-            return Transfers.to(host, GPU);
+    /** The last element of a contiguous tensor, read without copying the rest to the host. */
+    static double last(Tensor t) {
+        long[] one = {1};
+        try (Tensor v = t.viewOf(t.offset() + t.numel() - 1, one, one)) {
+            return v.toDoubleArray()[0];
         }
     }
 
