@@ -64,9 +64,15 @@ public final class CudaProbe {
             driver = n.get();
             n.close();
         } catch (Throwable t) {
-            return new Result(0, 0, 0, "CUDA is not available because the CUDA runtime could not be loaded ("
-                    + t.getClass().getSimpleName() + ": " + firstLine(t.getMessage())
-                    + "); this usually means the machine has no NVIDIA driver (libcuda.so.1).");
+            // JavaCPP's last attempt ("no jnicudart in java.library.path") hides the first one's cause.
+            Throwable root = t;
+            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+            String why = root.getClass().getSimpleName() + ": " + firstLine(root.getMessage());
+            if (why.contains("libcuda.so")) {
+                return new Result(0, 0, 0, "CUDA is not available: the NVIDIA driver library libcuda.so.1 is not "
+                        + "installed on this machine (" + why + ").");
+            }
+            return new Result(0, 0, 0, "CUDA is not available because the CUDA runtime could not be loaded (" + why + ").");
         }
         if (count == 0) return new Result(0, runtime, driver, "CUDA is not available: the runtime loaded but found no device.");
         try {
