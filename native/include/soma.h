@@ -182,6 +182,20 @@ int soma_cuda_binary(int op, int dtype, int ndim, const int64_t* shape, const vo
 int soma_cuda_unary(int op, int dtype, int64_t n, const void* x, void* out, double p0, double p1, void* stream);
 int soma_cuda_unary_backward(int op, int dtype, int64_t n, const void* x, const void* y, const void* grad_out,
                              void* grad_in, double p0, double p1, void* stream);
+/* out[i] = cond[i] != 0 ? a[i] : b[i], as soma_cpu_where, on device pointers. */
+int soma_cuda_where(int dtype, int ndim, const int64_t* shape, const void* cond, const int64_t* c_strides,
+                    const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out,
+                    void* stream);
+
+/* ============================== CUDA: memory and copies (cuda-kernels/copy.cu) ============================== */
+
+/* The CPU memory functions on device pointers (allocation and host transfers go through the cudart preset).
+   Each returns 0 or a cudaError_t code. */
+int soma_cuda_fill(int dtype, void* dst, int64_t n, double value, void* stream);
+int soma_cuda_strided_copy(int dtype, int ndim, const int64_t* shape, const void* src, const int64_t* src_strides,
+                           void* dst, const int64_t* dst_strides, void* stream);
+int soma_cuda_cast(int src_dtype, const void* src, int dst_dtype, void* dst, int64_t n, void* stream);
+int soma_cuda_axpy(int dtype, int64_t n, double alpha, const void* x, void* y, void* stream);
 
 #ifdef __cplusplus
 }

@@ -1,16 +1,18 @@
 package dev.soma.backend;
 
+import dev.soma.backend.cuda.CudaBackend;
 import dev.soma.errors.DeviceException;
 import dev.soma.tensor.Device;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Function;
 
-/** The backend of each device, created on first use. The CPU backend always exists. */
+/**
+ * The backend of each device, created on first use. The CPU backend always exists; a CUDA backend is made
+ * only after {@link CudaProbe} found a usable device, so a CPU-only JVM never runs the line that builds one.
+ */
 public final class Backends {
     private static final Map<Device, Backend> BACKENDS = new ConcurrentHashMap<>();
-    private static volatile Function<Device, Backend> cudaFactory;
 
     private Backends() {}
 
@@ -24,11 +26,6 @@ public final class Backends {
         return BACKENDS.computeIfAbsent(device, Backends::create);
     }
 
-    /** Registers how CUDA backends are made (the CUDA backend class does this when it loads). */
-    public static void registerCudaFactory(Function<Device, Backend> factory) {
-        cudaFactory = factory;
-    }
-
     private static Backend create(Device device) {
         if (device.isCpu()) return new CpuBackend();
         CudaProbe.Result probe = CudaProbe.result();
@@ -38,10 +35,6 @@ public final class Backends {
         if (device.index() >= probe.deviceCount()) {
             throw new DeviceException("device " + device + " does not exist: " + probe.deviceCount() + " CUDA device(s) found");
         }
-        Function<Device, Backend> factory = cudaFactory;
-        if (factory == null) {
-            throw new DeviceException("device " + device + ": the CUDA backend is not available in this build");
-        }
-        return factory.apply(device);
+        return new CudaBackend(device);
     }
 }

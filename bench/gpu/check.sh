@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs every `gpu`-tagged test (and the element-wise bandwidth check) on a GPU host without Java, Maven or
+# network, from the bundle bench/gpu/prepare.sh made. Full logs go to the folder given as $1 (or $OUT);
+# a short table is printed last. Exit status: the JUnit launcher's (0 = all passed).
+# Usage: bench/gpu/check.sh [output-folder]
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUNDLE="$ROOT/.gpu-bundle"
+LOGS="${1:-${OUT:-$ROOT/gpu-logs}}"
+mkdir -p "$LOGS"
+LOGS=$(cd "$LOGS" && pwd)
+[ -f "$BUNDLE/runtime.tar.gz" ] || { echo "check.sh: no $BUNDLE/runtime.tar.gz; run bench/gpu/prepare.sh first" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+tar -xzf "$BUNDLE/runtime.tar.gz" -C "$WORK"
+JAVA="$WORK/runtime/bin/java"
+
+# cuBLAS and cuDNN live inside the Python packages (nvidia-cublas, nvidia-cudnn-cu13); the CUDA runtime in
+# the toolkit. Collect every folder that holds one of them.
+lib_dirs=()
+add_dir() {
+  local d
+  for d in "$@"; do
+    [ -d "$d" ] || continue
+    case " ${lib_dirs[*]} " in *" $d "*) ;; *) lib_dirs+=("$d") ;; esac
+  done
+}
+if command -v python3 >/dev/null; then
+  while IFS= read -r d; do add_dir "$d"; done < <(python3 - <<'PY' 2>/dev/null
+import importlib, os
+for name in ("nvidia.cublas", "nvidia.cudnn", "nvidia.cuda_runtime", "nvidia.cuda_nvrtc", "nvidia.nvjitlink"):
+    try:
+        m = importlib.import_module(name)
+    except Exception:
+        continue
+    for root in list(getattr(m, "__path__", [])):
+        lib = os.path.join(root, "lib")
+        if os.path.isdir(lib):
+            print(lib)
+PY
+  )
+fi
+has_lib() {
+  local d
+  for d in "${lib_dirs[@]}"; do [ -e "$d/$1" ] && return 0; done
+  return 1
+}
+for lib in libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+  if ! has_lib "$lib"; then
+    found=$(find /usr /opt /root /home -name "$lib*" -print -quit 2>/dev/null)
+    [ -n "$found" ] && add_dir "$(dirname "$found")"
+  fi
+done
+add_dir /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib
+LD_DIRS=$(IFS=:; echo "${lib_dirs[*]}")
+export LD_LIBRARY_PATH="${LD_DIRS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+{
+  echo "host: $(uname -a)"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  "$JAVA" -version 2>&1
+  if command -v nvidia-smi >/dev/null; then nvidia-smi; else echo "nvidia-smi: not found"; fi
+} > "$LOGS/environment.log" 2>&1
+
+CLASSPATH_JARS=""
+for jar in "$BUNDLE"/lib/*.jar; do CLASSPATH_JARS="${CLASSPATH_JARS:+$CLASSPATH_JARS:}$jar"; done
+START=$(date +%s)
+timeout 540 "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m \
+  -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+  -jar "$BUNDLE/junit-console.jar" execute \
+  --class-path "$BUNDLE/test-classes:$CLASSPATH_JARS" \
+  --scan-class-path "$BUNDLE/test-classes" \
+  --include-tag gpu \
+  --details tree --disable-banner > "$LOGS/junit.log" 2>&1
+STATUS=$?
+SECONDS_TAKEN=$(( $(date +%s) - START ))
+
+count() { grep -Eo "[0-9]+ tests $1" "$LOGS/junit.log" | head -n 1 | cut -d' ' -f1; }
+echo
+echo "== Soma GPU check ($SECONDS_TAKEN s, logs in $LOGS)"
+grep -E '^DEVICE ' "$LOGS/junit.log" | sed 's/^DEVICE /device   /' || true
+printf '%-10s %s\n' "found" "$(count found)" "succeeded" "$(count successful)" "failed" "$(count failed)" \
+  "skipped" "$(count skipped)" "aborted" "$(count aborted)"
+grep -E '^BENCH ' "$LOGS/junit.log" | sed 's/^BENCH /bench    /' || true
+grep -E '✘' "$LOGS/junit.log" | head -n 20 | sed 's/^/failed   /' || true
+ABORTED=$(count aborted)
+if [ "$STATUS" = 0 ] && [ "${ABORTED:-0}" != 0 ]; then
+  echo "note     $ABORTED tests were skipped by an assumption (no usable CUDA device?): see $LOGS/junit.log"
+  STATUS=3
+fi
+echo "exit     $STATUS"
+exit "$STATUS"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Prepares .gpu-bundle/ on the build machine for bench/gpu/check.sh on a GPU host that has CUDA but no Java,
+# no Maven and no network: the jar with CUDA kernels (nvcc required here), the runtime jars the GPU tests
+# need, the test classes, the JUnit console launcher and a jlink runtime (gzipped; check.sh unpacks it).
+# The bundle must stay under 64 MiB (what a device run may carry). Usage: bench/gpu/prepare.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUNDLE="$ROOT/.gpu-bundle"
+JDK="${SOMA_JLINK_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+JUNIT_CONSOLE="org.junit.platform:junit-platform-console-standalone:1.11.4"
+LIMIT=$((64 * 1024 * 1024))
+# Runtime jars the gpu tests load (the CPU backend loads dnnl, whose initialisation needs opencl);
+# openblas and picocli are not needed by the tests and would not fit.
+JARS=(javacpp dnnl opencl cuda)
+
+command -v nvcc >/dev/null || { echo "prepare.sh: nvcc is not on PATH; the bundle needs the CUDA kernels" >&2; exit 1; }
+[ -x "$JDK/bin/jlink" ] || { echo "prepare.sh: no jlink in $JDK (set SOMA_JLINK_JDK)" >&2; exit 1; }
+
+echo "== building the jar with CUDA kernels"
+mvn -q -o package -DskipTests -Dsoma.cuda=ON
+JAR=""
+for candidate in target/soma-*.jar; do
+  case "$candidate" in *-tests.jar) ;; *) JAR="$candidate" ;; esac
+done
+[ -n "$JAR" ] || { echo "prepare.sh: no target/soma-*.jar after the build" >&2; exit 1; }
+# (count, not -q: an early exit of grep would fail the pipe under pipefail)
+if [ "$(unzip -p "$JAR" 'dev/soma/jni/linux-x86_64/libsoma_cuda.so' | grep -ac 'built with nvcc')" = 0 ]; then
+  echo "prepare.sh: $JAR holds the CUDA stub, not the kernels" >&2
+  exit 1
+fi
+
+echo "== fetching the JUnit console launcher"
+M2="${MAVEN_REPO:-$HOME/.m2/repository}"
+CONSOLE="$M2/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar"
+if [ ! -f "$CONSOLE" ]; then
+  mvn -q dependency:get -Dartifact="$JUNIT_CONSOLE"
+fi
+
+echo "== assembling $BUNDLE"
+rm -rf "$BUNDLE"
+mkdir -p "$BUNDLE/lib"
+cp "$JAR" "$BUNDLE/lib/"
+for name in "${JARS[@]}"; do
+  found=0
+  for jar in target/lib/"$name"-[0-9]*.jar; do
+    [ -f "$jar" ] || continue
+    cp "$jar" "$BUNDLE/lib/"
+    found=1
+  done
+  [ "$found" = 1 ] || { echo "prepare.sh: no $name jars in target/lib" >&2; exit 1; }
+done
+cp -r target/test-classes "$BUNDLE/test-classes"
+cp "$CONSOLE" "$BUNDLE/junit-console.jar"
+
+# java.base + jdk.unsupported run Soma and JavaCPP; the JUnit console launcher needs java.logging (its XML
+# reports would need java.xml too: 4 MB more, so check.sh keeps the text log instead).
+echo "== jlink runtime"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+"$JDK/bin/jlink" --add-modules java.base,jdk.unsupported,java.logging --strip-debug --no-header-files --no-man-pages \
+  --compress=zip-9 --output "$TMP/runtime"
+tar -czf "$BUNDLE/runtime.tar.gz" -C "$TMP" runtime
+"$TMP/runtime/bin/java" -version 2>&1 | head -n 1
+
+SIZE=$(du -sb "$BUNDLE" | cut -f1)
+awk -v s="$SIZE" -v b="$BUNDLE" 'BEGIN { printf "== %s: %.1f MiB (limit 64 MiB)\n", b, s / 1048576 }'
+du -sh "$BUNDLE"/* | sort -h
+if [ "$SIZE" -ge "$LIMIT" ]; then
+  echo "prepare.sh: the bundle is over 64 MiB" >&2
+  exit 1
+fi

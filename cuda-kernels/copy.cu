@@ -1,0 +1,132 @@
+// Device-side fills, strided copies, dtype casts and axpy: the CUDA half of the memory family (soma.h).
+// Copies move bit patterns (4- or 8-byte words), so one kernel serves every dtype of a given width.
+#include "launch.cuh"
+#include "soma.h"
+
+#include <cuda_runtime.h>
+#include <cstdint>
+
+namespace {
+using namespace soma_cuda;
+
+template <typename T>
+__global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = value;
+}
+
+template <typename T>
+int fill_typed(void* dst, int64_t n, T value, cudaStream_t s) {
+  if (n == 0) return 0;
+  fill_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(dst), n, value);
+  return launch_status();
+}
+
+// dst[idx . dst_strides] = src[idx . src_strides]; operand 0 is src, operand 1 dst.
+template <typename W, typename I>
+__global__ void strided_copy_kernel(Geometry<2> g, const W* __restrict__ src, W* __restrict__ dst, I n) {
+  const I stride = I(gridDim.x) * I(blockDim.x);
+  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n; i += stride) {
+    I off[2];
+    offsets_of<2, I>(g, i, off);
+    dst[off[1]] = src[off[0]];
+  }
+}
+
+template <typename W>
+int strided_copy_typed(const Geometry<2>& g, const void* src, void* dst, cudaStream_t s) {
+  const int64_t n = g.numel();
+  if (n == 0) return 0;
+  if (g.contiguous()) {
+    return static_cast<int>(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(W), cudaMemcpyDeviceToDevice, s));
+  }
+  auto ps = static_cast<const W*>(src);
+  auto pd = static_cast<W*>(dst);
+  if (g.fits_int32()) {
+    strided_copy_kernel<W, int32_t><<<grid_for(n), kThreads, 0, s>>>(g, ps, pd, int32_t(n));
+  } else {
+    strided_copy_kernel<W, int64_t><<<grid_for(n), kThreads, 0, s>>>(g, ps, pd, n);
+  }
+  return launch_status();
+}
+
+template <typename S, typename D>
+__global__ void cast_kernel(const S* __restrict__ src, D* __restrict__ dst, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = static_cast<D>(src[i]);
+}
+
+template <typename S, typename D>
+int cast_typed(const void* src, void* dst, int64_t n, cudaStream_t s) {
+  cast_kernel<S, D><<<grid_for(n), kThreads, 0, s>>>(static_cast<const S*>(src), static_cast<D*>(dst), n);
+  return launch_status();
+}
+
+template <typename S>
+int cast_from(const void* src, int dst_dtype, void* dst, int64_t n, cudaStream_t s) {
+  switch (dst_dtype) {
+    case SOMA_F32: return cast_typed<S, float>(src, dst, n, s);
+    case SOMA_F64: return cast_typed<S, double>(src, dst, n, s);
+    case SOMA_I32: return cast_typed<S, int32_t>(src, dst, n, s);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+template <typename T>
+__global__ void axpy_kernel(int64_t n, T alpha, const T* __restrict__ x, T* __restrict__ y) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] += alpha * x[i];
+}
+
+template <typename T>
+int axpy_typed(int64_t n, double alpha, const void* x, void* y, cudaStream_t s) {
+  if (n == 0) return 0;
+  axpy_kernel<T><<<grid_for(n), kThreads, 0, s>>>(n, T(alpha), static_cast<const T*>(x), static_cast<T*>(y));
+  return launch_status();
+}
+}  // namespace
+
+extern "C" {
+
+int soma_cuda_fill(int dtype, void* dst, int64_t n, double value, void* stream) {
+  switch (dtype) {
+    case SOMA_F32: return fill_typed<float>(dst, n, float(value), as_stream(stream));
+    case SOMA_F64: return fill_typed<double>(dst, n, value, as_stream(stream));
+    case SOMA_I32: return fill_typed<int32_t>(dst, n, int32_t(value), as_stream(stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+int soma_cuda_strided_copy(int dtype, int ndim, const int64_t* shape, const void* src, const int64_t* src_strides,
+                           void* dst, const int64_t* dst_strides, void* stream) {
+  if (ndim < 0 || ndim > SOMA_MAX_DIMS) return static_cast<int>(cudaErrorInvalidValue);
+  const int64_t* strides[2] = {src_strides, dst_strides};
+  Geometry<2> g = make_geometry<2>(ndim, shape, strides);
+  switch (dtype) {
+    case SOMA_F32:
+    case SOMA_I32: return strided_copy_typed<uint32_t>(g, src, dst, as_stream(stream));
+    case SOMA_F64: return strided_copy_typed<uint64_t>(g, src, dst, as_stream(stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+int soma_cuda_cast(int src_dtype, const void* src, int dst_dtype, void* dst, int64_t n, void* stream) {
+  if (n == 0) return 0;
+  switch (src_dtype) {
+    case SOMA_F32: return cast_from<float>(src, dst_dtype, dst, n, as_stream(stream));
+    case SOMA_F64: return cast_from<double>(src, dst_dtype, dst, n, as_stream(stream));
+    case SOMA_I32: return cast_from<int32_t>(src, dst_dtype, dst, n, as_stream(stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+int soma_cuda_axpy(int dtype, int64_t n, double alpha, const void* x, void* y, void* stream) {
+  switch (dtype) {
+    case SOMA_F32: return axpy_typed<float>(n, alpha, x, y, as_stream(stream));
+    case SOMA_F64: return axpy_typed<double>(n, alpha, x, y, as_stream(stream));
+    case SOMA_I32: return axpy_typed<int32_t>(n, alpha, x, y, as_stream(stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,90 @@
+package dev.soma.backend.cuda;
+
+import dev.soma.backend.Backend;
+import dev.soma.backend.CudaProbe;
+import dev.soma.backend.ElementwiseKernels;
+import dev.soma.backend.LinalgKernels;
+import dev.soma.backend.LossKernels;
+import dev.soma.backend.MemoryKernels;
+import dev.soma.backend.RandomKernels;
+import dev.soma.backend.ReductionKernels;
+import dev.soma.memory.CachingPool;
+import dev.soma.tensor.Device;
+import org.bytedeco.cuda.global.cudart;
+
+/**
+ * One CUDA device: a caching pool over cudaMalloc and our kernels from cuda-kernels/. Work is enqueued on the
+ * legacy default stream for now (so host reads through cudaMemcpy are ordered after it); per-backend streams
+ * come with the stream-aware pool. Made only by {@code Backends} after {@link CudaProbe} found a usable device.
+ */
+public final class CudaBackend implements Backend {
+    private final Device device;
+    private final CachingPool pool;
+    private final MemoryKernels memory = new CudaMemory(this);
+    private final ElementwiseKernels elementwise = new CudaElementwise(this);
+    private final CudaUnsupported unsupported = new CudaUnsupported();
+
+    public CudaBackend(Device device) {
+        if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
+        this.device = device;
+        bind();
+        this.pool = new CachingPool(new CudaAllocator(device.index()));
+    }
+
+    /** Makes this backend's device current on the calling thread (cheap; CUDA keeps it per thread). */
+    void bind() {
+        CudaStatus.checkRuntime(cudart.cudaSetDevice(device.index()), "cudaSetDevice(" + device.index() + ")");
+    }
+
+    /** The stream our kernels run on, as a raw cudaStream_t (0 = the legacy default stream). */
+    long stream() {
+        return 0L;
+    }
+
+    @Override
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public CachingPool pool() {
+        return pool;
+    }
+
+    @Override
+    public String describe() {
+        var devices = CudaProbe.devices();
+        String gpu = device.index() < devices.size() ? devices.get(device.index()) : device.toString();
+        return gpu + "; Soma CUDA kernels (" + dev.soma.jni.CudaKernels.soma_cuda_build_info() + ")";
+    }
+
+    @Override
+    public MemoryKernels memory() {
+        return memory;
+    }
+
+    @Override
+    public ElementwiseKernels elementwise() {
+        return elementwise;
+    }
+
+    @Override
+    public ReductionKernels reductions() {
+        return unsupported;
+    }
+
+    @Override
+    public LossKernels losses() {
+        return unsupported;
+    }
+
+    @Override
+    public LinalgKernels linalg() {
+        return unsupported;
+    }
+
+    @Override
+    public RandomKernels random() {
+        return unsupported;
+    }
+}
