@@ -16,4 +16,9 @@ final class CudaUnsupported implements ReductionKernels, LossKernels, LinalgKern
     public void reduceRows(RowOp op, Tensor in, long rows, long cols, Tensor out) {
         throw notYet("reduceRows " + op);
     }
+
+    @Override
+    public void fill(Distribution dist, Tensor out, long seed, long stream, double a, double b) {
+        throw notYet("random fill " + dist);
+    }
 }
