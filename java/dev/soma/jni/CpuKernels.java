@@ -54,4 +54,8 @@ public final class CpuKernels {
     // ---------------- losses (native/src/loss.cpp) ----------------
 
     // ---------------- linear algebra helpers (native/src/linalg.cpp) ----------------
+    public static native void soma_cpu_matmul(int dtype, int batchNdim, @Cast("const int64_t*") long[] batchShape,
+            @Cast("int64_t") long m, @Cast("int64_t") long n, @Cast("int64_t") long k,
+            @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out);
 }
