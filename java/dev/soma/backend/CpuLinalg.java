@@ -1,5 +1,6 @@
 package dev.soma.backend;
 
+import dev.soma.backend.dnnl.Dnnl;
 import dev.soma.backend.dnnl.DnnlMatmul;
 import dev.soma.jni.CpuKernels;
 import dev.soma.ops.Shapes;
@@ -8,7 +9,6 @@ import dev.soma.tensor.Tensor;
 
 import java.util.Arrays;
 
-import static org.bytedeco.dnnl.global.dnnl.dnnl_f32;
 
 /**
  * Matrix products on the CPU: f32 through oneDNN's matmul (brgemm kernels), handed the operands' own strides
@@ -37,7 +37,7 @@ final class CpuLinalg implements LinalgKernels {
         Tensor cb = matrixFriendly(b) ? b : contiguousCopy(b);
         try {
             Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
-            DnnlMatmul.run(out.backend().pool(), dnnl_f32, g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
+            DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
                     ca.address(), cb.address(), out.address());
         } finally {
             if (ca != a) ca.close();
@@ -52,7 +52,7 @@ final class CpuLinalg implements LinalgKernels {
         long[] as = matrixFriendly(a) ? a.strides() : Shapes.contiguousStrides(a.shape());
         long[] bs = matrixFriendly(b) ? b.strides() : Shapes.contiguousStrides(b.shape());
         Geometry g = geometry(a.shape(), as, b.shape(), bs, out.shape());
-        String impl = DnnlMatmul.primitive(dnnl_f32, g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides)
+        String impl = DnnlMatmul.primitive(Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides)
                 .implementation();
         String copies = (!Arrays.equals(as, a.strides()) ? " after copying a" : "")
                 + (!Arrays.equals(bs, b.strides()) ? " after copying b" : "");
