@@ -139,6 +139,13 @@ void soma_cpu_sparse_softmax_cross_entropy_backward(int dtype, int64_t rows, int
 
 /* ============================== CPU: linear algebra helpers (native/src/linalg.cpp) ============================== */
 
+/* out[i..., :, :] = a[i..., :, :] @ b[i..., :, :] for every batch index i of batch_shape (batch_ndim dims, 0 for
+   a single product): a is M x K, b is K x N, both read through element strides (batch_ndim + 2 entries each,
+   batch strides of 0 broadcast); out is contiguous [batch_shape..., M, N]. Floating dtypes. A portable
+   fallback for what oneDNN's matmul does not take (f64 on the CPU); f32 goes through oneDNN. */
+void soma_cpu_matmul(int dtype, int batch_ndim, const int64_t* batch_shape, int64_t m, int64_t n, int64_t k,
+                     const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out);
+
 /* ============================== CPU: optimizers (native/src/optim.cpp) ============================== */
 
 /* Multi-tensor fused updates: one call updates `count` parameter tensors. params/grads/state arrays hold

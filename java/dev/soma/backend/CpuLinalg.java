@@ -1,5 +1,167 @@
 package dev.soma.backend;
 
-/** CPU implementation of {@link LinalgKernels}. */
+import dev.soma.backend.dnnl.Dnnl;
+import dev.soma.backend.dnnl.DnnlMatmul;
+import dev.soma.jni.CpuKernels;
+import dev.soma.ops.Shapes;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+import java.util.Arrays;
+
+
+/**
+ * Matrix products on the CPU: f32 through oneDNN's matmul (brgemm kernels), handed the operands' own strides
+ * so transposed views need no copy; f64 through our portable kernel in native/src/linalg.cpp (oneDNN has no
+ * f64 matmul on the CPU; f64 serves gradient checks). An operand whose last two dimensions have no unit
+ * stride (a strided slice, say) is copied to contiguous first, since oneDNN would fall back to its
+ * reference kernel for it.
+ */
 final class CpuLinalg implements LinalgKernels {
+
+    /** The oneDNN geometry of one product: dims and strides of a, b and c, all of one rank. */
+    private record Geometry(long[] aDims, long[] aStrides, long[] bDims, long[] bStrides, long[] cDims, long[] cStrides) {}
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor out) {
+        if (out.numel() == 0) return;
+        if (a.size(-1) == 0) {
+            CpuKernels.soma_cpu_fill(out.dtype().code(), out.address(), out.numel(), 0.0);
+            return;
+        }
+        if (out.dtype() == DType.F64) {
+            nativeMatmul(a, b, out);
+            return;
+        }
+        Tensor ca = matrixFriendly(a) ? a : contiguousCopy(a);
+        Tensor cb = matrixFriendly(b) ? b : contiguousCopy(b);
+        try {
+            Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
+            DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
+                    ca.address(), cb.address(), out.address());
+        } finally {
+            if (ca != a) ca.close();
+            if (cb != b) cb.close();
+        }
+    }
+
+    @Override
+    public String matmulImplementation(Tensor a, Tensor b, Tensor out) {
+        if (out.numel() == 0 || a.size(-1) == 0) return "none (empty product: nothing to multiply)";
+        if (out.dtype() == DType.F64) return "soma_cpu_matmul (f64; oneDNN has no f64 matmul on the CPU)";
+        long[] as = matrixFriendly(a) ? a.strides() : Shapes.contiguousStrides(a.shape());
+        long[] bs = matrixFriendly(b) ? b.strides() : Shapes.contiguousStrides(b.shape());
+        Geometry g = geometry(a.shape(), as, b.shape(), bs, out.shape());
+        String impl = DnnlMatmul.primitive(Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides)
+                .implementation();
+        String copies = (!Arrays.equals(as, a.strides()) ? " after copying a" : "")
+                + (!Arrays.equals(bs, b.strides()) ? " after copying b" : "");
+        return "onednn " + impl + copies;
+    }
+
+    // ------------------------------------------------------------------ oneDNN geometry
+
+    /**
+     * Brings a and b to out's rank (leading size-1 dimensions), turns broadcast dimensions (stride 0) into
+     * size 1 (oneDNN broadcasts those), and gives every size-1 dimension a stride that looks plain. When b
+     * has no batch, a is not broadcast and a's batch and row dimensions lie evenly in memory, the product becomes one 2-d GEMM
+     * over all rows, which is faster than a batch of small ones.
+     */
+    private static Geometry geometry(long[] aShape, long[] aStrides, long[] bShape, long[] bStrides, long[] cShape) {
+        int r = cShape.length;
+        long[][] ga = normalise(aShape, aStrides, r);
+        long[][] gb = normalise(bShape, bStrides, r);
+        long[] cStrides = Shapes.contiguousStrides(cShape);
+        if (r > 2 && allOnes(gb[0], r - 2) && Arrays.equals(ga[0], 0, r - 2, cShape, 0, r - 2)) {
+            long rowStride = mergedStride(ga[0], ga[1], r - 1);
+            if (rowStride >= 0) {
+                long rows = cShape[r - 2];
+                for (int i = 0; i < r - 2; i++) rows *= cShape[i];
+                long k = ga[0][r - 1];
+                long n = cShape[r - 1];
+                long[][] a2 = normalise(new long[] {rows, k}, new long[] {rowStride, ga[1][r - 1]}, 2);
+                long[][] b2 = normalise(new long[] {k, n}, new long[] {gb[1][r - 2], gb[1][r - 1]}, 2);
+                return new Geometry(a2[0], a2[1], b2[0], b2[1], new long[] {rows, n}, new long[] {n, 1});
+            }
+        }
+        return new Geometry(ga[0], ga[1], gb[0], gb[1], cShape, cStrides);
+    }
+
+    /** Dims and strides at rank r: padded, broadcast batch dimensions collapsed to size 1, size-1 strides made plain. */
+    private static long[][] normalise(long[] shape, long[] strides, int r) {
+        long[] dims = new long[r];
+        long[] st = new long[r];
+        int lead = r - shape.length;
+        for (int i = 0; i < r; i++) {
+            if (i < lead) {
+                dims[i] = 1;
+            } else {
+                // Only batch dimensions broadcast in oneDNN; a broadcast row or column stays and fails matrixFriendly.
+                dims[i] = strides[i - lead] == 0 && i < r - 2 ? 1 : shape[i - lead];
+                st[i] = strides[i - lead];
+            }
+        }
+        long extent = 1;
+        for (int i = r - 1; i >= 0; i--) {
+            if (dims[i] == 1) st[i] = extent;
+            extent = Math.max(extent, dims[i] * st[i]);
+        }
+        return new long[][] {dims, st};
+    }
+
+    private static boolean allOnes(long[] dims, int count) {
+        for (int i = 0; i < count; i++) if (dims[i] != 1) return false;
+        return true;
+    }
+
+    /**
+     * The stride of the one dimension that dims[0..end) merge into (a row index over batch and M), or -1 when
+     * they do not lie evenly in memory.
+     */
+    private static long mergedStride(long[] dims, long[] strides, int end) {
+        long stride = -1;
+        long span = 0;
+        for (int i = end - 1; i >= 0; i--) {
+            if (dims[i] == 1) continue;
+            if (stride < 0) {
+                stride = strides[i];
+                span = dims[i] * strides[i];
+            } else if (strides[i] == span) {
+                span *= dims[i];
+            } else {
+                return -1;
+            }
+        }
+        return stride < 0 ? strides[end - 1] : stride;
+    }
+
+    /** One of the last two dimensions has unit stride and the other a leading dimension at least its width. */
+    private static boolean matrixFriendly(Tensor t) {
+        long[][] g = normalise(t.shape(), t.strides(), t.ndim());
+        int r = t.ndim();
+        long rows = g[0][r - 2], cols = g[0][r - 1], rs = g[1][r - 2], cs = g[1][r - 1];
+        return (cs == 1 && rs >= cols) || (rs == 1 && cs >= rows);
+    }
+
+    private static Tensor contiguousCopy(Tensor t) {
+        Tensor c = Tensor.empty(t.dtype(), t.device(), t.shape()).keep();
+        t.backend().memory().copy(t, c);
+        return c;
+    }
+
+    // ------------------------------------------------------------------ native fallback (f64)
+
+    private static void nativeMatmul(Tensor a, Tensor b, Tensor out) {
+        long[] c = out.shape();
+        int r = c.length;
+        long m = c[r - 2], n = c[r - 1], k = a.size(-1);
+        long[] batch = Arrays.copyOf(c, r - 2);
+        long[] aTarget = Arrays.copyOf(c, r);
+        aTarget[r - 1] = k;
+        long[] bTarget = Arrays.copyOf(c, r);
+        bTarget[r - 2] = k;
+        CpuKernels.soma_cpu_matmul(out.dtype().code(), r - 2, batch, m, n, k,
+                a.address(), Shapes.broadcastStrides(a, aTarget), b.address(), Shapes.broadcastStrides(b, bTarget),
+                out.address());
+    }
 }

@@ -1,5 +1,20 @@
 package dev.soma.backend;
 
-/** Matrix products. */
+import dev.soma.tensor.Tensor;
+
+/**
+ * Matrix products. Contract of both methods: the op has validated devices, the one floating dtype and the
+ * shapes: {@code a} is {@code [..., M, K]} and {@code b} {@code [..., K, N]} (rank 2 or more each, any strides,
+ * a stride of 0 broadcasts), their batch dimensions broadcast to {@code out}'s, and {@code out} is a fresh
+ * contiguous {@code [batch..., M, N]} tensor of the same dtype.
+ */
 public interface LinalgKernels {
+    /** {@code out = a @ b}, batched over the broadcast batch dimensions. */
+    void matmul(Tensor a, Tensor b, Tensor out);
+
+    /**
+     * The implementation {@link #matmul} would run for these operands, e.g. "onednn brg_matmul:avx512_core"
+     * (for tests that guard against slow reference kernels, and for debug logs). Computes nothing.
+     */
+    String matmulImplementation(Tensor a, Tensor b, Tensor out);
 }

@@ -101,6 +101,11 @@ public final class CpuKernels {
             @Cast("const void*") long gradOut, @Cast("void*") long gradLogits);
 
     // ---------------- linear algebra helpers (native/src/linalg.cpp) ----------------
+    public static native void soma_cpu_matmul(int dtype, int batchNdim, @Cast("const int64_t*") long[] batchShape,
+            @Cast("int64_t") long m, @Cast("int64_t") long n, @Cast("int64_t") long k,
+            @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out);
+
 
     // ---------------- optimizers (native/src/optim.cpp) ----------------
     public static native void soma_cpu_sgd(int dtype, int count, @Cast("const int64_t*") long[] params,
