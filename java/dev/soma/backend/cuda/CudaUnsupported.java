@@ -21,4 +21,14 @@ final class CudaUnsupported implements ReductionKernels, LossKernels, LinalgKern
     public void fill(Distribution dist, Tensor out, long seed, long stream, double a, double b) {
         throw notYet("random fill " + dist);
     }
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor out) {
+        throw notYet("matmul");
+    }
+
+    @Override
+    public String matmulImplementation(Tensor a, Tensor b, Tensor out) {
+        throw notYet("matmul");
+    }
 }
