@@ -12,7 +12,8 @@ import java.io.PrintWriter;
 /** The {@code soma} command (bin/soma runs it): one subcommand per job. */
 @Command(name = "soma", mixinStandardHelpOptions = true, versionProvider = SomaVersion.Provider.class,
         description = "Soma: a deep-learning engine for the JVM.",
-        subcommands = {InfoCommand.class, FetchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InfoCommand.class, FetchCommand.class, TrainCommand.class, EvaluateCommand.class,
+                PredictCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class SomaCli implements Runnable {
     @Spec
     CommandSpec spec;

@@ -1,0 +1,112 @@
+package dev.soma.cli;
+
+import dev.soma.data.ArrayDataset;
+import dev.soma.data.Mnist;
+import dev.soma.model.CsvLogger;
+import dev.soma.model.FitOptions;
+import dev.soma.model.History;
+import dev.soma.model.ModelCheckpoint;
+import dev.soma.model.Sequential;
+import dev.soma.optim.Adam;
+import dev.soma.util.Plots;
+import dev.soma.zoo.ReferenceModels;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code soma train cnn --dataset mnist --epochs 3}: trains a reference model on an image dataset, writes a
+ * checkpoint, a CSV log and a PNG of the curves into the run folder, and ends with one line
+ * {@code test_accuracy=<fraction> test_loss=<value>}.
+ */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a reference model (cnn, mlp) on an MNIST-format dataset.")
+final class TrainCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "cnn or mlp")
+    String model;
+
+    @Option(names = "--dataset", defaultValue = "mnist", description = "mnist, fashion-mnist or a folder of IDX files")
+    String dataset;
+
+    @Option(names = "--epochs", defaultValue = "3")
+    int epochs;
+
+    @Option(names = "--batch-size", defaultValue = "32")
+    int batchSize;
+
+    @Option(names = "--learning-rate", defaultValue = "0.001")
+    double learningRate;
+
+    @Option(names = "--validation-split", defaultValue = "0.05",
+            description = "fraction of the training set held out for validation (default ${DEFAULT-VALUE})")
+    double validationSplit;
+
+    @Option(names = "--limit", defaultValue = "0", description = "train on the first N training images only (0: all)")
+    int limit;
+
+    @Option(names = "--seed", defaultValue = "42")
+    long seed;
+
+    @Option(names = "--out", description = "run folder (default runs/<model>-<dataset>)")
+    Path out;
+
+    @Option(names = "--data-root", paramLabel = "DIR", description = "where datasets live (default ./data)")
+    Path dataRoot;
+
+    @Option(names = "--quiet", description = "no progress bar, one line per epoch")
+    boolean quiet;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter console = spec.commandLine().getOut();
+        Mnist.Dataset data = ImageData.load(dataset, dataRoot, console);
+        Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();
+        ArrayDataset train = ImageData.toDataset(trainSplit);
+        ArrayDataset test = ImageData.toDataset(data.test());
+        Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(dataset).getFileName());
+        Files.createDirectories(runDir);
+        Path checkpoint = runDir.resolve("model.safetensors");
+
+        try (Sequential m = ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
+            m.seed(seed).compile(new Adam(learningRate), "sparse_categorical_crossentropy", "accuracy");
+            m.build(trainSplit.height(), trainSplit.width(), 1);
+            console.println(m.summary());
+            console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d%n",
+                    train.size(), validationSplit * 100, epochs, batchSize);
+            console.flush();
+            FitOptions options = new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
+                    .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
+                    .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
+            History history = m.fit(train, options);
+            Path curves = runDir.resolve("curves.png");
+            Plots.history(curves, toArrays(history));
+            Map<String, Double> result = m.evaluate(test, 256);
+            console.println("checkpoint: " + checkpoint + "  curves: " + curves);
+            console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));
+            console.flush();
+        }
+        return 0;
+    }
+
+    static Map<String, double[]> toArrays(History h) {
+        Map<String, double[]> out = new LinkedHashMap<>();
+        for (Map.Entry<String, List<Double>> e : h.all().entrySet()) {
+            out.put(e.getKey(), e.getValue().stream().mapToDouble(Double::doubleValue).toArray());
+        }
+        return out;
+    }
+}
