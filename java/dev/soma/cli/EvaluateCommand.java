@@ -4,6 +4,7 @@ import dev.soma.data.Mnist;
 import dev.soma.model.Checkpoint;
 import dev.soma.model.Sequential;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -24,16 +25,14 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true)
     Path checkpoint;
 
-    @Option(names = "--dataset", defaultValue = "mnist")
-    String dataset;
+    @Mixin
+    DatasetOptions datasetOptions = new DatasetOptions();
 
-    @Option(names = "--data-root", paramLabel = "DIR")
-    Path dataRoot;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Mnist.Dataset data = ImageData.load(dataset, dataRoot, out);
+        Mnist.Dataset data = datasetOptions.load(out);
         try (Sequential m = Checkpoint.load(checkpoint)) {
             Map<String, Double> r = m.evaluate(ImageData.toDataset(data.test()), 256);
             out.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", r.get("accuracy"), r.get("loss"));

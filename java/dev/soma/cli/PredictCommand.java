@@ -5,6 +5,7 @@ import dev.soma.model.Checkpoint;
 import dev.soma.model.Sequential;
 import dev.soma.tensor.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -24,8 +25,8 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", required = true)
     Path checkpoint;
 
-    @Option(names = "--dataset", defaultValue = "mnist")
-    String dataset;
+    @Mixin
+    DatasetOptions datasetOptions = new DatasetOptions();
 
     @Option(names = "--from", defaultValue = "0", description = "first test image")
     int from;
@@ -33,13 +34,11 @@ final class PredictCommand implements Callable<Integer> {
     @Option(names = "--count", defaultValue = "10", description = "how many test images")
     int count;
 
-    @Option(names = "--data-root", paramLabel = "DIR")
-    Path dataRoot;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Mnist.Split test = ImageData.load(dataset, dataRoot, out).test();
+        Mnist.Split test = datasetOptions.load(out).test();
         if (from < 0 || count <= 0 || from + count > test.count()) {
             throw new IllegalArgumentException("predict: images [" + from + ", " + (from + count) + ") are outside the "
                     + test.count() + " test images");

@@ -11,6 +11,7 @@ import dev.soma.optim.Adam;
 import dev.soma.util.Plots;
 import dev.soma.zoo.ReferenceModels;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -39,8 +40,8 @@ final class TrainCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "cnn or mlp")
     String model;
 
-    @Option(names = "--dataset", defaultValue = "mnist", description = "mnist, fashion-mnist or a folder of IDX files")
-    String dataset;
+    @Mixin
+    DatasetOptions datasetOptions = new DatasetOptions();
 
     @Option(names = "--epochs", defaultValue = "3")
     int epochs;
@@ -64,8 +65,6 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "run folder (default runs/<model>-<dataset>)")
     Path out;
 
-    @Option(names = "--data-root", paramLabel = "DIR", description = "where datasets live (default ./data)")
-    Path dataRoot;
 
     @Option(names = "--quiet", description = "no progress bar, one line per epoch")
     boolean quiet;
@@ -73,11 +72,11 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
-        Mnist.Dataset data = ImageData.load(dataset, dataRoot, console);
+        Mnist.Dataset data = datasetOptions.load(console);
         Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();
         ArrayDataset train = ImageData.toDataset(trainSplit);
         ArrayDataset test = ImageData.toDataset(data.test());
-        Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(dataset).getFileName());
+        Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(datasetOptions.dataset).getFileName());
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");
 
