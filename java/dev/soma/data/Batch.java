@@ -2,20 +2,87 @@ package dev.soma.data;
 
 import dev.soma.tensor.Tensor;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
- * One batch in host memory: features as floats, targets as int class labels or floats. Tensors are made
- * on the training thread (inside its step scope) from these arrays.
+ * One batch in host memory: one or more input arrays and zero or more target arrays (one per model output),
+ * each as floats or int labels. Tensors are made on the training thread (inside its step scope) from these
+ * arrays. The five-argument constructor and the single-array accessors are the one-input, one-target form.
  */
-public record Batch(float[] x, long[] xShape, int[] yLabels, float[] yValues, long[] yShape) {
+public record Batch(List<HostArray> inputs, List<HostArray> targetArrays) {
+    /** One array of a batch: floats or ints (exactly one of them), with its shape including the batch axis. */
+    public record HostArray(float[] floats, int[] ints, long[] shape) {
+        public HostArray {
+            if ((floats == null) == (ints == null)) {
+                throw new IllegalArgumentException("Batch.HostArray: give exactly one of float values and int values");
+            }
+        }
+
+        public Tensor tensor() {
+            return ints != null ? Tensor.ofInts(ints, shape) : Tensor.of(floats, shape);
+        }
+    }
+
+    public Batch {
+        if (inputs.isEmpty()) throw new IllegalArgumentException("Batch: at least one input array is needed");
+        inputs = List.copyOf(inputs);
+        targetArrays = List.copyOf(targetArrays);
+    }
+
+    /** The one-input, one-target batch: features as floats, targets as int labels or floats. */
+    public Batch(float[] x, long[] xShape, int[] yLabels, float[] yValues, long[] yShape) {
+        this(List.of(new HostArray(x, null, xShape)), List.of(new HostArray(yValues, yLabels, yShape)));
+    }
+
     public int size() {
-        return (int) xShape[0];
+        return (int) inputs.get(0).shape()[0];
+    }
+
+    public float[] x() {
+        return inputs.get(0).floats();
+    }
+
+    public long[] xShape() {
+        return inputs.get(0).shape();
+    }
+
+    public int[] yLabels() {
+        return firstTarget().ints();
+    }
+
+    public float[] yValues() {
+        return firstTarget().floats();
+    }
+
+    public long[] yShape() {
+        return firstTarget().shape();
     }
 
     public Tensor features() {
-        return Tensor.of(x, xShape);
+        return inputs.get(0).tensor();
     }
 
     public Tensor targets() {
-        return yLabels != null ? Tensor.ofInts(yLabels, yShape) : Tensor.of(yValues, yShape);
+        return firstTarget().tensor();
+    }
+
+    /** Every input array as a tensor, in order. */
+    public List<Tensor> featureTensors() {
+        List<Tensor> out = new ArrayList<>(inputs.size());
+        for (HostArray a : inputs) out.add(a.tensor());
+        return out;
+    }
+
+    /** Every target array as a tensor, in order (one per model output). */
+    public List<Tensor> targetTensors() {
+        List<Tensor> out = new ArrayList<>(targetArrays.size());
+        for (HostArray a : targetArrays) out.add(a.tensor());
+        return out;
+    }
+
+    private HostArray firstTarget() {
+        if (targetArrays.isEmpty()) throw new IllegalStateException("Batch: this batch has no targets");
+        return targetArrays.get(0);
     }
 }

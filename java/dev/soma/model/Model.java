@@ -14,7 +14,6 @@ import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -26,10 +25,7 @@ import java.util.SplittableRandom;
  */
 public abstract class Model implements AutoCloseable {
     private Optimizer optimizer;
-    private Loss loss;
-    private Loss trainingLoss;
-    private boolean foldFinalActivation;
-    private final List<Metric> metrics = new ArrayList<>();
+    private CompiledLoss compiled;
     private volatile boolean stopTraining;
     long seed = 42;
     protected DType dtype = DType.F32;
@@ -45,8 +41,46 @@ public abstract class Model implements AutoCloseable {
 
     /** The model's output for a batch (inference mode). */
     public Tensor call(Tensor x) {
-        ensureBuilt(x);
+        ensureBuilt(List.of(x));
         return forward(x, false, false);
+    }
+
+    /** The model's outputs for a batch of every input (inference mode). */
+    public List<Tensor> call(List<Tensor> inputs) {
+        ensureBuilt(inputs);
+        return forwardAll(inputs, false, new boolean[outputCount()]);
+    }
+
+    // ------------------------------------------------------------------ several inputs and outputs
+
+    /** How many outputs the model has; models with several override this and the three methods below. */
+    protected int outputCount() {
+        return 1;
+    }
+
+    /** Output names for per-output logs ("out_1_loss"); unused with one output. */
+    protected List<String> outputNames() {
+        return List.of("output");
+    }
+
+    /** The layer that produces output {@code i}, whose final activation a loss may fold in; null for none. */
+    protected Layer outputLayer(int i) {
+        return layers().isEmpty() ? null : layers().get(layers().size() - 1);
+    }
+
+    /** The forward pass from every input to every output; the default is the one-input, one-output form. */
+    protected List<Tensor> forwardAll(List<Tensor> inputs, boolean training, boolean[] withoutFinalActivation) {
+        if (inputs.size() != 1) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + ": the model takes 1 input, got " + inputs.size());
+        }
+        return List.of(forward(inputs.get(0), training, withoutFinalActivation[0]));
+    }
+
+    /** Builds the model on first use from a batch of its inputs. */
+    protected void ensureBuilt(List<Tensor> inputs) {
+        if (layers().isEmpty() || layers().get(0).isBuilt()) return;
+        long[] s = inputs.get(0).shape();
+        build(java.util.Arrays.copyOfRange(s, 1, s.length));
     }
 
     /** Seeds weight initialisation (before build) and shuffling defaults. */
@@ -65,15 +99,21 @@ public abstract class Model implements AutoCloseable {
         return compile(optimizer, Loss.byName(loss), metricNames);
     }
 
+    /** One loss for every output, each metric on every output. */
     public Model compile(Optimizer optimizer, Loss loss, String... metricNames) {
+        return compile(optimizer, java.util.Collections.nCopies(outputCount(), loss), null, metricNames);
+    }
+
+    /** One loss per output, weighted in the total ({@code lossWeights} null: all 1); each metric on every output. */
+    public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights, String... metricNames) {
+        return compile(optimizer, losses, lossWeights, java.util.Collections.nCopies(outputCount(), List.of(metricNames)));
+    }
+
+    /** One loss, weight and list of metric names per output. */
+    public Model compile(Optimizer optimizer, List<Loss> losses, List<Double> lossWeights,
+                         List<List<String>> metricsPerOutput) {
+        this.compiled = new CompiledLoss(losses, lossWeights, metricsPerOutput, outputNames(), this::outputLayer);
         this.optimizer = optimizer;
-        this.loss = loss;
-        this.metrics.clear();
-        for (String m : metricNames) metrics.add(Metric.byName(m, loss));
-        Layer last = layers().isEmpty() ? null : layers().get(layers().size() - 1);
-        foldFinalActivation = loss.foldsActivation() != null && last instanceof dev.soma.nn.FoldableActivation f
-                && loss.foldsActivation().equals(f.activationName());
-        trainingLoss = foldFinalActivation ? loss.fromLogits() : loss;
         return this;
     }
 
@@ -81,12 +121,24 @@ public abstract class Model implements AutoCloseable {
         return optimizer;
     }
 
+    /** The loss (the first output's, with several outputs); null before compile. */
     public Loss loss() {
-        return loss;
+        return compiled == null ? null : compiled.loss(0);
     }
 
+    /** One loss per output; empty before compile. */
+    public List<Loss> losses() {
+        return compiled == null ? List.of() : compiled.losses();
+    }
+
+    /** One weight per output; empty before compile. */
+    public List<Double> lossWeights() {
+        return compiled == null ? List.of() : compiled.weights();
+    }
+
+    /** Every metric, output by output (named "out_1_accuracy" with several outputs). */
     public List<Metric> metrics() {
-        return metrics;
+        return compiled == null ? List.of() : compiled.metrics();
     }
 
     /** Every parameter, layer by layer. */
@@ -119,11 +171,12 @@ public abstract class Model implements AutoCloseable {
     public double trainStep(Batch batch) {
         requireCompiled("trainStep");
         try (Scope step = Scope.open()) {
-            Tensor x = batch.features();
-            Tensor y = batch.targets();
-            ensureBuilt(x);
-            Tensor out = forward(x, true, foldFinalActivation);
-            Tensor lossValue = trainingLoss.compute(out, y);
+            List<Tensor> xs = batch.featureTensors();
+            List<Tensor> ys = batch.targetTensors();
+            ensureBuilt(xs);
+            List<Tensor> outs = forwardAll(xs, true, compiled.folds());
+            CompiledLoss.Value value = compiled.compute(outs, ys);
+            Tensor lossValue = value.total();
             Tensor total = lossValue;
             for (Layer l : layers()) {
                 Tensor reg = l.regularizationLoss();
@@ -134,16 +187,10 @@ public abstract class Model implements AutoCloseable {
             total.backward();
             optimizer.step(trainable);
             try (GradMode.Guard g = GradMode.disable()) {
-                for (Metric m : metrics) m.update(out, y, foldFinalActivation);
+                compiled.record(outs, ys, value, batch.size());
             }
             return lossValue.item();
         }
-    }
-
-    private void ensureBuilt(Tensor x) {
-        if (layers().isEmpty() || layers().get(0).isBuilt()) return;
-        long[] s = x.shape();
-        build(java.util.Arrays.copyOfRange(s, 1, s.length));
     }
 
     public History fit(Dataset train, FitOptions options) {
@@ -166,7 +213,7 @@ public abstract class Model implements AutoCloseable {
         for (Callback c : options.callbacks) c.onTrainBegin(this);
         for (int epoch = options.initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
             for (Callback c : options.callbacks) c.onEpochBegin(this, epoch);
-            for (Metric m : metrics) m.reset();
+            compiled.reset();
             log.epochBegin(epoch);
             double lossSum = 0;
             long seen = 0;
@@ -201,16 +248,13 @@ public abstract class Model implements AutoCloseable {
     }
 
     private Map<String, Double> currentLogs(double meanLoss) {
-        Map<String, Double> logs = new LinkedHashMap<>();
-        logs.put("loss", meanLoss);
-        for (Metric m : metrics) logs.put(m.name(), m.result());
-        return logs;
+        return compiled.logs(meanLoss);
     }
 
     /** Loss and metrics over a dataset, in inference mode. */
     public Map<String, Double> evaluate(Dataset data, int batchSize) {
         requireCompiled("evaluate");
-        for (Metric m : metrics) m.reset();
+        compiled.reset();
         DataLoader loader = new DataLoader(data, batchSize, false, 0);
         double lossSum = 0;
         long seen = 0;
@@ -219,43 +263,61 @@ public abstract class Model implements AutoCloseable {
             while (it.hasNext()) {
                 Batch batch = it.next();
                 try (Scope s = Scope.open()) {
-                    Tensor x = batch.features();
-                    Tensor y = batch.targets();
-                    ensureBuilt(x);
-                    Tensor out = forward(x, false, foldFinalActivation);
-                    lossSum += trainingLoss.compute(out, y).item() * batch.size();
+                    List<Tensor> xs = batch.featureTensors();
+                    List<Tensor> ys = batch.targetTensors();
+                    ensureBuilt(xs);
+                    List<Tensor> outs = forwardAll(xs, false, compiled.folds());
+                    CompiledLoss.Value value = compiled.compute(outs, ys);
+                    lossSum += value.total().item() * batch.size();
                     seen += batch.size();
-                    for (Metric m : metrics) m.update(out, y, foldFinalActivation);
+                    compiled.record(outs, ys, value, batch.size());
                 }
             }
         }
-        Map<String, Double> logs = new LinkedHashMap<>();
-        logs.put("loss", lossSum / Math.max(seen, 1));
-        for (Metric m : metrics) logs.put(m.name(), m.result());
-        return logs;
+        return compiled.logs(lossSum / Math.max(seen, 1));
     }
 
     /** The model's outputs for every example, batch by batch: a tensor the caller owns (kept). */
     public Tensor predict(Dataset data, int batchSize) {
+        if (outputCount() != 1) {
+            throw new IllegalStateException("predict: the model has " + outputCount() + " outputs " + outputNames()
+                    + "; use predictAll");
+        }
+        return predictAll(data, batchSize).get(0);
+    }
+
+    /** One tensor per output, each over every example: tensors the caller owns (kept). */
+    public List<Tensor> predictAll(Dataset data, int batchSize) {
         DataLoader loader = new DataLoader(data, batchSize, false, 0);
-        List<float[]> parts = new ArrayList<>();
-        long[] outShape = null;
+        int n = outputCount();
+        List<List<float[]>> parts = new ArrayList<>();
+        for (int i = 0; i < n; i++) parts.add(new ArrayList<>());
+        long[][] outShapes = new long[n][];
         long rows = 0;
         try (GradMode.Guard g = GradMode.disable()) {
             Iterator<Batch> it = loader.epoch(0);
             while (it.hasNext()) {
                 Batch batch = it.next();
                 try (Scope s = Scope.open()) {
-                    Tensor x = batch.features();
-                    ensureBuilt(x);
-                    Tensor out = forward(x, false, false);
-                    Tensor f = out.dtype() == DType.F32 ? out : out.to(DType.F32);
-                    parts.add(f.toFloatArray());
-                    outShape = out.shape();
-                    rows += outShape[0];
+                    List<Tensor> xs = batch.featureTensors();
+                    ensureBuilt(xs);
+                    List<Tensor> outs = forwardAll(xs, false, new boolean[n]);
+                    for (int i = 0; i < n; i++) {
+                        Tensor out = outs.get(i);
+                        Tensor f = out.dtype() == DType.F32 ? out : out.to(DType.F32);
+                        parts.get(i).add(f.toFloatArray());
+                        outShapes[i] = out.shape();
+                    }
+                    rows += outShapes[0][0];
                 }
             }
         }
+        List<Tensor> result = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) result.add(joinRows(parts.get(i), outShapes[i], rows));
+        return result;
+    }
+
+    private static Tensor joinRows(List<float[]> parts, long[] outShape, long rows) {
         int per = (int) (dev.soma.ops.Shapes.numel(outShape) / outShape[0]);
         float[] all = new float[(int) (rows * per)];
         int at = 0;
@@ -263,15 +325,16 @@ public abstract class Model implements AutoCloseable {
             System.arraycopy(p, 0, all, at, p.length);
             at += p.length;
         }
-        outShape[0] = rows;
-        return Tensor.of(all, outShape).keep();
+        long[] shape = outShape.clone();
+        shape[0] = rows;
+        return Tensor.of(all, shape).keep();
     }
 
     private void requireCompiled(String what) {
         if (optimizer == null && !what.equals("evaluate")) {
             throw new IllegalStateException(what + ": call compile(optimizer, loss, metrics) first");
         }
-        if (loss == null) throw new IllegalStateException(what + ": call compile(optimizer, loss, metrics) first");
+        if (compiled == null) throw new IllegalStateException(what + ": call compile(optimizer, loss, metrics) first");
     }
 
     /** Frees every parameter and the optimizer's state. */

@@ -1,0 +1,162 @@
+package dev.soma.model;
+
+import dev.soma.errors.ShapeException;
+import dev.soma.nn.FoldableActivation;
+import dev.soma.nn.Layer;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntFunction;
+
+/**
+ * What {@code compile} sets up, per model output: the loss, its weight, whether the output layer's final
+ * softmax/sigmoid is folded into the loss, and the metrics. With one output, logs read "loss", "accuracy";
+ * with several they add Keras' per-output names: "out_1_loss", "out_1_accuracy" ("loss" is the weighted sum).
+ */
+final class CompiledLoss {
+    /** The weighted total (recorded for autograd) and each output's unweighted loss. */
+    record Value(Tensor total, List<Tensor> perOutput) {}
+
+    private final List<Loss> losses;
+    private final double[] weights;
+    private final List<Loss> trainingLosses = new ArrayList<>();
+    private final boolean[] fold;
+    private final List<String> outputNames;
+    private final List<Metric> metrics = new ArrayList<>();
+    private final List<Integer> metricOutput = new ArrayList<>();
+    private final double[] lossSums;
+    private long seen;
+
+    CompiledLoss(List<Loss> losses, List<Double> lossWeights, List<List<String>> metricsPerOutput,
+                 List<String> outputNames, IntFunction<Layer> outputLayer) {
+        int n = outputNames.size();
+        if (losses == null || losses.size() != n) {
+            throw new IllegalArgumentException("compile: the model has " + n + " output(s) " + outputNames + " but "
+                    + (losses == null ? "no" : losses.size()) + " loss(es) were given");
+        }
+        if (lossWeights != null && lossWeights.size() != n) {
+            throw new IllegalArgumentException("compile: the model has " + n + " output(s) " + outputNames + " but "
+                    + lossWeights.size() + " loss weight(s) were given");
+        }
+        if (metricsPerOutput.size() != n) {
+            throw new IllegalArgumentException("compile: the model has " + n + " output(s) " + outputNames + " but "
+                    + metricsPerOutput.size() + " metric list(s) were given");
+        }
+        this.losses = List.copyOf(losses);
+        this.outputNames = List.copyOf(outputNames);
+        this.weights = new double[n];
+        this.fold = new boolean[n];
+        this.lossSums = new double[n];
+        for (int i = 0; i < n; i++) {
+            Loss loss = losses.get(i);
+            if (loss == null) throw new IllegalArgumentException("compile: the loss for output " + outputNames.get(i) + " is null");
+            double w = lossWeights == null ? 1.0 : lossWeights.get(i);
+            if (!Double.isFinite(w) || w < 0) {
+                throw new IllegalArgumentException("compile: loss weight " + w + " for output " + outputNames.get(i)
+                        + " must be finite and >= 0");
+            }
+            weights[i] = w;
+            Layer last = outputLayer.apply(i);
+            fold[i] = loss.foldsActivation() != null && last instanceof FoldableActivation f
+                    && loss.foldsActivation().equals(f.activationName());
+            trainingLosses.add(fold[i] ? loss.fromLogits() : loss);
+            for (String m : metricsPerOutput.get(i)) {
+                Metric metric = Metric.byName(m, loss);
+                metrics.add(n == 1 ? metric : new Prefixed(outputNames.get(i) + "_", metric));
+                metricOutput.add(i);
+            }
+        }
+    }
+
+    Loss loss(int output) {
+        return losses.get(output);
+    }
+
+    List<Loss> losses() {
+        return losses;
+    }
+
+    List<Double> weights() {
+        return Arrays.stream(weights).boxed().toList();
+    }
+
+    List<Metric> metrics() {
+        return metrics;
+    }
+
+    /** Per output: does the model hand this loss logits instead of probabilities? */
+    boolean[] folds() {
+        return fold.clone();
+    }
+
+    Value compute(List<Tensor> outputs, List<Tensor> targets) {
+        checkTargets(outputs, targets);
+        List<Tensor> per = new ArrayList<>(outputs.size());
+        for (int i = 0; i < outputs.size(); i++) per.add(trainingLosses.get(i).compute(outputs.get(i), targets.get(i)));
+        if (per.size() == 1 && weights[0] == 1.0) return new Value(per.get(0), per);
+        Tensor total = null;
+        for (int i = 0; i < per.size(); i++) {
+            Tensor term = weights[i] == 1.0 ? per.get(i) : per.get(i).mul(weights[i]);
+            total = total == null ? term : total.add(term);
+        }
+        return new Value(total, per);
+    }
+
+    private void checkTargets(List<Tensor> outputs, List<Tensor> targets) {
+        if (targets.size() != outputs.size()) {
+            throw new ShapeException("the model has " + outputs.size() + " output(s) " + outputNames + " but the batch has "
+                    + targets.size() + " target array(s)");
+        }
+    }
+
+    /** Updates metrics and (with several outputs) each output's running mean loss; call without gradients. */
+    void record(List<Tensor> outputs, List<Tensor> targets, Value value, int batchSize) {
+        for (int k = 0; k < metrics.size(); k++) {
+            int i = metricOutput.get(k);
+            metrics.get(k).update(outputs.get(i), targets.get(i), fold[i]);
+        }
+        if (outputNames.size() > 1) {
+            for (int i = 0; i < lossSums.length; i++) lossSums[i] += value.perOutput().get(i).item() * batchSize;
+        }
+        seen += batchSize;
+    }
+
+    void reset() {
+        for (Metric m : metrics) m.reset();
+        Arrays.fill(lossSums, 0);
+        seen = 0;
+    }
+
+    Map<String, Double> logs(double meanLoss) {
+        Map<String, Double> logs = new LinkedHashMap<>();
+        logs.put("loss", meanLoss);
+        if (outputNames.size() > 1) {
+            for (int i = 0; i < lossSums.length; i++) logs.put(outputNames.get(i) + "_loss", lossSums[i] / Math.max(seen, 1));
+        }
+        for (Metric m : metrics) logs.put(m.name(), m.result());
+        return logs;
+    }
+
+    /** A metric reported under an output's prefix. */
+    private record Prefixed(String prefix, Metric inner) implements Metric {
+        public String name() {
+            return prefix + inner.name();
+        }
+
+        public void update(Tensor predictions, Tensor targets, boolean logits) {
+            inner.update(predictions, targets, logits);
+        }
+
+        public double result() {
+            return inner.result();
+        }
+
+        public void reset() {
+            inner.reset();
+        }
+    }
+}
