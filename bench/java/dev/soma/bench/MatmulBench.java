@@ -7,10 +7,12 @@
  *   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 java -cp target/test-classes:target/classes:$(cat target/cp.txt) \
  *       dev.soma.bench.MatmulBench -wi 3 -i 5
  *
- * Any JMH option may follow (-f, -wi, -i, -p shape=...). Every benchmark runs in its own forked JVM, so the two
- * libraries' thread pools never meet: the Soma fork loads oneDNN and its libgomp (OMP_NUM_THREADS from the
- * environment, which must be set before the JVM starts), the OpenBLAS fork loads only OpenBLAS and sets it
- * to BLAS_THREADS (2) threads itself, whatever OPENBLAS_NUM_THREADS says.
+ * Any JMH option may follow (-f, -wi, -i, -p shape=...). -Dsoma.bench.rounds=R (before the class name; default 2)
+ * repeats the set, alternating Soma and OpenBLAS forks shape by shape; the table takes the median and the best
+ * iteration over all rounds. Every benchmark runs in its own forked JVM, so the two libraries' thread pools never
+ * meet: the Soma fork loads oneDNN and its libgomp (OMP_NUM_THREADS from the environment, which must be set
+ * before the JVM starts), the OpenBLAS fork loads only OpenBLAS and sets it to BLAS_THREADS (2) threads itself,
+ * whatever OPENBLAS_NUM_THREADS says.
  *
  * Shapes (M x N x K): 1024³; 25088x64x288 (conv2 of the reference CNN as im2col); 32x128x12544 (dense forward,
  * B given transposed: a [N, K] weight matrix used as Wᵀ, a transposed view for Soma and CblasTrans for OpenBLAS).
@@ -37,12 +39,18 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.results.BenchmarkResult;
+import org.openjdk.jmh.results.IterationResult;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.CommandLineOptions;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -150,35 +158,67 @@ public class MatmulBench {
                 s.m, s.n, s.k, 1f, s.a, s.k, s.b, t ? s.k : s.n, 0f, s.c, s.n);
     }
 
-    /** Runs both benchmarks (JMH options from the command line) and prints GFLOP/s and the ratio per shape. */
+    /** Runs JMH, waiting while another JMH instance on this machine holds its lock (shared build hosts). */
+    private static Collection<RunResult> runPolitely(Runner runner) throws Exception {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return runner.run();
+            } catch (RunnerException e) {
+                if (attempt >= 60 || e.getMessage() == null || !e.getMessage().contains("JMH lock")) throw e;
+                Thread.sleep(10_000);
+            }
+        }
+    }
+
+    /**
+     * Runs both benchmarks and prints GFLOP/s and the ratio per shape. JMH options come from the command line;
+     * {@code -Dsoma.bench.rounds=R} (default 2) repeats the whole set R times, alternating Soma and OpenBLAS forks
+     * shape by shape, so that on a shared, noisy host both libraries meet the same background load.
+     */
     public static void main(String[] args) throws Exception {
         CommandLineOptions cmd = new CommandLineOptions(args);
-        OptionsBuilder options = new OptionsBuilder();
-        options.parent(cmd);
-        if (cmd.getIncludes().isEmpty()) options.include(MatmulBench.class.getName() + "\\.");
-        Collection<RunResult> results = new Runner(options.build()).run();
-        // Per shape: Soma mean, OpenBLAS mean, Soma best iteration, OpenBLAS best iteration (GFLOP/s). On a shared,
-        // noisy host the best iteration says more about what each library can do than the mean.
-        Map<String, double[]> gflops = new LinkedHashMap<>();
-        for (String s : SHAPES) gflops.put(s, new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN});
-        for (RunResult r : results) {
-            String shape = r.getParams().getParam("shape");
-            int col = r.getParams().getBenchmark().endsWith(".soma") ? 0 : 1;
-            long[] d = mnk(shape);
-            double flop = 2.0 * d[0] * d[1] * d[2];
-            double[] row = gflops.computeIfAbsent(shape, x -> new double[] {Double.NaN, Double.NaN, Double.NaN, Double.NaN});
-            row[col] = flop / (r.getPrimaryResult().getScore() * 1e-3) / 1e9;
-            row[col + 2] = flop / (r.getPrimaryResult().getStatistics().getMin() * 1e-3) / 1e9;
+        int rounds = Integer.getInteger("soma.bench.rounds", 2);
+        String[] shapes = cmd.getParameter("shape").hasValue()
+                ? cmd.getParameter("shape").get().toArray(new String[0]) : SHAPES;
+        // Iteration times (ms/op) per shape and library (0 = Soma, 1 = OpenBLAS), over all rounds.
+        Map<String, List<List<Double>>> times = new LinkedHashMap<>();
+        for (String shape : shapes) times.put(shape, List.of(new ArrayList<>(), new ArrayList<>()));
+        for (int round = 0; round < rounds; round++) {
+            for (String shape : shapes) {
+                for (int lib = 0; lib < 2; lib++) {
+                    OptionsBuilder options = new OptionsBuilder();
+                    options.parent(cmd);
+                    options.include(MatmulBench.class.getName() + "\\." + (lib == 0 ? "soma" : "openblas") + "$");
+                    options.param("shape", shape);
+                    for (RunResult r : runPolitely(new Runner(options.build()))) {
+                        for (BenchmarkResult b : r.getBenchmarkResults()) {
+                            for (IterationResult it : b.getIterationResults()) {
+                                times.get(shape).get(lib).add(it.getPrimaryResult().getScore());
+                            }
+                        }
+                    }
+                }
+            }
         }
         System.out.println();
-        System.out.printf("%-20s %10s %10s %7s   %10s %10s %7s%n", "M x N x K", "Soma", "OpenBLAS", "ratio",
-                "Soma best", "BLAS best", "ratio");
-        for (Map.Entry<String, double[]> e : gflops.entrySet()) {
-            double[] g = e.getValue();
-            System.out.printf("%-20s %10.1f %10.1f %6.0f%%   %10.1f %10.1f %6.0f%%%n",
-                    e.getKey() + (bTransposed(e.getKey()) ? " (Bt)" : ""), g[0], g[1], 100 * g[0] / g[1],
-                    g[2], g[3], 100 * g[2] / g[3]);
+        System.out.printf("%-20s %12s %12s %7s   %12s %12s %7s%n", "M x N x K", "Soma med", "OpenBLAS med", "ratio",
+                "Soma best", "OpenBLAS best", "ratio");
+        for (String shape : shapes) {
+            long[] d = mnk(shape);
+            double flop = 2.0 * d[0] * d[1] * d[2];
+            double[] med = new double[2];
+            double[] best = new double[2];
+            for (int lib = 0; lib < 2; lib++) {
+                List<Double> t = new ArrayList<>(times.get(shape).get(lib));
+                Collections.sort(t);
+                med[lib] = t.isEmpty() ? Double.NaN : flop / (t.get(t.size() / 2) * 1e-3) / 1e9;
+                best[lib] = t.isEmpty() ? Double.NaN : flop / (t.get(0) * 1e-3) / 1e9;
+            }
+            System.out.printf("%-20s %12.1f %12.1f %6.0f%%   %12.1f %12.1f %6.0f%%%n",
+                    shape + (bTransposed(shape) ? " (Bt)" : ""), med[0], med[1], 100 * med[0] / med[1],
+                    best[0], best[1], 100 * best[0] / best[1]);
         }
-        System.out.println("GFLOP/s from the mean and from the best measured iteration; ratio = Soma / OpenBLAS.");
+        System.out.println("GFLOP/s from the median and from the best measured iteration over " + rounds
+                + " round(s); ratio = Soma / OpenBLAS.");
     }
 }
