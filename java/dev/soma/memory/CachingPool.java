@@ -196,8 +196,10 @@ public final class CachingPool {
         Block probe = new Block(null, Long.MIN_VALUE, size, stream);
         Block found = set.ceiling(probe);
         if (found == null) return null;
-        // Do not carve a small request out of a huge cached block: it would pin the whole segment.
-        if (!small && size < MID_LIMIT && found.size >= MID_LIMIT) return null;
+        // Do not carve a mid-sized request out of an oversized (large-request) segment: it would pin all of it.
+        // Mid segments themselves are fair game, or every freed mid block (merged back to a whole segment)
+        // would be refused and each request would reserve a new segment.
+        if (!small && size < MID_LIMIT && found.segment.size > MID_SEGMENT) return null;
         set.remove(found);
         return found;
     }

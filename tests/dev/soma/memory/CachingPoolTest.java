@@ -133,6 +133,22 @@ class CachingPoolTest {
     }
 
     @Test
+    void midSizedRequestsReuseTheirFreedSegment() {
+        FakeAllocator fake = new FakeAllocator();
+        CachingPool pool = new CachingPool(fake);
+        for (int i = 0; i < 5; i++) pool.release(pool.allocate(6_400_000, 0));
+        assertEquals(1, fake.allocations, "one 20 MiB segment serves every 6.1 MiB request");
+        assertEquals(CachingPool.MID_SEGMENT, pool.stats().reservedBytes());
+        pool.emptyCache();
+        CachingPool.Block big = pool.allocate(64L << 20, 0);
+        pool.release(big);
+        CachingPool.Block mid = pool.allocate(3L << 20, 0);
+        assertEquals(3, fake.allocations, "a mid request gets a mid segment, not a piece of the cached 64 MiB one");
+        assertNotEquals(big.address(), mid.address());
+        pool.release(mid);
+    }
+
+    @Test
     void streamsDoNotShareCachedBlocks() {
         FakeAllocator fake = new FakeAllocator();
         CachingPool pool = new CachingPool(fake);
