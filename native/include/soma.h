@@ -171,6 +171,32 @@ void soma_cpu_rmsprop(int dtype, int count, const int64_t* params, const int64_t
 /* Sum of squares of every element of `count` tensors (for global-norm clipping), accumulated in double. */
 double soma_cpu_sum_squares(int dtype, int count, const int64_t* tensors, const int64_t* sizes);
 
+/* ============================== CPU: convolution and pooling (native/src/conv.cpp) ============================== */
+
+/* Direct-loop fallbacks for what oneDNN does not take (f64; f32 runs on oneDNN). Data is channels-last and
+   contiguous: x [N, H, W, C], out [N, OH, OW, OC], kernels HWIO [KH, KW, C, OC]. `geom` holds 15 int64 values
+   indexed by the enum below; dilations are 1 for none; pooling uses OC = C and ignores DH/DW. Java has
+   checked that OH/OW match the padding, strides and (dilated) kernel. */
+enum soma_conv_geom {
+  SOMA_CONV_N = 0, SOMA_CONV_H = 1, SOMA_CONV_W = 2, SOMA_CONV_C = 3, SOMA_CONV_OH = 4, SOMA_CONV_OW = 5,
+  SOMA_CONV_OC = 6, SOMA_CONV_KH = 7, SOMA_CONV_KW = 8, SOMA_CONV_SH = 9, SOMA_CONV_SW = 10, SOMA_CONV_DH = 11,
+  SOMA_CONV_DW = 12, SOMA_CONV_PAD_TOP = 13, SOMA_CONV_PAD_LEFT = 14, SOMA_CONV_GEOM_LEN = 15
+};
+/* out = conv(x, w) + bias (bias may be NULL). */
+void soma_cpu_conv2d(int dtype, const int64_t* geom, const void* x, const void* w, const void* bias, void* out);
+/* grad_x (written whole) from grad_out and w. */
+void soma_cpu_conv2d_backward_data(int dtype, const int64_t* geom, const void* grad_out, const void* w,
+                                   void* grad_x);
+/* grad_w (HWIO, written whole) from x and grad_out; grad_bias [OC] too unless NULL. */
+void soma_cpu_conv2d_backward_weights(int dtype, const int64_t* geom, const void* x, const void* grad_out,
+                                      void* grad_w, void* grad_bias);
+/* is_max = 1: max over the window's positions inside the image; 0: their average (padding excluded, as
+   Keras). The backward writes grad_x whole: max routes each output's gradient to the first maximum of its
+   window (recomputed from x); average spreads it over the window's positions. */
+void soma_cpu_pool2d(int is_max, int dtype, const int64_t* geom, const void* x, void* out);
+void soma_cpu_pool2d_backward(int is_max, int dtype, const int64_t* geom, const void* x, const void* grad_out,
+                              void* grad_x);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

@@ -28,6 +28,11 @@ public interface Backend {
 
     RandomKernels random();
 
+    /** 2-d convolution and pooling (channels-last); backends without them say so. */
+    default ConvKernels conv() {
+        throw new UnsupportedOperationException("convolution and pooling on " + device() + " are not implemented yet");
+    }
+
     /** Fused optimizer updates; backends without them say so. */
     default OptimizerKernels optimizer() {
         throw new UnsupportedOperationException("optimizer updates on " + device() + " are not implemented yet");

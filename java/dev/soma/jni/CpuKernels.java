@@ -122,4 +122,17 @@ public final class CpuKernels {
             double gradScale, double clipValue);
     public static native double soma_cpu_sum_squares(int dtype, int count, @Cast("const int64_t*") long[] tensors,
             @Cast("const int64_t*") long[] sizes);
+
+    // ---------------- convolution and pooling (native/src/conv.cpp) ----------------
+    public static native void soma_cpu_conv2d(int dtype, @Cast("const int64_t*") long[] geom, @Cast("const void*") long x,
+            @Cast("const void*") long w, @Cast("const void*") long bias, @Cast("void*") long out);
+    public static native void soma_cpu_conv2d_backward_data(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long gradOut, @Cast("const void*") long w, @Cast("void*") long gradX);
+    public static native void soma_cpu_conv2d_backward_weights(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradW,
+            @Cast("void*") long gradBias);
+    public static native void soma_cpu_pool2d(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("void*") long out);
+    public static native void soma_cpu_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradX);
 }

@@ -19,6 +19,10 @@ public final class LayerRegistry {
         register("activation", c -> new Activation((String) c.get("activation")));
         register("dropout", c -> new Dropout(numOf(c, "rate")).restoreState(longOf(c, "seed"), longOf(c, "calls")));
         register("batch_normalization", c -> new BatchNormalization(numOf(c, "momentum"), numOf(c, "epsilon")));
+        register("conv2d", Conv2D::fromConfig);
+        register("max_pooling2d", MaxPooling2D::fromConfig);
+        register("average_pooling2d", AveragePooling2D::fromConfig);
+        register("global_average_pooling2d", c -> new GlobalAveragePooling2D());
     }
 
     private LayerRegistry() {}

@@ -1,0 +1,70 @@
+package dev.soma.backend;
+
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+/**
+ * 2-d convolution and pooling over channels-last data. Contracts of every method: the op has validated
+ * devices, the one floating dtype and the geometry; {@code x}/{@code gradX} are contiguous
+ * {@code [N, H, W, C]}, {@code out}/{@code gradOut} contiguous {@code [N, OH, OW, OC]} (OC = C for pooling),
+ * kernels contiguous HWIO {@code [KH, KW, C, OC]} (Keras' layout), biases contiguous {@code [OC]}; N > 0.
+ * Outputs and gradients are fresh tensors, written whole.
+ */
+public interface ConvKernels {
+    /**
+     * Where a window op reads: sizes, output sizes, window, strides, dilations (1 = none) and the padding on
+     * each side, as the op computed them (Keras' "same" puts the odd pixel at the bottom/right).
+     */
+    record Geometry(long n, long h, long w, long c, long oh, long ow, long oc, long kh, long kw, long sh, long sw,
+                    long dh, long dw, long padTop, long padBottom, long padLeft, long padRight) {
+        /** The {@code soma_conv_geom} array of native/src/conv.cpp. */
+        public long[] nativeArray() {
+            return new long[] {n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw, padTop, padLeft};
+        }
+
+        @Override
+        public String toString() {
+            return "[" + n + ", " + h + ", " + w + ", " + c + "] -> [" + n + ", " + oh + ", " + ow + ", " + oc
+                    + "], window " + kh + "x" + kw + ", strides " + sh + "x" + sw + ", dilation " + dh + "x" + dw
+                    + ", padding t" + padTop + " b" + padBottom + " l" + padLeft + " r" + padRight;
+        }
+    }
+
+    enum PoolKind { MAX, AVG }
+
+    /** {@code out = conv(x, kernel) + bias} (bias may be null), then ReLU in place when {@code relu}. */
+    void conv2d(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out);
+
+    /** {@code gradX} from {@code gradOut} and {@code kernel}. */
+    void conv2dBackwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX);
+
+    /** {@code gradKernel} (HWIO) from {@code x} and {@code gradOut}; {@code gradBias} too unless it is null. */
+    void conv2dBackwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias);
+
+    /**
+     * The implementations of the forward, backward-data and backward-weights passes for this geometry, e.g.
+     * "onednn brg_conv_fwd:avx512_core" (for tests that guard against slow reference kernels). Computes nothing.
+     */
+    String[] conv2dImplementations(Geometry g, DType dtype, boolean bias);
+
+    /**
+     * Bytes of workspace {@link #pool2d} writes in training mode and {@link #pool2dBackward} reads (oneDNN's
+     * max-pool indices); 0 when the backward needs none (average pooling, the f64 fallback).
+     */
+    long pool2dWorkspaceBytes(PoolKind kind, Geometry g, DType dtype);
+
+    /**
+     * Max or average (padding excluded) pooling. {@code workspace}: the address of
+     * {@link #pool2dWorkspaceBytes} bytes that must stay alive until the backward ran, or 0 for inference.
+     */
+    void pool2d(PoolKind kind, Geometry g, Tensor x, Tensor out, long workspace);
+
+    /**
+     * {@code gradX} from {@code gradOut}; {@code workspace} is the training forward's (0 when it had none).
+     * {@code x} is the forward input, needed only by max pooling without a workspace (null otherwise).
+     */
+    void pool2dBackward(PoolKind kind, Geometry g, Tensor x, Tensor gradOut, long workspace, Tensor gradX);
+
+    /** The implementation of the forward and backward pooling pass, e.g. "onednn jit:avx512_core". */
+    String[] pool2dImplementations(PoolKind kind, Geometry g, DType dtype);
+}

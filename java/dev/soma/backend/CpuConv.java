@@ -1,0 +1,128 @@
+package dev.soma.backend;
+
+import dev.soma.backend.ElementwiseKernels.UnaryOp;
+import dev.soma.backend.dnnl.Dnnl;
+import dev.soma.backend.dnnl.DnnlConvolution;
+import dev.soma.backend.dnnl.DnnlPooling;
+import dev.soma.jni.CpuKernels;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+/**
+ * Convolution and pooling on the CPU: f32 through oneDNN (NHWC activations, weights in the layout each pass
+ * chooses, see {@link DnnlConvolution}); f64 through the direct loops of native/src/conv.cpp, since oneDNN
+ * has no f64 convolution or pooling (f64 serves gradient checks).
+ */
+final class CpuConv implements ConvKernels {
+
+    @Override
+    public void conv2d(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out) {
+        if (out.dtype() == DType.F64) {
+            CpuKernels.soma_cpu_conv2d(out.dtype().code(), g.nativeArray(), x.address(), kernel.address(),
+                    bias == null ? 0 : bias.address(), out.address());
+            if (relu) out.backend().elementwise().unary(UnaryOp.RELU, out, out, 0, 0);
+            return;
+        }
+        DnnlConvolution.forward(out.backend().pool(), conv(g, out.dtype(), bias != null, relu), x.address(),
+                kernel.address(), bias == null ? 0 : bias.address(), out.address());
+    }
+
+    @Override
+    public void conv2dBackwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX) {
+        if (gradX.dtype() == DType.F64) {
+            CpuKernels.soma_cpu_conv2d_backward_data(gradX.dtype().code(), g.nativeArray(), gradOut.address(),
+                    kernel.address(), gradX.address());
+            return;
+        }
+        DnnlConvolution.backwardData(gradX.backend().pool(), conv(g, gradX.dtype(), false, false), gradOut.address(),
+                kernel.address(), gradX.address());
+    }
+
+    @Override
+    public void conv2dBackwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias) {
+        if (gradKernel.dtype() == DType.F64) {
+            CpuKernels.soma_cpu_conv2d_backward_weights(gradKernel.dtype().code(), g.nativeArray(), x.address(),
+                    gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address());
+            return;
+        }
+        DnnlConvolution.backwardWeights(gradKernel.backend().pool(), conv(g, gradKernel.dtype(), gradBias != null, false),
+                x.address(), gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address());
+    }
+
+    @Override
+    public String[] conv2dImplementations(Geometry g, DType dtype, boolean bias) {
+        if (dtype == DType.F64) {
+            String s = "soma_cpu_conv2d (f64; oneDNN has no f64 convolution on the CPU)";
+            return new String[] {s, s, s};
+        }
+        String[] impl = DnnlConvolution.implementations(conv(g, dtype, bias, false));
+        for (int i = 0; i < impl.length; i++) impl[i] = "onednn " + impl[i];
+        return impl;
+    }
+
+    @Override
+    public long pool2dWorkspaceBytes(PoolKind kind, Geometry g, DType dtype) {
+        if (dtype == DType.F64 || kind == PoolKind.AVG) return 0;
+        return DnnlPooling.workspaceBytes(pool(kind, g, dtype));
+    }
+
+    @Override
+    public void pool2d(PoolKind kind, Geometry g, Tensor x, Tensor out, long workspace) {
+        if (out.dtype() == DType.F64) {
+            CpuKernels.soma_cpu_pool2d(kind == PoolKind.MAX ? 1 : 0, out.dtype().code(), g.nativeArray(), x.address(),
+                    out.address());
+            return;
+        }
+        DnnlPooling.forward(out.backend().pool(), pool(kind, g, out.dtype()), x.address(), out.address(), workspace);
+    }
+
+    @Override
+    public void pool2dBackward(PoolKind kind, Geometry g, Tensor x, Tensor gradOut, long workspace, Tensor gradX) {
+        if (gradX.dtype() == DType.F64) {
+            CpuKernels.soma_cpu_pool2d_backward(kind == PoolKind.MAX ? 1 : 0, gradX.dtype().code(), g.nativeArray(),
+                    x == null ? 0 : x.address(), gradOut.address(), gradX.address());
+            return;
+        }
+        if (kind == PoolKind.MAX && workspace == 0) {
+            throw new IllegalStateException("maxPool2d backward " + g + ": oneDNN needs the training forward's workspace");
+        }
+        DnnlPooling.backward(gradX.backend().pool(), pool(kind, g, gradX.dtype()), gradOut.address(), workspace,
+                gradX.address());
+    }
+
+    @Override
+    public String[] pool2dImplementations(PoolKind kind, Geometry g, DType dtype) {
+        if (dtype == DType.F64) {
+            String s = "soma_cpu_pool2d (f64; oneDNN has no f64 pooling on the CPU)";
+            return new String[] {s, s};
+        }
+        String[] impl = DnnlPooling.implementations(pool(kind, g, dtype));
+        for (int i = 0; i < impl.length; i++) impl[i] = "onednn " + impl[i];
+        return impl;
+    }
+
+    // ------------------------------------------------------------------ oneDNN geometry
+
+    private static DnnlConvolution.Conv conv(Geometry g, DType dtype, boolean bias, boolean relu) {
+        return new DnnlConvolution.Conv(Dnnl.dataType(dtype, "conv2d"),
+                new long[] {g.n(), g.c(), g.h(), g.w()},
+                new long[] {g.oc(), g.c(), g.kh(), g.kw()},
+                new long[] {g.n(), g.oc(), g.oh(), g.ow()},
+                new long[] {g.sh(), g.sw()},
+                new long[] {g.dh() - 1, g.dw() - 1},
+                new long[] {g.padTop(), g.padLeft()},
+                new long[] {g.padBottom(), g.padRight()},
+                bias, relu);
+    }
+
+    private static DnnlPooling.Pool pool(PoolKind kind, Geometry g, DType dtype) {
+        return new DnnlPooling.Pool(Dnnl.dataType(dtype, kind == PoolKind.MAX ? "maxPool2d" : "avgPool2d"),
+                kind == PoolKind.MAX,
+                new long[] {g.n(), g.c(), g.h(), g.w()},
+                new long[] {g.n(), g.c(), g.oh(), g.ow()},
+                new long[] {g.kh(), g.kw()},
+                new long[] {g.sh(), g.sw()},
+                new long[] {g.padTop(), g.padLeft()},
+                new long[] {g.padBottom(), g.padRight()});
+    }
+}
