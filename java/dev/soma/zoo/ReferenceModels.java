@@ -1,9 +1,11 @@
 package dev.soma.zoo;
 
 import dev.soma.model.Sequential;
+import dev.soma.nn.Conv2D;
 import dev.soma.nn.Dense;
 import dev.soma.nn.Dropout;
 import dev.soma.nn.Flatten;
+import dev.soma.nn.MaxPooling2D;
 
 import java.util.List;
 
@@ -12,12 +14,17 @@ public final class ReferenceModels {
     private ReferenceModels() {}
 
     public static List<String> names() {
-        return List.of("mlp");
+        return List.of("cnn", "mlp");
     }
 
     /** A fresh, unbuilt model for 28x28x1 images and {@code classes} classes. */
     public static Sequential imageClassifier(String name, int classes) {
         return switch (name) {
+            // The CNN issue's model (and ../shared/peers' cnn): Conv2D 32 3x3 same relu -> Conv2D 64 3x3 same relu
+            // -> MaxPool 2 -> Flatten -> Dense 128 relu -> Dropout 0.5 -> Dense softmax.
+            case "cnn" -> new Sequential(new Conv2D(32, 3, "relu").padding("same"), new Conv2D(64, 3, "relu").padding("same"),
+                    new MaxPooling2D(2), new Flatten(), new Dense(128, "relu"), new Dropout(0.5),
+                    new Dense(classes, "softmax"));
             // Flatten -> Dense 128 relu -> Dropout 0.2 -> Dense softmax: the Keras beginner's MNIST model.
             case "mlp" -> new Sequential(new Flatten(), new Dense(128, "relu"), new Dropout(0.2),
                     new Dense(classes, "softmax"));
