@@ -45,4 +45,14 @@ class MnistEndToEndTest {
             assertTrue(r.get("accuracy") > 0.85, "test accuracy " + r);
         }
     }
+
+    @Test
+    void referenceCnnLearnsMnistFromTwoThousandImages() {
+        try (var model = ReferenceModels.imageClassifier("cnn", 10)) {
+            model.seed(2).compile(new Adam(1e-3), "sparse_categorical_crossentropy", "accuracy");
+            History h = model.fit(slice(mnist.train(), 2000), new FitOptions().batchSize(32).epochs(2).verbose(0));
+            Map<String, Double> r = model.evaluate(slice(mnist.test(), 1000), 250);
+            assertTrue(r.get("accuracy") > 0.90, "test accuracy " + r + " after " + h.all());
+        }
+    }
 }
