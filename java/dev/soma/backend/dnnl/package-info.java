@@ -18,6 +18,12 @@
  *       cache).</li>
  * </ul>
  *
+ * <p>Kinds built on it: {@link dev.soma.backend.dnnl.DnnlMatmul}; {@link dev.soma.backend.dnnl.DnnlConvolution}
+ * (forward, backward-data and backward-weights passes with weights in {@code format_tag_any}, plus a second
+ * cache of reorder primitives between Keras' HWIO kernels and the layout each pass chose); and
+ * {@link dev.soma.backend.dnnl.DnnlPooling} (max pooling's workspace is caller-provided memory, see
+ * {@link dev.soma.ops.Pooling}).
+ *
  * <p>Ownership: oneDNN objects have no JavaCPP deallocator. Whoever creates one destroys it: descriptors made
  * for a build go into a {@code NativeHandles} and die when the primitive descriptor exists (oneDNN copies
  * them); a {@code DnnlPrimitive} owns its primitive descriptor, primitive and memories and is closed by its
