@@ -32,4 +32,9 @@ public interface Backend {
     default OptimizerKernels optimizer() {
         throw new UnsupportedOperationException("optimizer updates on " + device() + " are not implemented yet");
     }
+
+    /** Fused scaled-dot-product attention; backends without it say so. */
+    default AttentionKernels attention() {
+        throw new UnsupportedOperationException("fused attention on " + device() + " is not implemented yet");
+    }
 }
