@@ -205,6 +205,25 @@ void soma_cpu_attention_backward(int dtype, int64_t batch, int64_t heads, int64_
                                  const int64_t* grad_q_strides, void* grad_k, const int64_t* grad_k_strides,
                                  void* grad_v, const int64_t* grad_v_strides, void* delta, void* workspace);
 
+/* ============================== CPU: layer normalisation (native/src/layernorm.cpp) ============================== */
+
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta over each row of a contiguous rows x cols x (population
+   variance); gamma and beta may be NULL (no scale / no centre). mean and rstd (rows elements each) are saved
+   for the backward, which writes grad_x whole and grad_gamma / grad_beta (cols each) when not NULL. */
+void soma_cpu_layer_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* rstd);
+void soma_cpu_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta);
+
+/* ============================== CPU: row gather (native/src/gather.cpp) ============================== */
+
+/* out[i, :] = table[ids[i], :] for n ids (each in [0, rows), checked by Java), cols features, contiguous. */
+void soma_cpu_gather_rows(int dtype, int64_t n, int64_t cols, const void* table, const int32_t* ids, void* out);
+/* grad_table (rows x cols) = 0, then grad_table[ids[i], :] += grad_out[i, :] (repeats add up). */
+void soma_cpu_scatter_add_rows(int dtype, int64_t n, int64_t cols, const int32_t* ids, const void* grad_out,
+                               int64_t rows, void* grad_table);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

@@ -17,6 +17,8 @@ public final class CpuBackend implements Backend {
     private final RandomKernels random = new CpuRandom();
     private final OptimizerKernels optimizer = new CpuOptimizer();
     private final AttentionKernels attention = new CpuAttention();
+    private final NormalizationKernels normalization = new CpuNormalization();
+    private final GatherKernels gather = new CpuGather();
 
     CpuBackend() {
         NativeLibraries.cpu();
@@ -76,5 +78,15 @@ public final class CpuBackend implements Backend {
     @Override
     public AttentionKernels attention() {
         return attention;
+    }
+
+    @Override
+    public NormalizationKernels normalization() {
+        return normalization;
+    }
+
+    @Override
+    public GatherKernels gather() {
+        return gather;
     }
 }

@@ -145,4 +145,20 @@ public final class CpuKernels {
             @Cast("const int64_t*") long[] gradOutStrides, @Cast("void*") long gradQ, @Cast("const int64_t*") long[] gradQStrides,
             @Cast("void*") long gradK, @Cast("const int64_t*") long[] gradKStrides, @Cast("void*") long gradV,
             @Cast("const int64_t*") long[] gradVStrides, @Cast("void*") long delta, @Cast("void*") long workspace);
+
+    // ---------------- layer normalisation (native/src/layernorm.cpp) ----------------
+    public static native void soma_cpu_layer_norm(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long beta, double eps,
+            @Cast("void*") long y, @Cast("void*") long mean, @Cast("void*") long rstd);
+    public static native void soma_cpu_layer_norm_backward(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long mean,
+            @Cast("const void*") long rstd, @Cast("const void*") long gradY, @Cast("void*") long gradX,
+            @Cast("void*") long gradGamma, @Cast("void*") long gradBeta);
+
+    // ---------------- row gather (native/src/gather.cpp) ----------------
+    public static native void soma_cpu_gather_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
+            @Cast("const void*") long table, @Cast("const int32_t*") long ids, @Cast("void*") long out);
+    public static native void soma_cpu_scatter_add_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
+            @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut, @Cast("int64_t") long rows,
+            @Cast("void*") long gradTable);
 }

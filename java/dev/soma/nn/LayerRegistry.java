@@ -19,6 +19,11 @@ public final class LayerRegistry {
         register("activation", c -> new Activation((String) c.get("activation")));
         register("dropout", c -> new Dropout(numOf(c, "rate")).restoreState(longOf(c, "seed"), longOf(c, "calls")));
         register("batch_normalization", c -> new BatchNormalization(numOf(c, "momentum"), numOf(c, "epsilon")));
+        register("layer_normalization", c -> new LayerNormalization(numOf(c, "epsilon")).center(boolOf(c, "center")).scale(boolOf(c, "scale")));
+        register("multi_head_attention", MultiHeadAttention::fromConfig);
+        register("global_average_pooling1d", c -> new GlobalAveragePooling1D());
+        register("token_and_position_embedding", c -> new TokenAndPositionEmbedding(intOf(c, "vocabulary"), intOf(c, "max_length"), intOf(c, "dim"), boolOf(c, "sinusoidal")));
+        register("transformer_encoder", c -> new TransformerEncoder(intOf(c, "num_heads"), intOf(c, "ff_dim"), numOf(c, "dropout"), boolOf(c, "causal")));
     }
 
     private LayerRegistry() {}
