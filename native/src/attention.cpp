@@ -16,11 +16,14 @@
 // Dropout (on the normalised weights, inverted scaling 1 / (1 - p)) keeps element (b, h, i, j) iff the f32
 // Philox uniform of index ((b H + h) Tq + i) Tk + j is >= p (the layout of soma_cpu_random's f32 fill).
 //
+// Every product is a small GEMM on kBQ x kBK tiles (S = Q K^T, O += P V; dP = dO V^T, dV += P^T dO, dK += dS^T Q,
+// dQ += dS K), computed by gemm_acc: 4 x 16 register tiles with AVX2 FMA for f32, a plain loop for f64.
 // Tiles live in a per-thread workspace from Java's pool (soma_cpu_attention_workspace elements per thread).
-// Loops over a key tile have the constant trip count kBK (tiles are zero padded) so that they vectorise.
+// Key tiles are zero padded to kBK so that the row loops have a constant trip count and vectorise.
 #include "soma.h"
 #include "dtype_dispatch.h"
 #include "philox.h"
+#include <immintrin.h>
 #include <omp.h>
 #include <algorithm>
 #include <cmath>
@@ -29,9 +32,8 @@
 
 namespace {
 
-constexpr int64_t kBQ = 32;  // query rows per forward task
+constexpr int64_t kBQ = 64;  // query rows per tile (one forward task; one backward step)
 constexpr int64_t kBK = 64;  // keys per tile
-constexpr int64_t kR = 4;    // query rows per backward step (rank-kR updates of the dK and dV tiles)
 
 // exp for the f32 path: Cody-Waite reduction and Cephes' degree-6 polynomial (about 2 ulp), branch free so
 // that the loops calling it vectorise (glibc's expf does not without -ffast-math). Inputs below -88 give 0.
@@ -110,24 +112,73 @@ void load_transposed(const T* first_row, int64_t row_stride, int64_t nk, int64_t
   }
 }
 
-// s[c] = scale * sum_d x[d] tile[d][c] for the kBK columns of a transposed tile.
+// out[c * m + r] = in[r * kBK + c] for r < m, c < kBK: a tile transposed (rows of P and dS become columns).
 template <typename T>
-inline void row_times_tile(const T* __restrict x, const T* __restrict tile, int64_t width, T scale, T* __restrict s) {
-  T acc[kBK];
-  for (int64_t c = 0; c < kBK; ++c) acc[c] = 0;
-  for (int64_t d = 0; d < width; ++d) {
-    const T xd = x[d];
-    const T* __restrict t = tile + d * kBK;
+void transpose_tile(const T* in, int64_t m, T* out) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < kBK; ++c) out[c * m + r] = in[r * kBK + c];
+}
+
+// C (m x n, row stride ldc) += A (m x k, lda) B (k x n, ldb), all row-major. The portable version (f64).
+template <typename T>
+void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* __restrict c = C + i * ldc;
+    for (int64_t p = 0; p < k; ++p) {
+      const T a = A[i * lda + p];
+      const T* __restrict b = B + p * ldb;
 #pragma omp simd
-    for (int64_t c = 0; c < kBK; ++c) acc[c] += xd * t[c];
+      for (int64_t e = 0; e < n; ++e) c[e] += a * b[e];
+    }
   }
-  for (int64_t c = 0; c < kBK; ++c) s[c] = acc[c] * scale;
+}
+
+// The f32 version: register tiles of R rows x 16 columns (AVX2 + FMA, the build's baseline), 2R accumulators
+// live across the whole k loop; one broadcast of A and two loads of B feed 2R FMAs.
+template <int R>
+inline void tile_rx16(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  __m256 c0[R], c1[R];
+  for (int r = 0; r < R; ++r) {
+    c0[r] = _mm256_loadu_ps(C + r * ldc);
+    c1[r] = _mm256_loadu_ps(C + r * ldc + 8);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(B + p * ldb);
+    const __m256 b1 = _mm256_loadu_ps(B + p * ldb + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * lda + p);
+      c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(C + r * ldc, c0[r]);
+    _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
+  }
+}
+
+inline void gemm_acc(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
+                     float* C, int64_t ldc) {
+  const int64_t n16 = n / 16 * 16;
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4)
+    for (int64_t e = 0; e < n16; e += 16) tile_rx16<4>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
+  for (; i < m; ++i)
+    for (int64_t e = 0; e < n16; e += 16) tile_rx16<1>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
+  if (n16 < n) {
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t p = 0; p < k; ++p) {
+        const float a = A[r * lda + p];
+        for (int64_t e = n16; e < n; ++e) C[r * ldc + e] += a * B[p * ldb + e];
+      }
+  }
 }
 
 template <typename T>
 inline T row_max(const T* s) {
   T m = s[0];
-  for (int64_t c = 1; c < kBK; ++c) m = s[c] > m ? s[c] : m;
+#pragma omp simd reduction(max : m)
+  for (int64_t c = 0; c < kBK; ++c) m = s[c] > m ? s[c] : m;
   return m;
 }
 
@@ -138,8 +189,8 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
                    T* weights, T* ws) {
   const int64_t D = P.D, Dv = P.Dv, nq = std::min(kBQ, P.Tq - i0);
   T* kt = ws;                  // D x kBK
-  T* s = kt + D * kBK;         // kBK
-  T* z = s + kBK;              // kBK
+  T* st = kt + D * kBK;        // kBQ x kBK scores, then weights
+  T* z = st + kBQ * kBK;       // kBK
   T* acc = z + kBK;            // kBQ x Dv
   T* m = acc + kBQ * Dv;       // kBQ
   T* l = m + kBQ;              // kBQ
@@ -150,18 +201,29 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
     l[r] = 0;
   }
   std::fill(acc, acc + nq * Dv, (T)0);
+  const T* qblk = P.qrow(b, h, i0);
   const int64_t len = P.key_length(b);
   const int64_t kend = P.causal ? std::min(len, i0 + nq) : len;
   for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
     const int64_t nk = std::min(kBK, kend - j0);
     load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
+    std::fill(st, st + nq * kBK, (T)0);
+    gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, st, kBK);
     for (int64_t r = 0; r < nq; ++r) {
       const int64_t i = i0 + r;
-      if (P.causal && j0 > i) break;
-      row_times_tile(P.qrow(b, h, i), kt, D, P.scale, s);
+      T* s = st + r * kBK;
+      if (P.causal && j0 > i) {
+        std::fill(s, s + kBK, (T)0);
+        continue;
+      }
+#pragma omp simd
+      for (int64_t c = 0; c < kBK; ++c) s[c] *= P.scale;
       P.mask_row(b, i, j0, nk, s);
       const T mnew = std::max(m[r], row_max(s));
-      if (mnew == ninf) continue;  // nothing visible yet
+      if (mnew == ninf) {  // nothing visible yet
+        std::fill(s, s + kBK, (T)0);
+        continue;
+      }
       const T alpha = exp_t(m[r] - mnew);
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -171,8 +233,8 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
       }
       l[r] = l[r] * alpha + sum;
       m[r] = mnew;
-      T* __restrict a = acc + r * Dv;
       if (alpha != (T)1) {
+        T* __restrict a = acc + r * Dv;
 #pragma omp simd
         for (int64_t e = 0; e < Dv; ++e) a[e] *= alpha;
       }
@@ -180,14 +242,8 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
         P.dropout_factors(b, h, i, j0, nk, u, z);
         for (int64_t c = 0; c < kBK; ++c) s[c] *= z[c];
       }
-      for (int64_t c = 0; c < nk; ++c) {
-        const T pc = s[c];
-        if (pc == (T)0) continue;
-        const T* __restrict vr = P.vrow(b, h, j0 + c);
-#pragma omp simd
-        for (int64_t e = 0; e < Dv; ++e) a[e] += pc * vr[e];
-      }
     }
+    gemm_acc(nq, Dv, nk, st, kBK, P.vrow(b, h, j0), P.vs[2], acc, Dv);
   }
   T* lse_rows = lse + (b * P.H + h) * P.Tq;
   for (int64_t r = 0; r < nq; ++r) {
@@ -202,18 +258,20 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
   if (!weights) return;
   // The normalised weights (before dropout), recomputed from the final lse: one more pass over the keys.
   for (int64_t r = 0; r < nq; ++r) {
-    const int64_t i = i0 + r;
-    T* w = weights + ((b * P.H + h) * P.Tq + i) * P.Tk;
+    T* w = weights + ((b * P.H + h) * P.Tq + i0 + r) * P.Tk;
     std::fill(w, w + P.Tk, (T)0);
   }
   for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
     const int64_t nk = std::min(kBK, kend - j0);
     load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
+    std::fill(st, st + nq * kBK, (T)0);
+    gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, st, kBK);
     for (int64_t r = 0; r < nq; ++r) {
       const int64_t i = i0 + r;
       const T L = lse_rows[i];
       if (L == ninf || (P.causal && j0 > i)) continue;
-      row_times_tile(P.qrow(b, h, i), kt, D, P.scale, s);
+      T* s = st + r * kBK;
+      for (int64_t c = 0; c < kBK; ++c) s[c] *= P.scale;
       P.mask_row(b, i, j0, nk, s);
       T* w = weights + ((b * P.H + h) * P.Tq + i) * P.Tk + j0;
       for (int64_t c = 0; c < nk; ++c) w[c] = exp_t(s[c] - L);
@@ -246,90 +304,73 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
   T* vt = kt + D * kBK;        // Dv x kBK
   T* dk = vt + Dv * kBK;       // kBK x D
   T* dv = dk + kBK * D;        // kBK x Dv
-  T* pd = dv + kBK * Dv;       // kR x kBK: weights after dropout (what multiplied V)
-  T* ds = pd + kR * kBK;       // kR x kBK: score gradients (times scale)
-  T* dp = ds + kR * kBK;       // kBK
-  T* z = dp + kBK;             // kBK
+  T* pt = dv + kBK * Dv;       // kBQ x kBK: probabilities (after dropout, what multiplied V)
+  T* ds = pt + kBQ * kBK;      // kBQ x kBK: dP, then score gradients (times scale)
+  T* tr = ds + kBQ * kBK;      // kBK x kBQ: a transposed tile
+  T* z = tr + kBK * kBQ;       // kBK
   float* u = (float*)(z + kBK);  // kBK floats
   const T ninf = (T)kNegInf;
   const T* lse_rows = lse + (b * P.H + h) * Tq;
   T* dl = delta + (b * P.H + h) * Tq;
-  auto gorow = [&](int64_t i) { return go + b * gos[0] + h * gos[1] + i * gos[2]; };
-  auto gqrow = [&](int64_t i) { return gq + b * gqs[0] + h * gqs[1] + i * gqs[2]; };
+  const T* go_bh = go + b * gos[0] + h * gos[1];
+  T* gq_bh = gq + b * gqs[0] + h * gqs[1];
   for (int64_t i = 0; i < Tq; ++i) {
     const T* o = out + b * os[0] + h * os[1] + i * os[2];
-    const T* g = gorow(i);
+    const T* g = go_bh + i * gos[2];
     T acc = 0;
 #pragma omp simd reduction(+ : acc)
     for (int64_t e = 0; e < Dv; ++e) acc += o[e] * g[e];
     dl[i] = acc;
-    std::fill(gqrow(i), gqrow(i) + D, (T)0);
+    std::fill(gq_bh + i * gqs[2], gq_bh + i * gqs[2] + D, (T)0);
   }
   const int64_t len = P.key_length(b);
   const int64_t kend = P.causal ? std::min(len, Tq) : len;
   for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
     const int64_t nk = std::min(kBK, kend - j0);
-    load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
+    const T* kblk = P.krow(b, h, j0);
+    load_transposed(kblk, P.ks[2], nk, D, kt);
     load_transposed(P.vrow(b, h, j0), P.vs[2], nk, Dv, vt);
     std::fill(dk, dk + kBK * D, (T)0);
     std::fill(dv, dv + kBK * Dv, (T)0);
-    for (int64_t i0 = P.causal ? j0 : 0; i0 < Tq; i0 += kR) {
-      const T* qr[kR];
-      const T* gr[kR];
-      bool any = false;
-      for (int64_t rr = 0; rr < kR; ++rr) {
-        const int64_t i = i0 + rr;
-        T* prow = pd + rr * kBK;
-        T* srow = ds + rr * kBK;
-        qr[rr] = P.qrow(b, h, std::min(i, Tq - 1));
-        gr[rr] = gorow(std::min(i, Tq - 1));
-        if (i >= Tq || lse_rows[i] == ninf) {
+    for (int64_t i0 = P.causal ? j0 / kBQ * kBQ : 0; i0 < Tq; i0 += kBQ) {
+      const int64_t nq = std::min(kBQ, Tq - i0);
+      const T* qblk = P.qrow(b, h, i0);
+      const T* goblk = go_bh + i0 * gos[2];
+      std::fill(pt, pt + nq * kBK, (T)0);
+      std::fill(ds, ds + nq * kBK, (T)0);
+      gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, pt, kBK);      // scores
+      gemm_acc(nq, kBK, Dv, goblk, gos[2], vt, kBK, ds, kBK);     // dP = dO V^T
+      for (int64_t r = 0; r < nq; ++r) {
+        const int64_t i = i0 + r;
+        T* prow = pt + r * kBK;
+        T* srow = ds + r * kBK;
+        const T L = lse_rows[i];
+        if (L == ninf || (P.causal && j0 > i)) {
           std::fill(prow, prow + kBK, (T)0);
           std::fill(srow, srow + kBK, (T)0);
           continue;
         }
-        any = true;
-        const T L = lse_rows[i];
-        row_times_tile(qr[rr], kt, D, P.scale, srow);
-        P.mask_row(b, i, j0, nk, srow);
 #pragma omp simd
-        for (int64_t c = 0; c < kBK; ++c) prow[c] = exp_t(srow[c] - L);
-        row_times_tile(gr[rr], vt, Dv, (T)1, dp);
+        for (int64_t c = 0; c < kBK; ++c) prow[c] *= P.scale;
+        P.mask_row(b, i, j0, nk, prow);
+#pragma omp simd
+        for (int64_t c = 0; c < kBK; ++c) prow[c] = exp_t(prow[c] - L);
         if (P.dropout > 0) {
           P.dropout_factors(b, h, i, j0, nk, u, z);
-          for (int64_t c = 0; c < kBK; ++c) dp[c] *= z[c];
+          for (int64_t c = 0; c < kBK; ++c) srow[c] *= z[c];
         }
         const T di = dl[i];
 #pragma omp simd
-        for (int64_t c = 0; c < kBK; ++c) srow[c] = prow[c] * (dp[c] - di) * P.scale;
+        for (int64_t c = 0; c < kBK; ++c) srow[c] = prow[c] * (srow[c] - di) * P.scale;
         if (P.dropout > 0) {
           for (int64_t c = 0; c < kBK; ++c) prow[c] *= z[c];
         }
       }
-      if (!any) continue;
-      // dV_j += sum_r pd[r][j] dO_r and dK_j += sum_r ds[r][j] Q_r: rank-kR updates of the tiles.
-      for (int64_t c = 0; c < nk; ++c) {
-        const T p0 = pd[c], p1 = pd[kBK + c], p2 = pd[2 * kBK + c], p3 = pd[3 * kBK + c];
-        T* __restrict dvr = dv + c * Dv;
-#pragma omp simd
-        for (int64_t e = 0; e < Dv; ++e) dvr[e] += p0 * gr[0][e] + p1 * gr[1][e] + p2 * gr[2][e] + p3 * gr[3][e];
-        const T s0 = ds[c], s1 = ds[kBK + c], s2 = ds[2 * kBK + c], s3 = ds[3 * kBK + c];
-        T* __restrict dkr = dk + c * D;
-#pragma omp simd
-        for (int64_t e = 0; e < D; ++e) dkr[e] += s0 * qr[0][e] + s1 * qr[1][e] + s2 * qr[2][e] + s3 * qr[3][e];
-      }
-      // dQ_i += sum_j ds[i][j] K_j.
-      for (int64_t rr = 0; rr < kR && i0 + rr < Tq; ++rr) {
-        const T* srow = ds + rr * kBK;
-        T* __restrict g = gqrow(i0 + rr);
-        for (int64_t c = 0; c < nk; ++c) {
-          const T sc = srow[c];
-          if (sc == (T)0) continue;
-          const T* __restrict kr = P.krow(b, h, j0 + c);
-#pragma omp simd
-          for (int64_t e = 0; e < D; ++e) g[e] += sc * kr[e];
-        }
-      }
+      transpose_tile(pt, nq, tr);
+      gemm_acc(nk, Dv, nq, tr, nq, goblk, gos[2], dv, Dv);               // dV += P^T dO
+      transpose_tile(ds, nq, tr);
+      gemm_acc(nk, D, nq, tr, nq, qblk, P.qs[2], dk, D);                 // dK += dS^T Q
+      gemm_acc(nq, D, nk, ds, kBK, kblk, P.ks[2], gq_bh + i0 * gqs[2], gqs[2]);  // dQ += dS K
     }
     for (int64_t c = 0; c < nk; ++c) {
       std::memcpy(gk + b * gks[0] + h * gks[1] + (j0 + c) * gks[2], dk + c * D, D * sizeof(T));
@@ -372,8 +413,8 @@ extern "C" {
 
 int64_t soma_cpu_attention_workspace(int64_t d, int64_t dv) {
   // Elements (of the call's dtype) per thread; the f32 scratch of kBK floats fits in kBK elements.
-  const int64_t fwd = d * kBK + 2 * kBK + kBQ * dv + 2 * kBQ + kBK;
-  const int64_t bwd = (d + dv) * kBK + kBK * (d + dv) + 2 * kR * kBK + 2 * kBK + kBK;
+  const int64_t fwd = d * kBK + kBQ * kBK + kBK + kBQ * dv + 2 * kBQ + kBK;
+  const int64_t bwd = (d + dv) * kBK + kBK * (d + dv) + 3 * kBQ * kBK + 2 * kBK;
   return std::max(fwd, bwd);
 }
 

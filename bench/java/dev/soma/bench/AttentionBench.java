@@ -6,7 +6,7 @@
  *
  *   mvn -o -q dependency:build-classpath -Dmdep.outputFile=target/cp.txt
  *   OMP_NUM_THREADS=2 java -cp target/test-classes:target/classes:$(cat target/cp.txt) \
- *       dev.soma.bench.AttentionBench [--t 128,512,2048] [--plain-max 512] [--reps 3] [--causal]
+ *       dev.soma.bench.AttentionBench [--t 128,512,2048] [--plain-max 512] [--reps 3] [--causal] [--b 4 --h 8 --d 64]
  *
  * FLOPs counted as the plain path's products (the same numerator for both paths): forward 4·B·H·T²·D
  * (Q·Kᵀ and P·V), backward 8·B·H·T²·D (dV, dP, dQ, dK); the fused backward also recomputes Q·Kᵀ, which is
@@ -27,7 +27,7 @@ import java.util.Arrays;
 import java.util.Locale;
 
 public final class AttentionBench {
-    private static final int B = 4, H = 8, D = 64;
+    private static int B = 4, H = 8, D = 64;
 
     private AttentionBench() {}
 
@@ -42,6 +42,9 @@ public final class AttentionBench {
                 case "--plain-max" -> plainMax = Integer.parseInt(args[++i]);
                 case "--reps" -> reps = Integer.parseInt(args[++i]);
                 case "--causal" -> causal = true;
+                case "--b" -> B = Integer.parseInt(args[++i]);
+                case "--h" -> H = Integer.parseInt(args[++i]);
+                case "--d" -> D = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
