@@ -326,4 +326,24 @@ class TransformerLayersTest {
             assertEquals(3 * (64 * 64 + 64) + 64 * 10 + 10, attn.paramCount());
         }
     }
+
+    @Test
+    void transformerClassifierCheckpointRoundTrip(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path file = dir.resolve("encoder.safetensors");
+        float[] ids = new float[4 * 6];
+        for (int i = 0; i < ids.length; i++) ids[i] = (i * 7) % 11;
+        double[] before;
+        try (Sequential m = TransformerModels.encoderClassifier(11, 6, 8, 2, 16, 2, 0.1, 3)) {
+            m.seed(2).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+            m.build(6);
+            try (Scope s = Scope.open()) {
+                m.trainStep(ArrayDataset.withLabels(ids, new long[] {6}, new int[] {0, 1, 2, 1}).gather(new int[] {0, 1, 2, 3}));
+                before = m.call(Tensor.of(ids, 4, 6)).toDoubleArray();
+            }
+            m.save(file);
+        }
+        try (Sequential loaded = Sequential.load(file); Scope s = Scope.open()) {
+            Reference.assertClose(loaded.call(Tensor.of(ids, 4, 6)).toDoubleArray(), before, 1e-7);
+        }
+    }
 }
