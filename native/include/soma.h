@@ -197,6 +197,59 @@ void soma_cpu_pool2d(int is_max, int dtype, const int64_t* geom, const void* x, 
 void soma_cpu_pool2d_backward(int is_max, int dtype, const int64_t* geom, const void* x, const void* grad_out,
                               void* grad_x);
 
+/* ============================== CPU: attention (native/src/attention.cpp) ============================== */
+
+/* Fused scaled-dot-product attention, out = softmax(scale q k^T + mask) v, without storing the score matrix
+   (online softmax over key blocks; FlashAttention-2 style backward from the saved log-sum-exp).
+   q [batch, heads, tq, d], k [batch, heads, tk, d], v [batch, heads, tk, dv], out [batch, heads, tq, dv]:
+   each read or written through three element strides (batch, head, time); the last dimension is contiguous.
+   Key j is visible to query i iff j < key_lengths[b] (when key_lengths is not NULL), j <= i (causal) and
+   mask[b * mask_batch_stride + i * mask_query_stride + j] != 0 (when mask is not NULL; a query stride of 0
+   shares one key mask across queries). A query that sees no key gets out = 0 and lse = -inf.
+   dropout in [0, 1): inverted dropout on the normalised weights; element (b, h, i, j) is kept iff the f32
+   uniform number of index ((b heads + h) tq + i) tk + j of the Philox stream (seed, stream) is >= dropout
+   (the layout of soma_cpu_random's f32 fill). lse is contiguous [batch, heads, tq]; weights (NULL or contiguous
+   [batch, heads, tq, tk]) receives the normalised weights before dropout. workspace holds
+   soma_cpu_threads() * soma_cpu_attention_workspace(d, dv) elements of the dtype. */
+int64_t soma_cpu_attention_workspace(int64_t d, int64_t dv);
+void soma_cpu_attention_forward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                int causal, const int32_t* key_lengths, const int32_t* mask, int64_t mask_batch_stride,
+                                int64_t mask_query_stride, double dropout, uint64_t seed, uint64_t stream, void* out,
+                                const int64_t* out_strides, void* lse, void* weights, void* workspace);
+/* Gradients of the forward above from its out, lse and grad_out (same geometry, masks and dropout stream).
+   grad_q, grad_k, grad_v are written whole (zero where nothing flows); delta is scratch of batch*heads*tq
+   elements. */
+void soma_cpu_attention_backward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                 int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                 const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                 int causal, const int32_t* key_lengths, const int32_t* mask,
+                                 int64_t mask_batch_stride, int64_t mask_query_stride, double dropout, uint64_t seed,
+                                 uint64_t stream, const void* out, const int64_t* out_strides, const void* lse,
+                                 const void* grad_out, const int64_t* grad_out_strides, void* grad_q,
+                                 const int64_t* grad_q_strides, void* grad_k, const int64_t* grad_k_strides,
+                                 void* grad_v, const int64_t* grad_v_strides, void* delta, void* workspace);
+
+/* ============================== CPU: layer normalisation (native/src/layernorm.cpp) ============================== */
+
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta over each row of a contiguous rows x cols x (population
+   variance); gamma and beta may be NULL (no scale / no centre). mean and rstd (rows elements each) are saved
+   for the backward, which writes grad_x whole and grad_gamma / grad_beta (cols each) when not NULL. */
+void soma_cpu_layer_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* rstd);
+void soma_cpu_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta);
+
+/* ============================== CPU: row gather (native/src/gather.cpp) ============================== */
+
+/* out[i, :] = table[ids[i], :] for n ids (each in [0, rows), checked by Java), cols features, contiguous. */
+void soma_cpu_gather_rows(int dtype, int64_t n, int64_t cols, const void* table, const int32_t* ids, void* out);
+/* grad_table (rows x cols) = 0, then grad_table[ids[i], :] += grad_out[i, :] (repeats add up). */
+void soma_cpu_scatter_add_rows(int dtype, int64_t n, int64_t cols, const int32_t* ids, const void* grad_out,
+                               int64_t rows, void* grad_table);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

@@ -37,4 +37,19 @@ public interface Backend {
     default OptimizerKernels optimizer() {
         throw new UnsupportedOperationException("optimizer updates on " + device() + " are not implemented yet");
     }
+
+    /** Fused scaled-dot-product attention; backends without it say so. */
+    default AttentionKernels attention() {
+        throw new UnsupportedOperationException("fused attention on " + device() + " is not implemented yet");
+    }
+
+    /** Layer normalisation; backends without it say so. */
+    default NormalizationKernels normalization() {
+        throw new UnsupportedOperationException("layer normalisation on " + device() + " is not implemented yet");
+    }
+
+    /** Row gather (embeddings); backends without it say so. */
+    default GatherKernels gather() {
+        throw new UnsupportedOperationException("row gather on " + device() + " is not implemented yet");
+    }
 }

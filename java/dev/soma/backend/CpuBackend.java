@@ -17,6 +17,9 @@ public final class CpuBackend implements Backend {
     private final RandomKernels random = new CpuRandom();
     private final OptimizerKernels optimizer = new CpuOptimizer();
     private final ConvKernels conv = new CpuConv();
+    private final AttentionKernels attention = new CpuAttention();
+    private final NormalizationKernels normalization = new CpuNormalization();
+    private final GatherKernels gather = new CpuGather();
 
     CpuBackend() {
         NativeLibraries.cpu();
@@ -76,5 +79,20 @@ public final class CpuBackend implements Backend {
     @Override
     public ConvKernels conv() {
         return conv;
+    }
+
+    @Override
+    public AttentionKernels attention() {
+        return attention;
+    }
+
+    @Override
+    public NormalizationKernels normalization() {
+        return normalization;
+    }
+
+    @Override
+    public GatherKernels gather() {
+        return gather;
     }
 }

@@ -42,7 +42,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", defaultValue = "cnn", description = "cnn or mlp")
+        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp or attn")
         String model;
 
         @Option(names = "--batch", defaultValue = "32")
@@ -60,6 +60,7 @@ final class BenchCommand implements Runnable {
             if (batch <= 0 || steps <= 0 || warmup < 0) {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
+            if (model.equals("attn")) return attn(out);
             SplittableRandom r = new SplittableRandom(1);
             float[] x = new float[batch * 28 * 28];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
@@ -77,6 +78,34 @@ final class BenchCommand implements Runnable {
                     ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
             }
+            report(out, ms);
+            return 0;
+        }
+
+        /** The peers' attn model: x [batch, 100, 64] standard normal, 10 classes (TransformerModels.attnBench). */
+        private Integer attn(PrintWriter out) {
+            SplittableRandom r = new SplittableRandom(1);
+            float[] x = new float[batch * 100 * 64];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            int[] y = new int[batch];
+            for (int i = 0; i < batch; i++) y[i] = r.nextInt(10);
+            Batch b = ArrayDataset.withLabels(x, new long[] {100, 64}, y).gather(java.util.stream.IntStream.range(0, batch).toArray());
+            double[] ms = new double[steps];
+            try (Sequential m = dev.soma.zoo.TransformerModels.attnBench()) {
+                m.seed(1).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+                m.build(100, 64);
+                for (int i = 0; i < warmup; i++) m.trainStep(b);
+                for (int i = 0; i < steps; i++) {
+                    long t0 = System.nanoTime();
+                    m.trainStep(b);
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+            report(out, ms);
+            return 0;
+        }
+
+        private void report(PrintWriter out, double[] ms) {
             double[] sorted = ms.clone();
             Arrays.sort(sorted);
             double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
@@ -86,7 +115,6 @@ final class BenchCommand implements Runnable {
                     Backends.cpu().pool().stats());
             out.printf(Locale.ROOT, "median_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median, sorted[0], sorted[sorted.length - 1]);
             out.flush();
-            return 0;
         }
 
         /** VmHWM from /proc (Linux): the process's peak resident memory; NaN elsewhere. */

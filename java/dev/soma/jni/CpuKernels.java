@@ -135,4 +135,42 @@ public final class CpuKernels {
             @Cast("const void*") long x, @Cast("void*") long out);
     public static native void soma_cpu_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
             @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradX);
+    // ---------------- attention (native/src/attention.cpp) ----------------
+    public static native @Cast("int64_t") long soma_cpu_attention_workspace(@Cast("int64_t") long d, @Cast("int64_t") long dv);
+    public static native void soma_cpu_attention_forward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
+            @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,
+            @Cast("const void*") long q, @Cast("const int64_t*") long[] qStrides, @Cast("const void*") long k,
+            @Cast("const int64_t*") long[] kStrides, @Cast("const void*") long v, @Cast("const int64_t*") long[] vStrides,
+            double scale, int causal, @Cast("const int32_t*") long keyLengths, @Cast("const int32_t*") long mask,
+            @Cast("int64_t") long maskBatchStride, @Cast("int64_t") long maskQueryStride, double dropout,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, @Cast("void*") long out,
+            @Cast("const int64_t*") long[] outStrides, @Cast("void*") long lse, @Cast("void*") long weights,
+            @Cast("void*") long workspace);
+    public static native void soma_cpu_attention_backward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
+            @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,
+            @Cast("const void*") long q, @Cast("const int64_t*") long[] qStrides, @Cast("const void*") long k,
+            @Cast("const int64_t*") long[] kStrides, @Cast("const void*") long v, @Cast("const int64_t*") long[] vStrides,
+            double scale, int causal, @Cast("const int32_t*") long keyLengths, @Cast("const int32_t*") long mask,
+            @Cast("int64_t") long maskBatchStride, @Cast("int64_t") long maskQueryStride, double dropout,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, @Cast("const void*") long out,
+            @Cast("const int64_t*") long[] outStrides, @Cast("const void*") long lse, @Cast("const void*") long gradOut,
+            @Cast("const int64_t*") long[] gradOutStrides, @Cast("void*") long gradQ, @Cast("const int64_t*") long[] gradQStrides,
+            @Cast("void*") long gradK, @Cast("const int64_t*") long[] gradKStrides, @Cast("void*") long gradV,
+            @Cast("const int64_t*") long[] gradVStrides, @Cast("void*") long delta, @Cast("void*") long workspace);
+
+    // ---------------- layer normalisation (native/src/layernorm.cpp) ----------------
+    public static native void soma_cpu_layer_norm(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long beta, double eps,
+            @Cast("void*") long y, @Cast("void*") long mean, @Cast("void*") long rstd);
+    public static native void soma_cpu_layer_norm_backward(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long mean,
+            @Cast("const void*") long rstd, @Cast("const void*") long gradY, @Cast("void*") long gradX,
+            @Cast("void*") long gradGamma, @Cast("void*") long gradBeta);
+
+    // ---------------- row gather (native/src/gather.cpp) ----------------
+    public static native void soma_cpu_gather_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
+            @Cast("const void*") long table, @Cast("const int32_t*") long ids, @Cast("void*") long out);
+    public static native void soma_cpu_scatter_add_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
+            @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut, @Cast("int64_t") long rows,
+            @Cast("void*") long gradTable);
 }

@@ -23,6 +23,11 @@ public final class LayerRegistry {
         register("max_pooling2d", MaxPooling2D::fromConfig);
         register("average_pooling2d", AveragePooling2D::fromConfig);
         register("global_average_pooling2d", c -> new GlobalAveragePooling2D());
+        register("layer_normalization", c -> new LayerNormalization(numOf(c, "epsilon")).center(boolOf(c, "center")).scale(boolOf(c, "scale")));
+        register("multi_head_attention", MultiHeadAttention::fromConfig);
+        register("global_average_pooling1d", c -> new GlobalAveragePooling1D());
+        register("token_and_position_embedding", c -> new TokenAndPositionEmbedding(intOf(c, "vocabulary"), intOf(c, "max_length"), intOf(c, "dim"), boolOf(c, "sinusoidal")));
+        register("transformer_encoder", c -> new TransformerEncoder(intOf(c, "num_heads"), intOf(c, "ff_dim"), numOf(c, "dropout"), boolOf(c, "causal")));
     }
 
     private LayerRegistry() {}

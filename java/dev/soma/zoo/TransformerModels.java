@@ -1,0 +1,46 @@
+package dev.soma.zoo;
+
+import dev.soma.model.Sequential;
+import dev.soma.nn.Dense;
+import dev.soma.nn.GlobalAveragePooling1D;
+import dev.soma.nn.LayerNormalization;
+import dev.soma.nn.MultiHeadAttention;
+import dev.soma.nn.TokenAndPositionEmbedding;
+import dev.soma.nn.TransformerEncoder;
+
+/** Transformer architectures: an encoder classifier, a decoder-only language model, the bench's attn model. */
+public final class TransformerModels {
+    private TransformerModels() {}
+
+    /**
+     * ids [B, T] -> token + position embedding -> {@code layers} pre-norm encoder blocks -> final LayerNorm ->
+     * mean over time -> Dense(classes, softmax).
+     */
+    public static Sequential encoderClassifier(int vocabulary, int maxLength, int dim, int heads, int ffDim, int layers,
+                                               double dropout, int classes) {
+        Sequential m = new Sequential(new TokenAndPositionEmbedding(vocabulary, maxLength, dim));
+        for (int i = 0; i < layers; i++) m.add(new TransformerEncoder(heads, ffDim, dropout));
+        return m.add(new LayerNormalization()).add(new GlobalAveragePooling1D()).add(new Dense(classes, "softmax"));
+    }
+
+    /**
+     * A decoder-only (GPT-style) language model: ids [B, T] -> token + position embedding -> {@code layers}
+     * causal pre-norm blocks -> final LayerNorm -> Dense(vocabulary) logits [B, T, vocabulary] (train with a
+     * from-logits sparse cross-entropy over every step).
+     */
+    public static Sequential decoderLanguageModel(int vocabulary, int maxLength, int dim, int heads, int ffDim,
+                                                  int layers, double dropout, boolean sinusoidalPositions) {
+        Sequential m = new Sequential(new TokenAndPositionEmbedding(vocabulary, maxLength, dim, sinusoidalPositions));
+        for (int i = 0; i < layers; i++) m.add(new TransformerEncoder(heads, ffDim, dropout, true));
+        return m.add(new LayerNormalization()).add(new Dense(vocabulary));
+    }
+
+    /**
+     * The peers' "attn" benchmark model on x [B, 100, 64]: Q, K, V = Dense 64 (with bias) -> softmax(QK^T / 8) V
+     * (one head, fused, no output projection) -> mean over time -> Dense(10, softmax).
+     */
+    public static Sequential attnBench() {
+        return new Sequential(new MultiHeadAttention(1, 64).useOutputProjection(false), new GlobalAveragePooling1D(),
+                new Dense(10, "softmax"));
+    }
+}

@@ -1,0 +1,454 @@
+// Fused scaled-dot-product attention, forward and backward, FlashAttention-2 style on the CPU.
+//
+// Forward: each task takes a block of kBQ query rows of one (batch, head) and walks the keys in blocks of kBK,
+// keeping per row a running maximum m, a running sum l of exp(s - m) and an unnormalised output accumulator
+// (the online softmax: when m grows, l and the accumulator are rescaled by exp(m_old - m_new)). The Tq x Tk
+// score matrix is never stored; only the output and the log-sum-exp per row (lse = m + log l) are written.
+//
+// Backward: delta_i = dO_i . O_i; then for every key block, every query row recomputes its scores and
+// probabilities P = exp(s - lse) from the saved lse, and
+//   dV_j += P_ij dO_i,  dP_ij = dO_i . V_j,  dS_ij = P_ij (dP_ij - delta_i),
+//   dQ_i += scale dS_ij K_j,  dK_j += scale dS_ij Q_i.
+// One task per (batch, head) owns its dQ rows and its dK, dV tiles, so no atomics are needed.
+//
+// Masks: key j is visible to query i iff j < key_length[b], (causal: j <= i, top-left aligned as Keras' tril)
+// and mask[b, (i,) j] != 0. A query that sees no key gets output 0, lse = -inf and zero gradients.
+// Dropout (on the normalised weights, inverted scaling 1 / (1 - p)) keeps element (b, h, i, j) iff the f32
+// Philox uniform of index ((b H + h) Tq + i) Tk + j is >= p (the layout of soma_cpu_random's f32 fill).
+//
+// Every product is a small GEMM on kBQ x kBK tiles (S = Q K^T, O += P V; dP = dO V^T, dV += P^T dO, dK += dS^T Q,
+// dQ += dS K), computed by gemm_acc: 4 x 16 register tiles with AVX2 FMA for f32, a plain loop for f64.
+// Tiles live in a per-thread workspace from Java's pool (soma_cpu_attention_workspace elements per thread).
+// Key tiles are zero padded to kBK so that the row loops have a constant trip count and vectorise.
+#include "soma.h"
+#include "dtype_dispatch.h"
+#include "philox.h"
+#include <immintrin.h>
+#include <omp.h>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace {
+
+constexpr int64_t kBQ = 64;  // query rows per tile (one forward task; one backward step)
+constexpr int64_t kBK = 64;  // keys per tile
+
+// exp for the f32 path: Cody-Waite reduction and Cephes' degree-6 polynomial (about 2 ulp), branch free so
+// that the loops calling it vectorise (glibc's expf does not without -ffast-math). Inputs below -88 give 0.
+inline float exp_f32(float x) {
+  x = x < -88.0f ? -88.0f : (x > 88.0f ? 88.0f : x);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float f = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * f + 1.3981999507e-3f;
+  y = y * f + 8.3334519073e-3f;
+  y = y * f + 4.1665795894e-2f;
+  y = y * f + 1.6666665459e-1f;
+  y = y * f + 5.0000001201e-1f;
+  y = y * f * f + f + 1.0f;
+  const int32_t bits = ((int32_t)n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+inline float exp_t(float x) { return exp_f32(x); }
+inline double exp_t(double x) { return std::exp(x); }
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Everything a kernel needs to know about one call, with element strides (batch, head, time) per tensor.
+template <typename T>
+struct Problem {
+  int64_t B, H, Tq, Tk, D, Dv;
+  const T* q; const int64_t* qs;
+  const T* k; const int64_t* ks;
+  const T* v; const int64_t* vs;
+  T scale;
+  bool causal;
+  const int32_t* lengths;
+  const int32_t* mask;
+  int64_t mbs, mqs;
+  double dropout;
+  uint64_t seed, stream;
+
+  const T* qrow(int64_t b, int64_t h, int64_t i) const { return q + b * qs[0] + h * qs[1] + i * qs[2]; }
+  const T* krow(int64_t b, int64_t h, int64_t j) const { return k + b * ks[0] + h * ks[1] + j * ks[2]; }
+  const T* vrow(int64_t b, int64_t h, int64_t j) const { return v + b * vs[0] + h * vs[1] + j * vs[2]; }
+  int64_t key_length(int64_t b) const { return lengths ? std::min<int64_t>(lengths[b], Tk) : Tk; }
+
+  // Sets s[c] = -inf for the keys j0 + c (c < kBK) that query i must not see, including the padding c >= nk.
+  void mask_row(int64_t b, int64_t i, int64_t j0, int64_t nk, T* s) const {
+    const T ninf = (T)kNegInf;
+    int64_t limit = nk;
+    if (causal) limit = std::min<int64_t>(limit, i - j0 + 1);
+    for (int64_t c = std::max<int64_t>(limit, 0); c < kBK; ++c) s[c] = ninf;
+    if (mask) {
+      const int32_t* mr = mask + b * mbs + i * mqs + j0;
+      for (int64_t c = 0; c < limit; ++c) if (mr[c] == 0) s[c] = ninf;
+    }
+  }
+
+  // z[c] = 1 / (1 - p) for kept elements (b, h, i, j0 + c), 0 for dropped ones; u is f32 scratch of kBK.
+  void dropout_factors(int64_t b, int64_t h, int64_t i, int64_t j0, int64_t nk, float* u, T* z) const {
+    const uint64_t first = (uint64_t)(((b * H + h) * Tq + i) * Tk + j0);
+    soma::philox_uniform_f32(first, nk, seed, stream, u);
+    const float p = (float)dropout;
+    const T keep = (T)(1.0 / (1.0 - dropout));
+    for (int64_t c = 0; c < nk; ++c) z[c] = u[c] >= p ? keep : (T)0;
+    for (int64_t c = nk; c < kBK; ++c) z[c] = 0;
+  }
+};
+
+// tile[d * kBK + c] = rows[c][d] for c < nk, zero for the padding columns.
+template <typename T>
+void load_transposed(const T* first_row, int64_t row_stride, int64_t nk, int64_t width, T* tile) {
+  for (int64_t d = 0; d < width; ++d) {
+    T* t = tile + d * kBK;
+    for (int64_t c = 0; c < nk; ++c) t[c] = first_row[c * row_stride + d];
+    for (int64_t c = nk; c < kBK; ++c) t[c] = 0;
+  }
+}
+
+// out[c * m + r] = in[r * kBK + c] for r < m, c < kBK: a tile transposed (rows of P and dS become columns).
+template <typename T>
+void transpose_tile(const T* in, int64_t m, T* out) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < kBK; ++c) out[c * m + r] = in[r * kBK + c];
+}
+
+// C (m x n, row stride ldc) += A (m x k, lda) B (k x n, ldb), all row-major. The portable version (f64).
+template <typename T>
+void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* __restrict c = C + i * ldc;
+    for (int64_t p = 0; p < k; ++p) {
+      const T a = A[i * lda + p];
+      const T* __restrict b = B + p * ldb;
+#pragma omp simd
+      for (int64_t e = 0; e < n; ++e) c[e] += a * b[e];
+    }
+  }
+}
+
+// The f32 version: register tiles of R rows x 16 columns (AVX2 + FMA, the build's baseline), 2R accumulators
+// live across the whole k loop; one broadcast of A and two loads of B feed 2R FMAs.
+template <int R>
+inline void tile_rx16(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  __m256 c0[R], c1[R];
+  for (int r = 0; r < R; ++r) {
+    c0[r] = _mm256_loadu_ps(C + r * ldc);
+    c1[r] = _mm256_loadu_ps(C + r * ldc + 8);
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(B + p * ldb);
+    const __m256 b1 = _mm256_loadu_ps(B + p * ldb + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * lda + p);
+      c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(C + r * ldc, c0[r]);
+    _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
+  }
+}
+
+inline void gemm_acc(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
+                     float* C, int64_t ldc) {
+  const int64_t n16 = n / 16 * 16;
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4)
+    for (int64_t e = 0; e < n16; e += 16) tile_rx16<4>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
+  for (; i < m; ++i)
+    for (int64_t e = 0; e < n16; e += 16) tile_rx16<1>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
+  if (n16 < n) {
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t p = 0; p < k; ++p) {
+        const float a = A[r * lda + p];
+        for (int64_t e = n16; e < n; ++e) C[r * ldc + e] += a * B[p * ldb + e];
+      }
+  }
+}
+
+template <typename T>
+inline T row_max(const T* s) {
+  T m = s[0];
+#pragma omp simd reduction(max : m)
+  for (int64_t c = 0; c < kBK; ++c) m = s[c] > m ? s[c] : m;
+  return m;
+}
+
+// ------------------------------------------------------------------ forward
+
+template <typename T>
+void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out, const int64_t* os, T* lse,
+                   T* weights, T* ws) {
+  const int64_t D = P.D, Dv = P.Dv, nq = std::min(kBQ, P.Tq - i0);
+  T* kt = ws;                  // D x kBK
+  T* st = kt + D * kBK;        // kBQ x kBK scores, then weights
+  T* z = st + kBQ * kBK;       // kBK
+  T* acc = z + kBK;            // kBQ x Dv
+  T* m = acc + kBQ * Dv;       // kBQ
+  T* l = m + kBQ;              // kBQ
+  float* u = (float*)(l + kBQ);  // kBK floats
+  const T ninf = (T)kNegInf;
+  for (int64_t r = 0; r < nq; ++r) {
+    m[r] = ninf;
+    l[r] = 0;
+  }
+  std::fill(acc, acc + nq * Dv, (T)0);
+  const T* qblk = P.qrow(b, h, i0);
+  const int64_t len = P.key_length(b);
+  const int64_t kend = P.causal ? std::min(len, i0 + nq) : len;
+  for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
+    const int64_t nk = std::min(kBK, kend - j0);
+    load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
+    std::fill(st, st + nq * kBK, (T)0);
+    gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, st, kBK);
+    for (int64_t r = 0; r < nq; ++r) {
+      const int64_t i = i0 + r;
+      T* s = st + r * kBK;
+      if (P.causal && j0 > i) {
+        std::fill(s, s + kBK, (T)0);
+        continue;
+      }
+#pragma omp simd
+      for (int64_t c = 0; c < kBK; ++c) s[c] *= P.scale;
+      P.mask_row(b, i, j0, nk, s);
+      const T mnew = std::max(m[r], row_max(s));
+      if (mnew == ninf) {  // nothing visible yet
+        std::fill(s, s + kBK, (T)0);
+        continue;
+      }
+      const T alpha = exp_t(m[r] - mnew);
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t c = 0; c < kBK; ++c) {
+        s[c] = exp_t(s[c] - mnew);
+        sum += s[c];
+      }
+      l[r] = l[r] * alpha + sum;
+      m[r] = mnew;
+      if (alpha != (T)1) {
+        T* __restrict a = acc + r * Dv;
+#pragma omp simd
+        for (int64_t e = 0; e < Dv; ++e) a[e] *= alpha;
+      }
+      if (P.dropout > 0) {
+        P.dropout_factors(b, h, i, j0, nk, u, z);
+        for (int64_t c = 0; c < kBK; ++c) s[c] *= z[c];
+      }
+    }
+    gemm_acc(nq, Dv, nk, st, kBK, P.vrow(b, h, j0), P.vs[2], acc, Dv);
+  }
+  T* lse_rows = lse + (b * P.H + h) * P.Tq;
+  for (int64_t r = 0; r < nq; ++r) {
+    const int64_t i = i0 + r;
+    const T inv = l[r] > 0 ? (T)1 / l[r] : (T)0;
+    T* o = out + b * os[0] + h * os[1] + i * os[2];
+    const T* a = acc + r * Dv;
+#pragma omp simd
+    for (int64_t e = 0; e < Dv; ++e) o[e] = a[e] * inv;
+    lse_rows[i] = l[r] > 0 ? m[r] + (T)std::log(l[r]) : ninf;
+  }
+  if (!weights) return;
+  // The normalised weights (before dropout), recomputed from the final lse: one more pass over the keys.
+  for (int64_t r = 0; r < nq; ++r) {
+    T* w = weights + ((b * P.H + h) * P.Tq + i0 + r) * P.Tk;
+    std::fill(w, w + P.Tk, (T)0);
+  }
+  for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
+    const int64_t nk = std::min(kBK, kend - j0);
+    load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
+    std::fill(st, st + nq * kBK, (T)0);
+    gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, st, kBK);
+    for (int64_t r = 0; r < nq; ++r) {
+      const int64_t i = i0 + r;
+      const T L = lse_rows[i];
+      if (L == ninf || (P.causal && j0 > i)) continue;
+      T* s = st + r * kBK;
+      for (int64_t c = 0; c < kBK; ++c) s[c] *= P.scale;
+      P.mask_row(b, i, j0, nk, s);
+      T* w = weights + ((b * P.H + h) * P.Tq + i) * P.Tk + j0;
+      for (int64_t c = 0; c < nk; ++c) w[c] = exp_t(s[c] - L);
+    }
+  }
+}
+
+template <typename T>
+void attention_forward(const Problem<T>& P, T* out, const int64_t* os, T* lse, T* weights, T* workspace,
+                       int64_t ws_per_thread) {
+  const int64_t blocks = (P.Tq + kBQ - 1) / kBQ;
+  const int64_t tasks = P.B * P.H * blocks;
+  const double work = (double)P.B * P.H * P.Tq * P.Tk * (P.D + P.Dv);
+#pragma omp parallel for schedule(dynamic) if (work > soma::kParallelGrain && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t qb = t % blocks, bh = t / blocks;
+    T* ws = workspace + (int64_t)omp_get_thread_num() * ws_per_thread;
+    forward_block(P, bh / P.H, bh % P.H, qb * kBQ, out, os, lse, weights, ws);
+  }
+}
+
+// ------------------------------------------------------------------ backward
+
+template <typename T>
+void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, const int64_t* os, const T* lse,
+                   const T* go, const int64_t* gos, T* gq, const int64_t* gqs, T* gk, const int64_t* gks, T* gv,
+                   const int64_t* gvs, T* delta, T* ws) {
+  const int64_t D = P.D, Dv = P.Dv, Tq = P.Tq;
+  T* kt = ws;                  // D x kBK
+  T* vt = kt + D * kBK;        // Dv x kBK
+  T* dk = vt + Dv * kBK;       // kBK x D
+  T* dv = dk + kBK * D;        // kBK x Dv
+  T* pt = dv + kBK * Dv;       // kBQ x kBK: probabilities (after dropout, what multiplied V)
+  T* ds = pt + kBQ * kBK;      // kBQ x kBK: dP, then score gradients (times scale)
+  T* tr = ds + kBQ * kBK;      // kBK x kBQ: a transposed tile
+  T* z = tr + kBK * kBQ;       // kBK
+  float* u = (float*)(z + kBK);  // kBK floats
+  const T ninf = (T)kNegInf;
+  const T* lse_rows = lse + (b * P.H + h) * Tq;
+  T* dl = delta + (b * P.H + h) * Tq;
+  const T* go_bh = go + b * gos[0] + h * gos[1];
+  T* gq_bh = gq + b * gqs[0] + h * gqs[1];
+  for (int64_t i = 0; i < Tq; ++i) {
+    const T* o = out + b * os[0] + h * os[1] + i * os[2];
+    const T* g = go_bh + i * gos[2];
+    T acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t e = 0; e < Dv; ++e) acc += o[e] * g[e];
+    dl[i] = acc;
+    std::fill(gq_bh + i * gqs[2], gq_bh + i * gqs[2] + D, (T)0);
+  }
+  const int64_t len = P.key_length(b);
+  const int64_t kend = P.causal ? std::min(len, Tq) : len;
+  for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
+    const int64_t nk = std::min(kBK, kend - j0);
+    const T* kblk = P.krow(b, h, j0);
+    load_transposed(kblk, P.ks[2], nk, D, kt);
+    load_transposed(P.vrow(b, h, j0), P.vs[2], nk, Dv, vt);
+    std::fill(dk, dk + kBK * D, (T)0);
+    std::fill(dv, dv + kBK * Dv, (T)0);
+    for (int64_t i0 = P.causal ? j0 / kBQ * kBQ : 0; i0 < Tq; i0 += kBQ) {
+      const int64_t nq = std::min(kBQ, Tq - i0);
+      const T* qblk = P.qrow(b, h, i0);
+      const T* goblk = go_bh + i0 * gos[2];
+      std::fill(pt, pt + nq * kBK, (T)0);
+      std::fill(ds, ds + nq * kBK, (T)0);
+      gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, pt, kBK);      // scores
+      gemm_acc(nq, kBK, Dv, goblk, gos[2], vt, kBK, ds, kBK);     // dP = dO V^T
+      for (int64_t r = 0; r < nq; ++r) {
+        const int64_t i = i0 + r;
+        T* prow = pt + r * kBK;
+        T* srow = ds + r * kBK;
+        const T L = lse_rows[i];
+        if (L == ninf || (P.causal && j0 > i)) {
+          std::fill(prow, prow + kBK, (T)0);
+          std::fill(srow, srow + kBK, (T)0);
+          continue;
+        }
+#pragma omp simd
+        for (int64_t c = 0; c < kBK; ++c) prow[c] *= P.scale;
+        P.mask_row(b, i, j0, nk, prow);
+#pragma omp simd
+        for (int64_t c = 0; c < kBK; ++c) prow[c] = exp_t(prow[c] - L);
+        if (P.dropout > 0) {
+          P.dropout_factors(b, h, i, j0, nk, u, z);
+          for (int64_t c = 0; c < kBK; ++c) srow[c] *= z[c];
+        }
+        const T di = dl[i];
+#pragma omp simd
+        for (int64_t c = 0; c < kBK; ++c) srow[c] = prow[c] * (srow[c] - di) * P.scale;
+        if (P.dropout > 0) {
+          for (int64_t c = 0; c < kBK; ++c) prow[c] *= z[c];
+        }
+      }
+      transpose_tile(pt, nq, tr);
+      gemm_acc(nk, Dv, nq, tr, nq, goblk, gos[2], dv, Dv);               // dV += P^T dO
+      transpose_tile(ds, nq, tr);
+      gemm_acc(nk, D, nq, tr, nq, qblk, P.qs[2], dk, D);                 // dK += dS^T Q
+      gemm_acc(nq, D, nk, ds, kBK, kblk, P.ks[2], gq_bh + i0 * gqs[2], gqs[2]);  // dQ += dS K
+    }
+    for (int64_t c = 0; c < nk; ++c) {
+      std::memcpy(gk + b * gks[0] + h * gks[1] + (j0 + c) * gks[2], dk + c * D, D * sizeof(T));
+      std::memcpy(gv + b * gvs[0] + h * gvs[1] + (j0 + c) * gvs[2], dv + c * Dv, Dv * sizeof(T));
+    }
+  }
+  for (int64_t j = std::max<int64_t>(kend, 0); j < P.Tk; ++j) {
+    T* a = gk + b * gks[0] + h * gks[1] + j * gks[2];
+    T* c = gv + b * gvs[0] + h * gvs[1] + j * gvs[2];
+    std::fill(a, a + D, (T)0);
+    std::fill(c, c + Dv, (T)0);
+  }
+}
+
+template <typename T>
+void attention_backward(const Problem<T>& P, const T* out, const int64_t* os, const T* lse, const T* go,
+                        const int64_t* gos, T* gq, const int64_t* gqs, T* gk, const int64_t* gks, T* gv,
+                        const int64_t* gvs, T* delta, T* workspace, int64_t ws_per_thread) {
+  const int64_t tasks = P.B * P.H;
+  const double work = (double)P.B * P.H * P.Tq * P.Tk * (P.D + P.Dv);
+#pragma omp parallel for schedule(dynamic) if (work > soma::kParallelGrain && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    T* ws = workspace + (int64_t)omp_get_thread_num() * ws_per_thread;
+    backward_head(P, t / P.H, t % P.H, out, os, lse, go, gos, gq, gqs, gk, gks, gv, gvs, delta, ws);
+  }
+}
+
+template <typename T>
+Problem<T> problem(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, const void* q,
+                   const int64_t* qs, const void* k, const int64_t* ks, const void* v, const int64_t* vs, double scale,
+                   int causal, const int32_t* lengths, const int32_t* mask, int64_t mbs, int64_t mqs, double dropout,
+                   uint64_t seed, uint64_t stream) {
+  return Problem<T>{B, H, Tq, Tk, D, Dv, (const T*)q, qs, (const T*)k, ks, (const T*)v, vs, (T)scale, causal != 0,
+                    lengths, mask, mbs, mqs, dropout, seed, stream};
+}
+
+}  // namespace
+
+extern "C" {
+
+int64_t soma_cpu_attention_workspace(int64_t d, int64_t dv) {
+  // Elements (of the call's dtype) per thread; the f32 scratch of kBK floats fits in kBK elements.
+  const int64_t fwd = d * kBK + kBQ * kBK + kBK + kBQ * dv + 2 * kBQ + kBK;
+  const int64_t bwd = (d + dv) * kBK + kBK * (d + dv) + 3 * kBQ * kBK + 2 * kBK;
+  return std::max(fwd, bwd);
+}
+
+void soma_cpu_attention_forward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                int causal, const int32_t* key_lengths, const int32_t* mask, int64_t mask_batch_stride,
+                                int64_t mask_query_stride, double dropout, uint64_t seed, uint64_t stream, void* out,
+                                const int64_t* out_strides, void* lse, void* weights, void* workspace) {
+  const int64_t per = soma_cpu_attention_workspace(d, dv);
+  SOMA_DISPATCH_FLOAT(dtype, T,
+                      attention_forward<T>(problem<T>(batch, heads, tq, tk, d, dv, q, q_strides, k, k_strides, v,
+                                                      v_strides, scale, causal, key_lengths, mask, mask_batch_stride,
+                                                      mask_query_stride, dropout, seed, stream),
+                                           (T*)out, out_strides, (T*)lse, (T*)weights, (T*)workspace, per));
+}
+
+void soma_cpu_attention_backward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                 int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                 const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                 int causal, const int32_t* key_lengths, const int32_t* mask,
+                                 int64_t mask_batch_stride, int64_t mask_query_stride, double dropout, uint64_t seed,
+                                 uint64_t stream, const void* out, const int64_t* out_strides, const void* lse,
+                                 const void* grad_out, const int64_t* grad_out_strides, void* grad_q,
+                                 const int64_t* grad_q_strides, void* grad_k, const int64_t* grad_k_strides,
+                                 void* grad_v, const int64_t* grad_v_strides, void* delta, void* workspace) {
+  const int64_t per = soma_cpu_attention_workspace(d, dv);
+  SOMA_DISPATCH_FLOAT(dtype, T,
+                      attention_backward<T>(problem<T>(batch, heads, tq, tk, d, dv, q, q_strides, k, k_strides, v,
+                                                       v_strides, scale, causal, key_lengths, mask, mask_batch_stride,
+                                                       mask_query_stride, dropout, seed, stream),
+                                            (const T*)out, out_strides, (const T*)lse, (const T*)grad_out,
+                                            grad_out_strides, (T*)grad_q, grad_q_strides, (T*)grad_k, grad_k_strides,
+                                            (T*)grad_v, grad_v_strides, (T*)delta, (T*)workspace, per));
+}
+
+}  // extern "C"
