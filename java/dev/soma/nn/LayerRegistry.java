@@ -19,6 +19,7 @@ public final class LayerRegistry {
         register("activation", c -> new Activation((String) c.get("activation")));
         register("dropout", c -> new Dropout(numOf(c, "rate")).restoreState(longOf(c, "seed"), longOf(c, "calls")));
         register("batch_normalization", c -> new BatchNormalization(numOf(c, "momentum"), numOf(c, "epsilon")));
+        register("leaky_re_lu", c -> new LeakyReLU(numOf(c, "negative_slope")));
     }
 
     private LayerRegistry() {}
