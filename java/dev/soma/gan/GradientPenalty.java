@@ -85,7 +85,12 @@ public final class GradientPenalty {
             Tensor eps = dev.soma.ops.Creation.rand(seed, real.dtype(), real.device(), epsShape);
             interpolates = fake.add(real.sub(fake).mul(eps));
         }
-        Tensor grad = inputGradient(critic, interpolates);
+        return penaltyAt(critic, interpolates);
+    }
+
+    /** {@code mean((‖∇x D(x)‖₂ − 1)²)} at the given points (constants), recorded as a function of D's weights. */
+    public static Tensor penaltyAt(Model critic, Tensor points) {
+        Tensor grad = inputGradient(critic, points);
         Tensor rows = grad.reshape(grad.size(0), -1);
         // 1e-12 keeps sqrt's derivative finite at a zero gradient; it shifts the norm by at most 1e-6.
         Tensor norm = rows.mul(rows).sum(new int[] {1}, false).add(1e-12).sqrt();
