@@ -42,7 +42,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", defaultValue = "cnn", description = "cnn or mlp")
+        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp or gan")
         String model;
 
         @Option(names = "--batch", defaultValue = "32")
@@ -60,6 +60,7 @@ final class BenchCommand implements Runnable {
             if (batch <= 0 || steps <= 0 || warmup < 0) {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
+            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps);
             SplittableRandom r = new SplittableRandom(1);
             float[] x = new float[batch * 28 * 28];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
