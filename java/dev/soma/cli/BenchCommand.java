@@ -42,7 +42,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp or attn")
+        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp, attn or gan")
         String model;
 
         @Option(names = "--batch", defaultValue = "32")
@@ -61,6 +61,7 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
             if (model.equals("attn")) return attn(out);
+            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps);
             SplittableRandom r = new SplittableRandom(1);
             float[] x = new float[batch * 28 * 28];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();

@@ -13,7 +13,7 @@ import java.io.PrintWriter;
 @Command(name = "soma", mixinStandardHelpOptions = true, versionProvider = SomaVersion.Provider.class,
         description = "Soma: a deep-learning engine for the JVM.",
         subcommands = {InfoCommand.class, FetchCommand.class, TrainCommand.class, EvaluateCommand.class,
-                PredictCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+                PredictCommand.class, BenchCommand.class, SampleCommand.class, CommandLine.HelpCommand.class})
 public final class SomaCli implements Runnable {
     @Spec
     CommandSpec spec;

@@ -37,7 +37,7 @@ final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "cnn or mlp")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "cnn, mlp or gan")
     String model;
 
     @Mixin
@@ -69,9 +69,23 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "no progress bar, one line per epoch")
     boolean quiet;
 
+    @Option(names = "--arch", defaultValue = "mlp", description = "gan only: mlp (dcgan is pending)")
+    String arch;
+
+    @Option(names = "--gan-loss", defaultValue = "non-saturating",
+            description = "gan only: non-saturating, minimax or least-squares")
+    String ganLoss;
+
+    @Option(names = "--label-smoothing", defaultValue = "0", description = "gan only: one-sided, e.g. 0.1")
+    double labelSmoothing;
+
+    @Option(names = "--d-steps", defaultValue = "1", description = "gan only: discriminator updates per generator update")
+    int discriminatorSteps;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
+        if (model.equals("gan")) return GanTraining.run(this, console);
         Mnist.Dataset data = datasetOptions.load(console);
         Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();
         ArrayDataset train = ImageData.toDataset(trainSplit);

@@ -83,6 +83,32 @@ public abstract class Model implements AutoCloseable {
         build(java.util.Arrays.copyOfRange(s, 1, s.length));
     }
 
+    /**
+     * The forward pass for custom training loops (the GAN trainer): training mode (dropout on, batch statistics),
+     * recorded for autograd, building the model on first use. With {@code logits}, a final activation that a loss
+     * can fold (see {@link dev.soma.nn.FoldableActivation}) is left out; {@link #finalActivation()} says which.
+     */
+    public Tensor forwardTraining(Tensor x, boolean logits) {
+        ensureBuilt(List.of(x));
+        return forward(x, true, logits);
+    }
+
+    /** The name of the last layer's foldable activation ("sigmoid", "softmax", "linear"...), or null when none. */
+    public String finalActivation() {
+        Layer last = layers().isEmpty() ? null : layers().get(layers().size() - 1);
+        return last instanceof dev.soma.nn.FoldableActivation f ? f.activationName() : null;
+    }
+
+    /** The sum of every layer's regularisation penalty (a recorded 0-d tensor), or null when there is none. */
+    public Tensor regularizationLoss() {
+        Tensor total = null;
+        for (Layer l : layers()) {
+            Tensor reg = l.regularizationLoss();
+            if (reg != null) total = total == null ? reg : total.add(reg);
+        }
+        return total;
+    }
+
     /** Seeds weight initialisation (before build) and shuffling defaults. */
     public Model seed(long seed) {
         this.seed = seed;
@@ -177,11 +203,8 @@ public abstract class Model implements AutoCloseable {
             List<Tensor> outs = forwardAll(xs, true, compiled.folds());
             CompiledLoss.Value value = compiled.compute(outs, ys);
             Tensor lossValue = value.total();
-            Tensor total = lossValue;
-            for (Layer l : layers()) {
-                Tensor reg = l.regularizationLoss();
-                if (reg != null) total = total.add(reg);
-            }
+            Tensor reg = regularizationLoss();
+            Tensor total = reg == null ? lossValue : lossValue.add(reg);
             List<Tensor> trainable = trainableTensors();
             for (Tensor p : trainable) p.zeroGrad();
             total.backward();

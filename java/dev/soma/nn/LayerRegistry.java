@@ -28,6 +28,7 @@ public final class LayerRegistry {
         register("global_average_pooling1d", c -> new GlobalAveragePooling1D());
         register("token_and_position_embedding", c -> new TokenAndPositionEmbedding(intOf(c, "vocabulary"), intOf(c, "max_length"), intOf(c, "dim"), boolOf(c, "sinusoidal")));
         register("transformer_encoder", c -> new TransformerEncoder(intOf(c, "num_heads"), intOf(c, "ff_dim"), numOf(c, "dropout"), boolOf(c, "causal")));
+        register("leaky_re_lu", c -> new LeakyReLU(numOf(c, "negative_slope")));
     }
 
     private LayerRegistry() {}

@@ -17,6 +17,17 @@ public final class ReferenceModels {
         return List.of("cnn", "mlp");
     }
 
+    /** The MLP GAN's generator: noise -> 256 -> 256 -> {@code pixels}, leaky relu 0.2 hidden, tanh output. */
+    public static Sequential ganGenerator(int pixels) {
+        return new Sequential(new Dense(256, "leaky_relu"), new Dense(256, "leaky_relu"), new Dense(pixels, "tanh"));
+    }
+
+    /** The MLP GAN's discriminator: pixels -> 256 -> 256 -> 1, leaky relu 0.2 hidden, sigmoid output. */
+    public static Sequential ganDiscriminator() {
+        return new Sequential(new Flatten(), new Dense(256, "leaky_relu"), new Dense(256, "leaky_relu"),
+                new Dense(1, "sigmoid"));
+    }
+
     /** A fresh, unbuilt model for 28x28x1 images and {@code classes} classes. */
     public static Sequential imageClassifier(String name, int classes) {
         return switch (name) {

@@ -1,0 +1,48 @@
+package dev.soma.cli;
+
+import dev.soma.backend.Backends;
+import dev.soma.gan.GanTrainer;
+import dev.soma.memory.Scope;
+import dev.soma.model.Sequential;
+import dev.soma.optim.Adam;
+import dev.soma.tensor.Tensor;
+import dev.soma.zoo.ReferenceModels;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * {@code soma bench train-step --model gan}: the step ../shared/peers times for PyTorch: G 100-256-256-784 tanh,
+ * D 784-256-256-1 sigmoid (leaky relu 0.2 hidden), batch of fixed tanh(N(0, 1)) "images"; one D update on the real
+ * batch and a detached fake batch, then one G update through the updated D; Adam(1e-3) for each; G runs forward
+ * once per step (the DCGAN example's pattern, as PtBench's gan).
+ */
+final class GanBench {
+    private GanBench() {}
+
+    static int run(PrintWriter out, int batch, int warmup, int steps) {
+        double[] ms = new double[steps];
+        try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
+             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3);
+             Scope scope = Scope.open()) {
+            Tensor real = Tensor.randn(4, batch, 784).tanh();
+            for (int i = 0; i < warmup; i++) gan.trainStep(real);
+            for (int i = 0; i < steps; i++) {
+                long t0 = System.nanoTime();
+                gan.trainStep(real);
+                ms[i] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+        out.printf(Locale.ROOT, "model=gan batch=%d steps=%d warmup=%d threads=%s peak_rss_mib=%.0f pool=%s%n", batch, steps,
+                warmup, System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), BenchCommand.TrainStep.peakRssMiB(),
+                Backends.cpu().pool().stats());
+        out.printf(Locale.ROOT, "median_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median, sorted[0], sorted[sorted.length - 1]);
+        out.flush();
+        return 0;
+    }
+}

@@ -1,0 +1,113 @@
+package dev.soma.cli;
+
+import dev.soma.data.ArrayDataset;
+import dev.soma.data.Mnist;
+import dev.soma.errors.SomaException;
+import dev.soma.gan.GanHistory;
+import dev.soma.gan.GanLoss;
+import dev.soma.gan.GanTrainer;
+import dev.soma.memory.Scope;
+import dev.soma.model.Checkpoint;
+import dev.soma.model.Sequential;
+import dev.soma.optim.Adam;
+import dev.soma.util.ImageGrid;
+import dev.soma.util.Plots;
+import dev.soma.zoo.ReferenceModels;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code soma train gan --dataset mnist}: the MLP GAN (G 100-256-256-784 tanh, D 784-256-256-1 sigmoid, leaky
+ * relu 0.2 hidden, Adam(2e-4, beta1 0.5) each unless --learning-rate is given) on images scaled to [-1, 1]. After
+ * every epoch it writes samples_epoch_NNN.png (8 x 8 samples of the same fixed noise), losses.png (both loss
+ * curves) and the two models (generator.safetensors, discriminator.safetensors) into the run folder.
+ */
+final class GanTraining {
+    static final int LATENT = 100;
+    static final String GENERATOR_FILE = "generator.safetensors";
+    static final String DISCRIMINATOR_FILE = "discriminator.safetensors";
+
+    private GanTraining() {}
+
+    static int run(TrainCommand cmd, PrintWriter console) throws IOException {
+        if (!cmd.arch.equals("mlp")) {
+            if (cmd.arch.equals("dcgan")) {
+                throw new SomaException("train gan --arch dcgan is pending: it needs Conv2DTranspose and Conv2D layers, "
+                        + "which this build does not have yet; use --arch mlp");
+            }
+            throw new SomaException("train gan: unknown --arch '" + cmd.arch + "' (expected mlp or dcgan)");
+        }
+        GanLoss loss = GanLoss.byName(cmd.ganLoss);
+        Mnist.Dataset data = cmd.datasetOptions.load(console);
+        Mnist.Split split = cmd.limit > 0 ? data.train().slice(0, Math.min(cmd.limit, data.train().count())) : data.train();
+        int pixels = split.height() * split.width();
+        ArrayDataset images = scaledImages(split);
+        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", "gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
+        Files.createDirectories(runDir);
+        boolean lrGiven = cmd.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
+        double lr = lrGiven ? cmd.learningRate : 2e-4;
+
+        try (Sequential g = ReferenceModels.ganGenerator(pixels); Sequential d = ReferenceModels.ganDiscriminator()) {
+            if (loss == GanLoss.WASSERSTEIN_GP) {
+                throw new SomaException("train gan: the reference discriminator ends in a sigmoid; --gan-loss wgan-gp needs "
+                        + "a linear critic (use GanTrainer with your own models)");
+            }
+            g.seed(cmd.seed).build(LATENT);
+            d.seed(cmd.seed + 1).build(pixels);
+            console.println("generator:\n" + g.summary() + "discriminator:\n" + d.summary());
+            try (GanTrainer gan = new GanTrainer(g, new Adam(lr, 0.5, 0.999, 1e-7), d, new Adam(lr, 0.5, 0.999, 1e-7), LATENT)
+                    .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)) {
+                console.printf(Locale.ROOT, "training the MLP GAN (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
+                        + "%d epochs, batch %d%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
+                        cmd.epochs, cmd.batchSize);
+                console.flush();
+                Map<String, List<Double>> curves = new LinkedHashMap<>();
+                long[] exampleShape = {split.height(), split.width(), 1};
+                GanHistory h = gan.fit(images, cmd.batchSize, cmd.epochs, (epoch, logs) -> {
+                    logs.forEach((k, v) -> curves.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+                    Path grid = runDir.resolve(String.format(Locale.ROOT, "samples_epoch_%03d.png", epoch + 1));
+                    try (Scope s = Scope.open()) {
+                        ImageGrid.write(grid, gan.generate(gan.fixedNoise()).toFloatArray(), exampleShape, 8, -1, 1, 2);
+                    }
+                    Map<String, double[]> lossSeries = new LinkedHashMap<>();
+                    lossSeries.put("discriminator", toArray(curves.get("d_loss")));
+                    lossSeries.put("generator", toArray(curves.get("g_loss")));
+                    Plots.lineChart(runDir.resolve("losses.png"), "GAN losses", "epoch", "loss", lossSeries,
+                            Plots.PANEL_WIDTH, Plots.PANEL_HEIGHT);
+                    Checkpoint.save(g, runDir.resolve(GENERATOR_FILE));
+                    Checkpoint.save(d, runDir.resolve(DISCRIMINATOR_FILE));
+                    StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, cmd.epochs));
+                    logs.forEach((k, v) -> line.append(String.format(Locale.ROOT, " %s=%.4f", k, v)));
+                    console.println(line + "  samples: " + grid);
+                    console.flush();
+                });
+                console.println("checkpoints: " + runDir.resolve(GENERATOR_FILE) + ", " + runDir.resolve(DISCRIMINATOR_FILE)
+                        + "  losses: " + runDir.resolve("losses.png"));
+                console.printf(Locale.ROOT, "d_loss=%.4f g_loss=%.4f d_accuracy=%.4f%n", h.last("d_loss"), h.last("g_loss"),
+                        h.last("d_accuracy"));
+                console.flush();
+            }
+        }
+        return 0;
+    }
+
+    /** Images as flat vectors of pixels in [-1, 1] (the tanh generator's range). */
+    static ArrayDataset scaledImages(Mnist.Split s) {
+        float[] src = s.images();
+        float[] x = new float[src.length];
+        for (int i = 0; i < x.length; i++) x[i] = src[i] * 2f - 1f;
+        return ArrayDataset.withLabels(x, new long[] {(long) s.height() * s.width()}, s.labels());
+    }
+
+    private static double[] toArray(List<Double> v) {
+        return v.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+}

@@ -1,0 +1,366 @@
+package dev.soma.gan;
+
+import dev.soma.autograd.GradMode;
+import dev.soma.data.Batch;
+import dev.soma.data.DataLoader;
+import dev.soma.data.Dataset;
+import dev.soma.memory.Scope;
+import dev.soma.model.Model;
+import dev.soma.optim.Optimizer;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Trains a generator G and a discriminator (critic) D, any two Soma models, each with its own optimizer.
+ *
+ * <p>A step ({@link #trainStep(Tensor...)}) does k discriminator updates, one per real batch it is given, then one
+ * generator update:
+ * <ul>
+ *   <li>Discriminator update: D's loss on the real batch and on a fake batch that carries no graph into G (made
+ *       under {@link GradMode#disable()}, or the detached output of the G forward the generator update reuses).
+ *       Only D's gradients exist afterwards, only D's optimizer steps.</li>
+ *   <li>Generator update: G(z) goes through D with D's weights marked as not requiring grad for the duration, so
+ *       backward accumulates nothing into D (and skips D's weight-gradient products); only G's optimizer steps.
+ *       D runs in training mode, on the weights of the D update just made (the DCGAN example's order).</li>
+ * </ul>
+ * Gradients are freed after each update, so neither model holds gradients between phases.
+ *
+ * <p>The trainer owns the two optimizers (and closes them); the models belong to the caller.
+ */
+public final class GanTrainer implements AutoCloseable {
+    /** What one step reports: mean D loss over its k updates, G loss, D accuracy on real + fake, penalty. */
+    public record StepResult(double dLoss, double gLoss, double dAccuracy, double gradientPenalty) {}
+
+    /** Called after each epoch of {@link #fit} with the epoch's mean values. */
+    @FunctionalInterface
+    public interface EpochListener {
+        void onEpochEnd(int epoch, Map<String, Double> logs) throws java.io.IOException;
+    }
+
+    private final Model generator;
+    private final Model discriminator;
+    private final Optimizer generatorOptimizer;
+    private final Optimizer discriminatorOptimizer;
+    private final long[] latentShape;
+    private GanLoss loss = GanLoss.NON_SATURATING;
+    private double realTarget = 1.0;
+    private double gradientPenaltyWeight = 10.0;
+    private int discriminatorSteps = 1;
+    private DType dtype = DType.F32;
+    private long seed = 42;
+    private SplittableRandom rng = new SplittableRandom(seed);
+    private Tensor fixedNoise;
+    private int fixedNoiseCount = 64;
+
+    /** {@code latentShape}: the shape of one noise vector (e.g. 100), drawn from N(0, 1). */
+    public GanTrainer(Model generator, Optimizer generatorOptimizer, Model discriminator,
+                      Optimizer discriminatorOptimizer, long... latentShape) {
+        if (generator == null || discriminator == null || generatorOptimizer == null || discriminatorOptimizer == null) {
+            throw new IllegalArgumentException("GanTrainer: generator, discriminator and both optimizers are required");
+        }
+        if (generator == discriminator || generatorOptimizer == discriminatorOptimizer) {
+            throw new IllegalArgumentException("GanTrainer: the generator and the discriminator need distinct models "
+                    + "and distinct optimizers (each optimizer keeps per-parameter state)");
+        }
+        if (latentShape.length == 0) throw new IllegalArgumentException("GanTrainer: the latent shape is empty");
+        for (long d : latentShape) {
+            if (d <= 0) throw new IllegalArgumentException("GanTrainer: latent sizes must be > 0, got "
+                    + java.util.Arrays.toString(latentShape));
+        }
+        this.generator = generator;
+        this.discriminator = discriminator;
+        this.generatorOptimizer = generatorOptimizer;
+        this.discriminatorOptimizer = discriminatorOptimizer;
+        this.latentShape = latentShape.clone();
+    }
+
+    // ------------------------------------------------------------------ configuration
+
+    public GanTrainer loss(GanLoss loss) {
+        this.loss = loss;
+        return this;
+    }
+
+    /** Discriminator updates per generator update in {@link #fit} (WGAN-GP uses 5). */
+    public GanTrainer discriminatorSteps(int k) {
+        if (k < 1) throw new IllegalArgumentException("GanTrainer: discriminatorSteps must be >= 1, got " + k);
+        this.discriminatorSteps = k;
+        return this;
+    }
+
+    /** One-sided label smoothing: the real target becomes {@code 1 - amount} in D's loss (Salimans et al.: 0.1). */
+    public GanTrainer labelSmoothing(double amount) {
+        if (!(amount >= 0 && amount < 0.5)) {
+            throw new IllegalArgumentException("GanTrainer: label smoothing must be in [0, 0.5), got " + amount);
+        }
+        this.realTarget = 1.0 - amount;
+        return this;
+    }
+
+    /** λ of WGAN-GP's penalty (default 10). */
+    public GanTrainer gradientPenaltyWeight(double lambda) {
+        if (!(lambda >= 0) || Double.isInfinite(lambda)) {
+            throw new IllegalArgumentException("GanTrainer: gradient penalty weight must be finite and >= 0, got " + lambda);
+        }
+        this.gradientPenaltyWeight = lambda;
+        return this;
+    }
+
+    /** Seeds the noise, the interpolation weights and {@link #fit}'s shuffling. */
+    public GanTrainer seed(long seed) {
+        this.seed = seed;
+        this.rng = new SplittableRandom(seed);
+        return this;
+    }
+
+    /** The dtype of the noise (the models' dtype; default float32). */
+    public GanTrainer dtype(DType dtype) {
+        this.dtype = dtype;
+        return this;
+    }
+
+    /** How many fixed noise vectors {@link #fixedNoise()} holds (default 64, an 8 × 8 grid). */
+    public GanTrainer fixedNoiseCount(int n) {
+        if (n < 1) throw new IllegalArgumentException("GanTrainer: fixedNoiseCount must be >= 1, got " + n);
+        if (fixedNoise != null) throw new IllegalStateException("GanTrainer: the fixed noise is already drawn");
+        this.fixedNoiseCount = n;
+        return this;
+    }
+
+    public Model generator() {
+        return generator;
+    }
+
+    public Model discriminator() {
+        return discriminator;
+    }
+
+    public GanLoss loss() {
+        return loss;
+    }
+
+    public long[] latentShape() {
+        return latentShape.clone();
+    }
+
+    // ------------------------------------------------------------------ steps
+
+    /**
+     * One training step: one discriminator update per real batch given (k = the number of batches), then one
+     * generator update on a batch the size of the last real batch.
+     */
+    public StepResult trainStep(Tensor... realBatches) {
+        if (realBatches.length == 0) throw new IllegalArgumentException("GanTrainer.trainStep: no real batch given");
+        try (Scope step = Scope.open()) {
+            double dLoss = 0;
+            double accuracy = 0;
+            double penalty = 0;
+            int k = realBatches.length;
+            for (int i = 0; i < k - 1; i++) {
+                double[] r = discriminatorUpdate(realBatches[i], noGradFake(realBatches[i].size(0)));
+                dLoss += r[0];
+                accuracy += r[1];
+                penalty += r[2];
+            }
+            Tensor last = realBatches[k - 1];
+            // The generator's forward is made once and reused: detached for D, with its graph for G.
+            Tensor fake = generator.forwardTraining(noise(last.size(0), last.device()), false);
+            double[] r = discriminatorUpdate(last, fake.detach());
+            dLoss += r[0];
+            accuracy += r[1];
+            penalty += r[2];
+            double gLoss = generatorUpdate(fake);
+            return new StepResult(dLoss / k, gLoss, accuracy / k, penalty / k);
+        }
+    }
+
+    /** One discriminator update on {@code real} and a fresh fake batch of the same size (G untouched). */
+    public StepResult discriminatorStep(Tensor real) {
+        try (Scope step = Scope.open()) {
+            double[] r = discriminatorUpdate(real, noGradFake(real.size(0)));
+            return new StepResult(r[0], Double.NaN, r[1], r[2]);
+        }
+    }
+
+    /** One generator update on {@code batchSize} fresh noise vectors (D untouched). */
+    public StepResult generatorStep(long batchSize) {
+        if (batchSize <= 0) throw new IllegalArgumentException("GanTrainer.generatorStep: batch size must be > 0");
+        try (Scope step = Scope.open()) {
+            Tensor fake = generator.forwardTraining(noise(batchSize, Device.cpu()), false);
+            return new StepResult(Double.NaN, generatorUpdate(fake), Double.NaN, Double.NaN);
+        }
+    }
+
+    /** {dLoss, accuracy, penalty}. {@code fake} must carry no graph into G. */
+    private double[] discriminatorUpdate(Tensor real, Tensor fake) {
+        if (fake.requiresGrad()) throw new IllegalStateException("GanTrainer: the fake batch for D must be detached");
+        boolean logits = logits();
+        List<Tensor> params = discriminator.trainableTensors();
+        for (Tensor p : params) p.zeroGrad();
+        Tensor dReal = discriminator.forwardTraining(real, logits);
+        Tensor dFake = discriminator.forwardTraining(fake, logits);
+        Tensor total = loss.discriminatorLoss(dReal, dFake, logits, realTarget);
+        double lossValue = total.item();
+        double penalty = Double.NaN;
+        if (loss == GanLoss.WASSERSTEIN_GP && gradientPenaltyWeight > 0) {
+            Tensor gp = GradientPenalty.penalty(discriminator, real, fake, rng.nextLong());
+            penalty = gp.item();
+            total = total.add(gp.mul(gradientPenaltyWeight));
+            lossValue += gradientPenaltyWeight * penalty;
+        }
+        Tensor reg = discriminator.regularizationLoss();
+        if (reg != null) total = total.add(reg);
+        total.backward();
+        discriminatorOptimizer.step(params);
+        for (Tensor p : params) p.zeroGrad();
+        return new double[] {lossValue, accuracy(dReal, dFake, logits), penalty};
+    }
+
+    private double generatorUpdate(Tensor fake) {
+        boolean logits = logits();
+        List<Tensor> frozen = discriminator.trainableTensors();
+        List<Tensor> params = generator.trainableTensors();
+        for (Tensor p : params) p.zeroGrad();
+        for (Tensor p : frozen) p.setRequiresGrad(false);
+        try {
+            Tensor dFake = discriminator.forwardTraining(fake, logits);
+            Tensor total = loss.generatorLoss(dFake, logits);
+            double lossValue = total.item();
+            Tensor reg = generator.regularizationLoss();
+            if (reg != null) total = total.add(reg);
+            total.backward();
+            generatorOptimizer.step(params);
+            return lossValue;
+        } finally {
+            for (Tensor p : frozen) p.setRequiresGrad(true);
+            for (Tensor p : params) p.zeroGrad();
+        }
+    }
+
+    /**
+     * Whether D's output is taken as logits: for the cross-entropy losses, a final sigmoid is folded into the
+     * loss, and a linear final layer is read as logits; other final activations are refused.
+     */
+    private boolean logits() {
+        if (!loss.isCrossEntropy()) return false;
+        String act = discriminator.finalActivation();
+        if (act == null || act.equals("sigmoid") || act.equals("linear")) return true;
+        throw new IllegalArgumentException("GanTrainer: the " + loss + " loss needs a discriminator ending in a sigmoid "
+                + "(or a linear layer giving logits), got final activation '" + act + "'");
+    }
+
+    /** Fraction of real outputs above and fake outputs below the decision threshold; NaN for Wasserstein. */
+    private double accuracy(Tensor dReal, Tensor dFake, boolean logits) {
+        if (loss == GanLoss.WASSERSTEIN_GP) return Double.NaN;
+        double threshold = logits ? 0.0 : 0.5;
+        float[] r = dReal.detach().toFloatArray();
+        float[] f = dFake.detach().toFloatArray();
+        int right = 0;
+        for (float v : r) if (v > threshold) right++;
+        for (float v : f) if (v < threshold) right++;
+        return right / (double) (r.length + f.length);
+    }
+
+    // ------------------------------------------------------------------ noise and samples
+
+    /** {@code n} fresh noise vectors from N(0, 1), in the current scope. */
+    public Tensor noise(long n) {
+        return noise(n, Device.cpu());
+    }
+
+    private Tensor noise(long n, Device device) {
+        long[] shape = new long[latentShape.length + 1];
+        shape[0] = n;
+        System.arraycopy(latentShape, 0, shape, 1, latentShape.length);
+        return dev.soma.ops.Creation.randn(rng.nextLong(), dtype, device, shape);
+    }
+
+    private Tensor noGradFake(long n) {
+        try (GradMode.Guard g = GradMode.disable()) {
+            return generator.forwardTraining(noise(n), false);
+        }
+    }
+
+    /** The same noise vectors for the trainer's whole life (drawn once from the seed): comparable sample grids. */
+    public Tensor fixedNoise() {
+        if (fixedNoise == null) {
+            long[] shape = new long[latentShape.length + 1];
+            shape[0] = fixedNoiseCount;
+            System.arraycopy(latentShape, 0, shape, 1, latentShape.length);
+            fixedNoise = dev.soma.ops.Creation.randn(seed ^ 0x5DEECE66DL, dtype, Device.cpu(), shape).keep();
+        }
+        return fixedNoise;
+    }
+
+    /** G's output (inference mode, nothing recorded) for the given noise, in the current scope. */
+    public Tensor generate(Tensor noise) {
+        try (GradMode.Guard g = GradMode.disable()) {
+            return generator.call(noise);
+        }
+    }
+
+    // ------------------------------------------------------------------ fit
+
+    /**
+     * Trains for {@code epochs} passes over {@code real} (features only; labels are ignored): every step takes k
+     * shuffled batches for the discriminator updates, then one generator update. Returns per-epoch means of
+     * d_loss, g_loss, d_accuracy (and gradient_penalty for WGAN-GP).
+     */
+    public GanHistory fit(Dataset real, int batchSize, int epochs, EpochListener listener) throws java.io.IOException {
+        if (batchSize <= 0 || epochs < 0) throw new IllegalArgumentException("GanTrainer.fit: batchSize must be > 0, epochs >= 0");
+        DataLoader loader = new DataLoader(real, batchSize, true, seed);
+        GanHistory history = new GanHistory();
+        for (int epoch = 0; epoch < epochs; epoch++) {
+            double d = 0;
+            double g = 0;
+            double acc = 0;
+            double gp = 0;
+            int steps = 0;
+            Iterator<Batch> it = loader.epoch(epoch);
+            while (it.hasNext()) {
+                List<Batch> group = new ArrayList<>();
+                while (group.size() < discriminatorSteps && it.hasNext()) group.add(it.next());
+                try (Scope s = Scope.open()) {
+                    Tensor[] reals = new Tensor[group.size()];
+                    for (int i = 0; i < reals.length; i++) {
+                        Tensor x = group.get(i).features();
+                        reals[i] = x.dtype() == dtype ? x : x.to(dtype);
+                    }
+                    StepResult r = trainStep(reals);
+                    d += r.dLoss();
+                    g += r.gLoss();
+                    acc += r.dAccuracy();
+                    gp += r.gradientPenalty();
+                    steps++;
+                }
+            }
+            Map<String, Double> logs = new LinkedHashMap<>();
+            logs.put("d_loss", d / steps);
+            logs.put("g_loss", g / steps);
+            if (loss != GanLoss.WASSERSTEIN_GP) logs.put("d_accuracy", acc / steps);
+            else logs.put("gradient_penalty", gp / steps);
+            history.record(logs);
+            if (listener != null) listener.onEpochEnd(epoch, logs);
+        }
+        return history;
+    }
+
+    /** Frees both optimizers' state and the fixed noise (the models are the caller's to close). */
+    @Override
+    public void close() {
+        generatorOptimizer.close();
+        discriminatorOptimizer.close();
+        if (fixedNoise != null) {
+            fixedNoise.close();
+            fixedNoise = null;
+        }
+    }
+}
