@@ -171,6 +171,11 @@ void soma_cpu_rmsprop(int dtype, int count, const int64_t* params, const int64_t
 /* Sum of squares of every element of `count` tensors (for global-norm clipping), accumulated in double. */
 double soma_cpu_sum_squares(int dtype, int count, const int64_t* tensors, const int64_t* sizes);
 
+/* ============================== CPU: numeric checks (native/src/check.cpp) ============================== */
+
+/* Index of the first NaN or +-Inf among n contiguous f32/f64 elements, or -1 when all are finite (anomaly mode). */
+int64_t soma_cpu_first_non_finite(int dtype, const void* x, int64_t n);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

@@ -122,4 +122,8 @@ public final class CpuKernels {
             double gradScale, double clipValue);
     public static native double soma_cpu_sum_squares(int dtype, int count, @Cast("const int64_t*") long[] tensors,
             @Cast("const int64_t*") long[] sizes);
+
+    // ---------------- numeric checks (native/src/check.cpp) ----------------
+    public static native @Cast("int64_t") long soma_cpu_first_non_finite(int dtype, @Cast("const void*") long x,
+            @Cast("int64_t") long n);
 }
