@@ -113,11 +113,19 @@ public final class CachingPool {
             throw new ShapeException("pool[" + deviceName() + "]: size " + bytes + " bytes overflows");
         }
         boolean small = size <= SMALL_LIMIT;
-        Block block = takeCached(small, size, stream);
+        Block block = takeCached(small, size, stream, false);
         if (block != null) {
             cacheHits++;
         } else {
-            block = newSegmentBlock(small, size, stream);
+            try {
+                block = newSegmentBlock(small, size, stream);
+            } catch (OutOfMemoryException e) {
+                // Last resort before failing: carve the request out of a cached block that is larger than the
+                // pinning rule likes (a capped pool must not fail while a fitting free block sits in its cache).
+                block = takeCached(small, size, stream, true);
+                if (block == null) throw e;
+                cacheHits++;
+            }
         }
         split(block, size, small);
         block.live = true;
@@ -190,14 +198,14 @@ public final class CachingPool {
         peakReserved = reserved;
     }
 
-    private Block takeCached(boolean small, long size, long stream) {
+    private Block takeCached(boolean small, long size, long stream, boolean anyFit) {
         TreeSet<Block> set = (small ? smallFree : largeFree).get(stream);
         if (set == null) return null;
         Block probe = new Block(null, Long.MIN_VALUE, size, stream);
         Block found = set.ceiling(probe);
         if (found == null) return null;
         // Do not carve a small request out of a huge cached block: it would pin the whole segment.
-        if (!small && size < MID_LIMIT && found.size >= MID_LIMIT) return null;
+        if (!anyFit && !small && size < MID_LIMIT && found.size >= MID_LIMIT) return null;
         set.remove(found);
         return found;
     }
