@@ -250,6 +250,11 @@ void soma_cpu_gather_rows(int dtype, int64_t n, int64_t cols, const void* table,
 void soma_cpu_scatter_add_rows(int dtype, int64_t n, int64_t cols, const int32_t* ids, const void* grad_out,
                                int64_t rows, void* grad_table);
 
+/* ============================== CPU: numeric checks (native/src/check.cpp) ============================== */
+
+/* Index of the first NaN or +-Inf among n contiguous f32/f64 elements, or -1 when all are finite (anomaly mode). */
+int64_t soma_cpu_first_non_finite(int dtype, const void* x, int64_t n);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

@@ -1,5 +1,6 @@
 package dev.soma.autograd;
 
+import dev.soma.errors.AnomalyException;
 import dev.soma.errors.ShapeException;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
@@ -33,6 +34,7 @@ public final class Autograd {
 
     /** Attaches a node to {@code output} when {@link #needsGrad}; returns output for chaining. */
     public static Tensor record(String op, Tensor output, BackwardFn backward, Tensor... inputs) {
+        if (Anomaly.enabled) Anomaly.checkOutput(op, output, inputs);
         if (needsGrad(inputs)) {
             output.setGradFn(new Node(op, inputs.clone(), backward));
         }
@@ -75,11 +77,17 @@ public final class Autograd {
                     if (t.requiresGrad()) t.accumulateGrad(grad);
                     continue;
                 }
-                Tensor[] inputGrads = node.backward().apply(grad);
+                Tensor[] inputGrads;
+                try {
+                    inputGrads = node.backward().apply(grad);
+                } catch (AnomalyException e) {
+                    throw e.during("inside the backward of " + node.op());
+                }
                 for (int k = 0; k < node.inputs().length; k++) {
                     Tensor in = node.inputs()[k];
                     Tensor gi = inputGrads[k];
                     if (in == null || gi == null || !in.requiresGrad()) continue;
+                    if (Anomaly.enabled) Anomaly.checkGradient(node.op(), k, gi, node.inputs());
                     if (!Arrays.equals(in.shape(), gi.shape())) {
                         throw new ShapeException("backward of " + node.op() + ": gradient " + gi.describe()
                                 + " does not match input " + k + " " + in.describe());

@@ -313,7 +313,7 @@ public final class Safetensors {
     private static String jsonProblem(Exception ex) {
         String m = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
         java.util.regex.Matcher at = java.util.regex.Pattern.compile("at line \\d+ column \\d+").matcher(m);
-        if (m.startsWith("Use JsonReader.setStrictness") && at.find()) return "malformed " + at.group();
+        if (m.contains("Use JsonReader.setStrictness") && at.find()) return "malformed " + at.group();
         int nl = m.indexOf('\n');
         return nl < 0 ? m : m.substring(0, nl);
     }

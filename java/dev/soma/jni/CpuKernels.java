@@ -173,4 +173,8 @@ public final class CpuKernels {
     public static native void soma_cpu_scatter_add_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
             @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut, @Cast("int64_t") long rows,
             @Cast("void*") long gradTable);
+
+    // ---------------- numeric checks (native/src/check.cpp) ----------------
+    public static native @Cast("int64_t") long soma_cpu_first_non_finite(int dtype, @Cast("const void*") long x,
+            @Cast("int64_t") long n);
 }

@@ -113,11 +113,19 @@ public final class CachingPool {
             throw new ShapeException("pool[" + deviceName() + "]: size " + bytes + " bytes overflows");
         }
         boolean small = size <= SMALL_LIMIT;
-        Block block = takeCached(small, size, stream);
+        Block block = takeCached(small, size, stream, false);
         if (block != null) {
             cacheHits++;
         } else {
-            block = newSegmentBlock(small, size, stream);
+            try {
+                block = newSegmentBlock(small, size, stream);
+            } catch (OutOfMemoryException e) {
+                // Last resort before failing: carve the request out of a cached block that is larger than the
+                // pinning rule likes (a capped pool must not fail while a fitting free block sits in its cache).
+                block = takeCached(small, size, stream, true);
+                if (block == null) throw e;
+                cacheHits++;
+            }
         }
         split(block, size, small);
         block.live = true;
@@ -190,7 +198,7 @@ public final class CachingPool {
         peakReserved = reserved;
     }
 
-    private Block takeCached(boolean small, long size, long stream) {
+    private Block takeCached(boolean small, long size, long stream, boolean anyFit) {
         TreeSet<Block> set = (small ? smallFree : largeFree).get(stream);
         if (set == null) return null;
         Block probe = new Block(null, Long.MIN_VALUE, size, stream);
@@ -199,7 +207,7 @@ public final class CachingPool {
         // Do not carve a mid-sized request out of an oversized (large-request) segment: it would pin all of it.
         // Mid segments themselves are fair game, or every freed mid block (merged back to a whole segment)
         // would be refused and each request would reserve a new segment.
-        if (!small && size < MID_LIMIT && found.segment.size > MID_SEGMENT) return null;
+        if (!anyFit && !small && size < MID_LIMIT && found.segment.size > MID_SEGMENT) return null;
         set.remove(found);
         return found;
     }

@@ -2,8 +2,10 @@ package dev.soma.model;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonParseException;
 import com.google.gson.reflect.TypeToken;
 import dev.soma.errors.SomaException;
+import dev.soma.io.CorruptFileException;
 import dev.soma.io.Safetensors;
 import dev.soma.memory.Scope;
 import dev.soma.nn.Layer;
@@ -18,11 +20,16 @@ import dev.soma.tensor.Tensor;
 
 import java.io.IOException;
 import java.lang.reflect.Type;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
+import java.util.zip.CRC32C;
 
 /**
  * One safetensors file holds a whole training state: the weights ("weights/&lt;layer index&gt;/&lt;name&gt;"), the
@@ -35,6 +42,7 @@ public final class Checkpoint {
     private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
     private static final Type MAP = new TypeToken<Map<String, Object>>() {}.getType();
     static final String FORMAT = "soma-checkpoint-1";
+    static final String CHECKSUM_KEY = "data_crc32c";
 
     private Checkpoint() {}
 
@@ -78,7 +86,29 @@ public final class Checkpoint {
             meta.put("optimizer", GSON.toJson(oc));
             opt.stateTensors(model.trainableTensors()).forEach((k, v) -> tensors.put("optimizer/" + k, v));
         }
+        meta.put(CHECKSUM_KEY, checksum(tensors));
         Safetensors.write(file, tensors, meta);
+    }
+
+    /**
+     * CRC-32C over every tensor in name order (name, then its values little-endian). Safetensors has no checksum
+     * of its own, so without this a flipped bit in the data would load as a silently different weight.
+     */
+    static String checksum(Map<String, Tensor> tensors) {
+        CRC32C crc = new CRC32C();
+        for (String name : new TreeSet<>(tensors.keySet())) {
+            crc.update(name.getBytes(StandardCharsets.UTF_8));
+            Tensor t = tensors.get(name);
+            ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(t.numel() * t.dtype().byteSize()))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            switch (t.dtype()) {
+                case F32 -> b.asFloatBuffer().put(t.toFloatArray());
+                case F64 -> b.asDoubleBuffer().put(t.toDoubleArray());
+                case I32 -> b.asIntBuffer().put(t.toIntArray());
+            }
+            crc.update(b);
+        }
+        return String.format("%08x", crc.getValue());
     }
 
     /** Rebuilds, compiles (when the file says how) and fills a model from a checkpoint. The caller closes it. */
@@ -90,8 +120,31 @@ public final class Checkpoint {
                 throw new SomaException("checkpoint " + file + ": not a Soma checkpoint (format '" + meta.get("format")
                         + "', expected '" + FORMAT + "')");
             }
-            Map<String, Object> arch = GSON.fromJson(meta.get("model"), MAP);
+            String stored = meta.get(CHECKSUM_KEY);
+            if (stored != null && !stored.equals(checksum(loaded.tensors()))) {
+                throw new CorruptFileException(file, "the tensor data does not match its checksum (stored " + stored
+                        + ", computed " + checksum(loaded.tensors()) + "): the file is corrupted");
+            }
+            if (meta.get("model") == null) throw new CorruptFileException(file, "the metadata has no 'model' entry");
             Sequential model = new Sequential();
+            try {
+                fill(model, file, loaded, meta);
+                return model;
+            } catch (JsonParseException | ClassCastException | NullPointerException | IllegalArgumentException e) {
+                model.close();
+                String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+                throw new CorruptFileException(file, "the checkpoint's metadata is malformed (" + why + ")", e);
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+        }
+    }
+
+    /** Builds the architecture, copies the weights and restores the optimizer, as the metadata describes. */
+    private static void fill(Sequential model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {
+        { // the body moved here unchanged from load(), which now closes the model when this throws
+            Map<String, Object> arch = GSON.fromJson(meta.get("model"), MAP);
             model.seed(Long.parseLong((String) arch.get("seed")));
             @SuppressWarnings("unchecked")
             List<Map<String, Object>> layerConfigs = (List<Map<String, Object>>) arch.get("layers");
@@ -107,7 +160,7 @@ public final class Checkpoint {
                     String key = "weights/" + i + "/" + p.name().substring(p.name().indexOf('/') + 1);
                     Tensor saved = loaded.tensors().get(key);
                     if (saved == null) throw new SomaException("checkpoint " + file + ": weight '" + key + "' is missing");
-                    dev.soma.ops.Check.sameShape("checkpoint load of " + key, p.value(), saved);
+                    dev.soma.ops.Check.sameShape("checkpoint " + file + ": load of " + key, p.value(), saved);
                     p.value().backend().memory().copy(saved, p.value());
                 }
             }
@@ -125,7 +178,6 @@ public final class Checkpoint {
                 });
                 opt.loadStateTensors(model.trainableTensors(), state);
             }
-            return model;
         }
     }
 

@@ -28,7 +28,15 @@ public abstract class Optimizer implements AutoCloseable {
     private final List<Tensor> stateOrder = new ArrayList<>();
 
     protected Optimizer(double learningRate) {
-        this.schedule = LearningRateSchedule.constant(learningRate);
+        this.schedule = LearningRateSchedule.constant(checkLearningRate(learningRate));
+    }
+
+    /** A NaN or infinite rate would silently turn every weight into NaN on the first step. */
+    private double checkLearningRate(double lr) {
+        if (!Double.isFinite(lr)) {
+            throw new IllegalArgumentException(name() + ": the learning rate must be finite, got " + lr);
+        }
+        return lr;
     }
 
     /** Short name for configs and checkpoints, e.g. "adam". */
@@ -45,7 +53,7 @@ public abstract class Optimizer implements AutoCloseable {
                                    double lr, long step, double gradScale, double clipValue);
 
     public Optimizer learningRate(double lr) {
-        this.schedule = LearningRateSchedule.constant(lr);
+        this.schedule = LearningRateSchedule.constant(checkLearningRate(lr));
         return this;
     }
 
@@ -55,13 +63,13 @@ public abstract class Optimizer implements AutoCloseable {
     }
 
     public Optimizer clipValue(double v) {
-        if (v < 0) throw new IllegalArgumentException(name() + ": clipValue must be >= 0, got " + v);
+        if (!(v >= 0)) throw new IllegalArgumentException(name() + ": clipValue must be >= 0, got " + v);
         this.clipValue = v;
         return this;
     }
 
     public Optimizer globalClipNorm(double n) {
-        if (n < 0) throw new IllegalArgumentException(name() + ": globalClipNorm must be >= 0, got " + n);
+        if (!(n >= 0)) throw new IllegalArgumentException(name() + ": globalClipNorm must be >= 0, got " + n);
         this.globalClipNorm = n;
         return this;
     }
