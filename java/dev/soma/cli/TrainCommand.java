@@ -8,6 +8,7 @@ import dev.soma.model.History;
 import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
+import dev.soma.optim.LearningRateSchedule;
 import dev.soma.util.Plots;
 import dev.soma.zoo.ReferenceModels;
 import picocli.CommandLine.Command;
@@ -52,6 +53,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--learning-rate", defaultValue = "0.001")
     double learningRate;
 
+    @Option(names = "--lr-schedule", defaultValue = "cosine",
+            description = "constant, or cosine: decay from the learning rate to a tenth of it over all steps (default)")
+    String lrSchedule;
+
     @Option(names = "--validation-split", defaultValue = "0.05",
             description = "fraction of the training set held out for validation (default ${DEFAULT-VALUE})")
     double validationSplit;
@@ -95,11 +100,20 @@ final class TrainCommand implements Callable<Integer> {
         Path checkpoint = runDir.resolve("model.safetensors");
 
         try (Sequential m = ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
-            m.seed(seed).compile(new Adam(learningRate), "sparse_categorical_crossentropy", "accuracy");
+            Adam adam = new Adam(learningRate);
+            int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
+            long totalSteps = (long) epochs * ((trainExamples + batchSize - 1) / batchSize);
+            switch (lrSchedule) {
+                case "constant" -> { }
+                case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(learningRate, Math.max(totalSteps, 1), 0.1));
+                default -> throw new IllegalArgumentException("train: unknown --lr-schedule '" + lrSchedule
+                        + "': expected constant or cosine");
+            }
+            m.seed(seed).compile(adam, "sparse_categorical_crossentropy", "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
-            console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d%n",
-                    train.size(), validationSplit * 100, epochs, batchSize);
+            console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
+                    + "Adam lr %g (%s)%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule);
             console.flush();
             FitOptions options = new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
