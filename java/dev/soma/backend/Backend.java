@@ -32,4 +32,9 @@ public interface Backend {
     default OptimizerKernels optimizer() {
         throw new UnsupportedOperationException("optimizer updates on " + device() + " are not implemented yet");
     }
+
+    /** Embeddings and recurrent layers; backends without them say so. */
+    default RecurrentKernels recurrent() {
+        throw new UnsupportedOperationException("embeddings and recurrent layers on " + device() + " are not implemented yet");
+    }
 }

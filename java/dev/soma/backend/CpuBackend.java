@@ -16,6 +16,7 @@ public final class CpuBackend implements Backend {
     private final LinalgKernels linalg = new CpuLinalg();
     private final RandomKernels random = new CpuRandom();
     private final OptimizerKernels optimizer = new CpuOptimizer();
+    private final RecurrentKernels recurrent = new CpuRecurrent();
 
     CpuBackend() {
         NativeLibraries.cpu();
@@ -70,5 +71,10 @@ public final class CpuBackend implements Backend {
     @Override
     public OptimizerKernels optimizer() {
         return optimizer;
+    }
+
+    @Override
+    public RecurrentKernels recurrent() {
+        return recurrent;
     }
 }
