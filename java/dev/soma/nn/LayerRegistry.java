@@ -19,6 +19,16 @@ public final class LayerRegistry {
         register("activation", c -> new Activation((String) c.get("activation")));
         register("dropout", c -> new Dropout(numOf(c, "rate")).restoreState(longOf(c, "seed"), longOf(c, "calls")));
         register("batch_normalization", c -> new BatchNormalization(numOf(c, "momentum"), numOf(c, "epsilon")));
+        register("embedding", c -> new Embedding(intOf(c, "input_dim"), intOf(c, "output_dim"), boolOf(c, "mask_zero")));
+        register("lstm", c -> new LSTM(intOf(c, "units")).configure(c));
+        register("gru", c -> new GRU(intOf(c, "units")).configure(c));
+        register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
+        register("bidirectional", c -> {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> inner = (Map<String, Object>) c.get("layer");
+            String type = (String) c.get("layer_type");
+            return new Bidirectional((RecurrentLayer) create(type, inner), (RecurrentLayer) create(type, inner));
+        });
     }
 
     private LayerRegistry() {}

@@ -114,6 +114,22 @@ public final class Recurrent {
         }, x, w, u, bias, h0, c0);
     }
 
+    /** The sequence {@code [N, T, ...]} with its time axis (1) reversed: a copy. Backward: the same reversal. */
+    public static Tensor reverseTime(Tensor x) {
+        String op = "reverseTime";
+        Check.open(op, x);
+        if (x.ndim() < 2) throw new ShapeException(op + ": " + x.describe() + " has no time axis (expected [batch, steps, ...])");
+        long t = x.size(1);
+        long[] strides = x.strides();
+        long offset = x.offset() + (t > 0 ? (t - 1) * strides[1] : 0);
+        strides[1] = -strides[1];
+        Tensor out = Tensor.empty(x.dtype(), x.device(), x.shape());
+        try (Tensor reversed = x.viewOf(offset, x.shape(), strides)) {
+            if (x.numel() > 0) x.backend().memory().copy(reversed, out);
+        }
+        return Autograd.record(op, out, g -> new Tensor[] {reverseTime(g)}, x);
+    }
+
     private static Tensor[] present(Tensor... ts) {
         return Arrays.stream(ts).filter(java.util.Objects::nonNull).toArray(Tensor[]::new);
     }
