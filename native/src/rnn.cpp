@@ -49,7 +49,7 @@ void embedding_backward(int64_t n, int64_t dim, int64_t vocab, const int32_t* id
 inline float fast_exp(float x) {
   x = std::min(88.0f, std::max(-87.0f, x));
   const float t = x * 1.44269504088896341f;
-  const float fn = t >= 0 ? (float)(int32_t)(t + 0.5f) : (float)(int32_t)(t - 0.5f);
+  const float fn = std::floor(t + 0.5f);
   float r = x - fn * 0.693359375f;
   r -= fn * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -71,15 +71,9 @@ inline double fast_exp(double x) { return std::exp(x); }
 template <int act, typename T>
 inline T activate(T x) {
   switch (act) {
-    case SOMA_RNN_ACT_TANH: {
-      const T e = fast_exp(T(-2) * std::fabs(x));
-      const T v = (T(1) - e) / (T(1) + e);
-      return x < 0 ? -v : v;
-    }
-    case SOMA_RNN_ACT_SIGMOID: {
-      const T e = fast_exp(-std::fabs(x));
-      return x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
-    }
+    // Branch-free forms (fast_exp clamps its argument for float; double's exp saturates to 0 or inf cleanly).
+    case SOMA_RNN_ACT_TANH: return T(1) - T(2) / (T(1) + fast_exp(T(2) * x));
+    case SOMA_RNN_ACT_SIGMOID: return T(1) / (T(1) + fast_exp(-x));
     case SOMA_RNN_ACT_RELU: return x > 0 ? x : T(0);
     case SOMA_RNN_ACT_HARD_SIGMOID: return std::min(T(1), std::max(T(0), x / T(6) + T(0.5)));
     default: return x;  // linear
@@ -180,12 +174,16 @@ void step_forward(const Step* s) {
       for (int64_t j = 2 * h; j < 3 * h; ++j) gs[j] = activate<act>(gs[j]);
 #pragma omp simd
       for (int64_t j = 3 * h; j < 4 * h; ++j) gs[j] = activate<ract>(gs[j]);
+      if (keep) {
 #pragma omp simd
-      for (int64_t j = 0; j < h; ++j) {
-        const T c = gs[h + j] * cp[j] + gs[j] * gs[2 * h + j];
-        const T hv = gs[3 * h + j] * activate<act>(c);
-        co[j] = keep ? c : cp[j];
-        ho[j] = keep ? hv : hp[j];
+        for (int64_t j = 0; j < h; ++j) {
+          const T c = gs[h + j] * cp[j] + gs[j] * gs[2 * h + j];
+          co[j] = c;
+          ho[j] = gs[3 * h + j] * activate<act>(c);
+        }
+      } else {
+        std::memcpy(co, cp, sizeof(T) * h);
+        std::memcpy(ho, hp, sizeof(T) * h);
       }
     } else if (cell == SOMA_RNN_GRU) {
       // Keras reset_after=True: hh = act(x_h + b_h + r * (h U_h + rb_h)); saved: z, r, hh, (h U_h + rb_h).

@@ -42,7 +42,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", defaultValue = "cnn", description = "cnn or mlp")
+        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp or lstm")
         String model;
 
         @Option(names = "--batch", defaultValue = "32")
@@ -60,6 +60,7 @@ final class BenchCommand implements Runnable {
             if (batch <= 0 || steps <= 0 || warmup < 0) {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
+            if (model.equals("lstm")) return timeLstm(out);
             SplittableRandom r = new SplittableRandom(1);
             float[] x = new float[batch * 28 * 28];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
@@ -77,6 +78,36 @@ final class BenchCommand implements Runnable {
                     ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
             }
+            return report(out, ms);
+        }
+
+        /**
+         * PtBench's lstm: ids [batch, 100] from a vocabulary of 10,000 -> Embedding 64 -> LSTM 128 (every step) ->
+         * Dense 10 softmax at every step, sparse cross-entropy over all batch*100 steps, Adam.
+         */
+        private int timeLstm(PrintWriter out) {
+            int steps100 = 100;
+            SplittableRandom r = new SplittableRandom(1);
+            float[] x = new float[batch * steps100];
+            for (int i = 0; i < x.length; i++) x[i] = r.nextInt(10_000);
+            int[] y = new int[batch * steps100];
+            for (int i = 0; i < y.length; i++) y[i] = r.nextInt(10);
+            Batch b = new Batch(x, new long[] {batch, steps100}, y, null, new long[] {batch, steps100});
+            double[] ms = new double[steps];
+            try (Sequential m = ReferenceModels.sequenceTagger(10_000, 10)) {
+                m.seed(1).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+                m.build(steps100);
+                for (int i = 0; i < warmup; i++) m.trainStep(b);
+                for (int i = 0; i < steps; i++) {
+                    long t0 = System.nanoTime();
+                    m.trainStep(b);
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+            return report(out, ms);
+        }
+
+        private int report(PrintWriter out, double[] ms) {
             double[] sorted = ms.clone();
             Arrays.sort(sorted);
             double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]

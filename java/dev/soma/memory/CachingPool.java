@@ -196,8 +196,10 @@ public final class CachingPool {
         Block probe = new Block(null, Long.MIN_VALUE, size, stream);
         Block found = set.ceiling(probe);
         if (found == null) return null;
-        // Do not carve a small request out of a huge cached block: it would pin the whole segment.
-        if (!small && size < MID_LIMIT && found.size >= MID_LIMIT) return null;
+        // Do not carve a mid-sized request out of a dedicated large segment: it would pin the whole segment. A
+        // wholly free mid segment (MID_SEGMENT bytes, itself above MID_LIMIT) is fine: refusing it made every
+        // step with 10+ MiB of mid-sized temporaries allocate fresh segments without bound.
+        if (!small && size < MID_LIMIT && found.size >= MID_LIMIT && found.segment.size > MID_SEGMENT) return null;
         set.remove(found);
         return found;
     }
