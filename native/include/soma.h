@@ -207,6 +207,10 @@ enum soma_rnn_arg {
 };
 void soma_cpu_rnn_step_forward(int dtype, const int64_t* args);
 void soma_cpu_rnn_step_backward(int dtype, const int64_t* args);
+/* The OpenMP thread count of the calling thread's parallel regions (ours and oneDNN's: one libgomp per process).
+   Recurrent loops run their many tiny per-step regions on one thread; the large products around them use all. */
+int soma_cpu_get_max_threads(void);
+void soma_cpu_set_max_threads(int threads);
 /* out[c] = sum over rows of in[r, c] (rows x cols, contiguous), accumulated in row order (bias gradients). */
 void soma_cpu_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out);
 

@@ -349,3 +349,7 @@ extern "C" void soma_cpu_rnn_step_backward(int dtype, const int64_t* args) {
 extern "C" void soma_cpu_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out) {
   SOMA_DISPATCH_FLOAT(dtype, T, column_sums<T>(rows, cols, (const T*)in, (T*)out));
 }
+
+extern "C" int soma_cpu_get_max_threads(void) { return omp_get_max_threads(); }
+
+extern "C" void soma_cpu_set_max_threads(int threads) { omp_set_num_threads(threads < 1 ? 1 : threads); }

@@ -15,6 +15,13 @@ import java.util.List;
  * for the weight gradients over all steps. f64 runs the same loop through the portable matmul (gradient checks).
  */
 final class CpuRecurrent implements RecurrentKernels {
+    /**
+     * Threads for the per-timestep work (one small product and one kernel per step, hundreds of parallel regions
+     * per batch): one by default, since waking a team per step costs more than it saves at these sizes and stalls
+     * badly when cores are shared. {@code -Dsoma.rnn.stepThreads=N} to experiment.
+     */
+    private static final int STEP_THREADS = Integer.getInteger("soma.rnn.stepThreads", 1);
+
     // Indices of soma_rnn_arg (native/include/soma.h).
     private static final int CELL = 0, ACT = 1, RACT = 2, N = 3, HIDDEN = 4, MASK_STRIDE = 5, Y_STRIDE = 6, XP = 7,
             HU = 8, BIAS = 9, RBIAS = 10, H_PREV = 11, C_PREV = 12, MASK = 13, GATES = 14, H_OUT = 15, C_OUT = 16,
@@ -49,6 +56,9 @@ final class CpuRecurrent implements RecurrentKernels {
             long[] a = baseArgs(s, mask);
             a[Y_STRIDE] = y.size(1) * h;
             setBiases(a, s, bias, es);
+            int threads = CpuKernels.soma_cpu_get_max_threads();
+            CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
+            try {
             for (long k = 0; k < t; k++) {
                 long tIn = s.goBackwards() ? t - 1 - k : k;
                 boolean recurrent = k > 0 || h0 != null;
@@ -69,6 +79,9 @@ final class CpuRecurrent implements RecurrentKernels {
                 a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
                 a[Y] = y.address() + k * h * es;
                 CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
+            }
+            } finally {
+                CpuKernels.soma_cpu_set_max_threads(threads);
             }
             if (ws.c() != null && y.size(1) > t) {
                 // The final cell state goes into y[:, T, :] for return_state.
@@ -102,6 +115,9 @@ final class CpuRecurrent implements RecurrentKernels {
             Tensor uT = v.add(transposed(u));
             long[] a = baseArgs(s, mask);
             a[Y_STRIDE] = dy.size(1) * h;
+            int threads = CpuKernels.soma_cpu_get_max_threads();
+            CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
+            try {
             for (long k = t - 1; k >= 0; k--) {
                 long tIn = s.goBackwards() ? t - 1 - k : k;
                 a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
@@ -123,6 +139,9 @@ final class CpuRecurrent implements RecurrentKernels {
                         dy.backend().linalg().matmul(dzk, uT, dhMm);
                     }
                 }
+            }
+            } finally {
+                CpuKernels.soma_cpu_set_max_threads(threads);
             }
             if (g.dh0() != null) {
                 dy.backend().memory().copy(dhMm, g.dh0());

@@ -115,6 +115,8 @@ public final class CpuKernels {
             @Cast("void*") long gradTable);
     public static native void soma_cpu_rnn_step_forward(int dtype, @Cast("const int64_t*") long[] args);
     public static native void soma_cpu_rnn_step_backward(int dtype, @Cast("const int64_t*") long[] args);
+    public static native int soma_cpu_get_max_threads();
+    public static native void soma_cpu_set_max_threads(int threads);
     public static native void soma_cpu_column_sums(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
             @Cast("const void*") long in, @Cast("void*") long out);
 

@@ -43,17 +43,25 @@ public final class Bidirectional extends Layer {
         return f;
     }
 
+    private final List<Param> params = new ArrayList<>();
+
     @Override
     protected void createParams(long[] in, SplittableRandom rng) {
         forward.build(in, dtype(), rng.split());
         backward.build(in, dtype(), rng.split());
+        // Named "<this layer>/forward/kernel", "<this layer>/backward/kernel", ...: unique within the layer, as
+        // checkpoints key weights by layer index and the name after the layer's.
+        for (String dir : new String[] {"forward", "backward"}) {
+            for (Param p : (dir.equals("forward") ? forward : backward).params()) {
+                String shortName = p.name().substring(p.name().indexOf('/') + 1);
+                params.add(new Param(name() + "/" + dir + "/" + shortName, p.value(), p.regularizer(), p.trainable()));
+            }
+        }
     }
 
     @Override
     public List<Param> params() {
-        List<Param> all = new ArrayList<>(forward.params());
-        all.addAll(backward.params());
-        return all;
+        return java.util.Collections.unmodifiableList(params);
     }
 
     @Override

@@ -185,6 +185,22 @@ class RecurrentLayersTest {
     }
 
     @Test
+    void checkpointsRestoreRecurrentModels(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        for (String kind : new String[] {"lstm", "gru", "simple_rnn", "bidirectional"}) {
+            java.nio.file.Path file = dir.resolve(kind + ".safetensors");
+            try (Sequential m = new Sequential(new Embedding(10, 4, true), layer(kind), new Dense(1, "sigmoid"))) {
+                m.seed(5).compile(new dev.soma.optim.Adam(1e-3), "binary_crossentropy");
+                m.build(6);
+                m.save(file);
+                try (Sequential back = Sequential.load(file); Scope s = Scope.open()) {
+                    Tensor ids = Tensor.of(padded(2, 1), 1, 6);
+                    assertArrayEquals(m.call(ids).toFloatArray(), back.call(ids).toFloatArray(), kind);
+                }
+            }
+        }
+    }
+
+    @Test
     void unsupportedOptionsSaySo() {
         assertThrows(UnsupportedOperationException.class, () -> new LSTM(2).recurrentDropout(0.2));
         assertThrows(UnsupportedOperationException.class, () -> new GRU(2).resetAfter(false));
