@@ -201,6 +201,24 @@ class RecurrentLayersTest {
     }
 
     @Test
+    void inputDropoutActsInTrainingOnly() {
+        try (LSTM plain = new LSTM(U); LSTM dropped = new LSTM(U)) {
+            dropped.dropout(0.5);
+            plain.build(new long[] {T, F}, DType.F64, new SplittableRandom(8));
+            dropped.build(new long[] {T, F}, DType.F64, new SplittableRandom(8));
+            try (Scope s = Scope.open()) {
+                Tensor x = gaussian(6, N, T, F);
+                double[] reference = plain.apply(x, false).toDoubleArray();
+                assertArrayEquals(reference, dropped.apply(x, false).toDoubleArray(), 0, "inference ignores dropout");
+                double[] a = dropped.apply(x, true).toDoubleArray();
+                double[] b = dropped.apply(x, true).toDoubleArray();
+                assertFalse(java.util.Arrays.equals(reference, a), "training drops inputs");
+                assertFalse(java.util.Arrays.equals(a, b), "a new mask every call");
+            }
+        }
+    }
+
+    @Test
     void unsupportedOptionsSaySo() {
         assertThrows(UnsupportedOperationException.class, () -> new LSTM(2).recurrentDropout(0.2));
         assertThrows(UnsupportedOperationException.class, () -> new GRU(2).resetAfter(false));
