@@ -255,6 +255,49 @@ void soma_cpu_scatter_add_rows(int dtype, int64_t n, int64_t cols, const int32_t
 /* Index of the first NaN or +-Inf among n contiguous f32/f64 elements, or -1 when all are finite (anomaly mode). */
 int64_t soma_cpu_first_non_finite(int dtype, const void* x, int64_t n);
 
+/* ============================== CPU: embeddings and recurrent cells (native/src/rnn.cpp) ============================== */
+
+/* out[i, :] = table[ids[i], :] for n ids (each in [0, vocab), checked by Java); rows of dim elements. Any dtype. */
+void soma_cpu_embedding_forward(int dtype, int64_t n, int64_t dim, const int32_t* ids, const void* table, void* out);
+/* grad_table = scatter-add of grad_out rows into the rows named by ids (the whole [vocab, dim] table is written:
+   zero where no id points). Deterministic: each thread owns a range of table rows and adds in id order. */
+void soma_cpu_embedding_backward(int dtype, int64_t n, int64_t dim, int64_t vocab, const int32_t* ids,
+                                 const void* grad_out, void* grad_table);
+
+/* Cells and activations of the fused timestep kernels. */
+enum soma_rnn_cell { SOMA_RNN_SIMPLE = 0, SOMA_RNN_LSTM = 1, SOMA_RNN_GRU = 2 };
+enum soma_rnn_activation {
+  SOMA_RNN_ACT_LINEAR = 0, SOMA_RNN_ACT_TANH = 1, SOMA_RNN_ACT_SIGMOID = 2, SOMA_RNN_ACT_RELU = 3,
+  SOMA_RNN_ACT_HARD_SIGMOID = 4 /* Keras 3: clip(x / 6 + 0.5, 0, 1) */
+};
+/* One timestep of a recurrent layer, as an int64 array (addresses as integers; 0 = absent), indexed thus.
+   Gate order as Keras: LSTM i, f, c, o (G = 4); GRU z, r, h (G = 3, reset_after = True); SimpleRNN (G = 1).
+   Rows are the n sequences of the batch; every buffer is contiguous [n, ...] unless a stride is given.
+   Forward: xp [n, G*h] = x_t W (no bias), hu [n, G*h] = h_prev U (absent: zero), bias [G*h] (GRU: input bias),
+     recurrent_bias (GRU only) [3h], h_prev / c_prev [n, h] (c: LSTM only), mask [n] with mask_stride (absent: all
+     steps count; a 0 entry makes that row copy h_prev / c_prev), outputs gates [n, S*h] saved for the backward
+     (S = G, GRU 4), h_out, c_out [n, h], and y (may be absent) [n, h] with row stride y_stride.
+   Backward (same step, same saved buffers; c_out = c_t is read, not written):
+     y = dy (may be absent) with y_stride, hu = dh_mm = dz_{t+1} U^T (may be absent), h_out = dh_carry [n, h]
+     (in: the part of dh_t that bypassed U; out: the same for h_{t-1}), dc [n, h] (LSTM: in dc_t, out dc_{t-1}),
+     dz [n, G*h] (gradient of the pre-activations: multiplies W and, for SimpleRNN/LSTM, U), dz_recurrent (GRU)
+     [n, 3h] (what multiplies U and the recurrent bias). */
+enum soma_rnn_arg {
+  SOMA_RNN_ARG_CELL = 0, SOMA_RNN_ARG_ACTIVATION, SOMA_RNN_ARG_RECURRENT_ACTIVATION, SOMA_RNN_ARG_N,
+  SOMA_RNN_ARG_HIDDEN, SOMA_RNN_ARG_MASK_STRIDE, SOMA_RNN_ARG_Y_STRIDE, SOMA_RNN_ARG_XP, SOMA_RNN_ARG_HU,
+  SOMA_RNN_ARG_BIAS, SOMA_RNN_ARG_RECURRENT_BIAS, SOMA_RNN_ARG_H_PREV, SOMA_RNN_ARG_C_PREV, SOMA_RNN_ARG_MASK,
+  SOMA_RNN_ARG_GATES, SOMA_RNN_ARG_H_OUT, SOMA_RNN_ARG_C_OUT, SOMA_RNN_ARG_Y, SOMA_RNN_ARG_DC, SOMA_RNN_ARG_DZ,
+  SOMA_RNN_ARG_DZ_RECURRENT, SOMA_RNN_ARG_COUNT
+};
+void soma_cpu_rnn_step_forward(int dtype, const int64_t* args);
+void soma_cpu_rnn_step_backward(int dtype, const int64_t* args);
+/* The OpenMP thread count of the calling thread's parallel regions (ours and oneDNN's: one libgomp per process).
+   Recurrent loops run their many tiny per-step regions on one thread; the large products around them use all. */
+int soma_cpu_get_max_threads(void);
+void soma_cpu_set_max_threads(int threads);
+/* out[c] = sum over rows of in[r, c] (rows x cols, contiguous), accumulated in row order (bias gradients). */
+void soma_cpu_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out);
+
 /* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
 
 /* 1 when the library holds real kernels, 0 for the stub. */

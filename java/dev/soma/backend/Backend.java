@@ -52,4 +52,9 @@ public interface Backend {
     default GatherKernels gather() {
         throw new UnsupportedOperationException("row gather on " + device() + " is not implemented yet");
     }
+
+    /** Embeddings and recurrent layers; backends without them say so. */
+    default RecurrentKernels recurrent() {
+        throw new UnsupportedOperationException("embeddings and recurrent layers on " + device() + " are not implemented yet");
+    }
 }

@@ -20,6 +20,7 @@ public final class CpuBackend implements Backend {
     private final AttentionKernels attention = new CpuAttention();
     private final NormalizationKernels normalization = new CpuNormalization();
     private final GatherKernels gather = new CpuGather();
+    private final RecurrentKernels recurrent = new CpuRecurrent();
 
     CpuBackend() {
         NativeLibraries.cpu();
@@ -94,5 +95,10 @@ public final class CpuBackend implements Backend {
     @Override
     public GatherKernels gather() {
         return gather;
+    }
+
+    @Override
+    public RecurrentKernels recurrent() {
+        return recurrent;
     }
 }

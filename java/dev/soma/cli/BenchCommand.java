@@ -1,24 +1,20 @@
 package dev.soma.cli;
 
-import dev.soma.backend.Backends;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Batch;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
 import dev.soma.zoo.ReferenceModels;
+import dev.soma.zoo.TransformerModels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
 
 /** {@code soma bench ...}: benchmarks people read (JMH under bench/ covers the kernels). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
@@ -34,7 +30,7 @@ final class BenchCommand implements Runnable {
 
     /**
      * One full training step (forward, loss, backward, Adam) of a reference model on fixed random data, timed
-     * over warm-up plus timed steps, as ../shared/peers measures PyTorch: same model, batch and data shapes.
+     * over warm-up plus timed steps, as ../shared/peers measures PyTorch: same models, batch and data shapes.
      */
     @Command(name = "train-step", mixinStandardHelpOptions = true,
             description = "Time full training steps of a reference model; ends with median_ms=.. min_ms=.. max_ms=..")
@@ -42,7 +38,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp, attn or gan")
+        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp, lstm, attn or gan")
         String model;
 
         @Option(names = "--batch", defaultValue = "32")
@@ -55,79 +51,53 @@ final class BenchCommand implements Runnable {
         int warmup;
 
         @Override
-        public Integer call() throws IOException {
+        public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             if (batch <= 0 || steps <= 0 || warmup < 0) {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
-            if (model.equals("attn")) return attn(out);
             if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps);
             SplittableRandom r = new SplittableRandom(1);
-            float[] x = new float[batch * 28 * 28];
-            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
+            return switch (model) {
+                // x [batch, 28, 28, 1] uniform, 10 classes.
+                case "cnn", "mlp" -> time(out, ReferenceModels.imageClassifier(model, 10),
+                        images(r, new long[] {28, 28, 1}, false), new long[] {28, 28, 1});
+                // x [batch, 100, 64] standard normal -> Q, K, V -> softmax(QK^T/8)V -> mean over time -> Dense 10.
+                case "attn" -> time(out, TransformerModels.attnBench(), images(r, new long[] {100, 64}, true),
+                        new long[] {100, 64});
+                // ids [batch, 100] of a 10,000-word vocabulary -> Embedding 64 -> LSTM 128 -> Dense 10 at every step.
+                case "lstm" -> time(out, ReferenceModels.sequenceTagger(10_000, 10), tokens(r, 100, 10_000),
+                        new long[] {100});
+                default -> throw new IllegalArgumentException("bench train-step: unknown model '" + model
+                        + "': expected cnn, mlp, lstm, attn or gan");
+            };
+        }
+
+        private int time(PrintWriter out, Sequential m, Batch b, long[] inputShape) {
+            try (m) {
+                m.seed(1).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+                m.build(inputShape);
+                return StepTimer.run(out, model, batch, warmup, steps, () -> m.trainStep(b));
+            }
+        }
+
+        /** A batch of random examples of {@code shape} (uniform or standard normal) with labels 0..9. */
+        private Batch images(SplittableRandom r, long[] shape, boolean normal) {
+            int per = (int) dev.soma.ops.Shapes.numel(shape);
+            float[] x = new float[batch * per];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (normal ? r.nextGaussian() : r.nextDouble());
             int[] y = new int[batch];
             for (int i = 0; i < batch; i++) y[i] = r.nextInt(10);
-            Batch b = ArrayDataset.withLabels(x, new long[] {28, 28, 1}, y).gather(java.util.stream.IntStream.range(0, batch).toArray());
-            double[] ms = new double[steps];
-            try (Sequential m = ReferenceModels.imageClassifier(model, 10)) {
-                m.seed(1).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
-                m.build(28, 28, 1);
-                for (int i = 0; i < warmup; i++) m.trainStep(b);
-                for (int i = 0; i < steps; i++) {
-                    long t0 = System.nanoTime();
-                    m.trainStep(b);
-                    ms[i] = (System.nanoTime() - t0) / 1e6;
-                }
-            }
-            report(out, ms);
-            return 0;
+            return ArrayDataset.withLabels(x, shape, y).gather(IntStream.range(0, batch).toArray());
         }
 
-        /** The peers' attn model: x [batch, 100, 64] standard normal, 10 classes (TransformerModels.attnBench). */
-        private Integer attn(PrintWriter out) {
-            SplittableRandom r = new SplittableRandom(1);
-            float[] x = new float[batch * 100 * 64];
-            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            int[] y = new int[batch];
-            for (int i = 0; i < batch; i++) y[i] = r.nextInt(10);
-            Batch b = ArrayDataset.withLabels(x, new long[] {100, 64}, y).gather(java.util.stream.IntStream.range(0, batch).toArray());
-            double[] ms = new double[steps];
-            try (Sequential m = dev.soma.zoo.TransformerModels.attnBench()) {
-                m.seed(1).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
-                m.build(100, 64);
-                for (int i = 0; i < warmup; i++) m.trainStep(b);
-                for (int i = 0; i < steps; i++) {
-                    long t0 = System.nanoTime();
-                    m.trainStep(b);
-                    ms[i] = (System.nanoTime() - t0) / 1e6;
-                }
-            }
-            report(out, ms);
-            return 0;
-        }
-
-        private void report(PrintWriter out, double[] ms) {
-            double[] sorted = ms.clone();
-            Arrays.sort(sorted);
-            double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
-                    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-            out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d threads=%s peak_rss_mib=%.0f pool=%s%n", model,
-                    batch, steps, warmup, System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(),
-                    Backends.cpu().pool().stats());
-            out.printf(Locale.ROOT, "median_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median, sorted[0], sorted[sorted.length - 1]);
-            out.flush();
-        }
-
-        /** VmHWM from /proc (Linux): the process's peak resident memory; NaN elsewhere. */
-        static double peakRssMiB() {
-            try {
-                for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                    if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
-                }
-            } catch (IOException | NumberFormatException e) {
-                return Double.NaN;
-            }
-            return Double.NaN;
+        /** A batch of random token ids [batch, length] with a label 0..9 at every step. */
+        private Batch tokens(SplittableRandom r, int length, int vocabulary) {
+            float[] x = new float[batch * length];
+            for (int i = 0; i < x.length; i++) x[i] = r.nextInt(vocabulary);
+            int[] y = new int[batch * length];
+            for (int i = 0; i < y.length; i++) y[i] = r.nextInt(10);
+            return new Batch(x, new long[] {batch, length}, y, null, new long[] {batch, length});
         }
     }
 }

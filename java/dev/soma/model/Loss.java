@@ -51,7 +51,7 @@ public interface Loss {
                 public Loss fromLogits() {
                     return new Loss() {
                         public String name() { return "sparse_categorical_crossentropy"; }
-                        public Tensor compute(Tensor l, Tensor y) { return Losses.sparseCategoricalCrossEntropy(l, y); }
+                        public Tensor compute(Tensor l, Tensor y) { return sparseOverAllSteps(l, y); }
                         public boolean sparseTargets() { return true; }
                     };
                 }
@@ -75,6 +75,16 @@ public interface Loss {
         Tensor logp = Elementwise.log(Elementwise.clamp(p, 1e-7, 1 - 1e-7));
         Tensor perExample = Elementwise.mul(t, logp).sum(new int[] {-1}, false);
         return perExample.mean().neg();
+    }
+
+    /**
+     * Sparse cross-entropy from logits {@code [..., C]} and int labels {@code [...]}: every leading position is
+     * one row (per-step classification over {@code [N, T, C]}), the mean taken over all of them, as Keras.
+     */
+    private static Tensor sparseOverAllSteps(Tensor logits, Tensor labels) {
+        if (logits.ndim() <= 2) return Losses.sparseCategoricalCrossEntropy(logits, labels);
+        long classes = logits.size(-1);
+        return Losses.sparseCategoricalCrossEntropy(logits.reshape(-1, classes), labels.reshape(-1));
     }
 
     /** Sparse labels against probabilities: gathers log(p[label]) through the logits path on log(p). */

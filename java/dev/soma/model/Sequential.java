@@ -56,13 +56,19 @@ public class Sequential extends Model {
     protected Tensor forward(Tensor x, boolean training, boolean withoutFinalActivation) {
         if (layers.isEmpty()) throw new ShapeException("Sequential: the model has no layers");
         Tensor h = x;
+        Tensor mask = null;   // Keras masks (e.g. from Embedding(mask_zero)) flow to the layers that follow
         int last = layers.size() - 1;
-        for (int i = 0; i < last; i++) h = layers.get(i).apply(h, training);
+        for (int i = 0; i < last; i++) {
+            Layer l = layers.get(i);
+            Tensor next = l.apply(h, mask, training);
+            mask = l.computeMask(h, mask);
+            h = next;
+        }
         Layer tail = layers.get(last);
         if (withoutFinalActivation && tail instanceof FoldableActivation f) {
             return f.callWithoutActivation(h, training);
         }
-        return tail.apply(h, training);
+        return tail.apply(h, mask, training);
     }
 
     /** Writes a checkpoint (weights, optimizer state, architecture); see {@link Checkpoint}. */

@@ -88,6 +88,35 @@ public interface Initializer {
         return varianceScaling(1, "fan_in", false);
     }
 
+    /**
+     * Keras' Orthogonal (gain 1): a Gaussian matrix of shape (fanIn rows, the rest as columns) orthonormalised
+     * (Gram-Schmidt along its shorter side), so recurrent kernels neither grow nor shrink the state at first.
+     */
+    static Initializer orthogonal() {
+        return (out, fi, fo, rng) -> {
+            int rows = (int) Math.max(1, fi);
+            int cols = out.length / rows;
+            boolean byRows = rows <= cols;
+            int vecs = byRows ? rows : cols;
+            int len = byRows ? cols : rows;
+            double[][] v = new double[vecs][len];
+            for (double[] a : v) for (int i = 0; i < len; i++) a[i] = rng.nextGaussian();
+            for (int i = 0; i < vecs; i++) {
+                for (int j = 0; j < i; j++) {
+                    double dot = 0;
+                    for (int k = 0; k < len; k++) dot += v[i][k] * v[j][k];
+                    for (int k = 0; k < len; k++) v[i][k] -= dot * v[j][k];
+                }
+                double norm = 0;
+                for (int k = 0; k < len; k++) norm += v[i][k] * v[i][k];
+                norm = Math.sqrt(norm);
+                for (int k = 0; k < len; k++) v[i][k] /= norm;
+            }
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) out[r * cols + c] = byRows ? v[r][c] : v[c][r];
+        };
+    }
+
     /** By Keras name: "glorot_uniform", "he_normal", "zeros", ... */
     static Initializer byName(String name) {
         return switch (name) {
@@ -98,6 +127,7 @@ public interface Initializer {
             case "he_normal" -> heNormal();
             case "he_uniform" -> heUniform();
             case "lecun_normal" -> lecunNormal();
+            case "orthogonal" -> orthogonal();
             default -> throw new IllegalArgumentException("unknown initializer '" + name + "': expected zeros, ones, "
                     + "glorot_uniform, glorot_normal, he_normal, he_uniform or lecun_normal");
         };

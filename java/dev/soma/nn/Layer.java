@@ -88,6 +88,14 @@ public abstract class Layer implements AutoCloseable {
 
     /** Runs the layer on a batch {@code x} of shape [batch, ...inputShape]. */
     public final Tensor apply(Tensor x, boolean training) {
+        return apply(x, null, training);
+    }
+
+    /**
+     * Runs the layer with the mask of its input: {@code [batch, steps]}, 1 for a real timestep and 0 for padding
+     * (as Keras' masks), or null. Layers that do not use masks ignore it.
+     */
+    public final Tensor apply(Tensor x, Tensor mask, boolean training) {
         x.checkOpen(name);
         long[] s = x.shape();
         if (s.length == 0) throw new ShapeException(name + ": input " + x.describe() + " has no batch dimension");
@@ -97,7 +105,20 @@ public abstract class Layer implements AutoCloseable {
             throw new ShapeException(name + ": expected input of shape [batch, " + join(inputShape) + "], got "
                     + x.describe());
         }
+        return call(x, mask, training);
+    }
+
+    /** The forward pass with the input's mask (may be null); the default ignores the mask. */
+    protected Tensor call(Tensor x, Tensor mask, boolean training) {
         return call(x, training);
+    }
+
+    /**
+     * Keras' {@code compute_mask}: the mask of this layer's output for input {@code x} and input mask {@code mask}.
+     * The default drops it (null): a layer that produces or passes on a mask overrides this.
+     */
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return null;
     }
 
     /** Creates, initialises and registers a parameter. */

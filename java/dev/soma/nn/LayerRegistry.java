@@ -29,6 +29,16 @@ public final class LayerRegistry {
         register("token_and_position_embedding", c -> new TokenAndPositionEmbedding(intOf(c, "vocabulary"), intOf(c, "max_length"), intOf(c, "dim"), boolOf(c, "sinusoidal")));
         register("transformer_encoder", c -> new TransformerEncoder(intOf(c, "num_heads"), intOf(c, "ff_dim"), numOf(c, "dropout"), boolOf(c, "causal")));
         register("leaky_re_lu", c -> new LeakyReLU(numOf(c, "negative_slope")));
+        register("embedding", c -> new Embedding(intOf(c, "input_dim"), intOf(c, "output_dim"), boolOf(c, "mask_zero")));
+        register("lstm", c -> new LSTM(intOf(c, "units")).configure(c));
+        register("gru", c -> new GRU(intOf(c, "units")).configure(c));
+        register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
+        register("bidirectional", c -> {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> inner = (Map<String, Object>) c.get("layer");
+            String type = (String) c.get("layer_type");
+            return new Bidirectional((RecurrentLayer) create(type, inner), (RecurrentLayer) create(type, inner));
+        });
     }
 
     private LayerRegistry() {}

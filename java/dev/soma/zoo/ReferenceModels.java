@@ -1,8 +1,12 @@
 package dev.soma.zoo;
 
 import dev.soma.model.Sequential;
+import dev.soma.nn.Bidirectional;
 import dev.soma.nn.Conv2D;
 import dev.soma.nn.Dense;
+import dev.soma.nn.Embedding;
+import dev.soma.nn.GRU;
+import dev.soma.nn.LSTM;
 import dev.soma.nn.Dropout;
 import dev.soma.nn.Flatten;
 import dev.soma.nn.MaxPooling2D;
@@ -41,5 +45,32 @@ public final class ReferenceModels {
                     new Dense(classes, "softmax"));
             default -> throw new IllegalArgumentException("unknown model '" + name + "': expected one of " + names());
         };
+    }
+
+    /** The sequence classifiers (ids [steps] -> one probability): lstm, bilstm, gru. */
+    public static List<String> textNames() {
+        return List.of("lstm", "bilstm", "gru");
+    }
+
+    /**
+     * A fresh binary text classifier over ids {@code [steps]} from a vocabulary of {@code vocab} ids (0 = padding,
+     * masked): Embedding 64 (mask_zero) -> a recurrent layer of 64 units -> Dense 1 sigmoid.
+     */
+    public static Sequential textClassifier(String name, int vocab) {
+        return switch (name) {
+            case "lstm" -> new Sequential(new Embedding(vocab, 64, true), new LSTM(64), new Dense(1, "sigmoid"));
+            case "bilstm" -> new Sequential(new Embedding(vocab, 64, true), new Bidirectional(new LSTM(64), new LSTM(64)),
+                    new Dense(1, "sigmoid"));
+            case "gru" -> new Sequential(new Embedding(vocab, 64, true), new GRU(64), new Dense(1, "sigmoid"));
+            default -> throw new IllegalArgumentException("unknown text model '" + name + "': expected one of " + textNames());
+        };
+    }
+
+    /**
+     * The sequence-labelling benchmark model of ../shared/peers (PtBench lstm): ids [steps] from a vocabulary of
+     * {@code vocab} -> Embedding 64 -> LSTM 128 (every step) -> Dense {@code classes} softmax at every step.
+     */
+    public static Sequential sequenceTagger(int vocab, int classes) {
+        return new Sequential(new Embedding(vocab, 64), new LSTM(128).returnSequences(true), new Dense(classes, "softmax"));
     }
 }

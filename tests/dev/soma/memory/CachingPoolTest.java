@@ -83,6 +83,19 @@ class CachingPoolTest {
     }
 
     @Test
+    void aWhollyFreeMidSegmentIsReused() {
+        FakeAllocator fake = new FakeAllocator();
+        CachingPool pool = new CachingPool(fake);
+        for (int step = 0; step < 5; step++) {
+            CachingPool.Block a = pool.allocate(6L << 20, 0);
+            CachingPool.Block b = pool.allocate(6L << 20, 0);
+            pool.release(a);
+            pool.release(b);
+        }
+        assertEquals(1, fake.allocations, "mid-sized temporaries freed every step must reuse their segment");
+    }
+
+    @Test
     void largeRequestsUseTheirOwnSegments() {
         FakeAllocator fake = new FakeAllocator();
         CachingPool pool = new CachingPool(fake);

@@ -1,0 +1,258 @@
+package dev.soma.backend;
+
+import dev.soma.jni.CpuKernels;
+import dev.soma.ops.Shapes;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Recurrent layers on the CPU as our own fused kernels around oneDNN matrix products: one product for every
+ * timestep's input projection ({@code xs @ W} over all T*N rows), one small product per step for the recurrent
+ * part ({@code h @ U}), and one native kernel per step for all the gate arithmetic (native/src/rnn.cpp).
+ * Backward mirrors it: one kernel and one product ({@code dz @ U^T}) per step, then single large products
+ * for the weight gradients over all steps. f64 runs the same loop through the portable matmul (gradient checks).
+ */
+final class CpuRecurrent implements RecurrentKernels {
+    /**
+     * Threads for the per-timestep work (one small product and one kernel per step, hundreds of parallel regions
+     * per batch): one by default, since waking a team per step costs more than it saves at these sizes and stalls
+     * badly when cores are shared. {@code -Dsoma.rnn.stepThreads=N} to experiment.
+     */
+    private static final int STEP_THREADS = Integer.getInteger("soma.rnn.stepThreads", 1);
+
+    // Indices of soma_rnn_arg (native/include/soma.h).
+    private static final int CELL = 0, ACT = 1, RACT = 2, N = 3, HIDDEN = 4, MASK_STRIDE = 5, Y_STRIDE = 6, XP = 7,
+            HU = 8, BIAS = 9, RBIAS = 10, H_PREV = 11, C_PREV = 12, MASK = 13, GATES = 14, H_OUT = 15, C_OUT = 16,
+            Y = 17, DC = 18, DZ = 19, DZ_REC = 20, COUNT = 21;
+
+    @Override
+    public void embeddingForward(Tensor ids, Tensor table, Tensor out) {
+        CpuKernels.soma_cpu_embedding_forward(table.dtype().code(), ids.numel(), table.size(1), ids.address(),
+                table.address(), out.address());
+    }
+
+    @Override
+    public void embeddingBackward(Tensor ids, Tensor gradOut, Tensor gradTable) {
+        CpuKernels.soma_cpu_embedding_backward(gradTable.dtype().code(), ids.numel(), gradTable.size(1),
+                gradTable.size(0), ids.address(), gradOut.address(), gradTable.address());
+    }
+
+    @Override
+    public void sequenceForward(Spec s, Tensor x, Tensor w, Tensor u, Tensor bias, Tensor h0, Tensor c0, Tensor mask,
+                                Workspace ws, Tensor y) {
+        long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden();
+        long gh = s.cell().gates * h;
+        long es = x.dtype().byteSize();
+        Views v = new Views();
+        try {
+            reorderTime(s, x.address(), ws.xs().address(), f, es, x, false);
+            Tensor xp = v.add(Tensor.empty(x.dtype(), x.device(), t * n, gh));
+            x.backend().linalg().matmul(v.of(ws.xs(), 0, t * n, f), w, xp);
+            initialState(ws.h(), h0, n * h, es);
+            if (ws.c() != null) initialState(ws.c(), c0, n * h, es);
+            Tensor hu = v.add(Tensor.empty(x.dtype(), x.device(), n, gh));
+            long[] a = baseArgs(s, mask);
+            a[Y_STRIDE] = y.size(1) * h;
+            setBiases(a, s, bias, es);
+            int threads = CpuKernels.soma_cpu_get_max_threads();
+            CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
+            try {
+            for (long k = 0; k < t; k++) {
+                long tIn = s.goBackwards() ? t - 1 - k : k;
+                boolean recurrent = k > 0 || h0 != null;
+                if (recurrent) {
+                    try (Tensor hPrev = view(ws.h(), k * n * h, n, h)) {
+                        x.backend().linalg().matmul(hPrev, u, hu);
+                    }
+                }
+                a[XP] = xp.address() + k * n * gh * es;
+                a[HU] = recurrent ? hu.address() : 0;
+                a[H_PREV] = ws.h().address() + k * n * h * es;
+                a[H_OUT] = a[H_PREV] + n * h * es;
+                if (ws.c() != null) {
+                    a[C_PREV] = ws.c().address() + k * n * h * es;
+                    a[C_OUT] = a[C_PREV] + n * h * es;
+                }
+                a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
+                a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
+                a[Y] = y.address() + k * h * es;
+                CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
+            }
+            } finally {
+                CpuKernels.soma_cpu_set_max_threads(threads);
+            }
+            if (ws.c() != null && y.size(1) > t) {
+                // The final cell state goes into y[:, T, :] for return_state.
+                long[] shape = {n, h};
+                CpuKernels.soma_cpu_strided_copy(x.dtype().code(), 2, shape, ws.c().address() + t * n * h * es,
+                        new long[] {h, 1}, y.address() + t * h * es, new long[] {y.size(1) * h, 1});
+            }
+        } finally {
+            v.close();
+        }
+    }
+
+    @Override
+    public void sequenceBackward(Spec s, Tensor w, Tensor u, Tensor bias, Tensor mask, Workspace ws, Tensor dy,
+                                 Grads g) {
+        long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden();
+        long gh = s.cell().gates * h;
+        long es = dy.dtype().byteSize();
+        boolean gru = s.cell() == Cell.GRU;
+        Views v = new Views();
+        try {
+            Tensor dz = v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh));
+            Tensor dzRec = gru ? v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh)) : dz;
+            Tensor carry = v.add(Tensor.zeros(dy.dtype(), dy.device(), n, h));
+            Tensor dc = ws.c() == null ? null : v.add(Tensor.zeros(dy.dtype(), dy.device(), n, h));
+            Tensor dhMm = v.add(Tensor.empty(dy.dtype(), dy.device(), n, h));
+            if (dc != null && dy.size(1) > t) {
+                CpuKernels.soma_cpu_strided_copy(dy.dtype().code(), 2, new long[] {n, h}, dy.address() + t * h * es,
+                        new long[] {dy.size(1) * h, 1}, dc.address(), new long[] {h, 1});
+            }
+            Tensor uT = v.add(transposed(u));
+            long[] a = baseArgs(s, mask);
+            a[Y_STRIDE] = dy.size(1) * h;
+            int threads = CpuKernels.soma_cpu_get_max_threads();
+            CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
+            try {
+            for (long k = t - 1; k >= 0; k--) {
+                long tIn = s.goBackwards() ? t - 1 - k : k;
+                a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
+                a[H_PREV] = ws.h().address() + k * n * h * es;
+                if (ws.c() != null) {
+                    a[C_PREV] = ws.c().address() + k * n * h * es;
+                    a[C_OUT] = a[C_PREV] + n * h * es;
+                }
+                a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
+                a[Y] = dy.address() + k * h * es;
+                a[HU] = k < t - 1 ? dhMm.address() : 0;
+                a[H_OUT] = carry.address();
+                a[DC] = dc == null ? 0 : dc.address();
+                a[DZ] = dz.address() + k * n * gh * es;
+                a[DZ_REC] = gru ? dzRec.address() + k * n * gh * es : 0;
+                CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
+                if (k > 0 || g.dh0() != null) {
+                    try (Tensor dzk = view(dzRec, k * n * gh, n, gh)) {
+                        dy.backend().linalg().matmul(dzk, uT, dhMm);
+                    }
+                }
+            }
+            } finally {
+                CpuKernels.soma_cpu_set_max_threads(threads);
+            }
+            if (g.dh0() != null) {
+                dy.backend().memory().copy(dhMm, g.dh0());
+                dy.backend().memory().accumulate(g.dh0(), carry);
+            }
+            if (g.dc0() != null) dy.backend().memory().copy(dc, g.dc0());
+            if (g.du() != null) {
+                try (Tensor hs = view(ws.h(), 0, t * n, h); Tensor hsT = transposed(hs)) {
+                    dy.backend().linalg().matmul(hsT, dzRec, g.du());
+                }
+            }
+            if (g.dw() != null) {
+                try (Tensor xs = view(ws.xs(), 0, t * n, f); Tensor xsT = transposed(xs)) {
+                    dy.backend().linalg().matmul(xsT, dz, g.dw());
+                }
+            }
+            if (g.db() != null) {
+                CpuKernels.soma_cpu_column_sums(dy.dtype().code(), t * n, gh, dz.address(), g.db().address());
+                if (gru) {
+                    CpuKernels.soma_cpu_column_sums(dy.dtype().code(), t * n, gh, dzRec.address(),
+                            g.db().address() + gh * es);
+                }
+            }
+            if (g.dx() != null) {
+                Tensor dxs = v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, f));
+                try (Tensor wT = transposed(w)) {
+                    dy.backend().linalg().matmul(dz, wT, dxs);
+                }
+                reorderTime(s, dxs.address(), g.dx().address(), f, es, g.dx(), true);
+            }
+        } finally {
+            v.close();
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static long[] baseArgs(Spec s, Tensor mask) {
+        long[] a = new long[COUNT];
+        a[CELL] = s.cell().code;
+        a[ACT] = s.activation();
+        a[RACT] = s.recurrentActivation();
+        a[N] = s.batch();
+        a[HIDDEN] = s.hidden();
+        a[MASK_STRIDE] = mask == null ? 0 : s.steps();
+        return a;
+    }
+
+    private static void setBiases(long[] a, Spec s, Tensor bias, long es) {
+        if (bias == null) return;
+        a[BIAS] = bias.address();
+        if (s.cell() == Cell.GRU) a[RBIAS] = bias.address() + s.cell().gates * s.hidden() * es;
+    }
+
+    /**
+     * Copies between batch-major {@code [N, T, F]} (at {@code batchMajor}) and time-major in processing order
+     * {@code [T, N, F]}: step k of the run is input step k, or T-1-k with go_backwards. {@code back}: from
+     * time-major into batch-major.
+     */
+    private static void reorderTime(Spec s, long from, long to, long f, long es, Tensor like, boolean back) {
+        long n = s.batch(), t = s.steps();
+        long[] shape = {t, n, f};
+        long[] timeMajor = {n * f, f, 1};
+        long tStride = s.goBackwards() ? -f : f;
+        long first = s.goBackwards() ? (t - 1) * f * es : 0;
+        long[] batchMajor = {tStride, t * f, 1};
+        if (!back) {
+            CpuKernels.soma_cpu_strided_copy(like.dtype().code(), 3, shape, from + first, batchMajor, to, timeMajor);
+        } else {
+            CpuKernels.soma_cpu_strided_copy(like.dtype().code(), 3, shape, from, timeMajor, to + first, batchMajor);
+        }
+    }
+
+    private static void initialState(Tensor states, Tensor initial, long count, long es) {
+        if (initial == null) {
+            CpuKernels.soma_cpu_fill(states.dtype().code(), states.address(), count, 0.0);
+        } else {
+            CpuKernels.soma_cpu_copy(states.address(), initial.address(), count * es);
+        }
+    }
+
+    /** A contiguous 2-d view {@code [rows, cols]} of {@code t} starting {@code offset} elements in. Not recorded. */
+    private static Tensor view(Tensor t, long offset, long rows, long cols) {
+        long[] shape = {rows, cols};
+        return t.viewOf(t.offset() + offset, shape, Shapes.contiguousStrides(shape));
+    }
+
+    /** The transpose of a 2-d tensor as a view (no copy, not recorded). */
+    private static Tensor transposed(Tensor m) {
+        long[] s = m.shape();
+        long[] st = m.strides();
+        return m.viewOf(m.offset(), new long[] {s[1], s[0]}, new long[] {st[1], st[0]});
+    }
+
+    /** Temporaries of one call, closed together. */
+    private static final class Views implements AutoCloseable {
+        private final List<Tensor> list = new ArrayList<>();
+
+        Tensor add(Tensor t) {
+            list.add(t);
+            return t;
+        }
+
+        Tensor of(Tensor t, long offset, long rows, long cols) {
+            return add(view(t, offset, rows, cols));
+        }
+
+        @Override
+        public void close() {
+            for (Tensor t : list) t.close();
+            list.clear();
+        }
+    }
+}

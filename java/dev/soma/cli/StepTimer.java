@@ -1,0 +1,50 @@
+package dev.soma.cli;
+
+import dev.soma.backend.Backends;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * Times a training step over warm-up plus timed repetitions and prints the line every {@code bench train-step}
+ * ends with: {@code median_ms=.. min_ms=.. max_ms=..}, after one line of context (threads, peak RSS, pool).
+ */
+final class StepTimer {
+    private StepTimer() {}
+
+    static int run(PrintWriter out, String model, int batch, int warmup, int steps, Runnable step) {
+        for (int i = 0; i < warmup; i++) step.run();
+        double[] ms = new double[steps];
+        for (int i = 0; i < steps; i++) {
+            long t0 = System.nanoTime();
+            step.run();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+        out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d threads=%s peak_rss_mib=%.0f pool=%s%n", model,
+                batch, steps, warmup, System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(),
+                Backends.cpu().pool().stats());
+        out.printf(Locale.ROOT, "median_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median, sorted[0], sorted[sorted.length - 1]);
+        out.flush();
+        return 0;
+    }
+
+    /** VmHWM from /proc (Linux): the process's peak resident memory; NaN elsewhere. */
+    static double peakRssMiB() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
+            }
+        } catch (IOException | NumberFormatException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+}

@@ -1,0 +1,355 @@
+// Embedding gather / scatter-add and the fused per-timestep kernels of the recurrent cells (SimpleRNN, LSTM,
+// GRU with reset_after). The matrix products (all timesteps' input projections at once, one recurrent product
+// per step) run in oneDNN from Java; these kernels do everything element-wise in between, in one pass.
+#include "soma.h"
+#include "dtype_dispatch.h"
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <omp.h>
+#include <type_traits>
+
+namespace {
+
+// ------------------------------------------------------------------ embedding
+
+template <typename T>
+void embedding_forward(int64_t n, int64_t dim, const int32_t* ids, const T* table, T* out) {
+#pragma omp parallel for if (n * dim > soma::kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * dim, table + (int64_t)ids[i] * dim, sizeof(T) * dim);
+}
+
+// Deterministic scatter-add: every thread owns a contiguous range of table rows and scans all ids in order, so
+// each row's sum is accumulated in the same order whatever the thread count, with no atomics.
+template <typename T>
+void embedding_backward(int64_t n, int64_t dim, int64_t vocab, const int32_t* ids, const T* grad_out, T* grad_table) {
+  const bool parallel = n * dim > soma::kParallelGrain;
+#pragma omp parallel if (parallel)
+  {
+    const int threads = omp_get_num_threads();
+    const int me = omp_get_thread_num();
+    const int64_t lo = vocab * me / threads, hi = vocab * (me + 1) / threads;
+    std::memset(grad_table + lo * dim, 0, sizeof(T) * (hi - lo) * dim);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t row = ids[i];
+      if (row < lo || row >= hi) continue;
+      T* dst = grad_table + row * dim;
+      const T* src = grad_out + i * dim;
+#pragma omp simd
+      for (int64_t d = 0; d < dim; ++d) dst[d] += src[d];
+    }
+  }
+}
+
+// ------------------------------------------------------------------ activations
+
+// exp for float in a form gcc vectorises (Cephes' polynomial after range reduction, ~1 ulp on [-87, 88]);
+// double keeps std::exp, since float64 serves gradient checks, where exactness matters more than speed.
+inline float fast_exp(float x) {
+  x = std::min(88.0f, std::max(-87.0f, x));
+  const float t = x * 1.44269504088896341f;
+  const float fn = std::floor(t + 0.5f);
+  float r = x - fn * 0.693359375f;
+  r -= fn * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = ((int32_t)fn + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(float));
+  return p * scale;
+}
+inline double fast_exp(double x) { return std::exp(x); }
+
+// Activation codes (SOMA_RNN_ACT_*): value from the pre-activation, derivative from the value. The code is a
+// template parameter so every gate loop is a straight-line loop that gcc vectorises.
+template <int act, typename T>
+inline T activate(T x) {
+  switch (act) {
+    // Branch-free forms (fast_exp clamps its argument for float; double's exp saturates to 0 or inf cleanly).
+    case SOMA_RNN_ACT_TANH: return T(1) - T(2) / (T(1) + fast_exp(T(2) * x));
+    case SOMA_RNN_ACT_SIGMOID: return T(1) / (T(1) + fast_exp(-x));
+    case SOMA_RNN_ACT_RELU: return x > 0 ? x : T(0);
+    case SOMA_RNN_ACT_HARD_SIGMOID: return std::min(T(1), std::max(T(0), x / T(6) + T(0.5)));
+    default: return x;  // linear
+  }
+}
+
+template <int act, typename T>
+inline T derivative(T y) {
+  switch (act) {
+    case SOMA_RNN_ACT_TANH: return T(1) - y * y;
+    case SOMA_RNN_ACT_SIGMOID: return y * (T(1) - y);
+    case SOMA_RNN_ACT_RELU: return y > 0 ? T(1) : T(0);
+    case SOMA_RNN_ACT_HARD_SIGMOID: return y > 0 && y < 1 ? T(1) / T(6) : T(0);
+    default: return T(1);
+  }
+}
+
+// One timestep's arguments, unpacked from the int64 array Java passes (indices: SOMA_RNN_ARG_*).
+struct Step {
+  int cell, activation, recurrent_activation;
+  int64_t n, hidden, mask_stride, y_stride;
+  const void *xp, *hu, *bias, *recurrent_bias, *h_prev, *c_prev, *mask;
+  void *gates, *h_out, *c_out, *y, *dc, *dz, *dz_recurrent;
+
+  explicit Step(const int64_t* a)
+      : cell((int)a[SOMA_RNN_ARG_CELL]), activation((int)a[SOMA_RNN_ARG_ACTIVATION]),
+        recurrent_activation((int)a[SOMA_RNN_ARG_RECURRENT_ACTIVATION]), n(a[SOMA_RNN_ARG_N]),
+        hidden(a[SOMA_RNN_ARG_HIDDEN]), mask_stride(a[SOMA_RNN_ARG_MASK_STRIDE]), y_stride(a[SOMA_RNN_ARG_Y_STRIDE]),
+        xp(ptr(a, SOMA_RNN_ARG_XP)), hu(ptr(a, SOMA_RNN_ARG_HU)), bias(ptr(a, SOMA_RNN_ARG_BIAS)),
+        recurrent_bias(ptr(a, SOMA_RNN_ARG_RECURRENT_BIAS)), h_prev(ptr(a, SOMA_RNN_ARG_H_PREV)),
+        c_prev(ptr(a, SOMA_RNN_ARG_C_PREV)), mask(ptr(a, SOMA_RNN_ARG_MASK)), gates((void*)ptr(a, SOMA_RNN_ARG_GATES)),
+        h_out((void*)ptr(a, SOMA_RNN_ARG_H_OUT)), c_out((void*)ptr(a, SOMA_RNN_ARG_C_OUT)),
+        y((void*)ptr(a, SOMA_RNN_ARG_Y)), dc((void*)ptr(a, SOMA_RNN_ARG_DC)), dz((void*)ptr(a, SOMA_RNN_ARG_DZ)),
+        dz_recurrent((void*)ptr(a, SOMA_RNN_ARG_DZ_RECURRENT)) {}
+
+  static const void* ptr(const int64_t* a, int i) { return (const void*)(intptr_t)a[i]; }
+};
+
+// Calls f(integral_constant<act>, integral_constant<ract>) for the runtime activation codes.
+template <typename F>
+void with_activations(int act, int ract, F&& f) {
+  auto inner = [&](auto a) {
+    switch (ract) {
+      case SOMA_RNN_ACT_TANH: f(a, std::integral_constant<int, SOMA_RNN_ACT_TANH>{}); break;
+      case SOMA_RNN_ACT_SIGMOID: f(a, std::integral_constant<int, SOMA_RNN_ACT_SIGMOID>{}); break;
+      case SOMA_RNN_ACT_RELU: f(a, std::integral_constant<int, SOMA_RNN_ACT_RELU>{}); break;
+      case SOMA_RNN_ACT_HARD_SIGMOID: f(a, std::integral_constant<int, SOMA_RNN_ACT_HARD_SIGMOID>{}); break;
+      default: f(a, std::integral_constant<int, SOMA_RNN_ACT_LINEAR>{}); break;
+    }
+  };
+  switch (act) {
+    case SOMA_RNN_ACT_TANH: inner(std::integral_constant<int, SOMA_RNN_ACT_TANH>{}); break;
+    case SOMA_RNN_ACT_SIGMOID: inner(std::integral_constant<int, SOMA_RNN_ACT_SIGMOID>{}); break;
+    case SOMA_RNN_ACT_RELU: inner(std::integral_constant<int, SOMA_RNN_ACT_RELU>{}); break;
+    case SOMA_RNN_ACT_HARD_SIGMOID: inner(std::integral_constant<int, SOMA_RNN_ACT_HARD_SIGMOID>{}); break;
+    default: inner(std::integral_constant<int, SOMA_RNN_ACT_LINEAR>{}); break;
+  }
+}
+
+// Rows of a step run in parallel only when the step is large enough to pay for waking the pool.
+inline bool parallel_rows(int64_t n, int64_t work_per_row) { return n > 1 && n * work_per_row > soma::kParallelGrain; }
+
+// ------------------------------------------------------------------ forward step
+
+template <typename T, int act, int ract>
+void step_forward(const Step* s) {
+  const int64_t n = s->n, h = s->hidden;
+  const int cell = s->cell;
+  const int64_t g = cell == SOMA_RNN_LSTM ? 4 : cell == SOMA_RNN_GRU ? 3 : 1;
+  const int64_t saved = cell == SOMA_RNN_GRU ? 4 : g;
+  const T* xp = (const T*)s->xp;
+  const T* hu = (const T*)s->hu;
+  const T* bias = (const T*)s->bias;
+  const T* rbias = (const T*)s->recurrent_bias;
+  const T* h_prev = (const T*)s->h_prev;
+  const T* c_prev = (const T*)s->c_prev;
+  const T* mask = (const T*)s->mask;
+  T* gates = (T*)s->gates;
+  T* h_out = (T*)s->h_out;
+  T* c_out = (T*)s->c_out;
+  T* y = (T*)s->y;
+#pragma omp parallel for if (parallel_rows(n, g * h * 8)) schedule(static)
+  for (int64_t r = 0; r < n; ++r) {
+    const T* x = xp + r * g * h;
+    const T* u = hu ? hu + r * g * h : nullptr;
+    const T* hp = h_prev + r * h;
+    T* gs = gates + r * saved * h;
+    T* ho = h_out + r * h;
+    const bool keep = !mask || mask[r * s->mask_stride] != T(0);
+    if (cell == SOMA_RNN_LSTM) {
+      const T* cp = c_prev + r * h;
+      T* co = c_out + r * h;
+#pragma omp simd
+      for (int64_t j = 0; j < 4 * h; ++j) gs[j] = x[j] + (u ? u[j] : T(0)) + (bias ? bias[j] : T(0));
+#pragma omp simd
+      for (int64_t j = 0; j < 2 * h; ++j) gs[j] = activate<ract>(gs[j]);
+#pragma omp simd
+      for (int64_t j = 2 * h; j < 3 * h; ++j) gs[j] = activate<act>(gs[j]);
+#pragma omp simd
+      for (int64_t j = 3 * h; j < 4 * h; ++j) gs[j] = activate<ract>(gs[j]);
+      if (keep) {
+#pragma omp simd
+        for (int64_t j = 0; j < h; ++j) {
+          const T c = gs[h + j] * cp[j] + gs[j] * gs[2 * h + j];
+          co[j] = c;
+          ho[j] = gs[3 * h + j] * activate<act>(c);
+        }
+      } else {
+        std::memcpy(co, cp, sizeof(T) * h);
+        std::memcpy(ho, hp, sizeof(T) * h);
+      }
+    } else if (cell == SOMA_RNN_GRU) {
+      // Keras reset_after=True: hh = act(x_h + b_h + r * (h U_h + rb_h)); saved: z, r, hh, (h U_h + rb_h).
+#pragma omp simd
+      for (int64_t j = 0; j < 2 * h; ++j) {
+        T zv = x[j] + (bias ? bias[j] : T(0)) + (u ? u[j] : T(0)) + (rbias ? rbias[j] : T(0));
+        gs[j] = activate<ract>(zv);
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        const T rec = (u ? u[2 * h + j] : T(0)) + (rbias ? rbias[2 * h + j] : T(0));
+        const T pre = x[2 * h + j] + (bias ? bias[2 * h + j] : T(0)) + gs[h + j] * rec;
+        const T hh = activate<act>(pre);
+        gs[2 * h + j] = hh;
+        gs[3 * h + j] = rec;
+        const T zv = gs[j];
+        const T hv = zv * hp[j] + (T(1) - zv) * hh;
+        ho[j] = keep ? hv : hp[j];
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        const T hv = activate<act>(x[j] + (u ? u[j] : T(0)) + (bias ? bias[j] : T(0)));
+        gs[j] = hv;
+        ho[j] = keep ? hv : hp[j];
+      }
+    }
+    if (y) {
+      T* yr = y + r * s->y_stride;
+      std::memcpy(yr, ho, sizeof(T) * h);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ backward step
+
+template <typename T, int act, int ract>
+void step_backward(const Step* s) {
+  const int64_t n = s->n, h = s->hidden;
+  const int cell = s->cell;
+  const int64_t g = cell == SOMA_RNN_LSTM ? 4 : cell == SOMA_RNN_GRU ? 3 : 1;
+  const int64_t saved = cell == SOMA_RNN_GRU ? 4 : g;
+  const T* gates = (const T*)s->gates;
+  const T* h_prev = (const T*)s->h_prev;
+  const T* c_prev = (const T*)s->c_prev;
+  const T* c_cur = (const T*)s->c_out;
+  const T* mask = (const T*)s->mask;
+  const T* dy = (const T*)s->y;
+  const T* dh_mm = (const T*)s->hu;
+  T* dh_carry = (T*)s->h_out;
+  T* dc = (T*)s->dc;
+  T* dz = (T*)s->dz;
+  T* dzh = (T*)s->dz_recurrent;
+#pragma omp parallel for if (parallel_rows(n, g * h * 4)) schedule(static)
+  for (int64_t r = 0; r < n; ++r) {
+    const T* gs = gates + r * saved * h;
+    const T* dyr = dy ? dy + r * s->y_stride : nullptr;
+    const T* dm = dh_mm ? dh_mm + r * h : nullptr;
+    T* carry = dh_carry + r * h;
+    T* d = dz + r * g * h;
+    const bool keep = !mask || mask[r * s->mask_stride] != T(0);
+    if (!keep) {
+      // A masked step copied the previous state: its gradient passes straight through, the gates get none.
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) carry[j] = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+      std::memset(d, 0, sizeof(T) * g * h);
+      if (dzh) std::memset(dzh + r * g * h, 0, sizeof(T) * g * h);
+      continue;
+    }
+    if (cell == SOMA_RNN_LSTM) {
+      const T* cp = c_prev + r * h;
+      const T* cc = c_cur + r * h;
+      T* dcr = dc + r * h;
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+        const T i = gs[j], f = gs[h + j], gg = gs[2 * h + j], o = gs[3 * h + j];
+        const T ac = activate<act>(cc[j]);
+        const T dct = dcr[j] + dh * o * derivative<act>(ac);
+        d[j] = dct * gg * derivative<ract>(i);
+        d[h + j] = dct * cp[j] * derivative<ract>(f);
+        d[2 * h + j] = dct * i * derivative<act>(gg);
+        d[3 * h + j] = dh * ac * derivative<ract>(o);
+        dcr[j] = dct * f;
+        carry[j] = T(0);
+      }
+    } else if (cell == SOMA_RNN_GRU) {
+      const T* hp = h_prev + r * h;
+      T* dr = dzh + r * g * h;
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+        const T zv = gs[j], rv = gs[h + j], hh = gs[2 * h + j], rec = gs[3 * h + j];
+        const T dpre = dh * (T(1) - zv) * derivative<act>(hh);
+        const T dzv = dh * (hp[j] - hh) * derivative<ract>(zv);
+        const T drv = dpre * rec * derivative<ract>(rv);
+        d[j] = dzv;
+        d[h + j] = drv;
+        d[2 * h + j] = dpre;
+        dr[j] = dzv;
+        dr[h + j] = drv;
+        dr[2 * h + j] = dpre * rv;
+        carry[j] = dh * zv;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+        d[j] = dh * derivative<act>(gs[j]);
+        carry[j] = T(0);
+      }
+    }
+  }
+}
+
+// out[c] = sum_r in[r, c] (rows x cols, contiguous), accumulated in row order: deterministic.
+template <typename T>
+void column_sums(int64_t rows, int64_t cols, const T* in, T* out) {
+  const int64_t block = 64;
+  const int64_t blocks = (cols + block - 1) / block;
+#pragma omp parallel for if (rows * cols > soma::kParallelGrain && blocks > 1) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * block, c1 = std::min(cols, c0 + block);
+    T acc[64] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = in + r * cols;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
+    }
+    for (int64_t c = c0; c < c1; ++c) out[c] = acc[c - c0];
+  }
+}
+
+}  // namespace
+
+extern "C" void soma_cpu_embedding_forward(int dtype, int64_t n, int64_t dim, const int32_t* ids, const void* table,
+                                           void* out) {
+  SOMA_DISPATCH(dtype, T, embedding_forward<T>(n, dim, ids, (const T*)table, (T*)out));
+}
+
+extern "C" void soma_cpu_embedding_backward(int dtype, int64_t n, int64_t dim, int64_t vocab, const int32_t* ids,
+                                            const void* grad_out, void* grad_table) {
+  SOMA_DISPATCH_FLOAT(dtype, T, embedding_backward<T>(n, dim, vocab, ids, (const T*)grad_out, (T*)grad_table));
+}
+
+template <typename T>
+void run_step(bool backward, const int64_t* args) {
+  const Step s(args);
+  with_activations(s.activation, s.recurrent_activation, [&](auto a, auto r) {
+    if (backward) step_backward<T, decltype(a)::value, decltype(r)::value>(&s);
+    else step_forward<T, decltype(a)::value, decltype(r)::value>(&s);
+  });
+}
+
+extern "C" void soma_cpu_rnn_step_forward(int dtype, const int64_t* args) {
+  SOMA_DISPATCH_FLOAT(dtype, T, run_step<T>(false, args));
+}
+
+extern "C" void soma_cpu_rnn_step_backward(int dtype, const int64_t* args) {
+  SOMA_DISPATCH_FLOAT(dtype, T, run_step<T>(true, args));
+}
+
+extern "C" void soma_cpu_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out) {
+  SOMA_DISPATCH_FLOAT(dtype, T, column_sums<T>(rows, cols, (const T*)in, (T*)out));
+}
+
+extern "C" int soma_cpu_get_max_threads(void) { return omp_get_max_threads(); }
+
+extern "C" void soma_cpu_set_max_threads(int threads) { omp_set_num_threads(threads < 1 ? 1 : threads); }
