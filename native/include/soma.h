@@ -242,14 +242,6 @@ void soma_cpu_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const v
                                   const void* mean, const void* rstd, const void* grad_y, void* grad_x,
                                   void* grad_gamma, void* grad_beta);
 
-/* ============================== CPU: row gather (native/src/gather.cpp) ============================== */
-
-/* out[i, :] = table[ids[i], :] for n ids (each in [0, rows), checked by Java), cols features, contiguous. */
-void soma_cpu_gather_rows(int dtype, int64_t n, int64_t cols, const void* table, const int32_t* ids, void* out);
-/* grad_table (rows x cols) = 0, then grad_table[ids[i], :] += grad_out[i, :] (repeats add up). */
-void soma_cpu_scatter_add_rows(int dtype, int64_t n, int64_t cols, const int32_t* ids, const void* grad_out,
-                               int64_t rows, void* grad_table);
-
 /* ============================== CPU: numeric checks (native/src/check.cpp) ============================== */
 
 /* Index of the first NaN or +-Inf among n contiguous f32/f64 elements, or -1 when all are finite (anomaly mode). */

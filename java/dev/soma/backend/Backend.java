@@ -48,10 +48,6 @@ public interface Backend {
         throw new UnsupportedOperationException("layer normalisation on " + device() + " is not implemented yet");
     }
 
-    /** Row gather (embeddings); backends without it say so. */
-    default GatherKernels gather() {
-        throw new UnsupportedOperationException("row gather on " + device() + " is not implemented yet");
-    }
 
     /** Embeddings and recurrent layers; backends without them say so. */
     default RecurrentKernels recurrent() {

@@ -19,7 +19,6 @@ public final class CpuBackend implements Backend {
     private final ConvKernels conv = new CpuConv();
     private final AttentionKernels attention = new CpuAttention();
     private final NormalizationKernels normalization = new CpuNormalization();
-    private final GatherKernels gather = new CpuGather();
     private final RecurrentKernels recurrent = new CpuRecurrent();
 
     CpuBackend() {
@@ -92,10 +91,6 @@ public final class CpuBackend implements Backend {
         return normalization;
     }
 
-    @Override
-    public GatherKernels gather() {
-        return gather;
-    }
 
     @Override
     public RecurrentKernels recurrent() {

@@ -180,13 +180,6 @@ public final class CpuKernels {
             @Cast("const void*") long rstd, @Cast("const void*") long gradY, @Cast("void*") long gradX,
             @Cast("void*") long gradGamma, @Cast("void*") long gradBeta);
 
-    // ---------------- row gather (native/src/gather.cpp) ----------------
-    public static native void soma_cpu_gather_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
-            @Cast("const void*") long table, @Cast("const int32_t*") long ids, @Cast("void*") long out);
-    public static native void soma_cpu_scatter_add_rows(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long cols,
-            @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut, @Cast("int64_t") long rows,
-            @Cast("void*") long gradTable);
-
     // ---------------- numeric checks (native/src/check.cpp) ----------------
     public static native @Cast("int64_t") long soma_cpu_first_non_finite(int dtype, @Cast("const void*") long x,
             @Cast("int64_t") long n);

@@ -2,7 +2,7 @@ package dev.soma.nn;
 
 import dev.soma.autograd.GradMode;
 import dev.soma.errors.ShapeException;
-import dev.soma.ops.Gather;
+import dev.soma.ops.Embeddings;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -88,7 +88,7 @@ public final class TokenAndPositionEmbedding extends Layer {
                 ids = x.to(DType.I32);
             }
         }
-        Tensor tok = Gather.embedding(tokens, ids);
+        Tensor tok = Embeddings.embedding(ids, tokens);
         long steps = x.size(1);
         Tensor pos = positions.slice(0, 0, steps, 1);
         return tok.add(pos);

@@ -9,7 +9,7 @@ import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
 import dev.soma.model.Sequential;
 import dev.soma.ops.Creation;
-import dev.soma.ops.Gather;
+import dev.soma.ops.Embeddings;
 import dev.soma.ops.Normalization;
 import dev.soma.optim.Adam;
 import dev.soma.tensor.DType;
@@ -103,17 +103,17 @@ class TransformerLayersTest {
         try (Scope s = Scope.open()) {
             Tensor table = randn(1, DType.F64, 6, 3);
             Tensor ids = Tensor.ofInts(new int[] {5, 0, 5, 2, 2, 2}, 2, 3);
-            Tensor out = Gather.embedding(table, ids);
+            Tensor out = Embeddings.embedding(ids, table);
             assertArrayEquals(new long[] {2, 3, 3}, out.shape());
             double[] t = table.toDoubleArray(), o = out.toDoubleArray();
             int[] idv = {5, 0, 5, 2, 2, 2};
             for (int i = 0; i < 6; i++) for (int c = 0; c < 3; c++) assertEquals(t[idv[i] * 3 + c], o[i * 3 + c]);
-            Gradcheck.assertGradients("embedding", xs -> Gather.embedding(xs[0], ids), table);
-            ShapeException e = assertThrows(ShapeException.class, () -> Gather.embedding(table, Tensor.ofInts(new int[] {6})));
+            Gradcheck.assertGradients("embedding", xs -> Embeddings.embedding(ids, xs[0]), table);
+            ShapeException e = assertThrows(ShapeException.class, () -> Embeddings.embedding(Tensor.ofInts(new int[] {6}), table));
             assertTrue(e.getMessage().contains("embedding") && e.getMessage().contains("6"), e.getMessage());
-            assertThrows(ShapeException.class, () -> Gather.embedding(table, Tensor.ofInts(new int[] {-1})));
-            assertThrows(DTypeException.class, () -> Gather.embedding(table, Tensor.of(new float[] {1})));
-            assertThrows(ShapeException.class, () -> Gather.embedding(randn(2, DType.F64, 6), ids));
+            assertThrows(ShapeException.class, () -> Embeddings.embedding(Tensor.ofInts(new int[] {-1}), table));
+            assertThrows(DTypeException.class, () -> Embeddings.embedding(Tensor.of(new float[] {1}), table));
+            assertThrows(ShapeException.class, () -> Embeddings.embedding(ids, randn(2, DType.F64, 6)));
         }
     }
 
@@ -127,7 +127,7 @@ class TransformerLayersTest {
             assertEquals(7 * 4 + 5 * 4, learned.paramCount());
             assertFalse(sin.params().get(1).trainable(), "the sinusoidal table is fixed");
             Tensor ids = Tensor.of(new float[] {1, 2, 3, 6, 0, 1}, 2, 3);
-            double[] pe = sin.apply(ids, false).sub(Gather.embedding(sin.tokenEmbedding(), ids.to(DType.I32))).toDoubleArray();
+            double[] pe = sin.apply(ids, false).sub(Embeddings.embedding(ids.to(DType.I32), sin.tokenEmbedding())).toDoubleArray();
             // position 2, feature 3: cos(2 / 10000^(2/4))
             assertEquals(Math.cos(2 / 100.0), pe[2 * 4 + 3], 1e-12);
             assertEquals(Math.sin(1.0), pe[4], 1e-12);
