@@ -62,10 +62,7 @@ public final class Conv2D extends Layer implements FoldableActivation {
 
     /** "valid" (default) or "same". */
     public Conv2D padding(String p) {
-        if (p == null || !(p.equalsIgnoreCase("valid") || p.equalsIgnoreCase("same"))) {
-            throw new ShapeException("Conv2D: padding must be \"valid\" or \"same\", got " + p);
-        }
-        this.padding = p.toLowerCase();
+        this.padding = Pooling2D.paddingName("Conv2D", p);
         return this;
     }
 
@@ -104,11 +101,7 @@ public final class Conv2D extends Layer implements FoldableActivation {
     }
 
     private static int[] positivePair(String what, int[] v) {
-        if (v == null || v.length != 2 || v[0] <= 0 || v[1] <= 0) {
-            throw new ShapeException("Conv2D: " + what + " must be two positive values (height, width), got "
-                    + Arrays.toString(v));
-        }
-        return v.clone();
+        return Pooling2D.positivePair("Conv2D", what, v);
     }
 
     @Override
