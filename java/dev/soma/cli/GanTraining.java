@@ -3,7 +3,7 @@ package dev.soma.cli;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Mnist;
 import dev.soma.errors.SomaException;
-import dev.soma.gan.GanHistory;
+import dev.soma.model.History;
 import dev.soma.gan.GanLoss;
 import dev.soma.gan.GanTrainer;
 import dev.soma.memory.Scope;
@@ -71,7 +71,7 @@ final class GanTraining {
                 console.flush();
                 Map<String, List<Double>> curves = new LinkedHashMap<>();
                 long[] exampleShape = {split.height(), split.width(), 1};
-                GanHistory h = gan.fit(images, cmd.batchSize, cmd.epochs, (epoch, logs) -> {
+                History h = gan.fit(images, cmd.batchSize, cmd.epochs, (epoch, logs) -> {
                     logs.forEach((k, v) -> curves.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
                     Path grid = runDir.resolve(String.format(Locale.ROOT, "samples_epoch_%03d.png", epoch + 1));
                     try (Scope s = Scope.open()) {

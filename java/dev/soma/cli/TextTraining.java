@@ -65,7 +65,7 @@ final class TextTraining {
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
             History history = m.fit(train, options);
             Path curves = runDir.resolve("curves.png");
-            Plots.history(curves, TrainCommand.toArrays(history));
+            Plots.history(curves, history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));

@@ -21,8 +21,6 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -126,7 +124,7 @@ final class TrainCommand implements Callable<Integer> {
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
             History history = m.fit(train, options);
             Path curves = runDir.resolve("curves.png");
-            Plots.history(curves, toArrays(history));
+            Plots.history(curves, history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));
@@ -135,11 +133,4 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    static Map<String, double[]> toArrays(History h) {
-        Map<String, double[]> out = new LinkedHashMap<>();
-        for (Map.Entry<String, List<Double>> e : h.all().entrySet()) {
-            out.put(e.getKey(), e.getValue().stream().mapToDouble(Double::doubleValue).toArray());
-        }
-        return out;
-    }
 }

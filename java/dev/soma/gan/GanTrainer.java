@@ -1,5 +1,7 @@
 package dev.soma.gan;
 
+import dev.soma.model.History;
+
 import dev.soma.autograd.GradMode;
 import dev.soma.data.Batch;
 import dev.soma.data.DataLoader;
@@ -314,10 +316,10 @@ public final class GanTrainer implements AutoCloseable {
      * shuffled batches for the discriminator updates, then one generator update. Returns per-epoch means of
      * d_loss, g_loss, d_accuracy (and gradient_penalty for WGAN-GP).
      */
-    public GanHistory fit(Dataset real, int batchSize, int epochs, EpochListener listener) throws java.io.IOException {
+    public History fit(Dataset real, int batchSize, int epochs, EpochListener listener) throws java.io.IOException {
         if (batchSize <= 0 || epochs < 0) throw new IllegalArgumentException("GanTrainer.fit: batchSize must be > 0, epochs >= 0");
         DataLoader loader = new DataLoader(real, batchSize, true, seed);
-        GanHistory history = new GanHistory();
+        History history = new History();
         for (int epoch = 0; epoch < epochs; epoch++) {
             double d = 0;
             double g = 0;

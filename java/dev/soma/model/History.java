@@ -6,11 +6,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** What {@code fit} returns: each logged value ("loss", "accuracy", "val_loss", ...) per epoch. */
+/**
+ * Values logged per epoch ("loss", "accuracy", "val_loss", ...; "d_loss", "g_loss" for GANs): what {@code fit}
+ * returns.
+ */
 public final class History {
     private final Map<String, List<Double>> values = new LinkedHashMap<>();
 
-    void record(Map<String, Double> logs) {
+    /** Appends one epoch's values. */
+    public void record(Map<String, Double> logs) {
         logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
     }
 
@@ -21,6 +25,13 @@ public final class History {
 
     public Map<String, List<Double>> all() {
         return Collections.unmodifiableMap(values);
+    }
+
+    /** Every series as arrays (for {@link dev.soma.util.Plots}). */
+    public Map<String, double[]> arrays() {
+        Map<String, double[]> out = new LinkedHashMap<>();
+        values.forEach((k, v) -> out.put(k, v.stream().mapToDouble(Double::doubleValue).toArray()));
+        return out;
     }
 
     public int epochs() {

@@ -34,7 +34,7 @@ class GanMnistTest {
         try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
              GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4, 0.5, 0.999, 1e-7), d.seed(2),
                      new Adam(2e-4, 0.5, 0.999, 1e-7), 100).seed(3)) {
-            GanHistory h = gan.fit(real, 32, 2, null);
+            dev.soma.model.History h = gan.fit(real, 32, 2, null);
             List<Double> acc = h.get("d_accuracy");
             System.out.println("MNIST GAN: d_accuracy per epoch " + acc + ", d_loss " + h.get("d_loss") + ", g_loss "
                     + h.get("g_loss"));
