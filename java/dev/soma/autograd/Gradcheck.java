@@ -37,6 +37,16 @@ public final class Gradcheck {
         return r;
     }
 
+    /** {@link #assertGradients(String, Function, Tensor...)} of an op value (a custom op, say): its first output. */
+    public static Result assertGradients(NamedOp op, Tensor... inputs) {
+        return assertGradients(op.name(), op::apply, inputs);
+    }
+
+    /** {@link #check(String, Function, Tensor...)} of an op value (a custom op, say): its first output. */
+    public static Result check(NamedOp op, Tensor... inputs) {
+        return check(op.name(), op::apply, inputs);
+    }
+
     public static Result check(String op, Function<Tensor[], Tensor> f, Tensor... inputs) {
         for (Tensor t : inputs) {
             t.checkOpen("gradcheck " + op);

@@ -18,7 +18,7 @@ import java.util.stream.IntStream;
 
 /** {@code soma bench ...}: benchmarks people read (JMH under bench/ covers the kernels). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.TrainStep.class})
+        subcommands = {BenchCommand.TrainStep.class, BenchOpCommand.class, BenchCeilingsCommand.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;
