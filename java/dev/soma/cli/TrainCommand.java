@@ -52,7 +52,7 @@ final class TrainCommand implements Callable<Integer> {
     double learningRate;
 
     @Option(names = "--lr-schedule", defaultValue = "cosine",
-            description = "constant, or cosine: decay from the learning rate to a tenth of it over all steps (default)")
+            description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay)")
     String lrSchedule;
 
     @Option(names = "--validation-split", defaultValue = "0.05",
@@ -109,7 +109,7 @@ final class TrainCommand implements Callable<Integer> {
             long totalSteps = (long) epochs * ((trainExamples + batchSize - 1) / batchSize);
             switch (lrSchedule) {
                 case "constant" -> { }
-                case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(learningRate, Math.max(totalSteps, 1), 0.1));
+                case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(learningRate, Math.max(totalSteps, 1), 0.0));
                 default -> throw new IllegalArgumentException("train: unknown --lr-schedule '" + lrSchedule
                         + "': expected constant or cosine");
             }
