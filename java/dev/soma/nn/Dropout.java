@@ -49,10 +49,17 @@ public final class Dropout extends Layer {
     @Override
     protected Tensor call(Tensor x, boolean training) {
         if (!training || rate == 0) return x;
-        Tensor u = Tensor.empty(x.dtype(), x.device(), x.shape());
-        u.backend().random().fill(RandomKernels.Distribution.UNIFORM, u, seed, ++calls, 0, 1);
-        Tensor keep = u.ge(Tensor.full(rate, x.dtype(), x.device())).mul(1 / (1 - rate));
-        return x.mul(keep);
+        return x.mul(keepMask(x, x.shape(), rate, seed, ++calls));
+    }
+
+    /**
+     * The inverted-dropout multiplier of shape {@code shape} (broadcastable to x): 0 with probability
+     * {@code rate}, else {@code 1 / (1 - rate)}, drawn from the counter-based stream (seed, stream).
+     */
+    static Tensor keepMask(Tensor x, long[] shape, double rate, long seed, long stream) {
+        Tensor u = Tensor.empty(x.dtype(), x.device(), shape);
+        u.backend().random().fill(RandomKernels.Distribution.UNIFORM, u, seed, stream, 0, 1);
+        return u.ge(Tensor.full(rate, x.dtype(), x.device())).mul(1 / (1 - rate));
     }
 
     @Override

@@ -1,7 +1,6 @@
 package dev.soma.nn;
 
 import dev.soma.backend.RecurrentKernels.Cell;
-import dev.soma.backend.RandomKernels;
 import dev.soma.errors.ShapeException;
 import dev.soma.ops.Recurrent;
 import dev.soma.ops.Shapes;
@@ -179,10 +178,8 @@ public abstract class RecurrentLayer extends Layer {
     /** Input dropout with one mask per sequence and feature, shared by every step (Keras' behaviour). */
     private Tensor dropInputs(Tensor x) {
         long[] s = x.shape();
-        Tensor u = Tensor.empty(x.dtype(), x.device(), s[0], 1, s[2]);
-        u.backend().random().fill(RandomKernels.Distribution.UNIFORM, u, dropoutSeed, ++dropoutCalls, 0, 1);
-        Tensor keep = u.ge(Tensor.full(dropout, x.dtype(), x.device())).mul(1 / (1 - dropout));
-        return x.mul(keep);
+        // One mask per sequence, shared by every time step (Keras' input dropout of recurrent layers).
+        return x.mul(Dropout.keepMask(x, new long[] {s[0], 1, s[2]}, dropout, dropoutSeed, ++dropoutCalls));
     }
 
     @Override
