@@ -23,6 +23,8 @@ public final class LayerRegistry {
         register("max_pooling2d", MaxPooling2D::fromConfig);
         register("average_pooling2d", AveragePooling2D::fromConfig);
         register("global_average_pooling2d", c -> new GlobalAveragePooling2D());
+        register("up_sampling2d", UpSampling2D::fromConfig);
+        register("conv2d_transpose", Conv2DTranspose::fromConfig);
         register("layer_normalization", c -> new LayerNormalization(numOf(c, "epsilon")).center(boolOf(c, "center")).scale(boolOf(c, "scale")));
         register("multi_head_attention", MultiHeadAttention::fromConfig);
         register("global_average_pooling1d", c -> new GlobalAveragePooling1D());
