@@ -52,6 +52,16 @@ public final class TransposedConvolution {
     }
 
     /**
+     * The implementations of this op's forward, input-gradient and kernel-gradient passes for this call (the
+     * adjoint convolution's backward-data, forward and backward-weights passes); computes nothing.
+     */
+    public static String[] implementations(Tensor x, Tensor kernel, int[] strides, String padding) {
+        ConvKernels.Geometry g = geometry(x, kernel, null, strides, padding);
+        String[] conv = x.backend().conv().conv2dImplementations(g, x.dtype(), false);
+        return new String[] {conv[1], conv[0], conv[2]};
+    }
+
+    /**
      * The per-example output shape {@code [OH, OW, filters]} of an input {@code [H, W, C]} (layers' shape
      * inference); {@code who} names the caller in messages.
      */

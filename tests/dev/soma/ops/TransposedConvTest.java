@@ -149,6 +149,24 @@ class TransposedConvTest {
         }
     }
 
+    /** A DCGAN generator's upsampling steps run on oneDNN's optimised kernels, not its reference ones. */
+    @Test
+    void dcganShapesAreNotReferenceKernels() {
+        try (Scope s = Scope.open()) {
+            long[][] shapes = {{64, 7, 7, 128, 64}, {64, 14, 14, 64, 1}};   // N, H, W, C, F; 4x4 kernel, stride 2 same
+            for (long[] c : shapes) {
+                String[] impl = TransposedConvolution.implementations(Tensor.zeros(c[0], c[1], c[2], c[3]),
+                        Tensor.zeros(4, 4, c[4], c[3]), new int[] {2, 2}, "same");
+                assertEquals(3, impl.length);
+                for (String i : impl) {
+                    assertTrue(i.startsWith("onednn "), Arrays.toString(impl));
+                    assertFalse(i.contains("ref"), Arrays.toString(c) + " on a reference kernel: " + Arrays.toString(impl));
+                }
+                System.out.println("conv2dTranspose " + Arrays.toString(c) + " passes: " + Arrays.toString(impl));
+            }
+        }
+    }
+
     private static String shapeError(Executable e) {
         return assertThrows(ShapeException.class, e).getMessage();
     }
