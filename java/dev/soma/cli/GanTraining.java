@@ -38,39 +38,39 @@ final class GanTraining {
     private GanTraining() {}
 
     static int run(TrainCommand cmd, PrintWriter console) throws IOException {
-        if (!cmd.arch.equals("mlp")) {
-            if (cmd.arch.equals("dcgan")) {
-                throw new SomaException("train gan --arch dcgan is pending: it needs Conv2DTranspose and Conv2D layers, "
-                        + "which this build does not have yet; use --arch mlp");
-            }
-            throw new SomaException("train gan: unknown --arch '" + cmd.arch + "' (expected mlp or dcgan)");
-        }
+        boolean dcgan = switch (cmd.arch) {
+            case "mlp" -> false;
+            case "dcgan" -> true;
+            default -> throw new SomaException("train gan: unknown --arch '" + cmd.arch + "' (expected mlp or dcgan)");
+        };
         GanLoss loss = GanLoss.byName(cmd.ganLoss);
         Mnist.Dataset data = cmd.datasetOptions.load(console);
         Mnist.Split split = cmd.limit > 0 ? data.train().slice(0, Math.min(cmd.limit, data.train().count())) : data.train();
         int pixels = split.height() * split.width();
-        ArrayDataset images = scaledImages(split);
-        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", "gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
+        long[] exampleShape = {split.height(), split.width(), 1};
+        ArrayDataset images = scaledImages(split, dcgan ? exampleShape : new long[] {pixels});
+        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", cmd.arch + "-gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
         Files.createDirectories(runDir);
         boolean lrGiven = cmd.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
         double lr = lrGiven ? cmd.learningRate : 2e-4;
 
-        try (Sequential g = ReferenceModels.ganGenerator(pixels); Sequential d = ReferenceModels.ganDiscriminator()) {
+        try (Sequential g = dcgan ? ReferenceModels.dcganGenerator() : ReferenceModels.ganGenerator(pixels);
+             Sequential d = dcgan ? ReferenceModels.dcganDiscriminator() : ReferenceModels.ganDiscriminator()) {
             if (loss == GanLoss.WASSERSTEIN_GP) {
                 throw new SomaException("train gan: the reference discriminator ends in a sigmoid; --gan-loss wgan-gp needs "
                         + "a linear critic (use GanTrainer with your own models)");
             }
             g.seed(cmd.seed).build(LATENT);
-            d.seed(cmd.seed + 1).build(pixels);
+            if (dcgan) d.seed(cmd.seed + 1).build(exampleShape);
+            else d.seed(cmd.seed + 1).build(pixels);
             console.println("generator:\n" + g.summary() + "discriminator:\n" + d.summary());
             try (GanTrainer gan = new GanTrainer(g, new Adam(lr, 0.5, 0.999, 1e-7), d, new Adam(lr, 0.5, 0.999, 1e-7), LATENT)
                     .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)) {
-                console.printf(Locale.ROOT, "training the MLP GAN (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
+                console.printf(Locale.ROOT, "training the " + (dcgan ? "DCGAN" : "MLP GAN") + " (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
                         + "%d epochs, batch %d%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
                         cmd.epochs, cmd.batchSize);
                 console.flush();
                 Map<String, List<Double>> curves = new LinkedHashMap<>();
-                long[] exampleShape = {split.height(), split.width(), 1};
                 History h = gan.fit(images, cmd.batchSize, cmd.epochs, (epoch, logs) -> {
                     logs.forEach((k, v) -> curves.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
                     Path grid = runDir.resolve(String.format(Locale.ROOT, "samples_epoch_%03d.png", epoch + 1));
@@ -99,12 +99,12 @@ final class GanTraining {
         return 0;
     }
 
-    /** Images as flat vectors of pixels in [-1, 1] (the tanh generator's range). */
-    static ArrayDataset scaledImages(Mnist.Split s) {
+    /** Images with pixels in [-1, 1] (the tanh generator's range), each example of {@code exampleShape}. */
+    static ArrayDataset scaledImages(Mnist.Split s, long[] exampleShape) {
         float[] src = s.images();
         float[] x = new float[src.length];
         for (int i = 0; i < x.length; i++) x[i] = src[i] * 2f - 1f;
-        return ArrayDataset.withLabels(x, new long[] {(long) s.height() * s.width()}, s.labels());
+        return ArrayDataset.withLabels(x, exampleShape, s.labels());
     }
 
     private static double[] toArray(List<Double> v) {

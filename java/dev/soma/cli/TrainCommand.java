@@ -71,7 +71,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "no progress bar, one line per epoch")
     boolean quiet;
 
-    @Option(names = "--arch", defaultValue = "mlp", description = "gan only: mlp (dcgan is pending)")
+    @Option(names = "--arch", defaultValue = "mlp", description = "gan only: mlp (default) or dcgan")
     String arch;
 
     @Option(names = "--gan-loss", defaultValue = "non-saturating",

@@ -2,7 +2,11 @@ package dev.soma.zoo;
 
 import dev.soma.model.Sequential;
 import dev.soma.nn.Bidirectional;
+import dev.soma.nn.BatchNormalization;
 import dev.soma.nn.Conv2D;
+import dev.soma.nn.Conv2DTranspose;
+import dev.soma.nn.LeakyReLU;
+import dev.soma.nn.Reshape;
 import dev.soma.nn.Dense;
 import dev.soma.nn.Embedding;
 import dev.soma.nn.GRU;
@@ -30,6 +34,25 @@ public final class ReferenceModels {
     public static Sequential ganDiscriminator() {
         return new Sequential(new Flatten(), new Dense(256, "leaky_relu"), new Dense(256, "leaky_relu"),
                 new Dense(1, "sigmoid"));
+    }
+
+    /**
+     * DCGAN generator for 28x28x1 images (tanh): z -> Dense 7*7*128 -> BatchNorm -> LeakyReLU 0.2 -> Reshape 7x7x128 ->
+     * Conv2DTranspose 64 4x4 /2 same -> BatchNorm -> LeakyReLU 0.2 -> Conv2DTranspose 1 4x4 /2 same tanh.
+     */
+    public static Sequential dcganGenerator() {
+        return new Sequential(new Dense(7 * 7 * 128), new BatchNormalization(), new LeakyReLU(0.2), new Reshape(7, 7, 128),
+                new Conv2DTranspose(64, 4).strides(2).padding("same"), new BatchNormalization(), new LeakyReLU(0.2),
+                new Conv2DTranspose(1, 4, "tanh").strides(2).padding("same"));
+    }
+
+    /**
+     * DCGAN discriminator for 28x28x1 images: Conv2D 64 4x4 /2 same -> LeakyReLU 0.2 -> Conv2D 128 4x4 /2 same ->
+     * LeakyReLU 0.2 -> Flatten -> Dense 1 sigmoid.
+     */
+    public static Sequential dcganDiscriminator() {
+        return new Sequential(new Conv2D(64, 4).strides(2).padding("same"), new LeakyReLU(0.2),
+                new Conv2D(128, 4).strides(2).padding("same"), new LeakyReLU(0.2), new Flatten(), new Dense(1, "sigmoid"));
     }
 
     /** A fresh, unbuilt model for 28x28x1 images and {@code classes} classes. */
