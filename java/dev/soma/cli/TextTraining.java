@@ -22,7 +22,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code soma train lstm --dataset imdb}: the sentiment classifier of {@link ReferenceModels#textClassifier} on
+ * {@code soma train lstm|transformer --dataset imdb}: the sentiment classifier of {@link ReferenceModels#textClassifier} on
  * IMDB (fixed 25,000 / 25,000 split; vocabulary of the most frequent training words; reviews padded or cut to a
  * fixed length, keeping their end). Writes checkpoint, CSV log, curves and the vocabulary into the run folder
  * and ends with the same {@code test_accuracy=.. test_loss=..} line as the image models.
@@ -52,7 +52,7 @@ final class TextTraining {
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");
         Files.write(runDir.resolve("vocabulary.txt"), vocab.words());
-        try (Sequential m = ReferenceModels.textClassifier(c.model, vocab.size())) {
+        try (Sequential m = ReferenceModels.textClassifier(c.model, vocab.size(), c.maxLength)) {
             m.seed(c.seed).compile(new Adam(c.learningRate), "binary_crossentropy", "accuracy");
             m.build(c.maxLength);
             console.println(m.summary());

@@ -31,7 +31,7 @@ import java.util.concurrent.Callable;
  * {@code test_accuracy=<fraction> test_loss=<value>}.
  */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train a reference model: cnn or mlp on an MNIST-format dataset, gan on mnist, or a text model (lstm, bilstm, gru) on imdb.")
+        description = "Train a reference model: cnn or mlp on an MNIST-format dataset, gan on mnist, or a text model (lstm, bilstm, gru, transformer) on imdb.")
 final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -13,6 +13,10 @@ import dev.soma.nn.GRU;
 import dev.soma.nn.LSTM;
 import dev.soma.nn.Dropout;
 import dev.soma.nn.Flatten;
+import dev.soma.nn.GlobalAveragePooling1D;
+import dev.soma.nn.LayerNormalization;
+import dev.soma.nn.TokenAndPositionEmbedding;
+import dev.soma.nn.TransformerEncoder;
 import dev.soma.nn.MaxPooling2D;
 
 import java.util.List;
@@ -70,17 +74,23 @@ public final class ReferenceModels {
         };
     }
 
-    /** The sequence classifiers (ids [steps] -> one probability): lstm, bilstm, gru. */
+    /** The sequence classifiers (ids [steps] -> one probability): lstm, bilstm, gru, transformer. */
     public static List<String> textNames() {
-        return List.of("lstm", "bilstm", "gru");
+        return List.of("lstm", "bilstm", "gru", "transformer");
     }
 
     /**
-     * A fresh binary text classifier over ids {@code [steps]} from a vocabulary of {@code vocab} ids (0 = padding,
-     * masked): Embedding 64 (mask_zero) -> a recurrent layer of 64 units -> Dense 1 sigmoid.
+     * A fresh binary text classifier over ids {@code [maxLength]} from a vocabulary of {@code vocab} ids (0 = padding):
+     * Embedding 64 (mask_zero: padding is masked) -> a recurrent layer of 64 units -> Dense 1 sigmoid, or the small
+     * transformer encoder below (padding is not masked there).
      */
-    public static Sequential textClassifier(String name, int vocab) {
+    public static Sequential textClassifier(String name, int vocab, int maxLength) {
         return switch (name) {
+            // Token + position embedding 64 -> one pre-norm encoder block (4 heads, feed-forward 128) -> LayerNorm
+            // -> mean over time -> Dense 1 sigmoid.
+            case "transformer" -> new Sequential(new TokenAndPositionEmbedding(vocab, maxLength, 64),
+                    new TransformerEncoder(4, 128, 0.1), new LayerNormalization(), new GlobalAveragePooling1D(),
+                    new Dense(1, "sigmoid"));
             case "lstm" -> new Sequential(new Embedding(vocab, 64, true), new LSTM(64), new Dense(1, "sigmoid"));
             case "bilstm" -> new Sequential(new Embedding(vocab, 64, true), new Bidirectional(new LSTM(64), new LSTM(64)),
                     new Dense(1, "sigmoid"));

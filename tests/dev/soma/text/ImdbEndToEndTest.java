@@ -46,17 +46,27 @@ class ImdbEndToEndTest {
 
     @Test
     void lstmLearnsSentimentFromThreeThousandReviews() {
+        assertLearns("lstm", 3);
+    }
+
+    @Test
+    void transformerLearnsSentimentFromThreeThousandReviews() {
+        assertLearns("transformer", 2);
+    }
+
+    /** Trains a text reference model on 3,000 real reviews; chance is 0.5, a broken model stays near it. */
+    private static void assertLearns(String model, int epochs) {
         Imdb.Split train = imdb.train().head(3000);
         Imdb.Split test = imdb.test().head(1000);
         Vocabulary vocab = Vocabulary.build(train.texts(), 10_000);
         int length = 150;
         ArrayDataset trainData = TextClassification.binary(train.texts(), train.labels(), vocab, length);
         ArrayDataset testData = TextClassification.binary(test.texts(), test.labels(), vocab, length);
-        try (Sequential m = ReferenceModels.textClassifier("lstm", vocab.size())) {
+        try (Sequential m = ReferenceModels.textClassifier(model, vocab.size(), length)) {
             m.seed(1).compile(new Adam(1e-3), "binary_crossentropy", "accuracy");
-            m.fit(trainData, new FitOptions().batchSize(32).epochs(3).verbose(0).seed(1));
+            m.fit(trainData, new FitOptions().batchSize(32).epochs(epochs).verbose(0).seed(1));
             Map<String, Double> r = m.evaluate(testData, 250);
-            assertTrue(r.get("accuracy") > 0.72, "test accuracy " + r);
+            assertTrue(r.get("accuracy") > 0.72, model + " test accuracy " + r);
         }
     }
 }
