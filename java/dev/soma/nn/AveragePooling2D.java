@@ -35,6 +35,6 @@ public final class AveragePooling2D extends Pooling2D<AveragePooling2D> {
     }
 
     static AveragePooling2D fromConfig(Map<String, Object> c) {
-        return configure(new AveragePooling2D(Conv2D.pairOf(c, "pool_size")), c);
+        return configure(new AveragePooling2D(ConvLayer2D.pairOf(c, "pool_size")), c);
     }
 }

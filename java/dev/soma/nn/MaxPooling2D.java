@@ -32,6 +32,6 @@ public final class MaxPooling2D extends Pooling2D<MaxPooling2D> {
     }
 
     static MaxPooling2D fromConfig(Map<String, Object> c) {
-        return configure(new MaxPooling2D(Conv2D.pairOf(c, "pool_size")), c);
+        return configure(new MaxPooling2D(ConvLayer2D.pairOf(c, "pool_size")), c);
     }
 }

@@ -74,7 +74,7 @@ public abstract class Pooling2D<T extends Pooling2D<T>> extends Layer {
 
     /** Sets strides and padding from a checkpoint's config (the pool size goes to the constructor). */
     static <L extends Pooling2D<L>> L configure(L layer, Map<String, Object> c) {
-        int[] s = Conv2D.pairOf(c, "strides");
+        int[] s = ConvLayer2D.pairOf(c, "strides");
         return layer.strides(s[0], s[1]).padding((String) c.get("padding"));
     }
 }

@@ -58,6 +58,6 @@ public final class UpSampling2D extends Layer {
             throw new IllegalArgumentException("layer config: UpSampling2D supports interpolation 'nearest' only, got '"
                     + interpolation + "'");
         }
-        return new UpSampling2D(Conv2D.pairOf(c, "size"));
+        return new UpSampling2D(ConvLayer2D.pairOf(c, "size"));
     }
 }
