@@ -14,13 +14,13 @@ import java.util.concurrent.Callable;
 
 /** {@code soma fetch mnist fashion-mnist}: puts datasets into the data folder, checked by SHA-256. */
 @Command(name = "fetch", mixinStandardHelpOptions = true,
-        description = "Fetch datasets (mnist, fashion-mnist, imdb) into the data folder and check their SHA-256; "
+        description = "Fetch datasets (mnist, fashion-mnist, imdb, kjv) into the data folder and check their SHA-256; "
                 + "does nothing for files already present and correct.")
 final class FetchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "1..*", paramLabel = "DATASET", description = "mnist, fashion-mnist or imdb")
+    @Parameters(arity = "1..*", paramLabel = "DATASET", description = "mnist, fashion-mnist, imdb or kjv")
     List<String> datasets;
 
     @Option(names = "--data-root", paramLabel = "DIR",

