@@ -91,7 +91,7 @@ public class Sequential extends Model {
         long total = 0;
         long trainable = 0;
         for (Layer l : layers) {
-            String shape = l.isBuilt() ? "(None, " + Arrays.toString(l.outputShape()).replace("[", "").replace("]", "") + ")"
+            String shape = l.isBuilt() ? "(None, " + Layer.join(l.outputShape()) + ")"
                     : "(unbuilt)";
             b.append(String.format("%-28s %-24s %10d%n", l.name() + " (" + l.getClass().getSimpleName() + ")", shape,
                     l.paramCount()));

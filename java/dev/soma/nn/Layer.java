@@ -20,6 +20,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Layers own their parameters and free them in {@link #close()}.
  */
 public abstract class Layer implements AutoCloseable {
+    /** A per-example size of -1 when building (Keras' None): any number of steps is accepted at run time. */
+    public static final long VARIABLE = -1;
+
     private static final Map<String, AtomicInteger> COUNTERS = new ConcurrentHashMap<>();
 
     private final String name;
@@ -101,7 +104,7 @@ public abstract class Layer implements AutoCloseable {
         if (s.length == 0) throw new ShapeException(name + ": input " + x.describe() + " has no batch dimension");
         long[] perExample = Arrays.copyOfRange(s, 1, s.length);
         if (!isBuilt()) build(perExample, x.dtype(), new SplittableRandom());
-        if (!Arrays.equals(perExample, inputShape)) {
+        if (!fitsBuiltShape(perExample)) {
             throw new ShapeException(name + ": expected input of shape [batch, " + join(inputShape) + "], got "
                     + x.describe());
         }
@@ -162,9 +165,19 @@ public abstract class Layer implements AutoCloseable {
         for (Param p : params) p.value().close();
     }
 
-    static String join(long[] shape) {
+    /** A built size of -1 (Keras' None: a variable number of steps) accepts any size; others must be equal. */
+    protected final boolean fitsBuiltShape(long[] perExample) {
+        if (perExample.length != inputShape.length) return false;
+        for (int i = 0; i < perExample.length; i++) {
+            if (inputShape[i] != VARIABLE && perExample[i] != inputShape[i]) return false;
+        }
+        return true;
+    }
+
+    /** The shape as Keras prints it: sizes, with None for a variable size. */
+    public static String join(long[] shape) {
         StringBuilder b = new StringBuilder();
-        for (int i = 0; i < shape.length; i++) b.append(i == 0 ? "" : ", ").append(shape[i]);
+        for (int i = 0; i < shape.length; i++) b.append(i == 0 ? "" : ", ").append(shape[i] == VARIABLE ? "None" : shape[i]);
         return b.toString();
     }
 }

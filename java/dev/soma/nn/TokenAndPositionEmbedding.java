@@ -88,8 +88,12 @@ public final class TokenAndPositionEmbedding extends Layer {
                 ids = x.to(DType.I32);
             }
         }
-        Tensor tok = Embeddings.embedding(ids, tokens);
         long steps = x.size(1);
+        if (steps > maxLength) {
+            throw new ShapeException(name() + ": " + steps + " steps in " + x.describe() + " exceed the " + maxLength
+                    + " positions it was built for");
+        }
+        Tensor tok = Embeddings.embedding(ids, tokens);
         Tensor pos = positions.slice(0, 0, steps, 1);
         return tok.add(pos);
     }

@@ -82,7 +82,7 @@ public final class TransformerEncoder extends CompositeLayer {
         if (x.ndim() != 3) throw new ShapeException(name() + ": expected [batch, steps, features], got " + x.describe());
         long[] perExample = {x.size(1), x.size(2)};
         if (!isBuilt()) build(perExample, x.dtype(), new SplittableRandom());
-        if (!java.util.Arrays.equals(perExample, inputShape())) {
+        if (!fitsBuiltShape(perExample)) {
             throw new ShapeException(name() + ": built for [batch, " + join(inputShape()) + "], got " + x.describe());
         }
         return block(x, mask, training);
