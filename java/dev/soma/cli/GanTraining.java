@@ -38,10 +38,11 @@ final class GanTraining {
     private GanTraining() {}
 
     static int run(TrainCommand cmd, PrintWriter console) throws IOException {
-        boolean dcgan = switch (cmd.arch) {
+        String arch = cmd.arch == null ? "mlp" : cmd.arch;
+        boolean dcgan = switch (arch) {
             case "mlp" -> false;
             case "dcgan" -> true;
-            default -> throw new SomaException("train gan: unknown --arch '" + cmd.arch + "' (expected mlp or dcgan)");
+            default -> throw new SomaException("train gan: unknown --arch '" + arch + "' (expected mlp or dcgan)");
         };
         GanLoss loss = GanLoss.byName(cmd.ganLoss);
         Mnist.Dataset data = cmd.datasetOptions.load(console);
@@ -49,7 +50,7 @@ final class GanTraining {
         int pixels = split.height() * split.width();
         long[] exampleShape = {split.height(), split.width(), 1};
         ArrayDataset images = scaledImages(split, dcgan ? exampleShape : new long[] {pixels});
-        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", cmd.arch + "-gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
+        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", arch + "-gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
         Files.createDirectories(runDir);
         boolean lrGiven = cmd.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
         double lr = lrGiven ? cmd.learningRate : 2e-4;

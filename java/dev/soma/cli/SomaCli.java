@@ -13,7 +13,8 @@ import java.io.PrintWriter;
 @Command(name = "soma", mixinStandardHelpOptions = true, versionProvider = SomaVersion.Provider.class,
         description = "Soma: a deep-learning engine for the JVM.",
         subcommands = {InfoCommand.class, FetchCommand.class, TrainCommand.class, EvaluateCommand.class,
-                PredictCommand.class, BenchCommand.class, SampleCommand.class, CommandLine.HelpCommand.class})
+                PredictCommand.class, BenchCommand.class, SampleCommand.class, GenerateCommand.class,
+                CommandLine.HelpCommand.class})
 public final class SomaCli implements Runnable {
     @Spec
     CommandSpec spec;
@@ -28,7 +29,7 @@ public final class SomaCli implements Runnable {
     }
 
     /**
-     * The configured command line. Soma's own errors and I/O errors print one line (the message says what
+     * The configured command line. Soma's own errors, I/O errors and refused option values print one line (the message says what
      * went wrong); anything else prints its stack trace, since it is a bug. {@code -Dsoma.debug=true} always
      * prints the trace.
      */
@@ -36,7 +37,8 @@ public final class SomaCli implements Runnable {
         CommandLine cl = new CommandLine(new SomaCli());
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             PrintWriter err = cmd.getErr();
-            boolean expected = ex instanceof SomaException || ex instanceof IOException;
+            // IllegalArgumentException is how commands refuse bad option values: the user's error, not a bug.
+            boolean expected = ex instanceof SomaException || ex instanceof IOException || ex instanceof IllegalArgumentException;
             if (expected && !Boolean.getBoolean("soma.debug")) {
                 err.println("soma " + cmd.getCommandName() + ": " + ex.getMessage());
             } else {

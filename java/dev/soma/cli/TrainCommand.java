@@ -31,12 +31,14 @@ import java.util.concurrent.Callable;
  * {@code test_accuracy=<fraction> test_loss=<value>}.
  */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train a reference model: cnn or mlp on an MNIST-format dataset, gan on mnist, or a text model (lstm, bilstm, gru, transformer) on imdb.")
+        description = "Train a reference model: cnn or mlp on an MNIST-format dataset, gan on mnist, a text classifier "
+                + "(lstm, bilstm, gru, transformer) on imdb, or a character language model (charlm) on kjv.")
 final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "cnn, mlp or gan")
+    @Parameters(index = "0", paramLabel = "MODEL",
+            description = "cnn, mlp, gan, lstm, bilstm, gru, transformer or charlm")
     String model;
 
     @Mixin
@@ -71,8 +73,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "no progress bar, one line per epoch")
     boolean quiet;
 
-    @Option(names = "--arch", defaultValue = "mlp", description = "gan only: mlp (default) or dcgan")
+    @Option(names = "--arch", description = "gan: mlp (default) or dcgan; charlm: lstm (default) or transformer")
     String arch;
+
+    @Option(names = "--context", defaultValue = "100", description = "charlm: characters per training window (default ${DEFAULT-VALUE})")
+    int context;
 
     @Option(names = "--gan-loss", defaultValue = "non-saturating",
             description = "gan only: non-saturating, minimax or least-squares")
@@ -94,6 +99,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
         if (model.equals("gan")) return GanTraining.run(this, console);
+        if (model.equals("charlm")) return CharLmTraining.run(this, console);
         if (TextTraining.handles(model)) return TextTraining.run(this, console);
         Mnist.Dataset data = datasetOptions.load(console);
         Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();

@@ -1,0 +1,58 @@
+package dev.soma.cli;
+
+import dev.soma.model.Sequential;
+import dev.soma.text.CharModelInfo;
+import dev.soma.text.TextSampler;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code soma generate --checkpoint runs/charlm-lstm-kjv --prompt "In the beginning" --temperature 0.8 --seed 1}:
+ * samples text from a character language model trained by {@code soma train charlm}.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Sample text from a character language model trained with 'soma train charlm'.")
+final class GenerateCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true,
+            description = "the model's checkpoint, or its run folder (holding model.safetensors and charlm.json)")
+    Path checkpoint;
+
+    @Option(names = "--prompt", defaultValue = "In the beginning", description = "text to continue (default: ${DEFAULT-VALUE})")
+    String prompt;
+
+    @Option(names = "--length", defaultValue = "500", description = "characters to generate (default ${DEFAULT-VALUE})")
+    int length;
+
+    @Option(names = "--temperature", defaultValue = "0.8",
+            description = "below 1 sharpens the distribution, above 1 flattens it (default ${DEFAULT-VALUE})")
+    double temperature;
+
+    @Option(names = "--seed", defaultValue = "1", description = "the same seed gives the same text")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        if (length < 0 || length > 1_000_000) {
+            throw new IllegalArgumentException("generate: --length must be in 0..1000000, got " + length);
+        }
+        Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve("model.safetensors") : checkpoint;
+        Path infoFile = file.toAbsolutePath().getParent().resolve(CharModelInfo.FILE_NAME);
+        CharModelInfo info = CharModelInfo.load(infoFile);
+        PrintWriter console = spec.commandLine().getOut();
+        try (Sequential m = Sequential.load(file)) {
+            console.println(new TextSampler(m, info.vocabulary(), info.context()).generate(prompt, length, temperature, seed));
+        }
+        console.flush();
+        return 0;
+    }
+}
