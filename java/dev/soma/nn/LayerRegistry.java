@@ -33,7 +33,7 @@ public final class LayerRegistry {
         register("leaky_re_lu", c -> new LeakyReLU(numOf(c, "negative_slope")));
         register("embedding", c -> new Embedding(intOf(c, "input_dim"), intOf(c, "output_dim"), boolOf(c, "mask_zero")));
         register("lstm", c -> new LSTM(intOf(c, "units")).configure(c));
-        register("gru", c -> new GRU(intOf(c, "units")).configure(c));
+        register("gru", GRU::fromConfig);
         register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
