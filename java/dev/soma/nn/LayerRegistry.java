@@ -35,6 +35,8 @@ public final class LayerRegistry {
         register("lstm", c -> new LSTM(intOf(c, "units")).configure(c));
         register("gru", GRU::fromConfig);
         register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
+        register("time_distributed", TimeDistributed::fromConfig);
+        register("masking", c -> new Masking(numOf(c, "mask_value")));
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");
