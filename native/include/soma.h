@@ -257,7 +257,8 @@ void soma_cpu_embedding_backward(int dtype, int64_t n, int64_t dim, int64_t voca
                                  const void* grad_out, void* grad_table);
 
 /* Cells and activations of the fused timestep kernels. */
-enum soma_rnn_cell { SOMA_RNN_SIMPLE = 0, SOMA_RNN_LSTM = 1, SOMA_RNN_GRU = 2 };
+enum soma_rnn_cell { SOMA_RNN_SIMPLE = 0, SOMA_RNN_LSTM = 1, SOMA_RNN_GRU = 2,
+  SOMA_RNN_GRU_RESET_BEFORE = 3 /* Keras reset_after=False: two phases per step, see below */ };
 enum soma_rnn_activation {
   SOMA_RNN_ACT_LINEAR = 0, SOMA_RNN_ACT_TANH = 1, SOMA_RNN_ACT_SIGMOID = 2, SOMA_RNN_ACT_RELU = 3,
   SOMA_RNN_ACT_HARD_SIGMOID = 4 /* Keras 3: clip(x / 6 + 0.5, 0, 1) */
@@ -279,8 +280,17 @@ enum soma_rnn_arg {
   SOMA_RNN_ARG_HIDDEN, SOMA_RNN_ARG_MASK_STRIDE, SOMA_RNN_ARG_Y_STRIDE, SOMA_RNN_ARG_XP, SOMA_RNN_ARG_HU,
   SOMA_RNN_ARG_BIAS, SOMA_RNN_ARG_RECURRENT_BIAS, SOMA_RNN_ARG_H_PREV, SOMA_RNN_ARG_C_PREV, SOMA_RNN_ARG_MASK,
   SOMA_RNN_ARG_GATES, SOMA_RNN_ARG_H_OUT, SOMA_RNN_ARG_C_OUT, SOMA_RNN_ARG_Y, SOMA_RNN_ARG_DC, SOMA_RNN_ARG_DZ,
-  SOMA_RNN_ARG_DZ_RECURRENT, SOMA_RNN_ARG_COUNT
+  SOMA_RNN_ARG_DZ_RECURRENT,
+  SOMA_RNN_ARG_PHASE, SOMA_RNN_ARG_H_MM, SOMA_RNN_ARG_RECURRENT_DROP,
+  SOMA_RNN_ARG_COUNT
 };
+/* Recurrent dropout: recurrent_drop [n, h] (absent: none) is the constant inverted-dropout multiplier of h_{t-1}
+   where it multiplies U; h_mm [n, h] is that product's operand h_{t-1} * drop (GRU_RESET_BEFORE reads it; Java
+   forms it). The backward scales dh_mm by recurrent_drop before adding it to dh_{t-1}.
+   GRU_RESET_BEFORE (z, r, h; bias [3h]; saved z, r, hh, r*h_mm): a step is two kernel calls around two products.
+   Forward phase 0: hu = h_mm U[:, :2h] as [n, 2h] -> z, r and r*h_mm; phase 1: hu = (r*h_mm) U[:, 2h:] as
+   [n, h] -> hh and h_t. Backward phase 0: dz of z and hh (dz of r zeroed), dh_carry = dh*z; phase 1: hu =
+   dz_h U[:, 2h:]^T as [n, h] -> dz of r, dh_carry += hu * r * drop. dz multiplies W, U and the bias. */
 void soma_cpu_rnn_step_forward(int dtype, const int64_t* args);
 void soma_cpu_rnn_step_backward(int dtype, const int64_t* args);
 /* The OpenMP thread count of the calling thread's parallel regions (ours and oneDNN's: one libgomp per process).

@@ -1,5 +1,5 @@
 // Embedding gather / scatter-add and the fused per-timestep kernels of the recurrent cells (SimpleRNN, LSTM,
-// GRU with reset_after). The matrix products (all timesteps' input projections at once, one recurrent product
+// GRU with reset_after or before). The matrix products (all timesteps' input projections at once, one recurrent product
 // per step) run in oneDNN from Java; these kernels do everything element-wise in between, in one pass.
 #include "soma.h"
 #include "dtype_dispatch.h"
@@ -93,18 +93,20 @@ inline T derivative(T y) {
 
 // One timestep's arguments, unpacked from the int64 array Java passes (indices: SOMA_RNN_ARG_*).
 struct Step {
-  int cell, activation, recurrent_activation;
+  int cell, activation, recurrent_activation, phase;
   int64_t n, hidden, mask_stride, y_stride;
-  const void *xp, *hu, *bias, *recurrent_bias, *h_prev, *c_prev, *mask;
+  const void *xp, *hu, *bias, *recurrent_bias, *h_prev, *c_prev, *mask, *h_mm, *drop;
   void *gates, *h_out, *c_out, *y, *dc, *dz, *dz_recurrent;
 
   explicit Step(const int64_t* a)
       : cell((int)a[SOMA_RNN_ARG_CELL]), activation((int)a[SOMA_RNN_ARG_ACTIVATION]),
-        recurrent_activation((int)a[SOMA_RNN_ARG_RECURRENT_ACTIVATION]), n(a[SOMA_RNN_ARG_N]),
+        recurrent_activation((int)a[SOMA_RNN_ARG_RECURRENT_ACTIVATION]), phase((int)a[SOMA_RNN_ARG_PHASE]),
+        n(a[SOMA_RNN_ARG_N]),
         hidden(a[SOMA_RNN_ARG_HIDDEN]), mask_stride(a[SOMA_RNN_ARG_MASK_STRIDE]), y_stride(a[SOMA_RNN_ARG_Y_STRIDE]),
         xp(ptr(a, SOMA_RNN_ARG_XP)), hu(ptr(a, SOMA_RNN_ARG_HU)), bias(ptr(a, SOMA_RNN_ARG_BIAS)),
         recurrent_bias(ptr(a, SOMA_RNN_ARG_RECURRENT_BIAS)), h_prev(ptr(a, SOMA_RNN_ARG_H_PREV)),
-        c_prev(ptr(a, SOMA_RNN_ARG_C_PREV)), mask(ptr(a, SOMA_RNN_ARG_MASK)), gates((void*)ptr(a, SOMA_RNN_ARG_GATES)),
+        c_prev(ptr(a, SOMA_RNN_ARG_C_PREV)), mask(ptr(a, SOMA_RNN_ARG_MASK)), h_mm(ptr(a, SOMA_RNN_ARG_H_MM)),
+        drop(ptr(a, SOMA_RNN_ARG_RECURRENT_DROP)), gates((void*)ptr(a, SOMA_RNN_ARG_GATES)),
         h_out((void*)ptr(a, SOMA_RNN_ARG_H_OUT)), c_out((void*)ptr(a, SOMA_RNN_ARG_C_OUT)),
         y((void*)ptr(a, SOMA_RNN_ARG_Y)), dc((void*)ptr(a, SOMA_RNN_ARG_DC)), dz((void*)ptr(a, SOMA_RNN_ARG_DZ)),
         dz_recurrent((void*)ptr(a, SOMA_RNN_ARG_DZ_RECURRENT)) {}
@@ -136,14 +138,72 @@ void with_activations(int act, int ract, F&& f) {
 // Rows of a step run in parallel only when the step is large enough to pay for waking the pool.
 inline bool parallel_rows(int64_t n, int64_t work_per_row) { return n > 1 && n * work_per_row > soma::kParallelGrain; }
 
+// ------------------------------------------------------------------ GRU reset_after=False
+
+// The gradient reaching h_{t-1} through U: dh_mm, times the recurrent dropout multiplier when there is one.
+template <typename T>
+inline T recurrent_grad(const T* dm, const T* drop, int64_t j) {
+  return drop ? dm[j] * drop[j] : dm[j];
+}
+
+// One row of a reset_after=False step (Keras' original GRU): hh = act(x_h + b_h + (r * h_mm) U_h), so the
+// product with U_h needs r first; phase 0 computes z, r and r * h_mm, phase 1 (after Java's product) hh and h.
+// Returns whether the caller should copy h_out to y (phase 1 only).
+template <typename T, int act, int ract>
+bool gru_before_forward(const Step* s, int64_t r, bool keep) {
+  const int64_t h = s->hidden;
+  const T* x = (const T*)s->xp + r * 3 * h;
+  const T* bias = (const T*)s->bias;
+  T* gs = (T*)s->gates + r * 4 * h;
+  if (s->phase == 0) {
+    const T* u = s->hu ? (const T*)s->hu + r * 2 * h : nullptr;
+    const T* hm = (const T*)s->h_mm + r * h;
+#pragma omp simd
+    for (int64_t j = 0; j < 2 * h; ++j) gs[j] = activate<ract>(x[j] + (bias ? bias[j] : T(0)) + (u ? u[j] : T(0)));
+#pragma omp simd
+    for (int64_t j = 0; j < h; ++j) gs[3 * h + j] = gs[h + j] * hm[j];
+    return false;
+  }
+  const T* u = s->hu ? (const T*)s->hu + r * h : nullptr;
+  const T* hp = (const T*)s->h_prev + r * h;
+  T* ho = (T*)s->h_out + r * h;
+#pragma omp simd
+  for (int64_t j = 0; j < h; ++j) {
+    const T hh = activate<act>(x[2 * h + j] + (bias ? bias[2 * h + j] : T(0)) + (u ? u[j] : T(0)));
+    gs[2 * h + j] = hh;
+    const T zv = gs[j];
+    ho[j] = keep ? zv * hp[j] + (T(1) - zv) * hh : hp[j];
+  }
+  return true;
+}
+
+// Backward phase 1 of a kept row: hu = d(r * h_mm) = dz_h U_h^T gives dz_r, and h_{t-1}'s share through r * h_mm.
+template <typename T, int ract>
+void gru_before_backward_reset(const Step* s, int64_t r) {
+  const int64_t h = s->hidden;
+  const T* gs = (const T*)s->gates + r * 4 * h;
+  const T* drh = (const T*)s->hu + r * h;
+  const T* hm = (const T*)s->h_mm + r * h;
+  const T* drop = s->drop ? (const T*)s->drop + r * h : nullptr;
+  T* carry = (T*)s->h_out + r * h;
+  T* d = (T*)s->dz + r * 3 * h;
+#pragma omp simd
+  for (int64_t j = 0; j < h; ++j) {
+    const T rv = gs[h + j];
+    d[h + j] = drh[j] * hm[j] * derivative<ract>(rv);
+    carry[j] += drop ? drh[j] * rv * drop[j] : drh[j] * rv;
+  }
+}
+
 // ------------------------------------------------------------------ forward step
 
 template <typename T, int act, int ract>
 void step_forward(const Step* s) {
   const int64_t n = s->n, h = s->hidden;
   const int cell = s->cell;
-  const int64_t g = cell == SOMA_RNN_LSTM ? 4 : cell == SOMA_RNN_GRU ? 3 : 1;
-  const int64_t saved = cell == SOMA_RNN_GRU ? 4 : g;
+  const bool gru_before = cell == SOMA_RNN_GRU_RESET_BEFORE;
+  const int64_t g = cell == SOMA_RNN_LSTM ? 4 : cell == SOMA_RNN_GRU || gru_before ? 3 : 1;
+  const int64_t saved = cell == SOMA_RNN_GRU || gru_before ? 4 : g;
   const T* xp = (const T*)s->xp;
   const T* hu = (const T*)s->hu;
   const T* bias = (const T*)s->bias;
@@ -163,7 +223,9 @@ void step_forward(const Step* s) {
     T* gs = gates + r * saved * h;
     T* ho = h_out + r * h;
     const bool keep = !mask || mask[r * s->mask_stride] != T(0);
-    if (cell == SOMA_RNN_LSTM) {
+    if (gru_before) {
+      if (!gru_before_forward<T, act, ract>(s, r, keep)) continue;
+    } else if (cell == SOMA_RNN_LSTM) {
       const T* cp = c_prev + r * h;
       T* co = c_out + r * h;
 #pragma omp simd
@@ -224,8 +286,9 @@ template <typename T, int act, int ract>
 void step_backward(const Step* s) {
   const int64_t n = s->n, h = s->hidden;
   const int cell = s->cell;
-  const int64_t g = cell == SOMA_RNN_LSTM ? 4 : cell == SOMA_RNN_GRU ? 3 : 1;
-  const int64_t saved = cell == SOMA_RNN_GRU ? 4 : g;
+  const bool gru_before = cell == SOMA_RNN_GRU_RESET_BEFORE;
+  const int64_t g = cell == SOMA_RNN_LSTM ? 4 : cell == SOMA_RNN_GRU || gru_before ? 3 : 1;
+  const int64_t saved = cell == SOMA_RNN_GRU || gru_before ? 4 : g;
   const T* gates = (const T*)s->gates;
   const T* h_prev = (const T*)s->h_prev;
   const T* c_prev = (const T*)s->c_prev;
@@ -245,10 +308,15 @@ void step_backward(const Step* s) {
     T* carry = dh_carry + r * h;
     T* d = dz + r * g * h;
     const bool keep = !mask || mask[r * s->mask_stride] != T(0);
+    const T* drop = s->drop ? (const T*)s->drop + r * h : nullptr;
+    if (gru_before && s->phase == 1) {
+      if (keep) gru_before_backward_reset<T, ract>(s, r);
+      continue;
+    }
     if (!keep) {
       // A masked step copied the previous state: its gradient passes straight through, the gates get none.
 #pragma omp simd
-      for (int64_t j = 0; j < h; ++j) carry[j] = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+      for (int64_t j = 0; j < h; ++j) carry[j] = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? recurrent_grad(dm, drop, j) : T(0));
       std::memset(d, 0, sizeof(T) * g * h);
       if (dzh) std::memset(dzh + r * g * h, 0, sizeof(T) * g * h);
       continue;
@@ -259,7 +327,7 @@ void step_backward(const Step* s) {
       T* dcr = dc + r * h;
 #pragma omp simd
       for (int64_t j = 0; j < h; ++j) {
-        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? recurrent_grad(dm, drop, j) : T(0));
         const T i = gs[j], f = gs[h + j], gg = gs[2 * h + j], o = gs[3 * h + j];
         const T ac = activate<act>(cc[j]);
         const T dct = dcr[j] + dh * o * derivative<act>(ac);
@@ -270,12 +338,23 @@ void step_backward(const Step* s) {
         dcr[j] = dct * f;
         carry[j] = T(0);
       }
+    } else if (gru_before) {
+      const T* hp = h_prev + r * h;
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? recurrent_grad(dm, drop, j) : T(0));
+        const T zv = gs[j], hh = gs[2 * h + j];
+        d[j] = dh * (hp[j] - hh) * derivative<ract>(zv);
+        d[h + j] = T(0);  // phase 1, once dz_h U_h^T is known
+        d[2 * h + j] = dh * (T(1) - zv) * derivative<act>(hh);
+        carry[j] = dh * zv;
+      }
     } else if (cell == SOMA_RNN_GRU) {
       const T* hp = h_prev + r * h;
       T* dr = dzh + r * g * h;
 #pragma omp simd
       for (int64_t j = 0; j < h; ++j) {
-        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? recurrent_grad(dm, drop, j) : T(0));
         const T zv = gs[j], rv = gs[h + j], hh = gs[2 * h + j], rec = gs[3 * h + j];
         const T dpre = dh * (T(1) - zv) * derivative<act>(hh);
         const T dzv = dh * (hp[j] - hh) * derivative<ract>(zv);
@@ -291,7 +370,7 @@ void step_backward(const Step* s) {
     } else {
 #pragma omp simd
       for (int64_t j = 0; j < h; ++j) {
-        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? dm[j] : T(0));
+        const T dh = carry[j] + (dyr ? dyr[j] : T(0)) + (dm ? recurrent_grad(dm, drop, j) : T(0));
         d[j] = dh * derivative<act>(gs[j]);
         carry[j] = T(0);
       }

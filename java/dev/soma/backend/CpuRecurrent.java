@@ -1,5 +1,6 @@
 package dev.soma.backend;
 
+import dev.soma.backend.ElementwiseKernels.BinaryOp;
 import dev.soma.jni.CpuKernels;
 import dev.soma.ops.Shapes;
 import dev.soma.tensor.Tensor;
@@ -25,7 +26,7 @@ final class CpuRecurrent implements RecurrentKernels {
     // Indices of soma_rnn_arg (native/include/soma.h).
     private static final int CELL = 0, ACT = 1, RACT = 2, N = 3, HIDDEN = 4, MASK_STRIDE = 5, Y_STRIDE = 6, XP = 7,
             HU = 8, BIAS = 9, RBIAS = 10, H_PREV = 11, C_PREV = 12, MASK = 13, GATES = 14, H_OUT = 15, C_OUT = 16,
-            Y = 17, DC = 18, DZ = 19, DZ_REC = 20, COUNT = 21;
+            Y = 17, DC = 18, DZ = 19, DZ_REC = 20, PHASE = 21, H_MM = 22, RDROP = 23, COUNT = 24;
 
     @Override
     public void embeddingForward(Tensor ids, Tensor table, Tensor out) {
@@ -52,8 +53,14 @@ final class CpuRecurrent implements RecurrentKernels {
             x.backend().linalg().matmul(v.of(ws.xs(), 0, t * n, f), w, xp);
             initialState(ws.h(), h0, n * h, es);
             if (ws.c() != null) initialState(ws.c(), c0, n * h, es);
-            Tensor hu = v.add(Tensor.empty(x.dtype(), x.device(), n, gh));
-            long[] a = baseArgs(s, mask);
+            boolean before = s.cell() == Cell.GRU_RESET_BEFORE;
+            // reset_after=False multiplies U in two parts per step: U[:, :2H] (z, r), then U[:, 2H:] (candidate).
+            Tensor uFirst = before ? v.add(columns(u, 0, 2 * h)) : u;
+            Tensor uCand = before ? v.add(columns(u, 2 * h, h)) : null;
+            Tensor hu = v.add(Tensor.empty(x.dtype(), x.device(), n, before ? 2 * h : gh));
+            Tensor huCand = before ? v.add(Tensor.empty(x.dtype(), x.device(), n, h)) : null;
+            Tensor hm = ws.drop() != null ? ws.hm() : ws.h();
+            long[] a = baseArgs(s, mask, ws);
             a[Y_STRIDE] = y.size(1) * h;
             setBiases(a, s, bias, es);
             int threads = CpuKernels.soma_cpu_get_max_threads();
@@ -62,9 +69,15 @@ final class CpuRecurrent implements RecurrentKernels {
             for (long k = 0; k < t; k++) {
                 long tIn = s.goBackwards() ? t - 1 - k : k;
                 boolean recurrent = k > 0 || h0 != null;
+                if (ws.drop() != null) {
+                    try (Tensor hPrev = view(ws.h(), k * n * h, n, h); Tensor hmk = view(hm, k * n * h, n, h)) {
+                        x.backend().elementwise().binary(BinaryOp.MUL, hPrev, ws.drop(), hmk);
+                    }
+                }
+                a[H_MM] = hm.address() + k * n * h * es;
                 if (recurrent) {
-                    try (Tensor hPrev = view(ws.h(), k * n * h, n, h)) {
-                        x.backend().linalg().matmul(hPrev, u, hu);
+                    try (Tensor hPrev = view(hm, k * n * h, n, h)) {
+                        x.backend().linalg().matmul(hPrev, uFirst, hu);
                     }
                 }
                 a[XP] = xp.address() + k * n * gh * es;
@@ -78,7 +91,18 @@ final class CpuRecurrent implements RecurrentKernels {
                 a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
                 a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
                 a[Y] = y.address() + k * h * es;
+                a[PHASE] = 0;
                 CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
+                if (before) {
+                    if (recurrent) {
+                        try (Tensor rh = strided(ws.gates(), k * n * 4 * h + 3 * h, n, h, 4 * h)) {
+                            x.backend().linalg().matmul(rh, uCand, huCand);
+                        }
+                    }
+                    a[HU] = recurrent ? huCand.address() : 0;
+                    a[PHASE] = 1;
+                    CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
+                }
             }
             } finally {
                 CpuKernels.soma_cpu_set_max_threads(threads);
@@ -112,8 +136,12 @@ final class CpuRecurrent implements RecurrentKernels {
                 CpuKernels.soma_cpu_strided_copy(dy.dtype().code(), 2, new long[] {n, h}, dy.address() + t * h * es,
                         new long[] {dy.size(1) * h, 1}, dc.address(), new long[] {h, 1});
             }
-            Tensor uT = v.add(transposed(u));
-            long[] a = baseArgs(s, mask);
+            boolean before = s.cell() == Cell.GRU_RESET_BEFORE;
+            Tensor uT = v.add(transposed(before ? v.add(columns(u, 0, 2 * h)) : u));
+            Tensor uCandT = before ? v.add(transposed(v.add(columns(u, 2 * h, h)))) : null;
+            Tensor dRh = before ? v.add(Tensor.empty(dy.dtype(), dy.device(), n, h)) : null;
+            Tensor hm = ws.drop() != null ? ws.hm() : ws.h();
+            long[] a = baseArgs(s, mask, ws);
             a[Y_STRIDE] = dy.size(1) * h;
             int threads = CpuKernels.soma_cpu_get_max_threads();
             CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
@@ -133,9 +161,19 @@ final class CpuRecurrent implements RecurrentKernels {
                 a[DC] = dc == null ? 0 : dc.address();
                 a[DZ] = dz.address() + k * n * gh * es;
                 a[DZ_REC] = gru ? dzRec.address() + k * n * gh * es : 0;
+                a[H_MM] = hm.address() + k * n * h * es;
+                a[PHASE] = 0;
                 CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
+                if (before) {
+                    try (Tensor dzCand = strided(dz, k * n * gh + 2 * h, n, h, gh)) {
+                        dy.backend().linalg().matmul(dzCand, uCandT, dRh);
+                    }
+                    a[HU] = dRh.address();
+                    a[PHASE] = 1;
+                    CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
+                }
                 if (k > 0 || g.dh0() != null) {
-                    try (Tensor dzk = view(dzRec, k * n * gh, n, gh)) {
+                    try (Tensor dzk = before ? strided(dz, k * n * gh, n, 2 * h, gh) : view(dzRec, k * n * gh, n, gh)) {
                         dy.backend().linalg().matmul(dzk, uT, dhMm);
                     }
                 }
@@ -144,12 +182,18 @@ final class CpuRecurrent implements RecurrentKernels {
                 CpuKernels.soma_cpu_set_max_threads(threads);
             }
             if (g.dh0() != null) {
-                dy.backend().memory().copy(dhMm, g.dh0());
+                if (ws.drop() != null) {
+                    dy.backend().elementwise().binary(BinaryOp.MUL, dhMm, ws.drop(), g.dh0());
+                } else {
+                    dy.backend().memory().copy(dhMm, g.dh0());
+                }
                 dy.backend().memory().accumulate(g.dh0(), carry);
             }
             if (g.dc0() != null) dy.backend().memory().copy(dc, g.dc0());
-            if (g.du() != null) {
-                try (Tensor hs = view(ws.h(), 0, t * n, h); Tensor hsT = transposed(hs)) {
+            if (g.du() != null && before) {
+                resetBeforeRecurrentGrad(dy, hm, ws.gates(), dz, g.du(), t * n, h, v);
+            } else if (g.du() != null) {
+                try (Tensor hs = view(hm, 0, t * n, h); Tensor hsT = transposed(hs)) {
                     dy.backend().linalg().matmul(hsT, dzRec, g.du());
                 }
             }
@@ -179,8 +223,32 @@ final class CpuRecurrent implements RecurrentKernels {
 
     // ------------------------------------------------------------------ helpers
 
-    private static long[] baseArgs(Spec s, Tensor mask) {
+    /**
+     * dU of reset_after=False: {@code U[:, :2H]} multiplied h_mm and {@code U[:, 2H:]} multiplied r * h_mm (saved
+     * gate block 3), so the two column blocks come from two products over all steps, copied into place.
+     */
+    private static void resetBeforeRecurrentGrad(Tensor like, Tensor hm, Tensor gates, Tensor dz, Tensor du, long rows,
+                                                 long h, Views v) {
+        long gh = 3 * h;
+        long es = like.dtype().byteSize();
+        Tensor first = v.add(Tensor.empty(like.dtype(), like.device(), h, 2 * h));
+        Tensor cand = v.add(Tensor.empty(like.dtype(), like.device(), h, h));
+        try (Tensor hs = view(hm, 0, rows, h); Tensor hsT = transposed(hs); Tensor dzFirst = strided(dz, 0, rows, 2 * h, gh);
+             Tensor rh = strided(gates, 3 * h, rows, h, 4 * h); Tensor rhT = transposed(rh);
+             Tensor dzCand = strided(dz, 2 * h, rows, h, gh)) {
+            like.backend().linalg().matmul(hsT, dzFirst, first);
+            like.backend().linalg().matmul(rhT, dzCand, cand);
+        }
+        int code = like.dtype().code();
+        CpuKernels.soma_cpu_strided_copy(code, 2, new long[] {h, 2 * h}, first.address(), new long[] {2 * h, 1},
+                du.address(), new long[] {gh, 1});
+        CpuKernels.soma_cpu_strided_copy(code, 2, new long[] {h, h}, cand.address(), new long[] {h, 1},
+                du.address() + 2 * h * es, new long[] {gh, 1});
+    }
+
+    private static long[] baseArgs(Spec s, Tensor mask, Workspace ws) {
         long[] a = new long[COUNT];
+        a[RDROP] = ws.drop() == null ? 0 : ws.drop().address();
         a[CELL] = s.cell().code;
         a[ACT] = s.activation();
         a[RACT] = s.recurrentActivation();
@@ -227,6 +295,16 @@ final class CpuRecurrent implements RecurrentKernels {
     private static Tensor view(Tensor t, long offset, long rows, long cols) {
         long[] shape = {rows, cols};
         return t.viewOf(t.offset() + offset, shape, Shapes.contiguousStrides(shape));
+    }
+
+    /** A 2-d view {@code [rows, cols]} with row stride {@code rowStride}, {@code offset} elements in. Not recorded. */
+    private static Tensor strided(Tensor t, long offset, long rows, long cols, long rowStride) {
+        return t.viewOf(t.offset() + offset, new long[] {rows, cols}, new long[] {rowStride, 1});
+    }
+
+    /** Columns {@code [first, first + count)} of a contiguous 2-d tensor as a view. Not recorded. */
+    private static Tensor columns(Tensor m, long first, long count) {
+        return strided(m, first, m.size(0), count, m.size(1));
     }
 
     /** The transpose of a 2-d tensor as a view (no copy, not recorded). */

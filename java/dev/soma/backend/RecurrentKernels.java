@@ -10,7 +10,9 @@ import dev.soma.tensor.Tensor;
 public interface RecurrentKernels {
     /** Cell types, codes as {@code soma_rnn_cell}. */
     enum Cell {
-        SIMPLE(0, 1, 1), LSTM(1, 4, 4), GRU(2, 3, 4);
+        SIMPLE(0, 1, 1), LSTM(1, 4, 4), GRU(2, 3, 4),
+        /** Keras' GRU with reset_after=False: r multiplies h_{t-1} before the product with U_h; bias {@code [3H]}. */
+        GRU_RESET_BEFORE(3, 3, 4);
 
         public final int code;
         /** Gate blocks in W, U and the bias (G). */
@@ -35,9 +37,15 @@ public interface RecurrentKernels {
     /**
      * Buffers one run keeps from forward to backward: the input time-major and in processing order
      * {@code xs [T, N, F]}, the states {@code h [T+1, N, H]} (h[0] the initial state), {@code c [T+1, N, H]}
-     * (LSTM; else null) and the saved gate values {@code gates [T, N, S*H]}.
+     * (LSTM; else null) and the saved gate values {@code gates [T, N, S*H]}. With recurrent dropout, {@code drop
+     * [N, H]} is the constant inverted-dropout multiplier of h_{t-1} where it multiplies U, and {@code hm [T, N, H]}
+     * receives those products' operands h_{t-1} * drop; both null without recurrent dropout.
      */
-    record Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates) {}
+    record Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates, Tensor drop, Tensor hm) {
+        public Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates) {
+            this(xs, h, c, gates, null, null);
+        }
+    }
 
     /** Gradients a backward writes; any may be null when not wanted. Shapes as their forward inputs. */
     record Grads(Tensor dx, Tensor dw, Tensor du, Tensor db, Tensor dh0, Tensor dc0) {}

@@ -33,8 +33,10 @@ public final class LayerRegistry {
         register("leaky_re_lu", c -> new LeakyReLU(numOf(c, "negative_slope")));
         register("embedding", c -> new Embedding(intOf(c, "input_dim"), intOf(c, "output_dim"), boolOf(c, "mask_zero")));
         register("lstm", c -> new LSTM(intOf(c, "units")).configure(c));
-        register("gru", c -> new GRU(intOf(c, "units")).configure(c));
+        register("gru", GRU::fromConfig);
         register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
+        register("time_distributed", TimeDistributed::fromConfig);
+        register("masking", c -> new Masking(numOf(c, "mask_value")));
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");

@@ -16,7 +16,10 @@ import java.util.SplittableRandom;
  * reads the sequence last step first (and returns the reversed sequence); {@link #callWithState} takes initial
  * states and returns the final ones too (Keras' return_state). An input mask (from Embedding(mask_zero)) makes
  * padded steps keep the previous state and output. {@code dropout} drops input features (one mask per sequence,
- * shared by every step, as Keras); recurrent_dropout is not implemented (a non-zero value is rejected).
+ * shared by every step, as Keras). {@code recurrentDropout} drops units of h_{t-1} where it multiplies the
+ * recurrent kernel: one mask {@code [batch, units]} per sequence, the same at every step and shared by all gates
+ * (as Keras 3, unlike Keras 2's per-gate masks), inverted scaling 1/(1-rate), in training only. A GRU's
+ * interpolation {@code z * h_{t-1}} reads the undropped state (Gal and Ghahramani's form).
  *
  * <p>The whole sequence runs as one fused op ({@link Recurrent#run}); weights in Keras' layouts.
  */
@@ -29,6 +32,8 @@ public abstract class RecurrentLayer extends Layer {
     protected boolean returnState;
     protected boolean goBackwards;
     protected double dropout;
+    protected double recurrentDropout;
+    private long recurrentDropoutCalls;
     private long dropoutSeed;
     private long dropoutCalls;
     protected Initializer kernelInitializer = Initializer.glorotUniform();
@@ -84,9 +89,10 @@ public abstract class RecurrentLayer extends Layer {
     }
 
     public RecurrentLayer recurrentDropout(double rate) {
-        if (rate != 0) {
-            throw new UnsupportedOperationException(name() + ": recurrent_dropout is not implemented yet (got " + rate + ")");
+        if (!(rate >= 0 && rate < 1)) {
+            throw new IllegalArgumentException(name() + ": recurrent_dropout must be in [0, 1), got " + rate);
         }
+        this.recurrentDropout = rate;
         return this;
     }
 
@@ -165,8 +171,9 @@ public abstract class RecurrentLayer extends Layer {
         Tensor in = training && dropout > 0 ? dropInputs(x) : x;
         // The final cell state costs an extra output row, so an LSTM computes it only when asked to return it.
         boolean finalCell = lstm && returnState;
+        Tensor drop = training && recurrentDropout > 0 ? recurrentKeepMask(x, ++recurrentDropoutCalls) : null;
         Tensor out = Recurrent.run(cell(), activation, recurrentActivation, goBackwards, finalCell, in, kernel,
-                recurrentKernel, bias, h0, c0, mask);
+                recurrentKernel, bias, h0, c0, mask, drop);
         long t = x.size(1);
         Tensor seq = finalCell ? Shapes.slice(out, 1, 0, t, 1) : out;
         Tensor last = Shapes.select(out, 1, t - 1);
@@ -182,6 +189,15 @@ public abstract class RecurrentLayer extends Layer {
         return x.mul(Dropout.keepMask(x, new long[] {s[0], 1, s[2]}, dropout, dropoutSeed, ++dropoutCalls));
     }
 
+    /**
+     * The recurrent dropout multiplier {@code [batch, units]} of training call number {@code call}: 0 with
+     * probability recurrent_dropout, else 1/(1-rate); its own stream, apart from the input dropout's.
+     */
+    Tensor recurrentKeepMask(Tensor x, long call) {
+        long seed = Long.rotateLeft(dropoutSeed, 32) ^ 0x9E3779B97F4A7C15L;
+        return Dropout.keepMask(x, new long[] {x.size(0), units}, recurrentDropout, seed, call);
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
@@ -193,6 +209,7 @@ public abstract class RecurrentLayer extends Layer {
         c.put("return_state", returnState);
         c.put("go_backwards", goBackwards);
         c.put("dropout", dropout);
+        c.put("recurrent_dropout", recurrentDropout);
         return c;
     }
 
@@ -205,6 +222,8 @@ public abstract class RecurrentLayer extends Layer {
         returnState(LayerRegistry.boolOf(c, "return_state"));
         goBackwards(LayerRegistry.boolOf(c, "go_backwards"));
         dropout(LayerRegistry.numOf(c, "dropout"));
+        // Absent in checkpoints written before recurrent dropout existed.
+        recurrentDropout(c.containsKey("recurrent_dropout") ? LayerRegistry.numOf(c, "recurrent_dropout") : 0);
         return this;
     }
 }

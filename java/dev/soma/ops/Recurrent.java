@@ -13,11 +13,13 @@ import dev.soma.tensor.Tensor;
 import java.util.Arrays;
 
 /**
- * A whole recurrent layer over a sequence as one op (SimpleRNN, LSTM, GRU with Keras' reset_after=True), with
- * backward through time. Keras semantics and weight layouts: {@code x [N, T, F]}, kernel {@code w [F, G*H]},
+ * A whole recurrent layer over a sequence as one op (SimpleRNN, LSTM, GRU with Keras' reset_after=True or, as
+ * {@link Cell#GRU_RESET_BEFORE}, reset_after=False with one bias {@code [3H]}), with backward through time. Keras semantics and weight layouts: {@code x [N, T, F]}, kernel {@code w [F, G*H]},
  * recurrent kernel {@code u [H, G*H]}, gates in Keras order (LSTM i, f, c, o; GRU z, r, h), bias {@code [G*H]}
  * (GRU {@code [2, 3H]}: input bias and recurrent bias). A mask {@code [N, T]} (1 = real step, 0 = padding; same
- * dtype as x) makes a padded step copy the previous state and output, so it changes neither.
+ * dtype as x) makes a padded step copy the previous state and output, so it changes neither. Recurrent dropout: a
+ * constant multiplier {@code [N, H]} (0 or 1/(1-rate), drawn by the caller once per sequence) applied to h_{t-1}
+ * where it multiplies the recurrent kernel, the same at every step (it gets no gradient).
  *
  * <p>The output is the sequence of outputs {@code [N, T, H]} in processing order (reversed with go_backwards,
  * as Keras); the last step's output is the final h. An LSTM asked for its final cell state returns
@@ -43,12 +45,20 @@ public final class Recurrent {
     public static Tensor run(Cell cell, String activation, String recurrentActivation, boolean goBackwards,
                              boolean withFinalCell, Tensor x, Tensor w, Tensor u, Tensor bias, Tensor h0, Tensor c0,
                              Tensor mask) {
+        return run(cell, activation, recurrentActivation, goBackwards, withFinalCell, x, w, u, bias, h0, c0, mask, null);
+    }
+
+    /** As above, with the recurrent dropout multiplier {@code recurrentDrop [N, H]} (null: none). */
+    public static Tensor run(Cell cell, String activation, String recurrentActivation, boolean goBackwards,
+                             boolean withFinalCell, Tensor x, Tensor w, Tensor u, Tensor bias, Tensor h0, Tensor c0,
+                             Tensor mask, Tensor recurrentDrop) {
         String op = cell.name().toLowerCase(java.util.Locale.ROOT);
         int act = activationCode(activation);
         int ract = activationCode(recurrentActivation);
         Check.open(op, x, w, u);
-        Check.sameDevice(op, present(x, w, u, bias, h0, c0, mask));
-        DType dtype = Check.sameDType(op, present(x, w, u, bias, h0, c0, mask));
+        if (recurrentDrop != null) Check.open(op, recurrentDrop);
+        Check.sameDevice(op, present(x, w, u, bias, h0, c0, mask, recurrentDrop));
+        DType dtype = Check.sameDType(op, present(x, w, u, bias, h0, c0, mask, recurrentDrop));
         Check.floating(op, x);
         if (x.ndim() != 3 || x.size(1) == 0) {
             throw new ShapeException(op + ": input " + x.describe() + " must be [batch, steps, features] with steps >= 1");
@@ -69,6 +79,7 @@ public final class Recurrent {
             expect(op, "initial state c", c0, n, h);
         }
         if (mask != null) expect(op, "mask", mask, n, t);
+        if (recurrentDrop != null) expect(op, "recurrent dropout multiplier", recurrentDrop, n, h);
         if (withFinalCell && cell != Cell.LSTM) {
             throw new IllegalArgumentException(op + ": only an LSTM has a final cell state to return");
         }
@@ -80,17 +91,19 @@ public final class Recurrent {
         Tensor h0c = h0 == null ? null : Embeddings.dense(h0);
         Tensor c0c = c0 == null ? null : Embeddings.dense(c0);
         Tensor mc = mask == null ? null : Embeddings.dense(mask);
+        Tensor dc = recurrentDrop == null ? null : Embeddings.dense(recurrentDrop);
         boolean grad = Autograd.needsGrad(x, w, u, bias, h0, c0);
         Workspace ws = new Workspace(Tensor.empty(dtype, x.device(), t, n, f), Tensor.empty(dtype, x.device(), t + 1, n, h),
                 cell == Cell.LSTM ? Tensor.empty(dtype, x.device(), t + 1, n, h) : null,
-                Tensor.empty(dtype, x.device(), t, n, cell.saved * h));
+                Tensor.empty(dtype, x.device(), t, n, cell.saved * h), dc,
+                dc == null ? null : Tensor.empty(dtype, x.device(), t, n, h));
         Tensor y = Tensor.empty(dtype, x.device(), n, t + (withFinalCell ? 1 : 0), h);
         try {
             if (n > 0 && h > 0) x.backend().recurrent().sequenceForward(spec, xc, wc, uc, bc, h0c, c0c, mc, ws, y);
         } finally {
             for (Tensor c : new Tensor[] {xc, h0c, c0c}) if (c != null) c.close();
             if (!grad) {
-                for (Tensor c : new Tensor[] {wc, uc, bc, mc, ws.xs(), ws.h(), ws.c(), ws.gates()}) if (c != null) c.close();
+                for (Tensor c : new Tensor[] {wc, uc, bc, mc, ws.xs(), ws.h(), ws.c(), ws.gates(), dc, ws.hm()}) if (c != null) c.close();
             }
         }
         if (!grad) return y;

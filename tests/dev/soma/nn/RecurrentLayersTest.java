@@ -220,8 +220,8 @@ class RecurrentLayersTest {
 
     @Test
     void unsupportedOptionsSaySo() {
-        assertThrows(UnsupportedOperationException.class, () -> new LSTM(2).recurrentDropout(0.2));
-        assertThrows(UnsupportedOperationException.class, () -> new GRU(2).resetAfter(false));
+        assertThrows(IllegalArgumentException.class, () -> new LSTM(2).recurrentDropout(1.0));
+        assertThrows(IllegalArgumentException.class, () -> new GRU(2).recurrentDropout(-0.1));
         assertThrows(IllegalArgumentException.class, () -> new LSTM(2).activation("softmax"));
         assertThrows(IllegalArgumentException.class, () -> new LSTM(0));
     }

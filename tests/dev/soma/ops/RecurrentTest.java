@@ -30,6 +30,13 @@ class RecurrentTest {
     /** Keras' cell equations, one step at a time, in double. Returns [N, T(+1), H] as Recurrent.run does. */
     static double[] reference(Cell cell, boolean back, boolean finalCell, double[] x, double[] w, double[] u,
                               double[] b, double[] h0, double[] c0, double[] mask, int n, int t, int f, int h) {
+        return reference(cell, back, finalCell, x, w, u, b, h0, c0, mask, null, n, t, f, h);
+    }
+
+    /** With a recurrent dropout multiplier {@code drop [N, H]} (or null) on h_{t-1} wherever it multiplies U. */
+    static double[] reference(Cell cell, boolean back, boolean finalCell, double[] x, double[] w, double[] u,
+                              double[] b, double[] h0, double[] c0, double[] mask, double[] drop, int n, int t, int f,
+                              int h) {
         int g = cell.gates;
         int rows = t + (finalCell ? 1 : 0);
         double[] y = new double[n * rows * h];
@@ -42,10 +49,14 @@ class RecurrentTest {
                 int ti = back ? t - 1 - k : k;
                 double[] xw = new double[g * h];
                 double[] hu = new double[g * h];
+                double[] hm = new double[h];
+                for (int q = 0; q < h; q++) hm[q] = hs[q] * (drop == null ? 1 : drop[r * h + q]);
                 for (int j = 0; j < g * h; j++) {
                     for (int q = 0; q < f; q++) xw[j] += x[(r * t + ti) * f + q] * w[q * g * h + j];
-                    for (int q = 0; q < h; q++) hu[j] += hs[q] * u[q * g * h + j];
+                    for (int q = 0; q < h; q++) hu[j] += hm[q] * u[q * g * h + j];
                 }
+                double[] rv = new double[h];
+                for (int j = 0; j < h && cell == Cell.GRU_RESET_BEFORE; j++) rv[j] = sig(xw[h + j] + b[h + j] + hu[h + j]);
                 double[] nh = new double[h];
                 double[] nc = new double[h];
                 for (int j = 0; j < h; j++) {
@@ -60,6 +71,13 @@ class RecurrentTest {
                         double z = sig(xw[j] + b[j] + hu[j] + b[3 * h + j]);
                         double rr = sig(xw[h + j] + b[h + j] + hu[h + j] + b[4 * h + j]);
                         double hh = Math.tanh(xw[2 * h + j] + b[2 * h + j] + rr * (hu[2 * h + j] + b[5 * h + j]));
+                        nh[j] = z * hs[j] + (1 - z) * hh;
+                    } else if (cell == Cell.GRU_RESET_BEFORE) {
+                        // Keras reset_after=False: (r * h_{t-1}) U_h, one bias.
+                        double z = sig(xw[j] + b[j] + hu[j]);
+                        double rec = 0;
+                        for (int q = 0; q < h; q++) rec += rv[q] * hm[q] * u[q * g * h + 2 * h + j];
+                        double hh = Math.tanh(xw[2 * h + j] + b[2 * h + j] + rec);
                         nh[j] = z * hs[j] + (1 - z) * hh;
                     } else {
                         nh[j] = Math.tanh(xw[j] + hu[j] + b[j]);
