@@ -65,6 +65,12 @@ public final class LayerNormalization extends Layer {
         return Normalization.layerNorm(x, gamma, beta, epsilon);
     }
 
+    /** Normalises each step on its own: the input's mask passes through. */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask;
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();

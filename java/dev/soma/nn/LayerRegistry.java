@@ -28,7 +28,8 @@ public final class LayerRegistry {
         register("layer_normalization", c -> new LayerNormalization(numOf(c, "epsilon")).center(boolOf(c, "center")).scale(boolOf(c, "scale")));
         register("multi_head_attention", MultiHeadAttention::fromConfig);
         register("global_average_pooling1d", c -> new GlobalAveragePooling1D());
-        register("token_and_position_embedding", c -> new TokenAndPositionEmbedding(intOf(c, "vocabulary"), intOf(c, "max_length"), intOf(c, "dim"), boolOf(c, "sinusoidal")));
+        register("token_and_position_embedding", c -> new TokenAndPositionEmbedding(intOf(c, "vocabulary"), intOf(c, "max_length"), intOf(c, "dim"), boolOf(c, "sinusoidal"),
+                c.containsKey("mask_zero") && boolOf(c, "mask_zero")));   // checkpoints before mask_zero have none
         register("transformer_encoder", c -> new TransformerEncoder(intOf(c, "num_heads"), intOf(c, "ff_dim"), numOf(c, "dropout"), boolOf(c, "causal")));
         register("leaky_re_lu", c -> new LeakyReLU(numOf(c, "negative_slope")));
         register("embedding", c -> new Embedding(intOf(c, "input_dim"), intOf(c, "output_dim"), boolOf(c, "mask_zero")));

@@ -16,7 +16,9 @@ import java.util.SplittableRandom;
  * projection back to the query's features (or {@code outputDim}). Inputs are {@code [B, T, F]}.
  *
  * <p>As a plain layer ({@link #apply}, e.g. inside a Sequential) it is self-attention: query = value = key =
- * the input, with the causal mask when {@link #useCausalMask} is set. {@link #call(Tensor, Tensor, Tensor, Tensor,
+ * the input, with the causal mask when {@link #useCausalMask} is set; an incoming Keras mask {@code [B, T]} (from
+ * {@code mask_zero}) hides the padded steps as keys (padded queries still attend to the real keys; their outputs
+ * are left for the layers downstream to ignore) and is passed on unchanged. {@link #call(Tensor, Tensor, Tensor, Tensor,
  * boolean, boolean)} takes separate query, value and key tensors and an attention mask ({@code [B, S]} key mask
  * or Keras' {@code [B, T, S]}; non-zero = attend). Projection weights are stored as 2-d matrices
  * ({@code [F, heads * dim]}), not Keras' 3-d einsum kernels. Deviation from Keras: a query whose mask hides every
@@ -124,6 +126,18 @@ public final class MultiHeadAttention extends Layer {
     @Override
     protected Tensor call(Tensor x, boolean training) {
         return attend(x, x, x, null, causal, training, false).output();
+    }
+
+    /** Self-attention with the input's padding mask {@code [B, T]} as key mask (combined with the causal one). */
+    @Override
+    protected Tensor call(Tensor x, Tensor mask, boolean training) {
+        return attend(x, x, x, mask, causal, training, false).output();
+    }
+
+    /** Self-attention keeps the steps: the output has the input's [B, T] mask. */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask != null && mask.ndim() == 2 ? mask : null;
     }
 
     /**

@@ -16,12 +16,16 @@ import java.util.SplittableRandom;
  * TokenAndPositionEmbedding) or the fixed sinusoidal table of "Attention is all you need"
  * ({@code PE[p, 2i] = sin(p / 10000^(2i/dim))}, {@code PE[p, 2i+1] = cos(...)}; stored as a non-trainable weight).
  * Built by a Sequential with the model's float dtype; when used alone, build it with a float dtype first.
+ * With {@code maskZero} (Keras' {@code mask_zero}), id 0 is padding: the layer emits a {@code [B, T]} mask
+ * (1 where id != 0) that the encoder blocks use as a key padding mask and the pooling uses for its mean.
+ * Positions stay absolute (as keras-hub): padding at the end leaves the real steps' positions unchanged.
  */
 public final class TokenAndPositionEmbedding extends Layer {
     private final int vocabulary;
     private final int maxLength;
     private final int dim;
     private final boolean sinusoidal;
+    private final boolean maskZero;
     private Tensor tokens;
     private Tensor positions;
 
@@ -31,6 +35,10 @@ public final class TokenAndPositionEmbedding extends Layer {
     }
 
     public TokenAndPositionEmbedding(int vocabulary, int maxLength, int dim, boolean sinusoidal) {
+        this(vocabulary, maxLength, dim, sinusoidal, false);
+    }
+
+    public TokenAndPositionEmbedding(int vocabulary, int maxLength, int dim, boolean sinusoidal, boolean maskZero) {
         if (vocabulary <= 0 || maxLength <= 0 || dim <= 0) {
             throw new IllegalArgumentException("TokenAndPositionEmbedding: vocabulary, maxLength and dim must be > 0");
         }
@@ -38,6 +46,7 @@ public final class TokenAndPositionEmbedding extends Layer {
         this.maxLength = maxLength;
         this.dim = dim;
         this.sinusoidal = sinusoidal;
+        this.maskZero = maskZero;
     }
 
     @Override
@@ -82,20 +91,39 @@ public final class TokenAndPositionEmbedding extends Layer {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
-        Tensor ids = x;
-        if (x.dtype() != DType.I32) {
-            try (GradMode.Guard off = GradMode.disable()) {
-                ids = x.to(DType.I32);
-            }
-        }
         long steps = x.size(1);
         if (steps > maxLength) {
             throw new ShapeException(name() + ": " + steps + " steps in " + x.describe() + " exceed the " + maxLength
                     + " positions it was built for");
         }
-        Tensor tok = Embeddings.embedding(ids, tokens);
+        Tensor tok = Embeddings.embedding(ids(x), tokens);
         Tensor pos = positions.slice(0, 0, steps, 1);
         return tok.add(pos);
+    }
+
+    /** With maskZero: 1 where the id is not 0, in the weights' dtype, {@code [B, T]}; else null. */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        if (!maskZero) return null;
+        try (GradMode.Guard off = GradMode.disable()) {
+            Tensor ids = ids(x);
+            try (Tensor zero = Tensor.zeros(DType.I32, ids.device()); Tensor nonZero = ids.ne(zero)) {
+                return nonZero.to(dtype());
+            } finally {
+                if (ids != x) ids.close();
+            }
+        }
+    }
+
+    private static Tensor ids(Tensor x) {
+        if (x.dtype() == DType.I32) return x;
+        try (GradMode.Guard off = GradMode.disable()) {
+            return x.to(DType.I32);
+        }
+    }
+
+    public boolean maskZero() {
+        return maskZero;
     }
 
     public Tensor tokenEmbedding() {
@@ -109,6 +137,7 @@ public final class TokenAndPositionEmbedding extends Layer {
         c.put("max_length", maxLength);
         c.put("dim", dim);
         c.put("sinusoidal", sinusoidal);
+        c.put("mask_zero", maskZero);
         return c;
     }
 }

@@ -11,8 +11,9 @@ import java.util.SplittableRandom;
  * A pre-norm Transformer block on {@code [B, T, F]}:
  * {@code h = x + Dropout(MHA(LN(x)))}, {@code y = h + Dropout(Dense_F(Dropout(gelu(Dense_ff(LN(h))))))}.
  * Heads of size {@code F / numHeads}. With {@link #causal} it is a decoder block (each step sees itself and
- * the past). As a plain layer (Sequential) it takes no mask; {@link #call(Tensor, Tensor, boolean)} also takes
- * a padding mask ({@code [B, T]} key mask or {@code [B, T, T]}, non-zero = attend).
+ * the past). Its mask ({@code [B, T]} key padding mask, e.g. from {@code mask_zero}, or {@code [B, T, T]};
+ * non-zero = attend; combined with the causal mask) comes from the layer before in a Sequential or through
+ * {@link #call(Tensor, Tensor, boolean)}; a {@code [B, T]} mask is passed on to the layers after.
  */
 public final class TransformerEncoder extends CompositeLayer {
     private final int numHeads;
@@ -86,6 +87,12 @@ public final class TransformerEncoder extends CompositeLayer {
             throw new ShapeException(name() + ": built for [batch, " + join(inputShape()) + "], got " + x.describe());
         }
         return block(x, mask, training);
+    }
+
+    /** Steps are kept: a [B, T] padding mask is passed on (a [B, T, T] attention mask is not a step mask). */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask != null && mask.ndim() == 2 ? mask : null;
     }
 
     private Tensor block(Tensor x, Tensor mask, boolean training) {

@@ -82,13 +82,13 @@ public final class ReferenceModels {
     /**
      * A fresh binary text classifier over ids {@code [maxLength]} from a vocabulary of {@code vocab} ids (0 = padding):
      * Embedding 64 (mask_zero: padding is masked) -> a recurrent layer of 64 units -> Dense 1 sigmoid, or the small
-     * transformer encoder below (padding is not masked there).
+     * transformer encoder below (mask_zero too: its blocks do not attend to padding, its mean skips it).
      */
     public static Sequential textClassifier(String name, int vocab, int maxLength) {
         return switch (name) {
             // Token + position embedding 64 -> one pre-norm encoder block (4 heads, feed-forward 128) -> LayerNorm
             // -> mean over time -> Dense 1 sigmoid.
-            case "transformer" -> new Sequential(new TokenAndPositionEmbedding(vocab, maxLength, 64),
+            case "transformer" -> new Sequential(new TokenAndPositionEmbedding(vocab, maxLength, 64, false, true),
                     new TransformerEncoder(4, 128, 0.1), new LayerNormalization(), new GlobalAveragePooling1D(),
                     new Dense(1, "sigmoid"));
             case "lstm" -> new Sequential(new Embedding(vocab, 64, true), new LSTM(64), new Dense(1, "sigmoid"));

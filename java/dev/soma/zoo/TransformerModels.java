@@ -12,13 +12,20 @@ import dev.soma.nn.TransformerEncoder;
 public final class TransformerModels {
     private TransformerModels() {}
 
-    /**
-     * ids [B, T] -> token + position embedding -> {@code layers} pre-norm encoder blocks -> final LayerNorm ->
-     * mean over time -> Dense(classes, softmax).
-     */
+    /** {@link #encoderClassifier(int, int, int, int, int, int, double, int, boolean)} without padding masks. */
     public static Sequential encoderClassifier(int vocabulary, int maxLength, int dim, int heads, int ffDim, int layers,
                                                double dropout, int classes) {
-        Sequential m = new Sequential(new TokenAndPositionEmbedding(vocabulary, maxLength, dim));
+        return encoderClassifier(vocabulary, maxLength, dim, heads, ffDim, layers, dropout, classes, false);
+    }
+
+    /**
+     * ids [B, T] -> token + position embedding -> {@code layers} pre-norm encoder blocks -> final LayerNorm ->
+     * mean over time -> Dense(classes, softmax). With {@code maskZero}, id 0 is padding: the blocks do not attend
+     * to it and the mean covers the real steps only, so padding at the end does not change the output.
+     */
+    public static Sequential encoderClassifier(int vocabulary, int maxLength, int dim, int heads, int ffDim, int layers,
+                                               double dropout, int classes, boolean maskZero) {
+        Sequential m = new Sequential(new TokenAndPositionEmbedding(vocabulary, maxLength, dim, false, maskZero));
         for (int i = 0; i < layers; i++) m.add(new TransformerEncoder(heads, ffDim, dropout));
         return m.add(new LayerNormalization()).add(new GlobalAveragePooling1D()).add(new Dense(classes, "softmax"));
     }
