@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -198,7 +199,43 @@ void softmax_rows_backward(bool log, int64_t rows, int64_t cols, const T* ys, co
   }
 }
 
+// Sum or mean over the leading axis of a contiguous outer x inner matrix (a bias gradient: [N*T, F] -> [F]),
+// without first transposing it. Rows are summed in fixed blocks into double partials, then the partials in
+// order, so the result does not depend on the thread count.
+template <typename T>
+void reduce_leading(int op, int64_t outer, int64_t inner, const T* in, T* out) {
+  constexpr int64_t kRows = 256, kCols = 1024;
+  const int64_t blocks = (outer + kRows - 1) / kRows, col_chunks = (inner + kCols - 1) / kCols;
+  std::vector<double> partial((size_t)(blocks * inner));
+#pragma omp parallel for collapse(2) if (outer * inner > soma::kParallelGrain) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t cc = 0; cc < col_chunks; ++cc) {
+      const int64_t c0 = cc * kCols, n = std::min(kCols, inner - c0);
+      double* acc = partial.data() + b * inner + c0;
+      for (int64_t c = 0; c < n; ++c) acc[c] = 0.0;
+      const int64_t r1 = std::min(outer, (b + 1) * kRows);
+      for (int64_t r = b * kRows; r < r1; ++r) {
+        const T* row = in + r * inner + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < n; ++c) acc[c] += (double)row[c];
+      }
+    }
+  }
+  const double scale = op == SOMA_REDUCE_MEAN ? 1.0 / (double)outer : 1.0;
+#pragma omp parallel for if (inner * blocks > soma::kParallelGrain) schedule(static)
+  for (int64_t c = 0; c < inner; ++c) {
+    double s = 0.0;
+    for (int64_t b = 0; b < blocks; ++b) s += partial[b * inner + c];
+    out[c] = (T)(s * scale);
+  }
+}
+
 }  // namespace
+
+extern "C" void soma_cpu_reduce_leading(int op, int dtype, int64_t outer, int64_t inner, const void* in, void* out) {
+  if (outer <= 0 || inner <= 0) return;
+  SOMA_DISPATCH_FLOAT(dtype, T, reduce_leading<T>(op, outer, inner, (const T*)in, (T*)out));
+}
 
 extern "C" void soma_cpu_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, void* out) {
   SOMA_DISPATCH_FLOAT(dtype, T, reduce_rows<T>(op, rows, cols, (const T*)in, (T*)out));

@@ -11,6 +11,13 @@ final class CpuReductions implements ReductionKernels {
     }
 
     @Override
+    public boolean reduceLeading(RowOp op, Tensor in, long outer, long inner, Tensor out) {
+        if (op != RowOp.SUM && op != RowOp.MEAN) return false;
+        CpuKernels.soma_cpu_reduce_leading(op.code, in.dtype().code(), outer, inner, in.address(), out.address());
+        return true;
+    }
+
+    @Override
     public void reduceRowsBackward(RowOp op, Tensor in, Tensor gradOut, long rows, long cols, Tensor gradIn) {
         CpuKernels.soma_cpu_reduce_rows_backward(op.code, gradIn.dtype().code(), rows, cols,
                 in == null ? 0L : in.address(), gradOut.address(), gradIn.address());

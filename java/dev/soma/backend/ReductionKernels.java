@@ -25,6 +25,15 @@ public interface ReductionKernels {
     void reduceRows(RowOp op, Tensor in, long rows, long cols, Tensor out);
 
     /**
+     * {@code out[c] = op(in[0..outer), c])} (SUM or MEAN) over the leading axis of a contiguous {@code outer x inner}
+     * {@code in}, without transposing it. Returns false when the backend has no such kernel (the caller then
+     * transposes and uses {@link #reduceRows}).
+     */
+    default boolean reduceLeading(RowOp op, Tensor in, long outer, long inner, Tensor out) {
+        return false;
+    }
+
+    /**
      * The input gradient of {@link #reduceRows}: {@code gradIn} ({@code rows x cols}) from {@code gradOut}
      * ({@code rows}); {@code in} is the forward input, which SUM and MEAN do not read (may be null for them).
      * MAX/MIN route each row's gradient to its first arg-extremum. All contiguous, one floating dtype.

@@ -66,6 +66,8 @@ public final class CpuKernels {
     // ---------------- reductions and softmax (native/src/reduce.cpp) ----------------
     public static native void soma_cpu_reduce_rows(int op, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
             @Cast("const void*") long in, @Cast("void*") long out);
+    public static native void soma_cpu_reduce_leading(int op, int dtype, @Cast("int64_t") long outer,
+            @Cast("int64_t") long inner, @Cast("const void*") long in, @Cast("void*") long out);
     public static native void soma_cpu_reduce_rows_backward(int op, int dtype, @Cast("int64_t") long rows,
             @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("const void*") long gradOut,
             @Cast("void*") long gradIn);

@@ -198,6 +198,11 @@ public final class Reductions {
         }
         Tensor out = Tensor.empty(t.dtype(), t.device(), layout.outShape(keepDims));
         if (layout.rows == 0) return out;
+        // Reducing leading axes of a contiguous tensor (bias gradients): sum down the columns, no transpose.
+        if (layout.cols > 0 && layout.leadingReduced() && t.isContiguous()
+                && t.backend().reductions().reduceLeading(rowOp, t, layout.cols, layout.rows, out)) {
+            return out;
+        }
         try (Tensor rows = layout.rowsOf(t)) {
             t.backend().reductions().reduceRows(rowOp, rows, layout.rows, layout.cols, out);
         }
@@ -264,6 +269,15 @@ public final class Reductions {
             rows = r;
             cols = c;
             identity = id;
+        }
+
+        /** True when the reduced axes are exactly the first ones and some kept axis follows them. */
+        boolean leadingReduced() {
+            int k = 0;
+            while (k < shape.length && reduced[k]) k++;
+            if (k == 0 || k == shape.length) return false;
+            for (int i = k; i < shape.length; i++) if (reduced[i]) return false;
+            return true;
         }
 
         static RowLayout of(long[] shape, int[] reducedAxes) {
