@@ -185,7 +185,16 @@ public final class Tensor extends ScopedResource {
     }
 
     public boolean isContiguous() {
-        return Arrays.equals(strides, Shapes.contiguousStrides(shape)) || numel() <= 1;
+        if (numel() <= 1) return true;
+        // As PyTorch: the stride of a size-1 axis never moves anything, so it does not matter (a head axis of 1
+        // permuted elsewhere is still row-major).
+        long expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (shape[i] == 1) continue;
+            if (strides[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
     }
 
     /** Address of the first element; for backends only. */
