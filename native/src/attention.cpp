@@ -17,12 +17,14 @@
 // Philox uniform of index ((b H + h) Tq + i) Tk + j is >= p (the layout of soma_cpu_random's f32 fill).
 //
 // Every product is a small GEMM on kBQ x kBK tiles (S = Q K^T, O += P V; dP = dO V^T, dV += P^T dO, dK += dS^T Q,
-// dQ += dS K), computed by gemm_acc: 4 x 16 register tiles with AVX2 FMA for f32, a plain loop for f64.
+// dQ += dS K), computed by gemm_acc: register tiles (attention_gemm.cpp: AVX-512 where the CPU has it, else AVX2)
+// for f32, a plain loop for f64. Score tiles are computed only as wide as the keys present (ceil to 16 at most).
 // Tiles live in a per-thread workspace from Java's pool (soma_cpu_attention_workspace elements per thread).
 // Key tiles are zero padded to kBK so that the row loops have a constant trip count and vectorise.
 #include "soma.h"
 #include "dtype_dispatch.h"
 #include "philox.h"
+#include "attention_gemm.h"
 #include <immintrin.h>
 #include <omp.h>
 #include <algorithm>
@@ -35,11 +37,12 @@ namespace {
 constexpr int64_t kBQ = 64;  // query rows per tile (one forward task; one backward step)
 constexpr int64_t kBK = 64;  // keys per tile
 
-// exp for the f32 path: Cody-Waite reduction and Cephes' degree-6 polynomial (about 2 ulp), branch free so
-// that the loops calling it vectorise (glibc's expf does not without -ffast-math). Inputs below -88 give 0.
+// exp for the f32 path: Cody-Waite reduction and Cephes' degree-6 polynomial (about 2 ulp). Written so the row
+// loops calling it vectorise: min/max clamps and round-to-nearest by the 1.5 * 2^23 trick (std::floor and
+// ternaries leave control flow that gcc refuses to vectorise). Inputs below -88 (and -inf) give 0.
 inline float exp_f32(float x) {
-  x = x < -88.0f ? -88.0f : (x > 88.0f ? 88.0f : x);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = std::min(std::max(x, -88.0f), 88.0f);
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float f = x - n * 0.693359375f + n * 2.12194440e-4f;
   float y = 1.9875691500e-4f;
   y = y * f + 1.3981999507e-3f;
@@ -49,9 +52,7 @@ inline float exp_f32(float x) {
   y = y * f + 5.0000001201e-1f;
   y = y * f * f + f + 1.0f;
   const int32_t bits = ((int32_t)n + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
+  return y * __builtin_bit_cast(float, bits);
 }
 
 inline float exp_t(float x) { return exp_f32(x); }
@@ -133,46 +134,40 @@ void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T*
   }
 }
 
-// The f32 version: register tiles of R rows x 16 columns (AVX2 + FMA, the build's baseline), 2R accumulators
-// live across the whole k loop; one broadcast of A and two loads of B feed 2R FMAs.
-template <int R>
-inline void tile_rx16(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  __m256 c0[R], c1[R];
-  for (int r = 0; r < R; ++r) {
-    c0[r] = _mm256_loadu_ps(C + r * ldc);
-    c1[r] = _mm256_loadu_ps(C + r * ldc + 8);
-  }
-  for (int64_t p = 0; p < k; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(B + p * ldb);
-    const __m256 b1 = _mm256_loadu_ps(B + p * ldb + 8);
-    for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(A + r * lda + p);
-      c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
-      c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    _mm256_storeu_ps(C + r * ldc, c0[r]);
-    _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
-  }
-}
-
 inline void gemm_acc(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                      float* C, int64_t ldc) {
-  const int64_t n16 = n / 16 * 16;
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4)
-    for (int64_t e = 0; e < n16; e += 16) tile_rx16<4>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
-  for (; i < m; ++i)
-    for (int64_t e = 0; e < n16; e += 16) tile_rx16<1>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
-  if (n16 < n) {
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t p = 0; p < k; ++p) {
-        const float a = A[r * lda + p];
-        for (int64_t e = n16; e < n; ++e) C[r * ldc + e] += a * B[p * ldb + e];
-      }
+  soma::attention_gemm_f32(m, n, k, A, lda, B, ldb, C, ldc);
+}
+
+// p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time with AVX2: the same arithmetic as
+// exp_f32, written with intrinsics because gcc leaves the plain loop scalar in some call sites (3x slower).
+inline void exp_shifted(float* p, float shift) {
+  const __m256 lo = _mm256_set1_ps(-88.0f), hi = _mm256_set1_ps(88.0f), sh = _mm256_set1_ps(shift);
+  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), magic = _mm256_set1_ps(12582912.0f);
+  const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f), one = _mm256_set1_ps(1.0f);
+  for (int64_t c = 0; c < kBK; c += 8) {
+    __m256 x = _mm256_sub_ps(_mm256_loadu_ps(p + c), sh);
+    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // -inf (masked) gives 0; NaN (second operand) stays NaN
+    const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, log2e, magic), magic);
+    const __m256 f = _mm256_fnmadd_ps(n, c2, _mm256_fnmadd_ps(n, c1, x));
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(y, f), f, f), one);
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    _mm256_storeu_ps(p + c, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
   }
 }
+inline void exp_shifted(double* __restrict p, double shift) {
+  for (int64_t c = 0; c < kBK; ++c) p[c] = std::exp(p[c] - shift);
+}
+
+// Score tiles are computed only as wide as the keys present, rounded up to whole vectors of 16 (the key tiles
+// are zero padded, so the extra columns are 0 and then masked).
+inline int64_t padded16(int64_t nk) { return std::min<int64_t>(kBK, (nk + 15) / 16 * 16); }
 
 template <typename T>
 inline T row_max(const T* s) {
@@ -208,7 +203,7 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
     const int64_t nk = std::min(kBK, kend - j0);
     load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
     std::fill(st, st + nq * kBK, (T)0);
-    gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, st, kBK);
+    gemm_acc(nq, padded16(nk), D, qblk, P.qs[2], kt, kBK, st, kBK);  // zero-padded keys give 0 (masked below)
     for (int64_t r = 0; r < nq; ++r) {
       const int64_t i = i0 + r;
       T* s = st + r * kBK;
@@ -338,8 +333,8 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
       const T* goblk = go_bh + i0 * gos[2];
       std::fill(pt, pt + nq * kBK, (T)0);
       std::fill(ds, ds + nq * kBK, (T)0);
-      gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, pt, kBK);      // scores
-      gemm_acc(nq, kBK, Dv, goblk, gos[2], vt, kBK, ds, kBK);     // dP = dO V^T
+      gemm_acc(nq, padded16(nk), D, qblk, P.qs[2], kt, kBK, pt, kBK);   // scores (padded keys give 0)
+      gemm_acc(nq, padded16(nk), Dv, goblk, gos[2], vt, kBK, ds, kBK);  // dP = dO V^T
       for (int64_t r = 0; r < nq; ++r) {
         const int64_t i = i0 + r;
         T* prow = pt + r * kBK;
@@ -353,8 +348,7 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
 #pragma omp simd
         for (int64_t c = 0; c < kBK; ++c) prow[c] *= P.scale;
         P.mask_row(b, i, j0, nk, prow);
-#pragma omp simd
-        for (int64_t c = 0; c < kBK; ++c) prow[c] = exp_t(prow[c] - L);
+        exp_shifted(prow, L);
         if (P.dropout > 0) {
           P.dropout_factors(b, h, i, j0, nk, u, z);
           for (int64_t c = 0; c < kBK; ++c) srow[c] *= z[c];

@@ -1,0 +1,10 @@
+// The small f32 GEMM behind fused attention: C (m x n, row stride ldc) += A (m x k, lda) B (k x n, ldb), all
+// row-major. AVX-512 register tiles when the CPU has them (checked once at run time; the library's baseline
+// stays x86-64-v3), else AVX2 + FMA tiles.
+#pragma once
+#include <cstdint>
+
+namespace soma {
+void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
+                        float* C, int64_t ldc);
+}
