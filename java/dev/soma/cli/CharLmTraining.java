@@ -35,6 +35,7 @@ import java.util.Map;
  */
 final class CharLmTraining {
     static final String PROMPT = "In the beginning";
+    static final double DEFAULT_LEARNING_RATE = 3e-3;
 
     private CharLmTraining() {}
 
@@ -62,11 +63,15 @@ final class CharLmTraining {
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");
         new CharModelInfo(arch, c.context, vocab.characters()).save(runDir.resolve(CharModelInfo.FILE_NAME));
+        // Character models learn much faster at 3e-3 than at the image models' 1e-3 (LSTM, 1 epoch on the KJV:
+        // 1.84 against 2.38 validation bits per character); --learning-rate still decides when given.
+        boolean lrGiven = c.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
+        double lr = lrGiven ? c.learningRate : DEFAULT_LEARNING_RATE;
         try (Sequential m = LanguageModels.character(arch, vocab.size(), c.context)) {
-            Adam adam = new Adam(c.learningRate);
+            Adam adam = new Adam(lr);
             long totalSteps = (long) c.epochs * ((train.size() + c.batchSize - 1) / c.batchSize);
             if (c.lrSchedule.equals("cosine")) {
-                adam.schedule(LearningRateSchedule.cosineDecay(c.learningRate, Math.max(totalSteps, 1), 0.0));
+                adam.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));
             } else if (!c.lrSchedule.equals("constant")) {
                 throw new IllegalArgumentException("train: unknown --lr-schedule '" + c.lrSchedule + "': expected constant or cosine");
             }
@@ -75,7 +80,7 @@ final class CharLmTraining {
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %,d characters (%,d windows of %d), validating on %,d, %d characters, "
                             + "%d epochs, batch %d, Adam lr %g (%s)%n", trainText.length(), train.size(), c.context,
-                    corpus.validation().length(), vocab.size(), c.epochs, c.batchSize, c.learningRate, c.lrSchedule);
+                    corpus.validation().length(), vocab.size(), c.epochs, c.batchSize, lr, c.lrSchedule);
             console.flush();
             FitOptions options = new FitOptions().batchSize(c.batchSize).epochs(c.epochs).seed(c.seed)
                     .validationData(validation).verbose(c.quiet ? 2 : 1)

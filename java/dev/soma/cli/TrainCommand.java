@@ -50,7 +50,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "32")
     int batchSize;
 
-    @Option(names = "--learning-rate", defaultValue = "0.001")
+    @Option(names = "--learning-rate", defaultValue = "0.001",
+            description = "Adam's learning rate (default ${DEFAULT-VALUE}; gan: 2e-4, charlm: 3e-3 unless given)")
     double learningRate;
 
     @Option(names = "--lr-schedule", defaultValue = "cosine",
