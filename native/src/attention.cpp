@@ -25,6 +25,7 @@
 #include "dtype_dispatch.h"
 #include "philox.h"
 #include "attention_gemm.h"
+#include "simd_math.h"
 #include <immintrin.h>
 #include <omp.h>
 #include <algorithm>
@@ -139,27 +140,11 @@ inline void gemm_acc(int64_t m, int64_t n, int64_t k, const float* A, int64_t ld
   soma::attention_gemm_f32(m, n, k, A, lda, B, ldb, C, ldc);
 }
 
-// p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time with AVX2: the same arithmetic as
-// exp_f32, written with intrinsics because gcc leaves the plain loop scalar in some call sites (3x slower).
+// p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time (simd_math.h): gcc leaves the plain
+// loop over exp_f32 scalar at this call site (3x slower).
 inline void exp_shifted(float* p, float shift) {
-  const __m256 lo = _mm256_set1_ps(-88.0f), hi = _mm256_set1_ps(88.0f), sh = _mm256_set1_ps(shift);
-  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), magic = _mm256_set1_ps(12582912.0f);
-  const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f), one = _mm256_set1_ps(1.0f);
-  for (int64_t c = 0; c < kBK; c += 8) {
-    __m256 x = _mm256_sub_ps(_mm256_loadu_ps(p + c), sh);
-    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // -inf (masked) gives 0; NaN (second operand) stays NaN
-    const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, log2e, magic), magic);
-    const __m256 f = _mm256_fnmadd_ps(n, c2, _mm256_fnmadd_ps(n, c1, x));
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(y, f), f, f), one);
-    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    _mm256_storeu_ps(p + c, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
-  }
+  const __m256 sh = _mm256_set1_ps(shift);
+  for (int64_t c = 0; c < kBK; c += 8) _mm256_storeu_ps(p + c, soma::exp256(_mm256_sub_ps(_mm256_loadu_ps(p + c), sh)));
 }
 inline void exp_shifted(double* __restrict p, double shift) {
   for (int64_t c = 0; c < kBK; ++c) p[c] = std::exp(p[c] - shift);

@@ -6,7 +6,9 @@
 // innermost dimension. Work is split over OpenMP threads only above soma::kParallelGrain elements.
 #include "soma.h"
 #include "dtype_dispatch.h"
+#include "simd_math.h"
 #include <cmath>
+#include <type_traits>
 #include <cstdint>
 #include <omp.h>
 
@@ -215,8 +217,25 @@ void unary_apply(F f, int64_t n, const T* x, T* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
 
+// GELU (erf form) in f32, eight lanes at a time: std::erf per element made it the costliest op of a
+// transformer's training step. The scalar functor finishes the tail.
+void gelu_f32(int64_t n, const float* x, float* out) {
+  const int64_t n8 = n / 8 * 8;
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n8; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(v, cdf));
+  }
+  for (int64_t i = n8; i < n; ++i) out[i] = Gelu<float>{}(x[i]);
+}
+
 template <typename T>
 void unary(int op, int64_t n, const T* x, T* out, double p0, double p1) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (op == SOMA_GELU) return gelu_f32(n, x, out);
+  }
   switch (op) {
     case SOMA_NEG: unary_apply(Neg<T>{}, n, x, out); break;
     case SOMA_EXP: unary_apply(Exp<T>{}, n, x, out); break;
@@ -288,10 +307,28 @@ void unary_backward_apply(F f, int64_t n, const T* x, const T* y, const T* g, T*
   for (int64_t i = 0; i < n; ++i) gi[i] = f(x[i], y[i], g[i]);
 }
 
+// d GELU / dx * g in f32, eight lanes at a time (see gelu_f32).
+void gelu_backward_f32(int64_t n, const float* x, const float* g, float* gi) {
+  const int64_t n8 = n / 8 * 8;
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
+  const __m256 r2pi = _mm256_set1_ps((float)kInvSqrt2Pi), mhalf = _mm256_set1_ps(-0.5f);
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n8; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
+    const __m256 pdf = _mm256_mul_ps(r2pi, soma::exp256(_mm256_mul_ps(mhalf, _mm256_mul_ps(v, v))));
+    _mm256_storeu_ps(gi + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), _mm256_fmadd_ps(v, pdf, cdf)));
+  }
+  for (int64_t i = n8; i < n; ++i) gi[i] = GeluB<float>{}(x[i], x[i], g[i]);
+}
+
 // Ops whose rule ignores y may be given y == NULL; they read x in its place (never dereferencing NULL).
 template <typename T>
 void unary_backward(int op, int64_t n, const T* x, const T* y, const T* g, T* gi, double p0, double p1) {
   if (y == nullptr) y = x;
+  if constexpr (std::is_same_v<T, float>) {
+    if (op == SOMA_GELU) return gelu_backward_f32(n, x, g, gi);
+  }
   switch (op) {
     case SOMA_NEG: unary_backward_apply(NegB<T>{}, n, x, y, g, gi); break;
     case SOMA_EXP: unary_backward_apply(ExpB<T>{}, n, x, y, g, gi); break;
