@@ -51,7 +51,7 @@ final class TrainCommand implements Callable<Integer> {
     int batchSize;
 
     @Option(names = "--learning-rate", defaultValue = "0.001",
-            description = "Adam's learning rate (default ${DEFAULT-VALUE}; gan: 2e-4, charlm: 3e-3 unless given)")
+            description = "Adam's learning rate (default ${DEFAULT-VALUE}; gan: 2e-4, charlm: 3e-3 for lstm unless given)")
     double learningRate;
 
     @Option(names = "--lr-schedule", defaultValue = "cosine",

@@ -7,10 +7,7 @@ import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -20,21 +17,13 @@ import static org.junit.jupiter.api.Assertions.*;
 /** bench op / bench ceilings on tiny sweeps: the table, CSV, JSON, PNG, --compare and unusable devices. */
 @ExtendWith(NoLeaks.class)
 class BenchOpCliTest {
-    private record Run(int exit, String out, String err) {}
-
-    private static Run run(String... args) {
-        CommandLine cl = SomaCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int exit = cl.execute(args);
-        return new Run(exit, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void sweepWritesTableCsvJsonAndPlotAndComparesTwoImplementations(@TempDir Path dir) throws Exception {
-        Run r = run("bench", "op", "silu", "--sizes", "1000,4000", "--warmup", "1", "--repeats", "2",
+        CliRun r = run("bench", "op", "silu", "--sizes", "1000,4000", "--warmup", "1", "--repeats", "2",
                 "--compare", "silu-composite", "--plot", "--out", dir.toString());
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("ceilings cpu: GEMM"), r.out());
@@ -60,7 +49,7 @@ class BenchOpCliTest {
     void everyBuiltInOpRunsOnItsSmallestSize(@TempDir Path dir) {
         for (String[] c : new String[][] {{"add", "64"}, {"relu", "64"}, {"matmul", "16"}, {"softmax", "32"}, {"conv2d", "4"},
                 {"topk", "16"}}) {
-            Run r = run("bench", "op", c[0], "--sizes", c[1], "--warmup", "0", "--repeats", "1", "--out", dir.toString());
+            CliRun r = run("bench", "op", c[0], "--sizes", c[1], "--warmup", "0", "--repeats", "1", "--out", dir.toString());
             assertEquals(0, r.exit(), c[0] + ": " + r.err());
             assertTrue(r.out().contains(c[0] + "@cpu"), r.out());
         }
@@ -69,25 +58,25 @@ class BenchOpCliTest {
     @Test
     void aCudaDeviceThatCannotRunSaysWhy(@TempDir Path dir) {
         org.junit.jupiter.api.Assumptions.assumeFalse(CudaProbe.result().usable(), "a GPU is present");
-        Run r = run("bench", "op", "add", "--sizes", "64", "--repeats", "1", "--compare", "cuda:0", "--out", dir.toString());
+        CliRun r = run("bench", "op", "add", "--sizes", "64", "--repeats", "1", "--compare", "cuda:0", "--out", dir.toString());
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("add@cuda:0: not usable: CUDA is not"), r.out());
-        Run c = run("bench", "ceilings", "--device", "cuda:0", "--repeats", "1");
+        CliRun c = run("bench", "ceilings", "--device", "cuda:0", "--repeats", "1");
         assertEquals(1, c.exit());
         assertTrue(c.out().contains("cuda:0: not usable: CUDA is not"), c.out());
-        Run p = run("bench", "op", "add", "--device", "cuda:0", "--sizes", "64", "--out", dir.toString());
+        CliRun p = run("bench", "op", "add", "--device", "cuda:0", "--sizes", "64", "--out", dir.toString());
         assertEquals(1, p.exit());
         assertTrue(p.err().contains("cuda:0 is not usable"), p.err());
     }
 
     @Test
     void badArguments(@TempDir Path dir) {
-        Run unknown = run("bench", "op", "nosuchop", "--out", dir.toString());
+        CliRun unknown = run("bench", "op", "nosuchop", "--out", dir.toString());
         assertNotEquals(0, unknown.exit());
         assertTrue((unknown.out() + unknown.err()).contains("unknown op 'nosuchop'"), unknown.err());
-        Run zero = run("bench", "op", "add", "--sizes", "0", "--out", dir.toString());
+        CliRun zero = run("bench", "op", "add", "--sizes", "0", "--out", dir.toString());
         assertNotEquals(0, zero.exit());
-        Run list = run("bench", "op", "add", "--list");
+        CliRun list = run("bench", "op", "add", "--list");
         assertEquals(0, list.exit());
         assertTrue(list.out().contains("conv2d") && list.out().contains("topk"), list.out());
     }

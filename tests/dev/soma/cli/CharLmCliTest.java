@@ -6,10 +6,7 @@ import dev.soma.text.KnownWords;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
@@ -23,14 +20,10 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 @ExtendWith(NoLeaks.class)
 class CharLmCliTest {
+    /** {exit code, standard output, standard error}. */
     private static String[] run(String... args) {
-        CommandLine cl = SomaCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int exit = cl.execute(args);
-        return new String[] {Integer.toString(exit), out.toString(), err.toString()};
+        CliRun r = CliRun.of(args);
+        return new String[] {Integer.toString(r.exit()), r.out(), r.err()};
     }
 
     private static double value(String output, String key) {

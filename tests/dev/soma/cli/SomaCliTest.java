@@ -2,11 +2,8 @@ package dev.soma.cli;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
@@ -18,21 +15,13 @@ import java.util.stream.Collectors;
 import static org.junit.jupiter.api.Assertions.*;
 
 class SomaCliTest {
-    private record Run(int exit, String out, String err) {}
-
-    private static Run run(String... args) {
-        CommandLine cl = SomaCli.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int exit = cl.execute(args);
-        return new Run(exit, out.toString(), err.toString());
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void infoReportsEveryComponent() {
-        Run r = run("info");
+        CliRun r = run("info");
         assertEquals(0, r.exit(), r.err());
         Map<String, String> lines = InfoCommand.report().stream()
                 .collect(Collectors.toMap(InfoCommand.Line::label, InfoCommand.Line::value));
@@ -52,23 +41,23 @@ class SomaCliTest {
 
     @Test
     void versionAndHelp() {
-        Run v = run("--version");
+        CliRun v = run("--version");
         assertEquals(0, v.exit());
         assertEquals("soma " + SomaVersion.get(), v.out().strip());
-        Run h = run("--help");
+        CliRun h = run("--help");
         assertEquals(0, h.exit());
         assertTrue(h.out().contains("info") && h.out().contains("fetch"), h.out());
-        Run none = run();
+        CliRun none = run();
         assertEquals(0, none.exit());
         assertTrue(none.out().startsWith("Usage: soma"), none.out());
     }
 
     @Test
     void unknownCommandsAndBadDatasetsFailWithOneLine() {
-        Run bad = run("frobnicate");
+        CliRun bad = run("frobnicate");
         assertEquals(2, bad.exit());
         assertTrue(bad.err().contains("Unmatched argument") || bad.err().contains("Unknown"), bad.err());
-        Run ds = run("fetch", "cifar", "--data-root", "/nonexistent-soma-root");
+        CliRun ds = run("fetch", "cifar", "--data-root", "/nonexistent-soma-root");
         assertEquals(1, ds.exit());
         assertTrue(ds.err().startsWith("soma fetch: unknown dataset 'cifar'"), ds.err());
         assertEquals(1, ds.err().strip().lines().count(), ds.err());
