@@ -85,4 +85,21 @@ class TextSamplerTest {
             }
         }
     }
+
+    @Test
+    void theTransformerCharacterModelIsCausal() {
+        // Changing characters after position 5 must not change the distributions at positions 0..5.
+        try (Sequential m = LanguageModels.charTransformer(7, 12, 8, 2, 16, 2, 0.0);
+             dev.soma.memory.Scope s = dev.soma.memory.Scope.open()) {
+            m.seed(9).build(Layer.VARIABLE);
+            int[] a = {1, 2, 3, 4, 5, 6, 0, 1, 2, 3};
+            int[] b = {1, 2, 3, 4, 5, 6, 6, 6, 6, 6};
+            float[] pa = m.call(dev.soma.tensor.Tensor.ofInts(a, 1, 10)).toFloatArray();
+            float[] pb = m.call(dev.soma.tensor.Tensor.ofInts(b, 1, 10)).toFloatArray();
+            for (int i = 0; i < 6 * 7; i++) assertEquals(pa[i], pb[i], 1e-6f, "position " + i / 7);
+            boolean later = false;
+            for (int i = 6 * 7; i < pa.length; i++) later |= Math.abs(pa[i] - pb[i]) > 1e-4;
+            assertTrue(later, "later positions see the changed characters");
+        }
+    }
 }
