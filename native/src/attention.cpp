@@ -17,8 +17,8 @@
 // Philox uniform of index ((b H + h) Tq + i) Tk + j is >= p (the layout of soma_cpu_random's f32 fill).
 //
 // Every product is a small GEMM on kBQ x kBK tiles (S = Q K^T, O += P V; dP = dO V^T, dV += P^T dO, dK += dS^T Q,
-// dQ += dS K), computed by gemm_acc: register tiles (attention_gemm.cpp: AVX-512 where the CPU has it, else AVX2)
-// for f32, a plain loop for f64. Score tiles are computed only as wide as the keys present (ceil to 16 at most).
+// dQ += dS K), computed by gemm_acc (gemm_acc_at reads P and dS transposed in place): register tiles
+// (attention_gemm.cpp: AVX-512 where the CPU has it, else AVX2) for f32, a plain loop for f64. Score tiles are computed only as wide as the keys present (ceil to 16 at most).
 // Tiles live in a per-thread workspace from Java's pool (soma_cpu_attention_workspace elements per thread).
 // Key tiles are zero padded to kBK so that the row loops have a constant trip count and vectorise.
 #include "soma.h"
@@ -114,13 +114,6 @@ void load_transposed(const T* first_row, int64_t row_stride, int64_t nk, int64_t
   }
 }
 
-// out[c * m + r] = in[r * kBK + c] for r < m, c < kBK: a tile transposed (rows of P and dS become columns).
-template <typename T>
-void transpose_tile(const T* in, int64_t m, T* out) {
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t c = 0; c < kBK; ++c) out[c * m + r] = in[r * kBK + c];
-}
-
 // C (m x n, row stride ldc) += A (m x k, lda) B (k x n, ldb), all row-major. The portable version (f64).
 template <typename T>
 void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
@@ -138,6 +131,23 @@ void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T*
 inline void gemm_acc(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                      float* C, int64_t ldc) {
   soma::attention_gemm_f32(m, n, k, A, lda, B, ldb, C, ldc);
+}
+
+// C (m x n) += A^T B with A stored k x m (row stride lda).
+template <typename T>
+void gemm_acc_at(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t i = 0; i < m; ++i) {
+      const T a = A[p * lda + i];
+      T* c = C + i * ldc;
+      const T* b = B + p * ldb;
+      for (int64_t e = 0; e < n; ++e) c[e] += a * b[e];
+    }
+}
+
+inline void gemm_acc_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
+                        float* C, int64_t ldc) {
+  soma::attention_gemm_f32_at(m, n, k, A, lda, B, ldb, C, ldc);
 }
 
 // p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time (simd_math.h): gcc leaves the plain
@@ -205,12 +215,10 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
         continue;
       }
       const T alpha = exp_t(m[r] - mnew);
+      exp_shifted(s, mnew);
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t c = 0; c < kBK; ++c) {
-        s[c] = exp_t(s[c] - mnew);
-        sum += s[c];
-      }
+      for (int64_t c = 0; c < kBK; ++c) sum += s[c];
       l[r] = l[r] * alpha + sum;
       m[r] = mnew;
       if (alpha != (T)1) {
@@ -286,8 +294,7 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
   T* dv = dk + kBK * D;        // kBK x Dv
   T* pt = dv + kBK * Dv;       // kBQ x kBK: probabilities (after dropout, what multiplied V)
   T* ds = pt + kBQ * kBK;      // kBQ x kBK: dP, then score gradients (times scale)
-  T* tr = ds + kBQ * kBK;      // kBK x kBQ: a transposed tile
-  T* z = tr + kBK * kBQ;       // kBK
+  T* z = ds + kBQ * kBK;       // kBK
   float* u = (float*)(z + kBK);  // kBK floats
   const T ninf = (T)kNegInf;
   const T* lse_rows = lse + (b * P.H + h) * Tq;
@@ -345,10 +352,8 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
           for (int64_t c = 0; c < kBK; ++c) prow[c] *= z[c];
         }
       }
-      transpose_tile(pt, nq, tr);
-      gemm_acc(nk, Dv, nq, tr, nq, goblk, gos[2], dv, Dv);               // dV += P^T dO
-      transpose_tile(ds, nq, tr);
-      gemm_acc(nk, D, nq, tr, nq, qblk, P.qs[2], dk, D);                 // dK += dS^T Q
+      gemm_acc_at(nk, Dv, nq, pt, kBK, goblk, gos[2], dv, Dv);         // dV += P^T dO
+      gemm_acc_at(nk, D, nq, ds, kBK, qblk, P.qs[2], dk, D);           // dK += dS^T Q
       gemm_acc(nq, D, nk, ds, kBK, kblk, P.ks[2], gq_bh + i0 * gqs[2], gqs[2]);  // dQ += dS K
     }
     for (int64_t c = 0; c < nk; ++c) {
@@ -393,7 +398,7 @@ extern "C" {
 int64_t soma_cpu_attention_workspace(int64_t d, int64_t dv) {
   // Elements (of the call's dtype) per thread; the f32 scratch of kBK floats fits in kBK elements.
   const int64_t fwd = d * kBK + kBQ * kBK + kBK + kBQ * dv + 2 * kBQ + kBK;
-  const int64_t bwd = (d + dv) * kBK + kBK * (d + dv) + 3 * kBQ * kBK + 2 * kBK;
+  const int64_t bwd = (d + dv) * kBK + kBK * (d + dv) + 2 * kBQ * kBK + 2 * kBK;
   return std::max(fwd, bwd);
 }
 

@@ -11,7 +11,7 @@ namespace {
 
 // The loops over r and v are unrolled by hand-written pragmas: without them gcc keeps the accumulator array
 // on the stack and stores every register back on each k step (measured: 3x slower).
-template <int R, int NV>
+template <int R, int NV, bool TA>
 __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A, int64_t lda, const float* B,
                                                        int64_t ldb, float* C, int64_t ldc, __mmask16 last) {
   __m512 c[R][NV];
@@ -27,7 +27,7 @@ __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A
       b[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, B + p * ldb + 16 * v) : _mm512_loadu_ps(B + p * ldb + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(A[r * lda + p]);
+      const __m512 a = _mm512_set1_ps(TA ? A[p * lda + r] : A[r * lda + p]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, b[v], c[r][v]);
     }
@@ -41,21 +41,24 @@ __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A
     }
 }
 
-template <int NV>
+// Row i of A starts at A + i * lda, or (TA: A stored transposed, k x m) at column i: A + i.
+template <int NV, bool TA>
 __attribute__((target("avx512f"))) void rows512(int64_t m, int64_t k, const float* A, int64_t lda, const float* B,
                                                 int64_t ldb, float* C, int64_t ldc, __mmask16 last) {
+  const int64_t step = TA ? 1 : lda;
   int64_t i = 0;
-  for (; i + 6 <= m; i += 6) tile512<6, NV>(k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, last);
+  for (; i + 6 <= m; i += 6) tile512<6, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last);
   switch (m - i) {
-    case 5: tile512<5, NV>(k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 4: tile512<4, NV>(k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 3: tile512<3, NV>(k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 2: tile512<2, NV>(k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 1: tile512<1, NV>(k, A + i * lda, lda, B, ldb, C + i * ldc, ldc, last); break;
+    case 5: tile512<5, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
+    case 4: tile512<4, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
+    case 3: tile512<3, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
+    case 2: tile512<2, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
+    case 1: tile512<1, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
     default: break;
   }
 }
 
+template <bool TA>
 __attribute__((target("avx512f"))) void gemm512(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
                                                 const float* B, int64_t ldb, float* C, int64_t ldc) {
   for (int64_t e = 0; e < n; e += 64) {
@@ -64,17 +67,17 @@ __attribute__((target("avx512f"))) void gemm512(int64_t m, int64_t n, int64_t k,
     const int tail = (int)(w - 16 * (nv - 1));
     const __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
     switch (nv) {
-      case 4: rows512<4>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
-      case 3: rows512<3>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
-      case 2: rows512<2>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
-      default: rows512<1>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
+      case 4: rows512<4, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
+      case 3: rows512<3, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
+      case 2: rows512<2, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
+      default: rows512<1, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
     }
   }
 }
 
 // ------------------------------------------------------------------ AVX2 (the build's baseline)
 
-template <int R>
+template <int R, bool TA>
 inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
   __m256 c0[R], c1[R];
   for (int r = 0; r < R; ++r) {
@@ -85,7 +88,7 @@ inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int6
     const __m256 b0 = _mm256_loadu_ps(B + p * ldb);
     const __m256 b1 = _mm256_loadu_ps(B + p * ldb + 8);
     for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(A + r * lda + p);
+      const __m256 a = _mm256_broadcast_ss(TA ? A + p * lda + r : A + r * lda + p);
       c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
     }
@@ -96,18 +99,19 @@ inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int6
   }
 }
 
+template <bool TA>
 void gemm256(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
              int64_t ldc) {
-  const int64_t n16 = n / 16 * 16;
+  const int64_t n16 = n / 16 * 16, step = TA ? 1 : lda;
   int64_t i = 0;
   for (; i + 4 <= m; i += 4)
-    for (int64_t e = 0; e < n16; e += 16) tile256<4>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
+    for (int64_t e = 0; e < n16; e += 16) tile256<4, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc);
   for (; i < m; ++i)
-    for (int64_t e = 0; e < n16; e += 16) tile256<1>(k, A + i * lda, lda, B + e, ldb, C + i * ldc + e, ldc);
+    for (int64_t e = 0; e < n16; e += 16) tile256<1, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc);
   if (n16 < n) {
     for (int64_t r = 0; r < m; ++r)
       for (int64_t p = 0; p < k; ++p) {
-        const float a = A[r * lda + p];
+        const float a = TA ? A[p * lda + r] : A[r * lda + p];
         for (int64_t e = n16; e < n; ++e) C[r * ldc + e] += a * B[p * ldb + e];
       }
   }
@@ -116,10 +120,9 @@ void gemm256(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const
 using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
 
 // SOMA_NO_AVX512=1 forces the AVX2 tiles: for measuring one against the other and for testing the fallback.
-Gemm choose() {
+bool use_avx512() {
   __builtin_cpu_init();
-  if (getenv("SOMA_NO_AVX512")) return gemm256;
-  return __builtin_cpu_supports("avx512f") ? gemm512 : gemm256;
+  return !getenv("SOMA_NO_AVX512") && __builtin_cpu_supports("avx512f");
 }
 
 }  // namespace
@@ -127,7 +130,14 @@ Gemm choose() {
 namespace soma {
 void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                         float* C, int64_t ldc) {
-  static const Gemm gemm = choose();
+  static const Gemm gemm = use_avx512() ? gemm512<false> : gemm256<false>;
+  if (m <= 0 || n <= 0 || k <= 0) return;
+  gemm(m, n, k, A, lda, B, ldb, C, ldc);
+}
+
+void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
+                           float* C, int64_t ldc) {
+  static const Gemm gemm = use_avx512() ? gemm512<true> : gemm256<true>;
   if (m <= 0 || n <= 0 || k <= 0) return;
   gemm(m, n, k, A, lda, B, ldb, C, ldc);
 }
