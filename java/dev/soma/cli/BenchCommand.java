@@ -44,10 +44,12 @@ final class BenchCommand implements Runnable {
         @Option(names = "--batch", defaultValue = "32")
         int batch;
 
-        @Option(names = "--steps", defaultValue = "20")
+        @Option(names = "--steps", defaultValue = "300", description = "timed steps (default ${DEFAULT-VALUE})")
         int steps;
 
-        @Option(names = "--warmup", defaultValue = "5")
+        // The JIT needs tens of steps before Java-side work reaches steady state: 5 warm-up steps left the small
+        // models (attn, gan) 1.5-2x slower than their steady state. Run the peers with the same STEPS/WARMUP.
+        @Option(names = "--warmup", defaultValue = "50", description = "untimed steps first (default ${DEFAULT-VALUE})")
         int warmup;
 
         @Override
