@@ -41,6 +41,12 @@ public final class Activation extends Layer implements FoldableActivation {
         return x;
     }
 
+    /** Element-wise: the input's mask passes through (Keras' supports_masking). */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask;
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();

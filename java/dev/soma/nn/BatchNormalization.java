@@ -74,6 +74,12 @@ public final class BatchNormalization extends Layer {
         moving.backend().memory().copy(next, moving);
     }
 
+    /** Normalises features: the input's mask passes through (Keras' supports_masking). */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask;
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();

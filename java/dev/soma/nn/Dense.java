@@ -103,6 +103,12 @@ public final class Dense extends Layer implements FoldableActivation {
         return bias;
     }
 
+    /** Works on the last axis, step by step: the input's mask passes through (Keras' supports_masking). */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask;
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();

@@ -62,6 +62,12 @@ public final class Dropout extends Layer {
         return u.ge(Tensor.full(rate, x.dtype(), x.device())).mul(1 / (1 - rate));
     }
 
+    /** Drops features, not steps: the input's mask passes through (Keras' supports_masking). */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask;
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();

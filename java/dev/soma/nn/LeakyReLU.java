@@ -44,6 +44,12 @@ public final class LeakyReLU extends Layer {
         return x.leakyRelu(negativeSlope);
     }
 
+    /** Element-wise: the input's mask passes through (Keras' supports_masking). */
+    @Override
+    public Tensor computeMask(Tensor x, Tensor mask) {
+        return mask;
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
