@@ -1,5 +1,7 @@
 package dev.soma.backend;
 
+import dev.soma.backend.dnnl.DnnlLstm;
+
 import dev.soma.backend.ElementwiseKernels.BinaryOp;
 import dev.soma.jni.CpuKernels;
 import dev.soma.ops.Shapes;
@@ -28,6 +30,33 @@ final class CpuRecurrent implements RecurrentKernels {
     private static final int CELL = 0, ACT = 1, RACT = 2, N = 3, HIDDEN = 4, MASK_STRIDE = 5, Y_STRIDE = 6, XP = 7,
             HU = 8, BIAS = 9, RBIAS = 10, H_PREV = 11, C_PREV = 12, MASK = 13, GATES = 14, H_OUT = 15, C_OUT = 16,
             Y = 17, DC = 18, DZ = 19, DZ_REC = 20, PHASE = 21, H_MM = 22, RDROP = 23, COUNT = 24;
+
+    @Override
+    public boolean hasLibraryLstm() {
+        return true;
+    }
+
+    @Override
+    public long libraryLstmWorkspaceBytes(long t, long n, long f, long h) {
+        return DnnlLstm.workspaceBytes(new DnnlLstm.Geometry(t, n, f, h));
+    }
+
+    @Override
+    public void libraryLstmForward(Tensor x, Tensor w, Tensor u, Tensor bias, Tensor y, Tensor workspace) {
+        DnnlLstm.forward(Backends.cpu().pool(), geometry(x, u), workspace != null, x.address(), w.address(),
+                u.address(), bias.address(), y.address(), workspace == null ? 0 : workspace.address());
+    }
+
+    @Override
+    public void libraryLstmBackward(Tensor x, Tensor w, Tensor u, Tensor bias, Tensor y, Tensor workspace, Tensor dy,
+                                    Tensor dx, Tensor dw, Tensor du, Tensor db) {
+        DnnlLstm.backward(Backends.cpu().pool(), geometry(x, u), x.address(), w.address(), u.address(), bias.address(),
+                y.address(), workspace.address(), dy.address(), dx.address(), dw.address(), du.address(), db.address());
+    }
+
+    private static DnnlLstm.Geometry geometry(Tensor x, Tensor u) {
+        return new DnnlLstm.Geometry(x.size(1), x.size(0), x.size(2), u.size(0));
+    }
 
     @Override
     public void embeddingForward(Tensor ids, Tensor table, Tensor out) {

@@ -81,6 +81,31 @@ public interface RecurrentKernels {
         throw unsupported("sequenceBackward");
     }
 
+    /**
+     * Whether the backend has a library LSTM (oneDNN's on the CPU) for the plain case: f32, zero initial states,
+     * tanh / sigmoid, left to right, with bias, no mask or recurrent dropout. Then {@link #libraryLstmForward}
+     * and {@link #libraryLstmBackward} replace the sequence kernels.
+     */
+    default boolean hasLibraryLstm() {
+        return false;
+    }
+
+    /** Bytes of the workspace the library LSTM's training forward writes for its backward. */
+    default long libraryLstmWorkspaceBytes(long t, long n, long f, long h) {
+        throw unsupported("libraryLstmWorkspaceBytes");
+    }
+
+    /** {@code y [N, T, H]} from contiguous x, w, u, bias; with a workspace (training) it is filled for the backward. */
+    default void libraryLstmForward(Tensor x, Tensor w, Tensor u, Tensor bias, Tensor y, Tensor workspace) {
+        throw unsupported("libraryLstmForward");
+    }
+
+    /** dx, dw, du, db (all contiguous, all given) from the forward's tensors, its workspace and dy. */
+    default void libraryLstmBackward(Tensor x, Tensor w, Tensor u, Tensor bias, Tensor y, Tensor workspace, Tensor dy,
+                                     Tensor dx, Tensor dw, Tensor du, Tensor db) {
+        throw unsupported("libraryLstmBackward");
+    }
+
     private UnsupportedOperationException unsupported(String kernel) {
         return new UnsupportedOperationException("recurrent." + kernel + ": not implemented on " + getClass().getSimpleName());
     }

@@ -83,6 +83,11 @@ public final class Recurrent {
         if (withFinalCell && cell != Cell.LSTM) {
             throw new IllegalArgumentException(op + ": only an LSTM has a final cell state to return");
         }
+        boolean plainActivations = act == activationCode("tanh") && ract == activationCode("sigmoid");
+        if (cell == Cell.LSTM && h > 0
+                && LibraryLstm.applies(x, bias, plainActivations, goBackwards, withFinalCell, h0, c0, mask, recurrentDrop)) {
+            return LibraryLstm.run(op, x, w, u, bias);
+        }
         Spec spec = new Spec(cell, act, ract, goBackwards, n, t, f, h);
         Tensor xc = Embeddings.dense(x);
         Tensor wc = Embeddings.dense(w);
@@ -125,6 +130,18 @@ public final class Recurrent {
             }
             return new Tensor[] {dx, dw, du, db, dh0, dc0};
         }, x, w, u, bias, h0, c0);
+    }
+
+    /**
+     * Whether plain f32 LSTMs may run on the backend's library primitive (oneDNN's on the CPU; default on, or
+     * {@code -Dsoma.rnn.library=false}); off keeps every LSTM on our fused kernels. For comparisons and tests.
+     */
+    public static void useLibraryLstm(boolean on) {
+        LibraryLstm.enable(on);
+    }
+
+    public static boolean usesLibraryLstm() {
+        return LibraryLstm.enabled();
     }
 
     /** The sequence {@code [N, T, ...]} with its time axis (1) reversed: a copy. Backward: the same reversal. */

@@ -129,6 +129,11 @@ public final class DnnlPrimitive implements AutoCloseable {
         return name;
     }
 
+    /** The primitive descriptor (owned by this primitive): a hint for building a backward pass. */
+    dnnl_primitive_desc primitiveDesc() {
+        return pd;
+    }
+
     /**
      * Runs the primitive on the given addresses (one per argument, in creation order) and waits for it. The
      * scratchpad, if any, comes from {@code pool} for the length of the run.
