@@ -1,10 +1,12 @@
 /*
- * The LSTM op alone (our fused gate kernels around oneDNN matmuls), f32, forward (training) and backward through
- * time, on the peers' lstm layer: T=100, N=32, 64 -> 128. Prints the median and minimum of each pass.
+ * The LSTM op alone, f32, forward (training) and backward through time, on the peers' lstm layer: T=100, N=32,
+ * 64 -> 128. Prints the median and minimum of each pass. This plain case runs on oneDNN's LSTM primitive;
+ * -Dsoma.rnn.library=false (before the class name) times our fused gate kernels around oneDNN matmuls instead.
  *
  * Run (from the repository root, after `mvn -o -q test-compile`, with CP as in bench/README.md):
  *
- *   OMP_NUM_THREADS=2 java -cp "$CP" dev.soma.bench.RecurrentBench [--reps 50] [--t 100 --n 32 --f 64 --h 128]
+ *   OMP_NUM_THREADS=2 java -cp "$CP" [-Dsoma.rnn.library=false] dev.soma.bench.RecurrentBench [--reps 50]
+ *       [--t 100 --n 32 --f 64 --h 128]
  */
 package dev.soma.bench;
 
