@@ -29,17 +29,8 @@ public final class DnnlLstmBench {
     private DnnlLstmBench() {}
 
     public static void main(String[] args) {
-        int reps = 50, t = 100, n = 32, f = 64, h = 128;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--reps" -> reps = Integer.parseInt(args[++i]);
-                case "--t" -> t = Integer.parseInt(args[++i]);
-                case "--n" -> n = Integer.parseInt(args[++i]);
-                case "--f" -> f = Integer.parseInt(args[++i]);
-                case "--h" -> h = Integer.parseInt(args[++i]);
-                default -> throw new IllegalArgumentException("unknown option " + args[i]);
-            }
-        }
+        LstmBenchArgs a = LstmBenchArgs.parse(args);
+        int reps = a.reps(), t = a.t(), n = a.n(), f = a.f(), h = a.h();
         int dt = dnnl_f32;
         String what = "lstm bench";
         int[] fwdArgs = {DNNL_ARG_SRC_LAYER, DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER, DNNL_ARG_BIAS,
@@ -94,9 +85,8 @@ public final class DnnlLstmBench {
         }
         Arrays.sort(fms);
         Arrays.sort(bms);
-        System.out.printf(Locale.ROOT, "oneDNN lstm T=%d N=%d %d->%d threads=%s: forward median %.2f ms (min %.2f), "
-                        + "backward median %.2f ms (min %.2f)%n", t, n, f, h,
-                System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), fms[reps / 2], fms[0], bms[reps / 2], bms[0]);
+        System.out.printf(Locale.ROOT, "oneDNN %s: forward median %.2f ms (min %.2f), backward median %.2f ms (min %.2f)%n",
+                a.describe(), fms[reps / 2], fms[0], bms[reps / 2], bms[0]);
     }
 
     /** A zeroed buffer per argument, as large as the primitive's layout for it needs; their addresses. */

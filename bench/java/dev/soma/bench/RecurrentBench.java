@@ -25,17 +25,8 @@ public final class RecurrentBench {
     private RecurrentBench() {}
 
     public static void main(String[] args) {
-        int reps = 50, t = 100, n = 32, f = 64, h = 128;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--reps" -> reps = Integer.parseInt(args[++i]);
-                case "--t" -> t = Integer.parseInt(args[++i]);
-                case "--n" -> n = Integer.parseInt(args[++i]);
-                case "--f" -> f = Integer.parseInt(args[++i]);
-                case "--h" -> h = Integer.parseInt(args[++i]);
-                default -> throw new IllegalArgumentException("unknown option " + args[i]);
-            }
-        }
+        LstmBenchArgs a = LstmBenchArgs.parse(args);
+        int reps = a.reps(), t = a.t(), n = a.n(), f = a.f(), h = a.h();
         double[] fwd = new double[reps];
         double[] bwd = new double[reps];
         try (Scope s = Scope.open()) {
@@ -61,8 +52,7 @@ public final class RecurrentBench {
         }
         Arrays.sort(fwd);
         Arrays.sort(bwd);
-        System.out.printf(Locale.ROOT, "lstm T=%d N=%d %d->%d threads=%s: forward median %.2f ms (min %.2f), "
-                        + "backward median %.2f ms (min %.2f)%n", t, n, f, h,
-                System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), fwd[reps / 2], fwd[0], bwd[reps / 2], bwd[0]);
+        System.out.printf(Locale.ROOT, "%s: forward median %.2f ms (min %.2f), backward median %.2f ms (min %.2f)%n",
+                a.describe(), fwd[reps / 2], fwd[0], bwd[reps / 2], bwd[0]);
     }
 }
