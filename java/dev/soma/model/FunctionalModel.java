@@ -283,6 +283,7 @@ public class FunctionalModel extends Model {
     protected List<Tensor> forwardAll(List<Tensor> batchInputs, boolean training, boolean[] withoutFinalActivation) {
         checkBatchInputs(batchInputs);
         Tensor[] values = new Tensor[slots.size()];
+        Tensor[] masks = new Tensor[slots.size()];  // Keras masks ([batch, steps]) flow along the edges, as in Sequential
         for (int i = 0; i < inputs.size(); i++) values[i] = batchInputs.get(i);
         // Outputs whose final activation the loss folds in are computed without it (nothing else reads them).
         Map<Integer, Integer> foldedSlots = new LinkedHashMap<>();
@@ -295,20 +296,39 @@ public class FunctionalModel extends Model {
             LayerNode node = order.get(k);
             int[] in = nodeInputSlots[k];
             Tensor y;
+            Tensor mask = null;
             if (node.layer() instanceof Merge m) {
                 List<Tensor> args = new ArrayList<>(in.length);
                 for (int s : in) args.add(values[s]);
                 y = m.apply(args, training);
+                mask = mergedMask(in, masks);
             } else if (foldedSlots.containsKey(nodeOutputSlots[k])) {
                 y = ((FoldableActivation) node.layer()).callWithoutActivation(values[in[0]], training);
             } else {
-                y = node.layer().apply(values[in[0]], training);
+                y = node.layer().apply(values[in[0]], masks[in[0]], training);
+                mask = node.layer().computeMask(values[in[0]], masks[in[0]]);
             }
             values[nodeOutputSlots[k]] = y;
+            masks[nodeOutputSlots[k]] = mask;
         }
         List<Tensor> out = new ArrayList<>(outputs.size());
         for (int s : outputSlots) out.add(values[s]);
         return out;
+    }
+
+    /**
+     * The mask of a merge's output, as Keras for inputs over the same steps: a step is real where it is real in
+     * every input that has a mask; null when no input has one, or when the masks cover different steps (a
+     * concatenation along time).
+     */
+    private static Tensor mergedMask(int[] in, Tensor[] masks) {
+        Tensor merged = null;
+        for (int s : in) {
+            if (masks[s] == null) continue;
+            if (merged != null && !java.util.Arrays.equals(merged.shape(), masks[s].shape())) return null;
+            merged = merged == null ? masks[s] : merged.mul(masks[s]);
+        }
+        return merged;
     }
 
     private void checkBatchInputs(List<Tensor> batchInputs) {
