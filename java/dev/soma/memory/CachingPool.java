@@ -202,14 +202,17 @@ public final class CachingPool {
         TreeSet<Block> set = (small ? smallFree : largeFree).get(stream);
         if (set == null) return null;
         Block probe = new Block(null, Long.MIN_VALUE, size, stream);
-        Block found = set.ceiling(probe);
-        if (found == null) return null;
-        // Do not carve a mid-sized request out of an oversized (large-request) segment: it would pin all of it.
-        // Mid segments themselves are fair game, or every freed mid block (merged back to a whole segment)
-        // would be refused and each request would reserve a new segment.
-        if (!anyFit && !small && size < MID_LIMIT && found.segment.size > MID_SEGMENT) return null;
-        set.remove(found);
-        return found;
+        // The smallest fitting block, except that a mid-sized request is not carved out of an oversized
+        // (large-request) segment: it would pin all of it. Such blocks are skipped, not a reason to stop looking:
+        // a bigger free block in a mid segment may follow (stopping at the first one reserved a new 20 MiB segment
+        // on every LSTM step whose free list held a 12 MiB tail of a large segment).
+        boolean pickyAboutSegments = !anyFit && !small && size < MID_LIMIT;
+        for (Block found : set.tailSet(probe, true)) {
+            if (pickyAboutSegments && found.segment.size > MID_SEGMENT) continue;
+            set.remove(found);
+            return found;
+        }
+        return null;
     }
 
     private Block newSegmentBlock(boolean small, long size, long stream) {

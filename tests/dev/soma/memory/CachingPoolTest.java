@@ -59,6 +59,24 @@ class CachingPoolTest {
     }
 
     @Test
+    void aMidRequestLooksPastFreeBlocksOfLargeSegments() {
+        // Regression: the smallest fitting free block was a 12 MiB tail of a 24 MiB (large-request) segment, which a
+        // mid-sized request must not pin; the pool stopped looking there and reserved a new 20 MiB segment on every
+        // request although a whole free mid segment sat in the cache (an LSTM step leaked 60 MiB this way).
+        FakeAllocator fake = new FakeAllocator();
+        CachingPool pool = new CachingPool(fake);
+        long mib = 1L << 20;
+        pool.release(pool.allocate(24 * mib, 0));
+        CachingPool.Block big = pool.allocate(12 * mib, 0);  // carved from the 24 MiB segment, 12 MiB tail free
+        pool.release(pool.allocate(6 * mib, 0));             // a new 20 MiB mid segment, whole and free again
+        int before = fake.allocations;
+        for (int i = 0; i < 5; i++) pool.release(pool.allocate(6 * mib, 0));
+        assertEquals(before, fake.allocations, "the free mid segment serves every further mid request");
+        pool.release(big);
+        assertEquals(2, pool.stats().segments());
+    }
+
+    @Test
     void splitsSegmentsAndMergesNeighboursBack() {
         FakeAllocator fake = new FakeAllocator();
         CachingPool pool = new CachingPool(fake);

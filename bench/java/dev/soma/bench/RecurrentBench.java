@@ -54,5 +54,6 @@ public final class RecurrentBench {
         Arrays.sort(bwd);
         System.out.printf(Locale.ROOT, "%s: forward median %.2f ms (min %.2f), backward median %.2f ms (min %.2f)%n",
                 a.describe(), fwd[reps / 2], fwd[0], bwd[reps / 2], bwd[0]);
+        System.out.println(dev.soma.backend.Backends.cpu().pool().stats());
     }
 }
