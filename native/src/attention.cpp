@@ -38,27 +38,6 @@ namespace {
 constexpr int64_t kBQ = 64;  // query rows per tile (one forward task; one backward step)
 constexpr int64_t kBK = 64;  // keys per tile
 
-// exp for the f32 path: Cody-Waite reduction and Cephes' degree-6 polynomial (about 2 ulp). Written so the row
-// loops calling it vectorise: min/max clamps and round-to-nearest by the 1.5 * 2^23 trick (std::floor and
-// ternaries leave control flow that gcc refuses to vectorise). Inputs below -88 (and -inf) give 0.
-inline float exp_f32(float x) {
-  x = std::min(std::max(x, -88.0f), 88.0f);
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float f = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * f + 1.3981999507e-3f;
-  y = y * f + 8.3334519073e-3f;
-  y = y * f + 4.1665795894e-2f;
-  y = y * f + 1.6666665459e-1f;
-  y = y * f + 5.0000001201e-1f;
-  y = y * f * f + f + 1.0f;
-  const int32_t bits = ((int32_t)n + 127) << 23;
-  return y * __builtin_bit_cast(float, bits);
-}
-
-inline float exp_t(float x) { return exp_f32(x); }
-inline double exp_t(double x) { return std::exp(x); }
-
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // Everything a kernel needs to know about one call, with element strides (batch, head, time) per tensor.
@@ -150,8 +129,8 @@ inline void gemm_acc_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t
   soma::attention_gemm_f32_at(m, n, k, A, lda, B, ldb, C, ldc);
 }
 
-// p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time (simd_math.h): gcc leaves the plain
-// loop over exp_f32 scalar at this call site (3x slower).
+// p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time (simd_math.h): gcc leaves plain loops
+// over exp scalar here (3x slower). The per-row rescale factor and the optional weights output use std::exp.
 inline void exp_shifted(float* p, float shift) {
   const __m256 sh = _mm256_set1_ps(shift);
   for (int64_t c = 0; c < kBK; c += 8) _mm256_storeu_ps(p + c, soma::exp256(_mm256_sub_ps(_mm256_loadu_ps(p + c), sh)));
@@ -214,7 +193,7 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
         std::fill(s, s + kBK, (T)0);
         continue;
       }
-      const T alpha = exp_t(m[r] - mnew);
+      const T alpha = std::exp(m[r] - mnew);
       exp_shifted(s, mnew);
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -262,7 +241,7 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
       for (int64_t c = 0; c < kBK; ++c) s[c] *= P.scale;
       P.mask_row(b, i, j0, nk, s);
       T* w = weights + ((b * P.H + h) * P.Tq + i) * P.Tk + j0;
-      for (int64_t c = 0; c < nk; ++c) w[c] = exp_t(s[c] - L);
+      for (int64_t c = 0; c < nk; ++c) w[c] = std::exp(s[c] - L);
     }
   }
 }
