@@ -16,10 +16,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 @ExtendWith(NoLeaks.class)
 class GanCliTest {
-    /** {exit code, standard output, standard error}. */
-    private static String[] run(String... args) {
-        CliRun r = CliRun.of(args);
-        return new String[] {Integer.toString(r.exit()), r.out(), r.err()};
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
@@ -28,30 +26,30 @@ class GanCliTest {
             g.seed(3).build(10);
             Checkpoint.save(g, dir.resolve(GanTraining.GENERATOR_FILE));
         }
-        String[] r = run("sample", "--checkpoint", dir.toString(), "--count", "6", "--columns", "3", "--seed", "2");
-        assertEquals("0", r[0], r[2]);
+        CliRun r = run("sample", "--checkpoint", dir.toString(), "--count", "6", "--columns", "3", "--seed", "2");
+        assertEquals(0, r.exit(), r.err());
         BufferedImage img = ImageIO.read(dir.resolve("samples.png").toFile());
         // 3 columns x 2 rows of 28x28 tiles drawn at scale 2 with 2-pixel gaps.
         assertEquals(2 + 3 * (56 + 2), img.getWidth());
         assertEquals(2 + 2 * (56 + 2), img.getHeight());
-        String[] bad = run("sample", "--checkpoint", dir.resolve("missing.safetensors").toString());
-        assertEquals("1", bad[0]);
+        CliRun bad = run("sample", "--checkpoint", dir.resolve("missing.safetensors").toString());
+        assertEquals(1, bad.exit());
     }
 
     @Test
     void dcganTrainsOnARealSliceAndWritesItsGridAndCheckpoints(@TempDir Path dir) throws Exception {
-        String[] r = run("train", "gan", "--arch", "dcgan", "--limit", "128", "--epochs", "1", "--batch-size", "32",
+        CliRun r = run("train", "gan", "--arch", "dcgan", "--limit", "128", "--epochs", "1", "--batch-size", "32",
                 "--out", dir.toString());
-        assertEquals("0", r[0], r[2]);
-        assertTrue(r[1].contains("training the DCGAN"), r[1]);
-        assertTrue(r[1].contains("conv2d_transpose"), r[1]);
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("training the DCGAN"), r.out());
+        assertTrue(r.out().contains("conv2d_transpose"), r.out());
         BufferedImage grid = ImageIO.read(dir.resolve("samples_epoch_001.png").toFile());
         assertNotNull(grid);
         try (Sequential g = Checkpoint.load(dir.resolve(GanTraining.GENERATOR_FILE))) {
             assertArrayEquals(new long[] {28, 28, 1}, g.outputShape());
         }
-        String[] bad = run("train", "gan", "--arch", "stylegan", "--out", dir.toString());
-        assertEquals("1", bad[0]);
-        assertTrue(bad[2].contains("unknown --arch"), bad[2]);
+        CliRun bad = run("train", "gan", "--arch", "stylegan", "--out", dir.toString());
+        assertEquals(1, bad.exit());
+        assertTrue(bad.err().contains("unknown --arch"), bad.err());
     }
 }
