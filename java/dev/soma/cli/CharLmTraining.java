@@ -7,8 +7,6 @@ import dev.soma.model.FitOptions;
 import dev.soma.model.History;
 import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
-import dev.soma.optim.Adam;
-import dev.soma.optim.LearningRateSchedule;
 import dev.soma.text.CharModelInfo;
 import dev.soma.text.CharVocabulary;
 import dev.soma.text.CharWindows;
@@ -67,14 +65,7 @@ final class CharLmTraining {
         boolean lrGiven = c.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
         double lr = lrGiven ? c.learningRate : arch.equals("lstm") ? 3e-3 : 1e-3;
         try (Sequential m = LanguageModels.character(arch, vocab.size(), c.context)) {
-            Adam adam = new Adam(lr);
-            long totalSteps = (long) c.epochs * ((train.size() + c.batchSize - 1) / c.batchSize);
-            if (c.lrSchedule.equals("cosine")) {
-                adam.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));
-            } else if (!c.lrSchedule.equals("constant")) {
-                throw new IllegalArgumentException("train: unknown --lr-schedule '" + c.lrSchedule + "': expected constant or cosine");
-            }
-            m.seed(c.seed).compile(adam, "sparse_categorical_crossentropy");
+            m.seed(c.seed).compile(c.adam(lr, train.size()), "sparse_categorical_crossentropy");
             m.build(dev.soma.nn.Layer.VARIABLE); // any window length, so sampling can start from a short prompt
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %,d characters (%,d windows of %d), validating on %,d, %d characters, "

@@ -96,6 +96,19 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--vocabulary", defaultValue = "20000", description = "text models: vocabulary size incl. padding and OOV (default ${DEFAULT-VALUE})")
     int vocabulary;
 
+    /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
+    Adam adam(double lr, long examples) {
+        Adam adam = new Adam(lr);
+        long totalSteps = (long) epochs * ((examples + batchSize - 1) / batchSize);
+        switch (lrSchedule) {
+            case "constant" -> { }
+            case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));
+            default -> throw new IllegalArgumentException("train: unknown --lr-schedule '" + lrSchedule
+                    + "': expected constant or cosine");
+        }
+        return adam;
+    }
+
     @Override
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
@@ -111,15 +124,8 @@ final class TrainCommand implements Callable<Integer> {
         Path checkpoint = runDir.resolve("model.safetensors");
 
         try (Sequential m = ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
-            Adam adam = new Adam(learningRate);
             int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
-            long totalSteps = (long) epochs * ((trainExamples + batchSize - 1) / batchSize);
-            switch (lrSchedule) {
-                case "constant" -> { }
-                case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(learningRate, Math.max(totalSteps, 1), 0.0));
-                default -> throw new IllegalArgumentException("train: unknown --lr-schedule '" + lrSchedule
-                        + "': expected constant or cosine");
-            }
+            Adam adam = adam(learningRate, trainExamples);
             m.seed(seed).compile(adam, "sparse_categorical_crossentropy", "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
