@@ -302,14 +302,66 @@ void soma_cpu_set_max_threads(int threads);
 /* out[c] = sum over rows of in[r, c] (rows x cols, contiguous), accumulated in row order (bias gradients). */
 void soma_cpu_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out);
 
-/* ============================== CUDA (cuda-kernels/; a stub when built without nvcc) ============================== */
+/* ============================== CUDA: the library and its dispatcher (cuda-kernels/dispatch/) ============================== */
 
-/* 1 when the library holds real kernels, 0 for the stub. */
+/* libsoma_cuda.so (what Java links) is a dispatcher built by the host compiler alone: every soma_cuda_* function
+   below forwards to the kernel library opened by soma_cuda_open, either libsoma_cuda_nv.so (nvcc, a real device)
+   or libsoma_cuda_emu.so (the same sources on the CPU emulator). Before a successful open every entry returns
+   SOMA_CUDA_NOT_OPENED; an entry missing from the opened library returns SOMA_CUDA_MISSING_ENTRY. */
+#define SOMA_CUDA_NOT_OPENED (-1)
+#define SOMA_CUDA_MISSING_ENTRY (-2)
+/* cudaErrorMemoryAllocation: soma_cuda_malloc's answer when the device is full (the pool frees its cache and
+   retries); the sticky last error is cleared before it returns. */
+#define SOMA_CUDA_OUT_OF_MEMORY 2
+
+/* Opens a kernel library (dlopen RTLD_NOW | RTLD_LOCAL) and binds every entry. 0 on success; otherwise -1 and
+   the reason in `error` (NUL-terminated, at most error_len bytes). A second open of another library fails. */
+int soma_cuda_open(const char* library_path, char* error, int error_len);
+/* 0 when nothing usable is opened, 1 for a real (nvcc) library, 2 for the emulated one. */
 int soma_cuda_built(void);
-/* A short description: "built with nvcc ..." or why the stub was built. */
+/* What the opened kernel library is: 1 = built by nvcc, 2 = emulated (SOMA_CUDA_EMULATED). */
+int soma_cuda_kind(void);
+/* A short description: "built with nvcc ...", the emulator's, or why nothing is opened. */
 const char* soma_cuda_build_info(void);
 /* Human-readable text for a status code returned by a soma_cuda_* function (0 = success). */
 const char* soma_cuda_status_string(int status);
+
+/* ============================== CUDA: runtime (cuda-kernels/runtime.cu) ============================== */
+
+/* The CUDA runtime calls the Java backend needs, so the same Java code drives a real or an emulated device.
+   Each returns 0 or a cudaError_t number. Pointers, streams and events travel as addresses. */
+#define SOMA_CUDA_COPY_HOST_TO_DEVICE 1 /* the cudaMemcpyKind numbers */
+#define SOMA_CUDA_COPY_DEVICE_TO_HOST 2
+#define SOMA_CUDA_COPY_DEVICE_TO_DEVICE 3
+
+int soma_cuda_device_count(int* count);
+int soma_cuda_set_device(int device);
+/* name: NUL-terminated, truncated to name_len bytes. */
+int soma_cuda_device_info(int device, char* name, int name_len, int64_t* total_bytes, int* major, int* minor,
+                          int* multiprocessors);
+int soma_cuda_versions(int* runtime, int* driver);
+int soma_cuda_mem_info(int64_t* free_bytes, int64_t* total_bytes);
+/* *out = device memory of `bytes` on the current device; SOMA_CUDA_OUT_OF_MEMORY when it does not fit. */
+int soma_cuda_malloc(int64_t bytes, void** out);
+int soma_cuda_free(void* ptr);
+/* kind: one of SOMA_CUDA_COPY_*. The synchronous copy waits for work already enqueued on the legacy stream. */
+int soma_cuda_memcpy(void* dst, const void* src, int64_t bytes, int kind);
+int soma_cuda_memcpy_async(void* dst, const void* src, int64_t bytes, int kind, void* stream);
+int soma_cuda_memset(void* dst, int value, int64_t bytes);
+/* Page-locked host memory (fast, truly asynchronous transfers). */
+int soma_cuda_host_alloc(int64_t bytes, void** out);
+int soma_cuda_host_free(void* ptr);
+int soma_cuda_stream_create(void** stream);
+int soma_cuda_stream_destroy(void* stream);
+int soma_cuda_stream_synchronize(void* stream);
+int soma_cuda_event_create(void** event);
+int soma_cuda_event_record(void* event, void* stream);
+int soma_cuda_event_synchronize(void* event);
+int soma_cuda_event_elapsed_ms(float* ms, void* start, void* end);
+int soma_cuda_event_destroy(void* event);
+int soma_cuda_device_synchronize(void);
+/* Returns and clears the last error of the calling thread (cudaGetLastError). */
+int soma_cuda_last_error(void);
 
 /* ============================== CUDA: elementwise (cuda-kernels/elementwise.cu) ============================== */
 
@@ -327,7 +379,7 @@ int soma_cuda_where(int dtype, int ndim, const int64_t* shape, const void* cond,
 
 /* ============================== CUDA: memory and copies (cuda-kernels/copy.cu) ============================== */
 
-/* The CPU memory functions on device pointers (allocation and host transfers go through the cudart preset).
+/* The CPU memory functions on device pointers (allocation and host transfers: the runtime section above).
    Each returns 0 or a cudaError_t code. */
 int soma_cuda_fill(int dtype, void* dst, int64_t n, double value, void* stream);
 int soma_cuda_strided_copy(int dtype, int ndim, const int64_t* shape, const void* src, const int64_t* src_strides,
