@@ -18,8 +18,7 @@ __global__ void fill_kernel(T* __restrict__ dst, int64_t n, T value) {
 template <typename T>
 int fill_typed(void* dst, int64_t n, T value, cudaStream_t s) {
   if (n == 0) return 0;
-  fill_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(dst), n, value);
-  return launch_status();
+  return launch<fill_kernel<T>>(SOMA_SITE, grid_for(n), kThreads, 0, s, static_cast<T*>(dst), n, value);
 }
 
 // dst[idx . dst_strides] = src[idx . src_strides]; operand 0 is src, operand 1 dst.
@@ -42,24 +41,31 @@ int strided_copy_typed(const Geometry<2>& g, const void* src, void* dst, cudaStr
   }
   auto ps = static_cast<const W*>(src);
   auto pd = static_cast<W*>(dst);
-  if (g.fits_int32()) {
-    strided_copy_kernel<W, int32_t><<<grid_for(n), kThreads, 0, s>>>(g, ps, pd, int32_t(n));
-  } else {
-    strided_copy_kernel<W, int64_t><<<grid_for(n), kThreads, 0, s>>>(g, ps, pd, n);
-  }
-  return launch_status();
+  if (g.fits_int32())
+    return launch<strided_copy_kernel<W, int32_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, g, ps, pd, int32_t(n));
+  return launch<strided_copy_kernel<W, int64_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, g, ps, pd, n);
+}
+
+// Conversions as the GPU's cvt instructions do them: float -> int32 rounds toward zero and saturates, NaN -> 0
+// (a plain C++ cast is undefined there); soma_cpu_cast does the same.
+template <typename D, typename S> __device__ __forceinline__ D convert(S v) { return static_cast<D>(v); }
+template <> __device__ __forceinline__ int32_t convert<int32_t, float>(float v) {
+  return v != v ? 0 : v >= 2147483648.0f ? INT32_MAX : v <= -2147483648.0f ? INT32_MIN : static_cast<int32_t>(v);
+}
+template <> __device__ __forceinline__ int32_t convert<int32_t, double>(double v) {
+  return v != v ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : static_cast<int32_t>(v);
 }
 
 template <typename S, typename D>
 __global__ void cast_kernel(const S* __restrict__ src, D* __restrict__ dst, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = static_cast<D>(src[i]);
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) dst[i] = convert<D>(src[i]);
 }
 
 template <typename S, typename D>
 int cast_typed(const void* src, void* dst, int64_t n, cudaStream_t s) {
-  cast_kernel<S, D><<<grid_for(n), kThreads, 0, s>>>(static_cast<const S*>(src), static_cast<D*>(dst), n);
-  return launch_status();
+  return launch<cast_kernel<S, D>>(SOMA_SITE, grid_for(n), kThreads, 0, s, static_cast<const S*>(src),
+                                   static_cast<D*>(dst), n);
 }
 
 template <typename S>
@@ -73,7 +79,7 @@ int cast_from(const void* src, int dst_dtype, void* dst, int64_t n, cudaStream_t
 }
 
 template <typename T>
-__global__ void axpy_kernel(int64_t n, T alpha, const T* __restrict__ x, T* __restrict__ y) {
+__global__ void axpy_kernel(int64_t n, T alpha, const T* x, T* y) {  // x may be y (doubling a gradient)
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] += alpha * x[i];
 }
@@ -81,8 +87,8 @@ __global__ void axpy_kernel(int64_t n, T alpha, const T* __restrict__ x, T* __re
 template <typename T>
 int axpy_typed(int64_t n, double alpha, const void* x, void* y, cudaStream_t s) {
   if (n == 0) return 0;
-  axpy_kernel<T><<<grid_for(n), kThreads, 0, s>>>(n, T(alpha), static_cast<const T*>(x), static_cast<T*>(y));
-  return launch_status();
+  return launch<axpy_kernel<T>>(SOMA_SITE, grid_for(n), kThreads, 0, s, n, T(alpha), static_cast<const T*>(x),
+                                static_cast<T*>(y));
 }
 }  // namespace
 

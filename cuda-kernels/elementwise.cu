@@ -1,4 +1,5 @@
 // Element-wise CUDA kernels: binary ops with broadcasting, unary ops and their backward, where (f32, f64).
+// Ops call them in place (out may be an input), so no pointer here is declared __restrict__.
 // Semantics match native/src/elementwise.cpp (soma.h): comparisons write 1/0 in the inputs' dtype; maximum,
 // minimum, relu and clamp propagate NaN. Contiguous operands take a 16-byte vector path when aligned;
 // everything else walks a coalesced strided geometry with 32-bit index arithmetic where offsets allow.
@@ -50,7 +51,7 @@ template <typename T> struct Ge { __device__ T operator()(T a, T b) const { retu
 
 // out[i] = op(a[i], b[i]) for contiguous operands: 16-byte packs, then the tail element by element.
 template <typename T, typename Op>
-__global__ void binary_contiguous(Op op, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+__global__ void binary_contiguous(Op op, const T* a, const T* b, T* out,
                                   int64_t n, bool vector) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -74,8 +75,8 @@ __global__ void binary_contiguous(Op op, const T* __restrict__ a, const T* __res
 
 // out[i] = op(a[i . a_strides], b[i . b_strides]); out contiguous.
 template <typename T, typename I, typename Op>
-__global__ void binary_strided(Op op, Geometry<2> g, const T* __restrict__ a, const T* __restrict__ b,
-                               T* __restrict__ out, I n) {
+__global__ void binary_strided(Op op, Geometry<2> g, const T* a, const T* b,
+                               T* out, I n) {
   const I stride = I(gridDim.x) * I(blockDim.x);
   for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n; i += stride) {
     I off[2];
@@ -91,14 +92,12 @@ int launch_binary(const Geometry<2>& g, const T* a, const T* b, T* out, cudaStre
   Op op;
   if (g.contiguous()) {
     bool vector = aligned16(a) && aligned16(b) && aligned16(out);
-    binary_contiguous<T, Op><<<grid_for(vector ? n / Pack<T>::kWidth + 1 : n), kThreads, 0, s>>>(op, a, b, out, n,
-                                                                                                   vector);
-  } else if (g.fits_int32()) {
-    binary_strided<T, int32_t, Op><<<grid_for(n), kThreads, 0, s>>>(op, g, a, b, out, int32_t(n));
-  } else {
-    binary_strided<T, int64_t, Op><<<grid_for(n), kThreads, 0, s>>>(op, g, a, b, out, n);
+    return launch<binary_contiguous<T, Op>>(SOMA_SITE, grid_for(vector ? n / Pack<T>::kWidth + 1 : n), kThreads, 0, s,
+                                            op, a, b, out, n, vector);
   }
-  return launch_status();
+  if (g.fits_int32())
+    return launch<binary_strided<T, int32_t, Op>>(SOMA_SITE, grid_for(n), kThreads, 0, s, op, g, a, b, out, int32_t(n));
+  return launch<binary_strided<T, int64_t, Op>>(SOMA_SITE, grid_for(n), kThreads, 0, s, op, g, a, b, out, n);
 }
 
 template <typename T>
@@ -218,7 +217,7 @@ template <typename T> struct Square {
 };
 
 template <typename T, typename Op>
-__global__ void unary_forward(Op op, const T* __restrict__ x, T* __restrict__ out, int64_t n, bool vector) {
+__global__ void unary_forward(Op op, const T* x, T* out, int64_t n, bool vector) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t done = 0;
@@ -239,8 +238,8 @@ __global__ void unary_forward(Op op, const T* __restrict__ x, T* __restrict__ ou
 }
 
 template <typename T, typename Op>
-__global__ void unary_backward(Op op, const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ g,
-                               T* __restrict__ gi, int64_t n, bool vector) {
+__global__ void unary_backward(Op op, const T* x, const T* y, const T* g,
+                               T* gi, int64_t n, bool vector) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t done = 0;
@@ -269,9 +268,8 @@ int launch_unary(int64_t n, const void* x, void* out, double p0, double p1, cuda
   if (n == 0) return 0;
   OpT<T> op{T(p0), T(p1)};
   bool vector = aligned16(x) && aligned16(out);
-  unary_forward<T, OpT<T>><<<grid_for(vector ? n / Pack<T>::kWidth + 1 : n), kThreads, 0, s>>>(
-      op, static_cast<const T*>(x), static_cast<T*>(out), n, vector);
-  return launch_status();
+  return launch<unary_forward<T, OpT<T>>>(SOMA_SITE, grid_for(vector ? n / Pack<T>::kWidth + 1 : n), kThreads, 0, s, op,
+                                          static_cast<const T*>(x), static_cast<T*>(out), n, vector);
 }
 
 template <typename T, template <typename> class OpT>
@@ -282,10 +280,10 @@ int launch_unary_backward(int64_t n, const void* x, const void* y, const void* g
   if ((Op::kUsesX && x == nullptr) || (Op::kUsesY && y == nullptr)) return static_cast<int>(cudaErrorInvalidValue);
   Op op{T(p0), T(p1)};
   bool vector = aligned16(g) && aligned16(gi) && (!Op::kUsesX || aligned16(x)) && (!Op::kUsesY || aligned16(y));
-  unary_backward<T, Op><<<grid_for(vector ? n / Pack<T>::kWidth + 1 : n), kThreads, 0, s>>>(
-      op, static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g), static_cast<T*>(gi), n,
+  return launch<unary_backward<T, Op>>(SOMA_SITE, grid_for(vector ? n / Pack<T>::kWidth + 1 : n), kThreads, 0, s, op,
+                                       static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(g),
+                                       static_cast<T*>(gi), n,
       vector);
-  return launch_status();
 }
 
 // Calls CALL<T, OpTemplate>(...) for the unary op code `op`; unknown codes are invalid values.
@@ -324,16 +322,16 @@ int unary_backward_typed(int op, int64_t n, const void* x, const void* y, const 
 
 // ------------------------------------------------------------------ where
 template <typename T>
-__global__ void where_contiguous(const T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
-                                 T* __restrict__ out, int64_t n) {
+__global__ void where_contiguous(const T* c, const T* a, const T* b,
+                                 T* out, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     out[i] = c[i] != T(0) ? a[i] : b[i];
 }
 
 template <typename T, typename I>
-__global__ void where_strided(Geometry<3> g, const T* __restrict__ c, const T* __restrict__ a,
-                              const T* __restrict__ b, T* __restrict__ out, I n) {
+__global__ void where_strided(Geometry<3> g, const T* c, const T* a,
+                              const T* b, T* out, I n) {
   const I stride = I(gridDim.x) * I(blockDim.x);
   for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n; i += stride) {
     I off[3];
@@ -350,14 +348,10 @@ int where_typed(const Geometry<3>& g, const void* c, const void* a, const void* 
   auto pa = static_cast<const T*>(a);
   auto pb = static_cast<const T*>(b);
   auto po = static_cast<T*>(out);
-  if (g.contiguous()) {
-    where_contiguous<T><<<grid_for(n), kThreads, 0, s>>>(pc, pa, pb, po, n);
-  } else if (g.fits_int32()) {
-    where_strided<T, int32_t><<<grid_for(n), kThreads, 0, s>>>(g, pc, pa, pb, po, int32_t(n));
-  } else {
-    where_strided<T, int64_t><<<grid_for(n), kThreads, 0, s>>>(g, pc, pa, pb, po, n);
-  }
-  return launch_status();
+  if (g.contiguous()) return launch<where_contiguous<T>>(SOMA_SITE, grid_for(n), kThreads, 0, s, pc, pa, pb, po, n);
+  if (g.fits_int32())
+    return launch<where_strided<T, int32_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, g, pc, pa, pb, po, int32_t(n));
+  return launch<where_strided<T, int64_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, g, pc, pa, pb, po, n);
 }
 }  // namespace
 

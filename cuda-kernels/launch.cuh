@@ -1,26 +1,69 @@
-// Helpers shared by the kernel files: grid sizing, stream casts, 16-byte packs and strided index geometry.
+// Helpers shared by the kernel files: the one launch helper, dynamic shared memory, grid sizing, stream casts,
+// 16-byte packs and strided index geometry.
+//
+// One source, two builds: nvcc compiles the kernel files for real devices; g++ compiles the same files against
+// cuda-kernels/emu (SOMA_CUDA_EMULATED) for the CPU-emulated device. Kernel files therefore launch only through
+// launch<Kernel>(SOMA_SITE, grid, block, shared_bytes, stream, args...) (never <<< >>>) and reach dynamic shared
+// memory only through SOMA_DYNAMIC_SHARED(type, name).
 #pragma once
 #include "soma.h"
 #include <cuda_runtime.h>
+#include <atomic>
 #include <cstdint>
+#include <utility>
 
 namespace soma_cuda {
+
+// Where a launch is written: the emulator's errors name it.
+struct Site {
+  const char* file;
+  int line;
+};
+#define SOMA_SITE (::soma_cuda::Site{__FILE__, __LINE__})
+
+// Launches Kernel<<<grid, block, shared, stream>>>(args...) and returns 0 or the cudaError_t number of the launch.
+// The arguments are converted to the kernel's parameter types, as a launch copies them.
+template <auto Kernel, typename... A>
+inline int launch(Site site, dim3 grid, dim3 block, size_t shared, cudaStream_t stream, A&&... args) {
+#if defined(SOMA_CUDA_EMULATED)
+  (void)stream;  // the emulated device runs every launch to its end before returning
+  return soma_emu::launch<Kernel>(Kernel, site.file, site.line, grid, block, shared, std::forward<A>(args)...);
+#else
+  (void)site;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared;
+  config.stream = stream;
+  return static_cast<int>(cudaLaunchKernelEx(&config, Kernel, std::forward<A>(args)...));
+#endif
+}
+
+// Declares `type* name` at the start of the block's dynamic shared memory (the launch's shared_bytes).
+#if defined(SOMA_CUDA_EMULATED)
+#define SOMA_DYNAMIC_SHARED(type, name) SOMA_EMU_DYNAMIC_SHARED(type, name)
+#else
+#define SOMA_DYNAMIC_SHARED(type, name)                                 \
+  extern __shared__ __align__(16) unsigned char soma_dynamic_shared[]; \
+  type* name = reinterpret_cast<type*>(soma_dynamic_shared)
+#endif
 
 constexpr int kThreads = 256;
 
 inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
-// Multiprocessors of the current device, asked once per device (a benign race: every writer stores the same).
+// Multiprocessors of the current device, asked once per device. Several Java threads may ask at once: the
+// cache is atomic (they all store the same number).
 inline int sm_count() {
-  static int cached[64] = {0};
+  static std::atomic<int> cached[64];
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 108;
-  if (cached[dev] == 0) {
-    int n = 0;
+  int n = cached[dev].load(std::memory_order_relaxed);
+  if (n == 0) {
     if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 108;
-    cached[dev] = n;
+    cached[dev].store(n, std::memory_order_relaxed);
   }
-  return cached[dev];
+  return n;
 }
 
 // Blocks for a grid-stride loop over `work` items: enough to fill the device a few times over, no more
@@ -31,9 +74,6 @@ inline unsigned grid_for(int64_t work) {
   if (blocks > cap) blocks = cap;
   return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }
-
-// Status of the launch just made (0 = success), as the soma_cuda_* functions return it.
-inline int launch_status() { return static_cast<int>(cudaGetLastError()); }
 
 // Sixteen bytes of T, loaded and stored with one vector instruction (float4 / double2 worth).
 template <typename T>

@@ -41,10 +41,25 @@ static void strided_copy(int ndim, const int64_t* shape, const T* src, const int
   }
 }
 
+// Conversions as the GPU's cvt instructions (and cuda-kernels/copy.cu) do them: float -> int32 rounds toward zero
+// and saturates, NaN -> 0. A plain C++ cast is undefined for NaN and out-of-range values.
+template <typename D, typename S>
+static inline D convert(S v) {
+  return (D)v;
+}
+template <>
+inline int32_t convert<int32_t, float>(float v) {
+  return v != v ? 0 : v >= 2147483648.0f ? INT32_MAX : v <= -2147483648.0f ? INT32_MIN : (int32_t)v;
+}
+template <>
+inline int32_t convert<int32_t, double>(double v) {
+  return v != v ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : (int32_t)v;
+}
+
 template <typename S, typename D>
 static void cast_loop(const S* s, D* d, int64_t n) {
 #pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) d[i] = (D)s[i];
+  for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
 }
 
 template <typename T>
