@@ -1,25 +1,30 @@
 package dev.soma.backend;
 
 import dev.soma.jni.CudaKernels;
-import org.bytedeco.cuda.cudart.cudaDeviceProp;
+import dev.soma.jni.CudaLibraries;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.cudnn;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 
+import java.io.File;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * Asks once whether CUDA is usable: the JavaCPP cuda preset must load (it needs the driver's libcuda.so.1),
- * a device must answer, and our kernel library must have been built with nvcc. Any failure is caught once
- * (a failed preset load leaves its classes unusable for the life of the JVM: never retry) and kept as the
- * reason that {@code soma info} prints. A CPU-only user never sees a CUDA error.
+ * Asks once whether CUDA is usable, and on which kind of device.
+ * <p>Real (the default): the JavaCPP cuda preset must load (it needs the driver's libcuda.so.1, and puts the
+ * libcudart that our nvcc library links into the process), a device must answer, and the jar must carry
+ * libsoma_cuda_nv.so, which our dispatcher then opens.
+ * <p>Emulated ({@code SOMA_CUDA_EMULATE=1} or {@code -Dsoma.cuda.emulate=true}): cuda:0 is the CPU emulator
+ * (libsoma_cuda_emu.so); the cuda preset is not loaded at all.
+ * <p>Any failure is caught once (a failed preset load leaves its classes unusable for the life of the JVM:
+ * never retry) and kept as the reason that {@code soma info} prints. A CPU-only user never sees a CUDA error.
  */
 public final class CudaProbe {
-    /** The probe's verdict: a device count, or zero and the reason. */
-    public record Result(int deviceCount, int runtimeVersion, int driverVersion, String reason) {
+    /** The probe's verdict: a device count, or zero and the reason; {@code emulated} for the CPU emulator. */
+    public record Result(int deviceCount, int runtimeVersion, int driverVersion, String reason, boolean emulated) {
         public boolean usable() {
             return deviceCount > 0;
         }
@@ -42,10 +47,50 @@ public final class CudaProbe {
         return r;
     }
 
+    /** True when the environment asks for the emulated device (SOMA_CUDA_EMULATE=1 or -Dsoma.cuda.emulate=true). */
+    public static boolean emulationRequested() {
+        String env = System.getenv("SOMA_CUDA_EMULATE");
+        return Boolean.getBoolean("soma.cuda.emulate") || "1".equals(env) || "true".equalsIgnoreCase(env);
+    }
+
     private static Result probe() {
         if (Boolean.getBoolean("soma.cuda.disable")) {
-            return new Result(0, 0, 0, "disabled with -Dsoma.cuda.disable=true");
+            return new Result(0, 0, 0, "disabled with -Dsoma.cuda.disable=true", false);
         }
+        return emulationRequested() ? probeEmulated() : probeReal();
+    }
+
+    private static Result probeEmulated() {
+        String asked = "the emulated CUDA device was requested (SOMA_CUDA_EMULATE=1 or -Dsoma.cuda.emulate=true)";
+        try {
+            File lib = CudaLibraries.find(CudaLibraries.EMULATED);
+            if (lib == null) {
+                return new Result(0, 0, 0, "CUDA is not available: " + asked + " but this Soma build has no "
+                        + CudaLibraries.EMULATED + ".", true);
+            }
+            CudaLibraries.open(lib);
+            int[] n = new int[1];
+            int[] runtime = new int[1];
+            int[] driver = new int[1];
+            int status = CudaKernels.soma_cuda_device_count(n);
+            if (status == 0) status = CudaKernels.soma_cuda_versions(runtime, driver);
+            if (status != 0) {
+                return new Result(0, 0, 0, "CUDA is not available: " + asked + " but the emulator answered "
+                        + CudaKernels.soma_cuda_status_string(status) + ".", true);
+            }
+            if (CudaKernels.soma_cuda_built() != CudaKernels.EMULATED) {
+                return new Result(0, runtime[0], driver[0], "CUDA is not available: " + asked + " but "
+                        + CudaLibraries.EMULATED + " is not an emulated build (" + CudaKernels.soma_cuda_build_info() + ").", true);
+            }
+            if (n[0] == 0) return new Result(0, runtime[0], driver[0], "CUDA is not available: the emulator has no device.", true);
+            return new Result(n[0], runtime[0], driver[0], "ok", true);
+        } catch (Throwable t) {
+            return new Result(0, 0, 0, "CUDA is not available: " + asked + " but its library failed to load ("
+                    + t.getClass().getSimpleName() + ": " + firstLine(t.getMessage()) + ").", true);
+        }
+    }
+
+    private static Result probeReal() {
         int count;
         int runtime;
         int driver;
@@ -55,7 +100,7 @@ public final class CudaProbe {
             int status = cudart.cudaGetDeviceCount(n);
             if (status != 0) {
                 return new Result(0, 0, 0, "CUDA is not available: cudaGetDeviceCount failed ("
-                        + cudart.cudaGetErrorString(status).getString() + ").");
+                        + cudart.cudaGetErrorString(status).getString() + ").", false);
             }
             count = n.get();
             cudart.cudaRuntimeGetVersion(n);
@@ -70,22 +115,30 @@ public final class CudaProbe {
             String why = root.getClass().getSimpleName() + ": " + firstLine(root.getMessage());
             if (why.contains("libcuda.so")) {
                 return new Result(0, 0, 0, "CUDA is not available: the NVIDIA driver library libcuda.so.1 is not "
-                        + "installed on this machine (" + why + ").");
+                        + "installed on this machine (" + why + ").", false);
             }
-            return new Result(0, 0, 0, "CUDA is not available because the CUDA runtime could not be loaded (" + why + ").");
+            return new Result(0, 0, 0, "CUDA is not available because the CUDA runtime could not be loaded (" + why + ").", false);
         }
-        if (count == 0) return new Result(0, runtime, driver, "CUDA is not available: the runtime loaded but found no device.");
+        if (count == 0) {
+            return new Result(0, runtime, driver, "CUDA is not available: the runtime loaded but found no device.", false);
+        }
         try {
-            CudaKernels.load();
-            if (CudaKernels.soma_cuda_built() == 0) {
+            File lib = CudaLibraries.find(CudaLibraries.REAL);
+            if (lib == null) {
                 return new Result(0, runtime, driver, "CUDA is not used: a device answered but this Soma library was "
-                        + "built without its CUDA kernels (" + CudaKernels.soma_cuda_build_info() + ").");
+                        + "built without its CUDA kernels (no " + CudaLibraries.REAL + ": nvcc was not found at build "
+                        + "time, or -Dsoma.cuda=OFF).", false);
+            }
+            CudaLibraries.open(lib);
+            if (CudaKernels.soma_cuda_built() != CudaKernels.REAL) {
+                return new Result(0, runtime, driver, "CUDA is not used: " + CudaLibraries.REAL + " is not an nvcc build ("
+                        + CudaKernels.soma_cuda_build_info() + ").", false);
             }
         } catch (Throwable t) {
             return new Result(0, runtime, driver, "CUDA is not used: a device answered but Soma's CUDA kernel library "
-                    + "failed to load (" + t.getClass().getSimpleName() + ": " + firstLine(t.getMessage()) + ").");
+                    + "failed to load (" + t.getClass().getSimpleName() + ": " + firstLine(t.getMessage()) + ").", false);
         }
-        return new Result(count, runtime, driver, "ok");
+        return new Result(count, runtime, driver, "ok", false);
     }
 
     /**
@@ -121,15 +174,21 @@ public final class CudaProbe {
         List<String> out = new ArrayList<>();
         String cudnnText = cudnnVersion();
         for (int i = 0; i < r.deviceCount(); i++) {
-            try (cudaDeviceProp p = new cudaDeviceProp()) {
-                int status = cudart.cudaGetDeviceProperties(p, i);
+            byte[] name = new byte[256];
+            long[] total = new long[1];
+            int[] major = new int[1];
+            int[] minor = new int[1];
+            int[] sms = new int[1];
+            try {
+                int status = CudaKernels.soma_cuda_device_info(i, name, name.length, total, major, minor, sms);
                 if (status != 0) {
-                    out.add("cuda:" + i + ": properties unavailable (" + cudart.cudaGetErrorString(status).getString() + ")");
+                    out.add("cuda:" + i + ": properties unavailable (" + CudaKernels.soma_cuda_status_string(status) + ")");
                     continue;
                 }
                 out.add(String.format(Locale.ROOT,
-                        "cuda:%d: %s, %.1f GiB, compute capability %d.%d, driver %s, runtime %s, cuDNN %s",
-                        i, p.name().getString().trim(), p.totalGlobalMem() / (double) (1L << 30), p.major(), p.minor(),
+                        "cuda:%d: %s%s, %.1f GiB, compute capability %d.%d, %d multiprocessors, driver %s, runtime %s, cuDNN %s",
+                        i, CudaLibraries.cString(name).trim(), r.emulated() ? " (emulated on the CPU)" : "",
+                        total[0] / (double) (1L << 30), major[0], minor[0], sms[0],
                         cudaVersion(r.driverVersion()), cudaVersion(r.runtimeVersion()), cudnnText));
             } catch (Throwable t) {
                 out.add("cuda:" + i + ": properties unavailable (" + t.getClass().getSimpleName() + ": "
@@ -140,7 +199,9 @@ public final class CudaProbe {
     }
 
     private static String probeCudnn() {
-        if (!result().usable()) return "not loaded (CUDA is not usable)";
+        Result r = result();
+        if (!r.usable()) return "not loaded (CUDA is not usable)";
+        if (r.emulated()) return "not available (emulated device: no vendor libraries)";
         try {
             Loader.load(cudnn.class);
             long v = cudnn.cudnnGetVersion();

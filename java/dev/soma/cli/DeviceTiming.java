@@ -56,10 +56,10 @@ final class DeviceTiming {
     /** Waits for the GPU (no-op on the CPU: CPU kernels return when done). */
     static void sync(Device device) {
         if (device.isCpu()) return;
-        int status = org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize();
+        int status = dev.soma.jni.CudaKernels.soma_cuda_device_synchronize();
         if (status != 0) {
             throw new dev.soma.errors.NativeException("bench: the GPU reported an error while waiting for " + device + ": "
-                    + org.bytedeco.cuda.global.cudart.cudaGetErrorString(status).getString());
+                    + dev.soma.jni.CudaKernels.soma_cuda_status_string(status));
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.soma.cli;
 import dev.soma.backend.Backends;
 import dev.soma.backend.CudaProbe;
 import dev.soma.jni.CudaKernels;
+import dev.soma.jni.CudaLibraries;
 import dev.soma.tensor.Device;
 import org.bytedeco.dnnl.dnnl_version_t;
 import org.bytedeco.dnnl.global.dnnl;
@@ -83,6 +84,10 @@ final class InfoCommand implements Callable<Integer> {
 
     private static String cuda() {
         CudaProbe.Result r = CudaProbe.result();
+        if (r.usable() && r.emulated()) {
+            return "usable: " + r.deviceCount() + " emulated device (CPU fibers; no cuBLAS/cuDNN; for testing kernels, "
+                    + "not speed)";
+        }
         if (r.usable()) {
             return "usable: " + r.deviceCount() + " device(s), runtime " + cudaVersion(r.runtimeVersion()) + ", driver "
                     + cudaVersion(r.driverVersion());
@@ -92,13 +97,17 @@ final class InfoCommand implements Callable<Integer> {
         return "not usable: " + r.reason() + versions + "\nSoma runs on the CPU";
     }
 
-    /** Only asked after the probe, which never retries a failed load; a CPU-only jar answers from its stub. */
+    /** Only asked after the probe, which opens the kernel library it uses (the dispatcher explains otherwise). */
     private static String cudaBuild() {
-        CudaProbe.result();
+        CudaProbe.Result r = CudaProbe.result();
         try {
             CudaKernels.load();
-            return CudaKernels.soma_cuda_built() != 0 ? CudaKernels.soma_cuda_build_info()
-                    : "not built (no nvcc at build time, or -Dsoma.cuda=OFF): " + CudaKernels.soma_cuda_build_info();
+            if (CudaKernels.soma_cuda_built() != 0) return CudaKernels.soma_cuda_build_info();
+            java.io.File nv = CudaLibraries.find(CudaLibraries.REAL);
+            java.io.File emu = CudaLibraries.find(CudaLibraries.EMULATED);
+            String real = nv != null ? "built with nvcc, not loaded (no usable device)"
+                    : "not built (no nvcc at build time, or -Dsoma.cuda=OFF)";
+            return real + "; emulated: " + (emu != null ? "built (SOMA_CUDA_EMULATE=1 to use it)" : "not built");
         } catch (Throwable t) {
             return "library present but not loadable here (" + firstLine(t.getMessage()) + ")";
         }

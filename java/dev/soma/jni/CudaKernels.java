@@ -5,10 +5,11 @@ import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Platform;
 
 /**
- * JavaCPP binding of the CUDA half of {@code native/include/soma.h}. Loaded only by
- * {@code dev.soma.backend.CudaProbe} after a device has answered, so a CPU-only machine never touches it.
- * Device pointers travel as {@code long}; streams as {@code long} CUstream handles (0 = legacy default).
- * Every soma_cuda_* call returns a status (0 = success) that the caller turns into a SomaException.
+ * JavaCPP binding of the CUDA half of {@code native/include/soma.h}. It links libsoma_cuda.so, a dispatcher
+ * that needs no CUDA: {@code dev.soma.backend.CudaProbe} opens the real (nvcc) or the emulated kernel library
+ * behind it ({@link CudaLibraries}); before that every call answers {@code NOT_OPENED}. Device pointers, host
+ * pointers, streams and events travel as {@code long} addresses (stream 0 = the legacy default stream).
+ * Every status-returning call answers 0 or a cudaError_t number that the caller turns into a SomaException.
  */
 @Platform(include = "soma.h", link = "soma_cuda")
 public final class CudaKernels {
@@ -18,9 +19,46 @@ public final class CudaKernels {
         Loader.load();
     }
 
+    /** soma.h's SOMA_CUDA_NOT_OPENED, SOMA_CUDA_MISSING_ENTRY and SOMA_CUDA_OUT_OF_MEMORY. */
+    public static final int NOT_OPENED = -1, MISSING_ENTRY = -2, OUT_OF_MEMORY = 2;
+    /** soma.h's SOMA_CUDA_COPY_* (the cudaMemcpyKind numbers). */
+    public static final int HOST_TO_DEVICE = 1, DEVICE_TO_HOST = 2, DEVICE_TO_DEVICE = 3;
+    /** What {@link #soma_cuda_built()} answers for an opened library. */
+    public static final int REAL = 1, EMULATED = 2;
+
+    public static native int soma_cuda_open(@Cast("const char*") String libraryPath, @Cast("char*") byte[] error,
+            int errorLen);
     public static native int soma_cuda_built();
+    public static native int soma_cuda_kind();
     public static native @Cast("const char*") String soma_cuda_build_info();
     public static native @Cast("const char*") String soma_cuda_status_string(int status);
+
+    // ---------------- runtime (cuda-kernels/runtime.cu) ----------------
+    public static native int soma_cuda_device_count(int[] count);
+    public static native int soma_cuda_set_device(int device);
+    public static native int soma_cuda_device_info(int device, @Cast("char*") byte[] name, int nameLen,
+            @Cast("int64_t*") long[] totalBytes, int[] major, int[] minor, int[] multiprocessors);
+    public static native int soma_cuda_versions(int[] runtime, int[] driver);
+    public static native int soma_cuda_mem_info(@Cast("int64_t*") long[] freeBytes, @Cast("int64_t*") long[] totalBytes);
+    public static native int soma_cuda_malloc(@Cast("int64_t") long bytes, @Cast("void**") long[] out);
+    public static native int soma_cuda_free(@Cast("void*") long ptr);
+    public static native int soma_cuda_memcpy(@Cast("void*") long dst, @Cast("const void*") long src,
+            @Cast("int64_t") long bytes, int kind);
+    public static native int soma_cuda_memcpy_async(@Cast("void*") long dst, @Cast("const void*") long src,
+            @Cast("int64_t") long bytes, int kind, @Cast("void*") long stream);
+    public static native int soma_cuda_memset(@Cast("void*") long dst, int value, @Cast("int64_t") long bytes);
+    public static native int soma_cuda_host_alloc(@Cast("int64_t") long bytes, @Cast("void**") long[] out);
+    public static native int soma_cuda_host_free(@Cast("void*") long ptr);
+    public static native int soma_cuda_stream_create(@Cast("void**") long[] stream);
+    public static native int soma_cuda_stream_destroy(@Cast("void*") long stream);
+    public static native int soma_cuda_stream_synchronize(@Cast("void*") long stream);
+    public static native int soma_cuda_event_create(@Cast("void**") long[] event);
+    public static native int soma_cuda_event_record(@Cast("void*") long event, @Cast("void*") long stream);
+    public static native int soma_cuda_event_synchronize(@Cast("void*") long event);
+    public static native int soma_cuda_event_elapsed_ms(float[] ms, @Cast("void*") long start, @Cast("void*") long end);
+    public static native int soma_cuda_event_destroy(@Cast("void*") long event);
+    public static native int soma_cuda_device_synchronize();
+    public static native int soma_cuda_last_error();
 
     // ---------------- elementwise (cuda-kernels/elementwise.cu) ----------------
     public static native int soma_cuda_binary(int op, int dtype, int ndim, @Cast("const int64_t*") long[] shape,

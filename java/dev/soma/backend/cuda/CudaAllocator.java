@@ -1,12 +1,12 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.jni.CudaKernels;
 import dev.soma.memory.NativeAllocator;
-import org.bytedeco.cuda.global.cudart;
-import org.bytedeco.javacpp.PointerPointer;
 
 /**
- * Device memory for a CUDA pool's segments: cudaMalloc / cudaFree through the JavaCPP cuda preset (the same
- * runtime our kernel library links). Out of memory answers 0 so the pool can free its cache and retry.
+ * Device memory for a CUDA pool's segments: soma_cuda_malloc / soma_cuda_free (our C ABI, on a real or an
+ * emulated device). Out of memory answers 0 so the pool can free its cache and retry; soma_cuda_malloc has
+ * already cleared the error, so the next kernel launch does not report it.
  */
 public final class CudaAllocator implements NativeAllocator {
     private final int device;
@@ -17,22 +17,19 @@ public final class CudaAllocator implements NativeAllocator {
 
     @Override
     public long allocate(long bytes) {
-        CudaStatus.checkRuntime(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-        try (PointerPointer<?> out = new PointerPointer<>(1)) {
-            int status = cudart.cudaMalloc(out, bytes);
-            if (status == cudart.cudaErrorMemoryAllocation) {
-                cudart.cudaGetLastError(); // clear it, so the next kernel launch does not report it
-                return 0;
-            }
-            CudaStatus.checkRuntime(status, "cudaMalloc of " + bytes + " bytes on " + deviceName());
-            return out.get(0).address();
-        }
+        CudaStatus.runtime(CudaKernels.soma_cuda_set_device(device), "soma_cuda_set_device", this::deviceName);
+        long[] out = new long[1];
+        int status = CudaKernels.soma_cuda_malloc(bytes, out);
+        if (status == CudaKernels.OUT_OF_MEMORY) return 0;
+        CudaStatus.runtime(status, "soma_cuda_malloc", () -> bytes + " bytes on " + deviceName());
+        return out[0];
     }
 
     @Override
     public void free(long address) {
-        CudaStatus.checkRuntime(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
-        CudaStatus.checkRuntime(cudart.cudaFree(new DevicePointer(address)), "cudaFree on " + deviceName());
+        CudaStatus.runtime(CudaKernels.soma_cuda_set_device(device), "soma_cuda_set_device", this::deviceName);
+        CudaStatus.runtime(CudaKernels.soma_cuda_free(address), "soma_cuda_free",
+                () -> "0x" + Long.toHexString(address) + " on " + deviceName());
     }
 
     @Override

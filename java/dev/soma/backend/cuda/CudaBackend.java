@@ -8,14 +8,15 @@ import dev.soma.backend.LossKernels;
 import dev.soma.backend.MemoryKernels;
 import dev.soma.backend.RandomKernels;
 import dev.soma.backend.ReductionKernels;
+import dev.soma.jni.CudaKernels;
 import dev.soma.memory.CachingPool;
 import dev.soma.tensor.Device;
-import org.bytedeco.cuda.global.cudart;
 
 /**
- * One CUDA device: a caching pool over cudaMalloc and our kernels from cuda-kernels/. Work is enqueued on the
- * legacy default stream for now (so host reads through cudaMemcpy are ordered after it); per-backend streams
- * come with the stream-aware pool. Made only by {@code Backends} after {@link CudaProbe} found a usable device.
+ * One CUDA device, real or emulated: a caching pool over soma_cuda_malloc and our kernels from cuda-kernels/,
+ * all through our C ABI (the same calls drive either kind). Work is enqueued on the legacy default stream for
+ * now (so host reads through soma_cuda_memcpy are ordered after it); per-backend streams come with the
+ * stream-aware pool. Made only by {@code Backends} after {@link CudaProbe} found a usable device.
  */
 public final class CudaBackend implements Backend {
     private final Device device;
@@ -33,7 +34,7 @@ public final class CudaBackend implements Backend {
 
     /** Makes this backend's device current on the calling thread (cheap; CUDA keeps it per thread). */
     void bind() {
-        CudaStatus.checkRuntime(cudart.cudaSetDevice(device.index()), "cudaSetDevice(" + device.index() + ")");
+        CudaStatus.runtime(CudaKernels.soma_cuda_set_device(device.index()), "soma_cuda_set_device", device::toString);
     }
 
     /** The stream our kernels run on, as a raw cudaStream_t (0 = the legacy default stream). */
@@ -55,7 +56,7 @@ public final class CudaBackend implements Backend {
     public String describe() {
         var devices = CudaProbe.devices();
         String gpu = device.index() < devices.size() ? devices.get(device.index()) : device.toString();
-        return gpu + "; Soma CUDA kernels (" + dev.soma.jni.CudaKernels.soma_cuda_build_info() + ")";
+        return gpu + "; Soma CUDA kernels (" + CudaKernels.soma_cuda_build_info() + ")";
     }
 
     @Override

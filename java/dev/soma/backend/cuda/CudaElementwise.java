@@ -22,7 +22,7 @@ final class CudaElementwise implements ElementwiseKernels {
         int status = CudaKernels.soma_cuda_binary(op.code, out.dtype().code(), shape.length, shape,
                 a.address(), Shapes.broadcastStrides(a, shape), b.address(), Shapes.broadcastStrides(b, shape),
                 out.address(), backend.stream());
-        CudaStatus.check(status, "soma_cuda_binary " + op + " of " + a.describe() + " and " + b.describe()
+        CudaStatus.kernel(status, "soma_cuda_binary", () -> op + " of " + a.describe() + " and " + b.describe()
                 + " into " + Arrays.toString(shape));
     }
 
@@ -32,7 +32,7 @@ final class CudaElementwise implements ElementwiseKernels {
             backend.bind();
             int status = CudaKernels.soma_cuda_unary(op.code, x.dtype().code(), x.numel(), dx.address(), out.address(),
                     p0, p1, backend.stream());
-            CudaStatus.check(status, "soma_cuda_unary " + op + " of " + x.describe());
+            CudaStatus.kernel(status, "soma_cuda_unary", () -> op + " of " + x.describe());
         }
     }
 
@@ -42,7 +42,7 @@ final class CudaElementwise implements ElementwiseKernels {
             backend.bind();
             int status = CudaKernels.soma_cuda_unary_backward(op.code, x.dtype().code(), x.numel(), dx.address(),
                     dy.address(), dg.address(), gradIn.address(), p0, p1, backend.stream());
-            CudaStatus.check(status, "soma_cuda_unary_backward " + op + " of " + x.describe());
+            CudaStatus.kernel(status, "soma_cuda_unary_backward", () -> op + " of " + x.describe());
         }
     }
 
@@ -72,7 +72,7 @@ final class CudaElementwise implements ElementwiseKernels {
         int status = CudaKernels.soma_cuda_where(out.dtype().code(), shape.length, shape,
                 cond.address(), Shapes.broadcastStrides(cond, shape), a.address(), Shapes.broadcastStrides(a, shape),
                 b.address(), Shapes.broadcastStrides(b, shape), out.address(), backend.stream());
-        CudaStatus.check(status, "soma_cuda_where of " + cond.describe() + ", " + a.describe() + " and "
+        CudaStatus.kernel(status, "soma_cuda_where", () -> "of " + cond.describe() + ", " + a.describe() + " and "
                 + b.describe() + " into " + Arrays.toString(shape));
     }
 }

@@ -3,7 +3,6 @@ package dev.soma.backend.cuda;
 import dev.soma.backend.MemoryKernels;
 import dev.soma.jni.CudaKernels;
 import dev.soma.tensor.Tensor;
-import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -12,7 +11,7 @@ import org.bytedeco.javacpp.Pointer;
 import java.util.Arrays;
 
 /**
- * Device fills, copies and casts through cuda-kernels/copy.cu; host transfers through cudaMemcpy on the
+ * Device fills, copies and casts through cuda-kernels/copy.cu; host transfers through soma_cuda_memcpy on the
  * legacy default stream (synchronous, so a read sees every kernel enqueued before it).
  */
 final class CudaMemory implements MemoryKernels {
@@ -25,24 +24,24 @@ final class CudaMemory implements MemoryKernels {
     @Override
     public void fill(Tensor dst, double value) {
         backend.bind();
-        CudaStatus.check(CudaKernels.soma_cuda_fill(dst.dtype().code(), dst.address(), dst.numel(), value, backend.stream()),
-                "fill of " + dst.describe());
+        CudaStatus.kernel(CudaKernels.soma_cuda_fill(dst.dtype().code(), dst.address(), dst.numel(), value,
+                backend.stream()), "soma_cuda_fill", () -> "of " + dst.describe() + " with " + value);
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
         backend.bind();
-        CudaStatus.check(CudaKernels.soma_cuda_strided_copy(src.dtype().code(), src.ndim(), src.shape(), src.address(),
-                src.strides(), dst.address(), dst.strides(), backend.stream()),
-                "copy of " + src.describe() + " (strides " + Arrays.toString(src.strides()) + ") into strides "
+        CudaStatus.kernel(CudaKernels.soma_cuda_strided_copy(src.dtype().code(), src.ndim(), src.shape(), src.address(),
+                src.strides(), dst.address(), dst.strides(), backend.stream()), "soma_cuda_strided_copy",
+                () -> "of " + src.describe() + " (strides " + Arrays.toString(src.strides()) + ") into strides "
                         + Arrays.toString(dst.strides()));
     }
 
     @Override
     public void cast(Tensor src, Tensor dst) {
         backend.bind();
-        CudaStatus.check(CudaKernels.soma_cuda_cast(src.dtype().code(), src.address(), dst.dtype().code(), dst.address(),
-                src.numel(), backend.stream()), "cast of " + src.describe() + " to " + dst.dtype());
+        CudaStatus.kernel(CudaKernels.soma_cuda_cast(src.dtype().code(), src.address(), dst.dtype().code(), dst.address(),
+                src.numel(), backend.stream()), "soma_cuda_cast", () -> "of " + src.describe() + " to " + dst.dtype());
     }
 
     @Override
@@ -59,8 +58,8 @@ final class CudaMemory implements MemoryKernels {
 
     private void axpy(Tensor dst, Tensor src) {
         backend.bind();
-        CudaStatus.check(CudaKernels.soma_cuda_axpy(dst.dtype().code(), dst.numel(), 1.0, src.address(), dst.address(),
-                backend.stream()), "accumulate into " + dst.describe());
+        CudaStatus.kernel(CudaKernels.soma_cuda_axpy(dst.dtype().code(), dst.numel(), 1.0, src.address(), dst.address(),
+                backend.stream()), "soma_cuda_axpy", () -> "accumulating " + src.describe() + " into " + dst.describe());
     }
 
     @Override
@@ -114,13 +113,13 @@ final class CudaMemory implements MemoryKernels {
     private void toDevice(Tensor dst, Pointer host, long bytes) {
         if (bytes == 0) return;
         backend.bind();
-        CudaStatus.checkRuntime(cudart.cudaMemcpy(new DevicePointer(dst.address()), host, bytes,
-                cudart.cudaMemcpyHostToDevice), "copy of " + bytes + " bytes from the host into " + dst.describe());
+        CudaStatus.runtime(CudaKernels.soma_cuda_memcpy(dst.address(), host.address(), bytes, CudaKernels.HOST_TO_DEVICE),
+                "soma_cuda_memcpy", () -> "copy of " + bytes + " bytes from the host into " + dst.describe());
     }
 
     private void toHost(Tensor src, Pointer host, long bytes) {
         backend.bind();
-        CudaStatus.checkRuntime(cudart.cudaMemcpy(host, new DevicePointer(src.address()), bytes,
-                cudart.cudaMemcpyDeviceToHost), "copy of " + bytes + " bytes from " + src.describe() + " to the host");
+        CudaStatus.runtime(CudaKernels.soma_cuda_memcpy(host.address(), src.address(), bytes, CudaKernels.DEVICE_TO_HOST),
+                "soma_cuda_memcpy", () -> "copy of " + bytes + " bytes from " + src.describe() + " to the host");
     }
 }
