@@ -53,6 +53,15 @@ public final class CudaProbe {
         return Boolean.getBoolean("soma.cuda.emulate") || "1".equals(env) || "true".equalsIgnoreCase(env);
     }
 
+    /**
+     * The debug switch {@code -Dsoma.cuda.sync=true} (or {@code SOMA_CUDA_SYNC=1}): the CUDA backend synchronises
+     * after every kernel call, so a fault is reported by the call that caused it, naming the kernel and shapes.
+     */
+    public static boolean syncRequested() {
+        String env = System.getenv("SOMA_CUDA_SYNC");
+        return Boolean.getBoolean("soma.cuda.sync") || "1".equals(env) || "true".equalsIgnoreCase(env);
+    }
+
     private static Result probe() {
         if (Boolean.getBoolean("soma.cuda.disable")) {
             return new Result(0, 0, 0, "disabled with -Dsoma.cuda.disable=true", false);

@@ -84,13 +84,15 @@ final class InfoCommand implements Callable<Integer> {
 
     private static String cuda() {
         CudaProbe.Result r = CudaProbe.result();
+        String sync = CudaProbe.syncRequested() ? "\nsoma.cuda.sync: every kernel call is followed by a device "
+                + "synchronisation (debugging; slower)" : "";
         if (r.usable() && r.emulated()) {
             return "usable: " + r.deviceCount() + " emulated device (CPU fibers; no cuBLAS/cuDNN; for testing kernels, "
-                    + "not speed)";
+                    + "not speed)" + sync;
         }
         if (r.usable()) {
             return "usable: " + r.deviceCount() + " device(s), runtime " + cudaVersion(r.runtimeVersion()) + ", driver "
-                    + cudaVersion(r.driverVersion());
+                    + cudaVersion(r.driverVersion()) + sync;
         }
         String versions = r.runtimeVersion() > 0
                 ? " (runtime " + cudaVersion(r.runtimeVersion()) + ", driver " + cudaVersion(r.driverVersion()) + ")" : "";

@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.backend.CudaProbe;
 import dev.soma.errors.NativeException;
 import dev.soma.jni.CudaKernels;
 
@@ -13,14 +14,9 @@ import java.util.function.Supplier;
  */
 final class CudaStatus {
     /** The debug switch: synchronise after every kernel call. Read once. */
-    static final boolean SYNC = syncRequested();
+    static final boolean SYNC = CudaProbe.syncRequested();
 
     private CudaStatus() {}
-
-    static boolean syncRequested() {
-        String env = System.getenv("SOMA_CUDA_SYNC");
-        return Boolean.getBoolean("soma.cuda.sync") || "1".equals(env) || "true".equalsIgnoreCase(env);
-    }
 
     /**
      * After a kernel call: throws when {@code status != 0}, and under the sync switch also when the kernel fails
