@@ -170,16 +170,22 @@ class CudaElementwiseTest {
                     float[] gv = gaussian(r, n);
                     String what = op + " " + dtype + " " + c;
 
-                    Tensor x64 = make(c, xv, DType.F64, Device.cpu());
+                    // The CPU kernels take dense arrays (CpuElementwise passes raw addresses): the reference reads
+                    // contiguous copies, as the CUDA backend's own dense copies do.
+                    Tensor x64 = make(c, xv, DType.F64, Device.cpu()).copy();
                     Tensor y64 = Tensor.empty(DType.F64, Device.cpu(), c.shape);
                     cpu.elementwise().unary(op, x64, y64, u.p0, u.p1);
-                    Tensor gi64 = Tensor.empty(DType.F64, Device.cpu(), c.shape);
-                    cpu.elementwise().unaryBackward(op, x64, y64, make(c, gv, DType.F64, Device.cpu()), gi64, u.p0, u.p1);
-
                     Tensor x = make(c, xv, dtype, GPU);
                     Tensor y = poisoned(dtype, c.shape);
                     gpu.elementwise().unary(op, x, y, u.p0, u.p1);
                     compare(what, dtype, y.toDoubleArray(), y64.toDoubleArray(), false);
+                    // The backward's reference takes the device's y: in f32, 1 - y of a saturated sigmoid keeps only
+                    // a few bits, so an f64 y would compare the forward's rounding, not the backward.
+                    Tensor yDevice = Tensor.empty(DType.F64, Device.cpu(), c.shape);
+                    cpu.memory().write(yDevice, y.toDoubleArray());
+                    Tensor gi64 = Tensor.empty(DType.F64, Device.cpu(), c.shape);
+                    cpu.elementwise().unaryBackward(op, x64, yDevice, make(c, gv, DType.F64, Device.cpu()).copy(), gi64,
+                            u.p0, u.p1);
                     Tensor gi = poisoned(dtype, c.shape);
                     gpu.elementwise().unaryBackward(op, x, y, make(c, gv, dtype, GPU), gi, u.p0, u.p1);
                     compare(what + " backward", dtype, gi.toDoubleArray(), gi64.toDoubleArray(), false);
