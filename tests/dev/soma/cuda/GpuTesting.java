@@ -18,7 +18,10 @@ final class GpuTesting {
 
     private GpuTesting() {}
 
-    /** Skips the calling test (JUnit assumption) unless a CUDA device and our kernels are usable. */
+    /**
+     * Skips the calling test (JUnit assumption) unless a CUDA device and our kernels are usable: a real one, or
+     * the emulated one under SOMA_CUDA_EMULATE=1 (the gpu-emulated Surefire execution).
+     */
     static Backend gpu() {
         CudaProbe.Result r = CudaProbe.result();
         assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());

@@ -19,6 +19,7 @@ import java.util.SplittableRandom;
 
 import static dev.soma.custom.CustomOpTest.assertMessage;
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -37,6 +38,7 @@ class CustomOpGpuTest {
     void needsGpu() {
         CudaProbe.Result r = CudaProbe.result();
         assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        assumeFalse(r.emulated(), "custom ops on the emulated device: see EmulatedModules");
         gpuLiveBefore = dev.soma.backend.Backends.get(GPU).pool().stats().allocatedBytes();
     }
 
