@@ -387,6 +387,28 @@ int soma_cuda_strided_copy(int dtype, int ndim, const int64_t* shape, const void
 int soma_cuda_cast(int src_dtype, const void* src, int dst_dtype, void* dst, int64_t n, void* stream);
 int soma_cuda_axpy(int dtype, int64_t n, double alpha, const void* x, void* y, void* stream);
 
+/* ======================= CUDA: custom-op modules on the emulated device (cuda-kernels/emu/src/modules.cpp) ======================= */
+
+/* The emulated device's stand-in for NVRTC + cuModuleLoad / cuLaunchKernel: dev.soma.custom.EmulatedModules compiles a
+   custom op's CUDA source with the host compiler against the emulator into a shared library (a module) with one
+   generated launch entry per declared kernel; these load it and launch. Only the emulated library has them (the nvcc
+   one answers SOMA_CUDA_MISSING_ENTRY: custom ops on a real device use NVRTC). Each returns 0 or a cudaError_t
+   number, with the reason in `error` (NUL-terminated, at most error_len bytes). */
+/* The folder of the emulator's runtime library (libsoma_cuda_emu_rt.so), which modules link against. */
+int soma_cuda_emu_runtime_dir(char* dir, int dir_len);
+/* dlopen(RTLD_NOW | RTLD_LOCAL) of a module (kept loaded for the life of the process); *module is its handle. */
+int soma_cuda_emu_module_load(const char* path, void** module, char* error, int error_len);
+/* *kernel = the launch entry of the kernel declared as `name` ("f" or a template instantiation "f<float>"). */
+int soma_cuda_emu_module_kernel(void* module, const char* name, void** kernel, char* error, int error_len);
+/* Runs the kernel to its end. grid_block: grid x, y, z then block x, y, z. args: one 64-bit slot per kernel
+   parameter (a pointer's address, an integer sign-extended, a float's or double's bits); kinds: one letter per slot
+   (p pointer, i 32-bit integer, l 64-bit integer, f float, d double), checked against the kernel's parameter types.
+   site_file:site_line is named as the launch site in the emulator's messages. A misuse inside the kernel answers
+   cudaErrorLaunchFailure with the emulator's message (kernel, block, thread, source line) in `error`. */
+int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_line, const int* grid_block,
+                                int64_t shared_bytes, const int64_t* args, const char* kinds, char* error,
+                                int error_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -194,7 +194,8 @@ public final class CustomOp implements NamedOp {
             for (int k = 0; k < outs.length; k++) pointers[dense.length + k] = outs[k].address();
             if (Arrays.stream(outs).allMatch(t -> t.numel() == 0)) return;
             dev.soma.backend.Backends.get(device); // makes sure the device's backend (and the runtime) is up
-            NvrtcModules.launch(name, cuda, device.index(), kernel, pointers, plan);
+            if (EmulatedModules.active()) EmulatedModules.launch(name, cuda, device.index(), kernel, pointers, plan);
+            else NvrtcModules.launch(name, cuda, device.index(), kernel, pointers, plan);
         } finally {
             for (Tensor c : copies) c.close();
         }

@@ -99,6 +99,17 @@ final class NvrtcModules {
     }
 
     private static void checkPlan(String op, String name, Launch plan, int device) {
+        checkDimensions(op, name, plan);
+        int[] max = new int[1];
+        cudart.cudaDeviceGetAttribute(max, cudart.cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+        if (plan.sharedBytes() > max[0]) {
+            throw new IllegalArgumentException("custom op " + op + ": kernel " + name + " asks for " + plan.sharedBytes()
+                    + " B of shared memory; cuda:" + device + " allows at most " + max[0] + " B per block");
+        }
+    }
+
+    /** Block and grid limits of every CUDA device (the emulated one's too). */
+    static void checkDimensions(String op, String name, Launch plan) {
         int[] b = plan.block();
         int[] g = plan.grid();
         if (plan.threadsPerBlock() > 1024 || b[2] > 64) {
@@ -108,12 +119,6 @@ final class NvrtcModules {
         if (g[1] > 65535 || g[2] > 65535) {
             throw new IllegalArgumentException("custom op " + op + ": kernel " + name + " asks for " + plan
                     + "; grid y and z are at most 65535");
-        }
-        int[] max = new int[1];
-        cudart.cudaDeviceGetAttribute(max, cudart.cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-        if (plan.sharedBytes() > max[0]) {
-            throw new IllegalArgumentException("custom op " + op + ": kernel " + name + " asks for " + plan.sharedBytes()
-                    + " B of shared memory; cuda:" + device + " allows at most " + max[0] + " B per block");
         }
     }
 

@@ -86,4 +86,14 @@ public final class CudaKernels {
             @Cast("void*") long dst, @Cast("int64_t") long n, @Cast("void*") long stream);
     public static native int soma_cuda_axpy(int dtype, @Cast("int64_t") long n, double alpha,
             @Cast("const void*") long x, @Cast("void*") long y, @Cast("void*") long stream);
+
+    // ---------------- custom-op modules on the emulated device (cuda-kernels/emu/src/modules.cpp) ----------------
+    public static native int soma_cuda_emu_runtime_dir(@Cast("char*") byte[] dir, int dirLen);
+    public static native int soma_cuda_emu_module_load(@Cast("const char*") String path, @Cast("void**") long[] module,
+            @Cast("char*") byte[] error, int errorLen);
+    public static native int soma_cuda_emu_module_kernel(@Cast("void*") long module, @Cast("const char*") String name,
+            @Cast("void**") long[] kernel, @Cast("char*") byte[] error, int errorLen);
+    public static native int soma_cuda_emu_module_launch(@Cast("void*") long kernel, @Cast("const char*") String siteFile,
+            int siteLine, @Cast("const int*") int[] gridBlock, @Cast("int64_t") long sharedBytes,
+            @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("char*") byte[] error, int errorLen);
 }

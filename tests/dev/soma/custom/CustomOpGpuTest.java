@@ -19,13 +19,14 @@ import java.util.SplittableRandom;
 
 import static dev.soma.custom.CustomOpTest.assertMessage;
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Custom ops on a GPU: NVRTC-compiled kernels against the CPU implementations (fresh random inputs each run),
- * NVRTC's log on a compile error, the module cache, launch-plan errors naming the kernel, backward on the GPU.
- * Skips without a usable CUDA device (and NVRTC).
+ * Custom ops on a GPU: compiled kernels against the CPU implementations (fresh random inputs each run), the
+ * compiler's log on a compile error, the module cache, launch-plan errors naming the kernel, backward on the GPU,
+ * dynamic shared memory with warp shuffles. On a real device the kernels go through NVRTC; on the emulated one
+ * (the gpu-emulated Surefire execution) through the host compiler and the emulator (EmulatedModules).
+ * Skips without a usable CUDA device.
  */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
@@ -38,7 +39,6 @@ class CustomOpGpuTest {
     void needsGpu() {
         CudaProbe.Result r = CudaProbe.result();
         assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
-        assumeFalse(r.emulated(), "custom ops on the emulated device: see EmulatedModules");
         gpuLiveBefore = dev.soma.backend.Backends.get(GPU).pool().stats().allocatedBytes();
     }
 
@@ -113,8 +113,16 @@ class CustomOpGpuTest {
         }
     }
 
+    private static boolean emulated() {
+        return CudaProbe.result().emulated();
+    }
+
+    private static int compilations() {
+        return emulated() ? EmulatedModules.compilations() : NvrtcModules.compilations();
+    }
+
     @Test
-    void compileErrorsCarryNvrtcsLogWithLineNumbers() {
+    void compileErrorsCarryTheCompilersLogWithLineNumbers() {
         String source = "extern \"C\" __global__ void broken(const float* x, float* y, long long n) {\n"
                 + "    y[0] = undefined_name;\n}\n";
         CustomOp op = CustomOp.builder("broken_op").arity(1).output(in -> OutputSpec.of(in[0].dtype(), in[0].shape()))
@@ -124,9 +132,10 @@ class CustomOpGpuTest {
         try (Scope s = Scope.open()) {
             Tensor x = Tensor.zeros(DType.F32, GPU, 4);
             CudaCompileException e = assertThrows(CudaCompileException.class, () -> op.apply(x));
-            assertTrue(e.log().contains("broken_op.cu(2)"), e.log());
+            // NVRTC: "broken_op.cu(2): error: ..."; the host compiler: "broken_op.cu:2:12: error: ...".
+            assertTrue(e.log().contains(emulated() ? "broken_op.cu:2:" : "broken_op.cu(2)"), e.log());
             assertTrue(e.log().contains("undefined_name"), e.log());
-            assertMessage(e, "broken_op", "NVRTC");
+            assertMessage(e, "broken_op", emulated() ? "host compiler" : "NVRTC");
         }
     }
 
@@ -135,10 +144,10 @@ class CustomOpGpuTest {
         try (Scope s = Scope.open()) {
             Tensor x = toGpu(gaussian(DType.F32, 1, 100));
             FusedSilu.silu(x);
-            int after = NvrtcModules.compilations();
+            int after = compilations();
             FusedSilu.silu(x);
             FusedSilu.BACKWARD.apply(x, x); // the same source and kernel list: the same module
-            assertEquals(after, NvrtcModules.compilations());
+            assertEquals(after, compilations());
         }
     }
 
@@ -157,6 +166,76 @@ class CustomOpGpuTest {
             assertMessage(assertThrows(IllegalArgumentException.class, () -> huge.apply(x)), "huge_block",
                     "silu_forward<float>", "1024");
             assertMessage(assertThrows(DeviceException.class, () -> cpuOnly.apply(x)), "cpu_only", "no CUDA implementation");
+        }
+    }
+
+    /** Row sums: dynamic shared memory declared the usual way (in the kernel and at namespace scope) and shuffles. */
+    static final String ROW_SUM_SOURCE = """
+            extern __shared__ double partial_f64[];   // at namespace scope, as older CUDA code declares it
+
+            __device__ float warp_sum(float v) {
+                for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+                return v;
+            }
+
+            // One block per row, blockDim.x a multiple of 32; shared: one value per warp.
+            extern "C" __global__ void row_sum_f32(const float* x, float* out, int cols) {
+                extern __shared__ __align__(16) float partial[];
+                const float* row = x + (long long) blockIdx.x * cols;
+                float v = 0.f;
+                for (int c = threadIdx.x; c < cols; c += blockDim.x) v += row[c];
+                v = warp_sum(v);
+                int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+                if (lane == 0) partial[warp] = v;
+                __syncthreads();
+                if (warp == 0) {
+                    v = lane < blockDim.x / 32 ? partial[lane] : 0.f;
+                    v = warp_sum(v);
+                    if (lane == 0) out[blockIdx.x] = v;
+                }
+            }
+
+            extern "C" __global__ void row_sum_f64(const double* x, double* out, int cols) {
+                const double* row = x + (long long) blockIdx.x * cols;
+                double v = 0;
+                for (int c = threadIdx.x; c < cols; c += blockDim.x) v += row[c];
+                for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+                if (lane == 0) partial_f64[warp] = v;
+                __syncthreads();
+                if (threadIdx.x == 0) {
+                    double total = 0;
+                    for (int w = 0; w < blockDim.x / 32; w++) total += partial_f64[w];
+                    out[blockIdx.x] = total;
+                }
+            }
+            """;
+
+    static final CustomOp ROW_SUM = CustomOp.builder("row_sum").arity(1)
+            .output(in -> OutputSpec.of(in[0].dtype(), new long[] {in[0].size(0)}))
+            .cpu((CpuKernel.Host) (in, out) -> {
+                int cols = (int) in[0].size(1);
+                for (int r = 0; r < out[0].length(); r++) {
+                    double acc = 0;
+                    for (int c = 0; c < cols; c++) acc += in[0].get(r * cols + c);
+                    out[0].set(r, acc);
+                }
+            })
+            .cuda(CudaKernel.of(ROW_SUM_SOURCE, java.util.List.of("row_sum_f32", "row_sum_f64"),
+                    (in, out) -> in[0].dtype() == DType.F32 ? "row_sum_f32" : "row_sum_f64",
+                    (in, out) -> new Launch(new int[] {(int) in[0].size(0)}, new int[] {128},
+                            128 / 32 * in[0].dtype().byteSize(), new Object[] {(int) in[0].size(1)})))
+            .build();
+
+    @Test
+    void dynamicSharedMemoryAndShufflesInACustomKernel() {
+        try (Scope s = Scope.open()) {
+            for (int[] c : new int[][] {{1, 1}, {37, 1000}, {5, 4099}}) {
+                Backends.Comparison f = Backends.compare(ROW_SUM, gaussian(DType.F32, 1, c[0], c[1]));
+                assertTrue(f.within(1e-5), f::toString);
+                Backends.Comparison d = Backends.compare(ROW_SUM, gaussian(DType.F64, 1, c[0], c[1]));
+                assertTrue(d.within(1e-12), d::toString);
+            }
         }
     }
 }
