@@ -65,5 +65,6 @@ function(soma_add_emulated_cuda_library target)
   target_compile_options(${target} PRIVATE -include soma_emu.h)
   target_link_libraries(${target} PUBLIC soma_cuda_emu_rt)
   # Found beside it wherever the pair is unpacked (JavaCPP's cache, a test folder).
-  set_target_properties(${target} PROPERTIES BUILD_RPATH "$ORIGIN" INSTALL_RPATH "$ORIGIN")
+  # Only $ORIGIN, also in the build tree: a copy that found the emulator in the build folder would break once moved.
+  set_target_properties(${target} PROPERTIES INSTALL_RPATH "$ORIGIN" BUILD_WITH_INSTALL_RPATH TRUE)
 endfunction()

@@ -142,14 +142,39 @@ T atomic_update(T* p, F f) {
   return o;
 }
 }  // namespace soma_emu
-template <typename T> T atomicAdd(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return T(a + v); }); }
-template <typename T> T atomicSub(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return T(a - v); }); }
-template <typename T> T atomicExch(T* p, T v) { return soma_emu::atomic_update(p, [v](T) { return v; }); }
-template <typename T> T atomicMax(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return a > v ? a : v; }); }
-template <typename T> T atomicMin(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return a < v ? a : v; }); }
-template <typename T> T atomicAnd(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return T(a & v); }); }
-template <typename T> T atomicOr(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return T(a | v); }); }
-template <typename T> T atomicXor(T* p, T v) { return soma_emu::atomic_update(p, [v](T a) { return T(a ^ v); }); }
+// The value converts to the pointee's type, as with CUDA's overloads (atomicAdd(float*, 1) is fine there).
+template <typename T, typename V> T atomicAdd(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return T(a + v); });
+}
+template <typename T, typename V> T atomicSub(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return T(a - v); });
+}
+template <typename T, typename V> T atomicExch(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return v; });
+}
+template <typename T, typename V> T atomicMax(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return a > v ? a : v; });
+}
+template <typename T, typename V> T atomicMin(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return a < v ? a : v; });
+}
+template <typename T, typename V> T atomicAnd(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return T(a & v); });
+}
+template <typename T, typename V> T atomicOr(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return T(a | v); });
+}
+template <typename T, typename V> T atomicXor(T* p, V value) {
+  const T v = T(value);
+  return soma_emu::atomic_update(p, [v](T a) { (void)a; return T(a ^ v); });
+}
 template <typename T> T atomicCAS(T* p, T compare, T v) {
   __atomic_compare_exchange_n(p, &compare, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return compare;
@@ -236,23 +261,25 @@ __attribute__((visibility("hidden"), noinline)) inline void* module_tls() {
   return &anchor;
 }
 
-// The kernel's name from a template's signature: "... [with auto Kernel = name; ...]" -> "name".
+inline std::string kernel_name_from(const std::string& pretty) {
+  auto at = pretty.find("Kernel = ");
+  if (at == std::string::npos) return pretty;
+  std::string s = pretty.substr(at + 9);
+  int depth = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '<' || c == '(' || c == '[') ++depth;
+    else if (c == '>' || c == ')') --depth;
+    else if ((c == ';' || c == ']') && depth <= 0) return s.substr(0, i);
+  }
+  return s;
+}
+
+// The kernel's name from this template's signature: "... [with auto Kernel = name]" -> "name" (read here, not
+// inside a lambda, whose own signature would name the lambda).
 template <auto Kernel>
 const char* kernel_name() {
-  static const std::string name = [] {
-    std::string s = __PRETTY_FUNCTION__;
-    auto at = s.find("Kernel = ");
-    if (at == std::string::npos) return s;
-    s = s.substr(at + 9);
-    int depth = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      char c = s[i];
-      if (c == '<' || c == '(' || c == '[') ++depth;
-      else if (c == '>' || c == ')') --depth;
-      else if ((c == ';' || c == ']') && depth <= 0) return s.substr(0, i);
-    }
-    return s;
-  }();
+  static const std::string name = kernel_name_from(__PRETTY_FUNCTION__);
   return name.c_str();
 }
 

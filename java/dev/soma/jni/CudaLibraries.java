@@ -15,11 +15,18 @@ import java.nio.charset.StandardCharsets;
 public final class CudaLibraries {
     public static final String REAL = "libsoma_cuda_nv.so";
     public static final String EMULATED = "libsoma_cuda_emu.so";
+    /** The emulator itself, which {@value #EMULATED} loads from its own folder ($ORIGIN). */
+    public static final String EMULATOR_RUNTIME = "libsoma_cuda_emu_rt.so";
 
     private CudaLibraries() {}
 
     /** The library as a file, or null when this build does not carry it. */
     public static File find(String fileName) throws IOException {
+        if (fileName.equals(EMULATED) && cached(EMULATOR_RUNTIME) == null) return null;  // extracted beside it first
+        return cached(fileName);
+    }
+
+    private static File cached(String fileName) throws IOException {
         return Loader.cacheResource(CudaKernels.class, Loader.getPlatform() + "/" + fileName);
     }
 
