@@ -96,4 +96,34 @@ public final class CudaKernels {
     public static native int soma_cuda_emu_module_launch(@Cast("void*") long kernel, @Cast("const char*") String siteFile,
             int siteLine, @Cast("const int*") int[] gridBlock, @Cast("int64_t") long sharedBytes,
             @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("char*") byte[] error, int errorLen);
+
+    // ---------------- fused attention (cuda-kernels/attention.cu) ----------------
+    public static native int soma_cuda_attention_forward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
+            @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,
+            @Cast("const void*") long q, @Cast("const int64_t*") long[] qStrides, @Cast("const void*") long k,
+            @Cast("const int64_t*") long[] kStrides, @Cast("const void*") long v, @Cast("const int64_t*") long[] vStrides,
+            double scale, int causal, @Cast("const int32_t*") long keyLengths, @Cast("const int32_t*") long mask,
+            @Cast("int64_t") long maskBatchStride, @Cast("int64_t") long maskQueryStride, double dropout,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, @Cast("void*") long out,
+            @Cast("const int64_t*") long[] outStrides, @Cast("void*") long lse, @Cast("void*") long weights,
+            @Cast("void*") long cudaStream);
+    public static native int soma_cuda_attention_backward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
+            @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,
+            @Cast("const void*") long q, @Cast("const int64_t*") long[] qStrides, @Cast("const void*") long k,
+            @Cast("const int64_t*") long[] kStrides, @Cast("const void*") long v, @Cast("const int64_t*") long[] vStrides,
+            double scale, int causal, @Cast("const int32_t*") long keyLengths, @Cast("const int32_t*") long mask,
+            @Cast("int64_t") long maskBatchStride, @Cast("int64_t") long maskQueryStride, double dropout,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, @Cast("const void*") long out,
+            @Cast("const int64_t*") long[] outStrides, @Cast("const void*") long lse, @Cast("const void*") long gradOut,
+            @Cast("const int64_t*") long[] gradOutStrides, @Cast("void*") long gradQ, @Cast("const int64_t*") long[] gradQStrides,
+            @Cast("void*") long gradK, @Cast("const int64_t*") long[] gradKStrides, @Cast("void*") long gradV,
+            @Cast("const int64_t*") long[] gradVStrides, @Cast("void*") long delta, @Cast("void*") long cudaStream);
+
+    // ---------------- embeddings (cuda-kernels/rnn.cu) ----------------
+    public static native int soma_cuda_embedding_forward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
+            @Cast("const int32_t*") long ids, @Cast("const void*") long table, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_embedding_backward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
+            @Cast("int64_t") long vocab, @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradTable, @Cast("void*") long stream);
 }

@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.backend.AttentionKernels;
 import dev.soma.backend.Backend;
 import dev.soma.backend.CudaProbe;
 import dev.soma.backend.ElementwiseKernels;
@@ -7,6 +8,7 @@ import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
 import dev.soma.backend.MemoryKernels;
 import dev.soma.backend.RandomKernels;
+import dev.soma.backend.RecurrentKernels;
 import dev.soma.backend.ReductionKernels;
 import dev.soma.jni.CudaKernels;
 import dev.soma.memory.CachingPool;
@@ -24,6 +26,8 @@ public final class CudaBackend implements Backend {
     private final MemoryKernels memory = new CudaMemory(this);
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
+    private final AttentionKernels attention = new CudaAttention(this);
+    private final RecurrentKernels recurrent = new CudaRecurrent(this);
 
     public CudaBackend(Device device) {
         if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
@@ -87,5 +91,15 @@ public final class CudaBackend implements Backend {
     @Override
     public RandomKernels random() {
         return unsupported;
+    }
+
+    @Override
+    public AttentionKernels attention() {
+        return attention;
+    }
+
+    @Override
+    public RecurrentKernels recurrent() {
+        return recurrent;
     }
 }
