@@ -9,8 +9,9 @@
 // forward and dQ kernels, key rows in the dK/dV kernel), 8 per warp; the lanes of a warp walk the other side in
 // tiles of 32 (lane = key, or lane = query). Per tile:
 //   1. dot products over the feature dimension in chunks of DC: the own rows' chunk and the other rows' chunk
-//      are staged in shared memory (the other side padded to DC + 1 so that lane-strided reads hit 32 banks;
-//      the own side is read as a broadcast), each lane keeping 8 scores in registers;
+//      are staged in shared memory (the other side's rows padded to DC + 4 floats, so that the lanes' 16-byte
+//      reads of one quarter-warp fall in distinct banks; the own side is read as a broadcast), four features per
+//      16-byte load on both sides, each lane keeping 8 scores in registers;
 //   2. the per-row softmax arithmetic in registers, with warp shuffles for the row max and sum (online softmax:
 //      running max m and sum l per row, the accumulator rescaled by exp(m_old - m_new));
 //   3. the per-warp probability tile goes to shared memory and the accumulator (8 rows x W output columns per
@@ -35,6 +36,8 @@ constexpr int kWarps = 4;    // warps per block
 constexpr int kPerWarp = kRows / kWarps;
 constexpr int kBlock = kWarps * 32;
 constexpr unsigned kFull = 0xffffffffu;
+// Padding of the other side's staged rows: keeps 16-byte alignment and spreads lanes over the banks.
+constexpr int kPad = 4;
 
 __device__ __forceinline__ float m_exp(float x) { return expf(x); }
 __device__ __forceinline__ double m_exp(double x) { return exp(x); }
@@ -126,16 +129,26 @@ struct Args {
   }
 };
 
-// Shared-memory plan of one block: own-row chunk [kRows][DC], other-row chunk [32][DC + 1], the accumulation
+// Shared-memory plan of one block: own-row chunk [kRows][DC], other-row chunk [32][DC + kPad], the accumulation
 // operand [32][W] and the per-warp probability tile [kRows][32].
 template <typename T, int DC, int W>
 struct Smem {
   static constexpr int kOwn = kRows * DC;
-  static constexpr int kOther = 32 * (DC + 1);
+  static constexpr int kOther = 32 * (DC + kPad);
   static constexpr int kX = 32 * W;
   static constexpr int kP = kRows * 32;
   static constexpr size_t bytes = sizeof(T) * (kOwn + kOther + kX + kP);
 };
+
+// o[0..3] = p[0..3] from shared memory, 16-byte aligned: one float4 or two double2 loads.
+__device__ __forceinline__ void load4(const float* p, float (&o)[4]) {
+  const float4 t = *reinterpret_cast<const float4*>(p);
+  o[0] = t.x; o[1] = t.y; o[2] = t.z; o[3] = t.w;
+}
+__device__ __forceinline__ void load4(const double* p, double (&o)[4]) {
+  const double2 a = *reinterpret_cast<const double2*>(p), b = *reinterpret_cast<const double2*>(p + 2);
+  o[0] = a.x; o[1] = a.y; o[2] = b.x; o[3] = b.y;
+}
 
 // dst[r * ld + c] = rows[r][c0 + c] for r < 32 (rows valid, else 0), c < width (columns < limit, else 0).
 template <typename T>
@@ -161,15 +174,24 @@ __device__ __forceinline__ void dots(T (&s)[kPerWarp], T* own, T* other, const T
   for (int64_t d0 = 0; d0 < depth; d0 += DC) {
     __syncthreads();  // the previous chunk's readers are done
     if (!own_resident) stage(own, DC, DC, own_rows, own_stride, own_valid, d0, depth);
-    stage(other, DC + 1, DC, other_rows, other_stride, other_valid, d0, depth);
+    stage(other, DC + kPad, DC, other_rows, other_stride, other_valid, d0, depth);
     __syncthreads();
-    const int n = depth - d0 < DC ? int(depth - d0) : DC;
+    // Features past depth were staged as zeros up to DC, so whole groups of four are safe to read.
+    const int n = depth - d0 < DC ? int((depth - d0 + 3) & ~int64_t(3)) : DC;
     const T* ow = own + warp * kPerWarp * DC;
-    const T* ot = other + lane * (DC + 1);
-    for (int d = 0; d < n; ++d) {
-      const T x = ot[d];
+    const T* ot = other + lane * (DC + kPad);
+    for (int d = 0; d < n; d += 4) {
+      T x[4];
+      load4(ot + d, x);
 #pragma unroll
-      for (int r = 0; r < kPerWarp; ++r) s[r] += ow[r * DC + d] * x;
+      for (int r = 0; r < kPerWarp; ++r) {
+        T w[4];
+        load4(ow + r * DC + d, w);
+        s[r] += w[0] * x[0];
+        s[r] += w[1] * x[1];
+        s[r] += w[2] * x[2];
+        s[r] += w[3] * x[3];
+      }
     }
   }
 }
@@ -184,15 +206,20 @@ __device__ __forceinline__ void accumulate(T (&acc)[kPerWarp][CH], const T* p, T
   stage(x, W, W, x_rows, x_stride, x_valid, c0, width);
   __syncthreads();
   const T* pw = p + warp * kPerWarp * 32;
-  for (int j = 0; j < 32; ++j) {
-    T xv[CH];
+  for (int j = 0; j < 32; j += 4) {
+    T xv[4][CH];
 #pragma unroll
-    for (int c = 0; c < CH; ++c) xv[c] = x[j * W + c * 32 + lane];
+    for (int jj = 0; jj < 4; ++jj)
+#pragma unroll
+      for (int c = 0; c < CH; ++c) xv[jj][c] = x[(j + jj) * W + c * 32 + lane];
 #pragma unroll
     for (int r = 0; r < kPerWarp; ++r) {
-      const T pr = pw[r * 32 + j];
+      T pr[4];
+      load4(pw + r * 32 + j, pr);
 #pragma unroll
-      for (int c = 0; c < CH; ++c) acc[r][c] += pr * xv[c];
+      for (int jj = 0; jj < 4; ++jj)
+#pragma unroll
+        for (int c = 0; c < CH; ++c) acc[r][c] += pr[jj] * xv[jj][c];
     }
   }
 }
@@ -460,7 +487,7 @@ __global__ void __launch_bounds__(kBlock) attention_backward_dkdv(Args<T> a, int
 // ------------------------------------------------------------------ host side
 
 // Feature chunk and the widest column slice per dtype, so that a block's shared memory stays under 48 KiB:
-// f32 DC 64, W <= 128 (36 KiB); f64 DC 32, W <= 64 (40 KiB).
+// f32 DC 64, W <= 128 (36.5 KiB); f64 DC 32, W <= 64 (41 KiB).
 template <typename T> struct Tiles;
 template <> struct Tiles<float> { static constexpr int DC = 64, MaxCH = 4; };
 template <> struct Tiles<double> { static constexpr int DC = 32, MaxCH = 2; };
