@@ -439,6 +439,15 @@ int soma_cuda_embedding_forward(int dtype, int64_t n, int64_t dim, const int32_t
                                 void* stream);
 int soma_cuda_embedding_backward(int dtype, int64_t n, int64_t dim, int64_t vocab, const int32_t* ids,
                                  const void* grad_out, void* grad_table, void* stream);
+/* One timestep of a recurrent layer on device buffers: soma_cpu_rnn_step_forward (backward = 0) or
+   soma_cpu_rnn_step_backward (backward = 1), same int64 argument array (a host array of device addresses). */
+int soma_cuda_rnn_step(int dtype, int backward, const int64_t* args, void* stream);
+/* c[m, n] (row stride ldc, unit column stride) = a[m, k] b[k, n], a and b read through (row, column) element
+   strides (transposed and sliced views as they are). Deterministic: each output sums in k order. */
+int soma_cuda_rnn_gemm(int dtype, int64_t m, int64_t n, int64_t k, const void* a, const int64_t* a_strides,
+                       const void* b, const int64_t* b_strides, void* c, int64_t ldc, void* stream);
+/* out[c] = sum over rows of in[r, c] (rows x cols contiguous), in row order as soma_cpu_column_sums. */
+int soma_cuda_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out, void* stream);
 
 #ifdef __cplusplus
 }

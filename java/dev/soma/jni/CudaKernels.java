@@ -126,4 +126,12 @@ public final class CudaKernels {
     public static native int soma_cuda_embedding_backward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
             @Cast("int64_t") long vocab, @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut,
             @Cast("void*") long gradTable, @Cast("void*") long stream);
+    public static native int soma_cuda_rnn_step(int dtype, int backward, @Cast("const int64_t*") long[] args,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_rnn_gemm(int dtype, @Cast("int64_t") long m, @Cast("int64_t") long n,
+            @Cast("int64_t") long k, @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long c,
+            @Cast("int64_t") long ldc, @Cast("void*") long stream);
+    public static native int soma_cuda_column_sums(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long in, @Cast("void*") long out, @Cast("void*") long stream);
 }

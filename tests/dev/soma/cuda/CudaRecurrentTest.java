@@ -1,30 +1,39 @@
 package dev.soma.cuda;
 
 import dev.soma.backend.Backend;
+import dev.soma.backend.RecurrentKernels.Cell;
 import dev.soma.backend.Backends;
 import dev.soma.backend.Transfers;
 import dev.soma.memory.Scope;
 import dev.soma.ops.Embeddings;
+import dev.soma.ops.Recurrent;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.Reference;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static dev.soma.cuda.GpuTesting.*;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The CUDA embedding kernels (cuda-kernels/rnn.cu) against the CPU kernels: the gather copies bits, and the
  * scatter-add is deterministic and adds in the CPU's order, so both must equal the CPU exactly (f32, f64),
  * with repeated ids, ids spanning several scan tiles, rows wider than a block, vocabularies smaller and larger
- * than the grid. Then the op on cuda:0 through autograd. The sequence kernels are not on CUDA yet: they say so.
+ * than the grid. Then the op on cuda:0 through autograd. Recurrent layers (every cell; go_backwards, masks,
+ * initial states, the final cell state, relu / hard_sigmoid, recurrent dropout) through dev.soma.ops.Recurrent on
+ * cuda:0 against the CPU's fused kernels, forward and every gradient, f32 (1e-4) and f64 (1e-11).
  */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
@@ -120,10 +129,87 @@ class CudaRecurrentTest {
     }
 
     @Test
-    void sequenceKernelsAreNotOnCudaYetAndThereIsNoLibraryLstm() {
-        Backend gpu = gpu();
-        assertFalse(gpu.recurrent().hasLibraryLstm());
-        assertThrows(UnsupportedOperationException.class,
-                () -> gpu.recurrent().sequenceForward(null, null, null, null, null, null, null, null, null, null));
+    void thereIsNoLibraryLstmOnCuda() {
+        assertFalse(gpu().recurrent().hasLibraryLstm());
+    }
+
+    /** One recurrent configuration: the layer through dev.soma.ops.Recurrent on the CPU and on cuda:0. */
+    private record Run(Cell cell, String act, String ract, boolean back, boolean masked, boolean initial,
+                       boolean finalCell, boolean drop) {}
+
+    private static double[] gauss(SplittableRandom r, long n, double scale) {
+        double[] v = new double[(int) n];
+        for (int i = 0; i < v.length; i++) v[i] = r.nextGaussian() * scale;
+        return v;
+    }
+
+    private static Tensor on(double[] v, DType dtype, Device dev, boolean grad, long... shape) {
+        Tensor t = Tensor.of(v, shape).to(dtype);
+        if (!dev.isCpu()) t = Transfers.to(t, dev);
+        return grad ? t.setRequiresGrad(true) : t;
+    }
+
+    private static void compareSequence(Run run, DType dtype, SplittableRandom r) {
+        long n = 3, t = 6, f = 5, h = 7;
+        int g = run.cell.gates;
+        boolean lstm = run.cell == Cell.LSTM;
+        double[] x = gauss(r, n * t * f, 1), w = gauss(r, f * g * h, 0.5), u = gauss(r, h * g * h, 0.5);
+        long[] biasShape = run.cell == Cell.GRU ? new long[] {2, g * h} : new long[] {g * h};
+        double[] b = gauss(r, numel(biasShape), 0.3), h0 = gauss(r, n * h, 0.5), c0 = gauss(r, n * h, 0.5);
+        double[] m = new double[(int) (n * t)];
+        for (int i = 0; i < m.length; i++) m[i] = (i % 4 == 2) ? 0 : 1;
+        double[] drop = new double[(int) (n * h)];
+        for (int i = 0; i < drop.length; i++) drop[i] = r.nextInt(4) == 0 ? 0 : 1 / 0.75;
+        long steps = t + (run.finalCell ? 1 : 0);
+        double[] gy = gauss(r, n * steps * h, 1);
+        String what = run + " " + dtype;
+        double[][] outs = new double[2][];
+        List<double[]>[] grads = new List[] {new ArrayList<double[]>(), new ArrayList<double[]>()};
+        Device[] devices = {Device.cpu(), GPU};
+        for (int k = 0; k < 2; k++) {
+            Device dev = devices[k];
+            try (Scope s = Scope.open()) {
+                Tensor xt = on(x, dtype, dev, true, n, t, f), wt = on(w, dtype, dev, true, f, g * h);
+                Tensor ut = on(u, dtype, dev, true, h, g * h), bt = on(b, dtype, dev, true, biasShape);
+                Tensor h0t = run.initial ? on(h0, dtype, dev, true, n, h) : null;
+                Tensor c0t = run.initial && lstm ? on(c0, dtype, dev, true, n, h) : null;
+                Tensor mt = run.masked ? on(m, dtype, dev, false, n, t) : null;
+                Tensor dt = run.drop ? on(drop, dtype, dev, false, n, h) : null;
+                Tensor y = Recurrent.run(run.cell, run.act, run.ract, run.back, run.finalCell, xt, wt, ut, bt, h0t, c0t,
+                        mt, dt);
+                y.backward(on(gy, dtype, dev, false, n, steps, h));
+                outs[k] = y.toDoubleArray();
+                for (Tensor p : new Tensor[] {xt, wt, ut, bt, h0t, c0t}) if (p != null) grads[k].add(p.grad().toDoubleArray());
+            }
+        }
+        double bound = dtype == DType.F32 ? 1e-4 : 1e-11;
+        double e = Reference.relativeError(outs[1], outs[0]);
+        assertTrue(e <= bound, what + " forward: relative error " + e);
+        String[] names = {"dx", "dw", "du", "db", "dh0", "dc0"};
+        for (int i = 0; i < grads[0].size(); i++) {
+            double ge = Reference.relativeError(grads[1].get(i), grads[0].get(i));
+            assertTrue(ge <= bound, what + " " + names[i] + ": relative error " + ge);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Cell.class)
+    void sequencesMatchTheCpuForwardAndBackward(Cell cell) {
+        gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        boolean lstm = cell == Cell.LSTM;
+        boolean was = Recurrent.usesLibraryLstm();
+        Recurrent.useLibraryLstm(false);  // the CPU reference runs our fused kernels too
+        try {
+            for (DType dtype : new DType[] {DType.F32, DType.F64}) {
+                compareSequence(new Run(cell, "tanh", "sigmoid", false, false, false, false, false), dtype, r);
+                compareSequence(new Run(cell, "tanh", "sigmoid", true, true, true, lstm, false), dtype, r);
+                compareSequence(new Run(cell, "relu", "hard_sigmoid", false, true, true, false, true), dtype, r);
+            }
+        } finally {
+            Recurrent.useLibraryLstm(was);
+        }
+        assertNoGpuLeak(before);
     }
 }
