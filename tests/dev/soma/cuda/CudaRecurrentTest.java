@@ -150,7 +150,10 @@ class CudaRecurrentTest {
     }
 
     private static void compareSequence(Run run, DType dtype, SplittableRandom r) {
-        long n = 3, t = 6, f = 5, h = 7;
+        compareSequence(run, dtype, r, 3, 6, 5, 7);
+    }
+
+    private static void compareSequence(Run run, DType dtype, SplittableRandom r, long n, long t, long f, long h) {
         int g = run.cell.gates;
         boolean lstm = run.cell == Cell.LSTM;
         double[] x = gauss(r, n * t * f, 1), w = gauss(r, f * g * h, 0.5), u = gauss(r, h * g * h, 0.5);
@@ -190,6 +193,24 @@ class CudaRecurrentTest {
             double ge = Reference.relativeError(grads[1].get(i), grads[0].get(i));
             assertTrue(ge <= bound, what + " " + names[i] + ": relative error " + ge);
         }
+    }
+
+    /** Products over several 64 x 64 output tiles and 16-deep k slices of the GEMM (T*N = 150, 4H = 164, F = 70). */
+    @Test
+    void largerLstmCrossesGemmTiles() {
+        gpu();
+        long before = gpuLiveBytes();
+        boolean was = Recurrent.usesLibraryLstm();
+        Recurrent.useLibraryLstm(false);
+        try {
+            SplittableRandom r = random();
+            for (DType dtype : new DType[] {DType.F32, DType.F64}) {
+                compareSequence(new Run(Cell.LSTM, "tanh", "sigmoid", false, true, true, true, false), dtype, r, 5, 30, 70, 41);
+            }
+        } finally {
+            Recurrent.useLibraryLstm(was);
+        }
+        assertNoGpuLeak(before);
     }
 
     @ParameterizedTest
