@@ -13,12 +13,13 @@
 
    Why our own log, sin and cos: libm (glibc) and CUDA's libdevice round these differently in the last place, so
    a fill through them differs between CPU and GPU. The versions below use only IEEE operations that every
-   target rounds the same way (+, -, *, /, sqrt, frexp, rint and explicit fma), with every multiply-add written
+   target rounds the same way (+, -, *, /, sqrt, rint, explicit fma and bit moves), with every multiply-add written
    as fma so that no compiler can contract (or not contract) an expression differently. They are accurate to a
    few ulp in double, far inside what a random fill needs. */
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define SOMA_RV_FN __host__ __device__ __forceinline__
@@ -56,11 +57,32 @@ SOMA_RV_FN void block_at(uint64_t b, uint64_t seed, uint64_t stream, uint32_t w[
 
 SOMA_RV_FN double fma_(double x, double y, double z) { return ::fma(x, y, z); }
 
-/* log(x) for normal x > 0: x = f 2^e with f in [sqrt(1/2), sqrt(2)), log f = 2 atanh(s), s = (f - 1) / (f + 1),
+SOMA_RV_FN uint64_t bits_of(double x) {
+#if defined(__CUDA_ARCH__)
+  return (uint64_t)__double_as_longlong(x);
+#else
+  uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+#endif
+}
+
+SOMA_RV_FN double double_of(uint64_t u) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double((long long)u);
+#else
+  double x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+#endif
+}
+
+/* log(x) for normal x > 0 (what Box-Muller passes: 1 - u >= 2^-53): x = f 2^e with f in [sqrt(1/2), sqrt(2)), log f = 2 atanh(s), s = (f - 1) / (f + 1),
    |s| <= 0.1716, as its series to s^23 (the next term is below 2^-60 relative). */
 SOMA_RV_FN double log_(double x) {
-  int e = 0;
-  double f = ::frexp(x, &e);  // f in [0.5, 1)
+  const uint64_t bits = bits_of(x);
+  int e = (int)((bits >> 52) & 0x7ff) - 1022;
+  double f = double_of((bits & 0x800fffffffffffffull) | 0x3fe0000000000000ull);  // f in [0.5, 1), x = f 2^e
   if (f < 0.70710678118654757) {
     f = f * 2.0;
     e -= 1;
