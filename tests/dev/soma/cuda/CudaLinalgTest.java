@@ -1,7 +1,6 @@
 package dev.soma.cuda;
 
 import dev.soma.backend.Backend;
-import dev.soma.backend.Backends;
 import dev.soma.backend.Transfers;
 import dev.soma.memory.Scope;
 import dev.soma.ops.Linalg;
@@ -166,7 +165,6 @@ class CudaLinalgTest {
     @Test
     void matmulMatchesTheCpuBackend() {
         Backend gpu = gpu();
-        Backend cpu = Backends.get(Device.cpu());
         long before = gpuLiveBytes();
         SplittableRandom r = random();
         for (DType dtype : DTYPES) {
@@ -192,7 +190,6 @@ class CudaLinalgTest {
                     assertTrue(err <= bound, () -> c + " " + dtype + ": relative error " + err + " exceeds " + bound
                             + " (" + gpu.linalg().matmulImplementation(a, b, out) + ")");
                     if (c.k == 0) for (double x : got) assertEquals(0.0, x, c + ": K = 0 gives zeros");
-                    assertTrue(cpu.linalg() != gpu.linalg());
                 }
             }
         }
