@@ -409,6 +409,17 @@ int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_li
                                 int64_t shared_bytes, const int64_t* args, const char* kinds, char* error,
                                 int error_len);
 
+/* ============================== CUDA: matrix products and random fills (cuda-kernels/linalg.cu, random.cu) ============================== */
+
+/* soma_cpu_matmul on device pointers: out = a @ b batched over batch_shape, a and b read through their strides
+   (batch_ndim + 2 entries each, 0 where an operand broadcasts), out contiguous [batch..., m, n]; our tiled GEMM. */
+int soma_cuda_matmul(int dtype, int batch_ndim, const int64_t* batch_shape, int64_t m, int64_t n, int64_t k,
+                     const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out,
+                     void* stream);
+/* soma_cpu_random on a device pointer: the same values bit for bit (native/include/soma_random_values.h). */
+int soma_cuda_random(int dist, int dtype, void* dst, int64_t n, uint64_t seed, uint64_t stream, double a, double b,
+                     void* stream_handle);
+
 #ifdef __cplusplus
 }
 #endif

@@ -96,4 +96,14 @@ public final class CudaKernels {
     public static native int soma_cuda_emu_module_launch(@Cast("void*") long kernel, @Cast("const char*") String siteFile,
             int siteLine, @Cast("const int*") int[] gridBlock, @Cast("int64_t") long sharedBytes,
             @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("char*") byte[] error, int errorLen);
+
+    // ---------------- matrix products and random fills (cuda-kernels/linalg.cu, random.cu) ----------------
+    public static native int soma_cuda_matmul(int dtype, int batchNdim, @Cast("const int64_t*") long[] batchShape,
+            @Cast("int64_t") long m, @Cast("int64_t") long n, @Cast("int64_t") long k,
+            @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_random(int dist, int dtype, @Cast("void*") long dst, @Cast("int64_t") long n,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, double a, double b,
+            @Cast("void*") long streamHandle);
 }

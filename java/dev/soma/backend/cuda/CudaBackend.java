@@ -23,6 +23,8 @@ public final class CudaBackend implements Backend {
     private final CachingPool pool;
     private final MemoryKernels memory = new CudaMemory(this);
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
+    private final LinalgKernels linalg = new CudaLinalg(this);
+    private final RandomKernels random = new CudaRandom(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
 
     public CudaBackend(Device device) {
@@ -81,11 +83,11 @@ public final class CudaBackend implements Backend {
 
     @Override
     public LinalgKernels linalg() {
-        return unsupported;
+        return linalg;
     }
 
     @Override
     public RandomKernels random() {
-        return unsupported;
+        return random;
     }
 }
