@@ -96,4 +96,25 @@ public final class CudaKernels {
     public static native int soma_cuda_emu_module_launch(@Cast("void*") long kernel, @Cast("const char*") String siteFile,
             int siteLine, @Cast("const int*") int[] gridBlock, @Cast("int64_t") long sharedBytes,
             @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("char*") byte[] error, int errorLen);
+
+    // ---------------- convolution and pooling (cuda-kernels/conv.cu) ----------------
+    public static native int soma_cuda_conv2d(int dtype, @Cast("const int64_t*") long[] geom, @Cast("const void*") long x,
+            @Cast("const void*") long w, @Cast("const void*") long bias, int relu, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_conv2d_backward_data(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long gradOut, @Cast("const void*") long w, @Cast("void*") long gradX,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_conv2d_backward_weights_workspace(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_conv2d_backward_weights(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradW,
+            @Cast("void*") long gradBias, @Cast("void*") long workspace, @Cast("int64_t") long workspaceBytes,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_pool2d_workspace(int isMax, @Cast("const int64_t*") long[] geom,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_pool2d(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("void*") long out, @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long workspace, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradX, @Cast("void*") long stream);
 }

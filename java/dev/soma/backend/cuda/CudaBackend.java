@@ -1,6 +1,7 @@
 package dev.soma.backend.cuda;
 
 import dev.soma.backend.Backend;
+import dev.soma.backend.ConvKernels;
 import dev.soma.backend.CudaProbe;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
@@ -23,6 +24,7 @@ public final class CudaBackend implements Backend {
     private final CachingPool pool;
     private final MemoryKernels memory = new CudaMemory(this);
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
+    private final ConvKernels conv = new CudaConv(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
 
     public CudaBackend(Device device) {
@@ -87,5 +89,10 @@ public final class CudaBackend implements Backend {
     @Override
     public RandomKernels random() {
         return unsupported;
+    }
+
+    @Override
+    public ConvKernels conv() {
+        return conv;
     }
 }
