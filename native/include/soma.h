@@ -419,6 +419,33 @@ int soma_cuda_matmul(int dtype, int batch_ndim, const int64_t* batch_shape, int6
 /* soma_cpu_random on a device pointer: the same values bit for bit (native/include/soma_random_values.h). */
 int soma_cuda_random(int dist, int dtype, void* dst, int64_t n, uint64_t seed, uint64_t stream, double a, double b,
                      void* stream_handle);
+/* ============================== CUDA: convolution and pooling (cuda-kernels/conv.cu) ============================== */
+
+/* The CPU convolution and pooling above on device pointers (same geometry array, layouts and semantics),
+   enqueued on `stream`; the geometry array itself is host memory. Each returns 0 or a cudaError_t code
+   (cudaErrorInvalidValue for a geometry beyond 32-bit index arithmetic). */
+/* out = conv(x, w) + bias (bias may be NULL), then ReLU when relu != 0. */
+int soma_cuda_conv2d(int dtype, const int64_t* geom, const void* x, const void* w, const void* bias, int relu,
+                     void* out, void* stream);
+/* grad_x (written whole) from grad_out and w. */
+int soma_cuda_conv2d_backward_data(int dtype, const int64_t* geom, const void* grad_out, const void* w,
+                                   void* grad_x, void* stream);
+/* *bytes = the device workspace soma_cuda_conv2d_backward_weights needs for this geometry (0: none). */
+int soma_cuda_conv2d_backward_weights_workspace(int dtype, const int64_t* geom, int64_t* bytes);
+/* grad_w (HWIO, written whole) and grad_bias (may be NULL) from x and grad_out; deterministic. `workspace`: at
+   least the bytes the query above answered (may be NULL when that is 0), free again once the stream passed it. */
+int soma_cuda_conv2d_backward_weights(int dtype, const int64_t* geom, const void* x, const void* grad_out,
+                                      void* grad_w, void* grad_bias, void* workspace, int64_t workspace_bytes,
+                                      void* stream);
+/* *bytes = the workspace max pooling's training forward writes (int32 winners, one per output); 0 for average. */
+int soma_cuda_pool2d_workspace(int is_max, const int64_t* geom, int64_t* bytes);
+/* Max or average (padding excluded) pooling; workspace (may be NULL) receives max pooling's winners. */
+int soma_cuda_pool2d(int is_max, int dtype, const int64_t* geom, const void* x, void* out, void* workspace,
+                     void* stream);
+/* grad_x (written whole) from grad_out; max pooling reads the forward's workspace, or recomputes the winners
+   from x when workspace is NULL (x may be NULL otherwise). */
+int soma_cuda_pool2d_backward(int is_max, int dtype, const int64_t* geom, const void* x, const void* workspace,
+                              const void* grad_out, void* grad_x, void* stream);
 
 #ifdef __cplusplus
 }

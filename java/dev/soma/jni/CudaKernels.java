@@ -106,4 +106,24 @@ public final class CudaKernels {
     public static native int soma_cuda_random(int dist, int dtype, @Cast("void*") long dst, @Cast("int64_t") long n,
             @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, double a, double b,
             @Cast("void*") long streamHandle);
+    // ---------------- convolution and pooling (cuda-kernels/conv.cu) ----------------
+    public static native int soma_cuda_conv2d(int dtype, @Cast("const int64_t*") long[] geom, @Cast("const void*") long x,
+            @Cast("const void*") long w, @Cast("const void*") long bias, int relu, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_conv2d_backward_data(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long gradOut, @Cast("const void*") long w, @Cast("void*") long gradX,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_conv2d_backward_weights_workspace(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_conv2d_backward_weights(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradW,
+            @Cast("void*") long gradBias, @Cast("void*") long workspace, @Cast("int64_t") long workspaceBytes,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_pool2d_workspace(int isMax, @Cast("const int64_t*") long[] geom,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_pool2d(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("void*") long out, @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long workspace, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradX, @Cast("void*") long stream);
 }

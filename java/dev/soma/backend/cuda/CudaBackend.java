@@ -1,6 +1,7 @@
 package dev.soma.backend.cuda;
 
 import dev.soma.backend.Backend;
+import dev.soma.backend.ConvKernels;
 import dev.soma.backend.CudaProbe;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
@@ -25,6 +26,7 @@ public final class CudaBackend implements Backend {
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
     private final LinalgKernels linalg = new CudaLinalg(this);
     private final RandomKernels random = new CudaRandom(this);
+    private final ConvKernels conv = new CudaConv(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
 
     public CudaBackend(Device device) {
@@ -89,5 +91,10 @@ public final class CudaBackend implements Backend {
     @Override
     public RandomKernels random() {
         return random;
+    }
+
+    @Override
+    public ConvKernels conv() {
+        return conv;
     }
 }
