@@ -6,6 +6,8 @@ import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
 import dev.soma.backend.MemoryKernels;
+import dev.soma.backend.NormalizationKernels;
+import dev.soma.backend.OptimizerKernels;
 import dev.soma.backend.RandomKernels;
 import dev.soma.backend.ReductionKernels;
 import dev.soma.jni.CudaKernels;
@@ -23,6 +25,8 @@ public final class CudaBackend implements Backend {
     private final CachingPool pool;
     private final MemoryKernels memory = new CudaMemory(this);
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
+    private final OptimizerKernels optimizer = new CudaOptimizer(this);
+    private final NormalizationKernels normalization = new CudaNormalization(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
 
     public CudaBackend(Device device) {
@@ -87,5 +91,15 @@ public final class CudaBackend implements Backend {
     @Override
     public RandomKernels random() {
         return unsupported;
+    }
+
+    @Override
+    public OptimizerKernels optimizer() {
+        return optimizer;
+    }
+
+    @Override
+    public NormalizationKernels normalization() {
+        return normalization;
     }
 }
