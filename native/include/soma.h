@@ -446,6 +446,37 @@ int soma_cuda_pool2d(int is_max, int dtype, const int64_t* geom, const void* x, 
    from x when workspace is NULL (x may be NULL otherwise). */
 int soma_cuda_pool2d_backward(int is_max, int dtype, const int64_t* geom, const void* x, const void* workspace,
                               const void* grad_out, void* grad_x, void* stream);
+/* ============================== CUDA: optimizer updates (cuda-kernels/optim.cu) ============================== */
+/* soma_cpu_sgd / adam / rmsprop on device tensors, multi-tensor: params, grads and the state arrays are HOST
+   arrays of `count` device addresses (sizes: host array of element counts), one launch per table of tensors.
+   The same arithmetic as the CPU. Each returns 0 or a cudaError_t code. */
+int soma_cuda_sgd(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* velocity,
+                  const int64_t* sizes, double lr, double momentum, int nesterov, double weight_decay,
+                  double grad_scale, double clip_value, void* stream);
+int soma_cuda_adam(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* m,
+                   const int64_t* v, const int64_t* sizes, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, int decoupled, int64_t step, double grad_scale, double clip_value,
+                   void* stream);
+int soma_cuda_rmsprop(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* avg,
+                      const int64_t* mom, const int64_t* sizes, double lr, double rho, double momentum, double eps,
+                      double grad_scale, double clip_value, void* stream);
+/* Doubles of device scratch that soma_cuda_sum_squares needs. */
+#define SOMA_CUDA_SUM_SQUARES_SCRATCH 321
+/* Sum of the squares of every element of every tensor, accumulated in double, deterministic (no atomics); the
+   total is written to scratch[0] on the device (scratch: SOMA_CUDA_SUM_SQUARES_SCRATCH doubles). */
+int soma_cuda_sum_squares(int dtype, int count, const int64_t* tensors, const int64_t* sizes, void* scratch,
+                          void* stream);
+
+/* ============================== CUDA: layer normalisation (cuda-kernels/layernorm.cu) ============================== */
+/* soma_cpu_layer_norm(_backward) on device pointers; gamma / beta / grad_gamma / grad_beta may be null. The
+   backward's column sums need `workspace`: the bytes soma_cuda_layer_norm_backward_workspace answers for these
+   rows and cols (may be 0: then workspace may be null), used only when grad_gamma or grad_beta is given. */
+int soma_cuda_layer_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* rstd, void* stream);
+int soma_cuda_layer_norm_backward_workspace(int64_t rows, int64_t cols, int64_t* bytes);
+int soma_cuda_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta, void* workspace, void* stream);
 
 #ifdef __cplusplus
 }

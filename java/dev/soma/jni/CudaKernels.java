@@ -126,4 +126,34 @@ public final class CudaKernels {
     public static native int soma_cuda_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
             @Cast("const void*") long x, @Cast("const void*") long workspace, @Cast("const void*") long gradOut,
             @Cast("void*") long gradX, @Cast("void*") long stream);
+    // ---------------- optimizer updates (cuda-kernels/optim.cu) ----------------
+    /** soma.h's SOMA_CUDA_SUM_SQUARES_SCRATCH: doubles of device scratch for {@link #soma_cuda_sum_squares}. */
+    public static final int SUM_SQUARES_SCRATCH = 321;
+    public static native int soma_cuda_sgd(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] velocity,
+            @Cast("const int64_t*") long[] sizes, double lr, double momentum, int nesterov, double weightDecay,
+            double gradScale, double clipValue, @Cast("void*") long stream);
+    public static native int soma_cuda_adam(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] m, @Cast("const int64_t*") long[] v,
+            @Cast("const int64_t*") long[] sizes, double lr, double beta1, double beta2, double eps,
+            double weightDecay, int decoupled, @Cast("int64_t") long step, double gradScale, double clipValue,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_rmsprop(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] avg,
+            @Cast("const int64_t*") long[] mom, @Cast("const int64_t*") long[] sizes, double lr, double rho,
+            double momentum, double eps, double gradScale, double clipValue, @Cast("void*") long stream);
+    public static native int soma_cuda_sum_squares(int dtype, int count, @Cast("const int64_t*") long[] tensors,
+            @Cast("const int64_t*") long[] sizes, @Cast("void*") long scratch, @Cast("void*") long stream);
+
+    // ---------------- layer normalisation (cuda-kernels/layernorm.cu) ----------------
+    public static native int soma_cuda_layer_norm(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long beta, double eps,
+            @Cast("void*") long y, @Cast("void*") long mean, @Cast("void*") long rstd, @Cast("void*") long stream);
+    public static native int soma_cuda_layer_norm_backward_workspace(@Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_layer_norm_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long x, @Cast("const void*") long gamma,
+            @Cast("const void*") long mean, @Cast("const void*") long rstd, @Cast("const void*") long gradY,
+            @Cast("void*") long gradX, @Cast("void*") long gradGamma, @Cast("void*") long gradBeta,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
 }

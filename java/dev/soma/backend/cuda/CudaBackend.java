@@ -7,6 +7,8 @@ import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
 import dev.soma.backend.MemoryKernels;
+import dev.soma.backend.NormalizationKernels;
+import dev.soma.backend.OptimizerKernels;
 import dev.soma.backend.RandomKernels;
 import dev.soma.backend.ReductionKernels;
 import dev.soma.jni.CudaKernels;
@@ -27,6 +29,8 @@ public final class CudaBackend implements Backend {
     private final LinalgKernels linalg = new CudaLinalg(this);
     private final RandomKernels random = new CudaRandom(this);
     private final ConvKernels conv = new CudaConv(this);
+    private final OptimizerKernels optimizer = new CudaOptimizer(this);
+    private final NormalizationKernels normalization = new CudaNormalization(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
 
     public CudaBackend(Device device) {
@@ -96,5 +100,15 @@ public final class CudaBackend implements Backend {
     @Override
     public ConvKernels conv() {
         return conv;
+    }
+
+    @Override
+    public OptimizerKernels optimizer() {
+        return optimizer;
+    }
+
+    @Override
+    public NormalizationKernels normalization() {
+        return normalization;
     }
 }
