@@ -202,6 +202,19 @@ class ModelDeviceTest {
     }
 
     @Test
+    void aStepsLossAndMetricInputsComeBackInOneRead() {
+        gpu();
+        try (Scope s = Scope.open()) {
+            Tensor loss = Tensor.full(0.25, DType.F32, GPU);
+            Tensor out = Tensor.of(new float[] {1, 2, 3, 4, 5, 6}, 2, 3).to(GPU).transpose(0, 1); // not contiguous
+            Tensor other = Tensor.of(new double[] {-1, 1e-300}).to(GPU);
+            double[] host = CompiledLoss.readAll(List.of(loss, out, other));
+            assertArrayEquals(new double[] {0.25, 1, 4, 2, 5, 3, 6, -1, 1e-300}, host);
+            assertArrayEquals(new double[] {0.25}, CompiledLoss.readAll(List.of(loss)));
+        }
+    }
+
+    @Test
     void aCheckpointSavedOnTheDeviceIsTheCpuFileAndLoadsOnTheCpu(@TempDir Path dir) throws Exception {
         gpu();
         Path onCpu = dir.resolve("cpu.safetensors");
