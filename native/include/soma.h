@@ -409,6 +409,75 @@ int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_li
                                 int64_t shared_bytes, const int64_t* args, const char* kinds, char* error,
                                 int error_len);
 
+/* ============================== CUDA: matrix products and random fills (cuda-kernels/linalg.cu, random.cu) ============================== */
+
+/* soma_cpu_matmul on device pointers: out = a @ b batched over batch_shape, a and b read through their strides
+   (batch_ndim + 2 entries each, 0 where an operand broadcasts), out contiguous [batch..., m, n]; our tiled GEMM. */
+int soma_cuda_matmul(int dtype, int batch_ndim, const int64_t* batch_shape, int64_t m, int64_t n, int64_t k,
+                     const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out,
+                     void* stream);
+/* soma_cpu_random on a device pointer: the same values bit for bit (native/include/soma_random_values.h). */
+int soma_cuda_random(int dist, int dtype, void* dst, int64_t n, uint64_t seed, uint64_t stream, double a, double b,
+                     void* stream_handle);
+/* ============================== CUDA: convolution and pooling (cuda-kernels/conv.cu) ============================== */
+
+/* The CPU convolution and pooling above on device pointers (same geometry array, layouts and semantics),
+   enqueued on `stream`; the geometry array itself is host memory. Each returns 0 or a cudaError_t code
+   (cudaErrorInvalidValue for a geometry beyond 32-bit index arithmetic). */
+/* out = conv(x, w) + bias (bias may be NULL), then ReLU when relu != 0. */
+int soma_cuda_conv2d(int dtype, const int64_t* geom, const void* x, const void* w, const void* bias, int relu,
+                     void* out, void* stream);
+/* grad_x (written whole) from grad_out and w. */
+int soma_cuda_conv2d_backward_data(int dtype, const int64_t* geom, const void* grad_out, const void* w,
+                                   void* grad_x, void* stream);
+/* *bytes = the device workspace soma_cuda_conv2d_backward_weights needs for this geometry (0: none). */
+int soma_cuda_conv2d_backward_weights_workspace(int dtype, const int64_t* geom, int64_t* bytes);
+/* grad_w (HWIO, written whole) and grad_bias (may be NULL) from x and grad_out; deterministic. `workspace`: at
+   least the bytes the query above answered (may be NULL when that is 0), free again once the stream passed it. */
+int soma_cuda_conv2d_backward_weights(int dtype, const int64_t* geom, const void* x, const void* grad_out,
+                                      void* grad_w, void* grad_bias, void* workspace, int64_t workspace_bytes,
+                                      void* stream);
+/* *bytes = the workspace max pooling's training forward writes (int32 winners, one per output); 0 for average. */
+int soma_cuda_pool2d_workspace(int is_max, const int64_t* geom, int64_t* bytes);
+/* Max or average (padding excluded) pooling; workspace (may be NULL) receives max pooling's winners. */
+int soma_cuda_pool2d(int is_max, int dtype, const int64_t* geom, const void* x, void* out, void* workspace,
+                     void* stream);
+/* grad_x (written whole) from grad_out; max pooling reads the forward's workspace, or recomputes the winners
+   from x when workspace is NULL (x may be NULL otherwise). */
+int soma_cuda_pool2d_backward(int is_max, int dtype, const int64_t* geom, const void* x, const void* workspace,
+                              const void* grad_out, void* grad_x, void* stream);
+/* ============================== CUDA: optimizer updates (cuda-kernels/optim.cu) ============================== */
+/* soma_cpu_sgd / adam / rmsprop on device tensors, multi-tensor: params, grads and the state arrays are HOST
+   arrays of `count` device addresses (sizes: host array of element counts), one launch per table of tensors.
+   The same arithmetic as the CPU. Each returns 0 or a cudaError_t code. */
+int soma_cuda_sgd(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* velocity,
+                  const int64_t* sizes, double lr, double momentum, int nesterov, double weight_decay,
+                  double grad_scale, double clip_value, void* stream);
+int soma_cuda_adam(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* m,
+                   const int64_t* v, const int64_t* sizes, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, int decoupled, int64_t step, double grad_scale, double clip_value,
+                   void* stream);
+int soma_cuda_rmsprop(int dtype, int count, const int64_t* params, const int64_t* grads, const int64_t* avg,
+                      const int64_t* mom, const int64_t* sizes, double lr, double rho, double momentum, double eps,
+                      double grad_scale, double clip_value, void* stream);
+/* Doubles of device scratch that soma_cuda_sum_squares needs. */
+#define SOMA_CUDA_SUM_SQUARES_SCRATCH 321
+/* Sum of the squares of every element of every tensor, accumulated in double, deterministic (no atomics); the
+   total is written to scratch[0] on the device (scratch: SOMA_CUDA_SUM_SQUARES_SCRATCH doubles). */
+int soma_cuda_sum_squares(int dtype, int count, const int64_t* tensors, const int64_t* sizes, void* scratch,
+                          void* stream);
+
+/* ============================== CUDA: layer normalisation (cuda-kernels/layernorm.cu) ============================== */
+/* soma_cpu_layer_norm(_backward) on device pointers; gamma / beta / grad_gamma / grad_beta may be null. The
+   backward's column sums need `workspace`: the bytes soma_cuda_layer_norm_backward_workspace answers for these
+   rows and cols (may be 0: then workspace may be null), used only when grad_gamma or grad_beta is given. */
+int soma_cuda_layer_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* rstd, void* stream);
+int soma_cuda_layer_norm_backward_workspace(int64_t rows, int64_t cols, int64_t* bytes);
+int soma_cuda_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta, void* workspace, void* stream);
+
 /* ============================== CUDA: fused attention (cuda-kernels/attention.cu) ============================== */
 
 /* soma_cpu_attention_forward / _backward (same arguments, same semantics: masks, dropout from the same Philox

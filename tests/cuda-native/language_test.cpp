@@ -62,8 +62,6 @@ void test_warp_ops() {
   if (status != 0) return;
   // The expectations follow PTX's shfl.sync: a source lane outside the caller's width-segment (above it for
   // down/idx, below it for up) gives the caller's own value; bfly may read earlier segments, not later ones.
-  int bad_xor_width = 0;
-  std::string first_xor_width;
   for (int t = 0; t < 64; ++t) {
     const int lane = t % 32, w = t - lane;
     auto V = [&](int l) { return in[size_t(w + l)]; };
@@ -101,15 +99,9 @@ void test_warp_ops() {
     // bfly with width 8 and laneMask 8: lanes 8-15 and 24-31 read the segment below (j = lane ^ 8 <= maxLane),
     // lanes 0-7 and 16-23 would read the segment above and keep their own value.
     const int want_xor8 = (lane / 8) % 2 == 1 ? V(lane ^ 8) : V(lane);
-    if (r.xor_w8_m8 != want_xor8 && bad_xor_width++ == 0)
-      first_xor_width = tu::format("thread %d got %d, expected lane %d's %d", t, r.xor_w8_m8, lane ^ 8, want_xor8);
+    TU_CHECK(r.xor_w8_m8 == want_xor8, "%s: __shfl_xor_sync(mask, v, 8, 8) gave %d, expected %d (PTX shfl.bfly)",
+             at.c_str(), r.xor_w8_m8, want_xor8);
   }
-  // A known emulator bug (reported): it returns the caller's own value for every lane whose xor partner lies in
-  // another segment. Reported, not failed, until the emulator is fixed; then this becomes a TU_CHECK.
-  ++tu::checks();
-  if (bad_xor_width)
-    std::printf("KNOWN EMULATOR BUG: __shfl_xor_sync(mask, v, 8, 8) differs from PTX shfl.bfly in %d lanes (%s)\n",
-                bad_xor_width, first_xor_width.c_str());
 }
 
 void test_atomics() {

@@ -109,9 +109,11 @@ template <typename T> T shfl_up(const char* f, int l, unsigned mask, T v, unsign
   int lane = int(current().lane);
   return exchange(f, l, mask, v, lane % width >= int(delta) ? lane - int(delta) : lane);
 }
+// PTX shfl.bfly: the partner lane ^ lane_mask is taken unless it lies above the caller's segment (a partner in a
+// lower segment is read: that is what the hardware does for a sub-warp width).
 template <typename T> T shfl_xor(const char* f, int l, unsigned mask, T v, int lane_mask, int width = 32) {
-  int lane = int(current().lane), src = lane ^ lane_mask;
-  return exchange(f, l, mask, v, src / width == lane / width ? src : lane);
+  int lane = int(current().lane), src = lane ^ (lane_mask & 31), max_lane = lane / width * width + width - 1;
+  return exchange(f, l, mask, v, src <= max_lane ? src : lane);
 }
 }  // namespace soma_emu
 #define __shfl_sync(...) ::soma_emu::shfl(__FILE__, __LINE__, __VA_ARGS__)

@@ -4,9 +4,11 @@ import dev.soma.data.ArrayDataset;
 import dev.soma.data.Batch;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
+import dev.soma.tensor.Device;
 import dev.soma.zoo.ReferenceModels;
 import dev.soma.zoo.TransformerModels;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -52,13 +54,19 @@ final class BenchCommand implements Runnable {
         @Option(names = "--warmup", defaultValue = "50", description = "untimed steps first (default ${DEFAULT-VALUE})")
         int warmup;
 
+        @Mixin
+        DeviceOption deviceOption = new DeviceOption();
+
+        private Device device = Device.cpu();
+
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             if (batch <= 0 || steps <= 0 || warmup < 0) {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
-            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps);
+            device = deviceOption.resolve();
+            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, device);
             SplittableRandom r = new SplittableRandom(1);
             return switch (model) {
                 // x [batch, 28, 28, 1] uniform, 10 classes.
@@ -77,7 +85,7 @@ final class BenchCommand implements Runnable {
 
         private int time(PrintWriter out, Sequential m, Batch b, long[] inputShape) {
             try (m) {
-                m.seed(1).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+                m.seed(1).to(device).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
                 m.build(inputShape);
                 return StepTimer.run(out, model, batch, warmup, steps, () -> m.trainStep(b));
             }

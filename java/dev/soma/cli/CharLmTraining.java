@@ -65,7 +65,7 @@ final class CharLmTraining {
         boolean lrGiven = c.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
         double lr = lrGiven ? c.learningRate : arch.equals("lstm") ? 3e-3 : 1e-3;
         try (Sequential m = LanguageModels.character(arch, vocab.size(), c.context)) {
-            m.seed(c.seed).compile(c.adam(lr, train.size()), "sparse_categorical_crossentropy");
+            m.seed(c.seed).to(c.device).compile(c.adam(lr, train.size()), "sparse_categorical_crossentropy");
             m.build(dev.soma.nn.Layer.VARIABLE); // any window length, so sampling can start from a short prompt
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %,d characters (%,d windows of %d), validating on %,d, %d characters, "

@@ -4,6 +4,7 @@ import dev.soma.gan.GanTrainer;
 import dev.soma.memory.Scope;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.zoo.ReferenceModels;
 
@@ -18,11 +19,11 @@ import java.io.PrintWriter;
 final class GanBench {
     private GanBench() {}
 
-    static int run(PrintWriter out, int batch, int warmup, int steps) {
+    static int run(PrintWriter out, int batch, int warmup, int steps, Device device) {
         try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
-             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3);
+             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3).to(device);
              Scope scope = Scope.open()) {
-            Tensor real = Tensor.randn(4, batch, 784).tanh();
+            Tensor real = Tensor.randn(4, batch, 784).tanh().to(device);
             return StepTimer.run(out, "gan", batch, warmup, steps, () -> gan.trainStep(real));
         }
     }

@@ -66,7 +66,8 @@ final class GanTraining {
             else d.seed(cmd.seed + 1).build(pixels);
             console.println("generator:\n" + g.summary() + "discriminator:\n" + d.summary());
             try (GanTrainer gan = new GanTrainer(g, new Adam(lr, 0.5, 0.999, 1e-7), d, new Adam(lr, 0.5, 0.999, 1e-7), LATENT)
-                    .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)) {
+                    .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)
+                    .to(cmd.device)) {
                 console.printf(Locale.ROOT, "training the " + (dcgan ? "DCGAN" : "MLP GAN") + " (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
                         + "%d epochs, batch %d%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
                         cmd.epochs, cmd.batchSize);

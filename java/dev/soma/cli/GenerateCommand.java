@@ -1,9 +1,12 @@
 package dev.soma.cli;
 
+import dev.soma.model.Checkpoint;
 import dev.soma.model.Sequential;
+import dev.soma.tensor.Device;
 import dev.soma.text.CharModelInfo;
 import dev.soma.text.TextSampler;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -40,16 +43,20 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "the same seed gives the same text")
     long seed;
 
+    @Mixin
+    DeviceOption deviceOption = new DeviceOption();
+
     @Override
     public Integer call() throws Exception {
         if (length < 0 || length > 1_000_000) {
             throw new IllegalArgumentException("generate: --length must be in 0..1000000, got " + length);
         }
+        Device device = deviceOption.resolve();
         Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve("model.safetensors") : checkpoint;
         Path infoFile = file.toAbsolutePath().getParent().resolve(CharModelInfo.FILE_NAME);
         CharModelInfo info = CharModelInfo.load(infoFile);
         PrintWriter console = spec.commandLine().getOut();
-        try (Sequential m = Sequential.load(file)) {
+        try (Sequential m = Checkpoint.load(file, device)) {
             console.println(new TextSampler(m, info.vocabulary(), info.context()).generate(prompt, length, temperature, seed));
         }
         console.flush();

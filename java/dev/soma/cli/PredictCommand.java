@@ -3,6 +3,7 @@ package dev.soma.cli;
 import dev.soma.data.Mnist;
 import dev.soma.model.Checkpoint;
 import dev.soma.model.Sequential;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,6 +29,9 @@ final class PredictCommand implements Callable<Integer> {
     @Mixin
     DatasetOptions datasetOptions = new DatasetOptions();
 
+    @Mixin
+    DeviceOption deviceOption = new DeviceOption();
+
     @Option(names = "--from", defaultValue = "0", description = "first test image")
     int from;
 
@@ -38,13 +42,14 @@ final class PredictCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        Device device = deviceOption.resolve();
         Mnist.Split test = datasetOptions.load(out).test();
         if (from < 0 || count <= 0 || from + count > test.count()) {
             throw new IllegalArgumentException("predict: images [" + from + ", " + (from + count) + ") are outside the "
                     + test.count() + " test images");
         }
         Mnist.Split part = test.slice(from, from + count);
-        try (Sequential m = Checkpoint.load(checkpoint); Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
+        try (Sequential m = Checkpoint.load(checkpoint, device); Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
             float[] p = probs.toFloatArray();
             int classes = (int) probs.size(1);
             out.println("index predicted probability label");

@@ -2,10 +2,13 @@ package dev.soma.cli;
 
 import dev.soma.autograd.GradMode;
 import dev.soma.memory.Scope;
+import dev.soma.model.Checkpoint;
 import dev.soma.model.Sequential;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.util.ImageGrid;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -38,19 +41,24 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--out", description = "PNG to write (default samples.png next to the checkpoint)")
     Path out;
 
+    @Mixin
+    DeviceOption deviceOption = new DeviceOption();
+
     @Override
     public Integer call() throws Exception {
         if (count < 1 || count > 4096) throw new IllegalArgumentException("sample: --count must be in 1..4096, got " + count);
         if (columns < 1) throw new IllegalArgumentException("sample: --columns must be >= 1, got " + columns);
+        Device device = deviceOption.resolve();
         Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve(GanTraining.GENERATOR_FILE) : checkpoint;
         Path png = out != null ? out : file.toAbsolutePath().getParent().resolve("samples.png");
         PrintWriter console = spec.commandLine().getOut();
-        try (Sequential g = Sequential.load(file); Scope s = Scope.open(); GradMode.Guard guard = GradMode.disable()) {
+        try (Sequential g = Checkpoint.load(file, device); Scope s = Scope.open(); GradMode.Guard guard = GradMode.disable()) {
             long[] latent = g.layers().get(0).inputShape();
             if (latent == null) throw new IllegalArgumentException("sample: " + file + " holds an unbuilt model");
             long[] noiseShape = new long[latent.length + 1];
             noiseShape[0] = count;
             System.arraycopy(latent, 0, noiseShape, 1, latent.length);
+            // The noise is drawn on the CPU (the same samples for a seed on every device); call() copies it over.
             Tensor images = g.call(Tensor.randn(seed, noiseShape));
             ImageGrid.write(png, images.toFloatArray(), g.outputShape(), columns, -1, 1, 2);
         }

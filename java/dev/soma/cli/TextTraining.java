@@ -53,7 +53,7 @@ final class TextTraining {
         Path checkpoint = runDir.resolve("model.safetensors");
         Files.write(runDir.resolve("vocabulary.txt"), vocab.words());
         try (Sequential m = ReferenceModels.textClassifier(c.model, vocab.size(), c.maxLength)) {
-            m.seed(c.seed).compile(new Adam(c.learningRate), "binary_crossentropy", "accuracy");
+            m.seed(c.seed).to(c.device).compile(new Adam(c.learningRate), "binary_crossentropy", "accuracy");
             m.build(c.maxLength);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d reviews (%.0f%% held out for validation), vocabulary %d, length %d, "

@@ -9,6 +9,7 @@ import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
 import dev.soma.optim.LearningRateSchedule;
+import dev.soma.tensor.Device;
 import dev.soma.util.Plots;
 import dev.soma.zoo.ReferenceModels;
 import picocli.CommandLine.Command;
@@ -43,6 +44,12 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     DatasetOptions datasetOptions = new DatasetOptions();
+
+    @Mixin
+    DeviceOption deviceOption = new DeviceOption();
+
+    /** The checked --device (set first thing in {@link #call}). */
+    Device device = Device.cpu();
 
     @Option(names = "--epochs", defaultValue = "3")
     int epochs;
@@ -112,6 +119,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
+        device = deviceOption.resolve();
         if (model.equals("gan")) return GanTraining.run(this, console);
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
         if (TextTraining.handles(model)) return TextTraining.run(this, console);
@@ -126,11 +134,12 @@ final class TrainCommand implements Callable<Integer> {
         try (Sequential m = ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
             int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
             Adam adam = adam(learningRate, trainExamples);
-            m.seed(seed).compile(adam, "sparse_categorical_crossentropy", "accuracy");
+            m.seed(seed).to(device).compile(adam, "sparse_categorical_crossentropy", "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "Adam lr %g (%s)%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule);
+                    + "Adam lr %g (%s), on %s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule,
+                    device);
             console.flush();
             FitOptions options = new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)

@@ -1,5 +1,7 @@
 package dev.soma.data;
 
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -21,6 +23,23 @@ public record Batch(List<HostArray> inputs, List<HostArray> targetArrays) {
 
         public Tensor tensor() {
             return ints != null ? Tensor.ofInts(ints, shape) : Tensor.of(floats, shape);
+        }
+
+        /**
+         * The array as a tensor on {@code device}: written straight from the host array into device memory by the
+         * device's memory kernels (one host-to-device copy, no CPU tensor in between).
+         */
+        public Tensor tensor(Device device) {
+            if (device.isCpu()) return tensor();
+            Tensor t = Tensor.empty(ints != null ? DType.I32 : DType.F32, device, shape);
+            try {
+                if (ints != null) t.backend().memory().write(t, ints);
+                else t.backend().memory().write(t, floats);
+            } catch (RuntimeException e) {
+                t.close();
+                throw e;
+            }
+            return t;
         }
     }
 
@@ -63,21 +82,36 @@ public record Batch(List<HostArray> inputs, List<HostArray> targetArrays) {
         return inputs.get(0).tensor();
     }
 
+    /** The first input array as a tensor on {@code device}. */
+    public Tensor features(Device device) {
+        return inputs.get(0).tensor(device);
+    }
+
     public Tensor targets() {
         return firstTarget().tensor();
     }
 
     /** Every input array as a tensor, in order. */
     public List<Tensor> featureTensors() {
+        return featureTensors(Device.cpu());
+    }
+
+    /** Every input array as a tensor on {@code device}, in order (copied there from the host arrays). */
+    public List<Tensor> featureTensors(Device device) {
         List<Tensor> out = new ArrayList<>(inputs.size());
-        for (HostArray a : inputs) out.add(a.tensor());
+        for (HostArray a : inputs) out.add(a.tensor(device));
         return out;
     }
 
     /** Every target array as a tensor, in order (one per model output). */
     public List<Tensor> targetTensors() {
+        return targetTensors(Device.cpu());
+    }
+
+    /** Every target array as a tensor on {@code device}, in order (one per model output). */
+    public List<Tensor> targetTensors(Device device) {
         List<Tensor> out = new ArrayList<>(targetArrays.size());
-        for (HostArray a : targetArrays) out.add(a.tensor());
+        for (HostArray a : targetArrays) out.add(a.tensor(device));
         return out;
     }
 

@@ -206,7 +206,7 @@ public final class GanTrainer implements AutoCloseable {
     public StepResult generatorStep(long batchSize) {
         if (batchSize <= 0) throw new IllegalArgumentException("GanTrainer.generatorStep: batch size must be > 0");
         try (Scope step = Scope.open()) {
-            Tensor fake = generator.forwardTraining(noise(batchSize, Device.cpu()), false);
+            Tensor fake = generator.forwardTraining(noise(batchSize, generator.device()), false);
             return new StepResult(Double.NaN, generatorUpdate(fake), Double.NaN, Double.NaN);
         }
     }
@@ -308,7 +308,7 @@ public final class GanTrainer implements AutoCloseable {
 
     /** {@code n} fresh noise vectors from N(0, 1), in the current scope. */
     public Tensor noise(long n) {
-        return noise(n, Device.cpu());
+        return noise(n, generator.device());
     }
 
     private Tensor noise(long n, Device device) {
@@ -330,8 +330,10 @@ public final class GanTrainer implements AutoCloseable {
             long[] shape = new long[latentShape.length + 1];
             shape[0] = fixedNoiseCount;
             System.arraycopy(latentShape, 0, shape, 1, latentShape.length);
+            // Drawn on the CPU, then moved: the sample grids show the same noise on every device.
             fixedNoise = dev.soma.ops.Creation.randn(seed ^ 0x5DEECE66DL, dtype, Device.cpu(), shape).keep();
         }
+        if (!fixedNoise.device().equals(generator.device())) fixedNoise.moveTo(generator.device());
         return fixedNoise;
     }
 
@@ -366,7 +368,7 @@ public final class GanTrainer implements AutoCloseable {
                 try (Scope s = Scope.open()) {
                     Tensor[] reals = new Tensor[group.size()];
                     for (int i = 0; i < reals.length; i++) {
-                        Tensor x = group.get(i).features();
+                        Tensor x = group.get(i).features(generator.device());
                         reals[i] = x.dtype() == dtype ? x : x.to(dtype);
                     }
                     StepResult r = trainStep(reals);
@@ -386,6 +388,25 @@ public final class GanTrainer implements AutoCloseable {
             if (listener != null) listener.onEpochEnd(epoch, logs);
         }
         return history;
+    }
+
+    /**
+     * Moves both models, both optimizers' state and the fixed noise to {@code device} (see {@code Model.to}); the
+     * noise of later steps is drawn there and real batches are copied there. Returns this trainer.
+     */
+    public GanTrainer to(Device device) {
+        generator.to(device);
+        discriminator.to(device);
+        moveState(generatorOptimizer, generator, device);
+        moveState(discriminatorOptimizer, discriminator, device);
+        if (fixedNoise != null) fixedNoise.moveTo(device);
+        return this;
+    }
+
+    private static void moveState(Optimizer optimizer, Model model, Device device) {
+        List<Tensor> values = new ArrayList<>();
+        for (dev.soma.nn.Param p : model.params()) values.add(p.value());
+        for (Tensor t : optimizer.stateTensors(values).values()) t.moveTo(device);
     }
 
     /** Frees both optimizers' state and the fixed noise (the models are the caller's to close). */

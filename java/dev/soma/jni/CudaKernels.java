@@ -97,6 +97,66 @@ public final class CudaKernels {
             int siteLine, @Cast("const int*") int[] gridBlock, @Cast("int64_t") long sharedBytes,
             @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("char*") byte[] error, int errorLen);
 
+    // ---------------- matrix products and random fills (cuda-kernels/linalg.cu, random.cu) ----------------
+    public static native int soma_cuda_matmul(int dtype, int batchNdim, @Cast("const int64_t*") long[] batchShape,
+            @Cast("int64_t") long m, @Cast("int64_t") long n, @Cast("int64_t") long k,
+            @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_random(int dist, int dtype, @Cast("void*") long dst, @Cast("int64_t") long n,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, double a, double b,
+            @Cast("void*") long streamHandle);
+    // ---------------- convolution and pooling (cuda-kernels/conv.cu) ----------------
+    public static native int soma_cuda_conv2d(int dtype, @Cast("const int64_t*") long[] geom, @Cast("const void*") long x,
+            @Cast("const void*") long w, @Cast("const void*") long bias, int relu, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_conv2d_backward_data(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long gradOut, @Cast("const void*") long w, @Cast("void*") long gradX,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_conv2d_backward_weights_workspace(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_conv2d_backward_weights(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradW,
+            @Cast("void*") long gradBias, @Cast("void*") long workspace, @Cast("int64_t") long workspaceBytes,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_pool2d_workspace(int isMax, @Cast("const int64_t*") long[] geom,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_pool2d(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("void*") long out, @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long workspace, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradX, @Cast("void*") long stream);
+    // ---------------- optimizer updates (cuda-kernels/optim.cu) ----------------
+    /** soma.h's SOMA_CUDA_SUM_SQUARES_SCRATCH: doubles of device scratch for {@link #soma_cuda_sum_squares}. */
+    public static final int SUM_SQUARES_SCRATCH = 321;
+    public static native int soma_cuda_sgd(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] velocity,
+            @Cast("const int64_t*") long[] sizes, double lr, double momentum, int nesterov, double weightDecay,
+            double gradScale, double clipValue, @Cast("void*") long stream);
+    public static native int soma_cuda_adam(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] m, @Cast("const int64_t*") long[] v,
+            @Cast("const int64_t*") long[] sizes, double lr, double beta1, double beta2, double eps,
+            double weightDecay, int decoupled, @Cast("int64_t") long step, double gradScale, double clipValue,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_rmsprop(int dtype, int count, @Cast("const int64_t*") long[] params,
+            @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] avg,
+            @Cast("const int64_t*") long[] mom, @Cast("const int64_t*") long[] sizes, double lr, double rho,
+            double momentum, double eps, double gradScale, double clipValue, @Cast("void*") long stream);
+    public static native int soma_cuda_sum_squares(int dtype, int count, @Cast("const int64_t*") long[] tensors,
+            @Cast("const int64_t*") long[] sizes, @Cast("void*") long scratch, @Cast("void*") long stream);
+
+    // ---------------- layer normalisation (cuda-kernels/layernorm.cu) ----------------
+    public static native int soma_cuda_layer_norm(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long beta, double eps,
+            @Cast("void*") long y, @Cast("void*") long mean, @Cast("void*") long rstd, @Cast("void*") long stream);
+    public static native int soma_cuda_layer_norm_backward_workspace(@Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_layer_norm_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long x, @Cast("const void*") long gamma,
+            @Cast("const void*") long mean, @Cast("const void*") long rstd, @Cast("const void*") long gradY,
+            @Cast("void*") long gradX, @Cast("void*") long gradGamma, @Cast("void*") long gradBeta,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
+
     // ---------------- fused attention (cuda-kernels/attention.cu) ----------------
     public static native int soma_cuda_attention_forward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
             @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,

@@ -16,6 +16,7 @@ import dev.soma.optim.AdamW;
 import dev.soma.optim.Optimizer;
 import dev.soma.optim.RMSprop;
 import dev.soma.optim.SGD;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.io.IOException;
@@ -37,6 +38,10 @@ import java.util.zip.CRC32C;
  * architecture, the compile arguments and the optimizer's configuration and step count. Written atomically
  * (temp file, fsync, rename). Loading a checkpoint and training on gives the same losses, bit for bit on the
  * CPU, as never having stopped.
+ *
+ * <p>Checkpoints are device-independent: a model on a CUDA device is saved with its values read back to the host
+ * (the same file as on the CPU), and loading always yields a model on the CPU; {@link #load(Path, Device)} (or
+ * {@code model.to(device)}) then moves it.
  */
 public final class Checkpoint {
     private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
@@ -111,7 +116,18 @@ public final class Checkpoint {
         return String.format("%08x", crc.getValue());
     }
 
-    /** Rebuilds, compiles (when the file says how) and fills a model from a checkpoint. The caller closes it. */
+    /** As {@link #load(Path)}, then moves the model (weights and optimizer state) to {@code device}. */
+    public static Sequential load(Path file, Device device) throws IOException {
+        Sequential model = load(file);
+        try {
+            return model.to(device);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** Rebuilds, compiles (when the file says how) and fills a model from a checkpoint, on the CPU. The caller closes it. */
     public static Sequential load(Path file) throws IOException {
         try (Scope scope = Scope.open()) {
             Safetensors.Loaded loaded = Safetensors.read(file);

@@ -1,8 +1,11 @@
 package dev.soma.model;
 
+import dev.soma.data.Batch;
 import dev.soma.errors.ShapeException;
 import dev.soma.nn.FoldableActivation;
 import dev.soma.nn.Layer;
+import dev.soma.ops.Shapes;
+import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -113,16 +116,64 @@ final class CompiledLoss {
         }
     }
 
-    /** Updates metrics and (with several outputs) each output's running mean loss; call without gradients. */
-    void record(List<Tensor> outputs, List<Tensor> targets, Value value, int batchSize) {
+    /**
+     * Reads the step's total loss, each output's loss (with several outputs) and the outputs the metrics need back
+     * to the host in one transfer (wherever the model lives), then updates the metrics (on host copies of those
+     * outputs, in their dtype, and the batch's host targets) and each output's running mean loss. Returns the total
+     * loss. Call without gradients.
+     */
+    double record(List<Tensor> outputs, List<Batch.HostArray> targets, Value value, int batchSize) {
+        int n = outputs.size();
+        boolean[] needed = new boolean[n];
+        for (int i : metricOutput) needed[i] = true;
+        List<Tensor> pieces = new ArrayList<>();
+        pieces.add(value.total());
+        if (n > 1) pieces.addAll(value.perOutput());
+        for (int i = 0; i < n; i++) if (needed[i]) pieces.add(outputs.get(i));
+        double[] host = readAll(pieces);
+        int at = 0;
+        double total = host[at++];
+        if (n > 1) {
+            for (int i = 0; i < n; i++) lossSums[i] += host[at++] * batchSize;
+        }
+        Tensor[] predictions = new Tensor[n];
+        for (int i = 0; i < n; i++) {
+            if (!needed[i]) continue;
+            Tensor out = outputs.get(i);
+            int len = Math.toIntExact(out.numel());
+            predictions[i] = hostCopy(host, at, len, out);
+            at += len;
+        }
+        Tensor[] hostTargets = new Tensor[n];
         for (int k = 0; k < metrics.size(); k++) {
             int i = metricOutput.get(k);
-            metrics.get(k).update(outputs.get(i), targets.get(i), fold[i]);
-        }
-        if (outputNames.size() > 1) {
-            for (int i = 0; i < lossSums.length; i++) lossSums[i] += value.perOutput().get(i).item() * batchSize;
+            if (hostTargets[i] == null) hostTargets[i] = targets.get(i).tensor();
+            metrics.get(k).update(predictions[i], hostTargets[i], fold[i]);
         }
         seen += batchSize;
+        return total;
+    }
+
+    /** The values of every tensor, flattened and concatenated as float64, in one device-to-host copy. */
+    static double[] readAll(List<Tensor> pieces) {
+        if (pieces.size() == 1 && pieces.get(0).numel() == 1) return new double[] {pieces.get(0).item()};
+        Tensor[] flat = new Tensor[pieces.size()];
+        for (int i = 0; i < flat.length; i++) {
+            Tensor p = pieces.get(i);
+            flat[i] = (p.dtype() == DType.F64 ? p : p.to(DType.F64)).reshape(p.numel());
+        }
+        return (flat.length == 1 ? flat[0] : Shapes.concat(0, flat)).toDoubleArray();
+    }
+
+    /** A CPU tensor of {@code like}'s shape and dtype holding {@code host[from, from + len)} (in the current scope). */
+    private static Tensor hostCopy(double[] host, int from, int len, Tensor like) {
+        long[] shape = like.shape();
+        if (shape.length == 0) shape = new long[] {1};
+        if (like.dtype() == DType.F64) return Tensor.of(Arrays.copyOfRange(host, from, from + len), shape);
+        float[] f = new float[len];
+        for (int j = 0; j < len; j++) f[j] = (float) host[from + j];
+        Tensor t = Tensor.of(f, shape);
+        return like.dtype() == DType.F32 ? t : t.to(like.dtype());
     }
 
     void reset() {

@@ -263,6 +263,14 @@ public class FunctionalModel extends Model {
             }
         }
         built = true;
+        placeOnDevice(); // parameters are created on the CPU, then moved to the model's device
+    }
+
+    /** Moves the model to {@code device}; see {@link Model#to}. */
+    @Override
+    public FunctionalModel to(dev.soma.tensor.Device device) {
+        super.to(device);
+        return this;
     }
 
     @Override

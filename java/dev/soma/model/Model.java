@@ -1,6 +1,7 @@
 package dev.soma.model;
 
 import dev.soma.autograd.GradMode;
+import dev.soma.backend.Backends;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Batch;
 import dev.soma.data.DataLoader;
@@ -10,6 +11,7 @@ import dev.soma.nn.Layer;
 import dev.soma.nn.Param;
 import dev.soma.optim.Optimizer;
 import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -22,6 +24,11 @@ import java.util.SplittableRandom;
  * The Keras-like training API shared by {@link Sequential} and other models: compile, fit, evaluate,
  * predict. Each training step runs in its own {@link Scope}, so every tensor of the step is freed when it
  * ends; parameters and optimizer state belong to the model and are freed by {@link #close()}.
+ *
+ * <p>A model lives on one device ({@link #to(Device)}; the CPU by default): its parameters, the layers' other
+ * state (BatchNormalization's moving statistics are non-trainable parameters) and the optimizer's state are
+ * there, each batch is copied there from the data loader's host arrays, and a step reads its loss, per-output
+ * losses and the outputs its metrics need back to the host in one transfer.
  */
 public abstract class Model implements AutoCloseable {
     private Optimizer optimizer;
@@ -29,6 +36,7 @@ public abstract class Model implements AutoCloseable {
     private volatile boolean stopTraining;
     long seed = 42;
     protected DType dtype = DType.F32;
+    private Device device = Device.cpu();
 
     /** The layers in forward order. */
     public abstract List<Layer> layers();
@@ -39,16 +47,57 @@ public abstract class Model implements AutoCloseable {
     /** The forward pass; with {@code withoutFinalActivation}, the last layer's activation is left out. */
     protected abstract Tensor forward(Tensor x, boolean training, boolean withoutFinalActivation);
 
-    /** The model's output for a batch (inference mode). */
+    /**
+     * The model's output for a batch (inference mode), on the model's device: an input elsewhere is copied there
+     * first (the copy, like every tensor of the forward pass, belongs to the current scope).
+     */
     public Tensor call(Tensor x) {
         ensureBuilt(List.of(x));
-        return forward(x, false, false);
+        return forward(onDevice(x), false, false);
     }
 
-    /** The model's outputs for a batch of every input (inference mode). */
+    /** The model's outputs for a batch of every input (inference mode); inputs are copied to the model's device. */
     public List<Tensor> call(List<Tensor> inputs) {
         ensureBuilt(inputs);
-        return forwardAll(inputs, false, new boolean[outputCount()]);
+        List<Tensor> xs = new ArrayList<>(inputs.size());
+        for (Tensor x : inputs) xs.add(onDevice(x));
+        return forwardAll(xs, false, new boolean[outputCount()]);
+    }
+
+    // ------------------------------------------------------------------ device
+
+    /** The device the model's parameters live on and its steps run on (the CPU until {@link #to} moves it). */
+    public Device device() {
+        return device;
+    }
+
+    /**
+     * Moves the model to {@code target} and returns it: every parameter (trainable or not, so BatchNormalization's
+     * moving statistics too) and the compiled optimizer's state, in place (the tensors stay the same objects, so
+     * layers and optimizer keep their references). Parameters created later (the model builds on first use) are
+     * created there too. From then on {@link #fit}, {@link #evaluate}, {@link #predict} and {@link #call} run on
+     * {@code target}. Throws {@link dev.soma.errors.DeviceException} with the reason when the device is not usable.
+     */
+    public Model to(Device target) {
+        Backends.get(target); // a device that is not usable fails here, with the probe's reason
+        this.device = target;
+        placeOnDevice();
+        return this;
+    }
+
+    /** Moves every parameter and optimizer state tensor that is not on the model's device there (after a build). */
+    protected final void placeOnDevice() {
+        List<Tensor> values = new ArrayList<>();
+        for (Param p : params()) values.add(p.value());
+        for (Tensor v : values) if (!v.device().equals(device)) v.moveTo(device);
+        if (optimizer != null) {
+            for (Tensor t : optimizer.stateTensors(values).values()) if (!t.device().equals(device)) t.moveTo(device);
+        }
+    }
+
+    /** {@code x} when it is on the model's device, otherwise a copy there (in the current scope). */
+    private Tensor onDevice(Tensor x) {
+        return x.device().equals(device) ? x : x.to(device);
     }
 
     // ------------------------------------------------------------------ several inputs and outputs
@@ -90,7 +139,7 @@ public abstract class Model implements AutoCloseable {
      */
     public Tensor forwardTraining(Tensor x, boolean logits) {
         ensureBuilt(List.of(x));
-        return forward(x, true, logits);
+        return forward(onDevice(x), true, logits);
     }
 
     /** The name of the last layer's foldable activation ("sigmoid", "softmax", "linear"...), or null when none. */
@@ -140,6 +189,7 @@ public abstract class Model implements AutoCloseable {
                          List<List<String>> metricsPerOutput) {
         this.compiled = new CompiledLoss(losses, lossWeights, metricsPerOutput, outputNames(), this::outputLayer);
         this.optimizer = optimizer;
+        placeOnDevice(); // an optimizer that already holds state follows the model
         return this;
     }
 
@@ -193,12 +243,16 @@ public abstract class Model implements AutoCloseable {
 
     // ------------------------------------------------------------------ training
 
-    /** One optimisation step on a batch; returns the loss value. Metrics are updated. */
+    /**
+     * One optimisation step on a batch, on the model's device (the batch's host arrays are copied there); returns
+     * the loss value. Metrics are updated. The loss, per-output losses and the outputs the metrics read come back to
+     * the host in one transfer; the metrics take their targets from the batch's host arrays.
+     */
     public double trainStep(Batch batch) {
         requireCompiled("trainStep");
         try (Scope step = Scope.open()) {
-            List<Tensor> xs = batch.featureTensors();
-            List<Tensor> ys = batch.targetTensors();
+            List<Tensor> xs = batch.featureTensors(device);
+            List<Tensor> ys = batch.targetTensors(device);
             ensureBuilt(xs);
             List<Tensor> outs = forwardAll(xs, true, compiled.folds());
             CompiledLoss.Value value = compiled.compute(outs, ys);
@@ -210,9 +264,8 @@ public abstract class Model implements AutoCloseable {
             total.backward();
             optimizer.step(trainable);
             try (GradMode.Guard g = GradMode.disable()) {
-                compiled.record(outs, ys, value, batch.size());
+                return compiled.record(outs, batch.targetArrays(), value, batch.size());
             }
-            return lossValue.item();
         }
     }
 
@@ -286,21 +339,20 @@ public abstract class Model implements AutoCloseable {
             while (it.hasNext()) {
                 Batch batch = it.next();
                 try (Scope s = Scope.open()) {
-                    List<Tensor> xs = batch.featureTensors();
-                    List<Tensor> ys = batch.targetTensors();
+                    List<Tensor> xs = batch.featureTensors(device);
+                    List<Tensor> ys = batch.targetTensors(device);
                     ensureBuilt(xs);
                     List<Tensor> outs = forwardAll(xs, false, compiled.folds());
                     CompiledLoss.Value value = compiled.compute(outs, ys);
-                    lossSum += value.total().item() * batch.size();
+                    lossSum += compiled.record(outs, batch.targetArrays(), value, batch.size()) * batch.size();
                     seen += batch.size();
-                    compiled.record(outs, ys, value, batch.size());
                 }
             }
         }
         return compiled.logs(lossSum / Math.max(seen, 1));
     }
 
-    /** The model's outputs for every example, batch by batch: a tensor the caller owns (kept). */
+    /** The model's outputs for every example, batch by batch: a CPU tensor the caller owns (kept). */
     public Tensor predict(Dataset data, int batchSize) {
         if (outputCount() != 1) {
             throw new IllegalStateException("predict: the model has " + outputCount() + " outputs " + outputNames()
@@ -322,7 +374,7 @@ public abstract class Model implements AutoCloseable {
             while (it.hasNext()) {
                 Batch batch = it.next();
                 try (Scope s = Scope.open()) {
-                    List<Tensor> xs = batch.featureTensors();
+                    List<Tensor> xs = batch.featureTensors(device);
                     ensureBuilt(xs);
                     List<Tensor> outs = forwardAll(xs, false, new boolean[n]);
                     for (int i = 0; i < n; i++) {

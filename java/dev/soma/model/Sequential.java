@@ -25,6 +25,7 @@ public class Sequential extends Model {
             layer.build(in, dtype, initRandom());
         }
         layers.add(layer);
+        placeOnDevice();
         return this;
     }
 
@@ -42,6 +43,14 @@ public class Sequential extends Model {
             l.build(shape, dtype, rng.split());
             shape = l.outputShape();
         }
+        placeOnDevice(); // parameters are created on the CPU, then moved to the model's device
+    }
+
+    /** Moves the model to {@code device}; see {@link Model#to}. */
+    @Override
+    public Sequential to(dev.soma.tensor.Device device) {
+        super.to(device);
+        return this;
     }
 
     /** Per-example output shape, once built. */

@@ -7,7 +7,9 @@ import dev.soma.memory.Scope;
 import dev.soma.model.Checkpoint;
 import dev.soma.model.Model;
 import dev.soma.ops.Shapes;
+import dev.soma.data.Batch;
 import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.io.IOException;
@@ -44,9 +46,14 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * }</pre>
  */
 public final class Predictor implements AutoCloseable {
-    /** How requests are run; see {@link Predictor}. */
-    public record Options(int maxBatch, Duration maxDelay, int queueCapacity) {
+    /** How requests are run (see {@link Predictor}) and on which device (the CPU unless {@link #on} says otherwise). */
+    public record Options(int maxBatch, Duration maxDelay, int queueCapacity, Device device) {
+        public Options(int maxBatch, Duration maxDelay, int queueCapacity) {
+            this(maxBatch, maxDelay, queueCapacity, Device.cpu());
+        }
+
         public Options {
+            if (device == null) throw new IllegalArgumentException("Predictor: device is null");
             if (maxBatch < 1) throw new IllegalArgumentException("Predictor: maxBatch must be >= 1, got " + maxBatch);
             if (maxDelay == null || maxDelay.isNegative()) {
                 throw new IllegalArgumentException("Predictor: maxDelay must be >= 0, got " + maxDelay);
@@ -62,6 +69,14 @@ public final class Predictor implements AutoCloseable {
         /** Up to {@code maxBatch} concurrent requests run together; none waits more than {@code maxDelay} for others. */
         public static Options batched(int maxBatch, Duration maxDelay) {
             return new Options(maxBatch, maxDelay, 65_536);
+        }
+
+        /**
+         * These options with the model on {@code device} ({@code Device.cuda(0)}, say): the predictor moves the model
+         * there, copies each batch of requests there from the host and reads the outputs back.
+         */
+        public Options on(Device device) {
+            return new Options(maxBatch, maxDelay, queueCapacity, device);
         }
     }
 
@@ -96,6 +111,7 @@ public final class Predictor implements AutoCloseable {
         }
         this.inputSize = (int) n;
         this.options = options;
+        model.to(options.device()); // fails with the reason when the device is not usable
         if (options.maxBatch() > 1) {
             queue = new LinkedBlockingQueue<>(options.queueCapacity());
             worker = new Thread(this::serveBatches, "soma-predictor");
@@ -107,7 +123,7 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    /** Loads a checkpoint written by {@code Sequential.save}; requests run directly on the callers' threads. */
+    /** Loads a checkpoint written by {@code Sequential.save}; requests run directly on the callers' threads, on the CPU. */
     public static Predictor load(Path checkpoint) throws IOException {
         return load(checkpoint, Options.direct());
     }
@@ -126,11 +142,16 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    /** Serves a built model, which the predictor now owns (closes). */
+    /** Serves a built model, which the predictor now owns (closes) and moves to {@code options.device()}. */
     public static Predictor of(Model model, Options options) {
         long[] in = model.layers().isEmpty() ? null : model.layers().get(0).inputShape();
         if (in == null) throw new IllegalStateException("Predictor.of: build the model first (build(inputShape))");
         return new Predictor(model, in, options);
+    }
+
+    /** The device the model runs on. */
+    public Device device() {
+        return model.device();
     }
 
     /** The per-example input shape (no batch dimension). */
@@ -231,7 +252,8 @@ public final class Predictor implements AutoCloseable {
         shape[0] = n;
         System.arraycopy(inputShape, 0, shape, 1, inputShape.length);
         try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.disable()) {
-            Tensor out = model.call(Tensor.of(flat, shape));
+            // Written from the host array straight into the model's device memory.
+            Tensor out = model.call(new Batch.HostArray(flat, null, shape).tensor(model.device()));
             if (out.dtype() != DType.F32) out = out.to(DType.F32);
             float[] all = out.toFloatArray();
             int per = all.length / n;

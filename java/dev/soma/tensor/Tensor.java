@@ -294,6 +294,40 @@ public final class Tensor extends ScopedResource {
         return Shapes.cast(this, target);
     }
 
+    // ------------------------------------------------------------------ devices
+
+    /**
+     * A copy of this tensor on {@code target} (always a new contiguous tensor, in the current scope, even when this
+     * one is already there); every dtype, CPU to CUDA and back. Recorded for autograd between floating types: the
+     * gradient flows back to this tensor's device.
+     */
+    public Tensor to(Device target) {
+        checkOpen("to(" + target + ")");
+        Tensor out = dev.soma.backend.Transfers.to(this, target);
+        if (!dtype.isFloating()) return out;
+        Device from = device();
+        return Autograd.record("to(" + target + ")", out, g -> new Tensor[] {dev.soma.backend.Transfers.to(g, from)}, this);
+    }
+
+    /**
+     * Moves this tensor's values to {@code target} in place and returns this tensor: its storage (and so every view
+     * of it) now lives on {@code target}, its old memory goes back to the old device's pool, and an accumulated
+     * gradient moves too. This is how {@code Model.to} moves weights and optimizer state while every holder keeps
+     * the same tensor object. Call it between steps, not while a graph that reads the tensor is alive.
+     */
+    public Tensor moveTo(Device target) {
+        checkOpen("moveTo(" + target + ")");
+        if (!device().equals(target)) {
+            long n = storage.bytes / dtype.byteSize();
+            try (Tensor whole = new Tensor(storage, 0, new long[] {n}, new long[] {1}, dtype);
+                 Tensor moved = dev.soma.backend.Transfers.to(whole, target)) {
+                storage.swapWith(moved.storage);
+            }
+        }
+        if (grad != null && !grad.isClosed()) grad.moveTo(target);
+        return this;
+    }
+
     // ------------------------------------------------------------------ autograd
 
     public boolean requiresGrad() {

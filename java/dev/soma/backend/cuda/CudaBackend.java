@@ -2,11 +2,14 @@ package dev.soma.backend.cuda;
 
 import dev.soma.backend.AttentionKernels;
 import dev.soma.backend.Backend;
+import dev.soma.backend.ConvKernels;
 import dev.soma.backend.CudaProbe;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
 import dev.soma.backend.MemoryKernels;
+import dev.soma.backend.NormalizationKernels;
+import dev.soma.backend.OptimizerKernels;
 import dev.soma.backend.RandomKernels;
 import dev.soma.backend.RecurrentKernels;
 import dev.soma.backend.ReductionKernels;
@@ -25,6 +28,11 @@ public final class CudaBackend implements Backend {
     private final CachingPool pool;
     private final MemoryKernels memory = new CudaMemory(this);
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
+    private final LinalgKernels linalg = new CudaLinalg(this);
+    private final RandomKernels random = new CudaRandom(this);
+    private final ConvKernels conv = new CudaConv(this);
+    private final OptimizerKernels optimizer = new CudaOptimizer(this);
+    private final NormalizationKernels normalization = new CudaNormalization(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
     private final AttentionKernels attention = new CudaAttention(this);
     private final RecurrentKernels recurrent = new CudaRecurrent(this);
@@ -85,12 +93,27 @@ public final class CudaBackend implements Backend {
 
     @Override
     public LinalgKernels linalg() {
-        return unsupported;
+        return linalg;
     }
 
     @Override
     public RandomKernels random() {
-        return unsupported;
+        return random;
+    }
+
+    @Override
+    public ConvKernels conv() {
+        return conv;
+    }
+
+    @Override
+    public OptimizerKernels optimizer() {
+        return optimizer;
+    }
+
+    @Override
+    public NormalizationKernels normalization() {
+        return normalization;
     }
 
     @Override

@@ -1,0 +1,54 @@
+package dev.soma.backend.cuda;
+
+import dev.soma.backend.NormalizationKernels;
+import dev.soma.jni.CudaKernels;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+/**
+ * Layer normalisation of cuda-kernels/layernorm.cu on contiguous rows x cols tensors (the op makes them so).
+ * The backward's gamma / beta column sums take a workspace from the pool whose size the kernel library answers.
+ */
+final class CudaNormalization implements NormalizationKernels {
+    private final CudaBackend backend;
+
+    CudaNormalization(CudaBackend backend) {
+        this.backend = backend;
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, long rows, long cols, Tensor y, Tensor mean,
+                          Tensor rstd) {
+        backend.bind();
+        int status = CudaKernels.soma_cuda_layer_norm(x.dtype().code(), rows, cols, x.address(), address(gamma),
+                address(beta), eps, y.address(), mean.address(), rstd.address(), backend.stream());
+        CudaStatus.kernel(status, "soma_cuda_layer_norm", () -> "of " + x.describe() + " as " + rows + " x " + cols
+                + (gamma == null ? "" : ", gamma") + (beta == null ? "" : ", beta"));
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor gradY, long rows, long cols,
+                                  Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        long bytes = 0;
+        if (gradGamma != null || gradBeta != null) {
+            long[] b = new long[1];
+            CudaStatus.runtime(CudaKernels.soma_cuda_layer_norm_backward_workspace(rows, cols, b),
+                    "soma_cuda_layer_norm_backward_workspace", () -> rows + " x " + cols);
+            bytes = b[0];
+        }
+        try (Tensor workspace = bytes == 0 ? null
+                : Tensor.empty(DType.F64, backend.device(), (bytes + 7) / 8).keep()) {
+            backend.bind();
+            int status = CudaKernels.soma_cuda_layer_norm_backward(x.dtype().code(), rows, cols, x.address(),
+                    address(gamma), mean.address(), rstd.address(), gradY.address(), gradX.address(),
+                    address(gradGamma), address(gradBeta), address(workspace), backend.stream());
+            CudaStatus.kernel(status, "soma_cuda_layer_norm_backward", () -> "of " + x.describe() + " as " + rows
+                    + " x " + cols + (gamma == null ? "" : ", gamma") + (gradGamma == null ? "" : ", gradGamma")
+                    + (gradBeta == null ? "" : ", gradBeta"));
+        }
+    }
+
+    private static long address(Tensor t) {
+        return t == null ? 0L : t.address();
+    }
+}

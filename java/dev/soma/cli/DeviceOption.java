@@ -1,0 +1,38 @@
+package dev.soma.cli;
+
+import dev.soma.backend.CudaProbe;
+import dev.soma.errors.DeviceException;
+import dev.soma.tensor.Device;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code --device cpu|cuda:N} (a picocli mixin shared by train, evaluate, predict, generate, sample and bench
+ * train-step). {@link #resolve()} checks the device before any work: where CUDA is not usable the command fails with
+ * one sentence, the probe's reason, and no stack trace (the CLI prints a {@code SomaException}'s message only).
+ */
+final class DeviceOption {
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
+            description = "where the model runs: cpu (default) or cuda:N (cuda means cuda:0)")
+    String device;
+
+    /** The device asked for, checked to be usable. */
+    Device resolve() {
+        Device d;
+        try {
+            d = Device.parse(device);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--device: " + e.getMessage());
+        }
+        if (d.isCpu()) return d;
+        CudaProbe.Result probe = CudaProbe.result();
+        if (!probe.usable()) {
+            throw new DeviceException("--device " + d + " cannot be used: " + probe.reason());
+        }
+        if (d.index() >= probe.deviceCount()) {
+            throw new DeviceException("--device " + d + " does not exist: " + probe.deviceCount() + " CUDA device"
+                    + (probe.deviceCount() == 1 ? "" : "s") + " found (cuda:0" + (probe.deviceCount() > 1
+                    ? " to cuda:" + (probe.deviceCount() - 1) : "") + ").");
+        }
+        return d;
+    }
+}
