@@ -478,6 +478,46 @@ int soma_cuda_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const v
                                   const void* mean, const void* rstd, const void* grad_y, void* grad_x,
                                   void* grad_gamma, void* grad_beta, void* workspace, void* stream);
 
+/* ============================== CUDA: fused attention (cuda-kernels/attention.cu) ============================== */
+
+/* soma_cpu_attention_forward / _backward (same arguments, same semantics: masks, dropout from the same Philox
+   stream, lse) on device pointers, enqueued on cuda_stream; no workspace. The backward's delta is a device
+   buffer of batch * heads * tq elements of the dtype (scratch). key_lengths and mask are device pointers.
+   Each returns 0 or a cudaError_t code. */
+int soma_cuda_attention_forward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                int causal, const int32_t* key_lengths, const int32_t* mask, int64_t mask_batch_stride,
+                                int64_t mask_query_stride, double dropout, uint64_t seed, uint64_t stream, void* out,
+                                const int64_t* out_strides, void* lse, void* weights, void* cuda_stream);
+int soma_cuda_attention_backward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                 int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                 const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                 int causal, const int32_t* key_lengths, const int32_t* mask,
+                                 int64_t mask_batch_stride, int64_t mask_query_stride, double dropout, uint64_t seed,
+                                 uint64_t stream, const void* out, const int64_t* out_strides, const void* lse,
+                                 const void* grad_out, const int64_t* grad_out_strides, void* grad_q,
+                                 const int64_t* grad_q_strides, void* grad_k, const int64_t* grad_k_strides,
+                                 void* grad_v, const int64_t* grad_v_strides, void* delta, void* cuda_stream);
+
+/* ============================== CUDA: embeddings (cuda-kernels/rnn.cu) ============================== */
+
+/* soma_cpu_embedding_forward / _backward on device pointers. The backward is deterministic (the CPU's sums,
+   in the same order). Each returns 0 or a cudaError_t code. */
+int soma_cuda_embedding_forward(int dtype, int64_t n, int64_t dim, const int32_t* ids, const void* embeddings, void* out,
+                                void* stream);
+int soma_cuda_embedding_backward(int dtype, int64_t n, int64_t dim, int64_t vocab, const int32_t* ids,
+                                 const void* grad_out, void* grad_table, void* stream);
+/* One timestep of a recurrent layer on device buffers: soma_cpu_rnn_step_forward (backward = 0) or
+   soma_cpu_rnn_step_backward (backward = 1), same int64 argument array (a host array of device addresses). */
+int soma_cuda_rnn_step(int dtype, int backward, const int64_t* args, void* stream);
+/* c[m, n] (row stride ldc, unit column stride) = a[m, k] b[k, n], a and b read through (row, column) element
+   strides (transposed and sliced views as they are). Deterministic: each output sums in k order. */
+int soma_cuda_rnn_gemm(int dtype, int64_t m, int64_t n, int64_t k, const void* a, const int64_t* a_strides,
+                       const void* b, const int64_t* b_strides, void* c, int64_t ldc, void* stream);
+/* out[c] = sum over rows of in[r, c] (rows x cols contiguous), in row order as soma_cpu_column_sums. */
+int soma_cuda_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out, void* stream);
+
 #ifdef __cplusplus
 }
 #endif

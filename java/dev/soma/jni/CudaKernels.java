@@ -156,4 +156,42 @@ public final class CudaKernels {
             @Cast("const void*") long mean, @Cast("const void*") long rstd, @Cast("const void*") long gradY,
             @Cast("void*") long gradX, @Cast("void*") long gradGamma, @Cast("void*") long gradBeta,
             @Cast("void*") long workspace, @Cast("void*") long stream);
+
+    // ---------------- fused attention (cuda-kernels/attention.cu) ----------------
+    public static native int soma_cuda_attention_forward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
+            @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,
+            @Cast("const void*") long q, @Cast("const int64_t*") long[] qStrides, @Cast("const void*") long k,
+            @Cast("const int64_t*") long[] kStrides, @Cast("const void*") long v, @Cast("const int64_t*") long[] vStrides,
+            double scale, int causal, @Cast("const int32_t*") long keyLengths, @Cast("const int32_t*") long mask,
+            @Cast("int64_t") long maskBatchStride, @Cast("int64_t") long maskQueryStride, double dropout,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, @Cast("void*") long out,
+            @Cast("const int64_t*") long[] outStrides, @Cast("void*") long lse, @Cast("void*") long weights,
+            @Cast("void*") long cudaStream);
+    public static native int soma_cuda_attention_backward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
+            @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,
+            @Cast("const void*") long q, @Cast("const int64_t*") long[] qStrides, @Cast("const void*") long k,
+            @Cast("const int64_t*") long[] kStrides, @Cast("const void*") long v, @Cast("const int64_t*") long[] vStrides,
+            double scale, int causal, @Cast("const int32_t*") long keyLengths, @Cast("const int32_t*") long mask,
+            @Cast("int64_t") long maskBatchStride, @Cast("int64_t") long maskQueryStride, double dropout,
+            @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, @Cast("const void*") long out,
+            @Cast("const int64_t*") long[] outStrides, @Cast("const void*") long lse, @Cast("const void*") long gradOut,
+            @Cast("const int64_t*") long[] gradOutStrides, @Cast("void*") long gradQ, @Cast("const int64_t*") long[] gradQStrides,
+            @Cast("void*") long gradK, @Cast("const int64_t*") long[] gradKStrides, @Cast("void*") long gradV,
+            @Cast("const int64_t*") long[] gradVStrides, @Cast("void*") long delta, @Cast("void*") long cudaStream);
+
+    // ---------------- embeddings (cuda-kernels/rnn.cu) ----------------
+    public static native int soma_cuda_embedding_forward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
+            @Cast("const int32_t*") long ids, @Cast("const void*") long table, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_embedding_backward(int dtype, @Cast("int64_t") long n, @Cast("int64_t") long dim,
+            @Cast("int64_t") long vocab, @Cast("const int32_t*") long ids, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradTable, @Cast("void*") long stream);
+    public static native int soma_cuda_rnn_step(int dtype, int backward, @Cast("const int64_t*") long[] args,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_rnn_gemm(int dtype, @Cast("int64_t") long m, @Cast("int64_t") long n,
+            @Cast("int64_t") long k, @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,
+            @Cast("const void*") long b, @Cast("const int64_t*") long[] bStrides, @Cast("void*") long c,
+            @Cast("int64_t") long ldc, @Cast("void*") long stream);
+    public static native int soma_cuda_column_sums(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long in, @Cast("void*") long out, @Cast("void*") long stream);
 }

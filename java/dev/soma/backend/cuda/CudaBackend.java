@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.backend.AttentionKernels;
 import dev.soma.backend.Backend;
 import dev.soma.backend.ConvKernels;
 import dev.soma.backend.CudaProbe;
@@ -10,6 +11,7 @@ import dev.soma.backend.MemoryKernels;
 import dev.soma.backend.NormalizationKernels;
 import dev.soma.backend.OptimizerKernels;
 import dev.soma.backend.RandomKernels;
+import dev.soma.backend.RecurrentKernels;
 import dev.soma.backend.ReductionKernels;
 import dev.soma.jni.CudaKernels;
 import dev.soma.memory.CachingPool;
@@ -32,6 +34,8 @@ public final class CudaBackend implements Backend {
     private final OptimizerKernels optimizer = new CudaOptimizer(this);
     private final NormalizationKernels normalization = new CudaNormalization(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
+    private final AttentionKernels attention = new CudaAttention(this);
+    private final RecurrentKernels recurrent = new CudaRecurrent(this);
 
     public CudaBackend(Device device) {
         if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
@@ -110,5 +114,15 @@ public final class CudaBackend implements Backend {
     @Override
     public NormalizationKernels normalization() {
         return normalization;
+    }
+
+    @Override
+    public AttentionKernels attention() {
+        return attention;
+    }
+
+    @Override
+    public RecurrentKernels recurrent() {
+        return recurrent;
     }
 }

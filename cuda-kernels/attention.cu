@@ -1,0 +1,644 @@
+// Fused scaled-dot-product attention on CUDA, forward and backward, FlashAttention-2 style (f32, f64).
+// Semantics are those of native/src/attention.cpp (the reference): s = scale * q.k; key j is visible to query i
+// iff j < key_length[b], (causal: j <= i, top-left aligned) and mask[b * mbs + i * mqs + j] != 0; a query that
+// sees no key gets output 0 and lse = -inf (and zero gradients); dropout multiplies the normalised weights by
+// 1 / (1 - p) where the f32 Philox uniform of element ((b H + h) Tq + i) Tk + j is >= p, else by 0 (the same
+// stream as soma_cpu_random, so the same mask bit for bit).
+//
+// Layout of every kernel: a block of 128 threads (4 warps) owns a tile of 32 "own" rows (query rows in the
+// forward and dQ kernels, key rows in the dK/dV kernel), 8 per warp; the lanes of a warp walk the other side in
+// tiles of 32 (lane = key, or lane = query). Per tile:
+//   1. dot products over the feature dimension in chunks of DC: the own rows' chunk and the other rows' chunk
+//      are staged in shared memory (the other side's rows padded to DC + 4 floats, so that the lanes' 16-byte
+//      reads of one quarter-warp fall in distinct banks; the own side is read as a broadcast), four features per
+//      16-byte load on both sides, each lane keeping 8 scores in registers;
+//   2. the per-row softmax arithmetic in registers, with warp shuffles for the row max and sum (online softmax:
+//      running max m and sum l per row, the accumulator rescaled by exp(m_old - m_new));
+//   3. the per-warp probability tile goes to shared memory and the accumulator (8 rows x W output columns per
+//      warp, W = 32 * CH, CH columns per lane in registers) takes P X with X's rows staged in shared memory.
+// Output columns wider than W are split over blockIdx.y (each slice recomputes the scores: wide heads only).
+// The score matrix is never stored: the forward writes out and lse = m + log l; the backward recomputes
+// P = exp(s - lse) and runs two kernels so that no gradient needs atomics (deterministic): one owns query
+// tiles and accumulates dQ = sum_j dS_ij K_j; one owns key tiles and accumulates dV = sum_i P_ij dO_i and
+// dK = sum_i dS_ij Q_i, with dS_ij = P_ij (z_ij dO_i . V_j - delta_i) scale and delta_i = dO_i . O_i from a
+// small kernel first.
+#include "launch.cuh"
+#include "soma.h"
+
+#include <cuda_runtime.h>
+#include <cstdint>
+
+namespace {
+using namespace soma_cuda;
+
+constexpr int kRows = 32;    // own rows per block
+constexpr int kWarps = 4;    // warps per block
+constexpr int kPerWarp = kRows / kWarps;
+constexpr int kBlock = kWarps * 32;
+constexpr unsigned kFull = 0xffffffffu;
+// Padding of the other side's staged rows: keeps 16-byte alignment and spreads lanes over the banks.
+constexpr int kPad = 4;
+
+__device__ __forceinline__ float m_exp(float x) { return expf(x); }
+__device__ __forceinline__ double m_exp(double x) { return exp(x); }
+__device__ __forceinline__ float m_log(float x) { return logf(x); }
+__device__ __forceinline__ double m_log(double x) { return log(x); }
+template <typename T> __device__ __forceinline__ T neg_inf();
+template <> __device__ __forceinline__ float neg_inf<float>() { return -__int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double neg_inf<double>() { return -__longlong_as_double(0x7ff0000000000000LL); }
+
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    T w = __shfl_xor_sync(kFull, v, o);
+    v = w > v ? w : v;
+  }
+  return v;
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+// Philox4x32-10 as native/src/philox.h: key (seed low, high), counter (block low, high, stream low, high).
+__device__ __forceinline__ uint32_t philox_word(uint64_t element, uint64_t seed, uint64_t stream) {
+  const uint64_t block = element >> 2;
+  uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
+  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+#pragma unroll
+  for (int round = 0; round < 10; ++round) {
+    const uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+    const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+    const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+    const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+    c1 = (uint32_t)p1;
+    c3 = (uint32_t)p0;
+    c0 = n0;
+    c2 = n2;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  switch (element & 3) {
+    case 0: return c0;
+    case 1: return c1;
+    case 2: return c2;
+    default: return c3;
+  }
+}
+
+// Everything one call needs, passed by value. Element strides (batch, head, time) per tensor; unit last stride.
+template <typename T>
+struct Args {
+  int64_t B, H, Tq, Tk, D, Dv;
+  const T* q; int64_t qs0, qs1, qs2;
+  const T* k; int64_t ks0, ks1, ks2;
+  const T* v; int64_t vs0, vs1, vs2;
+  const T* o; int64_t os0, os1, os2;      // the forward's output (backward) / where it goes (forward)
+  const T* go; int64_t gos0, gos1, gos2;  // the output gradient (backward)
+  T* out; int64_t ws0, ws1, ws2;          // forward: out; dq kernel: dq; dkdv kernel: dk
+  T* out2; int64_t w2s0, w2s1, w2s2;      // dkdv kernel: dv
+  T* lse;                                 // [B, H, Tq] contiguous
+  const T* delta;                         // [B, H, Tq] contiguous (backward)
+  T scale;
+  int causal;
+  const int32_t* lengths;
+  const int32_t* mask;
+  int64_t mbs, mqs;
+  float dropout;                          // 0: none
+  T keep;                                 // 1 / (1 - dropout) in T, as the CPU rounds it
+  uint64_t seed, stream;
+
+  __device__ int64_t key_length(int64_t b) const {
+    if (!lengths) return Tk;
+    const int64_t n = lengths[b];
+    return n < Tk ? n : Tk;
+  }
+  // Query i sees key j (both in range, j < the batch entry's key length checked by the caller's bounds).
+  __device__ bool visible(int64_t b, int64_t i, int64_t j) const {
+    if (causal && j > i) return false;
+    return !mask || mask[b * mbs + i * mqs + j] != 0;
+  }
+  __device__ T drop_factor(int64_t b, int64_t h, int64_t i, int64_t j) const {
+    const uint64_t e = (uint64_t)(((b * H + h) * Tq + i) * Tk + j);
+    const float u = (float)(philox_word(e, seed, stream) >> 8) * 0x1.0p-24f;
+    return u >= dropout ? keep : T(0);
+  }
+};
+
+// Shared-memory plan of one block: own-row chunk [kRows][DC], other-row chunk [32][DC + kPad], the accumulation
+// operand [32][W] and the per-warp probability tile [kRows][32].
+template <typename T, int DC, int W>
+struct Smem {
+  static constexpr int kOwn = kRows * DC;
+  static constexpr int kOther = 32 * (DC + kPad);
+  static constexpr int kX = 32 * W;
+  static constexpr int kP = kRows * 32;
+  static constexpr size_t bytes = sizeof(T) * (kOwn + kOther + kX + kP);
+};
+
+// o[0..3] = p[0..3] from shared memory, 16-byte aligned: one float4 or two double2 loads.
+__device__ __forceinline__ void load4(const float* p, float (&o)[4]) {
+  const float4 t = *reinterpret_cast<const float4*>(p);
+  o[0] = t.x; o[1] = t.y; o[2] = t.z; o[3] = t.w;
+}
+__device__ __forceinline__ void load4(const double* p, double (&o)[4]) {
+  const double2 a = *reinterpret_cast<const double2*>(p), b = *reinterpret_cast<const double2*>(p + 2);
+  o[0] = a.x; o[1] = a.y; o[2] = b.x; o[3] = b.y;
+}
+
+// dst[r * ld + c] = rows[r][c0 + c] for r < 32 (rows valid, else 0), c < width (columns < limit, else 0).
+template <typename T>
+__device__ __forceinline__ void stage(T* dst, int ld, int width, const T* first_row, int64_t row_stride,
+                                      int rows_valid, int64_t c0, int64_t limit) {
+  for (int idx = threadIdx.x; idx < 32 * width; idx += kBlock) {
+    const int r = idx / width, c = idx - r * width;
+    T x = T(0);
+    if (r < rows_valid && c0 + c < limit) x = first_row[r * row_stride + c0 + c];
+    dst[r * ld + c] = x;
+  }
+}
+
+// s[r] = own_row(w * 8 + r) . other_row(lane) over `depth` features, chunk by chunk through shared memory.
+// own_resident: the caller staged the own rows once (depth <= DC) and they are still in `own`.
+template <typename T, int DC>
+__device__ __forceinline__ void dots(T (&s)[kPerWarp], T* own, T* other, const T* own_rows, int64_t own_stride,
+                                     int own_valid, const T* other_rows, int64_t other_stride, int other_valid,
+                                     int64_t depth, bool own_resident) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r) s[r] = T(0);
+  for (int64_t d0 = 0; d0 < depth; d0 += DC) {
+    __syncthreads();  // the previous chunk's readers are done
+    if (!own_resident) stage(own, DC, DC, own_rows, own_stride, own_valid, d0, depth);
+    stage(other, DC + kPad, DC, other_rows, other_stride, other_valid, d0, depth);
+    __syncthreads();
+    // Features past depth were staged as zeros up to DC, so whole groups of four are safe to read.
+    const int n = depth - d0 < DC ? int((depth - d0 + 3) & ~int64_t(3)) : DC;
+    const T* ow = own + warp * kPerWarp * DC;
+    const T* ot = other + lane * (DC + kPad);
+    for (int d = 0; d < n; d += 4) {
+      T x[4];
+      load4(ot + d, x);
+#pragma unroll
+      for (int r = 0; r < kPerWarp; ++r) {
+        T w[4];
+        load4(ow + r * DC + d, w);
+        s[r] += w[0] * x[0];
+        s[r] += w[1] * x[1];
+        s[r] += w[2] * x[2];
+        s[r] += w[3] * x[3];
+      }
+    }
+  }
+}
+
+// acc[r][c] += sum_j P[w * 8 + r][j] X[j][c0 + 32 c + lane] over the 32 rows j of X (X's rows staged in shared).
+template <typename T, int CH>
+__device__ __forceinline__ void accumulate(T (&acc)[kPerWarp][CH], const T* p, T* x, const T* x_rows,
+                                           int64_t x_stride, int x_valid, int64_t c0, int64_t width) {
+  constexpr int W = 32 * CH;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();  // earlier readers of x are done; this warp's P row writes are visible
+  stage(x, W, W, x_rows, x_stride, x_valid, c0, width);
+  __syncthreads();
+  const T* pw = p + warp * kPerWarp * 32;
+  for (int j = 0; j < 32; j += 4) {
+    T xv[4][CH];
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj)
+#pragma unroll
+      for (int c = 0; c < CH; ++c) xv[jj][c] = x[(j + jj) * W + c * 32 + lane];
+#pragma unroll
+    for (int r = 0; r < kPerWarp; ++r) {
+      T pr[4];
+      load4(pw + r * 32 + j, pr);
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj)
+#pragma unroll
+        for (int c = 0; c < CH; ++c) acc[r][c] += pr[jj] * xv[jj][c];
+    }
+  }
+}
+
+// ------------------------------------------------------------------ forward
+
+template <typename T, int DC, int CH>
+__global__ void __launch_bounds__(kBlock) attention_forward(Args<T> a, int64_t qtiles) {
+  constexpr int W = 32 * CH;
+  using S = Smem<T, DC, W>;
+  SOMA_DYNAMIC_SHARED(T, smem);
+  T* own = smem;
+  T* other = own + S::kOwn;
+  T* x = other + S::kOther;
+  T* p = x + S::kX;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t bh = blockIdx.x / qtiles, i0 = (blockIdx.x % qtiles) * kRows;
+  const int64_t b = bh / a.H, h = bh % a.H;
+  const int64_t c0 = int64_t(blockIdx.y) * W;
+  const int nq = a.Tq - i0 < kRows ? int(a.Tq - i0) : kRows;
+  const T ninf = neg_inf<T>();
+
+  T m[kPerWarp], l[kPerWarp], acc[kPerWarp][CH];
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r) {
+    m[r] = ninf;
+    l[r] = T(0);
+#pragma unroll
+    for (int c = 0; c < CH; ++c) acc[r][c] = T(0);
+  }
+  const T* qrows = a.q + b * a.qs0 + h * a.qs1 + i0 * a.qs2;
+  const int64_t len = a.key_length(b);
+  const int64_t kend = a.causal ? (len < i0 + nq ? len : i0 + nq) : len;
+  const bool resident = a.D <= DC;
+  if (resident) stage(own, DC, DC, qrows, a.qs2, nq, 0, a.D);  // dots() syncs before reading it
+
+  for (int64_t j0 = 0; j0 < kend; j0 += 32) {
+    const int nk = kend - j0 < 32 ? int(kend - j0) : 32;
+    T s[kPerWarp];
+    dots<T, DC>(s, own, other, qrows, a.qs2, nq, a.k + b * a.ks0 + h * a.ks1 + j0 * a.ks2, a.ks2, nk, a.D, resident);
+    __syncwarp(kFull);
+    const int64_t j = j0 + lane;
+#pragma unroll
+    for (int r = 0; r < kPerWarp; ++r) {
+      const int row = warp * kPerWarp + r;
+      const int64_t i = i0 + row;
+      const bool vis = row < nq && lane < nk && a.visible(b, i, j);
+      const T sc = vis ? s[r] * a.scale : ninf;
+      const T mt = warp_max(sc);
+      const T mnew = mt > m[r] ? mt : m[r];
+      T pr = T(0);
+      if (mnew != ninf) {  // warp-uniform
+        const T alpha = m_exp(m[r] - mnew);
+        pr = m_exp(sc - mnew);
+        l[r] = l[r] * alpha + warp_sum(pr);
+        m[r] = mnew;
+#pragma unroll
+        for (int c = 0; c < CH; ++c) acc[r][c] *= alpha;
+        if (a.dropout > 0.0f && vis) pr *= a.drop_factor(b, h, i, j);
+      }
+      p[row * 32 + lane] = pr;
+    }
+    accumulate<T, CH>(acc, p, x, a.v + b * a.vs0 + h * a.vs1 + j0 * a.vs2, a.vs2, nk, c0, a.Dv);
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r) {
+    const int row = warp * kPerWarp + r;
+    if (row >= nq) continue;
+    const int64_t i = i0 + row;
+    const T inv = l[r] > T(0) ? T(1) / l[r] : T(0);
+    T* o = a.out + b * a.ws0 + h * a.ws1 + i * a.ws2;
+#pragma unroll
+    for (int c = 0; c < CH; ++c) {
+      const int64_t e = c0 + c * 32 + lane;
+      if (e < a.Dv) o[e] = acc[r][c] * inv;
+    }
+    if (blockIdx.y == 0 && lane == 0) a.lse[bh * a.Tq + i] = l[r] > T(0) ? m[r] + m_log(l[r]) : ninf;
+  }
+}
+
+// The normalised weights before dropout, [B, H, Tq, Tk] contiguous, from the final lse: an inspection path
+// (quadratic memory anyway), one block per (b, h, i), threads over keys.
+template <typename T>
+__global__ void attention_weights(Args<T> a, T* weights) {
+  const int64_t row = blockIdx.x;  // (b H + h) Tq + i
+  const int64_t i = row % a.Tq, bh = row / a.Tq, b = bh / a.H, h = bh % a.H;
+  const T L = a.lse[row];
+  const int64_t len = a.key_length(b);
+  const T* qi = a.q + b * a.qs0 + h * a.qs1 + i * a.qs2;
+  for (int64_t j = threadIdx.x; j < a.Tk; j += blockDim.x) {
+    T w = T(0);
+    if (L != neg_inf<T>() && j < len && a.visible(b, i, j)) {
+      const T* kj = a.k + b * a.ks0 + h * a.ks1 + j * a.ks2;
+      T s = T(0);
+      for (int64_t d = 0; d < a.D; ++d) s += qi[d] * kj[d];
+      w = m_exp(s * a.scale - L);
+    }
+    weights[row * a.Tk + j] = w;
+  }
+}
+
+// ------------------------------------------------------------------ backward
+
+// delta[(b H + h) Tq + i] = dO_i . O_i: one warp per row.
+template <typename T>
+__global__ void attention_delta(Args<T> a, T* delta) {
+  const int64_t rows = a.B * a.H * a.Tq;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= rows) return;  // whole warps leave together
+  const int64_t i = row % a.Tq, bh = row / a.Tq, b = bh / a.H, h = bh % a.H;
+  const T* o = a.o + b * a.os0 + h * a.os1 + i * a.os2;
+  const T* g = a.go + b * a.gos0 + h * a.gos1 + i * a.gos2;
+  T s = T(0);
+  for (int64_t e = lane; e < a.Dv; e += 32) s += o[e] * g[e];
+  s = warp_sum(s);
+  if (lane == 0) delta[row] = s;
+}
+
+// dQ: a block owns 32 query rows; lanes walk keys. Writes dQ whole (columns c0 .. c0 + W of this slice).
+template <typename T, int DC, int CH>
+__global__ void __launch_bounds__(kBlock) attention_backward_dq(Args<T> a, int64_t qtiles) {
+  constexpr int W = 32 * CH;
+  using S = Smem<T, DC, W>;
+  SOMA_DYNAMIC_SHARED(T, smem);
+  T* own = smem;
+  T* other = own + S::kOwn;
+  T* x = other + S::kOther;
+  T* p = x + S::kX;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t bh = blockIdx.x / qtiles, i0 = (blockIdx.x % qtiles) * kRows;
+  const int64_t b = bh / a.H, h = bh % a.H;
+  const int64_t c0 = int64_t(blockIdx.y) * W;
+  const int nq = a.Tq - i0 < kRows ? int(a.Tq - i0) : kRows;
+  const T ninf = neg_inf<T>();
+
+  T L[kPerWarp], dl[kPerWarp], acc[kPerWarp][CH];
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r) {
+    const int row = warp * kPerWarp + r;
+    L[r] = row < nq ? a.lse[bh * a.Tq + i0 + row] : ninf;
+    dl[r] = row < nq ? a.delta[bh * a.Tq + i0 + row] : T(0);
+#pragma unroll
+    for (int c = 0; c < CH; ++c) acc[r][c] = T(0);
+  }
+  const T* qrows = a.q + b * a.qs0 + h * a.qs1 + i0 * a.qs2;
+  const T* gorows = a.go + b * a.gos0 + h * a.gos1 + i0 * a.gos2;
+  const int64_t len = a.key_length(b);
+  const int64_t kend = a.causal ? (len < i0 + nq ? len : i0 + nq) : len;
+
+  for (int64_t j0 = 0; j0 < kend; j0 += 32) {
+    const int nk = kend - j0 < 32 ? int(kend - j0) : 32;
+    const T* krows = a.k + b * a.ks0 + h * a.ks1 + j0 * a.ks2;
+    T s[kPerWarp], dp[kPerWarp];
+    dots<T, DC>(s, own, other, qrows, a.qs2, nq, krows, a.ks2, nk, a.D, false);
+    dots<T, DC>(dp, own, other, gorows, a.gos2, nq, a.v + b * a.vs0 + h * a.vs1 + j0 * a.vs2, a.vs2, nk, a.Dv, false);
+    __syncwarp(kFull);
+    const int64_t j = j0 + lane;
+#pragma unroll
+    for (int r = 0; r < kPerWarp; ++r) {
+      const int row = warp * kPerWarp + r;
+      const int64_t i = i0 + row;
+      T ds = T(0);
+      if (row < nq && lane < nk && L[r] != ninf && a.visible(b, i, j)) {
+        const T pr = m_exp(s[r] * a.scale - L[r]);
+        T g = dp[r];
+        if (a.dropout > 0.0f) g *= a.drop_factor(b, h, i, j);
+        ds = pr * (g - dl[r]) * a.scale;
+      }
+      p[row * 32 + lane] = ds;
+    }
+    accumulate<T, CH>(acc, p, x, krows, a.ks2, nk, c0, a.D);
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r) {
+    const int row = warp * kPerWarp + r;
+    if (row >= nq) continue;
+    T* o = a.out + b * a.ws0 + h * a.ws1 + (i0 + row) * a.ws2;
+#pragma unroll
+    for (int c = 0; c < CH; ++c) {
+      const int64_t e = c0 + c * 32 + lane;
+      if (e < a.D) o[e] = acc[r][c];
+    }
+  }
+}
+
+// dK and dV: a block owns 32 key rows; lanes walk queries. Writes both whole (this slice's columns).
+template <typename T, int DC, int CH>
+__global__ void __launch_bounds__(kBlock) attention_backward_dkdv(Args<T> a, int64_t ktiles) {
+  constexpr int W = 32 * CH;
+  using S = Smem<T, DC, W>;
+  SOMA_DYNAMIC_SHARED(T, smem);
+  T* own = smem;
+  T* other = own + S::kOwn;
+  T* x = other + S::kOther;
+  T* p = x + S::kX;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t bh = blockIdx.x / ktiles, j0 = (blockIdx.x % ktiles) * kRows;
+  const int64_t b = bh / a.H, h = bh % a.H;
+  const int64_t c0 = int64_t(blockIdx.y) * W;
+  const int nk = a.Tk - j0 < kRows ? int(a.Tk - j0) : kRows;
+  const T ninf = neg_inf<T>();
+
+  T dk[kPerWarp][CH], dv[kPerWarp][CH];
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r)
+#pragma unroll
+    for (int c = 0; c < CH; ++c) dk[r][c] = dv[r][c] = T(0);
+  const T* krows = a.k + b * a.ks0 + h * a.ks1 + j0 * a.ks2;
+  const T* vrows = a.v + b * a.vs0 + h * a.vs1 + j0 * a.vs2;
+  const int64_t len = a.key_length(b);
+  // Keys at or past the length see no query: their gradients stay 0. Causal: only queries i >= j0 see them.
+  const int64_t first = j0 >= len ? a.Tq : (a.causal ? j0 : 0);
+
+  for (int64_t i0 = first; i0 < a.Tq; i0 += 32) {
+    const int nq = a.Tq - i0 < 32 ? int(a.Tq - i0) : 32;
+    const T* qrows = a.q + b * a.qs0 + h * a.qs1 + i0 * a.qs2;
+    const T* gorows = a.go + b * a.gos0 + h * a.gos1 + i0 * a.gos2;
+    T s[kPerWarp], dp[kPerWarp], ds[kPerWarp];
+    dots<T, DC>(s, own, other, krows, a.ks2, nk, qrows, a.qs2, nq, a.D, false);
+    dots<T, DC>(dp, own, other, vrows, a.vs2, nk, gorows, a.gos2, nq, a.Dv, false);
+    const int64_t i = i0 + lane;
+    const T L = lane < nq ? a.lse[bh * a.Tq + i] : ninf;
+    const T di = lane < nq ? a.delta[bh * a.Tq + i] : T(0);
+    __syncwarp(kFull);
+#pragma unroll
+    for (int r = 0; r < kPerWarp; ++r) {
+      const int row = warp * kPerWarp + r;
+      const int64_t j = j0 + row;
+      T pz = T(0);
+      ds[r] = T(0);
+      if (row < nk && j < len && L != ninf && a.visible(b, i, j)) {
+        const T pr = m_exp(s[r] * a.scale - L);
+        const T z = a.dropout > 0.0f ? a.drop_factor(b, h, i, j) : T(1);
+        ds[r] = pr * (dp[r] * z - di) * a.scale;
+        pz = pr * z;
+      }
+      p[row * 32 + lane] = pz;
+    }
+    accumulate<T, CH>(dv, p, x, gorows, a.gos2, nq, c0, a.Dv);
+    __syncwarp(kFull);  // this warp's lanes are done reading its P rows
+#pragma unroll
+    for (int r = 0; r < kPerWarp; ++r) p[(warp * kPerWarp + r) * 32 + lane] = ds[r];
+    accumulate<T, CH>(dk, p, x, qrows, a.qs2, nq, c0, a.D);
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPerWarp; ++r) {
+    const int row = warp * kPerWarp + r;
+    if (row >= nk) continue;
+    const int64_t j = j0 + row;
+    T* gk = a.out + b * a.ws0 + h * a.ws1 + j * a.ws2;
+    T* gv = a.out2 + b * a.w2s0 + h * a.w2s1 + j * a.w2s2;
+#pragma unroll
+    for (int c = 0; c < CH; ++c) {
+      const int64_t e = c0 + c * 32 + lane;
+      if (e < a.D) gk[e] = dk[r][c];
+      if (e < a.Dv) gv[e] = dv[r][c];
+    }
+  }
+}
+
+// ------------------------------------------------------------------ host side
+
+// Feature chunk and the widest column slice per dtype, so that a block's shared memory stays under 48 KiB:
+// f32 DC 64, W <= 128 (36.5 KiB); f64 DC 32, W <= 64 (41 KiB).
+template <typename T> struct Tiles;
+template <> struct Tiles<float> { static constexpr int DC = 64, MaxCH = 4; };
+template <> struct Tiles<double> { static constexpr int DC = 32, MaxCH = 2; };
+
+template <typename T>
+int columns_per_lane(int64_t width) {
+  const int64_t need = (width + 31) / 32;
+  if (need <= 1) return 1;
+  if (need <= 2 || Tiles<T>::MaxCH == 2) return 2;
+  return 4;
+}
+
+enum class Kind { Forward, Dq, DkDv };
+
+template <typename T, int CH>
+int launch_kind(Kind kind, const Args<T>& a, int64_t width, cudaStream_t s) {
+  constexpr int DC = Tiles<T>::DC;
+  constexpr int W = 32 * CH;
+  const size_t shared = Smem<T, DC, W>::bytes;
+  const unsigned slices = unsigned((width + W - 1) / W);
+  const int64_t own = kind == Kind::DkDv ? a.Tk : a.Tq;
+  const int64_t tiles = (own + kRows - 1) / kRows;
+  const dim3 grid(unsigned(a.B * a.H * tiles), slices < 1 ? 1 : slices);
+  switch (kind) {
+    case Kind::Forward:
+      return launch<attention_forward<T, DC, CH>>(SOMA_SITE, grid, kBlock, shared, s, a, tiles);
+    case Kind::Dq:
+      return launch<attention_backward_dq<T, DC, CH>>(SOMA_SITE, grid, kBlock, shared, s, a, tiles);
+    default:
+      return launch<attention_backward_dkdv<T, DC, CH>>(SOMA_SITE, grid, kBlock, shared, s, a, tiles);
+  }
+}
+
+template <typename T>
+int launch_tiled(Kind kind, const Args<T>& a, int64_t width, cudaStream_t s) {
+  switch (columns_per_lane<T>(width)) {
+    case 1: return launch_kind<T, 1>(kind, a, width, s);
+    case 2: return launch_kind<T, 2>(kind, a, width, s);
+    default: return launch_kind<T, Tiles<T>::MaxCH>(kind, a, width, s);
+  }
+}
+
+template <typename T>
+Args<T> make_args(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, const void* q,
+                  const int64_t* qs, const void* k, const int64_t* ks, const void* v, const int64_t* vs, double scale,
+                  int causal, const int32_t* lengths, const int32_t* mask, int64_t mbs, int64_t mqs, double dropout,
+                  uint64_t seed, uint64_t stream) {
+  Args<T> a{};
+  a.B = B; a.H = H; a.Tq = Tq; a.Tk = Tk; a.D = D; a.Dv = Dv;
+  a.q = static_cast<const T*>(q); a.qs0 = qs[0]; a.qs1 = qs[1]; a.qs2 = qs[2];
+  a.k = static_cast<const T*>(k); a.ks0 = ks[0]; a.ks1 = ks[1]; a.ks2 = ks[2];
+  a.v = static_cast<const T*>(v); a.vs0 = vs[0]; a.vs1 = vs[1]; a.vs2 = vs[2];
+  a.scale = T(scale);
+  a.causal = causal != 0;
+  a.lengths = lengths;
+  a.mask = mask;
+  a.mbs = mbs;
+  a.mqs = mqs;
+  a.dropout = dropout > 0 ? float(dropout) : 0.0f;
+  a.keep = T(1.0 / (1.0 - dropout));
+  a.seed = seed;
+  a.stream = stream;
+  return a;
+}
+
+template <typename T>
+int forward_typed(Args<T> a, void* out, const int64_t* os, void* lse, void* weights, cudaStream_t s) {
+  a.out = static_cast<T*>(out); a.ws0 = os[0]; a.ws1 = os[1]; a.ws2 = os[2];
+  a.lse = static_cast<T*>(lse);
+  if (a.B * a.H * a.Tq == 0) return 0;
+  int status = launch_tiled<T>(Kind::Forward, a, a.Dv, s);
+  if (status != 0 || weights == nullptr || a.Tk == 0) return status;
+  return launch<attention_weights<T>>(SOMA_SITE, dim3(unsigned(a.B * a.H * a.Tq)), kBlock, 0, s, a,
+                                      static_cast<T*>(weights));
+}
+
+template <typename T>
+int backward_typed(Args<T> a, const void* out, const int64_t* os, const void* lse, const void* go,
+                   const int64_t* gos, void* gq, const int64_t* gqs, void* gk, const int64_t* gks, void* gv,
+                   const int64_t* gvs, void* delta, cudaStream_t s) {
+  a.o = static_cast<const T*>(out); a.os0 = os[0]; a.os1 = os[1]; a.os2 = os[2];
+  a.go = static_cast<const T*>(go); a.gos0 = gos[0]; a.gos1 = gos[1]; a.gos2 = gos[2];
+  a.lse = const_cast<T*>(static_cast<const T*>(lse));
+  a.delta = static_cast<const T*>(delta);
+  int status = 0;
+  const int64_t rows = a.B * a.H * a.Tq;
+  if (rows > 0) {
+    status = launch<attention_delta<T>>(SOMA_SITE, dim3(unsigned((rows + kWarps - 1) / kWarps)), kBlock, 0, s, a,
+                                        static_cast<T*>(delta));
+    if (status != 0) return status;
+    Args<T> q = a;
+    q.out = static_cast<T*>(gq); q.ws0 = gqs[0]; q.ws1 = gqs[1]; q.ws2 = gqs[2];
+    status = launch_tiled<T>(Kind::Dq, q, a.D, s);
+    if (status != 0) return status;
+  }
+  if (a.B * a.H * a.Tk == 0) return 0;
+  Args<T> kv = a;
+  kv.out = static_cast<T*>(gk); kv.ws0 = gks[0]; kv.ws1 = gks[1]; kv.ws2 = gks[2];
+  kv.out2 = static_cast<T*>(gv); kv.w2s0 = gvs[0]; kv.w2s1 = gvs[1]; kv.w2s2 = gvs[2];
+  return launch_tiled<T>(Kind::DkDv, kv, a.D > a.Dv ? a.D : a.Dv, s);
+}
+
+}  // namespace
+
+extern "C" {
+
+int soma_cuda_attention_forward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                int causal, const int32_t* key_lengths, const int32_t* mask, int64_t mask_batch_stride,
+                                int64_t mask_query_stride, double dropout, uint64_t seed, uint64_t stream, void* out,
+                                const int64_t* out_strides, void* lse, void* weights, void* cuda_stream) {
+  switch (dtype) {
+    case SOMA_F32:
+      return forward_typed<float>(make_args<float>(batch, heads, tq, tk, d, dv, q, q_strides, k, k_strides, v,
+                                                   v_strides, scale, causal, key_lengths, mask, mask_batch_stride,
+                                                   mask_query_stride, dropout, seed, stream),
+                                  out, out_strides, lse, weights, as_stream(cuda_stream));
+    case SOMA_F64:
+      return forward_typed<double>(make_args<double>(batch, heads, tq, tk, d, dv, q, q_strides, k, k_strides, v,
+                                                     v_strides, scale, causal, key_lengths, mask, mask_batch_stride,
+                                                     mask_query_stride, dropout, seed, stream),
+                                   out, out_strides, lse, weights, as_stream(cuda_stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+int soma_cuda_attention_backward(int dtype, int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d,
+                                 int64_t dv, const void* q, const int64_t* q_strides, const void* k,
+                                 const int64_t* k_strides, const void* v, const int64_t* v_strides, double scale,
+                                 int causal, const int32_t* key_lengths, const int32_t* mask,
+                                 int64_t mask_batch_stride, int64_t mask_query_stride, double dropout, uint64_t seed,
+                                 uint64_t stream, const void* out, const int64_t* out_strides, const void* lse,
+                                 const void* grad_out, const int64_t* grad_out_strides, void* grad_q,
+                                 const int64_t* grad_q_strides, void* grad_k, const int64_t* grad_k_strides,
+                                 void* grad_v, const int64_t* grad_v_strides, void* delta, void* cuda_stream) {
+  switch (dtype) {
+    case SOMA_F32:
+      return backward_typed<float>(make_args<float>(batch, heads, tq, tk, d, dv, q, q_strides, k, k_strides, v,
+                                                    v_strides, scale, causal, key_lengths, mask, mask_batch_stride,
+                                                    mask_query_stride, dropout, seed, stream),
+                                   out, out_strides, lse, grad_out, grad_out_strides, grad_q, grad_q_strides, grad_k,
+                                   grad_k_strides, grad_v, grad_v_strides, delta, as_stream(cuda_stream));
+    case SOMA_F64:
+      return backward_typed<double>(make_args<double>(batch, heads, tq, tk, d, dv, q, q_strides, k, k_strides, v,
+                                                      v_strides, scale, causal, key_lengths, mask, mask_batch_stride,
+                                                      mask_query_stride, dropout, seed, stream),
+                                    out, out_strides, lse, grad_out, grad_out_strides, grad_q, grad_q_strides, grad_k,
+                                    grad_k_strides, grad_v, grad_v_strides, delta, as_stream(cuda_stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+}  // extern "C"
