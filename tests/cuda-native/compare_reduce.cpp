@@ -252,7 +252,7 @@ template <typename T> void softmax_suite() {
 void split_subset_suite() {
   if (!g_subset) return;
   const Shape s{1, 16400};
-  for (int op : {SOMA_REDUCE_SUM, SOMA_REDUCE_VAR}) {
+  for (int op : {int(SOMA_REDUCE_SUM), int(SOMA_REDUCE_VAR)}) {
     std::vector<float> x = gaussian<float>(size_t(s.cols), 1, 0.5);
     std::vector<float> ref(1);
     soma_cpu_reduce_rows(op, SOMA_F32, s.rows, s.cols, x.data(), ref.data());
