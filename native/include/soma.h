@@ -518,6 +518,51 @@ int soma_cuda_rnn_gemm(int dtype, int64_t m, int64_t n, int64_t k, const void* a
 /* out[c] = sum over rows of in[r, c] (rows x cols contiguous), in row order as soma_cpu_column_sums. */
 int soma_cuda_column_sums(int dtype, int64_t rows, int64_t cols, const void* in, void* out, void* stream);
 
+/* ============================== CUDA: reductions, softmax and losses (cuda-kernels/reduce.cu, loss.cu) ============================== */
+
+/* The CPU reductions and losses above on device pointers, enqueued on `stream`; same semantics and layouts
+   (contiguous rows x cols). Each returns 0 or a cudaError_t code. No atomics: the same input gives bit-identical
+   output run to run. Some need a device workspace (doubles for partial results, so no reduction depends on the
+   order in which blocks finish): soma_cuda_reduce_workspace says how many bytes for a call of the given kind and
+   size (0: pass NULL); a call that needs one and gets NULL answers cudaErrorInvalidValue. */
+#define SOMA_CUDA_WORKSPACE_REDUCE_ROWS 0    /* soma_cuda_reduce_rows(rows, cols) */
+#define SOMA_CUDA_WORKSPACE_REDUCE_LEADING 1 /* soma_cuda_reduce_leading(outer = rows, inner = cols) */
+#define SOMA_CUDA_WORKSPACE_LOSS_ELEMENTS 2  /* soma_cuda_mse / soma_cuda_bce over n = cols elements (rows unused) */
+#define SOMA_CUDA_WORKSPACE_LOSS_ROWS 3      /* the (sparse) softmax cross-entropies over rows */
+int soma_cuda_reduce_workspace(int kind, int64_t rows, int64_t cols, int64_t* bytes);
+int soma_cuda_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, void* out, void* workspace,
+                          void* stream);
+/* op: SOMA_REDUCE_SUM or SOMA_REDUCE_MEAN. */
+int soma_cuda_reduce_leading(int op, int dtype, int64_t outer, int64_t inner, const void* in, void* out,
+                             void* workspace, void* stream);
+int soma_cuda_reduce_rows_backward(int op, int dtype, int64_t rows, int64_t cols, const void* in,
+                                   const void* grad_out, void* grad_in, void* stream);
+/* dtype: SOMA_F32, SOMA_F64 or SOMA_I32. */
+int soma_cuda_arg_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, int32_t* out,
+                              void* stream);
+int soma_cuda_softmax_rows(int log, int dtype, int64_t rows, int64_t cols, const void* in, void* out, void* stream);
+int soma_cuda_softmax_rows_backward(int log, int dtype, int64_t rows, int64_t cols, const void* y,
+                                    const void* grad_out, void* grad_in, void* stream);
+int soma_cuda_mse(int dtype, int64_t n, const void* pred, const void* target, void* out, void* workspace,
+                  void* stream);
+int soma_cuda_mse_backward(int dtype, int64_t n, const void* pred, const void* target, const void* grad_out,
+                           void* grad_pred, void* stream);
+int soma_cuda_bce(int from_logits, int dtype, int64_t n, const void* x, const void* z, void* out, void* workspace,
+                  void* stream);
+int soma_cuda_bce_backward(int from_logits, int dtype, int64_t n, const void* x, const void* z, const void* grad_out,
+                           void* grad_x, void* stream);
+int soma_cuda_softmax_cross_entropy(int dtype, int64_t rows, int64_t cols, const void* logits, const void* targets,
+                                    void* out, void* probs, void* workspace, void* stream);
+int soma_cuda_softmax_cross_entropy_backward(int dtype, int64_t rows, int64_t cols, const void* probs,
+                                             const void* targets, const void* grad_out, void* grad_logits,
+                                             void* stream);
+int soma_cuda_sparse_softmax_cross_entropy(int dtype, int64_t rows, int64_t cols, const void* logits,
+                                           const int32_t* labels, void* out, void* probs, void* workspace,
+                                           void* stream);
+int soma_cuda_sparse_softmax_cross_entropy_backward(int dtype, int64_t rows, int64_t cols, const void* probs,
+                                                    const int32_t* labels, const void* grad_out, void* grad_logits,
+                                                    void* stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -194,4 +194,56 @@ public final class CudaKernels {
             @Cast("int64_t") long ldc, @Cast("void*") long stream);
     public static native int soma_cuda_column_sums(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
             @Cast("const void*") long in, @Cast("void*") long out, @Cast("void*") long stream);
+
+    // ---------------- reductions, softmax and losses (cuda-kernels/reduce.cu, loss.cu) ----------------
+    public static final int WORKSPACE_REDUCE_ROWS = 0;
+    public static final int WORKSPACE_REDUCE_LEADING = 1;
+    public static final int WORKSPACE_LOSS_ELEMENTS = 2;
+    public static final int WORKSPACE_LOSS_ROWS = 3;
+    public static native int soma_cuda_reduce_workspace(int kind, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_reduce_rows(int op, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("void*") long out,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_reduce_leading(int op, int dtype, @Cast("int64_t") long outer,
+            @Cast("int64_t") long inner, @Cast("const void*") long in, @Cast("void*") long out,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_reduce_rows_backward(int op, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradIn, @Cast("void*") long stream);
+    public static native int soma_cuda_arg_reduce_rows(int op, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("int32_t*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_softmax_rows(int log, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("void*") long out,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_softmax_rows_backward(int log, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long y, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradIn, @Cast("void*") long stream);
+    public static native int soma_cuda_mse(int dtype, @Cast("int64_t") long n, @Cast("const void*") long pred,
+            @Cast("const void*") long target, @Cast("void*") long out, @Cast("void*") long workspace,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_mse_backward(int dtype, @Cast("int64_t") long n, @Cast("const void*") long pred,
+            @Cast("const void*") long target, @Cast("const void*") long gradOut, @Cast("void*") long gradPred,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_bce(int fromLogits, int dtype, @Cast("int64_t") long n,
+            @Cast("const void*") long x, @Cast("const void*") long z, @Cast("void*") long out,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_bce_backward(int fromLogits, int dtype, @Cast("int64_t") long n,
+            @Cast("const void*") long x, @Cast("const void*") long z, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradX, @Cast("void*") long stream);
+    public static native int soma_cuda_softmax_cross_entropy(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long logits, @Cast("const void*") long targets,
+            @Cast("void*") long out, @Cast("void*") long probs, @Cast("void*") long workspace,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_softmax_cross_entropy_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long probs, @Cast("const void*") long targets,
+            @Cast("const void*") long gradOut, @Cast("void*") long gradLogits, @Cast("void*") long stream);
+    public static native int soma_cuda_sparse_softmax_cross_entropy(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long logits, @Cast("const int32_t*") long labels,
+            @Cast("void*") long out, @Cast("void*") long probs, @Cast("void*") long workspace,
+            @Cast("void*") long stream);
+    public static native int soma_cuda_sparse_softmax_cross_entropy_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long probs, @Cast("const int32_t*") long labels,
+            @Cast("const void*") long gradOut, @Cast("void*") long gradLogits, @Cast("void*") long stream);
 }

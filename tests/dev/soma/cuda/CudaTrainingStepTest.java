@@ -108,6 +108,10 @@ class CudaTrainingStepTest {
             double[] ref = cpu.params().get(i).value().toDoubleArray();
             double[] got = gpu.params().get(i).value().toDoubleArray();
             for (double v : got) assertFalse(Double.isNaN(v), name + " has NaN on cuda:0");
+            // An attention key bias has a zero gradient in exact arithmetic (it adds q . b_k to every score of a
+            // query row, which the softmax over keys ignores): its computed gradient is rounding noise (~1e-9),
+            // which Adam's g / (|g| + eps) turns into steps of ~1e-5 with a different random sign on each device.
+            if (name.endsWith("/attention/key/bias")) continue;
             double rel = relative(got, ref);
             assertTrue(rel < BOUND, name + ": |cuda - cpu| / |cpu| = " + rel);
         }

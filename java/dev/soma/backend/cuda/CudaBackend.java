@@ -33,6 +33,8 @@ public final class CudaBackend implements Backend {
     private final ConvKernels conv = new CudaConv(this);
     private final OptimizerKernels optimizer = new CudaOptimizer(this);
     private final NormalizationKernels normalization = new CudaNormalization(this);
+    private final ReductionKernels reductions = new CudaReductions(this);
+    private final LossKernels losses = new CudaLoss(this);
     private final CudaUnsupported unsupported = new CudaUnsupported();
     private final AttentionKernels attention = new CudaAttention(this);
     private final RecurrentKernels recurrent = new CudaRecurrent(this);
@@ -83,12 +85,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public ReductionKernels reductions() {
-        return unsupported;
+        return reductions;
     }
 
     @Override
     public LossKernels losses() {
-        return unsupported;
+        return losses;
     }
 
     @Override
