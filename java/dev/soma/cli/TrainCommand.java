@@ -72,6 +72,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--limit", defaultValue = "0", description = "train on the first N training images only (0: all)")
     int limit;
 
+    @Option(names = "--test-limit", defaultValue = "0",
+            description = "evaluate on the first N test images only (0: all; e.g. for a quick run on the emulated device)")
+    int testLimit;
+
     @Option(names = "--seed", defaultValue = "42")
     long seed;
 
@@ -126,7 +130,8 @@ final class TrainCommand implements Callable<Integer> {
         Mnist.Dataset data = datasetOptions.load(console);
         Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();
         ArrayDataset train = ImageData.toDataset(trainSplit);
-        ArrayDataset test = ImageData.toDataset(data.test());
+        Mnist.Split testSplit = testLimit > 0 ? data.test().slice(0, Math.min(testLimit, data.test().count())) : data.test();
+        ArrayDataset test = ImageData.toDataset(testSplit);
         Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(datasetOptions.dataset).getFileName());
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");

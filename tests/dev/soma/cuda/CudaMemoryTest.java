@@ -122,7 +122,7 @@ class CudaMemoryTest {
 
     @Test
     void describesItsDevice() {
-        // Reductions and losses, the last families CudaUnsupported stood in for, have kernels now.
+        // Every kernel family has CUDA kernels now; none answers "not implemented".
         Backend gpu = gpu();
         assertTrue(gpu.describe().startsWith("cuda:0: "), gpu.describe());
         assertEquals(Device.cuda(0), gpu.device());

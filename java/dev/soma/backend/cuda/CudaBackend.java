@@ -35,7 +35,6 @@ public final class CudaBackend implements Backend {
     private final NormalizationKernels normalization = new CudaNormalization(this);
     private final ReductionKernels reductions = new CudaReductions(this);
     private final LossKernels losses = new CudaLoss(this);
-    private final CudaUnsupported unsupported = new CudaUnsupported();
     private final AttentionKernels attention = new CudaAttention(this);
     private final RecurrentKernels recurrent = new CudaRecurrent(this);
 
