@@ -23,6 +23,7 @@
 // dK = sum_i dS_ij Q_i, with dS_ij = P_ij (z_ij dO_i . V_j - delta_i) scale and delta_i = dO_i . O_i from a
 // small kernel first.
 #include "launch.cuh"
+#include "soma_random_values.h"
 #include "soma.h"
 
 #include <cuda_runtime.h>
@@ -64,30 +65,12 @@ __device__ __forceinline__ T warp_sum(T v) {
   return v;
 }
 
-// Philox4x32-10 as native/src/philox.h: key (seed low, high), counter (block low, high, stream low, high).
+// Word `element % 4` of Philox block `element / 4` of (seed, stream): the layout of native/src/philox.h, so the
+// dropout mask is the CPU's bit for bit.
 __device__ __forceinline__ uint32_t philox_word(uint64_t element, uint64_t seed, uint64_t stream) {
-  const uint64_t block = element >> 2;
-  uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
-  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-    const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-    const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-    const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-    c1 = (uint32_t)p1;
-    c3 = (uint32_t)p0;
-    c0 = n0;
-    c2 = n2;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  switch (element & 3) {
-    case 0: return c0;
-    case 1: return c1;
-    case 2: return c2;
-    default: return c3;
-  }
+  uint32_t w[4];
+  soma_rv::block_at(element >> 2, seed, stream, w);
+  return w[element & 3];
 }
 
 // Everything one call needs, passed by value. Element strides (batch, head, time) per tensor; unit last stride.
