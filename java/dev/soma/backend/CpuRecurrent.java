@@ -4,11 +4,13 @@ import dev.soma.backend.dnnl.DnnlLstm;
 
 import dev.soma.backend.ElementwiseKernels.BinaryOp;
 import dev.soma.jni.CpuKernels;
-import dev.soma.ops.Shapes;
 import dev.soma.tensor.Tensor;
 
-import java.util.ArrayList;
-import java.util.List;
+
+import static dev.soma.backend.MatrixViews.columns;
+import static dev.soma.backend.MatrixViews.strided;
+import static dev.soma.backend.MatrixViews.transposed;
+import static dev.soma.backend.MatrixViews.view;
 
 /**
  * Recurrent layers on the CPU as our own fused kernels around oneDNN matrix products: one product for every
@@ -76,7 +78,7 @@ final class CpuRecurrent implements RecurrentKernels {
         long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden();
         long gh = s.cell().gates * h;
         long es = x.dtype().byteSize();
-        Views v = new Views();
+        MatrixViews v = new MatrixViews();
         try {
             reorderTime(s, x.address(), ws.xs().address(), f, es, x, false);
             Tensor xp = v.add(Tensor.empty(x.dtype(), x.device(), t * n, gh));
@@ -155,7 +157,7 @@ final class CpuRecurrent implements RecurrentKernels {
         long gh = s.cell().gates * h;
         long es = dy.dtype().byteSize();
         boolean gru = s.cell() == Cell.GRU;
-        Views v = new Views();
+        MatrixViews v = new MatrixViews();
         try {
             Tensor dz = v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh));
             Tensor dzRec = gru ? v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh)) : dz;
@@ -258,7 +260,7 @@ final class CpuRecurrent implements RecurrentKernels {
      * gate block 3), so the two column blocks come from two products over all steps, copied into place.
      */
     private static void resetBeforeRecurrentGrad(Tensor like, Tensor hm, Tensor gates, Tensor dz, Tensor du, long rows,
-                                                 long h, Views v) {
+                                                 long h, MatrixViews v) {
         long gh = 3 * h;
         long es = like.dtype().byteSize();
         Tensor first = v.add(Tensor.empty(like.dtype(), like.device(), h, 2 * h));
@@ -318,49 +320,6 @@ final class CpuRecurrent implements RecurrentKernels {
             CpuKernels.soma_cpu_fill(states.dtype().code(), states.address(), count, 0.0);
         } else {
             CpuKernels.soma_cpu_copy(states.address(), initial.address(), count * es);
-        }
-    }
-
-    /** A contiguous 2-d view {@code [rows, cols]} of {@code t} starting {@code offset} elements in. Not recorded. */
-    private static Tensor view(Tensor t, long offset, long rows, long cols) {
-        long[] shape = {rows, cols};
-        return t.viewOf(t.offset() + offset, shape, Shapes.contiguousStrides(shape));
-    }
-
-    /** A 2-d view {@code [rows, cols]} with row stride {@code rowStride}, {@code offset} elements in. Not recorded. */
-    private static Tensor strided(Tensor t, long offset, long rows, long cols, long rowStride) {
-        return t.viewOf(t.offset() + offset, new long[] {rows, cols}, new long[] {rowStride, 1});
-    }
-
-    /** Columns {@code [first, first + count)} of a contiguous 2-d tensor as a view. Not recorded. */
-    private static Tensor columns(Tensor m, long first, long count) {
-        return strided(m, first, m.size(0), count, m.size(1));
-    }
-
-    /** The transpose of a 2-d tensor as a view (no copy, not recorded). */
-    private static Tensor transposed(Tensor m) {
-        long[] s = m.shape();
-        long[] st = m.strides();
-        return m.viewOf(m.offset(), new long[] {s[1], s[0]}, new long[] {st[1], st[0]});
-    }
-
-    /** Temporaries of one call, closed together. */
-    private static final class Views implements AutoCloseable {
-        private final List<Tensor> list = new ArrayList<>();
-
-        Tensor add(Tensor t) {
-            list.add(t);
-            return t;
-        }
-
-        Tensor of(Tensor t, long offset, long rows, long cols) {
-            return add(view(t, offset, rows, cols));
-        }
-
-        @Override
-        public void close() {
-            for (Tensor t : list) t.close();
-            list.clear();
         }
     }
 }

@@ -1,14 +1,17 @@
 package dev.soma.backend.cuda;
 
 import dev.soma.backend.ElementwiseKernels.BinaryOp;
+import dev.soma.backend.MatrixViews;
 import dev.soma.backend.RecurrentKernels;
 import dev.soma.jni.CudaKernels;
-import dev.soma.ops.Shapes;
 import dev.soma.tensor.Tensor;
 
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
+
+import static dev.soma.backend.MatrixViews.columns;
+import static dev.soma.backend.MatrixViews.strided;
+import static dev.soma.backend.MatrixViews.transposed;
+import static dev.soma.backend.MatrixViews.view;
 
 /**
  * Embeddings and recurrent layers through cuda-kernels/rnn.cu, our own kernels only (no cuDNN here, so
@@ -61,7 +64,7 @@ final class CudaRecurrent implements RecurrentKernels {
         long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden();
         long gh = s.cell().gates * h;
         long es = x.dtype().byteSize();
-        Views v = new Views();
+        MatrixViews v = new MatrixViews();
         try {
             reorderTime(s, x.address(), ws.xs().address(), f, x, false);
             Tensor xp = v.add(Tensor.empty(x.dtype(), x.device(), t * n, gh).keep());
@@ -134,7 +137,7 @@ final class CudaRecurrent implements RecurrentKernels {
         long gh = s.cell().gates * h;
         long es = dy.dtype().byteSize();
         boolean gru = s.cell() == Cell.GRU;
-        Views v = new Views();
+        MatrixViews v = new MatrixViews();
         try {
             Tensor dz = v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh).keep());
             Tensor dzRec = gru ? v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh).keep()) : dz;
@@ -304,47 +307,6 @@ final class CudaRecurrent implements RecurrentKernels {
             } else {
                 backend.memory().copy(initial, first);
             }
-        }
-    }
-
-    /** A contiguous 2-d view {@code [rows, cols]} of {@code t} starting {@code offset} elements in. Not recorded. */
-    private static Tensor view(Tensor t, long offset, long rows, long cols) {
-        long[] shape = {rows, cols};
-        return t.viewOf(t.offset() + offset, shape, Shapes.contiguousStrides(shape));
-    }
-
-    /** A 2-d view {@code [rows, cols]} with row stride {@code rowStride}, {@code offset} elements in. Not recorded. */
-    private static Tensor strided(Tensor t, long offset, long rows, long cols, long rowStride) {
-        return t.viewOf(t.offset() + offset, new long[] {rows, cols}, new long[] {rowStride, 1});
-    }
-
-    private static Tensor columns(Tensor m, long first, long count) {
-        return strided(m, first, m.size(0), count, m.size(1));
-    }
-
-    private static Tensor transposed(Tensor m) {
-        long[] s = m.shape();
-        long[] st = m.strides();
-        return m.viewOf(m.offset(), new long[] {s[1], s[0]}, new long[] {st[1], st[0]});
-    }
-
-    /** Temporaries of one call, closed together. */
-    private static final class Views implements AutoCloseable {
-        private final List<Tensor> list = new ArrayList<>();
-
-        Tensor add(Tensor t) {
-            list.add(t);
-            return t;
-        }
-
-        Tensor of(Tensor t, long offset, long rows, long cols) {
-            return add(view(t, offset, rows, cols));
-        }
-
-        @Override
-        public void close() {
-            for (Tensor t : list) t.close();
-            list.clear();
         }
     }
 }
