@@ -10,6 +10,7 @@
 //
 //   cuda_compare [--subset]     --subset: f32 only, N = 203, no large sizes (the sanitizer build)
 #include "soma.h"
+#include "device_buffers.h"
 #include "test_util.h"
 
 #include <algorithm>
@@ -26,10 +27,6 @@ bool g_subset = false;
 int64_t N = 1003;  // the odd size of most cases (several blocks); 203 (one block) in --subset
 std::mt19937_64 g_rng;
 
-template <typename T> constexpr int dtype_of();
-template <> constexpr int dtype_of<float>() { return SOMA_F32; }
-template <> constexpr int dtype_of<double>() { return SOMA_F64; }
-template <> constexpr int dtype_of<int32_t>() { return SOMA_I32; }
 template <typename T> const char* tname() { return sizeof(T) == 8 ? "f64" : std::is_same<T, float>::value ? "f32" : "i32"; }
 
 const char* kBinaryNames[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -38,19 +35,7 @@ const char* kUnaryNames[] = {"neg",   "exp",        "log",        "sqrt",       
                              "sigmoid", "relu",     "leaky_relu", "gelu",       "clamp",       "pow_scalar",
                              "add_scalar", "mul_scalar", "rsub_scalar", "rdiv_scalar", "square"};
 
-// ---------------------------------------------------------------- poison and values
-template <typename T> T poison_value() {
-  T v;
-  if (sizeof(T) == 8) std::memcpy(&v, &tu::kPoison64, 8);
-  else std::memcpy(&v, &tu::kPoison32, 4);
-  return v;
-}
-template <typename T> bool is_poison(T v) {
-  T p = poison_value<T>();
-  return std::memcmp(&v, &p, sizeof(T)) == 0;
-}
-template <typename T> std::vector<T> poisoned(size_t n) { return std::vector<T>(n, poison_value<T>()); }
-
+// ---------------------------------------------------------------- values
 enum class Values { General, Positive };
 
 // Random values; about a third come from a small set (zeros, ones, halves, NaN, infinities) so that equal pairs,
@@ -85,25 +70,6 @@ template <typename T> std::vector<T> random_bits(size_t n) {
   return v;
 }
 
-// ---------------------------------------------------------------- device buffers
-// An exact-size cudaMalloc (the emulated device's memory is host memory of exactly that size, so the sanitizer
-// build sees a kernel's first byte out of bounds), filled from a host vector.
-template <typename T> struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(const std::vector<T>& h) : n(h.size()) {
-    TU_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(n, 1) * sizeof(T)) == cudaSuccess, "cudaMalloc");
-    TU_CHECK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess, "upload");
-  }
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  std::vector<T> get() const {
-    std::vector<T> h(n);
-    TU_CHECK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess, "download");
-    return h;
-  }
-};
 
 // ---------------------------------------------------------------- comparison
 struct Tol {

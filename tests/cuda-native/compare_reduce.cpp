@@ -8,6 +8,7 @@
 //
 //   cuda_compare_reduce [--subset]     --subset: f32 only, smaller shapes (the sanitizer build)
 #include "soma.h"
+#include "device_buffers.h"
 #include "test_util.h"
 
 #include <algorithm>
@@ -21,22 +22,8 @@ namespace {
 bool g_subset = false;
 std::mt19937_64 g_rng;
 
-template <typename T> constexpr int dtype_of();
-template <> constexpr int dtype_of<float>() { return SOMA_F32; }
-template <> constexpr int dtype_of<double>() { return SOMA_F64; }
-template <> constexpr int dtype_of<int32_t>() { return SOMA_I32; }
 template <typename T> const char* tname() { return sizeof(T) == 8 ? "f64" : std::is_same<T, float>::value ? "f32" : "i32"; }
 
-template <typename T> T poison_value() {
-  T v;
-  if (sizeof(T) == 8) std::memcpy(&v, &tu::kPoison64, 8);
-  else std::memcpy(&v, &tu::kPoison32, 4);
-  return v;
-}
-template <typename T> bool is_poison(T v) {
-  T p = poison_value<T>();
-  return std::memcmp(&v, &p, sizeof(T)) == 0;
-}
 
 template <typename T> std::vector<T> gaussian(size_t n, double scale = 1, double shift = 0) {
   std::normal_distribution<double> d(shift, scale);
@@ -57,28 +44,6 @@ template <typename T> std::vector<T> small_ints(size_t n) {
   return v;
 }
 
-// An exact-size device buffer (at least one byte), filled from a host vector or with poison.
-template <typename T> struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(const std::vector<T>& h) : n(h.size()) {
-    TU_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(n, 1) * sizeof(T)) == cudaSuccess, "cudaMalloc");
-    TU_CHECK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess, "upload");
-  }
-  static std::vector<T> poison(size_t n) { return std::vector<T>(n, poison_value<T>()); }
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  std::vector<T> get() const {
-    std::vector<T> h(n);
-    TU_CHECK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess, "download");
-    return h;
-  }
-  void repoison() {
-    auto h = poison(n);
-    TU_CHECK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess, "poison");
-  }
-};
 
 // The workspace a call asks for, at exactly that size (null when none).
 struct Workspace {
