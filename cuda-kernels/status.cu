@@ -16,7 +16,6 @@ const char* fiber_kind();
 #endif
 
 extern "C" {
-int soma_cuda_built(void) { return 1; }
 
 const char* soma_cuda_build_info(void) {
 #if defined(SOMA_CUDA_EMULATED)
