@@ -58,13 +58,13 @@ final class CudaConv implements ConvKernels {
             boolean tf32 = VendorPaths.tf32Enabled();
             String failure = run.apply(tf32);
             if (failure == null) {
-                VendorPaths.logOnce(family, dtype + " " + g, cudnnName(pass, g, tf32));
+                VendorPaths.ran(family, dtype + " " + g, cudnnName(pass, g, tf32));
                 CudaStatus.kernel(0, "cuDNN " + family, () -> dtype + " " + g); // the sync switch
                 return true;
             }
             refusal = "cuDNN refused: " + failure;
         }
-        VendorPaths.logOnce(family, dtype + " " + g, "soma implicit-GEMM (not cuDNN: " + refusal + ")");
+        VendorPaths.ran(family, dtype + " " + g, "soma implicit-GEMM (not cuDNN: " + refusal + ")");
         return false;
     }
 
@@ -170,13 +170,13 @@ final class CudaConv implements ConvKernels {
         if (refusal == null) {
             String failure = cudnn().poolForward(kind, g, x, out);
             if (failure == null) {
-                VendorPaths.logOnce(family, out.dtype() + " " + g, "cuDNN");
+                VendorPaths.ran(family, out.dtype() + " " + g, "cuDNN");
                 CudaStatus.kernel(0, "cudnnPoolingForward", () -> kind + " pool2d " + out.dtype() + " " + g);
                 return;
             }
             refusal = "cuDNN refused: " + failure;
         }
-        VendorPaths.logOnce(family, out.dtype() + " " + g, "soma (not cuDNN: " + refusal + ")");
+        VendorPaths.ran(family, out.dtype() + " " + g, "soma (not cuDNN: " + refusal + ")");
         int status = CudaKernels.soma_cuda_pool2d(isMax(kind), out.dtype().code(), g.nativeArray(), x.address(),
                 out.address(), workspace, backend.stream());
         CudaStatus.kernel(status, "soma_cuda_pool2d", () -> kind + " pool2d " + out.dtype() + " " + g);

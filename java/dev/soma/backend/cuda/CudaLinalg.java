@@ -67,14 +67,14 @@ final class CudaLinalg implements LinalgKernels {
             String failure = cublas().run(route.decision().plan(), out.dtype(), tf32, a.address(), b.address(),
                     out.address(), backend.stream());
             if (failure == null) {
-                VendorPaths.logOnce("matmul", shape, CublasMatmul.describe(out.dtype(), tf32));
+                VendorPaths.ran("matmul", shape, CublasMatmul.describe(out.dtype(), tf32));
                 CudaStatus.kernel(0, "cublasGemmStridedBatchedEx", () -> "matmul " + shape); // the sync switch
                 return;
             }
             refused.put(shape, failure);
-            VendorPaths.logOnce("matmul", shape, OURS + " (cuBLAS refused: " + failure + ")");
+            VendorPaths.ran("matmul", shape, OURS + " (cuBLAS refused: " + failure + ")");
         } else {
-            VendorPaths.logOnce("matmul", shape, OURS + " (not cuBLAS: " + route.decision().refusal() + ")");
+            VendorPaths.ran("matmul", shape, OURS + " (not cuBLAS: " + route.decision().refusal() + ")");
         }
         long[] batch = Arrays.copyOf(c, r - 2);
         int status = CudaKernels.soma_cuda_matmul(out.dtype().code(), r - 2, batch, m, n, k,

@@ -3,6 +3,7 @@ package dev.soma.backend.cuda;
 import dev.soma.backend.ConvKernels.Geometry;
 import dev.soma.tensor.DType;
 
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -22,6 +23,7 @@ public final class VendorPaths {
     /** Distinct (family, shape) log lines remembered; past this, new shapes are no longer logged. */
     private static final int LOGGED_LIMIT = 4096;
     private static final Set<String> LOGGED = ConcurrentHashMap.newKeySet();
+    private static final Map<String, String> LAST = new ConcurrentHashMap<>();
     private static final long INT_MAX = Integer.MAX_VALUE;
 
     private static volatile Boolean vendorOverride;
@@ -229,13 +231,32 @@ public final class VendorPaths {
     // ------------------------------------------------------------------ the log line
 
     /**
-     * Logs at INFO, once per family and shape, which path runs: "CUDA path: matmul f32 [4, 64, 64] -> cuBLAS ...".
+     * Records that one call of {@code family} ran {@code path}: remembered as the family's {@link #lastPath},
+     * and logged at INFO once per family, shape and path.
+     */
+    static void ran(String family, String shape, String path) {
+        LAST.put(family, path);
+        logOnce(family, shape, path);
+    }
+
+    /**
+     * The path the latest call of a family ran, e.g. {@code lastPath("matmul")} (families: "matmul", "conv2d
+     * forward", "conv2d backward data", "conv2d backward weights", "max pool2d forward", "average pool2d
+     * forward"); null before the first call. For tests and debugging.
+     */
+    public static String lastPath(String family) {
+        return LAST.get(family);
+    }
+
+    /**
+     * Logs at INFO, once per family, shape and path: "CUDA path: matmul F32 [4, 64, 64] ... => cuBLAS ..."
+     * (" => " because shapes may hold "->").
      * Returns whether this call logged (the first for that key).
      */
     static boolean logOnce(String family, String shape, String path) {
         String key = family + " " + shape;
-        if (LOGGED.size() >= LOGGED_LIMIT || !LOGGED.add(key)) return false;
-        LOG.log(System.Logger.Level.INFO, () -> "CUDA path: " + key + " -> " + path);
+        if (LOGGED.size() >= LOGGED_LIMIT || !LOGGED.add(key + " -> " + path)) return false;
+        LOG.log(System.Logger.Level.INFO, () -> "CUDA path: " + key + " => " + path);
         return true;
     }
 }

@@ -71,11 +71,14 @@ class VendorPathsTest {
     }
 
     @Test
-    void theLogLineIsWrittenOncePerFamilyAndShape() {
+    void theLogLineIsWrittenOncePerFamilyShapeAndPath() {
         String shape = "f32 [3, 5] test-" + System.nanoTime();
         assertTrue(VendorPaths.logOnce("matmul", shape, "soma tiled GEMM"));
         assertFalse(VendorPaths.logOnce("matmul", shape, "soma tiled GEMM"));
         assertTrue(VendorPaths.logOnce("conv2d forward", shape, "soma implicit-GEMM"));
+        assertTrue(VendorPaths.logOnce("matmul", shape, "cuBLAS"), "a new path for the same shape is logged again");
+        VendorPaths.ran("matmul", shape, "cuBLAS gemmStridedBatchedEx");
+        assertEquals("cuBLAS gemmStridedBatchedEx", VendorPaths.lastPath("matmul"));
     }
 
     // ------------------------------------------------------------------ cuBLAS eligibility
