@@ -27,14 +27,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Which path each CUDA op family takes (cuBLAS / cuDNN or our kernels), as the describe strings say and as the
- * backend recorded for the call that actually ran ({@link VendorPaths#lastPath}, also the "CUDA path:" log line): on the emulated device and with the vendor switch
- * off every family names and runs ours; on a real device the run agrees with the description whatever it is,
- * and matches the CPU. Prints "PATH family: description" lines that bench/gpu/check.sh collects.
+ * backend recorded for the call that actually ran ({@link VendorPaths#lastPath}, also the "CUDA path:" log
+ * line): on the emulated device and with the vendor switch off every family names and runs ours; on a real
+ * device the run agrees with the description whatever it is, and matches the CPU. Prints "PATH family:
+ * description" lines that bench/gpu/check.sh collects.
  */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
 class CudaVendorPathTest {
-    /** A fresh size per test, so shapes differ from one test to the next. */
+    /** A random size per test: fresh shapes every run. Described after the run, which caches vendor refusals. */
     private final int fresh = 3 + new SplittableRandom().nextInt(40);
 
     @AfterEach
@@ -69,8 +70,8 @@ class CudaVendorPathTest {
         try (Scope s = Scope.open()) {
             Tensor ga = onGpu(a, m, k), gb = onGpu(b, k, n);
             Tensor out = poisoned(DType.F32, m, n);
-            String described = gpu.linalg().matmulImplementation(ga, gb, out);
             gpu.linalg().matmul(ga, gb, out);
+            String described = gpu.linalg().matmulImplementation(ga, gb, out);
             Tensor expected = Tensor.empty(DType.F64, Device.cpu(), m, n);
             Backends.cpu().linalg().matmul(Tensor.of(a, m, k), Tensor.of(b, k, n), expected);
             double err = Reference.relativeError(out.toDoubleArray(), expected.toDoubleArray());
@@ -88,22 +89,22 @@ class CudaVendorPathTest {
         double[] x = widen(gaussian(r, (int) numel(xs))), k = widen(gaussian(r, (int) numel(ks)));
         double[] b = widen(gaussian(r, (int) g.oc())), dy = widen(gaussian(r, (int) numel(ys)));
         try (Scope s = Scope.open()) {
-            String[] described = gpu.conv().conv2dImplementations(g, DType.F32, true);
             var cpu = Backends.cpu().conv();
             Tensor out = poisoned(DType.F32, ys);
             gpu.conv().conv2d(g, onGpu(x, xs), onGpu(k, ks), onGpu(b, g.oc()), true, out);
             Tensor ey = Tensor.empty(DType.F64, Device.cpu(), ys);
             cpu.conv2d(g, Tensor.of(x, xs), Tensor.of(k, ks), Tensor.of(b, g.oc()), true, ey);
-            check(described[0], out, ey);
             Tensor dx = poisoned(DType.F32, xs);
             gpu.conv().conv2dBackwardData(g, onGpu(dy, ys), onGpu(k, ks), dx);
             Tensor edx = Tensor.empty(DType.F64, Device.cpu(), xs);
             cpu.conv2dBackwardData(g, Tensor.of(dy, ys), Tensor.of(k, ks), edx);
-            check(described[1], dx, edx);
             Tensor dk = poisoned(DType.F32, ks), db = poisoned(DType.F32, g.oc());
             gpu.conv().conv2dBackwardWeights(g, onGpu(x, xs), onGpu(dy, ys), dk, db);
             Tensor edk = Tensor.empty(DType.F64, Device.cpu(), ks), edb = Tensor.empty(DType.F64, Device.cpu(), g.oc());
             cpu.conv2dBackwardWeights(g, Tensor.of(x, xs), Tensor.of(dy, ys), edk, edb);
+            String[] described = gpu.conv().conv2dImplementations(g, DType.F32, true);
+            check(described[0], out, ey);
+            check(described[1], dx, edx);
             check(described[2], dk, edk);
             check(described[2] + " (bias)", db, edb);
             String[] passes = {"forward", "backward data", "backward weights"};
@@ -124,9 +125,9 @@ class CudaVendorPathTest {
         String[] forwards = new String[2];
         try (Scope s = Scope.open()) {
             for (PoolKind kind : PoolKind.values()) {
-                String described = gpu.conv().pool2dImplementations(kind, g, DType.F32)[0];
                 Tensor out = poisoned(DType.F32, ys);
                 gpu.conv().pool2d(kind, g, onGpu(x, xs), out, 0);
+                String described = gpu.conv().pool2dImplementations(kind, g, DType.F32)[0];
                 Tensor expected = Tensor.empty(DType.F64, Device.cpu(), ys);
                 Backends.cpu().conv().pool2d(kind, g, Tensor.of(x, xs), expected, 0);
                 check(described, out, expected);

@@ -66,7 +66,8 @@ final class CublasMatmul {
         }
         // The default math mode: FP32 products stay FP32 unless the call asks for TF32 itself.
         cublas.cublasSetMathMode(context, cublas.CUBLAS_DEFAULT_MATH);
-        h = new Handle(context, new FloatPointer(1f), new FloatPointer(0f), new DoublePointer(1d), new DoublePointer(0d));
+        h = new Handle(context, new FloatPointer(1f), new FloatPointer(0f), new DoublePointer(1d),
+                new DoublePointer(0d));
         handles.set(h);
         return h;
     }

@@ -199,8 +199,8 @@ final class CudaConv implements ConvKernels {
         String name = kind == PoolKind.MAX ? "max" : "average";
         String inference = poolRefusal(g, dtype, false);
         // A max-pool training forward always runs ours (it records the winners our backward reads).
-        String forward = inference == null
-                ? "cuDNN " + name + " pool2d forward (" + (kind == PoolKind.MAX ? "inference; training: soma, records winners)" : "inference and training)")
+        String when = kind == PoolKind.MAX ? "inference; training: soma, records winners" : "inference and training";
+        String forward = inference == null ? "cuDNN " + name + " pool2d forward (" + when + ")"
                 : "soma " + name + " pool2d forward" + where + "; not cuDNN: " + inference;
         return new String[] {forward,
             "soma " + name + " pool2d backward (gather" + (kind == PoolKind.MAX ? ", recorded winners" : "") + ")" + where};

@@ -126,7 +126,8 @@ final class CudnnConv {
     String algorithm(String pass, Geometry g, boolean tf32) {
         Algo a = algos.get(key(pass, g, tf32));
         if (a == null) return null;
-        return a.refusal() != null ? "refused: " + a.refusal() : "algorithm " + a.algo() + ", workspace " + a.workspace() + " B";
+        if (a.refusal() != null) return "refused: " + a.refusal();
+        return "algorithm " + a.algo() + ", workspace " + a.workspace() + " B";
     }
 
     // ------------------------------------------------------------------ pooling
@@ -180,10 +181,14 @@ final class CudnnConv {
         return pass + (tf32 ? " tf32 " : " fp32 ") + g;
     }
 
-    /** The first answer that succeeded, is deterministic and, unless TF32 is on, uses FMA math only. */
+    /**
+     * The first answer that succeeded and is deterministic, with FMA math only unless TF32 is on; never
+     * CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round f32 data down to 16 bits.
+     */
     private static boolean acceptable(int status, int determinism, int mathType, boolean tf32) {
-        return status == CUDNN_STATUS_SUCCESS && determinism == CUDNN_DETERMINISTIC
-                && (tf32 || mathType == CUDNN_FMA_MATH);
+        boolean math = mathType == CUDNN_FMA_MATH
+                || tf32 && (mathType == CUDNN_DEFAULT_MATH || mathType == CUDNN_TENSOR_OP_MATH);
+        return status == CUDNN_STATUS_SUCCESS && determinism == CUDNN_DETERMINISTIC && math;
     }
 
     private static Algo none(String pass) {
@@ -332,7 +337,8 @@ final class CudnnConv {
 
     private static void check(int status, String function) {
         if (status != CUDNN_STATUS_SUCCESS) {
-            throw new Refusal(function + ": " + cudnnGetErrorString(status).getString() + " (cuDNN status " + status + ")");
+            String text = cudnnGetErrorString(status).getString();
+            throw new Refusal(function + ": " + text + " (cuDNN status " + status + ")");
         }
     }
 }

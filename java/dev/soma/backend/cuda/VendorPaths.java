@@ -124,15 +124,19 @@ public final class VendorPaths {
         if (batch > INT_MAX) return refuse("batch count over 2^31 - 1");
         // cuBLAS's A = b^T, a column-major N x K matrix; its B = a^T, K x M.
         long[] opA = columnMajorTranspose(k, n, bStrides[r - 2], bStrides[r - 1]);
-        if (opA == null) return refuse("b is not dense along either axis (strides " + bStrides[r - 2] + ", " + bStrides[r - 1] + ")");
+        if (opA == null) return refuse("b is not dense along either axis" + strides(bStrides, r));
         long[] opB = columnMajorTranspose(m, k, aStrides[r - 2], aStrides[r - 1]);
-        if (opB == null) return refuse("a is not dense along either axis (strides " + aStrides[r - 2] + ", " + aStrides[r - 1] + ")");
+        if (opB == null) return refuse("a is not dense along either axis" + strides(aStrides, r));
         long strideA = batchStride(outShape, bStrides);
         long strideB = batchStride(outShape, aStrides);
         if (strideA < 0) return refuse("b's batch axes are not one uniform stride (partial broadcast)");
         if (strideB < 0) return refuse("a's batch axes are not one uniform stride (partial broadcast)");
         return new GemmDecision(new GemmPlan(opA[0] == 1, opB[0] == 1, (int) n, (int) m, (int) k, (int) opA[1],
                 (int) opB[1], (int) n, strideA, strideB, m * n, (int) batch), null);
+    }
+
+    private static String strides(long[] s, int r) {
+        return " (strides " + s[r - 2] + ", " + s[r - 1] + ")";
     }
 
     private static GemmDecision refuse(String why) {
@@ -209,7 +213,9 @@ public final class VendorPaths {
     }
 
     private static String paddingRefusal(Geometry g) {
-        if (g.padTop() > INT_MAX || g.padLeft() > INT_MAX || g.kh() > INT_MAX || g.kw() > INT_MAX) return "window over 2^31";
+        if (g.padTop() > INT_MAX || g.padLeft() > INT_MAX || g.kh() > INT_MAX || g.kw() > INT_MAX) {
+            return "window over 2^31";
+        }
         if (symmetricOutput(g.h(), g.kh(), g.sh(), g.dh(), g.padTop()) != g.oh()
                 || symmetricOutput(g.w(), g.kw(), g.sw(), g.dw(), g.padLeft()) != g.ow()) {
             return "asymmetric padding changes the output size (t" + g.padTop() + " b" + g.padBottom() + " l"
