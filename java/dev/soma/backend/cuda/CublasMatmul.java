@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.errors.NativeException;
 import dev.soma.tensor.DType;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.global.cublas;
@@ -35,7 +36,12 @@ final class CublasMatmul {
      */
     String run(VendorPaths.GemmPlan p, DType dtype, boolean tf32, long a, long b, long out, long stream) {
         VendorLibraries.bind(device);
-        Handle h = handle();
+        Handle h;
+        try {
+            h = handle();
+        } catch (NativeException e) {
+            return e.getMessage(); // e.g. no memory for cuBLAS's state: our kernel still runs
+        }
         int status = cublas.cublasSetStream_v2(h.context(), VendorLibraries.stream(stream));
         if (status != cublas.CUBLAS_STATUS_SUCCESS) return "cublasSetStream: " + text(status);
         boolean f64 = dtype == DType.F64;
@@ -62,7 +68,7 @@ final class CublasMatmul {
         cublasContext context = new cublasContext();
         int status = cublas.cublasCreate_v2(context);
         if (status != cublas.CUBLAS_STATUS_SUCCESS) {
-            throw new dev.soma.errors.NativeException("cublasCreate on cuda:" + device + " failed: " + text(status));
+            throw new NativeException("cublasCreate on cuda:" + device + " failed: " + text(status));
         }
         // The default math mode: FP32 products stay FP32 unless the call asks for TF32 itself.
         cublas.cublasSetMathMode(context, cublas.CUBLAS_DEFAULT_MATH);
