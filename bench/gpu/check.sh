@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every `gpu`-tagged test (and the element-wise bandwidth check) on a GPU host without Java, Maven or
-# network, from the bundle bench/gpu/prepare.sh made. Full logs go to the folder given as $1 (or $OUT);
+# network, from the bundle bench/gpu/prepare.sh made: once with the vendor libraries on (cuBLAS, cuDNN where they
+# load), then the families that have a vendor path again with -Dsoma.cuda.vendor=false (our kernels), printing
+# which path each family took in both runs. Full logs go to the folder given as $1 (or $OUT);
 # a short table is printed last. Exit status: the JUnit launcher's (0 = all passed).
 # Usage: bench/gpu/check.sh [output-folder]
 set -uo pipefail
@@ -65,26 +67,50 @@ export LD_LIBRARY_PATH="${LD_DIRS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 CLASSPATH_JARS=""
 for jar in "$BUNDLE"/lib/*.jar; do CLASSPATH_JARS="${CLASSPATH_JARS:+$CLASSPATH_JARS:}$jar"; done
+# One JUnit console run: time limit, log file, then extra launcher arguments (after any -D options for the JVM).
+junit() {
+  local limit=$1 log=$2 jvm=()
+  shift 2
+  while [ $# -gt 0 ] && [ "${1#-D}" != "$1" ]; do jvm+=("$1"); shift; done
+  timeout "$limit" "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m "${jvm[@]}" \
+    -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+    -jar "$BUNDLE/junit-console.jar" execute \
+    --class-path "$BUNDLE/test-classes:$CLASSPATH_JARS" \
+    --include-tag gpu \
+    --details tree --disable-banner "$@" > "$log" 2>&1
+}
 START=$(date +%s)
-timeout 420 "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m \
-  -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
-  -jar "$BUNDLE/junit-console.jar" execute \
-  --class-path "$BUNDLE/test-classes:$CLASSPATH_JARS" \
-  --scan-class-path "$BUNDLE/test-classes" \
-  --include-tag gpu \
-  --details tree --disable-banner > "$LOGS/junit.log" 2>&1
+# Every gpu test with the vendor libraries on (the default: cuBLAS / cuDNN where they load and take the shape)...
+junit 380 "$LOGS/junit.log" --scan-class-path "$BUNDLE/test-classes"
 STATUS=$?
+# ...then the families that have a vendor path again with -Dsoma.cuda.vendor=false: our kernels on the device.
+junit 60 "$LOGS/junit-vendor-off.log" -Dsoma.cuda.vendor=false \
+  --select-class dev.soma.cuda.CudaVendorPathTest --select-class dev.soma.cuda.CudaLinalgTest \
+  --select-class dev.soma.cuda.CudaConvTest
+STATUS_OFF=$?
 SECONDS_TAKEN=$(( $(date +%s) - START ))
 
-count() { grep -Eo "[0-9]+ tests $1" "$LOGS/junit.log" | head -n 1 | cut -d' ' -f1; }
+count() { grep -Eo "[0-9]+ tests $1" "${2:-$LOGS/junit.log}" | head -n 1 | cut -d' ' -f1; }
+# Which path each family took ("PATH family: description" from CudaVendorPathTest), and how many distinct
+# (family, shape) "CUDA path:" log lines named each library.
+paths() {
+  local label=$1 log=$2
+  grep -E '^PATH ' "$log" | sort -u | sed "s/^PATH /path $label  /" || true
+  grep -E 'CUDA path: ' "$log" | awk -F' => ' '{ split($2, w, " "); print w[1] }' | sort | uniq -c \
+    | awk -v l="$label" '{ printf "path %s  %s distinct shapes on %s\n", l, $1, $2 }' || true
+}
 echo
 echo "== Soma GPU check ($SECONDS_TAKEN s, logs in $LOGS)"
 grep -E '^DEVICE ' "$LOGS/junit.log" | sed 's/^DEVICE /device   /' || true
 printf '%-10s %s\n' "found" "$(count found)" "succeeded" "$(count successful)" "failed" "$(count failed)" \
   "skipped" "$(count skipped)" "aborted" "$(count aborted)"
 grep -E '^BENCH ' "$LOGS/junit.log" | sed 's/^BENCH /bench    /' || true
-grep -E '✘' "$LOGS/junit.log" | head -n 20 | sed 's/^/failed   /' || true
+paths "(vendor on) " "$LOGS/junit.log"
+printf '%-10s %s\n' "vendor-off" "found $(count found "$LOGS/junit-vendor-off.log"), succeeded $(count successful "$LOGS/junit-vendor-off.log"), failed $(count failed "$LOGS/junit-vendor-off.log"), exit $STATUS_OFF"
+paths "(vendor off)" "$LOGS/junit-vendor-off.log"
+grep -hE '✘' "$LOGS/junit.log" "$LOGS/junit-vendor-off.log" | head -n 20 | sed 's/^/failed   /' || true
 ABORTED=$(count aborted)
+if [ "$STATUS" = 0 ] && [ "$STATUS_OFF" != 0 ]; then STATUS=$STATUS_OFF; fi
 if [ "$STATUS" = 0 ] && [ "${ABORTED:-0}" != 0 ]; then
   echo "note     $ABORTED tests were skipped by an assumption (no usable CUDA device?): see $LOGS/junit.log"
   STATUS=3

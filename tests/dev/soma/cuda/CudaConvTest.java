@@ -193,16 +193,22 @@ class CudaConvTest {
         assertNoGpuLeak(before);
     }
 
+    /** Our kernels' names; with the vendor switch off, so that it holds on a real device with cuDNN too. */
     @Test
     void implementationsNameOurKernels() {
         Backend gpu = gpu();
         Geometry g = CONV_CASES[1].geometry();
-        String[] conv = gpu.conv().conv2dImplementations(g, DType.F32, true);
-        assertEquals(3, conv.length);
-        for (String s : conv) assertTrue(s.startsWith("soma implicit-GEMM conv2d"), s);
-        String[] pool = gpu.conv().pool2dImplementations(PoolKind.MAX, g, DType.F32);
-        assertEquals(2, pool.length);
-        for (String s : pool) assertTrue(s.startsWith("soma max pool2d"), s);
+        dev.soma.backend.cuda.VendorPaths.setVendorEnabled(false);
+        try {
+            String[] conv = gpu.conv().conv2dImplementations(g, DType.F32, true);
+            assertEquals(3, conv.length);
+            for (String s : conv) assertTrue(s.startsWith("soma implicit-GEMM conv2d"), s);
+            String[] pool = gpu.conv().pool2dImplementations(PoolKind.MAX, g, DType.F32);
+            assertEquals(2, pool.length);
+            for (String s : pool) assertTrue(s.startsWith("soma max pool2d"), s);
+        } finally {
+            dev.soma.backend.cuda.VendorPaths.setVendorEnabled(null);
+        }
     }
 
     // ------------------------------------------------------------------ pooling

@@ -196,9 +196,11 @@ class CudaLinalgTest {
         assertNoGpuLeak(before);
     }
 
+    /** Our kernel's name; with the vendor switch off, so that it holds on a real device with cuBLAS too. */
     @Test
     void implementationNamesOurKernel() {
         Backend gpu = gpu();
+        dev.soma.backend.cuda.VendorPaths.setVendorEnabled(false);
         try (Scope s = Scope.open()) {
             for (DType dtype : DTYPES) {
                 Tensor a = Tensor.zeros(dtype, GPU, 3, 4);
@@ -209,6 +211,8 @@ class CudaLinalgTest {
                 assertTrue(impl.startsWith("soma tiled GEMM 64x64 (" + name), impl);
                 assertEquals(dev.soma.backend.CudaProbe.result().emulated(), impl.contains("emulated"), impl);
             }
+        } finally {
+            dev.soma.backend.cuda.VendorPaths.setVendorEnabled(null);
         }
     }
 

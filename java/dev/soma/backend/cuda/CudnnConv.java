@@ -1,0 +1,344 @@
+package dev.soma.backend.cuda;
+
+import dev.soma.backend.ConvKernels.Geometry;
+import dev.soma.backend.ConvKernels.PoolKind;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+import org.bytedeco.cuda.cudnn.cudnnContext;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionBwdDataAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionBwdFilterAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionFwdAlgoPerf_t;
+import org.bytedeco.cuda.cudnn.cudnnConvolutionStruct;
+import org.bytedeco.cuda.cudnn.cudnnFilterStruct;
+import org.bytedeco.cuda.cudnn.cudnnPoolingStruct;
+import org.bytedeco.cuda.cudnn.cudnnTensorStruct;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import static org.bytedeco.cuda.global.cudnn.*;
+
+/**
+ * Convolution passes and pooling forwards through cuDNN (legacy descriptor API, f32, NHWC images). Our kernels
+ * take Keras' HWIO kernels, cuDNN's NHWC filters are OHWI (KRSC): the kernel is permuted into a pooled
+ * temporary before the forward and backward-data passes, and the weight gradient is computed in OHWI and
+ * permuted back. Bias and ReLU of the forward run after cuDNN with our element-wise kernels (relu(NaN) stays
+ * NaN, as everywhere). The algorithm of each pass is chosen once per geometry with cudnnGet*Algorithm_v7 (the
+ * first deterministic one, FMA math unless TF32 is on, so results repeat as our deterministic kernels do) and
+ * cached; workspaces come from the backend's caching pool. One cuDNN handle per backend and thread, bound to
+ * the backend's stream before every call. Every method returns null when cuDNN ran the pass, or why not (then
+ * the caller runs our kernel, which overwrites its outputs whole).
+ */
+final class CudnnConv {
+    /** One thread's handle with the host scalars 1 and 0 (f32 data: float scaling factors). */
+    private record Handle(cudnnContext context, FloatPointer one, FloatPointer zero) {}
+
+    /** A pass's algorithm, math type and workspace bytes for one geometry, or why there is none. */
+    private record Algo(int algo, int mathType, long workspace, String refusal) {}
+
+    /** A failed cuDNN status inside a pass: turned into the refusal text the caller gets. */
+    private static final class Refusal extends RuntimeException {
+        Refusal(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private final CudaBackend backend;
+    /** Lives as long as the backend (the process): a handle is made once per thread that convolves. */
+    private final ThreadLocal<Handle> handles = new ThreadLocal<>();
+    private final Map<String, Algo> algos = new ConcurrentHashMap<>();
+
+    CudnnConv(CudaBackend backend) {
+        this.backend = backend;
+    }
+
+    // ------------------------------------------------------------------ convolution
+
+    String forward(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out, boolean tf32) {
+        try (Descriptors d = new Descriptors(g, tf32)) {
+            Handle h = handle();
+            Algo a = algo("forward", g, tf32, () -> chooseForward(h, d, tf32));
+            if (a.refusal() != null) return a.refusal();
+            check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
+            try (Tensor w = ohwi(kernel, g); Tensor ws = workspace(a.workspace(), x)) {
+                check(cudnnConvolutionForward(h.context(), h.one(), d.x, at(x), d.w, at(w), d.conv, a.algo(),
+                        at(ws), a.workspace(), h.zero(), d.y, at(out)), "cudnnConvolutionForward");
+            }
+        } catch (Refusal r) {
+            return r.getMessage();
+        }
+        // Our epilogue, in place on the output (element-wise kernels read and write each element once).
+        if (bias != null) {
+            backend.elementwise().binary(dev.soma.backend.ElementwiseKernels.BinaryOp.ADD, out, bias, out);
+        }
+        if (relu) backend.elementwise().unary(dev.soma.backend.ElementwiseKernels.UnaryOp.RELU, out, out, 0, 0);
+        return null;
+    }
+
+    String backwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX, boolean tf32) {
+        try (Descriptors d = new Descriptors(g, tf32)) {
+            Handle h = handle();
+            Algo a = algo("backward data", g, tf32, () -> chooseBackwardData(h, d, tf32));
+            if (a.refusal() != null) return a.refusal();
+            check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
+            try (Tensor w = ohwi(kernel, g); Tensor ws = workspace(a.workspace(), gradX)) {
+                check(cudnnConvolutionBackwardData(h.context(), h.one(), d.w, at(w), d.y, at(gradOut), d.conv,
+                        a.algo(), at(ws), a.workspace(), h.zero(), d.x, at(gradX)), "cudnnConvolutionBackwardData");
+            }
+            return null;
+        } catch (Refusal r) {
+            return r.getMessage();
+        }
+    }
+
+    String backwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias, boolean tf32) {
+        try (Descriptors d = new Descriptors(g, tf32)) {
+            Handle h = handle();
+            Algo a = algo("backward weights", g, tf32, () -> chooseBackwardFilter(h, d, tf32));
+            if (a.refusal() != null) return a.refusal();
+            check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
+            long[] ohwi = {g.oc(), g.kh(), g.kw(), g.c()};
+            try (Tensor dw = Tensor.empty(DType.F32, gradKernel.device(), ohwi).keep();
+                 Tensor ws = workspace(a.workspace(), x)) {
+                check(cudnnConvolutionBackwardFilter(h.context(), h.one(), d.x, at(x), d.y, at(gradOut), d.conv,
+                        a.algo(), at(ws), a.workspace(), h.zero(), d.w, at(dw)), "cudnnConvolutionBackwardFilter");
+                if (gradBias != null) {
+                    check(cudnnConvolutionBackwardBias(h.context(), h.one(), d.y, at(gradOut), h.zero(), d.bias,
+                            at(gradBias)), "cudnnConvolutionBackwardBias");
+                }
+                // OHWI [OC, KH, KW, C] read as HWIO [KH, KW, C, OC], copied into the HWIO gradient.
+                long[] hwio = {g.kh(), g.kw(), g.c(), g.oc()};
+                long[] strides = {g.kw() * g.c(), g.c(), 1, g.kh() * g.kw() * g.c()};
+                try (Tensor view = dw.viewOf(dw.offset(), hwio, strides).keep()) {
+                    backend.memory().copy(view, gradKernel);
+                }
+            }
+            return null;
+        } catch (Refusal r) {
+            return r.getMessage();
+        }
+    }
+
+    /** The cached algorithm of a pass as a describe string, or null when none was chosen yet for this geometry. */
+    String algorithm(String pass, Geometry g, boolean tf32) {
+        Algo a = algos.get(key(pass, g, tf32));
+        if (a == null) return null;
+        if (a.refusal() != null) return "refused: " + a.refusal();
+        return "algorithm " + a.algo() + ", workspace " + a.workspace() + " B";
+    }
+
+    // ------------------------------------------------------------------ pooling
+
+    /** Max (NaN never wins, as in our kernel) or average (padding excluded) pooling forward, inference only. */
+    String poolForward(PoolKind kind, Geometry g, Tensor x, Tensor out) {
+        cudnnPoolingStruct pool = new cudnnPoolingStruct();
+        cudnnTensorStruct xd = new cudnnTensorStruct();
+        cudnnTensorStruct yd = new cudnnTensorStruct();
+        try {
+            Handle h = handle();
+            check(cudnnCreatePoolingDescriptor(pool), "cudnnCreatePoolingDescriptor");
+            check(cudnnCreateTensorDescriptor(xd), "cudnnCreateTensorDescriptor");
+            check(cudnnCreateTensorDescriptor(yd), "cudnnCreateTensorDescriptor");
+            int mode = kind == PoolKind.MAX ? CUDNN_POOLING_MAX : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+            check(cudnnSetPooling2dDescriptor(pool, mode, CUDNN_NOT_PROPAGATE_NAN, (int) g.kh(), (int) g.kw(),
+                    (int) g.padTop(), (int) g.padLeft(), (int) g.sh(), (int) g.sw()), "cudnnSetPooling2dDescriptor");
+            check(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.c(),
+                    (int) g.h(), (int) g.w()), "cudnnSetTensor4dDescriptor");
+            check(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.c(),
+                    (int) g.oh(), (int) g.ow()), "cudnnSetTensor4dDescriptor");
+            check(cudnnPoolingForward(h.context(), pool, h.one(), xd, at(x), h.zero(), yd, at(out)),
+                    "cudnnPoolingForward");
+            return null;
+        } catch (Refusal r) {
+            return r.getMessage();
+        } finally {
+            if (!pool.isNull()) cudnnDestroyPoolingDescriptor(pool);
+            if (!xd.isNull()) cudnnDestroyTensorDescriptor(xd);
+            if (!yd.isNull()) cudnnDestroyTensorDescriptor(yd);
+        }
+    }
+
+    // ------------------------------------------------------------------ algorithms
+
+    private interface Chooser {
+        Algo choose();
+    }
+
+    private Algo algo(String pass, Geometry g, boolean tf32, Chooser chooser) {
+        return algos.computeIfAbsent(key(pass, g, tf32), k -> {
+            try {
+                return chooser.choose();
+            } catch (Refusal r) {
+                return new Algo(-1, 0, 0, r.getMessage());
+            }
+        });
+    }
+
+    private static String key(String pass, Geometry g, boolean tf32) {
+        return pass + (tf32 ? " tf32 " : " fp32 ") + g;
+    }
+
+    /**
+     * The first answer that succeeded and is deterministic, with FMA math only unless TF32 is on; never
+     * CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round f32 data down to 16 bits.
+     */
+    private static boolean acceptable(int status, int determinism, int mathType, boolean tf32) {
+        boolean math = mathType == CUDNN_FMA_MATH
+                || tf32 && (mathType == CUDNN_DEFAULT_MATH || mathType == CUDNN_TENSOR_OP_MATH);
+        return status == CUDNN_STATUS_SUCCESS && determinism == CUDNN_DETERMINISTIC && math;
+    }
+
+    private static Algo none(String pass) {
+        return new Algo(-1, 0, 0, "cuDNN offers no deterministic " + pass + " algorithm with the wanted math here");
+    }
+
+    private static Algo chooseForward(Handle h, Descriptors d, boolean tf32) {
+        int count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+        try (IntPointer returned = new IntPointer(1);
+             cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(count)) {
+            check(cudnnGetConvolutionForwardAlgorithm_v7(h.context(), d.x, d.w, d.conv, d.y, count, returned, perf),
+                    "cudnnGetConvolutionForwardAlgorithm_v7");
+            for (int i = 0; i < returned.get(); i++) {
+                cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
+                if (acceptable(p.status(), p.determinism(), p.mathType(), tf32)) {
+                    return new Algo(p.algo(), p.mathType(), p.memory(), null);
+                }
+            }
+            return none("forward");
+        }
+    }
+
+    private static Algo chooseBackwardData(Handle h, Descriptors d, boolean tf32) {
+        int count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+        try (IntPointer returned = new IntPointer(1);
+             cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(count)) {
+            check(cudnnGetConvolutionBackwardDataAlgorithm_v7(h.context(), d.w, d.y, d.conv, d.x, count, returned,
+                    perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+            for (int i = 0; i < returned.get(); i++) {
+                cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
+                if (acceptable(p.status(), p.determinism(), p.mathType(), tf32)) {
+                    return new Algo(p.algo(), p.mathType(), p.memory(), null);
+                }
+            }
+            return none("backward-data");
+        }
+    }
+
+    private static Algo chooseBackwardFilter(Handle h, Descriptors d, boolean tf32) {
+        int count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+        try (IntPointer returned = new IntPointer(1);
+             cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(count)) {
+            check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h.context(), d.x, d.y, d.conv, d.w, count, returned,
+                    perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+            for (int i = 0; i < returned.get(); i++) {
+                cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
+                if (acceptable(p.status(), p.determinism(), p.mathType(), tf32)) {
+                    return new Algo(p.algo(), p.mathType(), p.memory(), null);
+                }
+            }
+            return none("backward-filter");
+        }
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    /** The descriptors of one convolution geometry: x [N, H, W, C], y [N, OH, OW, OC], OHWI filter, bias. */
+    private static final class Descriptors implements AutoCloseable {
+        final cudnnTensorStruct x = new cudnnTensorStruct();
+        final cudnnTensorStruct y = new cudnnTensorStruct();
+        final cudnnTensorStruct bias = new cudnnTensorStruct();
+        final cudnnFilterStruct w = new cudnnFilterStruct();
+        final cudnnConvolutionStruct conv = new cudnnConvolutionStruct();
+
+        Descriptors(Geometry g, boolean tf32) {
+            try {
+                check(cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
+                check(cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
+                check(cudnnCreateTensorDescriptor(bias), "cudnnCreateTensorDescriptor");
+                check(cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
+                check(cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
+                // (4-d descriptors take N, C, H, W whatever the memory format; NHWC sets the strides)
+                check(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.c(),
+                        (int) g.h(), (int) g.w()), "cudnnSetTensor4dDescriptor");
+                check(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.oc(),
+                        (int) g.oh(), (int) g.ow()), "cudnnSetTensor4dDescriptor");
+                check(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1, (int) g.oc(), 1, 1),
+                        "cudnnSetTensor4dDescriptor");
+                check(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int) g.oc(), (int) g.c(),
+                        (int) g.kh(), (int) g.kw()), "cudnnSetFilter4dDescriptor");
+                check(cudnnSetConvolution2dDescriptor(conv, (int) g.padTop(), (int) g.padLeft(), (int) g.sh(),
+                        (int) g.sw(), (int) g.dh(), (int) g.dw(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                        "cudnnSetConvolution2dDescriptor");
+                check(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+                        "cudnnSetConvolutionMathType");
+            } catch (RuntimeException e) {
+                close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() {
+            if (!x.isNull()) cudnnDestroyTensorDescriptor(x);
+            if (!y.isNull()) cudnnDestroyTensorDescriptor(y);
+            if (!bias.isNull()) cudnnDestroyTensorDescriptor(bias);
+            if (!w.isNull()) cudnnDestroyFilterDescriptor(w);
+            if (!conv.isNull()) cudnnDestroyConvolutionDescriptor(conv);
+            x.setNull();
+            y.setNull();
+            bias.setNull();
+            w.setNull();
+            conv.setNull();
+        }
+    }
+
+    /** The calling thread's handle, bound to the backend's device and stream. */
+    private Handle handle() {
+        VendorLibraries.bind(backend.device().index());
+        Handle h = handles.get();
+        if (h == null) {
+            cudnnContext context = new cudnnContext();
+            check(cudnnCreate(context), "cudnnCreate");
+            h = new Handle(context, new FloatPointer(1f), new FloatPointer(0f));
+            handles.set(h);
+        }
+        check(cudnnSetStream(h.context(), VendorLibraries.stream(backend.stream())), "cudnnSetStream");
+        return h;
+    }
+
+    /** HWIO [KH, KW, C, OC] permuted into a pooled OHWI [OC, KH, KW, C] temporary (the caller closes it). */
+    private static Tensor ohwi(Tensor kernel, Geometry g) {
+        long[] shape = {g.oc(), g.kh(), g.kw(), g.c()};
+        long[] strides = {1, g.kw() * g.c() * g.oc(), g.c() * g.oc(), g.oc()};
+        Tensor dense = Tensor.empty(DType.F32, kernel.device(), shape).keep();
+        try (Tensor view = kernel.viewOf(kernel.offset(), shape, strides).keep()) {
+            kernel.backend().memory().copy(view, dense);
+        } catch (RuntimeException e) {
+            dense.close();
+            throw e;
+        }
+        return dense;
+    }
+
+    /**
+     * A pooled workspace of {@code bytes} (null for none). Freed right after the launches, which is safe
+     * because the pool hands the block out again only to work on this same stream.
+     */
+    private static Tensor workspace(long bytes, Tensor like) {
+        return bytes <= 0 ? null : Tensor.empty(DType.F32, like.device(), (bytes + 3) / 4).keep();
+    }
+
+    private static Pointer at(Tensor t) {
+        return VendorLibraries.at(t == null ? 0 : t.address());
+    }
+
+    private static void check(int status, String function) {
+        if (status != CUDNN_STATUS_SUCCESS) {
+            String text = cudnnGetErrorString(status).getString();
+            throw new Refusal(function + ": " + text + " (cuDNN status " + status + ")");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+package dev.soma.backend.cuda;
+
+import dev.soma.backend.ConvKernels.Geometry;
+import dev.soma.tensor.DType;
+
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * Which path each CUDA op family takes: a vendor library (cuBLAS, cuDNN) or our kernels of cuda-kernels/, and
+ * why. Everything here is pure (switches, shape eligibility, the log line), so it is tested without a device;
+ * the vendor calls themselves live in {@link CublasMatmul} and {@link CudnnConv}.
+ *
+ * <p>Switches: {@code -Dsoma.cuda.vendor=false} (or {@code SOMA_CUDA_VENDOR=0}) keeps every op on our kernels;
+ * {@code -Dsoma.cuda.tf32=true} (or {@code SOMA_CUDA_TF32=1}) lets cuBLAS and cuDNN round f32 operands to TF32 on
+ * tensor cores. TF32 is off by default, so f32 products keep full f32 precision as on the CPU.
+ * {@link #setVendorEnabled} and {@link #setTf32} override both from code ({@code null} goes back to them).
+ */
+public final class VendorPaths {
+    private static final System.Logger LOG = System.getLogger(VendorPaths.class.getName());
+    /** Distinct (family, shape) log lines remembered; past this, new shapes are no longer logged. */
+    private static final int LOGGED_LIMIT = 4096;
+    private static final Set<String> LOGGED = ConcurrentHashMap.newKeySet();
+    private static final Map<String, String> LAST = new ConcurrentHashMap<>();
+    private static final long INT_MAX = Integer.MAX_VALUE;
+
+    private static volatile Boolean vendorOverride;
+    private static volatile Boolean tf32Override;
+
+    private VendorPaths() {}
+
+    // ------------------------------------------------------------------ switches
+
+    /** Whether vendor libraries may be used at all (default true). */
+    public static boolean vendorEnabled() {
+        Boolean o = vendorOverride;
+        return o != null ? o : flag("soma.cuda.vendor", "SOMA_CUDA_VENDOR", true);
+    }
+
+    /** Whether f32 products and convolutions may use TF32 tensor cores (default false). */
+    public static boolean tf32Enabled() {
+        Boolean o = tf32Override;
+        return o != null ? o : flag("soma.cuda.tf32", "SOMA_CUDA_TF32", false);
+    }
+
+    /** Overrides {@code soma.cuda.vendor} for the whole JVM; {@code null} goes back to the property. */
+    public static void setVendorEnabled(Boolean enabled) {
+        vendorOverride = enabled;
+    }
+
+    /** Overrides {@code soma.cuda.tf32} for the whole JVM; {@code null} goes back to the property. */
+    public static void setTf32(Boolean enabled) {
+        tf32Override = enabled;
+    }
+
+    static boolean flag(String property, String env, boolean fallback) {
+        String p = System.getProperty(property);
+        String source = "-D" + property;
+        if (p == null) {
+            p = System.getenv(env);
+            source = env;
+        }
+        if (p == null || p.isEmpty()) return fallback;
+        if (p.equalsIgnoreCase("true") || p.equals("1")) return true;
+        if (p.equalsIgnoreCase("false") || p.equals("0")) return false;
+        throw new IllegalArgumentException(source + "=" + p + ": expected true/false (or 1/0)");
+    }
+
+    // ------------------------------------------------------------------ choices
+
+    /** The path of one op call: {@code vendor} or ours, and a short reason for describe strings and the log. */
+    public record Choice(boolean vendor, String reason) {
+        static Choice ours(String why) {
+            return new Choice(false, why);
+        }
+    }
+
+    /**
+     * Whether a vendor library may run at all on this device: not on the emulated device, not when switched
+     * off, not when it failed to load ({@code loadProblem}: why, or null when it loaded). Null: it may.
+     */
+    static String libraryRefusal(String library, boolean emulated, boolean enabled, Supplier<String> loadProblem) {
+        if (emulated) return "emulated device: no " + library;
+        if (!enabled) return library + " switched off (soma.cuda.vendor=false)";
+        String problem = loadProblem.get(); // asked only here: a switched-off library is never loaded
+        return problem == null ? null : library + " not loaded: " + problem;
+    }
+
+    // ------------------------------------------------------------------ cuBLAS eligibility
+
+    /**
+     * One strided-batched GEMM in cuBLAS's column-major terms. A row-major {@code out[M, N] = a @ b} is the
+     * column-major {@code out^T[N, M] = b^T a^T}, so cuBLAS's A is our {@code b} and its B our {@code a}:
+     * {@code m = N, n = M}. {@code transA}/{@code transB}: whether cuBLAS applies op T to that operand.
+     */
+    public record GemmPlan(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldc,
+                           long strideA, long strideB, long strideC, int batch) {}
+
+    /** A plan, or why cuBLAS cannot take the product directly (then {@code plan} is null). */
+    public record GemmDecision(GemmPlan plan, String refusal) {
+        public boolean eligible() {
+            return plan != null;
+        }
+    }
+
+    /**
+     * Whether one cublasGemmStridedBatchedEx call computes {@code out = a @ b}. {@code outShape}: the contiguous
+     * {@code [batch..., M, N]}; {@code aStrides}/{@code bStrides}: a's and b's strides broadcast to
+     * {@code [batch..., M, K]} and {@code [batch..., K, N]} (0 where broadcast), {@code k}: the inner size.
+     * Each matrix must be dense along one axis (a transposed view is fine), and each operand's batch offsets
+     * must be one stride times the flat batch index (a full stride-0 broadcast is; a broadcast of only some
+     * batch axes is not).
+     */
+    public static GemmDecision planGemm(DType dtype, long[] outShape, long k, long[] aStrides, long[] bStrides) {
+        if (dtype != DType.F32 && dtype != DType.F64) return refuse("cuBLAS path takes f32 and f64, not " + dtype);
+        int r = outShape.length;
+        long m = outShape[r - 2], n = outShape[r - 1];
+        if (m <= 0 || n <= 0 || k <= 0) return refuse("empty operand (M, N or K = 0)");
+        if (m > INT_MAX || n > INT_MAX || k > INT_MAX) return refuse("M, N or K over 2^31 - 1");
+        long batch = 1;
+        for (int i = 0; i < r - 2; i++) batch = Math.multiplyExact(batch, outShape[i]);
+        if (batch > INT_MAX) return refuse("batch count over 2^31 - 1");
+        // cuBLAS's A = b^T, a column-major N x K matrix; its B = a^T, K x M.
+        long[] opA = columnMajorTranspose(k, n, bStrides[r - 2], bStrides[r - 1]);
+        if (opA == null) return refuse("b is not dense along either axis" + strides(bStrides, r));
+        long[] opB = columnMajorTranspose(m, k, aStrides[r - 2], aStrides[r - 1]);
+        if (opB == null) return refuse("a is not dense along either axis" + strides(aStrides, r));
+        long strideA = batchStride(outShape, bStrides);
+        long strideB = batchStride(outShape, aStrides);
+        if (strideA < 0) return refuse("b's batch axes are not one uniform stride (partial broadcast)");
+        if (strideB < 0) return refuse("a's batch axes are not one uniform stride (partial broadcast)");
+        return new GemmDecision(new GemmPlan(opA[0] == 1, opB[0] == 1, (int) n, (int) m, (int) k, (int) opA[1],
+                (int) opB[1], (int) n, strideA, strideB, m * n, (int) batch), null);
+    }
+
+    private static String strides(long[] s, int r) {
+        return " (strides " + s[r - 2] + ", " + s[r - 1] + ")";
+    }
+
+    private static GemmDecision refuse(String why) {
+        return new GemmDecision(null, why);
+    }
+
+    /**
+     * A row-major {@code [rows, cols]} operand read through ({@code rowStride}, {@code colStride}), seen by a
+     * column-major library as its transpose {@code [cols, rows]}: {op (0: N, 1: T), ld}, or null when neither
+     * axis is dense. The stride of an axis of size 1 is never read, so it is free.
+     */
+    static long[] columnMajorTranspose(long rows, long cols, long rowStride, long colStride) {
+        if (rowStride < 0 || colStride < 0) return null;
+        // Rows dense (the usual row-major matrix): column-major cols x rows with ld = row stride, op N.
+        if ((colStride == 1 || cols == 1) && (rows == 1 || rowStride >= Math.max(cols, 1))) {
+            long ld = rows == 1 ? Math.max(cols, 1) : rowStride;
+            return ld <= INT_MAX ? new long[] {0, ld} : null;
+        }
+        // Columns dense (a transposed view): column-major rows x cols with ld = column stride, op T.
+        if ((rowStride == 1 || rows == 1) && (cols == 1 || colStride >= Math.max(rows, 1))) {
+            long ld = cols == 1 ? Math.max(rows, 1) : colStride;
+            return ld <= INT_MAX ? new long[] {1, ld} : null;
+        }
+        return null;
+    }
+
+    /**
+     * The one stride s with offset(batch index i) = s * i over the flat batch index of {@code outShape}'s batch
+     * axes, for an operand with these (broadcast) strides; 0 with no batch; -1 when there is none.
+     */
+    static long batchStride(long[] outShape, long[] strides) {
+        long s = -1, inner = 1;
+        for (int j = outShape.length - 3; j >= 0; j--) {
+            if (outShape[j] == 1) continue;
+            if (strides[j] < 0) return -1;
+            if (s < 0) {
+                s = strides[j]; // the innermost axis of size > 1: inner is still 1
+            } else if (strides[j] != s * inner) {
+                return -1;
+            }
+            inner *= outShape[j];
+        }
+        return Math.max(s, 0);
+    }
+
+    // ------------------------------------------------------------------ cuDNN eligibility
+
+    /**
+     * Why cuDNN cannot run this convolution (null: it can). cuDNN pads symmetrically, so the geometry must give
+     * the same output size with the top/left padding on both sides (then every window is the same, and the
+     * extra bottom/right row Keras' "same" may add is never read); f32 only (our NHWC wiring), every size below
+     * 2^31 elements.
+     */
+    public static String cudnnConvRefusal(Geometry g, DType dtype) {
+        if (dtype != DType.F32) return "cuDNN path takes f32 only, not " + dtype;
+        if (!fitsInt(g.n() * g.h() * g.w() * g.c()) || !fitsInt(g.n() * g.oh() * g.ow() * g.oc())
+                || !fitsInt(g.kh() * g.kw() * g.c() * g.oc())) {
+            return "a tensor of 2^31 elements or more";
+        }
+        return paddingRefusal(g);
+    }
+
+    /**
+     * Why cuDNN cannot run this pooling forward (null: it can): f32 only, no dilation, symmetric-equivalent
+     * padding, and no workspace to write ({@code recordsWorkspace}: a max-pool training forward records the
+     * winners our backward reads, so it runs ours; average pooling records nothing).
+     */
+    public static String cudnnPoolRefusal(Geometry g, DType dtype, boolean recordsWorkspace) {
+        if (dtype != DType.F32) return "cuDNN path takes f32 only, not " + dtype;
+        if (recordsWorkspace) return "training forward records winners for our backward";
+        if (g.dh() != 1 || g.dw() != 1) return "cuDNN pooling has no dilation";
+        if (!fitsInt(g.n() * g.h() * g.w() * g.c())) return "a tensor of 2^31 elements or more";
+        return paddingRefusal(g);
+    }
+
+    private static String paddingRefusal(Geometry g) {
+        if (g.padTop() > INT_MAX || g.padLeft() > INT_MAX || g.kh() > INT_MAX || g.kw() > INT_MAX) {
+            return "window over 2^31";
+        }
+        if (symmetricOutput(g.h(), g.kh(), g.sh(), g.dh(), g.padTop()) != g.oh()
+                || symmetricOutput(g.w(), g.kw(), g.sw(), g.dw(), g.padLeft()) != g.ow()) {
+            return "asymmetric padding changes the output size (t" + g.padTop() + " b" + g.padBottom() + " l"
+                    + g.padLeft() + " r" + g.padRight() + ")";
+        }
+        return null;
+    }
+
+    /** The output size cuDNN computes with {@code pad} on both sides; -1 when the window does not fit. */
+    static long symmetricOutput(long in, long k, long stride, long dilation, long pad) {
+        long span = in + 2 * pad - (dilation * (k - 1) + 1);
+        return span < 0 || stride <= 0 ? -1 : span / stride + 1;
+    }
+
+    private static boolean fitsInt(long elements) {
+        return elements >= 0 && elements <= INT_MAX;
+    }
+
+    // ------------------------------------------------------------------ the log line
+
+    /**
+     * Records that one call of {@code family} ran {@code path}: remembered as the family's {@link #lastPath},
+     * and logged at INFO once per family, shape and path.
+     */
+    static void ran(String family, String shape, String path) {
+        LAST.put(family, path);
+        logOnce(family, shape, path);
+    }
+
+    /**
+     * The path the latest call of a family ran, e.g. {@code lastPath("matmul")} (families: "matmul", "conv2d
+     * forward", "conv2d backward data", "conv2d backward weights", "max pool2d forward", "average pool2d
+     * forward"); null before the first call. For tests and debugging.
+     */
+    public static String lastPath(String family) {
+        return LAST.get(family);
+    }
+
+    /**
+     * Logs at INFO, once per family, shape and path: "CUDA path: matmul F32 [4, 64, 64] ... => cuBLAS ..."
+     * (" => " because shapes may hold "->").
+     * Returns whether this call logged (the first for that key).
+     */
+    static boolean logOnce(String family, String shape, String path) {
+        String key = family + " " + shape;
+        if (LOGGED.size() >= LOGGED_LIMIT || !LOGGED.add(key + " -> " + path)) return false;
+        LOG.log(System.Logger.Level.INFO, () -> "CUDA path: " + key + " => " + path);
+        return true;
+    }
+}
