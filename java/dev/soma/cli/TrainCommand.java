@@ -111,8 +111,9 @@ final class TrainCommand implements Callable<Integer> {
             description = "dale only: share of excitatory units per layer; interneurons = (1 - share) x units (default ${DEFAULT-VALUE})")
     double excitatoryShare;
 
-    @Option(names = "--divisive", description = "dale only: divisive as well as subtractive inhibition in the hidden layer")
-    boolean divisive;
+    @Option(names = "--inhibition", defaultValue = "divisive",
+            description = "dale only: subtractive, or divisive (the paper's DANN: subtractive and divisive, in the hidden layer; default)")
+    String inhibition;
 
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
@@ -125,6 +126,15 @@ final class TrainCommand implements Callable<Integer> {
                     + "': expected constant or cosine");
         }
         return adam;
+    }
+
+    private boolean divisive() {
+        return switch (inhibition) {
+            case "subtractive" -> false;
+            case "divisive" -> true;
+            default -> throw new IllegalArgumentException("train: unknown --inhibition '" + inhibition
+                    + "': expected subtractive or divisive");
+        };
     }
 
     @Override
@@ -143,7 +153,7 @@ final class TrainCommand implements Callable<Integer> {
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");
 
-        try (Sequential m = model.equals("dale") ? ReferenceModels.daleClassifier(Mnist.NUM_CLASSES, excitatoryShare, divisive)
+        try (Sequential m = model.equals("dale") ? ReferenceModels.daleClassifier(Mnist.NUM_CLASSES, excitatoryShare, divisive())
                 : ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
             int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
             Adam adam = adam(learningRate, trainExamples);
