@@ -32,14 +32,14 @@ import java.util.concurrent.Callable;
  * {@code test_accuracy=<fraction> test_loss=<value>}.
  */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train a reference model: cnn or mlp on an MNIST-format dataset, gan on mnist, a text classifier "
+        description = "Train a reference model: cnn, mlp or dale (the mlp with Dale's principle) on an MNIST-format dataset, gan on mnist, a text classifier "
                 + "(lstm, bilstm, gru, transformer) on imdb, or a character language model (charlm) on kjv.")
 final class TrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "MODEL",
-            description = "cnn, mlp, gan, lstm, bilstm, gru, transformer or charlm")
+            description = "cnn, mlp, dale, gan, lstm, bilstm, gru, transformer or charlm")
     String model;
 
     @Mixin
@@ -107,6 +107,14 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--vocabulary", defaultValue = "20000", description = "text models: vocabulary size incl. padding and OOV (default ${DEFAULT-VALUE})")
     int vocabulary;
 
+    @Option(names = "--excitatory-share", defaultValue = "0.9",
+            description = "dale only: share of excitatory units per layer; interneurons = (1 - share) x units (default ${DEFAULT-VALUE})")
+    double excitatoryShare;
+
+    @Option(names = "--inhibition", defaultValue = "divisive",
+            description = "dale only: subtractive, or divisive (the paper's DANN: subtractive and divisive, in the hidden layer; default)")
+    String inhibition;
+
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
         Adam adam = new Adam(lr);
@@ -118,6 +126,15 @@ final class TrainCommand implements Callable<Integer> {
                     + "': expected constant or cosine");
         }
         return adam;
+    }
+
+    private boolean divisive() {
+        return switch (inhibition) {
+            case "subtractive" -> false;
+            case "divisive" -> true;
+            default -> throw new IllegalArgumentException("train: unknown --inhibition '" + inhibition
+                    + "': expected subtractive or divisive");
+        };
     }
 
     @Override
@@ -136,7 +153,8 @@ final class TrainCommand implements Callable<Integer> {
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");
 
-        try (Sequential m = ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
+        try (Sequential m = model.equals("dale") ? ReferenceModels.daleClassifier(Mnist.NUM_CLASSES, excitatoryShare, divisive())
+                : ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
             int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
             Adam adam = adam(learningRate, trainExamples);
             m.seed(seed).to(device).compile(adam, "sparse_categorical_crossentropy", "accuracy");
@@ -154,6 +172,11 @@ final class TrainCommand implements Callable<Integer> {
             Plots.history(curves, history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);
+            if (model.equals("dale")) {
+                Path signs = runDir.resolve("weight-signs.png");
+                double min = DaleSignPlot.write(signs, m);
+                console.printf(Locale.ROOT, "weight signs: %s (smallest constrained weight %.3g)%n", signs, min);
+            }
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));
             console.flush();
         }

@@ -242,6 +242,7 @@ public final class GanTrainer implements AutoCloseable {
         if (reg != null) total = total.add(reg);
         total.backward();
         discriminatorOptimizer.step(params);
+        dev.soma.nn.Constraint.applyAll(discriminator.params());
         for (Tensor p : params) p.zeroGrad();
         return new double[] {lossValue, accuracy(dReal, dFake, logits), penalty};
     }
@@ -273,6 +274,7 @@ public final class GanTrainer implements AutoCloseable {
             if (reg != null) total = total.add(reg);
             total.backward();
             generatorOptimizer.step(params);
+            dev.soma.nn.Constraint.applyAll(generator.params());
             return lossValue;
         } finally {
             for (Tensor p : frozen) p.setRequiresGrad(true);

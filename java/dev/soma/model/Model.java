@@ -271,6 +271,7 @@ public abstract class Model implements AutoCloseable {
             for (Tensor p : trainable) p.zeroGrad();
             total.backward();
             optimizer.step(trainable);
+            dev.soma.nn.Constraint.applyAll(params()); // projected weights (e.g. Dale's signs) after every step
             try (GradMode.Guard g = GradMode.disable()) {
                 return compiled.record(outs, batch.targetArrays(), value, batch.size());
             }

@@ -127,6 +127,12 @@ public abstract class Layer implements AutoCloseable {
     /** Creates, initialises and registers a parameter. */
     protected final Tensor addParam(String paramName, long[] shape, Initializer init, Regularizer reg, boolean trainable,
                                     long fanIn, long fanOut, SplittableRandom rng) {
+        return addParam(paramName, shape, init, reg, null, trainable, fanIn, fanOut, rng);
+    }
+
+    /** {@link #addParam} with a constraint projected after every optimizer step (null: none). */
+    protected final Tensor addParam(String paramName, long[] shape, Initializer init, Regularizer reg, Constraint constraint,
+                                    boolean trainable, long fanIn, long fanOut, SplittableRandom rng) {
         double[] values = new double[Math.toIntExact(dev.soma.ops.Shapes.numel(shape))];
         init.fill(values, fanIn, fanOut, rng);
         Tensor t;
@@ -134,7 +140,7 @@ public abstract class Layer implements AutoCloseable {
             Tensor d = Tensor.of(values).reshape(shape);
             t = (dtype == DType.F64 ? d.copy() : d.to(dtype)).keep();
         }
-        params.add(new Param(name + "/" + paramName, t, reg, trainable));
+        params.add(new Param(name + "/" + paramName, t, reg, constraint, trainable));
         return t;
     }
 

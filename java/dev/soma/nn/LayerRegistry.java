@@ -14,6 +14,7 @@ public final class LayerRegistry {
 
     static {
         register("dense", c -> new Dense(intOf(c, "units"), (String) c.get("activation")).useBias(boolOf(c, "use_bias")));
+        register("dale_dense", DaleDense::fromConfig);
         register("flatten", c -> new Flatten());
         register("reshape", c -> new Reshape(longsOf(c, "target_shape")));
         register("activation", c -> new Activation((String) c.get("activation")));
