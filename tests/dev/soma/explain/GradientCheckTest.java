@@ -1,0 +1,83 @@
+package dev.soma.explain;
+
+import dev.soma.model.Sequential;
+import dev.soma.nn.Dense;
+import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The gradients the attribution methods are built on agree with central differences of the target's score. */
+@ExtendWith(NoLeaks.class)
+class GradientCheckTest {
+    @Test
+    void saliencyMatchesFiniteDifferencesOnASmoothModel() {
+        try (Sequential m = new Sequential(new Dense(16, "tanh"), new Dense(4, "softmax"))) {
+            m.seed(11);
+            m.build(10);
+            SplittableRandom r = new SplittableRandom(5);
+            float[] x = new float[10];
+            for (int i = 0; i < x.length; i++) x[i] = (float) (2 * r.nextDouble() - 1);
+            long[] shape = {10};
+            for (Target t : new Target[] {Target.output(m, 1), Target.logit(m, 2)}) {
+                Attribution s = new Saliency().attribute(t, x, shape);
+                double eps = 1e-2;
+                for (int i = 0; i < x.length; i++) {
+                    float[] plus = x.clone(), minus = x.clone();
+                    plus[i] += (float) eps;
+                    minus[i] -= (float) eps;
+                    float[] f = Gradients.scores(t, concat(plus, minus), shape, 2);
+                    double numeric = (f[0] - f[1]) / (2 * eps);
+                    assertEquals(numeric, s.values()[i], 2e-3 + 2e-2 * Math.abs(numeric), t.description() + " input " + i);
+                }
+                assertEquals(Gradients.scores(t, x, shape, 1)[0], s.score(), 1e-6);
+            }
+        }
+    }
+
+    /** A batch is explained example by example: the gradient of example k depends on example k only. */
+    @Test
+    void batchedGradientsEqualOneAtATime() {
+        try (Sequential m = PatchTask.model(3)) {
+            Target t = Target.output(m, 1);
+            SplittableRandom r = new SplittableRandom(1);
+            int n = Gradients.CHUNK + 3; // two chunks
+            float[] batch = new float[n * 144];
+            for (int i = 0; i < batch.length; i++) batch[i] = (float) r.nextDouble();
+            float[] all = Gradients.withGradients(t, batch, PatchTask.SHAPE, n).gradients();
+            for (int k : new int[] {0, 17, n - 1}) {
+                float[] one = java.util.Arrays.copyOfRange(batch, k * 144, (k + 1) * 144);
+                float[] g = new Saliency().attribute(t, one, PatchTask.SHAPE).values();
+                for (int i = 0; i < 144; i++) assertEquals(g[i], all[k * 144 + i], 1e-6, "example " + k + " pixel " + i);
+            }
+            // Attribution leaves no gradient behind on the model's parameters.
+            for (var p : m.params()) assertNull(p.value().grad(), p.name());
+        }
+    }
+
+    @Test
+    void smoothGradIsSeededAndTendsToTheGradientAsNoiseVanishes() {
+        try (Sequential m = new Sequential(new Dense(8, "tanh"), new Dense(2))) {
+            m.seed(2);
+            m.build(6);
+            float[] x = {0.1f, -0.3f, 0.7f, 0.2f, -0.9f, 0.4f};
+            Target t = Target.output(m, 0);
+            Attribution a = new SmoothGrad().samples(8).noise(0.2).seed(5).attribute(t, x, new long[] {6});
+            assertArrayEquals(a.values(), new SmoothGrad().samples(8).noise(0.2).seed(5).attribute(t, x, new long[] {6}).values());
+            assertFalse(java.util.Arrays.equals(a.values(),
+                    new SmoothGrad().samples(8).noise(0.2).seed(6).attribute(t, x, new long[] {6}).values()));
+            float[] zero = new SmoothGrad().samples(3).noise(0).attribute(t, x, new long[] {6}).values();
+            assertArrayEquals(new Saliency().attribute(t, x, new long[] {6}).values(), zero, 1e-6f);
+        }
+    }
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = new float[a.length + b.length];
+        System.arraycopy(a, 0, out, 0, a.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+}
