@@ -113,13 +113,17 @@ final class ExplainCommand implements Callable<Integer> {
             boolean text = TokenAttribution.isTextModel(model);
             List<AttributionMethod> methods = new ArrayList<>();
             for (String n : names) methods.add(configured(n, text));
-            if (TokenAttribution.isTextModel(model)) return explainText(model, methods, runDir, console);
+            if (text) return explainText(model, methods, runDir, console);
             return explainImage(model, methods, runDir, console);
         }
     }
 
     /** The method with the command's settings; occlusion covers whole pixels (all channels) or whole tokens. */
     private AttributionMethod configured(String name, boolean text) {
+        if (text && name.equals("ig") && !baseline.equals("zeros")) {
+            throw new IllegalArgumentException("--baseline " + baseline + " is for images; text models are explained "
+                    + "from the zero embedding (--baseline zeros)");
+        }
         return switch (name) {
             case "ig" -> new IntegratedGradients().steps(steps).rule(IntegrationRule.parse(rule)).baseline(switch (baseline) {
                 case "zeros" -> Baseline.zeros();

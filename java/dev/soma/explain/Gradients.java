@@ -28,7 +28,8 @@ final class Gradients {
         try {
             for (int start = 0; start < count; start += CHUNK) {
                 int n = Math.min(CHUNK, count - start);
-                try (Scope scope = Scope.open()) {
+                // Recording on even when the caller runs under GradMode.disable(): attribution needs the graph.
+                try (Scope scope = Scope.open(); GradMode.Guard on = GradMode.enable()) {
                     Tensor x = input(target, batch, start * per, n, exampleShape);
                     x.setRequiresGrad(true);
                     Tensor s = target.scores(x);

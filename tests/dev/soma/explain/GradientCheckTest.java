@@ -58,6 +58,21 @@ class GradientCheckTest {
         }
     }
 
+    /** Attribution records its own graph even when the caller has turned recording off. */
+    @Test
+    void worksUnderGradModeDisabled() {
+        try (Sequential m = new Sequential(new Dense(2))) {
+            m.seed(1);
+            m.build(3);
+            float[] x = {1, 2, 3};
+            float[] expected = new Saliency().attribute(Target.output(m, 0), x, new long[] {3}).values();
+            try (dev.soma.autograd.GradMode.Guard g = dev.soma.autograd.GradMode.disable()) {
+                assertArrayEquals(expected, new Saliency().attribute(Target.output(m, 0), x, new long[] {3}).values());
+                assertFalse(dev.soma.autograd.GradMode.isEnabled());
+            }
+        }
+    }
+
     @Test
     void smoothGradIsSeededAndTendsToTheGradientAsNoiseVanishes() {
         try (Sequential m = new Sequential(new Dense(8, "tanh"), new Dense(2))) {
