@@ -58,6 +58,34 @@ class GradientCheckTest {
         }
     }
 
+    /** A functional model with two outputs: each output's units can be explained, with the same guarantees. */
+    @Test
+    void functionalModelsWithSeveralOutputs() {
+        dev.soma.model.Input in = dev.soma.model.Input.of(5);
+        dev.soma.model.SymbolicTensor h = in.then(new Dense(8, "tanh"));
+        try (dev.soma.model.FunctionalModel m = new dev.soma.model.FunctionalModel(java.util.List.of(in),
+                java.util.List.of(h.then(new Dense(3)), h.then(new Dense(2, "sigmoid"))))) {
+            m.seed(6);
+            m.build();
+            float[] x = {0.3f, -0.7f, 1.1f, 0.2f, -0.4f};
+            long[] shape = {5};
+            Target t = Target.output(m, 1, 1);
+            Attribution ig = new IntegratedGradients().steps(64).attribute(t, x, shape);
+            assertTrue(ig.relativeDelta() < 1e-3, "relative delta " + ig.relativeDelta());
+            Attribution s = new Saliency().attribute(t, x, shape);
+            for (int i = 0; i < 5; i++) {
+                float[] plus = x.clone(), minus = x.clone();
+                plus[i] += 1e-2f;
+                minus[i] -= 1e-2f;
+                float[] f = Gradients.scores(t, concat(plus, minus), shape, 2);
+                assertEquals((f[0] - f[1]) / 2e-2, s.values()[i], 2e-3);
+            }
+            assertThrows(dev.soma.errors.SomaException.class, () -> Target.output(m, 2, 0));
+            assertThrows(dev.soma.errors.SomaException.class, () -> new Saliency().attribute(Target.output(m, 0, 3), x, shape));
+            assertThrows(dev.soma.errors.ShapeException.class, () -> new Saliency().attribute(Target.output(m, 0, 0), new float[4], new long[] {4}));
+        }
+    }
+
     /** Attribution records its own graph even when the caller has turned recording off. */
     @Test
     void worksUnderGradModeDisabled() {
