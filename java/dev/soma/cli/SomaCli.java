@@ -13,7 +13,7 @@ import java.io.PrintWriter;
 @Command(name = "soma", mixinStandardHelpOptions = true, versionProvider = SomaVersion.Provider.class,
         description = "Soma: a deep-learning engine for the JVM.",
         subcommands = {InfoCommand.class, FetchCommand.class, TrainCommand.class, EvaluateCommand.class,
-                PredictCommand.class, BenchCommand.class, SampleCommand.class, GenerateCommand.class,
+                PredictCommand.class, ExplainCommand.class, BenchCommand.class, SampleCommand.class, GenerateCommand.class,
                 CommandLine.HelpCommand.class})
 public final class SomaCli implements Runnable {
     @Spec

@@ -155,6 +155,15 @@ public final class MultiHeadAttention extends Layer {
         return attend(query, value, key, attentionMask, useCausalMask, training, true);
     }
 
+    /**
+     * Self-attention as {@link #apply} computes it (query = value = key = x, the layer's causal setting, the
+     * padding mask {@code [B, T]} or null), also returning the weights {@code [B, H, T, T]}: Keras'
+     * {@code return_attention_scores=True}.
+     */
+    public Attention.Result callWithScores(Tensor x, Tensor mask, boolean training) {
+        return attend(x, x, x, mask, causal, training, true);
+    }
+
     private Attention.Result attend(Tensor query, Tensor value, Tensor key, Tensor mask, boolean useCausal,
                                     boolean training, boolean scores) {
         if (key == null) key = value;

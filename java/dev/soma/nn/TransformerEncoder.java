@@ -89,6 +89,17 @@ public final class TransformerEncoder extends CompositeLayer {
         return block(x, mask, training);
     }
 
+    /**
+     * The block's attention weights {@code [B, heads, T, T]} for x (inference mode), as Keras'
+     * {@code return_attention_scores}: what {@link #call} attends with, without the rest of the block.
+     */
+    public Tensor attentionScores(Tensor x, Tensor mask) {
+        x.checkOpen(name());
+        if (!isBuilt()) throw new IllegalStateException(name() + ": build the layer before asking for its attention scores");
+        Tensor n1 = norm1.apply(x, false);
+        return attention.callWithScores(n1, n1, n1, mask, causal, false).weights();
+    }
+
     /** Steps are kept: a [B, T] padding mask is passed on (a [B, T, T] attention mask is not a step mask). */
     @Override
     public Tensor computeMask(Tensor x, Tensor mask) {
