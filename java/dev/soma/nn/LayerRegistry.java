@@ -42,7 +42,7 @@ public final class LayerRegistry {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");
             String type = (String) c.get("layer_type");
-            return new Bidirectional((RecurrentLayer) create(type, inner), (RecurrentLayer) create(type, inner));
+            return new Bidirectional((RecurrentLayer<?>) create(type, inner), (RecurrentLayer<?>) create(type, inner));
         });
     }
 
