@@ -38,6 +38,7 @@ public final class LayerRegistry {
         register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
         register("time_distributed", TimeDistributed::fromConfig);
         register("masking", c -> new Masking(numOf(c, "mask_value")));
+        register("slice", Slice::fromConfig);
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");
