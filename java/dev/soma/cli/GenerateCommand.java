@@ -37,7 +37,8 @@ final class GenerateCommand implements Callable<Integer> {
     int length;
 
     @Option(names = "--temperature", defaultValue = "0.8",
-            description = "below 1 sharpens the distribution, above 1 flattens it (default ${DEFAULT-VALUE})")
+            description = "below 1 sharpens the distribution, above 1 flattens it, 0 always takes the most likely "
+                    + "character (greedy; the seed then does not matter) (default ${DEFAULT-VALUE})")
     double temperature;
 
     @Option(names = "--seed", defaultValue = "1", description = "the same seed gives the same text")

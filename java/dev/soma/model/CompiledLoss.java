@@ -123,6 +123,19 @@ final class CompiledLoss {
      * loss. Call without gradients.
      */
     double record(List<Tensor> outputs, List<Batch.HostArray> targets, Value value, int batchSize) {
+        return record(outputs, value, null, targets, batchSize);
+    }
+
+    /**
+     * {@link #record(List, List, Value, int)} with the targets as tensors wherever they live: those on a device
+     * join the one transfer (the ones the metrics read), CPU ones are read in place.
+     */
+    double record(List<Tensor> outputs, Value value, List<Tensor> targets, int batchSize) {
+        return record(outputs, value, targets, null, batchSize);
+    }
+
+    private double record(List<Tensor> outputs, Value value, List<Tensor> targetTensors, List<Batch.HostArray> targets,
+                          int batchSize) {
         int n = outputs.size();
         boolean[] needed = new boolean[n];
         for (int i : metricOutput) needed[i] = true;
@@ -130,6 +143,13 @@ final class CompiledLoss {
         pieces.add(value.total());
         if (n > 1) pieces.addAll(value.perOutput());
         for (int i = 0; i < n; i++) if (needed[i]) pieces.add(outputs.get(i));
+        boolean[] targetRead = new boolean[n];
+        if (targetTensors != null) {
+            for (int i = 0; i < n; i++) {
+                targetRead[i] = needed[i] && !targetTensors.get(i).device().isCpu();
+                if (targetRead[i]) pieces.add(targetTensors.get(i));
+            }
+        }
         double[] host = readAll(pieces);
         int at = 0;
         double total = host[at++];
@@ -145,6 +165,19 @@ final class CompiledLoss {
             at += len;
         }
         Tensor[] hostTargets = new Tensor[n];
+        if (targetTensors != null) {
+            for (int i = 0; i < n; i++) {
+                if (!needed[i]) continue;
+                Tensor t = targetTensors.get(i);
+                if (!targetRead[i]) {
+                    hostTargets[i] = t;
+                    continue;
+                }
+                int len = Math.toIntExact(t.numel());
+                hostTargets[i] = hostCopy(host, at, len, t);
+                at += len;
+            }
+        }
         for (int k = 0; k < metrics.size(); k++) {
             int i = metricOutput.get(k);
             if (hostTargets[i] == null) hostTargets[i] = targets.get(i).tensor();

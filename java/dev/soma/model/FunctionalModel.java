@@ -41,7 +41,8 @@ public class FunctionalModel extends Model {
     /** Slot of each symbolic tensor in the per-batch value array. */
     private final Map<SymbolicTensor, Integer> slots = new IdentityHashMap<>();
     private final int[][] nodeInputSlots;
-    private final int[] nodeOutputSlots;
+    /** Per node, the slot of each of its outputs (several for an RNN with returnState). */
+    private final int[][] nodeOutputSlots;
     private final int[] outputSlots;
     /** Per output: its layer when nothing else reads that output, so its final activation may be folded. */
     private final Layer[] foldableOutputLayers;
@@ -65,21 +66,26 @@ public class FunctionalModel extends Model {
 
         for (Input in : this.inputs) slots.put(in, slots.size());
         nodeInputSlots = new int[order.size()][];
-        nodeOutputSlots = new int[order.size()];
+        nodeOutputSlots = new int[order.size()][];
         Map<SymbolicTensor, Integer> readers = new IdentityHashMap<>();
         for (int k = 0; k < order.size(); k++) {
             LayerNode node = order.get(k);
             nodeInputSlots[k] = node.inputs().stream().mapToInt(slots::get).toArray();
             for (SymbolicTensor t : node.inputs()) readers.merge(t, 1, Integer::sum);
-            slots.put(node.output(), slots.size());
-            nodeOutputSlots[k] = slots.get(node.output());
+            nodeOutputSlots[k] = new int[node.outputs().size()];
+            for (int j = 0; j < node.outputs().size(); j++) {
+                slots.put(node.outputs().get(j), slots.size());
+                nodeOutputSlots[k][j] = slots.get(node.outputs().get(j));
+            }
         }
         outputSlots = this.outputs.stream().mapToInt(slots::get).toArray();
         foldableOutputLayers = new Layer[this.outputs.size()];
         for (int i = 0; i < this.outputs.size(); i++) {
             SymbolicTensor out = this.outputs.get(i);
             boolean onlyHere = !readers.containsKey(out) && this.outputs.stream().filter(o -> o == out).count() == 1;
-            if (out.producer() != null && onlyHere) foldableOutputLayers[i] = out.producer().layer();
+            if (out.producer() != null && onlyHere && out.producer().outputs().size() == 1) {
+                foldableOutputLayers[i] = out.producer().layer();
+            }
         }
     }
 
@@ -89,16 +95,17 @@ public class FunctionalModel extends Model {
     private List<LayerNode> topologicalOrder(Set<SymbolicTensor> inputSet) {
         List<LayerNode> out = new ArrayList<>();
         Set<SymbolicTensor> done = Collections.newSetFromMap(new IdentityHashMap<>());
+        Set<LayerNode> added = Collections.newSetFromMap(new IdentityHashMap<>());
         for (int i = 0; i < outputs.size(); i++) {
             SymbolicTensor o = outputs.get(i);
             if (o == null) throw new IllegalArgumentException("FunctionalModel: output " + i + " is null");
-            visit(o, inputSet, done, out, "output " + i + " ('" + o.name() + "')");
+            visit(o, inputSet, done, added, out, "output " + i + " ('" + o.name() + "')");
         }
         return out;
     }
 
-    private void visit(SymbolicTensor t, Set<SymbolicTensor> inputSet, Set<SymbolicTensor> done, List<LayerNode> out,
-                       String output) {
+    private void visit(SymbolicTensor t, Set<SymbolicTensor> inputSet, Set<SymbolicTensor> done, Set<LayerNode> added,
+                       List<LayerNode> out, String output) {
         // Iterative post-order, so deep graphs cannot overflow the stack.
         List<SymbolicTensor> stack = new ArrayList<>();
         List<Integer> next = new ArrayList<>();
@@ -129,7 +136,7 @@ public class FunctionalModel extends Model {
                 next.add(0);
             } else {
                 done.add(s);
-                out.add(s.producer());
+                if (added.add(s.producer())) out.add(s.producer()); // a node with several outputs runs once
                 stack.remove(top);
                 next.remove(top);
             }
@@ -310,14 +317,25 @@ public class FunctionalModel extends Model {
                 for (int s : in) args.add(values[s]);
                 y = m.apply(args, training);
                 mask = mergedMask(in, masks);
-            } else if (foldedSlots.containsKey(nodeOutputSlots[k])) {
+            } else if (foldedSlots.containsKey(nodeOutputSlots[k][0])) {
                 y = ((FoldableActivation) node.layer()).callWithoutActivation(values[in[0]], training);
+            } else if (nodeOutputSlots[k].length > 1) {
+                // Several outputs (an RNN's output and final states): the mask goes with the first only, as Keras.
+                List<Tensor> ys = node.layer().applyAll(values[in[0]], masks[in[0]], training);
+                if (ys.size() != nodeOutputSlots[k].length) {
+                    throw new IllegalStateException("FunctionalModel: " + node.layer().name() + " was applied with "
+                            + nodeOutputSlots[k].length + " outputs but now returns " + ys.size()
+                            + " (was returnState changed after the graph was written?)");
+                }
+                for (int j = 1; j < ys.size(); j++) values[nodeOutputSlots[k][j]] = ys.get(j);
+                y = ys.get(0);
+                mask = node.layer().computeMask(values[in[0]], masks[in[0]]);
             } else {
                 y = node.layer().apply(values[in[0]], masks[in[0]], training);
                 mask = node.layer().computeMask(values[in[0]], masks[in[0]]);
             }
-            values[nodeOutputSlots[k]] = y;
-            masks[nodeOutputSlots[k]] = mask;
+            values[nodeOutputSlots[k][0]] = y;
+            masks[nodeOutputSlots[k][0]] = mask;
         }
         List<Tensor> out = new ArrayList<>(outputs.size());
         for (int s : outputSlots) out.add(values[s]);
@@ -382,7 +400,7 @@ public class FunctionalModel extends Model {
             List<String> links = new ArrayList<>();
             for (LayerNode n : ns) for (SymbolicTensor t : n.inputs()) links.add(reference(t, nodesOf));
             b.append(String.format("%-30s %-20s %10d   %s%n", l.name() + " (" + l.getClass().getSimpleName() + ")",
-                    shapeText(ns.get(0).output().shape()), l.paramCount(), links.get(0)));
+                    shapesText(ns.get(0).outputs()), l.paramCount(), links.get(0)));
             for (int k = 1; k < links.size(); k++) b.append(String.format("%-30s %-20s %10s   %s%n", "", "", "", links.get(k)));
         }
         b.append("=".repeat(width)).append('\n');
@@ -401,7 +419,15 @@ public class FunctionalModel extends Model {
     private static String reference(SymbolicTensor t, Map<Layer, List<LayerNode>> nodesOf) {
         if (t.producer() == null) return t.name() + "[0][0]";
         Layer l = t.producer().layer();
-        return l.name() + "[" + nodesOf.get(l).indexOf(t.producer()) + "][0]";
+        return l.name() + "[" + nodesOf.get(l).indexOf(t.producer()) + "][" + t.outputIndex() + "]";
+    }
+
+    /** One output's shape, or Keras' list of them for a layer with several. */
+    private static String shapesText(List<SymbolicTensor> outs) {
+        if (outs.size() == 1) return shapeText(outs.get(0).shape());
+        List<String> parts = new ArrayList<>();
+        for (SymbolicTensor o : outs) parts.add(shapeText(o.shape()));
+        return "[" + String.join(", ", parts) + "]";
     }
 
     private static String shapeText(long[] s) {

@@ -1,7 +1,9 @@
 package dev.soma.model;
 
+import dev.soma.errors.DTypeException;
 import dev.soma.ops.Elementwise;
 import dev.soma.ops.Losses;
+import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
 /**
@@ -82,6 +84,7 @@ public interface Loss {
      * one row (per-step classification over {@code [N, T, C]}), the mean taken over all of them, as Keras.
      */
     private static Tensor sparseOverAllSteps(Tensor logits, Tensor labels) {
+        labels = sparseLabels(labels);
         if (logits.ndim() <= 2) return Losses.sparseCategoricalCrossEntropy(logits, labels);
         long classes = logits.size(-1);
         return Losses.sparseCategoricalCrossEntropy(logits.reshape(-1, classes), labels.reshape(-1));
@@ -90,7 +93,30 @@ public interface Loss {
     /** Sparse labels against probabilities: gathers log(p[label]) through the logits path on log(p). */
     private static Tensor probabilitySparseCrossEntropy(Tensor p, Tensor labels) {
         // log_softmax(log p) == log p when p sums to one, so the fused kernel gives -mean(log p[label]).
+        Tensor ids = sparseLabels(labels);
         Tensor logp = Elementwise.log(Elementwise.clamp(p, 1e-7, 1 - 1e-7));
-        return Losses.sparseCategoricalCrossEntropy(logp, labels);
+        return Losses.sparseCategoricalCrossEntropy(logp, ids);
+    }
+
+    /**
+     * Sparse labels as int32 class indices. Float labels are accepted when every value is a whole number (as Keras,
+     * where labels often arrive as floats: 3.0 is class 3); any other float is an error, never truncated.
+     */
+    private static Tensor sparseLabels(Tensor labels) {
+        String op = "sparse_categorical_crossentropy";
+        if (labels.dtype() == DType.I32) return labels;
+        if (!labels.dtype().isFloating()) {
+            throw new DTypeException(op + ": labels " + labels.describe() + " must be int32 class indices or floats "
+                    + "holding whole numbers");
+        }
+        double[] v = labels.toDoubleArray();
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] != Math.rint(v[i]) || Math.abs(v[i]) > Integer.MAX_VALUE) {
+                throw new DTypeException(op + ": label " + v[i] + " at index " + i + " of " + labels.describe()
+                        + " is not a whole number; sparse labels are class indices (int32, or floats such as 2.0). "
+                        + "For one-hot or soft targets use categorical_crossentropy");
+            }
+        }
+        return labels.to(DType.I32);
     }
 }

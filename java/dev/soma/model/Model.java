@@ -102,6 +102,12 @@ public abstract class Model implements AutoCloseable {
         return x.device().equals(device) ? x : x.to(device);
     }
 
+    private List<Tensor> onDevice(List<Tensor> xs) {
+        List<Tensor> out = new ArrayList<>(xs.size());
+        for (Tensor x : xs) out.add(onDevice(x));
+        return out;
+    }
+
     // ------------------------------------------------------------------ several inputs and outputs
 
     /** How many outputs the model has; models with several override this and the three methods below. */
@@ -261,21 +267,111 @@ public abstract class Model implements AutoCloseable {
             boolean ahead = staged != null && staged.isStaged();
             List<Tensor> xs = ahead ? staged.features() : batch.featureTensors(device);
             List<Tensor> ys = ahead ? staged.targets() : batch.targetTensors(device);
-            ensureBuilt(xs);
-            List<Tensor> outs = forwardAll(xs, true, compiled.folds());
-            CompiledLoss.Value value = compiled.compute(outs, ys);
-            Tensor lossValue = value.total();
-            Tensor reg = regularizationLoss();
-            Tensor total = reg == null ? lossValue : lossValue.add(reg);
-            List<Tensor> trainable = trainableTensors();
-            for (Tensor p : trainable) p.zeroGrad();
-            total.backward();
-            optimizer.step(trainable);
-            dev.soma.nn.Constraint.applyAll(params()); // projected weights (e.g. Dale's signs) after every step
-            try (GradMode.Guard g = GradMode.disable()) {
-                return compiled.record(outs, batch.targetArrays(), value, batch.size());
-            }
+            return train(xs, ys, batch.targetArrays(), batch.size());
         }
+    }
+
+    /** {@link #trainStep(List, List)} for a model with one input and one output. */
+    public double trainStep(Tensor x, Tensor y) {
+        return trainStep(List.of(x), List.of(y));
+    }
+
+    /**
+     * One optimisation step on tensors the caller already holds, as Keras' {@code train_on_batch}: inputs and
+     * targets (one per model output; int32 class labels for sparse losses) on the model's {@link #device()} are used
+     * in place, with no host copy; tensors elsewhere are copied there for this step. Returns the loss; the metrics
+     * are updated, reading back only the loss, the outputs and targets they need, in one transfer. The caller keeps
+     * owning {@code inputs} and {@code targets}; everything the step makes is freed before it returns.
+     */
+    public double trainStep(List<Tensor> inputs, List<Tensor> targets) {
+        requireCompiled("trainStep");
+        int batch = checkStepTensors("trainStep", inputs, targets);
+        try (Scope step = Scope.open()) {
+            return train(onDevice(inputs), onDevice(targets), null, batch);
+        }
+    }
+
+    /** The step itself, inside the caller's scope; {@code hostTargets} null: the metrics read {@code ys}. */
+    private double train(List<Tensor> xs, List<Tensor> ys, List<Batch.HostArray> hostTargets, int batchSize) {
+        ensureBuilt(xs);
+        List<Tensor> outs = forwardAll(xs, true, compiled.folds());
+        CompiledLoss.Value value = compiled.compute(outs, ys);
+        Tensor lossValue = value.total();
+        Tensor reg = regularizationLoss();
+        Tensor total = reg == null ? lossValue : lossValue.add(reg);
+        List<Tensor> trainable = trainableTensors();
+        for (Tensor p : trainable) p.zeroGrad();
+        total.backward();
+        optimizer.step(trainable);
+        dev.soma.nn.Constraint.applyAll(params()); // projected weights (e.g. Dale's signs) after every step
+        try (GradMode.Guard g = GradMode.disable()) {
+            return hostTargets != null ? compiled.record(outs, hostTargets, value, batchSize)
+                    : compiled.record(outs, value, ys, batchSize);
+        }
+    }
+
+    /** {@link #testStep(List, List)} for a model with one input and one output. */
+    public double testStep(Tensor x, Tensor y) {
+        return testStep(List.of(x), List.of(y));
+    }
+
+    /**
+     * The loss of a batch in inference mode, as Keras' {@code test_on_batch}: tensors on the model's device are used
+     * in place (others are copied there for this step), no gradient is recorded and the weights do not change. The
+     * metrics are updated (they accumulate over calls until {@link #resetMetrics()}); {@link #metricResults()} reads
+     * them.
+     */
+    public double testStep(List<Tensor> inputs, List<Tensor> targets) {
+        requireCompiled("evaluate");
+        int batch = checkStepTensors("testStep", inputs, targets);
+        try (GradMode.Guard g = GradMode.disable(); Scope step = Scope.open()) {
+            List<Tensor> xs = onDevice(inputs);
+            ensureBuilt(xs);
+            List<Tensor> outs = forwardAll(xs, false, compiled.folds());
+            List<Tensor> ys = onDevice(targets);
+            CompiledLoss.Value value = compiled.compute(outs, ys);
+            return compiled.record(outs, value, ys, batch);
+        }
+    }
+
+    /** Starts the metrics (and per-output mean losses) over, as every epoch of {@code fit} does. */
+    public void resetMetrics() {
+        requireCompiled("evaluate");
+        compiled.reset();
+    }
+
+    /** Each metric's value over the steps since the last reset ({@code "accuracy" -> 0.93}); empty without metrics. */
+    public Map<String, Double> metricResults() {
+        requireCompiled("evaluate");
+        Map<String, Double> out = new java.util.LinkedHashMap<>();
+        for (dev.soma.model.Metric m : compiled.metrics()) out.put(m.name(), m.result());
+        return out;
+    }
+
+    /** Checks a step's tensors (open, one batch size, one per input and output) and returns the batch size. */
+    private int checkStepTensors(String op, List<Tensor> inputs, List<Tensor> targets) {
+        if (inputs == null || inputs.isEmpty()) throw new IllegalArgumentException(op + ": no input tensors given");
+        if (targets == null) throw new IllegalArgumentException(op + ": the targets are null");
+        if (targets.size() != outputCount()) {
+            throw new IllegalArgumentException(op + ": the model has " + outputCount() + " output(s) " + outputNames()
+                    + " but " + targets.size() + " target tensor(s) were given");
+        }
+        long batch = -1;
+        List<Tensor> all = new ArrayList<>(inputs);
+        all.addAll(targets);
+        for (int i = 0; i < all.size(); i++) {
+            Tensor t = all.get(i);
+            String what = i < inputs.size() ? "input " + i : "target " + (i - inputs.size());
+            if (t == null) throw new IllegalArgumentException(op + ": " + what + " is null");
+            t.checkOpen(op + " " + what);
+            if (t.ndim() == 0) throw new dev.soma.errors.ShapeException(op + ": " + what + " " + t.describe() + " has no batch axis");
+            if (batch >= 0 && t.size(0) != batch) {
+                throw new dev.soma.errors.ShapeException(op + ": " + what + " " + t.describe() + " has batch size "
+                        + t.size(0) + ", input 0 has " + batch);
+            }
+            batch = t.size(0);
+        }
+        return Math.toIntExact(batch);
     }
 
     public History fit(Dataset train, FitOptions options) {
@@ -367,17 +463,47 @@ public abstract class Model implements AutoCloseable {
         return compiled.logs(lossSum / Math.max(seen, 1));
     }
 
-    /** The model's outputs for every example, batch by batch: a CPU tensor the caller owns (kept). */
+    /**
+     * The model's outputs for every example, batch by batch, in inference mode. Ownership: the result is a CPU tensor
+     * that belongs to the caller and to no scope (it is kept, so it outlives any open {@link Scope}); close it when
+     * done, e.g. {@code try (Tensor p = model.predict(data, 64)) {...}}. {@link #predict(Dataset, int, Scope)} puts
+     * it in a scope instead.
+     */
     public Tensor predict(Dataset data, int batchSize) {
+        requireOneOutput();
+        return predictAll(data, batchSize).get(0);
+    }
+
+    /**
+     * {@link #predict(Dataset, int)} whose result belongs to {@code scope}, which must be this thread's innermost
+     * open scope: it is freed when the scope closes, like every other tensor made in it.
+     */
+    public Tensor predict(Dataset data, int batchSize, Scope scope) {
+        requireOneOutput();
+        return predictAll(data, batchSize, scope).get(0);
+    }
+
+    private void requireOneOutput() {
         if (outputCount() != 1) {
             throw new IllegalStateException("predict: the model has " + outputCount() + " outputs " + outputNames()
                     + "; use predictAll");
         }
-        return predictAll(data, batchSize).get(0);
     }
 
-    /** One tensor per output, each over every example: tensors the caller owns (kept). */
+    /** One tensor per output, each over every example: CPU tensors the caller owns (kept; close each when done). */
     public List<Tensor> predictAll(Dataset data, int batchSize) {
+        return predictAll(data, batchSize, null);
+    }
+
+    /**
+     * One tensor per output, each over every example, owned by {@code scope} (this thread's innermost open scope),
+     * or kept for the caller when {@code scope} is null.
+     */
+    public List<Tensor> predictAll(Dataset data, int batchSize, Scope scope) {
+        if (scope != null && Scope.current() != scope) {
+            throw new IllegalArgumentException("predict: the scope given must be this thread's innermost open scope "
+                    + "(the result is made in it); open it just around the call, or pass none to own the result");
+        }
         DataLoader loader = new DataLoader(data, batchSize, false, 0);
         int n = outputCount();
         List<List<float[]>> parts = new ArrayList<>();
@@ -403,7 +529,10 @@ public abstract class Model implements AutoCloseable {
             }
         }
         List<Tensor> result = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) result.add(joinRows(parts.get(i), outShapes[i], rows));
+        for (int i = 0; i < n; i++) {
+            Tensor t = joinRows(parts.get(i), outShapes[i], rows);
+            result.add(scope == null ? t.keep() : t);
+        }
         return result;
     }
 
@@ -417,7 +546,7 @@ public abstract class Model implements AutoCloseable {
         }
         long[] shape = outShape.clone();
         shape[0] = rows;
-        return Tensor.of(all, shape).keep();
+        return Tensor.of(all, shape); // in the current scope: the caller keeps it or leaves it there
     }
 
     private void requireCompiled(String what) {

@@ -20,6 +20,12 @@ public class Sequential extends Model {
     }
 
     public Sequential add(Layer layer) {
+        if (layer == null) throw new IllegalArgumentException("Sequential.add: the layer is null");
+        if (layer.outputCount() != 1) {
+            throw new IllegalArgumentException("Sequential: " + layer.name() + " returns " + layer.outputCount()
+                    + " tensors (return_state), but a Sequential model passes one tensor from layer to layer; use a "
+                    + "FunctionalModel with SymbolicTensor.applyAll");
+        }
         if (!layers.isEmpty() && layers.get(0).isBuilt()) {
             long[] in = layers.get(layers.size() - 1).outputShape();
             layer.build(in, dtype, initRandom());

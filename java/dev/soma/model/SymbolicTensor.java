@@ -16,17 +16,25 @@ import java.util.List;
  * Input in = Input.of(784);
  * SymbolicTensor h = in.then(new Dense(64, "relu"));
  * SymbolicTensor out = SymbolicTensor.apply(new Concatenate(), h, other).then(new Dense(10, "softmax"));
+ * List<SymbolicTensor> seqAndStates = in2.thenAll(new LSTM(8).returnSequences(true).returnState(true));
  * }</pre>
  * Applying one layer twice shares it: both applications use the same weights.
  */
 public class SymbolicTensor {
     private final long[] shape;
     private final LayerNode producer;
+    /** Which of the producer's outputs this is (0 unless the layer has several, as an RNN with returnState). */
+    private final int outputIndex;
     private String name;
 
     SymbolicTensor(long[] shape, LayerNode producer, String name) {
+        this(shape, producer, 0, name);
+    }
+
+    private SymbolicTensor(long[] shape, LayerNode producer, int outputIndex, String name) {
         this.shape = shape.clone();
         this.producer = producer;
+        this.outputIndex = outputIndex;
         this.name = name;
     }
 
@@ -37,23 +45,48 @@ public class SymbolicTensor {
 
     /** Applies {@code layer} to {@code inputs}: one input for an ordinary layer, two or more for a {@link Merge}. */
     public static SymbolicTensor apply(Layer layer, SymbolicTensor... inputs) {
+        if (layer != null && layer.outputCount() != 1) {
+            throw new IllegalArgumentException(layer.name() + " (" + layer.getClass().getSimpleName() + ") returns "
+                    + layer.outputCount() + " tensors (return_state): use SymbolicTensor.applyAll or thenAll, e.g. "
+                    + "List<SymbolicTensor> out = x.thenAll(lstm); out.get(0) is the output, then the states");
+        }
+        return applyAll(layer, inputs).get(0);
+    }
+
+    /** Applies {@code layer} to this tensor and returns every output (Keras' {@code output, h, c = lstm(x)}). */
+    public List<SymbolicTensor> thenAll(Layer layer) {
+        return applyAll(layer, this);
+    }
+
+    /**
+     * Applies {@code layer} to {@code inputs} and returns every output: one for most layers, {@code [output, h]} or
+     * {@code [output, h, c]} for a recurrent layer with returnState.
+     */
+    public static List<SymbolicTensor> applyAll(Layer layer, SymbolicTensor... inputs) {
         if (layer == null) throw new IllegalArgumentException("SymbolicTensor.apply: the layer is null");
         if (inputs.length == 0) throw new IllegalArgumentException(layer.name() + ": applied to no inputs");
         for (SymbolicTensor t : inputs) {
             if (t == null) throw new IllegalArgumentException(layer.name() + ": applied to a null input");
         }
         List<SymbolicTensor> in = List.of(inputs);
-        long[] out;
+        List<long[]> out;
         try {
-            out = inferShape(layer, in);
+            out = inferShapes(layer, in);
         } catch (ShapeException e) {
             throw new ShapeException(layer.name() + " (" + layer.getClass().getSimpleName() + ") applied to "
                     + describe(in) + ": " + e.getMessage(), e);
         }
         LayerNode node = new LayerNode(layer, in);
-        SymbolicTensor result = new SymbolicTensor(out, node, null);
-        node.setOutput(result);
-        return result;
+        List<SymbolicTensor> results = new ArrayList<>(out.size());
+        for (int i = 0; i < out.size(); i++) results.add(new SymbolicTensor(out.get(i), node, i, null));
+        node.setOutputs(results);
+        return List.copyOf(results);
+    }
+
+    private static List<long[]> inferShapes(Layer layer, List<SymbolicTensor> in) {
+        if (layer.outputCount() == 1) return List.of(inferShape(layer, in));
+        inferShape(layer, in); // the checks of one input and of a built layer's shape
+        return layer.computeOutputShapes(in.get(0).shape());
     }
 
     private static long[] inferShape(Layer layer, List<SymbolicTensor> in) {
@@ -87,13 +120,18 @@ public class SymbolicTensor {
         return producer;
     }
 
+    /** Which of the producer's outputs this tensor is: 0 unless its layer has several (see {@link Layer#outputCount()}). */
+    public int outputIndex() {
+        return outputIndex;
+    }
+
     /**
      * The name used in summaries and, for a model output, in logs ("out_1_loss", "out_1_accuracy"). Defaults
      * to the producing layer's name.
      */
     public String name() {
         if (name != null) return name;
-        return producer.layer().name();
+        return outputIndex == 0 ? producer.layer().name() : producer.layer().name() + "_" + outputIndex;
     }
 
     /** Names this tensor (returns it). */

@@ -17,14 +17,18 @@ import java.util.SplittableRandom;
  * input order first). Masks reach both directions.
  */
 public final class Bidirectional extends Layer {
-    private final RecurrentLayer forward;
-    private final RecurrentLayer backward;
+    private final RecurrentLayer<?> forward;
+    private final RecurrentLayer<?> backward;
 
     /** {@code backwardLayer}: a fresh layer of the same kind and units whose goBackwards is set here. */
-    public Bidirectional(RecurrentLayer forwardLayer, RecurrentLayer backwardLayer) {
+    public Bidirectional(RecurrentLayer<?> forwardLayer, RecurrentLayer<?> backwardLayer) {
         if (forwardLayer.units() != backwardLayer.units()
                 || forwardLayer.isReturnSequences() != backwardLayer.isReturnSequences()) {
             throw new IllegalArgumentException("Bidirectional: both layers need the same units and return_sequences");
+        }
+        if (forwardLayer.isReturnState() || backwardLayer.isReturnState()) {
+            throw new UnsupportedOperationException("Bidirectional: wrapped layers with return_state are not supported "
+                    + "yet; apply the two directions separately (goBackwards) with applyAll to get their states");
         }
         this.forward = forwardLayer;
         this.backward = backwardLayer;

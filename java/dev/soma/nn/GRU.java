@@ -10,7 +10,7 @@ import java.util.Map;
  * bias); with reset_after=False (the original GRU) it multiplies h_{t-1} before the candidate's product, bias
  * {@code [3*units]}.
  */
-public final class GRU extends RecurrentLayer {
+public final class GRU extends RecurrentLayer<GRU> {
     private boolean resetAfter = true;
 
     public GRU(int units) {

@@ -7,7 +7,7 @@ import dev.soma.backend.RecurrentKernels.Cell;
  * kernel {@code [units, 4*units]} (orthogonal), bias {@code [4*units]} with the forget gate's part at 1
  * (unit_forget_bias).
  */
-public final class LSTM extends RecurrentLayer {
+public final class LSTM extends RecurrentLayer<LSTM> {
     public LSTM(int units) {
         super(units);
     }

@@ -1,5 +1,6 @@
 package dev.soma.nn;
 
+import dev.soma.errors.DTypeException;
 import dev.soma.errors.ShapeException;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
@@ -57,8 +58,27 @@ public abstract class Layer implements AutoCloseable {
         return name;
     }
 
-    /** Builds the layer for a per-example input shape; idempotent for the same shape. */
+    /**
+     * Builds the layer for a per-example input shape (no batch axis), with float32 parameters initialised from
+     * an unseeded generator (as Keras' {@code layer.build(shape)}); {@link #build(long[], DType, SplittableRandom)}
+     * is the reproducible form.
+     */
+    public final void build(long... inputShape) {
+        build(inputShape, DType.F32);
+    }
+
+    /** Builds the layer with parameters of {@code dtype} initialised from an unseeded generator. */
+    public final void build(long[] inputShape, DType dtype) {
+        build(inputShape, dtype, new SplittableRandom());
+    }
+
+    /** Builds the layer for a per-example input shape; idempotent for the same shape. {@code rng} seeds the weights. */
     public final void build(long[] inputShape, DType dtype, SplittableRandom rng) {
+        if (inputShape == null) throw new IllegalArgumentException(name + ".build: the input shape is null");
+        if (dtype == null || !dtype.isFloating()) {
+            throw new DTypeException(name + ".build: parameters need a floating dtype (float32 or float64), got " + dtype);
+        }
+        if (rng == null) throw new IllegalArgumentException(name + ".build: the random generator is null (use build(shape))");
         if (this.inputShape != null) {
             if (!Arrays.equals(this.inputShape, inputShape)) {
                 throw new ShapeException(name + ": already built for input shape " + Arrays.toString(this.inputShape)
@@ -89,6 +109,19 @@ public abstract class Layer implements AutoCloseable {
         return dtype;
     }
 
+    /**
+     * How many tensors the layer produces: 1 for most layers; more for a recurrent layer with returnState
+     * ({@code [output, h]}, an LSTM {@code [output, h, c]}), which {@link #applyAll} returns.
+     */
+    public int outputCount() {
+        return 1;
+    }
+
+    /** Per-example shapes of every output for an input shape (one per {@link #outputCount()}). */
+    public List<long[]> computeOutputShapes(long[] inputShape) {
+        return List.of(computeOutputShape(inputShape));
+    }
+
     /** Runs the layer on a batch {@code x} of shape [batch, ...inputShape]. */
     public final Tensor apply(Tensor x, boolean training) {
         return apply(x, null, training);
@@ -96,19 +129,54 @@ public abstract class Layer implements AutoCloseable {
 
     /**
      * Runs the layer with the mask of its input: {@code [batch, steps]}, 1 for a real timestep and 0 for padding
-     * (as Keras' masks), or null. Layers that do not use masks ignore it.
+     * (as Keras' masks), or null. Layers that do not use masks ignore it. A layer with several outputs (see
+     * {@link #outputCount()}) is run with {@link #applyAll}.
      */
     public final Tensor apply(Tensor x, Tensor mask, boolean training) {
+        prepareInput(x);
+        if (outputCount() != 1) {
+            throw new IllegalStateException(name + ": returns " + outputCount() + " tensors (return_state), so apply "
+                    + "cannot return one; use applyAll (or SymbolicTensor.applyAll in a functional model)");
+        }
+        return call(x, mask, training);
+    }
+
+    /** Every output of the layer for a batch (Keras' list of outputs): one tensor for most layers. */
+    public final List<Tensor> applyAll(Tensor x, boolean training) {
+        return applyAll(x, null, training);
+    }
+
+    /** Every output of the layer for a batch and its input mask (may be null); see {@link #outputCount()}. */
+    public final List<Tensor> applyAll(Tensor x, Tensor mask, boolean training) {
+        prepareInput(x);
+        List<Tensor> out = callAll(x, mask, training);
+        if (out.size() != outputCount()) {
+            throw new IllegalStateException(name + ": produced " + out.size() + " outputs, declared " + outputCount());
+        }
+        return out;
+    }
+
+    /** The forward pass producing every output; the default is the single output of {@link #call(Tensor, Tensor, boolean)}. */
+    protected List<Tensor> callAll(Tensor x, Tensor mask, boolean training) {
+        return List.of(call(x, mask, training));
+    }
+
+    /**
+     * What every entry point checks before a forward pass: {@code x} is open and has a batch axis; an unbuilt layer
+     * is built for its per-example shape (parameters in x's dtype when floating, else float32: integer ids make
+     * float parameters); a built one must fit its shape.
+     */
+    protected final void prepareInput(Tensor x) {
+        if (x == null) throw new IllegalArgumentException(name + ": the input is null");
         x.checkOpen(name);
         long[] s = x.shape();
         if (s.length == 0) throw new ShapeException(name + ": input " + x.describe() + " has no batch dimension");
         long[] perExample = Arrays.copyOfRange(s, 1, s.length);
-        if (!isBuilt()) build(perExample, x.dtype(), new SplittableRandom());
+        if (!isBuilt()) build(perExample, x.dtype().isFloating() ? x.dtype() : DType.F32, new SplittableRandom());
         if (!fitsBuiltShape(perExample)) {
             throw new ShapeException(name + ": expected input of shape [batch, " + join(inputShape) + "], got "
                     + x.describe());
         }
-        return call(x, mask, training);
     }
 
     /** The forward pass with the input's mask (may be null); the default ignores the mask. */

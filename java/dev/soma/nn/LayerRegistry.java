@@ -39,11 +39,12 @@ public final class LayerRegistry {
         register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
         register("time_distributed", TimeDistributed::fromConfig);
         register("masking", c -> new Masking(numOf(c, "mask_value")));
+        register("slice", Slice::fromConfig);
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");
             String type = (String) c.get("layer_type");
-            return new Bidirectional((RecurrentLayer) create(type, inner), (RecurrentLayer) create(type, inner));
+            return new Bidirectional((RecurrentLayer<?>) create(type, inner), (RecurrentLayer<?>) create(type, inner));
         });
     }
 

@@ -6,7 +6,9 @@ import dev.soma.ops.Recurrent;
 import dev.soma.ops.Shapes;
 import dev.soma.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -21,9 +23,10 @@ import java.util.SplittableRandom;
  * (as Keras 3, unlike Keras 2's per-gate masks), inverted scaling 1/(1-rate), in training only. A GRU's
  * interpolation {@code z * h_{t-1}} reads the undropped state (Gal and Ghahramani's form).
  *
- * <p>The whole sequence runs as one fused op ({@link Recurrent#run}); weights in Keras' layouts.
+ * <p>The whole sequence runs as one fused op ({@link Recurrent#run}); weights in Keras' layouts. The setters return
+ * the concrete layer ({@code T}), so {@code LSTM l = new LSTM(5).returnSequences(true)} compiles.
  */
-public abstract class RecurrentLayer extends Layer {
+public abstract class RecurrentLayer<T extends RecurrentLayer<T>> extends Layer {
     protected final int units;
     protected String activation = "tanh";
     protected String recurrentActivation = "sigmoid";
@@ -49,51 +52,60 @@ public abstract class RecurrentLayer extends Layer {
 
     protected abstract Cell cell();
 
-    public RecurrentLayer activation(String a) {
+    /** This layer as its concrete type, for the fluent setters. */
+    @SuppressWarnings("unchecked")
+    protected final T self() {
+        return (T) this;
+    }
+
+    public T activation(String a) {
         Recurrent.activationCode(a);
         this.activation = a;
-        return this;
+        return self();
     }
 
-    public RecurrentLayer recurrentActivation(String a) {
+    public T recurrentActivation(String a) {
         Recurrent.activationCode(a);
         this.recurrentActivation = a;
-        return this;
+        return self();
     }
 
-    public RecurrentLayer useBias(boolean on) {
+    public T useBias(boolean on) {
         this.useBias = on;
-        return this;
+        return self();
     }
 
-    public RecurrentLayer returnSequences(boolean on) {
+    public T returnSequences(boolean on) {
         this.returnSequences = on;
-        return this;
+        return self();
     }
 
-    /** Keras' return_state: use {@link #callWithState} to receive the final states. */
-    public RecurrentLayer returnState(boolean on) {
+    /**
+     * Keras' return_state: {@link #applyAll} (and {@code SymbolicTensor.applyAll} in a functional model) returns
+     * {@code [output, h]}, an LSTM {@code [output, h, c]}, each state {@code [batch, units]}.
+     */
+    public T returnState(boolean on) {
         this.returnState = on;
-        return this;
+        return self();
     }
 
-    public RecurrentLayer goBackwards(boolean on) {
+    public T goBackwards(boolean on) {
         this.goBackwards = on;
-        return this;
+        return self();
     }
 
-    public RecurrentLayer dropout(double rate) {
+    public T dropout(double rate) {
         if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException(name() + ": dropout must be in [0, 1), got " + rate);
         this.dropout = rate;
-        return this;
+        return self();
     }
 
-    public RecurrentLayer recurrentDropout(double rate) {
+    public T recurrentDropout(double rate) {
         if (!(rate >= 0 && rate < 1)) {
             throw new IllegalArgumentException(name() + ": recurrent_dropout must be in [0, 1), got " + rate);
         }
         this.recurrentDropout = rate;
-        return this;
+        return self();
     }
 
     public int units() {
@@ -102,6 +114,10 @@ public abstract class RecurrentLayer extends Layer {
 
     public boolean isReturnSequences() {
         return returnSequences;
+    }
+
+    public boolean isReturnState() {
+        return returnState;
     }
 
     public boolean isGoBackwards() {
@@ -115,6 +131,24 @@ public abstract class RecurrentLayer extends Layer {
                     + java.util.Arrays.toString(in));
         }
         return returnSequences ? new long[] {in[0], units} : new long[] {units};
+    }
+
+    /** 1, or with returnState the output and each final state: 2 (h), an LSTM 3 (h, c). */
+    @Override
+    public int outputCount() {
+        return returnState ? 1 + stateCount() : 1;
+    }
+
+    private int stateCount() {
+        return cell() == Cell.LSTM ? 2 : 1;
+    }
+
+    @Override
+    public List<long[]> computeOutputShapes(long[] in) {
+        List<long[]> shapes = new ArrayList<>();
+        shapes.add(computeOutputShape(in));
+        if (returnState) for (int i = 0; i < stateCount(); i++) shapes.add(new long[] {units});
+        return shapes;
     }
 
     @Override
@@ -146,6 +180,12 @@ public abstract class RecurrentLayer extends Layer {
     }
 
     @Override
+    protected List<Tensor> callAll(Tensor x, Tensor mask, boolean training) {
+        Tensor[] all = callWithState(x, mask, null, training);
+        return returnState ? List.of(all) : List.of(all[0]);
+    }
+
+    @Override
     public Tensor computeMask(Tensor x, Tensor mask) {
         return returnSequences ? mask : null;
     }
@@ -153,9 +193,16 @@ public abstract class RecurrentLayer extends Layer {
     /**
      * Runs the layer from {@code initialState} ({@code [h]}, LSTM {@code [h, c]}, each {@code [batch, units]}; null
      * for zeros) and returns {@code {output, h_final}}; an LSTM with returnState also {@code c_final} as a third.
+     * Builds an unbuilt layer for x's shape, as {@link #apply} does; a built one takes any number of steps (a long
+     * sequence may be fed in chunks, each continuing from the last one's states) with its feature count.
      */
     public Tensor[] callWithState(Tensor x, Tensor mask, Tensor[] initialState, boolean training) {
-        x.checkOpen(name());
+        if (!isBuilt() || x == null || x.isClosed() || x.ndim() != 3) {
+            prepareInput(x);
+        } else if (x.size(2) != inputShape()[1]) {
+            throw new ShapeException(name() + ": expected input of shape [batch, steps, " + inputShape()[1] + "], got "
+                    + x.describe());
+        }
         boolean lstm = cell() == Cell.LSTM;
         Tensor h0 = null;
         Tensor c0 = null;
@@ -214,7 +261,7 @@ public abstract class RecurrentLayer extends Layer {
     }
 
     /** Applies a config written by {@link #config()} (LayerRegistry factories use it). */
-    RecurrentLayer configure(Map<String, Object> c) {
+    T configure(Map<String, Object> c) {
         activation((String) c.get("activation"));
         recurrentActivation((String) c.get("recurrent_activation"));
         useBias(LayerRegistry.boolOf(c, "use_bias"));
@@ -224,6 +271,6 @@ public abstract class RecurrentLayer extends Layer {
         dropout(LayerRegistry.numOf(c, "dropout"));
         // Absent in checkpoints written before recurrent dropout existed.
         recurrentDropout(c.containsKey("recurrent_dropout") ? LayerRegistry.numOf(c, "recurrent_dropout") : 0);
-        return this;
+        return self();
     }
 }

@@ -3,7 +3,7 @@ package dev.soma.nn;
 import dev.soma.backend.RecurrentKernels.Cell;
 
 /** Keras' SimpleRNN: {@code h_t = activation(x_t W + h_{t-1} U + b)}. */
-public final class SimpleRNN extends RecurrentLayer {
+public final class SimpleRNN extends RecurrentLayer<SimpleRNN> {
     public SimpleRNN(int units) {
         super(units);
     }

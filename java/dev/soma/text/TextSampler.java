@@ -33,8 +33,9 @@ public final class TextSampler {
     public String generate(String prompt, int length, double temperature, long seed) {
         if (prompt.isEmpty()) throw new IllegalArgumentException("generate: the prompt is empty; give at least one character");
         if (length < 0) throw new IllegalArgumentException("generate: length must be >= 0, got " + length);
-        if (!(temperature > 0) || Double.isInfinite(temperature)) {
-            throw new IllegalArgumentException("generate: temperature must be a positive finite number, got " + temperature);
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("generate: temperature must be a finite number >= 0 (0: always the most "
+                    + "likely character), got " + temperature);
         }
         int[] promptIds = vocabulary.encode(prompt);
         int[] ids = new int[promptIds.length + length];
@@ -42,7 +43,7 @@ public final class TextSampler {
         SplittableRandom random = new SplittableRandom(seed);
         for (int n = promptIds.length; n < ids.length; n++) {
             double[] p = nextCharacterProbabilities(ids, n);
-            ids[n] = draw(p, temperature, random);
+            ids[n] = temperature == 0 ? mostLikely(p) : draw(p, temperature, random);
         }
         StringBuilder out = new StringBuilder(prompt);
         for (int n = promptIds.length; n < ids.length; n++) out.append(vocabulary.character(ids[n]));
@@ -65,6 +66,16 @@ public final class TextSampler {
             for (int i = 0; i < p.length; i++) p[i] = last[i];
             return p;
         }
+    }
+
+    /** Greedy decoding (temperature 0, the limit of p^(1/T) as T falls to 0): the most likely id, the lowest on ties. */
+    static int mostLikely(double[] p) {
+        int best = 0;
+        for (int i = 0; i < p.length; i++) {
+            if (Double.isNaN(p[i])) throw new SomaException("generate: the model gave NaN for character id " + i);
+            if (p[i] > p[best]) best = i;
+        }
+        return best;
     }
 
     /** One index drawn from p^(1/temperature), renormalised (computed in log space so small p do not vanish early). */

@@ -32,9 +32,9 @@ class RecurrentLayersTest {
         return Tensor.of(v, shape);
     }
 
-    private void checkLayer(Supplier<RecurrentLayer> make) {
+    private void checkLayer(Supplier<RecurrentLayer<?>> make) {
         for (boolean seq : new boolean[] {false, true}) {
-            try (RecurrentLayer layer = make.get()) {
+            try (RecurrentLayer<?> layer = make.get()) {
                 layer.returnSequences(seq);
                 layer.build(new long[] {T, F}, DType.F64, new SplittableRandom(7));
                 try (Scope s = Scope.open()) {

@@ -25,19 +25,19 @@ import static org.junit.jupiter.api.Assertions.*;
 class RecurrentOptionsTest {
     static final int N = 2, T = 4, F = 3, U = 3;
 
-    static final Map<String, Supplier<RecurrentLayer>> KINDS = Map.of(
+    static final Map<String, Supplier<RecurrentLayer<?>>> KINDS = Map.of(
             "simple_rnn", () -> new SimpleRNN(U), "lstm", () -> new LSTM(U), "gru", () -> new GRU(U),
             "gru_reset_before", () -> new GRU(U).resetAfter(false));
 
     @Test
     void recurrentDropoutActsInTrainingOnlyWithOneMaskPerSequence() {
         for (var kind : KINDS.entrySet()) {
-            try (RecurrentLayer plain = kind.getValue().get(); RecurrentLayer dropped = kind.getValue().get();
-                 RecurrentLayer zero = kind.getValue().get()) {
+            try (RecurrentLayer<?> plain = kind.getValue().get(); RecurrentLayer<?> dropped = kind.getValue().get();
+                 RecurrentLayer<?> zero = kind.getValue().get()) {
                 dropped.recurrentDropout(0.5).returnSequences(true);
                 plain.returnSequences(true);
                 zero.recurrentDropout(0.0).returnSequences(true);
-                for (RecurrentLayer l : new RecurrentLayer[] {plain, dropped, zero}) {
+                for (RecurrentLayer<?> l : new RecurrentLayer<?>[] {plain, dropped, zero}) {
                     l.build(new long[] {T, F}, DType.F64, new SplittableRandom(8));
                 }
                 String k = kind.getKey();

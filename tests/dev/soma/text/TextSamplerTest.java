@@ -51,7 +51,8 @@ class TextSamplerTest {
                 // Prompts longer than the context are cut to their last 8 characters.
                 assertEquals(40, s.generate("abcabcabcabc abc abc abc", 16, 0.8, 1).length());
                 assertThrows(IllegalArgumentException.class, () -> s.generate("", 5, 1.0, 1));
-                assertThrows(IllegalArgumentException.class, () -> s.generate("a", 5, 0.0, 1));
+                assertThrows(IllegalArgumentException.class, () -> s.generate("a", 5, -0.5, 1));
+                assertThrows(IllegalArgumentException.class, () -> s.generate("a", 5, Double.POSITIVE_INFINITY, 1));
                 assertThrows(IllegalArgumentException.class, () -> s.generate("a", 5, Double.NaN, 1));
                 assertThrows(dev.soma.errors.SomaException.class, () -> s.generate("xyz", 5, 1.0, 1));
                 // A saved and reloaded model keeps its variable length and samples the same text.
@@ -62,6 +63,28 @@ class TextSamplerTest {
                 }
             }
         }
+    }
+
+    @Test
+    void temperatureZeroIsGreedy() {
+        CharVocabulary v = CharVocabulary.of("abc \n");
+        try (Sequential m = LanguageModels.charLstm(v.size(), 8, 8)) {
+            m.seed(4).build(Layer.VARIABLE);
+            TextSampler s = new TextSampler(m, v, 8);
+            String greedy = s.generate("ab", 12, 0.0, 1);
+            assertEquals(greedy, s.generate("ab", 12, 0.0, 99), "the seed does not matter at temperature 0");
+            // Every generated character is the model's most likely one after the text before it.
+            int[] ids = v.encode(greedy);
+            for (int n = 2; n < ids.length; n++) {
+                double[] p = s.nextCharacterProbabilities(ids, n);
+                int best = 0;
+                for (int i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+                assertEquals(best, ids[n], "position " + n + " of " + greedy);
+            }
+        }
+        assertEquals(1, TextSampler.mostLikely(new double[] {0.2, 0.5, 0.3}));
+        assertEquals(0, TextSampler.mostLikely(new double[] {0.5, 0.5, 0.0}), "ties: the lowest id");
+        assertThrows(dev.soma.errors.SomaException.class, () -> TextSampler.mostLikely(new double[] {0.5, Double.NaN}));
     }
 
     @Test
