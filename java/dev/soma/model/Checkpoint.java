@@ -203,7 +203,9 @@ public final class Checkpoint {
             Safetensors.Loaded loaded = read(file);
             Map<String, String> meta = loaded.metadata();
             try {
-                checkSameArchitecture(model, file, GSON.fromJson(meta.get("model"), MAP));
+                Map<String, Object> arch = GSON.fromJson(meta.get("model"), MAP);
+                checkSameArchitecture(model, file, arch);
+                buildLike(model, arch);
                 fillWeights(model, file, loaded, meta);
                 if (!meta.containsKey("optimizer")) {
                     throw new SomaException("checkpoint " + file + ": holds no optimizer state to resume from");
@@ -249,6 +251,18 @@ public final class Checkpoint {
         if (!stored.equals(have)) {
             throw new SomaException("checkpoint " + file + ": was written by a model with layers " + stored
                     + ", not this one's " + have);
+        }
+    }
+
+    /** A model not built yet (a fresh one) is built for the saved input shape, so its weights exist to be filled. */
+    private static void buildLike(Model model, Map<String, Object> arch) {
+        boolean built = true;
+        for (Layer l : model.layers()) built &= l.isBuilt() || l instanceof dev.soma.nn.Merge;
+        if (built) return;
+        if (model instanceof FunctionalModel f) {
+            f.build();
+        } else if (arch.get("input_shape") != null) {
+            model.build(LayerRegistry.longsOf(arch, "input_shape"));
         }
     }
 

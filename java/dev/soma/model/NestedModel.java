@@ -56,6 +56,13 @@ public final class NestedModel extends CompositeLayer {
         return inner.forwardAll(List.of(x), training, new boolean[1]).get(0);
     }
 
+    /** Frees the inner model's weights too (also when this layer was never built, so nothing was adopted). */
+    @Override
+    public void close() {
+        super.close();
+        for (Layer l : inner.layers()) l.close();
+    }
+
     @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();

@@ -38,6 +38,9 @@ public final class LayerRegistry {
         register("simple_rnn", c -> new SimpleRNN(intOf(c, "units")).configure(c));
         register("time_distributed", TimeDistributed::fromConfig);
         register("masking", c -> new Masking(numOf(c, "mask_value")));
+        register("add", c -> new Add());
+        register("multiply", c -> new Multiply());
+        register("concatenate", c -> new Concatenate(intOf(c, "axis")));
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");
