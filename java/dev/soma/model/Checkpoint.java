@@ -58,6 +58,8 @@ public final class Checkpoint {
 
     /** Writes {@code model} (any Sequential or functional model, nested models included) to {@code file}. */
     public static void save(Model model, Path file) throws IOException {
+        // A functional model knows its input shapes: build it, so its weights are saved rather than re-drawn on load.
+        if (model instanceof FunctionalModel f) f.build();
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         List<Layer> layers = model.layers();
         Map<String, Object> randomState = new LinkedHashMap<>();
