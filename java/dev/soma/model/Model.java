@@ -364,9 +364,8 @@ public abstract class Model implements AutoCloseable {
             }
         }
         // A resumed run (it starts where the model's history ends) continues that history; another starts afresh.
-        if (initialEpoch == 0 || initialEpoch != completedEpochs || history.epochs() != completedEpochs) {
-            this.history = new History();
-        }
+        boolean continues = initialEpoch > 0 && initialEpoch == completedEpochs && history.epochs() == completedEpochs;
+        this.history = continues ? history.copy() : new History();
         History history = this.history;
         TrainingLog log = new TrainingLog(options.verbose, options.epochs, loader.batchesPerEpoch());
         stopTraining = false;

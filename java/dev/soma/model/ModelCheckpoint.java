@@ -31,6 +31,11 @@ public final class ModelCheckpoint implements Callback {
     @Override
     public void onTrainBegin(Model model) {
         best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        // A resumed fit continues the model's history: the best value so far is in it, so a worse first
+        // resumed epoch does not overwrite the best checkpoint.
+        for (double v : model.history().get(monitor)) {
+            if (maximize ? v > best : v < best) best = v;
+        }
     }
 
     @Override

@@ -166,4 +166,22 @@ class ResumeTrainingTest {
             assertTrue(Double.isFinite(loaded.fit(data, options(2)).last("loss")));
         }
     }
+
+    @Test
+    void saveBestOnlyKeepsTheBestOfTheWholeRunAcrossAResume(@TempDir Path dir) throws Exception {
+        ArrayDataset data = TrainingLoopTest.blobs(64, 3);
+        Path file = dir.resolve("best.safetensors");
+        try (Sequential m = sequential(1)) {
+            m.build(4);
+            // As if restored: one epoch done whose loss no later epoch can beat.
+            m.history.record(java.util.Map.of("loss", 1e-12));
+            m.completedEpochs = 1;
+            History h = m.fit(data, new FitOptions().batchSize(16).epochs(2).initialEpoch(1).verbose(0)
+                    .callbacks(new ModelCheckpoint(file, "loss", true)));
+            assertEquals(2, h.epochs(), "the history continues");
+            assertFalse(Files.exists(file), "the resumed epoch is worse than the run's best: nothing written");
+            m.fit(data, new FitOptions().batchSize(16).epochs(1).verbose(0).callbacks(new ModelCheckpoint(file, "loss", true)));
+            assertTrue(Files.exists(file), "a fresh fit starts its own best");
+        }
+    }
 }
