@@ -328,7 +328,9 @@ public final class Checkpoint {
         opt.setIterations(Long.parseLong((String) oc.get("iterations")));
         Map<String, Tensor> state = new LinkedHashMap<>();
         loaded.tensors().forEach((k, v) -> {
-            if (k.startsWith("optimizer/")) state.put(k.substring("optimizer/".length()), v);
+            // The file's tensors are on the CPU; a model resumed on another device gets its state there.
+            if (!k.startsWith("optimizer/")) return;
+            state.put(k.substring("optimizer/".length()), v.device().equals(model.device()) ? v : v.to(model.device()));
         });
         opt.loadStateTensors(model.trainableTensors(), state);
     }

@@ -260,7 +260,10 @@ public abstract class Model implements AutoCloseable {
     }
 
     /** The per-example output shape for a per-example input shape (for use as a layer); validates the input. */
-    abstract long[] outputShapeFor(long[] inputShape);
+    long[] outputShapeFor(long[] inputShape) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot be used as a layer yet: only "
+                + "Sequential and FunctionalModel can");
+    }
 
     /**
      * Writes the whole model to one safetensors file (architecture, weights, compile arguments, optimizer state,
