@@ -63,7 +63,7 @@ final class TextTraining {
             FitOptions options = new FitOptions().batchSize(c.batchSize).epochs(c.epochs).seed(c.seed)
                     .validationSplit(c.validationSplit).verbose(c.quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
-            History history = m.fit(train, options);
+            History history = m.fit(train, c.resumable(options, checkpoint));
             Path curves = runDir.resolve("curves.png");
             Plots.history(curves, history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);

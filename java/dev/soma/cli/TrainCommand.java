@@ -114,6 +114,23 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--inhibition", defaultValue = "divisive",
             description = "dale only: subtractive, or divisive (the paper's DANN: subtractive and divisive, in the hidden layer; default)")
     String inhibition;
+    @Option(names = "--resume",
+            description = "continue the run saved in the run folder's model.safetensors (give the first run's options): "
+                    + "weights, optimizer state, schedule position, dropout streams, epoch and history carry on")
+    boolean resume;
+
+    /**
+     * With --resume, the fit options continue from {@code checkpoint}, which must exist; without, they are unchanged.
+     * (GAN runs keep two optimizers outside the models and cannot resume yet: {@link #call} refuses them.)
+     */
+    FitOptions resumable(FitOptions options, Path checkpoint) {
+        if (!resume) return options;
+        if (!Files.isRegularFile(checkpoint)) {
+            throw new IllegalArgumentException("--resume: no checkpoint to resume from at " + checkpoint
+                    + " (train without --resume first, or give the first run's --out)");
+        }
+        return options.resumeFrom(checkpoint);
+    }
 
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
@@ -141,17 +158,22 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
         device = deviceOption.resolve();
+        if (resume && model.equals("gan")) {
+            throw new IllegalArgumentException("--resume is not implemented for gan: the GAN trainer's two "
+                    + "optimizers are not part of the saved generator and discriminator");
+        }
         if (model.equals("gan")) return GanTraining.run(this, console);
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
         if (TextTraining.handles(model)) return TextTraining.run(this, console);
+        Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(datasetOptions.dataset).getFileName());
+        Path checkpoint = runDir.resolve("model.safetensors");
+        resumable(new FitOptions(), checkpoint); // a missing checkpoint is refused before the data is loaded
         Mnist.Dataset data = datasetOptions.load(console);
         Mnist.Split trainSplit = limit > 0 ? data.train().slice(0, Math.min(limit, data.train().count())) : data.train();
         ArrayDataset train = ImageData.toDataset(trainSplit);
         Mnist.Split testSplit = testLimit > 0 ? data.test().slice(0, Math.min(testLimit, data.test().count())) : data.test();
         ArrayDataset test = ImageData.toDataset(testSplit);
-        Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(datasetOptions.dataset).getFileName());
         Files.createDirectories(runDir);
-        Path checkpoint = runDir.resolve("model.safetensors");
 
         try (Sequential m = model.equals("dale") ? ReferenceModels.daleClassifier(Mnist.NUM_CLASSES, excitatoryShare, divisive())
                 : ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
@@ -164,9 +186,9 @@ final class TrainCommand implements Callable<Integer> {
                     + "Adam lr %g (%s), on %s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule,
                     device);
             console.flush();
-            FitOptions options = new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
+            FitOptions options = resumable(new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
-                    .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
+                    .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             History history = m.fit(train, options);
             Path curves = runDir.resolve("curves.png");
             Plots.history(curves, history.arrays());

@@ -11,7 +11,9 @@ import dev.soma.memory.Scope;
 import dev.soma.nn.Layer;
 import dev.soma.nn.LayerRegistry;
 import dev.soma.nn.Param;
+import dev.soma.nn.Weights;
 import dev.soma.optim.Adam;
+import dev.soma.optim.LearningRateSchedule;
 import dev.soma.optim.AdamW;
 import dev.soma.optim.Optimizer;
 import dev.soma.optim.RMSprop;
@@ -35,51 +37,62 @@ import java.util.zip.CRC32C;
 /**
  * One safetensors file holds a whole training state: the weights ("weights/&lt;layer index&gt;/&lt;name&gt;"), the
  * optimizer's state ("optimizer/&lt;param index&gt;/&lt;slot&gt;") and, as JSON in the metadata, the model's
- * architecture, the compile arguments and the optimizer's configuration and step count. Written atomically
- * (temp file, fsync, rename). Loading a checkpoint and training on gives the same losses, bit for bit on the
- * CPU, as never having stopped.
+ * architecture (Sequential, functional graphs, nested models; see {@link ModelArchitecture}), the compile
+ * arguments, the optimizer's configuration, schedule and step count, the layers' random-stream state and the
+ * epochs trained with their logged history. Written atomically (temp file, fsync, rename). Loading a checkpoint
+ * and training on gives the same weights and losses, bit for bit on the CPU, as never having stopped.
  *
  * <p>Checkpoints are device-independent: a model on a CUDA device is saved with its values read back to the host
  * (the same file as on the CPU), and loading always yields a model on the CPU; {@link #load(Path, Device)} (or
  * {@code model.to(device)}) then moves it.
  */
 public final class Checkpoint {
-    private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
-    private static final Type MAP = new TypeToken<Map<String, Object>>() {}.getType();
+    static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
+    static final Type MAP = new TypeToken<Map<String, Object>>() {}.getType();
     static final String FORMAT = "soma-checkpoint-1";
     static final String CHECKSUM_KEY = "data_crc32c";
+    /** Marks an optimizer whose schedule was a lambda: it cannot be stored, so training must set it again. */
+    private static final String CUSTOM_SCHEDULE = "custom";
 
     private Checkpoint() {}
 
-    public static void save(Sequential model, Path file) throws IOException {
+    /** Writes {@code model} (any Sequential or functional model, nested models included) to {@code file}. */
+    public static void save(Model model, Path file) throws IOException {
+        // A functional model knows its input shapes: build it, so its weights are saved rather than re-drawn on load.
+        if (model instanceof FunctionalModel f) f.build();
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         List<Layer> layers = model.layers();
-        List<Map<String, Object>> layerConfigs = new ArrayList<>();
+        Map<String, Object> randomState = new LinkedHashMap<>();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
-            Map<String, Object> lc = new LinkedHashMap<>();
-            lc.put("type", l.typeName());
-            lc.put("config", l.config());
-            layerConfigs.add(lc);
-            for (Param p : l.params()) {
-                String local = p.name().substring(p.name().indexOf('/') + 1);
-                tensors.put("weights/" + i + "/" + local, p.value());
-            }
+            for (Param p : l.params()) tensors.put("weights/" + i + "/" + LayerNames.weightName(p), p.value());
+            Map<String, String> rs = new LinkedHashMap<>();
+            // Strings: a JSON number would lose the low bits of a 64-bit seed.
+            l.randomState().forEach((k, v) -> rs.put(k, Long.toString(v)));
+            if (!rs.isEmpty()) randomState.put(Integer.toString(i), rs);
         }
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);
-        Map<String, Object> arch = new LinkedHashMap<>();
-        arch.put("class", "Sequential");
-        arch.put("seed", Long.toString(model.seed));
-        arch.put("input_shape", layers.isEmpty() ? null : layers.get(0).inputShape());
-        arch.put("layers", layerConfigs);
-        meta.put("model", GSON.toJson(arch));
+        meta.put("model", GSON.toJson(ModelArchitecture.describe(model)));
+        if (!randomState.isEmpty()) meta.put("random_state", GSON.toJson(randomState));
+        Map<String, Object> training = new LinkedHashMap<>();
+        training.put("epochs", model.completedEpochs);
+        Map<String, List<String>> history = new LinkedHashMap<>();
+        // Strings: Double.toString reads back to the same bits, NaN and infinities included.
+        model.history.all().forEach((k, v) -> history.put(k, v.stream().map(d -> Double.toString(d)).toList()));
+        training.put("history", history);
+        meta.put("training", GSON.toJson(training));
         if (model.loss() != null) {
             Map<String, Object> compile = new LinkedHashMap<>();
             compile.put("loss", model.loss().name());
             List<String> metricNames = new ArrayList<>();
             for (Metric m : model.metrics()) metricNames.add(m.name());
             compile.put("metrics", metricNames);
+            List<String> losses = new ArrayList<>();
+            for (Loss l : model.losses()) losses.add(l.name());
+            compile.put("losses", losses);
+            compile.put("loss_weights", model.lossWeights());
+            compile.put("metrics_per_output", model.compiledMetricNames());
             meta.put("compile", GSON.toJson(compile));
         }
         Optimizer opt = model.optimizer();
@@ -88,6 +101,10 @@ public final class Checkpoint {
             oc.put("name", opt.name());
             oc.put("config", opt.config());
             oc.put("iterations", Long.toString(opt.iterations()));
+            Map<String, Object> schedule = opt.schedule().config();
+            oc.put("schedule", schedule == null ? CUSTOM_SCHEDULE : schedule);
+            oc.put("clip_value", opt.clipValue());
+            oc.put("global_clip_norm", opt.globalClipNorm());
             meta.put("optimizer", GSON.toJson(oc));
             opt.stateTensors(model.trainableTensors()).forEach((k, v) -> tensors.put("optimizer/" + k, v));
         }
@@ -118,86 +135,245 @@ public final class Checkpoint {
 
     /** As {@link #load(Path)}, then moves the model (weights and optimizer state) to {@code device}. */
     public static Sequential load(Path file, Device device) throws IOException {
-        Sequential model = load(file);
+        return onDevice(load(file), device);
+    }
+
+    /** As {@link #loadModel(Path)}, then moves the model (weights and optimizer state) to {@code device}. */
+    public static Model loadModel(Path file, Device device) throws IOException {
+        return onDevice(loadModel(file), device);
+    }
+
+    private static <M extends Model> M onDevice(M model, Device device) {
         try {
-            return model.to(device);
+            model.to(device);
+            return model;
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
     }
 
-    /** Rebuilds, compiles (when the file says how) and fills a model from a checkpoint, on the CPU. The caller closes it. */
+    /** Loads a checkpoint that holds a Sequential model; see {@link #loadModel(Path)}. The caller closes it. */
     public static Sequential load(Path file) throws IOException {
+        Model m = loadModel(file);
+        if (m instanceof Sequential s) return s;
+        m.close();
+        throw new SomaException("checkpoint " + file + ": holds a " + m.getClass().getSimpleName()
+                + ", not a Sequential model; load it with Checkpoint.loadModel or " + m.getClass().getSimpleName() + ".load");
+    }
+
+    /**
+     * Rebuilds (Sequential, functional, nested), compiles (when the file says how) and fills a model from a
+     * checkpoint, on the CPU, with its optimizer state, random-stream state, epoch count and history. The caller
+     * closes it.
+     */
+    public static Model loadModel(Path file) throws IOException {
         try (Scope scope = Scope.open()) {
-            Safetensors.Loaded loaded = Safetensors.read(file);
+            Safetensors.Loaded loaded = read(file);
             Map<String, String> meta = loaded.metadata();
-            if (!FORMAT.equals(meta.get("format"))) {
-                throw new SomaException("checkpoint " + file + ": not a Soma checkpoint (format '" + meta.get("format")
-                        + "', expected '" + FORMAT + "')");
-            }
-            String stored = meta.get(CHECKSUM_KEY);
-            if (stored != null && !stored.equals(checksum(loaded.tensors()))) {
-                throw new CorruptFileException(file, "the tensor data does not match its checksum (stored " + stored
-                        + ", computed " + checksum(loaded.tensors()) + "): the file is corrupted");
-            }
-            if (meta.get("model") == null) throw new CorruptFileException(file, "the metadata has no 'model' entry");
-            Sequential model = new Sequential();
+            Model model = null;
             try {
-                fill(model, file, loaded, meta);
+                model = ModelArchitecture.rebuild(GSON.fromJson(meta.get("model"), MAP));
+                fillWeights(model, file, loaded, meta);
+                compileFromFile(model, meta);
+                if (model.optimizer() != null) restoreOptimizer(model, file, loaded, meta);
+                restoreTraining(model, meta);
                 return model;
             } catch (JsonParseException | ClassCastException | NullPointerException | IllegalArgumentException e) {
-                model.close();
+                if (model != null) model.close();
                 String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
                 throw new CorruptFileException(file, "the checkpoint's metadata is malformed (" + why + ")", e);
             } catch (RuntimeException e) {
-                model.close();
+                if (model != null) model.close();
                 throw e;
             }
         }
     }
 
-    /** Builds the architecture, copies the weights and restores the optimizer, as the metadata describes. */
-    private static void fill(Sequential model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {
-        { // the body moved here unchanged from load(), which now closes the model when this throws
-            Map<String, Object> arch = GSON.fromJson(meta.get("model"), MAP);
-            model.seed(Long.parseLong((String) arch.get("seed")));
-            @SuppressWarnings("unchecked")
-            List<Map<String, Object>> layerConfigs = (List<Map<String, Object>>) arch.get("layers");
-            for (Map<String, Object> lc : layerConfigs) {
-                @SuppressWarnings("unchecked")
-                Map<String, Object> config = (Map<String, Object>) lc.get("config");
-                model.add(LayerRegistry.create((String) lc.get("type"), config));
-            }
-            if (arch.get("input_shape") != null) model.build(LayerRegistry.longsOf(arch, "input_shape"));
-            List<Layer> layers = model.layers();
-            for (int i = 0; i < layers.size(); i++) {
-                for (Param p : layers.get(i).params()) {
-                    String key = "weights/" + i + "/" + p.name().substring(p.name().indexOf('/') + 1);
-                    Tensor saved = loaded.tensors().get(key);
-                    if (saved == null) throw new SomaException("checkpoint " + file + ": weight '" + key + "' is missing");
-                    dev.soma.ops.Check.sameShape("checkpoint " + file + ": load of " + key, p.value(), saved);
-                    p.value().backend().memory().copy(saved, p.value());
+    /**
+     * Continues training from a checkpoint in an existing, compiled model of the same architecture (a freshly built
+     * one, say): copies the weights, the optimizer's state and step count (the optimizer keeps its own schedule, so
+     * the schedule continues from the saved step), the layers' random-stream state, the epoch count and the
+     * history. {@code fit(data, options.resumeFrom(file))} calls this. Returns the number of epochs already trained.
+     */
+    public static int restore(Model model, Path file) throws IOException {
+        if (model.optimizer() == null) {
+            throw new IllegalStateException("Checkpoint.restore: compile the model first (the checkpoint's optimizer "
+                    + "state is loaded into the model's optimizer)");
+        }
+        try (Scope scope = Scope.open()) {
+            Safetensors.Loaded loaded = read(file);
+            Map<String, String> meta = loaded.metadata();
+            try {
+                Map<String, Object> arch = GSON.fromJson(meta.get("model"), MAP);
+                checkSameArchitecture(model, file, arch);
+                buildLike(model, arch);
+                fillWeights(model, file, loaded, meta);
+                if (!meta.containsKey("optimizer")) {
+                    throw new SomaException("checkpoint " + file + ": holds no optimizer state to resume from");
                 }
-            }
-            if (meta.containsKey("optimizer") && meta.containsKey("compile")) {
                 Map<String, Object> oc = GSON.fromJson(meta.get("optimizer"), MAP);
-                Optimizer opt = optimizer(oc);
-                Map<String, Object> compile = GSON.fromJson(meta.get("compile"), MAP);
-                @SuppressWarnings("unchecked")
-                List<String> metricNames = (List<String>) compile.get("metrics");
-                model.compile(opt, (String) compile.get("loss"), metricNames.toArray(String[]::new));
-                opt.setIterations(Long.parseLong((String) oc.get("iterations")));
-                Map<String, Tensor> state = new LinkedHashMap<>();
-                loaded.tensors().forEach((k, v) -> {
-                    if (k.startsWith("optimizer/")) state.put(k.substring("optimizer/".length()), v);
-                });
-                opt.loadStateTensors(model.trainableTensors(), state);
+                if (!model.optimizer().name().equals(oc.get("name"))) {
+                    throw new SomaException("checkpoint " + file + ": was trained with optimizer '" + oc.get("name")
+                            + "', the model is compiled with '" + model.optimizer().name() + "'");
+                }
+                restoreOptimizer(model, file, loaded, meta);
+                restoreTraining(model, meta);
+                return model.completedEpochs;
+            } catch (JsonParseException | ClassCastException | NullPointerException e) {
+                String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+                throw new CorruptFileException(file, "the checkpoint's metadata is malformed (" + why + ")", e);
             }
         }
     }
 
+    /** Reads and checks the file: Soma's format, the checksum, an architecture entry. */
+    private static Safetensors.Loaded read(Path file) throws IOException {
+        Safetensors.Loaded loaded = Safetensors.read(file);
+        Map<String, String> meta = loaded.metadata();
+        if (!FORMAT.equals(meta.get("format"))) {
+            throw new SomaException("checkpoint " + file + ": not a Soma checkpoint (format '" + meta.get("format")
+                    + "', expected '" + FORMAT + "')");
+        }
+        String stored = meta.get(CHECKSUM_KEY);
+        if (stored != null && !stored.equals(checksum(loaded.tensors()))) {
+            throw new CorruptFileException(file, "the tensor data does not match its checksum (stored " + stored
+                    + ", computed " + checksum(loaded.tensors()) + "): the file is corrupted");
+        }
+        if (meta.get("model") == null) throw new CorruptFileException(file, "the metadata has no 'model' entry");
+        return loaded;
+    }
+
+    /** The model's layer types must be the stored ones, in order (weights are matched by layer index). */
+    private static void checkSameArchitecture(Model model, Path file, Map<String, Object> arch) {
+        List<String> stored = new ArrayList<>();
+        for (Object lc : (List<?>) arch.get("layers")) stored.add(String.valueOf(((Map<?, ?>) lc).get("type")));
+        List<String> have = new ArrayList<>();
+        for (Layer l : model.layers()) have.add(l.typeName());
+        if (!stored.equals(have)) {
+            throw new SomaException("checkpoint " + file + ": was written by a model with layers " + stored
+                    + ", not this one's " + have);
+        }
+    }
+
+    /** A model not built yet (a fresh one) is built for the saved input shape, so its weights exist to be filled. */
+    private static void buildLike(Model model, Map<String, Object> arch) {
+        boolean built = true;
+        for (Layer l : model.layers()) built &= l.isBuilt() || l instanceof dev.soma.nn.Merge;
+        if (built) return;
+        if (model instanceof FunctionalModel f) {
+            f.build();
+        } else if (arch.get("input_shape") != null) {
+            model.build(LayerRegistry.longsOf(arch, "input_shape"));
+        }
+    }
+
+    /** Copies every weight (checked by name, shape and dtype) and each layer's random-stream state. */
+    private static void fillWeights(Model model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {
+        List<Layer> layers = model.layers();
+        for (int i = 0; i < layers.size(); i++) {
+            for (Param p : layers.get(i).params()) {
+                String key = "weights/" + i + "/" + LayerNames.weightName(p);
+                Tensor saved = loaded.tensors().get(key);
+                if (saved == null) throw new SomaException("checkpoint " + file + ": weight '" + key + "' is missing");
+                dev.soma.ops.Check.sameShape("checkpoint " + file + ": load of " + key, p.value(), saved);
+                Weights.assign("checkpoint " + file + ": load of " + key, p.value(), saved);
+            }
+        }
+        if (meta.containsKey("random_state")) {
+            Map<String, Object> rs = GSON.fromJson(meta.get("random_state"), MAP);
+            for (Map.Entry<String, Object> e : rs.entrySet()) {
+                int i = Integer.parseInt(e.getKey());
+                if (i < 0 || i >= layers.size()) throw new IllegalArgumentException("random state of layer " + i + " of " + layers.size());
+                Map<String, Long> state = new LinkedHashMap<>();
+                ModelArchitecture.mapOf(e.getValue(), "random_state").forEach((k, v) -> state.put(k, Long.parseLong((String) v)));
+                layers.get(i).restoreRandomState(state);
+            }
+        }
+    }
+
+    /** Compiles with the stored optimizer, losses and metrics; a model with a loss Soma cannot name stays uncompiled. */
+    private static void compileFromFile(Model model, Map<String, String> meta) {
+        if (!meta.containsKey("optimizer") || !meta.containsKey("compile")) return;
+        Map<String, Object> oc = GSON.fromJson(meta.get("optimizer"), MAP);
+        Map<String, Object> compile = GSON.fromJson(meta.get("compile"), MAP);
+        Optimizer opt = optimizer(oc);
+        try {
+            if (compile.containsKey("losses")) {
+                List<Loss> losses = new ArrayList<>();
+                for (Object n : (List<?>) compile.get("losses")) losses.add(Loss.byName((String) n));
+                List<Double> weights = new ArrayList<>();
+                for (Object w : (List<?>) compile.get("loss_weights")) weights.add(((Number) w).doubleValue());
+                List<List<String>> metrics = new ArrayList<>();
+                for (Object ms : (List<?>) compile.get("metrics_per_output")) {
+                    List<String> names = new ArrayList<>();
+                    for (Object m : (List<?>) ms) names.add((String) m);
+                    metrics.add(names);
+                }
+                model.compile(opt, losses, weights, metrics);
+            } else { // checkpoints written before multi-output compile was stored
+                @SuppressWarnings("unchecked")
+                List<String> metricNames = (List<String>) compile.get("metrics");
+                model.compile(opt, (String) compile.get("loss"), metricNames.toArray(String[]::new));
+            }
+        } catch (RuntimeException e) {
+            opt.close();
+            throw e;
+        }
+    }
+
+    private static void restoreOptimizer(Model model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {
+        Map<String, Object> oc = GSON.fromJson(meta.get("optimizer"), MAP);
+        Optimizer opt = model.optimizer();
+        opt.setIterations(Long.parseLong((String) oc.get("iterations")));
+        Map<String, Tensor> state = new LinkedHashMap<>();
+        loaded.tensors().forEach((k, v) -> {
+            // The file's tensors are on the CPU; a model resumed on another device gets its state there.
+            if (!k.startsWith("optimizer/")) return;
+            state.put(k.substring("optimizer/".length()), v.device().equals(model.device()) ? v : v.to(model.device()));
+        });
+        opt.loadStateTensors(model.trainableTensors(), state);
+    }
+
+    /** The epoch count and history, so that fit continues where the saved run stopped. */
+    private static void restoreTraining(Model model, Map<String, String> meta) {
+        History history = new History();
+        int epochs = 0;
+        if (meta.containsKey("training")) {
+            Map<String, Object> t = GSON.fromJson(meta.get("training"), MAP);
+            epochs = LayerRegistry.intOf(t, "epochs");
+            Map<String, Object> h = ModelArchitecture.mapOf(t.get("history"), "history");
+            List<Map<String, Double>> rows = new ArrayList<>();
+            for (Map.Entry<String, Object> e : h.entrySet()) {
+                List<?> values = (List<?>) e.getValue();
+                for (int i = 0; i < values.size(); i++) {
+                    while (rows.size() <= i) rows.add(new LinkedHashMap<>());
+                    rows.get(i).put(e.getKey(), Double.parseDouble((String) values.get(i)));
+                }
+            }
+            for (Map<String, Double> row : rows) history.record(row);
+        }
+        model.completedEpochs = epochs;
+        model.history = history;
+    }
+
     private static Optimizer optimizer(Map<String, Object> oc) {
+        Optimizer opt = newOptimizer(oc);
+        Object schedule = oc.get("schedule");
+        if (CUSTOM_SCHEDULE.equals(schedule)) {
+            opt.schedule(step -> {
+                throw new IllegalStateException("the checkpoint's optimizer used a learning-rate schedule written as a "
+                        + "lambda, which cannot be saved; set it again with optimizer().schedule(...) before training");
+            });
+        } else if (schedule != null) {
+            opt.schedule(LearningRateSchedule.fromConfig(ModelArchitecture.mapOf(schedule, "schedule")));
+        }
+        if (oc.get("clip_value") != null) opt.clipValue(LayerRegistry.numOf(oc, "clip_value"));
+        if (oc.get("global_clip_norm") != null) opt.globalClipNorm(LayerRegistry.numOf(oc, "global_clip_norm"));
+        return opt;
+    }
+
+    private static Optimizer newOptimizer(Map<String, Object> oc) {
         @SuppressWarnings("unchecked")
         Map<String, Object> c = (Map<String, Object>) oc.get("config");
         double lr = LayerRegistry.numOf(c, "learning_rate");

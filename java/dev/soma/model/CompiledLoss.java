@@ -25,6 +25,7 @@ final class CompiledLoss {
     record Value(Tensor total, List<Tensor> perOutput) {}
 
     private final List<Loss> losses;
+    private final List<List<String>> metricNames;
     private final double[] weights;
     private final List<Loss> trainingLosses = new ArrayList<>();
     private final boolean[] fold;
@@ -50,6 +51,9 @@ final class CompiledLoss {
                     + metricsPerOutput.size() + " metric list(s) were given");
         }
         this.losses = List.copyOf(losses);
+        List<List<String>> names = new ArrayList<>();
+        for (List<String> m : metricsPerOutput) names.add(List.copyOf(m));
+        this.metricNames = List.copyOf(names);
         this.outputNames = List.copyOf(outputNames);
         this.weights = new double[n];
         this.fold = new boolean[n];
@@ -73,6 +77,11 @@ final class CompiledLoss {
                 metricOutput.add(i);
             }
         }
+    }
+
+    /** The metric names compile was given, per output (for checkpoints). */
+    List<List<String>> metricNames() {
+        return metricNames;
     }
 
     Loss loss(int output) {

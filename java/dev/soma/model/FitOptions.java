@@ -10,6 +10,7 @@ public final class FitOptions {
     int batchSize = 32;
     int epochs = 1;
     int initialEpoch;
+    java.nio.file.Path resumeFrom;
     Dataset validationData;
     double validationSplit;
     boolean shuffle = true;
@@ -33,6 +34,20 @@ public final class FitOptions {
     public FitOptions initialEpoch(int e) {
         if (e < 0) throw new IllegalArgumentException("fit: initialEpoch must be >= 0, got " + e);
         initialEpoch = e;
+        return this;
+    }
+
+    /**
+     * Continues the run saved in {@code checkpoint} (by {@link ModelCheckpoint} or {@link Model#save}): before the
+     * first epoch, fit loads the weights, the optimizer's state and step count (so a schedule continues where it
+     * was), the layers' random streams, the epoch count and the history into this (compiled, same-architecture)
+     * model, then trains from the next epoch; the returned History holds every epoch. The rest of the options
+     * (data, batch size, seed, epochs) must be the first run's for the result to equal an unbroken run. Overrides
+     * {@link #initialEpoch}.
+     */
+    public FitOptions resumeFrom(java.nio.file.Path checkpoint) {
+        if (checkpoint == null) throw new IllegalArgumentException("fit: resumeFrom needs a checkpoint path");
+        resumeFrom = checkpoint;
         return this;
     }
 

@@ -434,9 +434,21 @@ public class FunctionalModel extends Model {
         return "(None" + (s.length == 0 ? "" : ", " + Arrays.toString(s).replaceAll("[\\[\\]]", "")) + ")";
     }
 
-    /** Not implemented yet: checkpoints hold Sequential models only. */
-    public void save(java.nio.file.Path file) {
-        throw new UnsupportedOperationException("FunctionalModel.save: checkpoints of functional models are not "
-                + "implemented yet; only Sequential models can be saved");
+    /** Reads a checkpoint of a functional model written by {@link #save}; the caller closes the model. */
+    public static FunctionalModel load(java.nio.file.Path file) throws java.io.IOException {
+        Model m = Checkpoint.loadModel(file);
+        if (m instanceof FunctionalModel f) return f;
+        m.close();
+        throw new dev.soma.errors.SomaException("checkpoint " + file + ": holds a " + m.getClass().getSimpleName()
+                + ", not a functional model; load it with Checkpoint.loadModel");
+    }
+
+    @Override
+    long[] outputShapeFor(long[] inputShape) {
+        if (!Arrays.equals(inputShape, inputs.get(0).shape())) {
+            throw new ShapeException("FunctionalModel: input '" + inputs.get(0).name() + "' is declared as "
+                    + Arrays.toString(inputs.get(0).shape()) + ", not " + Arrays.toString(inputShape));
+        }
+        return outputs.get(0).shape();
     }
 }

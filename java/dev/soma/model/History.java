@@ -18,6 +18,13 @@ public final class History {
         logs.forEach((k, v) -> values.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
     }
 
+    /** A separate history with the same values (a resumed fit continues a copy, not the caller's object). */
+    History copy() {
+        History h = new History();
+        values.forEach((k, v) -> h.values.put(k, new ArrayList<>(v)));
+        return h;
+    }
+
     public List<Double> get(String key) {
         List<Double> v = values.get(key);
         return v == null ? List.of() : Collections.unmodifiableList(v);

@@ -39,6 +39,11 @@ public abstract class Model implements AutoCloseable {
     long seed = 42;
     protected DType dtype = DType.F32;
     private Device device = Device.cpu();
+    /** Epochs trained so far (restored from checkpoints, so a resumed fit knows where it is). */
+    int completedEpochs;
+    /** Every epoch's logs since training began (restored from checkpoints). */
+    History history = new History();
+    private NestedModel asLayer;
 
     /** The layers in forward order. */
     public abstract List<Layer> layers();
@@ -225,6 +230,11 @@ public abstract class Model implements AutoCloseable {
         return compiled == null ? List.of() : compiled.metrics();
     }
 
+    /** The metric names given to compile, per output; empty before compile. */
+    List<List<String>> compiledMetricNames() {
+        return compiled == null ? List.of() : compiled.metricNames();
+    }
+
     /** Every parameter, layer by layer. */
     public List<Param> params() {
         List<Param> out = new ArrayList<>();
@@ -242,6 +252,63 @@ public abstract class Model implements AutoCloseable {
         long n = 0;
         for (Layer l : layers()) n += l.paramCount();
         return n;
+    }
+
+    // ------------------------------------------------------------------ nesting, saving and weights
+
+    /**
+     * This model as a layer of another model (Keras calls a model like a layer): the same weights, shared with
+     * this model and every other use of the returned layer (always the same object). One input and one output.
+     */
+    public Layer asLayer() {
+        if (asLayer == null) asLayer = new NestedModel(this);
+        return asLayer;
+    }
+
+    /** The per-example output shape for a per-example input shape (for use as a layer); validates the input. */
+    long[] outputShapeFor(long[] inputShape) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot be used as a layer yet: only "
+                + "Sequential and FunctionalModel can");
+    }
+
+    /**
+     * Writes the whole model to one safetensors file (architecture, weights, compile arguments, optimizer state,
+     * random-stream state, epochs and history); {@link Checkpoint#loadModel} reads it back.
+     */
+    public void save(java.nio.file.Path file) throws java.io.IOException {
+        Checkpoint.save(this, file);
+    }
+
+    /**
+     * Writes only the weights to a safetensors file, each named "&lt;layer&gt;/&lt;weight&gt;" with the layer's
+     * model-local name ("dense_2/kernel"); {@link #loadWeights} reads them into any model of the same structure.
+     */
+    public void saveWeights(java.nio.file.Path file) throws java.io.IOException {
+        WeightFiles.save(this, file);
+    }
+
+    /** Loads weights written by {@link #saveWeights}: every weight of the model must be in the file and vice versa. */
+    public void loadWeights(java.nio.file.Path file) throws java.io.IOException {
+        WeightFiles.load(this, file, false);
+    }
+
+    /**
+     * As {@link #loadWeights(java.nio.file.Path)}; with {@code skipMissing}, weights of the model that the file
+     * lacks keep their values and weights of the file the model lacks are ignored (shapes and dtypes must still
+     * match). Returns the names of the model's weights that were left unchanged.
+     */
+    public List<String> loadWeights(java.nio.file.Path file, boolean skipMissing) throws java.io.IOException {
+        return WeightFiles.load(this, file, skipMissing);
+    }
+
+    /** How many epochs this model has been trained (by fit, or in the run a checkpoint was loaded from). */
+    public int completedEpochs() {
+        return completedEpochs;
+    }
+
+    /** Every epoch's logs since training began, including those of the run a checkpoint was loaded from. */
+    public History history() {
+        return history;
     }
 
     /** Asks a running {@code fit} to stop after the current epoch (EarlyStopping does this). */
@@ -388,11 +455,22 @@ public abstract class Model implements AutoCloseable {
             validation = train.range(train.size() - held, train.size());
         }
         DataLoader loader = new DataLoader(trainData, options.batchSize, options.shuffle, options.seed);
-        History history = new History();
+        int initialEpoch = options.initialEpoch;
+        if (options.resumeFrom != null) {
+            try {
+                initialEpoch = Checkpoint.restore(this, options.resumeFrom);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("fit: cannot resume from " + options.resumeFrom, e);
+            }
+        }
+        // A resumed run (it starts where the model's history ends) continues that history; another starts afresh.
+        boolean continues = initialEpoch > 0 && initialEpoch == completedEpochs && history.epochs() == completedEpochs;
+        this.history = continues ? history.copy() : new History();
+        History history = this.history;
         TrainingLog log = new TrainingLog(options.verbose, options.epochs, loader.batchesPerEpoch());
         stopTraining = false;
         for (Callback c : options.callbacks) c.onTrainBegin(this);
-        for (int epoch = options.initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
+        for (int epoch = initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
             for (Callback c : options.callbacks) c.onEpochBegin(this, epoch);
             compiled.reset();
             log.epochBegin(epoch);
@@ -422,6 +500,7 @@ public abstract class Model implements AutoCloseable {
                 val.forEach((k, v) -> logs.put("val_" + k, v));
             }
             history.record(logs);
+            completedEpochs = epoch + 1;
             log.epochEnd(epoch, logs);
             for (Callback c : options.callbacks) c.onEpochEnd(this, epoch, logs);
         }

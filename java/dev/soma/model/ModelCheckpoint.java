@@ -6,8 +6,9 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * Writes a {@link Checkpoint} after each epoch, or only when a monitored value improves
- * ({@code saveBestOnly}); files are replaced atomically, so a crash never leaves a torn checkpoint.
+ * Writes a {@link Checkpoint} of any model (Sequential, functional, nested) after each epoch, or only when a
+ * monitored value improves ({@code saveBestOnly}); files are replaced atomically, so a crash never leaves a torn
+ * checkpoint. The checkpoint holds the epoch count and history, so {@link FitOptions#resumeFrom} continues from it.
  */
 public final class ModelCheckpoint implements Callback {
     private final Path file;
@@ -30,13 +31,15 @@ public final class ModelCheckpoint implements Callback {
     @Override
     public void onTrainBegin(Model model) {
         best = maximize ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        // A resumed fit continues the model's history: the best value so far is in it, so a worse first
+        // resumed epoch does not overwrite the best checkpoint.
+        for (double v : model.history().get(monitor)) {
+            if (maximize ? v > best : v < best) best = v;
+        }
     }
 
     @Override
     public void onEpochEnd(Model model, int epoch, Map<String, Double> logs) {
-        if (!(model instanceof Sequential seq)) {
-            throw new UnsupportedOperationException("ModelCheckpoint: only Sequential models can be checkpointed so far");
-        }
         if (saveBestOnly) {
             Double v = logs.get(monitor);
             if (v == null) throw new IllegalArgumentException("ModelCheckpoint: '" + monitor + "' is not logged; available: " + logs.keySet());
@@ -44,7 +47,7 @@ public final class ModelCheckpoint implements Callback {
             best = v;
         }
         try {
-            Checkpoint.save(seq, file);
+            Checkpoint.save(model, file);
         } catch (IOException e) {
             throw new UncheckedIOException("ModelCheckpoint: cannot write " + file, e);
         }

@@ -86,12 +86,25 @@ public class Sequential extends Model {
         return tail.apply(h, mask, training);
     }
 
-    /** Writes a checkpoint (weights, optimizer state, architecture); see {@link Checkpoint}. */
-    public void save(java.nio.file.Path file) throws java.io.IOException {
-        Checkpoint.save(this, file);
+    @Override
+    long[] outputShapeFor(long[] inputShape) {
+        if (layers.isEmpty()) throw new ShapeException("Sequential: the model has no layers");
+        long[] shape = inputShape.clone();
+        for (Layer l : layers) {
+            if (l.isBuilt()) {
+                if (!Arrays.equals(l.inputShape(), shape)) {
+                    throw new ShapeException(l.name() + " (in a nested Sequential) is built for input shape "
+                            + Arrays.toString(l.inputShape()) + ", not " + Arrays.toString(shape));
+                }
+                shape = l.outputShape();
+            } else {
+                shape = l.computeOutputShape(shape);
+            }
+        }
+        return shape;
     }
 
-    /** Reads a checkpoint written by {@link #save}. */
+    /** Reads a checkpoint of a Sequential model written by {@link #save}. */
     public static Sequential load(java.nio.file.Path file) throws java.io.IOException {
         return Checkpoint.load(file);
     }

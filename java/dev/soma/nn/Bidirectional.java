@@ -98,6 +98,21 @@ public final class Bidirectional extends Layer {
     }
 
     @Override
+    public Map<String, Long> randomState() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        RandomStates.nest(m, "forward", forward.randomState());
+        RandomStates.nest(m, "backward", backward.randomState());
+        return m;
+    }
+
+    @Override
+    public void restoreRandomState(Map<String, Long> state) {
+        RandomStates.checkPrefixes(this, state, java.util.Set.of("forward", "backward"));
+        forward.restoreRandomState(RandomStates.under(state, "forward"));
+        backward.restoreRandomState(RandomStates.under(state, "backward"));
+    }
+
+    @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("merge_mode", "concat");

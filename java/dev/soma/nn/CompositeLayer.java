@@ -66,6 +66,19 @@ public abstract class CompositeLayer extends Layer {
     }
 
     @Override
+    public Map<String, Long> randomState() {
+        Map<String, Long> m = new LinkedHashMap<>(super.randomState());
+        children.forEach((key, l) -> RandomStates.nest(m, key, l.randomState()));
+        return m;
+    }
+
+    @Override
+    public void restoreRandomState(Map<String, Long> state) {
+        RandomStates.checkPrefixes(this, state, children.keySet());
+        children.forEach((key, l) -> l.restoreRandomState(RandomStates.under(state, key)));
+    }
+
+    @Override
     public void close() {
         super.close();
         for (Layer l : children.values()) l.close();

@@ -69,6 +69,17 @@ public final class Dropout extends Layer {
     }
 
     @Override
+    public Map<String, Long> randomState() {
+        return RandomStates.of("seed", seed, "calls", calls);
+    }
+
+    @Override
+    public void restoreRandomState(Map<String, Long> state) {
+        RandomStates.check(this, state, "seed", "calls");
+        restoreState(state.get("seed"), state.get("calls"));
+    }
+
+    @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("rate", rate);

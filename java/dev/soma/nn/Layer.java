@@ -223,6 +223,42 @@ public abstract class Layer implements AutoCloseable {
         return n;
     }
 
+    /**
+     * Keras' {@code get_weights()}: a copy of every weight, in {@link #params()} order, on the CPU. The copies
+     * belong to the current {@link dev.soma.memory.Scope} (or to the caller when none is open).
+     */
+    public List<Tensor> getWeights() {
+        return Weights.copiesOf(this);
+    }
+
+    /**
+     * Keras' {@code set_weights(...)}: copies {@code values} into the weights, in {@link #params()} order. The count,
+     * each shape and each dtype must match (checked before anything is copied); values may be on any device.
+     */
+    public void setWeights(List<Tensor> values) {
+        Weights.set(this, values);
+    }
+
+    /** As {@link #setWeights(List)}. */
+    public void setWeights(Tensor... values) {
+        Weights.set(this, List.of(values));
+    }
+
+    /**
+     * The state of this layer's random streams (dropout seeds and how many masks were drawn), so that a resumed
+     * run draws the same masks as an unbroken one; empty for layers without randomness.
+     */
+    public Map<String, Long> randomState() {
+        return Map.of();
+    }
+
+    /** Restores what {@link #randomState()} returned (keys it does not know are an error). */
+    public void restoreRandomState(Map<String, Long> state) {
+        if (!state.isEmpty()) {
+            throw new IllegalArgumentException(name + ": has no random state, got " + state.keySet());
+        }
+    }
+
     /** Sum of the regularisers' penalties, or null when none applies. */
     public Tensor regularizationLoss() {
         Tensor total = null;

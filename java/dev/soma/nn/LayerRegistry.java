@@ -40,6 +40,9 @@ public final class LayerRegistry {
         register("time_distributed", TimeDistributed::fromConfig);
         register("masking", c -> new Masking(numOf(c, "mask_value")));
         register("slice", Slice::fromConfig);
+        register("add", c -> new Add());
+        register("multiply", c -> new Multiply());
+        register("concatenate", c -> new Concatenate(intOf(c, "axis")));
         register("bidirectional", c -> {
             @SuppressWarnings("unchecked")
             Map<String, Object> inner = (Map<String, Object>) c.get("layer");

@@ -209,6 +209,18 @@ public final class MultiHeadAttention extends Layer {
     }
 
     @Override
+    public Map<String, Long> randomState() {
+        return RandomStates.of("seed", seed, "calls", calls);
+    }
+
+    @Override
+    public void restoreRandomState(Map<String, Long> state) {
+        RandomStates.check(this, state, "seed", "calls");
+        seed = state.get("seed");
+        calls = state.get("calls");
+    }
+
+    @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("num_heads", numHeads);

@@ -246,6 +246,21 @@ public abstract class RecurrentLayer<T extends RecurrentLayer<T>> extends Layer 
     }
 
     @Override
+    public Map<String, Long> randomState() {
+        Map<String, Long> m = RandomStates.of("seed", dropoutSeed, "calls", dropoutCalls);
+        m.put("recurrent_calls", recurrentDropoutCalls);
+        return m;
+    }
+
+    @Override
+    public void restoreRandomState(Map<String, Long> state) {
+        RandomStates.check(this, state, "seed", "calls", "recurrent_calls");
+        dropoutSeed = state.get("seed");
+        dropoutCalls = state.get("calls");
+        recurrentDropoutCalls = state.get("recurrent_calls");
+    }
+
+    @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("units", units);

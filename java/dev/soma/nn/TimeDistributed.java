@@ -90,6 +90,16 @@ public final class TimeDistributed extends Layer {
     }
 
     @Override
+    public Map<String, Long> randomState() {
+        return inner.randomState();
+    }
+
+    @Override
+    public void restoreRandomState(Map<String, Long> state) {
+        inner.restoreRandomState(state);
+    }
+
+    @Override
     public Map<String, Object> config() {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("layer_type", inner.typeName());

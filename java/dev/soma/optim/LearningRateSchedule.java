@@ -1,31 +1,78 @@
 package dev.soma.optim;
 
-/** The learning rate as a function of the optimizer's step count (0-based), as Keras schedules. */
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The learning rate as a function of the optimizer's step count (0-based), as Keras schedules. The built-in ones
+ * know their {@link #config()}, so checkpoints store them; a schedule written as a lambda cannot be stored.
+ */
 @FunctionalInterface
 public interface LearningRateSchedule {
     double at(long step);
 
+    /** The kind ("constant", "cosine_decay"...) and arguments, for checkpoints; null for a lambda. */
+    default Map<String, Object> config() {
+        return null;
+    }
+
+    /** Rebuilds a built-in schedule from its {@link #config()}. */
+    static LearningRateSchedule fromConfig(Map<String, Object> c) {
+        Object kind = c.get("kind");
+        return switch (String.valueOf(kind)) {
+            case "constant" -> constant(num(c, "learning_rate"));
+            case "exponential_decay" -> exponentialDecay(num(c, "initial"), (long) num(c, "decay_steps"),
+                    num(c, "rate"), Boolean.TRUE.equals(c.get("staircase")));
+            case "cosine_decay" -> cosineDecay(num(c, "initial"), (long) num(c, "decay_steps"), num(c, "alpha"));
+            case "piecewise_constant" -> {
+                List<?> b = (List<?>) c.get("boundaries");
+                List<?> v = (List<?>) c.get("values");
+                if (b == null || v == null) throw new IllegalArgumentException("piecewise_constant schedule: boundaries or values missing: " + c);
+                yield piecewiseConstant(b.stream().mapToLong(x -> ((Number) x).longValue()).toArray(),
+                        v.stream().mapToDouble(x -> ((Number) x).doubleValue()).toArray());
+            }
+            default -> throw new IllegalArgumentException("unknown learning-rate schedule kind '" + kind + "': " + c);
+        };
+    }
+
+    private static double num(Map<String, Object> c, String key) {
+        if (!(c.get(key) instanceof Number n)) {
+            throw new IllegalArgumentException("learning-rate schedule: '" + key + "' missing or not a number: " + c);
+        }
+        return n.doubleValue();
+    }
+
+    private static Map<String, Object> config(String kind, Object... kv) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("kind", kind);
+        for (int i = 0; i < kv.length; i += 2) c.put((String) kv[i], kv[i + 1]);
+        return c;
+    }
+
     static LearningRateSchedule constant(double lr) {
-        return step -> lr;
+        return new ConfiguredSchedule(config("constant", "learning_rate", lr), step -> lr);
     }
 
     /** {@code initial * rate^(step / decaySteps)}, with an integer exponent when staircase. */
     static LearningRateSchedule exponentialDecay(double initial, long decaySteps, double rate, boolean staircase) {
         if (decaySteps <= 0) throw new IllegalArgumentException("exponentialDecay: decaySteps must be > 0, got " + decaySteps);
-        return step -> {
+        return new ConfiguredSchedule(config("exponential_decay", "initial", initial, "decay_steps", decaySteps,
+                "rate", rate, "staircase", staircase), step -> {
             double p = (double) step / decaySteps;
             return initial * Math.pow(rate, staircase ? Math.floor(p) : p);
-        };
+        });
     }
 
     /** Cosine decay from {@code initial} to {@code initial * alpha} over {@code decaySteps}, then flat. */
     static LearningRateSchedule cosineDecay(double initial, long decaySteps, double alpha) {
         if (decaySteps <= 0) throw new IllegalArgumentException("cosineDecay: decaySteps must be > 0, got " + decaySteps);
-        return step -> {
+        return new ConfiguredSchedule(config("cosine_decay", "initial", initial, "decay_steps", decaySteps,
+                "alpha", alpha), step -> {
             double p = Math.min(step, decaySteps) / (double) decaySteps;
             double cosine = 0.5 * (1 + Math.cos(Math.PI * p));
             return initial * ((1 - alpha) * cosine + alpha);
-        };
+        });
     }
 
     /** {@code values[i]} while {@code step < boundaries[i]}, the last value after the last boundary. */
@@ -36,9 +83,10 @@ public interface LearningRateSchedule {
         }
         long[] b = boundaries.clone();
         double[] v = values.clone();
-        return step -> {
-            for (int i = 0; i < b.length; i++) if (step < b[i]) return v[i];
-            return v[v.length - 1];
-        };
+        return new ConfiguredSchedule(config("piecewise_constant", "boundaries", b.clone(), "values", v.clone()),
+                step -> {
+                    for (int i = 0; i < b.length; i++) if (step < b[i]) return v[i];
+                    return v[v.length - 1];
+                });
     }
 }

@@ -62,6 +62,21 @@ public abstract class Optimizer implements AutoCloseable {
         return this;
     }
 
+    /** The learning-rate schedule (a constant one unless {@link #schedule} set another). */
+    public LearningRateSchedule schedule() {
+        return schedule;
+    }
+
+    /** The per-element gradient clip (0: none). */
+    public double clipValue() {
+        return clipValue;
+    }
+
+    /** The bound on the joint gradient norm (0: none). */
+    public double globalClipNorm() {
+        return globalClipNorm;
+    }
+
     public Optimizer clipValue(double v) {
         if (!(v >= 0)) throw new IllegalArgumentException(name() + ": clipValue must be >= 0, got " + v);
         this.clipValue = v;
