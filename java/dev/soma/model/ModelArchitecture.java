@@ -78,7 +78,8 @@ final class ModelArchitecture {
             m.put("layer", index.get(n.layer()));
             m.put("inputs", args);
             nodes.add(m);
-            refs.put(n.output(), "node:" + k);
+            // output 0 keeps the plain name (files of single-output graphs are unchanged); output j is "node:k:j"
+            for (int j = 0; j < n.outputs().size(); j++) refs.put(n.outputs().get(j), j == 0 ? "node:" + k : "node:" + k + ":" + j);
         }
         List<Map<String, Object>> outputs = new ArrayList<>();
         for (SymbolicTensor o : f.outputs()) {
@@ -148,7 +149,12 @@ final class ModelArchitecture {
                 if (!(layer instanceof Merge) && args.size() != 1) {
                     throw new IllegalArgumentException("node " + k + " applies " + layer.typeName() + " to " + args.size() + " inputs");
                 }
-                refs.put("node:" + k, SymbolicTensor.apply(layer, args.toArray(SymbolicTensor[]::new)));
+                if (layer.outputCount() > 1) {
+                    List<SymbolicTensor> outs = SymbolicTensor.applyAll(layer, args.toArray(SymbolicTensor[]::new));
+                    for (int j = 0; j < outs.size(); j++) refs.put(j == 0 ? "node:" + k : "node:" + k + ":" + j, outs.get(j));
+                } else {
+                    refs.put("node:" + k, SymbolicTensor.apply(layer, args.toArray(SymbolicTensor[]::new)));
+                }
             }
             List<SymbolicTensor> outputs = new ArrayList<>();
             for (Map<String, Object> o : listOfMaps(arch.get("outputs"), "outputs")) {

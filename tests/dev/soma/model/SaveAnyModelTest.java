@@ -131,6 +131,38 @@ class SaveAnyModelTest {
         }
     }
 
+    /** A node with several outputs (an LSTM's [sequence, h, c]) whose states feed other layers: saved as such. */
+    @Test
+    void aGraphUsingRecurrentStatesSavesAndLoadsBitForBit(@TempDir Path dir) throws Exception {
+        MultiArrayDataset test = data(24, 4);
+        Path file = dir.resolve("states.safetensors");
+        List<float[]> before;
+        try (FunctionalModel m = statesGraph()) {
+            compile(m, new Adam(0.01));
+            m.fit(data(64, 3), options(1));
+            before = predictions(m, test);
+            m.save(file);
+        }
+        try (FunctionalModel loaded = FunctionalModel.load(file)) {
+            assertSamePredictions(before, predictions(loaded, test));
+            assertEquals(3, loaded.nodes().stream().filter(n -> n.layer() instanceof LSTM).findFirst().orElseThrow()
+                    .outputs().size(), "the LSTM node keeps its three outputs");
+        }
+    }
+
+    /** a -> Reshape -> LSTM(returnState) -> [seq, h, c]; cls from h + Dense(b), reg from c. */
+    static FunctionalModel statesGraph() {
+        Input a = Input.of(4).named("a");
+        Input b = Input.of(4).named("b");
+        List<SymbolicTensor> lstm = a.then(new Reshape(2, 2)).thenAll(new LSTM(6).returnState(true));
+        SymbolicTensor h = SymbolicTensor.apply(new Add(), lstm.get(1), b.then(new Dense(6, "tanh")));
+        SymbolicTensor cls = h.then(new Dense(3, "softmax")).named("cls");
+        SymbolicTensor reg = lstm.get(2).then(new Dense(1)).named("reg");
+        FunctionalModel m = new FunctionalModel(List.of(a, b), List.of(cls, reg));
+        m.seed(7);
+        return m;
+    }
+
     @Test
     void sequentialWithNestedModelsSavesAndLoads(@TempDir Path dir) throws Exception {
         ArrayDataset d = TrainingLoopTest.blobs(64, 4);
