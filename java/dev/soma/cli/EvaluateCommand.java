@@ -2,7 +2,7 @@ package dev.soma.cli;
 
 import dev.soma.data.Mnist;
 import dev.soma.model.Checkpoint;
-import dev.soma.model.Sequential;
+import dev.soma.model.Model;
 import dev.soma.tensor.Device;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -38,7 +38,7 @@ final class EvaluateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Device device = deviceOption.resolve();
         Mnist.Dataset data = datasetOptions.load(out);
-        try (Sequential m = Checkpoint.load(checkpoint, device)) {
+        try (Model m = Checkpoint.loadModel(checkpoint, device)) {
             Map<String, Double> r = m.evaluate(ImageData.toDataset(data.test()), 256);
             out.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", r.get("accuracy"), r.get("loss"));
         }

@@ -4,7 +4,7 @@ import dev.soma.data.ArrayDataset;
 import dev.soma.data.ImageFiles;
 import dev.soma.data.Mnist;
 import dev.soma.model.Checkpoint;
-import dev.soma.model.Sequential;
+import dev.soma.model.Model;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import picocli.CommandLine.Command;
@@ -70,7 +70,7 @@ final class PredictCommand implements Callable<Integer> {
                     + test.count() + " test images");
         }
         Mnist.Split part = test.slice(from, from + count);
-        try (Sequential m = Checkpoint.load(checkpoint, device); Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
+        try (Model m = Checkpoint.loadModel(checkpoint, device); Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
             float[] p = probs.toFloatArray();
             int classes = (int) probs.size(1);
             out.println("index predicted probability label");
@@ -86,8 +86,8 @@ final class PredictCommand implements Callable<Integer> {
 
     /** Classifies the --image files: each is read (checked) before the model runs, so a bad file stops early. */
     private int predictFiles(PrintWriter out, Device device) throws Exception {
-        try (Sequential m = Checkpoint.load(checkpoint, device)) {
-            long[] in = m.layers().isEmpty() ? null : m.layers().get(0).inputShape();
+        try (Model m = Checkpoint.loadModel(checkpoint, device)) {
+            long[] in = m.exampleInputShape();
             if (in == null || !(in.length == 3 || in.length == 2)) {
                 throw new IllegalArgumentException("predict --image: the model takes input of per-example shape "
                         + (in == null ? "(unknown: the checkpoint is not built)" : Arrays.toString(in))

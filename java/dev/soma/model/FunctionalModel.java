@@ -209,6 +209,18 @@ public class FunctionalModel extends Model {
         return outputs;
     }
 
+    /** The shape of the one input; a model with several inputs has none, which is refused with their shapes. */
+    @Override
+    public long[] exampleInputShape() {
+        if (inputs.size() != 1) {
+            List<String> shapes = new ArrayList<>();
+            for (Input in : inputs) shapes.add(java.util.Arrays.toString(in.shape()));
+            throw new IllegalStateException("FunctionalModel: the model has " + inputs.size() + " inputs " + shapes
+                    + ", not one");
+        }
+        return inputs.get(0).shape().clone();
+    }
+
     /** Every layer application in execution order. */
     public List<LayerNode> nodes() {
         return Collections.unmodifiableList(order);

@@ -51,6 +51,16 @@ public abstract class Model implements AutoCloseable {
     /** Builds every layer for a per-example input shape (no batch dimension). */
     public abstract void build(long... inputShape);
 
+    /**
+     * The per-example shape (no batch axis) of the model's one input, or null while it is unknown (a Sequential not
+     * built yet). A model with several inputs has no single one: see {@code FunctionalModel}.
+     */
+    public long[] exampleInputShape() {
+        List<Layer> ls = layers();
+        long[] in = ls.isEmpty() ? null : ls.get(0).inputShape();
+        return in == null ? null : in.clone();
+    }
+
     /** The forward pass; with {@code withoutFinalActivation}, the last layer's activation is left out. */
     protected abstract Tensor forward(Tensor x, boolean training, boolean withoutFinalActivation);
 

@@ -123,15 +123,20 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    /** Loads a checkpoint written by {@code Sequential.save}; requests run directly on the callers' threads, on the CPU. */
+    /** Loads a checkpoint of any single-input model ({@code model.save}, Sequential or functional); requests run directly on the callers' threads, on the CPU. */
     public static Predictor load(Path checkpoint) throws IOException {
         return load(checkpoint, Options.direct());
     }
 
     public static Predictor load(Path checkpoint, Options options) throws IOException {
-        Model model = Checkpoint.load(checkpoint);
+        Model model = Checkpoint.loadModel(checkpoint);
         try {
-            long[] in = model.layers().isEmpty() ? null : model.layers().get(0).inputShape();
+            long[] in;
+            try {
+                in = model.exampleInputShape();
+            } catch (IllegalStateException e) {
+                throw new SomaException("Predictor: checkpoint " + checkpoint + " cannot be served: " + e.getMessage(), e);
+            }
             if (in == null) {
                 throw new SomaException("Predictor: checkpoint " + checkpoint + " holds an unbuilt model (no input shape)");
             }
@@ -144,7 +149,7 @@ public final class Predictor implements AutoCloseable {
 
     /** Serves a built model, which the predictor now owns (closes) and moves to {@code options.device()}. */
     public static Predictor of(Model model, Options options) {
-        long[] in = model.layers().isEmpty() ? null : model.layers().get(0).inputShape();
+        long[] in = model.exampleInputShape();
         if (in == null) throw new IllegalStateException("Predictor.of: build the model first (build(inputShape))");
         return new Predictor(model, in, options);
     }

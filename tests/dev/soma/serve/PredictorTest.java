@@ -5,7 +5,11 @@ import dev.soma.errors.AnomalyException;
 import dev.soma.errors.ShapeException;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
+import dev.soma.model.FunctionalModel;
+import dev.soma.model.Input;
 import dev.soma.model.Sequential;
+import dev.soma.model.SymbolicTensor;
+import dev.soma.nn.Add;
 import dev.soma.nn.Dense;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
@@ -171,5 +175,40 @@ class PredictorTest {
         try (Sequential unbuilt = new Sequential(new Dense(2))) {
             assertThrows(IllegalStateException.class, () -> Predictor.of(unbuilt, Predictor.Options.direct()));
         }
+    }
+
+    @Test
+    void servesAFunctionalModelCheckpoint() throws Exception {
+        Path functional = dir.resolve("functional.safetensors");
+        float[][] want = new float[4][];
+        Input in = Input.of(FEATURES);
+        SymbolicTensor h = in.then(new Dense(FEATURES, "tanh"));
+        try (FunctionalModel m = new FunctionalModel(List.of(in),
+                List.of(SymbolicTensor.apply(new Add(), h, in).then(new Dense(3, "softmax"))))) {
+            m.seed(3);
+            m.save(functional);
+            for (int i = 0; i < want.length; i++) {
+                try (Scope s = Scope.open()) {
+                    want[i] = m.call(Tensor.of(inputs[i], 1, FEATURES)).toFloatArray();
+                }
+            }
+        }
+        try (Predictor p = Predictor.load(functional)) {
+            assertArrayEquals(new long[] {FEATURES}, p.inputShape());
+            for (int i = 0; i < want.length; i++) assertArrayEquals(want[i], p.predict(inputs[i]), "example " + i);
+        }
+    }
+
+    @Test
+    void aModelWithTwoInputsIsRefusedWithItsShapes() throws Exception {
+        Path twoInputs = dir.resolve("two-inputs.safetensors");
+        Input a = Input.of(FEATURES);
+        Input b = Input.of(FEATURES);
+        try (FunctionalModel m = new FunctionalModel(List.of(a, b),
+                List.of(SymbolicTensor.apply(new Add(), a, b).then(new Dense(2))))) {
+            m.save(twoInputs);
+        }
+        SomaException e = assertThrows(SomaException.class, () -> Predictor.load(twoInputs));
+        assertTrue(e.getMessage().contains("2 inputs") && e.getMessage().contains(twoInputs.toString()), e.getMessage());
     }
 }
