@@ -1,5 +1,9 @@
 package dev.soma.gan;
 
+import com.google.gson.Gson;
+import com.google.gson.reflect.TypeToken;
+import dev.soma.errors.SomaException;
+import dev.soma.model.Checkpoint;
 import dev.soma.model.History;
 
 import dev.soma.autograd.GradMode;
@@ -38,6 +42,9 @@ import java.util.SplittableRandom;
  * <p>The trainer owns the two optimizers (and closes them); the models belong to the caller.
  */
 public final class GanTrainer implements AutoCloseable {
+    private static final Gson GSON = new Gson();
+    /** The metadata entry of {@link #save}'s file that holds the trainer's own state. */
+    private static final String STATE_KEY = "gan_trainer";
     /** What one step reports: mean D loss over its k updates, G loss, D accuracy on real + fake, penalty. */
     public record StepResult(double dLoss, double gLoss, double dAccuracy, double gradientPenalty) {}
 
@@ -60,6 +67,12 @@ public final class GanTrainer implements AutoCloseable {
     private DType dtype = DType.F32;
     private long seed = 42;
     private SplittableRandom rng = new SplittableRandom(seed);
+    /** Values drawn from {@link #rng} since it was seeded: its whole state, for a checkpoint to replay. */
+    private long draws;
+    private int completedEpochs;
+    private History history = new History();
+    /** Set by {@link #restore}: the next {@link #fit} continues this history at {@link #completedEpochs}. */
+    private boolean resumed;
     private Tensor fixedNoise;
     private int fixedNoiseCount = 64;
 
@@ -130,6 +143,7 @@ public final class GanTrainer implements AutoCloseable {
     public GanTrainer seed(long seed) {
         this.seed = seed;
         this.rng = new SplittableRandom(seed);
+        this.draws = 0;
         return this;
     }
 
@@ -233,7 +247,7 @@ public final class GanTrainer implements AutoCloseable {
         double lossValue = total.item();
         double penalty = Double.NaN;
         if (loss == GanLoss.WASSERSTEIN_GP && gradientPenaltyWeight > 0) {
-            Tensor gp = GradientPenalty.penalty(discriminator, real, fake, rng.nextLong());
+            Tensor gp = GradientPenalty.penalty(discriminator, real, fake, nextSeed());
             penalty = gp.item();
             total = total.add(gp.mul(gradientPenaltyWeight));
             lossValue += gradientPenaltyWeight * penalty;
@@ -317,7 +331,12 @@ public final class GanTrainer implements AutoCloseable {
         long[] shape = new long[latentShape.length + 1];
         shape[0] = n;
         System.arraycopy(latentShape, 0, shape, 1, latentShape.length);
-        return dev.soma.ops.Creation.randn(rng.nextLong(), dtype, device, shape);
+        return dev.soma.ops.Creation.randn(nextSeed(), dtype, device, shape);
+    }
+
+    private long nextSeed() {
+        draws++;
+        return rng.nextLong();
     }
 
     private Tensor noGradFake(long n) {
@@ -351,13 +370,16 @@ public final class GanTrainer implements AutoCloseable {
     /**
      * Trains for {@code epochs} passes over {@code real} (features only; labels are ignored): every step takes k
      * shuffled batches for the discriminator updates, then one generator update. Returns per-epoch means of
-     * d_loss, g_loss, d_accuracy (and gradient_penalty for WGAN-GP).
+     * d_loss, g_loss, d_accuracy (and gradient_penalty for WGAN-GP). After {@link #restore}, {@code epochs} is the
+     * total: the run continues at the restored epoch and the returned history holds the earlier epochs too.
      */
     public History fit(Dataset real, int batchSize, int epochs, EpochListener listener) throws java.io.IOException {
         if (batchSize <= 0 || epochs < 0) throw new IllegalArgumentException("GanTrainer.fit: batchSize must be > 0, epochs >= 0");
         DataLoader loader = new DataLoader(real, batchSize, true, seed);
-        History history = new History();
-        for (int epoch = 0; epoch < epochs; epoch++) {
+        int start = resumed ? completedEpochs : 0;
+        if (!resumed) history = new History();
+        resumed = false;
+        for (int epoch = start; epoch < epochs; epoch++) {
             double d = 0;
             double g = 0;
             double acc = 0;
@@ -387,9 +409,87 @@ public final class GanTrainer implements AutoCloseable {
             if (loss != GanLoss.WASSERSTEIN_GP) logs.put("d_accuracy", acc / steps);
             else logs.put("gradient_penalty", gp / steps);
             history.record(logs);
+            completedEpochs = epoch + 1;
             if (listener != null) listener.onEpochEnd(epoch, logs);
         }
         return history;
+    }
+
+    /** The per-epoch means of the last (or restored) {@link #fit}. */
+    public History history() {
+        return history;
+    }
+
+    /** Epochs trained so far (by {@link #fit}, or restored). */
+    public int completedEpochs() {
+        return completedEpochs;
+    }
+
+    /**
+     * Writes the whole training state to one file, atomically: both models (weights, random streams) with their
+     * optimizers' state and step counts, the trainer's seed and the position of its random stream (noise,
+     * interpolation weights), the epochs done and their history. {@link #restore} continues from it exactly.
+     */
+    public void save(java.nio.file.Path file) throws java.io.IOException {
+        Map<String, Object> state = new LinkedHashMap<>();
+        // Strings: a JSON number would lose the low bits of a 64-bit seed.
+        state.put("seed", Long.toString(seed));
+        state.put("draws", Long.toString(draws));
+        state.put("epochs", completedEpochs);
+        state.put("loss", loss.name());
+        state.put("discriminator_steps", discriminatorSteps);
+        state.put("latent_shape", java.util.Arrays.toString(latentShape));
+        Map<String, List<String>> h = new LinkedHashMap<>();
+        history.all().forEach((k, v) -> h.put(k, v.stream().map(d -> Double.toString(d)).toList()));
+        state.put("history", h);
+        Checkpoint.saveParts(file, parts(), Map.of(STATE_KEY, GSON.toJson(state)));
+    }
+
+    /**
+     * Loads a file of {@link #save} into this trainer's models (same architectures) and optimizers (same kind) and
+     * its random stream; the next {@link #fit} continues at the saved epoch, as an uninterrupted run would (bit for
+     * bit on the CPU with the same data, batch size and options). The loss, k and latent shape must be the saved ones.
+     */
+    public GanTrainer restore(java.nio.file.Path file) throws java.io.IOException {
+        Map<String, String> meta = Checkpoint.restoreParts(file, parts());
+        String json = meta.get(STATE_KEY);
+        if (json == null) throw new SomaException("GanTrainer.restore: " + file + " holds no GAN trainer state");
+        Map<String, Object> state = GSON.fromJson(json, new TypeToken<Map<String, Object>>() {}.getType());
+        String savedLoss = (String) state.get("loss");
+        int savedK = ((Number) state.get("discriminator_steps")).intValue();
+        String savedLatent = (String) state.get("latent_shape");
+        if (!loss.name().equals(savedLoss) || savedK != discriminatorSteps
+                || !java.util.Arrays.toString(latentShape).equals(savedLatent)) {
+            throw new SomaException("GanTrainer.restore: " + file + " was trained with loss " + savedLoss + ", k="
+                    + savedK + ", latent " + savedLatent + "; this trainer has loss " + loss.name() + ", k="
+                    + discriminatorSteps + ", latent " + java.util.Arrays.toString(latentShape));
+        }
+        long savedSeed = Long.parseLong((String) state.get("seed"));
+        if (savedSeed != seed && fixedNoise != null) {
+            fixedNoise.close();
+            fixedNoise = null;
+        }
+        seed(savedSeed);
+        long n = Long.parseLong((String) state.get("draws"));
+        for (long i = 0; i < n; i++) nextSeed();
+        History h = new History();
+        @SuppressWarnings("unchecked")
+        Map<String, List<String>> saved = (Map<String, List<String>>) state.get("history");
+        int epochs = ((Number) state.get("epochs")).intValue();
+        for (int e = 0; e < epochs; e++) {
+            Map<String, Double> row = new LinkedHashMap<>();
+            for (Map.Entry<String, List<String>> c : saved.entrySet()) row.put(c.getKey(), Double.parseDouble(c.getValue().get(e)));
+            h.record(row);
+        }
+        history = h;
+        completedEpochs = epochs;
+        resumed = true;
+        return this;
+    }
+
+    private List<Checkpoint.Part> parts() {
+        return List.of(new Checkpoint.Part("generator", generator, generatorOptimizer),
+                new Checkpoint.Part("discriminator", discriminator, discriminatorOptimizer));
     }
 
     /**

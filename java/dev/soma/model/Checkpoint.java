@@ -50,6 +50,8 @@ public final class Checkpoint {
     static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
     static final Type MAP = new TypeToken<Map<String, Object>>() {}.getType();
     static final String FORMAT = "soma-checkpoint-1";
+    /** A file of {@link #saveParts}: several models and their optimizers (a GAN's training state). */
+    static final String PARTS_FORMAT = "soma-training-state-1";
     static final String CHECKSUM_KEY = "data_crc32c";
     /** Marks an optimizer whose schedule was a lambda: it cannot be stored, so training must set it again. */
     private static final String CUSTOM_SCHEDULE = "custom";
@@ -58,9 +60,102 @@ public final class Checkpoint {
 
     /** Writes {@code model} (any Sequential or functional model, nested models included) to {@code file}. */
     public static void save(Model model, Path file) throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", FORMAT);
+        entries(model, model.optimizer(), tensors, meta);
+        meta.put(CHECKSUM_KEY, checksum(tensors));
+        Safetensors.write(file, tensors, meta);
+    }
+
+    /** One model of a training state with several (a GAN's generator or critic) and the optimizer that trains it. */
+    public record Part(String name, Model model, Optimizer optimizer) {
+        public Part {
+            if (name == null || name.isEmpty() || name.contains("/")) {
+                throw new IllegalArgumentException("Checkpoint.Part: the name must be non-empty and without '/', got " + name);
+            }
+        }
+    }
+
+    /**
+     * Writes several models, each with its own optimizer (state, step count, schedule), into one file, atomically,
+     * so they can never be out of step with each other; {@code extra} is stored as metadata for the caller's own
+     * state (a trainer's random stream, its epoch). Each part's entries are those of {@link #save} under
+     * "&lt;name&gt;/".
+     */
+    public static void saveParts(Path file, List<Part> parts, Map<String, String> extra) throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", PARTS_FORMAT);
+        for (Part part : parts) {
+            Map<String, Tensor> t = new LinkedHashMap<>();
+            Map<String, String> m = new LinkedHashMap<>();
+            entries(part.model(), part.optimizer(), t, m);
+            t.forEach((k, v) -> tensors.put(part.name() + "/" + k, v));
+            m.forEach((k, v) -> meta.put(part.name() + "/" + k, v));
+        }
+        extra.forEach((k, v) -> {
+            if (meta.containsKey(k) || k.equals(CHECKSUM_KEY)) {
+                throw new IllegalArgumentException("Checkpoint.saveParts: extra metadata key '" + k + "' is taken");
+            }
+            meta.put(k, v);
+        });
+        meta.put(CHECKSUM_KEY, checksum(tensors));
+        Safetensors.write(file, tensors, meta);
+    }
+
+    /**
+     * Restores a file of {@link #saveParts} into existing models of the same architectures and their optimizers
+     * (weights, optimizer state and step count, random streams, epochs and history of each) and returns the whole
+     * metadata, where the caller finds its {@code extra} entries.
+     */
+    public static Map<String, String> restoreParts(Path file, List<Part> parts) throws IOException {
+        try (Scope scope = Scope.open()) {
+            Safetensors.Loaded loaded = Safetensors.read(file);
+            Map<String, String> meta = loaded.metadata();
+            if (!PARTS_FORMAT.equals(meta.get("format"))) {
+                throw new SomaException("checkpoint " + file + ": not a Soma training state of several models (format '"
+                        + meta.get("format") + "', expected '" + PARTS_FORMAT + "')");
+            }
+            verifyChecksum(file, loaded);
+            try {
+                for (Part part : parts) {
+                    String prefix = part.name() + "/";
+                    Map<String, Tensor> t = new LinkedHashMap<>();
+                    loaded.tensors().forEach((k, v) -> { if (k.startsWith(prefix)) t.put(k.substring(prefix.length()), v); });
+                    Map<String, String> m = new LinkedHashMap<>();
+                    meta.forEach((k, v) -> { if (k.startsWith(prefix)) m.put(k.substring(prefix.length()), v); });
+                    if (m.get("model") == null) {
+                        throw new SomaException("checkpoint " + file + ": holds no model '" + part.name() + "'");
+                    }
+                    Safetensors.Loaded one = new Safetensors.Loaded(t, m);
+                    Map<String, Object> arch = GSON.fromJson(m.get("model"), MAP);
+                    checkSameArchitecture(part.model(), file, arch);
+                    buildLike(part.model(), arch);
+                    fillWeights(part.model(), file, one, m);
+                    if (!m.containsKey("optimizer")) {
+                        throw new SomaException("checkpoint " + file + ": holds no optimizer state for '" + part.name() + "'");
+                    }
+                    Map<String, Object> oc = GSON.fromJson(m.get("optimizer"), MAP);
+                    if (!part.optimizer().name().equals(oc.get("name"))) {
+                        throw new SomaException("checkpoint " + file + ": '" + part.name() + "' was trained with optimizer '"
+                                + oc.get("name") + "', not '" + part.optimizer().name() + "'");
+                    }
+                    restoreOptimizer(part.model(), part.optimizer(), file, one, m);
+                    restoreTraining(part.model(), m);
+                }
+                return meta;
+            } catch (JsonParseException | ClassCastException | NullPointerException e) {
+                String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+                throw new CorruptFileException(file, "the checkpoint's metadata is malformed (" + why + ")", e);
+            }
+        }
+    }
+
+    /** A model's entries (weights, architecture, random streams, training, compile) and {@code opt}'s state. */
+    private static void entries(Model model, Optimizer opt, Map<String, Tensor> tensors, Map<String, String> meta) {
         // A functional model knows its input shapes: build it, so its weights are saved rather than re-drawn on load.
         if (model instanceof FunctionalModel f) f.build();
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
         List<Layer> layers = model.layers();
         Map<String, Object> randomState = new LinkedHashMap<>();
         for (int i = 0; i < layers.size(); i++) {
@@ -71,8 +166,6 @@ public final class Checkpoint {
             l.randomState().forEach((k, v) -> rs.put(k, Long.toString(v)));
             if (!rs.isEmpty()) randomState.put(Integer.toString(i), rs);
         }
-        Map<String, String> meta = new LinkedHashMap<>();
-        meta.put("format", FORMAT);
         meta.put("model", GSON.toJson(ModelArchitecture.describe(model)));
         if (!randomState.isEmpty()) meta.put("random_state", GSON.toJson(randomState));
         Map<String, Object> training = new LinkedHashMap<>();
@@ -95,7 +188,6 @@ public final class Checkpoint {
             compile.put("metrics_per_output", model.compiledMetricNames());
             meta.put("compile", GSON.toJson(compile));
         }
-        Optimizer opt = model.optimizer();
         if (opt != null) {
             Map<String, Object> oc = new LinkedHashMap<>();
             oc.put("name", opt.name());
@@ -108,8 +200,6 @@ public final class Checkpoint {
             meta.put("optimizer", GSON.toJson(oc));
             opt.stateTensors(model.trainableTensors()).forEach((k, v) -> tensors.put("optimizer/" + k, v));
         }
-        meta.put(CHECKSUM_KEY, checksum(tensors));
-        Safetensors.write(file, tensors, meta);
     }
 
     /**
@@ -235,13 +325,17 @@ public final class Checkpoint {
             throw new SomaException("checkpoint " + file + ": not a Soma checkpoint (format '" + meta.get("format")
                     + "', expected '" + FORMAT + "')");
         }
-        String stored = meta.get(CHECKSUM_KEY);
+        verifyChecksum(file, loaded);
+        if (meta.get("model") == null) throw new CorruptFileException(file, "the metadata has no 'model' entry");
+        return loaded;
+    }
+
+    private static void verifyChecksum(Path file, Safetensors.Loaded loaded) {
+        String stored = loaded.metadata().get(CHECKSUM_KEY);
         if (stored != null && !stored.equals(checksum(loaded.tensors()))) {
             throw new CorruptFileException(file, "the tensor data does not match its checksum (stored " + stored
                     + ", computed " + checksum(loaded.tensors()) + "): the file is corrupted");
         }
-        if (meta.get("model") == null) throw new CorruptFileException(file, "the metadata has no 'model' entry");
-        return loaded;
     }
 
     /** The model's layer types must be the stored ones, in order (weights are matched by layer index). */
@@ -323,8 +417,12 @@ public final class Checkpoint {
     }
 
     private static void restoreOptimizer(Model model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {
+        restoreOptimizer(model, model.optimizer(), file, loaded, meta);
+    }
+
+    private static void restoreOptimizer(Model model, Optimizer opt, Path file, Safetensors.Loaded loaded,
+                                         Map<String, String> meta) {
         Map<String, Object> oc = GSON.fromJson(meta.get("optimizer"), MAP);
-        Optimizer opt = model.optimizer();
         opt.setIterations(Long.parseLong((String) oc.get("iterations")));
         Map<String, Tensor> state = new LinkedHashMap<>();
         loaded.tensors().forEach((k, v) -> {
