@@ -28,12 +28,15 @@ import java.util.Map;
  * {@code soma train gan --dataset mnist}: the MLP GAN (G 100-256-256-784 tanh, D 784-256-256-1 sigmoid, leaky
  * relu 0.2 hidden, Adam(2e-4, beta1 0.5) each unless --learning-rate is given) on images scaled to [-1, 1]. After
  * every epoch it writes samples_epoch_NNN.png (8 x 8 samples of the same fixed noise), losses.png (both loss
- * curves) and the two models (generator.safetensors, discriminator.safetensors) into the run folder.
+ * curves), the two models (generator.safetensors, discriminator.safetensors, for sample) and the whole training
+ * state (gan-training.safetensors, for --resume) into the run folder.
  */
 final class GanTraining {
     static final int LATENT = 100;
     static final String GENERATOR_FILE = "generator.safetensors";
     static final String DISCRIMINATOR_FILE = "discriminator.safetensors";
+    /** Both models, both optimizers, the trainer's random stream and the epoch: what --resume continues. */
+    static final String TRAINING_STATE_FILE = "gan-training.safetensors";
 
     private GanTraining() {}
 
@@ -45,12 +48,18 @@ final class GanTraining {
             default -> throw new SomaException("train gan: unknown --arch '" + arch + "' (expected mlp or dcgan)");
         };
         GanLoss loss = GanLoss.byName(cmd.ganLoss);
+        // A missing training state is refused before the data is loaded.
+        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", arch + "-gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
+        Path state = runDir.resolve(TRAINING_STATE_FILE);
+        if (cmd.resume && !Files.isRegularFile(state)) {
+            throw new IllegalArgumentException("--resume: no GAN training state to resume from at " + state
+                    + " (train without --resume first, or give the first run's --out)");
+        }
         Mnist.Dataset data = cmd.datasetOptions.load(console);
         Mnist.Split split = cmd.limit > 0 ? data.train().slice(0, Math.min(cmd.limit, data.train().count())) : data.train();
         int pixels = split.height() * split.width();
         long[] exampleShape = {split.height(), split.width(), 1};
         ArrayDataset images = scaledImages(split, dcgan ? exampleShape : new long[] {pixels});
-        Path runDir = cmd.out != null ? cmd.out : Path.of("runs", arch + "-gan-" + Path.of(cmd.datasetOptions.dataset).getFileName());
         Files.createDirectories(runDir);
         boolean lrGiven = cmd.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
         double lr = lrGiven ? cmd.learningRate : 2e-4;
@@ -68,11 +77,16 @@ final class GanTraining {
             try (GanTrainer gan = new GanTrainer(g, new Adam(lr, 0.5, 0.999, 1e-7), d, new Adam(lr, 0.5, 0.999, 1e-7), LATENT)
                     .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)
                     .to(cmd.device)) {
+                if (cmd.resume) {
+                    gan.restore(state);
+                    console.println("resuming " + state + " after epoch " + gan.completedEpochs());
+                }
                 console.printf(Locale.ROOT, "training the " + (dcgan ? "DCGAN" : "MLP GAN") + " (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
                         + "%d epochs, batch %d%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
                         cmd.epochs, cmd.batchSize);
                 console.flush();
                 Map<String, List<Double>> curves = new LinkedHashMap<>();
+                if (cmd.resume) gan.history().all().forEach((k, v) -> curves.put(k, new ArrayList<>(v)));
                 History h = gan.fit(images, cmd.batchSize, cmd.epochs, (epoch, logs) -> {
                     logs.forEach((k, v) -> curves.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
                     Path grid = runDir.resolve(String.format(Locale.ROOT, "samples_epoch_%03d.png", epoch + 1));
@@ -86,6 +100,7 @@ final class GanTraining {
                             Plots.PANEL_WIDTH, Plots.PANEL_HEIGHT);
                     Checkpoint.save(g, runDir.resolve(GENERATOR_FILE));
                     Checkpoint.save(d, runDir.resolve(DISCRIMINATOR_FILE));
+                    gan.save(state);
                     StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "epoch %d/%d", epoch + 1, cmd.epochs));
                     logs.forEach((k, v) -> line.append(String.format(Locale.ROOT, " %s=%.4f", k, v)));
                     console.println(line + "  samples: " + grid);

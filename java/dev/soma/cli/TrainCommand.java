@@ -115,13 +115,13 @@ final class TrainCommand implements Callable<Integer> {
             description = "dale only: subtractive, or divisive (the paper's DANN: subtractive and divisive, in the hidden layer; default)")
     String inhibition;
     @Option(names = "--resume",
-            description = "continue the run saved in the run folder's model.safetensors (give the first run's options): "
-                    + "weights, optimizer state, schedule position, dropout streams, epoch and history carry on")
+            description = "continue the run saved in the run folder's model.safetensors (gan: gan-training.safetensors; give "
+                    + "the first run's options): weights, optimizer state, schedule position, random streams, epoch and history carry on")
     boolean resume;
 
     /**
      * With --resume, the fit options continue from {@code checkpoint}, which must exist; without, they are unchanged.
-     * (GAN runs keep two optimizers outside the models and cannot resume yet: {@link #call} refuses them.)
+     * (GAN runs resume from their own training-state file: see GanTraining.)
      */
     FitOptions resumable(FitOptions options, Path checkpoint) {
         if (!resume) return options;
@@ -158,10 +158,6 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter console = spec.commandLine().getOut();
         device = deviceOption.resolve();
-        if (resume && model.equals("gan")) {
-            throw new IllegalArgumentException("--resume is not implemented for gan: the GAN trainer's two "
-                    + "optimizers are not part of the saved generator and discriminator");
-        }
         if (model.equals("gan")) return GanTraining.run(this, console);
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
         if (TextTraining.handles(model)) return TextTraining.run(this, console);

@@ -52,4 +52,41 @@ class GanCliTest {
         assertEquals(1, bad.exit());
         assertTrue(bad.err().contains("unknown --arch"), bad.err());
     }
+
+    private static CliRun trainGan(Path data, Path out, int epochs, String... more) {
+        String[] base = {"train", "gan", "--dataset", data.toString(), "--limit", "48", "--epochs", Integer.toString(epochs),
+                "--batch-size", "16", "--out", out.toString()};
+        String[] args = java.util.Arrays.copyOf(base, base.length + more.length);
+        System.arraycopy(more, 0, args, base.length, more.length);
+        return run(args);
+    }
+
+    @Test
+    void aResumedGanRunEqualsTheUninterruptedOne(@TempDir Path dir) throws Exception {
+        Path data = TrainResumeCliTest.dataset(dir);
+        CliRun straight = trainGan(data, dir.resolve("straight"), 2);
+        assertEquals(0, straight.exit(), straight.err());
+        CliRun first = trainGan(data, dir.resolve("resumed"), 1);
+        assertEquals(0, first.exit(), first.err());
+        CliRun resumed = trainGan(data, dir.resolve("resumed"), 2, "--resume");
+        assertEquals(0, resumed.exit(), resumed.err());
+        assertTrue(resumed.out().contains("after epoch 1"), resumed.out());
+        assertFalse(resumed.out().contains("epoch 1/2"), "the first epoch is not trained again: " + resumed.out());
+
+        for (String file : new String[] {GanTraining.GENERATOR_FILE, GanTraining.DISCRIMINATOR_FILE}) {
+            try (Sequential a = Checkpoint.load(dir.resolve("straight").resolve(file));
+                 Sequential b = Checkpoint.load(dir.resolve("resumed").resolve(file))) {
+                assertEquals(a.params().size(), b.params().size(), file);
+                for (int i = 0; i < a.params().size(); i++) {
+                    assertArrayEquals(a.params().get(i).value().toFloatArray(), b.params().get(i).value().toFloatArray(),
+                            file + " " + a.params().get(i).name());
+                }
+            }
+        }
+        // The whole training state (both optimizers, the random stream, epoch and history) is the same file.
+        assertArrayEquals(java.nio.file.Files.readAllBytes(dir.resolve("straight").resolve(GanTraining.TRAINING_STATE_FILE)),
+                java.nio.file.Files.readAllBytes(dir.resolve("resumed").resolve(GanTraining.TRAINING_STATE_FILE)));
+        String last = straight.out().strip().lines().reduce((x, y) -> y).orElse("");
+        assertEquals(last, resumed.out().strip().lines().reduce((x, y) -> y).orElse(""), "the same final losses");
+    }
 }

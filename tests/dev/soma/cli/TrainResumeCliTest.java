@@ -87,8 +87,10 @@ class TrainResumeCliTest {
         String err = r.err().strip();
         assertEquals(1, err.lines().count(), err);
         assertTrue(err.contains("--resume: no checkpoint to resume from") && err.contains("model.safetensors"), err);
-        CliRun gan = CliRun.of("train", "gan", "--resume", "--epochs", "1");
+        CliRun gan = CliRun.of("train", "gan", "--resume", "--epochs", "1", "--out", dir.resolve("no-gan").toString());
         assertEquals(1, gan.exit());
-        assertTrue(gan.err().strip().startsWith("soma train: --resume is not implemented for gan"), gan.err());
+        assertEquals(1, gan.err().strip().lines().count(), gan.err());
+        assertTrue(gan.err().contains("--resume: no GAN training state to resume from")
+                && gan.err().contains("gan-training.safetensors"), gan.err());
     }
 }
