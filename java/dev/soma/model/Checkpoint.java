@@ -55,6 +55,8 @@ public final class Checkpoint {
     static final String CHECKSUM_KEY = "data_crc32c";
     /** Marks an optimizer whose schedule was a lambda: it cannot be stored, so training must set it again. */
     private static final String CUSTOM_SCHEDULE = "custom";
+    /** Tensor names of EarlyStopping's kept best weights, one per param in order. */
+    private static final String BEST_WEIGHTS = "best_weights/";
 
     private Checkpoint() {}
 
@@ -143,6 +145,7 @@ public final class Checkpoint {
                     }
                     restoreOptimizer(part.model(), part.optimizer(), file, one, m);
                     restoreTraining(part.model(), m);
+                    restoreBestWeights(part.model(), file, one, m);
                 }
                 return meta;
             } catch (JsonParseException | ClassCastException | NullPointerException e) {
@@ -174,6 +177,11 @@ public final class Checkpoint {
         // Strings: Double.toString reads back to the same bits, NaN and infinities included.
         model.history.all().forEach((k, v) -> history.put(k, v.stream().map(d -> Double.toString(d)).toList()));
         training.put("history", history);
+        if (model.bestWeights != null) {
+            // EarlyStopping's copies of its best epoch's weights: a resumed fit can still restore them.
+            training.put("best_weights_epoch", model.bestWeightsEpoch);
+            for (int i = 0; i < model.bestWeights.size(); i++) tensors.put(BEST_WEIGHTS + i, model.bestWeights.get(i));
+        }
         meta.put("training", GSON.toJson(training));
         if (model.loss() != null) {
             Map<String, Object> compile = new LinkedHashMap<>();
@@ -268,6 +276,7 @@ public final class Checkpoint {
                 compileFromFile(model, meta);
                 if (model.optimizer() != null) restoreOptimizer(model, file, loaded, meta);
                 restoreTraining(model, meta);
+                restoreBestWeights(model, file, loaded, meta);
                 return model;
             } catch (JsonParseException | ClassCastException | NullPointerException | IllegalArgumentException e) {
                 if (model != null) model.close();
@@ -309,6 +318,7 @@ public final class Checkpoint {
                 }
                 restoreOptimizer(model, file, loaded, meta);
                 restoreTraining(model, meta);
+                restoreBestWeights(model, file, loaded, meta);
                 return model.completedEpochs;
             } catch (JsonParseException | ClassCastException | NullPointerException e) {
                 String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
@@ -453,6 +463,31 @@ public final class Checkpoint {
         }
         model.completedEpochs = epochs;
         model.history = history;
+    }
+
+    /** EarlyStopping's kept best weights, when the file has them: copies the model owns, on its device. */
+    private static void restoreBestWeights(Model model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {
+        model.dropBestWeights();
+        if (!meta.containsKey("training")) return;
+        Map<String, Object> t = GSON.fromJson(meta.get("training"), MAP);
+        if (t.get("best_weights_epoch") == null) return;
+        List<Param> params = model.params();
+        List<Tensor> copies = new ArrayList<>();
+        try {
+            for (int i = 0; i < params.size(); i++) {
+                Tensor saved = loaded.tensors().get(BEST_WEIGHTS + i);
+                if (saved == null) throw new SomaException("checkpoint " + file + ": best weight '" + BEST_WEIGHTS + i + "' is missing");
+                Tensor p = params.get(i).value();
+                dev.soma.ops.Check.sameShape("checkpoint " + file + ": load of " + BEST_WEIGHTS + i, p, saved);
+                Tensor copy = Tensor.empty(p.dtype(), p.device(), p.shape()).keep();
+                copies.add(copy);
+                Weights.assign("checkpoint " + file + ": load of " + BEST_WEIGHTS + i, copy, saved);
+            }
+        } catch (RuntimeException e) {
+            for (Tensor c : copies) c.close();
+            throw e;
+        }
+        model.keepBestWeights(LayerRegistry.intOf(t, "best_weights_epoch"), copies);
     }
 
     private static Optimizer optimizer(Map<String, Object> oc) {

@@ -9,7 +9,11 @@ import java.util.Map;
 
 /**
  * Stops training when a monitored value has not improved by {@code minDelta} for {@code patience} epochs,
- * optionally restoring the best epoch's weights (kept as copies outside any scope, freed at the end).
+ * optionally restoring the best epoch's weights (kept as copies outside any scope by the model, freed at the end).
+ *
+ * <p>A resumed fit continues where the saved run was: the best value, its epoch and the wait counter are replayed
+ * from the model's history (restored from the checkpoint, as {@link ModelCheckpoint} finds its best value), and the
+ * best epoch's weights come with the checkpoint (it stores the model's kept copies).
  */
 public final class EarlyStopping implements Callback {
     private final String monitor;
@@ -21,7 +25,6 @@ public final class EarlyStopping implements Callback {
     private int wait;
     private int bestEpoch = -1;
     private int stoppedEpoch = -1;
-    private final List<Tensor> bestWeights = new ArrayList<>();
 
     public EarlyStopping(String monitor, int patience, double minDelta, boolean restoreBestWeights) {
         if (patience < 0) throw new IllegalArgumentException("EarlyStopping: patience must be >= 0, got " + patience);
@@ -42,7 +45,32 @@ public final class EarlyStopping implements Callback {
         wait = 0;
         bestEpoch = -1;
         stoppedEpoch = -1;
-        freeSnapshot();
+        // A fresh fit has an empty history; a resumed one replays the saved epochs as they were seen.
+        List<Double> past = model.history().get(monitor);
+        for (int epoch = 0; epoch < past.size(); epoch++) {
+            double value = past.get(epoch);
+            if (improves(value)) {
+                best = value;
+                bestEpoch = epoch;
+                wait = 0;
+            } else {
+                wait++;
+            }
+        }
+        if (!restoreBestWeights || bestEpoch < 0) {
+            model.dropBestWeights();
+        } else if (bestEpoch == past.size() - 1) {
+            snapshot(model, bestEpoch);   // the best epoch is the last one: its weights are the model's now
+        } else if (model.bestWeights == null || model.bestWeightsEpoch != bestEpoch) {
+            throw new IllegalStateException("EarlyStopping: the resumed history's best '" + monitor + "' is at epoch "
+                    + (bestEpoch + 1) + ", but the model holds no copy of that epoch's weights (the checkpoint has "
+                    + (model.bestWeights == null ? "none" : "epoch " + (model.bestWeightsEpoch + 1) + "'s")
+                    + "); resume from a checkpoint written while this EarlyStopping ran");
+        }
+    }
+
+    private boolean improves(double value) {
+        return maximize ? value > best + minDelta : value < best - minDelta;
     }
 
     @Override
@@ -51,12 +79,11 @@ public final class EarlyStopping implements Callback {
         if (value == null) {
             throw new IllegalArgumentException("EarlyStopping: '" + monitor + "' is not logged; available: " + logs.keySet());
         }
-        boolean improved = maximize ? value > best + minDelta : value < best - minDelta;
-        if (improved) {
+        if (improves(value)) {
             best = value;
             bestEpoch = epoch;
             wait = 0;
-            if (restoreBestWeights) snapshot(model);
+            if (restoreBestWeights) snapshot(model, epoch);
         } else if (++wait > patience - 1 && epoch > 0) {
             stoppedEpoch = epoch;
             model.stopTraining();
@@ -65,28 +92,24 @@ public final class EarlyStopping implements Callback {
 
     @Override
     public void onTrainEnd(Model model) {
-        if (restoreBestWeights && stoppedEpoch >= 0 && !bestWeights.isEmpty()) {
+        if (restoreBestWeights && stoppedEpoch >= 0 && model.bestWeights != null) {
             List<Param> params = model.params();
             for (int i = 0; i < params.size(); i++) {
                 Tensor p = params.get(i).value();
-                p.backend().memory().copy(bestWeights.get(i), p);
+                p.backend().memory().copy(model.bestWeights.get(i), p);
             }
         }
-        freeSnapshot();
+        model.dropBestWeights();
     }
 
-    private void snapshot(Model model) {
-        freeSnapshot();
+    private static void snapshot(Model model, int epoch) {
+        List<Tensor> copies = new ArrayList<>();
         for (Param p : model.params()) {
             Tensor copy = Tensor.empty(p.value().dtype(), p.value().device(), p.value().shape()).keep();
             copy.backend().memory().copy(p.value(), copy);
-            bestWeights.add(copy);
+            copies.add(copy);
         }
-    }
-
-    private void freeSnapshot() {
-        for (Tensor t : bestWeights) t.close();
-        bestWeights.clear();
+        model.keepBestWeights(epoch, copies);
     }
 
     /** The epoch (0-based) at which training was stopped, or -1. */

@@ -43,6 +43,13 @@ public abstract class Model implements AutoCloseable {
     int completedEpochs;
     /** Every epoch's logs since training began (restored from checkpoints). */
     History history = new History();
+    /**
+     * Copies of the weights (one per param, kept outside any scope) that an EarlyStopping restoring the best weights
+     * took at epoch {@link #bestWeightsEpoch}; held here so checkpoints carry them and a resumed fit can still restore
+     * them. Null when there are none.
+     */
+    List<Tensor> bestWeights;
+    int bestWeightsEpoch = -1;
     private NestedModel asLayer;
 
     /** The layers in forward order. */
@@ -110,6 +117,20 @@ public abstract class Model implements AutoCloseable {
         if (optimizer != null) {
             for (Tensor t : optimizer.stateTensors(values).values()) if (!t.device().equals(device)) t.moveTo(device);
         }
+        if (bestWeights != null) for (Tensor t : bestWeights) if (!t.device().equals(device)) t.moveTo(device);
+    }
+
+    /** Replaces the kept best weights (see {@link #bestWeights}); the model owns and frees {@code copies}. */
+    void keepBestWeights(int epoch, List<Tensor> copies) {
+        dropBestWeights();
+        bestWeights = copies;
+        bestWeightsEpoch = epoch;
+    }
+
+    void dropBestWeights() {
+        if (bestWeights != null) for (Tensor t : bestWeights) t.close();
+        bestWeights = null;
+        bestWeightsEpoch = -1;
     }
 
     /** {@code x} when it is on the model's device, otherwise a copy there (in the current scope). */
@@ -648,6 +669,7 @@ public abstract class Model implements AutoCloseable {
     /** Frees every parameter and the optimizer's state. */
     @Override
     public void close() {
+        dropBestWeights();
         for (Layer l : layers()) l.close();
         if (optimizer != null) optimizer.close();
     }

@@ -184,4 +184,49 @@ class ResumeTrainingTest {
             assertTrue(Files.exists(file), "a fresh fit starts its own best");
         }
     }
+
+    /**
+     * EarlyStopping whose first epoch is its best (minDelta so large nothing improves on it), patience 3: the straight
+     * run stops after epoch 4 and goes back to epoch 1's weights. Interrupted after epoch 1 (best = last epoch) or 2
+     * (best weights only in the checkpoint), in either callback order, the resumed run must do the same.
+     */
+    @Test
+    void aResumedEarlyStoppingKeepsItsBestValueWaitAndBestWeights(@TempDir Path dir) throws Exception {
+        ArrayDataset data = TrainingLoopTest.blobs(120, 3);
+        List<float[]> epochOneWeights;
+        try (Sequential m = sequential(1)) {
+            m.fit(data, options(1));
+            epochOneWeights = weights(m);
+        }
+        History straight;
+        List<float[]> straightWeights;
+        EarlyStopping straightStop = new EarlyStopping("loss", 3, 1e6, true);
+        try (Sequential m = sequential(1)) {
+            straight = m.fit(data, options(10).callbacks(straightStop));
+            straightWeights = weights(m);
+        }
+        assertEquals(4, straight.epochs(), "the straight run stops after epoch 4");
+        assertEquals(3, straightStop.stoppedEpoch());
+        assertSameWeights(epochOneWeights, straightWeights);
+
+        for (int interruptedAfter : new int[] {1, 2}) {
+            for (boolean checkpointFirst : new boolean[] {true, false}) {
+                String what = "interrupted after " + interruptedAfter + (checkpointFirst ? ", checkpoint first" : ", early stopping first");
+                Path file = dir.resolve("es-" + interruptedAfter + "-" + checkpointFirst + ".safetensors");
+                try (Sequential m = sequential(1)) {
+                    EarlyStopping es = new EarlyStopping("loss", 3, 1e6, true);
+                    ModelCheckpoint mc = new ModelCheckpoint(file);
+                    m.fit(data, options(interruptedAfter).callbacks(checkpointFirst ? new Callback[] {mc, es} : new Callback[] {es, mc}));
+                }
+                EarlyStopping resumedStop = new EarlyStopping("loss", 3, 1e6, true);
+                try (Sequential fresh = sequential(2)) {
+                    History h = fresh.fit(data, options(10).resumeFrom(file).callbacks(resumedStop));
+                    assertEquals(straight.all(), h.all(), what);
+                    assertEquals(3, resumedStop.stoppedEpoch(), what);
+                    assertEquals(0, resumedStop.bestEpoch(), what);
+                    assertSameWeights(straightWeights, weights(fresh));
+                }
+            }
+        }
+    }
 }
