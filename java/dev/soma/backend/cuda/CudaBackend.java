@@ -7,6 +7,7 @@ import dev.soma.backend.CudaProbe;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
+import dev.soma.backend.CheckedMemory;
 import dev.soma.backend.MemoryKernels;
 import dev.soma.backend.NormalizationKernels;
 import dev.soma.backend.OptimizerKernels;
@@ -26,7 +27,7 @@ import dev.soma.tensor.Device;
 public final class CudaBackend implements Backend {
     private final Device device;
     private final CachingPool pool;
-    private final MemoryKernels memory = new CudaMemory(this);
+    private final MemoryKernels memory;
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
     private final LinalgKernels linalg = new CudaLinalg(this);
     private final RandomKernels random = new CudaRandom(this);
@@ -41,6 +42,7 @@ public final class CudaBackend implements Backend {
     public CudaBackend(Device device) {
         if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
         this.device = device;
+        this.memory = new CheckedMemory(device, new CudaMemory(this));
         bind();
         this.pool = new CachingPool(new CudaAllocator(device.index()));
     }
