@@ -127,8 +127,7 @@ public abstract class Layer implements AutoCloseable {
     /** Creates, initialises and registers a parameter. */
     protected final Tensor addParam(String paramName, long[] shape, Initializer init, Regularizer reg, boolean trainable,
                                     long fanIn, long fanOut, SplittableRandom rng) {
-        double[] values = new double[Math.toIntExact(dev.soma.ops.Shapes.numel(shape))];
-        init.fill(values, fanIn, fanOut, rng);
+        double[] values = ParamValues.draw(name + "/" + paramName, shape, init, fanIn, fanOut, rng);
         Tensor t;
         try (dev.soma.memory.Scope scope = dev.soma.memory.Scope.open()) {
             Tensor d = Tensor.of(values).reshape(shape);
