@@ -1,6 +1,7 @@
 package dev.soma.nn;
 
 import dev.soma.errors.ShapeException;
+import dev.soma.memory.FailureCleanup;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -108,7 +109,7 @@ public abstract class Layer implements AutoCloseable {
             throw new ShapeException(name + ": expected input of shape [batch, " + join(inputShape) + "], got "
                     + x.describe());
         }
-        return call(x, mask, training);
+        return FailureCleanup.run(() -> call(x, mask, training)); // a failing call frees what it created
     }
 
     /** The forward pass with the input's mask (may be null); the default ignores the mask. */
