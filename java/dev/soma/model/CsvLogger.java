@@ -8,7 +8,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
 
-/** Appends one CSV row per epoch (epoch, then every logged value) to a file, with a header row first. */
+/**
+ * Appends one CSV row per epoch (epoch, then every logged value) to a file, with a header row first. Epochs are
+ * numbered from 1, as the console prints them.
+ */
 public final class CsvLogger implements Callback {
     private final Path file;
     private boolean headerWritten;
@@ -30,7 +33,7 @@ public final class CsvLogger implements Callback {
             for (String k : logs.keySet()) b.append(',').append(k);
             b.append('\n');
         }
-        b.append(epoch);
+        b.append(epoch + 1); // 1-based, as the console's "Epoch 1/3" (fit's epoch index starts at 0)
         for (double v : logs.values()) b.append(',').append(v);
         b.append('\n');
         try {
