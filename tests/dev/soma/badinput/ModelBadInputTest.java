@@ -79,6 +79,16 @@ class ModelBadInputTest {
     }
 
     @Test
+    void batchArraysThatDoNotFillTheirShape() {
+        thrown(ShapeException.class, () -> new Batch(new float[3], new long[] {2, 4}, new int[] {0, 1}, null, new long[] {2}),
+                "Batch", "3 values", "[2, 4]");
+        thrown(ShapeException.class, () -> new Batch(new float[8], new long[] {2, 4}, new int[] {0, 1, 1}, null, new long[] {2}),
+                "Batch", "3 values", "[2]");
+        thrown(ShapeException.class, () -> new Batch(new float[8], new long[] {2, -4}, new int[] {0, 1}, null, new long[] {2}),
+                "Batch", "negative");
+    }
+
+    @Test
     void datasetWhoseFeaturesAndLabelsDisagree() {
         thrown(ShapeException.class, () -> ArrayDataset.withLabels(new float[10], new long[] {4}, new int[2]),
                 "ArrayDataset", "10 feature values", "[4]");
