@@ -36,12 +36,12 @@ final class EvaluateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Path file = CheckpointFiles.file("evaluate", checkpoint);
         Device device = deviceOption.resolve();
+        Path file = CheckpointFiles.file(checkpoint);
         try (Sequential m = Checkpoint.load(file, device)) {
-            CheckpointFiles.requireImageClassifier("evaluate", file, m);
+            CheckpointFiles.requireImageClassifier(file, m);
             Mnist.Dataset data = datasetOptions.load(out);
-            ImageData.requireFits("evaluate", file, m, data.test());
+            ImageData.requireFits(file, m, data.test());
             Map<String, Double> r = m.evaluate(ImageData.toDataset(data.test()), 256);
             out.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", r.get("accuracy"), r.get("loss"));
         }

@@ -52,10 +52,10 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("generate: --length must be in 0..1000000, got " + length);
         }
         Device device = deviceOption.resolve();
-        Path file = CheckpointFiles.fileOrFolder("generate", checkpoint, "model.safetensors");
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, "model.safetensors");
         Path infoFile = file.toAbsolutePath().getParent().resolve(CharModelInfo.FILE_NAME);
         if (!Files.isRegularFile(infoFile)) {
-            throw new IllegalArgumentException("generate: no " + CharModelInfo.FILE_NAME + " next to " + file
+            throw new IllegalArgumentException("no " + CharModelInfo.FILE_NAME + " next to " + file
                     + "; expected a character language model's run folder, as 'soma train charlm' writes");
         }
         CharModelInfo info = CharModelInfo.load(infoFile);

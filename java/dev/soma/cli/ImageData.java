@@ -23,10 +23,10 @@ final class ImageData {
     }
 
     /** The classifier {@code m} (from {@code file}) takes images of the split's size. */
-    static void requireFits(String command, Path file, Sequential m, Mnist.Split s) {
+    static void requireFits(Path file, Sequential m, Mnist.Split s) {
         long[] in = m.layers().get(0).inputShape();
         if (in[0] != s.height() || in[1] != s.width()) {
-            throw new IllegalArgumentException(command + ": " + file + " takes " + in[0] + "x" + in[1] + " images but the "
+            throw new IllegalArgumentException(file + " takes " + in[0] + "x" + in[1] + " images but the "
                     + "dataset's are " + s.height() + "x" + s.width());
         }
     }

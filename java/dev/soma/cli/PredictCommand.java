@@ -45,17 +45,17 @@ final class PredictCommand implements Callable<Integer> {
         if (from < 0 || count <= 0) {
             throw new IllegalArgumentException("predict: --from must be >= 0 and --count >= 1, got " + from + " and " + count);
         }
-        Path file = CheckpointFiles.file("predict", checkpoint);
         Device device = deviceOption.resolve();
+        Path file = CheckpointFiles.file(checkpoint);
         try (Sequential m = Checkpoint.load(file, device)) {
-            CheckpointFiles.requireImageClassifier("predict", file, m);
+            CheckpointFiles.requireImageClassifier(file, m);
             Mnist.Split test = datasetOptions.load(out).test();
             if ((long) from + count > test.count()) {
                 throw new IllegalArgumentException("predict: images [" + from + ", " + ((long) from + count) + ") are outside the "
                         + test.count() + " test images");
             }
             Mnist.Split part = test.slice(from, from + count);
-            ImageData.requireFits("predict", file, m, part);
+            ImageData.requireFits(file, m, part);
             try (Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
                 float[] p = probs.toFloatArray();
                 int classes = (int) probs.size(1);

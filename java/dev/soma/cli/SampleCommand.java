@@ -49,11 +49,11 @@ final class SampleCommand implements Callable<Integer> {
         if (count < 1 || count > 4096) throw new IllegalArgumentException("sample: --count must be in 1..4096, got " + count);
         if (columns < 1) throw new IllegalArgumentException("sample: --columns must be >= 1, got " + columns);
         Device device = deviceOption.resolve();
-        Path file = CheckpointFiles.fileOrFolder("sample", checkpoint, GanTraining.GENERATOR_FILE);
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, GanTraining.GENERATOR_FILE);
         Path png = out != null ? out : file.toAbsolutePath().getParent().resolve("samples.png");
         PrintWriter console = spec.commandLine().getOut();
         try (Sequential g = Checkpoint.load(file, device); Scope s = Scope.open(); GradMode.Guard guard = GradMode.disable()) {
-            CheckpointFiles.requireGenerator("sample", file, g);
+            CheckpointFiles.requireGenerator(file, g);
             long[] latent = g.layers().get(0).inputShape();
             long[] noiseShape = new long[latent.length + 1];
             noiseShape[0] = count;
