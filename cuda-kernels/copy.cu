@@ -32,6 +32,65 @@ __global__ void strided_copy_kernel(Geometry<2> g, const W* __restrict__ src, W*
   }
 }
 
+// A transposing copy (the source's unit-stride axis b is not the destination's, a) through 32 x 32 tiles in shared
+// memory, so both the reads (along b) and the writes (along a) are coalesced; every other axis is a batch index
+// whose offsets come from `batch`. The plain strided kernel would read (or write) with a stride on one side.
+constexpr int kTile = 32, kTileRows = 8;
+
+template <typename W>
+__global__ void transpose_tiles_kernel(Geometry<2> batch, int64_t batches, int64_t na, int64_t nb, int64_t src_a,
+                                       int64_t dst_b, const W* __restrict__ src, W* __restrict__ dst) {
+  __shared__ W tile[kTile][kTile + 1];  // +1: the column reads of the store phase hit 32 different banks
+  const int64_t a_tiles = (na + kTile - 1) / kTile, b_tiles = (nb + kTile - 1) / kTile;
+  for (int64_t z = blockIdx.z; z < batches; z += gridDim.z) {
+    int64_t off[2];
+    offsets_of<2, int64_t>(batch, z, off);
+    for (int64_t tb = blockIdx.y; tb < b_tiles; tb += gridDim.y) {
+      for (int64_t ta = blockIdx.x; ta < a_tiles; ta += gridDim.x) {
+        const int64_t a0 = ta * kTile, b0 = tb * kTile;
+        for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // load: consecutive threads along b
+          const int64_t a = a0 + r, b = b0 + threadIdx.x;
+          if (a < na && b < nb) tile[r][threadIdx.x] = src[off[0] + a * src_a + b];
+        }
+        __syncthreads();
+        for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // store: consecutive threads along a
+          const int64_t b = b0 + r, a = a0 + threadIdx.x;
+          if (a < na && b < nb) dst[off[1] + b * dst_b + a] = tile[threadIdx.x][r];
+        }
+        __syncthreads();
+      }
+    }
+  }
+}
+
+// Launches the tiled transpose when g (coalesced, innermost first) moves the source's unit-stride axis elsewhere
+// and both axes are long enough for tiles to pay; answers -1 (not taken) otherwise.
+template <typename W>
+int transpose_copy(const Geometry<2>& g, const W* src, W* dst, cudaStream_t s) {
+  int a = -1, b = -1;
+  for (int d = 0; d < g.ndim; ++d) {
+    if (g.stride[1][d] == 1 && a < 0) a = d;
+    if (g.stride[0][d] == 1 && b < 0) b = d;
+  }
+  if (a < 0 || b < 0 || a == b || g.shape[a] < 16 || g.shape[b] < 16) return -1;
+  Geometry<2> batch{};
+  for (int d = 0; d < g.ndim; ++d) {
+    if (d == a || d == b) continue;
+    batch.shape[batch.ndim] = g.shape[d];
+    for (int k = 0; k < 2; ++k) batch.stride[k][batch.ndim] = g.stride[k][d];
+    ++batch.ndim;
+  }
+  if (batch.ndim == 0) {
+    batch.ndim = 1;
+    batch.shape[0] = 1;
+  }
+  const int64_t na = g.shape[a], nb = g.shape[b], batches = batch.numel();
+  auto cap = [](int64_t v, int64_t most) { return unsigned(v < most ? v : most); };
+  dim3 grid(cap((na + kTile - 1) / kTile, 1 << 20), cap((nb + kTile - 1) / kTile, 65535), cap(batches, 65535));
+  return launch<transpose_tiles_kernel<W>>(SOMA_SITE, grid, dim3(kTile, kTileRows), 0, s, batch, batches, na, nb,
+                                           g.stride[0][a], g.stride[1][b], src, dst);
+}
+
 template <typename W>
 int strided_copy_typed(const Geometry<2>& g, const void* src, void* dst, cudaStream_t s) {
   const int64_t n = g.numel();
@@ -41,6 +100,8 @@ int strided_copy_typed(const Geometry<2>& g, const void* src, void* dst, cudaStr
   }
   auto ps = static_cast<const W*>(src);
   auto pd = static_cast<W*>(dst);
+  int tiled = transpose_copy<W>(g, ps, pd, s);
+  if (tiled >= 0) return tiled;
   if (g.fits_int32())
     return launch<strided_copy_kernel<W, int32_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, g, ps, pd, int32_t(n));
   return launch<strided_copy_kernel<W, int64_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, g, ps, pd, n);

@@ -133,6 +133,12 @@ int soma_cuda_event_record(void* event, void* stream) {
 
 int soma_cuda_event_synchronize(void* event) { return status(cudaEventSynchronize(as_event(event))); }
 
+int soma_cuda_event_query(void* event) { return status(cudaEventQuery(as_event(event))); }
+
+int soma_cuda_stream_wait_event(void* stream, void* event) {
+  return status(cudaStreamWaitEvent(as_stream(stream), as_event(event), 0));
+}
+
 int soma_cuda_event_elapsed_ms(float* ms, void* start, void* end) {
   return status(cudaEventElapsedTime(ms, as_event(start), as_event(end)));
 }

@@ -66,7 +66,7 @@ export LD_LIBRARY_PATH="${LD_DIRS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 CLASSPATH_JARS=""
 for jar in "$BUNDLE"/lib/*.jar; do CLASSPATH_JARS="${CLASSPATH_JARS:+$CLASSPATH_JARS:}$jar"; done
 START=$(date +%s)
-timeout 540 "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m \
+timeout 420 "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m \
   -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
   -jar "$BUNDLE/junit-console.jar" execute \
   --class-path "$BUNDLE/test-classes:$CLASSPATH_JARS" \
@@ -89,5 +89,6 @@ if [ "$STATUS" = 0 ] && [ "${ABORTED:-0}" != 0 ]; then
   echo "note     $ABORTED tests were skipped by an assumption (no usable CUDA device?): see $LOGS/junit.log"
   STATUS=3
 fi
+bash "$ROOT/bench/gpu/tables.sh" "$LOGS/junit.log" "$LOGS"
 echo "exit     $STATUS"
 exit "$STATUS"

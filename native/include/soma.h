@@ -312,6 +312,7 @@ void soma_cpu_column_sums(int dtype, int64_t rows, int64_t cols, const void* in,
 #define SOMA_CUDA_MISSING_ENTRY (-2)
 /* cudaErrorMemoryAllocation: soma_cuda_malloc's answer when the device is full (the pool frees its cache and
    retries); the sticky last error is cleared before it returns. */
+#define SOMA_CUDA_NOT_READY 600
 #define SOMA_CUDA_OUT_OF_MEMORY 2
 
 /* Opens a kernel library (dlopen RTLD_NOW | RTLD_LOCAL) and binds every entry. 0 on success; otherwise -1 and
@@ -357,6 +358,11 @@ int soma_cuda_stream_synchronize(void* stream);
 int soma_cuda_event_create(void** event);
 int soma_cuda_event_record(void* event, void* stream);
 int soma_cuda_event_synchronize(void* event);
+/* 0 when every piece of work captured by the event has finished, SOMA_CUDA_NOT_READY (cudaErrorNotReady) while
+   some is still running, another cudaError_t on failure. Never blocks. */
+int soma_cuda_event_query(void* event);
+/* Work enqueued on `stream` after this call waits until `event` (recorded on another stream) has completed. */
+int soma_cuda_stream_wait_event(void* stream, void* event);
 int soma_cuda_event_elapsed_ms(float* ms, void* start, void* end);
 int soma_cuda_event_destroy(void* event);
 int soma_cuda_device_synchronize(void);

@@ -46,10 +46,31 @@ int multiprocessors() {
   return n;
 }
 
+// Work is synchronous here, so an event is complete as soon as it is recorded. SOMA_EMU_EVENT_LAG=k makes
+// cudaEventQuery answer cudaErrorNotReady for the first k queries after each record (until a synchronisation of
+// the event, its stream or the device), so callers' "not finished yet" paths (the pool's cross-stream guard)
+// run on the emulator too.
 struct Event {
   std::chrono::steady_clock::time_point at;
   bool recorded = false;
+  cudaStream_t stream = nullptr;
+  size_t lag = 0;
 };
+
+size_t event_lag() {
+  static const size_t k = env_size("SOMA_EMU_EVENT_LAG", 0);
+  return k;
+}
+
+std::mutex event_mu;
+std::unordered_map<Event*, bool> live_events;
+
+// Marks complete every event recorded on `stream` (every event when `all`).
+void complete_events(cudaStream_t stream, bool all) {
+  std::lock_guard<std::mutex> lock(event_mu);
+  for (auto& kv : live_events)
+    if (all || kv.first->stream == stream) kv.first->lag = 0;
+}
 struct Stream {
   int unused = 0;
 };
@@ -242,7 +263,10 @@ cudaError_t cudaMemset(void* ptr, int value, size_t count) {
 }
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t) { return cudaMemset(ptr, value, count); }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) {
+  complete_events(nullptr, true);
+  return cudaSuccess;
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
@@ -255,7 +279,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   delete reinterpret_cast<Stream*>(stream);
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  complete_events(stream, false);
+  return cudaSuccess;
+}
 cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
   return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
@@ -264,18 +291,38 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
   if (!event) return fail(cudaErrorInvalidValue);
-  *event = reinterpret_cast<cudaEvent_t>(new Event());
+  auto* e = new Event();
+  {
+    std::lock_guard<std::mutex> lock(event_mu);
+    live_events[e] = true;
+  }
+  *event = reinterpret_cast<cudaEvent_t>(e);
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
   auto* e = reinterpret_cast<Event*>(event);
+  std::lock_guard<std::mutex> lock(event_mu);
   e->at = std::chrono::steady_clock::now();
   e->recorded = true;
+  e->stream = stream;
+  e->lag = event_lag();
   return cudaSuccess;
 }
-cudaError_t cudaEventQuery(cudaEvent_t event) { return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle); }
-cudaError_t cudaEventSynchronize(cudaEvent_t event) { return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle); }
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  auto* e = reinterpret_cast<Event*>(event);
+  std::lock_guard<std::mutex> lock(event_mu);
+  if (e->lag == 0) return cudaSuccess;
+  e->lag--;
+  return cudaErrorNotReady;  // not an error: not recorded as the last error, as on a GPU
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::mutex> lock(event_mu);
+  reinterpret_cast<Event*>(event)->lag = 0;
+  return cudaSuccess;
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return fail(cudaErrorInvalidValue);
   if (!start || !end) return fail(cudaErrorInvalidResourceHandle);
@@ -287,7 +334,12 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
-  delete reinterpret_cast<Event*>(event);
+  auto* e = reinterpret_cast<Event*>(event);
+  {
+    std::lock_guard<std::mutex> lock(event_mu);
+    live_events.erase(e);
+  }
+  delete e;
   return cudaSuccess;
 }
 

@@ -13,6 +13,23 @@ public interface Backend {
 
     CachingPool pool();
 
+    /**
+     * The stream that work of the calling thread is enqueued on, as a raw handle: new tensors' blocks belong to it
+     * (see {@link CachingPool}). 0 on devices without streams (the CPU).
+     */
+    default long currentStream() {
+        return 0L;
+    }
+
+    /**
+     * Runs {@code upload} (which creates tensors on this device from host data) so that its copies overlap the
+     * work already enqueued: on a GPU on a second stream, whose completion {@link Prefetched#use()} waits for.
+     * Devices without streams just run it.
+     */
+    default Prefetched prefetch(java.util.function.Supplier<java.util.List<dev.soma.tensor.Tensor>> upload) {
+        return Prefetched.ready(upload.get());
+    }
+
     /** One line for {@code soma info}: what this backend runs on and with. */
     String describe();
 

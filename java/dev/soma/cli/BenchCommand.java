@@ -35,7 +35,7 @@ final class BenchCommand implements Runnable {
      * over warm-up plus timed steps, as ../shared/peers measures PyTorch: same models, batch and data shapes.
      */
     @Command(name = "train-step", mixinStandardHelpOptions = true,
-            description = "Time full training steps of a reference model; ends with median_ms=.. min_ms=.. max_ms=..")
+            description = "Time full training steps of a reference model; ends with median_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..")
     static final class TrainStep implements Callable<Integer> {
         @Spec
         CommandSpec spec;

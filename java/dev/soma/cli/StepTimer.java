@@ -1,6 +1,7 @@
 package dev.soma.cli;
 
 import dev.soma.backend.Backends;
+import dev.soma.util.CpuInfo;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -11,7 +12,8 @@ import java.util.Locale;
 
 /**
  * Times a training step over warm-up plus timed repetitions and prints the line every {@code bench train-step}
- * ends with: {@code median_ms=.. min_ms=.. max_ms=..}, after one line of context (threads, peak RSS, pool).
+ * ends with: {@code median_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..}, after one line of context (CPU model and
+ * ISA level, threads, peak RSS, pool).
  */
 final class StepTimer {
     private StepTimer() {}
@@ -28,12 +30,20 @@ final class StepTimer {
         Arrays.sort(sorted);
         double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
                 : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-        out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d threads=%s peak_rss_mib=%.0f pool=%s%n", model,
-                batch, steps, warmup, System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(),
-                Backends.cpu().pool().stats());
-        out.printf(Locale.ROOT, "median_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median, sorted[0], sorted[sorted.length - 1]);
+        CpuInfo cpu = CpuInfo.host();
+        out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
+                        + "peak_rss_mib=%.0f pool=%s%n", model, batch, steps, warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(),
+                System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(), Backends.cpu().pool().stats());
+        out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
+                percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();
         return 0;
+    }
+
+    /** The nearest-rank percentile of sorted values (p in (0, 1]). */
+    static double percentile(double[] sorted, double p) {
+        int rank = (int) Math.ceil(p * sorted.length);
+        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
     }
 
     /** VmHWM from /proc (Linux): the process's peak resident memory; NaN elsewhere. */

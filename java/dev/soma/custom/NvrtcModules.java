@@ -32,7 +32,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * Compiles custom-op CUDA source with NVRTC and launches its kernels through the driver API. Modules are
  * compiled to a cubin for the device's own architecture (NVRTC's PTX may be newer than the driver accepts) and
  * cached per (device, SHA-256 of source and options); kernels run in the device's primary context (the one the
- * CUDA runtime and our kernel library use) on the legacy default stream, ordered with every other Soma kernel.
+ * CUDA runtime and our kernel library use) on the backend's current stream, ordered with every other Soma kernel.
  * Only touched for CUDA tensors, so a CPU-only JVM never loads NVRTC.
  */
 final class NvrtcModules {
@@ -81,7 +81,7 @@ final class NvrtcModules {
                 int[] g = plan.grid();
                 int[] b = plan.block();
                 int status = cudart.cuLaunchKernel(f, g[0], g[1], g[2], b[0], b[1], b[2], plan.sharedBytes(),
-                        (CUstream_st) null, params, (PointerPointer<?>) null);
+                        currentStream(device), params, (PointerPointer<?>) null);
                 check(status, op, "launch of kernel " + name + " (" + plan + ")");
                 if (Boolean.getBoolean("soma.custom.sync")) {
                     check(cudart.cuCtxSynchronize(), op, "kernel " + name + " (" + plan + ") while running");
@@ -90,6 +90,16 @@ final class NvrtcModules {
         } finally {
             for (Pointer p : values) p.close();
         }
+    }
+
+    /** The CUDA backend's current stream (a cudaStream_t is a CUstream) as the driver API's handle type. */
+    private static CUstream_st currentStream(int device) {
+        long handle = dev.soma.backend.Backends.get(dev.soma.tensor.Device.cuda(device)).currentStream();
+        return handle == 0 ? null : new CUstream_st(new Pointer() {
+            {
+                address = handle;
+            }
+        });
     }
 
     /** Waits for the device and names the kernel when it failed (Backends.compare uses it after each run). */

@@ -21,6 +21,8 @@ public final class CudaKernels {
 
     /** soma.h's SOMA_CUDA_NOT_OPENED, SOMA_CUDA_MISSING_ENTRY and SOMA_CUDA_OUT_OF_MEMORY. */
     public static final int NOT_OPENED = -1, MISSING_ENTRY = -2, OUT_OF_MEMORY = 2;
+    /** soma.h's SOMA_CUDA_NOT_READY (cudaErrorNotReady): soma_cuda_event_query's answer while work is pending. */
+    public static final int NOT_READY = 600;
     /** soma.h's SOMA_CUDA_COPY_* (the cudaMemcpyKind numbers). */
     public static final int HOST_TO_DEVICE = 1, DEVICE_TO_HOST = 2, DEVICE_TO_DEVICE = 3;
     /** What {@link #soma_cuda_built()} answers for an opened library. */
@@ -55,6 +57,8 @@ public final class CudaKernels {
     public static native int soma_cuda_event_create(@Cast("void**") long[] event);
     public static native int soma_cuda_event_record(@Cast("void*") long event, @Cast("void*") long stream);
     public static native int soma_cuda_event_synchronize(@Cast("void*") long event);
+    public static native int soma_cuda_event_query(@Cast("void*") long event);
+    public static native int soma_cuda_stream_wait_event(@Cast("void*") long stream, @Cast("void*") long event);
     public static native int soma_cuda_event_elapsed_ms(float[] ms, @Cast("void*") long start, @Cast("void*") long end);
     public static native int soma_cuda_event_destroy(@Cast("void*") long event);
     public static native int soma_cuda_device_synchronize();

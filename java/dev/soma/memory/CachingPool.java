@@ -3,9 +3,15 @@ package dev.soma.memory;
 import dev.soma.errors.OutOfMemoryException;
 import dev.soma.errors.ShapeException;
 
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 
 /**
@@ -21,8 +27,13 @@ import java.util.TreeSet;
  *       {@link #LARGE_ROUND} otherwise. Small and large blocks never share a segment.</li>
  *   <li>A segment is a doubly linked list of blocks that tile it exactly; no two free neighbours exist
  *       (they are merged on release).</li>
- *   <li>A free block is in exactly one free set: that of its pool (small/large) and stream; a live block is in
- *       none. A block is only reused by the stream that freed it (the GPU pool adds events for cross-stream use).</li>
+ *   <li>Every block belongs to the stream it was allocated for, and its free set is that of its pool (small/large)
+ *       and stream: a stream reuses only its own blocks, which is safe without waiting because a stream runs its
+ *       work in order. A free block is in exactly one free set; a live or pending block is in none.</li>
+ *   <li>A block used by work on other streams ({@link #recordStream}) is not freed when released: an event is
+ *       recorded on each of those streams and the block stays <em>pending</em> (not reusable, not mergeable)
+ *       until all have completed, as in PyTorch's {@code recordStream}. Pending blocks are checked, oldest first,
+ *       at every allocation; out of memory and {@link #emptyCache} wait for them.</li>
  *   <li>The native allocator is called only when no cached block fits; on failure (or above the limit) the
  *       cache is released and the request retried once, then {@link OutOfMemoryException} is thrown with the
  *       statistics.</li>
@@ -44,7 +55,10 @@ public final class CachingPool {
         long size;
         long requested;
         boolean live;
+        boolean pending;
         final long stream;
+        /** Other streams whose work used this block since it was handed out (null: none). */
+        Set<Long> usedOn;
         Block prev;
         Block next;
 
@@ -62,7 +76,19 @@ public final class CachingPool {
         public long size() {
             return size;
         }
+
+        /** The stream the block was allocated for. */
+        public long stream() {
+            return stream;
+        }
+
+        boolean isFree() {
+            return !live && !pending;
+        }
     }
+
+    /** A released block and the events, one per other stream that used it, that must complete before reuse. */
+    private record Pending(Block block, long[] events) {}
 
     static final class Segment {
         final long base;
@@ -80,6 +106,8 @@ public final class CachingPool {
             Comparator.<Block>comparingLong(b -> b.size).thenComparingLong(b -> b.address);
 
     private final NativeAllocator allocator;
+    private final StreamEvents events;
+    private final Deque<Pending> pending = new ArrayDeque<>();
     private final Map<Long, TreeSet<Block>> smallFree = new HashMap<>();
     private final Map<Long, TreeSet<Block>> largeFree = new HashMap<>();
     private final Map<Long, Segment> segments = new HashMap<>();
@@ -95,8 +123,15 @@ public final class CachingPool {
     private long oomRetries;
     private long limit = Long.MAX_VALUE;
 
+    /** A pool whose blocks are used on one stream only (the CPU): {@link #recordStream} is refused. */
     public CachingPool(NativeAllocator allocator) {
+        this(allocator, null);
+    }
+
+    /** A pool over a device with streams: {@code events} guards blocks that several streams use. */
+    public CachingPool(NativeAllocator allocator, StreamEvents events) {
         this.allocator = allocator;
+        this.events = events;
     }
 
     public String deviceName() {
@@ -113,6 +148,7 @@ public final class CachingPool {
             throw new ShapeException("pool[" + deviceName() + "]: size " + bytes + " bytes overflows");
         }
         boolean small = size <= SMALL_LIMIT;
+        collectCompleted();
         Block block = takeCached(small, size, stream, false);
         if (block != null) {
             cacheHits++;
@@ -136,7 +172,28 @@ public final class CachingPool {
         return block;
     }
 
-    /** Returns a block to the cache, merging it with free neighbours. */
+    /**
+     * Notes that work enqueued on {@code stream} (not the block's own) uses the live block: when released, it is
+     * not reused before that work has finished.
+     */
+    public synchronized void recordStream(Block block, long stream) {
+        if (!block.live) {
+            throw new IllegalStateException("pool[" + deviceName() + "]: recordStream on block 0x"
+                    + Long.toHexString(block.address) + ", which is not live");
+        }
+        if (stream == block.stream) return;
+        if (events == null) {
+            throw new UnsupportedOperationException("pool[" + deviceName() + "]: this device has a single stream; "
+                    + "recordStream(" + stream + ") is meaningless here");
+        }
+        if (block.usedOn == null) block.usedOn = new LinkedHashSet<>();
+        block.usedOn.add(stream);
+    }
+
+    /**
+     * Returns a block to the cache, merging it with free neighbours; a block that other streams used waits
+     * (pending) until their work has finished.
+     */
     public synchronized void release(Block block) {
         if (!block.live) {
             throw new IllegalStateException("pool[" + deviceName() + "]: block 0x" + Long.toHexString(block.address)
@@ -145,8 +202,56 @@ public final class CachingPool {
         block.live = false;
         allocated -= block.size;
         liveBlocks--;
+        if (block.usedOn != null) {
+            long[] recorded = new long[block.usedOn.size()];
+            int i = 0;
+            for (long s : block.usedOn) recorded[i++] = events.record(s);
+            block.usedOn = null;
+            block.pending = true;
+            pending.add(new Pending(block, recorded));
+            return;
+        }
+        addFree(block);
+    }
+
+    /** Frees the pending blocks whose streams have finished with them, oldest first. */
+    private void collectCompleted() {
+        if (pending.isEmpty()) return;
+        List<Pending> done = new ArrayList<>();
+        for (Pending p : pending) {
+            boolean finished = true;
+            for (long e : p.events) {
+                if (!events.isDone(e)) {
+                    finished = false;
+                    break;
+                }
+            }
+            if (finished) done.add(p);
+        }
+        for (Pending p : done) {
+            pending.remove(p);
+            finishPending(p);
+        }
+    }
+
+    /** Waits for every pending block's streams and frees the blocks (before giving memory back). */
+    private void awaitPending() {
+        while (!pending.isEmpty()) {
+            Pending p = pending.poll();
+            for (long e : p.events) events.await(e);
+            finishPending(p);
+        }
+    }
+
+    private void finishPending(Pending p) {
+        for (long e : p.events) events.destroy(e);
+        p.block.pending = false;
+        addFree(p.block);
+    }
+
+    private void addFree(Block block) {
         Block merged = block;
-        if (merged.prev != null && !merged.prev.live) {
+        if (merged.prev != null && merged.prev.isFree()) {
             Block p = merged.prev;
             freeSet(p).remove(p);
             p.size += merged.size;
@@ -154,7 +259,7 @@ public final class CachingPool {
             if (merged.next != null) merged.next.prev = p;
             merged = p;
         }
-        if (merged.next != null && !merged.next.live) {
+        if (merged.next != null && merged.next.isFree()) {
             Block n = merged.next;
             freeSet(n).remove(n);
             merged.size += n.size;
@@ -164,8 +269,9 @@ public final class CachingPool {
         freeSet(merged).add(merged);
     }
 
-    /** Gives every wholly free segment back to the native allocator. */
+    /** Gives every wholly free segment back to the native allocator (after waiting for pending blocks). */
     public synchronized void emptyCache() {
+        awaitPending();
         for (Map<Long, TreeSet<Block>> sets : java.util.List.of(smallFree, largeFree)) {
             for (TreeSet<Block> set : sets.values()) {
                 set.removeIf(b -> {
@@ -189,7 +295,7 @@ public final class CachingPool {
 
     public synchronized PoolStats stats() {
         return new PoolStats(deviceName(), allocated, peakAllocated, reserved, peakReserved, liveBlocks,
-                segments.size(), nativeAllocations, nativeFrees, cacheHits, oomRetries, limit);
+                pending.size(), segments.size(), nativeAllocations, nativeFrees, cacheHits, oomRetries, limit);
     }
 
     /** Resets the peak counters to the current values (for measuring one phase). */

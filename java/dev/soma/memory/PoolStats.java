@@ -2,7 +2,8 @@ package dev.soma.memory;
 
 /**
  * A snapshot of a pool's counters. "Allocated" bytes are held by live blocks (tensors); "reserved" bytes
- * are held from the native allocator (live blocks plus the cache).
+ * are held from the native allocator (live blocks plus the cache). "Pending" blocks were released by their
+ * owners but wait for work on another stream to finish before the pool reuses them (GPU pools only).
  */
 public record PoolStats(
         String device,
@@ -11,6 +12,7 @@ public record PoolStats(
         long reservedBytes,
         long peakReservedBytes,
         long liveBlocks,
+        long pendingBlocks,
         long segments,
         long nativeAllocations,
         long nativeFrees,
@@ -21,9 +23,9 @@ public record PoolStats(
     @Override
     public String toString() {
         return String.format(
-                "pool[%s] allocated=%s (peak %s, %d live blocks) reserved=%s (peak %s, %d segments) "
+                "pool[%s] allocated=%s (peak %s, %d live blocks, %d pending) reserved=%s (peak %s, %d segments) "
                         + "nativeAllocations=%d nativeFrees=%d cacheHits=%d oomRetries=%d limit=%s",
-                device, bytes(allocatedBytes), bytes(peakAllocatedBytes), liveBlocks, bytes(reservedBytes),
+                device, bytes(allocatedBytes), bytes(peakAllocatedBytes), liveBlocks, pendingBlocks, bytes(reservedBytes),
                 bytes(peakReservedBytes), segments, nativeAllocations, nativeFrees, cacheHits, oomRetries,
                 limitBytes == Long.MAX_VALUE ? "none" : bytes(limitBytes));
     }

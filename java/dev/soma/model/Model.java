@@ -4,6 +4,8 @@ import dev.soma.autograd.GradMode;
 import dev.soma.backend.Backends;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Batch;
+import dev.soma.data.BatchPrefetcher;
+import dev.soma.data.StagedBatch;
 import dev.soma.data.DataLoader;
 import dev.soma.data.Dataset;
 import dev.soma.memory.FailureCleanup;
@@ -253,10 +255,16 @@ public abstract class Model implements AutoCloseable {
      * the host in one transfer; the metrics take their targets from the batch's host arrays.
      */
     public double trainStep(Batch batch) {
+        return trainStep(batch, null);
+    }
+
+    /** {@link #trainStep(Batch)} on tensors uploaded ahead when {@code staged} has them (fit's prefetching). */
+    private double trainStep(Batch batch, StagedBatch staged) {
         requireCompiled("trainStep");
         try (Scope step = Scope.open()) {
-            List<Tensor> xs = batch.featureTensors(device);
-            List<Tensor> ys = batch.targetTensors(device);
+            boolean ahead = staged != null && staged.isStaged();
+            List<Tensor> xs = ahead ? staged.features() : batch.featureTensors(device);
+            List<Tensor> ys = ahead ? staged.targets() : batch.targetTensors(device);
             ensureBuilt(xs);
             List<Tensor> outs = forwardAll(xs, true, compiled.folds());
             CompiledLoss.Value value = compiled.compute(outs, ys);
@@ -297,17 +305,23 @@ public abstract class Model implements AutoCloseable {
             log.epochBegin(epoch);
             double lossSum = 0;
             long seen = 0;
-            Iterator<Batch> it = loader.epoch(epoch);
             int b = 0;
-            while (it.hasNext()) {
-                Batch batch = it.next();
-                double l = trainStep(batch);
-                lossSum += l * batch.size();
-                seen += batch.size();
-                Map<String, Double> batchLogs = currentLogs(lossSum / seen);
-                log.batchEnd(b, batchLogs);
-                for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
-                b++;
+            // On a GPU the next batch is uploaded (copy stream) while the current step computes.
+            try (BatchPrefetcher it = new BatchPrefetcher(loader.epoch(epoch), device)) {
+                while (it.hasNext()) {
+                    double l;
+                    Batch batch;
+                    try (StagedBatch staged = it.next()) {
+                        batch = staged.batch();
+                        l = trainStep(batch, staged);
+                    }
+                    lossSum += l * batch.size();
+                    seen += batch.size();
+                    Map<String, Double> batchLogs = currentLogs(lossSum / seen);
+                    log.batchEnd(b, batchLogs);
+                    for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                    b++;
+                }
             }
             Map<String, Double> logs = currentLogs(lossSum / Math.max(seen, 1));
             if (validation != null) {

@@ -14,11 +14,15 @@ final class Storage {
     private volatile CachingPool.Block block;
     private int refs;
 
-    Storage(Device device, CachingPool pool, long bytes) {
+    Storage(Device device, CachingPool pool, long bytes, long stream) {
         this.device = device;
         this.pool = pool;
         this.bytes = bytes;
-        this.block = pool.allocate(bytes, 0);
+        this.block = pool.allocate(bytes, stream);
+    }
+
+    synchronized void recordStream(long stream) {
+        pool.recordStream(block, stream);
     }
 
     synchronized void retain() {

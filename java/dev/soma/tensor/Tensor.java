@@ -52,7 +52,7 @@ public final class Tensor extends ScopedResource {
         long[] s = Shapes.checkShape("empty", shape);
         long bytes = Math.multiplyExact(Shapes.numel(s), (long) dtype.byteSize());
         Backend backend = Backends.get(device);
-        Storage storage = new Storage(device, backend.pool(), bytes);
+        Storage storage = new Storage(device, backend.pool(), bytes, backend.currentStream());
         return new Tensor(storage, 0, s, Shapes.contiguousStrides(s), dtype);
     }
 
@@ -340,6 +340,16 @@ public final class Tensor extends ScopedResource {
         }
         if (grad != null && !grad.isClosed()) grad.moveTo(target);
         return this;
+    }
+
+    /**
+     * Notes that work enqueued on the raw stream handle {@code stream} uses this tensor's memory (for code that runs
+     * work on a second stream, such as the data prefetcher): when the memory is released it is not reused before
+     * that work has finished. Without effect when {@code stream} is the one the memory was allocated for.
+     */
+    public void recordStream(long stream) {
+        checkOpen("recordStream");
+        storage.recordStream(stream);
     }
 
     // ------------------------------------------------------------------ autograd

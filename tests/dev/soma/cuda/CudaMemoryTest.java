@@ -76,6 +76,50 @@ class CudaMemoryTest {
         assertNoGpuLeak(before);
     }
 
+    /**
+     * Copies that move the source's unit-stride axis take the tiled transpose (both axes >= 16): ragged tile edges,
+     * batch axes on either side, a sliced (non-dense) source, and each element width, all equal to the CPU bit for bit.
+     */
+    @Test
+    void transposingCopiesThroughTilesEqualTheHost() {
+        gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        long[][] shapes = {{17, 33}, {64, 96}, {3, 50, 40}, {2, 3, 37, 19}};
+        try (Scope s = Scope.open()) {
+            for (long[] shape : shapes) {
+                int n = (int) java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y);
+                int k = shape.length;
+                float[] f = gaussian(r, n);
+                Tensor host = Tensor.of(f, shape);
+                Tensor dev = host.to(GPU);
+                // the last two axes swapped, and the unit-stride axis moved to the front
+                assertArrayEquals(host.transpose(k - 2, k - 1).copy().toFloatArray(),
+                        dev.transpose(k - 2, k - 1).copy().toFloatArray(), java.util.Arrays.toString(shape));
+                int[] toFront = new int[k];
+                toFront[0] = k - 1;
+                for (int d = 1; d < k; d++) toFront[d] = d - 1;
+                assertArrayEquals(host.permute(toFront).copy().toFloatArray(), dev.permute(toFront).copy().toFloatArray(),
+                        "permute " + java.util.Arrays.toString(toFront) + " of " + java.util.Arrays.toString(shape));
+                double[] d = widen(f);
+                Tensor hd = Tensor.of(d, shape);
+                assertArrayEquals(hd.transpose(k - 2, k - 1).copy().toDoubleArray(),
+                        hd.to(GPU).transpose(k - 2, k - 1).copy().toDoubleArray());
+                int[] ints = new int[n];
+                for (int i = 0; i < n; i++) ints[i] = r.nextInt();
+                Tensor hi = Tensor.ofInts(ints, shape);
+                assertArrayEquals(hi.transpose(k - 2, k - 1).copy().toIntArray(),
+                        hi.to(GPU).transpose(k - 2, k - 1).copy().toIntArray());
+            }
+            // A sliced source: rows 3..60 of a [64, 96] matrix, transposed (strides that do not coalesce).
+            Tensor host = Tensor.of(gaussian(r, 64 * 96), 64, 96);
+            Tensor slice = host.slice(0, 3, 61, 1);
+            Tensor devSlice = host.to(GPU).slice(0, 3, 61, 1);
+            assertArrayEquals(slice.transpose(0, 1).copy().toFloatArray(), devSlice.transpose(0, 1).copy().toFloatArray());
+        }
+        assertNoGpuLeak(before);
+    }
+
     @Test
     void aSteadyLoopReusesCachedBlocks() {
         Backend gpu = gpu();

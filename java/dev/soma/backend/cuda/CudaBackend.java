@@ -15,18 +15,31 @@ import dev.soma.backend.RandomKernels;
 import dev.soma.backend.RecurrentKernels;
 import dev.soma.backend.ReductionKernels;
 import dev.soma.jni.CudaKernels;
+import dev.soma.jni.NativeLibraries;
 import dev.soma.memory.CachingPool;
+import dev.soma.backend.Prefetched;
 import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+
+import java.util.List;
+import java.util.function.Supplier;
 
 /**
- * One CUDA device, real or emulated: a caching pool over soma_cuda_malloc and our kernels from cuda-kernels/,
- * all through our C ABI (the same calls drive either kind). Work is enqueued on the legacy default stream for
- * now (so host reads through soma_cuda_memcpy are ordered after it); per-backend streams come with the
- * stream-aware pool. Made only by {@code Backends} after {@link CudaProbe} found a usable device.
+ * One CUDA device, real or emulated: a stream-aware caching pool over soma_cuda_malloc, a pool of pinned host
+ * staging buffers, and our kernels from cuda-kernels/, all through our C ABI (the same calls drive either kind).
+ * Work is enqueued on the device's compute stream, or on its copy stream inside {@link #prefetch}; the host waits
+ * only when it reads values. Made only by {@code Backends} after {@link CudaProbe} found a usable device.
  */
 public final class CudaBackend implements Backend {
+    /** The pinned pool's blocks belong to no stream: every use is recorded, so each waits for its copy. */
+    static final long HOST = -1L;
+
     private final Device device;
+    private final CudaStreams streams;
     private final CachingPool pool;
+    private final CachingPool pinned;
+    /** The stream the calling thread enqueues on, when it is not the compute stream (inside prefetch). */
+    private final ThreadLocal<Long> streamOverride = new ThreadLocal<>();
     private final MemoryKernels memory;
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
     private final LinalgKernels linalg = new CudaLinalg(this);
@@ -43,8 +56,11 @@ public final class CudaBackend implements Backend {
         if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
         this.device = device;
         this.memory = new CheckedMemory(device, new CudaMemory(this));
+        NativeLibraries.cpu(); // host-side copies into the pinned staging buffers
         bind();
-        this.pool = new CachingPool(new CudaAllocator(device.index()));
+        this.streams = new CudaStreams(device);
+        this.pool = new CachingPool(new CudaAllocator(device.index()), streams);
+        this.pinned = new CachingPool(new PinnedHostAllocator(device.index()), streams);
     }
 
     /** Makes this backend's device current on the calling thread (cheap; CUDA keeps it per thread). */
@@ -52,9 +68,60 @@ public final class CudaBackend implements Backend {
         CudaStatus.runtime(CudaKernels.soma_cuda_set_device(device.index()), "soma_cuda_set_device", device::toString);
     }
 
-    /** The stream our kernels run on, as a raw cudaStream_t (0 = the legacy default stream). */
+    /** The stream our kernels run on, as a raw cudaStream_t: the calling thread's current stream. */
     long stream() {
-        return 0L;
+        return currentStream();
+    }
+
+    @Override
+    public long currentStream() {
+        Long s = streamOverride.get();
+        return s != null ? s : streams.compute();
+    }
+
+    CudaStreams streams() {
+        return streams;
+    }
+
+    /** Page-locked host staging buffers for transfers (blocks allocated for {@link #HOST}). */
+    CachingPool pinned() {
+        return pinned;
+    }
+
+    /**
+     * Runs {@code upload} with the copy stream current (its tensors' memory belongs to that stream, its copies are
+     * enqueued there) and records an event after it. {@code use()} makes the compute stream wait for the event and
+     * notes that the compute stream uses the tensors, so their blocks are not reused before it is done with them.
+     */
+    @Override
+    public Prefetched prefetch(Supplier<List<Tensor>> upload) {
+        bind();
+        long copy = streams.copy();
+        Long previous = streamOverride.get();
+        List<Tensor> tensors;
+        streamOverride.set(copy);
+        try {
+            tensors = upload.get();
+        } finally {
+            if (previous == null) streamOverride.remove();
+            else streamOverride.set(previous);
+        }
+        long event;
+        try {
+            event = streams.record(copy);
+        } catch (RuntimeException e) {
+            for (Tensor t : tensors) t.close();
+            throw e;
+        }
+        return new Prefetched(tensors, () -> {
+            long consumer = currentStream();
+            try {
+                streams.waitFor(consumer, event);
+                for (Tensor t : tensors) t.recordStream(consumer);
+            } finally {
+                streams.destroy(event);
+            }
+        }, () -> streams.destroy(event));
     }
 
     @Override

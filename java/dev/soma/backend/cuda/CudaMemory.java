@@ -3,16 +3,16 @@ package dev.soma.backend.cuda;
 import dev.soma.backend.MemoryKernels;
 import dev.soma.jni.CudaKernels;
 import dev.soma.tensor.Tensor;
-import org.bytedeco.javacpp.DoublePointer;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.IntPointer;
-import org.bytedeco.javacpp.Pointer;
+import dev.soma.jni.CpuKernels;
+import dev.soma.memory.CachingPool;
 
 import java.util.Arrays;
+import java.util.function.LongConsumer;
 
 /**
- * Device fills, copies and casts through cuda-kernels/copy.cu; host transfers through soma_cuda_memcpy on the
- * legacy default stream (synchronous, so a read sees every kernel enqueued before it).
+ * Device fills, copies and casts through cuda-kernels/copy.cu; host transfers through pinned staging buffers and
+ * asynchronous copies on the backend's current stream (a write does not wait; a read waits for its stream, so it
+ * sees every kernel enqueued before it).
  */
 final class CudaMemory implements MemoryKernels {
     private final CudaBackend backend;
@@ -64,62 +64,76 @@ final class CudaMemory implements MemoryKernels {
 
     @Override
     public void write(Tensor dst, float[] data) {
-        try (FloatPointer host = new FloatPointer(data)) {
-            toDevice(dst, host, 4L * data.length);
-        }
+        long bytes = 4L * data.length;
+        upload(dst, bytes, staging -> CpuKernels.copyFromFloats(staging, data, bytes));
     }
 
     @Override
     public void write(Tensor dst, double[] data) {
-        try (DoublePointer host = new DoublePointer(data)) {
-            toDevice(dst, host, 8L * data.length);
-        }
+        long bytes = 8L * data.length;
+        upload(dst, bytes, staging -> CpuKernels.copyFromDoubles(staging, data, bytes));
     }
 
     @Override
     public void write(Tensor dst, int[] data) {
-        try (IntPointer host = new IntPointer(data)) {
-            toDevice(dst, host, 4L * data.length);
-        }
+        long bytes = 4L * data.length;
+        upload(dst, bytes, staging -> CpuKernels.copyFromInts(staging, data, bytes));
     }
 
     @Override
     public void read(Tensor src, float[] out) {
-        if (out.length == 0) return;
-        try (FloatPointer host = new FloatPointer(out.length)) {
-            toHost(src, host, 4L * out.length);
-            host.get(out);
-        }
+        long bytes = 4L * out.length;
+        download(src, bytes, staging -> CpuKernels.copyToFloats(out, staging, bytes));
     }
 
     @Override
     public void read(Tensor src, double[] out) {
-        if (out.length == 0) return;
-        try (DoublePointer host = new DoublePointer(out.length)) {
-            toHost(src, host, 8L * out.length);
-            host.get(out);
-        }
+        long bytes = 8L * out.length;
+        download(src, bytes, staging -> CpuKernels.copyToDoubles(out, staging, bytes));
     }
 
     @Override
     public void read(Tensor src, int[] out) {
-        if (out.length == 0) return;
-        try (IntPointer host = new IntPointer(out.length)) {
-            toHost(src, host, 4L * out.length);
-            host.get(out);
+        long bytes = 4L * out.length;
+        download(src, bytes, staging -> CpuKernels.copyToInts(out, staging, bytes));
+    }
+
+    /**
+     * Host array to device: the array goes into a pinned staging block, which is copied on the current stream
+     * without waiting; the block is reused only after that copy has run (the pool's stream guard).
+     */
+    private void upload(Tensor dst, long bytes, LongConsumer fillStaging) {
+        if (bytes == 0) return;
+        backend.bind();
+        long stream = backend.stream();
+        CachingPool pinned = backend.pinned();
+        CachingPool.Block staging = pinned.allocate(bytes, CudaBackend.HOST);
+        try {
+            fillStaging.accept(staging.address());
+            CudaStatus.runtime(CudaKernels.soma_cuda_memcpy_async(dst.address(), staging.address(), bytes,
+                    CudaKernels.HOST_TO_DEVICE, stream), "soma_cuda_memcpy_async",
+                    () -> "copy of " + bytes + " bytes from the host into " + dst.describe());
+            pinned.recordStream(staging, stream);
+        } finally {
+            pinned.release(staging);
         }
     }
 
-    private void toDevice(Tensor dst, Pointer host, long bytes) {
+    /** Device to host array: copied into a pinned staging block on the current stream, which the host waits for. */
+    private void download(Tensor src, long bytes, LongConsumer drainStaging) {
         if (bytes == 0) return;
         backend.bind();
-        CudaStatus.runtime(CudaKernels.soma_cuda_memcpy(dst.address(), host.address(), bytes, CudaKernels.HOST_TO_DEVICE),
-                "soma_cuda_memcpy", () -> "copy of " + bytes + " bytes from the host into " + dst.describe());
-    }
-
-    private void toHost(Tensor src, Pointer host, long bytes) {
-        backend.bind();
-        CudaStatus.runtime(CudaKernels.soma_cuda_memcpy(host.address(), src.address(), bytes, CudaKernels.DEVICE_TO_HOST),
-                "soma_cuda_memcpy", () -> "copy of " + bytes + " bytes from " + src.describe() + " to the host");
+        long stream = backend.stream();
+        CachingPool pinned = backend.pinned();
+        CachingPool.Block staging = pinned.allocate(bytes, CudaBackend.HOST);
+        try {
+            CudaStatus.runtime(CudaKernels.soma_cuda_memcpy_async(staging.address(), src.address(), bytes,
+                    CudaKernels.DEVICE_TO_HOST, stream), "soma_cuda_memcpy_async",
+                    () -> "copy of " + bytes + " bytes from " + src.describe() + " to the host");
+            backend.streams().synchronize(stream);
+            drainStaging.accept(staging.address());
+        } finally {
+            pinned.release(staging);
+        }
     }
 }

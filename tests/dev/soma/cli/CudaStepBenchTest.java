@@ -1,0 +1,103 @@
+package dev.soma.cli;
+
+import dev.soma.backend.CudaProbe;
+import dev.soma.data.ArrayDataset;
+import dev.soma.data.Batch;
+import dev.soma.gan.GanTrainer;
+import dev.soma.memory.Scope;
+import dev.soma.model.Sequential;
+import dev.soma.optim.Adam;
+import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+import dev.soma.zoo.ReferenceModels;
+import dev.soma.zoo.TransformerModels;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.IntStream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * One training step of each family on cuda:0 at batch 32, the models of {@code bench train-step} (and of
+ * bench/gpu/pytorch_steps.py, which times PyTorch eager on the same host): {@code STEP family median-ms} lines for
+ * bench/gpu/check.sh. Real GPUs only.
+ */
+@Tag("gpu")
+class CudaStepBenchTest {
+    private static final Device GPU = Device.cuda(0);
+    private static final int BATCH = 32, WARMUP = 20, STEPS = 100;
+
+    @Test
+    void familySteps() {
+        CudaProbe.Result r = CudaProbe.result();
+        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        assumeFalse(r.emulated(), "timings of the emulated device mean nothing; runs on a real GPU");
+        SplittableRandom random = new SplittableRandom(1);
+        step("cnn", ReferenceModels.imageClassifier("cnn", 10), images(random, new long[] {28, 28, 1}, false));
+        step("lstm", ReferenceModels.sequenceTagger(10_000, 10), tokens(random, 100, 10_000));
+        step("attn", TransformerModels.attnBench(), images(random, new long[] {100, 64}, true));
+        report("gan", time(out -> GanBench.run(out, BATCH, WARMUP, STEPS, GPU)));
+        report("dcgan", time(out -> {
+            try (Sequential g = ReferenceModels.dcganGenerator(); Sequential d = ReferenceModels.dcganDiscriminator();
+                 GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4), d.seed(2), new Adam(2e-4), 100).seed(3).to(GPU);
+                 Scope scope = Scope.open()) {
+                Tensor real = Tensor.randn(4, BATCH, 28, 28, 1).tanh().to(GPU);
+                return StepTimer.run(out, "dcgan", BATCH, WARMUP, STEPS, () -> gan.trainStep(real));
+            }
+        }));
+    }
+
+    private void step(String name, Sequential model, Batch batch) {
+        long[] shape = java.util.Arrays.copyOfRange(batch.xShape(), 1, batch.xShape().length);
+        report(name, time(out -> {
+            try (model) {
+                model.seed(1).to(GPU).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+                model.build(shape);
+                return StepTimer.run(out, name, BATCH, WARMUP, STEPS, () -> model.trainStep(batch));
+            }
+        }));
+    }
+
+    private interface Timed {
+        int run(PrintWriter out);
+    }
+
+    private static double time(Timed timed) {
+        StringWriter text = new StringWriter();
+        assertEquals(0, timed.run(new PrintWriter(text, true)));
+        Matcher m = Pattern.compile("median_ms=([0-9.]+)").matcher(text.toString());
+        assertTrue(m.find(), text.toString());
+        return Double.parseDouble(m.group(1));
+    }
+
+    private static void report(String family, double medianMs) {
+        System.out.println(String.format(Locale.ROOT, "STEP %-6s %9.3f ms", family, medianMs));
+    }
+
+    private static Batch images(SplittableRandom r, long[] shape, boolean normal) {
+        int per = (int) dev.soma.ops.Shapes.numel(shape);
+        float[] x = new float[BATCH * per];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (normal ? r.nextGaussian() : r.nextDouble());
+        int[] y = new int[BATCH];
+        for (int i = 0; i < BATCH; i++) y[i] = r.nextInt(10);
+        return ArrayDataset.withLabels(x, shape, y).gather(IntStream.range(0, BATCH).toArray());
+    }
+
+    private static Batch tokens(SplittableRandom r, int length, int vocabulary) {
+        float[] x = new float[BATCH * length];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextInt(vocabulary);
+        int[] y = new int[BATCH * length];
+        for (int i = 0; i < y.length; i++) y[i] = r.nextInt(10);
+        return new Batch(x, new long[] {BATCH, length}, y, null, new long[] {BATCH, length});
+    }
+}
