@@ -458,7 +458,7 @@ struct Window {
   __device__ int count() const { return (y1 - y0) * (x1 - x0); }
 };
 
-// The first maximum of the window in row-major order (y * W + x), as the CPU's backward chooses it; xc points
+// The first maximum (or first NaN) of the window in row-major order (y * W + x), as the CPU's backward chooses it; xc points
 // at the image's channel (stride C between pixels). The window must not be empty.
 template <typename T>
 __device__ __forceinline__ int first_max(const ConvGeom& g, const Window& win, const T* xc) {
@@ -468,7 +468,7 @@ __device__ __forceinline__ int first_max(const ConvGeom& g, const Window& win, c
     for (int xx = win.x0; xx < win.x1; ++xx) {
       const int k = y * g.w + xx;
       const T v = xc[int64_t(k) * g.c];
-      if (v > best_v) {
+      if (best_v == best_v && (v > best_v || v != v)) {  // the first NaN is the maximum, as the CPU's
         best = k;
         best_v = v;
       }
@@ -495,7 +495,7 @@ __global__ void pool_forward(ConvGeom g, int is_max, const T* __restrict__ x, T*
       for (int y = win.y0; y < win.y1; ++y)
         for (int xx = win.x0; xx < win.x1; ++xx) {
           const T v = xc[(int64_t(y) * g.w + xx) * g.c];
-          o = v > o ? v : o;
+          o = (v > o || v != v) ? v : o;  // NaN wins, as in PyTorch and the CPU
         }
       out[idx] = o;
       if (argmax) argmax[idx] = win.empty() ? -1 : first_max(g, win, xc);

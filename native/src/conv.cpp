@@ -129,7 +129,7 @@ struct Window {
   }
 };
 
-// Max (padding never wins) or average over the window's positions inside the image (padding excluded, as
+// Max (padding never wins, NaN always does) or average over the window's positions inside the image (padding excluded, as
 // Keras); one output row (n, oy) per task.
 template <typename T>
 void pool2d(int is_max, const Geom& g, const T* x, T* out) {
@@ -145,7 +145,8 @@ void pool2d(int is_max, const Geom& g, const T* x, T* out) {
         for (int64_t xx = win.x0; xx < win.x1; ++xx) {
           const T* xp = x + ((b * g.h + y) * g.w + xx) * g.c;
           if (is_max) {
-            for (int64_t ci = 0; ci < g.c; ++ci) o[ci] = xp[ci] > o[ci] ? xp[ci] : o[ci];
+            // NaN wins, as in PyTorch: once o holds NaN no comparison replaces it.
+            for (int64_t ci = 0; ci < g.c; ++ci) o[ci] = (xp[ci] > o[ci] || xp[ci] != xp[ci]) ? xp[ci] : o[ci];
           } else {
 #pragma omp simd
             for (int64_t ci = 0; ci < g.c; ++ci) o[ci] += xp[ci];
@@ -160,7 +161,7 @@ void pool2d(int is_max, const Geom& g, const T* x, T* out) {
   }
 }
 
-// Max: each output's gradient goes to the first maximum of its window (row-major), recomputed from x.
+// Max: each output's gradient goes to the first maximum (or first NaN) of its window (row-major), recomputed from x.
 // Average: spread evenly over the window's positions inside the image. One image per task.
 template <typename T>
 void pool2d_backward(int is_max, const Geom& g, const T* x, const T* go, T* gx) {
@@ -180,7 +181,8 @@ void pool2d_backward(int is_max, const Geom& g, const T* x, const T* go, T* gx) 
             for (int64_t y = win.y0; y < win.y1; ++y) {
               for (int64_t xx = win.x0; xx < win.x1; ++xx) {
                 const int64_t k = (y * g.w + xx) * g.c + ci;
-                if (xb[k] > xb[best]) best = k;
+                // The first NaN is the maximum (the forward's output), as in PyTorch.
+                if (xb[best] == xb[best] && (xb[k] > xb[best] || xb[k] != xb[k])) best = k;
               }
             }
             gxb[best] += gp[ci];

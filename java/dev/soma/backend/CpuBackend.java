@@ -9,7 +9,7 @@ import dev.soma.tensor.Device;
 /** The default backend: our C++ kernels (OpenMP) and oneDNN, on host memory from a caching pool. */
 public final class CpuBackend implements Backend {
     private final CachingPool pool;
-    private final MemoryKernels memory = new CpuMemory();
+    private final MemoryKernels memory = new CheckedMemory(Device.cpu(), new CpuMemory());
     private final ElementwiseKernels elementwise = new CpuElementwise();
     private final ReductionKernels reductions = new CpuReductions();
     private final LossKernels losses = new CpuLoss();

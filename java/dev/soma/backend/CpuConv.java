@@ -23,8 +23,11 @@ final class CpuConv implements ConvKernels {
             if (relu) out.backend().elementwise().unary(UnaryOp.RELU, out, out, 0, 0);
             return;
         }
-        DnnlConvolution.forward(out.backend().pool(), conv(g, out.dtype(), bias != null, relu), x.address(),
+        // ReLU is not fused as oneDNN's post-op: its JIT ReLU is max(x, 0), which turns NaN into 0; ours keeps
+        // NaN (as PyTorch), at the price of one more pass over the output.
+        DnnlConvolution.forward(out.backend().pool(), conv(g, out.dtype(), bias != null, false), x.address(),
                 kernel.address(), bias == null ? 0 : bias.address(), out.address());
+        if (relu) out.backend().elementwise().unary(UnaryOp.RELU, out, out, 0, 0);
     }
 
     @Override
@@ -74,6 +77,11 @@ final class CpuConv implements ConvKernels {
             return;
         }
         DnnlPooling.forward(out.backend().pool(), pool(kind, g, out.dtype()), x.address(), out.address(), workspace);
+        if (kind == PoolKind.MAX && CpuKernels.soma_cpu_first_non_finite(x.dtype().code(), x.address(), x.numel()) >= 0) {
+            // oneDNN's max skips NaN; ours lets NaN win (as PyTorch). Only inputs with NaN or Inf pay the second
+            // pass. The backward still routes gradients by oneDNN's workspace (to the largest non-NaN value).
+            CpuKernels.soma_cpu_pool2d(1, out.dtype().code(), g.nativeArray(), x.address(), out.address());
+        }
     }
 
     @Override

@@ -32,7 +32,9 @@ final class BenchOpCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", description = "The op: ${COMPLETION-CANDIDATES}", completionCandidates = OpNames.class)
+    // Optional so that "bench op --list" runs without naming an op (as docs/custom-ops.md shows it).
+    @Parameters(index = "0", arity = "0..1", paramLabel = "OP", description = "The op: ${COMPLETION-CANDIDATES}",
+            completionCandidates = OpNames.class)
     String op;
 
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda:N")
@@ -84,6 +86,7 @@ final class BenchOpCommand implements Callable<Integer> {
         Device primary;
         long[] sweep;
         try { // argument mistakes: picocli prints the message and the usage, no stack trace
+            if (op == null) throw new IllegalArgumentException("bench op: name the op to time (bench op --list lists them)");
             entry = BenchOps.get(op);
             primary = Device.parse(device);
             if (compare != null && !BenchOps.ALL.containsKey(compare)) Device.parse(compare);

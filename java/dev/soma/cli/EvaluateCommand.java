@@ -37,8 +37,11 @@ final class EvaluateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Device device = deviceOption.resolve();
-        Mnist.Dataset data = datasetOptions.load(out);
-        try (Model m = Checkpoint.loadModel(checkpoint, device)) {
+        Path file = CheckpointFiles.file(checkpoint);
+        try (Model m = Checkpoint.loadModel(file, device)) {
+            CheckpointFiles.requireImageClassifier(file, m);
+            Mnist.Dataset data = datasetOptions.load(out);
+            ImageData.requireFits(file, m, data.test());
             Map<String, Double> r = m.evaluate(ImageData.toDataset(data.test()), 256);
             out.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", r.get("accuracy"), r.get("loss"));
         }

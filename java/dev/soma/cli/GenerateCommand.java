@@ -53,8 +53,12 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("generate: --length must be in 0..1000000, got " + length);
         }
         Device device = deviceOption.resolve();
-        Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve("model.safetensors") : checkpoint;
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, "model.safetensors");
         Path infoFile = file.toAbsolutePath().getParent().resolve(CharModelInfo.FILE_NAME);
+        if (!Files.isRegularFile(infoFile)) {
+            throw new IllegalArgumentException("no " + CharModelInfo.FILE_NAME + " next to " + file
+                    + "; expected a character language model's run folder, as 'soma train charlm' writes");
+        }
         CharModelInfo info = CharModelInfo.load(infoFile);
         PrintWriter console = spec.commandLine().getOut();
         try (Sequential m = Checkpoint.load(file, device)) {

@@ -3,6 +3,7 @@ package dev.soma.cli;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.DatasetFetcher;
 import dev.soma.data.Mnist;
+import dev.soma.model.Model;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,6 +20,15 @@ final class ImageData {
             out.flush();
         });
         return Mnist.load(folder);
+    }
+
+    /** The classifier {@code m} (from {@code file}) takes images of the split's size. */
+    static void requireFits(Path file, Model m, Mnist.Split s) {
+        long[] in = m.exampleInputShape();
+        if (in[0] != s.height() || in[1] != s.width()) {
+            throw new IllegalArgumentException(file + " takes " + in[0] + "x" + in[1] + " images but the "
+                    + "dataset's are " + s.height() + "x" + s.width());
+        }
     }
 
     static ArrayDataset toDataset(Mnist.Split s) {

@@ -62,22 +62,30 @@ final class PredictCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (from < 0 || count <= 0) {
+            throw new IllegalArgumentException("predict: --from must be >= 0 and --count >= 1, got " + from + " and " + count);
+        }
         Device device = deviceOption.resolve();
         if (!images.isEmpty()) return predictFiles(out, device);
-        Mnist.Split test = datasetOptions.load(out).test();
-        if (from < 0 || count <= 0 || from + count > test.count()) {
-            throw new IllegalArgumentException("predict: images [" + from + ", " + (from + count) + ") are outside the "
-                    + test.count() + " test images");
-        }
-        Mnist.Split part = test.slice(from, from + count);
-        try (Model m = Checkpoint.loadModel(checkpoint, device); Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
-            float[] p = probs.toFloatArray();
-            int classes = (int) probs.size(1);
-            out.println("index predicted probability label");
-            for (int i = 0; i < count; i++) {
-                int best = 0;
-                for (int c = 1; c < classes; c++) if (p[i * classes + c] > p[i * classes + best]) best = c;
-                out.printf(Locale.ROOT, "%5d %9d %11.4f %5d%n", from + i, best, p[i * classes + best], part.labels()[i]);
+        Path file = CheckpointFiles.file(checkpoint);
+        try (Model m = Checkpoint.loadModel(file, device)) {
+            CheckpointFiles.requireImageClassifier(file, m);
+            Mnist.Split test = datasetOptions.load(out).test();
+            if ((long) from + count > test.count()) {
+                throw new IllegalArgumentException("predict: images [" + from + ", " + ((long) from + count) + ") are outside the "
+                        + test.count() + " test images");
+            }
+            Mnist.Split part = test.slice(from, from + count);
+            ImageData.requireFits(file, m, part);
+            try (Tensor probs = m.predict(ImageData.toDataset(part), 256)) {
+                float[] p = probs.toFloatArray();
+                int classes = (int) probs.size(1);
+                out.println("index predicted probability label");
+                for (int i = 0; i < count; i++) {
+                    int best = 0;
+                    for (int c = 1; c < classes; c++) if (p[i * classes + c] > p[i * classes + best]) best = c;
+                    out.printf(Locale.ROOT, "%5d %9d %11.4f %5d%n", from + i, best, p[i * classes + best], part.labels()[i]);
+                }
             }
         }
         out.flush();

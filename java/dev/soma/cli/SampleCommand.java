@@ -49,12 +49,12 @@ final class SampleCommand implements Callable<Integer> {
         if (count < 1 || count > 4096) throw new IllegalArgumentException("sample: --count must be in 1..4096, got " + count);
         if (columns < 1) throw new IllegalArgumentException("sample: --columns must be >= 1, got " + columns);
         Device device = deviceOption.resolve();
-        Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve(GanTraining.GENERATOR_FILE) : checkpoint;
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, GanTraining.GENERATOR_FILE);
         Path png = out != null ? out : file.toAbsolutePath().getParent().resolve("samples.png");
         PrintWriter console = spec.commandLine().getOut();
         try (Sequential g = Checkpoint.load(file, device); Scope s = Scope.open(); GradMode.Guard guard = GradMode.disable()) {
+            CheckpointFiles.requireGenerator(file, g);
             long[] latent = g.layers().get(0).inputShape();
-            if (latent == null) throw new IllegalArgumentException("sample: " + file + " holds an unbuilt model");
             long[] noiseShape = new long[latent.length + 1];
             noiseShape[0] = count;
             System.arraycopy(latent, 0, noiseShape, 1, latent.length);

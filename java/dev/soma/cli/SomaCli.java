@@ -8,6 +8,9 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
 
 /** The {@code soma} command (bin/soma runs it): one subcommand per job. */
 @Command(name = "soma", mixinStandardHelpOptions = true, versionProvider = SomaVersion.Provider.class,
@@ -40,7 +43,7 @@ public final class SomaCli implements Runnable {
             // IllegalArgumentException is how commands refuse bad option values: the user's error, not a bug.
             boolean expected = ex instanceof SomaException || ex instanceof IOException || ex instanceof IllegalArgumentException;
             if (expected && !Boolean.getBoolean("soma.debug")) {
-                err.println("soma " + cmd.getCommandName() + ": " + ex.getMessage());
+                err.println("soma " + cmd.getCommandName() + ": " + oneLine(ex));
             } else {
                 ex.printStackTrace(err);
             }
@@ -48,5 +51,24 @@ public final class SomaCli implements Runnable {
             return 1;
         });
         return cl;
+    }
+
+    /**
+     * The message of an expected failure as one readable line: the JDK's file-system exceptions carry only the
+     * path (NoSuchFileException) or "path: Is a directory", which say nothing to a user on their own.
+     */
+    static String oneLine(Exception ex) {
+        String m;
+        if (ex instanceof NoSuchFileException f) {
+            m = f.getFile() + ": no such file or folder";
+        } else if (ex instanceof AccessDeniedException f) {
+            m = f.getFile() + ": permission denied";
+        } else if (ex instanceof FileSystemException f && f.getReason() != null) {
+            m = f.getFile() + ": " + f.getReason().toLowerCase(java.util.Locale.ROOT)
+                    + (f.getReason().equals("Is a directory") ? " (a folder where a file is expected)" : "");
+        } else {
+            m = String.valueOf(ex.getMessage());
+        }
+        return m.strip().replace('\n', ' ');
     }
 }

@@ -156,6 +156,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        TrainChecks.check(this); // every option value, before any data is loaded
         PrintWriter console = spec.commandLine().getOut();
         device = deviceOption.resolve();
         if (model.equals("gan")) return GanTraining.run(this, console);

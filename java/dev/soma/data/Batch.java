@@ -19,6 +19,14 @@ public record Batch(List<HostArray> inputs, List<HostArray> targetArrays) {
             if ((floats == null) == (ints == null)) {
                 throw new IllegalArgumentException("Batch.HostArray: give exactly one of float values and int values");
             }
+            // Checked here, not only when a tensor is made: the device path writes the array into device memory.
+            long[] s = dev.soma.ops.Shapes.checkShape("Batch", shape);
+            long n = dev.soma.ops.Shapes.numel(s);
+            int length = floats != null ? floats.length : ints.length;
+            if (n != length) {
+                throw new dev.soma.errors.ShapeException("Batch: " + length + " values cannot fill shape "
+                        + java.util.Arrays.toString(s) + " (" + n + " elements expected)");
+            }
         }
 
         public Tensor tensor() {

@@ -69,6 +69,31 @@ public final class Scope implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Closes this scope without closing what it owns: each resource moves to the enclosing scope (or to the caller
+     * when there is none), as if this scope had never been opened. {@link FailureCleanup} pairs it with
+     * {@link #close()} so that only a call that fails frees what it created.
+     */
+    public void closeHandingOver() {
+        if (closed) return;
+        if (Thread.currentThread() != thread) {
+            throw new IllegalStateException("a Scope must be closed on the thread that opened it");
+        }
+        Deque<Scope> stack = STACK.get();
+        if (stack.peek() != this) {
+            throw new IllegalStateException("Scopes must be closed in reverse order of opening");
+        }
+        stack.pop();
+        closed = true;
+        Scope parent = stack.peek();
+        for (ScopedResource r : owned) {
+            if (r.owner != this) continue;
+            r.owner = null;
+            if (parent != null) parent.adopt(r);
+        }
+        owned.clear();
+    }
+
     @Override
     public void close() {
         if (closed) return;

@@ -9,7 +9,10 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 
-/** Appends one CSV row per epoch (epoch, then every logged value) to a file, with a header row first. */
+/**
+ * Appends one CSV row per epoch (epoch, then every logged value) to a file, with a header row first. Epochs are
+ * numbered from 1, as the console prints them.
+ */
 public final class CsvLogger implements Callback {
     private final Path file;
     private boolean headerWritten;
@@ -29,7 +32,7 @@ public final class CsvLogger implements Callback {
             for (String k : h.all().keySet()) b.append(',').append(k);
             b.append('\n');
             for (int e = 0; e < h.epochs(); e++) {
-                b.append(e);
+                b.append(e + 1); // 1-based, as onEpochEnd writes them
                 for (List<Double> v : h.all().values()) b.append(',').append(e < v.size() ? v.get(e) : Double.NaN);
                 b.append('\n');
             }
@@ -46,7 +49,7 @@ public final class CsvLogger implements Callback {
             for (String k : logs.keySet()) b.append(',').append(k);
             b.append('\n');
         }
-        b.append(epoch);
+        b.append(epoch + 1); // 1-based, as the console's "Epoch 1/3" (fit's epoch index starts at 0)
         for (double v : logs.values()) b.append(',').append(v);
         b.append('\n');
         write(b, headerWritten);

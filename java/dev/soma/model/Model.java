@@ -8,6 +8,7 @@ import dev.soma.data.BatchPrefetcher;
 import dev.soma.data.StagedBatch;
 import dev.soma.data.DataLoader;
 import dev.soma.data.Dataset;
+import dev.soma.memory.FailureCleanup;
 import dev.soma.memory.Scope;
 import dev.soma.nn.Layer;
 import dev.soma.nn.Param;
@@ -77,15 +78,18 @@ public abstract class Model implements AutoCloseable {
      */
     public Tensor call(Tensor x) {
         ensureBuilt(List.of(x));
-        return forward(onDevice(x), false, false);
+        // A failure frees the input's copy and every intermediate (outside a scope nothing else would).
+        return FailureCleanup.run(() -> forward(onDevice(x), false, false));
     }
 
     /** The model's outputs for a batch of every input (inference mode); inputs are copied to the model's device. */
     public List<Tensor> call(List<Tensor> inputs) {
         ensureBuilt(inputs);
-        List<Tensor> xs = new ArrayList<>(inputs.size());
-        for (Tensor x : inputs) xs.add(onDevice(x));
-        return forwardAll(xs, false, new boolean[outputCount()]);
+        return FailureCleanup.run(() -> {
+            List<Tensor> xs = new ArrayList<>(inputs.size());
+            for (Tensor x : inputs) xs.add(onDevice(x));
+            return forwardAll(xs, false, new boolean[outputCount()]);
+        });
     }
 
     // ------------------------------------------------------------------ device

@@ -11,7 +11,7 @@ import java.util.SplittableRandom;
  * 2-d convolution over channels-last input {@code [batch, height, width, channels]}, as Keras' Conv2D:
  * {@code activation(conv2d(x, kernel) + bias)} with a kernel {@code [kh, kw, in_channels, filters]}.
  * Defaults as Keras: strides 1, padding "valid", dilation 1, no activation, a bias, glorot_uniform kernel and
- * zero bias. With activation "relu" the forward runs as one fused oneDNN pass.
+ * zero bias. With activation "relu" the forward runs as one op (conv2dRelu); NaN stays NaN through it, as in PyTorch.
  */
 public final class Conv2D extends ConvLayer2D<Conv2D> implements FoldableActivation {
     private int[] dilation = {1, 1};

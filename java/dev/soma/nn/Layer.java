@@ -2,6 +2,7 @@ package dev.soma.nn;
 
 import dev.soma.errors.DTypeException;
 import dev.soma.errors.ShapeException;
+import dev.soma.memory.FailureCleanup;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -138,7 +139,7 @@ public abstract class Layer implements AutoCloseable {
             throw new IllegalStateException(name + ": returns " + outputCount() + " tensors (return_state), so apply "
                     + "cannot return one; use applyAll (or SymbolicTensor.applyAll in a functional model)");
         }
-        return call(x, mask, training);
+        return FailureCleanup.run(() -> call(x, mask, training)); // a failing call frees what it created
     }
 
     /** Every output of the layer for a batch (Keras' list of outputs): one tensor for most layers. */
@@ -149,7 +150,7 @@ public abstract class Layer implements AutoCloseable {
     /** Every output of the layer for a batch and its input mask (may be null); see {@link #outputCount()}. */
     public final List<Tensor> applyAll(Tensor x, Tensor mask, boolean training) {
         prepareInput(x);
-        List<Tensor> out = callAll(x, mask, training);
+        List<Tensor> out = FailureCleanup.run(() -> callAll(x, mask, training)); // a failing call frees what it created
         if (out.size() != outputCount()) {
             throw new IllegalStateException(name + ": produced " + out.size() + " outputs, declared " + outputCount());
         }
@@ -201,8 +202,7 @@ public abstract class Layer implements AutoCloseable {
     /** {@link #addParam} with a constraint projected after every optimizer step (null: none). */
     protected final Tensor addParam(String paramName, long[] shape, Initializer init, Regularizer reg, Constraint constraint,
                                     boolean trainable, long fanIn, long fanOut, SplittableRandom rng) {
-        double[] values = new double[Math.toIntExact(dev.soma.ops.Shapes.numel(shape))];
-        init.fill(values, fanIn, fanOut, rng);
+        double[] values = ParamValues.draw(name + "/" + paramName, shape, init, fanIn, fanOut, rng);
         Tensor t;
         try (dev.soma.memory.Scope scope = dev.soma.memory.Scope.open()) {
             Tensor d = Tensor.of(values).reshape(shape);

@@ -4,8 +4,10 @@ import dev.soma.errors.ShapeException;
 import dev.soma.ops.Attention;
 import dev.soma.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -34,6 +36,7 @@ public final class MultiHeadAttention extends Layer {
     private int outputDim;
     private double dropout;
     private boolean causal;
+    private boolean returnScores;
     private long keyFeatures = -1;
     private long valueFeatures = -1;
     private long seed;
@@ -85,9 +88,40 @@ public final class MultiHeadAttention extends Layer {
         return this;
     }
 
+    /**
+     * Keras' {@code return_attention_scores=True} as a layer setting: {@link #applyAll} (and
+     * {@code SymbolicTensor.applyAll} in a functional model) returns {@code [output, scores]}, the scores being the
+     * attention weights {@code [batch, heads, steps, steps]} (no gradient flows through them); plain {@code apply}
+     * then refuses, as it can return one tensor only.
+     */
+    public MultiHeadAttention returnAttentionScores(boolean on) {
+        this.returnScores = on;
+        return this;
+    }
+
     @Override
     public String typeName() {
         return "multi_head_attention";
+    }
+
+    @Override
+    public int outputCount() {
+        return returnScores ? 2 : 1;
+    }
+
+    @Override
+    public List<long[]> computeOutputShapes(long[] in) {
+        List<long[]> shapes = new ArrayList<>();
+        shapes.add(computeOutputShape(in));
+        if (returnScores) shapes.add(new long[] {numHeads, in[0], in[0]});
+        return shapes;
+    }
+
+    @Override
+    protected List<Tensor> callAll(Tensor x, Tensor mask, boolean training) {
+        if (!returnScores) return List.of(call(x, mask, training));
+        Attention.Result r = attend(x, x, x, mask, causal, training, true);
+        return List.of(r.output(), r.weights());
     }
 
     @Override
@@ -231,6 +265,7 @@ public final class MultiHeadAttention extends Layer {
         c.put("output_dim", outputDim);
         c.put("output_projection", outputProjection);
         c.put("use_causal_mask", causal);
+        c.put("return_attention_scores", returnScores);
         c.put("key_features", keyFeatures);
         c.put("value_features", valueFeatures);
         return c;
@@ -246,6 +281,7 @@ public final class MultiHeadAttention extends Layer {
                 .useCausalMask(LayerRegistry.boolOf(c, "use_causal_mask"));
         int od = LayerRegistry.intOf(c, "output_dim");
         if (od > 0) m.outputDim(od);
+        if (c.containsKey("return_attention_scores")) m.returnAttentionScores(LayerRegistry.boolOf(c, "return_attention_scores"));
         m.keyFeatures = LayerRegistry.longOf(c, "key_features");
         m.valueFeatures = LayerRegistry.longOf(c, "value_features");
         return m;

@@ -18,7 +18,7 @@ import java.util.Arrays;
  * right, as TensorFlow). Output {@code [N, OH, OW, OC]}.
  *
  * <p>Backward: the input gradient by oneDNN's backward-data pass, the kernel and bias gradients by its
- * backward-weights pass (f32); direct loops for f64. {@link #conv2dRelu} fuses a ReLU into the forward; its
+ * backward-weights pass (f32); direct loops for f64. {@link #conv2dRelu} adds a ReLU to the forward; its
  * backward masks the incoming gradient with {@code y > 0} first.
  */
 public final class Convolution {
@@ -39,7 +39,10 @@ public final class Convolution {
         return conv(OP, false, x, kernel, bias, strides, padding, dilation);
     }
 
-    /** {@code relu(conv2d(...))} in one pass (oneDNN post-op); the same arguments as {@link #conv2d}. */
+    /**
+     * {@code relu(conv2d(...))} as one op (one autograd node; the CPU runs the ReLU after oneDNN, whose fused ReLU
+     * would turn NaN into 0); the same arguments as {@link #conv2d}.
+     */
     public static Tensor conv2dRelu(Tensor x, Tensor kernel, Tensor bias, int[] strides, String padding, int[] dilation) {
         return conv("conv2dRelu", true, x, kernel, bias, strides, padding, dilation);
     }

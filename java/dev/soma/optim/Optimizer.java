@@ -31,10 +31,13 @@ public abstract class Optimizer implements AutoCloseable {
         this.schedule = LearningRateSchedule.constant(checkLearningRate(learningRate));
     }
 
-    /** A NaN or infinite rate would silently turn every weight into NaN on the first step. */
+    /**
+     * A NaN or infinite rate would silently turn every weight into NaN on the first step, and a negative one
+     * would climb the loss instead of descending it (PyTorch refuses both too).
+     */
     private double checkLearningRate(double lr) {
-        if (!Double.isFinite(lr)) {
-            throw new IllegalArgumentException(name() + ": the learning rate must be finite, got " + lr);
+        if (!Double.isFinite(lr) || lr < 0) {
+            throw new IllegalArgumentException(name() + ": the learning rate must be finite and >= 0, got " + lr);
         }
         return lr;
     }
@@ -145,6 +148,10 @@ public abstract class Optimizer implements AutoCloseable {
             if (norm > globalClipNorm) scale = globalClipNorm / norm;
         }
         double lr = schedule.at(iterations);
+        if (!Double.isFinite(lr) || lr < 0) {
+            throw new IllegalStateException(name() + ": the learning-rate schedule gave " + lr + " at step " + iterations
+                    + "; expected a finite rate >= 0");
+        }
         iterations++;
         update(kernels, ps, gs, slots, lr, iterations, scale, clipValue);
     }

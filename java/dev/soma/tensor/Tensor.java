@@ -142,6 +142,7 @@ public final class Tensor extends ScopedResource {
     /** A tensor over the same storage with new geometry; records nothing (callers do). */
     public Tensor viewOf(long offset, long[] shape, long[] strides) {
         checkOpen("view");
+        ViewBounds.check("view of " + describe(), storage.bytes / dtype.byteSize(), offset, shape, strides);
         return new Tensor(storage, offset, shape.clone(), strides.clone(), dtype);
     }
 
@@ -224,21 +225,23 @@ public final class Tensor extends ScopedResource {
 
     public float[] toFloatArray() {
         requireDType("toFloatArray", DType.F32);
+        int length = hostLength("toFloatArray");
         try (Tensor c = contiguousDetached()) {
-            float[] out = new float[Math.toIntExact(numel())];
+            float[] out = new float[length];
             backend().memory().read(c, out);
             return out;
         }
     }
 
     public double[] toDoubleArray() {
+        int length = hostLength("toDoubleArray");
         if (dtype != DType.F64) {
             try (Tensor c = to(DType.F64)) {
                 return c.toDoubleArray();
             }
         }
         try (Tensor c = contiguousDetached()) {
-            double[] out = new double[Math.toIntExact(numel())];
+            double[] out = new double[length];
             backend().memory().read(c, out);
             return out;
         }
@@ -246,11 +249,22 @@ public final class Tensor extends ScopedResource {
 
     public int[] toIntArray() {
         requireDType("toIntArray", DType.I32);
+        int length = hostLength("toIntArray");
         try (Tensor c = contiguousDetached()) {
-            int[] out = new int[Math.toIntExact(numel())];
+            int[] out = new int[length];
             backend().memory().read(c, out);
             return out;
         }
+    }
+
+    /** The element count as a Java array length, or a ShapeException when no array can hold them all. */
+    private int hostLength(String op) {
+        long n = numel();
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new ShapeException(op + ": tensor " + describe() + " has " + n + " elements, more than a Java array "
+                    + "holds (" + (Integer.MAX_VALUE - 8) + "); read it in slices");
+        }
+        return (int) n;
     }
 
     /** The single value of a one-element tensor. */

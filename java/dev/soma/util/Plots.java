@@ -66,8 +66,11 @@ public final class Plots {
         writePng(png, all);
     }
 
-    private static XYChart chart(String title, String xLabel, String yLabel, Map<String, double[]> series,
-                                 int width, int height) {
+    /** Up to this many epochs each gets its own labelled tick; beyond, XChart's evenly spaced ticks read better. */
+    static final int TICK_PER_EPOCH_UP_TO = 20;
+
+    static XYChart chart(String title, String xLabel, String yLabel, Map<String, double[]> series,
+                         int width, int height) {
         if (series.isEmpty()) throw new IllegalArgumentException("Plots: chart '" + title + "' has no series");
         if (width < 50 || height < 50 || width > 16384 || height > 16384) {
             throw new IllegalArgumentException("Plots: size " + width + "x" + height + " is outside 50..16384 pixels");
@@ -91,7 +94,35 @@ public final class Plots {
             }
             chart.addSeries(e.getKey(), x, y);
         }
+        readableTicks(chart, series);
         return chart;
+    }
+
+    /**
+     * Whole epochs as x ticks (a single epoch got ticks at fractions of it), and a y range with some room: when every
+     * value is equal (one epoch, or a flat curve) XChart stretched a zero range into ticks like 4.0094E-1, 4.00938E-1.
+     */
+    private static void readableTicks(XYChart chart, Map<String, double[]> series) {
+        int points = 0;
+        double lo = Double.MAX_VALUE;
+        double hi = -Double.MAX_VALUE;
+        for (double[] y : series.values()) {
+            points = Math.max(points, y.length);
+            for (double v : y) {
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+            }
+        }
+        if (points <= TICK_PER_EPOCH_UP_TO) chart.setCustomXAxisTickLabelsFormatter(AxisLabels.wholeNumbers());
+        double range = hi - lo;
+        double scale = Math.max(Math.abs(hi), Math.abs(lo));
+        if (range < 1e-3 * Math.max(scale, 1e-12) || points == 1) {
+            // Pad to a round span around the values so the ticks are short decimals.
+            double pad = Math.max(range, scale > 0 ? 0.1 * scale : 1);
+            chart.getStyler().setYAxisMin(lo - pad);
+            chart.getStyler().setYAxisMax(hi + pad);
+        }
+        chart.getStyler().setYAxisDecimalPattern("#,##0.####");
     }
 
     private static BufferedImage render(XYChart chart) {

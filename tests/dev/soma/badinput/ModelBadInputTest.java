@@ -3,6 +3,7 @@ package dev.soma.badinput;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Batch;
 import dev.soma.data.DataLoader;
+import dev.soma.errors.OutOfMemoryException;
 import dev.soma.errors.ShapeException;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
@@ -78,6 +79,16 @@ class ModelBadInputTest {
     }
 
     @Test
+    void batchArraysThatDoNotFillTheirShape() {
+        thrown(ShapeException.class, () -> new Batch(new float[3], new long[] {2, 4}, new int[] {0, 1}, null, new long[] {2}),
+                "Batch", "3 values", "[2, 4]");
+        thrown(ShapeException.class, () -> new Batch(new float[8], new long[] {2, 4}, new int[] {0, 1, 1}, null, new long[] {2}),
+                "Batch", "3 values", "[2]");
+        thrown(ShapeException.class, () -> new Batch(new float[8], new long[] {2, -4}, new int[] {0, 1}, null, new long[] {2}),
+                "Batch", "negative");
+    }
+
+    @Test
     void datasetWhoseFeaturesAndLabelsDisagree() {
         thrown(ShapeException.class, () -> ArrayDataset.withLabels(new float[10], new long[] {4}, new int[2]),
                 "ArrayDataset", "10 feature values", "[4]");
@@ -122,6 +133,38 @@ class ModelBadInputTest {
         m.close();
         try (Scope s = Scope.open()) {
             thrown(SomaException.class, () -> m.call(Tensor.zeros(1, 4)), "matmul", "closed");
+        }
+    }
+
+    @Test
+    void hugeLayersAreRefusedWithSomasExceptionsNotJavaErrors() {
+        // 784 x 2^31-1 weights: no array or allocation can hold them.
+        try (Sequential m = new Sequential(new Dense(Integer.MAX_VALUE))) {
+            SomaException e = assertThrows(SomaException.class, () -> m.build(784));
+            assertTrue(e instanceof ShapeException || e instanceof OutOfMemoryException, e.toString());
+            assertTrue(e.getMessage().contains("kernel"), e.getMessage());
+        }
+        // 784 x 2^20 weights: 3.2 GB of float32, 6.4 GB to draw in double precision; beyond this JVM's heap here.
+        long draw = 8L * 784 * (1 << 20);
+        org.junit.jupiter.api.Assumptions.assumeTrue(draw > Runtime.getRuntime().maxMemory(), "heap large enough");
+        try (Sequential m = new Sequential(new Dense(1 << 20))) {
+            thrown(OutOfMemoryException.class, () -> m.build(784), "kernel", "[784, 1048576]", "heap");
+            assertTrue(m.layers().get(0).params().isEmpty());
+        }
+    }
+
+    @Test
+    void optimizerConstructorsRefuseBadLearningRates() {
+        thrown(IllegalArgumentException.class, () -> new Adam(-1), "adam", "learning rate", "-1");
+        thrown(IllegalArgumentException.class, () -> new SGD(-0.5), "sgd", "learning rate", "-0.5");
+        thrown(IllegalArgumentException.class, () -> new Adam(Double.NaN), "adam", "learning rate", "NaN");
+        thrown(IllegalArgumentException.class, () -> new SGD(Double.NEGATIVE_INFINITY), "sgd", "learning rate");
+        thrown(IllegalArgumentException.class, () -> new Adam(0.1).learningRate(-3), "adam", "learning rate", "-3");
+        for (Class<?> c : new Class<?>[] {dev.soma.optim.RMSprop.class, dev.soma.optim.AdamW.class}) {
+            java.lang.reflect.InvocationTargetException e = assertThrows(java.lang.reflect.InvocationTargetException.class,
+                    () -> c.getConstructor(double.class).newInstance(-1.0));
+            assertInstanceOf(IllegalArgumentException.class, e.getCause(), c.getSimpleName());
+            assertTrue(e.getCause().getMessage().contains("learning rate"), e.getCause().getMessage());
         }
     }
 }

@@ -76,6 +76,12 @@ class BenchOpCliTest {
         assertTrue((unknown.out() + unknown.err()).contains("unknown op 'nosuchop'"), unknown.err());
         CliRun zero = run("bench", "op", "add", "--sizes", "0", "--out", dir.toString());
         assertNotEquals(0, zero.exit());
+        CliRun alone = run("bench", "op", "--list"); // as docs/custom-ops.md shows it
+        assertEquals(0, alone.exit(), alone.err());
+        assertTrue(alone.out().contains("conv2d") && alone.out().contains("silu"), alone.out());
+        CliRun none = run("bench", "op", "--out", dir.toString());
+        assertNotEquals(0, none.exit());
+        assertTrue(none.err().contains("--list"), none.err());
         CliRun list = run("bench", "op", "add", "--list");
         assertEquals(0, list.exit());
         assertTrue(list.out().contains("conv2d") && list.out().contains("topk"), list.out());

@@ -47,4 +47,22 @@ class FunctionalCheckpointCliTest {
         assertEquals(0, predict.exit(), predict.err());
         assertEquals(4, predict.out().strip().lines().count(), predict.out());
     }
+
+    @Test
+    void aFunctionalModelThatIsNoImageClassifierIsRefusedInOneLine(@TempDir Path dir) throws Exception {
+        Path data = TrainResumeCliTest.dataset(dir);
+        Path checkpoint = dir.resolve("two-inputs.safetensors");
+        Input a = Input.of(8, 8, 1);
+        Input b = Input.of(8, 8, 1);
+        try (FunctionalModel m = new FunctionalModel(List.of(a, b), List.of(SymbolicTensor.apply(new dev.soma.nn.Add(), a, b)
+                .then(new Flatten()).then(new Dense(4, "softmax"))))) {
+            m.save(checkpoint);
+        }
+        for (String command : new String[] {"evaluate", "predict"}) {
+            CliRun r = CliRun.of(command, "--checkpoint", checkpoint.toString(), "--dataset", data.toString());
+            assertEquals(1, r.exit(), command);
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertTrue(r.err().contains("not an image classifier"), r.err());
+        }
+    }
 }

@@ -81,8 +81,9 @@ class TrainResumeCliTest {
     }
 
     @Test
-    void resumeWithoutACheckpointIsOneLineBeforeAnyDataIsLoaded(@TempDir Path dir) {
-        CliRun r = train(dir.resolve("no-such-data"), dir.resolve("empty"), 3, "--resume");
+    void resumeWithoutACheckpointIsOneLineBeforeAnyDataIsLoaded(@TempDir Path dir) throws java.io.IOException {
+        // an existing but empty data folder: loading it would fail, so the refusal must come first
+        CliRun r = train(java.nio.file.Files.createDirectories(dir.resolve("empty-data")), dir.resolve("empty"), 3, "--resume");
         assertEquals(1, r.exit());
         String err = r.err().strip();
         assertEquals(1, err.lines().count(), err);

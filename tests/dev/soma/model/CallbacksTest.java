@@ -36,6 +36,7 @@ class CallbacksTest {
             List<String> lines = Files.readAllLines(csv);
             assertEquals("epoch,loss,accuracy", lines.get(0));
             assertEquals(4, lines.size());
+            assertTrue(lines.get(1).startsWith("1,") && lines.get(3).startsWith("3,"), "epochs as the console numbers them: " + lines);
             assertEquals(h.get("loss").get(2), Double.parseDouble(lines.get(3).split(",")[1]), 0.0);
         }
     }

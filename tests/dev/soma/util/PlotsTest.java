@@ -69,4 +69,29 @@ class PlotsTest {
         for (int y = 0; y < img.getHeight(); y += 3) for (int x = 0; x < img.getWidth(); x += 3) c.add(img.getRGB(x, y));
         return c.size();
     }
+
+    @Test
+    void oneEpochAndFlatHistoriesHaveWholeEpochTicksAndRoomAroundTheirValues() {
+        for (double[] y : new double[][] {{0.7}, {0.40094, 0.40093, 0.40094}}) {
+            org.knowm.xchart.XYChart c = Plots.chart("loss", "epoch", "loss", Map.of("loss", y), 640, 420);
+            java.util.function.Function<Double, String> ticks = c.getStyler().getxAxisTickLabelsFormattingFunction();
+            assertNotNull(ticks, "epochs need labels of their own");
+            assertEquals("1", ticks.apply(1.0));
+            assertEquals("", ticks.apply(1.5), "no epoch 1.5");
+            double min = c.getStyler().getYAxisMin();
+            double max = c.getStyler().getYAxisMax();
+            assertTrue(max - min > 0.05, "the y range [" + min + ", " + max + "] is too narrow for readable ticks");
+            for (double v : y) assertTrue(min < v && v < max, v + " outside [" + min + ", " + max + "]");
+        }
+    }
+
+    @Test
+    void axisLabelsNameWhatALogAxisStandsFor() {
+        assertEquals("64Ki", AxisLabels.log2Sizes().apply(16.0));
+        assertEquals("1Mi", AxisLabels.log2Sizes().apply(20.0));
+        assertEquals("1000", AxisLabels.log2Sizes().apply(Math.log(1000) / Math.log(2)));
+        assertEquals("100", AxisLabels.log10Values().apply(2.0));
+        assertEquals("63.1", AxisLabels.log10Values().apply(1.8));
+        assertEquals("0.00125", AxisLabels.log10Values().apply(Math.log10(0.00125)));
+    }
 }

@@ -7,6 +7,7 @@ import dev.soma.backend.CudaProbe;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
+import dev.soma.backend.CheckedMemory;
 import dev.soma.backend.MemoryKernels;
 import dev.soma.backend.NormalizationKernels;
 import dev.soma.backend.OptimizerKernels;
@@ -39,7 +40,7 @@ public final class CudaBackend implements Backend {
     private final CachingPool pinned;
     /** The stream the calling thread enqueues on, when it is not the compute stream (inside prefetch). */
     private final ThreadLocal<Long> streamOverride = new ThreadLocal<>();
-    private final MemoryKernels memory = new CudaMemory(this);
+    private final MemoryKernels memory;
     private final ElementwiseKernels elementwise = new CudaElementwise(this);
     private final LinalgKernels linalg = new CudaLinalg(this);
     private final RandomKernels random = new CudaRandom(this);
@@ -54,6 +55,7 @@ public final class CudaBackend implements Backend {
     public CudaBackend(Device device) {
         if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
         this.device = device;
+        this.memory = new CheckedMemory(device, new CudaMemory(this));
         NativeLibraries.cpu(); // host-side copies into the pinned staging buffers
         bind();
         this.streams = new CudaStreams(device);

@@ -143,7 +143,7 @@ final class CudnnConv {
             check(cudnnCreateTensorDescriptor(xd), "cudnnCreateTensorDescriptor");
             check(cudnnCreateTensorDescriptor(yd), "cudnnCreateTensorDescriptor");
             int mode = kind == PoolKind.MAX ? CUDNN_POOLING_MAX : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
-            check(cudnnSetPooling2dDescriptor(pool, mode, CUDNN_NOT_PROPAGATE_NAN, (int) g.kh(), (int) g.kw(),
+            check(cudnnSetPooling2dDescriptor(pool, mode, CUDNN_PROPAGATE_NAN, (int) g.kh(), (int) g.kw(),
                     (int) g.padTop(), (int) g.padLeft(), (int) g.sh(), (int) g.sw()), "cudnnSetPooling2dDescriptor");
             check(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.c(),
                     (int) g.h(), (int) g.w()), "cudnnSetTensor4dDescriptor");

@@ -1,0 +1,104 @@
+package dev.soma.cli;
+
+import dev.soma.data.DatasetFetcher;
+import dev.soma.zoo.ReferenceModels;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Refuses {@code soma train} option values that cannot work, before any data is loaded or fetched: each as an
+ * IllegalArgumentException, which the command line prints as one line. Without this a batch size of 0 ended in
+ * "/ by zero" after loading the data, a negative --limit trained on everything, and a text model given
+ * {@code --dataset mnist} silently trained on IMDB.
+ */
+final class TrainChecks {
+    private static final Set<String> TEXT_DATASETS = Set.of("imdb", "kjv");
+
+    private TrainChecks() {}
+
+    static void check(TrainCommand c) {
+        String who = "train " + c.model;
+        List<String> models = new ArrayList<>(ReferenceModels.names());
+        models.add("gan");
+        models.addAll(ReferenceModels.textNames());
+        models.add("charlm");
+        if (!models.contains(c.model)) {
+            throw new IllegalArgumentException("train: unknown model '" + c.model + "'; expected one of "
+                    + String.join(", ", models));
+        }
+        atLeast(who, "--epochs", c.epochs, 1);
+        atLeast(who, "--batch-size", c.batchSize, 1);
+        atLeast(who, "--limit", c.limit, 0);
+        atLeast(who, "--test-limit", c.testLimit, 0);
+        if (!Double.isFinite(c.learningRate) || c.learningRate <= 0) {
+            throw new IllegalArgumentException(who + ": --learning-rate must be a finite number > 0, got " + c.learningRate);
+        }
+        if (!(c.validationSplit >= 0 && c.validationSplit < 1)) {
+            throw new IllegalArgumentException(who + ": --validation-split must be in [0, 1), got " + c.validationSplit);
+        }
+        if (!c.lrSchedule.equals("constant") && !c.lrSchedule.equals("cosine")) {
+            throw new IllegalArgumentException(who + ": unknown --lr-schedule '" + c.lrSchedule + "': expected constant or cosine");
+        }
+        if (c.model.equals("gan")) {
+            atLeast(who, "--d-steps", c.discriminatorSteps, 1);
+            if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {
+                throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 0.5), got " + c.labelSmoothing);
+            }
+        }
+        if (ReferenceModels.textNames().contains(c.model)) {
+            atLeast(who, "--max-length", c.maxLength, 1);
+            atLeast(who, "--vocabulary", c.vocabulary, 3); // padding, out-of-vocabulary and one word
+        }
+        if (c.model.equals("charlm") && (c.context < 2 || c.context > 4096)) {
+            throw new IllegalArgumentException(who + ": --context must be in 2..4096, got " + c.context);
+        }
+        dataset(c, who);
+        if (c.datasetOptions.dataRoot != null && Files.exists(c.datasetOptions.dataRoot)
+                && !Files.isDirectory(c.datasetOptions.dataRoot)) {
+            throw new IllegalArgumentException(who + ": --data-root " + c.datasetOptions.dataRoot + " is a file, expected a folder");
+        }
+        if (c.out != null && Files.exists(c.out) && !Files.isDirectory(c.out)) {
+            throw new IllegalArgumentException(who + ": --out " + c.out + " is a file, expected a run folder");
+        }
+    }
+
+    /** The dataset must be one the model trains on; only the default (mnist) stands for each model's own. */
+    private static void dataset(TrainCommand c, String who) {
+        boolean given = c.spec != null && c.spec.commandLine().getParseResult().hasMatchedOption("--dataset");
+        String name = c.datasetOptions.dataset.toLowerCase(Locale.ROOT);
+        String own = ReferenceModels.textNames().contains(c.model) ? "imdb" : c.model.equals("charlm") ? "kjv" : null;
+        if (own != null) {
+            if (given && !name.equals(own)) {
+                throw new IllegalArgumentException(who + ": this model trains on --dataset " + own + " only, got '"
+                        + c.datasetOptions.dataset + "'");
+            }
+            return;
+        }
+        if (TEXT_DATASETS.contains(name)) {
+            throw new IllegalArgumentException(who + ": --dataset " + c.datasetOptions.dataset + " is text; " + c.model
+                    + " trains on images: mnist, fashion-mnist or a folder of MNIST-format IDX files");
+        }
+        if (!isKnown(c.datasetOptions.dataset) && !Files.isDirectory(Path.of(c.datasetOptions.dataset))) {
+            throw new IllegalArgumentException(who + ": --dataset " + c.datasetOptions.dataset + ": no such folder, "
+                    + "and not a known dataset (mnist, fashion-mnist)");
+        }
+    }
+
+    private static boolean isKnown(String name) {
+        try {
+            DatasetFetcher.Known.byName(name);
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static void atLeast(String who, String option, long value, long min) {
+        if (value < min) throw new IllegalArgumentException(who + ": " + option + " must be >= " + min + ", got " + value);
+    }
+}

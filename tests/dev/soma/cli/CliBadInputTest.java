@@ -1,0 +1,115 @@
+package dev.soma.cli;
+
+import dev.soma.model.Checkpoint;
+import dev.soma.model.Sequential;
+import dev.soma.nn.Conv2D;
+import dev.soma.nn.Dense;
+import dev.soma.nn.Flatten;
+import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Bad option values and files on the command line: each is refused with exit code 1 and one line naming the
+ * option (no stack trace), before any data is loaded: the data root given is an empty folder, and stays empty
+ * (nothing was fetched or read).
+ */
+@ExtendWith(NoLeaks.class)
+class CliBadInputTest {
+    @TempDir
+    Path dataRoot;
+
+    /** Runs {@code args} plus an empty --data-root where the command takes one; expects a one-line refusal. */
+    private CliRun refused(String[] args, String... parts) throws IOException {
+        List<String> all = new ArrayList<>(List.of(args));
+        if (!args[0].equals("generate") && !args[0].equals("sample")) all.addAll(List.of("--data-root", dataRoot.toString()));
+        CliRun r = CliRun.of(all.toArray(String[]::new));
+        String what = String.join(" ", args) + " -> " + r.err();
+        assertEquals(1, r.exit(), what);
+        assertEquals(1, r.err().strip().lines().count(), "not one line: " + what);
+        assertFalse(r.err().contains("Exception") || r.err().contains("\tat "), what);
+        for (String p : parts) assertTrue(r.err().contains(p), "'" + p + "' missing: " + what);
+        try (Stream<Path> s = Files.list(dataRoot)) {
+            assertEquals(0, s.count(), "data was loaded or fetched before refusing: " + what);
+        }
+        return r;
+    }
+
+    private static String[] a(String... args) {
+        return args;
+    }
+
+    @Test
+    void trainRefusesNumbersOutOfRange() throws IOException {
+        refused(a("train", "cnn", "--batch-size", "0"), "--batch-size", "0");
+        refused(a("train", "mlp", "--batch-size", "-3"), "--batch-size");
+        refused(a("train", "cnn", "--limit", "-5"), "--limit", "-5");
+        refused(a("train", "cnn", "--test-limit", "-1"), "--test-limit");
+        refused(a("train", "cnn", "--epochs", "0"), "--epochs", "0");
+        refused(a("train", "cnn", "--epochs", "-2"), "--epochs");
+        refused(a("train", "cnn", "--learning-rate", "-0.01"), "--learning-rate", "-0.01");
+        refused(a("train", "cnn", "--learning-rate", "NaN"), "--learning-rate", "NaN");
+        refused(a("train", "cnn", "--learning-rate", "Infinity"), "--learning-rate");
+        refused(a("train", "cnn", "--validation-split", "1"), "--validation-split");
+        refused(a("train", "cnn", "--validation-split", "-0.1"), "--validation-split");
+        refused(a("train", "cnn", "--lr-schedule", "exponential"), "--lr-schedule", "exponential");
+        refused(a("train", "gan", "--d-steps", "0"), "--d-steps");
+        refused(a("train", "gan", "--label-smoothing", "1.5"), "--label-smoothing");
+        refused(a("train", "lstm", "--max-length", "0"), "--max-length");
+        refused(a("train", "lstm", "--vocabulary", "1"), "--vocabulary");
+        refused(a("train", "charlm", "--context", "0"), "--context");
+        refused(a("train", "resnet"), "resnet", "cnn");
+    }
+
+    @Test
+    void trainRefusesADatasetTheModelCannotUse() throws IOException {
+        refused(a("train", "lstm", "--dataset", "mnist"), "lstm", "mnist", "imdb");
+        refused(a("train", "transformer", "--dataset", "fashion-mnist"), "transformer", "imdb");
+        refused(a("train", "charlm", "--dataset", "mnist"), "charlm", "kjv");
+        refused(a("train", "cnn", "--dataset", "imdb"), "cnn", "imdb");
+        refused(a("train", "gan", "--dataset", "kjv"), "gan", "kjv");
+        refused(a("train", "cnn", "--dataset", "/no/such/soma/folder"), "--dataset", "/no/such/soma/folder");
+    }
+
+    @Test
+    void missingFilesAndDirectoriesAreNamedAsSuch(@TempDir Path dir) throws IOException {
+        Path missing = dir.resolve("missing.safetensors");
+        refused(a("evaluate", "--checkpoint", missing.toString()), "--checkpoint", missing.toString(), "no such file");
+        refused(a("predict", "--checkpoint", missing.toString()), "--checkpoint", "no such file");
+        refused(a("evaluate", "--checkpoint", dir.toString()), "--checkpoint", dir.toString(), "is a folder");
+        refused(a("generate", "--checkpoint", missing.toString()), "--checkpoint", "no such file");
+        refused(a("generate", "--checkpoint", dir.toString()), "--checkpoint", "model.safetensors");
+        refused(a("sample", "--checkpoint", dir.toString()), "--checkpoint", "generator.safetensors");
+        refused(a("predict", "--checkpoint", missing.toString(), "--count", "0"), "--count");
+    }
+
+    @Test
+    void checkpointsOfTheWrongKindAreRefused(@TempDir Path dir) throws IOException {
+        Path generator = dir.resolve("generator.safetensors");
+        try (Sequential g = new Sequential(new Dense(16, "relu"), new Dense(784, "tanh"))) {
+            g.seed(1).build(10);
+            Checkpoint.save(g, generator);
+        }
+        Path classifier = dir.resolve("classifier.safetensors");
+        try (Sequential c = new Sequential(new Conv2D(2, 3, "relu"), new Flatten(), new Dense(10, "softmax"))) {
+            c.seed(1).build(28, 28, 1);
+            Checkpoint.save(c, classifier);
+        }
+        refused(a("evaluate", "--checkpoint", generator.toString()), generator.toString(), "image classifier");
+        refused(a("predict", "--checkpoint", generator.toString()), "image classifier");
+        refused(a("sample", "--checkpoint", classifier.toString()), classifier.toString(), "generator");
+        Path notACheckpoint = dir.resolve("notes.txt");
+        Files.writeString(notACheckpoint, "hello");
+        refused(a("evaluate", "--checkpoint", notACheckpoint.toString()), notACheckpoint.toString());
+    }
+}
