@@ -76,16 +76,7 @@ public final class Scope implements AutoCloseable {
      */
     public void closeHandingOver() {
         if (closed) return;
-        if (Thread.currentThread() != thread) {
-            throw new IllegalStateException("a Scope must be closed on the thread that opened it");
-        }
-        Deque<Scope> stack = STACK.get();
-        if (stack.peek() != this) {
-            throw new IllegalStateException("Scopes must be closed in reverse order of opening");
-        }
-        stack.pop();
-        closed = true;
-        Scope parent = stack.peek();
+        Scope parent = pop();
         for (ScopedResource r : owned) {
             if (r.owner != this) continue;
             r.owner = null;
@@ -94,9 +85,8 @@ public final class Scope implements AutoCloseable {
         owned.clear();
     }
 
-    @Override
-    public void close() {
-        if (closed) return;
+    /** Leaves the thread's scope stack (checking thread and order) and answers the enclosing scope, or null. */
+    private Scope pop() {
         if (Thread.currentThread() != thread) {
             throw new IllegalStateException("a Scope must be closed on the thread that opened it");
         }
@@ -106,6 +96,13 @@ public final class Scope implements AutoCloseable {
         }
         stack.pop();
         closed = true;
+        return stack.peek();
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        pop();
         RuntimeException first = null;
         for (int i = owned.size() - 1; i >= 0; i--) {
             ScopedResource r = owned.get(i);
