@@ -1,5 +1,6 @@
 package dev.soma.nn;
 
+import dev.soma.errors.DTypeException;
 import dev.soma.errors.ShapeException;
 import dev.soma.ops.Embeddings;
 import dev.soma.tensor.DType;
@@ -74,6 +75,15 @@ public final class Embedding extends Layer {
     private Tensor ids(Tensor x) {
         if (x.dtype() == DType.I32) return x;
         if (!x.dtype().isFloating()) throw new ShapeException(name() + ": ids " + x.describe() + " must be int32 or float");
+        // The cast would truncate 2.7 to 2 and turn NaN into 0: refuse instead (the op reads the ids back anyway
+        // for its range check, so this costs one more host read of float ids only).
+        double[] v = x.toDoubleArray();
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] != Math.rint(v[i])) {
+                throw new DTypeException(name() + ": id " + v[i] + " at flat index " + i + " of " + x.describe()
+                        + " is not a whole number; ids are int32, or floats such as 2.0");
+            }
+        }
         return x.to(DType.I32);
     }
 

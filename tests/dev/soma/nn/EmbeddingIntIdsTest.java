@@ -64,4 +64,19 @@ class EmbeddingIntIdsTest {
             assertTrue(e.getMessage().contains("7"), e.getMessage());
         }
     }
+
+    /** Float ids must be whole numbers: 2.7 and NaN were cast to 2 and 0 without a word. */
+    @Test
+    void fractionalAndNaNFloatIdsAreRefusedWholeFloatsAccepted() {
+        try (Embedding emb = new Embedding(5, 2); Scope s = Scope.open()) {
+            Tensor whole = Tensor.of(new float[] {1, 4}, 1, 2);
+            Tensor asInts = Tensor.ofInts(new int[] {1, 4}, 1, 2);
+            assertArrayEquals(emb.apply(asInts, false).toFloatArray(), emb.apply(whole, false).toFloatArray());
+            for (float bad : new float[] {2.7f, Float.NaN}) {
+                Tensor ids = Tensor.of(new float[] {1, bad}, 1, 2);
+                dev.soma.errors.DTypeException e = assertThrows(dev.soma.errors.DTypeException.class, () -> emb.apply(ids, false));
+                assertTrue(e.getMessage().contains("flat index 1") && e.getMessage().contains("whole number"), e.getMessage());
+            }
+        }
+    }
 }
