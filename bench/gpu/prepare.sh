@@ -10,9 +10,9 @@ BUNDLE="$ROOT/.gpu-bundle"
 JDK="${SOMA_JLINK_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 JUNIT_CONSOLE="org.junit.platform:junit-platform-console-standalone:1.11.4"
 LIMIT=$((64 * 1024 * 1024))
-# Runtime jars the gpu tests load (the CPU backend loads dnnl, whose initialisation needs opencl);
-# openblas and picocli are not needed by the tests and would not fit.
-JARS=(javacpp dnnl opencl cuda)
+# Runtime jars the gpu tests load (the CPU backend loads dnnl, whose initialisation needs opencl; picocli and gson
+# for the classes of CLI and checkpoint tests); openblas (big) is not needed by the tests.
+JARS=(javacpp dnnl opencl cuda picocli gson)
 
 command -v nvcc >/dev/null || { echo "prepare.sh: nvcc is not on PATH; the bundle needs the CUDA kernels" >&2; exit 1; }
 [ -x "$JDK/bin/jlink" ] || { echo "prepare.sh: no jlink in $JDK (set SOMA_JLINK_JDK)" >&2; exit 1; }
@@ -50,6 +50,18 @@ for name in "${JARS[@]}"; do
   done
   [ "$found" = 1 ] || { echo "prepare.sh: no $name jars in target/lib" >&2; exit 1; }
 done
+# Keep only what the GPU tests load: the cuda preset's JNI for cudart, cuBLAS, cuDNN and NVRTC (not NPP, cuFFT,
+# cuSOLVER, cuSPARSE, nvJPEG...), no headers, and not our emulated-device libraries.
+for jar in "$BUNDLE"/lib/cuda-*-linux-x86_64.jar; do
+  unzip -Z1 "$jar" | grep -E 'linux-x86_64/libjni' | grep -vE 'libjni(cudart|cublas|cudnn|nvrtc)\.so' > "$BUNDLE/strip.txt" || true
+  unzip -Z1 "$jar" | grep -E '/include/' >> "$BUNDLE/strip.txt" || true
+  [ -s "$BUNDLE/strip.txt" ] && zip -q -d "$jar" $(cat "$BUNDLE/strip.txt")
+done
+for jar in "$BUNDLE"/lib/dnnl-*-linux-x86_64.jar; do
+  zip -q -d "$jar" 'org/bytedeco/dnnl/linux-x86_64/include/*' >/dev/null || true
+done
+zip -q -d "$BUNDLE/lib/$(basename "$JAR")" 'dev/soma/jni/linux-x86_64/libsoma_cuda_emu*.so' >/dev/null || true
+rm -f "$BUNDLE/strip.txt"
 cp -r target/test-classes "$BUNDLE/test-classes"
 cp "$CONSOLE" "$BUNDLE/junit-console.jar"
 

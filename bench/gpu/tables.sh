@@ -21,7 +21,7 @@ echo
 echo "== training step, batch 32, median ms (goal: Soma <= 0.7x PyTorch eager)"
 TORCH_LOG="$LOGS/pytorch_steps.log"
 if command -v python3 >/dev/null; then
-  timeout 150 python3 "$HERE/pytorch_steps.py" > "$TORCH_LOG" 2>&1 || echo "(pytorch_steps.py failed: see $TORCH_LOG)"
+  timeout 100 python3 "$HERE/pytorch_steps.py" > "$TORCH_LOG" 2>&1 || echo "(pytorch_steps.py failed: see $TORCH_LOG)"
 else
   echo "(no python3: no PyTorch reference)" > "$TORCH_LOG"
 fi
