@@ -57,6 +57,40 @@ class PrivateTrainingTest {
         }
     }
 
+    /** Conv2D -> Flatten -> Dense softmax, seeded, plain SGD. */
+    private static Sequential conv() {
+        Sequential m = new Sequential(new dev.soma.nn.Conv2D(3, 3, "relu"), new dev.soma.nn.Flatten(),
+                new Dense(4, "softmax"));
+        m.seed(4);
+        m.compile(new SGD(0.5), "sparse_categorical_crossentropy");
+        m.build(6, 6, 1);
+        return m;
+    }
+
+    @Test
+    void withoutNoiseOrClippingThePerExamplePathIsTheOrdinaryFullBatchStep() {
+        // q = 1, noise 0, a clipping bound no gradient reaches: the sum of per-example gradients over N is the
+        // gradient of the batch's mean loss, so one private step must equal one ordinary step (Conv2D included).
+        int n = 6;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(2);
+        float[] x = new float[n * 36];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
+        int[] y = {0, 1, 2, 3, 1, 2};
+        ArrayDataset data = ArrayDataset.withLabels(x, new long[] {6, 6, 1}, y);
+        List<float[]> plain = new ArrayList<>(), dp = new ArrayList<>();
+        try (Sequential m = conv()) {
+            m.fit(data, new FitOptions().batchSize(n).epochs(1).shuffle(false).verbose(0));
+            for (var p : m.params()) plain.add(p.value().toFloatArray());
+        }
+        try (Sequential m = conv()) {
+            float[] before = m.params().get(0).value().toFloatArray();
+            m.fit(data, new FitOptions().batchSize(n).epochs(1).verbose(0).privacy(0, 1e6, 1e-5));
+            for (var p : m.params()) dp.add(p.value().toFloatArray());
+            assertFalse(java.util.Arrays.equals(before, dp.get(0)), "the step moved the conv kernel");
+        }
+        for (int i = 0; i < plain.size(); i++) assertArrayEquals(plain.get(i), dp.get(i), 1e-5f, "param " + i);
+    }
+
     @Test
     void noiseHasStdNoiseTimesClipOverExpectedBatch() {
         // Zero inputs: every gradient is 0, so each step's update is pure noise, std noise * clip / (q N) per coordinate.
