@@ -535,8 +535,7 @@ public abstract class Model implements AutoCloseable {
         History history = this.history;
         // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
         dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
-                options.privacy, trainData.size(), options.batchSize, options.seed,
-                (long) initialEpoch * new dev.soma.privacy.PoissonSampler(trainData.size(), options.batchSize, 0).stepsPerEpoch());
+                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch);
         TrainingLog log = new TrainingLog(options.verbose, options.epochs,
                 dp != null ? dp.stepsPerEpoch() : loader.batchesPerEpoch());
         stopTraining = false;

@@ -30,13 +30,16 @@ public final class PrivateStep {
     private final RdpAccountant accountant = new RdpAccountant();
     private long steps;
 
-    /** {@code stepsBefore}: steps a resumed run already took (accounted with these same settings). */
-    public PrivateStep(PrivacySettings settings, int datasetSize, int batchSize, long seed, long stepsBefore) {
+    /**
+     * {@code initialEpoch}: epochs a resumed run already trained; their steps are accounted first, assuming these same
+     * settings (the accountant's state is not in checkpoints).
+     */
+    public PrivateStep(PrivacySettings settings, int datasetSize, int batchSize, long seed, int initialEpoch) {
         this.settings = settings;
         this.sampler = new PoissonSampler(datasetSize, batchSize, seed);
         this.datasetSize = datasetSize;
         this.seed = seed;
-        account(stepsBefore);
+        account((long) initialEpoch * sampler.stepsPerEpoch());
     }
 
     public PoissonSampler sampler() {
