@@ -4,6 +4,7 @@ import dev.soma.data.ArrayDataset;
 import dev.soma.data.Mnist;
 import dev.soma.model.CsvLogger;
 import dev.soma.model.FitOptions;
+import dev.soma.privacy.PrivacySettings;
 import dev.soma.model.History;
 import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
@@ -119,6 +120,32 @@ final class TrainCommand implements Callable<Integer> {
                     + "the first run's options): weights, optimizer state, schedule position, random streams, epoch and history carry on")
     boolean resume;
 
+    @Option(names = "--dp-noise", description = "train with DP-SGD: noise multiplier (noise std = this x --dp-clip); needs --dp-clip")
+    Double dpNoise;
+
+    @Option(names = "--dp-clip", description = "DP-SGD: per-example gradient L2 clipping bound; needs --dp-noise")
+    Double dpClip;
+
+    @Option(names = "--dp-delta", defaultValue = "1e-5", description = "DP-SGD: the delta at which epsilon is reported (default ${DEFAULT-VALUE})")
+    double dpDelta;
+
+    /** The DP-SGD settings of --dp-noise/--dp-clip/--dp-delta (null without them), checked before any data loads. */
+    PrivacySettings privacy() {
+        if (dpNoise == null && dpClip == null) return null;
+        if (dpNoise == null || dpClip == null) {
+            throw new IllegalArgumentException("train: DP-SGD needs both --dp-noise and --dp-clip, got "
+                    + (dpNoise == null ? "--dp-clip only" : "--dp-noise only"));
+        }
+        if (model.equals("gan") || model.equals("charlm") || TextTraining.handles(model)) {
+            throw new IllegalArgumentException("train: --dp-noise/--dp-clip work with the image classifiers only, not '" + model + "'");
+        }
+        try {
+            return new PrivacySettings(dpNoise, dpClip, dpDelta);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("train: bad --dp-noise/--dp-clip/--dp-delta: " + e.getMessage(), e);
+        }
+    }
+
     /**
      * With --resume, the fit options continue from {@code checkpoint}, which must exist; without, they are unchanged.
      * (GAN runs resume from their own training-state file: see GanTraining.)
@@ -157,6 +184,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         TrainChecks.check(this); // every option value, before any data is loaded
+        PrivacySettings privacy = privacy();
         PrintWriter console = spec.commandLine().getOut();
         device = deviceOption.resolve();
         if (model.equals("gan")) return GanTraining.run(this, console);
@@ -186,6 +214,7 @@ final class TrainCommand implements Callable<Integer> {
             FitOptions options = resumable(new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
+            if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             History history = m.fit(train, options);
             Path curves = runDir.resolve("curves.png");
             Plots.history(curves, history.arrays());
@@ -197,6 +226,10 @@ final class TrainCommand implements Callable<Integer> {
                 console.printf(Locale.ROOT, "weight signs: %s (smallest constrained weight %.3g)%n", signs, min);
             }
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));
+            if (privacy != null) {
+                double[] eps = history.arrays().get("epsilon");
+                console.printf(Locale.ROOT, "epsilon=%.4f%n", eps == null || eps.length == 0 ? 0.0 : eps[eps.length - 1]);
+            }
             console.flush();
         }
         return 0;

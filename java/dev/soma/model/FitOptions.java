@@ -17,6 +17,7 @@ public final class FitOptions {
     long seed = 0;
     int verbose = 1;
     final List<Callback> callbacks = new ArrayList<>();
+    dev.soma.privacy.PrivacySettings privacy;
 
     public FitOptions batchSize(int b) {
         if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
@@ -76,6 +77,16 @@ public final class FitOptions {
     /** 0 silent, 1 progress bar (quiet when not a terminal), 2 one line per epoch. */
     public FitOptions verbose(int v) {
         verbose = v;
+        return this;
+    }
+
+    /**
+     * Trains with DP-SGD (dev.soma.privacy.PrivateStep): Poisson-sampled batches (rate batchSize / N), per-example
+     * gradients clipped to {@code maxGradNorm}, Gaussian noise of std {@code noiseMultiplier * maxGradNorm}; ε at
+     * {@code delta} is logged after every epoch under "epsilon".
+     */
+    public FitOptions privacy(double noiseMultiplier, double maxGradNorm, double delta) {
+        privacy = new dev.soma.privacy.PrivacySettings(noiseMultiplier, maxGradNorm, delta);
         return this;
     }
 

@@ -412,6 +412,37 @@ public abstract class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * One DP-SGD step on the examples {@code sample} of {@code data}: {@link dev.soma.privacy.PrivateStep} leaves the
+     * clipped, noised gradient in the parameters' grads; a regularization loss (data-independent, so no privacy cost)
+     * adds its gradient unclipped. Returns the sample's mean loss, measured (with the metrics) in inference mode
+     * before the update; 0 for an empty sample.
+     */
+    private double privateTrainStep(Dataset data, int[] sample, dev.soma.privacy.PrivateStep dp) {
+        try (Scope build = Scope.open()) {
+            ensureBuilt(data.gather(new int[] {0}).featureTensors(device));
+        }
+        double loss = 0;
+        if (sample.length > 0) {
+            try (GradMode.Guard g = GradMode.disable(); Scope s = Scope.open()) {
+                Batch batch = data.gather(sample);
+                List<Tensor> ys = batch.targetTensors(device);
+                List<Tensor> outs = forwardAll(batch.featureTensors(device), false, compiled.folds());
+                loss = compiled.record(outs, batch.targetArrays(), compiled.compute(outs, ys), batch.size());
+            }
+        }
+        List<Tensor> trainable = trainableTensors();
+        dp.computeGradients(data, sample, trainable, device,
+                (xs, ys) -> compiled.compute(forwardAll(xs, true, compiled.folds()), ys).total());
+        try (Scope s = Scope.open()) {
+            Tensor reg = regularizationLoss();
+            if (reg != null) reg.backward();
+            optimizer.step(trainable);
+        }
+        dev.soma.nn.Constraint.applyAll(params());
+        return loss;
+    }
+
     /** {@link #testStep(List, List)} for a model with one input and one output. */
     public double testStep(Tensor x, Tensor y) {
         return testStep(List.of(x), List.of(y));
@@ -502,7 +533,11 @@ public abstract class Model implements AutoCloseable {
         boolean continues = initialEpoch > 0 && initialEpoch == completedEpochs && history.epochs() == completedEpochs;
         this.history = continues ? history.copy() : new History();
         History history = this.history;
-        TrainingLog log = new TrainingLog(options.verbose, options.epochs, loader.batchesPerEpoch());
+        // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
+        dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
+                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch);
+        TrainingLog log = new TrainingLog(options.verbose, options.epochs,
+                dp != null ? dp.stepsPerEpoch() : loader.batchesPerEpoch());
         stopTraining = false;
         for (Callback c : options.callbacks) c.onTrainBegin(this);
         for (int epoch = initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
@@ -512,6 +547,18 @@ public abstract class Model implements AutoCloseable {
             double lossSum = 0;
             long seen = 0;
             int b = 0;
+            if (dp != null) {
+                for (; b < dp.stepsPerEpoch(); b++) {
+                    int[] sample = dp.sampler().sample(epoch, b);
+                    double l = privateTrainStep(trainData, sample, dp);
+                    lossSum += l * sample.length;
+                    seen += sample.length;
+                    Map<String, Double> batchLogs = currentLogs(lossSum / Math.max(seen, 1));
+                    batchLogs.put("epsilon", dp.epsilon());
+                    log.batchEnd(b, batchLogs);
+                    for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                }
+            } else
             // On a GPU the next batch is uploaded (copy stream) while the current step computes.
             try (BatchPrefetcher it = new BatchPrefetcher(loader.epoch(epoch), device)) {
                 while (it.hasNext()) {
@@ -530,6 +577,7 @@ public abstract class Model implements AutoCloseable {
                 }
             }
             Map<String, Double> logs = currentLogs(lossSum / Math.max(seen, 1));
+            if (dp != null) logs.put("epsilon", dp.epsilon());
             if (validation != null) {
                 Map<String, Double> val = evaluate(validation, options.batchSize);
                 val.forEach((k, v) -> logs.put("val_" + k, v));

@@ -1,0 +1,54 @@
+package dev.soma.cli;
+
+import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code soma train --dp-noise --dp-clip}: bad values refused before data loads; a tiny private run ends with epsilon=. */
+@ExtendWith(NoLeaks.class)
+class DpTrainCliTest {
+    private static void refused(Path emptyRoot, String part, String... args) throws Exception {
+        String[] base = {"train", "cnn", "--data-root", emptyRoot.toString()};
+        String[] all = java.util.Arrays.copyOf(base, base.length + args.length);
+        System.arraycopy(args, 0, all, base.length, args.length);
+        CliRun r = CliRun.of(all);
+        String what = String.join(" ", all) + " -> " + r.err();
+        assertEquals(1, r.exit(), what);
+        assertEquals(1, r.err().strip().lines().count(), "not one line: " + what);
+        assertTrue(r.err().contains(part), what);
+        try (Stream<Path> s = Files.list(emptyRoot)) {
+            assertEquals(0, s.count(), "data was loaded before refusing: " + what);
+        }
+    }
+
+    @Test
+    void refusesBadPrivacyOptionsBeforeLoadingData(@TempDir Path root) throws Exception {
+        refused(root, "--dp-clip", "--dp-noise", "1.1");
+        refused(root, "--dp-noise", "--dp-clip", "1.0");
+        refused(root, "noiseMultiplier", "--dp-noise", "-1", "--dp-clip", "1");
+        refused(root, "maxGradNorm", "--dp-noise", "1", "--dp-clip", "0");
+        refused(root, "delta", "--dp-noise", "1", "--dp-clip", "1", "--dp-delta", "2");
+    }
+
+    @Test
+    void aPrivateRunReportsEpsilonLast(@TempDir Path dir) throws Exception {
+        Path data = TrainResumeCliTest.dataset(dir);
+        CliRun r = CliRun.of("train", "mlp", "--dataset", data.toString(), "--epochs", "2", "--batch-size", "16",
+                "--lr-schedule", "constant", "--quiet", "--out", dir.resolve("run").toString(),
+                "--dp-noise", "1.1", "--dp-clip", "1.0", "--dp-delta", "1e-5");
+        assertEquals(0, r.exit(), r.err());
+        String[] lines = r.out().strip().split("\n");
+        String last = lines[lines.length - 1];
+        assertTrue(last.startsWith("epsilon="), r.out());
+        double eps = Double.parseDouble(last.substring("epsilon=".length()));
+        assertTrue(eps > 0 && Double.isFinite(eps), last);
+        assertTrue(Files.readString(dir.resolve("run/history.csv")).contains("epsilon"), "epsilon in history.csv");
+    }
+}
