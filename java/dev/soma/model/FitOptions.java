@@ -18,6 +18,7 @@ public final class FitOptions {
     int verbose = 1;
     final List<Callback> callbacks = new ArrayList<>();
     dev.soma.privacy.PrivacySettings privacy;
+    TrainingPerturbation perturbation;
 
     public FitOptions batchSize(int b) {
         if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
@@ -92,6 +93,22 @@ public final class FitOptions {
 
     public FitOptions callbacks(Callback... cs) {
         callbacks.addAll(List.of(cs));
+        return this;
+    }
+
+    /**
+     * Adversarial training: every training batch is replaced by its adversarial examples, e.g.
+     * {@code Attacks.fgsmRandomStart(eps, 0, 1, seed)} ("Fast is better than free") or {@code Attacks.pgd(...)}.
+     */
+    public FitOptions adversarial(TrainingPerturbation attack) {
+        if (attack == null) throw new IllegalArgumentException("FitOptions.adversarial: the attack is null");
+        this.perturbation = attack;
+        return this;
+    }
+
+    /** Gaussian-noise augmentation: each training input gets fresh N(0, sigma^2) noise per element. */
+    public FitOptions gaussianNoise(double sigma) {
+        this.perturbation = new dev.soma.robust.GaussianNoise(sigma, seed);
         return this;
     }
 }

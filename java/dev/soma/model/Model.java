@@ -359,16 +359,18 @@ public abstract class Model implements AutoCloseable {
      * the host in one transfer; the metrics take their targets from the batch's host arrays.
      */
     public double trainStep(Batch batch) {
-        return trainStep(batch, null);
+        return trainStep(batch, null, null);
     }
 
     /** {@link #trainStep(Batch)} on tensors uploaded ahead when {@code staged} has them (fit's prefetching). */
-    private double trainStep(Batch batch, StagedBatch staged) {
+    private double trainStep(Batch batch, StagedBatch staged, TrainingPerturbation perturbation) {
         requireCompiled("trainStep");
         try (Scope step = Scope.open()) {
             boolean ahead = staged != null && staged.isStaged();
             List<Tensor> xs = ahead ? staged.features() : batch.featureTensors(device);
             List<Tensor> ys = ahead ? staged.targets() : batch.targetTensors(device);
+            // fit's adversarial training or noise: the step trains on the perturbed input.
+            if (perturbation != null) xs = List.of(perturbation.perturb(this, xs.get(0), ys.get(0)));
             return train(xs, ys, batch.targetArrays(), batch.size());
         }
     }
@@ -443,6 +445,23 @@ public abstract class Model implements AutoCloseable {
         return loss;
     }
 
+    /**
+     * The compiled loss of one batch (one input, one output), recorded for autograd so that attacks can take its
+     * gradient with respect to {@code x}; {@code x} and {@code y} must be on the model's device (no copy, which would
+     * cut the gradient). {@code training} false: inference mode (no dropout, batch norm's running statistics).
+     */
+    public Tensor compiledLoss(Tensor x, Tensor y, boolean training) {
+        requireCompiled("compiledLoss");
+        if (outputCount() != 1) {
+            throw new UnsupportedOperationException("compiledLoss: only models with one input and one output, this one has "
+                    + outputCount() + " outputs " + outputNames());
+        }
+        checkStepTensors("compiledLoss", List.of(x), List.of(y));
+        ensureBuilt(List.of(x));
+        List<Tensor> outs = forwardAll(List.of(x), training, compiled.folds());
+        return compiled.compute(outs, List.of(y)).total();
+    }
+
     /** {@link #testStep(List, List)} for a model with one input and one output. */
     public double testStep(Tensor x, Tensor y) {
         return testStep(List.of(x), List.of(y));
@@ -509,6 +528,14 @@ public abstract class Model implements AutoCloseable {
 
     public History fit(Dataset train, FitOptions options) {
         requireCompiled("fit");
+        if (options.perturbation != null && outputCount() != 1) {
+            throw new UnsupportedOperationException("fit: adversarial training and input noise support models with one "
+                    + "output only; this one has " + outputCount() + " outputs " + outputNames());
+        }
+        if (options.perturbation != null && options.privacy != null) {
+            throw new UnsupportedOperationException("fit: adversarial training or input noise cannot be combined with "
+                    + "DP-SGD (FitOptions.privacy) yet");
+        }
         Dataset trainData = train;
         Dataset validation = options.validationData;
         if (options.validationSplit > 0) {
@@ -566,7 +593,7 @@ public abstract class Model implements AutoCloseable {
                     Batch batch;
                     try (StagedBatch staged = it.next()) {
                         batch = staged.batch();
-                        l = trainStep(batch, staged);
+                        l = trainStep(batch, staged, options.perturbation);
                     }
                     lossSum += l * batch.size();
                     seen += batch.size();

@@ -1,0 +1,40 @@
+package dev.soma.robust;
+
+import dev.soma.autograd.GradMode;
+import dev.soma.memory.Scope;
+import dev.soma.model.Model;
+import dev.soma.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * The gradient of a model's compiled loss (inference mode) with respect to its input batch, on host arrays. The
+ * parameters are frozen for the pass so that backward stops at the input and leaves their gradients alone (a
+ * training step's zeroed gradients must not pick up the attack's). Every tensor made here is freed before return.
+ */
+final class InputGradient {
+    private InputGradient() {}
+
+    static float[] of(Model model, float[] x, long[] shape, Tensor y) {
+        List<Tensor> params = model.trainableTensors();
+        boolean[] was = new boolean[params.size()];
+        for (int i = 0; i < was.length; i++) {
+            was[i] = params.get(i).requiresGrad();
+            if (was[i]) params.get(i).setRequiresGrad(false);
+        }
+        try (Scope scope = Scope.open(); GradMode.Guard on = GradMode.enable()) {
+            Tensor input = upload(x, shape, y);
+            input.setRequiresGrad(true); // a fresh leaf: the gradient lands on the tensor we read back
+            model.compiledLoss(input, y, false).backward();
+            return input.grad().toFloatArray();
+        } finally {
+            for (int i = 0; i < was.length; i++) if (was[i]) params.get(i).setRequiresGrad(true);
+        }
+    }
+
+    /** A host batch as a tensor on the device of {@code like}, in the caller's scope. */
+    static Tensor upload(float[] x, long[] shape, Tensor like) {
+        Tensor host = Tensor.of(x, shape);
+        return host.device().equals(like.device()) ? host : host.to(like.device());
+    }
+}
