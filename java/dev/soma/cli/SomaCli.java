@@ -16,7 +16,8 @@ import java.nio.file.NoSuchFileException;
 @Command(name = "soma", mixinStandardHelpOptions = true, versionProvider = SomaVersion.Provider.class,
         description = "Soma: a deep-learning engine for the JVM.",
         subcommands = {InfoCommand.class, FetchCommand.class, TrainCommand.class, EvaluateCommand.class,
-                PredictCommand.class, ExplainCommand.class, BenchCommand.class, SampleCommand.class, GenerateCommand.class,
+                PredictCommand.class, ExplainCommand.class, AttackCommand.class, RobustnessCommand.class,
+                BenchCommand.class, SampleCommand.class, GenerateCommand.class,
                 CommandLine.HelpCommand.class})
 public final class SomaCli implements Runnable {
     @Spec

@@ -49,6 +49,9 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     DeviceOption deviceOption = new DeviceOption();
 
+    @Mixin
+    AdversarialTrainingOptions robustness = new AdversarialTrainingOptions();
+
     /** The checked --device (set first thing in {@link #call}). */
     Device device = Device.cpu();
 
@@ -185,6 +188,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         TrainChecks.check(this); // every option value, before any data is loaded
         PrivacySettings privacy = privacy();
+        robustness.check("train " + model, ReferenceModels.names().contains(model), privacy != null);
         PrintWriter console = spec.commandLine().getOut();
         device = deviceOption.resolve();
         if (model.equals("gan")) return GanTraining.run(this, console);
@@ -208,10 +212,10 @@ final class TrainCommand implements Callable<Integer> {
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "Adam lr %g (%s), on %s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule,
-                    device);
+                    + "Adam lr %g (%s), on %s%s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule,
+                    device, robustness.describe());
             console.flush();
-            FitOptions options = resumable(new FitOptions().batchSize(batchSize).epochs(epochs).seed(seed)
+            FitOptions options = resumable(robustness.apply(new FitOptions(), seed).batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
