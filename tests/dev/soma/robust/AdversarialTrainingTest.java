@@ -62,6 +62,17 @@ class AdversarialTrainingTest {
         }
     }
 
+    @Test
+    void adversarialTrainingIsRefusedWithDpSgd() {
+        Data train = data(100, 4);
+        try (Sequential m = model()) {
+            Exception e = assertThrows(UnsupportedOperationException.class, () -> m.fit(
+                    ArrayDataset.withLabels(train.x, new long[] {D}, train.y), new FitOptions().verbose(0)
+                            .adversarial(Attacks.fgsm(Norm.LINF, EPS, 0, 1)).privacy(1.0, 1.0, 1e-5)));
+            assertTrue(e.getMessage().contains("DP-SGD"), e.getMessage());
+        }
+    }
+
     private static RobustAccuracy.Result evaluate(Sequential m, Data test) {
         return RobustAccuracy.of(m, Attacks.pgd(Norm.LINF, EPS, 10, 0, 1, 5), test.x, new long[] {D}, test.y, 100, 0);
     }
