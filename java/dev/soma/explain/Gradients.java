@@ -1,10 +1,9 @@
 package dev.soma.explain;
 
+import dev.soma.autograd.FrozenTensors;
 import dev.soma.autograd.GradMode;
 import dev.soma.memory.Scope;
 import dev.soma.tensor.Tensor;
-
-import java.util.List;
 
 /**
  * The two evaluations every attribution method is made of, on host arrays: the target's scores for a batch of
@@ -24,8 +23,7 @@ final class Gradients {
         int per = batch.length / count;
         float[] scores = new float[count];
         float[] grads = new float[batch.length];
-        boolean[] wanted = freeze(target.parameters());
-        try {
+        try (FrozenTensors frozen = FrozenTensors.freeze(target.parameters())) {
             for (int start = 0; start < count; start += CHUNK) {
                 int n = Math.min(CHUNK, count - start);
                 // Recording on even when the caller runs under GradMode.disable(): attribution needs the graph.
@@ -39,8 +37,6 @@ final class Gradients {
                     System.arraycopy(x.grad().toFloatArray(), 0, grads, start * per, n * per);
                 }
             }
-        } finally {
-            thaw(target.parameters(), wanted);
         }
         return new Evaluation(scores, grads);
     }
@@ -71,21 +67,6 @@ final class Gradients {
         Tensor host = Tensor.of(part, shape);
         // A copy on the model's device is a fresh leaf there: the gradient lands on the tensor we read back.
         return host.device().equals(target.device()) ? host : host.to(target.device());
-    }
-
-    /** Turns off requiresGrad on the parameters (backward then stops at the input); returns the old flags. */
-    private static boolean[] freeze(List<Tensor> params) {
-        boolean[] was = new boolean[params.size()];
-        for (int i = 0; i < was.length; i++) {
-            Tensor p = params.get(i);
-            was[i] = p.requiresGrad();
-            if (was[i]) p.setRequiresGrad(false);
-        }
-        return was;
-    }
-
-    private static void thaw(List<Tensor> params, boolean[] was) {
-        for (int i = 0; i < was.length; i++) if (was[i]) params.get(i).setRequiresGrad(true);
     }
 
     /** {@code count} copies of {@code example}, one after another. */

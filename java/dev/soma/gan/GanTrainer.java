@@ -276,11 +276,9 @@ public final class GanTrainer implements AutoCloseable {
 
     private double generatorUpdate(Tensor fake) {
         boolean logits = logits();
-        List<Tensor> frozen = discriminator.trainableTensors();
         List<Tensor> params = generator.trainableTensors();
         for (Tensor p : params) p.zeroGrad();
-        for (Tensor p : frozen) p.setRequiresGrad(false);
-        try {
+        try (dev.soma.autograd.FrozenTensors frozen = dev.soma.autograd.FrozenTensors.freeze(discriminator.trainableTensors())) {
             Tensor dFake = discriminator.forwardTraining(fake, logits);
             Tensor total = loss.generatorLoss(dFake, logits);
             double lossValue = total.item();
@@ -291,7 +289,6 @@ public final class GanTrainer implements AutoCloseable {
             dev.soma.nn.Constraint.applyAll(generator.params());
             return lossValue;
         } finally {
-            for (Tensor p : frozen) p.setRequiresGrad(true);
             for (Tensor p : params) p.zeroGrad();
         }
     }

@@ -1,11 +1,11 @@
 package dev.soma.robust;
 
+import dev.soma.autograd.FrozenTensors;
 import dev.soma.autograd.GradMode;
 import dev.soma.memory.Scope;
 import dev.soma.model.Model;
 import dev.soma.tensor.Tensor;
 
-import java.util.List;
 
 /**
  * The gradient of a model's compiled loss (inference mode) with respect to its input batch, on host arrays. The
@@ -16,19 +16,12 @@ final class InputGradient {
     private InputGradient() {}
 
     static float[] of(Model model, float[] x, long[] shape, Tensor y) {
-        List<Tensor> params = model.trainableTensors();
-        boolean[] was = new boolean[params.size()];
-        for (int i = 0; i < was.length; i++) {
-            was[i] = params.get(i).requiresGrad();
-            if (was[i]) params.get(i).setRequiresGrad(false);
-        }
-        try (Scope scope = Scope.open(); GradMode.Guard on = GradMode.enable()) {
+        try (FrozenTensors frozen = FrozenTensors.freeze(model.trainableTensors());
+             Scope scope = Scope.open(); GradMode.Guard on = GradMode.enable()) {
             Tensor input = upload(x, shape, y);
             input.setRequiresGrad(true); // a fresh leaf: the gradient lands on the tensor we read back
             model.compiledLoss(input, y, false).backward();
             return input.grad().toFloatArray();
-        } finally {
-            for (int i = 0; i < was.length; i++) if (was[i]) params.get(i).setRequiresGrad(true);
         }
     }
 
