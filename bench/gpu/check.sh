@@ -72,7 +72,8 @@ junit() {
   local limit=$1 log=$2 jvm=()
   shift 2
   while [ $# -gt 0 ] && [ "${1#-D}" != "$1" ]; do jvm+=("$1"); shift; done
-  timeout "$limit" "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m "${jvm[@]}" \
+  # On timeout: SIGQUIT first (the JVM prints every thread's stack to the log: which test hung, where), then kill.
+  timeout -s QUIT -k 15 "$limit" "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m "${jvm[@]}" \
     -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
     -jar "$BUNDLE/junit-console.jar" execute \
     --class-path "$BUNDLE/test-classes:$CLASSPATH_JARS" \
@@ -81,7 +82,7 @@ junit() {
 }
 START=$(date +%s)
 # Every gpu test with the vendor libraries on (the default: cuBLAS / cuDNN where they load and take the shape)...
-junit 380 "$LOGS/junit.log" --scan-class-path "$BUNDLE/test-classes"
+junit "${SOMA_GPU_LIMIT:-380}" "$LOGS/junit.log" --scan-class-path "$BUNDLE/test-classes"
 STATUS=$?
 # ...then the families that have a vendor path again with -Dsoma.cuda.vendor=false: our kernels on the device.
 junit 60 "$LOGS/junit-vendor-off.log" -Dsoma.cuda.vendor=false \

@@ -18,7 +18,7 @@ command -v nvcc >/dev/null || { echo "prepare.sh: nvcc is not on PATH; the bundl
 [ -x "$JDK/bin/jlink" ] || { echo "prepare.sh: no jlink in $JDK (set SOMA_JLINK_JDK)" >&2; exit 1; }
 
 echo "== building the jar with CUDA kernels"
-mvn -q -o package -DskipTests -Dsoma.cuda=ON -Dsoma.cuda.archs=90-real  # sm_90 only: the H200 host; keeps the bundle small
+mvn -q -ntp package -DskipTests -Dsoma.cuda=ON -Dsoma.cuda.archs=90-real  # sm_90 only: the H200 host; keeps the bundle small
 JAR=""
 for candidate in target/soma-*.jar; do
   case "$candidate" in *-tests.jar) ;; *) JAR="$candidate" ;; esac

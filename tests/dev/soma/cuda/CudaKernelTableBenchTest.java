@@ -129,7 +129,7 @@ class CudaKernelTableBenchTest {
             Loader.load(cublas.class);
             check(cublas.cublasCreate_v2(handle), "cublasCreate");
             check(cublas.cublasSetStream_v2(handle, new CUstream_st(raw(stream))), "cublasSetStream");
-            check(cublas.cublasSetMathMode(handle, cublas.CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+            check(cublas.cublasSetMathMode(handle, cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
         }
 
         /** Column-major C[m x n] = op(A)[m x k] op(B)[k x n], {@code batch} times with the given strides. */
@@ -138,7 +138,8 @@ class CudaKernelTableBenchTest {
             int ldb = tb ? n : k;
             check(cublas.cublasSgemmStridedBatched(handle, ta ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N,
                     tb ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, m, n, k, one, new FloatPointer(raw(a)), lda, sa,
-                    new FloatPointer(raw(b)), ldb, sb, zero, new FloatPointer(raw(c)), m, sc, batch), "cublasSgemmStridedBatched");
+                    new FloatPointer(raw(b)), ldb, sb, zero, new FloatPointer(raw(c)), m, sc, batch), "cublasSgemmStridedBatched m="
+                    + m + " n=" + n + " k=" + k + " batch=" + batch + (ta ? " A^T" : "") + (tb ? " B^T" : ""));
         }
 
         void gemm(int m, int n, int k, long a, long b, long c, int batch, long sa, long sb, long sc) {

@@ -4,7 +4,6 @@ import dev.soma.backend.OptimizerKernels;
 import dev.soma.jni.CudaKernels;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
-import org.bytedeco.javacpp.DoublePointer;
 
 /**
  * Fused multi-tensor optimizer updates of cuda-kernels/optim.cu: one native call per step, one launch per table
@@ -58,16 +57,18 @@ final class CudaOptimizer implements OptimizerKernels {
     @Override
     public double sumSquares(Tensor[] tensors) {
         if (tensors.length == 0) return 0;
-        try (Tensor scratch = Tensor.empty(DType.F64, backend.device(), CudaKernels.SUM_SQUARES_SCRATCH).keep();
-             DoublePointer host = new DoublePointer(1)) {
+        try (Tensor scratch = Tensor.empty(DType.F64, backend.device(), CudaKernels.SUM_SQUARES_SCRATCH).keep()) {
             backend.bind();
             int status = CudaKernels.soma_cuda_sum_squares(dtype(tensors), tensors.length, addresses(tensors),
                     sizes(tensors), scratch.address(), backend.stream());
             CudaStatus.kernel(status, "soma_cuda_sum_squares", () -> "of " + describe(tensors));
-            // The total is scratch[0]; the copy on the legacy default stream waits for the kernels before it.
-            CudaStatus.runtime(CudaKernels.soma_cuda_memcpy(host.address(), scratch.address(), 8L,
-                    CudaKernels.DEVICE_TO_HOST), "soma_cuda_memcpy", () -> "reading the sum of squares");
-            return host.get(0);
+            // The total is scratch[0], read on the compute stream after the kernels (a plain cudaMemcpy would run
+            // on the legacy default stream, which does not wait for our non-blocking compute stream).
+            double[] total = new double[1];
+            try (Tensor first = scratch.viewOf(0, new long[] {1}, new long[] {1})) {
+                backend.memory().read(first, total);
+            }
+            return total[0];
         }
     }
 
