@@ -65,8 +65,25 @@ export LD_LIBRARY_PATH="${LD_DIRS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   if command -v nvidia-smi >/dev/null; then nvidia-smi; else echo "nvidia-smi: not found"; fi
 } > "$LOGS/environment.log" 2>&1
 
+# xz-compressed jars (prepare.sh: oneDNN's natives) are unpacked next to the runtime.
+mkdir -p "$WORK/lib"
+for packed in "$BUNDLE"/lib/*.jar.xz; do
+  [ -f "$packed" ] || continue
+  target="$WORK/lib/$(basename "$packed" .xz)"
+  if command -v xz >/dev/null; then xz -dc "$packed" > "$target"
+  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$packed" "$target"
+  fi
+done
 CLASSPATH_JARS=""
-for jar in "$BUNDLE"/lib/*.jar; do CLASSPATH_JARS="${CLASSPATH_JARS:+$CLASSPATH_JARS:}$jar"; done
+for jar in "$BUNDLE"/lib/*.jar "$WORK"/lib/*.jar; do
+  [ -f "$jar" ] && CLASSPATH_JARS="${CLASSPATH_JARS:+$CLASSPATH_JARS:}$jar"
+done
+# MNIST from the bundle, when prepare.sh found it: the CLI test and the training run below use it.
+DATA="$WORK/data"
+if [ -d "$BUNDLE/mnist" ]; then
+  mkdir -p "$DATA/mnist"
+  for gz in "$BUNDLE"/mnist/*.gz; do gzip -dc "$gz" > "$DATA/mnist/$(basename "$gz" .gz)"; done
+fi
 # One JUnit console run: time limit, log file, then extra launcher arguments (after any -D options for the JVM).
 junit() {
   local limit=$1 log=$2 jvm=()
@@ -74,7 +91,7 @@ junit() {
   while [ $# -gt 0 ] && [ "${1#-D}" != "$1" ]; do jvm+=("$1"); shift; done
   # On timeout: SIGQUIT first (the JVM prints every thread's stack to the log: which test hung, where), then kill.
   timeout -s QUIT -k 15 "$limit" "$JAVA" --enable-native-access=ALL-UNNAMED -Xss8m "${jvm[@]}" \
-    -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+    -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" -Dsoma.data="$DATA" \
     -jar "$BUNDLE/junit-console.jar" execute \
     --class-path "$BUNDLE/test-classes:$CLASSPATH_JARS" \
     --include-tag gpu \
@@ -89,6 +106,18 @@ junit 60 "$LOGS/junit-vendor-off.log" -Dsoma.cuda.vendor=false \
   --select-class dev.soma.cuda.CudaVendorPathTest --select-class dev.soma.cuda.CudaLinalgTest \
   --select-class dev.soma.cuda.CudaConvTest
 STATUS_OFF=$?
+# The step bench again with every kernel call timed (KernelProfiler): where each family's step goes.
+junit 120 "$LOGS/junit-profile.log" -Dsoma.profile=true --select-class dev.soma.cli.CudaStepBenchTest
+# A real training run on cuda:0: the reference CNN on all of MNIST (2 epochs), its curves PNG copied to the logs.
+TRAIN_STATUS=skipped
+if [ -f "$DATA/mnist/train-images-idx3-ubyte" ]; then
+  timeout -s QUIT -k 15 "${SOMA_GPU_TRAIN_LIMIT:-150}" "$JAVA" --enable-native-access=ALL-UNNAMED -Djava.awt.headless=true \
+    -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" -Dsoma.data="$DATA" -cp "$CLASSPATH_JARS" \
+    dev.soma.cli.SomaCli train cnn --dataset mnist --device cuda:0 --epochs "${SOMA_GPU_TRAIN_EPOCHS:-2}" \
+    --out "$WORK/train-cnn" > "$LOGS/train-cnn.log" 2>&1
+  TRAIN_STATUS=$?
+  [ -f "$WORK/train-cnn/curves.png" ] && cp "$WORK/train-cnn/curves.png" "$LOGS/train-cnn-curves.png"
+fi
 SECONDS_TAKEN=$(( $(date +%s) - START ))
 
 count() { grep -Eo "[0-9]+ tests $1" "${2:-$LOGS/junit.log}" | head -n 1 | cut -d' ' -f1; }
@@ -109,8 +138,13 @@ grep -E '^BENCH ' "$LOGS/junit.log" | sed 's/^BENCH /bench    /' || true
 paths "(vendor on) " "$LOGS/junit.log"
 printf '%-10s %s\n' "vendor-off" "found $(count found "$LOGS/junit-vendor-off.log"), succeeded $(count successful "$LOGS/junit-vendor-off.log"), failed $(count failed "$LOGS/junit-vendor-off.log"), exit $STATUS_OFF"
 paths "(vendor off)" "$LOGS/junit-vendor-off.log"
+echo "== profile: the 6 largest kernel families per step (all in junit-profile.log)"
+awk '$1 == "PROFILE" { if ($2 != f) { f = $2; n = 0 } if (n++ < 7) print }' "$LOGS/junit-profile.log" || true
+echo "train    cnn on MNIST, cuda:0 (exit $TRAIN_STATUS):"
+grep -hE '^(training on|Epoch |test_accuracy=)' "$LOGS/train-cnn.log" 2>/dev/null | sed 's/^/train    /' || true
 grep -hE '✘' "$LOGS/junit.log" "$LOGS/junit-vendor-off.log" | head -n 20 | sed 's/^/failed   /' || true
 ABORTED=$(count aborted)
+if [ "$STATUS" = 0 ] && [ "$TRAIN_STATUS" != 0 ] && [ "$TRAIN_STATUS" != skipped ]; then STATUS=4; fi
 if [ "$STATUS" = 0 ] && [ "$STATUS_OFF" != 0 ]; then STATUS=$STATUS_OFF; fi
 if [ "$STATUS" = 0 ] && [ "${ABORTED:-0}" != 0 ]; then
   echo "note     $ABORTED tests were skipped by an assumption (no usable CUDA device?): see $LOGS/junit.log"

@@ -62,6 +62,21 @@ for jar in "$BUNDLE"/lib/dnnl-*-linux-x86_64.jar; do
 done
 zip -q -d "$BUNDLE/lib/$(basename "$JAR")" 'dev/soma/jni/linux-x86_64/libsoma_cuda_emu*.so' >/dev/null || true
 rm -f "$BUNDLE/strip.txt"
+# oneDNN's native jar is most of the bundle: stored (no deflate) then xz-compressed it is 10 MB smaller, which
+# leaves room for MNIST. check.sh unpacks *.jar.xz before the run.
+for jar in "$BUNDLE"/lib/dnnl-*-linux-x86_64.jar; do
+  XTMP=$(mktemp -d)
+  (cd "$XTMP" && unzip -q "$jar" && rm "$jar" && zip -q -0 -r "$jar" .)
+  rm -rf "$XTMP"
+  xz -6 -T2 "$jar"
+done
+# MNIST (gzipped) when data/mnist has it: check.sh then trains the CNN on it on cuda:0 (`bin/soma fetch mnist`).
+if [ -f data/mnist/train-images-idx3-ubyte ]; then
+  mkdir -p "$BUNDLE/mnist"
+  for f in data/mnist/*-ubyte; do gzip -9 -c "$f" > "$BUNDLE/mnist/$(basename "$f").gz"; done
+else
+  echo "prepare.sh: no data/mnist (bin/soma fetch mnist): the GPU check will not train on MNIST" >&2
+fi
 cp -r target/test-classes "$BUNDLE/test-classes"
 cp "$CONSOLE" "$BUNDLE/junit-console.jar"
 

@@ -9,17 +9,22 @@ import dev.soma.tensor.Device;
 /** The default backend: our C++ kernels (OpenMP) and oneDNN, on host memory from a caching pool. */
 public final class CpuBackend implements Backend {
     private final CachingPool pool;
-    private final MemoryKernels memory = new CheckedMemory(Device.cpu(), new CpuMemory());
-    private final ElementwiseKernels elementwise = new CpuElementwise();
-    private final ReductionKernels reductions = new CpuReductions();
-    private final LossKernels losses = new CpuLoss();
-    private final LinalgKernels linalg = new CpuLinalg();
-    private final RandomKernels random = new CpuRandom();
-    private final OptimizerKernels optimizer = new CpuOptimizer();
-    private final ConvKernels conv = new CpuConv();
-    private final AttentionKernels attention = new CpuAttention();
-    private final NormalizationKernels normalization = new CpuNormalization();
-    private final RecurrentKernels recurrent = new CpuRecurrent();
+    private final MemoryKernels memory = profiled(MemoryKernels.class, new CheckedMemory(Device.cpu(), new CpuMemory()));
+    private final ElementwiseKernels elementwise = profiled(ElementwiseKernels.class, new CpuElementwise());
+    private final ReductionKernels reductions = profiled(ReductionKernels.class, new CpuReductions());
+    private final LossKernels losses = profiled(LossKernels.class, new CpuLoss());
+    private final LinalgKernels linalg = profiled(LinalgKernels.class, new CpuLinalg());
+    private final RandomKernels random = profiled(RandomKernels.class, new CpuRandom());
+    private final OptimizerKernels optimizer = profiled(OptimizerKernels.class, new CpuOptimizer());
+    private final ConvKernels conv = profiled(ConvKernels.class, new CpuConv());
+    private final AttentionKernels attention = profiled(AttentionKernels.class, new CpuAttention());
+    private final NormalizationKernels normalization = profiled(NormalizationKernels.class, new CpuNormalization());
+    private final RecurrentKernels recurrent = profiled(RecurrentKernels.class, new CpuRecurrent());
+
+    /** The kernels, timed per call when {@code -Dsoma.profile=true} (KernelProfiler; CPU calls are synchronous). */
+    private static <T> T profiled(Class<T> type, T kernels) {
+        return KernelProfiler.wrap(type, kernels, () -> { });
+    }
 
     CpuBackend() {
         NativeLibraries.cpu();

@@ -1,6 +1,7 @@
 package dev.soma.cli;
 
 import dev.soma.backend.CudaProbe;
+import dev.soma.backend.KernelProfiler;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Batch;
 import dev.soma.gan.GanTrainer;
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.regex.Matcher;
@@ -52,7 +54,9 @@ class CudaStepBenchTest {
                  GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4), d.seed(2), new Adam(2e-4), 100).seed(3).to(GPU);
                  Scope scope = Scope.open()) {
                 Tensor real = Tensor.randn(4, BATCH, 28, 28, 1).tanh().to(GPU);
-                return StepTimer.run(out, "dcgan", BATCH, WARMUP, STEPS, () -> gan.trainStep(real));
+                int status = StepTimer.run(out, "dcgan", BATCH, WARMUP, STEPS, () -> gan.trainStep(real));
+                profile("dcgan", () -> gan.trainStep(real));
+                return status;
             }
         }));
     }
@@ -63,9 +67,34 @@ class CudaStepBenchTest {
             try (model) {
                 model.seed(1).to(GPU).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
                 model.build(shape);
-                return StepTimer.run(out, name, BATCH, WARMUP, STEPS, () -> model.trainStep(batch));
+                int status = StepTimer.run(out, name, BATCH, WARMUP, STEPS, () -> model.trainStep(batch));
+                profile(name, () -> model.trainStep(batch));
+                return status;
             }
         }));
+    }
+
+    /**
+     * With -Dsoma.profile=true (bench/gpu/check.sh's profiled run): 20 more steps with every kernel call timed,
+     * printed as {@code PROFILE family kernel calls-per-step ms-per-step share} lines, largest first, and one line
+     * for the step's wall time with every call waited for.
+     */
+    private static void profile(String family, Runnable step) {
+        if (!KernelProfiler.installed()) return;
+        int steps = 20;
+        KernelProfiler.start();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) step.run();
+        double wallMs = (System.nanoTime() - t0) / 1e6 / steps;
+        List<KernelProfiler.Entry> entries = KernelProfiler.stop();
+        double kernelMs = entries.stream().mapToLong(KernelProfiler.Entry::nanos).sum() / 1e6 / steps;
+        System.out.println(String.format(Locale.ROOT, "PROFILE %-6s %-34s %7s %9.3f ms  kernels %.3f ms (%.0f%%)",
+                family, "step (every call waited for)", "", wallMs, kernelMs, 100 * kernelMs / wallMs));
+        for (KernelProfiler.Entry e : entries.subList(0, Math.min(15, entries.size()))) {
+            double ms = e.nanos() / 1e6 / steps;
+            System.out.println(String.format(Locale.ROOT, "PROFILE %-6s %-34s %7.1f %9.3f ms  %5.1f%%", family,
+                    e.name(), e.calls() / (double) steps, ms, 100 * ms / wallMs));
+        }
     }
 
     private interface Timed {

@@ -4,6 +4,7 @@ import dev.soma.backend.AttentionKernels;
 import dev.soma.backend.Backend;
 import dev.soma.backend.ConvKernels;
 import dev.soma.backend.CudaProbe;
+import dev.soma.backend.KernelProfiler;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.backend.LinalgKernels;
 import dev.soma.backend.LossKernels;
@@ -41,26 +42,31 @@ public final class CudaBackend implements Backend {
     /** The stream the calling thread enqueues on, when it is not the compute stream (inside prefetch). */
     private final ThreadLocal<Long> streamOverride = new ThreadLocal<>();
     private final MemoryKernels memory;
-    private final ElementwiseKernels elementwise = new CudaElementwise(this);
-    private final LinalgKernels linalg = new CudaLinalg(this);
-    private final RandomKernels random = new CudaRandom(this);
-    private final ConvKernels conv = new CudaConv(this);
-    private final OptimizerKernels optimizer = new CudaOptimizer(this);
-    private final NormalizationKernels normalization = new CudaNormalization(this);
-    private final ReductionKernels reductions = new CudaReductions(this);
-    private final LossKernels losses = new CudaLoss(this);
-    private final AttentionKernels attention = new CudaAttention(this);
-    private final RecurrentKernels recurrent = new CudaRecurrent(this);
+    private final ElementwiseKernels elementwise = profiled(ElementwiseKernels.class, new CudaElementwise(this));
+    private final LinalgKernels linalg = profiled(LinalgKernels.class, new CudaLinalg(this));
+    private final RandomKernels random = profiled(RandomKernels.class, new CudaRandom(this));
+    private final ConvKernels conv = profiled(ConvKernels.class, new CudaConv(this));
+    private final OptimizerKernels optimizer = profiled(OptimizerKernels.class, new CudaOptimizer(this));
+    private final NormalizationKernels normalization = profiled(NormalizationKernels.class, new CudaNormalization(this));
+    private final ReductionKernels reductions = profiled(ReductionKernels.class, new CudaReductions(this));
+    private final LossKernels losses = profiled(LossKernels.class, new CudaLoss(this));
+    private final AttentionKernels attention = profiled(AttentionKernels.class, new CudaAttention(this));
+    private final RecurrentKernels recurrent = profiled(RecurrentKernels.class, new CudaRecurrent(this));
 
     public CudaBackend(Device device) {
         if (device.isCpu()) throw new IllegalArgumentException("CudaBackend needs a CUDA device, got " + device);
         this.device = device;
-        this.memory = new CheckedMemory(device, new CudaMemory(this));
+        this.memory = profiled(MemoryKernels.class, new CheckedMemory(device, new CudaMemory(this)));
         NativeLibraries.cpu(); // host-side copies into the pinned staging buffers
         bind();
         this.streams = new CudaStreams(device);
         this.pool = new CachingPool(new CudaAllocator(device.index()), streams);
         this.pinned = new CachingPool(new PinnedHostAllocator(device.index()), streams);
+    }
+
+    /** The kernels, timed per call when {@code -Dsoma.profile=true} (KernelProfiler; waits on the current stream). */
+    private <T> T profiled(Class<T> type, T kernels) {
+        return KernelProfiler.wrap(type, kernels, () -> streams.synchronize(currentStream()));
     }
 
     /** Makes this backend's device current on the calling thread (cheap; CUDA keeps it per thread). */
