@@ -11,11 +11,13 @@ BUNDLE="$ROOT/.gpu-bundle"
 LOGS="${1:-${OUT:-$ROOT/gpu-logs}}"
 mkdir -p "$LOGS"
 LOGS=$(cd "$LOGS" && pwd)
-[ -f "$BUNDLE/runtime.tar.gz" ] || { echo "check.sh: no $BUNDLE/runtime.tar.gz; run bench/gpu/prepare.sh first" >&2; exit 2; }
+[ -f "$BUNDLE/runtime.tar.xz" ] || { echo "check.sh: no $BUNDLE/runtime.tar.xz; run bench/gpu/prepare.sh first" >&2; exit 2; }
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-tar -xzf "$BUNDLE/runtime.tar.gz" -C "$WORK"
+if command -v xz >/dev/null; then xz -dc "$BUNDLE/runtime.tar.xz" | tar -xf - -C "$WORK"
+else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$BUNDLE/runtime.tar.xz" | tar -xf - -C "$WORK"
+fi
 JAVA="$WORK/runtime/bin/java"
 
 # cuBLAS and cuDNN live inside the Python packages (nvidia-cublas, nvidia-cudnn-cu13); the CUDA runtime in
@@ -63,6 +65,7 @@ export LD_LIBRARY_PATH="${LD_DIRS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   "$JAVA" -version 2>&1
   if command -v nvidia-smi >/dev/null; then nvidia-smi; else echo "nvidia-smi: not found"; fi
+  echo "fonts (curves.png draws text): $(fc-list 2>/dev/null | wc -l) from fc-list"
 } > "$LOGS/environment.log" 2>&1
 
 # xz-compressed jars (prepare.sh: oneDNN's natives) are unpacked next to the runtime.
@@ -140,6 +143,7 @@ printf '%-10s %s\n' "vendor-off" "found $(count found "$LOGS/junit-vendor-off.lo
 paths "(vendor off)" "$LOGS/junit-vendor-off.log"
 echo "== profile: the 6 largest kernel families per step (all in junit-profile.log)"
 awk '$1 == "PROFILE" { if ($2 != f) { f = $2; n = 0 } if (n++ < 7) print }' "$LOGS/junit-profile.log" || true
+echo "== cuDNN's timings of the step convolutions' algorithms: $(grep -c '^ALGO ' "$LOGS/junit-profile.log") lines in junit-profile.log"
 echo "train    cnn on MNIST, cuda:0 (exit $TRAIN_STATUS):"
 grep -hE '^(training on|Epoch |test_accuracy=)' "$LOGS/train-cnn.log" 2>/dev/null | sed 's/^/train    /' || true
 grep -hE '✘' "$LOGS/junit.log" "$LOGS/junit-vendor-off.log" | head -n 20 | sed 's/^/failed   /' || true

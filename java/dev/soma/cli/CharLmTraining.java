@@ -13,7 +13,6 @@ import dev.soma.text.CharWindows;
 import dev.soma.text.Kjv;
 import dev.soma.text.KnownWords;
 import dev.soma.text.TextSampler;
-import dev.soma.util.Plots;
 import dev.soma.zoo.LanguageModels;
 
 import java.io.IOException;
@@ -76,8 +75,7 @@ final class CharLmTraining {
                     .validationData(validation).verbose(c.quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
             History history = m.fit(train, c.resumable(options, checkpoint));
-            Path curves = runDir.resolve("curves.png");
-            Plots.history(curves, history.arrays());
+            String curves = CurvesPlot.write(runDir.resolve("curves.png"), history.arrays());
             Map<String, Double> result = m.evaluate(validation, c.batchSize);
             String sample = new TextSampler(m, vocab, c.context).generate(PROMPT, 500, 0.8, 1);
             Files.writeString(runDir.resolve("sample.txt"), sample + "\n", StandardCharsets.UTF_8);

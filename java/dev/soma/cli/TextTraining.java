@@ -11,7 +11,6 @@ import dev.soma.optim.Adam;
 import dev.soma.text.Imdb;
 import dev.soma.text.TextClassification;
 import dev.soma.text.Vocabulary;
-import dev.soma.util.Plots;
 import dev.soma.zoo.ReferenceModels;
 
 import java.io.IOException;
@@ -64,8 +63,7 @@ final class TextTraining {
                     .validationSplit(c.validationSplit).verbose(c.quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
             History history = m.fit(train, c.resumable(options, checkpoint));
-            Path curves = runDir.resolve("curves.png");
-            Plots.history(curves, history.arrays());
+            String curves = CurvesPlot.write(runDir.resolve("curves.png"), history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));

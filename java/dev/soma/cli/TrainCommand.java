@@ -11,7 +11,6 @@ import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
 import dev.soma.optim.LearningRateSchedule;
 import dev.soma.tensor.Device;
-import dev.soma.util.Plots;
 import dev.soma.zoo.ReferenceModels;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -220,8 +219,7 @@ final class TrainCommand implements Callable<Integer> {
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             History history = m.fit(train, options);
-            Path curves = runDir.resolve("curves.png");
-            Plots.history(curves, history.arrays());
+            String curves = CurvesPlot.write(runDir.resolve("curves.png"), history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);
             if (model.equals("dale")) {

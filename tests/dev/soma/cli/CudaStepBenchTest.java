@@ -59,6 +59,11 @@ class CudaStepBenchTest {
                 return status;
             }
         }));
+        if (KernelProfiler.installed()) {
+            // cuDNN's own timing of every algorithm for the convolutions these steps ran: what a search would gain.
+            var backend = (dev.soma.backend.cuda.CudaBackend) dev.soma.backend.Backends.get(GPU);
+            for (String line : backend.cudnnConvolutionAlgorithmTimings()) System.out.println("ALGO " + line);
+        }
     }
 
     private void step(String name, Sequential model, Batch batch) {

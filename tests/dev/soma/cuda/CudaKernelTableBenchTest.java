@@ -153,10 +153,12 @@ class CudaKernelTableBenchTest {
             zero.close();
         }
 
-        private static Pointer raw(long address) {
+        private static Pointer raw(long at) {
+            // (not named "address": inside the anonymous class that name is Pointer's own field, so
+            // "this.address = address" assigned the field to itself and cuBLAS got null pointers: status 7)
             return new Pointer() {
                 {
-                    this.address = address;
+                    address = at;
                 }
             };
         }

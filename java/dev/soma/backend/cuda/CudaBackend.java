@@ -45,7 +45,8 @@ public final class CudaBackend implements Backend {
     private final ElementwiseKernels elementwise = profiled(ElementwiseKernels.class, new CudaElementwise(this));
     private final LinalgKernels linalg = profiled(LinalgKernels.class, new CudaLinalg(this));
     private final RandomKernels random = profiled(RandomKernels.class, new CudaRandom(this));
-    private final ConvKernels conv = profiled(ConvKernels.class, new CudaConv(this));
+    private final CudaConv cudaConv = new CudaConv(this);
+    private final ConvKernels conv = profiled(ConvKernels.class, cudaConv);
     private final OptimizerKernels optimizer = profiled(OptimizerKernels.class, new CudaOptimizer(this));
     private final NormalizationKernels normalization = profiled(NormalizationKernels.class, new CudaNormalization(this));
     private final ReductionKernels reductions = profiled(ReductionKernels.class, new CudaReductions(this));
@@ -67,6 +68,16 @@ public final class CudaBackend implements Backend {
     /** The kernels, timed per call when {@code -Dsoma.profile=true} (KernelProfiler; waits on the current stream). */
     private <T> T profiled(Class<T> type, T kernels) {
         return KernelProfiler.wrap(type, kernels, () -> streams.synchronize(currentStream()));
+    }
+
+    /**
+     * cuDNN's own timing of every convolution algorithm for each geometry this backend has convolved, one line
+     * per (pass, algorithm), the one our heuristic choice uses marked "[chosen]": for benchmarks deciding whether
+     * an algorithm search would pay. One line saying why when cuDNN does not run here.
+     */
+    public java.util.List<String> cudnnConvolutionAlgorithmTimings() {
+        bind();
+        return cudaConv.cudnnAlgorithmTimings();
     }
 
     /** Makes this backend's device current on the calling thread (cheap; CUDA keeps it per thread). */

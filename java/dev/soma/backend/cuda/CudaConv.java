@@ -35,6 +35,12 @@ final class CudaConv implements ConvKernels {
         return c;
     }
 
+    /** cuDNN's own timings of every algorithm for the geometries seen so far (CudnnConv#measuredAlternatives). */
+    java.util.List<String> cudnnAlgorithmTimings() {
+        String refusal = libraryRefusal();
+        return refusal != null ? java.util.List.of("no cuDNN: " + refusal) : cudnn().measuredAlternatives();
+    }
+
     /** Why cuDNN does not run at all here (emulated, switched off, not loaded), or null. */
     private static String libraryRefusal() {
         return VendorPaths.libraryRefusal("cuDNN", CudaProbe.result().emulated(), VendorPaths.vendorEnabled(),

@@ -16,6 +16,8 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -50,6 +52,8 @@ final class CudnnConv {
     /** Lives as long as the backend (the process): a handle is made once per thread that convolves. */
     private final ThreadLocal<Handle> handles = new ThreadLocal<>();
     private final Map<String, Algo> algos = new ConcurrentHashMap<>();
+    /** Every geometry a pass chose an algorithm for (with its TF32 setting), for {@link #measuredAlternatives}. */
+    private final Map<Geometry, Boolean> seen = new ConcurrentHashMap<>();
 
     CudnnConv(CudaBackend backend) {
         this.backend = backend;
@@ -168,6 +172,7 @@ final class CudnnConv {
     }
 
     private Algo algo(String pass, Geometry g, boolean tf32, Chooser chooser) {
+        seen.put(g, tf32);
         return algos.computeIfAbsent(key(pass, g, tf32), k -> {
             try {
                 return chooser.choose();
@@ -241,6 +246,64 @@ final class CudnnConv {
             }
             return none("backward-filter");
         }
+    }
+
+    // ------------------------------------------------------------------ diagnostics
+
+    /**
+     * For every geometry seen so far, every algorithm cuDNN offers for each pass, timed by cuDNN itself
+     * (cudnnFind*Algorithm: it allocates, runs and times each one, so the numbers are its own), one line each:
+     * {@code pass geometry algo=K ms det|nondet math=M workspace=B [chosen]}, "chosen" marking the heuristic pick
+     * the passes use. A benchmark's diagnostic (what an algorithm search would gain), not used for choosing.
+     */
+    List<String> measuredAlternatives() {
+        List<String> lines = new ArrayList<>();
+        Handle h = handle();
+        for (Map.Entry<Geometry, Boolean> e : seen.entrySet()) {
+            Geometry g = e.getKey();
+            boolean tf32 = e.getValue();
+            try (Descriptors d = new Descriptors(g, tf32); IntPointer returned = new IntPointer(1)) {
+                try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CUDNN_CONVOLUTION_FWD_ALGO_COUNT)) {
+                    int status = cudnnFindConvolutionForwardAlgorithm(h.context(), d.x, d.w, d.conv, d.y,
+                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf);
+                    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
+                        cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
+                        lines.add(line("forward", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
+                    }
+                    if (status != CUDNN_STATUS_SUCCESS) lines.add("forward " + g + " search failed: cuDNN status " + status);
+                }
+                try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)) {
+                    int status = cudnnFindConvolutionBackwardDataAlgorithm(h.context(), d.w, d.y, d.conv, d.x,
+                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned, perf);
+                    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
+                        cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
+                        lines.add(line("backward data", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
+                    }
+                    if (status != CUDNN_STATUS_SUCCESS) lines.add("backward data " + g + " search failed: cuDNN status " + status);
+                }
+                try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT)) {
+                    int status = cudnnFindConvolutionBackwardFilterAlgorithm(h.context(), d.x, d.y, d.conv, d.w,
+                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned, perf);
+                    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
+                        cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
+                        lines.add(line("backward weights", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
+                    }
+                    if (status != CUDNN_STATUS_SUCCESS) lines.add("backward weights " + g + " search failed: cuDNN status " + status);
+                }
+            } catch (Refusal r) {
+                lines.add(g + ": " + r.getMessage());
+            }
+        }
+        return lines;
+    }
+
+    private String line(String pass, Geometry g, boolean tf32, int algo, int status, float ms, int determinism,
+                        int math, long workspace) {
+        Algo chosen = algos.get(key(pass, g, tf32));
+        boolean isChosen = chosen != null && chosen.algo() == algo && chosen.mathType() == math;
+        return String.format(java.util.Locale.ROOT, "%-16s %s algo=%d %s %.4f ms %s math=%d workspace=%d%s", pass, g,
+                algo, status == CUDNN_STATUS_SUCCESS ? "ok" : "status" + status, ms,
+                determinism == CUDNN_DETERMINISTIC ? "det" : "nondet", math, workspace, isChosen ? " [chosen]" : "");
     }
 
     // ------------------------------------------------------------------ plumbing
