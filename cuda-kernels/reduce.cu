@@ -329,9 +329,7 @@ __global__ void softmax_kernel(const T* in, T* out, int64_t rows, int64_t cols) 
 
 // The same arithmetic for rows that fit in registers (kPer columns per group member): the row is read once and
 // written once, and every member's kPer loads are in flight together, where the loop above reads it three times
-// with one load per iteration. Each member's columns are rank + j * size, as above, so the per-member sums add
-// the same terms in the same order. Measured on an H200 (CudaKernelTableBenchTest, 4096 columns): the loop ran
-// at 0.41 of the copy bandwidth.
+// with one load per iteration. Each member's columns are rank + j * size, as above.
 template <typename T, bool kBlock, bool kLog, int kPer>
 __global__ void softmax_regs_kernel(const T* in, T* out, int64_t rows, int64_t cols) {
   using G = Group<kBlock>;
@@ -393,9 +391,17 @@ int softmax_regs(const RowLaunch& l, const T* x, T* y, int64_t rows, int64_t col
   return launch<softmax_regs_kernel<T, kBlock, kLog, kPer>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
 }
 
-// Registers per member: the smallest of 1, 2, 4, 8, 16 (32 for a warp's row) that holds the row; 0: too long.
+// Registers per member: the smallest of 1, 2, 4, 8, 16, 32 that holds the row, else the loop. A block's row
+// takes as few threads as hold it at 32 columns each (at least 64): small blocks keep more rows' loads in flight
+// per multiprocessor while other blocks are in their reductions. On an H200, 512 threads per 4096-column row
+// (8 per thread) reached only 0.42 of the copy bandwidth, the same as the three-pass loop.
 template <typename T, bool kBlock, bool kLog>
-int softmax_regs_or_loop(const RowLaunch& l, const T* x, T* y, int64_t rows, int64_t cols, cudaStream_t s) {
+int softmax_regs_or_loop(RowLaunch l, const T* x, T* y, int64_t rows, int64_t cols, cudaStream_t s) {
+  if (kBlock) {
+    const int64_t threads = ((cols + 31) / 32 + kWarp - 1) / kWarp * kWarp;
+    if (threads > 1024) return launch<softmax_kernel<T, kBlock, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
+    l.threads = unsigned(threads < 64 ? 64 : threads);
+  }
   const int64_t members = kBlock ? int64_t(l.threads) : int64_t(kWarp);
   const int64_t per = (cols + members - 1) / members;
   if (per <= 1) return softmax_regs<T, kBlock, kLog, 1>(l, x, y, rows, cols, s);
@@ -403,7 +409,7 @@ int softmax_regs_or_loop(const RowLaunch& l, const T* x, T* y, int64_t rows, int
   if (per <= 4) return softmax_regs<T, kBlock, kLog, 4>(l, x, y, rows, cols, s);
   if (per <= 8) return softmax_regs<T, kBlock, kLog, 8>(l, x, y, rows, cols, s);
   if (per <= 16) return softmax_regs<T, kBlock, kLog, 16>(l, x, y, rows, cols, s);
-  if (!kBlock && per <= 32) return softmax_regs<T, kBlock, kLog, 32>(l, x, y, rows, cols, s);
+  if (per <= 32) return softmax_regs<T, kBlock, kLog, 32>(l, x, y, rows, cols, s);
   return launch<softmax_kernel<T, kBlock, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
 }
 

@@ -262,13 +262,16 @@ final class CudnnConv {
         for (Map.Entry<Geometry, Boolean> e : seen.entrySet()) {
             Geometry g = e.getKey();
             boolean tf32 = e.getValue();
-            try (Descriptors d = new Descriptors(g, tf32); IntPointer returned = new IntPointer(1)) {
+            for (int format : new int[] {CUDNN_TENSOR_NHWC, CUDNN_TENSOR_NCHW}) {
+            String layout = format == CUDNN_TENSOR_NHWC ? "nhwc" : "nchw";
+            int first = lines.size();
+            try (Descriptors d = new Descriptors(g, tf32, format); IntPointer returned = new IntPointer(1)) {
                 try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CUDNN_CONVOLUTION_FWD_ALGO_COUNT)) {
                     int status = cudnnFindConvolutionForwardAlgorithm(h.context(), d.x, d.w, d.conv, d.y,
                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf);
                     for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
                         cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
-                        lines.add(line("forward", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
+                        lines.add(layout + " " + line("forward", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
                     }
                     if (status != CUDNN_STATUS_SUCCESS) lines.add("forward " + g + " search failed: cuDNN status " + status);
                 }
@@ -277,7 +280,7 @@ final class CudnnConv {
                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned, perf);
                     for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
                         cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
-                        lines.add(line("backward data", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
+                        lines.add(layout + " " + line("backward data", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
                     }
                     if (status != CUDNN_STATUS_SUCCESS) lines.add("backward data " + g + " search failed: cuDNN status " + status);
                 }
@@ -286,12 +289,17 @@ final class CudnnConv {
                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned, perf);
                     for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
                         cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
-                        lines.add(line("backward weights", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
+                        lines.add(layout + " " + line("backward weights", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
                     }
                     if (status != CUDNN_STATUS_SUCCESS) lines.add("backward weights " + g + " search failed: cuDNN status " + status);
                 }
             } catch (Refusal r) {
-                lines.add(g + ": " + r.getMessage());
+                lines.add(layout + " " + g + ": " + r.getMessage());
+            }
+            // "[chosen]" names our NHWC pick; the same algorithm number in NCHW is another kernel
+            if (format != CUDNN_TENSOR_NHWC) {
+                for (int i = first; i < lines.size(); i++) lines.set(i, lines.get(i).replace(" [chosen]", ""));
+            }
             }
         }
         return lines;
@@ -300,7 +308,7 @@ final class CudnnConv {
     private String line(String pass, Geometry g, boolean tf32, int algo, int status, float ms, int determinism,
                         int math, long workspace) {
         Algo chosen = algos.get(key(pass, g, tf32));
-        boolean isChosen = chosen != null && chosen.algo() == algo && chosen.mathType() == math;
+        boolean isChosen = chosen != null && chosen.algo() == algo && chosen.mathType() == math;  // (NHWC rows)
         return String.format(java.util.Locale.ROOT, "%-16s %s algo=%d %s %.4f ms %s math=%d workspace=%d%s", pass, g,
                 algo, status == CUDNN_STATUS_SUCCESS ? "ok" : "status" + status, ms,
                 determinism == CUDNN_DETERMINISTIC ? "det" : "nondet", math, workspace, isChosen ? " [chosen]" : "");
@@ -317,6 +325,11 @@ final class CudnnConv {
         final cudnnConvolutionStruct conv = new cudnnConvolutionStruct();
 
         Descriptors(Geometry g, boolean tf32) {
+            this(g, tf32, CUDNN_TENSOR_NHWC);
+        }
+
+        /** {@code format}: CUDNN_TENSOR_NHWC (ours) or CUDNN_TENSOR_NCHW (measuredAlternatives compares both). */
+        Descriptors(Geometry g, boolean tf32, int format) {
             try {
                 check(cudnnCreateTensorDescriptor(x), "cudnnCreateTensorDescriptor");
                 check(cudnnCreateTensorDescriptor(y), "cudnnCreateTensorDescriptor");
@@ -324,13 +337,13 @@ final class CudnnConv {
                 check(cudnnCreateFilterDescriptor(w), "cudnnCreateFilterDescriptor");
                 check(cudnnCreateConvolutionDescriptor(conv), "cudnnCreateConvolutionDescriptor");
                 // (4-d descriptors take N, C, H, W whatever the memory format; NHWC sets the strides)
-                check(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.c(),
+                check(cudnnSetTensor4dDescriptor(x, format, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.c(),
                         (int) g.h(), (int) g.w()), "cudnnSetTensor4dDescriptor");
-                check(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.oc(),
+                check(cudnnSetTensor4dDescriptor(y, format, CUDNN_DATA_FLOAT, (int) g.n(), (int) g.oc(),
                         (int) g.oh(), (int) g.ow()), "cudnnSetTensor4dDescriptor");
-                check(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1, (int) g.oc(), 1, 1),
+                check(cudnnSetTensor4dDescriptor(bias, format, CUDNN_DATA_FLOAT, 1, (int) g.oc(), 1, 1),
                         "cudnnSetTensor4dDescriptor");
-                check(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, (int) g.oc(), (int) g.c(),
+                check(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, format, (int) g.oc(), (int) g.c(),
                         (int) g.kh(), (int) g.kw()), "cudnnSetFilter4dDescriptor");
                 check(cudnnSetConvolution2dDescriptor(conv, (int) g.padTop(), (int) g.padLeft(), (int) g.sh(),
                         (int) g.sw(), (int) g.dh(), (int) g.dw(), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
