@@ -87,6 +87,9 @@ class CudaStepBenchTest {
     private static void profile(String family, Runnable step) {
         if (!KernelProfiler.installed()) return;
         int steps = 20;
+        var backend = (dev.soma.backend.cuda.CudaBackend) dev.soma.backend.Backends.get(GPU);
+        long deviceAllocs = backend.pool().stats().nativeAllocations();
+        long pinnedAllocs = backend.pinnedStats().nativeAllocations();
         KernelProfiler.start();
         long t0 = System.nanoTime();
         for (int i = 0; i < steps; i++) step.run();
@@ -95,6 +98,9 @@ class CudaStepBenchTest {
         double kernelMs = entries.stream().mapToLong(KernelProfiler.Entry::nanos).sum() / 1e6 / steps;
         System.out.println(String.format(Locale.ROOT, "PROFILE %-6s %-34s %7s %9.3f ms  kernels %.3f ms (%.0f%%)",
                 family, "step (every call waited for)", "", wallMs, kernelMs, 100 * kernelMs / wallMs));
+        System.out.println(String.format(Locale.ROOT, "PROFILE %-6s native allocations in %d steps: device %d, pinned host %d",
+                family, steps, backend.pool().stats().nativeAllocations() - deviceAllocs,
+                backend.pinnedStats().nativeAllocations() - pinnedAllocs));
         for (KernelProfiler.Entry e : entries.subList(0, Math.min(15, entries.size()))) {
             double ms = e.nanos() / 1e6 / steps;
             System.out.println(String.format(Locale.ROOT, "PROFILE %-6s %-34s %7.1f %9.3f ms  %5.1f%%", family,

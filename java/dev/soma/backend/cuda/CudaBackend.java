@@ -100,6 +100,11 @@ public final class CudaBackend implements Backend {
         return streams;
     }
 
+    /** Statistics of the pinned host staging pool (transfers), as {@link #pool()}'s for device memory. */
+    public dev.soma.memory.PoolStats pinnedStats() {
+        return pinned.stats();
+    }
+
     /** Page-locked host staging buffers for transfers (blocks allocated for {@link #HOST}). */
     CachingPool pinned() {
         return pinned;
