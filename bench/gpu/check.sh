@@ -142,7 +142,7 @@ paths "(vendor on) " "$LOGS/junit.log"
 printf '%-10s %s\n' "vendor-off" "found $(count found "$LOGS/junit-vendor-off.log"), succeeded $(count successful "$LOGS/junit-vendor-off.log"), failed $(count failed "$LOGS/junit-vendor-off.log"), exit $STATUS_OFF"
 paths "(vendor off)" "$LOGS/junit-vendor-off.log"
 echo "== profile: the 6 largest kernel families per step (all in junit-profile.log)"
-awk '$1 == "PROFILE" { if ($2 != f) { f = $2; n = 0 } if (n++ < 7) print }' "$LOGS/junit-profile.log" || true
+awk '$1 == "PROFILE" { if ($2 != f) { f = $2; n = 0 } if (n++ < 8) print }' "$LOGS/junit-profile.log" || true
 echo "== cuDNN's timings of the step convolutions' algorithms: $(grep -c '^ALGO ' "$LOGS/junit-profile.log") lines in junit-profile.log"
 echo "train    cnn on MNIST, cuda:0 (exit $TRAIN_STATUS):"
 grep -hE '^(training on|Epoch |test_accuracy=)' "$LOGS/train-cnn.log" 2>/dev/null | sed 's/^/train    /' || true

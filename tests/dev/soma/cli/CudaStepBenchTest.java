@@ -98,6 +98,14 @@ class CudaStepBenchTest {
         double kernelMs = entries.stream().mapToLong(KernelProfiler.Entry::nanos).sum() / 1e6 / steps;
         System.out.println(String.format(Locale.ROOT, "PROFILE %-6s %-34s %7s %9.3f ms  kernels %.3f ms (%.0f%%)",
                 family, "step (every call waited for)", "", wallMs, kernelMs, 100 * kernelMs / wallMs));
+        long stream = backend.currentStream();
+        long w0 = System.nanoTime();
+        for (int i = 0; i < 200; i++) {
+            dev.soma.jni.CudaKernels.soma_cuda_stream_synchronize(stream);
+            dev.soma.jni.CudaKernels.soma_cuda_stream_synchronize(stream);
+        }
+        System.out.println(String.format(Locale.ROOT, "PROFILE %-6s each timed call includes ~%.4f ms of waiting on an idle "
+                + "stream (two waits)", family, (System.nanoTime() - w0) / 1e6 / 200));
         System.out.println(String.format(Locale.ROOT, "PROFILE %-6s native allocations in %d steps: device %d, pinned host %d",
                 family, steps, backend.pool().stats().nativeAllocations() - deviceAllocs,
                 backend.pinnedStats().nativeAllocations() - pinnedAllocs));
