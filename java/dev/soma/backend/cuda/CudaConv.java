@@ -76,8 +76,7 @@ final class CudaConv implements ConvKernels {
 
     private String cudnnName(String pass, Geometry g, boolean tf32) {
         String algo = cudnn().algorithm(pass, g, tf32);
-        return "cuDNN conv2d " + pass + " (NHWC f32, " + (tf32 ? "TF32 allowed" : "FMA math, TF32 off")
-                + (algo == null ? "" : ", " + algo) + ")";
+        return "cuDNN conv2d " + pass + " (" + CudnnConv.Mode.current(tf32) + (algo == null ? "" : ", " + algo) + ")";
     }
 
     private static int isMax(PoolKind kind) {

@@ -54,6 +54,8 @@ final class CudnnConv {
     private final Map<String, Algo> algos = new ConcurrentHashMap<>();
     /** Every geometry a pass chose an algorithm for (with its TF32 setting), for {@link #measuredAlternatives}. */
     private final Map<Geometry, Boolean> seen = new ConcurrentHashMap<>();
+    /** The mode of the last pass (measuredAlternatives marks the picks made under it). */
+    private volatile Mode lastMode = new Mode(false, false, true);
 
     CudnnConv(CudaBackend backend) {
         this.backend = backend;
@@ -61,15 +63,36 @@ final class CudnnConv {
 
     // ------------------------------------------------------------------ convolution
 
+    /** The switches a call runs under (VendorPaths): TF32, NCHW instead of NHWC, deterministic algorithms only. */
+    record Mode(boolean tf32, boolean nchw, boolean deterministic) {
+        static Mode current(boolean tf32) {
+            return new Mode(tf32, VendorPaths.cudnnNchw(), VendorPaths.cudnnDeterministic());
+        }
+
+        int format() {
+            return nchw ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
+        }
+
+        @Override
+        public String toString() {
+            return (nchw ? "NCHW" : "NHWC") + " f32, " + (tf32 ? "TF32 allowed" : "FMA math, TF32 off")
+                    + (deterministic ? "" : ", non-deterministic algorithms allowed");
+        }
+    }
+
     String forward(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out, boolean tf32) {
-        try (Descriptors d = new Descriptors(g, tf32)) {
+        Mode mode = Mode.current(tf32);
+        try (Descriptors d = new Descriptors(g, tf32, mode.format())) {
             Handle h = handle();
-            Algo a = algo("forward", g, tf32, () -> chooseForward(h, d, tf32));
+            Algo a = algo("forward", g, mode, () -> chooseForward(h, d, mode));
             if (a.refusal() != null) return a.refusal();
             check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
-            try (Tensor w = ohwi(kernel, g); Tensor ws = workspace(a.workspace(), x)) {
-                check(cudnnConvolutionForward(h.context(), h.one(), d.x, at(x), d.w, at(w), d.conv, a.algo(),
-                        at(ws), a.workspace(), h.zero(), d.y, at(out)), "cudnnConvolutionForward");
+            try (Tensor w = filter(kernel, g, mode); Tensor ws = workspace(a.workspace(), x);
+                 Tensor xc = mode.nchw() ? toNchw(x, g.n(), g.h(), g.w(), g.c()) : null;
+                 Tensor yc = mode.nchw() ? Tensor.empty(DType.F32, out.device(), g.n(), g.oc(), g.oh(), g.ow()).keep() : null) {
+                check(cudnnConvolutionForward(h.context(), h.one(), d.x, at(xc != null ? xc : x), d.w, at(w), d.conv,
+                        a.algo(), at(ws), a.workspace(), h.zero(), d.y, at(yc != null ? yc : out)), "cudnnConvolutionForward");
+                if (yc != null) fromNchw(yc, out, g.n(), g.oh(), g.ow(), g.oc());
             }
         } catch (Refusal r) {
             return r.getMessage();
@@ -83,14 +106,19 @@ final class CudnnConv {
     }
 
     String backwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX, boolean tf32) {
-        try (Descriptors d = new Descriptors(g, tf32)) {
+        Mode mode = Mode.current(tf32);
+        try (Descriptors d = new Descriptors(g, tf32, mode.format())) {
             Handle h = handle();
-            Algo a = algo("backward data", g, tf32, () -> chooseBackwardData(h, d, tf32));
+            Algo a = algo("backward data", g, mode, () -> chooseBackwardData(h, d, mode));
             if (a.refusal() != null) return a.refusal();
             check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
-            try (Tensor w = ohwi(kernel, g); Tensor ws = workspace(a.workspace(), gradX)) {
-                check(cudnnConvolutionBackwardData(h.context(), h.one(), d.w, at(w), d.y, at(gradOut), d.conv,
-                        a.algo(), at(ws), a.workspace(), h.zero(), d.x, at(gradX)), "cudnnConvolutionBackwardData");
+            try (Tensor w = filter(kernel, g, mode); Tensor ws = workspace(a.workspace(), gradX);
+                 Tensor gc = mode.nchw() ? toNchw(gradOut, g.n(), g.oh(), g.ow(), g.oc()) : null;
+                 Tensor xc = mode.nchw() ? Tensor.empty(DType.F32, gradX.device(), g.n(), g.c(), g.h(), g.w()).keep() : null) {
+                check(cudnnConvolutionBackwardData(h.context(), h.one(), d.w, at(w), d.y, at(gc != null ? gc : gradOut),
+                        d.conv, a.algo(), at(ws), a.workspace(), h.zero(), d.x, at(xc != null ? xc : gradX)),
+                        "cudnnConvolutionBackwardData");
+                if (xc != null) fromNchw(xc, gradX, g.n(), g.h(), g.w(), g.c());
             }
             return null;
         } catch (Refusal r) {
@@ -99,23 +127,30 @@ final class CudnnConv {
     }
 
     String backwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias, boolean tf32) {
-        try (Descriptors d = new Descriptors(g, tf32)) {
+        Mode mode = Mode.current(tf32);
+        try (Descriptors d = new Descriptors(g, tf32, mode.format())) {
             Handle h = handle();
-            Algo a = algo("backward weights", g, tf32, () -> chooseBackwardFilter(h, d, tf32));
+            Algo a = algo("backward weights", g, mode, () -> chooseBackwardFilter(h, d, mode));
             if (a.refusal() != null) return a.refusal();
             check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
-            long[] ohwi = {g.oc(), g.kh(), g.kw(), g.c()};
-            try (Tensor dw = Tensor.empty(DType.F32, gradKernel.device(), ohwi).keep();
-                 Tensor ws = workspace(a.workspace(), x)) {
-                check(cudnnConvolutionBackwardFilter(h.context(), h.one(), d.x, at(x), d.y, at(gradOut), d.conv,
+            // cuDNN's filter: OHWI [OC, KH, KW, C] in NHWC, OIHW [OC, C, KH, KW] in NCHW
+            long[] filter = mode.nchw() ? new long[] {g.oc(), g.c(), g.kh(), g.kw()} : new long[] {g.oc(), g.kh(), g.kw(), g.c()};
+            try (Tensor dw = Tensor.empty(DType.F32, gradKernel.device(), filter).keep();
+                 Tensor ws = workspace(a.workspace(), x);
+                 Tensor xc = mode.nchw() ? toNchw(x, g.n(), g.h(), g.w(), g.c()) : null;
+                 Tensor gc = mode.nchw() ? toNchw(gradOut, g.n(), g.oh(), g.ow(), g.oc()) : null) {
+                Tensor xs = xc != null ? xc : x, gs = gc != null ? gc : gradOut;
+                check(cudnnConvolutionBackwardFilter(h.context(), h.one(), d.x, at(xs), d.y, at(gs), d.conv,
                         a.algo(), at(ws), a.workspace(), h.zero(), d.w, at(dw)), "cudnnConvolutionBackwardFilter");
                 if (gradBias != null) {
-                    check(cudnnConvolutionBackwardBias(h.context(), h.one(), d.y, at(gradOut), h.zero(), d.bias,
+                    check(cudnnConvolutionBackwardBias(h.context(), h.one(), d.y, at(gs), h.zero(), d.bias,
                             at(gradBias)), "cudnnConvolutionBackwardBias");
                 }
-                // OHWI [OC, KH, KW, C] read as HWIO [KH, KW, C, OC], copied into the HWIO gradient.
+                // cuDNN's filter gradient read as HWIO [KH, KW, C, OC], copied into the HWIO gradient.
                 long[] hwio = {g.kh(), g.kw(), g.c(), g.oc()};
-                long[] strides = {g.kw() * g.c(), g.c(), 1, g.kh() * g.kw() * g.c()};
+                long[] strides = mode.nchw()
+                        ? new long[] {g.kw(), 1, g.kh() * g.kw(), g.c() * g.kh() * g.kw()}
+                        : new long[] {g.kw() * g.c(), g.c(), 1, g.kh() * g.kw() * g.c()};
                 try (Tensor view = dw.viewOf(dw.offset(), hwio, strides).keep()) {
                     backend.memory().copy(view, gradKernel);
                 }
@@ -128,7 +163,7 @@ final class CudnnConv {
 
     /** The cached algorithm of a pass as a describe string, or null when none was chosen yet for this geometry. */
     String algorithm(String pass, Geometry g, boolean tf32) {
-        Algo a = algos.get(key(pass, g, tf32));
+        Algo a = algos.get(key(pass, g, Mode.current(tf32)));
         if (a == null) return null;
         if (a.refusal() != null) return "refused: " + a.refusal();
         return "algorithm " + a.algo() + ", workspace " + a.workspace() + " B";
@@ -171,9 +206,10 @@ final class CudnnConv {
         Algo choose();
     }
 
-    private Algo algo(String pass, Geometry g, boolean tf32, Chooser chooser) {
-        seen.put(g, tf32);
-        return algos.computeIfAbsent(key(pass, g, tf32), k -> {
+    private Algo algo(String pass, Geometry g, Mode mode, Chooser chooser) {
+        seen.put(g, mode.tf32());
+        lastMode = mode;
+        return algos.computeIfAbsent(key(pass, g, mode), k -> {
             try {
                 return chooser.choose();
             } catch (Refusal r) {
@@ -182,25 +218,25 @@ final class CudnnConv {
         });
     }
 
-    private static String key(String pass, Geometry g, boolean tf32) {
-        return pass + (tf32 ? " tf32 " : " fp32 ") + g;
+    private static String key(String pass, Geometry g, Mode mode) {
+        return pass + " " + mode + " " + g;
     }
 
     /**
      * The first answer that succeeded and is deterministic, with FMA math only unless TF32 is on; never
      * CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round f32 data down to 16 bits.
      */
-    private static boolean acceptable(int status, int determinism, int mathType, boolean tf32) {
+    private static boolean acceptable(int status, int determinism, int mathType, Mode mode) {
         boolean math = mathType == CUDNN_FMA_MATH
-                || tf32 && (mathType == CUDNN_DEFAULT_MATH || mathType == CUDNN_TENSOR_OP_MATH);
-        return status == CUDNN_STATUS_SUCCESS && determinism == CUDNN_DETERMINISTIC && math;
+                || mode.tf32() && (mathType == CUDNN_DEFAULT_MATH || mathType == CUDNN_TENSOR_OP_MATH);
+        return status == CUDNN_STATUS_SUCCESS && (determinism == CUDNN_DETERMINISTIC || !mode.deterministic()) && math;
     }
 
     private static Algo none(String pass) {
-        return new Algo(-1, 0, 0, "cuDNN offers no deterministic " + pass + " algorithm with the wanted math here");
+        return new Algo(-1, 0, 0, "cuDNN offers no " + pass + " algorithm with the wanted math and determinism here");
     }
 
-    private static Algo chooseForward(Handle h, Descriptors d, boolean tf32) {
+    private static Algo chooseForward(Handle h, Descriptors d, Mode mode) {
         int count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
         try (IntPointer returned = new IntPointer(1);
              cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(count)) {
@@ -208,7 +244,7 @@ final class CudnnConv {
                     "cudnnGetConvolutionForwardAlgorithm_v7");
             for (int i = 0; i < returned.get(); i++) {
                 cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
-                if (acceptable(p.status(), p.determinism(), p.mathType(), tf32)) {
+                if (acceptable(p.status(), p.determinism(), p.mathType(), mode)) {
                     return new Algo(p.algo(), p.mathType(), p.memory(), null);
                 }
             }
@@ -216,7 +252,7 @@ final class CudnnConv {
         }
     }
 
-    private static Algo chooseBackwardData(Handle h, Descriptors d, boolean tf32) {
+    private static Algo chooseBackwardData(Handle h, Descriptors d, Mode mode) {
         int count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
         try (IntPointer returned = new IntPointer(1);
              cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(count)) {
@@ -224,7 +260,7 @@ final class CudnnConv {
                     perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
             for (int i = 0; i < returned.get(); i++) {
                 cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
-                if (acceptable(p.status(), p.determinism(), p.mathType(), tf32)) {
+                if (acceptable(p.status(), p.determinism(), p.mathType(), mode)) {
                     return new Algo(p.algo(), p.mathType(), p.memory(), null);
                 }
             }
@@ -232,7 +268,7 @@ final class CudnnConv {
         }
     }
 
-    private static Algo chooseBackwardFilter(Handle h, Descriptors d, boolean tf32) {
+    private static Algo chooseBackwardFilter(Handle h, Descriptors d, Mode mode) {
         int count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
         try (IntPointer returned = new IntPointer(1);
              cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(count)) {
@@ -240,7 +276,7 @@ final class CudnnConv {
                     perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
             for (int i = 0; i < returned.get(); i++) {
                 cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
-                if (acceptable(p.status(), p.determinism(), p.mathType(), tf32)) {
+                if (acceptable(p.status(), p.determinism(), p.mathType(), mode)) {
                     return new Algo(p.algo(), p.mathType(), p.memory(), null);
                 }
             }
@@ -296,8 +332,8 @@ final class CudnnConv {
             } catch (Refusal r) {
                 lines.add(layout + " " + g + ": " + r.getMessage());
             }
-            // "[chosen]" names our NHWC pick; the same algorithm number in NCHW is another kernel
-            if (format != CUDNN_TENSOR_NHWC) {
+            // "[chosen]" names the pick of the layout in use; the same algorithm number in the other is another kernel
+            if (format != lastMode.format()) {
                 for (int i = first; i < lines.size(); i++) lines.set(i, lines.get(i).replace(" [chosen]", ""));
             }
             }
@@ -307,7 +343,8 @@ final class CudnnConv {
 
     private String line(String pass, Geometry g, boolean tf32, int algo, int status, float ms, int determinism,
                         int math, long workspace) {
-        Algo chosen = algos.get(key(pass, g, tf32));
+        Mode m = lastMode;
+        Algo chosen = algos.get(key(pass, g, new Mode(tf32, m.nchw(), m.deterministic())));
         boolean isChosen = chosen != null && chosen.algo() == algo && chosen.mathType() == math;  // (NHWC rows)
         return String.format(java.util.Locale.ROOT, "%-16s %s algo=%d %s %.4f ms %s math=%d workspace=%d%s", pass, g,
                 algo, status == CUDNN_STATUS_SUCCESS ? "ok" : "status" + status, ms,
@@ -385,13 +422,34 @@ final class CudnnConv {
         return h;
     }
 
-    /** HWIO [KH, KW, C, OC] permuted into a pooled OHWI [OC, KH, KW, C] temporary (the caller closes it). */
-    private static Tensor ohwi(Tensor kernel, Geometry g) {
-        long[] shape = {g.oc(), g.kh(), g.kw(), g.c()};
-        long[] strides = {1, g.kw() * g.c() * g.oc(), g.c() * g.oc(), g.oc()};
-        Tensor dense = Tensor.empty(DType.F32, kernel.device(), shape).keep();
-        try (Tensor view = kernel.viewOf(kernel.offset(), shape, strides).keep()) {
-            kernel.backend().memory().copy(view, dense);
+    /**
+     * HWIO [KH, KW, C, OC] permuted into cuDNN's filter layout, a pooled temporary the caller closes: OHWI
+     * [OC, KH, KW, C] for NHWC, OIHW [OC, C, KH, KW] for NCHW.
+     */
+    private static Tensor filter(Tensor kernel, Geometry g, Mode mode) {
+        long kh = g.kh(), kw = g.kw(), c = g.c(), oc = g.oc();
+        return mode.nchw()
+                ? permuted(kernel, new long[] {oc, c, kh, kw}, new long[] {1, oc, kw * c * oc, c * oc})
+                : permuted(kernel, new long[] {oc, kh, kw, c}, new long[] {1, kw * c * oc, c * oc, oc});
+    }
+
+    /** NHWC [n, h, w, c] copied into a pooled NCHW temporary (the caller closes it). */
+    private static Tensor toNchw(Tensor nhwc, long n, long h, long w, long c) {
+        return permuted(nhwc, new long[] {n, c, h, w}, new long[] {h * w * c, 1, w * c, c});
+    }
+
+    /** A pooled NCHW [n, c, h, w] copied into the contiguous NHWC tensor {@code out}. */
+    private static void fromNchw(Tensor nchw, Tensor out, long n, long h, long w, long c) {
+        try (Tensor view = nchw.viewOf(nchw.offset(), new long[] {n, h, w, c}, new long[] {c * h * w, w, 1, h * w}).keep()) {
+            out.backend().memory().copy(view, out);
+        }
+    }
+
+    /** {@code src} read through (shape, strides) from its offset, copied into a dense pooled temporary. */
+    private static Tensor permuted(Tensor src, long[] shape, long[] strides) {
+        Tensor dense = Tensor.empty(DType.F32, src.device(), shape).keep();
+        try (Tensor view = src.viewOf(src.offset(), shape, strides).keep()) {
+            src.backend().memory().copy(view, dense);
         } catch (RuntimeException e) {
             dense.close();
             throw e;

@@ -45,6 +45,24 @@ public final class VendorPaths {
         return o != null ? o : flag("soma.cuda.tf32", "SOMA_CUDA_TF32", false);
     }
 
+    /**
+     * Whether cuDNN convolutions must use deterministic algorithms (default true: results repeat run to run, as
+     * our own kernels do). {@code -Dsoma.cuda.cudnn.deterministic=false} also accepts algorithms that sum with
+     * atomics, as PyTorch does unless told otherwise.
+     */
+    public static boolean cudnnDeterministic() {
+        return flag("soma.cuda.cudnn.deterministic", "SOMA_CUDA_CUDNN_DETERMINISTIC", true);
+    }
+
+    /**
+     * Whether cuDNN convolutions run in NCHW (default false: our NHWC tensors as they are). With
+     * {@code -Dsoma.cuda.cudnn.nchw=true} images and gradients are transposed around each cuDNN call, for GPUs
+     * and cuDNN versions whose f32 kernels are faster in NCHW.
+     */
+    public static boolean cudnnNchw() {
+        return flag("soma.cuda.cudnn.nchw", "SOMA_CUDA_CUDNN_NCHW", false);
+    }
+
     /** Overrides {@code soma.cuda.vendor} for the whole JVM; {@code null} goes back to the property. */
     public static void setVendorEnabled(Boolean enabled) {
         vendorOverride = enabled;

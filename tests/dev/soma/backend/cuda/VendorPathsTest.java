@@ -45,6 +45,27 @@ class VendorPathsTest {
     }
 
     @Test
+    void cudnnModesDefaultToDeterministicNhwcAndFollowTheirProperties() {
+        assertTrue(VendorPaths.cudnnDeterministic());
+        assertFalse(VendorPaths.cudnnNchw());
+        try {
+            System.setProperty("soma.cuda.cudnn.deterministic", "false");
+            System.setProperty("soma.cuda.cudnn.nchw", "1");
+            assertFalse(VendorPaths.cudnnDeterministic());
+            assertTrue(VendorPaths.cudnnNchw());
+            assertEquals("NCHW f32, FMA math, TF32 off, non-deterministic algorithms allowed",
+                    CudnnConv.Mode.current(false).toString());
+            System.setProperty("soma.cuda.cudnn.nchw", "sideways");
+            var e = assertThrows(IllegalArgumentException.class, VendorPaths::cudnnNchw);
+            assertTrue(e.getMessage().contains("-Dsoma.cuda.cudnn.nchw=sideways"), e.getMessage());
+        } finally {
+            System.clearProperty("soma.cuda.cudnn.deterministic");
+            System.clearProperty("soma.cuda.cudnn.nchw");
+        }
+        assertEquals("NHWC f32, TF32 allowed", CudnnConv.Mode.current(true).toString());
+    }
+
+    @Test
     void aMalformedSwitchNamesTheProperty() {
         System.setProperty("soma.cuda.tf32", "maybe");
         var e = assertThrows(IllegalArgumentException.class, VendorPaths::tf32Enabled);
