@@ -327,45 +327,6 @@ __global__ void softmax_kernel(const T* in, T* out, int64_t rows, int64_t cols) 
   }
 }
 
-// The same arithmetic for rows that fit in registers (kPer columns per group member): the row is read once and
-// written once, and every member's kPer loads are in flight together, where the loop above reads it three times
-// with one load per iteration. Each member's columns are rank + j * size, as above.
-template <typename T, bool kBlock, bool kLog, int kPer>
-__global__ void softmax_regs_kernel(const T* in, T* out, int64_t rows, int64_t cols) {
-  using G = Group<kBlock>;
-  for (int64_t r = G::first_row(); r < rows; r += G::row_stride()) {
-    const T* x = in + r * cols;
-    T* y = out + r * cols;
-    T v[kPer];
-    T m = r_lowest<T>();
-#pragma unroll
-    for (int j = 0; j < kPer; ++j) {
-      const int64_t c = G::rank() + int64_t(j) * G::size();
-      v[j] = c < cols ? x[c] : r_lowest<T>();
-    }
-#pragma unroll
-    for (int j = 0; j < kPer; ++j) m = MaxOp{}(m, v[j]);
-    m = G::reduce(m, MaxOp{});
-    double acc = 0.0;
-#pragma unroll
-    for (int j = 0; j < kPer; ++j) {
-      if (G::rank() + int64_t(j) * G::size() < cols) {
-        const T e = r_exp(T(v[j] - m));
-        acc += double(e);
-        if (!kLog) v[j] = e;
-      }
-    }
-    const double s = G::reduce(acc, SumOp{});
-    const T shift = kLog ? T(m + T(log(s))) : T(0);
-    const T inv = kLog ? T(0) : T(1.0 / s);
-#pragma unroll
-    for (int j = 0; j < kPer; ++j) {
-      const int64_t c = G::rank() + int64_t(j) * G::size();
-      if (c < cols) y[c] = kLog ? T(v[j] - shift) : T(v[j] * inv);
-    }
-  }
-}
-
 // softmax: gi = y * (g - sum(g * y)); log-softmax: gi = g - exp(y) * sum(g).
 template <typename T, bool kBlock, bool kLog>
 __global__ void softmax_backward_kernel(const T* ys, const T* gs, T* gis, int64_t rows, int64_t cols) {
@@ -386,40 +347,13 @@ __global__ void softmax_backward_kernel(const T* ys, const T* gs, T* gis, int64_
   }
 }
 
-template <typename T, bool kBlock, bool kLog, int kPer>
-int softmax_regs(const RowLaunch& l, const T* x, T* y, int64_t rows, int64_t cols, cudaStream_t s) {
-  return launch<softmax_regs_kernel<T, kBlock, kLog, kPer>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
-}
-
-// Registers per member: the smallest of 1, 2, 4, 8, 16, 32 that holds the row, else the loop. A block's row
-// takes as few threads as hold it at 32 columns each (at least 64): small blocks keep more rows' loads in flight
-// per multiprocessor while other blocks are in their reductions. On an H200, 512 threads per 4096-column row
-// (8 per thread) reached only 0.42 of the copy bandwidth, the same as the three-pass loop.
-template <typename T, bool kBlock, bool kLog>
-int softmax_regs_or_loop(RowLaunch l, const T* x, T* y, int64_t rows, int64_t cols, cudaStream_t s) {
-  if (kBlock) {
-    const int64_t threads = ((cols + 31) / 32 + kWarp - 1) / kWarp * kWarp;
-    if (threads > 1024) return launch<softmax_kernel<T, kBlock, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
-    l.threads = unsigned(threads < 64 ? 64 : threads);
-  }
-  const int64_t members = kBlock ? int64_t(l.threads) : int64_t(kWarp);
-  const int64_t per = (cols + members - 1) / members;
-  if (per <= 1) return softmax_regs<T, kBlock, kLog, 1>(l, x, y, rows, cols, s);
-  if (per <= 2) return softmax_regs<T, kBlock, kLog, 2>(l, x, y, rows, cols, s);
-  if (per <= 4) return softmax_regs<T, kBlock, kLog, 4>(l, x, y, rows, cols, s);
-  if (per <= 8) return softmax_regs<T, kBlock, kLog, 8>(l, x, y, rows, cols, s);
-  if (per <= 16) return softmax_regs<T, kBlock, kLog, 16>(l, x, y, rows, cols, s);
-  if (per <= 32) return softmax_regs<T, kBlock, kLog, 32>(l, x, y, rows, cols, s);
-  return launch<softmax_kernel<T, kBlock, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
-}
-
 template <typename T, bool kLog>
 int softmax_op(const void* in, void* out, int64_t rows, int64_t cols, cudaStream_t s) {
   auto x = static_cast<const T*>(in);
   auto y = static_cast<T*>(out);
   const RowLaunch l = row_launch(rows, cols);
-  if (l.block) return softmax_regs_or_loop<T, true, kLog>(l, x, y, rows, cols, s);
-  return softmax_regs_or_loop<T, false, kLog>(l, x, y, rows, cols, s);
+  if (l.block) return launch<softmax_kernel<T, true, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
+  return launch<softmax_kernel<T, false, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
 }
 
 template <typename T, bool kLog>

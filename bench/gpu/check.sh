@@ -111,13 +111,15 @@ junit 60 "$LOGS/junit-vendor-off.log" -Dsoma.cuda.vendor=false \
 STATUS_OFF=$?
 # The step bench again with every kernel call timed (KernelProfiler): where each family's step goes.
 junit 120 "$LOGS/junit-profile.log" -Dsoma.profile=true --select-class dev.soma.cli.CudaStepBenchTest
-# cuDNN's optional modes (NCHW around cuDNN calls; non-deterministic algorithms allowed): their CPU comparisons and
-# their steps, in one log (the folder may send back only 8 files).
+# cuDNN's other modes (the default: NCHW around cuDNN calls, measured deterministic algorithms): NHWC with the
+# heuristic's choice, NHWC measured, and non-deterministic algorithms allowed; their CPU comparisons and steps, in
+# one log (the folder may send back only 8 files).
 : > "$LOGS/junit-cudnn-modes.log"
-for mode in nchw nondet nchw+nondet; do
+for mode in nhwc-heuristic nhwc-measured nondet; do
   opts=()
-  case "$mode" in *nchw*) opts+=(-Dsoma.cuda.cudnn.nchw=true) ;; esac
-  case "$mode" in *nondet*) opts+=(-Dsoma.cuda.cudnn.deterministic=false) ;; esac
+  case "$mode" in nhwc*) opts+=(-Dsoma.cuda.cudnn.nchw=false) ;; esac
+  case "$mode" in *heuristic) opts+=(-Dsoma.cuda.cudnn.measure=false) ;; esac
+  case "$mode" in nondet) opts+=(-Dsoma.cuda.cudnn.deterministic=false) ;; esac
   junit 120 "$WORK/modes.log" "${opts[@]}" \
     --select-method dev.soma.cuda.CudaConvTest#forwardMatchesTheCpu \
     --select-method dev.soma.cuda.CudaConvTest#backwardDataMatchesTheCpu \
@@ -160,7 +162,7 @@ echo "== profile: the 6 largest kernel families per step (all in junit-profile.l
 awk '$1 == "PROFILE" { if ($2 != f) { f = $2; n = 0 } if (n++ < 8) print }' "$LOGS/junit-profile.log" || true
 echo "== cuDNN's timings of the step convolutions' algorithms: $(grep -c '^ALGO ' "$LOGS/junit-profile.log") lines in junit-profile.log"
 echo "== cuDNN modes (the CPU comparisons of CudaConvTest and the step bench under each)"
-grep -E '^\[[a-z+]+\] (STEP |exit |\[ +[0-9]+ tests (successful|failed))' "$LOGS/junit-cudnn-modes.log" | sed 's/^/mode     /' || true
+grep -E '^\[[a-z+-]+\] (STEP |exit |\[ +[0-9]+ tests (successful|failed))' "$LOGS/junit-cudnn-modes.log" | sed 's/^/mode     /' || true
 echo "train    cnn on MNIST, cuda:0 (exit $TRAIN_STATUS):"
 grep -hE '^(training on|Epoch |test_accuracy=)' "$LOGS/train-cnn.log" 2>/dev/null | sed 's/^/train    /' || true
 grep -hE '✘' "$LOGS/junit.log" "$LOGS/junit-vendor-off.log" | head -n 20 | sed 's/^/failed   /' || true

@@ -82,6 +82,8 @@ void soma_cpu_copy(void* dst, const void* src, size_t bytes) {
   if (bytes < (size_t)soma::kParallelGrain * 16) { std::memcpy(dst, src, bytes); return; }
   const int64_t chunk = 1 << 20;
   const int64_t chunks = ((int64_t)bytes + chunk - 1) / chunk;
+  // One chunk: no team to wake (a parallel region of one iteration only costs its fork and join).
+  if (chunks < 2) { std::memcpy(dst, src, bytes); return; }
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     size_t off = (size_t)(c * chunk);

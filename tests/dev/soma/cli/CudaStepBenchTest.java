@@ -59,6 +59,7 @@ class CudaStepBenchTest {
                 return status;
             }
         }));
+        if (KernelProfiler.installed()) uploadBreakdown();
         if (KernelProfiler.installed()) {
             // cuDNN's own timing of every algorithm for the convolutions these steps ran: what a search would gain.
             var backend = (dev.soma.backend.cuda.CudaBackend) dev.soma.backend.Backends.get(GPU);
@@ -114,6 +115,44 @@ class CudaStepBenchTest {
             System.out.println(String.format(Locale.ROOT, "PROFILE %-6s %-34s %7.1f %9.3f ms  %5.1f%%", family,
                     e.name(), e.calls() / (double) steps, ms, 100 * ms / wallMs));
         }
+    }
+
+    /**
+     * Where a batch upload's time goes (the attention step's 819 KB input): the whole memory().write, the host copy
+     * of the Java array into native memory alone, and the device copy from pinned memory alone.
+     */
+    private static void uploadBreakdown() {
+        float[] x = new float[BATCH * 100 * 64];
+        long bytes = 4L * x.length;
+        int reps = 200;
+        var backend = dev.soma.backend.Backends.get(GPU);
+        long stream = backend.currentStream();
+        long[] pinned = new long[1], device = new long[1];
+        assertEquals(0, dev.soma.jni.CudaKernels.soma_cuda_host_alloc(bytes, pinned));
+        assertEquals(0, dev.soma.jni.CudaKernels.soma_cuda_malloc(bytes, device));
+        try (Scope s = Scope.open()) {
+            Tensor t = Tensor.empty(dev.soma.tensor.DType.F32, GPU, BATCH, 100, 64);
+            double write = msPer(reps, () -> backend.memory().write(t, x), stream);
+            double host = msPer(reps, () -> dev.soma.jni.CpuKernels.copyFromFloats(pinned[0], x, bytes), stream);
+            double h2d = msPer(reps, () -> dev.soma.jni.CudaKernels.soma_cuda_memcpy_async(device[0], pinned[0], bytes,
+                    dev.soma.jni.CudaKernels.HOST_TO_DEVICE, stream), stream);
+            System.out.println(String.format(Locale.ROOT, "PROFILE upload %d KB: memory().write %.4f ms, host copy into "
+                    + "pinned %.4f ms, pinned-to-device copy %.4f ms (each waited for)", bytes / 1024, write, host, h2d));
+        } finally {
+            dev.soma.jni.CudaKernels.soma_cuda_host_free(pinned[0]);
+            dev.soma.jni.CudaKernels.soma_cuda_free(device[0]);
+        }
+    }
+
+    private static double msPer(int reps, Runnable r, long stream) {
+        for (int i = 0; i < 10; i++) r.run();
+        dev.soma.jni.CudaKernels.soma_cuda_stream_synchronize(stream);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < reps; i++) {
+            r.run();
+            dev.soma.jni.CudaKernels.soma_cuda_stream_synchronize(stream);
+        }
+        return (System.nanoTime() - t0) / 1e6 / reps;
     }
 
     private interface Timed {

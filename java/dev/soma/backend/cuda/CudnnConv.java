@@ -24,15 +24,19 @@ import java.util.concurrent.ConcurrentHashMap;
 import static org.bytedeco.cuda.global.cudnn.*;
 
 /**
- * Convolution passes and pooling forwards through cuDNN (legacy descriptor API, f32, NHWC images). Our kernels
- * take Keras' HWIO kernels, cuDNN's NHWC filters are OHWI (KRSC): the kernel is permuted into a pooled
- * temporary before the forward and backward-data passes, and the weight gradient is computed in OHWI and
- * permuted back. Bias and ReLU of the forward run after cuDNN with our element-wise kernels (relu(NaN) stays
- * NaN, as everywhere). The algorithm of each pass is chosen once per geometry with cudnnGet*Algorithm_v7 (the
- * first deterministic one, FMA math unless TF32 is on, so results repeat as our deterministic kernels do) and
- * cached; workspaces come from the backend's caching pool. One cuDNN handle per backend and thread, bound to
- * the backend's stream before every call. Every method returns null when cuDNN ran the pass, or why not (then
- * the caller runs our kernel, which overwrites its outputs whole).
+ * Convolution passes and pooling forwards through cuDNN (legacy descriptor API, f32). Our images are NHWC and our
+ * kernels Keras' HWIO: by default images and gradients are transposed to NCHW around each call and the kernel to
+ * OIHW (VendorPaths#cudnnNchw says why); with {@code -Dsoma.cuda.cudnn.nchw=false} images go as they are and the
+ * kernel as OHWI. Weight gradients come back in cuDNN's filter layout and are permuted into HWIO. Bias and ReLU
+ * of the forward run after cuDNN with our element-wise kernels (relu(NaN) stays NaN, as everywhere).
+ *
+ * <p>The algorithm of each pass is chosen once per geometry and mode: measured by cuDNN (cudnnFind*: the fastest
+ * deterministic one with FMA math unless TF32 is on, so results repeat as our deterministic kernels do; remembered
+ * on disk by {@link CudnnAlgorithmCache}, so later runs on the machine repeat the choice and so the bits), or with
+ * {@code -Dsoma.cuda.cudnn.measure=false} by cuDNN's heuristic (cudnnGet*Algorithm_v7). Workspaces come from the
+ * backend's caching pool. One cuDNN handle per backend and thread, bound to the backend's stream before every
+ * call. Every method returns null when cuDNN ran the pass, or why not (then the caller runs our kernel, which
+ * overwrites its outputs whole).
  */
 final class CudnnConv {
     /** One thread's handle with the host scalars 1 and 0 (f32 data: float scaling factors). */
@@ -55,7 +59,9 @@ final class CudnnConv {
     /** Every geometry a pass chose an algorithm for (with its TF32 setting), for {@link #measuredAlternatives}. */
     private final Map<Geometry, Boolean> seen = new ConcurrentHashMap<>();
     /** The mode of the last pass (measuredAlternatives marks the picks made under it). */
-    private volatile Mode lastMode = new Mode(false, false, true);
+    private volatile Mode lastMode = new Mode(false, true, true, true);
+    /** Measured choices, on disk (created at the first measured pass). */
+    private volatile CudnnAlgorithmCache cache;
 
     CudnnConv(CudaBackend backend) {
         this.backend = backend;
@@ -64,9 +70,9 @@ final class CudnnConv {
     // ------------------------------------------------------------------ convolution
 
     /** The switches a call runs under (VendorPaths): TF32, NCHW instead of NHWC, deterministic algorithms only. */
-    record Mode(boolean tf32, boolean nchw, boolean deterministic) {
+    record Mode(boolean tf32, boolean nchw, boolean deterministic, boolean measure) {
         static Mode current(boolean tf32) {
-            return new Mode(tf32, VendorPaths.cudnnNchw(), VendorPaths.cudnnDeterministic());
+            return new Mode(tf32, VendorPaths.cudnnNchw(), VendorPaths.cudnnDeterministic(), VendorPaths.cudnnMeasure());
         }
 
         int format() {
@@ -76,7 +82,8 @@ final class CudnnConv {
         @Override
         public String toString() {
             return (nchw ? "NCHW" : "NHWC") + " f32, " + (tf32 ? "TF32 allowed" : "FMA math, TF32 off")
-                    + (deterministic ? "" : ", non-deterministic algorithms allowed");
+                    + (deterministic ? "" : ", non-deterministic algorithms allowed")
+                    + (measure ? ", measured" : ", heuristic");
         }
     }
 
@@ -84,7 +91,10 @@ final class CudnnConv {
         Mode mode = Mode.current(tf32);
         try (Descriptors d = new Descriptors(g, tf32, mode.format())) {
             Handle h = handle();
-            Algo a = algo("forward", g, mode, () -> chooseForward(h, d, mode));
+            Algo a = algo("forward", g, mode, () -> {
+                Algo m = measured("forward", g, mode, () -> findForward(h, d));
+                return m != null ? m : chooseForward(h, d, mode);
+            });
             if (a.refusal() != null) return a.refusal();
             check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
             try (Tensor w = filter(kernel, g, mode); Tensor ws = workspace(a.workspace(), x);
@@ -109,7 +119,10 @@ final class CudnnConv {
         Mode mode = Mode.current(tf32);
         try (Descriptors d = new Descriptors(g, tf32, mode.format())) {
             Handle h = handle();
-            Algo a = algo("backward data", g, mode, () -> chooseBackwardData(h, d, mode));
+            Algo a = algo("backward data", g, mode, () -> {
+                Algo m = measured("backward data", g, mode, () -> findBackwardData(h, d));
+                return m != null ? m : chooseBackwardData(h, d, mode);
+            });
             if (a.refusal() != null) return a.refusal();
             check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
             try (Tensor w = filter(kernel, g, mode); Tensor ws = workspace(a.workspace(), gradX);
@@ -130,7 +143,10 @@ final class CudnnConv {
         Mode mode = Mode.current(tf32);
         try (Descriptors d = new Descriptors(g, tf32, mode.format())) {
             Handle h = handle();
-            Algo a = algo("backward weights", g, mode, () -> chooseBackwardFilter(h, d, mode));
+            Algo a = algo("backward weights", g, mode, () -> {
+                Algo m = measured("backward weights", g, mode, () -> findBackwardFilter(h, d));
+                return m != null ? m : chooseBackwardFilter(h, d, mode);
+            });
             if (a.refusal() != null) return a.refusal();
             check(cudnnSetConvolutionMathType(d.conv, a.mathType()), "cudnnSetConvolutionMathType");
             // cuDNN's filter: OHWI [OC, KH, KW, C] in NHWC, OIHW [OC, C, KH, KW] in NCHW
@@ -216,6 +232,92 @@ final class CudnnConv {
                 return new Algo(-1, 0, 0, r.getMessage());
             }
         });
+    }
+
+    /** The persistent cache's key: the GPU and cuDNN version besides the pass, mode and geometry. */
+    private String cacheKey(String pass, Geometry g, Mode mode) {
+        var devices = dev.soma.backend.CudaProbe.devices();
+        int index = backend.device().index();
+        String gpu = index < devices.size() ? devices.get(index) : backend.device().toString();
+        return gpu + " | cuDNN " + cudnnGetVersion() + " | " + key(pass, g, mode);
+    }
+
+    private CudnnAlgorithmCache cache() {
+        CudnnAlgorithmCache c = cache;
+        if (c == null) {
+            synchronized (this) {
+                if (cache == null) cache = CudnnAlgorithmCache.configured();
+                c = cache;
+            }
+        }
+        return c;
+    }
+
+    /** One measured algorithm (what cudnnFind* reported) as the fields the caches keep. */
+    private record Measured(int status, int algo, int determinism, int mathType, long memory, float ms) {}
+
+    /**
+     * The measured choice of a pass: from the disk cache, else the fastest acceptable of cuDNN's own timings
+     * (cudnnFind*: sorted by time), remembered there; null when measuring is off or found nothing acceptable
+     * (the caller then takes cuDNN's heuristic).
+     */
+    private Algo measured(String pass, Geometry g, Mode mode, java.util.function.Supplier<List<Measured>> find) {
+        if (!mode.measure()) return null;
+        String key = cacheKey(pass, g, mode);
+        CudnnAlgorithmCache.Entry e = cache().get(key);
+        if (e != null) return new Algo(e.algo(), e.mathType(), e.workspace(), null);
+        for (Measured m : find.get()) {
+            if (acceptable(m.status(), m.determinism(), m.mathType(), mode)) {
+                cache().put(key, new CudnnAlgorithmCache.Entry(m.algo(), m.mathType(), m.memory(), m.ms()));
+                return new Algo(m.algo(), m.mathType(), m.memory(), null);
+            }
+        }
+        return null;
+    }
+
+    private List<Measured> findForward(Handle h, Descriptors d) {
+        int count = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+        List<Measured> out = new ArrayList<>();
+        try (IntPointer returned = new IntPointer(1);
+             cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(count)) {
+            if (cudnnFindConvolutionForwardAlgorithm(h.context(), d.x, d.w, d.conv, d.y, count, returned, perf)
+                    != CUDNN_STATUS_SUCCESS) return out;
+            for (int i = 0; i < returned.get(); i++) {
+                cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
+                out.add(new Measured(p.status(), p.algo(), p.determinism(), p.mathType(), p.memory(), p.time()));
+            }
+        }
+        return out;
+    }
+
+    private List<Measured> findBackwardData(Handle h, Descriptors d) {
+        int count = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+        List<Measured> out = new ArrayList<>();
+        try (IntPointer returned = new IntPointer(1);
+             cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(count)) {
+            if (cudnnFindConvolutionBackwardDataAlgorithm(h.context(), d.w, d.y, d.conv, d.x, count, returned, perf)
+                    != CUDNN_STATUS_SUCCESS) return out;
+            for (int i = 0; i < returned.get(); i++) {
+                cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
+                out.add(new Measured(p.status(), p.algo(), p.determinism(), p.mathType(), p.memory(), p.time()));
+            }
+        }
+        return out;
+    }
+
+    private List<Measured> findBackwardFilter(Handle h, Descriptors d) {
+        int count = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+        List<Measured> out = new ArrayList<>();
+        try (IntPointer returned = new IntPointer(1);
+             cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(count)) {
+            if (cudnnFindConvolutionBackwardFilterAlgorithm(h.context(), d.x, d.y, d.conv, d.w, count, returned, perf)
+                    != CUDNN_STATUS_SUCCESS) return out;
+            for (int i = 0; i < returned.get(); i++) {
+                cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
+                out.add(new Measured(p.status(), p.algo(), p.determinism(), p.mathType(), p.memory(), p.time()));
+            }
+        }
+        return out;
     }
 
     private static String key(String pass, Geometry g, Mode mode) {
@@ -344,7 +446,7 @@ final class CudnnConv {
     private String line(String pass, Geometry g, boolean tf32, int algo, int status, float ms, int determinism,
                         int math, long workspace) {
         Mode m = lastMode;
-        Algo chosen = algos.get(key(pass, g, new Mode(tf32, m.nchw(), m.deterministic())));
+        Algo chosen = algos.get(key(pass, g, new Mode(tf32, m.nchw(), m.deterministic(), m.measure())));
         boolean isChosen = chosen != null && chosen.algo() == algo && chosen.mathType() == math;  // (NHWC rows)
         return String.format(java.util.Locale.ROOT, "%-16s %s algo=%d %s %.4f ms %s math=%d workspace=%d%s", pass, g,
                 algo, status == CUDNN_STATUS_SUCCESS ? "ok" : "status" + status, ms,

@@ -45,24 +45,28 @@ class VendorPathsTest {
     }
 
     @Test
-    void cudnnModesDefaultToDeterministicNhwcAndFollowTheirProperties() {
+    void cudnnModesDefaultToDeterministicMeasuredNchwAndFollowTheirProperties() {
         assertTrue(VendorPaths.cudnnDeterministic());
-        assertFalse(VendorPaths.cudnnNchw());
+        assertTrue(VendorPaths.cudnnNchw());
+        assertTrue(VendorPaths.cudnnMeasure());
+        assertEquals("NCHW f32, FMA math, TF32 off, measured", CudnnConv.Mode.current(false).toString());
         try {
             System.setProperty("soma.cuda.cudnn.deterministic", "false");
-            System.setProperty("soma.cuda.cudnn.nchw", "1");
+            System.setProperty("soma.cuda.cudnn.nchw", "0");
+            System.setProperty("soma.cuda.cudnn.measure", "false");
             assertFalse(VendorPaths.cudnnDeterministic());
-            assertTrue(VendorPaths.cudnnNchw());
-            assertEquals("NCHW f32, FMA math, TF32 off, non-deterministic algorithms allowed",
-                    CudnnConv.Mode.current(false).toString());
+            assertFalse(VendorPaths.cudnnNchw());
+            assertFalse(VendorPaths.cudnnMeasure());
+            assertEquals("NHWC f32, TF32 allowed, non-deterministic algorithms allowed, heuristic",
+                    CudnnConv.Mode.current(true).toString());
             System.setProperty("soma.cuda.cudnn.nchw", "sideways");
             var e = assertThrows(IllegalArgumentException.class, VendorPaths::cudnnNchw);
             assertTrue(e.getMessage().contains("-Dsoma.cuda.cudnn.nchw=sideways"), e.getMessage());
         } finally {
             System.clearProperty("soma.cuda.cudnn.deterministic");
             System.clearProperty("soma.cuda.cudnn.nchw");
+            System.clearProperty("soma.cuda.cudnn.measure");
         }
-        assertEquals("NHWC f32, TF32 allowed", CudnnConv.Mode.current(true).toString());
     }
 
     @Test
