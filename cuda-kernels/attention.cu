@@ -133,12 +133,27 @@ __device__ __forceinline__ void load4(const double* p, double (&o)[4]) {
   o[0] = a.x; o[1] = a.y; o[2] = b.x; o[3] = b.y;
 }
 
-// dst[r * ld + c] = rows[r][c0 + c] for r < 32 (rows valid, else 0), c < width (columns < limit, else 0).
-template <typename T>
-__device__ __forceinline__ void stage(T* dst, int ld, int width, const T* first_row, int64_t row_stride,
-                                      int rows_valid, int64_t c0, int64_t limit) {
-  for (int idx = threadIdx.x; idx < 32 * width; idx += kBlock) {
-    const int r = idx / width, c = idx - r * width;
+// dst[r * ld + c] = rows[r][c0 + c] for r < 32 (rows valid, else 0), c < WIDTH (columns < limit, else 0).
+// A full tile whose rows start 16-byte aligned moves in 16-byte packs; otherwise element by element. WIDTH is a
+// compile-time constant so the index arithmetic is shifts, not divisions (on an H200 the forward at T = 2048,
+// 64 features, ran at 0.28 of the cuBLAS products with a runtime width and scalar loads).
+template <int WIDTH, typename T>
+__device__ __forceinline__ void stage(T* dst, int ld, const T* first_row, int64_t row_stride, int rows_valid,
+                                      int64_t c0, int64_t limit) {
+  constexpr int V = 16 / int(sizeof(T));  // elements per 16-byte pack
+  const T* base = first_row + c0;
+  const bool packed = WIDTH % V == 0 && rows_valid == 32 && c0 + WIDTH <= limit && row_stride % V == 0 &&
+                      ld % V == 0 && (reinterpret_cast<uintptr_t>(base) & 15u) == 0;
+  if (packed) {
+    constexpr int kPacks = WIDTH / V;
+    for (int idx = threadIdx.x; idx < 32 * kPacks; idx += kBlock) {
+      const int r = idx / kPacks, c = (idx - r * kPacks) * V;
+      *reinterpret_cast<uint4*>(dst + r * ld + c) = *reinterpret_cast<const uint4*>(base + r * row_stride + c);
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < 32 * WIDTH; idx += kBlock) {
+    const int r = idx / WIDTH, c = idx - r * WIDTH;
     T x = T(0);
     if (r < rows_valid && c0 + c < limit) x = first_row[r * row_stride + c0 + c];
     dst[r * ld + c] = x;
@@ -156,8 +171,8 @@ __device__ __forceinline__ void dots(T (&s)[kPerWarp], T* own, T* other, const T
   for (int r = 0; r < kPerWarp; ++r) s[r] = T(0);
   for (int64_t d0 = 0; d0 < depth; d0 += DC) {
     __syncthreads();  // the previous chunk's readers are done
-    if (!own_resident) stage(own, DC, DC, own_rows, own_stride, own_valid, d0, depth);
-    stage(other, DC + kPad, DC, other_rows, other_stride, other_valid, d0, depth);
+    if (!own_resident) stage<DC>(own, DC, own_rows, own_stride, own_valid, d0, depth);
+    stage<DC>(other, DC + kPad, other_rows, other_stride, other_valid, d0, depth);
     __syncthreads();
     // Features past depth were staged as zeros up to DC, so whole groups of four are safe to read.
     const int n = depth - d0 < DC ? int((depth - d0 + 3) & ~int64_t(3)) : DC;
@@ -186,7 +201,7 @@ __device__ __forceinline__ void accumulate(T (&acc)[kPerWarp][CH], const T* p, T
   constexpr int W = 32 * CH;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __syncthreads();  // earlier readers of x are done; this warp's P row writes are visible
-  stage(x, W, W, x_rows, x_stride, x_valid, c0, width);
+  stage<W>(x, W, x_rows, x_stride, x_valid, c0, width);
   __syncthreads();
   const T* pw = p + warp * kPerWarp * 32;
   for (int j = 0; j < 32; j += 4) {
@@ -237,7 +252,7 @@ __global__ void __launch_bounds__(kBlock) attention_forward(Args<T> a, int64_t q
   const int64_t len = a.key_length(b);
   const int64_t kend = a.causal ? (len < i0 + nq ? len : i0 + nq) : len;
   const bool resident = a.D <= DC;
-  if (resident) stage(own, DC, DC, qrows, a.qs2, nq, 0, a.D);  // dots() syncs before reading it
+  if (resident) stage<DC>(own, DC, qrows, a.qs2, nq, 0, a.D);  // dots() syncs before reading it
 
   for (int64_t j0 = 0; j0 < kend; j0 += 32) {
     const int nk = kend - j0 < 32 ? int(kend - j0) : 32;
