@@ -87,7 +87,8 @@ STATUS=$?
 # ...then the families that have a vendor path again with -Dsoma.cuda.vendor=false: our kernels on the device.
 junit 60 "$LOGS/junit-vendor-off.log" -Dsoma.cuda.vendor=false \
   --select-class dev.soma.cuda.CudaVendorPathTest --select-class dev.soma.cuda.CudaLinalgTest \
-  --select-class dev.soma.cuda.CudaConvTest
+  --select-class dev.soma.cuda.CudaConvTest --select-class dev.soma.cuda.CudnnRnnTest \
+  --select-class dev.soma.cuda.CudaRecurrentTest
 STATUS_OFF=$?
 SECONDS_TAKEN=$(( $(date +%s) - START ))
 
