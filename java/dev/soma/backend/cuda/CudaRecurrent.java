@@ -17,8 +17,9 @@ import static dev.soma.backend.MatrixViews.view;
  * Embeddings and recurrent layers. Plain LSTMs and GRUs (reset_after=True) run cuDNN's RNN when it is there
  * ({@link CudnnRnn}; {@link VendorPaths#cudnnRnnRefusal} says which); everything else, and every layer on the
  * emulated device or with {@code soma.cuda.vendor=false}, runs cuda-kernels/rnn.cu ({@link #hasLibraryLstm()}
- * stays false: the op's oneDNN-style library LSTM is a CPU path). Embeddings: a gather and a deterministic scatter-add (row ownership, no
- * atomics: the CPU's sums in the CPU's order). Sequences run the CPU backend's loop (CpuRecurrent) on the
+ * stays false: the op's library-LSTM hook is the CPU's oneDNN path). Embeddings: a gather and a deterministic
+ * scatter-add (row ownership, no atomics: the CPU's sums in the CPU's order). Our sequences run the CPU backend's
+ * loop (CpuRecurrent) on the
  * device: one product for every step's input projection ({@code xs @ W} over all T*N rows), one small product
  * ({@code h @ U}) and one fused gate kernel per step; backward one kernel and one product ({@code dz @ U^T}) per
  * step, then single products over all steps for the weight gradients. The products are rnn.cu's strided GEMM,
@@ -61,7 +62,8 @@ final class CudaRecurrent implements RecurrentKernels {
     }
 
     private static String cudnnName(boolean tf32, boolean training) {
-        return "cuDNN RNN v8 (" + (training ? "training" : "inference") + ", f32, " + (tf32 ? "TF32 allowed" : "FMA math, TF32 off") + ")";
+        return "cuDNN RNN v8 (" + (training ? "training" : "inference") + ", f32, "
+                + (tf32 ? "TF32 allowed" : "FMA math, TF32 off") + ")";
     }
 
     @Override
