@@ -107,7 +107,8 @@ STATUS=$?
 # ...then the families that have a vendor path again with -Dsoma.cuda.vendor=false: our kernels on the device.
 junit 60 "$LOGS/junit-vendor-off.log" -Dsoma.cuda.vendor=false \
   --select-class dev.soma.cuda.CudaVendorPathTest --select-class dev.soma.cuda.CudaLinalgTest \
-  --select-class dev.soma.cuda.CudaConvTest
+  --select-class dev.soma.cuda.CudaConvTest --select-class dev.soma.cuda.CudnnRnnTest \
+  --select-class dev.soma.cuda.CudaRecurrentTest
 STATUS_OFF=$?
 # The step bench again with every kernel call timed (KernelProfiler): where each family's step goes.
 junit 120 "$LOGS/junit-profile.log" -Dsoma.profile=true --select-class dev.soma.cli.CudaStepBenchTest

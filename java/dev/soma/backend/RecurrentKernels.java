@@ -41,9 +41,30 @@ public interface RecurrentKernels {
      * [N, H]} is the constant inverted-dropout multiplier of h_{t-1} where it multiplies U, and {@code hm [T, N, H]}
      * receives those products' operands h_{t-1} * drop; both null without recurrent dropout.
      */
-    record Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates, Tensor drop, Tensor hm) {
+    record Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates, Tensor drop, Tensor hm, LibraryState library) {
         public Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates) {
-            this(xs, h, c, gates, null, null);
+            this(xs, h, c, gates, null, null, null);
+        }
+
+        public Workspace(Tensor xs, Tensor h, Tensor c, Tensor gates, Tensor drop, Tensor hm) {
+            this(xs, h, c, gates, drop, hm, null);
+        }
+    }
+
+    /**
+     * A slot for what a backend's library forward leaves its backward (cuDNN's reserve space and packed weights
+     * on CUDA). The op passes one only when a backward will follow (training); null means inference. The
+     * tensors put here belong to the scope open during the forward, as the workspace's own tensors do.
+     */
+    final class LibraryState {
+        private Object value;
+
+        public Object get() {
+            return value;
+        }
+
+        public void set(Object value) {
+            this.value = value;
         }
     }
 

@@ -3,6 +3,7 @@ package dev.soma.ops;
 import dev.soma.autograd.Autograd;
 import dev.soma.backend.RecurrentKernels.Cell;
 import dev.soma.backend.RecurrentKernels.Grads;
+import dev.soma.backend.RecurrentKernels.LibraryState;
 import dev.soma.backend.RecurrentKernels.Spec;
 import dev.soma.backend.RecurrentKernels.Workspace;
 import dev.soma.errors.DTypeException;
@@ -101,7 +102,7 @@ public final class Recurrent {
         Workspace ws = new Workspace(Tensor.empty(dtype, x.device(), t, n, f), Tensor.empty(dtype, x.device(), t + 1, n, h),
                 cell == Cell.LSTM ? Tensor.empty(dtype, x.device(), t + 1, n, h) : null,
                 Tensor.empty(dtype, x.device(), t, n, cell.saved * h), dc,
-                dc == null ? null : Tensor.empty(dtype, x.device(), t, n, h));
+                dc == null ? null : Tensor.empty(dtype, x.device(), t, n, h), grad ? new LibraryState() : null);
         Tensor y = Tensor.empty(dtype, x.device(), n, t + (withFinalCell ? 1 : 0), h);
         try {
             if (n > 0 && h > 0) x.backend().recurrent().sequenceForward(spec, xc, wc, uc, bc, h0c, c0c, mc, ws, y);

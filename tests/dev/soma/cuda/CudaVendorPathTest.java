@@ -204,9 +204,39 @@ class CudaVendorPathTest {
                 assertTrue(c.startsWith("cuDNN") || c.contains("cuDNN not loaded") || c.contains("cuDNN refused"), c);
             }
         }
-        // Recurrence has no vendor path at all (cuDNN RNN is not wired): our kernels on every device.
+        // Recurrence: plain f32 LSTMs and GRUs run cuDNN's RNN on a real device (CudnnRnnTest compares them with
+        // the CPU); the op's library-LSTM hook stays a CPU (oneDNN) path.
         assertFalse(gpu.recurrent().hasLibraryLstm());
-        System.out.println("PATH lstm/gru: soma rnn.cu kernels (no cuDNN RNN path)");
+        for (String cell : new String[] {"lstm", "gru"}) {
+            rnnRun(cell, r);
+            String forward = ranPath(cell + " forward"), backward = ranPath(cell + " backward");
+            if (CudaProbe.result().emulated()) {
+                assertOurs(forward, "not cuDNN: emulated device: no cuDNN");
+            } else {
+                assertTrue(forward.startsWith("cuDNN") || forward.contains("cuDNN not loaded")
+                        || forward.contains("cuDNN refused"), forward);
+            }
+            assertEquals(forward.startsWith("cuDNN"), backward.startsWith("cuDNN"), forward + " / " + backward);
+            System.out.println("PATH " + cell + " forward: " + forward);
+            System.out.println("PATH " + cell + " backward: " + backward);
+        }
         assertNoGpuLeak(before);
+    }
+
+    /** One small training step of a plain f32 LSTM or GRU (reset_after=True) on cuda:0 (finite, recorded). */
+    private static void rnnRun(String cell, SplittableRandom r) {
+        dev.soma.backend.RecurrentKernels.Cell c = cell.equals("lstm") ? dev.soma.backend.RecurrentKernels.Cell.LSTM
+                : dev.soma.backend.RecurrentKernels.Cell.GRU;
+        long n = 4, t = 6, f = 5, h = 8, gh = c.gates * h;
+        long[] biasShape = c == dev.soma.backend.RecurrentKernels.Cell.GRU ? new long[] {2, gh} : new long[] {gh};
+        try (Scope s = Scope.open()) {
+            Tensor x = onGpu(widen(gaussian(r, (int) (n * t * f))), n, t, f).setRequiresGrad(true);
+            Tensor w = onGpu(widen(gaussian(r, (int) (f * gh))), f, gh).setRequiresGrad(true);
+            Tensor u = onGpu(widen(gaussian(r, (int) (h * gh))), h, gh).setRequiresGrad(true);
+            Tensor b = onGpu(widen(gaussian(r, (int) numel(biasShape))), biasShape).setRequiresGrad(true);
+            Tensor y = dev.soma.ops.Recurrent.run(c, "tanh", "sigmoid", false, false, x, w, u, b, null, null, null);
+            y.backward(onGpu(widen(gaussian(r, (int) (n * t * h))), n, t, h));
+            for (double v : u.grad().toDoubleArray()) assertTrue(Double.isFinite(v), cell + " recurrent kernel gradient");
+        }
     }
 }

@@ -14,9 +14,12 @@ import static dev.soma.backend.MatrixViews.transposed;
 import static dev.soma.backend.MatrixViews.view;
 
 /**
- * Embeddings and recurrent layers through cuda-kernels/rnn.cu, our own kernels only (no cuDNN here, so
- * {@link #hasLibraryLstm()} is false). Embeddings: a gather and a deterministic scatter-add (row ownership, no
- * atomics: the CPU's sums in the CPU's order). Sequences run the CPU backend's loop (CpuRecurrent) on the
+ * Embeddings and recurrent layers. Plain LSTMs and GRUs (reset_after=True) run cuDNN's RNN when it is there
+ * ({@link CudnnRnn}; {@link VendorPaths#cudnnRnnRefusal} says which); everything else, and every layer on the
+ * emulated device or with {@code soma.cuda.vendor=false}, runs cuda-kernels/rnn.cu ({@link #hasLibraryLstm()}
+ * stays false: the op's library-LSTM hook is the CPU's oneDNN path). Embeddings: a gather and a deterministic
+ * scatter-add (row ownership, no atomics: the CPU's sums in the CPU's order). Our sequences run the CPU backend's
+ * loop (CpuRecurrent) on the
  * device: one product for every step's input projection ({@code xs @ W} over all T*N rows), one small product
  * ({@code h @ U}) and one fused gate kernel per step; backward one kernel and one product ({@code dz @ U^T}) per
  * step, then single products over all steps for the weight gradients. The products are rnn.cu's strided GEMM,
@@ -24,9 +27,43 @@ import static dev.soma.backend.MatrixViews.view;
  */
 final class CudaRecurrent implements RecurrentKernels {
     private final CudaBackend backend;
+    private volatile CudnnRnn cudnn;
 
     CudaRecurrent(CudaBackend backend) {
         this.backend = backend;
+    }
+
+    private CudnnRnn cudnn() {
+        CudnnRnn c = cudnn;
+        if (c == null) {
+            synchronized (this) {
+                if (cudnn == null) cudnn = new CudnnRnn(backend);
+                c = cudnn;
+            }
+        }
+        return c;
+    }
+
+    /** Why this layer does not go to cuDNN (emulated, switched off, not loaded, or a form cuDNN lacks), or null. */
+    static String cudnnRefusal(Spec s, dev.soma.tensor.DType dtype, boolean masked, boolean recurrentDropout) {
+        String refusal = VendorPaths.libraryRefusal("cuDNN", dev.soma.backend.CudaProbe.result().emulated(),
+                VendorPaths.vendorEnabled(), VendorLibraries::cudnnProblem);
+        return refusal != null ? refusal : VendorPaths.cudnnRnnRefusal(s, dtype, masked, recurrentDropout);
+    }
+
+    /** The family of the path log, e.g. "lstm forward" (see {@link VendorPaths#lastPath}). */
+    static String family(Spec s, boolean backward) {
+        return s.cell().name().toLowerCase(java.util.Locale.ROOT) + (backward ? " backward" : " forward");
+    }
+
+    private static String shape(Spec s, dev.soma.tensor.DType dtype) {
+        return dtype + " N=" + s.batch() + " T=" + s.steps() + " F=" + s.features() + " H=" + s.hidden()
+                + (s.goBackwards() ? " backwards" : "");
+    }
+
+    private static String cudnnName(boolean tf32, boolean training) {
+        return "cuDNN RNN v8 (" + (training ? "training" : "inference") + ", f32, "
+                + (tf32 ? "TF32 allowed" : "FMA math, TF32 off") + ")";
     }
 
     @Override
@@ -64,6 +101,7 @@ final class CudaRecurrent implements RecurrentKernels {
         long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden();
         long gh = s.cell().gates * h;
         long es = x.dtype().byteSize();
+        if (cudnnForward(s, x, w, u, bias, h0, c0, mask, ws, y)) return;
         MatrixViews v = new MatrixViews();
         try {
             reorderTime(s, x.address(), ws.xs().address(), f, x, false);
@@ -137,6 +175,11 @@ final class CudaRecurrent implements RecurrentKernels {
         long gh = s.cell().gates * h;
         long es = dy.dtype().byteSize();
         boolean gru = s.cell() == Cell.GRU;
+        if (ws.library() != null && ws.library().get() instanceof CudnnRnn.Saved saved) {
+            cudnnBackward(s, ws, saved, dy, g);
+            return;
+        }
+        VendorPaths.ran(family(s, true), shape(s, dy.dtype()), "soma rnn.cu kernels (as the forward)");
         MatrixViews v = new MatrixViews();
         try {
             Tensor dz = v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, gh).keep());
@@ -230,6 +273,65 @@ final class CudaRecurrent implements RecurrentKernels {
         } finally {
             v.close();
         }
+    }
+
+    // ------------------------------------------------------------------ cuDNN
+
+    /**
+     * Runs the forward through cuDNN when the layer is eligible and cuDNN accepts it: true when it did (y
+     * written). Logs the path once per family and shape either way; false leaves everything to our kernels.
+     */
+    private boolean cudnnForward(Spec s, Tensor x, Tensor w, Tensor u, Tensor bias, Tensor h0, Tensor c0, Tensor mask,
+                                 Workspace ws, Tensor y) {
+        String family = family(s, false);
+        String refusal = cudnnRefusal(s, x.dtype(), mask != null, ws.drop() != null);
+        if (refusal == null) {
+            long n = s.batch(), t = s.steps(), h = s.hidden(), es = x.dtype().byteSize();
+            boolean tf32 = VendorPaths.tf32Enabled();
+            reorderTime(s, x.address(), ws.xs().address(), s.features(), x, false);
+            initialState(ws.h(), h0, n, h);
+            if (ws.c() != null) initialState(ws.c(), c0, n, h);
+            String failure = cudnn().forward(s, w, u, bias, ws, tf32);
+            if (failure == null) {
+                CudaStatus.kernel(0, "cuDNN " + family, () -> shape(s, x.dtype())); // the sync switch
+                // Outputs h[1..T] (time-major) into y[:, 0..T-1, :]; the LSTM's c_T into y[:, T, :] when asked.
+                stridedCopy(x, new long[] {t, n, h}, ws.h().address() + n * h * es, new long[] {n * h, h, 1},
+                        y.address(), new long[] {h, y.size(1) * h, 1});
+                if (ws.c() != null && y.size(1) > t) {
+                    stridedCopy(x, new long[] {n, h}, ws.c().address() + t * n * h * es, new long[] {h, 1},
+                            y.address() + t * h * es, new long[] {y.size(1) * h, 1});
+                }
+                VendorPaths.ran(family, shape(s, x.dtype()), cudnnName(tf32, ws.library() != null));
+                return true;
+            }
+            refusal = "cuDNN refused: " + failure;
+        }
+        VendorPaths.ran(family, shape(s, x.dtype()), "soma rnn.cu kernels (not cuDNN: " + refusal + ")");
+        return false;
+    }
+
+    /** The backward of a cuDNN forward (it left no saved gates for ours): through cuDNN, or it throws. */
+    private void cudnnBackward(Spec s, Workspace ws, CudnnRnn.Saved saved, Tensor dy, Grads g) {
+        long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden(), es = dy.dtype().byteSize();
+        MatrixViews v = new MatrixViews();
+        try {
+            Tensor dyT = v.add(Tensor.empty(dy.dtype(), dy.device(), t, n, h).keep());
+            stridedCopy(dy, new long[] {t, n, h}, dy.address(), new long[] {h, dy.size(1) * h, 1}, dyT.address(),
+                    new long[] {n * h, h, 1});
+            Tensor dcy = null;
+            if (ws.c() != null && dy.size(1) > t) {
+                dcy = v.add(Tensor.empty(dy.dtype(), dy.device(), n, h).keep());
+                stridedCopy(dy, new long[] {n, h}, dy.address() + t * h * es, new long[] {dy.size(1) * h, 1},
+                        dcy.address(), new long[] {h, 1});
+            }
+            Tensor dxs = v.add(Tensor.empty(dy.dtype(), dy.device(), t * n, f).keep());
+            cudnn().backward(s, ws, saved, dyT, dcy, dxs, g);
+            CudaStatus.kernel(0, "cuDNN " + family(s, true), () -> shape(s, dy.dtype()));
+            if (g.dx() != null) reorderTime(s, dxs.address(), g.dx().address(), f, g.dx(), true);
+        } finally {
+            v.close();
+        }
+        VendorPaths.ran(family(s, true), shape(s, dy.dtype()), cudnnName(saved.tf32(), true));
     }
 
     // ------------------------------------------------------------------ helpers

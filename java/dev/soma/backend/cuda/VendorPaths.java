@@ -1,6 +1,8 @@
 package dev.soma.backend.cuda;
 
 import dev.soma.backend.ConvKernels.Geometry;
+import dev.soma.backend.RecurrentKernels.Cell;
+import dev.soma.backend.RecurrentKernels.Spec;
 import dev.soma.tensor.DType;
 
 import java.util.Map;
@@ -240,6 +242,47 @@ public final class VendorPaths {
         if (!fitsInt(g.n() * g.h() * g.w() * g.c())) return "a tensor of 2^31 elements or more";
         return paddingRefusal(g);
     }
+
+    /**
+     * Why cuDNN's RNN cannot run this recurrent layer (null: it can). cuDNN's cells are fixed: LSTM and GRU
+     * with sigmoid gates and tanh, its GRU in the "linear before reset" form (Keras reset_after=True; our
+     * {@link Cell#GRU_RESET_BEFORE} is not expressible), no recurrent dropout on h_{t-1}, and sequence lengths
+     * instead of Keras masks (a mask may skip any step, which lengths cannot say). f32 only; every size and
+     * element count below 2^31. go_backwards and initial / final states are ours to arrange, so they are fine.
+     */
+    public static String cudnnRnnRefusal(Spec s, DType dtype, boolean masked, boolean recurrentDropout) {
+        if (s.cell() == Cell.SIMPLE) return "SimpleRNN is not wired to cuDNN";
+        if (s.cell() == Cell.GRU_RESET_BEFORE) {
+            return "GRU with reset_after=False: cuDNN's GRU applies the reset gate after the recurrent product";
+        }
+        if (dtype != DType.F32) return "cuDNN RNN path takes f32 only, not " + dtype;
+        if (s.activation() != TANH || s.recurrentActivation() != SIGMOID) {
+            return "activation code " + s.activation() + " / recurrent activation code " + s.recurrentActivation()
+                    + ": cuDNN's cells use tanh and sigmoid only";
+        }
+        if (masked) return "a mask (cuDNN takes sequence lengths, not per-step masks)";
+        if (recurrentDropout) return "recurrent dropout (cuDNN has none on h_{t-1})";
+        long n = s.batch(), t = s.steps(), f = s.features(), h = s.hidden();
+        if (n <= 0 || t <= 0 || f <= 0 || h <= 0) return "an empty size (batch, steps, features or units 0)";
+        long g = s.cell().gates;
+        if (!productFitsInt(g, h, Math.max(f, h)) || !productFitsInt(t, n, Math.max(f, h))) {
+            return "a size or tensor of 2^31 elements or more";
+        }
+        return null;
+    }
+
+    private static boolean productFitsInt(long... factors) {
+        long p = 1;
+        for (long x : factors) {
+            if (!fitsInt(x)) return false;
+            p *= x; // each factor and the running product below 2^31: no overflow
+            if (!fitsInt(p)) return false;
+        }
+        return true;
+    }
+
+    /** soma_rnn_activation codes (Recurrent.activationCode). */
+    private static final int TANH = 1, SIGMOID = 2;
 
     private static String paddingRefusal(Geometry g) {
         if (g.padTop() > INT_MAX || g.padLeft() > INT_MAX || g.kh() > INT_MAX || g.kw() > INT_MAX) {

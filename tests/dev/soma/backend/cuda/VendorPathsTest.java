@@ -1,6 +1,8 @@
 package dev.soma.backend.cuda;
 
 import dev.soma.backend.ConvKernels.Geometry;
+import dev.soma.backend.RecurrentKernels.Cell;
+import dev.soma.backend.RecurrentKernels.Spec;
 import dev.soma.tensor.DType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -297,5 +299,65 @@ class VendorPathsTest {
         assertEquals(3, VendorPaths.symmetricOutput(5, 3, 2, 1, 1));
         assertEquals(5, VendorPaths.symmetricOutput(9, 3, 1, 2, 0));
         assertEquals(-1, VendorPaths.symmetricOutput(2, 5, 1, 1, 0));
+    }
+
+    // ------------------------------------------------------------------ cuDNN RNN eligibility
+
+    private static Spec spec(Cell cell, int act, int ract, boolean back, long n, long t, long f, long h) {
+        return new Spec(cell, act, ract, back, n, t, f, h);
+    }
+
+    @Test
+    void cudnnRnnTakesPlainF32LstmsAndResetAfterGrusOnly() {
+        int tanh = 1, sigmoid = 2, relu = 3, hardSigmoid = 4;
+        for (Cell cell : new Cell[] {Cell.LSTM, Cell.GRU}) {
+            for (boolean back : new boolean[] {false, true}) {
+                assertNull(VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, back, 7, 13, 33, 64), DType.F32, false, false));
+            }
+            String why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, false, 7, 13, 33, 64), DType.F64, false, false);
+            assertTrue(why.contains("f32 only"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, relu, sigmoid, false, 7, 13, 33, 64), DType.F32, false, false);
+            assertTrue(why.contains("tanh and sigmoid"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, hardSigmoid, false, 7, 13, 33, 64), DType.F32, false, false);
+            assertTrue(why.contains("tanh and sigmoid"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, false, 7, 13, 33, 64), DType.F32, true, false);
+            assertTrue(why.contains("mask"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, false, 7, 13, 33, 64), DType.F32, false, true);
+            assertTrue(why.contains("recurrent dropout"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, false, 1L << 20, 1L << 12, 3, 5), DType.F32, false, false);
+            assertTrue(why.contains("2^31"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, false, 2, 3, 1L << 31, 5), DType.F32, false, false);
+            assertTrue(why.contains("2^31"), why);
+            why = VendorPaths.cudnnRnnRefusal(spec(cell, tanh, sigmoid, false, 2, 3, 4, 0), DType.F32, false, false);
+            assertTrue(why.contains("empty"), why);
+        }
+        String why = VendorPaths.cudnnRnnRefusal(spec(Cell.GRU_RESET_BEFORE, tanh, sigmoid, false, 7, 13, 33, 64),
+                DType.F32, false, false);
+        assertTrue(why.contains("reset_after=False"), why);
+        why = VendorPaths.cudnnRnnRefusal(spec(Cell.SIMPLE, tanh, sigmoid, false, 7, 13, 33, 64), DType.F32, false, false);
+        assertTrue(why.contains("SimpleRNN"), why);
+    }
+
+    @Test
+    void cudnnGateOrderMapsKerasGatesOntoCudnnLinearLayers() {
+        // LSTM: Keras i, f, c, o = cuDNN i, f, g (c'), o. GRU: Keras z, r, h = cuDNN update (1), reset (0), new (2).
+        for (int q = 0; q < 4; q++) assertEquals(q, CudnnRnn.cudnnGate(Cell.LSTM, q));
+        assertEquals(1, CudnnRnn.cudnnGate(Cell.GRU, 0));
+        assertEquals(0, CudnnRnn.cudnnGate(Cell.GRU, 1));
+        assertEquals(2, CudnnRnn.cudnnGate(Cell.GRU, 2));
+    }
+
+    @Test
+    void theRnnLibraryRefusalNamesTheSwitchAndTheEmulator() {
+        AtomicBoolean asked = new AtomicBoolean();
+        String off = VendorPaths.libraryRefusal("cuDNN", false, false, () -> {
+            asked.set(true);
+            return null;
+        });
+        assertEquals("cuDNN switched off (soma.cuda.vendor=false)", off);
+        assertFalse(asked.get(), "a switched-off library is never loaded");
+        assertEquals("emulated device: no cuDNN", VendorPaths.libraryRefusal("cuDNN", true, true, () -> null));
+        assertEquals("lstm forward", CudaRecurrent.family(spec(Cell.LSTM, 1, 2, false, 1, 1, 1, 1), false));
+        assertEquals("gru backward", CudaRecurrent.family(spec(Cell.GRU, 1, 2, false, 1, 1, 1, 1), true));
     }
 }
