@@ -125,6 +125,10 @@ int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_li
   int status = reinterpret_cast<EntryFn*>(kernel)(site_file ? site_file : "?", site_line, grid_block,
                                                    static_cast<size_t>(shared_bytes), args, kinds, error, error_len);
   soma_emu::set_implicit_stream(nullptr);
+  // Under SOMA_EMU_STREAMS=deferred the kernel is only queued: it runs here, after its stream's earlier work, so a
+  // misuse in a user's kernel is still answered by its launch, naming the op (soma.h's contract). Only this launch
+  // is synchronous: the work after it, on any stream, stays deferred.
+  if (status == cudaSuccess) status = soma_emu::complete_stream(static_cast<cudaStream_t>(stream));
   if (status != cudaSuccess) {
     // The entry wrote why the arguments did not fit; otherwise the scheduler kept why the launch failed.
     if (error != nullptr && error_len > 0 && error[0] == '\0') {

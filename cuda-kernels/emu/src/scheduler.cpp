@@ -518,8 +518,9 @@ int run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_share
     return reject(cudaErrorInvalidValue, std::to_string(dynamic_shared) + " bytes of dynamic shared memory (the limit is "
                                              + std::to_string(limit) + "; above 49152 only after cudaFuncSetAttribute)");
   const std::string schedule = current_schedule();  // the schedule in force at the launch, not at the run
+  // The work does not clear the thread's message: when an observation runs several queued launches, the first
+  // failure's reason must survive the launches after it.
   auto work = [=]() -> int {
-    clear_last_message();
     std::lock_guard<std::mutex> lock(launch_mu);
     Grid g;
     g.site = site;
