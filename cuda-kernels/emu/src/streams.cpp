@@ -26,12 +26,23 @@ struct StreamState {
   OpRef last;  // the newest Op queued on the stream (may be done)
 };
 
-std::mutex queue_mu;
-uint64_t next_seq = 1;
-std::map<uint64_t, OpRef> pending;  // queued and not yet run, by enqueue order
-StreamState legacy;
-std::unordered_map<cudaStream_t, StreamState> streams;
-std::vector<OpRef> retired_blocking;  // last Ops of destroyed blocking streams: the next legacy Op waits for them
+struct Queue {
+  std::mutex mu;
+  uint64_t next_seq = 1;
+  std::map<uint64_t, OpRef> pending;  // queued and not yet run, by enqueue order
+  StreamState legacy;
+  std::unordered_map<cudaStream_t, StreamState> streams;
+  std::vector<OpRef> retired_blocking;  // last Ops of destroyed blocking streams: the next legacy Op waits for them
+};
+// Never destroyed: work still queued at exit holds arguments whose destructors live in kernel libraries, which
+// need not outlive this one's static destructors.
+Queue& q = *new Queue();
+std::mutex& queue_mu = q.mu;
+uint64_t& next_seq = q.next_seq;
+std::map<uint64_t, OpRef>& pending = q.pending;
+StreamState& legacy = q.legacy;
+std::unordered_map<cudaStream_t, StreamState>& streams = q.streams;
+std::vector<OpRef>& retired_blocking = q.retired_blocking;
 
 thread_local cudaStream_t tl_implicit_stream = nullptr;
 
