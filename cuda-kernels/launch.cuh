@@ -26,8 +26,7 @@ struct Site {
 template <auto Kernel, typename... A>
 inline int launch(Site site, dim3 grid, dim3 block, size_t shared, cudaStream_t stream, A&&... args) {
 #if defined(SOMA_CUDA_EMULATED)
-  (void)stream;  // the emulated device runs every launch to its end before returning
-  return soma_emu::launch<Kernel>(Kernel, site.file, site.line, grid, block, shared, std::forward<A>(args)...);
+  return soma_emu::launch_on<Kernel>(stream, Kernel, site.file, site.line, grid, block, shared, std::forward<A>(args)...);
 #else
   (void)site;
   cudaLaunchConfig_t config = {};

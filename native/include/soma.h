@@ -409,11 +409,13 @@ int soma_cuda_emu_module_kernel(void* module, const char* name, void** kernel, c
 /* Runs the kernel to its end. grid_block: grid x, y, z then block x, y, z. args: one 64-bit slot per kernel
    parameter (a pointer's address, an integer sign-extended, a float's or double's bits); kinds: one letter per slot
    (p pointer, i 32-bit integer, l 64-bit integer, f float, d double), checked against the kernel's parameter types.
-   site_file:site_line is named as the launch site in the emulator's messages. A misuse inside the kernel answers
-   cudaErrorLaunchFailure with the emulator's message (kernel, block, thread, source line) in `error`. */
+   site_file:site_line is named as the launch site in the emulator's messages. The launch is ordered on `stream`
+   (null: the legacy default stream). A misuse inside the kernel answers cudaErrorLaunchFailure with the emulator's
+   message (kernel, block, thread, source line) in `error`; under SOMA_EMU_STREAMS=deferred the kernel runs when
+   its stream is observed, and the misuse is answered there. */
 int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_line, const int* grid_block,
-                                int64_t shared_bytes, const int64_t* args, const char* kinds, char* error,
-                                int error_len);
+                                int64_t shared_bytes, const int64_t* args, const char* kinds, void* stream,
+                                char* error, int error_len);
 
 /* ============================== CUDA: matrix products and random fills (cuda-kernels/linalg.cu, random.cu) ============================== */
 

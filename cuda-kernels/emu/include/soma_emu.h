@@ -250,10 +250,14 @@ struct LaunchSite {
   const char* file;    // where the launch is written
   int line;
 };
-// Runs body() once per CUDA thread of every block; returns 0 or a cudaError_t number, with the reason kept
-// for cudaGetErrorString / soma_emu_last_message(). The launch is synchronous (streams are ordered anyway).
-int run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared, void (*body)(void*), void* ctx,
-             void* (*module_tls)());
+// Runs body(ctx) once per CUDA thread of every block, in stream order on `stream`: at the call, or later when
+// SOMA_EMU_STREAMS=deferred (then ctx, which run_grid owns and frees with destroy(ctx), must hold the arguments by
+// value). Returns 0 or a cudaError_t number, with the reason kept for cudaGetErrorString / soma_emu_last_message();
+// a misuse found in a deferred launch is answered by the call that runs it (a synchronisation, a blocking copy).
+int run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared, cudaStream_t stream,
+             void (*body)(void*), void* ctx, void (*destroy)(void*), void* (*module_tls)());
+// The stream of launches that name none: the legacy default stream, or the stream a custom-op module launch names.
+cudaStream_t implicit_stream();
 
 // A variable in this kernel library's TLS segment (where its static __shared__ variables live). Touching it
 // makes the calling thread allocate the segment; the scheduler finds the segment's bounds from its address and
@@ -286,13 +290,22 @@ const char* kernel_name() {
 }
 
 template <auto Kernel, typename... P, typename... A>
-int launch(void (*)(P...), const char* file, int line, dim3 grid, dim3 block, size_t shared, A&&... args) {
-  // The arguments are converted to the parameter types once, as the runtime copies them into the launch.
-  std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
+int launch_on(cudaStream_t stream, void (*)(P...), const char* file, int line, dim3 grid, dim3 block, size_t shared,
+              A&&... args) {
+  using Params = std::tuple<typename std::decay<P>::type...>;
+  // The arguments are converted to the parameter types and copied now, as the runtime copies them into the launch:
+  // a deferred launch runs after the caller's variables are gone.
+  auto* params = new Params(std::forward<A>(args)...);
   LaunchSite site{kernel_name<Kernel>(), reinterpret_cast<const void*>(Kernel), file, line};
-  return run_grid(site, grid, block, shared, [](void* ctx) {
-    std::apply(Kernel, *static_cast<std::tuple<typename std::decay<P>::type...>*>(ctx));
-  }, &params, &module_tls);
+  return run_grid(
+      site, grid, block, shared, stream, [](void* ctx) { std::apply(Kernel, *static_cast<Params*>(ctx)); }, params,
+      [](void* ctx) { delete static_cast<Params*>(ctx); }, &module_tls);
+}
+
+// A launch that names no stream (custom-op modules' generated entries): on implicit_stream().
+template <auto Kernel, typename... P, typename... A>
+int launch(void (*kernel)(P...), const char* file, int line, dim3 grid, dim3 block, size_t shared, A&&... args) {
+  return launch_on<Kernel>(implicit_stream(), kernel, file, line, grid, block, shared, std::forward<A>(args)...);
 }
 }  // namespace soma_emu
 

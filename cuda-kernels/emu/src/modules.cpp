@@ -10,6 +10,7 @@
 // them from the kernel's function pointer), converts them and calls soma_emu::launch. Modules stay loaded for
 // the life of the process (the scheduler caches each one's TLS segment by address).
 #include "soma_emu.h"
+#include "streams.h"
 
 #include <dlfcn.h>
 
@@ -102,7 +103,7 @@ int soma_cuda_emu_module_kernel(void* module, const char* name, void** kernel, c
 }
 
 int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_line, const int* grid_block,
-                                int64_t shared_bytes, const int64_t* args, const char* kinds, char* error,
+                                int64_t shared_bytes, const int64_t* args, const char* kinds, void* stream, char* error,
                                 int error_len) {
   copy_text("", error, error_len);
   if (kernel == nullptr || grid_block == nullptr || kinds == nullptr || (args == nullptr && kinds[0] != '\0')) {
@@ -119,8 +120,15 @@ int soma_cuda_emu_module_launch(void* kernel, const char* site_file, int site_li
       return cudaErrorInvalidConfiguration;
     }
   }
+  // The entry's soma_emu::launch names no stream: it takes the one this launch is on (as cuLaunchKernel's).
+  soma_emu::set_implicit_stream(static_cast<cudaStream_t>(stream));
   int status = reinterpret_cast<EntryFn*>(kernel)(site_file ? site_file : "?", site_line, grid_block,
                                                    static_cast<size_t>(shared_bytes), args, kinds, error, error_len);
+  soma_emu::set_implicit_stream(nullptr);
+  // Under SOMA_EMU_STREAMS=deferred the kernel is only queued: it runs here, after its stream's earlier work, so a
+  // misuse in a user's kernel is still answered by its launch, naming the op (soma.h's contract). Only this launch
+  // is synchronous: the work after it, on any stream, stays deferred.
+  if (status == cudaSuccess) status = soma_emu::complete_stream(static_cast<cudaStream_t>(stream));
   if (status != cudaSuccess) {
     // The entry wrote why the arguments did not fit; otherwise the scheduler kept why the launch failed.
     if (error != nullptr && error_len > 0 && error[0] == '\0') {

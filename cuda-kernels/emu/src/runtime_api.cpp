@@ -1,15 +1,21 @@
 // The CUDA runtime calls of our kernel files and of runtime.cu, for the emulated device: device memory is host
-// memory (exact sizes, so AddressSanitizer sees a kernel's first byte out of bounds), every launch and copy is
-// synchronous, so streams are only handles and events are host timestamps. Error numbers are the toolkit's.
+// memory (exact sizes, so AddressSanitizer sees a kernel's first byte out of bounds). Launches, copies, memsets and
+// event records are Ops on streams (streams.cpp): run at the call by default, or, with SOMA_EMU_STREAMS=deferred,
+// queued in stream order until something observes them, so a read not ordered after a write sees the old data as
+// it may on a GPU. Which calls wait for what follows the CUDA runtime's "API synchronization behavior" notes.
+// Error numbers are the toolkit's.
 #include "soma_emu.h"
+#include "streams.h"
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace soma_emu {
 unsigned worker_threads();  // scheduler.cpp
@@ -46,13 +52,13 @@ int multiprocessors() {
   return n;
 }
 
-// Work is synchronous here, so an event is complete as soon as it is recorded. SOMA_EMU_EVENT_LAG=k makes
-// cudaEventQuery answer cudaErrorNotReady for the first k queries after each record (until a synchronisation of
-// the event, its stream or the device), so callers' "not finished yet" paths (the pool's cross-stream guard)
-// run on the emulator too.
+// An event is the marker Op its record queued (at is its timestamp). At the call (the default) that Op has run by
+// the time cudaEventRecord returns; SOMA_EMU_EVENT_LAG=k then makes cudaEventQuery answer cudaErrorNotReady for
+// the first k queries after each record (until a synchronisation of the event, its stream or the device), so
+// callers' "not finished yet" paths (the pool's cross-stream guard) run on the emulator too. Deferred, the
+// marker runs when observed: a query answers not-ready k times, then runs the recorded work and answers done.
 struct Event {
-  std::chrono::steady_clock::time_point at;
-  bool recorded = false;
+  OpRef op;  // null until recorded
   cudaStream_t stream = nullptr;
   size_t lag = 0;
 };
@@ -72,8 +78,16 @@ void complete_events(cudaStream_t stream, bool all) {
     if (all || kv.first->stream == stream) kv.first->lag = 0;
 }
 struct Stream {
-  int unused = 0;
+  unsigned flags = 0;
 };
+
+bool valid_kind(cudaMemcpyKind kind) { return int(kind) >= 0 && int(kind) <= 4; }
+
+// The answer of a call that queued `op` and, as CUDA's call does, waits for it.
+cudaError_t wait_for(const OpRef& op, int queued_status) {
+  int s = queued_status != 0 ? queued_status : complete(op);
+  return cudaError_t(s);
+}
 
 cudaError_t fail(cudaError_t e) {
   tl_last_error = e;
@@ -222,13 +236,15 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
 
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
+  // cudaFree synchronises the device first: queued work that uses the block runs before it goes.
+  const int pending = complete_all();
   std::lock_guard<std::mutex> lock(memory_mu);
   auto it = allocations.find(ptr);
   if (it == allocations.end()) return fail(cudaErrorInvalidDevicePointer);
   allocated -= it->second;
   allocations.erase(it);
   std::free(ptr);
-  return cudaSuccess;
+  return pending != 0 ? fail(cudaError_t(pending)) : cudaSuccess;
 }
 
 cudaError_t cudaMallocHost(void** ptr, size_t size) { return cudaHostAlloc(ptr, size, 0); }
@@ -241,51 +257,95 @@ cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int) {
   return cudaSuccess;
 }
 cudaError_t cudaFreeHost(void* ptr) {
+  const int pending = complete_all();  // as cudaFree: the device is synchronised first
   std::free(ptr);
-  return cudaSuccess;
+  return pending != 0 ? fail(cudaError_t(pending)) : cudaSuccess;
 }
 
+// cudaMemcpy is legacy-stream work; how long the host waits depends on the direction, as CUDA documents it:
+// to the host and host to host it returns once the copy is done; from the host to the device the source is staged
+// at the call (the caller may reuse it) and the copy into the device is ordered on the legacy stream; device to
+// device it does not wait at all.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
-  if (int(kind) < 0 || int(kind) > 4) return fail(cudaErrorInvalidMemcpyDirection);
+  if (!valid_kind(kind)) return fail(cudaErrorInvalidMemcpyDirection);
   if (count == 0) return cudaSuccess;
   if (!dst || !src) return fail(cudaErrorInvalidValue);
-  std::memmove(dst, src, count);
-  return cudaSuccess;
+  int status = 0;
+  if (kind == cudaMemcpyHostToDevice && deferred_streams()) {
+    auto staged = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(src),
+                                                               static_cast<const unsigned char*>(src) + count);
+    enqueue(nullptr, [=] { std::memcpy(dst, staged->data(), count); return 0; }, &status);
+    return cudaError_t(status);
+  }
+  OpRef op = enqueue(nullptr, [=] { std::memmove(dst, src, count); return 0; }, &status);
+  if (kind == cudaMemcpyDeviceToDevice) return cudaError_t(status);
+  return wait_for(op, status);
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, count, kind);
+// On a stream and not waited for, whatever the memory: copies between the device and pageable host memory "might
+// be synchronous" on a GPU, so code that relies on it is not ordered; only host-to-host copies are synchronous.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind, cudaStream_t stream) {
+  if (!valid_kind(kind)) return fail(cudaErrorInvalidMemcpyDirection);
+  if (count == 0) return cudaSuccess;
+  if (!dst || !src) return fail(cudaErrorInvalidValue);
+  int status = 0;
+  OpRef op = enqueue(stream, [=] { std::memmove(dst, src, count); return 0; }, &status);
+  return kind == cudaMemcpyHostToHost ? wait_for(op, status) : cudaError_t(status);
 }
-cudaError_t cudaMemset(void* ptr, int value, size_t count) {
+// cudaMemset is asynchronous to the host (device memory): legacy-stream work that nothing waits for.
+cudaError_t cudaMemset(void* ptr, int value, size_t count) { return cudaMemsetAsync(ptr, value, count, nullptr); }
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   if (!ptr) return fail(cudaErrorInvalidValue);
-  std::memset(ptr, value, count);
-  return cudaSuccess;
+  int status = 0;
+  enqueue(stream, [=] { std::memset(ptr, value, count); return 0; }, &status);
+  return cudaError_t(status);
 }
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t) { return cudaMemset(ptr, value, count); }
 
+// A synchronisation answers the first failure of the deferred work it ran (a kernel misuse, named in
+// soma_emu_last_message), as a GPU reports an asynchronous fault at the next synchronisation.
 cudaError_t cudaDeviceSynchronize(void) {
+  int s = complete_all();
   complete_events(nullptr, true);
-  return cudaSuccess;
+  return s != 0 ? fail(cudaError_t(s)) : cudaSuccess;
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   if (!stream) return fail(cudaErrorInvalidValue);
-  *stream = reinterpret_cast<cudaStream_t>(new Stream());
+  auto* s = new Stream();
+  s->flags = flags;
+  *stream = reinterpret_cast<cudaStream_t>(s);
+  stream_created(*stream, (flags & cudaStreamNonBlocking) == 0);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (!stream) return fail(cudaErrorInvalidResourceHandle);
+  stream_destroyed(stream);
   delete reinterpret_cast<Stream*>(stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  int s = complete_stream(stream);
   complete_events(stream, false);
-  return cudaSuccess;
+  return s != 0 ? fail(cudaError_t(s)) : cudaSuccess;
 }
-cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
-  return event ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
+// Deferred, a query observes the stream: its work runs and the answer is "done" (no lag: nothing of ours polls).
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  int s = complete_stream(stream);
+  return s != 0 ? fail(cudaError_t(s)) : cudaSuccess;
+}
+// The stream's later work waits for the work recorded before the event (nothing, if it was never recorded).
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  if (!event) return fail(cudaErrorInvalidResourceHandle);
+  OpRef recorded;
+  {
+    std::lock_guard<std::mutex> lock(event_mu);
+    recorded = reinterpret_cast<Event*>(event)->op;
+  }
+  if (!recorded || is_done(recorded)) return cudaSuccess;
+  int status = 0;
+  enqueue(stream, nullptr, &status, {recorded});
+  return cudaError_t(status);
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
@@ -302,34 +362,51 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
   auto* e = reinterpret_cast<Event*>(event);
+  int status = 0;
+  OpRef marker = enqueue(stream, nullptr, &status);
   std::lock_guard<std::mutex> lock(event_mu);
-  e->at = std::chrono::steady_clock::now();
-  e->recorded = true;
+  e->op = marker;
   e->stream = stream;
   e->lag = event_lag();
-  return cudaSuccess;
+  return cudaError_t(status);
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
   auto* e = reinterpret_cast<Event*>(event);
-  std::lock_guard<std::mutex> lock(event_mu);
-  if (e->lag == 0) return cudaSuccess;
-  e->lag--;
-  return cudaErrorNotReady;  // not an error: not recorded as the last error, as on a GPU
+  OpRef marker;
+  {
+    std::lock_guard<std::mutex> lock(event_mu);
+    if (!e->op) return cudaSuccess;  // never recorded: complete, as CUDA answers
+    if (deferred_streams() && is_done(e->op)) return cudaSuccess;
+    if (e->lag > 0) {
+      e->lag--;
+      return cudaErrorNotReady;  // not an error: not recorded as the last error, as on a GPU
+    }
+    marker = e->op;
+  }
+  int s = complete(marker);  // deferred: after k not-ready answers the recorded work runs now
+  return s != 0 ? fail(cudaError_t(s)) : cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
-  std::lock_guard<std::mutex> lock(event_mu);
-  reinterpret_cast<Event*>(event)->lag = 0;
-  return cudaSuccess;
+  auto* e = reinterpret_cast<Event*>(event);
+  OpRef marker;
+  {
+    std::lock_guard<std::mutex> lock(event_mu);
+    e->lag = 0;
+    marker = e->op;
+  }
+  int s = complete(marker);
+  return s != 0 ? fail(cudaError_t(s)) : cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return fail(cudaErrorInvalidValue);
   if (!start || !end) return fail(cudaErrorInvalidResourceHandle);
   auto* a = reinterpret_cast<Event*>(start);
   auto* b = reinterpret_cast<Event*>(end);
-  if (!a->recorded || !b->recorded) return fail(cudaErrorInvalidResourceHandle);
-  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
+  if (!a->op || !b->op) return fail(cudaErrorInvalidResourceHandle);
+  if (!is_done(a->op) || !is_done(b->op)) return cudaErrorNotReady;  // as a GPU answers before the events completed
+  *ms = std::chrono::duration<float, std::milli>(b->op->at - a->op->at).count();
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {

@@ -8,9 +8,11 @@
 //  - Within a block, the order in which ready fibers run follows the schedule (forward, reverse or seeded
 //    random, reseeded per block so a result does not depend on which OS thread ran the block).
 //  - The first misuse ends the launch; the message names the kernel, its launch site, the block and thread,
-//    and the source line of the barrier or collective. Launches are synchronous and serialised.
+//    and the source line of the barrier or collective. Launches run one at a time: at the call, or queued on
+//    their stream until observed (SOMA_EMU_STREAMS=deferred, streams.cpp), with their arguments copied at the call.
 #include "fiber.h"
 #include "soma_emu.h"
+#include "streams.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -18,6 +20,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -491,14 +495,18 @@ void* dynamic_shared() {
   abandon(w);
 }
 
-int run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared, void (*body)(void*), void* ctx,
-             void* (*module_tls)()) {
+int run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared, cudaStream_t stream,
+             void (*body)(void*), void* ctx, void (*destroy)(void*), void* (*module_tls)()) {
+  // The arguments are ours from here on: freed when the launch has run, or now if it is refused.
+  std::shared_ptr<void> params(ctx, destroy);
   clear_last_message();
   const std::string where = std::string("kernel ") + site.kernel + " (launched at " + at_line(site.file, site.line) + ")";
-  auto reject = [&](int status, const std::string& why) {
+  auto reject = [where](int status, const std::string& why) {
     set_last_error(status, where + ": " + why);
     return status;
   };
+  // Configuration errors are answered by the launch itself, as a GPU's launch does; misuse inside the kernel is
+  // found when it runs (at the call, or at the observation that runs it under SOMA_EMU_STREAMS=deferred).
   if (tl_worker) return reject(cudaErrorLaunchFailure, "launched from inside a kernel (not supported by the emulator)");
   const unsigned long threads = (unsigned long)block.x * block.y * block.z;
   if (block.x == 0 || block.y == 0 || block.z == 0 || threads > kMaxThreadsPerBlock || block.z > 64)
@@ -509,20 +517,28 @@ int run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_share
   if (dynamic_shared > limit)
     return reject(cudaErrorInvalidValue, std::to_string(dynamic_shared) + " bytes of dynamic shared memory (the limit is "
                                              + std::to_string(limit) + "; above 49152 only after cudaFuncSetAttribute)");
-  std::lock_guard<std::mutex> lock(launch_mu);
-  Grid g;
-  g.site = site;
-  g.grid = grid;
-  g.block = block;
-  g.dynamic_shared = dynamic_shared;
-  g.body = body;
-  g.ctx = ctx;
-  g.module_tls = module_tls;
-  parse_schedule(current_schedule(), g.schedule, g.seed);
-  g.blocks = (unsigned long)grid.x * grid.y * grid.z;
-  Pool::get().run(g);
-  if (!g.error.empty()) return reject(cudaErrorLaunchFailure, g.error);
-  return cudaSuccess;
+  const std::string schedule = current_schedule();  // the schedule in force at the launch, not at the run
+  // The work does not clear the thread's message: when an observation runs several queued launches, the first
+  // failure's reason must survive the launches after it.
+  auto work = [=]() -> int {
+    std::lock_guard<std::mutex> lock(launch_mu);
+    Grid g;
+    g.site = site;
+    g.grid = grid;
+    g.block = block;
+    g.dynamic_shared = dynamic_shared;
+    g.body = body;
+    g.ctx = params.get();
+    g.module_tls = module_tls;
+    parse_schedule(schedule, g.schedule, g.seed);
+    g.blocks = (unsigned long)grid.x * grid.y * grid.z;
+    Pool::get().run(g);
+    if (!g.error.empty()) return reject(cudaErrorLaunchFailure, g.error);
+    return cudaSuccess;
+  };
+  int status = 0;
+  enqueue(stream, std::move(work), &status);
+  return status;
 }
 
 unsigned worker_threads() { return Pool::get().threads(); }

@@ -155,9 +155,11 @@ final class EmulatedModules {
         int[] gridBlock = {g[0], g[1], g[2], b[0], b[1], b[2]};
         StackWalker.StackFrame site = callSite();
         byte[] error = new byte[4096];
+        // On the backend's current stream, as NvrtcModules launches on a GPU: ordered with Soma's own kernels.
+        long stream = dev.soma.backend.Backends.get(dev.soma.tensor.Device.cuda(device)).currentStream();
         int status = CudaKernels.soma_cuda_emu_module_launch(entry, site == null ? op : site.getFileName(),
-                site == null ? 0 : site.getLineNumber(), gridBlock, plan.sharedBytes(), slots, kinds.toString(), error,
-                error.length);
+                site == null ? 0 : site.getLineNumber(), gridBlock, plan.sharedBytes(), slots, kinds.toString(), stream,
+                error, error.length);
         if (status != 0) {
             String why = CudaLibraries.cString(error);
             // The emulator names source lines by the file the module was compiled as: name this op's own instead.

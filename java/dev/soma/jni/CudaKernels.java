@@ -99,7 +99,8 @@ public final class CudaKernels {
             @Cast("void**") long[] kernel, @Cast("char*") byte[] error, int errorLen);
     public static native int soma_cuda_emu_module_launch(@Cast("void*") long kernel, @Cast("const char*") String siteFile,
             int siteLine, @Cast("const int*") int[] gridBlock, @Cast("int64_t") long sharedBytes,
-            @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("char*") byte[] error, int errorLen);
+            @Cast("const int64_t*") long[] args, @Cast("const char*") String kinds, @Cast("void*") long stream,
+            @Cast("char*") byte[] error, int errorLen);
 
     // ---------------- matrix products and random fills (cuda-kernels/linalg.cu, random.cu) ----------------
     public static native int soma_cuda_matmul(int dtype, int batchNdim, @Cast("const int64_t*") long[] batchShape,

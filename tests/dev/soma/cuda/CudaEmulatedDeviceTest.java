@@ -74,6 +74,7 @@ class CudaEmulatedDeviceTest {
         long[] stream = new long[1];
         long[] start = new long[1];
         long[] end = new long[1];
+        long[] filled = new long[1];
         float[] ms = {-1};
         assertEquals(0, CudaKernels.soma_cuda_set_device(0));
         assertEquals(0, CudaKernels.soma_cuda_malloc(bytes, dev));
@@ -84,10 +85,15 @@ class CudaEmulatedDeviceTest {
         assertEquals(0, CudaKernels.soma_cuda_stream_create(stream));
         assertEquals(0, CudaKernels.soma_cuda_event_create(start));
         assertEquals(0, CudaKernels.soma_cuda_event_create(end));
+        assertEquals(0, CudaKernels.soma_cuda_event_create(filled));
         try {
             assertEquals(0, CudaKernels.soma_cuda_event_record(start[0], stream[0]));
             assertEquals(0, CudaKernels.soma_cuda_memset(a, 0x5a, bytes));
             assertEquals(0, CudaKernels.soma_cuda_memcpy(b, a, bytes, CudaKernels.DEVICE_TO_DEVICE));
+            // memset and the device-to-device copy run on the legacy default stream without the host waiting, and
+            // our stream is non-blocking: it must wait for them through an event before it reads b.
+            assertEquals(0, CudaKernels.soma_cuda_event_record(filled[0], 0L));
+            assertEquals(0, CudaKernels.soma_cuda_stream_wait_event(stream[0], filled[0]));
             assertEquals(0, CudaKernels.soma_cuda_memcpy_async(host[0], b, bytes, CudaKernels.DEVICE_TO_HOST, stream[0]));
             assertEquals(0, CudaKernels.soma_cuda_event_record(end[0], stream[0]));
             assertEquals(0, CudaKernels.soma_cuda_stream_synchronize(stream[0]));
@@ -104,6 +110,7 @@ class CudaEmulatedDeviceTest {
         } finally {
             assertEquals(0, CudaKernels.soma_cuda_event_destroy(start[0]));
             assertEquals(0, CudaKernels.soma_cuda_event_destroy(end[0]));
+            assertEquals(0, CudaKernels.soma_cuda_event_destroy(filled[0]));
             assertEquals(0, CudaKernels.soma_cuda_stream_destroy(stream[0]));
             assertEquals(0, CudaKernels.soma_cuda_host_free(host[0]));
             assertEquals(0, CudaKernels.soma_cuda_free(a));
