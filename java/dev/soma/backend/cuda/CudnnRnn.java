@@ -51,6 +51,15 @@ final class CudnnRnn {
 
     private final CudaBackend backend;
     private final ThreadLocal<cudnnContext> handles = new ThreadLocal<>();
+    /**
+     * What one geometry needs besides the data, made once (descriptors, weight-space size and layout, temporary
+     * sizes) and kept as long as the backend: rebuilding them took some twenty cuDNN host calls per pass.
+     * Descriptors are only read by the calls, so threads share them.
+     */
+    private final java.util.Map<String, Plan> plans = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** One geometry's descriptors and sizes; {@code train} / {@code infer}: {workspace, reserve} bytes. */
+    private record Plan(Descriptors d, long weightBytes, Layout layout, long[] train, long[] infer) {}
 
     CudnnRnn(CudaBackend backend) {
         this.backend = backend;
@@ -73,13 +82,14 @@ final class CudnnRnn {
         int mode = training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE;
         Tensor weights = null, seq = null, reserve = null;
         boolean done = false;
-        try (Descriptors d = new Descriptors(s, tf32)) {
+        try {
             cudnnContext ctx = handle();
-            long weightBytes = weightSpaceBytes(ctx, d);
+            Plan plan = plan(ctx, s, tf32, w);
+            Descriptors d = plan.d();
+            long weightBytes = plan.weightBytes();
             weights = space(weightBytes, w, training);
-            Layout layout = layout(ctx, d, s, weights, weightBytes);
-            pack(s, w, u, bias, weights, layout);
-            long[] temp = tempSpace(ctx, d, mode);
+            pack(s, w, u, bias, weights, plan.layout());
+            long[] temp = training ? plan.train() : plan.infer();
             seq = Tensor.empty(DType.I32, w.device(), s.batch());
             if (!training) seq.keep();
             backend.memory().fill(seq, s.steps());
@@ -115,9 +125,11 @@ final class CudnnRnn {
      * the forward ran cuDNN, so our backward has none of the values it would need.
      */
     void backward(Spec s, Workspace ws, Saved saved, Tensor dyT, Tensor dcy, Tensor dxs, Grads g) {
-        try (Descriptors d = new Descriptors(s, saved.tf32())) {
+        try {
             cudnnContext ctx = handle();
-            long[] temp = tempSpace(ctx, d, CUDNN_FWD_MODE_TRAINING);
+            Plan plan = plan(ctx, s, saved.tf32(), dyT);
+            Descriptors d = plan.d();
+            long[] temp = plan.train();
             if (temp[1] != saved.reserveBytes()) {
                 throw new Refusal("reserve space of " + temp[1] + " B now, " + saved.reserveBytes() + " B in the forward");
             }
@@ -132,7 +144,7 @@ final class CudnnRnn {
                         at(saved.reserve())), "cudnnRNNBackwardData_v8");
                 if (g.dw() == null && g.du() == null && g.db() == null) return;
                 try (Tensor dWeights = space(saved.weightBytes(), dyT, false)) {
-                    Layout layout = layout(ctx, d, s, dWeights, saved.weightBytes());
+                    Layout layout = plan.layout();
                     backend.memory().fill(dWeights, 0.0); // cuDNN only adds into the weight gradients
                     check(cudnnRNNBackwardWeights_v8(ctx, d.rnn, CUDNN_WGRAD_MODE_ADD, devInts(saved.seqLengths()),
                             d.x, at(ws.xs().address()), d.h, at(hx), d.y, at(y), saved.weightBytes(),
@@ -148,10 +160,50 @@ final class CudnnRnn {
         }
     }
 
+    /** The plan of (cell, sizes, TF32), made at first use; a refusal while making it is not kept. */
+    private Plan plan(cudnnContext ctx, Spec s, boolean tf32, Tensor like) {
+        String key = s.cell() + " n" + s.batch() + " t" + s.steps() + " f" + s.features() + " h" + s.hidden()
+                + (tf32 ? " tf32" : " fp32");
+        Plan p = plans.get(key);
+        if (p != null) return p;
+        Descriptors d = new Descriptors(s, tf32);
+        try {
+            long weightBytes = weightSpaceBytes(ctx, d);
+            Layout layout;
+            // Offsets into the space are relative: found once on a scratch space of the right size.
+            try (Tensor scratch = space(weightBytes, like, false)) {
+                layout = layout(ctx, d, s, scratch, weightBytes);
+            }
+            p = new Plan(d, weightBytes, layout, tempSpace(ctx, d, CUDNN_FWD_MODE_TRAINING),
+                    tempSpace(ctx, d, CUDNN_FWD_MODE_INFERENCE));
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
+        Plan raced = plans.putIfAbsent(key, p);
+        if (raced != null) {
+            d.close();
+            return raced;
+        }
+        return p;
+    }
+
     // ------------------------------------------------------------------ weights
 
-    /** Element offsets in the weight space of each linear layer's matrix and bias (cuDNN's ids 0..2G-1). */
-    record Layout(long[] matrix, long[] bias) {}
+    /**
+     * Element offsets in the weight space of each linear layer's matrix and bias (cuDNN's ids 0..2G-1), and
+     * whether, in our gate order, the input matrices, the recurrent matrices and the biases each follow one
+     * another at equal steps (then each group moves in one strided copy instead of one per gate).
+     */
+    record Layout(long[] matrix, long[] bias, boolean evenlySpaced) {}
+
+    /** Whether the blocks of our gates q = 0..g-1 (cuDNN ids first + cudnnGate(q)) sit {@code step} apart. */
+    private static boolean evenly(long[] offsets, int first, Cell cell, int g, long step) {
+        for (int q = 1; q < g; q++) {
+            if (offsets[first + cudnnGate(cell, q)] != offsets[first + cudnnGate(cell, 0)] + q * step) return false;
+        }
+        return true;
+    }
 
     private static long weightSpaceBytes(cudnnContext ctx, Descriptors d) {
         try (SizeTPointer size = new SizeTPointer(1)) {
@@ -183,7 +235,10 @@ final class CudnnRnn {
             if (!m.isNull()) cudnnDestroyTensorDescriptor(m);
             if (!b.isNull()) cudnnDestroyTensorDescriptor(b);
         }
-        return new Layout(matrix, bias);
+        Cell cell = s.cell();
+        boolean even = evenly(matrix, 0, cell, g, h * f) && evenly(matrix, g, cell, g, h * h)
+                && evenly(bias, 0, cell, g, h) && evenly(bias, g, cell, g, h);
+        return new Layout(matrix, bias, even);
     }
 
     private static void expectDims(cudnnTensorStruct desc, int[] want, String what) {
@@ -212,6 +267,19 @@ final class CudnnRnn {
         boolean gru = s.cell() == Cell.GRU;
         // An LSTM's recurrent biases (and every bias without one) stay zero.
         if (!gru || bias == null) backend.memory().fill(space, 0.0);
+        if (l.evenlySpaced) {
+            int first = cudnnGate(s.cell(), 0);
+            // gate q, row r, column c of cuDNN's [H, in] block = our w[c, q H + r]
+            copy(new long[] {g, h, f}, w.address(), new long[] {h, 1, gh}, at(space, l.matrix[first]),
+                    new long[] {h * f, f, 1});
+            copy(new long[] {g, h, h}, u.address(), new long[] {h, 1, gh}, at(space, l.matrix[g + first]),
+                    new long[] {h * h, h, 1});
+            if (bias != null) {
+                copy(new long[] {gh}, bias.address(), new long[] {1}, at(space, l.bias[first]), new long[] {1});
+                if (gru) copy(new long[] {gh}, bias.address() + gh * es, new long[] {1}, at(space, l.bias[g + first]), new long[] {1});
+            }
+            return;
+        }
         for (int q = 0; q < g; q++) {
             int id = cudnnGate(s.cell(), q);
             copy(new long[] {h, f}, w.address() + q * h * es, new long[] {1, gh}, at(space, l.matrix[id]), new long[] {f, 1});
@@ -231,6 +299,22 @@ final class CudnnRnn {
         int g = s.cell().gates;
         long h = s.hidden(), f = s.features(), gh = g * h, es = 4;
         boolean gru = s.cell() == Cell.GRU;
+        if (l.evenlySpaced) {
+            int first = cudnnGate(s.cell(), 0);
+            if (gr.dw() != null) {
+                copy(new long[] {g, h, f}, at(space, l.matrix[first]), new long[] {h * f, f, 1}, gr.dw().address(),
+                        new long[] {h, 1, gh});
+            }
+            if (gr.du() != null) {
+                copy(new long[] {g, h, h}, at(space, l.matrix[g + first]), new long[] {h * h, h, 1}, gr.du().address(),
+                        new long[] {h, 1, gh});
+            }
+            if (gr.db() != null) {
+                copy(new long[] {gh}, at(space, l.bias[first]), new long[] {1}, gr.db().address(), new long[] {1});
+                if (gru) copy(new long[] {gh}, at(space, l.bias[g + first]), new long[] {1}, gr.db().address() + gh * es, new long[] {1});
+            }
+            return;
+        }
         for (int q = 0; q < g; q++) {
             int id = cudnnGate(s.cell(), q);
             if (gr.dw() != null) {
