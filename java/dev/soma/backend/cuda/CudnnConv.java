@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.backend.ElementwiseKernels.BiasActivation;
 import dev.soma.backend.ConvKernels.Geometry;
 import dev.soma.backend.ConvKernels.PoolKind;
 import dev.soma.tensor.DType;
@@ -27,8 +28,8 @@ import static org.bytedeco.cuda.global.cudnn.*;
  * Convolution passes and pooling forwards through cuDNN (legacy descriptor API, f32, NHWC images). Our kernels
  * take Keras' HWIO kernels, cuDNN's NHWC filters are OHWI (KRSC): the kernel is permuted into a pooled
  * temporary before the forward and backward-data passes, and the weight gradient is computed in OHWI and
- * permuted back. Bias and ReLU of the forward run after cuDNN with our element-wise kernels (relu(NaN) stays
- * NaN, as everywhere). The algorithm of each pass is chosen once per geometry with cudnnGet*Algorithm_v7 (the
+ * permuted back. Bias and ReLU of the forward run after cuDNN as one fused pass of our bias-activation kernel
+ * (relu(NaN) stays NaN, as everywhere). The algorithm of each pass is chosen once per geometry with cudnnGet*Algorithm_v7 (the
  * first deterministic one, FMA math unless TF32 is on, so results repeat as our deterministic kernels do) and
  * cached; workspaces come from the backend's caching pool. One cuDNN handle per backend and thread, bound to
  * the backend's stream before every call. Every method returns null when cuDNN ran the pass, or why not (then
@@ -74,11 +75,12 @@ final class CudnnConv {
         } catch (Refusal r) {
             return r.getMessage();
         }
-        // Our epilogue, in place on the output (element-wise kernels read and write each element once).
+        // Our epilogue, in place on the output in one pass: relu(out + bias), out + bias or relu(out).
         if (bias != null) {
-            backend.elementwise().binary(dev.soma.backend.ElementwiseKernels.BinaryOp.ADD, out, bias, out);
+            backend.elementwise().biasActivation(relu ? BiasActivation.RELU : BiasActivation.LINEAR, out, bias, out, 0);
+        } else if (relu) {
+            backend.elementwise().unary(dev.soma.backend.ElementwiseKernels.UnaryOp.RELU, out, out, 0, 0);
         }
-        if (relu) backend.elementwise().unary(dev.soma.backend.ElementwiseKernels.UnaryOp.RELU, out, out, 0, 0);
         return null;
     }
 
