@@ -1,4 +1,5 @@
-// Element-wise CUDA kernels: binary ops with broadcasting, unary ops and their backward, where (f32, f64).
+// Element-wise CUDA kernels: binary ops with broadcasting, unary ops and their backward, where, and the fused
+// bias + activation epilogue (f32, f64).
 // Ops call them in place (out may be an input), so no pointer here is declared __restrict__.
 // Semantics match native/src/elementwise.cpp (soma.h): comparisons write 1/0 in the inputs' dtype; maximum,
 // minimum, relu and clamp propagate NaN. Contiguous operands take a 16-byte vector path when aligned;
