@@ -1,4 +1,5 @@
-// Element-wise CUDA kernels: binary ops with broadcasting, unary ops and their backward, where (f32, f64).
+// Element-wise CUDA kernels: binary ops with broadcasting, unary ops and their backward, where, and the fused
+// bias + activation epilogue (f32, f64).
 // Ops call them in place (out may be an input), so no pointer here is declared __restrict__.
 // Semantics match native/src/elementwise.cpp (soma.h): comparisons write 1/0 in the inputs' dtype; maximum,
 // minimum, relu and clamp propagate NaN. Contiguous operands take a 16-byte vector path when aligned;
@@ -320,6 +321,136 @@ int unary_backward_typed(int op, int64_t n, const void* x, const void* y, const 
   SOMA_UNARY_SWITCH(op, launch_unary_backward, T, n, x, y, g, gi, p0, p1, s)
 }
 
+// ------------------------------------------------------------------ fused bias + activation
+// out = act(y + bias[c]) over rows x cols with the unary functors above, so the arithmetic is that of ADD then
+// the activation. Backward: RELU, SIGMOID and TANH differentiate from the saved output (relu's [x > 0] reads
+// the same from y = relu(x), NaN included); LEAKY_RELU (any alpha sign) and GELU recompute x = y + bias, which
+// costs the same read as the output would and saves the forward a second write.
+template <typename T> struct Identity {
+  T p0, p1;
+  __device__ T f(T x) const { return x; }
+  __device__ T b(T, T, T g) const { return g; }
+};
+
+template <typename T, typename I, typename Op>
+__global__ void bias_act_forward(Op op, const T* y, const T* bias, T* out, I n, I cols, bool vector) {
+  const I stride = I(gridDim.x) * I(blockDim.x);
+  const I tid = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x);
+  if (vector) {  // cols % W == 0: a pack never straddles two rows, and its bias is one aligned pack
+    constexpr int W = Pack<T>::kWidth;
+    const I packs = n / W, col_packs = cols / W;
+    auto* py = reinterpret_cast<const Pack<T>*>(y);
+    auto* pb = reinterpret_cast<const Pack<T>*>(bias);
+    auto* po = reinterpret_cast<Pack<T>*>(out);
+    for (I p = tid; p < packs; p += stride) {
+      Pack<T> v = py[p], b = pb[p % col_packs], r;
+#pragma unroll
+      for (int j = 0; j < W; ++j) r.v[j] = op.f(v.v[j] + b.v[j]);
+      po[p] = r;
+    }
+    return;
+  }
+  for (I i = tid; i < n; i += stride) out[i] = op.f(y[i] + bias[i % cols]);
+}
+
+// gi = g * act'(v) with v = src + bias (kPreActivation: src is y) or v = src (the forward output).
+template <typename T, typename I, typename Op, bool kPreActivation>
+__global__ void bias_act_backward(Op op, const T* src, const T* bias, const T* g, T* gi, I n, I cols,
+                                  bool vector) {
+  const I stride = I(gridDim.x) * I(blockDim.x);
+  const I tid = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x);
+  if (vector) {
+    constexpr int W = Pack<T>::kWidth;
+    const I packs = n / W, col_packs = cols / W;
+    for (I p = tid; p < packs; p += stride) {
+      Pack<T> v = reinterpret_cast<const Pack<T>*>(src)[p], vg = reinterpret_cast<const Pack<T>*>(g)[p], r;
+      if (kPreActivation) {
+        Pack<T> b = reinterpret_cast<const Pack<T>*>(bias)[p % col_packs];
+#pragma unroll
+        for (int j = 0; j < W; ++j) v.v[j] = v.v[j] + b.v[j];
+      }
+#pragma unroll
+      for (int j = 0; j < W; ++j) r.v[j] = op.b(v.v[j], v.v[j], vg.v[j]);
+      reinterpret_cast<Pack<T>*>(gi)[p] = r;
+    }
+    return;
+  }
+  for (I i = tid; i < n; i += stride) {
+    T v = kPreActivation ? src[i] + bias[i % cols] : src[i];
+    gi[i] = op.b(v, v, g[i]);
+  }
+}
+
+template <typename T, template <typename> class OpT>
+int launch_bias_act(int64_t rows, int64_t cols, const void* y, const void* bias, void* out, double p0,
+                    cudaStream_t s) {
+  const int64_t n = rows * cols;
+  if (n == 0) return 0;
+  OpT<T> op{T(p0), T(0)};
+  auto py = static_cast<const T*>(y);
+  auto pb = static_cast<const T*>(bias);
+  auto po = static_cast<T*>(out);
+  const bool vector = cols % Pack<T>::kWidth == 0 && aligned16(y) && aligned16(bias) && aligned16(out);
+  const unsigned grid = grid_for(vector ? n / Pack<T>::kWidth : n);
+  if (n < (int64_t(1) << 30))
+    return launch<bias_act_forward<T, int32_t, OpT<T>>>(SOMA_SITE, grid, kThreads, 0, s, op, py, pb, po, int32_t(n),
+                                                        int32_t(cols), vector);
+  return launch<bias_act_forward<T, int64_t, OpT<T>>>(SOMA_SITE, grid, kThreads, 0, s, op, py, pb, po, n, cols,
+                                                      vector);
+}
+
+template <typename T, template <typename> class OpT, bool kPreActivation>
+int launch_bias_act_backward(int64_t rows, int64_t cols, const void* y, const void* bias, const void* out,
+                             const void* g, void* gi, double p0, cudaStream_t s) {
+  const int64_t n = rows * cols;
+  if (n == 0) return 0;
+  const void* src = kPreActivation ? y : out;
+  if (src == nullptr || g == nullptr || (kPreActivation && bias == nullptr))
+    return static_cast<int>(cudaErrorInvalidValue);
+  OpT<T> op{T(p0), T(0)};
+  auto ps = static_cast<const T*>(src);
+  auto pb = static_cast<const T*>(bias);
+  auto pg = static_cast<const T*>(g);
+  auto pgi = static_cast<T*>(gi);
+  const bool vector = aligned16(src) && aligned16(g) && aligned16(gi) &&
+                      (kPreActivation ? cols % Pack<T>::kWidth == 0 && aligned16(bias) : n % Pack<T>::kWidth == 0);
+  const unsigned grid = grid_for(vector ? n / Pack<T>::kWidth : n);
+  if (n < (int64_t(1) << 30))
+    return launch<bias_act_backward<T, int32_t, OpT<T>, kPreActivation>>(SOMA_SITE, grid, kThreads, 0, s, op, ps, pb,
+                                                                         pg, pgi, int32_t(n), int32_t(cols), vector);
+  return launch<bias_act_backward<T, int64_t, OpT<T>, kPreActivation>>(SOMA_SITE, grid, kThreads, 0, s, op, ps, pb,
+                                                                       pg, pgi, n, cols, vector);
+}
+
+template <typename T>
+int bias_act_typed(int act, int64_t rows, int64_t cols, const void* y, const void* bias, void* out, double p0,
+                   cudaStream_t s) {
+  switch (act) {
+    case SOMA_BA_LINEAR: return launch_bias_act<T, Identity>(rows, cols, y, bias, out, p0, s);
+    case SOMA_BA_RELU: return launch_bias_act<T, Relu>(rows, cols, y, bias, out, p0, s);
+    case SOMA_BA_LEAKY_RELU: return launch_bias_act<T, LeakyRelu>(rows, cols, y, bias, out, p0, s);
+    case SOMA_BA_SIGMOID: return launch_bias_act<T, Sigmoid>(rows, cols, y, bias, out, p0, s);
+    case SOMA_BA_TANH: return launch_bias_act<T, Tanh>(rows, cols, y, bias, out, p0, s);
+    case SOMA_BA_GELU: return launch_bias_act<T, Gelu>(rows, cols, y, bias, out, p0, s);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+template <typename T>
+int bias_act_backward_typed(int act, int64_t rows, int64_t cols, const void* y, const void* bias, const void* out,
+                            const void* g, void* gi, double p0, cudaStream_t s) {
+  switch (act) {
+    case SOMA_BA_LINEAR: return launch_bias_act_backward<T, Identity, false>(rows, cols, y, bias, g, g, gi, p0, s);
+    case SOMA_BA_RELU: return launch_bias_act_backward<T, Relu, false>(rows, cols, y, bias, out, g, gi, p0, s);
+    case SOMA_BA_LEAKY_RELU:
+      return launch_bias_act_backward<T, LeakyRelu, true>(rows, cols, y, bias, out, g, gi, p0, s);
+    case SOMA_BA_SIGMOID: return launch_bias_act_backward<T, Sigmoid, false>(rows, cols, y, bias, out, g, gi, p0, s);
+    case SOMA_BA_TANH: return launch_bias_act_backward<T, Tanh, false>(rows, cols, y, bias, out, g, gi, p0, s);
+    case SOMA_BA_GELU: return launch_bias_act_backward<T, Gelu, true>(rows, cols, y, bias, out, g, gi, p0, s);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
 // ------------------------------------------------------------------ where
 template <typename T>
 __global__ void where_contiguous(const T* c, const T* a, const T* b,
@@ -382,6 +513,29 @@ int soma_cuda_unary_backward(int op, int dtype, int64_t n, const void* x, const 
   switch (dtype) {
     case SOMA_F32: return unary_backward_typed<float>(op, n, x, y, grad_out, grad_in, p0, p1, as_stream(stream));
     case SOMA_F64: return unary_backward_typed<double>(op, n, x, y, grad_out, grad_in, p0, p1, as_stream(stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+int soma_cuda_bias_activation(int act, int dtype, int64_t rows, int64_t cols, const void* y, const void* bias,
+                              void* out, double p0, void* stream) {
+  if (rows < 0 || cols < 0) return static_cast<int>(cudaErrorInvalidValue);
+  switch (dtype) {
+    case SOMA_F32: return bias_act_typed<float>(act, rows, cols, y, bias, out, p0, as_stream(stream));
+    case SOMA_F64: return bias_act_typed<double>(act, rows, cols, y, bias, out, p0, as_stream(stream));
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+int soma_cuda_bias_activation_backward(int act, int dtype, int64_t rows, int64_t cols, const void* y,
+                                       const void* bias, const void* out, const void* grad_out, void* grad_in,
+                                       double p0, void* stream) {
+  if (rows < 0 || cols < 0) return static_cast<int>(cudaErrorInvalidValue);
+  switch (dtype) {
+    case SOMA_F32:
+      return bias_act_backward_typed<float>(act, rows, cols, y, bias, out, grad_out, grad_in, p0, as_stream(stream));
+    case SOMA_F64:
+      return bias_act_backward_typed<double>(act, rows, cols, y, bias, out, grad_out, grad_in, p0, as_stream(stream));
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }

@@ -86,6 +86,21 @@ void soma_cpu_unary_backward(int op, int dtype, int64_t n, const void* x, const 
 void soma_cpu_where(int dtype, int ndim, const int64_t* shape, const void* cond, const int64_t* c_strides,
                     const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out);
 
+/* Fused bias + activation over rows x cols (bias broadcast over the rows): act(y + bias). act is one of: */
+enum soma_bias_activation {
+  SOMA_BA_LINEAR = 0, SOMA_BA_RELU = 1, SOMA_BA_LEAKY_RELU = 2 /* p0 = alpha */, SOMA_BA_SIGMOID = 3,
+  SOMA_BA_TANH = 4, SOMA_BA_GELU = 5 /* exact, erf form */
+};
+/* out[r, c] = act(y[r, c] + bias[c]), y and out contiguous rows x cols; the same arithmetic as soma_cpu_binary
+   ADD followed by soma_cpu_unary of the activation (bit-identical results). */
+void soma_cpu_bias_activation(int act, int dtype, int64_t rows, int64_t cols, const void* y, const void* bias,
+                              void* out, double p0);
+/* grad_in = grad_out * act'(y + bias), rows x cols contiguous. RELU, SIGMOID and TANH read the forward output
+   `out` (y and bias may be NULL); LEAKY_RELU and GELU recompute y + bias (out may be NULL). LINEAR copies. */
+void soma_cpu_bias_activation_backward(int act, int dtype, int64_t rows, int64_t cols, const void* y,
+                                       const void* bias, const void* out, const void* grad_out, void* grad_in,
+                                       double p0);
+
 /* ============================== CPU: reductions and softmax (native/src/reduce.cpp) ============================== */
 
 enum soma_reduce_op { SOMA_REDUCE_SUM = 0, SOMA_REDUCE_MEAN = 1, SOMA_REDUCE_MAX = 2, SOMA_REDUCE_MIN = 3 };
@@ -378,6 +393,13 @@ int soma_cuda_binary(int op, int dtype, int ndim, const int64_t* shape, const vo
 int soma_cuda_unary(int op, int dtype, int64_t n, const void* x, void* out, double p0, double p1, void* stream);
 int soma_cuda_unary_backward(int op, int dtype, int64_t n, const void* x, const void* y, const void* grad_out,
                              void* grad_in, double p0, double p1, void* stream);
+/* soma_cpu_bias_activation(_backward) on device pointers (same arithmetic as soma_cuda_binary ADD followed by
+   soma_cuda_unary of the activation). */
+int soma_cuda_bias_activation(int act, int dtype, int64_t rows, int64_t cols, const void* y, const void* bias,
+                              void* out, double p0, void* stream);
+int soma_cuda_bias_activation_backward(int act, int dtype, int64_t rows, int64_t cols, const void* y,
+                                       const void* bias, const void* out, const void* grad_out, void* grad_in,
+                                       double p0, void* stream);
 /* out[i] = cond[i] != 0 ? a[i] : b[i], as soma_cpu_where, on device pointers. */
 int soma_cuda_where(int dtype, int ndim, const int64_t* shape, const void* cond, const int64_t* c_strides,
                     const void* a, const int64_t* a_strides, const void* b, const int64_t* b_strides, void* out,

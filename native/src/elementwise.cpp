@@ -351,6 +351,143 @@ void unary_backward(int op, int64_t n, const T* x, const T* y, const T* g, T* gi
   }
 }
 
+// ------------------------------------------------------------------ fused bias + activation
+// act(y + bias[c]) over rows x cols, in flat chunks of kChunk elements (a multiple of 8): each chunk first gets
+// z = y + bias (the Add functor's arithmetic), then the activation in place while the chunk is still in cache,
+// through the same unary routines as soma_cpu_unary(_backward). The f32 GELU therefore takes its 8-lane path on
+// exactly the elements the unfused op would (only the last chunk has a scalar tail), and the results are
+// bit-identical to add-then-activation (BiasActivationTest holds them to that).
+
+static_assert(kChunk % 8 == 0, "chunks must keep the 8-lane GELU path aligned with the unfused op");
+
+int unary_code_of(int act) {
+  switch (act) {
+    case SOMA_BA_RELU: return SOMA_RELU;
+    case SOMA_BA_LEAKY_RELU: return SOMA_LEAKY_RELU;
+    case SOMA_BA_SIGMOID: return SOMA_SIGMOID;
+    case SOMA_BA_TANH: return SOMA_TANH;
+    case SOMA_BA_GELU: return SOMA_GELU;
+    default: return -1;  // linear (or unknown: Java never sends one)
+  }
+}
+
+// z[start, start + len) = y + bias for the flat element range, bias indexed by column.
+template <typename T>
+void add_bias_range(int64_t start, int64_t len, int64_t cols, const T* y, const T* bias, T* z) {
+  int64_t col = start % cols;
+  for (int64_t i = 0; i < len;) {
+    const int64_t run = cols - col < len - i ? cols - col : len - i;
+    const T* yr = y + start + i;
+    const T* br = bias + col;
+    T* zr = z + start + i;
+#pragma omp simd
+    for (int64_t k = 0; k < run; ++k) zr[k] = yr[k] + br[k];
+    i += run;
+    col = 0;
+  }
+}
+
+// The activation over one chunk, in place, on the calling thread only: the unary routines open an OpenMP
+// region of their own, and a nested (one-thread) region per chunk cost more than the pass itself on small
+// layers. Same functors and, for f32 GELU, the same 8-lane steps as gelu_f32 / gelu_backward_f32.
+template <typename T, typename F>
+void span_apply(F f, int64_t n, T* z) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) z[i] = f(z[i]);
+}
+
+template <typename T>
+void activation_span(int act, int64_t n, T* z, double p0) {
+  switch (act) {
+    case SOMA_BA_RELU: return span_apply(Relu<T>{}, n, z);
+    case SOMA_BA_LEAKY_RELU: return span_apply(LeakyRelu<T>{(T)p0}, n, z);
+    case SOMA_BA_SIGMOID: return span_apply(Sigmoid<T>{}, n, z);
+    case SOMA_BA_TANH: return span_apply(Tanh<T>{}, n, z);
+    case SOMA_BA_GELU:
+      if constexpr (std::is_same_v<T, float>) {
+        const int64_t n8 = n / 8 * 8;
+        const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
+        for (int64_t i = 0; i < n8; i += 8) {
+          const __m256 v = _mm256_loadu_ps(z + i);
+          const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
+          _mm256_storeu_ps(z + i, _mm256_mul_ps(v, cdf));
+        }
+        for (int64_t i = n8; i < n; ++i) z[i] = Gelu<float>{}(z[i]);
+        return;
+      } else {
+        return span_apply(Gelu<T>{}, n, z);
+      }
+    default: return;  // linear
+  }
+}
+
+// gi = g * act'(z) over one chunk, z already in gi (LEAKY_RELU and GELU); calling thread only, as above.
+template <typename T>
+void pre_activation_backward_span(int act, int64_t n, const T* g, T* gi, double p0) {
+  if (act == SOMA_BA_LEAKY_RELU) {
+    const LeakyReluB<T> f{(T)p0};
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) gi[i] = f(gi[i], gi[i], g[i]);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t n8 = n / 8 * 8;
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
+    const __m256 r2pi = _mm256_set1_ps((float)kInvSqrt2Pi), mhalf = _mm256_set1_ps(-0.5f);
+    for (int64_t i = 0; i < n8; i += 8) {
+      const __m256 v = _mm256_loadu_ps(gi + i);
+      const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
+      const __m256 pdf = _mm256_mul_ps(r2pi, soma::exp256(_mm256_mul_ps(mhalf, _mm256_mul_ps(v, v))));
+      _mm256_storeu_ps(gi + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), _mm256_fmadd_ps(v, pdf, cdf)));
+    }
+    for (int64_t i = n8; i < n; ++i) gi[i] = GeluB<float>{}(gi[i], gi[i], g[i]);
+  } else {
+    const GeluB<T> f{};
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) gi[i] = f(gi[i], gi[i], g[i]);
+  }
+}
+
+template <typename T>
+void bias_activation(int act, int64_t rows, int64_t cols, const T* y, const T* bias, T* out, double p0) {
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
+    add_bias_range(s, len, cols, y, bias, out);
+    activation_span<T>(act, len, out + s, p0);
+  }
+}
+
+// RELU, SIGMOID and TANH differentiate from the saved output: tanh' = 1 - y^2, sigmoid' = y (1 - y), and
+// relu's rule [x > 0] reads the same from y = relu(x) (y > 0 exactly when x > 0, NaN included). LEAKY_RELU
+// (any alpha sign) and GELU need x = y + bias, recomputed here into grad_in (no extra forward write, and the
+// very sum the forward took).
+template <typename T>
+void bias_activation_backward(int act, int64_t rows, int64_t cols, const T* y, const T* bias, const T* out,
+                              const T* g, T* gi, double p0) {
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  const int code = unary_code_of(act);
+  if (code < 0) {
+    unary_apply(MulScalar<T>{T(1)}, n, g, gi);
+    return;
+  }
+  if (act == SOMA_BA_RELU || act == SOMA_BA_SIGMOID || act == SOMA_BA_TANH) {
+    unary_backward<T>(code, n, out, out, g, gi, p0, 0);
+    return;
+  }
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
+    add_bias_range(s, len, cols, y, bias, gi);
+    pre_activation_backward_span<T>(act, len, g + s, gi + s, p0);
+  }
+}
+
 // ------------------------------------------------------------------ where
 
 template <typename T>
@@ -408,6 +545,19 @@ void soma_cpu_unary_backward(int op, int dtype, int64_t n, const void* x, const 
                              void* grad_in, double p0, double p1) {
   SOMA_DISPATCH_FLOAT(dtype, T,
                       unary_backward<T>(op, n, (const T*)x, (const T*)y, (const T*)grad_out, (T*)grad_in, p0, p1));
+}
+
+void soma_cpu_bias_activation(int act, int dtype, int64_t rows, int64_t cols, const void* y, const void* bias,
+                              void* out, double p0) {
+  SOMA_DISPATCH_FLOAT(dtype, T, bias_activation<T>(act, rows, cols, (const T*)y, (const T*)bias, (T*)out, p0));
+}
+
+void soma_cpu_bias_activation_backward(int act, int dtype, int64_t rows, int64_t cols, const void* y,
+                                       const void* bias, const void* out, const void* grad_out, void* grad_in,
+                                       double p0) {
+  SOMA_DISPATCH_FLOAT(dtype, T,
+                      bias_activation_backward<T>(act, rows, cols, (const T*)y, (const T*)bias, (const T*)out,
+                                                  (const T*)grad_out, (T*)grad_in, p0));
 }
 
 void soma_cpu_where(int dtype, int ndim, const int64_t* shape, const void* cond, const int64_t* c_strides,

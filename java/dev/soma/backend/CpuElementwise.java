@@ -29,6 +29,26 @@ final class CpuElementwise implements ElementwiseKernels {
     }
 
     @Override
+    public void biasActivation(BiasActivation act, Tensor y, Tensor bias, Tensor out, double p0) {
+        long cols = bias.numel();
+        CpuKernels.soma_cpu_bias_activation(act.code, y.dtype().code(), cols == 0 ? 0 : y.numel() / cols, cols,
+                y.address(), bias.address(), out.address(), p0);
+    }
+
+    @Override
+    public void biasActivationBackward(BiasActivation act, Tensor y, Tensor bias, Tensor out, Tensor gradOut,
+                                       Tensor gradIn, double p0) {
+        long cols = gradOut.shape()[gradOut.ndim() - 1];
+        CpuKernels.soma_cpu_bias_activation_backward(act.code, gradOut.dtype().code(),
+                cols == 0 ? 0 : gradOut.numel() / cols, cols, address(y), address(bias), address(out),
+                gradOut.address(), gradIn.address(), p0);
+    }
+
+    private static long address(Tensor t) {
+        return t == null ? 0L : t.address();
+    }
+
+    @Override
     public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
         long[] shape = out.shape();
         CpuKernels.soma_cpu_where(a.dtype().code(), shape.length, shape,

@@ -29,6 +29,22 @@ public interface ElementwiseKernels {
         }
     }
 
+    /** Activations with a fused bias epilogue; codes match {@code soma_bias_activation} in soma.h. */
+    enum BiasActivation {
+        LINEAR(0), RELU(1), LEAKY_RELU(2), SIGMOID(3), TANH(4), GELU(5);
+
+        public final int code;
+
+        BiasActivation(int code) {
+            this.code = code;
+        }
+
+        /** True when the backward reads the forward output; false when it recomputes {@code y + bias}. */
+        public boolean backwardFromOutput() {
+            return this == RELU || this == SIGMOID || this == TANH;
+        }
+    }
+
     /** {@code out = op(a, b)}, broadcasting {@code a} and {@code b} to {@code out}'s shape. */
     void binary(BinaryOp op, Tensor a, Tensor b, Tensor out);
 
@@ -37,6 +53,19 @@ public interface ElementwiseKernels {
 
     /** {@code gradIn = gradOut * op'(x)}; {@code y} is the forward output. All of one shape. */
     void unaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor gradOut, Tensor gradIn, double p0, double p1);
+
+    /**
+     * {@code out = act(y + bias)}, bias broadcast over the rows: {@code y} and {@code out} are contiguous with
+     * {@code bias.numel()} columns, {@code bias} is contiguous; p0 is leaky relu's alpha.
+     */
+    void biasActivation(BiasActivation act, Tensor y, Tensor bias, Tensor out, double p0);
+
+    /**
+     * {@code gradIn = gradOut * act'(y + bias)}, all contiguous; reads {@code out} when
+     * {@link BiasActivation#backwardFromOutput()} (y and bias may then be null), else {@code y} and {@code bias}.
+     */
+    void biasActivationBackward(BiasActivation act, Tensor y, Tensor bias, Tensor out, Tensor gradOut, Tensor gradIn,
+                                double p0);
 
     /** {@code out = cond != 0 ? a : b}, all three broadcast to {@code out}'s shape; cond of a's dtype. */
     void where(Tensor cond, Tensor a, Tensor b, Tensor out);

@@ -74,6 +74,13 @@ public final class CudaKernels {
     public static native int soma_cuda_unary_backward(int op, int dtype, @Cast("int64_t") long n,
             @Cast("const void*") long x, @Cast("const void*") long y, @Cast("const void*") long gradOut,
             @Cast("void*") long gradIn, double p0, double p1, @Cast("void*") long stream);
+    public static native int soma_cuda_bias_activation(int act, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long y, @Cast("const void*") long bias,
+            @Cast("void*") long out, double p0, @Cast("void*") long stream);
+    public static native int soma_cuda_bias_activation_backward(int act, int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long y, @Cast("const void*") long bias,
+            @Cast("const void*") long out, @Cast("const void*") long gradOut, @Cast("void*") long gradIn, double p0,
+            @Cast("void*") long stream);
     public static native int soma_cuda_where(int dtype, int ndim, @Cast("const int64_t*") long[] shape,
             @Cast("const void*") long cond, @Cast("const int64_t*") long[] cStrides,
             @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,

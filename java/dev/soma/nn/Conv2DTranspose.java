@@ -1,5 +1,6 @@
 package dev.soma.nn;
 
+import dev.soma.backend.ElementwiseKernels.BiasActivation;
 import dev.soma.ops.TransposedConvolution;
 import dev.soma.tensor.Tensor;
 
@@ -52,6 +53,12 @@ public final class Conv2DTranspose extends ConvLayer2D<Conv2DTranspose> {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
+        // The op would add the bias by a broadcasting add; with an element-wise activation both run as one fused op.
+        BiasActivation fused = Activations.fused(activationName);
+        if (bias != null && fused != null) {
+            Tensor y = TransposedConvolution.conv2dTranspose(x, kernel, null, strides, padding);
+            return dev.soma.ops.BiasActivation.apply(y, bias, fused, Activations.LEAKY_RELU_ALPHA);
+        }
         return activation.apply(TransposedConvolution.conv2dTranspose(x, kernel, bias, strides, padding));
     }
 

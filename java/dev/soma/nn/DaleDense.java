@@ -1,5 +1,6 @@
 package dev.soma.nn;
 
+import dev.soma.backend.ElementwiseKernels.BiasActivation;
 import dev.soma.errors.ShapeException;
 import dev.soma.tensor.Tensor;
 
@@ -155,18 +156,28 @@ public final class DaleDense extends Layer implements FoldableActivation {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
+        BiasActivation fused = Activations.fused(activationName);
+        if (bias != null && fused != null) {   // bias and activation as one fused op (as Dense)
+            return dev.soma.ops.BiasActivation.apply(withoutBias(x), bias, fused, Activations.LEAKY_RELU_ALPHA);
+        }
         return activation.apply(callWithoutActivation(x, training));
     }
 
     @Override
     public Tensor callWithoutActivation(Tensor x, boolean training) {
+        Tensor z = withoutBias(x);
+        return bias == null ? z : z.add(bias);
+    }
+
+    /** The excitatory drive minus the (optionally divisive) inhibition, before the bias. */
+    private Tensor withoutBias(Tensor x) {
         Tensor zI = x.matmul(wIE);
         Tensor z = x.matmul(wEE).sub(zI.matmul(wEI));
         if (divisive) {
             Tensor gamma = zI.mul(alpha.exp()).matmul(wEI);
             z = z.div(gamma.add(DIVISIVE_EPSILON)).mul(gain);
         }
-        return bias == null ? z : z.add(bias);
+        return z;
     }
 
     @Override

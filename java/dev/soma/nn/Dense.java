@@ -1,5 +1,6 @@
 package dev.soma.nn;
 
+import dev.soma.backend.ElementwiseKernels.BiasActivation;
 import dev.soma.errors.ShapeException;
 import dev.soma.tensor.Tensor;
 
@@ -9,11 +10,17 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.UnaryOperator;
 
-/** Fully connected: {@code activation(x · kernel + bias)} over the last axis, as Keras' Dense. */
+/**
+ * Fully connected: {@code activation(x · kernel + bias)} over the last axis, as Keras' Dense. With a bias and an
+ * element-wise activation, bias and activation run as one fused op ({@link dev.soma.ops.BiasActivation}): one
+ * kernel after the matmul forward, one before it backward.
+ */
 public final class Dense extends Layer implements FoldableActivation {
     private final int units;
     private final String activationName;
     private final UnaryOperator<Tensor> activation;
+    /** The fused bias epilogue of the activation, or null (softmax) to run add and activation apart. */
+    private final BiasActivation fused;
     private boolean useBias = true;
     private Initializer kernelInitializer = Initializer.glorotUniform();
     private Initializer biasInitializer = Initializer.zeros();
@@ -31,6 +38,7 @@ public final class Dense extends Layer implements FoldableActivation {
         this.units = units;
         this.activationName = activation == null ? "linear" : activation;
         this.activation = Activations.get(activation);
+        this.fused = Activations.fused(activation);
     }
 
     public Dense useBias(boolean on) {
@@ -81,6 +89,9 @@ public final class Dense extends Layer implements FoldableActivation {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
+        if (bias != null && fused != null) {
+            return dev.soma.ops.BiasActivation.apply(x.matmul(kernel), bias, fused, Activations.LEAKY_RELU_ALPHA);
+        }
         return activation.apply(callWithoutActivation(x, training));
     }
 

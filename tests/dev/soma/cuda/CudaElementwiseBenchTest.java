@@ -1,6 +1,7 @@
 package dev.soma.cuda;
 
 import dev.soma.backend.Backend;
+import dev.soma.backend.ElementwiseKernels.BiasActivation;
 import dev.soma.backend.ElementwiseKernels.BinaryOp;
 import dev.soma.backend.ElementwiseKernels.UnaryOp;
 import dev.soma.memory.Scope;
@@ -48,6 +49,11 @@ class CudaElementwiseBenchTest {
             assertEquals(1.75, last(out2));
             report("gelu_f32", 8.0 * N, () -> gpu.elementwise().unary(UnaryOp.GELU, a, out, 0, 0));
             assertEquals(1.5 * 0.5 * (1 + erf(1.5 / Math.sqrt(2))), last(out), 1e-5);
+            // Dense's epilogue: add + gelu as two passes (the two rows above: 16 bytes per element) against the
+            // fused bias-gelu pass (8 bytes per element; the bias row stays in cache).
+            report("bias_gelu_f32_fused", 8.0 * N,
+                    () -> gpu.elementwise().biasActivation(BiasActivation.GELU, a2, row, out2, 0));
+            assertEquals(1.75 * 0.5 * (1 + erf(1.75 / Math.sqrt(2))), last(out2), 1e-5);
             Tensor t = a.reshape(8192, N / 8192).transpose(0, 1);
             Tensor copy = Tensor.empty(DType.F32, GPU, N / 8192, 8192);
             report("transpose_copy_f32", 8.0 * N, () -> gpu.memory().copy(t, copy));

@@ -46,6 +46,29 @@ final class CudaElementwise implements ElementwiseKernels {
         }
     }
 
+    @Override
+    public void biasActivation(BiasActivation act, Tensor y, Tensor bias, Tensor out, double p0) {
+        long cols = bias.numel();
+        backend.bind();
+        int status = CudaKernels.soma_cuda_bias_activation(act.code, y.dtype().code(),
+                cols == 0 ? 0 : y.numel() / cols, cols, y.address(), bias.address(), out.address(), p0,
+                backend.stream());
+        CudaStatus.kernel(status, "soma_cuda_bias_activation", () -> act + " of " + y.describe() + " and "
+                + bias.describe());
+    }
+
+    @Override
+    public void biasActivationBackward(BiasActivation act, Tensor y, Tensor bias, Tensor out, Tensor gradOut,
+                                       Tensor gradIn, double p0) {
+        long cols = gradOut.shape()[gradOut.ndim() - 1];
+        backend.bind();
+        int status = CudaKernels.soma_cuda_bias_activation_backward(act.code, gradOut.dtype().code(),
+                cols == 0 ? 0 : gradOut.numel() / cols, cols, y == null ? 0 : y.address(),
+                bias == null ? 0 : bias.address(), out == null ? 0 : out.address(), gradOut.address(),
+                gradIn.address(), p0, backend.stream());
+        CudaStatus.kernel(status, "soma_cuda_bias_activation_backward", () -> act + " of " + gradOut.describe());
+    }
+
     /** The unary kernels take dense arrays: a strided view is copied first (and the copy freed after). */
     private record Dense(Tensor tensor, Tensor copy) implements AutoCloseable {
         long address() {

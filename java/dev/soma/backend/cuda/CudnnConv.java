@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.backend.ElementwiseKernels.BiasActivation;
 import dev.soma.backend.ConvKernels.Geometry;
 import dev.soma.backend.ConvKernels.PoolKind;
 import dev.soma.tensor.DType;
@@ -28,7 +29,7 @@ import static org.bytedeco.cuda.global.cudnn.*;
  * kernels Keras' HWIO: by default images and gradients are transposed to NCHW around each call and the kernel to
  * OIHW (VendorPaths#cudnnNchw says why); with {@code -Dsoma.cuda.cudnn.nchw=false} images go as they are and the
  * kernel as OHWI. Weight gradients come back in cuDNN's filter layout and are permuted into HWIO. Bias and ReLU
- * of the forward run after cuDNN with our element-wise kernels (relu(NaN) stays NaN, as everywhere).
+ * of the forward run after cuDNN as one pass of our fused bias-activation kernel (relu(NaN) stays NaN).
  *
  * <p>The algorithm of each pass is chosen once per geometry and mode: measured by cuDNN (cudnnFind*: the fastest
  * deterministic one with FMA math unless TF32 is on, so results repeat as our deterministic kernels do; remembered
@@ -107,11 +108,12 @@ final class CudnnConv {
         } catch (Refusal r) {
             return r.getMessage();
         }
-        // Our epilogue, in place on the output (element-wise kernels read and write each element once).
+        // Our epilogue, in place on the output in one pass: relu(out + bias), out + bias or relu(out).
         if (bias != null) {
-            backend.elementwise().binary(dev.soma.backend.ElementwiseKernels.BinaryOp.ADD, out, bias, out);
+            backend.elementwise().biasActivation(relu ? BiasActivation.RELU : BiasActivation.LINEAR, out, bias, out, 0);
+        } else if (relu) {
+            backend.elementwise().unary(dev.soma.backend.ElementwiseKernels.UnaryOp.RELU, out, out, 0, 0);
         }
-        if (relu) backend.elementwise().unary(dev.soma.backend.ElementwiseKernels.UnaryOp.RELU, out, out, 0, 0);
         return null;
     }
 
