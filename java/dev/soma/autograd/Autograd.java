@@ -25,6 +25,24 @@ import java.util.Map;
 public final class Autograd {
     private Autograd() {}
 
+    /**
+     * Told about each leaf right after its gradient became final in a backward on this thread (a leaf is reached once,
+     * after every path into it): data-parallel training starts a bucket's all-reduce as soon as the bucket's last
+     * gradient is final, while backward goes on. Null: nobody listens.
+     */
+    private static final ThreadLocal<java.util.function.Consumer<Tensor>> LEAF_READY = new ThreadLocal<>();
+
+    /** Runs {@link #backward(Tensor)} from {@code root}, calling {@code onLeafReady} with each leaf once its gradient is final. */
+    public static void backward(Tensor root, java.util.function.Consumer<Tensor> onLeafReady) {
+        java.util.function.Consumer<Tensor> previous = LEAF_READY.get();
+        LEAF_READY.set(onLeafReady);
+        try {
+            backward(root);
+        } finally {
+            LEAF_READY.set(previous);
+        }
+    }
+
     /** True when an op with these inputs must record a node: recording is on and an input requires grad. */
     public static boolean needsGrad(Tensor... inputs) {
         if (!GradMode.isEnabled()) return false;
@@ -74,7 +92,11 @@ public final class Autograd {
                 if (grad == null) continue;
                 Node node = t.gradFn();
                 if (node == null) {
-                    if (t.requiresGrad()) t.accumulateGrad(grad);
+                    if (t.requiresGrad()) {
+                        t.accumulateGrad(grad);
+                        java.util.function.Consumer<Tensor> hook = LEAF_READY.get();
+                        if (hook != null) hook.accept(t);
+                    }
                     continue;
                 }
                 Tensor[] inputGrads;
