@@ -26,16 +26,21 @@ public final class Autograd {
     private Autograd() {}
 
     /**
-     * Told about each leaf right after its gradient became final in a backward on this thread (a leaf is reached once,
-     * after every path into it): data-parallel training starts a bucket's all-reduce as soon as the bucket's last
-     * gradient is final, while backward goes on. Null: nobody listens.
+     * Told about each tensor backward has finished on this thread, in order: for a leaf, right after its gradient
+     * became final (a leaf is reached once, after every path into it); for any other tensor, after its backward rule
+     * ran. Data-parallel training starts a bucket's all-reduce as soon as the bucket's last gradient is final, and
+     * uses the other calls to move the all-reduces in flight on (MPI progresses them only inside MPI calls).
+     * Null: nobody listens.
      */
     private static final ThreadLocal<java.util.function.Consumer<Tensor>> LEAF_READY = new ThreadLocal<>();
 
-    /** Runs {@link #backward(Tensor)} from {@code root}, calling {@code onLeafReady} with each leaf once its gradient is final. */
-    public static void backward(Tensor root, java.util.function.Consumer<Tensor> onLeafReady) {
+    /**
+     * Runs {@link #backward(Tensor)} from {@code root}, calling {@code onFinished} with each tensor it has finished:
+     * a leaf once its gradient is final, any other tensor once its backward rule ran.
+     */
+    public static void backward(Tensor root, java.util.function.Consumer<Tensor> onFinished) {
         java.util.function.Consumer<Tensor> previous = LEAF_READY.get();
-        LEAF_READY.set(onLeafReady);
+        LEAF_READY.set(onFinished);
         try {
             backward(root);
         } finally {
@@ -117,6 +122,8 @@ public final class Autograd {
                     Tensor previous = grads.get(in);
                     grads.put(in, previous == null ? gi : Elementwise.add(previous, gi));
                 }
+                java.util.function.Consumer<Tensor> hook = LEAF_READY.get();
+                if (hook != null) hook.accept(t);
             }
         }
     }

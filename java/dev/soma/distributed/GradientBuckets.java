@@ -132,6 +132,7 @@ public final class GradientBuckets implements AutoCloseable {
         }
     }
 
+    /** Autograd finished {@code t}: a parameter's gradient is final, or (any other tensor) a chance to progress. */
     private void gradientReady(Tensor t) {
         Slot s = slots.get(t);
         if (s != null && !s.ready) markReady(s);

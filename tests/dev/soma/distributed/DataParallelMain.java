@@ -40,6 +40,18 @@ public final class DataParallelMain {
         mpi.finish();
     }
 
+    private static void refuses(Class<? extends Exception> type, Runnable call, String mention) {
+        try {
+            call.run();
+        } catch (Exception e) {
+            if (!type.isInstance(e) || !e.getMessage().contains(mention)) {
+                throw new AssertionError("expected " + type.getSimpleName() + " mentioning '" + mention + "', got " + e, e);
+            }
+            return;
+        }
+        throw new AssertionError("expected " + type.getSimpleName() + " mentioning '" + mention + "'");
+    }
+
     private static void collectives(Mpi mpi) {
         int rank = mpi.rank(), size = mpi.size();
         try (Scope s = Scope.open()) {
@@ -77,6 +89,13 @@ public final class DataParallelMain {
             double[] logs = {rank, 2.5};
             mpi.allreduceSum(logs);
             if (logs[0] != size * (size - 1) / 2.0 || logs[1] != 2.5 * size) throw new AssertionError("double[] all-reduce");
+        }
+        // Bad input is refused in Java, naming the call, before anything reaches MPI.
+        try (Scope s = Scope.open()) {
+            refuses(IllegalArgumentException.class, () -> mpi.allreduceSum(Tensor.ofInts(new int[] {1, 2}, 2)), "int32");
+            refuses(IllegalArgumentException.class, () -> mpi.broadcast(Tensor.zeros(2), size), "root");
+            refuses(IllegalArgumentException.class, () -> mpi.allreduceSum(Tensor.zeros(3, 4).transpose(0, 1)), "contiguous");
+            refuses(IllegalArgumentException.class, () -> mpi.iallreduceSum(DType.F32, 0, 4, "null buffer"), "null");
         }
         if (rank == 0) System.out.println("ok collectives");
     }

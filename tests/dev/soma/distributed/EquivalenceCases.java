@@ -14,7 +14,7 @@ import dev.soma.nn.MaxPooling2D;
 import dev.soma.nn.Param;
 import dev.soma.nn.TokenAndPositionEmbedding;
 import dev.soma.nn.TransformerEncoder;
-import dev.soma.optim.Adam;
+import dev.soma.optim.SGD;
 import dev.soma.tensor.DType;
 
 import java.io.DataInputStream;
@@ -51,7 +51,11 @@ final class EquivalenceCases {
         // The images arrive as f32: an f64 CNN casts them first (a Lambda, so that model cannot be checkpointed).
         if (name.equals("cnn") && dtype != DType.F32) m = prepend(new dev.soma.nn.Lambda(x -> x.to(dtype)), m);
         m.dtype(dtype).seed(seed);
-        m.compile(new Adam(0.01), "sparse_categorical_crossentropy", "accuracy");
+        // SGD with momentum: Adam divides by the root of its second moment, which turns the rounding of gradient
+        // entries near zero into updates of full learning-rate size (measured with Adam(0.01): 8.6e-5 in f32 for
+        // the attention model after 6 steps, against 1e-7 for the others); that is Adam's sensitivity, not a
+        // difference of the data-parallel gradient.
+        m.compile(new SGD(0.1, 0.9, false), "sparse_categorical_crossentropy", "accuracy");
         return m;
     }
 
