@@ -47,13 +47,14 @@ class DataParallelTest {
     }
 
     /**
-     * 2 ranks x batch 16 against 1 process x batch 32, after 6 Adam steps (the last batch of each epoch short): f64
-     * to rounding, f32 within the matrix-product bound of DESIGN.md (1e-4). Both ranks hold the same weights,
+     * 2 ranks x batch 16 against 1 process x batch 32, after 6 SGD-momentum steps (the last batch of each epoch
+     * short): f64 to rounding (measured ~1e-16), f32 within DESIGN.md's elementwise bound 1e-5 (measured ~3e-8), a
+     * tighter bound than the 1e-4 of reductions and matrix products. Both ranks hold the same weights,
      * although each initialised its model from a different seed (rank 0's weights were broadcast).
      */
     @ParameterizedTest
-    @CsvSource({"cnn, float64, 1e-11", "lstm, float64, 1e-11", "attention, float64, 1e-11",
-            "cnn, float32, 1e-4", "lstm, float32, 1e-4", "attention, float32, 1e-4"})
+    @CsvSource({"cnn, float64, 1e-13", "lstm, float64, 1e-13", "attention, float64, 1e-13",
+            "cnn, float32, 1e-5", "lstm, float32, 1e-5", "attention, float32, 1e-5"})
     void twoRanksOfSixteenEqualOneProcessOfThirtyTwo(String model, String dtypeName, double bound) throws Exception {
         DType dtype = dtypeName.equals("float64") ? DType.F64 : DType.F32;
         List<double[]> rank0 = EquivalenceCases.readWeights(out.resolve(model + "-" + dtypeName + "-rank0.bin"));
@@ -85,7 +86,7 @@ class DataParallelTest {
         String history = Files.readString(out.resolve(model + "-" + dtypeName + "-history-rank0.txt"));
         List<Double> twoLoss = parseList(history.substring(0, history.indexOf(']') + 1));
         for (int e = 0; e < oneLoss.size(); e++) {
-            assertEquals(oneLoss.get(e), twoLoss.get(e), dtype == DType.F64 ? 1e-9 : 1e-4, "epoch " + e + " loss");
+            assertEquals(oneLoss.get(e), twoLoss.get(e), dtype == DType.F64 ? 1e-12 : 1e-5, "epoch " + e + " loss");
         }
         assertTrue(norm > 0);
     }
