@@ -9,6 +9,7 @@
 #include "soma.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -168,6 +169,12 @@ int soma_mpi_init(int* rank, int* size) {
     int done = 0;
     api.initialized(&done);
     if (!done) {
+        if (abi == SOMA_MPI_ABI_OPEN_MPI) {
+            // Open MPI's non-blocking all-reduce (coll/libnbc) picks by default a schedule that measured about half
+            // the speed of its blocking MPI_Allreduce (coll/tuned) at 64 KiB - 4 MiB on 2 ranks; Rabenseifner's
+            // reduce-scatter + all-gather (3) matched it (docs/distributed.md). A value the user set wins.
+            setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", 0);
+        }
         int provided = 0;
         // FUNNELED: Java calls MPI from one thread at a time, the one that called init (fit's thread).
         int rc = api.init_thread(nullptr, nullptr, 1, &provided);
