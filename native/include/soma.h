@@ -585,6 +585,8 @@ const char* soma_mpi_last_error(void);
 int soma_mpi_library_version(char* out, int out_len);
 int soma_mpi_init(int* rank, int* size);
 int soma_mpi_finalize(void);
+/* 1 when the progress thread runs (SOMA_MPI_PROGRESS_THREAD=1 at init and the library gave MPI_THREAD_SERIALIZED). */
+int soma_mpi_progress_thread(void);
 int soma_mpi_abort(int code);
 double soma_mpi_wtime(void);
 int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count);

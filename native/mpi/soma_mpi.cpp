@@ -9,6 +9,7 @@
 #include "soma.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,10 +46,43 @@ void* in_place;
 void* status_ignore;
 char last_error[512];
 
-// Request slots: MPI_Request objects live here, Java holds the slot index.
+// Request slots: MPI_Request objects live here, Java holds the slot index. completed[s]: the progress thread saw
+// the request finish (MPI has already released it); the slot stays taken until the owner's test or wait reads it.
 constexpr int kSlots = 4096;
 int64_t slots[kSlots];
 bool slot_used[kSlots];
+bool completed[kSlots];
+
+// The optional progress thread (SOMA_MPI_PROGRESS_THREAD=1): MPI moves non-blocking collectives on only inside MPI
+// calls, and a long backward kernel makes none, so a thread tests the requests in flight every 100 us. Every MPI
+// call of the shim then holds `lock` (MPI_THREAD_SERIALIZED: one thread in MPI at a time).
+pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_t progress_thread;
+volatile bool progress_running = false;
+bool use_lock = false;
+
+struct Guard {
+    Guard() { if (use_lock) pthread_mutex_lock(&lock); }
+    ~Guard() { if (use_lock) pthread_mutex_unlock(&lock); }
+};
+
+void* progress_loop(void*) {
+    while (progress_running) {
+        {
+            Guard g;
+            for (int s = 0; s < kSlots; s++) {
+                if (slot_used[s] && !completed[s]) {
+                    int done = 0;
+                    if (api.test(&slots[s], &done, status_ignore) == 0 && done) completed[s] = true;
+                    else break;  // the oldest unfinished request first: the later ones wait on it anyway
+                }
+            }
+        }
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, nullptr);
+    }
+    return nullptr;
+}
 
 void set_error(const char* fmt, const char* a, const char* b) {
     snprintf(last_error, sizeof last_error, fmt, a, b);
@@ -82,6 +116,7 @@ int take_slot() {
     for (int i = 0; i < kSlots; i++) {
         if (!slot_used[i]) {
             slot_used[i] = true;
+            completed[i] = false;
             slots[i] = 0;
             return i;
         }
@@ -175,10 +210,21 @@ int soma_mpi_init(int* rank, int* size) {
             // reduce-scatter + all-gather (3) matched it (docs/distributed.md). A value the user set wins.
             setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", 0);
         }
+        const char* p = getenv("SOMA_MPI_PROGRESS_THREAD");
+        bool want_thread = p && p[0] == '1';
         int provided = 0;
-        // FUNNELED: Java calls MPI from one thread at a time, the one that called init (fit's thread).
-        int rc = api.init_thread(nullptr, nullptr, 1, &provided);
+        // FUNNELED: Java calls MPI from one thread, the one that called init (fit's thread); SERIALIZED when the
+        // progress thread also calls it (under the lock).
+        int rc = api.init_thread(nullptr, nullptr, want_thread ? 2 : 1, &provided);
         if (rc) return mpi_status(rc);
+        if (want_thread && provided >= 2) {
+            use_lock = true;
+            progress_running = true;
+            if (pthread_create(&progress_thread, nullptr, progress_loop, nullptr) != 0) {
+                progress_running = false;
+                use_lock = false;
+            }
+        }
     }
     int rc = api.comm_set_errhandler(comm_world, errors_return);  // errors come back as codes, not aborts
     if (rc) return mpi_status(rc);
@@ -187,8 +233,15 @@ int soma_mpi_init(int* rank, int* size) {
     return 0;
 }
 
+int soma_mpi_progress_thread(void) { return progress_running ? 1 : 0; }
+
 int soma_mpi_finalize(void) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
+    if (progress_running) {
+        progress_running = false;
+        pthread_join(progress_thread, nullptr);
+        use_lock = false;
+    }
     int done = 0;
     api.finalized(&done);
     return done ? 0 : mpi_status(api.finalize());
@@ -203,11 +256,13 @@ double soma_mpi_wtime(void) { return lib ? api.wtime() : 0.0; }
 
 int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
+    Guard g;
     return mpi_status(api.allreduce(in_place, buffer, (int) count, datatype(dtype), op_sum, comm_world));
 }
 
 int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
+    Guard g;
     int s = take_slot();
     if (s < 0) return SOMA_MPI_NO_SLOT;
     int rc = api.iallreduce(in_place, buffer, (int) count, datatype(dtype), op_sum, comm_world, &slots[s]);
@@ -221,6 +276,7 @@ int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot) {
 
 int soma_mpi_ibcast(void* buffer, int64_t bytes, int root, int* slot) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
+    Guard g;
     int s = take_slot();
     if (s < 0) return SOMA_MPI_NO_SLOT;
     int rc = api.ibcast(buffer, (int) bytes, dt_byte, root, comm_world, &slots[s]);
@@ -234,6 +290,7 @@ int soma_mpi_ibcast(void* buffer, int64_t bytes, int root, int* slot) {
 
 int soma_mpi_ibarrier(int* slot) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
+    Guard g;
     int s = take_slot();
     if (s < 0) return SOMA_MPI_NO_SLOT;
     int rc = api.ibarrier(comm_world, &slots[s]);
@@ -247,7 +304,13 @@ int soma_mpi_ibarrier(int* slot) {
 
 int soma_mpi_test(int slot, int* done) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
+    Guard g;
     if (slot < 0 || slot >= kSlots || !slot_used[slot]) return SOMA_MPI_NO_SLOT;
+    if (completed[slot]) {  // the progress thread saw it finish
+        *done = 1;
+        slot_used[slot] = false;
+        return 0;
+    }
     int rc = api.test(&slots[slot], done, status_ignore);
     if (rc) {
         slot_used[slot] = false;

@@ -122,7 +122,8 @@ public final class Mpi {
         String version = MpiKernels.soma_mpi_library_version(v, v.length) == 0 ? cString(v).lines().findFirst().orElse("")
                 : "?";
         String abi = MpiKernels.soma_mpi_abi() == MpiKernels.ABI_OPEN_MPI ? "Open MPI ABI" : "MPICH ABI";
-        return library + " (" + abi + "): " + version.trim();
+        return library + " (" + abi + "): " + version.trim()
+                + (MpiKernels.soma_mpi_progress_thread() == 1 ? "; progress thread on" : "");
     }
 
     /** Seconds from an arbitrary origin (MPI_Wtime). */

@@ -28,6 +28,7 @@ public final class MpiKernels {
     public static native int soma_mpi_library_version(@Cast("char*") byte[] out, int outLen);
     public static native int soma_mpi_init(int[] rank, int[] size);
     public static native int soma_mpi_finalize();
+    public static native int soma_mpi_progress_thread();
     public static native int soma_mpi_abort(int code);
     public static native double soma_mpi_wtime();
     public static native int soma_mpi_allreduce_sum(int dtype, @Cast("void*") long buffer, @Cast("int64_t") long count);
