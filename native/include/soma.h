@@ -593,6 +593,36 @@ int soma_cuda_sparse_softmax_cross_entropy_backward(int dtype, int64_t rows, int
                                                     const int32_t* labels, const void* grad_out, void* grad_logits,
                                                     void* stream);
 
+
+/* ============================== MPI shim (native/mpi/soma_mpi.cpp, libsoma_mpi.so) ============================== */
+/* Opens an MPI library at run time (dlopen; built without MPI headers). Status codes: 0, an error below (the text of
+   the last one from soma_mpi_last_error). Collectives are in-place sums over MPI_COMM_WORLD or byte broadcasts;
+   non-blocking ones hand back a request slot that soma_mpi_test / soma_mpi_wait finish. */
+#define SOMA_MPI_ERROR (-1)
+#define SOMA_MPI_NOT_OPENED (-2)
+#define SOMA_MPI_TIMEOUT (-3)
+#define SOMA_MPI_NO_SLOT (-4)
+enum soma_mpi_abi { SOMA_MPI_ABI_OPEN_MPI = 1, SOMA_MPI_ABI_MPICH = 2 };
+int soma_mpi_open(const char* library_path, char* error, int error_len);
+int soma_mpi_abi(void);
+const char* soma_mpi_last_error(void);
+int soma_mpi_library_version(char* out, int out_len);
+int soma_mpi_init(int* rank, int* size);
+int soma_mpi_finalize(void);
+/* 1 when the progress thread runs (SOMA_MPI_PROGRESS_THREAD=1 at init and the library gave MPI_THREAD_SERIALIZED). */
+int soma_mpi_progress_thread(void);
+int soma_mpi_abort(int code);
+double soma_mpi_wtime(void);
+int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count);
+int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot);
+int soma_mpi_ibcast(void* buffer, int64_t bytes, int root, int* slot);
+int soma_mpi_ibarrier(int* slot);
+int soma_mpi_test(int slot, int* done);
+/* Polls the request until it completes or timeout_seconds pass (SOMA_MPI_TIMEOUT). */
+int soma_mpi_wait(int slot, double timeout_seconds);
+/* dst[i] = src[i] * scale for n f32/f64 elements (a gradient into its bucket, pre-scaled by its share). */
+void soma_mpi_pack(int dtype, void* dst, const void* src, int64_t n, double scale);
+
 #ifdef __cplusplus
 }
 #endif

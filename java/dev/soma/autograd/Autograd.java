@@ -25,6 +25,29 @@ import java.util.Map;
 public final class Autograd {
     private Autograd() {}
 
+    /**
+     * Told about each tensor backward has finished on this thread, in order: for a leaf, right after its gradient
+     * became final (a leaf is reached once, after every path into it); for any other tensor, after its backward rule
+     * ran. Data-parallel training starts a bucket's all-reduce as soon as the bucket's last gradient is final, and
+     * uses the other calls to move the all-reduces in flight on (MPI progresses them only inside MPI calls).
+     * Null: nobody listens.
+     */
+    private static final ThreadLocal<java.util.function.Consumer<Tensor>> LEAF_READY = new ThreadLocal<>();
+
+    /**
+     * Runs {@link #backward(Tensor)} from {@code root}, calling {@code onFinished} with each tensor it has finished:
+     * a leaf once its gradient is final, any other tensor once its backward rule ran.
+     */
+    public static void backward(Tensor root, java.util.function.Consumer<Tensor> onFinished) {
+        java.util.function.Consumer<Tensor> previous = LEAF_READY.get();
+        LEAF_READY.set(onFinished);
+        try {
+            backward(root);
+        } finally {
+            LEAF_READY.set(previous);
+        }
+    }
+
     /** True when an op with these inputs must record a node: recording is on and an input requires grad. */
     public static boolean needsGrad(Tensor... inputs) {
         if (!GradMode.isEnabled()) return false;
@@ -74,7 +97,11 @@ public final class Autograd {
                 if (grad == null) continue;
                 Node node = t.gradFn();
                 if (node == null) {
-                    if (t.requiresGrad()) t.accumulateGrad(grad);
+                    if (t.requiresGrad()) {
+                        t.accumulateGrad(grad);
+                        java.util.function.Consumer<Tensor> hook = LEAF_READY.get();
+                        if (hook != null) hook.accept(t);
+                    }
                     continue;
                 }
                 Tensor[] inputGrads;
@@ -95,6 +122,8 @@ public final class Autograd {
                     Tensor previous = grads.get(in);
                     grads.put(in, previous == null ? gi : Elementwise.add(previous, gi));
                 }
+                java.util.function.Consumer<Tensor> hook = LEAF_READY.get();
+                if (hook != null) hook.accept(t);
             }
         }
     }

@@ -2,6 +2,7 @@ package dev.soma.cli;
 
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Mnist;
+import dev.soma.distributed.Mpi;
 import dev.soma.model.CsvLogger;
 import dev.soma.model.FitOptions;
 import dev.soma.privacy.PrivacySettings;
@@ -50,6 +51,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Mixin
     AdversarialTrainingOptions robustness = new AdversarialTrainingOptions();
+
+    /** MPI ranks training together (1 unless started by an MPI launcher with several). */
+    int ranks = 1;
 
     /** The checked --device (set first thing in {@link #call}). */
     Device device = Device.cpu();
@@ -164,7 +168,8 @@ final class TrainCommand implements Callable<Integer> {
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
         Adam adam = new Adam(lr);
-        long totalSteps = (long) epochs * ((examples + batchSize - 1) / batchSize);
+        long global = (long) batchSize * ranks; // data-parallel: one step per global batch
+        long totalSteps = (long) epochs * ((examples + global - 1) / global);
         switch (lrSchedule) {
             case "constant" -> { }
             case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));
@@ -188,7 +193,17 @@ final class TrainCommand implements Callable<Integer> {
         TrainChecks.check(this); // every option value, before any data is loaded
         PrivacySettings privacy = privacy();
         robustness.check("train " + model, ReferenceModels.names().contains(model), privacy != null);
-        PrintWriter console = spec.commandLine().getOut();
+        // Started by mpirun / srun / soma launch with more than one rank: data-parallel training over MPI.
+        Mpi mpi = Mpi.launchedSize() > 1 ? Mpi.world() : null;
+        if (mpi != null && (model.equals("gan") || model.equals("charlm") || TextTraining.handles(model))) {
+            throw new UnsupportedOperationException("train: data-parallel training (" + mpi.size() + " ranks) is wired "
+                    + "into the image classifiers (cnn, mlp, dale) only; '" + model + "' would train " + mpi.size()
+                    + " independent copies, so it is refused");
+        }
+        if (mpi != null) ranks = mpi.size();
+        // Only rank 0 prints and writes; the others train silently.
+        PrintWriter console = Mpi.writesOutputs() ? spec.commandLine().getOut()
+                : new PrintWriter(java.io.Writer.nullWriter());
         device = deviceOption.resolve();
         if (model.equals("gan")) return GanTraining.run(this, console);
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
@@ -218,7 +233,28 @@ final class TrainCommand implements Callable<Integer> {
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
+            if (mpi != null) {
+                options.dataParallel(true);
+                console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%n",
+                        mpi.size(), batchSize, batchSize * mpi.size(), dev.soma.jni.CpuKernels.soma_cpu_threads(), mpi.describe());
+            }
+            int[] epochsRun = {0};
+            options.callbacks(new dev.soma.model.Callback() {
+                @Override
+                public void onEpochEnd(dev.soma.model.Model model, int epoch, Map<String, Double> logs) {
+                    epochsRun[0]++;
+                }
+            });
+            long started = System.nanoTime();
             History history = m.fit(train, options);
+            double seconds = (System.nanoTime() - started) / 1e9;
+            console.printf(Locale.ROOT, "fit: %d epoch(s) in %.1f s, %.0f training examples/s%s%n", epochsRun[0], seconds,
+                    (double) trainExamples * epochsRun[0] / seconds, mpi == null ? "" : " (all ranks together)");
+            if (mpi != null) console.println("gradient all-reduce: " + m.lastDataParallelStatistics());
+            if (mpi != null && !Mpi.writesOutputs()) {
+                mpi.finish(); // only rank 0 plots and evaluates on the test set
+                return 0;
+            }
             String curves = CurvesPlot.write(runDir.resolve("curves.png"), history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);
@@ -234,6 +270,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             console.flush();
         }
+        if (mpi != null) mpi.finish();
         return 0;
     }
 

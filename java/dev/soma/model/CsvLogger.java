@@ -57,6 +57,7 @@ public final class CsvLogger implements Callback {
     }
 
     private void write(CharSequence text, boolean append) {
+        if (!dev.soma.distributed.Mpi.writesOutputs()) return; // data-parallel: only rank 0 writes
         try {
             if (file.getParent() != null) Files.createDirectories(file.getParent());
             Files.writeString(file, text, StandardCharsets.UTF_8, append

@@ -19,6 +19,7 @@ public final class FitOptions {
     final List<Callback> callbacks = new ArrayList<>();
     dev.soma.privacy.PrivacySettings privacy;
     TrainingPerturbation perturbation;
+    boolean dataParallel;
 
     public FitOptions batchSize(int b) {
         if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
@@ -109,6 +110,19 @@ public final class FitOptions {
     /** Gaussian-noise augmentation: each training input gets fresh N(0, sigma^2) noise per element. */
     public FitOptions gaussianNoise(double sigma) {
         this.perturbation = new dev.soma.robust.GaussianNoise(sigma, seed);
+        return this;
+    }
+
+    /**
+     * Data-parallel training over the MPI world this process belongs to (started by {@code mpirun}, {@code srun} or
+     * {@code soma launch}), with PyTorch DistributedDataParallel's semantics: rank 0's weights are broadcast before
+     * the first step, each rank trains on its part of every global batch of {@code batchSize * ranks} examples
+     * ({@link dev.soma.distributed.DistributedSampler}), gradients are averaged by bucketed all-reduce started while
+     * backward runs ({@link dev.soma.distributed.GradientBuckets}), losses and metrics are averaged over the ranks,
+     * and only rank 0 prints progress and writes checkpoints and logs. {@code batchSize} is per rank. CPU only.
+     */
+    public FitOptions dataParallel(boolean on) {
+        dataParallel = on;
         return this;
     }
 }

@@ -371,7 +371,7 @@ public abstract class Model implements AutoCloseable {
             List<Tensor> ys = ahead ? staged.targets() : batch.targetTensors(device);
             // fit's adversarial training or noise: the step trains on the perturbed input.
             if (perturbation != null) xs = List.of(perturbation.perturb(this, xs.get(0), ys.get(0)));
-            return train(xs, ys, batch.targetArrays(), batch.size());
+            return train(xs, ys, batch.targetArrays(), batch.size(), null, 1);
         }
     }
 
@@ -391,12 +391,13 @@ public abstract class Model implements AutoCloseable {
         requireCompiled("trainStep");
         int batch = checkStepTensors("trainStep", inputs, targets);
         try (Scope step = Scope.open()) {
-            return train(onDevice(inputs), onDevice(targets), null, batch);
+            return train(onDevice(inputs), onDevice(targets), null, batch, null, 1);
         }
     }
 
     /** The step itself, inside the caller's scope; {@code hostTargets} null: the metrics read {@code ys}. */
-    private double train(List<Tensor> xs, List<Tensor> ys, List<Batch.HostArray> hostTargets, int batchSize) {
+    private double train(List<Tensor> xs, List<Tensor> ys, List<Batch.HostArray> hostTargets, int batchSize,
+                         dev.soma.distributed.GradientBuckets buckets, double share) {
         ensureBuilt(xs);
         List<Tensor> outs = forwardAll(xs, true, compiled.folds());
         CompiledLoss.Value value = compiled.compute(outs, ys);
@@ -405,7 +406,8 @@ public abstract class Model implements AutoCloseable {
         Tensor total = reg == null ? lossValue : lossValue.add(reg);
         List<Tensor> trainable = trainableTensors();
         for (Tensor p : trainable) p.zeroGrad();
-        total.backward();
+        if (buckets == null) total.backward();
+        else buckets.backward(total, share); // data-parallel: the global batch's gradient on every rank
         optimizer.step(trainable);
         dev.soma.nn.Constraint.applyAll(params()); // projected weights (e.g. Dale's signs) after every step
         try (GradMode.Guard g = GradMode.disable()) {
@@ -547,6 +549,14 @@ public abstract class Model implements AutoCloseable {
             trainData = train.range(0, train.size() - held);
             validation = train.range(train.size() - held, train.size());
         }
+        if (options.dataParallel && options.privacy != null) {
+            throw new UnsupportedOperationException("fit: data-parallel training cannot be combined with DP-SGD "
+                    + "(FitOptions.privacy) yet");
+        }
+        if (options.dataParallel && !device.isCpu()) {
+            throw new UnsupportedOperationException("fit: data-parallel training on " + device + " needs NCCL, which "
+                    + "Soma does not build yet; data-parallel training runs on the CPU over MPI only");
+        }
         DataLoader loader = new DataLoader(trainData, options.batchSize, options.shuffle, options.seed);
         int initialEpoch = options.initialEpoch;
         if (options.resumeFrom != null) {
@@ -563,10 +573,82 @@ public abstract class Model implements AutoCloseable {
         // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
         dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
                 options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch);
-        TrainingLog log = new TrainingLog(options.verbose, options.epochs,
-                dp != null ? dp.stepsPerEpoch() : loader.batchesPerEpoch());
+        dev.soma.distributed.Mpi mpi = options.dataParallel ? dev.soma.distributed.Mpi.world() : null;
+        dev.soma.distributed.DistributedSampler sampler = mpi == null ? null : new dev.soma.distributed.DistributedSampler(
+                trainData.size(), options.batchSize, mpi.size(), options.shuffle, options.seed);
+        // Only rank 0 prints progress (the logs it prints are the ranks' averages).
+        TrainingLog log = new TrainingLog(dev.soma.distributed.Mpi.writesOutputs() ? options.verbose : 0, options.epochs,
+                dp != null ? dp.stepsPerEpoch() : sampler != null ? sampler.batchesPerEpoch() : loader.batchesPerEpoch());
+        dev.soma.distributed.GradientBuckets buckets = null;
+        if (mpi != null) {
+            try (Scope build = Scope.open()) {
+                ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
+            }
+            broadcastParams(mpi, false);
+            buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(), bucketBytes(),
+                    !"0".equals(System.getenv("SOMA_DDP_OVERLAP")));
+        }
+        try {
+            fitEpochs(options, trainData, validation, loader, initialEpoch, history, dp, log, mpi, sampler, buckets);
+        } finally {
+            if (buckets != null) {
+                lastBucketStatistics = buckets.statistics();
+                buckets.close();
+            }
+        }
+        return history;
+    }
+
+    /** What the last data-parallel fit's gradient buckets measured (steps, backward and wait times); null before. */
+    public String lastDataParallelStatistics() {
+        return lastBucketStatistics;
+    }
+
+    private String lastBucketStatistics;
+
+    /** SOMA_DDP_BUCKET_MB (default 4; PyTorch uses 25 for much larger models). */
+    private static long bucketBytes() {
+        String v = System.getenv("SOMA_DDP_BUCKET_MB");
+        double mb = 4;
+        if (v != null && !v.isBlank()) {
+            try {
+                mb = Double.parseDouble(v);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be a number of MiB, got '" + v + "'");
+            }
+            if (!(mb > 0)) throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be > 0, got " + v);
+        }
+        return (long) (mb * 1024 * 1024);
+    }
+
+    /** Every parameter (trainable or, with {@code onlyState}, only the non-trainable ones) takes rank 0's values. */
+    private void broadcastParams(dev.soma.distributed.Mpi mpi, boolean onlyState) {
+        for (Param p : params()) {
+            if (onlyState && p.trainable()) continue;
+            mpi.broadcast(p.value(), 0);
+        }
+    }
+
+    /** Sums {@code logs} weighted by {@code seen} over the ranks and divides by the total: the ranks' mean logs. */
+    private static Map<String, Double> averageOverRanks(dev.soma.distributed.Mpi mpi, Map<String, Double> logs, long seen) {
+        double[] v = new double[logs.size() + 1];
+        int i = 0;
+        for (double x : logs.values()) v[i++] = seen == 0 ? 0 : x * seen;
+        v[i] = seen;
+        mpi.allreduceSum(v);
+        Map<String, Double> out = new java.util.LinkedHashMap<>();
+        i = 0;
+        for (String k : logs.keySet()) out.put(k, v[i++] / Math.max(v[v.length - 1], 1));
+        return out;
+    }
+
+    private void fitEpochs(FitOptions options, Dataset trainData, Dataset validation, DataLoader loader, int initialEpoch,
+                           History history, dev.soma.privacy.PrivateStep dp, TrainingLog log,
+                           dev.soma.distributed.Mpi mpi, dev.soma.distributed.DistributedSampler sampler,
+                           dev.soma.distributed.GradientBuckets buckets) {
         stopTraining = false;
         for (Callback c : options.callbacks) c.onTrainBegin(this);
+
         for (int epoch = initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
             for (Callback c : options.callbacks) c.onEpochBegin(this, epoch);
             compiled.reset();
@@ -584,6 +666,23 @@ public abstract class Model implements AutoCloseable {
                     batchLogs.put("epsilon", dp.epsilon());
                     log.batchEnd(b, batchLogs);
                     for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                }
+            } else if (mpi != null) {
+                // Batch logs are averaged over the ranks (a small all-reduce) only when something reads them; the
+                // condition must be the same on every rank, so it reads the options, not this rank's verbosity.
+                boolean batchLogsRead = options.verbose == 1 || !options.callbacks.isEmpty();
+                int[] order = sampler.order(epoch);
+                for (; b < sampler.batchesPerEpoch(); b++) {
+                    int[] idx = sampler.batch(order, b, mpi.rank());
+                    double l = dataParallelStep(trainData, idx, sampler.share(b, mpi.rank()), buckets,
+                            options.perturbation);
+                    lossSum += l * idx.length;
+                    seen += idx.length;
+                    if (batchLogsRead) {
+                        Map<String, Double> batchLogs = averageOverRanks(mpi, currentLogs(lossSum / Math.max(seen, 1)), seen);
+                        log.batchEnd(b, batchLogs);
+                        for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                    }
                 }
             } else
             // On a GPU the next batch is uploaded (copy stream) while the current step computes.
@@ -603,7 +702,13 @@ public abstract class Model implements AutoCloseable {
                     b++;
                 }
             }
-            Map<String, Double> logs = currentLogs(lossSum / Math.max(seen, 1));
+            Map<String, Double> logs = mpi == null ? currentLogs(lossSum / Math.max(seen, 1))
+                    : averageOverRanks(mpi, currentLogs(lossSum / Math.max(seen, 1)), seen);
+            if (mpi != null) {
+                // Layer state that is not trained (BatchNormalization's moving statistics) follows rank 0, so every
+                // rank validates and checkpoints the same model.
+                broadcastParams(mpi, true);
+            }
             if (dp != null) logs.put("epsilon", dp.epsilon());
             if (validation != null) {
                 Map<String, Double> val = evaluate(validation, options.batchSize);
@@ -615,7 +720,31 @@ public abstract class Model implements AutoCloseable {
             for (Callback c : options.callbacks) c.onEpochEnd(this, epoch, logs);
         }
         for (Callback c : options.callbacks) c.onTrainEnd(this);
-        return history;
+    }
+
+    /**
+     * One data-parallel step on this rank's examples {@code idx} of a global batch (none: zero gradients), with the
+     * gradient averaged over the ranks by {@code buckets}; every rank then takes the same optimizer step.
+     */
+    private double dataParallelStep(Dataset data, int[] idx, double share, dev.soma.distributed.GradientBuckets buckets,
+                                    TrainingPerturbation perturbation) {
+        if (idx.length == 0) {
+            List<Tensor> trainable = trainableTensors();
+            for (Tensor p : trainable) p.zeroGrad();
+            try (Scope step = Scope.open()) {
+                buckets.backward(null, 0);
+                optimizer.step(trainable);
+            }
+            dev.soma.nn.Constraint.applyAll(params());
+            return 0;
+        }
+        Batch batch = data.gather(idx);
+        try (Scope step = Scope.open()) {
+            List<Tensor> xs = batch.featureTensors(device);
+            List<Tensor> ys = batch.targetTensors(device);
+            if (perturbation != null) xs = List.of(perturbation.perturb(this, xs.get(0), ys.get(0)));
+            return train(xs, ys, batch.targetArrays(), batch.size(), buckets, share);
+        }
     }
 
     /** Keras' positional form: {@code fit(x, y, batchSize, epochs, validationData)}. */

@@ -40,6 +40,7 @@ public final class ModelCheckpoint implements Callback {
 
     @Override
     public void onEpochEnd(Model model, int epoch, Map<String, Double> logs) {
+        if (!dev.soma.distributed.Mpi.writesOutputs()) return; // data-parallel: only rank 0 writes
         if (saveBestOnly) {
             Double v = logs.get(monitor);
             if (v == null) throw new IllegalArgumentException("ModelCheckpoint: '" + monitor + "' is not logged; available: " + logs.keySet());

@@ -35,6 +35,16 @@ public class Sequential extends Model {
         return this;
     }
 
+    /** The dtype parameters are created in (F32 by default; F64 for gradient and equivalence checks); before build. */
+    public Sequential dtype(dev.soma.tensor.DType d) {
+        if (!layers.isEmpty() && layers.get(0).isBuilt()) {
+            throw new IllegalStateException("Sequential.dtype: the model is already built");
+        }
+        if (!d.isFloating()) throw new IllegalArgumentException("Sequential.dtype: " + d + " is not a floating dtype");
+        dtype = d;
+        return this;
+    }
+
     @Override
     public List<Layer> layers() {
         return Collections.unmodifiableList(layers);

@@ -1,0 +1,214 @@
+package dev.soma.distributed;
+
+import dev.soma.autograd.Autograd;
+import dev.soma.jni.CpuKernels;
+import dev.soma.jni.MpiKernels;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Data-parallel gradient averaging, as PyTorch's DistributedDataParallel reducer: the trainable parameters are
+ * grouped into buckets of about {@code bucketBytes} (in reverse order, the order backward finishes them), each with
+ * one flat buffer. During backward, autograd tells when a parameter's gradient is final; the gradient is copied into
+ * its bucket scaled by this rank's share of the global batch, and when a bucket is complete its sum over the ranks
+ * (MPI_Iallreduce) starts while backward goes on. Buckets start strictly in bucket order on every rank, because MPI
+ * collectives must be issued in the same order everywhere. After backward every bucket is waited for and copied
+ * back into the gradients, which then hold the global batch's gradient on every rank.
+ *
+ * <p>With overlap off ({@code SOMA_DDP_OVERLAP=0}) the same buckets start only after backward: the reference for
+ * measuring how much all-reduce time the overlap hides. Owns its buffers: {@link #close()} frees them.
+ */
+public final class GradientBuckets implements AutoCloseable {
+    private final Mpi mpi;
+    private final boolean overlap;
+    private final List<Bucket> buckets = new ArrayList<>();
+    private final Map<Tensor, Slot> slots = new IdentityHashMap<>();
+    private double share;
+    private int nextToStart;
+    /** Statistics: steps, nanoseconds spent waiting after backward, nanoseconds of backward (with packing). */
+    private long steps, waitNanos, backwardNanos;
+
+    private static final class Slot {
+        final Tensor param;
+        final Bucket bucket;
+        final long offset;
+        boolean ready;
+
+        Slot(Tensor param, Bucket bucket, long offset) {
+            this.param = param;
+            this.bucket = bucket;
+            this.offset = offset;
+        }
+    }
+
+    private static final class Bucket {
+        final DType dtype;
+        final List<Slot> slots = new ArrayList<>();
+        long numel;
+        Tensor buffer;
+        int pending;
+        Mpi.Request request;
+
+        Bucket(DType dtype) {
+            this.dtype = dtype;
+        }
+    }
+
+    public GradientBuckets(Mpi mpi, List<Tensor> params, long bucketBytes, boolean overlap) {
+        if (bucketBytes <= 0) throw new IllegalArgumentException("GradientBuckets: bucket size must be > 0, got " + bucketBytes);
+        this.mpi = mpi;
+        this.overlap = overlap;
+        Bucket current = null;
+        for (int i = params.size() - 1; i >= 0; i--) {
+            Tensor p = params.get(i);
+            if (!p.device().isCpu()) {
+                throw new UnsupportedOperationException("data-parallel training: parameter " + p.describe() + " is on "
+                        + p.device() + "; GPU gradients need NCCL, which Soma does not build yet (MPI on CPU only)");
+            }
+            if (p.dtype() != DType.F32 && p.dtype() != DType.F64) {
+                throw new IllegalArgumentException("data-parallel training: parameter " + p.describe() + " is not f32/f64");
+            }
+            long bytes = p.numel() * p.dtype().byteSize();
+            if (current == null || current.dtype != p.dtype()
+                    || (current.numel > 0 && (current.numel * current.dtype.byteSize() + bytes) > bucketBytes)) {
+                current = new Bucket(p.dtype());
+                buckets.add(current);
+            }
+            Slot s = new Slot(p, current, current.numel);
+            current.slots.add(s);
+            current.numel += p.numel();
+            slots.put(p, s);
+        }
+        try {
+            for (Bucket b : buckets) b.buffer = Tensor.zeros(b.dtype, Device.cpu(), b.numel).keep();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Bucket count (for logs and tests). */
+    public int bucketCount() {
+        return buckets.size();
+    }
+
+    /**
+     * Backward from {@code loss} (this rank's mean loss of its part of the global batch) with the buckets' all-reduce,
+     * then waits: afterwards every parameter's gradient is the global batch's gradient. {@code share} is this rank's
+     * examples over the global batch's. {@code loss} null: this rank has no examples in this batch and contributes
+     * zero gradients (it still joins every all-reduce).
+     */
+    public void backward(Tensor loss, double share) {
+        begin(share);
+        long t0 = System.nanoTime();
+        if (loss != null) Autograd.backward(loss, overlap ? this::gradientReady : t -> { });
+        long t1 = System.nanoTime();
+        // Parameters backward did not reach (or all of them, without overlap) are packed now, in bucket order.
+        for (Bucket b : buckets) {
+            for (Slot s : b.slots) if (!s.ready) markReady(s);
+        }
+        for (Bucket b : buckets) b.request.await();
+        long t2 = System.nanoTime();
+        for (Bucket b : buckets) unpack(b);
+        steps++;
+        backwardNanos += t1 - t0;
+        waitNanos += t2 - t1;
+    }
+
+    private void begin(double share) {
+        if (!(share >= 0 && share <= 1)) throw new IllegalArgumentException("GradientBuckets: share " + share + " is not in [0, 1]");
+        this.share = share;
+        nextToStart = 0;
+        for (Bucket b : buckets) {
+            b.pending = b.slots.size();
+            b.request = null;
+            for (Slot s : b.slots) s.ready = false;
+        }
+    }
+
+    /** Autograd finished {@code t}: a parameter's gradient is final, or (any other tensor) a chance to progress. */
+    private void gradientReady(Tensor t) {
+        Slot s = slots.get(t);
+        if (s != null && !s.ready) markReady(s);
+        // MPI moves non-blocking collectives on only inside MPI calls: ask about the oldest one in flight.
+        for (int i = 0; i < nextToStart; i++) {
+            Bucket b = buckets.get(i);
+            if (!b.request.test()) break;
+        }
+    }
+
+    private void markReady(Slot s) {
+        s.ready = true;
+        Bucket b = s.bucket;
+        long dst = b.buffer.address() + s.offset * b.dtype.byteSize();
+        Tensor g = s.param.grad();
+        if (g == null || g.isClosed()) {
+            CpuKernels.soma_cpu_fill(b.dtype.code(), dst, s.param.numel(), 0.0);
+        } else {
+            if (!g.isContiguous() || g.dtype() != b.dtype) {
+                throw new IllegalStateException("data-parallel training: the gradient " + g.describe() + " of "
+                        + s.param.describe() + " is not a contiguous " + b.dtype + " tensor");
+            }
+            MpiKernels.soma_mpi_pack(b.dtype.code(), dst, g.address(), s.param.numel(), share);
+        }
+        if (--b.pending == 0) {
+            // Start complete buckets in bucket order only (the same order on every rank).
+            while (nextToStart < buckets.size() && buckets.get(nextToStart).pending == 0) {
+                Bucket next = buckets.get(nextToStart++);
+                next.request = mpi.iallreduceSum(next.dtype, next.buffer.address(), next.numel,
+                        "gradient all-reduce (bucket " + (nextToStart - 1) + " of " + buckets.size() + ", "
+                                + next.numel + " " + next.dtype + ")");
+            }
+        }
+    }
+
+    private void unpack(Bucket b) {
+        for (Slot s : b.slots) {
+            Tensor g = s.param.grad();
+            if (g == null || g.isClosed()) {
+                // A parameter with no local gradient (this rank had no examples): it gets the global gradient too.
+                try (Tensor zero = Tensor.zeros(s.param.dtype(), Device.cpu(), s.param.shape())) {
+                    s.param.accumulateGrad(zero);
+                }
+                g = s.param.grad();
+            }
+            CpuKernels.soma_cpu_copy(g.address(), b.buffer.address() + s.offset * b.dtype.byteSize(),
+                    s.param.numel() * b.dtype.byteSize());
+        }
+    }
+
+    /** Steps so far, and the mean milliseconds per step of backward and of the wait for all-reduce after it. */
+    public String statistics() {
+        double n = Math.max(steps, 1);
+        return String.format("%d steps, %d buckets, backward %.2f ms/step, all-reduce wait after backward %.2f ms/step (overlap %s)",
+                steps, buckets.size(), backwardNanos / 1e6 / n, waitNanos / 1e6 / n, overlap ? "on" : "off");
+    }
+
+    public long steps() {
+        return steps;
+    }
+
+    public double meanWaitMillis() {
+        return waitNanos / 1e6 / Math.max(steps, 1);
+    }
+
+    public double meanBackwardMillis() {
+        return backwardNanos / 1e6 / Math.max(steps, 1);
+    }
+
+    @Override
+    public void close() {
+        for (Bucket b : buckets) {
+            if (b.buffer != null) {
+                b.buffer.close();
+                b.buffer = null;
+            }
+        }
+    }
+}

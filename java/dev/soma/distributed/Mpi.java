@@ -1,0 +1,265 @@
+package dev.soma.distributed;
+
+import dev.soma.errors.DistributedException;
+import dev.soma.jni.MpiKernels;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The process's MPI world (MPI_COMM_WORLD), opened at run time through the shim libsoma_mpi.so, which dlopen()s the
+ * machine's MPI library: {@code SOMA_MPI_LIBRARY} when set, else libmpi.so.40 (Open MPI), libmpi.so.12 (MPICH, Intel
+ * MPI, MVAPICH, Cray MPICH) and libmpi.so. One instance per process ({@link #world()}); call it from one thread (the
+ * training thread: MPI is initialised with MPI_THREAD_FUNNELED).
+ *
+ * <p>Every collective is non-blocking inside and waited for with a bound ({@code SOMA_DIST_TIMEOUT} seconds, 300 by
+ * default): when a peer died or hangs, the wait ends with a {@link DistributedException} naming this rank and the
+ * operation instead of a silent hang. Buffers are CPU tensors, contiguous, f32 or f64 (all-reduce) or any dtype
+ * (broadcast); GPU tensors need NCCL, which is not built yet.
+ */
+public final class Mpi {
+    private static Mpi world;
+
+    private final int rank;
+    private final int size;
+    private final double timeoutSeconds;
+    private final String library;
+    private boolean finalized;
+
+    private Mpi(int rank, int size, double timeoutSeconds, String library) {
+        this.rank = rank;
+        this.size = size;
+        this.timeoutSeconds = timeoutSeconds;
+        this.library = library;
+    }
+
+    /** True when this process was started by an MPI launcher (mpirun, mpiexec, srun with PMI/PMIx). */
+    public static boolean launched() {
+        return launchedSize() > 0;
+    }
+
+    /** The world size the launcher announced in the environment, or 0 when none did. */
+    public static int launchedSize() {
+        for (String v : new String[] {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
+            String s = System.getenv(v);
+            if (s != null && s.matches("\\d+")) return Integer.parseInt(s);
+        }
+        return System.getenv("PMIX_RANK") != null ? 1 : 0;
+    }
+
+    /** Opens the MPI library and initialises MPI on first use; the same world afterwards. */
+    public static synchronized Mpi world() {
+        if (world == null) world = open();
+        return world;
+    }
+
+    /** The world when {@link #world()} has opened it, else null (for rank-0-only outputs: no MPI means rank 0). */
+    public static synchronized Mpi current() {
+        return world;
+    }
+
+    /** True unless this process is a rank other than 0 of an opened world: the process that writes files and logs. */
+    public static boolean writesOutputs() {
+        Mpi w = current();
+        return w == null || w.rank == 0;
+    }
+
+    private static Mpi open() {
+        MpiKernels.load();
+        String override = System.getenv("SOMA_MPI_LIBRARY");
+        List<String> candidates = override != null && !override.isBlank() ? List.of(override)
+                : List.of("libmpi.so.40", "libmpi.so.12", "libmpi.so");
+        List<String> failures = new ArrayList<>();
+        String opened = null;
+        for (String lib : candidates) {
+            byte[] err = new byte[1024];
+            if (MpiKernels.soma_mpi_open(lib, err, err.length) == 0) {
+                opened = lib;
+                break;
+            }
+            failures.add(lib + ": " + cString(err));
+        }
+        if (opened == null) {
+            throw new DistributedException("MPI: no usable MPI library could be opened (" + String.join("; ", failures)
+                    + "). Install Open MPI or MPICH (Debian: apt-get install openmpi-bin libopenmpi-dev) or set "
+                    + "SOMA_MPI_LIBRARY to the cluster's libmpi.so");
+        }
+        int[] rank = new int[1], size = new int[1];
+        check(MpiKernels.soma_mpi_init(rank, size), "MPI_Init_thread", "rank ?");
+        double timeout = 300;
+        String t = System.getenv("SOMA_DIST_TIMEOUT");
+        if (t != null && !t.isBlank()) {
+            try {
+                timeout = Double.parseDouble(t);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("SOMA_DIST_TIMEOUT must be a number of seconds, got '" + t + "'");
+            }
+            if (!(timeout > 0)) throw new IllegalArgumentException("SOMA_DIST_TIMEOUT must be > 0, got " + t);
+        }
+        return new Mpi(rank[0], size[0], timeout, opened);
+    }
+
+    public int rank() {
+        return rank;
+    }
+
+    public int size() {
+        return size;
+    }
+
+    /** The bound of every wait, in seconds (SOMA_DIST_TIMEOUT). */
+    public double timeoutSeconds() {
+        return timeoutSeconds;
+    }
+
+    /** Which library and ABI: "libmpi.so.40 (Open MPI ABI): Open MPI v4.1.4, ...". */
+    public String describe() {
+        byte[] v = new byte[512];
+        String version = MpiKernels.soma_mpi_library_version(v, v.length) == 0 ? cString(v).lines().findFirst().orElse("")
+                : "?";
+        String abi = MpiKernels.soma_mpi_abi() == MpiKernels.ABI_OPEN_MPI ? "Open MPI ABI" : "MPICH ABI";
+        return library + " (" + abi + "): " + version.trim()
+                + (MpiKernels.soma_mpi_progress_thread() == 1 ? "; progress thread on" : "");
+    }
+
+    /** Seconds from an arbitrary origin (MPI_Wtime). */
+    public double wtime() {
+        return MpiKernels.soma_mpi_wtime();
+    }
+
+    // ------------------------------------------------------------------ collectives
+
+    /** A collective in flight; {@link #await()} finishes it (bounded), {@link #test()} asks without waiting. */
+    public final class Request {
+        private final int slot;
+        private final String what;
+        private boolean done;
+
+        private Request(int slot, String what) {
+            this.slot = slot;
+            this.what = what;
+        }
+
+        /** True when the collective has finished; also drives MPI's progress for it. */
+        public boolean test() {
+            if (done) return true;
+            int[] flag = new int[1];
+            check(MpiKernels.soma_mpi_test(slot, flag), what, "rank " + rank);
+            done = flag[0] != 0;
+            return done;
+        }
+
+        /** Waits until the collective has finished, at most {@link #timeoutSeconds()}. */
+        public void await() {
+            if (done) return;
+            int rc = MpiKernels.soma_mpi_wait(slot, timeoutSeconds);
+            if (rc == MpiKernels.TIMEOUT) {
+                throw new DistributedException("rank " + rank + " of " + size + ": " + what + " did not finish within "
+                        + timeoutSeconds + " s: another rank has probably died or stopped (SOMA_DIST_TIMEOUT sets the "
+                        + "bound); the job cannot continue, resume it from the last checkpoint");
+            }
+            check(rc, what, "rank " + rank);
+            done = true;
+        }
+    }
+
+    /** Starts an in-place sum over every rank of {@code count} f32/f64 elements at {@code address} (CPU memory). */
+    public Request iallreduceSum(DType dtype, long address, long count, String what) {
+        requireOpen(what);
+        if (dtype != DType.F32 && dtype != DType.F64) {
+            throw new IllegalArgumentException(what + ": all-reduce sums f32 or f64 buffers, got " + dtype);
+        }
+        if (count < 0 || count > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(what + ": " + count + " elements; one all-reduce takes 0.." + Integer.MAX_VALUE);
+        }
+        if (address == 0 && count > 0) throw new IllegalArgumentException(what + ": null buffer");
+        int[] slot = new int[1];
+        check(MpiKernels.soma_mpi_iallreduce_sum(dtype.code(), address, count, slot), what, "rank " + rank);
+        return new Request(slot[0], what);
+    }
+
+    /** Sums {@code t} (a contiguous CPU f32/f64 tensor) over every rank, in place. */
+    public void allreduceSum(Tensor t) {
+        requireCpuContiguous(t, "allreduce");
+        iallreduceSum(t.dtype(), t.address(), t.numel(), "all-reduce of " + t.describe()).await();
+    }
+
+    /** Sums {@code values} over every rank (in place): logs, metrics and counts. */
+    public void allreduceSum(double[] values) {
+        if (values.length == 0) return;
+        try (Tensor t = Tensor.empty(DType.F64, Device.cpu(), values.length).keep()) {
+            dev.soma.jni.CpuKernels.copyFromDoubles(t.address(), values, 8L * values.length);
+            allreduceSum(t);
+            double[] out = t.toDoubleArray();
+            System.arraycopy(out, 0, values, 0, values.length);
+        }
+    }
+
+    /** Overwrites {@code t} (contiguous, CPU) on every rank with rank {@code root}'s values. */
+    public void broadcast(Tensor t, int root) {
+        requireCpuContiguous(t, "broadcast");
+        if (root < 0 || root >= size) throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of " + size);
+        int[] slot = new int[1];
+        String what = "broadcast of " + t.describe() + " from rank " + root;
+        long bytes = t.numel() * t.dtype().byteSize();
+        if (bytes > Integer.MAX_VALUE) throw new IllegalArgumentException(what + ": over 2 GiB in one broadcast");
+        check(MpiKernels.soma_mpi_ibcast(t.address(), bytes, root, slot), what, "rank " + rank);
+        new Request(slot[0], what).await();
+    }
+
+    /** Waits until every rank has arrived (bounded). */
+    public void barrier() {
+        requireOpen("barrier");
+        int[] slot = new int[1];
+        check(MpiKernels.soma_mpi_ibarrier(slot), "barrier", "rank " + rank);
+        new Request(slot[0], "barrier").await();
+    }
+
+    /** Ends MPI for this process (MPI_Finalize); call once, after the last collective, on every rank. */
+    public synchronized void finish() {
+        if (finalized) return;
+        finalized = true;
+        check(MpiKernels.soma_mpi_finalize(), "MPI_Finalize", "rank " + rank);
+    }
+
+    /** Ends every rank of the job now (MPI_Abort), e.g. after an error on this rank that the others cannot see. */
+    public void abort(int code) {
+        MpiKernels.soma_mpi_abort(code);
+    }
+
+    private void requireOpen(String what) {
+        if (finalized) throw new IllegalStateException(what + ": MPI was finalized on rank " + rank);
+    }
+
+    private void requireCpuContiguous(Tensor t, String op) {
+        requireOpen(op);
+        if (t == null) throw new IllegalArgumentException(op + ": the tensor is null");
+        t.checkOpen(op);
+        if (!t.device().isCpu()) {
+            throw new UnsupportedOperationException(op + ": " + t.describe() + " is on " + t.device() + "; collectives on "
+                    + "GPU memory need NCCL, which Soma does not build yet (only MPI on CPU tensors)");
+        }
+        if (!t.isContiguous()) throw new IllegalArgumentException(op + ": " + t.describe() + " is not contiguous");
+    }
+
+    private static void check(int rc, String what, String who) {
+        if (rc == 0) return;
+        String reason = switch (rc) {
+            case MpiKernels.NOT_OPENED -> "the MPI library is not open";
+            case MpiKernels.NO_SLOT -> "too many collectives in flight (4096)";
+            default -> MpiKernels.soma_mpi_last_error();
+        };
+        throw new DistributedException(who + ": " + what + " failed: " + reason
+                + " (a peer rank that died shows up like this; resume the job from the last checkpoint)");
+    }
+
+    private static String cString(byte[] b) {
+        int n = 0;
+        while (n < b.length && b[n] != 0) n++;
+        return new String(b, 0, n, StandardCharsets.UTF_8);
+    }
+}
