@@ -51,6 +51,8 @@ public abstract class Model implements AutoCloseable {
      */
     List<Tensor> bestWeights;
     int bestWeightsEpoch = -1;
+    /** The DP accountant's state after the last private epoch (saved in checkpoints), or null. */
+    dev.soma.privacy.PrivateStep.AccountantState privacyState;
     private NestedModel asLayer;
 
     /** The layers in forward order. */
@@ -561,8 +563,11 @@ public abstract class Model implements AutoCloseable {
         this.history = continues ? history.copy() : new History();
         History history = this.history;
         // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
+        // A resumed run continues the accountant a checkpoint kept; without one, its epochs are re-accounted.
         dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
-                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch);
+                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch,
+                initialEpoch > 0 ? privacyState : null);
+        if (initialEpoch == 0 || options.privacy == null) privacyState = null;
         TrainingLog log = new TrainingLog(options.verbose, options.epochs,
                 dp != null ? dp.stepsPerEpoch() : loader.batchesPerEpoch());
         stopTraining = false;
@@ -604,7 +609,10 @@ public abstract class Model implements AutoCloseable {
                 }
             }
             Map<String, Double> logs = currentLogs(lossSum / Math.max(seen, 1));
-            if (dp != null) logs.put("epsilon", dp.epsilon());
+            if (dp != null) {
+                logs.put("epsilon", dp.epsilon());
+                privacyState = dp.accountantState(); // before the callbacks, so a checkpoint saved now holds it
+            }
             if (validation != null) {
                 Map<String, Double> val = evaluate(validation, options.batchSize);
                 val.forEach((k, v) -> logs.put("val_" + k, v));

@@ -1,0 +1,226 @@
+// Per-example gradient norms for DP-SGD without materialising the batch's per-example gradients ("ghost norms":
+// Goodfellow 2015; Li et al. 2021, "Large language models can be strong differentially private learners").
+// Each kernel gets a layer's saved input and the gradient of the loss with respect to its (pre-activation) output
+// and writes, per example, the squared L2 norm of that example's gradient over the layer's weight (and bias).
+// Two ways per layer, chosen by cost as Li et al. do: the per-example product (form one example's weight
+// gradient in a small buffer, square it) or the Gram trick (sum over position pairs of (a_p . a_q)(g_p . g_q)).
+#include "dtype_dispatch.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+// mode 0: the cheaper of the two; 1: per-example product; 2: Gram trick.
+bool use_gram(int mode, double product_cost, double gram_cost) {
+  if (mode == 1) return false;
+  if (mode == 2) return true;
+  return gram_cost < product_cost;
+}
+
+// ||sum_t g_t||^2 over rows t of a positions x p block: the bias' per-example gradient.
+template <typename T>
+double bias_norm2(const T* g, int64_t positions, int64_t p, std::vector<double>& acc) {
+  std::fill(acc.begin(), acc.end(), 0.0);
+  for (int64_t t = 0; t < positions; ++t)
+    for (int64_t o = 0; o < p; ++o) acc[o] += g[t * p + o];
+  double s = 0;
+  for (int64_t o = 0; o < p; ++o) s += acc[o] * acc[o];
+  return s;
+}
+
+// sum over position pairs of (u_s . u_t)(g_s . g_t), u: positions x k, g: positions x p (both row-major).
+template <typename T>
+double gram_norm2(const T* u, int64_t k, const T* g, int64_t p, int64_t positions) {
+  double s = 0;
+  for (int64_t a = 0; a < positions; ++a) {
+    for (int64_t b = 0; b <= a; ++b) {
+      double uu = 0, gg = 0;
+      for (int64_t j = 0; j < k; ++j) uu += (double)u[a * k + j] * u[b * k + j];
+      for (int64_t o = 0; o < p; ++o) gg += (double)g[a * p + o] * g[b * p + o];
+      s += (a == b ? 1.0 : 2.0) * uu * gg;
+    }
+  }
+  return s;
+}
+
+template <typename T>
+double sum_squares(const T* v, int64_t n) {
+  double s = 0;
+  for (int64_t j = 0; j < n; ++j) s += (double)v[j] * v[j];
+  return s;
+}
+
+template <typename T>
+void linear(int64_t batch, int64_t positions, int64_t d, int64_t p, const T* a, const T* g, int has_bias, int mode,
+            T* out) {
+  const bool gram = use_gram(mode, (double)positions * d * p + (double)d * p,
+                             0.5 * (double)positions * positions * (d + p));
+#pragma omp parallel
+  {
+    std::vector<T> grad(gram || positions == 1 ? 0 : d * p);
+    std::vector<double> acc(p);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < batch; ++i) {
+      const T* ai = a + i * positions * d;
+      const T* gi = g + i * positions * p;
+      double s;
+      if (positions == 1) {
+        s = sum_squares(ai, d) * sum_squares(gi, p);  // rank one: ||a g^T||^2 = ||a||^2 ||g||^2
+      } else if (gram) {
+        s = gram_norm2(ai, d, gi, p, positions);
+      } else {
+        std::fill(grad.begin(), grad.end(), T(0));
+        for (int64_t t = 0; t < positions; ++t)
+          for (int64_t j = 0; j < d; ++j) {
+            const T aj = ai[t * d + j];
+            if (aj == T(0)) continue;  // relu inputs: many zeros
+            T* row = grad.data() + j * p;
+            const T* gt = gi + t * p;
+            for (int64_t o = 0; o < p; ++o) row[o] += aj * gt[o];
+          }
+        s = sum_squares(grad.data(), d * p);
+      }
+      if (has_bias) s += bias_norm2(gi, positions, p, acc);
+      out[i] = (T)s;
+    }
+  }
+}
+
+// geom: {n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw, pad_top, pad_left} as native/src/conv.cpp; NHWC input,
+// HWIO weight, so a patch row is ordered (ki, kj, c) like the kernel's first three axes.
+template <typename T>
+void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode, T* out) {
+  const int64_t n = geom[0], h = geom[1], w = geom[2], c = geom[3], oh = geom[4], ow = geom[5], oc = geom[6];
+  const int64_t kh = geom[7], kw = geom[8], sh = geom[9], sw = geom[10], dh = geom[11], dw = geom[12];
+  const int64_t pt = geom[13], pl = geom[14];
+  const int64_t positions = oh * ow, k = kh * kw * c;
+  const bool gram = use_gram(mode, (double)positions * k * oc, 0.5 * (double)positions * positions * (k + oc));
+#pragma omp parallel
+  {
+    std::vector<T> buf(gram ? positions * k : k * oc);
+    std::vector<double> acc(oc);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xi = x + i * h * w * c;
+      const T* gi = g + i * positions * oc;
+      std::fill(buf.begin(), buf.end(), T(0));
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t xo = 0; xo < ow; ++xo) {
+          const int64_t pos = y * ow + xo;
+          const T* gp = gi + pos * oc;
+          for (int64_t ki = 0; ki < kh; ++ki) {
+            const int64_t iy = y * sh - pt + ki * dh;
+            if (iy < 0 || iy >= h) continue;  // zero padding
+            for (int64_t kj = 0; kj < kw; ++kj) {
+              const int64_t ix = xo * sw - pl + kj * dw;
+              if (ix < 0 || ix >= w) continue;
+              const T* src = xi + (iy * w + ix) * c;
+              const int64_t col = (ki * kw + kj) * c;
+              if (gram) {
+                std::copy(src, src + c, buf.data() + pos * k + col);  // the unfolded patch matrix
+              } else {
+                for (int64_t ch = 0; ch < c; ++ch) {
+                  const T v = src[ch];
+                  if (v == T(0)) continue;
+                  T* row = buf.data() + (col + ch) * oc;
+                  for (int64_t o = 0; o < oc; ++o) row[o] += v * gp[o];
+                }
+              }
+            }
+          }
+        }
+      double s = gram ? gram_norm2(buf.data(), k, gi, oc, positions) : sum_squares(buf.data(), k * oc);
+      if (has_bias) s += bias_norm2(gi, positions, oc, acc);
+      out[i] = (T)s;
+    }
+  }
+}
+
+// Rows with equal ids share one embedding row, so an example's gradient has one row per distinct id:
+// ||grad||^2 = sum over position pairs with equal ids of g_s . g_t.
+template <typename T>
+void embedding(int64_t batch, int64_t positions, int64_t d, const int32_t* ids, const T* g, T* out) {
+#pragma omp parallel
+  {
+    std::vector<int64_t> order(positions);
+    std::vector<double> row(d);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < batch; ++i) {
+      const int32_t* id = ids + i * positions;
+      const T* gi = g + i * positions * d;
+      for (int64_t t = 0; t < positions; ++t) order[t] = t;
+      std::stable_sort(order.begin(), order.end(), [&](int64_t s, int64_t t) { return id[s] < id[t]; });
+      double s = 0;
+      for (int64_t start = 0; start < positions;) {
+        int64_t end = start;
+        std::fill(row.begin(), row.end(), 0.0);
+        while (end < positions && id[order[end]] == id[order[start]]) {
+          for (int64_t j = 0; j < d; ++j) row[j] += gi[order[end] * d + j];
+          ++end;
+        }
+        for (int64_t j = 0; j < d; ++j) s += row[j] * row[j];
+        start = end;
+      }
+      out[i] = (T)s;
+    }
+  }
+}
+
+// Layer normalisation's affine part: per example, grad_gamma = sum_t g_t * xhat_t and grad_beta = sum_t g_t.
+template <typename T>
+void layer_norm(int64_t batch, int64_t positions, int64_t d, const T* xhat, const T* g, int has_gamma, int has_beta,
+                T* out) {
+#pragma omp parallel
+  {
+    std::vector<double> gamma(d), beta(d);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < batch; ++i) {
+      std::fill(gamma.begin(), gamma.end(), 0.0);
+      std::fill(beta.begin(), beta.end(), 0.0);
+      for (int64_t t = 0; t < positions; ++t) {
+        const int64_t base = (i * positions + t) * d;
+        for (int64_t j = 0; j < d; ++j) {
+          gamma[j] += (double)g[base + j] * xhat[base + j];
+          beta[j] += g[base + j];
+        }
+      }
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        if (has_gamma) s += gamma[j] * gamma[j];
+        if (has_beta) s += beta[j] * beta[j];
+      }
+      out[i] = (T)s;
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+void soma_cpu_ghost_norm_linear(int dtype, int64_t batch, int64_t positions, int64_t d, int64_t p, const void* a,
+                                const void* g, int has_bias, int mode, void* out) {
+  SOMA_DISPATCH_FLOAT(dtype, T, linear<T>(batch, positions, d, p, (const T*)a, (const T*)g, has_bias, mode, (T*)out));
+}
+
+void soma_cpu_ghost_norm_conv2d(int dtype, const int64_t* geom, const void* x, const void* g, int has_bias, int mode,
+                                void* out) {
+  SOMA_DISPATCH_FLOAT(dtype, T, conv2d<T>(geom, (const T*)x, (const T*)g, has_bias, mode, (T*)out));
+}
+
+void soma_cpu_ghost_norm_embedding(int dtype, int64_t batch, int64_t positions, int64_t d, const int32_t* ids,
+                                   const void* g, void* out) {
+  SOMA_DISPATCH_FLOAT(dtype, T, embedding<T>(batch, positions, d, ids, (const T*)g, (T*)out));
+}
+
+void soma_cpu_ghost_norm_layer_norm(int dtype, int64_t batch, int64_t positions, int64_t d, const void* xhat,
+                                    const void* g, int has_gamma, int has_beta, void* out) {
+  SOMA_DISPATCH_FLOAT(dtype, T, layer_norm<T>(batch, positions, d, (const T*)xhat, (const T*)g, has_gamma, has_beta,
+                                              (T*)out));
+}
+
+}  // extern "C"
