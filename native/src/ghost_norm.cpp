@@ -90,6 +90,43 @@ void linear(int64_t batch, int64_t positions, int64_t d, int64_t p, const T* a, 
   }
 }
 
+// ||U^T G||_F^2 for ut = U^T (k x positions) and g (positions x p), one row block of U^T G at a time in registers:
+// 4 rows x 16 columns of accumulators share each load of g (the per-example product without storing it).
+template <typename T>
+double product_norm2(const T* ut, int64_t k, const T* g, int64_t p, int64_t positions) {
+  constexpr int64_t R = 4, C = 16;
+  double s = 0;
+  for (int64_t r0 = 0; r0 < k; r0 += R) {
+    const int64_t nr = std::min(R, k - r0);
+    for (int64_t c0 = 0; c0 < p; c0 += C) {
+      const int64_t nc = std::min(C, p - c0);
+      T acc[R][C] = {};
+      if (nr == R && nc == C) {
+        for (int64_t q = 0; q < positions; ++q) {
+          const T* gq = g + q * p + c0;
+          const T u0 = ut[r0 * positions + q], u1 = ut[(r0 + 1) * positions + q];
+          const T u2 = ut[(r0 + 2) * positions + q], u3 = ut[(r0 + 3) * positions + q];
+          for (int64_t j = 0; j < C; ++j) {
+            acc[0][j] += u0 * gq[j];
+            acc[1][j] += u1 * gq[j];
+            acc[2][j] += u2 * gq[j];
+            acc[3][j] += u3 * gq[j];
+          }
+        }
+      } else {
+        for (int64_t q = 0; q < positions; ++q)
+          for (int64_t r = 0; r < nr; ++r) {
+            const T u = ut[(r0 + r) * positions + q];
+            for (int64_t j = 0; j < nc; ++j) acc[r][j] += u * g[q * p + c0 + j];
+          }
+      }
+      for (int64_t r = 0; r < nr; ++r)
+        for (int64_t j = 0; j < nc; ++j) s += (double)acc[r][j] * acc[r][j];
+    }
+  }
+  return s;
+}
+
 // geom: {n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw, pad_top, pad_left} as native/src/conv.cpp; NHWC input,
 // HWIO weight, so a patch row is ordered (ki, kj, c) like the kernel's first three axes.
 template <typename T>
@@ -101,7 +138,7 @@ void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode,
   const bool gram = use_gram(mode, (double)positions * k * oc, 0.5 * (double)positions * positions * (k + oc));
 #pragma omp parallel
   {
-    std::vector<T> buf(gram ? positions * k : k * oc);
+    std::vector<T> buf(positions * k);  // the unfolded patches: positions x k (Gram) or k x positions (product)
     std::vector<double> acc(oc);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) {
@@ -111,7 +148,6 @@ void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode,
       for (int64_t y = 0; y < oh; ++y)
         for (int64_t xo = 0; xo < ow; ++xo) {
           const int64_t pos = y * ow + xo;
-          const T* gp = gi + pos * oc;
           for (int64_t ki = 0; ki < kh; ++ki) {
             const int64_t iy = y * sh - pt + ki * dh;
             if (iy < 0 || iy >= h) continue;  // zero padding
@@ -121,19 +157,14 @@ void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode,
               const T* src = xi + (iy * w + ix) * c;
               const int64_t col = (ki * kw + kj) * c;
               if (gram) {
-                std::copy(src, src + c, buf.data() + pos * k + col);  // the unfolded patch matrix
+                std::copy(src, src + c, buf.data() + pos * k + col);
               } else {
-                for (int64_t ch = 0; ch < c; ++ch) {
-                  const T v = src[ch];
-                  if (v == T(0)) continue;
-                  T* row = buf.data() + (col + ch) * oc;
-                  for (int64_t o = 0; o < oc; ++o) row[o] += v * gp[o];
-                }
+                for (int64_t ch = 0; ch < c; ++ch) buf[(col + ch) * positions + pos] = src[ch];
               }
             }
           }
         }
-      double s = gram ? gram_norm2(buf.data(), k, gi, oc, positions) : sum_squares(buf.data(), k * oc);
+      double s = gram ? gram_norm2(buf.data(), k, gi, oc, positions) : product_norm2(buf.data(), k, gi, oc, positions);
       if (has_bias) s += bias_norm2(gi, positions, oc, acc);
       out[i] = (T)s;
     }

@@ -185,6 +185,11 @@ public final class PrivateStep {
         return true;
     }
 
+    /** Whether the next step will try the ghost-norm path on {@code device} (it may still fall back). */
+    public boolean takesGhostPath(dev.soma.tensor.Device device) {
+        return !ghostUnsupported && device.isCpu();
+    }
+
     /** Whether the last step took the ghost-norm path (else the general per-example path). */
     public boolean lastStepUsedGhostNorms() {
         return lastStepGhost;
