@@ -47,6 +47,43 @@ double gram_norm2(const T* u, int64_t k, const T* g, int64_t p, int64_t position
   return s;
 }
 
+// ||U^T G||_F^2 for ut = U^T (k x positions) and g (positions x p), both row-major (rows of ut stream): one 4 x 16 block of U^T G at a time
+// in registers (the per-example weight gradient, never stored), each load of g shared by four rows.
+template <typename T>
+double product_norm2(const T* ut, int64_t k, const T* g, int64_t p, int64_t positions) {
+  constexpr int64_t R = 4, C = 16;
+  double s = 0;
+  for (int64_t c0 = 0; c0 < p; c0 += C) {
+    const int64_t nc = std::min(C, p - c0);
+    for (int64_t r0 = 0; r0 < k; r0 += R) {
+      const int64_t nr = std::min(R, k - r0);
+      T acc[R][C] = {};
+      if (nr == R && nc == C) {
+        for (int64_t q = 0; q < positions; ++q) {
+          const T* gq = g + q * p + c0;
+          const T u0 = ut[r0 * positions + q], u1 = ut[(r0 + 1) * positions + q];
+          const T u2 = ut[(r0 + 2) * positions + q], u3 = ut[(r0 + 3) * positions + q];
+          for (int64_t j = 0; j < C; ++j) {  // written out so that gcc keeps acc in registers
+            acc[0][j] += u0 * gq[j];
+            acc[1][j] += u1 * gq[j];
+            acc[2][j] += u2 * gq[j];
+            acc[3][j] += u3 * gq[j];
+          }
+        }
+      } else {
+        for (int64_t q = 0; q < positions; ++q)
+          for (int64_t r = 0; r < nr; ++r) {
+            const T ur = ut[(r0 + r) * positions + q];
+            for (int64_t j = 0; j < nc; ++j) acc[r][j] += ur * g[q * p + c0 + j];
+          }
+      }
+      for (int64_t r = 0; r < nr; ++r)
+        for (int64_t j = 0; j < nc; ++j) s += (double)acc[r][j] * acc[r][j];
+    }
+  }
+  return s;
+}
+
 template <typename T>
 double sum_squares(const T* v, int64_t n) {
   double s = 0;
@@ -61,8 +98,8 @@ void linear(int64_t batch, int64_t positions, int64_t d, int64_t p, const T* a, 
                              0.5 * (double)positions * positions * (d + p));
 #pragma omp parallel
   {
-    std::vector<T> grad(gram || positions == 1 ? 0 : d * p);
     std::vector<double> acc(p);
+    std::vector<T> at(gram || positions == 1 ? 0 : d * positions);  // a_i transposed
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < batch; ++i) {
       const T* ai = a + i * positions * d;
@@ -73,58 +110,14 @@ void linear(int64_t batch, int64_t positions, int64_t d, int64_t p, const T* a, 
       } else if (gram) {
         s = gram_norm2(ai, d, gi, p, positions);
       } else {
-        std::fill(grad.begin(), grad.end(), T(0));
         for (int64_t t = 0; t < positions; ++t)
-          for (int64_t j = 0; j < d; ++j) {
-            const T aj = ai[t * d + j];
-            if (aj == T(0)) continue;  // relu inputs: many zeros
-            T* row = grad.data() + j * p;
-            const T* gt = gi + t * p;
-            for (int64_t o = 0; o < p; ++o) row[o] += aj * gt[o];
-          }
-        s = sum_squares(grad.data(), d * p);
+          for (int64_t j = 0; j < d; ++j) at[j * positions + t] = ai[t * d + j];
+        s = product_norm2(at.data(), d, gi, p, positions);
       }
       if (has_bias) s += bias_norm2(gi, positions, p, acc);
       out[i] = (T)s;
     }
   }
-}
-
-// ||U^T G||_F^2 for ut = U^T (k x positions) and g (positions x p), one row block of U^T G at a time in registers:
-// 4 rows x 16 columns of accumulators share each load of g (the per-example product without storing it).
-template <typename T>
-double product_norm2(const T* ut, int64_t k, const T* g, int64_t p, int64_t positions) {
-  constexpr int64_t R = 4, C = 16;
-  double s = 0;
-  for (int64_t r0 = 0; r0 < k; r0 += R) {
-    const int64_t nr = std::min(R, k - r0);
-    for (int64_t c0 = 0; c0 < p; c0 += C) {
-      const int64_t nc = std::min(C, p - c0);
-      T acc[R][C] = {};
-      if (nr == R && nc == C) {
-        for (int64_t q = 0; q < positions; ++q) {
-          const T* gq = g + q * p + c0;
-          const T u0 = ut[r0 * positions + q], u1 = ut[(r0 + 1) * positions + q];
-          const T u2 = ut[(r0 + 2) * positions + q], u3 = ut[(r0 + 3) * positions + q];
-          for (int64_t j = 0; j < C; ++j) {
-            acc[0][j] += u0 * gq[j];
-            acc[1][j] += u1 * gq[j];
-            acc[2][j] += u2 * gq[j];
-            acc[3][j] += u3 * gq[j];
-          }
-        }
-      } else {
-        for (int64_t q = 0; q < positions; ++q)
-          for (int64_t r = 0; r < nr; ++r) {
-            const T u = ut[(r0 + r) * positions + q];
-            for (int64_t j = 0; j < nc; ++j) acc[r][j] += u * g[q * p + c0 + j];
-          }
-      }
-      for (int64_t r = 0; r < nr; ++r)
-        for (int64_t j = 0; j < nc; ++j) s += (double)acc[r][j] * acc[r][j];
-    }
-  }
-  return s;
 }
 
 // geom: {n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw, pad_top, pad_left} as native/src/conv.cpp; NHWC input,
@@ -138,32 +131,40 @@ void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode,
   const bool gram = use_gram(mode, (double)positions * k * oc, 0.5 * (double)positions * positions * (k + oc));
 #pragma omp parallel
   {
-    std::vector<T> buf(positions * k);  // the unfolded patches: positions x k (Gram) or k x positions (product)
+    std::vector<T> buf(positions * k);  // the unfolded patches
     std::vector<double> acc(oc);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) {
       const T* xi = x + i * h * w * c;
       const T* gi = g + i * positions * oc;
-      std::fill(buf.begin(), buf.end(), T(0));
-      for (int64_t y = 0; y < oh; ++y)
-        for (int64_t xo = 0; xo < ow; ++xo) {
-          const int64_t pos = y * ow + xo;
-          for (int64_t ki = 0; ki < kh; ++ki) {
-            const int64_t iy = y * sh - pt + ki * dh;
-            if (iy < 0 || iy >= h) continue;  // zero padding
-            for (int64_t kj = 0; kj < kw; ++kj) {
-              const int64_t ix = xo * sw - pl + kj * dw;
-              if (ix < 0 || ix >= w) continue;
-              const T* src = xi + (iy * w + ix) * c;
-              const int64_t col = (ki * kw + kj) * c;
-              if (gram) {
-                std::copy(src, src + c, buf.data() + pos * k + col);
-              } else {
-                for (int64_t ch = 0; ch < c; ++ch) buf[(col + ch) * positions + pos] = src[ch];
+      if (gram) {  // U: positions x k
+        std::fill(buf.begin(), buf.end(), T(0));
+        for (int64_t y = 0; y < oh; ++y)
+          for (int64_t xo = 0; xo < ow; ++xo)
+            for (int64_t ki = 0; ki < kh; ++ki) {
+              const int64_t iy = y * sh - pt + ki * dh;
+              if (iy < 0 || iy >= h) continue;  // zero padding
+              for (int64_t kj = 0; kj < kw; ++kj) {
+                const int64_t ix = xo * sw - pl + kj * dw;
+                if (ix < 0 || ix >= w) continue;
+                const T* src = xi + (iy * w + ix) * c;
+                std::copy(src, src + c, buf.data() + (y * ow + xo) * k + (ki * kw + kj) * c);
               }
             }
-          }
-        }
+      } else {  // U^T: k x positions, written row by row (reads of x are strided but stay in cache)
+        for (int64_t ki = 0; ki < kh; ++ki)
+          for (int64_t kj = 0; kj < kw; ++kj)
+            for (int64_t ch = 0; ch < c; ++ch) {
+              T* row = buf.data() + ((ki * kw + kj) * c + ch) * positions;
+              for (int64_t y = 0; y < oh; ++y) {
+                const int64_t iy = y * sh - pt + ki * dh;
+                for (int64_t xo = 0; xo < ow; ++xo) {
+                  const int64_t ix = xo * sw - pl + kj * dw;
+                  row[y * ow + xo] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? T(0) : xi[(iy * w + ix) * c + ch];
+                }
+              }
+            }
+      }
       double s = gram ? gram_norm2(buf.data(), k, gi, oc, positions) : product_norm2(buf.data(), k, gi, oc, positions);
       if (has_bias) s += bias_norm2(gi, positions, oc, acc);
       out[i] = (T)s;
