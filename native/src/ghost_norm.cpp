@@ -47,11 +47,11 @@ double gram_norm2(const T* u, int64_t k, const T* g, int64_t p, int64_t position
   return s;
 }
 
-// ||U^T G||_F^2 for ut = U^T (k x positions) and g (positions x p), both row-major (rows of ut stream): one 4 x 16 block of U^T G at a time
-// in registers (the per-example weight gradient, never stored), each load of g shared by four rows.
+// ||U^T G||_F^2 for ut = U^T (k x positions) and g (positions x p), both row-major (rows of ut stream): one 6 x 16 block of U^T G at a time
+// in registers (the per-example weight gradient, never stored), each load of g shared by six rows.
 template <typename T>
 double product_norm2(const T* ut, int64_t k, const T* g, int64_t p, int64_t positions) {
-  constexpr int64_t R = 4, C = 16;
+  constexpr int64_t R = 6, C = 16;
   double s = 0;
   for (int64_t c0 = 0; c0 < p; c0 += C) {
     const int64_t nc = std::min(C, p - c0);
@@ -61,13 +61,17 @@ double product_norm2(const T* ut, int64_t k, const T* g, int64_t p, int64_t posi
       if (nr == R && nc == C) {
         for (int64_t q = 0; q < positions; ++q) {
           const T* gq = g + q * p + c0;
-          const T u0 = ut[r0 * positions + q], u1 = ut[(r0 + 1) * positions + q];
-          const T u2 = ut[(r0 + 2) * positions + q], u3 = ut[(r0 + 3) * positions + q];
+          const T* uq = ut + r0 * positions + q;
+          const T u0 = uq[0], u1 = uq[positions], u2 = uq[2 * positions];
+          const T u3 = uq[3 * positions], u4 = uq[4 * positions], u5 = uq[5 * positions];
           for (int64_t j = 0; j < C; ++j) {  // written out so that gcc keeps acc in registers
-            acc[0][j] += u0 * gq[j];
-            acc[1][j] += u1 * gq[j];
-            acc[2][j] += u2 * gq[j];
-            acc[3][j] += u3 * gq[j];
+            const T gj = gq[j];
+            acc[0][j] += u0 * gj;
+            acc[1][j] += u1 * gj;
+            acc[2][j] += u2 * gj;
+            acc[3][j] += u3 * gj;
+            acc[4][j] += u4 * gj;
+            acc[5][j] += u5 * gj;
           }
         }
       } else {
@@ -132,6 +136,7 @@ void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode,
 #pragma omp parallel
   {
     std::vector<T> buf(positions * k);  // the unfolded patches
+    std::vector<T> planes(gram ? 0 : h * w * c);  // x_i channel-major
     std::vector<double> acc(oc);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) {
@@ -151,16 +156,24 @@ void conv2d(const int64_t* geom, const T* x, const T* g, int has_bias, int mode,
                 std::copy(src, src + c, buf.data() + (y * ow + xo) * k + (ki * kw + kj) * c);
               }
             }
-      } else {  // U^T: k x positions, written row by row (reads of x are strided but stay in cache)
+      } else {  // U^T: k x positions, row by row from x_i's channel planes (contiguous reads along each row)
+        for (int64_t pix = 0; pix < h * w; ++pix)
+          for (int64_t ch = 0; ch < c; ++ch) planes[ch * h * w + pix] = xi[pix * c + ch];
         for (int64_t ki = 0; ki < kh; ++ki)
           for (int64_t kj = 0; kj < kw; ++kj)
             for (int64_t ch = 0; ch < c; ++ch) {
               T* row = buf.data() + ((ki * kw + kj) * c + ch) * positions;
               for (int64_t y = 0; y < oh; ++y) {
                 const int64_t iy = y * sh - pt + ki * dh;
+                T* dst = row + y * ow;
+                if (iy < 0 || iy >= h) {  // zero padding
+                  std::fill(dst, dst + ow, T(0));
+                  continue;
+                }
+                const T* src = planes.data() + ch * h * w + iy * w;
                 for (int64_t xo = 0; xo < ow; ++xo) {
                   const int64_t ix = xo * sw - pl + kj * dw;
-                  row[y * ow + xo] = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? T(0) : xi[(iy * w + ix) * c + ch];
+                  dst[xo] = (ix < 0 || ix >= w) ? T(0) : src[ix];
                 }
               }
             }

@@ -65,13 +65,9 @@ public final class GhostTape implements AutoCloseable {
         entries.add(e);
         Tensor out = z.detach();
         return Autograd.record("ghost_tap", out, grad -> {
-            Tensor copy = Shapes.copy(grad).keep();
-            if (e.delta == null) {
-                e.delta = copy;
-            } else { // the output used twice: gradients add
-                e.delta.backend().memory().accumulate(e.delta, copy);
-                copy.close();
-            }
+            // Autograd adds up a tensor's gradients before its node's backward runs, so each tap sees its output's
+            // whole gradient once. Kept (taken from backward's scope) rather than copied; the tape closes it.
+            e.delta = grad.isContiguous() ? grad.keep() : Shapes.copy(grad).keep();
             return new Tensor[] {grad, null};
         }, z, anchor);
     }
