@@ -14,8 +14,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * What DP-SGD's ghost-norm step records while it is open on this thread: for each Dense and Conv2D call of a training
- * forward, the layer's input and (after backward) the loss gradient at its pre-activation output. Those layers compute
+ * What DP-SGD's ghost-norm step records while it is open on this thread: for each Dense, Conv2D, Embedding and
+ * LayerNormalization call of a training forward, the layer's input (the ids; the normalised input) and (after
+ * backward) the loss gradient at its pre-activation (affine) output. Those layers compute
  * their output with detached parameters while a tape is open, so backward forms no batch gradient for them; the
  * tape later gives each example's squared gradient norm (GhostNorms) and the clip-weighted gradient sum.
  */
@@ -61,6 +62,21 @@ public final class GhostTape implements AutoCloseable {
         return tap(new Entry(Kind.CONV2D, x, kernel, bias, strides, padding, dilation), z);
     }
 
+    /** Embedding's looked-up vectors of int32 {@code ids}, recorded. */
+    public Tensor embedding(Tensor ids, Tensor table) {
+        Tensor z = dev.soma.ops.Embeddings.embedding(ids, table.detach());
+        return tap(new Entry(Kind.EMBEDDING, ids, table, null, null, null, null), z);
+    }
+
+    /** LayerNormalization's output {@code xhat · gamma + beta} (either may be null), recorded with xhat. */
+    public Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, double epsilon) {
+        Tensor xhat = dev.soma.ops.Normalization.layerNorm(x, null, null, epsilon);
+        Tensor z = xhat;
+        if (gamma != null) z = z.mul(gamma.detach());
+        if (beta != null) z = z.add(beta.detach());
+        return tap(new Entry(Kind.LAYER_NORM, xhat, gamma, beta, null, null, null), z);
+    }
+
     private Tensor tap(Entry e, Tensor z) {
         entries.add(e);
         Tensor out = z.detach();
@@ -92,6 +108,8 @@ public final class GhostTape implements AutoCloseable {
                 case DENSE -> GhostNorms.linear(e.input, e.delta, e.bias != null, method);
                 case CONV2D -> GhostNorms.conv2d(e.input, e.kernel, e.delta, e.strides, e.padding, e.dilation,
                         e.bias != null, method);
+                case EMBEDDING -> GhostNorms.embedding(e.input, e.delta);
+                case LAYER_NORM -> GhostNorms.layerNorm(e.input, e.delta, e.kernel != null, e.bias != null);
             };
             sum = sum.add(n);
         }
@@ -112,7 +130,23 @@ public final class GhostTape implements AutoCloseable {
                 Tensor g = e.delta.mul(weights.reshape(shape));
                 Tensor gk;
                 Tensor gb = null;
-                if (e.kind == Kind.DENSE) {
+                if (e.kind == Kind.EMBEDDING) {
+                    // The sparse scatter-add of the lookup's own backward, run once for the weighted gradient.
+                    Tensor table = e.kernel;
+                    table.zeroGrad();
+                    try (dev.soma.autograd.GradMode.Guard on = dev.soma.autograd.GradMode.enable()) {
+                        dev.soma.ops.Embeddings.embedding(e.input, table).backward(g);
+                    }
+                    gk = table.grad();
+                    add(sums.get(table), gk);
+                    table.zeroGrad();
+                    continue;
+                } else if (e.kind == Kind.LAYER_NORM) {
+                    long d = g.size(-1);
+                    Tensor g2 = g.reshape(-1, d);
+                    gk = e.kernel == null ? null : g2.mul(e.input.reshape(-1, d)).sum(new int[] {0}, false);
+                    if (e.bias != null) gb = g2.sum(new int[] {0}, false);
+                } else if (e.kind == Kind.DENSE) {
                     long d = e.input.size(-1);
                     long p = g.size(-1);
                     Tensor g2 = g.reshape(-1, p);
@@ -123,7 +157,7 @@ public final class GhostTape implements AutoCloseable {
                     if (e.bias != null) gb = Tensor.empty(e.bias.dtype(), e.bias.device(), e.bias.shape());
                     GhostNorms.conv2dWeightGradients(e.input, e.kernel, g, e.strides, e.padding, e.dilation, gk, gb);
                 }
-                add(sums.get(e.kernel), gk);
+                if (gk != null) add(sums.get(e.kernel), gk);
                 if (gb != null) add(sums.get(e.bias), gb);
             }
         }
@@ -155,7 +189,7 @@ public final class GhostTape implements AutoCloseable {
         }
     }
 
-    private enum Kind { DENSE, CONV2D }
+    private enum Kind { DENSE, CONV2D, EMBEDDING, LAYER_NORM }
 
     private static final class Entry {
         final Kind kind;

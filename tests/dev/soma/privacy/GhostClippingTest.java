@@ -51,9 +51,9 @@ class GhostClippingTest {
         return m;
     }
 
-    /** A layer without ghost norms (LayerNormalization is not on the tape): the whole step takes the general path. */
+    /** Dense -> LayerNormalization -> Dense: LayerNormalization's gamma and beta on the tape. */
     private static Sequential withLayerNorm() {
-        Sequential m = new Sequential(new Flatten(), new Dense(6, "relu"), new dev.soma.nn.LayerNormalization(),
+        Sequential m = new Sequential(new Dense(6, "relu"), new dev.soma.nn.LayerNormalization(), new Flatten(),
                 new Dense(3, "softmax"));
         m.seed(9);
         m.compile(new SGD(0.1), "sparse_categorical_crossentropy");
@@ -61,12 +61,34 @@ class GhostClippingTest {
         return m;
     }
 
+    /** Embedding of 5 ids (float ids 0..4, repeats within an example) -> Flatten -> Dense. */
+    private static Sequential withEmbedding() {
+        Sequential m = new Sequential(new dev.soma.nn.Embedding(5, 3), new Flatten(), new Dense(3, "softmax"));
+        m.seed(10);
+        m.compile(new SGD(0.1), "sparse_categorical_crossentropy");
+        m.build(6);
+        return m;
+    }
+
+    /** A layer without ghost norms (a recurrent one): the whole step takes the general path. */
+    private static Sequential withRecurrent() {
+        Sequential m = new Sequential(new dev.soma.nn.SimpleRNN(4), new Dense(3, "softmax"));
+        m.seed(11);
+        m.compile(new SGD(0.1), "sparse_categorical_crossentropy");
+        m.build(4, 3);
+        return m;
+    }
+
     private static ArrayDataset data(int n, long[] shape, long seed) {
+        return data(n, shape, seed, false);
+    }
+
+    private static ArrayDataset data(int n, long[] shape, long seed, boolean ids) {
         SplittableRandom r = new SplittableRandom(seed);
         long per = 1;
         for (long s : shape) per *= s;
         float[] x = new float[(int) (n * per)];
-        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-1, 1);
+        for (int i = 0; i < x.length; i++) x[i] = ids ? r.nextInt(5) : (float) r.nextDouble(-1, 1);
         int[] y = new int[n];
         for (int i = 0; i < n; i++) y[i] = r.nextInt(3);
         return ArrayDataset.withLabels(x, shape, y);
@@ -105,8 +127,12 @@ class GhostClippingTest {
     }
 
     private static void ghostEqualsGeneral(Supplier<Sequential> model, long[] shape) {
+        ghostEqualsGeneral(model, shape, false);
+    }
+
+    private static void ghostEqualsGeneral(Supplier<Sequential> model, long[] shape, boolean ids) {
         for (int n : new int[] {1, 2, 6}) {
-            ArrayDataset data = data(n, shape, 10 + n);
+            ArrayDataset data = data(n, shape, 10 + n, ids);
             double[][] norms = new double[1][];
             step(model, data, 1e9, GhostNorms.Method.AUTO, true, norms);
             double[] sorted = norms[0].clone();
@@ -132,10 +158,20 @@ class GhostClippingTest {
     }
 
     @Test
+    void ghostStepEqualsTheGeneralPathWithLayerNormalization() {
+        ghostEqualsGeneral(GhostClippingTest::withLayerNorm, new long[] {4, 3});
+    }
+
+    @Test
+    void ghostStepEqualsTheGeneralPathWithAnEmbedding() {
+        ghostEqualsGeneral(GhostClippingTest::withEmbedding, new long[] {6}, true);
+    }
+
+    @Test
     void aModelWithOtherLayersTakesTheGeneralPath() {
         ArrayDataset data = data(4, new long[] {4, 3}, 5);
-        List<float[]> a = step(GhostClippingTest::withLayerNorm, data, 0.5, GhostNorms.Method.AUTO, false, null);
-        List<float[]> b = step(GhostClippingTest::withLayerNorm, data, 0.5, null, false, null);
+        List<float[]> a = step(GhostClippingTest::withRecurrent, data, 0.5, GhostNorms.Method.AUTO, false, null);
+        List<float[]> b = step(GhostClippingTest::withRecurrent, data, 0.5, null, false, null);
         assertClose(b, a, "fallback");
     }
 
