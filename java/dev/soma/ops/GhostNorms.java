@@ -144,7 +144,13 @@ public final class GhostNorms {
     public static void conv2dWeightGradients(Tensor x, Tensor kernel, Tensor g, int[] strides, String padding,
                                              int[] dilation, Tensor gradKernel, Tensor gradBias) {
         String op = "ghostNorms.conv2dWeightGradients";
+        Check.open(op, x, kernel, g, gradKernel);
         ConvKernels.Geometry geom = Convolution.geometry(op, x, kernel, gradBias, strides, padding, dilation);
+        long[] expected = {geom.n(), geom.oh(), geom.ow(), geom.oc()};
+        if (!Arrays.equals(g.shape(), expected) || g.dtype() != x.dtype() || !Arrays.equals(gradKernel.shape(), kernel.shape())) {
+            throw new ShapeException(op + ": output gradient " + g.describe() + " must be " + Arrays.toString(expected)
+                    + " of " + x.dtype() + " and the kernel gradient " + gradKernel.describe() + " like " + kernel.describe());
+        }
         try (GradMode.Guard guard = GradMode.disable(); Tensor xd = Convolution.dense(x); Tensor gd = Convolution.dense(g)) {
             if (geom.n() == 0) {
                 x.backend().memory().fill(gradKernel, 0);

@@ -14,8 +14,10 @@ import java.util.List;
  * to every coordinate (seeded Philox, so any backend); divided by the expected batch size q·N. The result is left
  * in each parameter's grad for the optimizer. Also keeps the RDP accountant: one sampled Gaussian step per call.
  *
- * <p>Per-example gradients take the general path: a forward and backward per example, correct for every layer and
- * slow (no ghost-norm fast path yet).
+ * <p>Two ways to the clipped sum: the ghost-norm path ({@link GhostTape}: one forward and backward of the sample, each
+ * example's norm from the layers' inputs and output gradients, the clip-weighted sum formed per layer) when every
+ * trainable parameter is in a Dense, Conv2D, Embedding or LayerNormalization layer on the CPU; otherwise the general
+ * path, a forward and backward per example, correct for every layer and slow.
  */
 public final class PrivateStep {
     /** The loss of a batch (here always one example), recorded for autograd, from its inputs and targets on the device. */

@@ -200,6 +200,10 @@ class GhostNormsTest {
             assertThrows(ShapeException.class, () -> GhostNorms.embedding(idsOk, Tensor.zeros(DType.F32,
                     dev.soma.tensor.Device.cpu(), 2, 4, 4)));
             assertThrows(ShapeException.class, () -> GhostNorms.layerNorm(a, g, true, true));
+            Tensor gk = Tensor.zeros(DType.F32, dev.soma.tensor.Device.cpu(), 3, 3, 1, 2);
+            ShapeException w = assertThrows(ShapeException.class, () -> GhostNorms.conv2dWeightGradients(x, k, wrong,
+                    new int[] {1, 1}, "valid", new int[] {1, 1}, gk, null));
+            assertTrue(w.getMessage().contains("ghostNorms.conv2dWeightGradients"), w.getMessage());
         }
     }
 }
