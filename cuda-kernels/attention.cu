@@ -137,6 +137,11 @@ __device__ __forceinline__ void load4(const double* p, double (&o)[4]) {
 // A full tile whose rows start 16-byte aligned moves in 16-byte packs; otherwise element by element. WIDTH is a
 // compile-time constant so the index arithmetic is shifts, not divisions (on an H200 the forward at T = 2048,
 // 64 features, ran at 0.28 of the cuBLAS products with a runtime width and scalar loads).
+// 16 bytes moved as one load and one store (our own type: the emulator's fallback headers have no uint4).
+struct alignas(16) Bytes16 {
+  uint32_t w[4];
+};
+
 template <int WIDTH, typename T>
 __device__ __forceinline__ void stage(T* dst, int ld, const T* first_row, int64_t row_stride, int rows_valid,
                                       int64_t c0, int64_t limit) {
@@ -148,7 +153,7 @@ __device__ __forceinline__ void stage(T* dst, int ld, const T* first_row, int64_
     constexpr int kPacks = WIDTH / V;
     for (int idx = threadIdx.x; idx < 32 * kPacks; idx += kBlock) {
       const int r = idx / kPacks, c = (idx - r * kPacks) * V;
-      *reinterpret_cast<uint4*>(dst + r * ld + c) = *reinterpret_cast<const uint4*>(base + r * row_stride + c);
+      *reinterpret_cast<Bytes16*>(dst + r * ld + c) = *reinterpret_cast<const Bytes16*>(base + r * row_stride + c);
     }
     return;
   }

@@ -259,6 +259,23 @@ void soma_cpu_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const v
                                   const void* mean, const void* rstd, const void* grad_y, void* grad_x,
                                   void* grad_gamma, void* grad_beta);
 
+/* ============================== CPU: ghost norms for DP-SGD (native/src/ghost_norm.cpp) ============================== */
+
+/* out[i] = the squared L2 norm of example i's gradient over one layer's weight (plus bias when has_bias), from the
+   layer's input and the loss gradient at its pre-activation output, without forming the batch's per-example
+   gradients. mode 0: the cheaper of the per-example product and the Gram trick; 1: product; 2: Gram (for tests).
+   linear: a [batch, positions, d], g [batch, positions, p] (weight d x p). conv2d: geom as soma_cpu_conv2d,
+   x NHWC, g [n, oh, ow, oc]. embedding: ids [batch, positions] int32, g [batch, positions, d].
+   layer_norm: xhat (the normalised input) and g [batch, positions, d]. All contiguous, out [batch] of dtype. */
+void soma_cpu_ghost_norm_linear(int dtype, int64_t batch, int64_t positions, int64_t d, int64_t p, const void* a,
+                                const void* g, int has_bias, int mode, void* out);
+void soma_cpu_ghost_norm_conv2d(int dtype, const int64_t* geom, const void* x, const void* g, int has_bias, int mode,
+                                void* out);
+void soma_cpu_ghost_norm_embedding(int dtype, int64_t batch, int64_t positions, int64_t d, const int32_t* ids,
+                                   const void* g, void* out);
+void soma_cpu_ghost_norm_layer_norm(int dtype, int64_t batch, int64_t positions, int64_t d, const void* xhat,
+                                    const void* g, int has_gamma, int has_beta, void* out);
+
 /* ============================== CPU: numeric checks (native/src/check.cpp) ============================== */
 
 /* Index of the first NaN or +-Inf among n contiguous f32/f64 elements, or -1 when all are finite (anomaly mode). */

@@ -193,6 +193,19 @@ public final class CpuKernels {
             @Cast("const void*") long rstd, @Cast("const void*") long gradY, @Cast("void*") long gradX,
             @Cast("void*") long gradGamma, @Cast("void*") long gradBeta);
 
+    // ---------------- ghost norms for DP-SGD (native/src/ghost_norm.cpp) ----------------
+    public static native void soma_cpu_ghost_norm_linear(int dtype, @Cast("int64_t") long batch,
+            @Cast("int64_t") long positions, @Cast("int64_t") long d, @Cast("int64_t") long p,
+            @Cast("const void*") long a, @Cast("const void*") long g, int hasBias, int mode, @Cast("void*") long out);
+    public static native void soma_cpu_ghost_norm_conv2d(int dtype, @Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long g, int hasBias, int mode, @Cast("void*") long out);
+    public static native void soma_cpu_ghost_norm_embedding(int dtype, @Cast("int64_t") long batch,
+            @Cast("int64_t") long positions, @Cast("int64_t") long d, @Cast("const int32_t*") long ids,
+            @Cast("const void*") long g, @Cast("void*") long out);
+    public static native void soma_cpu_ghost_norm_layer_norm(int dtype, @Cast("int64_t") long batch,
+            @Cast("int64_t") long positions, @Cast("int64_t") long d, @Cast("const void*") long xhat,
+            @Cast("const void*") long g, int hasGamma, int hasBeta, @Cast("void*") long out);
+
     // ---------------- numeric checks (native/src/check.cpp) ----------------
     public static native @Cast("int64_t") long soma_cpu_first_non_finite(int dtype, @Cast("const void*") long x,
             @Cast("int64_t") long n);

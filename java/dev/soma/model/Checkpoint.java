@@ -182,6 +182,16 @@ public final class Checkpoint {
             training.put("best_weights_epoch", model.bestWeightsEpoch);
             for (int i = 0; i < model.bestWeights.size(); i++) tensors.put(BEST_WEIGHTS + i, model.bestWeights.get(i));
         }
+        if (model.privacyState != null) {
+            // DP-SGD's accountant, so a resumed run continues its ε sequence (strings: exact doubles).
+            var ps = model.privacyState;
+            Map<String, Object> privacy = new LinkedHashMap<>();
+            privacy.put("steps", Long.toString(ps.steps()));
+            privacy.put("unbounded", ps.unbounded());
+            privacy.put("orders", java.util.Arrays.stream(ps.orders()).mapToObj(Double::toString).toList());
+            privacy.put("rdp", java.util.Arrays.stream(ps.rdp()).mapToObj(Double::toString).toList());
+            training.put("privacy", privacy);
+        }
         meta.put("training", GSON.toJson(training));
         if (model.loss() != null) {
             Map<String, Object> compile = new LinkedHashMap<>();
@@ -463,6 +473,23 @@ public final class Checkpoint {
         }
         model.completedEpochs = epochs;
         model.history = history;
+        model.privacyState = null;
+        if (meta.containsKey("training")) {
+            Map<String, Object> t = GSON.fromJson(meta.get("training"), MAP);
+            if (t.get("privacy") != null) {
+                Map<String, Object> p = ModelArchitecture.mapOf(t.get("privacy"), "privacy");
+                model.privacyState = new dev.soma.privacy.PrivateStep.AccountantState(
+                        Long.parseLong((String) p.get("steps")), (Boolean) p.get("unbounded"),
+                        doubles(p.get("orders")), doubles(p.get("rdp")));
+            }
+        }
+    }
+
+    private static double[] doubles(Object list) {
+        List<?> l = (List<?>) list;
+        double[] out = new double[l.size()];
+        for (int i = 0; i < out.length; i++) out[i] = Double.parseDouble((String) l.get(i));
+        return out;
     }
 
     /** EarlyStopping's kept best weights, when the file has them: copies the model owns, on its device. */

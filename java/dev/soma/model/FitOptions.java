@@ -92,6 +92,12 @@ public final class FitOptions {
         return this;
     }
 
+    /** {@link #privacy(double, double, double)} with settings made elsewhere. */
+    public FitOptions privacy(dev.soma.privacy.PrivacySettings settings) {
+        privacy = java.util.Objects.requireNonNull(settings, "fit privacy: settings");
+        return this;
+    }
+
     public FitOptions callbacks(Callback... cs) {
         callbacks.addAll(List.of(cs));
         return this;

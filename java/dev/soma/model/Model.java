@@ -51,6 +51,8 @@ public abstract class Model implements AutoCloseable {
      */
     List<Tensor> bestWeights;
     int bestWeightsEpoch = -1;
+    /** The DP accountant's state after the last private epoch (saved in checkpoints), or null. */
+    dev.soma.privacy.PrivateStep.AccountantState privacyState;
     private NestedModel asLayer;
 
     /** The layers in forward order. */
@@ -419,32 +421,45 @@ public abstract class Model implements AutoCloseable {
     /**
      * One DP-SGD step on the examples {@code sample} of {@code data}: {@link dev.soma.privacy.PrivateStep} leaves the
      * clipped, noised gradient in the parameters' grads; a regularization loss (data-independent, so no privacy cost)
-     * adds its gradient unclipped. Returns the sample's mean loss, measured (with the metrics) in inference mode
-     * before the update; 0 for an empty sample.
+     * adds its gradient unclipped. Returns the sample's mean loss, measured (with the metrics) before the update:
+     * from the training forward on the ghost-norm path, in inference mode on the general path; 0 for an empty sample.
      */
     private double privateTrainStep(Dataset data, int[] sample, dev.soma.privacy.PrivateStep dp) {
         try (Scope build = Scope.open()) {
             ensureBuilt(data.gather(new int[] {0}).featureTensors(device));
         }
-        double loss = 0;
-        if (sample.length > 0) {
+        double[] loss = {0};
+        // The ghost-norm path runs one training forward of the whole sample: its outputs give the logged loss and
+        // metrics, as an ordinary step's do. The general path's forwards are per example, so the sample gets an
+        // inference forward of its own first.
+        boolean[] pending = {dp.takesGhostPath(device) && sample.length > 0};
+        if (!pending[0] && sample.length > 0) {
             try (GradMode.Guard g = GradMode.disable(); Scope s = Scope.open()) {
                 Batch batch = data.gather(sample);
                 List<Tensor> ys = batch.targetTensors(device);
                 List<Tensor> outs = forwardAll(batch.featureTensors(device), false, compiled.folds());
-                loss = compiled.record(outs, batch.targetArrays(), compiled.compute(outs, ys), batch.size());
+                loss[0] = compiled.record(outs, batch.targetArrays(), compiled.compute(outs, ys), batch.size());
             }
         }
         List<Tensor> trainable = trainableTensors();
-        dp.computeGradients(data, sample, trainable, device,
-                (xs, ys) -> compiled.compute(forwardAll(xs, true, compiled.folds()), ys).total());
+        dp.computeGradients(data, sample, trainable, device, (xs, ys) -> {
+            List<Tensor> outs = forwardAll(xs, true, compiled.folds());
+            CompiledLoss.Value value = compiled.compute(outs, ys);
+            if (pending[0]) { // the first call of a ghost step: the whole sample
+                pending[0] = false;
+                try (GradMode.Guard g = GradMode.disable()) {
+                    loss[0] = compiled.record(outs, value, ys, sample.length);
+                }
+            }
+            return value.total();
+        });
         try (Scope s = Scope.open()) {
             Tensor reg = regularizationLoss();
             if (reg != null) reg.backward();
             optimizer.step(trainable);
         }
         dev.soma.nn.Constraint.applyAll(params());
-        return loss;
+        return loss[0];
     }
 
     /**
@@ -571,8 +586,11 @@ public abstract class Model implements AutoCloseable {
         this.history = continues ? history.copy() : new History();
         History history = this.history;
         // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
+        // A resumed run continues the accountant a checkpoint kept; without one, its epochs are re-accounted.
         dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
-                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch);
+                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch,
+                initialEpoch > 0 ? privacyState : null);
+        if (initialEpoch == 0 || options.privacy == null) privacyState = null;
         dev.soma.distributed.Mpi mpi = options.dataParallel ? dev.soma.distributed.Mpi.world() : null;
         dev.soma.distributed.DistributedSampler sampler = mpi == null ? null : new dev.soma.distributed.DistributedSampler(
                 trainData.size(), options.batchSize, mpi.size(), options.shuffle, options.seed);
@@ -709,7 +727,10 @@ public abstract class Model implements AutoCloseable {
                 // rank validates and checkpoints the same model.
                 broadcastParams(mpi, true);
             }
-            if (dp != null) logs.put("epsilon", dp.epsilon());
+            if (dp != null) {
+                logs.put("epsilon", dp.epsilon());
+                privacyState = dp.accountantState(); // before the callbacks, so a checkpoint saved now holds it
+            }
             if (validation != null) {
                 Map<String, Double> val = evaluate(validation, options.batchSize);
                 val.forEach((k, v) -> logs.put("val_" + k, v));

@@ -62,7 +62,7 @@ public final class Conv2D extends ConvLayer2D<Conv2D> implements FoldableActivat
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
-        if (activationName.equals("relu")) {
+        if (activationName.equals("relu") && dev.soma.privacy.GhostTape.active() == null) {
             return Convolution.conv2dRelu(x, kernel, bias, strides, padding, dilation);
         }
         return activation.apply(callWithoutActivation(x, training));
@@ -70,6 +70,8 @@ public final class Conv2D extends ConvLayer2D<Conv2D> implements FoldableActivat
 
     @Override
     public Tensor callWithoutActivation(Tensor x, boolean training) {
+        dev.soma.privacy.GhostTape tape = dev.soma.privacy.GhostTape.active();
+        if (tape != null && training) return tape.conv2d(x, kernel, bias, strides, padding, dilation); // DP-SGD ghost norms
         return Convolution.conv2d(x, kernel, bias, strides, padding, dilation);
     }
 

@@ -97,6 +97,8 @@ public final class Dense extends Layer implements FoldableActivation {
 
     @Override
     public Tensor callWithoutActivation(Tensor x, boolean training) {
+        dev.soma.privacy.GhostTape tape = dev.soma.privacy.GhostTape.active();
+        if (tape != null && training) return tape.dense(x, kernel, bias); // DP-SGD's ghost-norm step
         Tensor y = x.matmul(kernel);
         return bias == null ? y : y.add(bias);
     }

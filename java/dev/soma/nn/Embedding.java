@@ -60,6 +60,8 @@ public final class Embedding extends Layer {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
+        dev.soma.privacy.GhostTape tape = dev.soma.privacy.GhostTape.active();
+        if (tape != null && training) return tape.embedding(ids(x), embeddings); // DP-SGD ghost norms
         return Embeddings.embedding(ids(x), embeddings);
     }
 

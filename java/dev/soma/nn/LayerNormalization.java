@@ -62,6 +62,8 @@ public final class LayerNormalization extends Layer {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
+        dev.soma.privacy.GhostTape tape = dev.soma.privacy.GhostTape.active();
+        if (tape != null && training) return tape.layerNorm(x, gamma, beta, epsilon); // DP-SGD ghost norms
         return Normalization.layerNorm(x, gamma, beta, epsilon);
     }
 

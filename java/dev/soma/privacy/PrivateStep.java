@@ -3,6 +3,7 @@ package dev.soma.privacy;
 import dev.soma.data.Batch;
 import dev.soma.data.Dataset;
 import dev.soma.memory.Scope;
+import dev.soma.ops.GhostNorms;
 import dev.soma.tensor.Tensor;
 
 import java.util.List;
@@ -13,8 +14,10 @@ import java.util.List;
  * to every coordinate (seeded Philox, so any backend); divided by the expected batch size q·N. The result is left
  * in each parameter's grad for the optimizer. Also keeps the RDP accountant: one sampled Gaussian step per call.
  *
- * <p>Per-example gradients take the general path: a forward and backward per example, correct for every layer and
- * slow (no ghost-norm fast path yet).
+ * <p>Two ways to the clipped sum: the ghost-norm path ({@link GhostTape}: one forward and backward of the sample, each
+ * example's norm from the layers' inputs and output gradients, the clip-weighted sum formed per layer) when every
+ * trainable parameter is in a Dense, Conv2D, Embedding or LayerNormalization layer on the CPU; otherwise the general
+ * path, a forward and backward per example, correct for every layer and slow.
  */
 public final class PrivateStep {
     /** The loss of a batch (here always one example), recorded for autograd, from its inputs and targets on the device. */
@@ -27,19 +30,55 @@ public final class PrivateStep {
     private final PoissonSampler sampler;
     private final int datasetSize;
     private final long seed;
-    private final RdpAccountant accountant = new RdpAccountant();
+    private final RdpAccountant accountant;
     private long steps;
+    private boolean unbounded; // a step released without noise: ε is infinite from then on
+    private boolean ghostUnsupported;
+    private boolean lastStepGhost;
+    private double[] lastNorms;
+    private GhostNorms.Method method = GhostNorms.Method.AUTO;
 
     /**
      * {@code initialEpoch}: epochs a resumed run already trained; their steps are accounted first, assuming these same
-     * settings (the accountant's state is not in checkpoints).
+     * settings (used when the checkpoint holds no accountant state).
      */
     public PrivateStep(PrivacySettings settings, int datasetSize, int batchSize, long seed, int initialEpoch) {
+        this(settings, datasetSize, batchSize, seed, initialEpoch, null);
+    }
+
+    /**
+     * {@code saved}: the accountant's state a checkpoint kept (a resumed run continues its ε sequence, whatever
+     * settings the earlier epochs used); null: account {@code initialEpoch} epochs with these settings.
+     */
+    public PrivateStep(PrivacySettings settings, int datasetSize, int batchSize, long seed, int initialEpoch,
+                       AccountantState saved) {
         this.settings = settings;
         this.sampler = new PoissonSampler(datasetSize, batchSize, seed);
         this.datasetSize = datasetSize;
         this.seed = seed;
-        account((long) initialEpoch * sampler.stepsPerEpoch());
+        this.ghostUnsupported = settings.generalPath();
+        if (saved != null) {
+            this.accountant = RdpAccountant.restored(saved.orders(), saved.rdp());
+            this.steps = saved.steps();
+            this.unbounded = saved.unbounded();
+        } else {
+            this.accountant = new RdpAccountant();
+            account((long) initialEpoch * sampler.stepsPerEpoch());
+        }
+    }
+
+    /** What a checkpoint keeps of the accountant: steps taken, whether one had no noise, RDP per order. */
+    public record AccountantState(long steps, boolean unbounded, double[] orders, double[] rdp) {
+        public AccountantState {
+            if (steps < 0) throw new IllegalArgumentException("privacy state: steps must be >= 0, got " + steps);
+            orders = orders.clone();
+            rdp = rdp.clone();
+        }
+    }
+
+    /** The accountant's state now, for checkpoints. */
+    public AccountantState accountantState() {
+        return new AccountantState(steps, unbounded, accountant.orders(), accountant.rdp());
     }
 
     public PoissonSampler sampler() {
@@ -52,7 +91,7 @@ public final class PrivateStep {
 
     /** ε spent so far at the settings' δ (infinite with no noise). */
     public double epsilon() {
-        if (settings.noiseMultiplier() == 0) return steps == 0 ? 0 : Double.POSITIVE_INFINITY;
+        if (unbounded) return Double.POSITIVE_INFINITY;
         return accountant.epsilon(settings.delta());
     }
 
@@ -69,7 +108,10 @@ public final class PrivateStep {
                 Tensor p = params.get(i);
                 sums[i] = Tensor.zeros(p.dtype(), p.device(), p.shape()).keep();
             }
-            for (int idx : sample) {
+            boolean ghost = !ghostUnsupported && device.isCpu() && sample.length > 0
+                    && ghostSums(data, sample, params, device, loss, sums);
+            lastStepGhost = ghost;
+            if (!ghost) for (int idx : sample) {
                 try (Scope s = Scope.open()) {
                     Batch one = data.gather(new int[] {idx});
                     Tensor l = loss.of(one.featureTensors(device), one.targetTensors(device));
@@ -98,6 +140,75 @@ public final class PrivateStep {
         account(1);
     }
 
+    /**
+     * The ghost-norm path (Li et al. 2021): one forward and backward of the whole sample with a {@link GhostTape} open,
+     * each example's gradient norm from the layers' inputs and output gradients, then the clip-weighted sum of
+     * per-example gradients formed directly per layer. False (sums untouched) when some trainable parameter lies
+     * outside the tape's layers or a layer is called twice; the general path then runs, now and for later steps.
+     */
+    private boolean ghostSums(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
+                              ExampleLoss loss, Tensor[] sums) {
+        for (Tensor p : params) p.zeroGrad();
+        try (Scope s = Scope.open(); GhostTape tape = GhostTape.open(method)) {
+            Batch batch = data.gather(sample);
+            Tensor l = loss.of(batch.featureTensors(device), batch.targetTensors(device));
+            tape.stopRecording();
+            java.util.Set<Tensor> shared = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            java.util.Set<Tensor> covered = tape.covered(shared);
+            boolean outside = false;
+            for (Tensor p : params) outside |= !covered.contains(p);
+            if (outside || !shared.isEmpty() || !l.requiresGrad()) {
+                ghostUnsupported = true;
+                return false;
+            }
+            l.backward();
+            for (Tensor p : params) {
+                if (p.grad() != null) { // reached by a path the tape does not see
+                    for (Tensor q : params) q.zeroGrad();
+                    ghostUnsupported = true;
+                    return false;
+                }
+            }
+            // The loss is the batch mean: example i's own gradient is B times its share of this backward's.
+            int b = sample.length;
+            double[] norms2 = tape.squaredNorms(b, params.get(0)).toDoubleArray();
+            double[] weights = new double[b];
+            for (int i = 0; i < b; i++) {
+                double norm = b * Math.sqrt(Math.max(norms2[i], 0));
+                weights[i] = b * Math.min(1.0, settings.maxGradNorm() / (norm + 1e-6)); // Opacus' clip factor
+            }
+            lastNorms = norms2;
+            for (int i = 0; i < b; i++) lastNorms[i] = b * Math.sqrt(Math.max(norms2[i], 0));
+            Tensor w = Tensor.of(weights, b).to(params.get(0).dtype()).to(device);
+            java.util.Map<Tensor, Tensor> byParam = new java.util.IdentityHashMap<>();
+            for (int i = 0; i < params.size(); i++) byParam.put(params.get(i), sums[i]);
+            tape.addWeighted(w, byParam);
+        }
+        return true;
+    }
+
+    /** Whether the next step will try the ghost-norm path on {@code device} (it may still fall back). */
+    public boolean takesGhostPath(dev.soma.tensor.Device device) {
+        return !ghostUnsupported && device.isCpu();
+    }
+
+    /** Whether the last step took the ghost-norm path (else the general per-example path). */
+    public boolean lastStepUsedGhostNorms() {
+        return lastStepGhost;
+    }
+
+    /** The per-example gradient norms (before clipping) of the last ghost-norm step, for tests. */
+    public double[] lastGhostNorms() {
+        return lastNorms == null ? null : lastNorms.clone();
+    }
+
+    /** Forces a way of forming ghost norms, or the general path ({@code null}), for tests and benchmarks. */
+    public PrivateStep ghostMethod(GhostNorms.Method m) {
+        this.method = m == null ? GhostNorms.Method.AUTO : m;
+        this.ghostUnsupported = m == null;
+        return this;
+    }
+
     /** Adds each parameter's current grad, scaled so that their joint L2 norm is at most maxGradNorm, into sums. */
     private void accumulateClipped(List<Tensor> params, Tensor[] sums) {
         Tensor squares = null;
@@ -121,6 +232,7 @@ public final class PrivateStep {
     private void account(long k) {
         if (k <= 0) return;
         steps += k;
-        if (settings.noiseMultiplier() > 0) accountant.step(sampler.samplingRate(), settings.noiseMultiplier(), k);
+        if (settings.noiseMultiplier() == 0) unbounded = true;
+        else accountant.step(sampler.samplingRate(), settings.noiseMultiplier(), k);
     }
 }

@@ -32,6 +32,29 @@ public final class RdpAccountant {
         this.rdp = new double[orders.length];
     }
 
+    /** An accountant that continues from a saved {@link #orders()} and {@link #rdp()} (a resumed run). */
+    public static RdpAccountant restored(double[] orders, double[] rdp) {
+        RdpAccountant a = new RdpAccountant(orders);
+        if (rdp.length != orders.length) {
+            throw new IllegalArgumentException("RdpAccountant: " + rdp.length + " RDP values for " + orders.length + " orders");
+        }
+        for (double r : rdp) {
+            if (!(r >= 0)) throw new IllegalArgumentException("RdpAccountant: saved RDP values must be >= 0, got " + r);
+        }
+        System.arraycopy(rdp, 0, a.rdp, 0, rdp.length);
+        return a;
+    }
+
+    /** The orders α this accountant tracks. */
+    public double[] orders() {
+        return orders.clone();
+    }
+
+    /** The RDP spent so far at each of {@link #orders()}: the whole state, for checkpoints. */
+    public synchronized double[] rdp() {
+        return rdp.clone();
+    }
+
     /** Records {@code steps} steps with sampling rate {@code q} and noise multiplier {@code sigma}. */
     public synchronized void step(double q, double sigma, long steps) {
         if (!(q >= 0 && q <= 1)) throw new IllegalArgumentException("RdpAccountant: sampling rate q must be in [0, 1], got " + q);
