@@ -405,34 +405,10 @@ final class CudnnConv {
             for (int format : new int[] {CUDNN_TENSOR_NHWC, CUDNN_TENSOR_NCHW}) {
             String layout = format == CUDNN_TENSOR_NHWC ? "nhwc" : "nchw";
             int first = lines.size();
-            try (Descriptors d = new Descriptors(g, tf32, format); IntPointer returned = new IntPointer(1)) {
-                try (cudnnConvolutionFwdAlgoPerf_t perf = new cudnnConvolutionFwdAlgoPerf_t(CUDNN_CONVOLUTION_FWD_ALGO_COUNT)) {
-                    int status = cudnnFindConvolutionForwardAlgorithm(h.context(), d.x, d.w, d.conv, d.y,
-                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf);
-                    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
-                        cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
-                        lines.add(layout + " " + line("forward", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
-                    }
-                    if (status != CUDNN_STATUS_SUCCESS) lines.add("forward " + g + " search failed: cuDNN status " + status);
-                }
-                try (cudnnConvolutionBwdDataAlgoPerf_t perf = new cudnnConvolutionBwdDataAlgoPerf_t(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)) {
-                    int status = cudnnFindConvolutionBackwardDataAlgorithm(h.context(), d.w, d.y, d.conv, d.x,
-                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned, perf);
-                    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
-                        cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
-                        lines.add(layout + " " + line("backward data", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
-                    }
-                    if (status != CUDNN_STATUS_SUCCESS) lines.add("backward data " + g + " search failed: cuDNN status " + status);
-                }
-                try (cudnnConvolutionBwdFilterAlgoPerf_t perf = new cudnnConvolutionBwdFilterAlgoPerf_t(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT)) {
-                    int status = cudnnFindConvolutionBackwardFilterAlgorithm(h.context(), d.x, d.y, d.conv, d.w,
-                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned, perf);
-                    for (int i = 0; status == CUDNN_STATUS_SUCCESS && i < returned.get(); i++) {
-                        cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
-                        lines.add(layout + " " + line("backward weights", g, tf32, p.algo(), p.status(), p.time(), p.determinism(), p.mathType(), p.memory()));
-                    }
-                    if (status != CUDNN_STATUS_SUCCESS) lines.add("backward weights " + g + " search failed: cuDNN status " + status);
-                }
+            try (Descriptors d = new Descriptors(g, tf32, format)) {
+                addLines(lines, layout, "forward", g, tf32, findForward(h, d));
+                addLines(lines, layout, "backward data", g, tf32, findBackwardData(h, d));
+                addLines(lines, layout, "backward weights", g, tf32, findBackwardFilter(h, d));
             } catch (Refusal r) {
                 lines.add(layout + " " + g + ": " + r.getMessage());
             }
@@ -443,6 +419,13 @@ final class CudnnConv {
             }
         }
         return lines;
+    }
+
+    private void addLines(List<String> lines, String layout, String pass, Geometry g, boolean tf32, List<Measured> found) {
+        if (found.isEmpty()) lines.add(layout + " " + pass + " " + g + ": the search failed or found nothing");
+        for (Measured m : found) {
+            lines.add(layout + " " + line(pass, g, tf32, m.algo(), m.status(), m.ms(), m.determinism(), m.mathType(), m.memory()));
+        }
     }
 
     private String line(String pass, Geometry g, boolean tf32, int algo, int status, float ms, int determinism,
