@@ -89,7 +89,9 @@ public final class Dense extends Layer implements FoldableActivation {
 
     @Override
     protected Tensor call(Tensor x, boolean training) {
-        if (bias != null && fused != null) {
+        // The fused epilogue, except under DP-SGD's ghost tape, which records the pre-activation output itself.
+        boolean ghost = training && dev.soma.privacy.GhostTape.active() != null;
+        if (bias != null && fused != null && !ghost) {
             return dev.soma.ops.BiasActivation.apply(x.matmul(kernel), bias, fused, Activations.LEAKY_RELU_ALPHA);
         }
         return activation.apply(callWithoutActivation(x, training));
