@@ -54,6 +54,9 @@ final class BenchCommand implements Runnable {
         @Option(names = "--warmup", defaultValue = "50", description = "untimed steps first (default ${DEFAULT-VALUE})")
         int warmup;
 
+        @Option(names = "--trace", description = "write each timed step's milliseconds to this CSV file")
+        java.nio.file.Path trace;
+
         @Mixin
         DeviceOption deviceOption = new DeviceOption();
 
@@ -66,7 +69,7 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
             device = deviceOption.resolve();
-            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, device);
+            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, trace, device);
             SplittableRandom r = new SplittableRandom(1);
             return switch (model) {
                 // x [batch, 28, 28, 1] uniform, 10 classes.
@@ -87,7 +90,7 @@ final class BenchCommand implements Runnable {
             try (m) {
                 m.seed(1).to(device).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
                 m.build(inputShape);
-                return StepTimer.run(out, model, batch, warmup, steps, () -> m.trainStep(b));
+                return StepTimer.run(out, model, batch, warmup, steps, trace, () -> m.trainStep(b));
             }
         }
 

@@ -19,12 +19,12 @@ import java.io.PrintWriter;
 final class GanBench {
     private GanBench() {}
 
-    static int run(PrintWriter out, int batch, int warmup, int steps, Device device) {
+    static int run(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, Device device) {
         try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
              GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3).to(device);
              Scope scope = Scope.open()) {
             Tensor real = Tensor.randn(4, batch, 784).tanh().to(device);
-            return StepTimer.run(out, "gan", batch, warmup, steps, () -> gan.trainStep(real));
+            return StepTimer.run(out, "gan", batch, warmup, steps, trace, () -> gan.trainStep(real));
         }
     }
 }

@@ -48,13 +48,13 @@ class CudaStepBenchTest {
         step("cnn", ReferenceModels.imageClassifier("cnn", 10), images(random, new long[] {28, 28, 1}, false));
         step("lstm", ReferenceModels.sequenceTagger(10_000, 10), tokens(random, 100, 10_000));
         step("attn", TransformerModels.attnBench(), images(random, new long[] {100, 64}, true));
-        report("gan", time(out -> GanBench.run(out, BATCH, WARMUP, STEPS, GPU)));
+        report("gan", time(out -> GanBench.run(out, BATCH, WARMUP, STEPS, null, GPU)));
         report("dcgan", time(out -> {
             try (Sequential g = ReferenceModels.dcganGenerator(); Sequential d = ReferenceModels.dcganDiscriminator();
                  GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4), d.seed(2), new Adam(2e-4), 100).seed(3).to(GPU);
                  Scope scope = Scope.open()) {
                 Tensor real = Tensor.randn(4, BATCH, 28, 28, 1).tanh().to(GPU);
-                int status = StepTimer.run(out, "dcgan", BATCH, WARMUP, STEPS, () -> gan.trainStep(real));
+                int status = StepTimer.run(out, "dcgan", BATCH, WARMUP, STEPS, null, () -> gan.trainStep(real));
                 profile("dcgan", () -> gan.trainStep(real));
                 return status;
             }
@@ -73,7 +73,7 @@ class CudaStepBenchTest {
             try (model) {
                 model.seed(1).to(GPU).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
                 model.build(shape);
-                int status = StepTimer.run(out, name, BATCH, WARMUP, STEPS, () -> model.trainStep(batch));
+                int status = StepTimer.run(out, name, BATCH, WARMUP, STEPS, null, () -> model.trainStep(batch));
                 profile(name, () -> model.trainStep(batch));
                 return status;
             }

@@ -22,7 +22,7 @@ class StepTimerTest {
     void theReportNamesTheCpuAndTheTail() {
         StringWriter text = new StringWriter();
         int[] calls = new int[1];
-        StepTimer.run(new PrintWriter(text, true), "noop", 1, 2, 10, () -> calls[0]++);
+        StepTimer.run(new PrintWriter(text, true), "noop", 1, 2, 10, null, () -> calls[0]++);
         assertEquals(12, calls[0]);
         String out = text.toString();
         for (String key : new String[] {"cpu=\"", "isa=", "logical_cpus=", "median_ms=", "p90_ms=", "p99_ms=", "max_ms="}) {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Soma's `bench train-step` and PyTorch's step (../shared/peers, the tuned row) side by side, in the same run,
+# alternating per model and round so that a noisy host hurts both alike. Prints one line per run and a table of
+# medians and ratios (Soma / PyTorch; the goal is <= 0.5).
+#
+#   bench/cpu/side-by-side.sh                        # cnn lstm attn gan, 2 rounds, 300 steps after 50 warm-up
+#   MODELS="cnn gan" ROUNDS=3 STEPS=300 WARMUP=50 BATCH=32 bench/cpu/side-by-side.sh
+#   PEERS=/tmp/peers bench/cpu/side-by-side.sh      # a writable copy of ../shared/peers (built on first use)
+#   LOAD=2 bench/cpu/side-by-side.sh                 # the same with two busy-looping processes beside both
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MODELS=${MODELS:-"cnn lstm attn gan"}
+ROUNDS=${ROUNDS:-2}
+STEPS=${STEPS:-300}
+WARMUP=${WARMUP:-50}
+BATCH=${BATCH:-32}
+LOAD=${LOAD:-0}
+PEERS=${PEERS:-/tmp/soma-peers}
+THREADS=${THREADS:-$(nproc)}
+
+if [[ ! -f $PEERS/pytorch/cp.txt ]]; then
+  [[ -d $PEERS ]] || cp -r "$ROOT/../shared/peers" "$PEERS"
+  (cd "$PEERS/pytorch" && mvn -B -q package dependency:build-classpath -Dmdep.outputFile=cp.txt -DskipTests)
+fi
+PT_CP="$PEERS/pytorch/target/peers-pytorch-0.1.jar:$(cat "$PEERS/pytorch/cp.txt")"
+"$ROOT/bin/soma" info > /dev/null   # builds the jar once, outside the timed runs
+
+busy=()
+stop_load() { for p in "${busy[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done; }
+trap stop_load EXIT
+for ((i = 0; i < LOAD; i++)); do (while :; do :; done) & busy+=($!); done
+
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) logical CPUs, load beside: $LOAD busy loops"
+results=$(mktemp)
+for ((round = 1; round <= ROUNDS; round++)); do
+  for m in $MODELS; do
+    s=$(OMP_NUM_THREADS=$THREADS "$ROOT/bin/soma" bench train-step --model "$m" --batch "$BATCH" \
+          --steps "$STEPS" --warmup "$WARMUP" | tail -1)
+    p=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 java -Xms1g -Xmx6g -cp "$PT_CP" \
+          peers.PtBench --model "$m" --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" | grep '^RESULT' | tail -1)
+    echo "round $round $m soma: $s"
+    echo "round $round $m pytorch: ${p#RESULT }"
+    sm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$s"); s99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<< "$s")
+    pm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$p")
+    echo "$m $round $sm $s99 $pm" >> "$results"
+  done
+done
+echo
+echo "| model | round | Soma median ms | Soma p99 ms | PyTorch median ms | ratio |"
+echo "|---|---|---|---|---|---|"
+awk '{ printf "| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", $1, $2, $3, $4, $5, $3 / $5 }' "$results"
+rm -f "$results"
