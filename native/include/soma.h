@@ -40,8 +40,10 @@ void soma_cpu_strided_copy(int dtype, int ndim, const int64_t* shape,
 void soma_cpu_cast(int src_dtype, const void* src, int dst_dtype, void* dst, int64_t n);
 /* y[i] += alpha * x[i] for n elements (gradient accumulation, optimizer steps). */
 void soma_cpu_axpy(int dtype, int64_t n, double alpha, const void* x, void* y);
-/* Number of OpenMP threads our kernels use. */
+/* Number of OpenMP threads our kernels (and oneDNN) use when called from this thread. */
 int soma_cpu_threads(void);
+/* Sets that number for the calling thread only (OpenMP's per-thread nthreads ICV); n < 1 counts as 1. */
+void soma_cpu_set_threads(int n);
 
 /* ============================== CPU: random numbers (native/src/random.cpp) ============================== */
 

@@ -113,4 +113,7 @@ void soma_cpu_axpy(int dtype, int64_t n, double alpha, const void* x, void* y) {
 
 int soma_cpu_threads(void) { return omp_get_max_threads(); }
 
+// OpenMP keeps the thread count per calling thread, and oneDNN (which shares this libgomp) reads the same value.
+void soma_cpu_set_threads(int n) { omp_set_num_threads(n > 0 ? n : 1); }
+
 }  // extern "C"

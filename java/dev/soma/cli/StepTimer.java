@@ -18,26 +18,43 @@ import java.util.Locale;
 final class StepTimer {
     private StepTimer() {}
 
-    static int run(PrintWriter out, String model, int batch, int warmup, int steps, Runnable step) {
+    static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, Runnable step) {
         for (int i = 0; i < warmup; i++) step.run();
         double[] ms = new double[steps];
+        int[] threads = new int[steps];
         for (int i = 0; i < steps; i++) {
             long t0 = System.nanoTime();
             step.run();
             ms[i] = (System.nanoTime() - t0) / 1e6;
+            threads[i] = dev.soma.backend.ComputeThreads.current();
         }
+        if (trace != null) writeTrace(trace, ms, threads);
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
         double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
                 : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
-                        + "peak_rss_mib=%.0f pool=%s%n", model, batch, steps, warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(),
-                System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(), Backends.cpu().pool().stats());
+                        + "last_step_threads=%d peak_rss_mib=%.0f pool=%s%n", model, batch, steps, warmup, cpu.model(), cpu.isa(),
+                cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
+                dev.soma.backend.ComputeThreads.current(), peakRssMiB(), Backends.cpu().pool().stats());
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();
         return 0;
+    }
+
+    /** One line per timed step ({@code step,ms,threads}), for finding where the slow steps fall. */
+    private static void writeTrace(Path trace, double[] ms, int[] threads) {
+        StringBuilder sb = new StringBuilder("step,ms,threads\n");
+        for (int i = 0; i < ms.length; i++) {
+            sb.append(i).append(',').append(String.format(Locale.ROOT, "%.3f", ms[i])).append(',').append(threads[i]).append('\n');
+        }
+        try {
+            Files.writeString(trace, sb);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("bench train-step: cannot write the step trace " + trace, e);
+        }
     }
 
     /** The nearest-rank percentile of sorted values (p in (0, 1]). */

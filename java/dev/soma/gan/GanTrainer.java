@@ -60,6 +60,7 @@ public final class GanTrainer implements AutoCloseable {
     private final Optimizer discriminatorOptimizer;
     private final long[] latentShape;
     private GanLoss loss = GanLoss.NON_SATURATING;
+    private final dev.soma.backend.ThreadTuner threadTuner = new dev.soma.backend.ThreadTuner();
     private double realTarget = 1.0;
     private boolean singlePass = true;
     private double gradientPenaltyWeight = 10.0;
@@ -185,6 +186,16 @@ public final class GanTrainer implements AutoCloseable {
      */
     public StepResult trainStep(Tensor... realBatches) {
         if (realBatches.length == 0) throw new IllegalArgumentException("GanTrainer.trainStep: no real batch given");
+        if (!realBatches[0].device().isCpu()) return step(realBatches);
+        // On the CPU the step runs on the thread count its tuner measured fastest (busy cores: fewer threads).
+        threadTuner.begin();
+        long t0 = System.nanoTime();
+        StepResult r = step(realBatches);
+        threadTuner.end((System.nanoTime() - t0) / (double) Math.max(1, realBatches[realBatches.length - 1].size(0)));
+        return r;
+    }
+
+    private StepResult step(Tensor... realBatches) {
         try (Scope step = Scope.open()) {
             double dLoss = 0;
             double accuracy = 0;

@@ -47,6 +47,7 @@ public final class CpuKernels {
     public static native void soma_cpu_axpy(int dtype, @Cast("int64_t") long n, double alpha,
             @Cast("const void*") long x, @Cast("void*") long y);
     public static native int soma_cpu_threads();
+    public static native void soma_cpu_set_threads(int n);
 
     // ---------------- random numbers (native/src/random.cpp) ----------------
     public static native void soma_cpu_philox4x32_10(@Cast("const uint32_t*") int[] counter,

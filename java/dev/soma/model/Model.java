@@ -40,6 +40,7 @@ public abstract class Model implements AutoCloseable {
     long seed = 42;
     protected DType dtype = DType.F32;
     private Device device = Device.cpu();
+    private dev.soma.backend.ThreadTuner threadTuner;
     /** Epochs trained so far (restored from checkpoints, so a resumed fit knows where it is). */
     int completedEpochs;
     /** Every epoch's logs since training began (restored from checkpoints). */
@@ -400,6 +401,18 @@ public abstract class Model implements AutoCloseable {
     /** The step itself, inside the caller's scope; {@code hostTargets} null: the metrics read {@code ys}. */
     private double train(List<Tensor> xs, List<Tensor> ys, List<Batch.HostArray> hostTargets, int batchSize,
                          dev.soma.distributed.GradientBuckets buckets, double share) {
+        if (!device.isCpu()) return trainOnDevice(xs, ys, hostTargets, batchSize, buckets, share);
+        // On the CPU the step runs on the thread count its tuner measured fastest (busy cores: fewer threads).
+        if (threadTuner == null) threadTuner = new dev.soma.backend.ThreadTuner();
+        threadTuner.begin();
+        long t0 = System.nanoTime();
+        double loss = trainOnDevice(xs, ys, hostTargets, batchSize, buckets, share);
+        threadTuner.end((System.nanoTime() - t0) / (double) Math.max(1, batchSize));
+        return loss;
+    }
+
+    private double trainOnDevice(List<Tensor> xs, List<Tensor> ys, List<Batch.HostArray> hostTargets, int batchSize,
+                                 dev.soma.distributed.GradientBuckets buckets, double share) {
         ensureBuilt(xs);
         List<Tensor> outs = forwardAll(xs, true, compiled.folds());
         CompiledLoss.Value value = compiled.compute(outs, ys);

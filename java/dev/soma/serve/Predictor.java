@@ -1,6 +1,8 @@
 package dev.soma.serve;
 
 import dev.soma.autograd.GradMode;
+import dev.soma.backend.ComputeThreads;
+import dev.soma.backend.ThreadTuner;
 import dev.soma.errors.ShapeException;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
@@ -23,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -99,6 +102,8 @@ public final class Predictor implements AutoCloseable {
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong failures = new AtomicLong();
+    private final AtomicInteger directInFlight = new AtomicInteger();
+    private final ThreadTuner batchTuner = new ThreadTuner(); // the worker thread's only
     private volatile boolean closed;
 
     private Predictor(Model model, long[] inputShape, Options options) {
@@ -219,7 +224,13 @@ public final class Predictor implements AutoCloseable {
             checkOpen();
             requests.incrementAndGet();
             batches.incrementAndGet();
-            return run(List.of(input)).get(0);
+            // Concurrent direct calls share the cores rather than each waking a full team.
+            int sharing = directInFlight.incrementAndGet();
+            try (var threads = ComputeThreads.atMost(Math.max(1, ComputeThreads.max() / sharing))) {
+                return run(List.of(input)).get(0);
+            } finally {
+                directInFlight.decrementAndGet();
+            }
         } catch (RuntimeException e) {
             failures.incrementAndGet();
             throw e;
@@ -310,7 +321,11 @@ public final class Predictor implements AutoCloseable {
         requests.addAndGet(batch.size());
         batches.incrementAndGet();
         try {
+            boolean cpu = model.device().isCpu();
+            if (cpu) batchTuner.begin(); // the worker's batches run on the thread count measured fastest
+            long t0 = System.nanoTime();
             List<float[]> rows = run(inputs);
+            if (cpu) batchTuner.end((System.nanoTime() - t0) / (double) inputs.size());
             for (int i = 0; i < batch.size(); i++) batch.get(i).result().complete(rows.get(i));
         } catch (RuntimeException | Error e) {
             failures.addAndGet(batch.size());

@@ -1,5 +1,6 @@
 package dev.soma.backend.dnnl;
 
+import dev.soma.backend.ComputeThreads;
 import dev.soma.memory.CachingPool;
 import org.bytedeco.dnnl.dnnl_memory_desc;
 import org.bytedeco.dnnl.dnnl_post_ops;
@@ -29,7 +30,10 @@ public final class DnnlConvolution {
     private static final PrimitiveCache PASSES = new PrimitiveCache("convolution", 256);
     private static final PrimitiveCache REORDERS = new PrimitiveCache("convolution weight reorders", 512);
     /** Per pass key: whether the layout oneDNN chose for the weights is plain HWIO (no reorder needed). */
-    private static final Map<PrimitiveKey, Boolean> HWIO_CHOSEN = new ConcurrentHashMap<>();
+    private static final Map<ChoiceKey, Boolean> HWIO_CHOSEN = new ConcurrentHashMap<>();
+
+    /** A pass's weight-layout choice is per primitive, and so per thread count (see {@link PrimitiveCache}). */
+    private record ChoiceKey(PrimitiveKey pass, int threads) {}
 
     /** The three passes; each has its own primitive and may choose its own weights layout. */
     private enum Pass { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS }
@@ -44,6 +48,13 @@ public final class DnnlConvolution {
         PrimitiveKey key(String kind, boolean withRelu) {
             return new PrimitiveKey(kind, new int[] {dataType, bias ? 1 : 0, withRelu && relu ? 1 : 0},
                     src, weights, dst, strides, dilates, padL, padR);
+        }
+
+        /** Multiply-adds of one pass, times 2: every output element sums over I x KH x KW inputs. */
+        double flops() {
+            double n = 2.0 * weights[1] * weights[2] * weights[3];
+            for (long d : dst) n *= d;
+            return n;
         }
 
         String describe(String pass) {
@@ -68,20 +79,22 @@ public final class DnnlConvolution {
     /** {@code dst = conv(src, weights) (+ bias) (then ReLU)}; weights are HWIO at {@code weights}. */
     public static void forward(CachingPool pool, Conv c, long src, long weights, long bias, long dst) {
         synchronized (Dnnl.lock()) {
-            PrimitiveKey key = c.key("conv_fwd", true);
-            DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.FORWARD, c));
-            DnnlPrimitive reorder = weightsReorder(Pass.FORWARD, c, key, conv);
-            CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
-            try {
-                long w = weights;
-                if (reorder != null) {
-                    reorder.execute(pool, weights, blocked.address());
-                    w = blocked.address();
+            try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(c.flops()))) {
+                PrimitiveKey key = c.key("conv_fwd", true);
+                DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.FORWARD, c));
+                DnnlPrimitive reorder = weightsReorder(Pass.FORWARD, c, key, conv);
+                CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
+                try {
+                    long w = weights;
+                    if (reorder != null) {
+                        reorder.execute(pool, weights, blocked.address());
+                        w = blocked.address();
+                    }
+                    if (c.bias) conv.execute(pool, src, w, bias, dst);
+                    else conv.execute(pool, src, w, dst);
+                } finally {
+                    if (blocked != null) pool.release(blocked);
                 }
-                if (c.bias) conv.execute(pool, src, w, bias, dst);
-                else conv.execute(pool, src, w, dst);
-            } finally {
-                if (blocked != null) pool.release(blocked);
             }
         }
     }
@@ -89,19 +102,21 @@ public final class DnnlConvolution {
     /** {@code diffSrc} from {@code diffDst} and the HWIO {@code weights}. */
     public static void backwardData(CachingPool pool, Conv c, long diffDst, long weights, long diffSrc) {
         synchronized (Dnnl.lock()) {
-            PrimitiveKey key = c.key("conv_bwd_data", false);
-            DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_DATA, c));
-            DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_DATA, c, key, conv);
-            CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
-            try {
-                long w = weights;
-                if (reorder != null) {
-                    reorder.execute(pool, weights, blocked.address());
-                    w = blocked.address();
+            try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(c.flops()))) {
+                PrimitiveKey key = c.key("conv_bwd_data", false);
+                DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_DATA, c));
+                DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_DATA, c, key, conv);
+                CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
+                try {
+                    long w = weights;
+                    if (reorder != null) {
+                        reorder.execute(pool, weights, blocked.address());
+                        w = blocked.address();
+                    }
+                    conv.execute(pool, diffDst, w, diffSrc);
+                } finally {
+                    if (blocked != null) pool.release(blocked);
                 }
-                conv.execute(pool, diffDst, w, diffSrc);
-            } finally {
-                if (blocked != null) pool.release(blocked);
             }
         }
     }
@@ -109,17 +124,19 @@ public final class DnnlConvolution {
     /** {@code diffWeights} (HWIO) and, when the geometry has a bias, {@code diffBias}, from src and diffDst. */
     public static void backwardWeights(CachingPool pool, Conv c, long src, long diffDst, long diffWeights, long diffBias) {
         synchronized (Dnnl.lock()) {
-            PrimitiveKey key = c.key("conv_bwd_weights", false);
-            DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_WEIGHTS, c));
-            DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_WEIGHTS, c, key, conv);
-            CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_DIFF_WEIGHTS), 0);
-            try {
-                long w = reorder == null ? diffWeights : blocked.address();
-                if (c.bias) conv.execute(pool, src, diffDst, w, diffBias);
-                else conv.execute(pool, src, diffDst, w);
-                if (reorder != null) reorder.execute(pool, blocked.address(), diffWeights);
-            } finally {
-                if (blocked != null) pool.release(blocked);
+            try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(c.flops()))) {
+                PrimitiveKey key = c.key("conv_bwd_weights", false);
+                DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_WEIGHTS, c));
+                DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_WEIGHTS, c, key, conv);
+                CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_DIFF_WEIGHTS), 0);
+                try {
+                    long w = reorder == null ? diffWeights : blocked.address();
+                    if (c.bias) conv.execute(pool, src, diffDst, w, diffBias);
+                    else conv.execute(pool, src, diffDst, w);
+                    if (reorder != null) reorder.execute(pool, blocked.address(), diffWeights);
+                } finally {
+                    if (blocked != null) pool.release(blocked);
+                }
             }
         }
     }
@@ -148,12 +165,13 @@ public final class DnnlConvolution {
      */
     private static DnnlPrimitive weightsReorder(Pass pass, Conv c, PrimitiveKey passKey, DnnlPrimitive conv) {
         int arg = pass == Pass.BACKWARD_WEIGHTS ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS;
-        Boolean plain = HWIO_CHOSEN.get(passKey);
+        ChoiceKey choice = new ChoiceKey(passKey, ComputeThreads.current());
+        Boolean plain = HWIO_CHOSEN.get(choice);
         if (plain == null) {
             try (NativeHandles h = new NativeHandles()) {
                 plain = MemoryDescs.equal(conv.argDesc(arg), userWeights(h, c, ""));
             }
-            HWIO_CHOSEN.put(passKey, plain);
+            HWIO_CHOSEN.put(choice, plain);
         }
         if (plain) return null;
         String kind = switch (pass) {

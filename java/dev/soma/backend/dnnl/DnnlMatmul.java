@@ -1,5 +1,6 @@
 package dev.soma.backend.dnnl;
 
+import dev.soma.backend.ComputeThreads;
 import dev.soma.memory.CachingPool;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 
@@ -29,7 +30,16 @@ public final class DnnlMatmul {
     public static DnnlPrimitive run(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
                                     long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long c) {
         PrimitiveKey key = key(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides);
-        return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides), pool, a, b, c);
+        try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(aDims, cDims)))) {
+            return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides), pool, a, b, c);
+        }
+    }
+
+    /** 2 M N K per product, over every batch entry of c. */
+    static double flops(long[] aDims, long[] cDims) {
+        double n = 2.0 * aDims[aDims.length - 1];
+        for (long d : cDims) n *= d;
+        return n;
     }
 
     /** The (cached) primitive for this geometry, without running it: to ask which implementation it uses. */

@@ -1,5 +1,6 @@
 package dev.soma.backend.dnnl;
 
+import dev.soma.backend.ComputeThreads;
 import dev.soma.memory.CachingPool;
 
 import java.util.Iterator;
@@ -12,6 +13,9 @@ import java.util.function.Supplier;
  * A hit returns the existing primitive: no descriptor is built again. Counters say how often each happened,
  * so tests can check that a repeated shape is a hit.
  *
+ * <p>oneDNN fixes a primitive's thread count when it builds it, so entries are per key and per
+ * {@link ComputeThreads#current()} of the calling thread.
+ *
  * <p>All access happens under {@link Dnnl#lock()}, so an evicted primitive is never destroyed while another
  * thread runs it. Use {@link #execute}, or hold the lock yourself around {@link #get} and the run.
  */
@@ -21,7 +25,9 @@ public final class PrimitiveCache {
 
     private final String name;
     private final int capacity;
-    private final LinkedHashMap<PrimitiveKey, DnnlPrimitive> map = new LinkedHashMap<>(64, 0.75f, true);
+    private record Entry(PrimitiveKey key, int threads) {}
+
+    private final LinkedHashMap<Entry, DnnlPrimitive> map = new LinkedHashMap<>(64, 0.75f, true);
     private long hits;
     private long builds;
     private long evictions;
@@ -35,16 +41,17 @@ public final class PrimitiveCache {
     /** The primitive for {@code key}, built by {@code build} on a miss. Call under {@link Dnnl#lock()}. */
     public DnnlPrimitive get(PrimitiveKey key, Supplier<DnnlPrimitive> build) {
         synchronized (Dnnl.lock()) {
-            DnnlPrimitive p = map.get(key);
+            Entry entry = new Entry(key, ComputeThreads.current());
+            DnnlPrimitive p = map.get(entry);
             if (p != null) {
                 hits++;
                 return p;
             }
             p = build.get();
             builds++;
-            map.put(key, p);
+            map.put(entry, p);
             if (map.size() > capacity) {
-                Iterator<Map.Entry<PrimitiveKey, DnnlPrimitive>> it = map.entrySet().iterator();
+                Iterator<Map.Entry<Entry, DnnlPrimitive>> it = map.entrySet().iterator();
                 DnnlPrimitive eldest = it.next().getValue();
                 it.remove();
                 eldest.close();

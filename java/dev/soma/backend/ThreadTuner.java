@@ -1,0 +1,191 @@
+package dev.soma.backend;
+
+import java.util.Arrays;
+
+/**
+ * Chooses, by measurement, how many threads a repeated unit of CPU work (a training step, a served batch) runs on.
+ *
+ * <p>On a quiet host every core is ours and the process's thread count wins. When other processes, or the
+ * embedding service's own threads, keep cores busy, a team whose member is preempted waits for it at every barrier:
+ * a step on two busy cores then took 3-25x its quiet time with two threads and under 2x with one. No load signal
+ * from the operating system says which count is faster (a container's /proc/stat shows the whole host; in-process
+ * load counts as ours), so the tuner tries: the loop calls {@link #begin()} before each unit and {@link #end(double)}
+ * with its cost after, and the tuner
+ * <ul>
+ *   <li>after a warm-up of {@value #WARMUP} units (the JIT), times {@value #WINDOW} units at the current count, then {@value #PROBE} at half (or
+ *       double) the count, and switches when the other count's median is at least {@value #SWITCH_GAIN_PERCENT} %
+ *       lower (the first unit at a new count is not timed: it builds that count's oneDNN primitives), and
+ *       checks the switch on the first full window after it, probing the way back when that runs slower than
+ *       the count it left;</li>
+ *   <li>probes again at once when the median of the last {@value #WINDOW} units moves by more than a quarter from
+ *       the level it settled at (load came or went), and otherwise only every 1,024 units, doubling up to 16,384
+ *       while the current count keeps winning, so a quiet host spends well under 1 % of its steps probing; below
+ *       the maximum (where load leaving barely changes the step time) it looks up at least every 256 units.</li>
+ * </ul>
+ * {@code -Dsoma.cpu.adaptiveThreads=false} turns it off (the process's count always). One tuner per loop, used from
+ * the loop's thread only.
+ */
+public final class ThreadTuner {
+    private static final System.Logger LOG = System.getLogger(ThreadTuner.class.getName());
+    static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty("soma.cpu.adaptiveThreads"));
+    static final int WARMUP = 20;
+    static final int WINDOW = 8;
+    static final int PROBE = 3;
+    static final int SWITCH_GAIN_PERCENT = 8;
+    static final double LEVEL_SHIFT = 1.25;
+    static final long FIRST_PERIOD = 1024;
+    static final long MAX_PERIOD = 16384;
+    static final long UP_PERIOD = 256;
+
+    private final int max;
+    private final boolean enabled;
+    private int threads;
+    private int warm = WARMUP;
+    private final double[] recent = new double[WINDOW];
+    private int recentCount;
+    private int recentNext;
+    private double level = Double.NaN;
+    private boolean explored;
+    private long sinceProbe;
+    private long period = FIRST_PERIOD;
+    private final int[] queue = new int[2];
+    private int queued;
+    private int probing;
+    private boolean probeWarm;
+    private final double[] probe = new double[PROBE];
+    private int probeCount;
+    private long switches;
+    private double before = Double.POSITIVE_INFINITY;
+    private int beforeThreads;
+
+    /** A tuner over 1 .. {@link ComputeThreads#max()} threads. */
+    public ThreadTuner() {
+        this(ComputeThreads.max(), ENABLED);
+    }
+
+    ThreadTuner(int max, boolean enabled) {
+        if (max < 1) throw new IllegalArgumentException("ThreadTuner: max threads " + max + " < 1");
+        this.max = max;
+        this.enabled = enabled && max > 1;
+        this.threads = max;
+    }
+
+    /** Sets the calling thread's count for the next unit of work (the choice, or the count being probed). */
+    public void begin() {
+        if (enabled) ComputeThreads.set(threadsForNextUnit());
+    }
+
+    /** The count the next unit runs on (what {@link #begin()} sets). */
+    int threadsForNextUnit() {
+        return probing > 0 ? probing : threads;
+    }
+
+    /** The count chosen so far. */
+    public int threads() {
+        return threads;
+    }
+
+    /** How often the choice changed. */
+    public long switches() {
+        return switches;
+    }
+
+    /** Reports the cost of the unit begun last, in any unit proportional to time per item (e.g. ns per example). */
+    public void end(double cost) {
+        if (!enabled || !(cost >= 0) || Double.isInfinite(cost)) return;
+        if (warm > 0) {
+            warm--;
+            return;
+        }
+        if (probing > 0) {
+            endProbeUnit(cost);
+            return;
+        }
+        recent[recentNext] = cost;
+        recentNext = (recentNext + 1) % WINDOW;
+        if (recentCount < WINDOW) recentCount++;
+        sinceProbe++;
+        if (recentCount < WINDOW) return;
+        double now = median(recent, WINDOW);
+        if (Double.isNaN(level)) {
+            level = now;
+            if (!explored) {
+                explored = true;
+                startProbe(false);
+            } else if (now * 100 > before * (100 + SWITCH_GAIN_PERCENT)) {
+                // The first full window after a switch runs slower than the count we left: the probe was
+                // unlucky (a burst of load, or the JIT still warming). Try the way back first.
+                startProbe(beforeThreads > threads);
+            }
+        } else if (now > level * LEVEL_SHIFT) {
+            period = FIRST_PERIOD;
+            startProbe(false);
+        } else if (now * LEVEL_SHIFT < level) {
+            period = FIRST_PERIOD;
+            startProbe(true);
+        } else if (sinceProbe >= (threads < max ? Math.min(period, UP_PERIOD) : period)) {
+            // Below the maximum, load leaving hardly changes our step time: look up more often.
+            startProbe(threads < max);
+        }
+    }
+
+    /** Queues the neighbouring counts, fewer threads first unless {@code upFirst}. */
+    private void startProbe(boolean upFirst) {
+        int down = threads > 1 ? Math.max(1, threads / 2) : 0;
+        int up = threads < max ? Math.min(max, threads * 2) : 0;
+        queued = 0;
+        int first = upFirst ? up : down;
+        int second = upFirst ? down : up;
+        if (second > 0) queue[queued++] = second;
+        if (first > 0) queue[queued++] = first;
+        nextProbe();
+    }
+
+    private void nextProbe() {
+        sinceProbe = 0;
+        if (queued == 0) {
+            probing = 0;
+            period = Math.min(MAX_PERIOD, period * 2);
+            return;
+        }
+        probing = queue[--queued];
+        probeWarm = true;
+        probeCount = 0;
+    }
+
+    private void endProbeUnit(double cost) {
+        if (probeWarm) {
+            probeWarm = false;
+            return;
+        }
+        probe[probeCount++] = cost;
+        if (probeCount < PROBE) return;
+        double tried = median(probe, PROBE);
+        double current = median(recent, WINDOW);
+        int candidate = probing;
+        if (tried * 100 < current * (100 - SWITCH_GAIN_PERCENT)) {
+            LOG.log(System.Logger.Level.DEBUG, () -> String.format(java.util.Locale.ROOT,
+                    "threads %d -> %d: %.3g against %.3g per unit", threads, candidate, tried, current));
+            before = current;
+            beforeThreads = threads;
+            threads = candidate;
+            switches++;
+            probing = 0;
+            queued = 0;
+            recentCount = 0;
+            recentNext = 0;
+            level = Double.NaN;
+            period = FIRST_PERIOD;
+            sinceProbe = 0;
+            return;
+        }
+        level = current; // the level the current count runs at now
+        nextProbe();
+    }
+
+    private static double median(double[] values, int n) {
+        double[] s = Arrays.copyOf(values, n);
+        Arrays.sort(s);
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+}

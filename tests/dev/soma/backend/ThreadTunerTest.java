@@ -1,0 +1,113 @@
+package dev.soma.backend;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.function.IntToDoubleFunction;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The tuner's decisions on synthetic step costs (no native calls: the test reads the count the tuner would set).
+ * Costs carry a little deterministic jitter so that medians, not single values, decide.
+ */
+class ThreadTunerTest {
+    /** Runs {@code units} units whose cost depends on the unit index and the count in force; returns probe units. */
+    private static int drive(ThreadTuner tuner, int from, int units, CostModel cost) {
+        int probes = 0;
+        for (int i = from; i < from + units; i++) {
+            int n = tuner.threadsForNextUnit();
+            if (n != tuner.threads()) probes++;
+            double jitter = 1 + 0.03 * ((i * 7919) % 11 - 5) / 5.0;
+            tuner.end(cost.at(i, n) * jitter);
+        }
+        return probes;
+    }
+
+    interface CostModel {
+        double at(int unit, int threads);
+    }
+
+    private static CostModel fixed(IntToDoubleFunction byThreads) {
+        return (unit, threads) -> byThreads.applyAsDouble(threads);
+    }
+
+    @Test
+    void keepsAllThreadsWhenTheyAreFasterAndRarelyProbes() {
+        ThreadTuner t = new ThreadTuner(2, true);
+        int probes = drive(t, 0, 20_000, fixed(n -> n == 2 ? 10 : 17));
+        assertEquals(2, t.threads());
+        assertEquals(0, t.switches());
+        // one probe after the warm-up, then every 1,024 units doubling: under 1 % of the units
+        assertTrue(probes > 0, "it never looked at one thread");
+        assertTrue(probes < 20_000 / 100, probes + " probe units of 20000");
+    }
+
+    @Test
+    void dropsToOneThreadWhenThatIsFaster() {
+        ThreadTuner t = new ThreadTuner(2, true);
+        drive(t, 0, 100, fixed(n -> n == 2 ? 12 : 8));
+        assertEquals(1, t.threads());
+        assertEquals(1, t.switches());
+    }
+
+    @Test
+    void followsLoadThatComesAndGoes() {
+        ThreadTuner t = new ThreadTuner(2, true);
+        // quiet: 2 threads win; busy cores from unit 2000 to 4000: one thread wins by far
+        CostModel load = (unit, n) -> unit >= 2000 && unit < 4000 ? (n == 2 ? 60 : 28) : (n == 2 ? 16 : 28);
+        drive(t, 0, 2000, load);
+        assertEquals(2, t.threads(), "quiet host");
+        drive(t, 2000, 60, load);
+        assertEquals(1, t.threads(), "within 60 steps of the load starting");
+        drive(t, 2060, 1940, load);
+        assertEquals(1, t.threads(), "load still there");
+        drive(t, 4000, 400, load);
+        assertEquals(2, t.threads(), "within 400 steps of the load leaving");
+    }
+
+    @Test
+    void searchesByHalvingOnLargerMachines() {
+        ThreadTuner t = new ThreadTuner(16, true);
+        // 4 threads is the sweet spot (e.g. 12 of 16 cores busy elsewhere)
+        drive(t, 0, 5000, fixed(n -> switch (n) {
+            case 16 -> 40;
+            case 8 -> 20;
+            case 4 -> 10;
+            case 2 -> 14;
+            default -> 25;
+        }));
+        assertEquals(4, t.threads());
+    }
+
+    @Test
+    void undoesAnUnluckySwitch() {
+        ThreadTuner t = new ThreadTuner(2, true);
+        // One thread looks faster only while it is being probed the first time (a burst hit the 2-thread window).
+        int[] seen = {0};
+        CostModel unlucky = (unit, n) -> {
+            if (n == 1) seen[0]++;
+            return n == 1 ? (seen[0] <= 4 ? 5 : 20) : 10;
+        };
+        drive(t, 0, 200, unlucky);
+        assertEquals(2, t.threads());
+        assertEquals(2, t.switches(), "switched to 1, then back to 2");
+    }
+
+    @Test
+    void disabledOrSingleThreadedNeverChanges() {
+        ThreadTuner off = new ThreadTuner(4, false);
+        assertEquals(0, drive(off, 0, 3000, fixed(n -> n == 4 ? 30 : 1)));
+        assertEquals(4, off.threads());
+        ThreadTuner one = new ThreadTuner(1, true);
+        assertEquals(0, drive(one, 0, 3000, fixed(n -> 5)));
+        assertEquals(1, one.threads());
+    }
+
+    @Test
+    void ignoresUnusableCostsAndRejectsBadSizes() {
+        ThreadTuner t = new ThreadTuner(2, true);
+        for (int i = 0; i < 500; i++) t.end(i % 2 == 0 ? Double.NaN : -1);
+        assertEquals(2, t.threadsForNextUnit());
+        assertThrows(IllegalArgumentException.class, () -> new ThreadTuner(0, true));
+    }
+}
