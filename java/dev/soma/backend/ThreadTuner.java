@@ -23,7 +23,7 @@ import java.util.Arrays;
  *       the maximum (where load leaving barely changes the step time) it looks up at least every 256 units.</li>
  * </ul>
  * {@code -Dsoma.cpu.adaptiveThreads=false} turns it off (the process's count always). One tuner per loop, used from
- * the loop's thread only.
+ * the loop's thread only; outside its units the thread keeps its own count.
  */
 public final class ThreadTuner {
     private static final System.Logger LOG = System.getLogger(ThreadTuner.class.getName());
@@ -36,6 +36,8 @@ public final class ThreadTuner {
     static final long FIRST_PERIOD = 1024;
     static final long MAX_PERIOD = 16384;
     static final long UP_PERIOD = 256;
+
+    private static final ThreadLocal<int[]> LAST_UNIT = ThreadLocal.withInitial(() -> new int[1]);
 
     private final int max;
     private final boolean enabled;
@@ -70,9 +72,20 @@ public final class ThreadTuner {
         this.threads = max;
     }
 
-    /** Sets the calling thread's count for the next unit of work (the choice, or the count being probed). */
-    public void begin() {
-        if (enabled) ComputeThreads.set(threadsForNextUnit());
+    /**
+     * Sets the calling thread's count for the next unit of work (the choice, or the count being probed) and returns
+     * the count before, which the caller restores when the unit ends, normally or not:
+     * {@code int before = tuner.begin(); try { ...; tuner.end(cost); } finally { ComputeThreads.set(before); }}.
+     */
+    public int begin() {
+        int n = enabled ? threadsForNextUnit() : ComputeThreads.current();
+        LAST_UNIT.get()[0] = n;
+        return enabled ? ComputeThreads.set(n) : n;
+    }
+
+    /** The count the calling thread's last tuned unit ran on (0 before any): for traces and reports. */
+    public static int lastUnitThreads() {
+        return LAST_UNIT.get()[0];
     }
 
     /** The count the next unit runs on (what {@link #begin()} sets). */

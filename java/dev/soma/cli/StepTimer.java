@@ -26,7 +26,7 @@ final class StepTimer {
             long t0 = System.nanoTime();
             step.run();
             ms[i] = (System.nanoTime() - t0) / 1e6;
-            threads[i] = dev.soma.backend.ComputeThreads.current();
+            threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
         }
         if (trace != null) writeTrace(trace, ms, threads);
         double[] sorted = ms.clone();
@@ -37,7 +37,7 @@ final class StepTimer {
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
                         + "last_step_threads=%d peak_rss_mib=%.0f pool=%s%n", model, batch, steps, warmup, cpu.model(), cpu.isa(),
                 cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
-                dev.soma.backend.ComputeThreads.current(), peakRssMiB(), Backends.cpu().pool().stats());
+                dev.soma.backend.ThreadTuner.lastUnitThreads(), peakRssMiB(), Backends.cpu().pool().stats());
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();

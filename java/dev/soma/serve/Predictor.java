@@ -321,8 +321,9 @@ public final class Predictor implements AutoCloseable {
         requests.addAndGet(batch.size());
         batches.incrementAndGet();
         try {
+            // The worker's batches run on the thread count measured fastest; the worker has no other work.
             boolean cpu = model.device().isCpu();
-            if (cpu) batchTuner.begin(); // the worker's batches run on the thread count measured fastest
+            if (cpu) batchTuner.begin();
             long t0 = System.nanoTime();
             List<float[]> rows = run(inputs);
             if (cpu) batchTuner.end((System.nanoTime() - t0) / (double) inputs.size());
