@@ -20,7 +20,8 @@ import java.util.stream.IntStream;
 
 /** {@code soma bench ...}: benchmarks people read (JMH under bench/ covers the kernels). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.TrainStep.class, BenchOpCommand.class, BenchCeilingsCommand.class})
+        subcommands = {BenchCommand.TrainStep.class, FitStepBench.class, ServeLoadBench.class, BenchOpCommand.class,
+                BenchCeilingsCommand.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;
