@@ -20,5 +20,8 @@
 
 namespace soma {
 // Work below this many elements runs on one thread: waking the pool costs more than it saves.
+// Element loops use `omp parallel for` and let GCC vectorise the body: `omp parallel for simd` made GCC 12 emit a
+// far slower loop (the fused Adam update 0.64 ms instead of 0.09 ms per 280k floats on one thread). Keep `simd`
+// for floating-point reductions, which GCC vectorises only when told that it may reorder the sum.
 constexpr int64_t kParallelGrain = 32768;
 }

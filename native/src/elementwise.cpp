@@ -213,7 +213,7 @@ template <typename T> struct Square { T operator()(T x) const { return x * x; } 
 
 template <typename T, typename F>
 void unary_apply(F f, int64_t n, const T* x, T* out) {
-#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
 
@@ -231,10 +231,43 @@ void gelu_f32(int64_t n, const float* x, float* out) {
   for (int64_t i = n8; i < n; ++i) out[i] = Gelu<float>{}(x[i]);
 }
 
+struct Tanh8 {
+  __m256 operator()(__m256 x) const { return soma::tanh256(x); }
+};
+struct Sigmoid8 {
+  __m256 operator()(__m256 x) const { return soma::sigmoid256(x); }
+};
+
+// An 8-lane f32 function over n values (in place allowed), the tail through a padded block: every value gets the
+// same arithmetic wherever it sits, so fused and unfused passes agree bit for bit.
+template <typename V>
+inline void lanes8_span(V v, int64_t n, const float* x, float* out) {
+  const int64_t n8 = n / 8 * 8;
+  for (int64_t i = 0; i < n8; i += 8) _mm256_storeu_ps(out + i, v(_mm256_loadu_ps(x + i)));
+  if (n8 < n) {
+    alignas(32) float block[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = n8; i < n; ++i) block[i - n8] = x[i];
+    _mm256_store_ps(block, v(_mm256_load_ps(block)));
+    for (int64_t i = n8; i < n; ++i) out[i] = block[i - n8];
+  }
+}
+
+template <typename V>
+void lanes8_apply(V v, int64_t n, const float* x, float* out) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
+    lanes8_span(v, len, x + s, out + s);
+  }
+}
+
 template <typename T>
 void unary(int op, int64_t n, const T* x, T* out, double p0, double p1) {
   if constexpr (std::is_same_v<T, float>) {
     if (op == SOMA_GELU) return gelu_f32(n, x, out);
+    if (op == SOMA_TANH) return lanes8_apply(Tanh8{}, n, x, out);
+    if (op == SOMA_SIGMOID) return lanes8_apply(Sigmoid8{}, n, x, out);
   }
   switch (op) {
     case SOMA_NEG: unary_apply(Neg<T>{}, n, x, out); break;
@@ -303,7 +336,7 @@ template <typename T> struct SquareB { T operator()(T x, T, T g) const { return 
 
 template <typename T, typename F>
 void unary_backward_apply(F f, int64_t n, const T* x, const T* y, const T* g, T* gi) {
-#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) gi[i] = f(x[i], y[i], g[i]);
 }
 
@@ -401,8 +434,12 @@ void activation_span(int act, int64_t n, T* z, double p0) {
   switch (act) {
     case SOMA_BA_RELU: return span_apply(Relu<T>{}, n, z);
     case SOMA_BA_LEAKY_RELU: return span_apply(LeakyRelu<T>{(T)p0}, n, z);
-    case SOMA_BA_SIGMOID: return span_apply(Sigmoid<T>{}, n, z);
-    case SOMA_BA_TANH: return span_apply(Tanh<T>{}, n, z);
+    case SOMA_BA_SIGMOID:
+      if constexpr (std::is_same_v<T, float>) return lanes8_span(Sigmoid8{}, n, z, z);
+      else return span_apply(Sigmoid<T>{}, n, z);
+    case SOMA_BA_TANH:
+      if constexpr (std::is_same_v<T, float>) return lanes8_span(Tanh8{}, n, z, z);
+      else return span_apply(Tanh<T>{}, n, z);
     case SOMA_BA_GELU:
       if constexpr (std::is_same_v<T, float>) {
         const int64_t n8 = n / 8 * 8;

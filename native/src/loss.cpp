@@ -26,7 +26,7 @@ void mse(int64_t n, const T* p, const T* z, T* out) {
 template <typename T>
 void mse_backward(int64_t n, const T* p, const T* z, const T* g, T* gp) {
   const T scale = (T)(2.0 * (double)g[0] / (double)n);
-#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) gp[i] = scale * (p[i] - z[i]);
 }
 

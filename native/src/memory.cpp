@@ -7,7 +7,7 @@
 
 template <typename T>
 static void fill(T* d, int64_t n, T v) {
-#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] = v;
 }
 
@@ -58,13 +58,13 @@ inline int32_t convert<int32_t, double>(double v) {
 
 template <typename S, typename D>
 static void cast_loop(const S* s, D* d, int64_t n) {
-#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
 }
 
 template <typename T>
 static void axpy(int64_t n, T alpha, const T* x, T* y) {
-#pragma omp parallel for simd if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
