@@ -29,6 +29,7 @@ final class StepTimer {
             threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
         }
         if (trace != null) writeTrace(trace, ms, threads);
+        if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
         double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
@@ -42,6 +43,27 @@ final class StepTimer {
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();
         return 0;
+    }
+
+    /**
+     * With {@code -Dsoma.profile=true}: {@code steps} more steps with every kernel call timed, printed as
+     * {@code PROFILE kernel calls-per-step ms-per-step share} lines, largest first, after the step's wall time; the
+     * rest of the wall time is Java work between kernels (graph, scopes, pool).
+     */
+    private static void profile(PrintWriter out, String model, int steps, Runnable step) {
+        dev.soma.backend.KernelProfiler.start();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) step.run();
+        double wallMs = (System.nanoTime() - t0) / 1e6 / steps;
+        java.util.List<dev.soma.backend.KernelProfiler.Entry> entries = dev.soma.backend.KernelProfiler.stop();
+        double kernelMs = entries.stream().mapToLong(dev.soma.backend.KernelProfiler.Entry::nanos).sum() / 1e6 / steps;
+        out.printf(Locale.ROOT, "PROFILE %-6s %-34s %7s %9.3f ms  kernels %.3f ms (%.0f%%)%n", model, "step", "", wallMs,
+                kernelMs, 100 * kernelMs / wallMs);
+        for (dev.soma.backend.KernelProfiler.Entry e : entries.subList(0, Math.min(20, entries.size()))) {
+            double ms = e.nanos() / 1e6 / steps;
+            out.printf(Locale.ROOT, "PROFILE %-6s %-34s %7.1f %9.3f ms  %5.1f%%%n", model, e.name(), e.calls() / (double) steps,
+                    ms, 100 * ms / wallMs);
+        }
     }
 
     /** One line per timed step ({@code step,ms,threads}), for finding where the slow steps fall. */
