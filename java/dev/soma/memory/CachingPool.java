@@ -102,8 +102,9 @@ public final class CachingPool {
         }
     }
 
+    // Written out: the composed comparingLong(..).thenComparingLong(..) lambdas were a tenth of a small step's Java time.
     private static final Comparator<Block> BY_SIZE_THEN_ADDRESS =
-            Comparator.<Block>comparingLong(b -> b.size).thenComparingLong(b -> b.address);
+            (a, b) -> a.size != b.size ? Long.compare(a.size, b.size) : Long.compare(a.address, b.address);
 
     private final NativeAllocator allocator;
     private final StreamEvents events;

@@ -142,7 +142,7 @@ public final class Tensor extends ScopedResource {
     /** A tensor over the same storage with new geometry; records nothing (callers do). */
     public Tensor viewOf(long offset, long[] shape, long[] strides) {
         checkOpen("view");
-        ViewBounds.check("view of " + describe(), storage.bytes / dtype.byteSize(), offset, shape, strides);
+        ViewBounds.check(() -> "view of " + describe(), storage.bytes / dtype.byteSize(), offset, shape, strides);
         return new Tensor(storage, offset, shape.clone(), strides.clone(), dtype);
     }
 

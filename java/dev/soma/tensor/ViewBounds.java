@@ -3,6 +3,7 @@ package dev.soma.tensor;
 import dev.soma.errors.ShapeException;
 
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 /**
  * Checks that a view's every element lies inside its storage, so no kernel given the view can read or write past
@@ -11,15 +12,24 @@ import java.util.Arrays;
 final class ViewBounds {
     private ViewBounds() {}
 
-    /** {@code capacity}: the storage's size in elements of the view's dtype. */
-    static void check(String who, long capacity, long offset, long[] shape, long[] strides) {
+    /**
+     * {@code capacity}: the storage's size in elements of the view's dtype; {@code who} names the view in the
+     * message, and is asked for only when the view is wrong (views are made on every op's hot path).
+     */
+    static void check(Supplier<String> who, long capacity, long offset, long[] shape, long[] strides) {
+        String problem = problem(capacity, offset, shape, strides);
+        if (problem != null) throw new ShapeException(who.get() + ": " + problem);
+    }
+
+    /** What is wrong with the view, or null when it is inside the storage. */
+    private static String problem(long capacity, long offset, long[] shape, long[] strides) {
         if (shape.length != strides.length) {
-            throw new ShapeException(who + ": shape " + Arrays.toString(shape) + " has " + shape.length + " axes but "
-                    + strides.length + " strides were given; expected one stride per axis");
+            return "shape " + Arrays.toString(shape) + " has " + shape.length + " axes but " + strides.length
+                    + " strides were given; expected one stride per axis";
         }
         boolean empty = false;
         for (long s : shape) {
-            if (s < 0) throw new ShapeException(who + ": negative size in shape " + Arrays.toString(shape));
+            if (s < 0) return "negative size in shape " + Arrays.toString(shape);
             if (s == 0) empty = true;
         }
         long lowest = offset;
@@ -32,17 +42,16 @@ final class ViewBounds {
                     else highest = Math.addExact(highest, reach);
                 }
             } catch (ArithmeticException e) {
-                throw outside(who, capacity, offset, shape, strides);
+                return outside(capacity, offset, shape, strides);
             }
         }
         // An empty view touches nothing; it may sit at the very end (offset == capacity).
         boolean inside = empty ? offset >= 0 && offset <= capacity : lowest >= 0 && highest < capacity;
-        if (!inside) throw outside(who, capacity, offset, shape, strides);
+        return inside ? null : outside(capacity, offset, shape, strides);
     }
 
-    private static ShapeException outside(String who, long capacity, long offset, long[] shape, long[] strides) {
-        return new ShapeException(who + ": offset " + offset + ", shape " + Arrays.toString(shape) + " and strides "
-                + Arrays.toString(strides) + " reach outside the storage of " + capacity
-                + " elements; a view must stay inside the memory it views");
+    private static String outside(long capacity, long offset, long[] shape, long[] strides) {
+        return "offset " + offset + ", shape " + Arrays.toString(shape) + " and strides " + Arrays.toString(strides)
+                + " reach outside the storage of " + capacity + " elements; a view must stay inside the memory it views";
     }
 }
