@@ -12,30 +12,34 @@ import java.util.Arrays;
  * load counts as ours), so the tuner tries: the loop calls {@link #begin()} before each unit and {@link #end(double)}
  * with its cost after, and the tuner
  * <ul>
- *   <li>after a warm-up of {@value #WARMUP} units (the JIT), times {@value #WINDOW} units at the current count, then {@value #PROBE} at half (or
- *       double) the count, and switches when the other count's median is at least {@value #SWITCH_GAIN_PERCENT} %
- *       lower (the first unit at a new count is not timed: it builds that count's oneDNN primitives), and
- *       checks the switch on the first full window after it, probing the way back when that runs slower than
- *       the count it left;</li>
- *   <li>probes again at once when the median of the last {@value #WINDOW} units moves by more than a quarter from
- *       the level it settled at (load came or went), and otherwise only every 1,024 units, doubling up to 16,384
- *       while the current count keeps winning, so a quiet host spends well under 1 % of its steps probing; below
- *       the maximum (where load leaving barely changes the step time) it looks up at least every 256 units.</li>
+ *   <li>after a warm-up of {@value #WARMUP} units (the JIT), keeps the median of the last {@value #WINDOW} units at
+ *       the current count as its level, and changes nothing while the level holds: a quiet host runs on the
+ *       process's count throughout, probes nothing, and computes the same bits as with the tuner off;</li>
+ *   <li>when the level rises by a quarter (others took cores), times {@value #PROBE} units at half the count and
+ *       switches when their median is at least {@value #SWITCH_GAIN_PERCENT} % lower (the first unit at a new count
+ *       is not timed: it builds that count's oneDNN primitives), and goes on halving while that pays;</li>
+ *   <li>checks each switch on the first full window after it and probes the way back when that runs slower than the
+ *       count it left;</li>
+ *   <li>below the maximum, probes double the count when the level falls by a quarter (load left), and otherwise
+ *       after 256 units, backing off to every 1,024 while the lower count keeps winning (a probe under load costs
+ *       a few slow units; waiting longer costs speed after the load left).</li>
  * </ul>
- * {@code -Dsoma.cpu.adaptiveThreads=false} turns it off (the process's count always). One tuner per loop, used from
- * the loop's thread only; outside its units the thread keeps its own count.
+ * {@code -Dsoma.cpu.adaptiveThreads=false} turns it off (the process's count always). That is the setting for
+ * bit-for-bit reproducible training: reductions in oneDNN and in our kernels split their sums by thread count, so a
+ * run whose count follows the machine's load may differ from another in the last bits. One tuner per loop, used
+ * from the loop's thread only; outside its units the thread keeps its own count.
  */
 public final class ThreadTuner {
     private static final System.Logger LOG = System.getLogger(ThreadTuner.class.getName());
-    static final boolean ENABLED = !"false".equalsIgnoreCase(System.getProperty("soma.cpu.adaptiveThreads"));
+    /** The switch, read when a tuner is made: {@code -Dsoma.cpu.adaptiveThreads=false} pins the process's count. */
+    public static final String PROPERTY = "soma.cpu.adaptiveThreads";
     static final int WARMUP = 20;
     static final int WINDOW = 8;
     static final int PROBE = 3;
     static final int SWITCH_GAIN_PERCENT = 8;
     static final double LEVEL_SHIFT = 1.25;
-    static final long FIRST_PERIOD = 1024;
-    static final long MAX_PERIOD = 16384;
-    static final long UP_PERIOD = 256;
+    static final long FIRST_PERIOD = 256;
+    static final long MAX_PERIOD = 1024;
 
     private static final ThreadLocal<int[]> LAST_UNIT = ThreadLocal.withInitial(() -> new int[1]);
 
@@ -47,10 +51,9 @@ public final class ThreadTuner {
     private int recentCount;
     private int recentNext;
     private double level = Double.NaN;
-    private boolean explored;
     private long sinceProbe;
     private long period = FIRST_PERIOD;
-    private final int[] queue = new int[2];
+    private final int[] queue = new int[1];
     private int queued;
     private int probing;
     private boolean probeWarm;
@@ -62,7 +65,7 @@ public final class ThreadTuner {
 
     /** A tuner over 1 .. {@link ComputeThreads#max()} threads. */
     public ThreadTuner() {
-        this(ComputeThreads.max(), ENABLED);
+        this(ComputeThreads.max(), !"false".equalsIgnoreCase(System.getProperty(PROPERTY)));
     }
 
     ThreadTuner(int max, boolean enabled) {
@@ -122,35 +125,43 @@ public final class ThreadTuner {
         double now = median(recent, WINDOW);
         if (Double.isNaN(level)) {
             level = now;
-            if (!explored) {
-                explored = true;
-                startProbe(false);
-            } else if (now * 100 > before * (100 + SWITCH_GAIN_PERCENT)) {
+            if (switches == 0) return;
+            if (now * 100 > before * (100 + SWITCH_GAIN_PERCENT)) {
                 // The first full window after a switch runs slower than the count we left: the probe was
-                // unlucky (a burst of load, or the JIT still warming). Try the way back first.
-                startProbe(beforeThreads > threads);
+                // unlucky (a burst of load, or the JIT still warming). Try the way back.
+                probe(beforeThreads);
+            } else {
+                // The switch held: keep going the same way while it pays (e.g. 16 -> 8 -> 4 threads).
+                probe(beforeThreads > threads ? down() : up());
             }
         } else if (now > level * LEVEL_SHIFT) {
+            // Slower by a quarter at the same count: others took cores. Fewer threads may wait less.
+            level = now;
             period = FIRST_PERIOD;
-            startProbe(false);
+            probe(down());
         } else if (now * LEVEL_SHIFT < level) {
+            // Faster by a quarter: load left. Below the maximum, more threads may pay again.
+            level = now;
             period = FIRST_PERIOD;
-            startProbe(true);
-        } else if (sinceProbe >= (threads < max ? Math.min(period, UP_PERIOD) : period)) {
-            // Below the maximum, load leaving hardly changes our step time: look up more often.
-            startProbe(threads < max);
+            probe(up());
+        } else if (threads < max && sinceProbe >= period) {
+            // Below the maximum, load leaving hardly changes our step time: look up now and then.
+            probe(up());
         }
     }
 
-    /** Queues the neighbouring counts, fewer threads first unless {@code upFirst}. */
-    private void startProbe(boolean upFirst) {
-        int down = threads > 1 ? Math.max(1, threads / 2) : 0;
-        int up = threads < max ? Math.min(max, threads * 2) : 0;
+    private int down() {
+        return threads > 1 ? Math.max(1, threads / 2) : 0;
+    }
+
+    private int up() {
+        return threads < max ? Math.min(max, threads * 2) : 0;
+    }
+
+    /** Times {@code candidate} threads next (nothing when it is 0: no such neighbour). */
+    private void probe(int candidate) {
         queued = 0;
-        int first = upFirst ? up : down;
-        int second = upFirst ? down : up;
-        if (second > 0) queue[queued++] = second;
-        if (first > 0) queue[queued++] = first;
+        if (candidate > 0) queue[queued++] = candidate;
         nextProbe();
     }
 

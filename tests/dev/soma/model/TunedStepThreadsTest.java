@@ -17,6 +17,8 @@ class TunedStepThreadsTest {
     @Test
     void stepsRestoreTheCallersCount() {
         int before = ComputeThreads.current();
+        String setting = System.getProperty(ThreadTuner.PROPERTY);
+        System.setProperty(ThreadTuner.PROPERTY, "true"); // the test JVM pins threads (pom.xml); this model tunes
         try (Sequential m = new Sequential(new Dense(3, "softmax"))) {
             m.compile(new SGD(0.1), "sparse_categorical_crossentropy");
             Batch b = TrainingLoopTest.blobs(32, 1).gather(java.util.stream.IntStream.range(0, 32).toArray());
@@ -32,6 +34,8 @@ class TunedStepThreadsTest {
             assertEquals(1, ComputeThreads.current());
         } finally {
             ComputeThreads.set(before);
+            if (setting == null) System.clearProperty(ThreadTuner.PROPERTY);
+            else System.setProperty(ThreadTuner.PROPERTY, setting);
         }
     }
 }
