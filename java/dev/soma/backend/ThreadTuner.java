@@ -18,6 +18,9 @@ import java.util.Arrays;
  *   <li>when the level rises by a quarter (others took cores), times {@value #PROBE} units at half the count and
  *       switches when their median is at least {@value #SWITCH_GAIN_PERCENT} % lower (the first unit at a new count
  *       is not timed: it builds that count's oneDNN primitives), and goes on halving while that pays;</li>
+ *   <li>also probes half the count when the loop's own thread waited for a core over {@value #CONTENDED_PERCENT} %
+ *       of the time (Linux schedstat: load present from the start shows no level change), backing off to every
+ *       1,024 units while the current count keeps winning;</li>
  *   <li>checks each switch on the first full window after it and probes the way back when that runs slower than the
  *       count it left;</li>
  *   <li>below the maximum, probes double the count when the level falls by a quarter (load left), and otherwise
@@ -38,6 +41,7 @@ public final class ThreadTuner {
     static final int PROBE = 3;
     static final int SWITCH_GAIN_PERCENT = 8;
     static final double LEVEL_SHIFT = 1.25;
+    static final int CONTENDED_PERCENT = 20;
     static final long FIRST_PERIOD = 256;
     static final long MAX_PERIOD = 1024;
 
@@ -47,11 +51,16 @@ public final class ThreadTuner {
     private final boolean enabled;
     private int threads;
     private int warm = WARMUP;
+    private final java.util.function.LongSupplier waitNanos;
+    private final java.util.function.LongSupplier clock;
+    private long waitMark = -1;
+    private long clockMark;
+    private int sinceWaitMark;
     private final double[] recent = new double[WINDOW];
     private int recentCount;
     private int recentNext;
     private double level = Double.NaN;
-    private long sinceProbe;
+    private long sinceProbe = FIRST_PERIOD; // the first contended window may probe at once
     private long period = FIRST_PERIOD;
     private final int[] queue = new int[1];
     private int queued;
@@ -69,7 +78,14 @@ public final class ThreadTuner {
     }
 
     ThreadTuner(int max, boolean enabled) {
+        this(max, enabled, ThreadTuner::runQueueWaitNanos, System::nanoTime);
+    }
+
+    /** With the calling thread's run-queue wait and a clock given (tests); a wait below 0 means unknown. */
+    ThreadTuner(int max, boolean enabled, java.util.function.LongSupplier waitNanos, java.util.function.LongSupplier clock) {
         if (max < 1) throw new IllegalArgumentException("ThreadTuner: max threads " + max + " < 1");
+        this.waitNanos = waitNanos;
+        this.clock = clock;
         this.max = max;
         this.enabled = enabled && max > 1;
         this.threads = max;
@@ -121,6 +137,7 @@ public final class ThreadTuner {
         recentNext = (recentNext + 1) % WINDOW;
         if (recentCount < WINDOW) recentCount++;
         sinceProbe++;
+        boolean contended = contended();
         if (recentCount < WINDOW) return;
         double now = median(recent, WINDOW);
         if (Double.isNaN(level)) {
@@ -144,11 +161,46 @@ public final class ThreadTuner {
             level = now;
             period = FIRST_PERIOD;
             probe(up());
+        } else if (contended && threads > 1 && sinceProbe >= period) {
+            // The loop's own thread waited for a core a fifth of the time: load was there from the start (no
+            // level change shows it). Fewer threads may wait less; backing off while the current count wins.
+            probe(down());
         } else if (threads < max && sinceProbe >= period) {
             // Below the maximum, load leaving hardly changes our step time: look up now and then.
             probe(up());
         }
     }
+
+    /**
+     * Whether, over the last {@value #WINDOW} units or more, this thread spent over {@value #CONTENDED_PERCENT} % of
+     * the wall time runnable but waiting for a core (Linux schedstat); false when that is not known.
+     */
+    private boolean contended() {
+        if (++sinceWaitMark < WINDOW) return false;
+        long wait = waitNanos.getAsLong();
+        long now = clock.getAsLong();
+        boolean result = false;
+        if (wait >= 0 && waitMark >= 0 && now > clockMark) {
+            result = (wait - waitMark) * 100 > (now - clockMark) * CONTENDED_PERCENT;
+        }
+        waitMark = wait;
+        clockMark = now;
+        sinceWaitMark = 0;
+        return result;
+    }
+
+    /** The calling thread's total run-queue wait in ns from /proc/thread-self/schedstat, or -1 where there is none. */
+    static long runQueueWaitNanos() {
+        if (!SCHEDSTAT) return -1;
+        try {
+            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/schedstat")).trim().split(" ");
+            return f.length >= 2 ? Long.parseLong(f[1]) : -1;
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    private static final boolean SCHEDSTAT = java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/thread-self/schedstat"));
 
     private int down() {
         return threads > 1 ? Math.max(1, threads / 2) : 0;

@@ -23,6 +23,12 @@ class ThreadTunerTest {
         return probes;
     }
 
+    /** A tuner whose thread never waits for a core (so only step times decide), with a clock of its own. */
+    private static ThreadTuner quietTuner(int max) {
+        long[] clock = {0};
+        return new ThreadTuner(max, true, () -> 0, () -> clock[0] += 1_000_000);
+    }
+
     interface CostModel {
         double at(int unit, int threads);
     }
@@ -35,7 +41,7 @@ class ThreadTunerTest {
     void aSteadyHostIsNeverProbed() {
         // Whatever is fastest, a steady level changes nothing: the run keeps the process's count (and its bits).
         for (double oneThread : new double[] {17, 8}) {
-            ThreadTuner t = new ThreadTuner(2, true);
+            ThreadTuner t = quietTuner(2);
             assertEquals(0, drive(t, 0, 20_000, fixed(n -> n == 2 ? 10 : oneThread)), "probe units");
             assertEquals(2, t.threads());
             assertEquals(0, t.switches());
@@ -44,7 +50,7 @@ class ThreadTunerTest {
 
     @Test
     void followsLoadThatComesAndGoes() {
-        ThreadTuner t = new ThreadTuner(2, true);
+        ThreadTuner t = quietTuner(2);
         // quiet: 2 threads win; busy cores from unit 2000 to 4000: one thread wins by far
         CostModel load = (unit, n) -> unit >= 2000 && unit < 4000 ? (n == 2 ? 60 : 28) : (n == 2 ? 16 : 28);
         drive(t, 0, 2000, load);
@@ -60,7 +66,7 @@ class ThreadTunerTest {
 
     @Test
     void keepsHalvingWhileItPays() {
-        ThreadTuner t = new ThreadTuner(16, true);
+        ThreadTuner t = quietTuner(16);
         // 12 of 16 cores taken from unit 1000 on: 4 threads is the sweet spot
         CostModel busy = (unit, n) -> unit < 1000 ? 10.0 / n + 1 : switch (n) {
             case 16 -> 40;
@@ -77,7 +83,7 @@ class ThreadTunerTest {
 
     @Test
     void undoesAnUnluckySwitch() {
-        ThreadTuner t = new ThreadTuner(2, true);
+        ThreadTuner t = quietTuner(2);
         // Load arrives at unit 500 and slows both counts alike; one thread looks faster only while it is first
         // probed (a burst hit the two-thread window), then runs slower than two.
         int[] seen = {0};
@@ -92,20 +98,43 @@ class ThreadTunerTest {
     }
 
     @Test
+    void loadPresentFromTheStartIsSeenInTheRunQueueWait() {
+        // Busy cores from the first unit: no level change, but the loop's thread waits for a core 40 % of the time
+        // at two threads and 5 % at one.
+        long[] clock = {0};
+        long[] waited = {0};
+        int[] last = {2};
+        ThreadTuner t = new ThreadTuner(2, true, () -> waited[0], () -> clock[0]);
+        for (int i = 0; i < 200; i++) {
+            int n = t.threadsForNextUnit();
+            last[0] = n;
+            double ms = n == 2 ? 12 : 8;
+            clock[0] += (long) (ms * 1e6);
+            waited[0] += (long) (ms * 1e6 * (n == 2 ? 0.4 : 0.05));
+            t.end(ms);
+        }
+        assertEquals(1, t.threads());
+        ThreadTuner quiet = new ThreadTuner(2, true, () -> 0, () -> clock[0] += 1_000_000);
+        assertEquals(0, drive(quiet, 0, 3000, fixed(n -> n == 2 ? 10 : 8)), "no wait, no probe");
+        ThreadTuner unknown = new ThreadTuner(2, true, () -> -1, () -> clock[0] += 1_000_000);
+        assertEquals(0, drive(unknown, 0, 3000, fixed(n -> n == 2 ? 10 : 8)), "no schedstat, no probe");
+    }
+
+    @Test
     void disabledOrSingleThreadedNeverChanges() {
         ThreadTuner off = new ThreadTuner(4, false);
         assertEquals(0, drive(off, 0, 3000, fixed(n -> n == 4 ? 30 : 1)));
         assertEquals(4, off.threads());
-        ThreadTuner one = new ThreadTuner(1, true);
+        ThreadTuner one = quietTuner(1);
         assertEquals(0, drive(one, 0, 3000, fixed(n -> 5)));
         assertEquals(1, one.threads());
     }
 
     @Test
     void ignoresUnusableCostsAndRejectsBadSizes() {
-        ThreadTuner t = new ThreadTuner(2, true);
+        ThreadTuner t = quietTuner(2);
         for (int i = 0; i < 500; i++) t.end(i % 2 == 0 ? Double.NaN : -1);
         assertEquals(2, t.threadsForNextUnit());
-        assertThrows(IllegalArgumentException.class, () -> new ThreadTuner(0, true));
+        assertThrows(IllegalArgumentException.class, () -> quietTuner(0));
     }
 }
