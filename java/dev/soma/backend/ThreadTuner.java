@@ -74,7 +74,7 @@ public final class ThreadTuner {
 
     /** A tuner over 1 .. {@link ComputeThreads#max()} threads. */
     public ThreadTuner() {
-        this(ComputeThreads.max(), !"false".equalsIgnoreCase(System.getProperty(PROPERTY)));
+        this(ComputeThreads.max(), adaptive());
     }
 
     ThreadTuner(int max, boolean enabled) {
@@ -105,6 +105,11 @@ public final class ThreadTuner {
     /** The count the calling thread's last tuned unit ran on (0 before any): for traces and reports. */
     public static int lastUnitThreads() {
         return LAST_UNIT.get()[0];
+    }
+
+    /** Whether thread counts may follow the load ({@link #PROPERTY}, on unless set to false). */
+    public static boolean adaptive() {
+        return !"false".equalsIgnoreCase(System.getProperty(PROPERTY));
     }
 
     /** The count the next unit runs on (what {@link #begin()} sets). */

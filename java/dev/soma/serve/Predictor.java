@@ -224,9 +224,11 @@ public final class Predictor implements AutoCloseable {
             checkOpen();
             requests.incrementAndGet();
             batches.incrementAndGet();
-            // Concurrent direct calls share the cores rather than each waking a full team.
+            // Concurrent direct calls share the cores rather than each waking a full team (unless counts are pinned
+            // for reproducible bits: ThreadTuner.PROPERTY).
             int sharing = directInFlight.incrementAndGet();
-            try (var threads = ComputeThreads.atMost(Math.max(1, ComputeThreads.max() / sharing))) {
+            int threads = ThreadTuner.adaptive() ? Math.max(1, ComputeThreads.max() / sharing) : ComputeThreads.max();
+            try (var limit = ComputeThreads.atMost(threads)) {
                 return run(List.of(input)).get(0);
             } finally {
                 directInFlight.decrementAndGet();
