@@ -22,6 +22,11 @@ final class PrecisionOption {
 
     /** The precision to run in on {@code device}: bf16 falls back to f32 (with one line on {@code console}) where unsupported. */
     Precision resolve(String command, Device device, PrintWriter console) {
+        return resolve(command, device, console, MixedPrecision::bf16UnsupportedReason);
+    }
+
+    /** {@link #resolve(String, Device, PrintWriter)} with the host's verdict on bf16 given (tests pass other CPUs'). */
+    Precision resolve(String command, Device device, PrintWriter console, java.util.function.Supplier<String> bf16Unsupported) {
         Precision p;
         try {
             p = Precision.parse(precision);
@@ -33,7 +38,7 @@ final class PrecisionOption {
             throw new UnsupportedOperationException(command + ": --precision bf16 runs on the CPU only (oneDNN's bf16 "
                     + "kernels); Soma has no bf16 kernels for " + device + " yet");
         }
-        String why = MixedPrecision.bf16UnsupportedReason();
+        String why = bf16Unsupported.get();
         if (why != null) {
             console.println("--precision bf16: " + why + "; running in f32 instead");
             console.flush();

@@ -13,7 +13,8 @@ import java.util.Locale;
 /**
  * Times a training step over warm-up plus timed repetitions and prints the line every {@code bench train-step}
  * ends with: {@code median_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..}, after one line of context (CPU model and
- * ISA level, threads, peak RSS, pool).
+ * ISA level, threads, peak RSS, pool, and the process's CPU time per timed step: on a shared, loaded host the CPU
+ * time of a single-threaded run ({@code OMP_NUM_THREADS=1}) moves far less than wall time).
  */
 final class StepTimer {
     private StepTimer() {}
@@ -21,23 +22,35 @@ final class StepTimer {
     static int run(PrintWriter out, String model, int batch, int warmup, int steps, Runnable step) {
         for (int i = 0; i < warmup; i++) step.run();
         double[] ms = new double[steps];
+        long cpu0 = processCpuNanos();
         for (int i = 0; i < steps; i++) {
             long t0 = System.nanoTime();
             step.run();
             ms[i] = (System.nanoTime() - t0) / 1e6;
         }
+        long cpuNanos = processCpuNanos() - cpu0;
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
         double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
                 : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
-                        + "peak_rss_mib=%.0f pool=%s%n", model, batch, steps, warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(),
-                System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(), Backends.cpu().pool().stats());
+                        + "peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n", model, batch, steps, warmup, cpu.model(),
+                cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB(),
+                cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, Backends.cpu().pool().stats());
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();
         return 0;
+    }
+
+    /** CPU time of the whole process (all threads) in ns, or -1 where the JVM does not say. */
+    static long processCpuNanos() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getProcessCpuTime();
+        }
+        return -1;
     }
 
     /** The nearest-rank percentile of sorted values (p in (0, 1]). */

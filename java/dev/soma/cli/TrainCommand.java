@@ -208,11 +208,6 @@ final class TrainCommand implements Callable<Integer> {
         PrintWriter console = Mpi.writesOutputs() ? spec.commandLine().getOut()
                 : new PrintWriter(java.io.Writer.nullWriter());
         device = deviceOption.resolve();
-        boolean imageClassifier = !model.equals("gan") && !model.equals("charlm") && !TextTraining.handles(model);
-        if (!imageClassifier && !precisionOption.precision.equalsIgnoreCase("f32")) {
-            throw new IllegalArgumentException("train: --precision is wired into the image classifiers (cnn, mlp, dale) "
-                    + "only, not '" + model + "'");
-        }
         dev.soma.tensor.Precision precision = precisionOption.resolve("train", device, console);
         if (model.equals("gan")) return GanTraining.run(this, console);
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
