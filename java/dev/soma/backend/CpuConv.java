@@ -11,7 +11,8 @@ import dev.soma.tensor.Tensor;
 /**
  * Convolution and pooling on the CPU: f32 through oneDNN (NHWC activations, weights in the layout each pass
  * chooses, see {@link DnnlConvolution}); f64 through the direct loops of native/src/conv.cpp, since oneDNN
- * has no f64 convolution or pooling (f64 serves gradient checks).
+ * has no f64 convolution or pooling (f64 serves gradient checks). Inside a bf16 {@link MixedPrecision} scope the f32
+ * convolution passes multiply in bf16 (f32 in and out); pooling stays f32.
  */
 final class CpuConv implements ConvKernels {
 
@@ -120,7 +121,7 @@ final class CpuConv implements ConvKernels {
                 new long[] {g.dh() - 1, g.dw() - 1},
                 new long[] {g.padTop(), g.padLeft()},
                 new long[] {g.padBottom(), g.padRight()},
-                bias, relu);
+                bias, relu, dtype == DType.F32 && MixedPrecision.bf16());
     }
 
     private static DnnlPooling.Pool pool(PoolKind kind, Geometry g, DType dtype) {

@@ -15,7 +15,8 @@ import java.util.Arrays;
  * so transposed views need no copy; f64 through our portable kernel in native/src/linalg.cpp (oneDNN has no
  * f64 matmul on the CPU; f64 serves gradient checks). An operand whose last two dimensions have no unit
  * stride (a strided slice, say) is copied to contiguous first, since oneDNN would fall back to its
- * reference kernel for it.
+ * reference kernel for it. Inside a bf16 {@link MixedPrecision} scope an f32 product multiplies in bf16
+ * ({@link DnnlMatmul#runBf16}).
  */
 final class CpuLinalg implements LinalgKernels {
 
@@ -37,6 +38,11 @@ final class CpuLinalg implements LinalgKernels {
         Tensor cb = matrixFriendly(b) ? b : contiguousCopy(b);
         try {
             Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
+            if (bf16(out)) {
+                DnnlMatmul.runBf16(out.backend().pool(), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
+                        ca.address(), cb.address(), out.address());
+                return;
+            }
             DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
                     ca.address(), cb.address(), out.address());
         } finally {
@@ -52,11 +58,17 @@ final class CpuLinalg implements LinalgKernels {
         long[] as = matrixFriendly(a) ? a.strides() : Shapes.contiguousStrides(a.shape());
         long[] bs = matrixFriendly(b) ? b.strides() : Shapes.contiguousStrides(b.shape());
         Geometry g = geometry(a.shape(), as, b.shape(), bs, out.shape());
-        String impl = DnnlMatmul.primitive(Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides)
+        int type = bf16(out) ? org.bytedeco.dnnl.global.dnnl.dnnl_bf16 : Dnnl.dataType(out.dtype(), "matmul");
+        String impl = DnnlMatmul.primitive(type, g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides)
                 .implementation();
         String copies = (!Arrays.equals(as, a.strides()) ? " after copying a" : "")
                 + (!Arrays.equals(bs, b.strides()) ? " after copying b" : "");
-        return "onednn " + impl + copies;
+        return "onednn " + impl + (bf16(out) ? " (bf16 products, f32 out)" : "") + copies;
+    }
+
+    /** A bf16 mixed-precision scope is open and the product is f32. */
+    private static boolean bf16(Tensor out) {
+        return out.dtype() == DType.F32 && MixedPrecision.bf16();
     }
 
     // ------------------------------------------------------------------ oneDNN geometry

@@ -61,7 +61,11 @@ final class BenchCommand implements Runnable {
         @Mixin
         DeviceOption deviceOption = new DeviceOption();
 
+        @Mixin
+        PrecisionOption precisionOption = new PrecisionOption();
+
         private Device device = Device.cpu();
+        private dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
 
         @Override
         public Integer call() {
@@ -70,6 +74,10 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: batch and steps must be > 0, warmup >= 0");
             }
             device = deviceOption.resolve();
+            precision = precisionOption.resolve("bench train-step", device, out);
+            if (model.equals("gan") && precision != dev.soma.tensor.Precision.F32) {
+                throw new IllegalArgumentException("bench train-step: --precision bf16 is not wired into the gan bench");
+            }
             if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, trace, device);
             SplittableRandom r = new SplittableRandom(1);
             return switch (model) {
@@ -91,7 +99,11 @@ final class BenchCommand implements Runnable {
             try (m) {
                 m.seed(1).to(device).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
                 m.build(inputShape);
-                return StepTimer.run(out, model, batch, warmup, steps, trace, () -> m.trainStep(b));
+                // The same scope FitOptions.precision opens around a fit: bf16 products, f32 weights and optimizer.
+                try (dev.soma.backend.MixedPrecision.Scope s = dev.soma.backend.MixedPrecision.use(precision)) {
+                    return StepTimer.run(out, model + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
+                            batch, warmup, steps, trace, () -> m.trainStep(b));
+                }
             }
         }
 

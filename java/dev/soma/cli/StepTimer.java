@@ -13,7 +13,8 @@ import java.util.Locale;
 /**
  * Times a training step over warm-up plus timed repetitions and prints the line every {@code bench train-step}
  * ends with: {@code median_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..}, after one line of context (CPU model and
- * ISA level, threads, peak RSS, pool).
+ * ISA level, threads, peak RSS, pool, and the process's CPU time per timed step: on a shared, loaded host the CPU
+ * time of a single-threaded run ({@code OMP_NUM_THREADS=1}) moves far less than wall time).
  */
 final class StepTimer {
     private StepTimer() {}
@@ -22,12 +23,14 @@ final class StepTimer {
         for (int i = 0; i < warmup; i++) step.run();
         double[] ms = new double[steps];
         int[] threads = new int[steps];
+        long cpu0 = processCpuNanos();
         for (int i = 0; i < steps; i++) {
             long t0 = System.nanoTime();
             step.run();
             ms[i] = (System.nanoTime() - t0) / 1e6;
             threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
         }
+        long cpuNanos = processCpuNanos() - cpu0;
         if (trace != null) writeTrace(trace, ms, threads);
         if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
         double[] sorted = ms.clone();
@@ -36,9 +39,10 @@ final class StepTimer {
                 : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
-                        + "last_step_threads=%d peak_rss_mib=%.0f pool=%s%n", model, batch, steps, warmup, cpu.model(), cpu.isa(),
-                cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
-                dev.soma.backend.ThreadTuner.lastUnitThreads(), peakRssMiB(), Backends.cpu().pool().stats());
+                        + "last_step_threads=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n", model, batch, steps,
+                warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
+                dev.soma.backend.ThreadTuner.lastUnitThreads(), peakRssMiB(),
+                cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, Backends.cpu().pool().stats());
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();
@@ -77,6 +81,15 @@ final class StepTimer {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException("bench train-step: cannot write the step trace " + trace, e);
         }
+    }
+
+    /** CPU time of the whole process (all threads) in ns, or -1 where the JVM does not say. */
+    static long processCpuNanos() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getProcessCpuTime();
+        }
+        return -1;
     }
 
     /** The nearest-rank percentile of sorted values (p in (0, 1]). */

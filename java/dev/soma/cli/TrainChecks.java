@@ -44,6 +44,16 @@ final class TrainChecks {
         if (!c.lrSchedule.equals("constant") && !c.lrSchedule.equals("cosine")) {
             throw new IllegalArgumentException(who + ": unknown --lr-schedule '" + c.lrSchedule + "': expected constant or cosine");
         }
+        dev.soma.tensor.Precision precision;
+        try {
+            precision = dev.soma.tensor.Precision.parse(c.precisionOption.precision);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(who + ": --precision: " + e.getMessage());
+        }
+        if (precision != dev.soma.tensor.Precision.F32 && !ReferenceModels.names().contains(c.model)) {
+            throw new IllegalArgumentException(who + ": --precision " + precision + " is wired into the image classifiers ("
+                    + String.join(", ", ReferenceModels.names()) + ") only");
+        }
         if (c.model.equals("gan")) {
             atLeast(who, "--d-steps", c.discriminatorSteps, 1);
             if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {

@@ -50,6 +50,9 @@ final class TrainCommand implements Callable<Integer> {
     DeviceOption deviceOption = new DeviceOption();
 
     @Mixin
+    PrecisionOption precisionOption = new PrecisionOption();
+
+    @Mixin
     AdversarialTrainingOptions robustness = new AdversarialTrainingOptions();
 
     /** MPI ranks training together (1 unless started by an MPI launcher with several). */
@@ -205,6 +208,7 @@ final class TrainCommand implements Callable<Integer> {
         PrintWriter console = Mpi.writesOutputs() ? spec.commandLine().getOut()
                 : new PrintWriter(java.io.Writer.nullWriter());
         device = deviceOption.resolve();
+        dev.soma.tensor.Precision precision = precisionOption.resolve("train", device, console);
         if (model.equals("gan")) return GanTraining.run(this, console);
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
         if (TextTraining.handles(model)) return TextTraining.run(this, console);
@@ -226,12 +230,13 @@ final class TrainCommand implements Callable<Integer> {
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "Adam lr %g (%s), on %s%s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate, lrSchedule,
-                    device, robustness.describe());
+                    + "Adam lr %g (%s), on %s, precision %s%s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate,
+                    lrSchedule, device, precision, robustness.describe());
             console.flush();
             FitOptions options = resumable(robustness.apply(new FitOptions(), seed).batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
+            options.precision(precision);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             if (mpi != null) {
                 options.dataParallel(true);

@@ -20,6 +20,7 @@ public final class FitOptions {
     dev.soma.privacy.PrivacySettings privacy;
     TrainingPerturbation perturbation;
     boolean dataParallel;
+    dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
 
     public FitOptions batchSize(int b) {
         if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
@@ -129,6 +130,20 @@ public final class FitOptions {
      */
     public FitOptions dataParallel(boolean on) {
         dataParallel = on;
+        return this;
+    }
+
+    /**
+     * The arithmetic of the training steps (and of the validation passes inside fit): {@code F32} (default) or
+     * {@code BF16} mixed precision, where convolutions and matrix products multiply in bfloat16 while weights,
+     * gradients and optimizer state stay float32 (see docs/precision.md). A fit option rather than a compile
+     * argument: it changes how steps run, not what the model is, so a model trained in bf16 evaluates, predicts
+     * and saves in float32 as any other. fit refuses bf16 off the CPU, for a float64 model, and on a CPU without
+     * bf16 instructions (AVX512_BF16 or AMX-BF16).
+     */
+    public FitOptions precision(dev.soma.tensor.Precision p) {
+        if (p == null) throw new IllegalArgumentException("fit: precision is null (F32 or BF16)");
+        precision = p;
         return this;
     }
 }

@@ -589,6 +589,7 @@ public abstract class Model implements AutoCloseable {
             throw new UnsupportedOperationException("fit: data-parallel training on " + device + " needs NCCL, which "
                     + "Soma does not build yet; data-parallel training runs on the CPU over MPI only");
         }
+        checkPrecision("fit", options.precision);
         DataLoader loader = new DataLoader(trainData, options.batchSize, options.shuffle, options.seed);
         int initialEpoch = options.initialEpoch;
         if (options.resumeFrom != null) {
@@ -623,7 +624,7 @@ public abstract class Model implements AutoCloseable {
             buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(), bucketBytes(),
                     !"0".equals(System.getenv("SOMA_DDP_OVERLAP")));
         }
-        try {
+        try (dev.soma.backend.MixedPrecision.Scope precision = dev.soma.backend.MixedPrecision.use(options.precision)) {
             fitEpochs(options, trainData, validation, loader, initialEpoch, history, dp, log, mpi, sampler, buckets);
         } finally {
             if (buckets != null) {
@@ -632,6 +633,30 @@ public abstract class Model implements AutoCloseable {
             }
         }
         return history;
+    }
+
+    /**
+     * Refuses a mixed precision this model cannot train in, before any data moves: bf16 needs a float32 model on
+     * the CPU (oneDNN's bf16 kernels; the CUDA backend has none yet) whose CPU has bf16 dot-product instructions.
+     */
+    void checkPrecision(String op, dev.soma.tensor.Precision precision) {
+        if (precision != dev.soma.tensor.Precision.BF16) return;
+        if (!device.isCpu()) {
+            throw new UnsupportedOperationException(op + ": bf16 mixed precision runs on the CPU only (oneDNN's bf16 "
+                    + "kernels); this model is on " + device + ", where Soma has no bf16 kernels yet: train in f32 there");
+        }
+        if (dtype != DType.F32) {
+            throw new IllegalArgumentException(op + ": bf16 mixed precision needs a float32 model (its master weights "
+                    + "stay float32); this model's dtype is " + dtype);
+        }
+        for (Param p : params()) {
+            if (p.value().dtype() != DType.F32) {
+                throw new IllegalArgumentException(op + ": bf16 mixed precision needs float32 parameters; "
+                        + p.name() + " is " + p.value().dtype());
+            }
+        }
+        String why = dev.soma.backend.MixedPrecision.bf16UnsupportedReason();
+        if (why != null) throw new UnsupportedOperationException(op + ": bf16 mixed precision is " + why);
     }
 
     /** What the last data-parallel fit's gradient buckets measured (steps, backward and wait times); null before. */

@@ -44,6 +44,14 @@ public record CpuInfo(String model, String isa, int logicalCpus) {
         return "baseline";
     }
 
+    /**
+     * Whether the CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16), which oneDNN's bf16 kernels
+     * need; without them oneDNN would run bf16 on slow emulation or reference code. Read from the flags only.
+     */
+    public boolean hasBf16() {
+        return isa.contains("AVX512_BF16") || isa.contains("AMX-BF16");
+    }
+
     private static String value(String line) {
         int colon = line.indexOf(':');
         return colon < 0 ? "" : line.substring(colon + 1).trim();

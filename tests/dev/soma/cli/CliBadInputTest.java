@@ -69,6 +69,8 @@ class CliBadInputTest {
         refused(a("train", "lstm", "--vocabulary", "1"), "--vocabulary");
         refused(a("train", "charlm", "--context", "0"), "--context");
         refused(a("train", "resnet"), "resnet", "cnn");
+        refused(a("train", "cnn", "--precision", "fp8"), "--precision", "fp8", "bf16");
+        refused(a("train", "lstm", "--precision", "bf16"), "--precision", "image classifiers");
     }
 
     @Test

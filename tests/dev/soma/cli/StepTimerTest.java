@@ -25,7 +25,7 @@ class StepTimerTest {
         StepTimer.run(new PrintWriter(text, true), "noop", 1, 2, 10, null, () -> calls[0]++);
         assertEquals(12, calls[0]);
         String out = text.toString();
-        for (String key : new String[] {"cpu=\"", "isa=", "logical_cpus=", "median_ms=", "p90_ms=", "p99_ms=", "max_ms="}) {
+        for (String key : new String[] {"cpu=\"", "isa=", "logical_cpus=", "process_cpu_ms_per_step=", "median_ms=", "p90_ms=", "p99_ms=", "max_ms="}) {
             assertTrue(out.contains(key), key + " missing from: " + out);
         }
     }

@@ -24,6 +24,11 @@ import static org.bytedeco.dnnl.global.dnnl.*;
  *
  * <p>Optional fusion: the forward can add the bias (oneDNN's bias argument) and apply ReLU (an eltwise
  * post-op); the backward-weights pass yields the bias gradient alongside the kernel's.
+ *
+ * <p>bf16 mixed precision ({@link Conv#bf16}): the f32 activations and gradients each pass reads are converted to
+ * bf16 ({@link DnnlBf16}) and the weights reorder converts while it reblocks, so each pass multiplies bf16 on the
+ * CPU's bf16 dot-product kernels; outputs (dst, diff_src, diff_weights, diff_bias) and the bias stay f32, as
+ * oneDNN accumulates in f32 and lets those be f32.
  */
 public final class DnnlConvolution {
     private static final System.Logger LOG = System.getLogger(DnnlConvolution.class.getName());
@@ -41,12 +46,20 @@ public final class DnnlConvolution {
     /**
      * One convolution's geometry in oneDNN's terms: dims {@code src [N, C, H, W]}, {@code weights [O, I, KH, KW]},
      * {@code dst [N, O, OH, OW]} (logical order; memory is nhwc / hwio), strides, dilations (0 = none, oneDNN's
-     * convention), paddings before and after, whether a bias is present, and whether ReLU follows (forward only).
+     * convention), paddings before and after, whether a bias is present, whether ReLU follows (forward only), and
+     * whether the products run in bf16 ({@code dataType} must then be f32: the user's tensors stay f32).
      */
     public record Conv(int dataType, long[] src, long[] weights, long[] dst, long[] strides, long[] dilates,
-                       long[] padL, long[] padR, boolean bias, boolean relu) {
+                       long[] padL, long[] padR, boolean bias, boolean relu, boolean bf16) {
+        public Conv {
+            if (bf16 && dataType != dnnl_f32) {
+                throw new IllegalArgumentException("convolution: bf16 mixed precision needs f32 tensors, got "
+                        + Dnnl.dataTypeName(dataType));
+            }
+        }
+
         PrimitiveKey key(String kind, boolean withRelu) {
-            return new PrimitiveKey(kind, new int[] {dataType, bias ? 1 : 0, withRelu && relu ? 1 : 0},
+            return new PrimitiveKey(kind, new int[] {dataType, bias ? 1 : 0, withRelu && relu ? 1 : 0, bf16 ? 1 : 0},
                     src, weights, dst, strides, dilates, padL, padR);
         }
 
@@ -57,8 +70,14 @@ public final class DnnlConvolution {
             return n;
         }
 
+        /** The type the products read: bf16 in mixed precision, else the tensors' own. */
+        int computeType() {
+            return bf16 ? dnnl_bf16 : dataType;
+        }
+
         String describe(String pass) {
-            return "convolution " + pass + " " + Dnnl.dataTypeName(dataType) + " src" + Arrays.toString(src)
+            return "convolution " + pass + " " + Dnnl.dataTypeName(dataType) + (bf16 ? " (bf16 products)" : "")
+                    + " src" + Arrays.toString(src)
                     + " weights" + Arrays.toString(weights) + " dst" + Arrays.toString(dst) + " strides "
                     + Arrays.toString(strides) + " dilates " + Arrays.toString(dilates) + " pad "
                     + Arrays.toString(padL) + "/" + Arrays.toString(padR) + (bias ? " +bias" : "")
@@ -84,15 +103,22 @@ public final class DnnlConvolution {
                 DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.FORWARD, c));
                 DnnlPrimitive reorder = weightsReorder(Pass.FORWARD, c, key, conv);
                 CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
+                CachingPool.Block src16 = null;
                 try {
                     long w = weights;
                     if (reorder != null) {
                         reorder.execute(pool, weights, blocked.address());
                         w = blocked.address();
                     }
-                    if (c.bias) conv.execute(pool, src, w, bias, dst);
-                    else conv.execute(pool, src, w, dst);
+                    long s = src;
+                    if (c.bf16) {
+                        src16 = DnnlBf16.convert(pool, src, numel(c.src));
+                        s = src16.address();
+                    }
+                    if (c.bias) conv.execute(pool, s, w, bias, dst);
+                    else conv.execute(pool, s, w, dst);
                 } finally {
+                    if (src16 != null) pool.release(src16);
                     if (blocked != null) pool.release(blocked);
                 }
             }
@@ -107,14 +133,21 @@ public final class DnnlConvolution {
                 DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_DATA, c));
                 DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_DATA, c, key, conv);
                 CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
+                CachingPool.Block diffDst16 = null;
                 try {
                     long w = weights;
                     if (reorder != null) {
                         reorder.execute(pool, weights, blocked.address());
                         w = blocked.address();
                     }
-                    conv.execute(pool, diffDst, w, diffSrc);
+                    long dd = diffDst;
+                    if (c.bf16) {
+                        diffDst16 = DnnlBf16.convert(pool, diffDst, numel(c.dst));
+                        dd = diffDst16.address();
+                    }
+                    conv.execute(pool, dd, w, diffSrc);
                 } finally {
+                    if (diffDst16 != null) pool.release(diffDst16);
                     if (blocked != null) pool.release(blocked);
                 }
             }
@@ -129,12 +162,24 @@ public final class DnnlConvolution {
                 DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_WEIGHTS, c));
                 DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_WEIGHTS, c, key, conv);
                 CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_DIFF_WEIGHTS), 0);
+                CachingPool.Block src16 = null;
+                CachingPool.Block diffDst16 = null;
                 try {
                     long w = reorder == null ? diffWeights : blocked.address();
-                    if (c.bias) conv.execute(pool, src, diffDst, w, diffBias);
-                    else conv.execute(pool, src, diffDst, w);
+                    long s = src;
+                    long dd = diffDst;
+                    if (c.bf16) {
+                        src16 = DnnlBf16.convert(pool, src, numel(c.src));
+                        diffDst16 = DnnlBf16.convert(pool, diffDst, numel(c.dst));
+                        s = src16.address();
+                        dd = diffDst16.address();
+                    }
+                    if (c.bias) conv.execute(pool, s, dd, w, diffBias);
+                    else conv.execute(pool, s, dd, w);
                     if (reorder != null) reorder.execute(pool, blocked.address(), diffWeights);
                 } finally {
+                    if (diffDst16 != null) pool.release(diffDst16);
+                    if (src16 != null) pool.release(src16);
                     if (blocked != null) pool.release(blocked);
                 }
             }
@@ -153,6 +198,12 @@ public final class DnnlConvolution {
     }
 
     // ------------------------------------------------------------------ weights layout
+
+    private static long numel(long[] dims) {
+        long n = 1;
+        for (long d : dims) n *= d;
+        return n;
+    }
 
     private static long blockedBytes(DnnlPrimitive conv, int arg) {
         return MemoryDescs.bytes(conv.argDesc(arg));
@@ -212,16 +263,28 @@ public final class DnnlConvolution {
         });
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
         try (NativeHandles h = new NativeHandles()) {
-            dnnl_memory_desc src = MemoryDescs.tagged(h, c.dataType, c.src, dnnl_nhwc, what);
-            dnnl_memory_desc weights = MemoryDescs.any(h, c.dataType, c.weights, what);
+            // bf16: what a pass reads (src, weights, diff_dst) is bf16; what it writes, and the bias, stay f32.
+            int in = c.computeType();
+            int srcType = pass == Pass.BACKWARD_DATA ? c.dataType : in;
+            int weightsType = pass == Pass.BACKWARD_WEIGHTS ? c.dataType : in;
+            int dstType = pass == Pass.FORWARD ? c.dataType : in;
+            dnnl_memory_desc src = MemoryDescs.tagged(h, srcType, c.src, dnnl_nhwc, what);
+            dnnl_memory_desc weights = MemoryDescs.any(h, weightsType, c.weights, what);
             dnnl_memory_desc bias = c.bias ? MemoryDescs.tagged(h, c.dataType, new long[] {c.weights[0]}, dnnl_a, what) : null;
-            dnnl_memory_desc dst = MemoryDescs.tagged(h, c.dataType, c.dst, dnnl_nhwc, what);
+            dnnl_memory_desc dst = MemoryDescs.tagged(h, dstType, c.dst, dnnl_nhwc, what);
             if (pass == Pass.FORWARD) {
                 createForward(pd, c, src, weights, bias, dst, c.relu, what);
             } else {
-                // The backward passes need the forward's descriptor as a hint (built here, then destroyed).
+                // The backward passes need the forward's descriptor as a hint (built here, then destroyed); in
+                // bf16 it is the forward that ran (bf16 src and weights, f32 dst).
                 dnnl_primitive_desc hint = new dnnl_primitive_desc();
-                createForward(hint, c, src, weights, bias, dst, false, what + " (forward hint)");
+                if (c.bf16) {
+                    createForward(hint, c, MemoryDescs.tagged(h, in, c.src, dnnl_nhwc, what),
+                            MemoryDescs.any(h, in, c.weights, what), bias,
+                            MemoryDescs.tagged(h, c.dataType, c.dst, dnnl_nhwc, what), false, what + " (forward hint)");
+                } else {
+                    createForward(hint, c, src, weights, bias, dst, false, what + " (forward hint)");
+                }
                 try {
                     if (pass == Pass.BACKWARD_DATA) {
                         Dnnl.check(dnnl_convolution_backward_data_primitive_desc_create(pd, Dnnl.engine(),

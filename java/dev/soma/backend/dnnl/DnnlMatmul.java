@@ -14,6 +14,9 @@ import static org.bytedeco.dnnl.global.dnnl.*;
  * against c's. Strides are passed through as given, so transposed or row-padded views run without a copy;
  * oneDNN's brgemm kernels take any layout whose last two dimensions have a unit stride in one of them.
  * One primitive per geometry, cached.
+ *
+ * <p>bf16 mixed precision ({@link #runBf16}): a and b are f32 in memory; the span each occupies is converted to bf16
+ * ({@link DnnlBf16}, same strides in a bf16 buffer), and a bf16 x bf16 matmul accumulates and writes f32 c.
  */
 public final class DnnlMatmul {
     private static final System.Logger LOG = System.getLogger(DnnlMatmul.class.getName());
@@ -42,11 +45,44 @@ public final class DnnlMatmul {
         return n;
     }
 
-    /** The (cached) primitive for this geometry, without running it: to ask which implementation it uses. */
+    /**
+     * {@code c = a @ b} with f32 a, b and c whose products run in bf16: a and b are rounded to bf16 (nearest even)
+     * into pool blocks for the length of the call, c is written in f32. Returns the primitive that ran.
+     */
+    public static DnnlPrimitive runBf16(CachingPool pool, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
+                                        long[] cDims, long[] cStrides, long a, long b, long c) {
+        synchronized (Dnnl.lock()) {
+            DnnlPrimitive p = primitive(dnnl_bf16, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+            CachingPool.Block a16 = DnnlBf16.convert(pool, a, extent(aDims, aStrides));
+            try {
+                CachingPool.Block b16 = DnnlBf16.convert(pool, b, extent(bDims, bStrides));
+                try {
+                    p.execute(pool, a16.address(), b16.address(), c);
+                } finally {
+                    pool.release(b16);
+                }
+            } finally {
+                pool.release(a16);
+            }
+            return p;
+        }
+    }
+
+    /**
+     * The (cached) primitive for this geometry, without running it: to ask which implementation it uses.
+     * {@code dataType} is a's and b's: f32, or bf16 for {@link #runBf16}'s product (c is f32 then).
+     */
     public static DnnlPrimitive primitive(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
                                           long[] cDims, long[] cStrides) {
         PrimitiveKey key = key(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides);
         return CACHE.get(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides));
+    }
+
+    /** Elements from a view's first to its last element, inclusive: what a bf16 copy with the same strides spans. */
+    static long extent(long[] dims, long[] strides) {
+        long last = 0;
+        for (int i = 0; i < dims.length; i++) last += (dims[i] - 1) * strides[i];
+        return last + 1;
     }
 
     private static PrimitiveKey key(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
@@ -56,7 +92,9 @@ public final class DnnlMatmul {
 
     private static DnnlPrimitive build(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
                                        long[] cDims, long[] cStrides) {
-        String what = "matmul " + Dnnl.dataTypeName(dataType) + " a" + Arrays.toString(aDims) + " strides " + Arrays.toString(aStrides)
+        int cType = dataType == dnnl_bf16 ? dnnl_f32 : dataType; // bf16 products write f32
+        String what = "matmul " + Dnnl.dataTypeName(dataType) + (cType != dataType ? " -> " + Dnnl.dataTypeName(cType) : "")
+                + " a" + Arrays.toString(aDims) + " strides " + Arrays.toString(aStrides)
                 + " @ b" + Arrays.toString(bDims) + " strides " + Arrays.toString(bStrides)
                 + " -> c" + Arrays.toString(cDims) + " strides " + Arrays.toString(cStrides);
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
@@ -65,7 +103,7 @@ public final class DnnlMatmul {
                     MemoryDescs.strided(h, dataType, aDims, aStrides, what),
                     MemoryDescs.strided(h, dataType, bDims, bStrides, what),
                     null,
-                    MemoryDescs.strided(h, dataType, cDims, cStrides, what),
+                    MemoryDescs.strided(h, cType, cDims, cStrides, what),
                     Dnnl.userScratchpad()), () -> what + ": primitive descriptor creation");
         }
         DnnlPrimitive p = DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST);
