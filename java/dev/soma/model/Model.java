@@ -606,9 +606,26 @@ public abstract class Model implements AutoCloseable {
             buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(), bucketBytes(),
                     !"0".equals(System.getenv("SOMA_DDP_OVERLAP")));
         }
+        if (options.syncBatchNorm && !options.dataParallel) {
+            throw new IllegalArgumentException("fit: syncBatchNorm(true) synchronises batch statistics over the ranks of "
+                    + "data-parallel training; it needs dataParallel(true)");
+        }
+        dev.soma.distributed.SyncBatchNorm syncBn = null;
+        if (mpi != null && options.syncBatchNorm) {
+            int last = sampler.globalBatchSize(sampler.batchesPerEpoch() - 1);
+            if (last < mpi.size()) {
+                if (buckets != null) buckets.close();
+                throw new IllegalArgumentException("fit: synchronised batch normalisation needs examples on every rank in "
+                        + "every step, but the last global batch of each epoch holds " + last + " example(s) for "
+                        + mpi.size() + " ranks (" + trainData.size() + " examples, batch " + options.batchSize
+                        + " per rank); drop or add a few examples or change the batch size");
+            }
+            syncBn = dev.soma.distributed.SyncBatchNorm.activate(mpi);
+        }
         try {
             fitEpochs(options, trainData, validation, loader, initialEpoch, history, dp, log, mpi, sampler, buckets);
         } finally {
+            if (syncBn != null) syncBn.close();
             if (buckets != null) {
                 lastBucketStatistics = buckets.statistics();
                 buckets.close();
@@ -759,6 +776,8 @@ public abstract class Model implements AutoCloseable {
             dev.soma.nn.Constraint.applyAll(params());
             return 0;
         }
+        dev.soma.distributed.SyncBatchNorm syncBn = dev.soma.distributed.SyncBatchNorm.active();
+        if (syncBn != null) syncBn.share(share);
         Batch batch = data.gather(idx);
         try (Scope step = Scope.open()) {
             List<Tensor> xs = batch.featureTensors(device);
