@@ -93,6 +93,26 @@ public final class GradientBuckets implements AutoCloseable {
         }
     }
 
+    /** The bucket size data-parallel training uses: SOMA_DDP_BUCKET_MB (default 4; PyTorch uses 25 for larger models). */
+    public static long configuredBucketBytes() {
+        String v = System.getenv("SOMA_DDP_BUCKET_MB");
+        double mb = 4;
+        if (v != null && !v.isBlank()) {
+            try {
+                mb = Double.parseDouble(v);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be a number of MiB, got '" + v + "'");
+            }
+            if (!(mb > 0)) throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be > 0, got " + v);
+        }
+        return (long) (mb * 1024 * 1024);
+    }
+
+    /** Whether buckets start during backward: unless SOMA_DDP_OVERLAP=0 (the reference for measuring overlap). */
+    public static boolean configuredOverlap() {
+        return !"0".equals(System.getenv("SOMA_DDP_OVERLAP"));
+    }
+
     /** Bucket count (for logs and tests). */
     public int bucketCount() {
         return buckets.size();

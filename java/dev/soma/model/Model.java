@@ -603,8 +603,9 @@ public abstract class Model implements AutoCloseable {
                 ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
             }
             broadcastParams(mpi, false);
-            buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(), bucketBytes(),
-                    !"0".equals(System.getenv("SOMA_DDP_OVERLAP")));
+            buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(),
+                    dev.soma.distributed.GradientBuckets.configuredBucketBytes(),
+                    dev.soma.distributed.GradientBuckets.configuredOverlap());
         }
         if (options.syncBatchNorm && !options.dataParallel) {
             throw new IllegalArgumentException("fit: syncBatchNorm(true) synchronises batch statistics over the ranks of "
@@ -640,21 +641,6 @@ public abstract class Model implements AutoCloseable {
     }
 
     private String lastBucketStatistics;
-
-    /** SOMA_DDP_BUCKET_MB (default 4; PyTorch uses 25 for much larger models). */
-    private static long bucketBytes() {
-        String v = System.getenv("SOMA_DDP_BUCKET_MB");
-        double mb = 4;
-        if (v != null && !v.isBlank()) {
-            try {
-                mb = Double.parseDouble(v);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be a number of MiB, got '" + v + "'");
-            }
-            if (!(mb > 0)) throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be > 0, got " + v);
-        }
-        return (long) (mb * 1024 * 1024);
-    }
 
     /** Every parameter (trainable or, with {@code onlyState}, only the non-trainable ones) takes rank 0's values. */
     private void broadcastParams(dev.soma.distributed.Mpi mpi, boolean onlyState) {
