@@ -33,12 +33,10 @@ final class GanDataParallel implements AutoCloseable {
         for (Model m : new Model[] {g, d}) {
             for (dev.soma.nn.Param p : m.params()) mpi.broadcast(p.value(), 0);
         }
-        long bucketBytes = GradientBuckets.configuredBucketBytes();
-        boolean overlap = GradientBuckets.configuredOverlap();
-        this.generatorBuckets = new GradientBuckets(mpi, g.trainableTensors(), bucketBytes, overlap);
+        this.generatorBuckets = GradientBuckets.configured(mpi, g.trainableTensors());
         GradientBuckets db;
         try {
-            db = new GradientBuckets(mpi, d.trainableTensors(), bucketBytes, overlap);
+            db = GradientBuckets.configured(mpi, d.trainableTensors());
         } catch (RuntimeException e) {
             generatorBuckets.close();
             throw e;

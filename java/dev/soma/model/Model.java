@@ -603,9 +603,7 @@ public abstract class Model implements AutoCloseable {
                 ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
             }
             broadcastParams(mpi, false);
-            buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(),
-                    dev.soma.distributed.GradientBuckets.configuredBucketBytes(),
-                    dev.soma.distributed.GradientBuckets.configuredOverlap());
+            buckets = dev.soma.distributed.GradientBuckets.configured(mpi, trainableTensors());
         }
         if (options.syncBatchNorm && !options.dataParallel) {
             throw new IllegalArgumentException("fit: syncBatchNorm(true) synchronises batch statistics over the ranks of "
