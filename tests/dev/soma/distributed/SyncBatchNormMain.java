@@ -144,16 +144,17 @@ public final class SyncBatchNormMain {
                 }
             }
             double scaled = worst / Math.max(scale, 1e-12);
-            for (int r = 0; r < mpi.size(); r++) { // one rank at a time: the launcher interleaves the ranks' output
-                if (r == rank) {
-                    System.out.printf("sync batch norm gradcheck rank %d: max error %.3g, max gradient %.3g, scaled %.3g%n",
-                            rank, worst, scale, scaled);
+            boolean passed = scaled < 1e-6 && scale > 1e-3;
+            String report = String.format("sync batch norm gradcheck rank %d: max error %.3g, max gradient %.3g, scaled %.3g",
+                    rank, worst, scale, scaled) + (passed ? "\nok rank " + rank + " sync batch norm gradcheck" : "");
+            for (int turn = 0; turn < mpi.size(); turn++) { // one rank at a time: the launcher interleaves the output
+                if (turn == rank) {
+                    System.out.println(report);
                     System.out.flush();
                 }
                 mpi.barrier();
             }
-            if (!(scaled < 1e-6) || !(scale > 1e-3)) throw new AssertionError("sync batch norm gradient check failed: " + scaled);
-            System.out.println("ok rank " + rank + " sync batch norm gradcheck");
+            if (!passed) throw new AssertionError("sync batch norm gradient check failed: " + scaled);
         }
     }
 
