@@ -63,6 +63,9 @@ final class GanTraining {
         Files.createDirectories(runDir);
         boolean lrGiven = cmd.spec.commandLine().getParseResult().hasMatchedOption("--learning-rate");
         double lr = lrGiven ? cmd.learningRate : 2e-4;
+        // Data-parallel under an MPI launcher: both models wrapped, the epoch listener (files) on rank 0 only.
+        dev.soma.distributed.Mpi mpi = dev.soma.distributed.Mpi.current();
+        int ranks = mpi == null ? 1 : mpi.size();
 
         try (Sequential g = dcgan ? ReferenceModels.dcganGenerator() : ReferenceModels.ganGenerator(pixels);
              Sequential d = dcgan ? ReferenceModels.dcganDiscriminator() : ReferenceModels.ganDiscriminator()) {
@@ -76,14 +79,15 @@ final class GanTraining {
             console.println("generator:\n" + g.summary() + "discriminator:\n" + d.summary());
             try (GanTrainer gan = new GanTrainer(g, new Adam(lr, 0.5, 0.999, 1e-7), d, new Adam(lr, 0.5, 0.999, 1e-7), LATENT)
                     .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)
-                    .to(cmd.device)) {
+                    .dataParallel(ranks > 1).to(cmd.device)) {
                 if (cmd.resume) {
                     gan.restore(state);
                     console.println("resuming " + state + " after epoch " + gan.completedEpochs());
                 }
                 console.printf(Locale.ROOT, "training the " + (dcgan ? "DCGAN" : "MLP GAN") + " (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
-                        + "%d epochs, batch %d%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
-                        cmd.epochs, cmd.batchSize);
+                        + "%d epochs, batch %d%s%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
+                        cmd.epochs, cmd.batchSize, ranks > 1 ? String.format(Locale.ROOT, " per rank x %d ranks = %d "
+                        + "(data-parallel, %s)", ranks, cmd.batchSize * ranks, mpi.describe()) : "");
                 console.flush();
                 Map<String, List<Double>> curves = new LinkedHashMap<>();
                 if (cmd.resume) gan.history().all().forEach((k, v) -> curves.put(k, new ArrayList<>(v)));
@@ -106,6 +110,7 @@ final class GanTraining {
                     console.println(line + "  samples: " + grid);
                     console.flush();
                 });
+                if (ranks > 1) console.println("gradient all-reduce: " + gan.lastDataParallelStatistics());
                 console.println("checkpoints: " + runDir.resolve(GENERATOR_FILE) + ", " + runDir.resolve(DISCRIMINATOR_FILE)
                         + "  losses: " + runDir.resolve("losses.png"));
                 console.printf(Locale.ROOT, "d_loss=%.4f g_loss=%.4f d_accuracy=%.4f%n", h.last("d_loss"), h.last("g_loss"),

@@ -198,9 +198,9 @@ final class TrainCommand implements Callable<Integer> {
         robustness.check("train " + model, ReferenceModels.names().contains(model), privacy != null);
         // Started by mpirun / srun / soma launch with more than one rank: data-parallel training over MPI.
         Mpi mpi = Mpi.launchedSize() > 1 ? Mpi.world() : null;
-        if (mpi != null && (model.equals("gan") || model.equals("charlm") || TextTraining.handles(model))) {
+        if (mpi != null && (model.equals("charlm") || TextTraining.handles(model))) {
             throw new UnsupportedOperationException("train: data-parallel training (" + mpi.size() + " ranks) is wired "
-                    + "into the image classifiers (cnn, mlp, dale) only; '" + model + "' would train " + mpi.size()
+                    + "into the image classifiers (cnn, mlp, dale) and gan only; '" + model + "' would train " + mpi.size()
                     + " independent copies, so it is refused");
         }
         if (mpi != null) ranks = mpi.size();
@@ -209,7 +209,11 @@ final class TrainCommand implements Callable<Integer> {
                 : new PrintWriter(java.io.Writer.nullWriter());
         device = deviceOption.resolve();
         dev.soma.tensor.Precision precision = precisionOption.resolve("train", device, console);
-        if (model.equals("gan")) return GanTraining.run(this, console);
+        if (model.equals("gan")) {
+            int rc = GanTraining.run(this, console);
+            if (mpi != null) mpi.finish();
+            return rc;
+        }
         if (model.equals("charlm")) return CharLmTraining.run(this, console);
         if (TextTraining.handles(model)) return TextTraining.run(this, console);
         Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(datasetOptions.dataset).getFileName());

@@ -75,6 +75,11 @@ public final class DistributedSampler {
         return (double) (partStart(n, rank + 1) - partStart(n, rank)) / n;
     }
 
+    /** Where rank {@code rank}'s examples start inside global batch {@code b} (its first row in the global batch). */
+    public int offset(int b, int rank) {
+        return partStart(globalBatchSize(b), rank);
+    }
+
     /** Where rank r's part of a global batch of n examples starts (even split, earlier ranks take the extra ones). */
     private int partStart(int n, int r) {
         int base = n / ranks, extra = n % ranks;

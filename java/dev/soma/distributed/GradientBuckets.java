@@ -27,12 +27,17 @@ import java.util.Map;
 public final class GradientBuckets implements AutoCloseable {
     private final Mpi mpi;
     private final boolean overlap;
+    /** Overlap on even steps and off on odd ones (SOMA_DDP_OVERLAP=alternate): both measured in the same run. */
+    private final boolean alternate;
+    private boolean overlapThisStep;
     private final List<Bucket> buckets = new ArrayList<>();
     private final Map<Tensor, Slot> slots = new IdentityHashMap<>();
     private double share;
     private int nextToStart;
     /** Statistics: steps, nanoseconds spent waiting after backward, nanoseconds of backward (with packing). */
     private long steps, waitNanos, backwardNanos;
+    /** The same, separately for the steps with overlap off, when alternating. */
+    private long stepsOff, waitNanosOff, backwardNanosOff;
 
     private static final class Slot {
         final Tensor param;
@@ -61,9 +66,18 @@ public final class GradientBuckets implements AutoCloseable {
     }
 
     public GradientBuckets(Mpi mpi, List<Tensor> params, long bucketBytes, boolean overlap) {
+        this(mpi, params, bucketBytes, overlap, false);
+    }
+
+    /**
+     * {@code alternate}: overlap on even steps, off on odd ones (every rank alike), to measure in one run how much
+     * of the all-reduce the overlap hides ({@link #hiddenFraction}); {@code overlap} is then ignored.
+     */
+    public GradientBuckets(Mpi mpi, List<Tensor> params, long bucketBytes, boolean overlap, boolean alternate) {
         if (bucketBytes <= 0) throw new IllegalArgumentException("GradientBuckets: bucket size must be > 0, got " + bucketBytes);
         this.mpi = mpi;
-        this.overlap = overlap;
+        this.overlap = overlap || alternate;
+        this.alternate = alternate;
         Bucket current = null;
         for (int i = params.size() - 1; i >= 0; i--) {
             Tensor p = params.get(i);
@@ -93,6 +107,36 @@ public final class GradientBuckets implements AutoCloseable {
         }
     }
 
+    /** The bucket size data-parallel training uses: SOMA_DDP_BUCKET_MB (default 4; PyTorch uses 25 for larger models). */
+    public static long configuredBucketBytes() {
+        String v = System.getenv("SOMA_DDP_BUCKET_MB");
+        double mb = 4;
+        if (v != null && !v.isBlank()) {
+            try {
+                mb = Double.parseDouble(v);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be a number of MiB, got '" + v + "'");
+            }
+            if (!(mb > 0)) throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be > 0, got " + v);
+        }
+        return (long) (mb * 1024 * 1024);
+    }
+
+    /** Whether buckets start during backward: unless SOMA_DDP_OVERLAP=0 (the reference for measuring overlap). */
+    public static boolean configuredOverlap() {
+        return !"0".equals(System.getenv("SOMA_DDP_OVERLAP"));
+    }
+
+    /** SOMA_DDP_OVERLAP=alternate: overlap on every other step only, to measure the hidden fraction in one run. */
+    public static boolean configuredAlternate() {
+        return "alternate".equals(System.getenv("SOMA_DDP_OVERLAP"));
+    }
+
+    /** Buckets for {@code params} as data-parallel training configures them (SOMA_DDP_BUCKET_MB, SOMA_DDP_OVERLAP). */
+    public static GradientBuckets configured(Mpi mpi, List<Tensor> params) {
+        return new GradientBuckets(mpi, params, configuredBucketBytes(), configuredOverlap(), configuredAlternate());
+    }
+
     /** Bucket count (for logs and tests). */
     public int bucketCount() {
         return buckets.size();
@@ -106,19 +150,29 @@ public final class GradientBuckets implements AutoCloseable {
      */
     public void backward(Tensor loss, double share) {
         begin(share);
+        overlapThisStep = alternate ? (steps + stepsOff) % 2 == 0 : overlap;
         long t0 = System.nanoTime();
-        if (loss != null) Autograd.backward(loss, overlap ? this::gradientReady : t -> { });
+        if (loss != null) Autograd.backward(loss, overlapThisStep ? this::gradientReady : t -> { });
         long t1 = System.nanoTime();
         // Parameters backward did not reach (or all of them, without overlap) are packed now, in bucket order.
         for (Bucket b : buckets) {
             for (Slot s : b.slots) if (!s.ready) markReady(s);
         }
+        // The wait is timed from here: packing the gradients is not all-reduce time (without overlap it all
+        // happens above, with overlap during backward).
+        t1 = System.nanoTime();
         for (Bucket b : buckets) b.request.await();
         long t2 = System.nanoTime();
         for (Bucket b : buckets) unpack(b);
-        steps++;
-        backwardNanos += t1 - t0;
-        waitNanos += t2 - t1;
+        if (overlapThisStep) {
+            steps++;
+            backwardNanos += t1 - t0;
+            waitNanos += t2 - t1;
+        } else {
+            stepsOff++;
+            backwardNanosOff += t1 - t0;
+            waitNanosOff += t2 - t1;
+        }
     }
 
     private void begin(double share) {
@@ -161,9 +215,10 @@ public final class GradientBuckets implements AutoCloseable {
             // Start complete buckets in bucket order only (the same order on every rank).
             while (nextToStart < buckets.size() && buckets.get(nextToStart).pending == 0) {
                 Bucket next = buckets.get(nextToStart++);
+                int index = nextToStart - 1;
                 next.request = mpi.iallreduceSum(next.dtype, next.buffer.address(), next.numel,
-                        "gradient all-reduce (bucket " + (nextToStart - 1) + " of " + buckets.size() + ", "
-                                + next.numel + " " + next.dtype + ")");
+                        () -> "gradient all-reduce (bucket " + index + " of " + buckets.size() + ", " + next.numel + " "
+                                + next.dtype + ")");
             }
         }
     }
@@ -185,20 +240,43 @@ public final class GradientBuckets implements AutoCloseable {
 
     /** Steps so far, and the mean milliseconds per step of backward and of the wait for all-reduce after it. */
     public String statistics() {
-        double n = Math.max(steps, 1);
-        return String.format("%d steps, %d buckets, backward %.2f ms/step, all-reduce wait after backward %.2f ms/step (overlap %s)",
-                steps, buckets.size(), backwardNanos / 1e6 / n, waitNanos / 1e6 / n, overlap ? "on" : "off");
+        if (!alternate) {
+            long n = overlap ? steps : stepsOff;
+            double d = Math.max(n, 1);
+            return String.format(java.util.Locale.ROOT, "%d steps, %d buckets, backward %.2f ms/step, all-reduce wait after "
+                    + "backward %.2f ms/step (overlap %s)", n, buckets.size(), (backwardNanos + backwardNanosOff) / 1e6 / d,
+                    (waitNanos + waitNanosOff) / 1e6 / d, overlap ? "on" : "off");
+        }
+        return String.format(java.util.Locale.ROOT, "%d steps, %d buckets, alternating: overlap on %d steps, backward %.2f "
+                + "ms/step, wait after backward %.2f ms/step; overlap off %d steps, backward %.2f ms/step, wait %.2f "
+                + "ms/step; all-reduce time hidden behind backward %.0f %%", steps + stepsOff, buckets.size(), steps,
+                meanBackwardMillis(), meanWaitMillis(), stepsOff, backwardNanosOff / 1e6 / Math.max(stepsOff, 1),
+                waitNanosOff / 1e6 / Math.max(stepsOff, 1), 100 * hiddenFraction());
     }
 
+    /**
+     * With alternating steps: 1 - (wait after backward with overlap) / (wait without), the fraction of the
+     * all-reduce time that overlap hides behind backward (without overlap the whole all-reduce comes after
+     * backward). NaN unless both kinds of step ran.
+     */
+    public double hiddenFraction() {
+        if (steps == 0 || stepsOff == 0 || waitNanosOff == 0) return Double.NaN;
+        return 1 - ((double) waitNanos / steps) / ((double) waitNanosOff / stepsOff);
+    }
+
+    /** Steps with overlap on (all steps unless alternating or overlap is off). */
     public long steps() {
-        return steps;
+        return overlap ? steps : stepsOff;
     }
 
+    /** Mean milliseconds per overlapped step (or per step, with overlap off) of the wait after backward. */
     public double meanWaitMillis() {
+        if (!overlap) return waitNanosOff / 1e6 / Math.max(stepsOff, 1);
         return waitNanos / 1e6 / Math.max(steps, 1);
     }
 
     public double meanBackwardMillis() {
+        if (!overlap) return backwardNanosOff / 1e6 / Math.max(stepsOff, 1);
         return backwardNanos / 1e6 / Math.max(steps, 1);
     }
 

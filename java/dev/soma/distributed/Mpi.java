@@ -136,10 +136,11 @@ public final class Mpi {
     /** A collective in flight; {@link #await()} finishes it (bounded), {@link #test()} asks without waiting. */
     public final class Request {
         private final int slot;
-        private final String what;
+        /** What the collective is, for error messages only: built when one is thrown, not per call. */
+        private final java.util.function.Supplier<String> what;
         private boolean done;
 
-        private Request(int slot, String what) {
+        private Request(int slot, java.util.function.Supplier<String> what) {
             this.slot = slot;
             this.what = what;
         }
@@ -148,7 +149,7 @@ public final class Mpi {
         public boolean test() {
             if (done) return true;
             int[] flag = new int[1];
-            check(MpiKernels.soma_mpi_test(slot, flag), what, "rank " + rank);
+            check(MpiKernels.soma_mpi_test(slot, flag), what);
             done = flag[0] != 0;
             return done;
         }
@@ -158,34 +159,39 @@ public final class Mpi {
             if (done) return;
             int rc = MpiKernels.soma_mpi_wait(slot, timeoutSeconds);
             if (rc == MpiKernels.TIMEOUT) {
-                throw new DistributedException("rank " + rank + " of " + size + ": " + what + " did not finish within "
+                throw new DistributedException("rank " + rank + " of " + size + ": " + what.get() + " did not finish within "
                         + timeoutSeconds + " s: another rank has probably died or stopped (SOMA_DIST_TIMEOUT sets the "
                         + "bound); the job cannot continue, resume it from the last checkpoint");
             }
-            check(rc, what, "rank " + rank);
+            check(rc, what);
             done = true;
         }
     }
 
     /** Starts an in-place sum over every rank of {@code count} f32/f64 elements at {@code address} (CPU memory). */
     public Request iallreduceSum(DType dtype, long address, long count, String what) {
-        requireOpen(what);
+        return iallreduceSum(dtype, address, count, () -> what);
+    }
+
+    /** {@link #iallreduceSum(DType, long, long, String)} with the description made only for an error message. */
+    public Request iallreduceSum(DType dtype, long address, long count, java.util.function.Supplier<String> what) {
+        if (finalized) requireOpen(what.get());
         if (dtype != DType.F32 && dtype != DType.F64) {
-            throw new IllegalArgumentException(what + ": all-reduce sums f32 or f64 buffers, got " + dtype);
+            throw new IllegalArgumentException(what.get() + ": all-reduce sums f32 or f64 buffers, got " + dtype);
         }
         if (count < 0 || count > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException(what + ": " + count + " elements; one all-reduce takes 0.." + Integer.MAX_VALUE);
+            throw new IllegalArgumentException(what.get() + ": " + count + " elements; one all-reduce takes 0.." + Integer.MAX_VALUE);
         }
-        if (address == 0 && count > 0) throw new IllegalArgumentException(what + ": null buffer");
+        if (address == 0 && count > 0) throw new IllegalArgumentException(what.get() + ": null buffer");
         int[] slot = new int[1];
-        check(MpiKernels.soma_mpi_iallreduce_sum(dtype.code(), address, count, slot), what, "rank " + rank);
+        check(MpiKernels.soma_mpi_iallreduce_sum(dtype.code(), address, count, slot), what);
         return new Request(slot[0], what);
     }
 
     /** Sums {@code t} (a contiguous CPU f32/f64 tensor) over every rank, in place. */
     public void allreduceSum(Tensor t) {
         requireCpuContiguous(t, "allreduce");
-        iallreduceSum(t.dtype(), t.address(), t.numel(), "all-reduce of " + t.describe()).await();
+        iallreduceSum(t.dtype(), t.address(), t.numel(), () -> "all-reduce of " + t.describe()).await();
     }
 
     /** Sums {@code values} over every rank (in place): logs, metrics and counts. */
@@ -207,16 +213,16 @@ public final class Mpi {
         String what = "broadcast of " + t.describe() + " from rank " + root;
         long bytes = t.numel() * t.dtype().byteSize();
         if (bytes > Integer.MAX_VALUE) throw new IllegalArgumentException(what + ": over 2 GiB in one broadcast");
-        check(MpiKernels.soma_mpi_ibcast(t.address(), bytes, root, slot), what, "rank " + rank);
-        new Request(slot[0], what).await();
+        check(MpiKernels.soma_mpi_ibcast(t.address(), bytes, root, slot), () -> what);
+        new Request(slot[0], () -> what).await();
     }
 
     /** Waits until every rank has arrived (bounded). */
     public void barrier() {
         requireOpen("barrier");
         int[] slot = new int[1];
-        check(MpiKernels.soma_mpi_ibarrier(slot), "barrier", "rank " + rank);
-        new Request(slot[0], "barrier").await();
+        check(MpiKernels.soma_mpi_ibarrier(slot), () -> "barrier");
+        new Request(slot[0], () -> "barrier").await();
     }
 
     /** Ends MPI for this process (MPI_Finalize); call once, after the last collective, on every rank. */
@@ -244,6 +250,11 @@ public final class Mpi {
                     + "GPU memory need NCCL, which Soma does not build yet (only MPI on CPU tensors)");
         }
         if (!t.isContiguous()) throw new IllegalArgumentException(op + ": " + t.describe() + " is not contiguous");
+    }
+
+    private void check(int rc, java.util.function.Supplier<String> what) {
+        if (rc == 0) return;
+        check(rc, what.get(), "rank " + rank);
     }
 
     private static void check(int rc, String what, String who) {

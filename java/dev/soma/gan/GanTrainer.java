@@ -76,6 +76,12 @@ public final class GanTrainer implements AutoCloseable {
     private boolean resumed;
     private Tensor fixedNoise;
     private int fixedNoiseCount = 64;
+    /** Data-parallel training over MPI (see {@link #dataParallel}); the rest is set only while fit runs so. */
+    private boolean dataParallel;
+    private dev.soma.distributed.GradientBuckets generatorBuckets, discriminatorBuckets;
+    /** This rank's share of the current update's global batch, and where its noise rows start in that batch. */
+    private double share = 1;
+    private long noiseRows, noiseOffset;
 
     /** {@code latentShape}: the shape of one noise vector (e.g. 100), drawn from N(0, 1). */
     public GanTrainer(Model generator, Optimizer generatorOptimizer, Model discriminator,
@@ -159,6 +165,22 @@ public final class GanTrainer implements AutoCloseable {
         if (n < 1) throw new IllegalArgumentException("GanTrainer: fixedNoiseCount must be >= 1, got " + n);
         if (fixedNoise != null) throw new IllegalStateException("GanTrainer: the fixed noise is already drawn");
         this.fixedNoiseCount = n;
+        return this;
+    }
+
+    /**
+     * Data-parallel {@link #fit} over the MPI world this process belongs to (mpirun, srun, {@code soma launch}), both
+     * models wrapped as DistributedDataParallel wraps one: both models take rank 0's weights before the first step,
+     * each rank trains on its part of every global batch of {@code batchSize * ranks} real examples, and both models'
+     * gradients are averaged over the ranks (bucketed all-reduce during backward) before every optimizer step. The
+     * noise of an update is the one-process run's noise for the global batch, of which each rank takes the rows of
+     * its own examples (every rank draws the same seeds; generating the whole batch's noise costs little), so 2
+     * ranks x 16 train as 1 process x 32 (except WGAN-GP, whose interpolation weights each rank draws for its own
+     * examples from the shared stream). The logged values are the global batches', and the epoch listener runs on
+     * rank 0 only (samples, plots and checkpoints are written once). Every rank must be seeded alike. CPU only.
+     */
+    public GanTrainer dataParallel(boolean on) {
+        this.dataParallel = on;
         return this;
     }
 
@@ -269,7 +291,7 @@ public final class GanTrainer implements AutoCloseable {
         }
         Tensor reg = discriminator.regularizationLoss();
         if (reg != null) total = total.add(reg);
-        total.backward();
+        backward(total, discriminatorBuckets);
         discriminatorOptimizer.step(params);
         dev.soma.nn.Constraint.applyAll(discriminator.params());
         for (Tensor p : params) p.zeroGrad();
@@ -299,13 +321,71 @@ public final class GanTrainer implements AutoCloseable {
             double lossValue = total.item();
             Tensor reg = generator.regularizationLoss();
             if (reg != null) total = total.add(reg);
-            total.backward();
+            backward(total, generatorBuckets);
             generatorOptimizer.step(params);
             dev.soma.nn.Constraint.applyAll(generator.params());
             return lossValue;
         } finally {
             for (Tensor p : params) p.zeroGrad();
         }
+    }
+
+    /** Backward of one update; data-parallel: averaged over the ranks, weighted by their shares. */
+    private void backward(Tensor total, dev.soma.distributed.GradientBuckets buckets) {
+        if (buckets == null) total.backward();
+        else buckets.backward(total, share);
+    }
+
+    /**
+     * One data-parallel step (see {@link #dataParallel}): as {@link #trainStep}, on this rank's part of k global
+     * batches ({@code reals[i]} null: none of batch i's examples is this rank's, which then contributes zero
+     * gradients but joins every all-reduce and draws the same seeds). Returns this rank's values weighted by its
+     * shares: their sum over the ranks is the global step's.
+     */
+    StepResult dataParallelStep(Tensor[] reals, double[] shares, int[] globalSizes, int[] offsets) {
+        try (Scope step = Scope.open()) {
+            double dLoss = 0, accuracy = 0, penalty = 0, gLoss = 0;
+            int k = reals.length;
+            for (int i = 0; i < k; i++) {
+                boolean last = i == k - 1;
+                share = shares[i];
+                noiseRows = globalSizes[i];
+                noiseOffset = offsets[i];
+                if (reals[i] == null) {
+                    nextSeed(); // this update's noise, drawn on every rank
+                    if (loss == GanLoss.WASSERSTEIN_GP && gradientPenaltyWeight > 0) nextSeed();
+                    zeroUpdate(discriminator, discriminatorOptimizer, discriminatorBuckets);
+                    if (last) zeroUpdate(generator, generatorOptimizer, generatorBuckets);
+                    continue;
+                }
+                long n = reals[i].size(0);
+                double[] r;
+                if (!last) {
+                    r = discriminatorUpdate(reals[i], noGradFake(n));
+                } else {
+                    Tensor fake = generator.forwardTraining(noise(n, reals[i].device()), false);
+                    r = discriminatorUpdate(reals[i], fake.detach());
+                    gLoss = share * generatorUpdate(fake);
+                }
+                dLoss += share * r[0];
+                accuracy += share * (Double.isNaN(r[1]) ? 0 : r[1]);
+                penalty += share * (Double.isNaN(r[2]) ? 0 : r[2]);
+            }
+            return new StepResult(dLoss / k, gLoss, accuracy / k, penalty / k);
+        } finally {
+            share = 1;
+            noiseRows = 0;
+        }
+    }
+
+    /** A data-parallel update of a rank without examples: zero gradients into the all-reduce, the same step. */
+    private void zeroUpdate(Model model, Optimizer optimizer, dev.soma.distributed.GradientBuckets buckets) {
+        List<Tensor> params = model.trainableTensors();
+        for (Tensor p : params) p.zeroGrad();
+        buckets.backward(null, 0);
+        optimizer.step(params);
+        dev.soma.nn.Constraint.applyAll(model.params());
+        for (Tensor p : params) p.zeroGrad();
     }
 
     /**
@@ -324,11 +404,12 @@ public final class GanTrainer implements AutoCloseable {
     private double accuracy(Tensor dReal, Tensor dFake, boolean logits) {
         if (loss == GanLoss.WASSERSTEIN_GP) return Double.NaN;
         double threshold = logits ? 0.0 : 0.5;
-        float[] r = dReal.detach().toFloatArray();
-        float[] f = dFake.detach().toFloatArray();
+        // Read as f64 whatever the models' dtype (an f64 GAN's outputs are f64).
+        double[] r = dReal.detach().to(DType.F64).toDoubleArray();
+        double[] f = dFake.detach().to(DType.F64).toDoubleArray();
         int right = 0;
-        for (float v : r) if (v > threshold) right++;
-        for (float v : f) if (v < threshold) right++;
+        for (double v : r) if (v > threshold) right++;
+        for (double v : f) if (v < threshold) right++;
         return right / (double) (r.length + f.length);
     }
 
@@ -343,6 +424,12 @@ public final class GanTrainer implements AutoCloseable {
         long[] shape = new long[latentShape.length + 1];
         shape[0] = n;
         System.arraycopy(latentShape, 0, shape, 1, latentShape.length);
+        if (noiseRows > 0) {
+            // Data-parallel: this rank's rows of the noise the one-process run draws for the whole global batch.
+            shape[0] = noiseRows;
+            Tensor all = dev.soma.ops.Creation.randn(nextSeed(), dtype, device, shape);
+            return all.slice(0, noiseOffset, noiseOffset + n, 1).contiguous();
+        }
         return dev.soma.ops.Creation.randn(nextSeed(), dtype, device, shape);
     }
 
@@ -391,7 +478,50 @@ public final class GanTrainer implements AutoCloseable {
         int start = resumed ? completedEpochs : 0;
         if (!resumed) history = new History();
         resumed = false;
+        GanDataParallel parallel = dataParallel ? new GanDataParallel(this, real.size(), batchSize, seed) : null;
+        try {
+            fitEpochs(real, loader, parallel, start, epochs, listener);
+        } finally {
+            if (parallel != null) {
+                lastDataParallelStatistics = parallel.statistics();
+                parallel.close();
+            }
+            generatorBuckets = null;
+            discriminatorBuckets = null;
+        }
+        return history;
+    }
+
+    private String lastDataParallelStatistics;
+
+    /** What the last data-parallel fit's gradient buckets measured (both models); null before. */
+    public String lastDataParallelStatistics() {
+        return lastDataParallelStatistics;
+    }
+
+    /** Set by GanDataParallel for the duration of a data-parallel fit. */
+    void buckets(dev.soma.distributed.GradientBuckets generator, dev.soma.distributed.GradientBuckets discriminator) {
+        this.generatorBuckets = generator;
+        this.discriminatorBuckets = discriminator;
+    }
+
+    int discriminatorSteps() {
+        return discriminatorSteps;
+    }
+
+    DType dtype() {
+        return dtype;
+    }
+
+    private void fitEpochs(Dataset real, DataLoader loader, GanDataParallel parallel, int start, int epochs,
+                           EpochListener listener) throws java.io.IOException {
         for (int epoch = start; epoch < epochs; epoch++) {
+            if (parallel != null) {
+                double[] sums = parallel.epoch(real, epoch);
+                recordEpoch(epoch, sums[0], sums[1], sums[2], sums[3], (int) sums[4],
+                        dev.soma.distributed.Mpi.writesOutputs() ? listener : null);
+                continue;
+            }
             double d = 0;
             double g = 0;
             double acc = 0;
@@ -415,16 +545,21 @@ public final class GanTrainer implements AutoCloseable {
                     steps++;
                 }
             }
-            Map<String, Double> logs = new LinkedHashMap<>();
-            logs.put("d_loss", d / steps);
-            logs.put("g_loss", g / steps);
-            if (loss != GanLoss.WASSERSTEIN_GP) logs.put("d_accuracy", acc / steps);
-            else logs.put("gradient_penalty", gp / steps);
-            history.record(logs);
-            completedEpochs = epoch + 1;
-            if (listener != null) listener.onEpochEnd(epoch, logs);
+            recordEpoch(epoch, d, g, acc, gp, steps, listener);
         }
-        return history;
+    }
+
+    /** The epoch's mean values (sums over its steps divided by the steps) into the history, then the listener. */
+    private void recordEpoch(int epoch, double d, double g, double acc, double gp, int steps, EpochListener listener)
+            throws java.io.IOException {
+        Map<String, Double> logs = new LinkedHashMap<>();
+        logs.put("d_loss", d / steps);
+        logs.put("g_loss", g / steps);
+        if (loss != GanLoss.WASSERSTEIN_GP) logs.put("d_accuracy", acc / steps);
+        else logs.put("gradient_penalty", gp / steps);
+        history.record(logs);
+        completedEpochs = epoch + 1;
+        if (listener != null) listener.onEpochEnd(epoch, logs);
     }
 
     /** The per-epoch means of the last (or restored) {@link #fit}. */

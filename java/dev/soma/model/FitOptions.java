@@ -21,6 +21,7 @@ public final class FitOptions {
     TrainingPerturbation perturbation;
     boolean dataParallel;
     dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
+    boolean syncBatchNorm;
 
     public FitOptions batchSize(int b) {
         if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
@@ -144,6 +145,17 @@ public final class FitOptions {
     public FitOptions precision(dev.soma.tensor.Precision p) {
         if (p == null) throw new IllegalArgumentException("fit: precision is null (F32 or BF16)");
         precision = p;
+        return this;
+    }
+
+    /**
+     * With {@link #dataParallel}: BatchNormalization layers in training take their batch mean and variance over the
+     * examples of all ranks (PyTorch's SyncBatchNorm, {@link dev.soma.distributed.SyncBatchNorm}), so 2 ranks x 16
+     * normalise as 1 process x 32 does, and the moving statistics stay the same on every rank. Costs one small
+     * all-reduce per layer in the forward and one in the backward. Off by default (each rank's own batch).
+     */
+    public FitOptions syncBatchNorm(boolean on) {
+        syncBatchNorm = on;
         return this;
     }
 }

@@ -621,12 +621,28 @@ public abstract class Model implements AutoCloseable {
                 ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
             }
             broadcastParams(mpi, false);
-            buckets = new dev.soma.distributed.GradientBuckets(mpi, trainableTensors(), bucketBytes(),
-                    !"0".equals(System.getenv("SOMA_DDP_OVERLAP")));
+            buckets = dev.soma.distributed.GradientBuckets.configured(mpi, trainableTensors());
+        }
+        if (options.syncBatchNorm && !options.dataParallel) {
+            throw new IllegalArgumentException("fit: syncBatchNorm(true) synchronises batch statistics over the ranks of "
+                    + "data-parallel training; it needs dataParallel(true)");
+        }
+        dev.soma.distributed.SyncBatchNorm syncBn = null;
+        if (mpi != null && options.syncBatchNorm) {
+            int last = sampler.globalBatchSize(sampler.batchesPerEpoch() - 1);
+            if (last < mpi.size()) {
+                if (buckets != null) buckets.close();
+                throw new IllegalArgumentException("fit: synchronised batch normalisation needs examples on every rank in "
+                        + "every step, but the last global batch of each epoch holds " + last + " example(s) for "
+                        + mpi.size() + " ranks (" + trainData.size() + " examples, batch " + options.batchSize
+                        + " per rank); drop or add a few examples or change the batch size");
+            }
+            syncBn = dev.soma.distributed.SyncBatchNorm.activate(mpi);
         }
         try (dev.soma.backend.MixedPrecision.Scope precision = dev.soma.backend.MixedPrecision.use(options.precision)) {
             fitEpochs(options, trainData, validation, loader, initialEpoch, history, dp, log, mpi, sampler, buckets);
         } finally {
+            if (syncBn != null) syncBn.close();
             if (buckets != null) {
                 lastBucketStatistics = buckets.statistics();
                 buckets.close();
@@ -665,21 +681,6 @@ public abstract class Model implements AutoCloseable {
     }
 
     private String lastBucketStatistics;
-
-    /** SOMA_DDP_BUCKET_MB (default 4; PyTorch uses 25 for much larger models). */
-    private static long bucketBytes() {
-        String v = System.getenv("SOMA_DDP_BUCKET_MB");
-        double mb = 4;
-        if (v != null && !v.isBlank()) {
-            try {
-                mb = Double.parseDouble(v);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be a number of MiB, got '" + v + "'");
-            }
-            if (!(mb > 0)) throw new IllegalArgumentException("SOMA_DDP_BUCKET_MB must be > 0, got " + v);
-        }
-        return (long) (mb * 1024 * 1024);
-    }
 
     /** Every parameter (trainable or, with {@code onlyState}, only the non-trainable ones) takes rank 0's values. */
     private void broadcastParams(dev.soma.distributed.Mpi mpi, boolean onlyState) {
@@ -801,6 +802,8 @@ public abstract class Model implements AutoCloseable {
             dev.soma.nn.Constraint.applyAll(params());
             return 0;
         }
+        dev.soma.distributed.SyncBatchNorm syncBn = dev.soma.distributed.SyncBatchNorm.active();
+        if (syncBn != null) syncBn.share(share);
         Batch batch = data.gather(idx);
         try (Scope step = Scope.open()) {
             List<Tensor> xs = batch.featureTensors(device);

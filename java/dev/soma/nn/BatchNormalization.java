@@ -60,6 +60,8 @@ public final class BatchNormalization extends Layer {
         }
         int[] axes = new int[x.ndim() - 1];
         for (int i = 0; i < axes.length; i++) axes[i] = i;
+        dev.soma.distributed.SyncBatchNorm sync = dev.soma.distributed.SyncBatchNorm.active();
+        if (sync != null && sync.mpi().size() > 1) return synchronizedCall(x, axes, sync);
         Tensor mean = x.mean(axes, true);
         Tensor variance = x.variance(axes, true);
         try (GradMode.Guard g = GradMode.disable()) {
@@ -67,6 +69,36 @@ public final class BatchNormalization extends Layer {
             update(movingVariance, variance);
         }
         return x.sub(mean).div(variance.add(epsilon).sqrt()).mul(gamma).add(beta);
+    }
+
+    /**
+     * Training with the batch statistics of every rank's examples (see SyncBatchNorm): the per-channel sums of
+     * d = x - movingMean and d^2 and the count are summed over the ranks in one all-reduce. The shift by the moving
+     * mean (the same on every rank) keeps E[d^2] - E[d]^2 from cancelling once the moving mean is close to the batch
+     * mean; the result does not depend on it otherwise.
+     */
+    private Tensor synchronizedCall(Tensor x, int[] axes, dev.soma.distributed.SyncBatchNorm sync) {
+        if (!x.device().isCpu()) {
+            throw new UnsupportedOperationException(name() + ": synchronised batch normalisation on " + x.device()
+                    + " needs NCCL, which Soma does not build yet (MPI on CPU tensors only)");
+        }
+        long channels = x.size(x.ndim() - 1);
+        Tensor shift;
+        try (GradMode.Guard g = GradMode.disable()) {
+            shift = movingMean.copy(); // the moving mean itself is overwritten below
+        }
+        Tensor d = x.sub(shift);
+        Tensor count = Tensor.full(x.numel() / (double) channels, x.dtype(), x.device(), 1);
+        Tensor local = dev.soma.ops.Shapes.concat(0, d.sum(axes, false), d.mul(d).sum(axes, false), count);
+        Tensor total = sync.allreduceSum(local);
+        double n = total.slice(0, 2 * channels, 2 * channels + 1, 1).item();
+        Tensor meanOfD = total.slice(0, 0, channels, 1).div(n);
+        Tensor variance = total.slice(0, channels, 2 * channels, 1).div(n).sub(meanOfD.mul(meanOfD));
+        try (GradMode.Guard g = GradMode.disable()) {
+            update(movingMean, meanOfD.add(shift));
+            update(movingVariance, variance);
+        }
+        return d.sub(meanOfD).div(variance.add(epsilon).sqrt()).mul(gamma).add(beta);
     }
 
     private void update(Tensor moving, Tensor batchStat) {

@@ -1,6 +1,7 @@
 package dev.soma.bench;
 
 import dev.soma.distributed.Mpi;
+import dev.soma.jni.MpiKernels;
 import dev.soma.memory.Scope;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
@@ -9,9 +10,12 @@ import dev.soma.tensor.Tensor;
 import java.util.Arrays;
 
 /**
- * Our all-reduce path (Java -> JNI -> libsoma_mpi -> MPI_Iallreduce, finished by the shim's bounded polling wait) on
- * the sizes and iteration counts of bench/distributed/allreduce_reference.c. Prints "size_bytes our_us" per size
- * (the fastest iteration, rank 0, as the reference). Run under mpirun; bench/distributed/run.sh runs both and prints the table.
+ * Our all-reduce path (Java -> JNI -> libsoma_mpi -> MPI_Iallreduce, finished by the shim's bounded polling wait)
+ * against the MPI library's own blocking MPI_Allreduce on the same buffer, called through the same shim, in the same
+ * process, alternating iteration by iteration (which of the two goes first alternates too), so that both sides see
+ * the same machine load: on a shared machine, separate runs are not comparable. Prints per size
+ * "size_bytes ours_us mpi_allreduce_us ours_median_us mpi_median_us" (fastest and median of the iterations, rank 0).
+ * Run under mpirun; bench/distributed/run.sh runs it with the C reference and prints the table.
  */
 public final class AllreduceBench {
     public static void main(String[] args) {
@@ -19,20 +23,39 @@ public final class AllreduceBench {
         long[] sizes = {4096, 65536, 1 << 20, 4 << 20, 16 << 20, 64 << 20};
         for (long bytes : sizes) {
             int iters = bytes >= (16 << 20) ? 10 : 50;
-            double[] t = new double[iters];
+            double[] ours = new double[iters], theirs = new double[iters];
             try (Scope s = Scope.open()) {
                 Tensor buf = Tensor.full(1.0, DType.F32, Device.cpu(), bytes / 4);
-                for (int w = 0; w < 3; w++) mpi.allreduceSum(buf);
-                for (int i = 0; i < iters; i++) {
-                    mpi.barrier();
-                    double t0 = mpi.wtime();
+                for (int w = 0; w < 3; w++) {
                     mpi.allreduceSum(buf);
-                    t[i] = mpi.wtime() - t0;
+                    mpiAllreduce(buf);
+                }
+                for (int i = 0; i < iters; i++) {
+                    for (int side = 0; side < 2; side++) {
+                        boolean oursNow = (side == 0) == (i % 2 == 0);
+                        mpi.barrier();
+                        double t0 = mpi.wtime();
+                        if (oursNow) mpi.allreduceSum(buf);
+                        else mpiAllreduce(buf);
+                        double t = mpi.wtime() - t0;
+                        if (oursNow) ours[i] = t;
+                        else theirs[i] = t;
+                    }
                 }
             }
-            Arrays.sort(t);
-            if (mpi.rank() == 0) System.out.printf("%d %.1f%n", bytes, t[0] * 1e6);
+            Arrays.sort(ours);
+            Arrays.sort(theirs);
+            if (mpi.rank() == 0) {
+                System.out.printf("%d %.1f %.1f %.1f %.1f%n", bytes, ours[0] * 1e6, theirs[0] * 1e6, ours[iters / 2] * 1e6,
+                        theirs[iters / 2] * 1e6);
+            }
         }
         mpi.finish();
+    }
+
+    /** The library's blocking MPI_Allreduce (in place, MPI_SUM, MPI_COMM_WORLD): the reference. */
+    private static void mpiAllreduce(Tensor buf) {
+        int rc = MpiKernels.soma_mpi_allreduce_sum(buf.dtype().code(), buf.address(), buf.numel());
+        if (rc != 0) throw new IllegalStateException("MPI_Allreduce failed: " + MpiKernels.soma_mpi_last_error());
     }
 }
