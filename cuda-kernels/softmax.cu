@@ -3,10 +3,10 @@
 // double; softmax y = exp(x - m) * (1 / s), log-softmax y = x - (m + log s).
 //
 // Bandwidth-bound layouts (the known-fast design of PyTorch's persistent softmax and llm.c):
-//   - rows of up to 1024 columns: one warp per row, the row held in registers (up to 32 values per lane), warp
-//     shuffles for the max and the sum: the input is read once and the output written once;
-//   - rows of up to 16384 columns: one block per row, the row in registers (8, 16 or 32 values per thread),
-//     block reductions through shared memory: again one read and one write;
+//   - rows of up to 1024 columns (256 for the f64 backward): one warp per row, the row held in registers (up to
+//     32 values per lane), warp shuffles for the max and the sum: the input is read once, the output written once;
+//   - rows of up to 8192 columns (4096 for the f64 backward): one block per row, the row in registers (8 or 16
+//     values per thread), block reductions through shared memory: again one read and one write;
 //   - longer rows: one block per row, an online max / sum pass (each thread keeps a running max and a sum
 //     rescaled when the max grows), then the write pass: two reads instead of three.
 // Every layout moves 16 bytes per load and store (float4 / double2) when the row length is a multiple of the
@@ -209,8 +209,14 @@ __global__ void softmax_backward_long_kernel(const T* ys, const T* gs, T* gis, i
 }
 
 // ------------------------------------------------------------------ host side
-// Up to this many columns a block's row stays in registers (512 threads x 32 values).
-constexpr int64_t kBlockRegsMaxCols = 16384;
+// Values one member holds, at most: sm_90's ptxas keeps these in registers without spilling (checked with
+// -Xptxas -v; the forward holds one row, the backward two). A warp's row (<= 1024 columns) takes up to kWarpMax
+// per lane; a block's row up to kBlockMax per thread with <= 512 threads; longer rows take the loop kernels.
+template <typename T, bool kBackward>
+struct Budget {
+  static constexpr int kWarpMax = kBackward && sizeof(T) == 8 ? 8 : 32;
+  static constexpr int kBlockMax = kBackward && sizeof(T) == 8 ? 8 : 16;
+};
 
 // How one call runs: warp or block per row, values per member (0: the long-row loop), packs or not.
 struct Plan {
@@ -220,14 +226,15 @@ struct Plan {
   unsigned grid, threads;
 };
 
-template <typename T>
+template <typename T, bool kBackward>
 Plan plan(int64_t rows, int64_t cols, bool aligned) {
+  using B = Budget<T, kBackward>;
   constexpr int64_t V = Pack<T>::kWidth;
   Plan p{};
   p.vec = aligned && cols % V == 0;
   const int64_t cap = int64_t(sm_count()) * 32;
-  if (cols <= kWarpRowMaxCols) {
-    const RowLaunch l = row_launch(rows, cols);  // warp per row, kThreads per block
+  if (cols <= kWarpRowMaxCols && cols <= int64_t(kWarp) * B::kWarpMax) {
+    const RowLaunch l = row_launch(rows, kWarpRowMaxCols);  // warp per row, kThreads per block
     p.block = false;
     p.grid = l.grid;
     p.threads = l.threads;
@@ -237,14 +244,14 @@ Plan plan(int64_t rows, int64_t cols, bool aligned) {
   }
   p.block = true;
   p.grid = unsigned(rows > cap ? cap : rows);
-  if (cols > kBlockRegsMaxCols) {
+  if (cols > 512 * int64_t(B::kBlockMax)) {
     p.per = 0;
     p.threads = 512;
     return p;
   }
-  // The fewest values per thread that keep the block at <= 256 threads (<= 512 for the longest rows): small
+  // The fewest values per thread that keep the block at <= 256 threads (else the budget, <= 512 threads): small
   // blocks keep more rows' loads in flight per multiprocessor while others are in their reductions.
-  p.per = cols <= 256 * 8 ? 8 : cols <= 256 * 16 ? 16 : 32;
+  p.per = cols <= 256 * 8 ? 8 : (cols <= 256 * 16 && B::kBlockMax >= 16) ? 16 : B::kBlockMax;
   int64_t threads = (cols + p.per - 1) / p.per;
   threads = (threads + kWarp - 1) / kWarp * kWarp;
   p.threads = unsigned(threads < 64 ? 64 : threads);
@@ -267,32 +274,40 @@ struct Backward {
   }
 };
 
-template <template <typename, bool, bool, int, int> class K, typename T, bool kBlock, bool kLog, int kVec,
+// Only the sizes within the budget are instantiated (kMax); a block's row never takes 4.
+template <template <typename, bool, bool, int, int> class K, typename T, bool kBlock, bool kLog, int kVec, int kMax,
           typename... A>
 int by_per(const Plan& p, cudaStream_t s, A... args) {
-  // A warp's row: 4..32 values per lane; a block's: 8..32 per thread (4 is never chosen for blocks).
-  switch (p.per) {
-    case 4: return K<T, kBlock, kLog, kVec, 4>::go(p, s, args...);
-    case 8: return K<T, kBlock, kLog, kVec, 8>::go(p, s, args...);
-    case 16: return K<T, kBlock, kLog, kVec, 16>::go(p, s, args...);
-    default: return K<T, kBlock, kLog, kVec, 32>::go(p, s, args...);
+  if constexpr (!kBlock) {
+    if (p.per == 4) return K<T, kBlock, kLog, kVec, 4>::go(p, s, args...);
   }
+  if constexpr (kMax >= 16) {
+    if (p.per == 16) return K<T, kBlock, kLog, kVec, 16>::go(p, s, args...);
+  }
+  if constexpr (kMax >= 32) {
+    if (p.per == 32) return K<T, kBlock, kLog, kVec, 32>::go(p, s, args...);
+  }
+  return K<T, kBlock, kLog, kVec, 8>::go(p, s, args...);
 }
 
 // Dispatches a register-layout kernel (Forward or Backward) over group, packs and values per member.
-template <template <typename, bool, bool, int, int> class K, typename T, bool kLog, typename... A>
+template <template <typename, bool, bool, int, int> class K, typename T, bool kLog, bool kBackward, typename... A>
 int launch_regs(const Plan& p, cudaStream_t s, A... args) {
+  using B = Budget<T, kBackward>;
   constexpr int V = Pack<T>::kWidth;
-  if (p.block) return p.vec ? by_per<K, T, true, kLog, V>(p, s, args...) : by_per<K, T, true, kLog, 1>(p, s, args...);
-  return p.vec ? by_per<K, T, false, kLog, V>(p, s, args...) : by_per<K, T, false, kLog, 1>(p, s, args...);
+  if (p.block)
+    return p.vec ? by_per<K, T, true, kLog, V, B::kBlockMax>(p, s, args...)
+                 : by_per<K, T, true, kLog, 1, B::kBlockMax>(p, s, args...);
+  return p.vec ? by_per<K, T, false, kLog, V, B::kWarpMax>(p, s, args...)
+               : by_per<K, T, false, kLog, 1, B::kWarpMax>(p, s, args...);
 }
 
 template <typename T, bool kLog>
 int softmax_op(const void* in, void* out, int64_t rows, int64_t cols, cudaStream_t s) {
   auto x = static_cast<const T*>(in);
   auto y = static_cast<T*>(out);
-  const Plan p = plan<T>(rows, cols, aligned16(x) && aligned16(y));
-  if (p.per > 0) return launch_regs<Forward, T, kLog>(p, s, x, y, rows, cols);
+  const Plan p = plan<T, false>(rows, cols, aligned16(x) && aligned16(y));
+  if (p.per > 0) return launch_regs<Forward, T, kLog, false>(p, s, x, y, rows, cols);
   if (p.vec)
     return launch<softmax_long_kernel<T, kLog, Pack<T>::kWidth>>(SOMA_SITE, p.grid, p.threads, 0, s, x, y, rows, cols);
   return launch<softmax_long_kernel<T, kLog, 1>>(SOMA_SITE, p.grid, p.threads, 0, s, x, y, rows, cols);
@@ -303,8 +318,8 @@ int softmax_backward_op(const void* yv, const void* gv, void* giv, int64_t rows,
   auto y = static_cast<const T*>(yv);
   auto g = static_cast<const T*>(gv);
   auto gi = static_cast<T*>(giv);
-  const Plan p = plan<T>(rows, cols, aligned16(y) && aligned16(g) && aligned16(gi));
-  if (p.per > 0) return launch_regs<Backward, T, kLog>(p, s, y, g, gi, rows, cols);
+  const Plan p = plan<T, true>(rows, cols, aligned16(y) && aligned16(g) && aligned16(gi));
+  if (p.per > 0) return launch_regs<Backward, T, kLog, true>(p, s, y, g, gi, rows, cols);
   if (p.vec)
     return launch<softmax_backward_long_kernel<T, kLog, Pack<T>::kWidth>>(SOMA_SITE, p.grid, p.threads, 0, s, y, g,
                                                                           gi, rows, cols);

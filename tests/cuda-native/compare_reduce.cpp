@@ -186,8 +186,8 @@ template <typename T> void arg_suite() {
 }
 
 // Softmax's own paths besides the row shapes: a warp's row in 16-byte packs (100, 1024 columns), a block's row
-// in registers with packs (1028, 4096, 8196, 16384) and element by element (1031), the long-row loop with packs
-// (16388) and without (20001); then rows starting one element past a 16-byte boundary (element by element).
+// in registers with packs (1028, 4096) and element by element (1031), the long-row loop with packs (8196, 16384,
+// 16388) and without (20001); then rows starting one element past a 16-byte boundary (element by element).
 std::vector<Shape> softmax_shapes() {
   std::vector<Shape> v = row_shapes();
   if (g_subset) return v;
