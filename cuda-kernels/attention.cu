@@ -376,7 +376,8 @@ __global__ void __launch_bounds__(kBlock, 2) attention_forward_tiled(Args<float>
   float* vs = ks + 2 * S::kK;   // two buffers
   float* ps = vs + 2 * S::kV;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, ry = lane >> 3, kx = lane & 7;
-  const int64_t bh = blockIdx.x / qtiles, i0 = (blockIdx.x % qtiles) * kTq;
+  // The last query tiles first: under a causal mask they see the most keys, so the longest blocks start first.
+  const int64_t bh = blockIdx.x / qtiles, i0 = (qtiles - 1 - blockIdx.x % qtiles) * kTq;
   const int64_t b = bh / a.H, h = bh % a.H;
   const int nq = a.Tq - i0 < kTq ? int(a.Tq - i0) : kTq;
   const float ninf = neg_inf<float>();
