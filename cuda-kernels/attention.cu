@@ -28,6 +28,7 @@
 
 #include <cuda_runtime.h>
 #include <cstdint>
+#include <type_traits>
 
 namespace {
 using namespace soma_cuda;
@@ -304,6 +305,235 @@ __global__ void __launch_bounds__(kBlock) attention_forward(Args<T> a, int64_t q
   }
 }
 
+// ------------------------------------------------------------------ forward, register-blocked (f32)
+// The forward for f32 heads of 32, 64 or 128 features (D == Dv) whose rows start 16-byte aligned: the layout of
+// FlashAttention-2. A block of 4 warps owns 64 query rows (16 per warp); key / value tiles of BK rows are
+// double-buffered in shared memory (on sm_80 and later the next tile is fetched with cp.async while the current
+// one is used); every product is register-blocked: lane (ry, kx) = (lane / 8, lane % 8) of a warp holds the
+// scores of its rows ry + 4a (a < 4) against the tile's keys kx + 8b (b < BK / 8), and the output columns
+// 32 c + 4 kx + e of the same rows, so a 16-byte shared-memory read feeds 4 to 16 FMAs. The softmax runs in
+// the exp2 domain with scale * log2(e) folded into one multiply; per-lane partial row sums are added across the
+// row's 8 lanes once, at the end. Masks, key lengths and dropout are those of attention_forward.
+constexpr int kTq = 64;        // query rows per block
+constexpr int kTqWarp = 16;    // query rows per warp
+
+template <int HD, int BK>
+struct TiledSmem {
+  static constexpr int kLdK = HD + 4;  // padded: the 8 lanes of a quarter-warp read 8 keys in distinct banks
+  static constexpr int kLdP = BK + 4;
+  static constexpr int kQ = kTq * kLdK;
+  static constexpr int kK = BK * kLdK;
+  static constexpr int kV = BK * HD;
+  static constexpr int kP = kTq * kLdP;
+  static constexpr size_t bytes = sizeof(float) * (kQ + 2 * kK + 2 * kV + kP);
+};
+
+// 16 bytes global -> shared; asynchronous (cp.async) where the device has it, a plain copy otherwise (and on
+// the emulated device, where copy_commit / copy_wait are then no-ops).
+__device__ __forceinline__ void copy16(float* dst, const float* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src));
+#else
+  *reinterpret_cast<Bytes16*>(dst) = *reinterpret_cast<const Bytes16*>(src);
+#endif
+}
+__device__ __forceinline__ void copy_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+// Waits until at most one committed group of this thread is still in flight.
+__device__ __forceinline__ void copy_wait_all_but_one() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group 1;\n" ::);
+#endif
+}
+
+// dst[r * ld + c] = rows[r][c] for r < ROWS, c < HD; rows at or past `valid` are zeros (plain stores).
+template <int ROWS, int HD>
+__device__ __forceinline__ void stage_rows(float* dst, int ld, const float* rows, int64_t stride, int valid) {
+  constexpr int kPacks = HD / 4;
+  for (int idx = threadIdx.x; idx < ROWS * kPacks; idx += kBlock) {
+    const int r = idx / kPacks, c = (idx - r * kPacks) * 4;
+    float* d = dst + r * ld + c;
+    if (r < valid) {
+      copy16(d, rows + r * stride + c);
+    } else {
+      d[0] = d[1] = d[2] = d[3] = 0.0f;
+    }
+  }
+}
+
+template <int HD, int BK>
+__global__ void __launch_bounds__(kBlock, 2) attention_forward_tiled(Args<float> a, int64_t qtiles, float scale2) {
+  using S = TiledSmem<HD, BK>;
+  constexpr int KPL = BK / 8;   // keys per lane
+  constexpr int CPL = HD / 32;  // 16-byte column groups per lane
+  SOMA_DYNAMIC_SHARED(float, smem);
+  float* qs = smem;
+  float* ks = qs + S::kQ;       // two buffers
+  float* vs = ks + 2 * S::kK;   // two buffers
+  float* ps = vs + 2 * S::kV;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, ry = lane >> 3, kx = lane & 7;
+  // The last query tiles first: under a causal mask they see the most keys, so the longest blocks start first.
+  const int64_t bh = blockIdx.x / qtiles, i0 = (qtiles - 1 - blockIdx.x % qtiles) * kTq;
+  const int64_t b = bh / a.H, h = bh % a.H;
+  const int nq = a.Tq - i0 < kTq ? int(a.Tq - i0) : kTq;
+  const float ninf = neg_inf<float>();
+  const int64_t len = a.key_length(b);
+  const int64_t kend = a.causal ? (len < i0 + nq ? len : i0 + nq) : len;
+  const int64_t tiles = (kend + BK - 1) / BK;
+  const float* kbase = a.k + b * a.ks0 + h * a.ks1;
+  const float* vbase = a.v + b * a.vs0 + h * a.vs1;
+
+  float m[4], l[4], acc[4][CPL][4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    m[r] = ninf;
+    l[r] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[r][c][e] = 0.0f;
+  }
+
+  if (tiles > 0) {
+    stage_rows<kTq, HD>(qs, S::kLdK, a.q + b * a.qs0 + h * a.qs1 + i0 * a.qs2, a.qs2, nq);
+    const int nk0 = kend < BK ? int(kend) : BK;
+    stage_rows<BK, HD>(ks, S::kLdK, kbase, a.ks2, nk0);
+    stage_rows<BK, HD>(vs, HD, vbase, a.vs2, nk0);
+    copy_commit();
+  }
+
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int buf = int(t & 1);
+    const int64_t j0 = t * BK;
+    if (t + 1 < tiles) {  // the other buffer was last read before the previous iteration's closing barrier
+      const int64_t jn = j0 + BK;
+      const int nkn = kend - jn < BK ? int(kend - jn) : BK;
+      stage_rows<BK, HD>(ks + (buf ^ 1) * S::kK, S::kLdK, kbase + jn * a.ks2, a.ks2, nkn);
+      stage_rows<BK, HD>(vs + (buf ^ 1) * S::kV, HD, vbase + jn * a.vs2, a.vs2, nkn);
+    }
+    copy_commit();  // (possibly empty: the wait below then always leaves exactly the newest group in flight)
+    copy_wait_all_but_one();
+    __syncthreads();  // tile t (and the query rows) are in shared memory for every thread
+
+    // Scores: s[r][c] = q(row ry + 4 r) . k(key kx + 8 c).
+    float s[4][KPL];
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < KPL; ++c) s[r][c] = 0.0f;
+    const float* qw = qs + (warp * kTqWarp + ry) * S::kLdK;
+    const float* kt = ks + buf * S::kK + kx * S::kLdK;
+#pragma unroll 4
+    for (int d = 0; d < HD; d += 4) {
+      float4 q[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) q[r] = *reinterpret_cast<const float4*>(qw + 4 * r * S::kLdK + d);
+#pragma unroll
+      for (int c = 0; c < KPL; ++c) {
+        const float4 kv = *reinterpret_cast<const float4*>(kt + 8 * c * S::kLdK + d);
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          s[r][c] = fmaf(q[r].x, kv.x, s[r][c]);
+          s[r][c] = fmaf(q[r].y, kv.y, s[r][c]);
+          s[r][c] = fmaf(q[r].z, kv.z, s[r][c]);
+          s[r][c] = fmaf(q[r].w, kv.w, s[r][c]);
+        }
+      }
+    }
+
+    // Online softmax per row (the row's 8 lanes agree on its max through three shuffles).
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int row = warp * kTqWarp + ry + 4 * r;
+      const int64_t i = i0 + row;
+      float mt = ninf;
+#pragma unroll
+      for (int c = 0; c < KPL; ++c) {
+        const int64_t j = j0 + kx + 8 * c;
+        const bool vis = row < nq && j < kend && a.visible(b, i, j);
+        s[r][c] = vis ? s[r][c] * scale2 : ninf;
+        mt = s[r][c] > mt ? s[r][c] : mt;
+      }
+#pragma unroll
+      for (int o = 1; o < 8; o <<= 1) {
+        const float w = __shfl_xor_sync(kFull, mt, o);
+        mt = w > mt ? w : mt;
+      }
+      const float mnew = mt > m[r] ? mt : m[r];
+      float* prow = ps + row * S::kLdP + kx;
+      if (mnew == ninf) {  // nothing visible yet in this row: P = 0, nothing to rescale
+#pragma unroll
+        for (int c = 0; c < KPL; ++c) prow[8 * c] = 0.0f;
+        continue;
+      }
+      const float alpha = exp2f(m[r] - mnew);  // 0 while m was -inf
+      m[r] = mnew;
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < KPL; ++c) {
+        float p = exp2f(s[r][c] - mnew);  // 0 where masked
+        sum += p;
+        if (a.dropout > 0.0f && s[r][c] != ninf) p *= a.drop_factor(b, h, i, j0 + kx + 8 * c);
+        prow[8 * c] = p;
+      }
+      l[r] = l[r] * alpha + sum;
+#pragma unroll
+      for (int c = 0; c < CPL; ++c)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[r][c][e] *= alpha;
+    }
+    __syncwarp(kFull);  // this warp's P rows are written (each warp reads only its own)
+
+    // acc[r][c][e] += sum_j P(row ry + 4 r, j) V(j, 32 c + 4 kx + e).
+    const float* pw = ps + (warp * kTqWarp + ry) * S::kLdP;
+    const float* vt = vs + buf * S::kV + 4 * kx;
+#pragma unroll 2
+    for (int j = 0; j < BK; j += 4) {
+      float4 p[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) p[r] = *reinterpret_cast<const float4*>(pw + 4 * r * S::kLdP + j);
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) {
+#pragma unroll
+        for (int c = 0; c < CPL; ++c) {
+          const float4 v = *reinterpret_cast<const float4*>(vt + (j + jj) * HD + 32 * c);
+#pragma unroll
+          for (int r = 0; r < 4; ++r) {
+            const float pr = jj == 0 ? p[r].x : jj == 1 ? p[r].y : jj == 2 ? p[r].z : p[r].w;
+            acc[r][c][0] = fmaf(pr, v.x, acc[r][c][0]);
+            acc[r][c][1] = fmaf(pr, v.y, acc[r][c][1]);
+            acc[r][c][2] = fmaf(pr, v.z, acc[r][c][2]);
+            acc[r][c][3] = fmaf(pr, v.w, acc[r][c][3]);
+          }
+        }
+      }
+    }
+    __syncthreads();  // every read of this buffer and of P is done before they are refilled
+  }
+
+  constexpr float kLn2 = 0.693147180559945309f;
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    float lt = l[r];
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) lt += __shfl_xor_sync(kFull, lt, o);
+    const int row = warp * kTqWarp + ry + 4 * r;
+    if (row >= nq) continue;
+    const int64_t i = i0 + row;
+    const float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+    float* o = a.out + b * a.ws0 + h * a.ws1 + i * a.ws2 + 4 * kx;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      *reinterpret_cast<float4*>(o + 32 * c) =
+          make_float4(acc[r][c][0] * inv, acc[r][c][1] * inv, acc[r][c][2] * inv, acc[r][c][3] * inv);
+    if (kx == 0) a.lse[bh * a.Tq + i] = lt > 0.0f ? m[r] * kLn2 + logf(lt) : ninf;
+  }
+}
+
 // The normalised weights before dropout, [B, H, Tq, Tk] contiguous, from the final lse: an inspection path
 // (quadratic memory anyway), one block per (b, h, i), threads over keys.
 template <typename T>
@@ -556,12 +786,43 @@ Args<T> make_args(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64
   return a;
 }
 
+// The register-blocked forward where it applies (f32, D == Dv of 32, 64 or 128, rows 16-byte aligned); -1
+// where it does not (the general kernel runs), else the launch's status.
+template <int HD, int BK>
+int launch_forward_tiled(const Args<float>& a, cudaStream_t s) {
+  constexpr size_t shared = TiledSmem<HD, BK>::bytes;  // above 48 KiB: opted in
+  const int set = static_cast<int>(cudaFuncSetAttribute(attention_forward_tiled<HD, BK>,
+                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+  if (set != 0) return set;
+  const int64_t tiles = (a.Tq + kTq - 1) / kTq;
+  const float scale2 = float(double(a.scale) * 1.4426950408889634);  // scale * log2(e): exp(x) = exp2(x log2 e)
+  return launch<attention_forward_tiled<HD, BK>>(SOMA_SITE, dim3(unsigned(a.B * a.H * tiles)), kBlock, shared, s, a,
+                                                  tiles, scale2);
+}
+
+template <typename T>
+int forward_register_blocked(const Args<T>& a, cudaStream_t s) {
+  if constexpr (!std::is_same<T, float>::value) {
+    return -1;
+  } else {
+    if (a.D != a.Dv || (a.D != 32 && a.D != 64 && a.D != 128)) return -1;
+    const int64_t strides[] = {a.qs0, a.qs1, a.qs2, a.ks0, a.ks1, a.ks2, a.vs0, a.vs1, a.vs2, a.ws0, a.ws1, a.ws2};
+    for (int64_t st : strides)
+      if (st % 4 != 0) return -1;
+    if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || !aligned16(a.out)) return -1;
+    if (a.D == 32) return launch_forward_tiled<32, 64>(a, s);
+    if (a.D == 64) return launch_forward_tiled<64, 64>(a, s);
+    return launch_forward_tiled<128, 32>(a, s);
+  }
+}
+
 template <typename T>
 int forward_typed(Args<T> a, void* out, const int64_t* os, void* lse, void* weights, cudaStream_t s) {
   a.out = static_cast<T*>(out); a.ws0 = os[0]; a.ws1 = os[1]; a.ws2 = os[2];
   a.lse = static_cast<T*>(lse);
   if (a.B * a.H * a.Tq == 0) return 0;
-  int status = launch_tiled<T>(Kind::Forward, a, a.Dv, s);
+  int status = forward_register_blocked(a, s);
+  if (status < 0) status = launch_tiled<T>(Kind::Forward, a, a.Dv, s);
   if (status != 0 || weights == nullptr || a.Tk == 0) return status;
   return launch<attention_weights<T>>(SOMA_SITE, dim3(unsigned(a.B * a.H * a.Tq)), kBlock, 0, s, a,
                                       static_cast<T*>(weights));

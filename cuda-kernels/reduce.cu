@@ -1,9 +1,8 @@
-// Reductions, arg-extrema, softmax / log-softmax and their backward on CUDA (f32, f64; arg-extrema also int32),
-// with the semantics of native/src/reduce.cpp: contiguous rows x cols matrices, one output per row; sums in
-// double; MAX / MIN propagate NaN; arg-extrema give the first index, a NaN counting as the extremum; VAR is the
-// population variance in two passes; softmax subtracts the row maximum. One warp owns a short row, one block a
-// long one; few very long rows are split over blocks through a workspace (reduce.cuh). No atomics: results are
-// bit-identical run to run.
+// Reductions and arg-extrema on CUDA (f32, f64; arg-extrema also int32; softmax is in softmax.cu), with the
+// semantics of native/src/reduce.cpp: contiguous rows x cols matrices, one output per row; sums in double;
+// MAX / MIN propagate NaN; arg-extrema give the first index, a NaN counting as the extremum; VAR is the
+// population variance in two passes. One warp owns a short row, one block a long one; few very long rows are
+// split over blocks through a workspace (reduce.cuh). No atomics: results are bit-identical run to run.
 #include "reduce.cuh"
 
 namespace {
@@ -304,69 +303,6 @@ int arg_rows_typed(int op, const void* in, int32_t* out, int64_t rows, int64_t c
   return static_cast<int>(cudaErrorInvalidValue);
 }
 
-// ------------------------------------------------------------------ softmax and log-softmax
-// m = max (NaN-propagating), s = sum exp(x - m) in double; softmax y = exp(x - m) * (1 / s),
-// log-softmax y = x - (m + log s). Three passes over the row (the second and third hit the cache).
-template <typename T, bool kBlock, bool kLog>
-__global__ void softmax_kernel(const T* in, T* out, int64_t rows, int64_t cols) {
-  using G = Group<kBlock>;
-  for (int64_t r = G::first_row(); r < rows; r += G::row_stride()) {
-    const T* x = in + r * cols;
-    T* y = out + r * cols;
-    const T m = group_extremum<kBlock, true>(x, cols);
-    double acc = 0.0;
-    for (int64_t c = G::rank(); c < cols; c += G::size()) acc += double(r_exp(T(x[c] - m)));
-    const double s = G::reduce(acc, SumOp{});
-    if (kLog) {
-      const T shift = m + T(log(s));
-      for (int64_t c = G::rank(); c < cols; c += G::size()) y[c] = x[c] - shift;
-    } else {
-      const T inv = T(1.0 / s);
-      for (int64_t c = G::rank(); c < cols; c += G::size()) y[c] = r_exp(T(x[c] - m)) * inv;
-    }
-  }
-}
-
-// softmax: gi = y * (g - sum(g * y)); log-softmax: gi = g - exp(y) * sum(g).
-template <typename T, bool kBlock, bool kLog>
-__global__ void softmax_backward_kernel(const T* ys, const T* gs, T* gis, int64_t rows, int64_t cols) {
-  using G = Group<kBlock>;
-  for (int64_t r = G::first_row(); r < rows; r += G::row_stride()) {
-    const T* y = ys + r * cols;
-    const T* g = gs + r * cols;
-    T* gi = gis + r * cols;
-    double acc = 0.0;
-    for (int64_t c = G::rank(); c < cols; c += G::size())
-      acc += kLog ? double(g[c]) : double(g[c]) * double(y[c]);
-    const T s = T(G::reduce(acc, SumOp{}));
-    if (kLog) {
-      for (int64_t c = G::rank(); c < cols; c += G::size()) gi[c] = g[c] - r_exp(y[c]) * s;
-    } else {
-      for (int64_t c = G::rank(); c < cols; c += G::size()) gi[c] = y[c] * (g[c] - s);
-    }
-  }
-}
-
-template <typename T, bool kLog>
-int softmax_op(const void* in, void* out, int64_t rows, int64_t cols, cudaStream_t s) {
-  auto x = static_cast<const T*>(in);
-  auto y = static_cast<T*>(out);
-  const RowLaunch l = row_launch(rows, cols);
-  if (l.block) return launch<softmax_kernel<T, true, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
-  return launch<softmax_kernel<T, false, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, x, y, rows, cols);
-}
-
-template <typename T, bool kLog>
-int softmax_backward_op(const void* y, const void* g, void* gi, int64_t rows, int64_t cols, cudaStream_t s) {
-  auto py = static_cast<const T*>(y);
-  auto pg = static_cast<const T*>(g);
-  auto po = static_cast<T*>(gi);
-  const RowLaunch l = row_launch(rows, cols);
-  if (l.block)
-    return launch<softmax_backward_kernel<T, true, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, py, pg, po, rows, cols);
-  return launch<softmax_backward_kernel<T, false, kLog>>(SOMA_SITE, l.grid, l.threads, 0, s, py, pg, po, rows, cols);
-}
-
 bool empty(int64_t rows, int64_t cols) { return rows <= 0 || cols <= 0; }
 int invalid() { return static_cast<int>(cudaErrorInvalidValue); }
 
@@ -437,33 +373,6 @@ int soma_cuda_arg_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, con
     case SOMA_F32: return arg_rows_typed<float>(op, in, out, rows, cols, as_stream(stream));
     case SOMA_F64: return arg_rows_typed<double>(op, in, out, rows, cols, as_stream(stream));
     case SOMA_I32: return arg_rows_typed<int32_t>(op, in, out, rows, cols, as_stream(stream));
-    default: return invalid();
-  }
-}
-
-int soma_cuda_softmax_rows(int log, int dtype, int64_t rows, int64_t cols, const void* in, void* out, void* stream) {
-  if (empty(rows, cols)) return 0;
-  switch (dtype) {
-    case SOMA_F32:
-      return log ? softmax_op<float, true>(in, out, rows, cols, as_stream(stream))
-                 : softmax_op<float, false>(in, out, rows, cols, as_stream(stream));
-    case SOMA_F64:
-      return log ? softmax_op<double, true>(in, out, rows, cols, as_stream(stream))
-                 : softmax_op<double, false>(in, out, rows, cols, as_stream(stream));
-    default: return invalid();
-  }
-}
-
-int soma_cuda_softmax_rows_backward(int log, int dtype, int64_t rows, int64_t cols, const void* y,
-                                    const void* grad_out, void* grad_in, void* stream) {
-  if (empty(rows, cols)) return 0;
-  switch (dtype) {
-    case SOMA_F32:
-      return log ? softmax_backward_op<float, true>(y, grad_out, grad_in, rows, cols, as_stream(stream))
-                 : softmax_backward_op<float, false>(y, grad_out, grad_in, rows, cols, as_stream(stream));
-    case SOMA_F64:
-      return log ? softmax_backward_op<double, true>(y, grad_out, grad_in, rows, cols, as_stream(stream))
-                 : softmax_backward_op<double, false>(y, grad_out, grad_in, rows, cols, as_stream(stream));
     default: return invalid();
   }
 }

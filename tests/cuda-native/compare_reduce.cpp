@@ -185,8 +185,20 @@ template <typename T> void arg_suite() {
   }
 }
 
+// Softmax's own paths besides the row shapes: a warp's row in 16-byte packs (100, 1024 columns), a block's row
+// in registers with packs (1028, 4096) and element by element (1031), the long-row loop with packs (8196, 16384,
+// 16388) and without (20001); then rows starting one element past a 16-byte boundary (element by element).
+std::vector<Shape> softmax_shapes() {
+  std::vector<Shape> v = row_shapes();
+  if (g_subset) return v;
+  for (Shape s : std::vector<Shape>{{3, 100}, {4, 1024}, {3, 1028}, {3, 1031}, {2, 4096}, {2, 8196}, {2, 16384},
+                                    {2, 16388}, {1, 20001}})
+    v.push_back(s);
+  return v;
+}
+
 template <typename T> void softmax_suite() {
-  for (Shape s : row_shapes()) {
+  for (Shape s : softmax_shapes()) {
     if (s.cols == 0) continue;
     const size_t n = size_t(s.rows * s.cols);
     for (int log : {0, 1}) {
@@ -209,6 +221,34 @@ template <typename T> void softmax_suite() {
       compare(what + " backward", twice<T>(what + " backward", gi, [&] {
                 return soma_cuda_softmax_rows_backward(log, dtype_of<T>(), s.rows, s.cols, y.p, dg.p, gi.p, nullptr);
               }), gref, false);
+    }
+  }
+}
+
+// Rows that start one element past a 16-byte boundary (a view at an offset): the kernels must not use packs.
+template <typename T> void softmax_misaligned_suite() {
+  if (g_subset) return;
+  for (Shape s : std::vector<Shape>{{3, 100}, {2, 4096}, {1, 20000}}) {
+    const size_t n = size_t(s.rows * s.cols);
+    for (int log : {0, 1}) {
+      std::vector<T> x = gaussian<T>(n + 1, 4);
+      std::vector<T> ref(n), gref(n);
+      soma_cpu_softmax_rows(log, dtype_of<T>(), s.rows, s.cols, x.data() + 1, ref.data());
+      Dev<T> dx(x), y(Dev<T>::poison(n + 1));
+      const std::string what = tu::format("softmax_rows misaligned log %d %s %lldx%lld", log, tname<T>(),
+                                          (long long)s.rows, (long long)s.cols);
+      std::vector<T> got = twice<T>(what, y, [&] {
+        return soma_cuda_softmax_rows(log, dtype_of<T>(), s.rows, s.cols, dx.p + 1, y.p + 1, nullptr);
+      });
+      compare(what, std::vector<T>(got.begin() + 1, got.end()), ref, false);
+      std::vector<T> g = gaussian<T>(n + 1);
+      soma_cpu_softmax_rows_backward(log, dtype_of<T>(), s.rows, s.cols, got.data() + 1, g.data() + 1, gref.data());
+      Dev<T> dg(g), gi(Dev<T>::poison(n + 1));
+      std::vector<T> back = twice<T>(what + " backward", gi, [&] {
+        return soma_cuda_softmax_rows_backward(log, dtype_of<T>(), s.rows, s.cols, y.p + 1, dg.p + 1, gi.p + 1,
+                                               nullptr);
+      });
+      compare(what + " backward", std::vector<T>(back.begin() + 1, back.end()), gref, false);
     }
   }
 }
@@ -346,12 +386,12 @@ int main(int argc, char** argv) {
       {"reductions f32", reduce_suite<float>},
       {"split rows f32 (--subset)", split_subset_suite},
       {"arg-extrema f32, i32", [] { arg_suite<float>(); arg_suite<int32_t>(); }},
-      {"softmax f32", softmax_suite<float>},
+      {"softmax f32", [] { softmax_suite<float>(); softmax_misaligned_suite<float>(); }},
       {"element-wise losses f32", elementwise_loss_suite<float>},
       {"cross-entropies f32", cross_entropy_suite<float>},
       {"reductions f64", [] { if (!g_subset) reduce_suite<double>(); }},
       {"arg-extrema f64", [] { if (!g_subset) arg_suite<double>(); }},
-      {"softmax f64", [] { if (!g_subset) softmax_suite<double>(); }},
+      {"softmax f64", [] { if (!g_subset) { softmax_suite<double>(); softmax_misaligned_suite<double>(); } }},
       {"element-wise losses f64", [] { if (!g_subset) elementwise_loss_suite<double>(); }},
       {"cross-entropies f64", [] { if (!g_subset) cross_entropy_suite<double>(); }},
   };

@@ -33,7 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * weights) and backward (dq, dk, dv), f32 (1e-4, products) and f64 (1e-11), fresh random inputs, outputs
  * poisoned with NaN, every mask kind (causal, key lengths with an empty batch entry, key mask, full mask with a
  * fully masked row, dropout from the Philox stream), time lengths below, at and past a tile of 32, head-split
- * strided layouts, and feature widths that need several chunks and column slices. Then the op on cuda:0.
+ * strided layouts, and feature widths that need several chunks and column slices; the register-blocked f32
+ * forward (heads of 32, 64, 128) with times not multiples of its tiles; large logits. Then the op on cuda:0.
  */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
@@ -74,11 +75,19 @@ class CudaAttentionTest {
 
     /** One comparison: CPU kernels and CUDA kernels on the same inputs. */
     private static void compareKernels(DType dtype, long[] sh, Masks masks, boolean headSplit, SplittableRandom r) {
+        compareKernels(dtype, sh, masks, headSplit, r, 1);
+    }
+
+    /** As above, with the queries multiplied by {@code spread} (large spreads: logits far apart, big exponents). */
+    private static void compareKernels(DType dtype, long[] sh, Masks masks, boolean headSplit, SplittableRandom r,
+                                       double spread) {
         long b = sh[0], h = sh[1], tq = sh[2], tk = sh[3], d = sh[4], dv = sh[5];
-        String what = dtype + " " + Arrays.toString(sh) + " " + masks + (headSplit ? " head-split" : "");
+        String what = dtype + " " + Arrays.toString(sh) + " " + masks + (headSplit ? " head-split" : "")
+                + (spread != 1 ? " spread " + spread : "");
         Backend cpu = Backends.cpu();
         Backend gpu = gpu();
         double[] qv = gaussian64(r, b * h * tq * d), kv = gaussian64(r, b * h * tk * d);
+        for (int i = 0; i < qv.length; i++) qv[i] *= spread;
         double[] vv = gaussian64(r, b * h * tk * dv), gv = gaussian64(r, b * h * tq * dv);
         int[] lengths = null;
         int[] mask = null;
@@ -184,6 +193,35 @@ class CudaAttentionTest {
         for (DType dtype : new DType[] {DType.F32, DType.F64}) {
             for (long[] sh : SHAPES) compareKernels(dtype, sh, masks, (n++ % 2) == 1, r);
         }
+        assertNoGpuLeak(before);
+    }
+
+    /**
+     * The register-blocked f32 forward (heads of 32, 64 and 128 features, D == Dv, rows 16-byte aligned): query
+     * counts below, at and past its 64-row block, key counts below, at and past its key tile (64; 32 for heads of
+     * 128) and over several double-buffered tiles; contiguous and head-split (strided) layouts; every mask kind.
+     */
+    @ParameterizedTest
+    @EnumSource(Masks.class)
+    void registerBlockedForwardMatchesTheCpuBackend(Masks masks) {
+        gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        long[][] shapes = {{2, 2, 70, 70, 64, 64}, {1, 2, 64, 129, 32, 32}, {2, 1, 130, 37, 128, 128},
+            {1, 1, 5, 200, 64, 64}};
+        int n = 0;
+        for (long[] sh : shapes) compareKernels(DType.F32, sh, masks, (n++ % 2) == 1, r);
+        assertNoGpuLeak(before);
+    }
+
+    /** Logits far apart (queries scaled by 30: scores in the hundreds) through both forward kernels. */
+    @Test
+    void largeLogitsStayFinite() {
+        gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        compareKernels(DType.F32, new long[] {1, 2, 67, 90, 64, 64}, Masks.CAUSAL, false, r, 30);
+        compareKernels(DType.F32, new long[] {1, 2, 67, 90, 16, 16}, Masks.KEY_MASK, true, r, 30);
         assertNoGpuLeak(before);
     }
 

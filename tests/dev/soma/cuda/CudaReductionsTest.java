@@ -281,6 +281,65 @@ class CudaReductionsTest {
         assertNoGpuLeak(before);
     }
 
+    /**
+     * Softmax's own layouts (cuda-kernels/softmax.cu): a warp's row in 16-byte packs (100, 1024 columns), a block's
+     * row in registers with packs (1028, 4096) and element by element (1031), the long-row loop with packs (16384,
+     * 16388) and without (20001); each also with rows starting one element past a 16-byte boundary (a view at an
+     * offset), and with a very negative and a very large logit in the row.
+     */
+    @Test
+    void softmaxLayoutsMatchTheCpuBackend() {
+        Backend gpu = gpu();
+        Backend cpu = Backends.cpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        long[][] shapes = {{3, 100}, {4, 1024}, {3, 1028}, {3, 1031}, {2, 4096}, {2, 16384}, {2, 16388}, {1, 20001}};
+        for (boolean log : new boolean[] {false, true}) {
+            for (DType dtype : DTYPES) {
+                for (long[] s : shapes) {
+                    for (boolean misaligned : new boolean[] {false, true}) {
+                        try (Scope sc = Scope.open()) {
+                            int n = (int) (s[0] * s[1]);
+                            double[] v = gaussianD(r, n);
+                            for (int i = 0; i < n; i++) v[i] *= 4;
+                            v[0] = -1e4;
+                            v[1] = 85;
+                            double[] g = gaussianD(r, n);
+                            String what = (log ? "logSoftmax " : "softmax ") + dtype + " " + Arrays.toString(s)
+                                    + (misaligned ? " misaligned" : "");
+                            Tensor ref = Tensor.empty(DType.F64, Device.cpu(), s);
+                            cpu.reductions().softmaxRows(log, Tensor.of(rounded(v, dtype), s), s[0], s[1], ref);
+                            Tensor x = misaligned ? offsetByOne(device(v, dtype, n), s) : device(v, dtype, s);
+                            Tensor y = misaligned ? offsetByOne(poisoned(dtype, n), s) : poisoned(dtype, s);
+                            gpu.reductions().softmaxRows(log, x, s[0], s[1], y);
+                            compare(what, dtype, y.toDoubleArray(), ref.toDoubleArray(), Reference.REDUCTION_F32);
+                            Tensor giRef = Tensor.empty(DType.F64, Device.cpu(), s);
+                            cpu.reductions().softmaxRowsBackward(log, Tensor.of(y.toDoubleArray(), s),
+                                    Tensor.of(rounded(g, dtype), s), s[0], s[1], giRef);
+                            Tensor dy = misaligned ? offsetByOne(device(g, dtype, n), s) : device(g, dtype, s);
+                            Tensor gi = misaligned ? offsetByOne(poisoned(dtype, n), s) : poisoned(dtype, s);
+                            gpu.reductions().softmaxRowsBackward(log, y, dy, s[0], s[1], gi);
+                            compare(what + " backward", dtype, gi.toDoubleArray(), giRef.toDoubleArray(),
+                                    Reference.REDUCTION_F32);
+                        }
+                    }
+                }
+            }
+        }
+        assertNoGpuLeak(before);
+    }
+
+    /** The flat device tensor's values moved one element along in a fresh buffer, seen as a contiguous view. */
+    private static Tensor offsetByOne(Tensor flat, long[] shape) {
+        long n = flat.numel();
+        Tensor wider = Tensor.empty(flat.dtype(), flat.device(), n + 1);
+        Tensor view = wider.slice(0, 1, n + 1, 1);
+        flat.backend().memory().copy(flat, view);
+        Tensor rows = view.reshape(shape);
+        if (!rows.isContiguous() || rows.address() % 16 == 0) throw new AssertionError("not a misaligned view");
+        return rows;
+    }
+
     /** No atomics: the same input gives bit-identical outputs, on every path (split rows, leading chunks). */
     @Test
     void twoRunsAreBitIdentical() {
