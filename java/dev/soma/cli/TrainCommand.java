@@ -5,6 +5,7 @@ import dev.soma.data.Mnist;
 import dev.soma.distributed.Mpi;
 import dev.soma.model.CsvLogger;
 import dev.soma.model.FitOptions;
+import dev.soma.privacy.PoissonSampler;
 import dev.soma.privacy.PrivacySettings;
 import dev.soma.model.History;
 import dev.soma.model.ModelCheckpoint;
@@ -192,7 +193,10 @@ final class TrainCommand implements Callable<Integer> {
     /** {@code opt} with the --lr-schedule from {@code lr} over all steps of --epochs on {@code examples} examples. */
     private <O extends Optimizer> O scheduled(O opt, double lr, long examples) {
         long global = (long) batchSize * ranks; // data-parallel: one step per global batch
-        long totalSteps = (long) epochs * ((examples + global - 1) / global);
+        // DP-SGD's Poisson-sampled epochs are round(N / batch) steps, not ceil: the cosine must end on the last one.
+        long perEpoch = dpNoise != null && examples > 0 ? PoissonSampler.stepsPerEpoch((int) examples, batchSize)
+                : (examples + global - 1) / global;
+        long totalSteps = (long) epochs * perEpoch;
         switch (lrSchedule) {
             case "constant" -> { }
             case "cosine" -> opt.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));

@@ -60,7 +60,7 @@ class OptimizerCliTest {
     }
 
     /** The "optimizer" entry of a safetensors file's metadata (8-byte little-endian header length, then JSON). */
-    private static JsonObject savedOptimizer(Path file) throws Exception {
+    static JsonObject savedOptimizer(Path file) throws Exception {
         byte[] bytes = Files.readAllBytes(file);
         long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         String header = new String(bytes, 8, (int) n, StandardCharsets.UTF_8);
