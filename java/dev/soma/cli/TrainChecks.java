@@ -54,6 +54,7 @@ final class TrainChecks {
             throw new IllegalArgumentException(who + ": --precision " + precision + " is wired into the image classifiers ("
                     + String.join(", ", ReferenceModels.names()) + ") only");
         }
+        optimizer(c, who);
         if (c.model.equals("gan")) {
             atLeast(who, "--d-steps", c.discriminatorSteps, 1);
             if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {
@@ -74,6 +75,23 @@ final class TrainChecks {
         }
         if (c.out != null && Files.exists(c.out) && !Files.isDirectory(c.out)) {
             throw new IllegalArgumentException(who + ": --out " + c.out + " is a file, expected a run folder");
+        }
+    }
+
+    /** --optimizer is the image classifiers' (the others keep their own); --momentum belongs to sgd. */
+    private static void optimizer(TrainCommand c, String who) {
+        if (!c.optimizer.equals("adam") && !c.optimizer.equals("sgd")) {
+            throw new IllegalArgumentException(who + ": unknown --optimizer '" + c.optimizer + "': expected adam or sgd");
+        }
+        if (c.optimizer.equals("sgd") && !ReferenceModels.names().contains(c.model)) {
+            throw new IllegalArgumentException(who + ": --optimizer sgd works with the image classifiers ("
+                    + String.join(", ", ReferenceModels.names()) + ") only; " + c.model + " trains with Adam");
+        }
+        if (!(c.momentum >= 0 && c.momentum < 1)) {
+            throw new IllegalArgumentException(who + ": --momentum must be in [0, 1), got " + c.momentum);
+        }
+        if (c.momentum != 0 && !c.optimizer.equals("sgd")) {
+            throw new IllegalArgumentException(who + ": --momentum needs --optimizer sgd (Adam has its own moments)");
         }
     }
 

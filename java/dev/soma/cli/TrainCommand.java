@@ -5,12 +5,15 @@ import dev.soma.data.Mnist;
 import dev.soma.distributed.Mpi;
 import dev.soma.model.CsvLogger;
 import dev.soma.model.FitOptions;
+import dev.soma.privacy.PoissonSampler;
 import dev.soma.privacy.PrivacySettings;
 import dev.soma.model.History;
 import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
 import dev.soma.optim.LearningRateSchedule;
+import dev.soma.optim.Optimizer;
+import dev.soma.optim.SGD;
 import dev.soma.tensor.Device;
 import dev.soma.zoo.ReferenceModels;
 import picocli.CommandLine.Command;
@@ -68,8 +71,16 @@ final class TrainCommand implements Callable<Integer> {
     int batchSize;
 
     @Option(names = "--learning-rate", defaultValue = "0.001",
-            description = "Adam's learning rate (default ${DEFAULT-VALUE}; gan: 2e-4, charlm: 3e-3 for lstm unless given)")
+            description = "the optimizer's learning rate (default ${DEFAULT-VALUE}; gan: 2e-4, charlm: 3e-3 for lstm unless given)")
     double learningRate;
+
+    @Option(names = "--optimizer", defaultValue = "adam",
+            description = "cnn, mlp, dale: adam (default) or sgd (plain or with --momentum, as in the DP-SGD literature)")
+    String optimizer;
+
+    @Option(names = "--momentum", defaultValue = "0",
+            description = "--optimizer sgd only: heavy-ball momentum in [0, 1) (default ${DEFAULT-VALUE})")
+    double momentum;
 
     @Option(names = "--lr-schedule", defaultValue = "cosine",
             description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay)")
@@ -170,16 +181,32 @@ final class TrainCommand implements Callable<Integer> {
 
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
-        Adam adam = new Adam(lr);
+        return scheduled(new Adam(lr), lr, examples);
+    }
+
+    /** The image classifiers' optimizer: --optimizer at {@code lr} (SGD with --momentum), with the --lr-schedule. */
+    Optimizer imageOptimizer(double lr, long examples) {
+        return switch (optimizer) {
+            case "adam" -> adam(lr, examples);
+            case "sgd" -> scheduled(new SGD(lr, momentum, false), lr, examples);
+            default -> throw new IllegalArgumentException("train: unknown --optimizer '" + optimizer + "': expected adam or sgd");
+        };
+    }
+
+    /** {@code opt} with the --lr-schedule from {@code lr} over all steps of --epochs on {@code examples} examples. */
+    private <O extends Optimizer> O scheduled(O opt, double lr, long examples) {
         long global = (long) batchSize * ranks; // data-parallel: one step per global batch
-        long totalSteps = (long) epochs * ((examples + global - 1) / global);
+        // DP-SGD's Poisson-sampled epochs are round(N / batch) steps, not ceil: the cosine must end on the last one.
+        long perEpoch = dpNoise != null && examples > 0 ? PoissonSampler.stepsPerEpoch((int) examples, batchSize)
+                : (examples + global - 1) / global;
+        long totalSteps = (long) epochs * perEpoch;
         switch (lrSchedule) {
             case "constant" -> { }
-            case "cosine" -> adam.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));
+            case "cosine" -> opt.schedule(LearningRateSchedule.cosineDecay(lr, Math.max(totalSteps, 1), 0.0));
             default -> throw new IllegalArgumentException("train: unknown --lr-schedule '" + lrSchedule
                     + "': expected constant or cosine");
         }
-        return adam;
+        return opt;
     }
 
     private boolean divisive() {
@@ -229,13 +256,14 @@ final class TrainCommand implements Callable<Integer> {
         try (Sequential m = model.equals("dale") ? ReferenceModels.daleClassifier(Mnist.NUM_CLASSES, excitatoryShare, divisive())
                 : ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
             int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
-            Adam adam = adam(learningRate, trainExamples);
-            m.seed(seed).to(device).compile(adam, "sparse_categorical_crossentropy", "accuracy");
+            Optimizer opt = imageOptimizer(learningRate, trainExamples);
+            m.seed(seed).to(device).compile(opt, "sparse_categorical_crossentropy", "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "Adam lr %g (%s), on %s, precision %s%s%n", train.size(), validationSplit * 100, epochs, batchSize, learningRate,
-                    lrSchedule, device, precision, robustness.describe());
+                    + "%s lr %g (%s), on %s, precision %s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
+                    optimizer.equals("sgd") ? "SGD momentum " + momentum + "," : "Adam", learningRate, lrSchedule, device,
+                    precision, robustness.describe());
             console.flush();
             FitOptions options = resumable(robustness.apply(new FitOptions(), seed).batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)

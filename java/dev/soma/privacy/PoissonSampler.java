@@ -31,6 +31,11 @@ public final class PoissonSampler {
         return (int) Math.max(1, Math.round(1 / q));
     }
 
+    /** {@link #stepsPerEpoch()} of a sampler over {@code size} examples at expected batch {@code batchSize}. */
+    public static int stepsPerEpoch(int size, int batchSize) {
+        return (int) Math.max(1, Math.round(1 / ((double) batchSize / size))); // the same q as the constructor's
+    }
+
     /** The indices of step {@code step} of epoch {@code epoch}, ascending. */
     public int[] sample(int epoch, int step) {
         SplittableRandom r = new SplittableRandom(mix(seed, epoch, step));

@@ -51,4 +51,18 @@ class DpTrainCliTest {
         assertTrue(eps > 0 && Double.isFinite(eps), last);
         assertTrue(Files.readString(dir.resolve("run/history.csv")).contains("epsilon"), "epsilon in history.csv");
     }
+
+    @Test
+    void theCosineScheduleEndsOnAPrivateRunsLastStep(@TempDir Path dir) throws Exception {
+        // 96 images, 5 % held out: N = 91; batch 17 gives round(91 / 17) = 5 Poisson steps per epoch, not ceil = 6
+        Path data = TrainResumeCliTest.dataset(dir);
+        Path run = dir.resolve("run");
+        CliRun r = CliRun.of("train", "mlp", "--dataset", data.toString(), "--epochs", "2", "--batch-size", "17",
+                "--learning-rate", "0.01", "--quiet", "--out", run.toString(), "--dp-noise", "1.1", "--dp-clip", "1.0");
+        assertEquals(0, r.exit(), r.err());
+        com.google.gson.JsonObject optimizer = OptimizerCliTest.savedOptimizer(run.resolve("model.safetensors"));
+        assertEquals(10, optimizer.get("iterations").getAsLong(), optimizer.toString());
+        assertEquals(0.0, optimizer.getAsJsonObject("config").get("learning_rate").getAsDouble(), 1e-12,
+                "the cosine schedule had not reached its end at the last step: " + optimizer);
+    }
 }
