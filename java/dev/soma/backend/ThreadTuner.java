@@ -19,30 +19,35 @@ import java.util.Arrays;
  *       switches when their median is at least {@value #SWITCH_GAIN_PERCENT} % lower (the first unit at a new count
  *       is not timed: it builds that count's oneDNN primitives), and goes on halving while that pays;</li>
  *   <li>also probes half the count when the loop's own thread waited for a core over {@value #CONTENDED_PERCENT} %
- *       of the time (Linux schedstat: load present from the start shows no level change), backing off to every
+ *       of the time in two windows in a row (Linux schedstat: load present from the start shows no level change), backing off to every
  *       1,024 units while the current count keeps winning;</li>
  *   <li>checks each switch on the first full window after it and probes the way back when that runs slower than the
  *       count it left;</li>
  *   <li>below the maximum, probes double the count when the level falls by a quarter (load left), and otherwise
- *       after 256 units, backing off to every 1,024 while the lower count keeps winning (a probe under load costs
+ *       after 64 units, backing off to every 1,024 while the lower count keeps winning (a probe under load costs
  *       a few slow units; waiting longer costs speed after the load left).</li>
  * </ul>
- * {@code -Dsoma.cpu.adaptiveThreads=false} turns it off (the process's count always). That is the setting for
- * bit-for-bit reproducible training: reductions in oneDNN and in our kernels split their sums by thread count, so a
- * run whose count follows the machine's load may differ from another in the last bits. One tuner per loop, used
- * from the loop's thread only; outside its units the thread keeps its own count.
+ * Level changes and waits act only {@value #MIN_GAP} units or more after the last probe (a noisy load moves the
+ * median back and forth).
+ *
+ * <p>Opt-in ({@code -Dsoma.cpu.adaptiveThreads=true}), for two reasons. Reductions in oneDNN and in our kernels split
+ * their sums by thread count, so a run whose count followed the load differs from another in the last bits, and
+ * training is bit-for-bit reproducible only with a fixed count. And on this project's quiet 2-core hosts the JIT's
+ * compiler threads still made it probe, and in 2 of 4 runs settle on one thread (cnn 24 ms a step against 16 ms).
+ * One tuner per loop, used from the loop's thread only; outside its units the thread keeps its own count.
  */
 public final class ThreadTuner {
     private static final System.Logger LOG = System.getLogger(ThreadTuner.class.getName());
-    /** The switch, read when a tuner is made: {@code -Dsoma.cpu.adaptiveThreads=false} pins the process's count. */
+    /** The switch, read when a tuner is made: {@code -Dsoma.cpu.adaptiveThreads=true} lets counts follow the load. */
     public static final String PROPERTY = "soma.cpu.adaptiveThreads";
     static final int WARMUP = 20;
     static final int WINDOW = 8;
     static final int PROBE = 3;
     static final int SWITCH_GAIN_PERCENT = 8;
     static final double LEVEL_SHIFT = 1.25;
-    static final int CONTENDED_PERCENT = 20;
-    static final long FIRST_PERIOD = 256;
+    static final int CONTENDED_PERCENT = 35;
+    static final long MIN_GAP = 64;
+    static final long FIRST_PERIOD = 64;
     static final long MAX_PERIOD = 1024;
 
     private static final ThreadLocal<int[]> LAST_UNIT = ThreadLocal.withInitial(() -> new int[1]);
@@ -56,6 +61,7 @@ public final class ThreadTuner {
     private long waitMark = -1;
     private long clockMark;
     private int sinceWaitMark;
+    private int contendedWindows;
     private final double[] recent = new double[WINDOW];
     private int recentCount;
     private int recentNext;
@@ -107,9 +113,9 @@ public final class ThreadTuner {
         return LAST_UNIT.get()[0];
     }
 
-    /** Whether thread counts may follow the load ({@link #PROPERTY}, on unless set to false). */
+    /** Whether thread counts may follow the load: opt-in, {@code -Dsoma.cpu.adaptiveThreads=true}. */
     public static boolean adaptive() {
-        return !"false".equalsIgnoreCase(System.getProperty(PROPERTY));
+        return "true".equalsIgnoreCase(System.getProperty(PROPERTY));
     }
 
     /** The count the next unit runs on (what {@link #begin()} sets). */
@@ -156,6 +162,8 @@ public final class ThreadTuner {
                 // The switch held: keep going the same way while it pays (e.g. 16 -> 8 -> 4 threads).
                 probe(beforeThreads > threads ? down() : up());
             }
+        } else if (sinceProbe < MIN_GAP) {
+            // Too soon after the last probe: a noisy load moves the median back and forth.
         } else if (now > level * LEVEL_SHIFT) {
             // Slower by a quarter at the same count: others took cores. Fewer threads may wait less.
             level = now;
@@ -167,7 +175,7 @@ public final class ThreadTuner {
             period = FIRST_PERIOD;
             probe(up());
         } else if (contended && threads > 1 && sinceProbe >= period) {
-            // The loop's own thread waited for a core a fifth of the time: load was there from the start (no
+            // The loop's own thread waited for a core over a third of the time: load was there from the start (no
             // level change shows it). Fewer threads may wait less; backing off while the current count wins.
             probe(down());
         } else if (threads < max && sinceProbe >= period) {
@@ -177,21 +185,23 @@ public final class ThreadTuner {
     }
 
     /**
-     * Whether, over the last {@value #WINDOW} units or more, this thread spent over {@value #CONTENDED_PERCENT} % of
-     * the wall time runnable but waiting for a core (Linux schedstat); false when that is not known.
+     * Whether, in each of the last two windows of {@value #WINDOW} units, this thread spent over
+     * {@value #CONTENDED_PERCENT} % of the wall time runnable but waiting for a core (Linux schedstat); false when
+     * that is not known.
      */
     private boolean contended() {
-        if (++sinceWaitMark < WINDOW) return false;
-        long wait = waitNanos.getAsLong();
-        long now = clock.getAsLong();
-        boolean result = false;
-        if (wait >= 0 && waitMark >= 0 && now > clockMark) {
-            result = (wait - waitMark) * 100 > (now - clockMark) * CONTENDED_PERCENT;
+        if (++sinceWaitMark >= WINDOW) {
+            long wait = waitNanos.getAsLong();
+            long now = clock.getAsLong();
+            boolean window = wait >= 0 && waitMark >= 0 && now > clockMark
+                    && (wait - waitMark) * 100 > (now - clockMark) * CONTENDED_PERCENT;
+            contendedWindows = window ? contendedWindows + 1 : 0;
+            waitMark = wait;
+            clockMark = now;
+            sinceWaitMark = 0;
         }
-        waitMark = wait;
-        clockMark = now;
-        sinceWaitMark = 0;
-        return result;
+        // Two windows in a row: the JIT's compiler threads alone make a single window look busy on a quiet host.
+        return contendedWindows >= 2;
     }
 
     /** The calling thread's total run-queue wait in ns from /proc/thread-self/schedstat, or -1 where there is none. */
