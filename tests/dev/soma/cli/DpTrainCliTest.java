@@ -7,7 +7,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -15,17 +14,7 @@ import static org.junit.jupiter.api.Assertions.*;
 @ExtendWith(NoLeaks.class)
 class DpTrainCliTest {
     private static void refused(Path emptyRoot, String part, String... args) throws Exception {
-        String[] base = {"train", "cnn", "--data-root", emptyRoot.toString()};
-        String[] all = java.util.Arrays.copyOf(base, base.length + args.length);
-        System.arraycopy(args, 0, all, base.length, args.length);
-        CliRun r = CliRun.of(all);
-        String what = String.join(" ", all) + " -> " + r.err();
-        assertEquals(1, r.exit(), what);
-        assertEquals(1, r.err().strip().lines().count(), "not one line: " + what);
-        assertTrue(r.err().contains(part), what);
-        try (Stream<Path> s = Files.list(emptyRoot)) {
-            assertEquals(0, s.count(), "data was loaded before refusing: " + what);
-        }
+        CliRun.refusedBeforeData(emptyRoot, "cnn", part, args);
     }
 
     @Test

@@ -12,7 +12,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -20,17 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
 @ExtendWith(NoLeaks.class)
 class OptimizerCliTest {
     private static void refused(Path emptyRoot, String model, String part, String... args) throws Exception {
-        String[] base = {"train", model, "--data-root", emptyRoot.toString()};
-        String[] all = java.util.Arrays.copyOf(base, base.length + args.length);
-        System.arraycopy(args, 0, all, base.length, args.length);
-        CliRun r = CliRun.of(all);
-        String what = String.join(" ", all) + " -> " + r.err();
-        assertEquals(1, r.exit(), what);
-        assertEquals(1, r.err().strip().lines().count(), "not one line: " + what);
-        assertTrue(r.err().contains(part), what);
-        try (Stream<Path> s = Files.list(emptyRoot)) {
-            assertEquals(0, s.count(), "data was loaded before refusing: " + what);
-        }
+        CliRun.refusedBeforeData(emptyRoot, model, part, args);
     }
 
     @Test
