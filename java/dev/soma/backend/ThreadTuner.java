@@ -68,8 +68,6 @@ public final class ThreadTuner {
     private double level = Double.NaN;
     private long sinceProbe = FIRST_PERIOD; // the first contended window may probe at once
     private long period = FIRST_PERIOD;
-    private final int[] queue = new int[1];
-    private int queued;
     private int probing;
     private boolean probeWarm;
     private final double[] probe = new double[PROBE];
@@ -225,23 +223,22 @@ public final class ThreadTuner {
         return threads < max ? Math.min(max, threads * 2) : 0;
     }
 
-    /** Times {@code candidate} threads next (nothing when it is 0: no such neighbour). */
+    /** Times {@code candidate} threads next; 0 (no such neighbour) only backs off. */
     private void probe(int candidate) {
-        queued = 0;
-        if (candidate > 0) queue[queued++] = candidate;
-        nextProbe();
-    }
-
-    private void nextProbe() {
         sinceProbe = 0;
-        if (queued == 0) {
-            probing = 0;
-            period = Math.min(MAX_PERIOD, period * 2);
+        if (candidate == 0) {
+            backOff();
             return;
         }
-        probing = queue[--queued];
+        probing = candidate;
         probeWarm = true;
         probeCount = 0;
+    }
+
+    /** Nothing to try, or the try lost: wait twice as long before the next look (up to {@link #MAX_PERIOD}). */
+    private void backOff() {
+        probing = 0;
+        period = Math.min(MAX_PERIOD, period * 2);
     }
 
     private void endProbeUnit(double cost) {
@@ -262,7 +259,6 @@ public final class ThreadTuner {
             threads = candidate;
             switches++;
             probing = 0;
-            queued = 0;
             recentCount = 0;
             recentNext = 0;
             level = Double.NaN;
@@ -271,7 +267,8 @@ public final class ThreadTuner {
             return;
         }
         level = current; // the level the current count runs at now
-        nextProbe();
+        sinceProbe = 0;
+        backOff();
     }
 
     private static double median(double[] values, int n) {
