@@ -106,6 +106,22 @@ public final class ThreadTuner {
         return enabled ? ComputeThreads.set(n) : n;
     }
 
+    /**
+     * Runs one unit of {@code items} items (a batch's examples) on the tuner's count, reports its cost per item and
+     * hands the calling thread's own count back, also when the work throws.
+     */
+    public <T> T run(int items, java.util.function.Supplier<T> work) {
+        int before = begin();
+        try {
+            long t0 = System.nanoTime();
+            T result = work.get();
+            end((System.nanoTime() - t0) / (double) Math.max(1, items));
+            return result;
+        } finally {
+            ComputeThreads.set(before);
+        }
+    }
+
     /** The count the calling thread's last tuned unit ran on (0 before any): for traces and reports. */
     public static int lastUnitThreads() {
         return LAST_UNIT.get()[0];

@@ -210,15 +210,7 @@ public final class GanTrainer implements AutoCloseable {
         if (realBatches.length == 0) throw new IllegalArgumentException("GanTrainer.trainStep: no real batch given");
         if (!realBatches[0].device().isCpu()) return step(realBatches);
         // On the CPU the step runs on the thread count its tuner measured fastest (busy cores: fewer threads).
-        int before = threadTuner.begin();
-        try {
-            long t0 = System.nanoTime();
-            StepResult r = step(realBatches);
-            threadTuner.end((System.nanoTime() - t0) / (double) Math.max(1, realBatches[realBatches.length - 1].size(0)));
-            return r;
-        } finally {
-            dev.soma.backend.ComputeThreads.set(before);
-        }
+        return threadTuner.run((int) realBatches[realBatches.length - 1].size(0), () -> step(realBatches));
     }
 
     private StepResult step(Tensor... realBatches) {

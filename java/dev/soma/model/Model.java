@@ -404,15 +404,7 @@ public abstract class Model implements AutoCloseable {
         if (!device.isCpu()) return trainOnDevice(xs, ys, hostTargets, batchSize, buckets, share);
         // On the CPU the step runs on the thread count its tuner measured fastest (busy cores: fewer threads).
         if (threadTuner == null) threadTuner = new dev.soma.backend.ThreadTuner();
-        int before = threadTuner.begin();
-        try {
-            long t0 = System.nanoTime();
-            double loss = trainOnDevice(xs, ys, hostTargets, batchSize, buckets, share);
-            threadTuner.end((System.nanoTime() - t0) / (double) Math.max(1, batchSize));
-            return loss;
-        } finally {
-            dev.soma.backend.ComputeThreads.set(before);
-        }
+        return threadTuner.run(batchSize, () -> trainOnDevice(xs, ys, hostTargets, batchSize, buckets, share));
     }
 
     private double trainOnDevice(List<Tensor> xs, List<Tensor> ys, List<Batch.HostArray> hostTargets, int batchSize,

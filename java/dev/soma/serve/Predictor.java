@@ -323,12 +323,8 @@ public final class Predictor implements AutoCloseable {
         requests.addAndGet(batch.size());
         batches.incrementAndGet();
         try {
-            // The worker's batches run on the thread count measured fastest; the worker has no other work.
-            boolean cpu = model.device().isCpu();
-            if (cpu) batchTuner.begin();
-            long t0 = System.nanoTime();
-            List<float[]> rows = run(inputs);
-            if (cpu) batchTuner.end((System.nanoTime() - t0) / (double) inputs.size());
+            // The worker's batches run on the thread count measured fastest.
+            List<float[]> rows = model.device().isCpu() ? batchTuner.run(inputs.size(), () -> run(inputs)) : run(inputs);
             for (int i = 0; i < batch.size(); i++) batch.get(i).result().complete(rows.get(i));
         } catch (RuntimeException | Error e) {
             failures.addAndGet(batch.size());
