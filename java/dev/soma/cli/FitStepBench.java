@@ -137,13 +137,13 @@ final class FitStepBench implements Callable<Integer> {
     private static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+        return StepTimer.median(s);
     }
 
     private static String summary(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);
-        return String.format(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f", median(v),
+        return String.format(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f", StepTimer.median(s),
                 StepTimer.percentile(s, 0.90), StepTimer.percentile(s, 0.99));
     }
 }

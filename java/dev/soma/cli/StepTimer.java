@@ -35,8 +35,7 @@ final class StepTimer {
         if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
-        double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
-                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+        double median = median(sorted);
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
                         + "last_step_threads=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n", model, batch, steps,
@@ -90,6 +89,12 @@ final class StepTimer {
             return os.getProcessCpuTime();
         }
         return -1;
+    }
+
+    /** The median of sorted values (the mean of the middle two for an even count). */
+    static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     /** The nearest-rank percentile of sorted values (p in (0, 1]). */
