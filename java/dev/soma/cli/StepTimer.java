@@ -30,7 +30,7 @@ final class StepTimer {
             ms[i] = (System.nanoTime() - t0) / 1e6;
             threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
         }
-        long cpuNanos = processCpuNanos() - cpu0;
+        long cpuNanos = cpu0 < 0 ? -1 : processCpuNanos() - cpu0;
         if (trace != null) writeTrace(trace, ms, threads);
         if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
         double[] sorted = ms.clone();
@@ -82,11 +82,18 @@ final class StepTimer {
         }
     }
 
-    /** CPU time of the whole process (all threads) in ns, or -1 where the JVM does not say. */
+    /**
+     * CPU time of the whole process (all threads) in ns, or -1 where the JVM does not say, including a trimmed
+     * runtime without the java.management / jdk.management modules (the first GPU bundle had none).
+     */
     static long processCpuNanos() {
-        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
-                instanceof com.sun.management.OperatingSystemMXBean os) {
-            return os.getProcessCpuTime();
+        try {
+            if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                    instanceof com.sun.management.OperatingSystemMXBean os) {
+                return os.getProcessCpuTime();
+            }
+        } catch (LinkageError absentModule) {
+            // fall through: unknown
         }
         return -1;
     }

@@ -32,7 +32,7 @@ import static org.bytedeco.cuda.global.cudnn.*;
  * of the forward run after cuDNN as one pass of our fused bias-activation kernel (relu(NaN) stays NaN).
  *
  * <p>The algorithm of each pass is chosen once per geometry and mode: measured by cuDNN (cudnnFind*: the fastest
- * deterministic one with FMA math unless TF32 is on, so results repeat as our deterministic kernels do; remembered
+ * deterministic one with FMA math unless TF32 is on, FFT-based ones only on request, so results repeat as our deterministic kernels do; remembered
  * on disk by {@link CudnnAlgorithmCache}, so later runs on the machine repeat the choice and so the bits), or with
  * {@code -Dsoma.cuda.cudnn.measure=false} by cuDNN's heuristic (cudnnGet*Algorithm_v7). Workspaces come from the
  * backend's caching pool. One cuDNN handle per backend and thread, bound to the backend's stream before every
@@ -60,7 +60,7 @@ final class CudnnConv {
     /** Every geometry a pass chose an algorithm for (with its TF32 setting), for {@link #measuredAlternatives}. */
     private final Map<Geometry, Boolean> seen = new ConcurrentHashMap<>();
     /** The mode of the last pass (measuredAlternatives marks the picks made under it). */
-    private volatile Mode lastMode = new Mode(false, true, true, true);
+    private volatile Mode lastMode = new Mode(false, true, true, true, false);
     /** Measured choices, on disk (created at the first measured pass). */
     private volatile CudnnAlgorithmCache cache;
 
@@ -70,10 +70,14 @@ final class CudnnConv {
 
     // ------------------------------------------------------------------ convolution
 
-    /** The switches a call runs under (VendorPaths): TF32, NCHW instead of NHWC, deterministic algorithms only. */
-    record Mode(boolean tf32, boolean nchw, boolean deterministic, boolean measure) {
+    /**
+     * The switches a call runs under (VendorPaths): TF32, NCHW instead of NHWC, deterministic algorithms only,
+     * measured or heuristic choice, FFT algorithms allowed.
+     */
+    record Mode(boolean tf32, boolean nchw, boolean deterministic, boolean measure, boolean fft) {
         static Mode current(boolean tf32) {
-            return new Mode(tf32, VendorPaths.cudnnNchw(), VendorPaths.cudnnDeterministic(), VendorPaths.cudnnMeasure());
+            return new Mode(tf32, VendorPaths.cudnnNchw(), VendorPaths.cudnnDeterministic(), VendorPaths.cudnnMeasure(),
+                    VendorPaths.cudnnFft());
         }
 
         int format() {
@@ -84,7 +88,7 @@ final class CudnnConv {
         public String toString() {
             return (nchw ? "NCHW" : "NHWC") + " f32, " + (tf32 ? "TF32 allowed" : "FMA math, TF32 off")
                     + (deterministic ? "" : ", non-deterministic algorithms allowed")
-                    + (measure ? ", measured" : ", heuristic");
+                    + (measure ? ", measured" : ", heuristic") + (fft ? ", FFT allowed" : "");
         }
     }
 
@@ -269,7 +273,7 @@ final class CudnnConv {
         CudnnAlgorithmCache.Entry e = cache().get(key);
         if (e != null) return new Algo(e.algo(), e.mathType(), e.workspace(), null);
         for (Measured m : find.get()) {
-            if (acceptable(m.status(), m.determinism(), m.mathType(), mode)) {
+            if (acceptable(m.status(), m.determinism(), m.mathType(), isFft(pass, m.algo()), mode)) {
                 cache().put(key, new CudnnAlgorithmCache.Entry(m.algo(), m.mathType(), m.memory(), m.ms()));
                 return new Algo(m.algo(), m.mathType(), m.memory(), null);
             }
@@ -327,13 +331,26 @@ final class CudnnConv {
     }
 
     /**
-     * The first answer that succeeded and is deterministic, with FMA math only unless TF32 is on; never
-     * CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round f32 data down to 16 bits.
+     * The first answer that succeeded and is deterministic, with FMA math only unless TF32 is on, and not FFT-based
+     * unless allowed; never CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round f32 data down to 16 bits.
      */
-    private static boolean acceptable(int status, int determinism, int mathType, Mode mode) {
+    static boolean acceptable(int status, int determinism, int mathType, boolean fft, Mode mode) {
         boolean math = mathType == CUDNN_FMA_MATH
                 || mode.tf32() && (mathType == CUDNN_DEFAULT_MATH || mathType == CUDNN_TENSOR_OP_MATH);
-        return status == CUDNN_STATUS_SUCCESS && (determinism == CUDNN_DETERMINISTIC || !mode.deterministic()) && math;
+        return status == CUDNN_STATUS_SUCCESS && (determinism == CUDNN_DETERMINISTIC || !mode.deterministic()) && math
+                && (!fft || mode.fft());
+    }
+
+    /** Whether a pass's algorithm is FFT-based (VendorPaths#cudnnFft says why they are off by default). */
+    static boolean isFft(String pass, int algo) {
+        return switch (pass) {
+            case "forward" -> algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING;
+            case "backward data" -> algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT
+                    || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING;
+            case "backward weights" -> algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT
+                    || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
+            default -> throw new IllegalArgumentException("cuDNN convolution: unknown pass '" + pass + "'");
+        };
     }
 
     private static Algo none(String pass) {
@@ -348,7 +365,7 @@ final class CudnnConv {
                     "cudnnGetConvolutionForwardAlgorithm_v7");
             for (int i = 0; i < returned.get(); i++) {
                 cudnnConvolutionFwdAlgoPerf_t p = perf.getPointer(i);
-                if (acceptable(p.status(), p.determinism(), p.mathType(), mode)) {
+                if (acceptable(p.status(), p.determinism(), p.mathType(), isFft("forward", p.algo()), mode)) {
                     return new Algo(p.algo(), p.mathType(), p.memory(), null);
                 }
             }
@@ -364,7 +381,7 @@ final class CudnnConv {
                     perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
             for (int i = 0; i < returned.get(); i++) {
                 cudnnConvolutionBwdDataAlgoPerf_t p = perf.getPointer(i);
-                if (acceptable(p.status(), p.determinism(), p.mathType(), mode)) {
+                if (acceptable(p.status(), p.determinism(), p.mathType(), isFft("backward data", p.algo()), mode)) {
                     return new Algo(p.algo(), p.mathType(), p.memory(), null);
                 }
             }
@@ -380,7 +397,7 @@ final class CudnnConv {
                     perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
             for (int i = 0; i < returned.get(); i++) {
                 cudnnConvolutionBwdFilterAlgoPerf_t p = perf.getPointer(i);
-                if (acceptable(p.status(), p.determinism(), p.mathType(), mode)) {
+                if (acceptable(p.status(), p.determinism(), p.mathType(), isFft("backward weights", p.algo()), mode)) {
                     return new Algo(p.algo(), p.mathType(), p.memory(), null);
                 }
             }
@@ -431,7 +448,7 @@ final class CudnnConv {
     private String line(String pass, Geometry g, boolean tf32, int algo, int status, float ms, int determinism,
                         int math, long workspace) {
         Mode m = lastMode;
-        Algo chosen = algos.get(key(pass, g, new Mode(tf32, m.nchw(), m.deterministic(), m.measure())));
+        Algo chosen = algos.get(key(pass, g, new Mode(tf32, m.nchw(), m.deterministic(), m.measure(), m.fft())));
         boolean isChosen = chosen != null && chosen.algo() == algo && chosen.mathType() == math;  // (NHWC rows)
         return String.format(java.util.Locale.ROOT, "%-16s %s algo=%d %s %.4f ms %s math=%d workspace=%d%s", pass, g,
                 algo, status == CUDNN_STATUS_SUCCESS ? "ok" : "status" + status, ms,

@@ -57,6 +57,15 @@ public final class VendorPaths {
     }
 
     /**
+     * Whether cuDNN convolutions may use FFT-based algorithms (default false). They round differently from a
+     * direct sum: on an H200 with cuDNN 9.19 the measured choice for a 5x5 backward-data pass was FFT, 6.1e-4 off
+     * the CPU's result where DESIGN.md bounds f32 at 1e-4. {@code -Dsoma.cuda.cudnn.fft=true} allows them.
+     */
+    public static boolean cudnnFft() {
+        return flag("soma.cuda.cudnn.fft", "SOMA_CUDA_CUDNN_FFT", false);
+    }
+
+    /**
      * Whether cuDNN convolutions run in NCHW (default true): images and gradients are transposed around each
      * cuDNN call. On an H200 with cuDNN 9.19, f32 NHWC offered two algorithms per pass and the deterministic
      * weight gradient of the reference CNN's second convolution took 0.50 ms; in NCHW deterministic ones ran
