@@ -13,9 +13,11 @@
 // critical path and no pool handle in the C ABI, at the cost of one launch per ~50-100 tensors, which is
 // what PyTorch's multi_tensor_apply does too.
 //
-// Each block updates one chunk (kChunk elements) of one tensor, 16-byte packs when every array of that tensor
+// Each block updates one chunk (table.chunk elements) of one tensor, 16-byte packs when every array of that tensor
 // is 16-byte aligned (chunk starts are multiples of the pack width), element by element otherwise and for the
-// tail. Grads are read only; parameters and state are read and written once.
+// tail. Grads are read only; parameters and state are read and written once. The chunk follows the list's total
+// size (chunk_for): a fixed 65536 gave a 1.7 M-parameter model 26 blocks on an H200's 132 SMs, and its Adam step
+// moved 270 GB/s where the copy moves 4 TB/s.
 #include "launch.cuh"
 #include "soma.h"
 
@@ -33,14 +35,15 @@ __device__ __forceinline__ bool dev_aligned16(const void* p) { return (reinterpr
 template <typename T> __device__ __forceinline__ T m_min(T a, T b) { return b < a ? b : a; }
 template <typename T> __device__ __forceinline__ T m_max(T a, T b) { return a < b ? b : a; }
 
-constexpr int64_t kChunk = 65536;  // elements of one tensor per block (a multiple of every pack width)
+constexpr int64_t kMinChunk = 2048, kMaxChunk = 65536;  // elements per block (powers of 2: multiples of every pack)
 constexpr int kMaxBlocks = 320;    // blocks per launch the table maps
 constexpr int kTableBytes = 3840;  // the table's budget: 4 KiB less room for the update's scalars
 
 // Tensors per table for D arrays per tensor: D pointers + a size each, after the block map.
 template <int D>
 constexpr int max_tensors() {
-  return int((kTableBytes - kMaxBlocks * (sizeof(uint8_t) + sizeof(int32_t))) / ((D + 1) * sizeof(int64_t)));
+  return int((kTableBytes - sizeof(int64_t) - kMaxBlocks * (sizeof(uint8_t) + sizeof(int32_t)))
+             / ((D + 1) * sizeof(int64_t)));
 }
 
 // The pointer table of one launch (a kernel argument: it lives in the launch's parameter space on the GPU).
@@ -52,7 +55,19 @@ struct TensorTable {
   int64_t size[kMaxTensors];
   uint8_t block_tensor[kMaxBlocks];  // which tensor of the table block b updates
   int32_t block_chunk[kMaxBlocks];   // and which chunk of it
+  int64_t chunk;                     // elements per chunk
 };
+
+// The chunk for a list of tensors: about four blocks per multiprocessor for the whole list, within
+// [kMinChunk, kMaxChunk] (few launches for large models, a full device for small ones).
+inline int64_t chunk_for(int count, const int64_t* sizes) {
+  int64_t total = 0;
+  for (int t = 0; t < count; ++t) total += sizes[t] > 0 ? sizes[t] : 0;
+  const int64_t target = total / (int64_t(sm_count()) * 4);
+  int64_t chunk = kMinChunk;
+  while (chunk < target && chunk < kMaxChunk) chunk *= 2;
+  return chunk;
+}
 static_assert(sizeof(TensorTable<1>) <= kTableBytes && sizeof(TensorTable<4>) <= kTableBytes,
               "the table must leave room for the scalars within the 4 KiB kernel-parameter limit");
 
@@ -128,8 +143,8 @@ template <typename T, typename Op>
 __global__ void __launch_bounds__(kThreads) multi_tensor_update(TensorTable<Op::D> table, Op op) {
   constexpr int D = Op::D;
   const int t = table.block_tensor[blockIdx.x];
-  const int64_t start = int64_t(table.block_chunk[blockIdx.x]) * kChunk;
-  const int64_t n = table.size[t] - start < kChunk ? table.size[t] - start : kChunk;
+  const int64_t start = int64_t(table.block_chunk[blockIdx.x]) * table.chunk;
+  const int64_t n = table.size[t] - start < table.chunk ? table.size[t] - start : table.chunk;
   T* base[D];
   bool aligned = true;
 #pragma unroll
@@ -174,16 +189,18 @@ __global__ void __launch_bounds__(kThreads) multi_tensor_update(TensorTable<Op::
 // Walks the tensor list in order, packing (tensor, chunk) pairs into tables and launching each full table.
 // `lists[k][t]` is the address of array k of tensor t. Calls launch_table(table, blocks) per launch.
 template <int D, typename Launch>
-int for_each_table(int count, const int64_t* const (&lists)[D], const int64_t* sizes, Launch&& launch_table) {
+int for_each_table(int count, const int64_t* const (&lists)[D], const int64_t* sizes, int64_t chunk,
+                   Launch&& launch_table) {
   using Table = TensorTable<D>;
   Table table;
+  table.chunk = chunk;
   int tensors = 0, blocks = 0;
   for (int t = 0; t < count; ++t) {
     const int64_t n = sizes[t];
     if (n <= 0) continue;
     for (int k = 0; k < D; ++k) table.ptr[k][tensors] = reinterpret_cast<void*>(lists[k][t]);
     table.size[tensors] = n;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    const int64_t chunks = (n + chunk - 1) / chunk;
     for (int64_t c = 0; c < chunks; ++c) {
       table.block_tensor[blocks] = uint8_t(tensors);
       table.block_chunk[blocks] = int32_t(c);
@@ -211,7 +228,8 @@ int for_each_table(int count, const int64_t* const (&lists)[D], const int64_t* s
 
 template <typename T, typename Op>
 int update_all(int count, const int64_t* const (&lists)[Op::D], const int64_t* sizes, const Op& op, cudaStream_t s) {
-  return for_each_table<Op::D>(count, lists, sizes, [&](const TensorTable<Op::D>& table, int blocks) {
+  return for_each_table<Op::D>(count, lists, sizes, chunk_for(count, sizes), [&](const TensorTable<Op::D>& table,
+                                                                                 int blocks) {
     return launch<multi_tensor_update<T, Op>>(SOMA_SITE, dim3(unsigned(blocks)), dim3(kThreads), 0, s, table, op);
   });
 }
@@ -283,8 +301,8 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) sum_squares_partial(TensorTable<1> table, double* partial) {
   __shared__ double scratch[kThreads / 32];
   const int t = table.block_tensor[blockIdx.x];
-  const int64_t start = int64_t(table.block_chunk[blockIdx.x]) * kChunk;
-  const int64_t n = table.size[t] - start < kChunk ? table.size[t] - start : kChunk;
+  const int64_t start = int64_t(table.block_chunk[blockIdx.x]) * table.chunk;
+  const int64_t n = table.size[t] - start < table.chunk ? table.size[t] - start : table.chunk;
   const T* x = static_cast<const T*>(table.ptr[0][t]) + start;
   double acc = 0;
   int64_t done = 0;
@@ -324,7 +342,8 @@ int sum_squares_typed(int count, const int64_t* tensors, const int64_t* sizes, d
   int status = launch<zero_slots>(SOMA_SITE, dim3(1), dim3(kThreads), 0, s, partial, kMaxBlocks);
   if (status != 0) return status;
   const int64_t* lists[1] = {tensors};
-  status = for_each_table<1>(count, lists, sizes, [&](const TensorTable<1>& table, int blocks) {
+  // A fixed chunk here: the partials' count, and so the order of the final sum, must not depend on the device.
+  status = for_each_table<1>(count, lists, sizes, kMaxChunk, [&](const TensorTable<1>& table, int blocks) {
     return launch<sum_squares_partial<T>>(SOMA_SITE, dim3(unsigned(blocks)), dim3(kThreads), 0, s, table, partial);
   });
   if (status != 0) return status;

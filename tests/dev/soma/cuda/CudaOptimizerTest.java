@@ -42,9 +42,10 @@ class CudaOptimizerTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
 
     /**
-     * Sizes of the parameter list: empty, tiny, odd, a chunk (65,536) and a bit, then 70 small tensors: 77 in all,
-     * more than one launch table holds for 3 and 4 arrays per tensor (70 and 56 tensors); the 2- and 1-array
-     * tables (93 and 140) are crossed in listsLargerThanOneLaunchAreCutCorrectly.
+     * Sizes of the parameter list: empty, tiny, odd, the largest chunk (65,536) and a bit (the chunk follows the
+     * list's total, so with these sizes the tensors above 2,048 span several chunks), then 70 small tensors: 77 in
+     * all, more than one launch table holds for 3 and 4 arrays per tensor (69 and 55 tensors); the 2- and 1-array
+     * tables (93 and 139) are crossed in listsLargerThanOneLaunchAreCutCorrectly.
      */
     private static long[] sizes() {
         List<Long> s = new ArrayList<>(List.of(0L, 1L, 3L, 31L, 1000L, 4099L, 65_539L));
