@@ -61,9 +61,10 @@ final class CudaRecurrent implements RecurrentKernels {
                 + (s.goBackwards() ? " backwards" : "");
     }
 
-    private static String cudnnName(boolean tf32, boolean training) {
+    private static String cudnnName(boolean tf32, boolean training, VendorPaths.RnnAlgo algo) {
         return "cuDNN RNN v8 (" + (training ? "training" : "inference") + ", f32, "
-                + (tf32 ? "TF32 allowed" : "FMA math, TF32 off") + ")";
+                + (tf32 ? "TF32 allowed" : "FMA math, TF32 off") + ", algorithm "
+                + algo.name().toLowerCase(java.util.Locale.ROOT) + ")";
     }
 
     @Override
@@ -301,7 +302,7 @@ final class CudaRecurrent implements RecurrentKernels {
                     stridedCopy(x, new long[] {n, h}, ws.c().address() + t * n * h * es, new long[] {h, 1},
                             y.address() + t * h * es, new long[] {y.size(1) * h, 1});
                 }
-                VendorPaths.ran(family, shape(s, x.dtype()), cudnnName(tf32, ws.library() != null));
+                VendorPaths.ran(family, shape(s, x.dtype()), cudnnName(tf32, ws.library() != null, cudnn().lastForwardAlgo()));
                 return true;
             }
             refusal = "cuDNN refused: " + failure;
@@ -331,7 +332,7 @@ final class CudaRecurrent implements RecurrentKernels {
         } finally {
             v.close();
         }
-        VendorPaths.ran(family(s, true), shape(s, dy.dtype()), cudnnName(saved.tf32(), true));
+        VendorPaths.ran(family(s, true), shape(s, dy.dtype()), cudnnName(saved.tf32(), true, saved.algo()));
     }
 
     // ------------------------------------------------------------------ helpers

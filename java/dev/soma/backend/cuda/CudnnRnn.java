@@ -40,7 +40,8 @@ import static org.bytedeco.cuda.global.cudnn.*;
  */
 final class CudnnRnn {
     /** What a training forward leaves its backward (tensors owned by the forward's scope). */
-    record Saved(Tensor weights, long weightBytes, Tensor reserve, long reserveBytes, Tensor seqLengths, boolean tf32) {}
+    record Saved(Tensor weights, long weightBytes, Tensor reserve, long reserveBytes, Tensor seqLengths, boolean tf32,
+            VendorPaths.RnnAlgo algo) {}
 
     /** A failed cuDNN status or an unexpected weight layout: the forward's caller runs ours instead. */
     static final class Refusal extends RuntimeException {
@@ -51,6 +52,8 @@ final class CudnnRnn {
 
     private final CudaBackend backend;
     private final ThreadLocal<cudnnContext> handles = new ThreadLocal<>();
+    /** The algorithm of this thread's latest successful forward (for the path log). */
+    private final ThreadLocal<VendorPaths.RnnAlgo> lastAlgo = new ThreadLocal<>();
     /**
      * What one geometry needs besides the data, made once (descriptors, weight-space size and layout, temporary
      * sizes) and kept as long as the backend: rebuilding them took some twenty cuDNN host calls per pass.
@@ -84,7 +87,15 @@ final class CudnnRnn {
         boolean done = false;
         try {
             cudnnContext ctx = handle();
-            Plan plan = plan(ctx, s, tf32, w);
+            VendorPaths.RnnAlgo algo = VendorPaths.cudnnRnnAlgo(s.hidden(), training);
+            Plan plan;
+            try {
+                plan = plan(ctx, s, tf32, algo, w);
+            } catch (Refusal r) {
+                if (algo == VendorPaths.RnnAlgo.STANDARD) throw r;
+                algo = VendorPaths.RnnAlgo.STANDARD; // cuDNN refuses the persistent kernels for this geometry
+                plan = plan(ctx, s, tf32, algo, w);
+            }
             Descriptors d = plan.d();
             long weightBytes = plan.weightBytes();
             weights = space(weightBytes, w, training);
@@ -102,7 +113,8 @@ final class CudnnRnn {
                         at(c == 0 ? 0 : c + s.steps() * nh * es), weightBytes, at(weights.address()), temp[0], at(work),
                         training ? temp[1] : 0, at(reserve)), "cudnnRNNForward");
             }
-            if (training) ws.library().set(new Saved(weights, weightBytes, reserve, temp[1], seq, tf32));
+            if (training) ws.library().set(new Saved(weights, weightBytes, reserve, temp[1], seq, tf32, algo));
+            lastAlgo.set(algo);
             done = true;
             return null;
         } catch (Refusal r) {
@@ -116,6 +128,11 @@ final class CudnnRnn {
         }
     }
 
+    /** The algorithm this thread's latest successful forward ran (null before one). */
+    VendorPaths.RnnAlgo lastForwardAlgo() {
+        return lastAlgo.get();
+    }
+
     // ------------------------------------------------------------------ backward
 
     /**
@@ -127,7 +144,7 @@ final class CudnnRnn {
     void backward(Spec s, Workspace ws, Saved saved, Tensor dyT, Tensor dcy, Tensor dxs, Grads g) {
         try {
             cudnnContext ctx = handle();
-            Plan plan = plan(ctx, s, saved.tf32(), dyT);
+            Plan plan = plan(ctx, s, saved.tf32(), saved.algo(), dyT);
             Descriptors d = plan.d();
             long[] temp = plan.train();
             if (temp[1] != saved.reserveBytes()) {
@@ -160,13 +177,13 @@ final class CudnnRnn {
         }
     }
 
-    /** The plan of (cell, sizes, TF32), made at first use; a refusal while making it is not kept. */
-    private Plan plan(cudnnContext ctx, Spec s, boolean tf32, Tensor like) {
+    /** The plan of (cell, sizes, TF32, algorithm), made at first use; a refusal while making it is not kept. */
+    private Plan plan(cudnnContext ctx, Spec s, boolean tf32, VendorPaths.RnnAlgo algo, Tensor like) {
         String key = s.cell() + " n" + s.batch() + " t" + s.steps() + " f" + s.features() + " h" + s.hidden()
-                + (tf32 ? " tf32" : " fp32");
+                + (tf32 ? " tf32 " : " fp32 ") + algo;
         Plan p = plans.get(key);
         if (p != null) return p;
-        Descriptors d = new Descriptors(s, tf32);
+        Descriptors d = new Descriptors(s, tf32, algo);
         try {
             long weightBytes = weightSpaceBytes(ctx, d);
             Layout layout;
@@ -369,7 +386,7 @@ final class CudnnRnn {
         final cudnnTensorStruct h = new cudnnTensorStruct();
         final FloatPointer padding = new FloatPointer(0f);
 
-        Descriptors(Spec s, boolean tf32) {
+        Descriptors(Spec s, boolean tf32, VendorPaths.RnnAlgo algo) {
             int n = (int) s.batch(), t = (int) s.steps(), f = (int) s.features(), hid = (int) s.hidden();
             try {
                 check(cudnnCreateRNNDescriptor(rnn), "cudnnCreateRNNDescriptor");
@@ -377,7 +394,7 @@ final class CudnnRnn {
                 check(cudnnCreateRNNDataDescriptor(y), "cudnnCreateRNNDataDescriptor");
                 check(cudnnCreateTensorDescriptor(h), "cudnnCreateTensorDescriptor");
                 int cell = s.cell() == Cell.LSTM ? CUDNN_LSTM : CUDNN_GRU;
-                check(cudnnSetRNNDescriptor_v8(rnn, CUDNN_RNN_ALGO_STANDARD, cell, CUDNN_RNN_DOUBLE_BIAS,
+                check(cudnnSetRNNDescriptor_v8(rnn, algo.code, cell, CUDNN_RNN_DOUBLE_BIAS,
                         CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT,
                         tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, f, hid, hid, 1, null, CUDNN_RNN_PADDED_IO_ENABLED),
                         "cudnnSetRNNDescriptor_v8");

@@ -56,6 +56,39 @@ public final class VendorPaths {
         return flag("soma.cuda.cudnn.deterministic", "SOMA_CUDA_CUDNN_DETERMINISTIC", true);
     }
 
+    /** cuDNN's recurrence algorithms that we ask for (cudnnRNNAlgo_t values). */
+    public enum RnnAlgo {
+        STANDARD(0), PERSIST_STATIC(1), PERSIST_STATIC_SMALL_H(3);
+
+        public final int code;
+
+        RnnAlgo(int code) {
+            this.code = code;
+        }
+    }
+
+    /**
+     * The cuDNN algorithm for a one-layer unidirectional LSTM / GRU of {@code hidden} units: by default
+     * ({@code -Dsoma.cuda.cudnn.rnnAlgo=auto}) the persistent small-hidden kernels (one launch for the whole
+     * sequence, the recurrent weights kept on chip) where cuDNN has them, hidden <= 128 for training (the
+     * backward's limit; forward and backward use one algorithm, so the reserve space matches) and <= 192 for
+     * inference, as PyTorch chooses; else the standard algorithm (one product and one cell kernel per step). On an
+     * H200 the standard algorithm ran the reference LSTM's recurrence (T 100, N 32, H 128) as 534 kernels per
+     * training step where PyTorch's small-hidden choice ran 2. {@code standard}, {@code persist-static} or
+     * {@code small-h} force one; where cuDNN refuses the one asked for, the standard algorithm runs.
+     */
+    public static RnnAlgo cudnnRnnAlgo(long hidden, boolean training) {
+        String v = System.getProperty("soma.cuda.cudnn.rnnAlgo", System.getenv().getOrDefault("SOMA_CUDA_CUDNN_RNN_ALGO", "auto"));
+        return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "auto" -> hidden <= (training ? 128 : 192) ? RnnAlgo.PERSIST_STATIC_SMALL_H : RnnAlgo.STANDARD;
+            case "standard" -> RnnAlgo.STANDARD;
+            case "persist-static" -> RnnAlgo.PERSIST_STATIC;
+            case "small-h" -> RnnAlgo.PERSIST_STATIC_SMALL_H;
+            default -> throw new IllegalArgumentException("soma.cuda.cudnn.rnnAlgo: unknown value '" + v
+                    + "': expected auto, standard, persist-static or small-h");
+        };
+    }
+
     /**
      * Whether cuDNN convolutions may use FFT-based algorithms (default false). They round differently from a
      * direct sum: on an H200 with cuDNN 9.19 the measured choice for a 5x5 backward-data pass was FFT, 6.1e-4 off

@@ -7,14 +7,40 @@ import static org.bytedeco.cuda.global.cudnn.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Which of cuDNN's answers a convolution pass may take, no device needed: deterministic FMA-math algorithms by
- * default, FFT-based ones only when allowed (an H200 run picked FFT for a 5x5 backward-data pass that then missed
- * the f32 bound 6-fold).
+ * Which cuDNN algorithms we ask for, no device needed. Convolutions: deterministic FMA-math algorithms by default,
+ * FFT-based ones only when allowed (an H200 run picked FFT for a 5x5 backward-data pass that then missed the f32
+ * bound 6-fold). Recurrences: the persistent small-hidden kernels within cuDNN's hidden-size limits.
  */
 class CudnnAlgorithmChoiceTest {
     @AfterEach
     void reset() {
         System.clearProperty("soma.cuda.cudnn.fft");
+        System.clearProperty("soma.cuda.cudnn.rnnAlgo");
+    }
+
+    @Test
+    void recurrencesTakeCudnnsSmallHiddenPersistentKernelsWithinTheirLimits() {
+        // Training: forward and backward share one algorithm, so the backward's limit (128) decides.
+        assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H, VendorPaths.cudnnRnnAlgo(128, true));
+        assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H, VendorPaths.cudnnRnnAlgo(1, true));
+        assertEquals(VendorPaths.RnnAlgo.STANDARD, VendorPaths.cudnnRnnAlgo(129, true));
+        // Inference: the forward's limit (192).
+        assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H, VendorPaths.cudnnRnnAlgo(192, false));
+        assertEquals(VendorPaths.RnnAlgo.STANDARD, VendorPaths.cudnnRnnAlgo(193, false));
+        assertEquals(3, VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H.code);
+        assertEquals(CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H, VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H.code);
+        assertEquals(CUDNN_RNN_ALGO_PERSIST_STATIC, VendorPaths.RnnAlgo.PERSIST_STATIC.code);
+        assertEquals(CUDNN_RNN_ALGO_STANDARD, VendorPaths.RnnAlgo.STANDARD.code);
+        System.setProperty("soma.cuda.cudnn.rnnAlgo", "standard");
+        assertEquals(VendorPaths.RnnAlgo.STANDARD, VendorPaths.cudnnRnnAlgo(64, true));
+        System.setProperty("soma.cuda.cudnn.rnnAlgo", "Persist-Static");
+        assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC, VendorPaths.cudnnRnnAlgo(512, true));
+        System.setProperty("soma.cuda.cudnn.rnnAlgo", "small-h");
+        assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H, VendorPaths.cudnnRnnAlgo(512, true));
+        System.setProperty("soma.cuda.cudnn.rnnAlgo", "fastest");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VendorPaths.cudnnRnnAlgo(64, true));
+        assertTrue(e.getMessage().contains("soma.cuda.cudnn.rnnAlgo") && e.getMessage().contains("'fastest'"),
+                e.getMessage());
     }
 
     @Test
