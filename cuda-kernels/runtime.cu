@@ -2,6 +2,9 @@
 // only the runtime subset the emulator provides, so the same source builds with nvcc and as emulated host C++.
 #include "soma.h"
 #include <cuda_runtime.h>
+#ifndef SOMA_CUDA_EMULATED
+#include <cuda_profiler_api.h>
+#endif
 #include <cstring>
 
 namespace {
@@ -119,6 +122,17 @@ int soma_cuda_stream_create(void** stream) {
 int soma_cuda_stream_destroy(void* stream) { return status(cudaStreamDestroy(as_stream(stream))); }
 
 int soma_cuda_stream_synchronize(void* stream) { return status(cudaStreamSynchronize(as_stream(stream))); }
+
+// A profiler range (ncu --profile-from-start off records only the kernels inside); the emulated device has no
+// profiler, so there it is a no-op that succeeds.
+int soma_cuda_profiler_range(int start) {
+#ifdef SOMA_CUDA_EMULATED
+  (void)start;
+  return 0;
+#else
+  return status(start ? cudaProfilerStart() : cudaProfilerStop());
+#endif
+}
 
 int soma_cuda_event_create(void** event) {
   cudaEvent_t ev = nullptr;

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch eager training steps on cuda:0 for the five families of Soma's CudaStepBenchTest (same models, batch 32,
 Adam, data copied from pinned host memory every step as Soma's trainStep does, the loss read back every step as
-Soma's trainStep does). Prints "TORCH family median-ms" lines for bench/gpu/check.sh; one line per family."""
+Soma's trainStep does). Prints "TORCH family median-ms" lines for bench/gpu/check.sh; one line per family.
+Environment (bench/gpu/ncu-steps.sh): SOMA_TORCH_FAMILIES=cnn,lstm runs only those; SOMA_PROFILER_STEPS=N runs N
+more steps of each inside a CUDA profiler range (for ncu --profile-from-start off)."""
+import os
 import statistics
 import sys
 import time
@@ -10,13 +13,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BATCH, WARMUP, STEPS = 32, 20, 100
+BATCH, WARMUP, STEPS = 32, 500, 300  # as CudaStepBenchTest (steady steps: the JVM compiles during its first ones)
+FAMILIES = [f for f in os.environ.get("SOMA_TORCH_FAMILIES", "cnn,lstm,attn,gan,dcgan").split(",") if f]
+PROFILER_STEPS = int(os.environ.get("SOMA_PROFILER_STEPS", "0"))
 dev = torch.device("cuda:0")
 torch.backends.cuda.matmul.allow_tf32 = False  # Soma computes f32 products in full f32
 torch.backends.cudnn.allow_tf32 = False
 
 
 def timed(name, step):
+    if name not in FAMILIES:
+        return
     for _ in range(WARMUP):
         step()
     torch.cuda.synchronize()
@@ -26,6 +33,13 @@ def timed(name, step):
         step()
         ms.append((time.perf_counter() - t0) * 1e3)
     print(f"TORCH {name:<6} {statistics.median(ms):9.3f} ms", flush=True)
+    if PROFILER_STEPS > 0:
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStart()
+        for _ in range(PROFILER_STEPS):
+            step()
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStop()
 
 
 def classifier_step(model, x_host, y_host, loss_fn):

@@ -389,6 +389,8 @@ int soma_cuda_host_free(void* ptr);
 int soma_cuda_stream_create(void** stream);
 int soma_cuda_stream_destroy(void* stream);
 int soma_cuda_stream_synchronize(void* stream);
+/* cudaProfilerStart (start != 0) or cudaProfilerStop; a no-op on the emulated device. */
+int soma_cuda_profiler_range(int start);
 int soma_cuda_event_create(void** event);
 int soma_cuda_event_record(void* event, void* stream);
 int soma_cuda_event_synchronize(void* event);

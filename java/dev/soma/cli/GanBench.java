@@ -24,7 +24,11 @@ final class GanBench {
              GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3).to(device);
              Scope scope = Scope.open()) {
             Tensor real = Tensor.randn(4, batch, 784).tanh().to(device);
-            return StepTimer.run(out, "gan", batch, warmup, steps, trace, () -> gan.trainStep(real));
+            int status = StepTimer.run(out, "gan", batch, warmup, steps, trace, () -> gan.trainStep(real));
+            // -Dsoma.cuda.profilerSteps=N (bench/gpu/ncu-steps.sh): N more steps inside a CUDA profiler range.
+            dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(),
+                    () -> gan.trainStep(real));
+            return status;
         }
     }
 }

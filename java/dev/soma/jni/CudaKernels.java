@@ -54,6 +54,7 @@ public final class CudaKernels {
     public static native int soma_cuda_stream_create(@Cast("void**") long[] stream);
     public static native int soma_cuda_stream_destroy(@Cast("void*") long stream);
     public static native int soma_cuda_stream_synchronize(@Cast("void*") long stream);
+    public static native int soma_cuda_profiler_range(int start);
     public static native int soma_cuda_event_create(@Cast("void**") long[] event);
     public static native int soma_cuda_event_record(@Cast("void*") long event, @Cast("void*") long stream);
     public static native int soma_cuda_event_synchronize(@Cast("void*") long event);
