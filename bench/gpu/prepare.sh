@@ -82,12 +82,12 @@ cp "$CONSOLE" "$BUNDLE/junit-console.jar"
 
 # java.base + jdk.unsupported run Soma and JavaCPP; the JUnit console launcher needs java.logging (its XML
 # reports would need java.xml too: 4 MB more, so check.sh keeps the text log instead); java.desktop draws the
-# training run's curves.png (8 MB more); java.management and jdk.management give the step benches their process CPU time.
+# training run's curves.png (8 MB more); java.management and jdk.management give the step benches their process CPU time; jdk.jfr lets a run record where the host's time goes.
 echo "== jlink runtime"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 # Uncompressed modules in an xz tarball: 21 MB, where jlink's own zip-9 in a gzip tarball was 30 MB.
-"$JDK/bin/jlink" --add-modules java.base,jdk.unsupported,java.logging,java.management,jdk.management,java.desktop --strip-debug --no-header-files --no-man-pages \
+"$JDK/bin/jlink" --add-modules java.base,jdk.unsupported,java.logging,java.management,jdk.management,jdk.jfr,java.desktop --strip-debug --no-header-files --no-man-pages \
   --output "$TMP/runtime"
 tar -cf - -C "$TMP" runtime | xz -6 -T2 > "$BUNDLE/runtime.tar.xz"
 "$TMP/runtime/bin/java" -version 2>&1 | head -n 1
