@@ -42,7 +42,7 @@ junit 120 "$LOGS/junit-profile.log" -Dsoma.profile=true --select-class dev.soma.
 # cuDNN's other modes (the default: NCHW around cuDNN calls, measured deterministic algorithms): NHWC with the
 # heuristic's choice, NHWC measured, and non-deterministic algorithms allowed; their CPU comparisons and steps, in
 # one log (the folder may send back only 8 files). SOMA_GPU_MODES="" skips them.
-: > "$LOGS/junit-cudnn-modes.log"
+rm -f "$LOGS/junit-cudnn-modes.log"  # (made by the first mode; none when SOMA_GPU_MODES="": $OUT takes 8 files)
 for mode in ${SOMA_GPU_MODES-nhwc-heuristic nhwc-measured nondet}; do
   opts=()
   case "$mode" in nhwc*) opts+=(-Dsoma.cuda.cudnn.nchw=false) ;; esac
@@ -66,6 +66,19 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte" ]; then
   TRAIN_STATUS=$?
   [ -f "$WORK/train-cnn/curves.png" ] && cp "$WORK/train-cnn/curves.png" "$LOGS/train-cnn-curves.png"
 fi
+# Each family's steady training step in a JVM of its own, as a user's training process runs it (the JUnit JVM
+# above ran every gpu test first, and its step bench read up to 1.5x slower): the STEP lines tables.sh compares
+# with PyTorch. The same counts as pytorch_steps.py.
+: > "$LOGS/steps.log"
+for family in cnn lstm attn gan dcgan; do
+  line=$(timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+    -cp "$CLASSPATH_JARS" dev.soma.cli.SomaCli bench train-step --model "$family" --device cuda:0 --steps 300 \
+    --warmup 500 2>&1 | tail -n 1)
+  ms=$(echo "$line" | sed -n 's/^median_ms=\([0-9.]*\).*/\1/p')
+  if [ -n "$ms" ]; then echo "STEP $family $ms ms  ($line)" >> "$LOGS/steps.log"
+  else echo "STEP-FAILED $family: $line" >> "$LOGS/steps.log"
+  fi
+done
 SECONDS_TAKEN=$(( $(date +%s) - START ))
 
 count() { grep -Eo "[0-9]+ tests $1" "${2:-$LOGS/junit.log}" | head -n 1 | cut -d' ' -f1; }
@@ -90,7 +103,7 @@ echo "== profile: the 6 largest kernel families per step (all in junit-profile.l
 awk '$1 == "PROFILE" { if ($2 != f) { f = $2; n = 0 } if (n++ < 8) print }' "$LOGS/junit-profile.log" || true
 echo "== cuDNN's timings of the step convolutions' algorithms: $(grep -c '^ALGO ' "$LOGS/junit-profile.log") lines in junit-profile.log"
 echo "== cuDNN modes (the CPU comparisons of CudaConvTest and the step bench under each)"
-grep -E '^\[[a-z+-]+\] (STEP |exit |\[ +[0-9]+ tests (successful|failed))' "$LOGS/junit-cudnn-modes.log" | sed 's/^/mode     /' || true
+grep -E '^\[[a-z+-]+\] (STEP |exit |\[ +[0-9]+ tests (successful|failed))' "$LOGS/junit-cudnn-modes.log" 2>/dev/null | sed 's/^/mode     /' || true
 echo "train    cnn on MNIST, cuda:0 (exit $TRAIN_STATUS):"
 grep -hE '^(training on|Epoch |test_accuracy=)' "$LOGS/train-cnn.log" 2>/dev/null | sed 's/^/train    /' || true
 grep -hE '✘' "$LOGS/junit.log" "$LOGS/junit-vendor-off.log" | head -n 20 | sed 's/^/failed   /' || true

@@ -18,7 +18,11 @@ else
 fi
 
 echo
-echo "== training step, batch 32, median ms (goal: Soma <= 0.7x PyTorch eager)"
+# Soma's steps from steps.log (check.sh: each family in a JVM of its own) when there, else the JUnit log's.
+STEPS_LOG="$LOGS/steps.log"
+[ -s "$STEPS_LOG" ] || STEPS_LOG="$JUNIT_LOG"
+echo "== training step, batch 32, median of 300 after 500 warm-up, ms (goal: Soma <= 0.7x PyTorch eager); Soma from $(basename "$STEPS_LOG")"
+grep '^STEP-FAILED' "$STEPS_LOG" || true
 TORCH_LOG="$LOGS/pytorch_steps.log"
 if command -v python3 >/dev/null; then
   timeout 100 python3 "$HERE/pytorch_steps.py" > "$TORCH_LOG" 2>&1 || echo "(pytorch_steps.py failed: see $TORCH_LOG)"
@@ -28,7 +32,7 @@ fi
 grep '^# ' "$TORCH_LOG" | head -n 1
 printf '%-7s %10s %10s %7s %s\n' family soma_ms torch_ms ratio goal
 for family in cnn lstm attn gan dcgan; do
-  soma=$(awk -v f="$family" '$1 == "STEP" && $2 == f { print $3 }' "$JUNIT_LOG" | head -n 1)
+  soma=$(awk -v f="$family" '$1 == "STEP" && $2 == f { print $3 }' "$STEPS_LOG" | head -n 1)
   torch=$(awk -v f="$family" '$1 == "TORCH" && $2 == f { print $3 }' "$TORCH_LOG" | head -n 1)
   awk -v f="$family" -v s="${soma:-}" -v t="${torch:-}" 'BEGIN {
     if (s == "" || t == "") { printf "%-7s %10s %10s %7s %s\n", f, (s == "" ? "-" : s), (t == "" ? "-" : t), "-", "no ratio"; exit }

@@ -41,7 +41,7 @@ final class BenchCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp, lstm, attn or gan")
+        @Option(names = "--model", defaultValue = "cnn", description = "cnn, mlp, lstm, attn, gan or dcgan")
         String model;
 
         @Option(names = "--batch", defaultValue = "32")
@@ -75,10 +75,12 @@ final class BenchCommand implements Runnable {
             }
             device = deviceOption.resolve();
             precision = precisionOption.resolve("bench train-step", device, out);
-            if (model.equals("gan") && precision != dev.soma.tensor.Precision.F32) {
-                throw new IllegalArgumentException("bench train-step: --precision bf16 is not wired into the gan bench");
+            if ((model.equals("gan") || model.equals("dcgan")) && precision != dev.soma.tensor.Precision.F32) {
+                throw new IllegalArgumentException("bench train-step: --precision bf16 is not wired into the " + model
+                        + " bench");
             }
             if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, trace, device);
+            if (model.equals("dcgan")) return GanBench.runDcgan(out, batch, warmup, steps, trace, device);
             SplittableRandom r = new SplittableRandom(1);
             return switch (model) {
                 // x [batch, 28, 28, 1] uniform, 10 classes.
@@ -91,7 +93,7 @@ final class BenchCommand implements Runnable {
                 case "lstm" -> time(out, ReferenceModels.sequenceTagger(10_000, 10), tokens(r, 100, 10_000),
                         new long[] {100});
                 default -> throw new IllegalArgumentException("bench train-step: unknown model '" + model
-                        + "': expected cnn, mlp, lstm, attn or gan");
+                        + "': expected cnn, mlp, lstm, attn, gan or dcgan");
             };
         }
 

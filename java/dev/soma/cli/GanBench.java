@@ -31,4 +31,22 @@ final class GanBench {
             return status;
         }
     }
+
+    /**
+     * {@code --model dcgan}: the DCGAN of the reference models (G: Dense 100 -> 7x7x128, BatchNorm, two strided
+     * transposed convolutions to 28x28x1 tanh; D: two strided convolutions, Dense 1 sigmoid), Adam(2e-4) for each,
+     * a batch of fixed tanh(N(0, 1)) images; the same alternation as {@link #run}. bench/gpu/pytorch_steps.py
+     * times the same models in PyTorch.
+     */
+    static int runDcgan(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, Device device) {
+        try (Sequential g = ReferenceModels.dcganGenerator(); Sequential d = ReferenceModels.dcganDiscriminator();
+             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4), d.seed(2), new Adam(2e-4), 100).seed(3).to(device);
+             Scope scope = Scope.open()) {
+            Tensor real = Tensor.randn(4, batch, 28, 28, 1).tanh().to(device);
+            int status = StepTimer.run(out, "dcgan", batch, warmup, steps, trace, () -> gan.trainStep(real));
+            dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(),
+                    () -> gan.trainStep(real));
+            return status;
+        }
+    }
 }
