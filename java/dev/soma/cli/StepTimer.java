@@ -14,7 +14,9 @@ import java.util.Locale;
  * Times a training step over warm-up plus timed repetitions and prints the line every {@code bench train-step}
  * ends with: {@code median_ms=.. p90_ms=.. p99_ms=.. min_ms=.. max_ms=..}, after one line of context (CPU model and
  * ISA level, threads, peak RSS, pool, and the process's CPU time per timed step: on a shared, loaded host the CPU
- * time of a single-threaded run ({@code OMP_NUM_THREADS=1}) moves far less than wall time).
+ * time of a single-threaded run ({@code OMP_NUM_THREADS=1}) moves far less than wall time). A third line says how
+ * many timed steps overlapped a garbage collection or a JIT compilation and the tail without them
+ * ({@code p99_quiet_ms}): the spikes the JVM itself causes, told apart from the engine's.
  */
 final class StepTimer {
     private StepTimer() {}
@@ -23,15 +25,20 @@ final class StepTimer {
         for (int i = 0; i < warmup; i++) step.run();
         double[] ms = new double[steps];
         int[] threads = new int[steps];
+        JvmActivity[] jvm = new JvmActivity[steps];
         long cpu0 = processCpuNanos();
+        JvmActivity before = JvmActivity.now();
         for (int i = 0; i < steps; i++) {
             long t0 = System.nanoTime();
             step.run();
             ms[i] = (System.nanoTime() - t0) / 1e6;
+            JvmActivity after = JvmActivity.now();
+            jvm[i] = after.since(before);
+            before = after;
             threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
         }
         long cpuNanos = cpu0 < 0 ? -1 : processCpuNanos() - cpu0;
-        if (trace != null) writeTrace(trace, ms, threads);
+        if (trace != null) writeTrace(trace, ms, threads, jvm);
         if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
@@ -42,6 +49,7 @@ final class StepTimer {
                 warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
                 dev.soma.backend.ThreadTuner.lastUnitThreads(), peakRssMiB(),
                 cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, Backends.cpu().pool().stats());
+        out.println(jvmLine(ms, jvm));
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
         out.flush();
@@ -69,11 +77,36 @@ final class StepTimer {
         }
     }
 
-    /** One line per timed step ({@code step,ms,threads}), for finding where the slow steps fall. */
-    private static void writeTrace(Path trace, double[] ms, int[] threads) {
-        StringBuilder sb = new StringBuilder("step,ms,threads\n");
+    /**
+     * {@code jvm_steps_gc=.. jvm_gc_ms=.. jvm_steps_jit=.. jvm_jit_ms=.. p99_quiet_ms=.. quiet_steps=..}: how many timed
+     * steps overlapped a collection or a compilation, their totals, and the p99 of the steps that overlapped neither.
+     */
+    static String jvmLine(double[] ms, JvmActivity[] jvm) {
+        int gcSteps = 0, jitSteps = 0;
+        long gcMs = 0, jitMs = 0;
+        double[] quiet = new double[ms.length];
+        int q = 0;
         for (int i = 0; i < ms.length; i++) {
-            sb.append(i).append(',').append(String.format(Locale.ROOT, "%.3f", ms[i])).append(',').append(threads[i]).append('\n');
+            if (jvm[i].gcCount() > 0) gcSteps++;
+            if (jvm[i].jitMillis() > 0) jitSteps++;
+            gcMs += jvm[i].gcMillis();
+            jitMs += jvm[i].jitMillis();
+            if (jvm[i].quiet()) quiet[q++] = ms[i];
+        }
+        double[] sortedQuiet = Arrays.copyOf(quiet, q);
+        Arrays.sort(sortedQuiet);
+        return String.format(Locale.ROOT, "jvm_steps_gc=%d jvm_gc_ms=%d jvm_steps_jit=%d jvm_jit_ms=%d p99_quiet_ms=%s "
+                + "quiet_steps=%d", gcSteps, gcMs, jitSteps, jitMs,
+                q == 0 ? "nan" : String.format(Locale.ROOT, "%.2f", percentile(sortedQuiet, 0.99)), q);
+    }
+
+    /** One line per timed step ({@code step,ms,threads,gc,gc_ms,jit_ms}), for finding where the slow steps fall. */
+    private static void writeTrace(Path trace, double[] ms, int[] threads, JvmActivity[] jvm) {
+        StringBuilder sb = new StringBuilder("step,ms,threads,gc,gc_ms,jit_ms\n");
+        for (int i = 0; i < ms.length; i++) {
+            sb.append(i).append(',').append(String.format(Locale.ROOT, "%.3f", ms[i])).append(',').append(threads[i])
+                    .append(',').append(jvm[i].gcCount()).append(',').append(jvm[i].gcMillis()).append(',')
+                    .append(jvm[i].jitMillis()).append('\n');
         }
         try {
             Files.writeString(trace, sb);

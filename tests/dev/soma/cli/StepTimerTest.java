@@ -25,8 +25,45 @@ class StepTimerTest {
         StepTimer.run(new PrintWriter(text, true), "noop", 1, 2, 10, null, () -> calls[0]++);
         assertEquals(12, calls[0]);
         String out = text.toString();
-        for (String key : new String[] {"cpu=\"", "isa=", "logical_cpus=", "process_cpu_ms_per_step=", "median_ms=", "p90_ms=", "p99_ms=", "max_ms="}) {
+        for (String key : new String[] {"cpu=\"", "isa=", "logical_cpus=", "process_cpu_ms_per_step=", "median_ms=", "p90_ms=",
+                "p99_ms=", "max_ms=", "jvm_steps_gc=", "jvm_steps_jit=", "p99_quiet_ms=", "quiet_steps="}) {
             assertTrue(out.contains(key), key + " missing from: " + out);
         }
+    }
+
+    @Test
+    void theJvmLineSeparatesStepsThatOverlappedACollectionOrACompilation() {
+        double[] ms = new double[100];
+        JvmActivity[] jvm = new JvmActivity[100];
+        for (int i = 0; i < 100; i++) {
+            ms[i] = 1 + i * 0.01;       // quiet steps: 1.00 .. 1.99
+            jvm[i] = JvmActivity.NONE;
+        }
+        ms[10] = 50;                    // a collection of 40 ms
+        jvm[10] = new JvmActivity(1, 40, 0);
+        ms[20] = 30;                    // a compilation of 12 ms
+        jvm[20] = new JvmActivity(0, 0, 12);
+        ms[30] = 20;                    // both
+        jvm[30] = new JvmActivity(2, 5, 3);
+        String line = StepTimer.jvmLine(ms, jvm);
+        assertEquals("jvm_steps_gc=2 jvm_gc_ms=45 jvm_steps_jit=2 jvm_jit_ms=15 p99_quiet_ms=1.99 quiet_steps=97", line);
+        // Nothing quiet: the tail without JVM activity is unknown, not zero.
+        JvmActivity[] busy = new JvmActivity[] {new JvmActivity(1, 1, 0)};
+        assertTrue(StepTimer.jvmLine(new double[] {3}, busy).contains("p99_quiet_ms=nan quiet_steps=0"));
+    }
+
+    @Test
+    void jvmReadingsOnlyGrowAndTheirDifferenceIsWhatHappenedBetween() {
+        JvmActivity a = JvmActivity.now();
+        byte[][] garbage = new byte[64][];
+        for (int i = 0; i < 20_000; i++) garbage[i % 64] = new byte[64 * 1024];  // about 1.3 GB allocated
+        JvmActivity b = JvmActivity.now();
+        JvmActivity d = b.since(a);
+        assertTrue(d.gcCount() >= 1, "1.3 GB allocated without a collection: " + d);
+        assertTrue(d.gcMillis() >= 0 && d.jitMillis() >= 0, d.toString());
+        assertFalse(d.quiet());
+        assertTrue(new JvmActivity(0, 0, 0).quiet());
+        assertEquals(new JvmActivity(2, 3, 4), new JvmActivity(5, 7, 9).since(new JvmActivity(3, 4, 5)));
+        assertEquals(64 * 1024, garbage[7].length);
     }
 }
