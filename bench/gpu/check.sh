@@ -6,14 +6,7 @@
 # a short table is printed last. Exit status: the JUnit launcher's (0 = all passed).
 # Usage: bench/gpu/check.sh [output-folder]
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUNDLE="$ROOT/.gpu-bundle"
-LOGS="${1:-${OUT:-$ROOT/gpu-logs}}"
-mkdir -p "$LOGS"
-LOGS=$(cd "$LOGS" && pwd)
-[ -f "$BUNDLE/runtime.tar.xz" ] || { echo "check.sh: no $BUNDLE/runtime.tar.xz; run bench/gpu/prepare.sh first" >&2; exit 2; }
-
-. "$ROOT/bench/gpu/setup.sh"
+. "$(dirname "$0")/setup.sh" "${1:-}"
 # One JUnit console run: time limit, log file, then extra launcher arguments (after any -D options for the JVM).
 junit() {
   local limit=$1 log=$2 jvm=()

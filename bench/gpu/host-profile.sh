@@ -5,13 +5,7 @@
 # time is bound by this host work.
 # Usage (GPU host, after bench/gpu/prepare.sh): bench/gpu/host-profile.sh [output-folder] ; SOMA_JFR_FAMILIES="cnn"
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUNDLE="$ROOT/.gpu-bundle"
-LOGS="${1:-${OUT:-$ROOT/gpu-logs}}"
-mkdir -p "$LOGS"
-LOGS=$(cd "$LOGS" && pwd)
-[ -f "$BUNDLE/runtime.tar.xz" ] || { echo "host-profile.sh: no $BUNDLE/runtime.tar.xz; run bench/gpu/prepare.sh first" >&2; exit 2; }
-. "$ROOT/bench/gpu/setup.sh"
+. "$(dirname "$0")/setup.sh" "${1:-}"
 status=0
 for family in ${SOMA_JFR_FAMILIES:-cnn}; do
   timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED \

@@ -6,15 +6,9 @@
 # step is bound by host work (launches, Java), not by kernels.
 # Usage (GPU host, after bench/gpu/prepare.sh): bench/gpu/ncu-steps.sh [output-folder] ; SOMA_NCU_FAMILIES="cnn lstm"
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUNDLE="$ROOT/.gpu-bundle"
-LOGS="${1:-${OUT:-$ROOT/gpu-logs}}"
-mkdir -p "$LOGS"
-LOGS=$(cd "$LOGS" && pwd)
-[ -f "$BUNDLE/runtime.tar.xz" ] || { echo "ncu-steps.sh: no $BUNDLE/runtime.tar.xz; run bench/gpu/prepare.sh first" >&2; exit 2; }
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -n 1)
 [ -n "$NCU" ] || { echo "ncu-steps.sh: no ncu on this host" >&2; exit 2; }
-. "$ROOT/bench/gpu/setup.sh"
+. "$(dirname "$0")/setup.sh" "${1:-}"
 STEPS="${SOMA_NCU_STEPS:-5}"
 # --clock-control none: the clocks as they run; --cache-control none: no L2 flush between kernels (steps run warm).
 NCU_ARGS=(--clock-control none --cache-control none --profile-from-start off --target-processes all

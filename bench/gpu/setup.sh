@@ -1,6 +1,13 @@
-# Sourced by bench/gpu/check.sh and ncu-steps.sh on the GPU host: unpacks the bundle's runtime and jars into a
-# temporary WORK folder (removed on exit), finds cuBLAS / cuDNN / the CUDA runtime, writes environment.log to LOGS,
-# and sets JAVA, CLASSPATH_JARS, DATA and LD_LIBRARY_PATH. Expects ROOT, BUNDLE and LOGS to be set.
+# Sourced by the scripts of bench/gpu on the GPU host (`. "$(dirname "$0")/setup.sh" [output-folder]`): sets ROOT,
+# BUNDLE and LOGS (LOGS if already set, else the folder given, else $OUT), checks that bench/gpu/prepare.sh made the
+# bundle, unpacks its runtime and jars into a temporary WORK folder (removed on exit), finds cuBLAS / cuDNN / the CUDA
+# runtime, writes environment.log to LOGS, and sets JAVA, CLASSPATH_JARS, DATA and LD_LIBRARY_PATH.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUNDLE="$ROOT/.gpu-bundle"
+LOGS="${LOGS:-${1:-${OUT:-$ROOT/gpu-logs}}}"
+mkdir -p "$LOGS"
+LOGS=$(cd "$LOGS" && pwd)
+[ -f "$BUNDLE/runtime.tar.xz" ] || { echo "$(basename "$0"): no $BUNDLE/runtime.tar.xz; run bench/gpu/prepare.sh first" >&2; exit 2; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 if command -v xz >/dev/null; then xz -dc "$BUNDLE/runtime.tar.xz" | tar -xf - -C "$WORK"

@@ -5,15 +5,11 @@
 # Usage (GPU host, after bench/gpu/prepare.sh): bench/gpu/step-variants.sh FAMILY ROUNDS "OPTS A" "OPTS B" ...
 #   ("" is the defaults; options are -D flags separated by spaces)
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUNDLE="$ROOT/.gpu-bundle"
-LOGS="${OUT:-$ROOT/gpu-logs}/variants"
-mkdir -p "$LOGS"
-[ -f "$BUNDLE/runtime.tar.xz" ] || { echo "step-variants.sh: no $BUNDLE/runtime.tar.xz; run bench/gpu/prepare.sh first" >&2; exit 2; }
+LOGS="${OUT:-$(cd "$(dirname "$0")/../.." && pwd)/gpu-logs}/variants"
 [ $# -ge 3 ] || { echo "usage: step-variants.sh FAMILY ROUNDS OPTS..." >&2; exit 2; }
 FAMILY=$1 ROUNDS=$2
 shift 2
-. "$ROOT/bench/gpu/setup.sh"
+. "$(dirname "$0")/setup.sh"
 status=0
 for round in $(seq 1 "$ROUNDS"); do
   for opts in "$@"; do
