@@ -28,12 +28,15 @@ import java.util.Arrays;
  *       a few slow units; waiting longer costs speed after the load left).</li>
  * </ul>
  * Level changes and waits act only {@value #MIN_GAP} units or more after the last probe (a noisy load moves the
- * median back and forth).
+ * median back and forth). Units during which the JVM compiled or collected garbage ({@link
+ * dev.soma.util.JvmActivity}) count for nothing: neither their time nor their run-queue wait says anything about
+ * other processes, and on a quiet 2-core host the JIT's compiler threads alone made the tuner probe.
  *
  * <p>Opt-in ({@code -Dsoma.cpu.adaptiveThreads=true}), for two reasons. Reductions in oneDNN and in our kernels split
  * their sums by thread count, so a run whose count followed the load differs from another in the last bits, and
  * training is bit-for-bit reproducible only with a fixed count. And on this project's quiet 2-core hosts the JIT's
- * compiler threads still made it probe, and in 2 of 4 runs settle on one thread (cnn 24 ms a step against 16 ms).
+ * compiler threads made it probe, and in 2 of 4 runs settle on one thread (cnn 24 ms a step against 16 ms); units
+ * overlapping compilation are now left out, which a quiet host has yet to confirm.
  * One tuner per loop, used from the loop's thread only; outside its units the thread keeps its own count.
  */
 public final class ThreadTuner {
@@ -58,6 +61,10 @@ public final class ThreadTuner {
     private int warm = WARMUP;
     private final java.util.function.LongSupplier waitNanos;
     private final java.util.function.LongSupplier clock;
+    /** Grows whenever the JVM compiled or collected (JvmActivity.ticks); -1 before the first reading. */
+    private final java.util.function.LongSupplier jvmTicks;
+    private long jvmMark = -1;
+    private long jvmSkipped;
     private long waitMark = -1;
     private long clockMark;
     private int sinceWaitMark;
@@ -82,14 +89,21 @@ public final class ThreadTuner {
     }
 
     ThreadTuner(int max, boolean enabled) {
-        this(max, enabled, ThreadTuner::runQueueWaitNanos, System::nanoTime);
+        this(max, enabled, ThreadTuner::runQueueWaitNanos, System::nanoTime, dev.soma.util.JvmActivity::ticks);
     }
 
-    /** With the calling thread's run-queue wait and a clock given (tests); a wait below 0 means unknown. */
+    /** With the calling thread's run-queue wait and a clock given (tests), and a JVM that never compiles or collects. */
     ThreadTuner(int max, boolean enabled, java.util.function.LongSupplier waitNanos, java.util.function.LongSupplier clock) {
+        this(max, enabled, waitNanos, clock, () -> 0);
+    }
+
+    /** With the run-queue wait (below 0: unknown), a clock and the JVM's activity counter given (tests). */
+    ThreadTuner(int max, boolean enabled, java.util.function.LongSupplier waitNanos, java.util.function.LongSupplier clock,
+                java.util.function.LongSupplier jvmTicks) {
         if (max < 1) throw new IllegalArgumentException("ThreadTuner: max threads " + max + " < 1");
         this.waitNanos = waitNanos;
         this.clock = clock;
+        this.jvmTicks = jvmTicks;
         this.max = max;
         this.enabled = enabled && max > 1;
         this.threads = max;
@@ -147,11 +161,27 @@ public final class ThreadTuner {
         return switches;
     }
 
+    /** How many units overlapped a compilation or a collection and were left out. */
+    public long jvmSkipped() {
+        return jvmSkipped;
+    }
+
     /** Reports the cost of the unit begun last, in any unit proportional to time per item (e.g. ns per example). */
     public void end(double cost) {
         if (!enabled || !(cost >= 0) || Double.isInfinite(cost)) return;
         if (warm > 0) {
             warm--;
+            jvmMark = jvmTicks.getAsLong();
+            return;
+        }
+        long ticks = jvmTicks.getAsLong();
+        boolean jvmBusy = jvmMark < 0 || ticks != jvmMark;
+        jvmMark = ticks;
+        if (jvmBusy) {
+            // The JVM compiled or collected during this unit: its time and wait are not the load's. The window
+            // of run-queue waits it fell in counts for nothing either.
+            jvmSkipped++;
+            waitMark = -1;
             return;
         }
         if (probing > 0) {

@@ -2,6 +2,7 @@ package dev.soma.cli;
 
 import dev.soma.backend.Backends;
 import dev.soma.util.CpuInfo;
+import dev.soma.util.JvmActivity;
 
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -120,6 +120,41 @@ class ThreadTunerTest {
         assertEquals(0, drive(unknown, 0, 3000, fixed(n -> n == 2 ? 10 : 8)), "no schedstat, no probe");
     }
 
+    /**
+     * A quiet host while the JIT compiles (units 100-1100): every other unit runs twice as long and the loop's thread
+     * waits for a core half the time, because compiler threads hold the other core. Counted as load, that makes the
+     * tuner probe and, since a one-thread team is not held up by the compiler, switch; left out (the JVM's activity
+     * counter moved during those units), nothing changes.
+     */
+    @Test
+    void unitsOverlappingJitOrGcAreNotLoad() {
+        for (boolean seesJvm : new boolean[] {true, false}) {
+            long[] clock = {0}, waited = {0}, ticks = {0};
+            ThreadTuner t = new ThreadTuner(2, true, () -> waited[0], () -> clock[0], () -> seesJvm ? ticks[0] : 0);
+            int probes = 0;
+            for (int i = 0; i < 3000; i++) {
+                int n = t.threadsForNextUnit();
+                if (n != t.threads()) probes++;
+                boolean compiling = i >= 100 && i < 1100 && i % 2 == 0;
+                double ms = n == 2 ? (compiling ? 20 : 10) : (compiling ? 12 : 11);
+                clock[0] += (long) (ms * 1e6);
+                if (compiling) {
+                    waited[0] += (long) (ms * 1e6 * (n == 2 ? 0.5 : 0.05));
+                    ticks[0] += 3;  // 3 ms of compilation
+                }
+                t.end(ms);
+            }
+            if (seesJvm) {
+                assertEquals(0, probes, "probe units while the JIT compiled");
+                assertEquals(2, t.threads());
+                assertEquals(0, t.switches());
+                assertTrue(t.jvmSkipped() >= 500, t.jvmSkipped() + " units left out");
+            } else {
+                assertTrue(probes > 0, "without the JVM's activity the compiler threads look like load");
+            }
+        }
+    }
+
     @Test
     void disabledOrSingleThreadedNeverChanges() {
         ThreadTuner off = new ThreadTuner(4, false);

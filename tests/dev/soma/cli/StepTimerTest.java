@@ -1,5 +1,6 @@
 package dev.soma.cli;
 
+import dev.soma.util.JvmActivity;
 import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;

@@ -1,15 +1,16 @@
-package dev.soma.cli;
+package dev.soma.util;
 
 /**
  * The JVM's own activity so far: garbage collections (count and accumulated pause-or-cycle milliseconds over all
  * collectors) and the JIT compilers' accumulated milliseconds. Step benchmarks take one reading before and one after
- * each step to say which slow steps overlapped a collection or a compilation. Zeros where the runtime lacks the
- * java.management module (a trimmed jlink image), so a reading never fails.
+ * each step to say which slow steps overlapped a collection or a compilation, and the thread tuner leaves such units
+ * out of its decisions. Zeros where the runtime lacks the java.management module (a trimmed jlink image), so a
+ * reading never fails.
  */
-record JvmActivity(long gcCount, long gcMillis, long jitMillis) {
-    static final JvmActivity NONE = new JvmActivity(0, 0, 0);
+public record JvmActivity(long gcCount, long gcMillis, long jitMillis) {
+    public static final JvmActivity NONE = new JvmActivity(0, 0, 0);
 
-    static JvmActivity now() {
+    public static JvmActivity now() {
         try {
             long count = 0, millis = 0;
             for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
@@ -24,12 +25,21 @@ record JvmActivity(long gcCount, long gcMillis, long jitMillis) {
         }
     }
 
+    /**
+     * A counter that grows whenever the JVM collected garbage or compiled (collections plus compilation
+     * milliseconds): two equal readings mean neither happened in between.
+     */
+    public static long ticks() {
+        JvmActivity a = now();
+        return a.gcCount + a.jitMillis;
+    }
+
     /** What happened between {@code earlier} and this reading. */
-    JvmActivity since(JvmActivity earlier) {
+    public JvmActivity since(JvmActivity earlier) {
         return new JvmActivity(gcCount - earlier.gcCount, gcMillis - earlier.gcMillis, jitMillis - earlier.jitMillis);
     }
 
-    boolean quiet() {
+    public boolean quiet() {
         return gcCount == 0 && jitMillis == 0;
     }
 }
