@@ -79,7 +79,7 @@ final class GanTraining {
             console.println("generator:\n" + g.summary() + "discriminator:\n" + d.summary());
             try (GanTrainer gan = new GanTrainer(g, new Adam(lr, 0.5, 0.999, 1e-7), d, new Adam(lr, 0.5, 0.999, 1e-7), LATENT)
                     .loss(loss).labelSmoothing(cmd.labelSmoothing).discriminatorSteps(cmd.discriminatorSteps).seed(cmd.seed)
-                    .dataParallel(ranks > 1).to(cmd.device)) {
+                    .dataParallel(ranks > 1).syncBatchNorm(ranks > 1 && cmd.syncBn).to(cmd.device)) {
                 if (cmd.resume) {
                     gan.restore(state);
                     console.println("resuming " + state + " after epoch " + gan.completedEpochs());
@@ -87,7 +87,8 @@ final class GanTraining {
                 console.printf(Locale.ROOT, "training the " + (dcgan ? "DCGAN" : "MLP GAN") + " (%s loss, k=%d, label smoothing %.2f, Adam %.1e) on %d images, "
                         + "%d epochs, batch %d%s%n", loss, cmd.discriminatorSteps, cmd.labelSmoothing, lr, images.size(),
                         cmd.epochs, cmd.batchSize, ranks > 1 ? String.format(Locale.ROOT, " per rank x %d ranks = %d "
-                        + "(data-parallel, %s)", ranks, cmd.batchSize * ranks, mpi.describe()) : "");
+                        + "(data-parallel, %s%s)", ranks, cmd.batchSize * ranks, mpi.describe(),
+                        cmd.syncBn ? ", synchronised batch norm" : "") : "");
                 console.flush();
                 Map<String, List<Double>> curves = new LinkedHashMap<>();
                 if (cmd.resume) gan.history().all().forEach((k, v) -> curves.put(k, new ArrayList<>(v)));

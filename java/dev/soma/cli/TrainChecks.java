@@ -23,6 +23,10 @@ final class TrainChecks {
 
     static void check(TrainCommand c) {
         String who = "train " + c.model;
+        if (c.syncBn && dev.soma.distributed.Mpi.launchedSize() <= 1) {
+            throw new IllegalArgumentException(who + ": --sync-bn synchronises BatchNormalization over the ranks of a "
+                    + "data-parallel run; start it with `soma launch --nproc N -- train ...` or mpirun");
+        }
         List<String> models = new ArrayList<>(ReferenceModels.names());
         models.add("gan");
         models.addAll(ReferenceModels.textNames());

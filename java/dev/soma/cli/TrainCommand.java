@@ -149,6 +149,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dp-delta", defaultValue = "1e-5", description = "DP-SGD: the delta at which epsilon is reported (default ${DEFAULT-VALUE})")
     double dpDelta;
 
+    @Option(names = "--sync-bn", description = "data-parallel runs (soma launch, mpirun): BatchNormalization statistics "
+            + "over the examples of all ranks, as one process with the global batch (the DCGAN's generator has it)")
+    boolean syncBn;
+
     /** The DP-SGD settings of --dp-noise/--dp-clip/--dp-delta (null without them), checked before any data loads. */
     PrivacySettings privacy() {
         if (dpNoise == null && dpClip == null) return null;
@@ -271,7 +275,7 @@ final class TrainCommand implements Callable<Integer> {
             options.precision(precision);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             if (mpi != null) {
-                options.dataParallel(true);
+                options.dataParallel(true).syncBatchNorm(syncBn);
                 console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%n",
                         mpi.size(), batchSize, batchSize * mpi.size(), dev.soma.jni.CpuKernels.soma_cpu_threads(), mpi.describe());
             }

@@ -19,6 +19,8 @@ final class GanDataParallel implements AutoCloseable {
     private final DistributedSampler sampler;
     private final GradientBuckets generatorBuckets;
     private final GradientBuckets discriminatorBuckets;
+    /** Active on the fit's thread while the epochs run, when the trainer asks for synchronised batch norm. */
+    private final dev.soma.distributed.SyncBatchNorm syncBn;
 
     GanDataParallel(GanTrainer trainer, int examples, int batchPerRank, long seed) {
         Model g = trainer.generator(), d = trainer.discriminator();
@@ -29,6 +31,15 @@ final class GanDataParallel implements AutoCloseable {
         this.trainer = trainer;
         this.mpi = Mpi.world();
         this.sampler = new DistributedSampler(examples, batchPerRank, mpi.size(), true, seed);
+        if (trainer.syncBatchNorm()) {
+            int last = sampler.globalBatchSize(sampler.batchesPerEpoch() - 1);
+            if (last < mpi.size()) {
+                throw new IllegalArgumentException("GanTrainer.fit: synchronised batch normalisation needs examples on "
+                        + "every rank in every update, but the last global batch of each epoch holds " + last
+                        + " example(s) for " + mpi.size() + " ranks (" + examples + " examples, batch " + batchPerRank
+                        + " per rank); drop or add a few examples or change the batch size");
+            }
+        }
         // Same start: every weight (trainable or not) of both models takes rank 0's values.
         for (Model m : new Model[] {g, d}) {
             for (dev.soma.nn.Param p : m.params()) mpi.broadcast(p.value(), 0);
@@ -43,6 +54,7 @@ final class GanDataParallel implements AutoCloseable {
         }
         this.discriminatorBuckets = db;
         trainer.buckets(generatorBuckets, discriminatorBuckets);
+        this.syncBn = trainer.syncBatchNorm() ? dev.soma.distributed.SyncBatchNorm.activate(mpi) : null;
     }
 
     /**
@@ -90,6 +102,7 @@ final class GanDataParallel implements AutoCloseable {
 
     @Override
     public void close() {
+        if (syncBn != null) syncBn.close();
         generatorBuckets.close();
         discriminatorBuckets.close();
     }

@@ -78,6 +78,7 @@ public final class GanTrainer implements AutoCloseable {
     private int fixedNoiseCount = 64;
     /** Data-parallel training over MPI (see {@link #dataParallel}); the rest is set only while fit runs so. */
     private boolean dataParallel;
+    private boolean syncBatchNorm;
     private dev.soma.distributed.GradientBuckets generatorBuckets, discriminatorBuckets;
     /** This rank's share of the current update's global batch, and where its noise rows start in that batch. */
     private double share = 1;
@@ -182,6 +183,22 @@ public final class GanTrainer implements AutoCloseable {
     public GanTrainer dataParallel(boolean on) {
         this.dataParallel = on;
         return this;
+    }
+
+    /**
+     * With {@link #dataParallel}: BatchNormalization layers of both models take their batch statistics over the
+     * examples of all ranks ({@link dev.soma.distributed.SyncBatchNorm}), so that, with the noise rows each rank
+     * takes, 2 ranks x 16 train as 1 process x 32 also for a generator with batch normalisation (the DCGAN's). Every
+     * rank must hold examples in every update: fit refuses data sizes whose last global batch has fewer examples
+     * than ranks.
+     */
+    public GanTrainer syncBatchNorm(boolean on) {
+        this.syncBatchNorm = on;
+        return this;
+    }
+
+    boolean syncBatchNorm() {
+        return syncBatchNorm;
     }
 
     public Model generator() {
@@ -341,6 +358,8 @@ public final class GanTrainer implements AutoCloseable {
             for (int i = 0; i < k; i++) {
                 boolean last = i == k - 1;
                 share = shares[i];
+                dev.soma.distributed.SyncBatchNorm syncBn = dev.soma.distributed.SyncBatchNorm.active();
+                if (syncBn != null && reals[i] != null) syncBn.share(share);
                 noiseRows = globalSizes[i];
                 noiseOffset = offsets[i];
                 if (reals[i] == null) {
@@ -470,6 +489,10 @@ public final class GanTrainer implements AutoCloseable {
         int start = resumed ? completedEpochs : 0;
         if (!resumed) history = new History();
         resumed = false;
+        if (syncBatchNorm && !dataParallel) {
+            throw new IllegalArgumentException("GanTrainer.fit: syncBatchNorm(true) synchronises batch statistics over "
+                    + "the ranks of data-parallel training; it needs dataParallel(true)");
+        }
         GanDataParallel parallel = dataParallel ? new GanDataParallel(this, real.size(), batchSize, seed) : null;
         try {
             fitEpochs(real, loader, parallel, start, epochs, listener);
