@@ -15,13 +15,23 @@ import java.util.List;
  * One rank of DataParallelTest's 2-rank job (started by mpirun): checks the collectives against values every rank
  * can compute, then trains each equivalence case data-parallel and writes its weights to {@code <out>/<case>-rank<r>.bin}.
  * Each rank initialises its model with a different seed, so equal weights prove rank 0's broadcast. Prints one
- * "ok ..." line per check; any failure throws (non-zero exit).
+ * "ok ..." line per check; any failure throws (non-zero exit). With a second argument, a model name: only that
+ * model in f64, its weights written the same way and its gradient buckets' statistics printed (the overlap-mode job).
  */
 public final class DataParallelMain {
     public static void main(String[] args) throws Exception {
         Path out = Path.of(args[0]);
         Mpi mpi = Mpi.world();
         int rank = mpi.rank(), size = mpi.size();
+        if (args.length > 1) {
+            try (Scope s = Scope.open(); Sequential m = EquivalenceCases.model(args[1], DType.F64, 100 + rank)) {
+                m.fit(EquivalenceCases.data(args[1]), EquivalenceCases.options(EquivalenceCases.BATCH_PER_RANK, true));
+                EquivalenceCases.writeWeights(m, out.resolve(args[1] + "-" + DType.F64 + "-rank" + rank + ".bin"));
+                System.out.println("stats rank " + rank + ": " + m.lastDataParallelStatistics());
+            }
+            mpi.finish();
+            return;
+        }
         if (rank == 0) System.out.println("ok world " + size + " " + mpi.describe());
         collectives(mpi);
         for (String name : EquivalenceCases.MODELS) {

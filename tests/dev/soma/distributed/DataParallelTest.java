@@ -95,6 +95,32 @@ class DataParallelTest {
      * A rank that dies (halts mid-epoch: no exception, no MPI_Finalize) ends the job with an error soon; resuming
      * from the checkpoint rank 0 wrote gives the weights of an unbroken 1-process run.
      */
+    /**
+     * SOMA_DDP_OVERLAP=alternate (overlap on even steps, off on odd ones, to measure the hidden fraction in one run)
+     * changes when buckets start, not what they sum: the CNN's weights equal the default job's bit for bit, and the
+     * statistics count both kinds of step.
+     */
+    @Test
+    void alternatingOverlapChangesNoBitAndCountsBothKindsOfStep() throws Exception {
+        Path dir = Files.createDirectories(out.resolve("alternate"));
+        Map<String, String> env = new java.util.HashMap<>(ENV);
+        env.put("SOMA_DDP_OVERLAP", "alternate");
+        MpiJob.Result alt = MpiJob.run(2, DataParallelMain.class, env, 120, dir.toString(), "cnn");
+        assertEquals(0, alt.exitCode(), alt.output());
+        List<double[]> reference = EquivalenceCases.readWeights(out.resolve("cnn-" + DType.F64 + "-rank0.bin"));
+        for (int rank = 0; rank < 2; rank++) {
+            List<double[]> w = EquivalenceCases.readWeights(dir.resolve("cnn-" + DType.F64 + "-rank" + rank + ".bin"));
+            assertEquals(reference.size(), w.size());
+            for (int i = 0; i < w.size(); i++) assertArrayEquals(reference.get(i), w.get(i), 0.0, "rank " + rank + " param " + i);
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("stats rank 0: (\\d+) steps, \\d+ buckets, alternating: "
+                + "overlap on (\\d+) steps, .*; overlap off (\\d+) steps, .*all-reduce time hidden behind backward").matcher(alt.output());
+        assertTrue(m.find(), alt.output());
+        int total = Integer.parseInt(m.group(1)), on = Integer.parseInt(m.group(2)), off = Integer.parseInt(m.group(3));
+        assertEquals(total, on + off, alt.output());
+        assertTrue(on >= 1 && off >= 1 && Math.abs(on - off) <= 1, "on " + on + ", off " + off);
+    }
+
     @Test
     void aDeadRankEndsTheJobAndTheRunResumesFromTheCheckpoint() throws Exception {
         Path dir = Files.createDirectories(out.resolve("resume"));
