@@ -55,6 +55,10 @@ final class BenchCommand implements Runnable {
         @Option(names = "--warmup", defaultValue = "50", description = "untimed steps first (default ${DEFAULT-VALUE})")
         int warmup;
 
+        @Option(names = "--settle", description = "after --warmup, untimed steps until 30 in a row ran without JIT "
+                + "compilation (at most 5000 or a minute): the steady state")
+        boolean settle;
+
         @Option(names = "--trace", description = "write each timed step's milliseconds to this CSV file")
         java.nio.file.Path trace;
 
@@ -79,8 +83,8 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: --precision bf16 is not wired into the " + model
                         + " bench");
             }
-            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, trace, device);
-            if (model.equals("dcgan")) return GanBench.runDcgan(out, batch, warmup, steps, trace, device);
+            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, trace, settle, device);
+            if (model.equals("dcgan")) return GanBench.runDcgan(out, batch, warmup, steps, trace, settle, device);
             SplittableRandom r = new SplittableRandom(1);
             return switch (model) {
                 // x [batch, 28, 28, 1] uniform, 10 classes.
@@ -104,7 +108,7 @@ final class BenchCommand implements Runnable {
                 // The same scope FitOptions.precision opens around a fit: bf16 products, f32 weights and optimizer.
                 try (dev.soma.backend.MixedPrecision.Scope s = dev.soma.backend.MixedPrecision.use(precision)) {
                     int status = StepTimer.run(out, model + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
-                            batch, warmup, steps, trace, () -> m.trainStep(b));
+                            batch, warmup, steps, trace, settle, () -> m.trainStep(b));
                     // -Dsoma.cuda.profilerSteps=N (bench/gpu/ncu-steps.sh): N more steps inside a CUDA profiler range.
                     dev.soma.backend.cuda.CudaProfilerRange.run(device,
                             dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(), () -> m.trainStep(b));

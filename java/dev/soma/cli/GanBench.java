@@ -20,11 +20,17 @@ final class GanBench {
     private GanBench() {}
 
     static int run(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, Device device) {
+        return run(out, batch, warmup, steps, trace, false, device);
+    }
+
+    /** As above; {@code settle}: see {@link StepTimer#run(PrintWriter, String, int, int, int, java.nio.file.Path, boolean, Runnable)}. */
+    static int run(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, boolean settle,
+                   Device device) {
         try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
              GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3).to(device);
              Scope scope = Scope.open()) {
             Tensor real = Tensor.randn(4, batch, 784).tanh().to(device);
-            int status = StepTimer.run(out, "gan", batch, warmup, steps, trace, () -> gan.trainStep(real));
+            int status = StepTimer.run(out, "gan", batch, warmup, steps, trace, settle, () -> gan.trainStep(real));
             // -Dsoma.cuda.profilerSteps=N (bench/gpu/ncu-steps.sh): N more steps inside a CUDA profiler range.
             dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(),
                     () -> gan.trainStep(real));
@@ -38,12 +44,13 @@ final class GanBench {
      * a batch of fixed tanh(N(0, 1)) images; the same alternation as {@link #run}. bench/gpu/pytorch_steps.py
      * times the same models in PyTorch.
      */
-    static int runDcgan(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, Device device) {
+    static int runDcgan(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, boolean settle,
+                        Device device) {
         try (Sequential g = ReferenceModels.dcganGenerator(); Sequential d = ReferenceModels.dcganDiscriminator();
              GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4), d.seed(2), new Adam(2e-4), 100).seed(3).to(device);
              Scope scope = Scope.open()) {
             Tensor real = Tensor.randn(4, batch, 28, 28, 1).tanh().to(device);
-            int status = StepTimer.run(out, "dcgan", batch, warmup, steps, trace, () -> gan.trainStep(real));
+            int status = StepTimer.run(out, "dcgan", batch, warmup, steps, trace, settle, () -> gan.trainStep(real));
             dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(),
                     () -> gan.trainStep(real));
             return status;

@@ -23,7 +23,23 @@ final class StepTimer {
     private StepTimer() {}
 
     static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, Runnable step) {
+        return run(out, model, batch, warmup, steps, trace, false, step);
+    }
+
+    /** Steps in a row without JIT compilation that end a settling warm-up, and its limits. */
+    static final int SETTLED_STEPS = 30, SETTLE_MAX_STEPS = 5000;
+    static final long SETTLE_MAX_NANOS = 60_000_000_000L;
+
+    /**
+     * With {@code settle}: after the {@code warmup} steps, more untimed steps until {@value #SETTLED_STEPS} in a row
+     * ran without the JIT compiling (at most {@value #SETTLE_MAX_STEPS} steps or a minute), so the timed steps are
+     * the steady state: on the 2-core hosts the C2 compiler was still at work for seconds after 500 steps, and each
+     * compilation takes a core from the step's thread team. Prints {@code settle_steps=N settled=true|false}.
+     */
+    static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, boolean settle,
+                   Runnable step) {
         for (int i = 0; i < warmup; i++) step.run();
+        if (settle) settle(out, step);
         double[] ms = new double[steps];
         int[] threads = new int[steps];
         JvmActivity[] jvm = new JvmActivity[steps];
@@ -76,6 +92,20 @@ final class StepTimer {
             out.printf(Locale.ROOT, "PROFILE %-6s %-34s %7.1f %9.3f ms  %5.1f%%%n", model, e.name(), e.calls() / (double) steps,
                     ms, 100 * ms / wallMs);
         }
+    }
+
+    private static void settle(PrintWriter out, Runnable step) {
+        long t0 = System.nanoTime();
+        int extra = 0, quiet = 0;
+        long jit = JvmActivity.now().jitMillis();
+        while (quiet < SETTLED_STEPS && extra < SETTLE_MAX_STEPS && System.nanoTime() - t0 < SETTLE_MAX_NANOS) {
+            step.run();
+            extra++;
+            long now = JvmActivity.now().jitMillis();
+            quiet = now == jit ? quiet + 1 : 0;
+            jit = now;
+        }
+        out.printf(Locale.ROOT, "settle_steps=%d settled=%b%n", extra, quiet >= SETTLED_STEPS);
     }
 
     /**

@@ -67,4 +67,20 @@ class StepTimerTest {
         assertEquals(new JvmActivity(2, 3, 4), new JvmActivity(5, 7, 9).since(new JvmActivity(3, 4, 5)));
         assertEquals(64 * 1024, garbage[7].length);
     }
+
+    @Test
+    void settlingRunsUntilTheJitIsQuietAndSaysSo() {
+        StringWriter text = new StringWriter();
+        int[] calls = new int[1];
+        StepTimer.run(new PrintWriter(text, true), "noop", 1, 2, 10, null, true, () -> calls[0]++);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("settle_steps=(\\d+) settled=(true|false)").matcher(text.toString());
+        assertTrue(m.find(), text.toString());
+        int extra = Integer.parseInt(m.group(1));
+        assertTrue(extra >= StepTimer.SETTLED_STEPS, "at least one quiet run of steps: " + extra);
+        assertEquals(2 + extra + 10, calls[0]);
+        assertTrue(Boolean.parseBoolean(m.group(2)), "a no-op step settles long before the limits: " + text);
+        StringWriter plain = new StringWriter();
+        StepTimer.run(new PrintWriter(plain, true), "noop", 1, 2, 10, null, false, () -> {});
+        assertFalse(plain.toString().contains("settle_steps="), plain.toString());
+    }
 }
