@@ -218,17 +218,37 @@ void unary_apply(F f, int64_t n, const T* x, T* out) {
 }
 
 // GELU (erf form) in f32, eight lanes at a time: std::erf per element made it the costliest op of a
-// transformer's training step. The scalar functor finishes the tail.
-void gelu_f32(int64_t n, const float* x, float* out) {
+// transformer's training step. x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2.
+inline __m256 gelu8(__m256 v) {
+  const __m256 cdf = _mm256_mul_ps(_mm256_set1_ps(0.5f),
+                                   _mm256_add_ps(_mm256_set1_ps(1.0f), soma::erf256(_mm256_mul_ps(v, _mm256_set1_ps((float)kInvSqrt2)))));
+  return _mm256_mul_ps(v, cdf);
+}
+
+// g * d GELU / dx = g * (Phi(x) + x phi(x)), eight lanes at a time.
+inline __m256 gelu_backward8(__m256 v, __m256 g) {
+  const __m256 cdf = _mm256_mul_ps(_mm256_set1_ps(0.5f),
+                                   _mm256_add_ps(_mm256_set1_ps(1.0f), soma::erf256(_mm256_mul_ps(v, _mm256_set1_ps((float)kInvSqrt2)))));
+  const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps((float)kInvSqrt2Pi),
+                                   soma::exp256(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(v, v))));
+  return _mm256_mul_ps(g, _mm256_fmadd_ps(v, pdf, cdf));
+}
+
+// GELU over n values on the calling thread (in place allowed), the scalar functor for the last n % 8. The unfused
+// op runs it per chunk and bias + GELU per chunk of the same size (a multiple of 8), so the two agree bit for bit.
+inline void gelu_span(int64_t n, const float* x, float* out) {
   const int64_t n8 = n / 8 * 8;
-  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n8; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(v, cdf));
-  }
+  for (int64_t i = 0; i < n8; i += 8) _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(x + i)));
   for (int64_t i = n8; i < n; ++i) out[i] = Gelu<float>{}(x[i]);
+}
+
+void gelu_f32(int64_t n, const float* x, float* out) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
+    gelu_span(len, x + s, out + s);
+  }
 }
 
 struct Tanh8 {
@@ -340,19 +360,23 @@ void unary_backward_apply(F f, int64_t n, const T* x, const T* y, const T* g, T*
   for (int64_t i = 0; i < n; ++i) gi[i] = f(x[i], y[i], g[i]);
 }
 
-// d GELU / dx * g in f32, eight lanes at a time (see gelu_f32).
-void gelu_backward_f32(int64_t n, const float* x, const float* g, float* gi) {
+// gi = g * GELU'(x) over n values on the calling thread (gi may be x), as gelu_span.
+inline void gelu_backward_span(int64_t n, const float* x, const float* g, float* gi) {
   const int64_t n8 = n / 8 * 8;
-  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
-  const __m256 r2pi = _mm256_set1_ps((float)kInvSqrt2Pi), mhalf = _mm256_set1_ps(-0.5f);
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
   for (int64_t i = 0; i < n8; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
-    const __m256 pdf = _mm256_mul_ps(r2pi, soma::exp256(_mm256_mul_ps(mhalf, _mm256_mul_ps(v, v))));
-    _mm256_storeu_ps(gi + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), _mm256_fmadd_ps(v, pdf, cdf)));
+    _mm256_storeu_ps(gi + i, gelu_backward8(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i)));
   }
   for (int64_t i = n8; i < n; ++i) gi[i] = GeluB<float>{}(x[i], x[i], g[i]);
+}
+
+// d GELU / dx * g in f32, eight lanes at a time (see gelu_f32).
+void gelu_backward_f32(int64_t n, const float* x, const float* g, float* gi) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
+    gelu_backward_span(len, x + s, g + s, gi + s);
+  }
 }
 
 // Ops whose rule ignores y may be given y == NULL; they read x in its place (never dereferencing NULL).
@@ -441,19 +465,8 @@ void activation_span(int act, int64_t n, T* z, double p0) {
       if constexpr (std::is_same_v<T, float>) return lanes8_span(Tanh8{}, n, z, z);
       else return span_apply(Tanh<T>{}, n, z);
     case SOMA_BA_GELU:
-      if constexpr (std::is_same_v<T, float>) {
-        const int64_t n8 = n / 8 * 8;
-        const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
-        for (int64_t i = 0; i < n8; i += 8) {
-          const __m256 v = _mm256_loadu_ps(z + i);
-          const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
-          _mm256_storeu_ps(z + i, _mm256_mul_ps(v, cdf));
-        }
-        for (int64_t i = n8; i < n; ++i) z[i] = Gelu<float>{}(z[i]);
-        return;
-      } else {
-        return span_apply(Gelu<T>{}, n, z);
-      }
+      if constexpr (std::is_same_v<T, float>) return gelu_span(n, z, z);
+      else return span_apply(Gelu<T>{}, n, z);
     default: return;  // linear
   }
 }
@@ -468,16 +481,7 @@ void pre_activation_backward_span(int act, int64_t n, const T* g, T* gi, double 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    const int64_t n8 = n / 8 * 8;
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), r2 = _mm256_set1_ps((float)kInvSqrt2);
-    const __m256 r2pi = _mm256_set1_ps((float)kInvSqrt2Pi), mhalf = _mm256_set1_ps(-0.5f);
-    for (int64_t i = 0; i < n8; i += 8) {
-      const __m256 v = _mm256_loadu_ps(gi + i);
-      const __m256 cdf = _mm256_mul_ps(half, _mm256_add_ps(one, soma::erf256(_mm256_mul_ps(v, r2))));
-      const __m256 pdf = _mm256_mul_ps(r2pi, soma::exp256(_mm256_mul_ps(mhalf, _mm256_mul_ps(v, v))));
-      _mm256_storeu_ps(gi + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), _mm256_fmadd_ps(v, pdf, cdf)));
-    }
-    for (int64_t i = n8; i < n; ++i) gi[i] = GeluB<float>{}(gi[i], gi[i], g[i]);
+    gelu_backward_span(n, gi, g, gi);
   } else {
     const GeluB<T> f{};
 #pragma omp simd
