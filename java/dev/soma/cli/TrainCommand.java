@@ -86,6 +86,10 @@ final class TrainCommand implements Callable<Integer> {
             description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay)")
     String lrSchedule;
 
+    @Option(names = "--ema", description = "cnn, mlp, dale: keep an exponential moving average of the weights with "
+            + "this decay in [0, 1) (e.g. 0.95) and validate, checkpoint and test it; free under DP-SGD (post-processing)")
+    Double ema;
+
     @Option(names = "--validation-split", defaultValue = "0.05",
             description = "fraction of the training set held out for validation (default ${DEFAULT-VALUE})")
     double validationSplit;
@@ -261,14 +265,15 @@ final class TrainCommand implements Callable<Integer> {
             m.build(trainSplit.height(), trainSplit.width(), 1);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "%s lr %g (%s), on %s, precision %s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
+                    + "%s lr %g (%s), on %s, precision %s%s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
                     optimizer.equals("sgd") ? "SGD momentum " + momentum + "," : "Adam", learningRate, lrSchedule, device,
-                    precision, robustness.describe());
+                    precision, robustness.describe(), ema == null ? "" : ", weight average (EMA) decay " + ema);
             console.flush();
             FitOptions options = resumable(robustness.apply(new FitOptions(), seed).batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             options.precision(precision);
+            if (ema != null) options.weightAverage(ema);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             if (mpi != null) {
                 options.dataParallel(true);
