@@ -273,7 +273,8 @@ final class TrainCommand implements Callable<Integer> {
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             options.precision(precision);
-            if (ema != null) options.weightAverage(ema);
+            LastIterate lastIterate = ema == null ? null : new LastIterate(epochs);
+            if (ema != null) options.weightAverage(ema).callbacks(lastIterate);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             if (mpi != null) {
                 options.dataParallel(true);
@@ -306,6 +307,12 @@ final class TrainCommand implements Callable<Integer> {
                 console.printf(Locale.ROOT, "weight signs: %s (smallest constrained weight %.3g)%n", signs, min);
             }
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));
+            if (lastIterate != null && lastIterate.kept()) { // the checkpoint keeps the average; this is for comparison
+                lastIterate.restore(m);
+                Map<String, Double> live = m.evaluate(test, 256);
+                console.printf(Locale.ROOT, "last iterate (without the weight average): accuracy=%.4f loss=%.4f on the test set%n",
+                        live.get("accuracy"), live.get("loss"));
+            }
             if (privacy != null) {
                 double[] eps = history.arrays().get("epsilon");
                 console.printf(Locale.ROOT, "epsilon=%.4f%n", eps == null || eps.length == 0 ? 0.0 : eps[eps.length - 1]);

@@ -28,5 +28,6 @@ class EmaCliTest {
         assertEquals(0, r.exit(), r.err());
         assertTrue(r.out().contains("weight average (EMA) decay 0.9"), r.out());
         assertTrue(r.out().contains("test_accuracy=") && r.out().contains("epsilon="), r.out());
+        assertTrue(r.out().contains("last iterate (without the weight average): accuracy="), r.out());
     }
 }
