@@ -43,7 +43,7 @@ final class TrainCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "MODEL",
-            description = "cnn, mlp, dale, gan, lstm, bilstm, gru, transformer or charlm")
+            description = "cnn, mlp, dale, dpcnn, gan, lstm, bilstm, gru, transformer or charlm")
     String model;
 
     @Mixin
@@ -75,7 +75,7 @@ final class TrainCommand implements Callable<Integer> {
     double learningRate;
 
     @Option(names = "--optimizer", defaultValue = "adam",
-            description = "cnn, mlp, dale: adam (default) or sgd (plain or with --momentum, as in the DP-SGD literature)")
+            description = "cnn, mlp, dale, dpcnn: adam (default) or sgd (plain or with --momentum, as in the DP-SGD literature)")
     String optimizer;
 
     @Option(names = "--momentum", defaultValue = "0",
@@ -86,7 +86,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay)")
     String lrSchedule;
 
-    @Option(names = "--ema", description = "cnn, mlp, dale: keep an exponential moving average of the weights with "
+    @Option(names = "--ema", description = "image classifiers: keep an exponential moving average of the weights with "
             + "this decay in [0, 1) (e.g. 0.95) and validate, checkpoint and test it; free under DP-SGD (post-processing)")
     Double ema;
 
