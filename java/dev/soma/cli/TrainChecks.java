@@ -55,6 +55,10 @@ final class TrainChecks {
                     + String.join(", ", ReferenceModels.names()) + ") only");
         }
         optimizer(c, who);
+        if (!c.freeze.isEmpty() && !ReferenceModels.names().contains(c.model)) {
+            throw new IllegalArgumentException(who + ": --freeze is wired into the image classifiers ("
+                    + String.join(", ", ReferenceModels.names()) + ") only");
+        }
         if (c.ema != null) {
             if (!(c.ema >= 0 && c.ema < 1)) {
                 throw new IllegalArgumentException(who + ": --ema must be a decay in [0, 1), got " + c.ema);

@@ -90,6 +90,10 @@ final class TrainCommand implements Callable<Integer> {
             + "this decay in [0, 1) (e.g. 0.95) and validate, checkpoint and test it; free under DP-SGD (post-processing)")
     Double ema;
 
+    @Option(names = "--freeze", split = ",", description = "image classifiers: layers (by the summary's names, e.g. "
+            + "dense_1) left at their initial weights, untrained; under DP-SGD they get no noise and add nothing to the clipped norms")
+    java.util.List<String> freeze = java.util.List.of();
+
     @Option(names = "--validation-split", defaultValue = "0.05",
             description = "fraction of the training set held out for validation (default ${DEFAULT-VALUE})")
     double validationSplit;
@@ -263,6 +267,7 @@ final class TrainCommand implements Callable<Integer> {
             Optimizer opt = imageOptimizer(learningRate, trainExamples);
             m.seed(seed).to(device).compile(opt, "sparse_categorical_crossentropy", "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
+            FrozenLayers.apply(m, freeze);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
                     + "%s lr %g (%s), on %s, precision %s%s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
