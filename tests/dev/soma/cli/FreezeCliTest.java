@@ -24,6 +24,11 @@ class FreezeCliTest {
         // mlp on 8x8 images: dense_1 64 x 128 + 128 frozen, dense_2 128 x 10 + 10 trained
         assertTrue(r.out().contains("Trainable params: 1290"), r.out());
         assertTrue(r.out().contains("Non-trainable params: 8320"), r.out());
+        // The checkpoint says which weights were frozen, so it loads with its optimizer state (slots for 1290 only).
+        CliRun eval = CliRun.of("evaluate", "--checkpoint", dir.resolve("run/model.safetensors").toString(),
+                "--dataset", data.toString());
+        assertEquals(0, eval.exit(), eval.err());
+        assertTrue(eval.out().contains("test_accuracy="), eval.out());
         CliRun bad = CliRun.of("train", "mlp", "--dataset", data.toString(), "--epochs", "1", "--quiet",
                 "--out", dir.resolve("run2").toString(), "--freeze", "dense_9");
         assertEquals(1, bad.exit());
