@@ -59,6 +59,23 @@ final class TrainChecks {
                     + String.join(", ", ReferenceModels.names()) + ") only");
         }
         optimizer(c, who);
+        if (!c.freeze.isEmpty() && !ReferenceModels.names().contains(c.model)) {
+            throw new IllegalArgumentException(who + ": --freeze is wired into the image classifiers ("
+                    + String.join(", ", ReferenceModels.names()) + ") only");
+        }
+        if (c.ema != null) {
+            if (!(c.ema >= 0 && c.ema < 1)) {
+                throw new IllegalArgumentException(who + ": --ema must be a decay in [0, 1), got " + c.ema);
+            }
+            if (!ReferenceModels.names().contains(c.model)) {
+                throw new IllegalArgumentException(who + ": --ema is wired into the image classifiers ("
+                        + String.join(", ", ReferenceModels.names()) + ") only");
+            }
+            if (c.resume) {
+                throw new IllegalArgumentException(who + ": --ema cannot be combined with --resume yet (the checkpoint "
+                        + "holds the averaged weights, not the live ones the run would continue from)");
+            }
+        }
         if (c.model.equals("gan")) {
             atLeast(who, "--d-steps", c.discriminatorSteps, 1);
             if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {

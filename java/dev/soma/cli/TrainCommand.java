@@ -43,7 +43,7 @@ final class TrainCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "MODEL",
-            description = "cnn, mlp, dale, gan, lstm, bilstm, gru, transformer or charlm")
+            description = "cnn, mlp, dale, dpcnn, gan, lstm, bilstm, gru, transformer or charlm")
     String model;
 
     @Mixin
@@ -75,7 +75,7 @@ final class TrainCommand implements Callable<Integer> {
     double learningRate;
 
     @Option(names = "--optimizer", defaultValue = "adam",
-            description = "cnn, mlp, dale: adam (default) or sgd (plain or with --momentum, as in the DP-SGD literature)")
+            description = "cnn, mlp, dale, dpcnn: adam (default) or sgd (plain or with --momentum, as in the DP-SGD literature)")
     String optimizer;
 
     @Option(names = "--momentum", defaultValue = "0",
@@ -85,6 +85,14 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lr-schedule", defaultValue = "cosine",
             description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay)")
     String lrSchedule;
+
+    @Option(names = "--ema", description = "image classifiers: keep an exponential moving average of the weights with "
+            + "this decay in [0, 1) (e.g. 0.95) and validate, checkpoint and test it; free under DP-SGD (post-processing)")
+    Double ema;
+
+    @Option(names = "--freeze", split = ",", description = "image classifiers: layers (by the summary's names, e.g. "
+            + "dense_1) left at their initial weights, untrained; under DP-SGD they get no noise and add nothing to the clipped norms")
+    java.util.List<String> freeze = java.util.List.of();
 
     @Option(names = "--validation-split", defaultValue = "0.05",
             description = "fraction of the training set held out for validation (default ${DEFAULT-VALUE})")
@@ -263,16 +271,19 @@ final class TrainCommand implements Callable<Integer> {
             Optimizer opt = imageOptimizer(learningRate, trainExamples);
             m.seed(seed).to(device).compile(opt, "sparse_categorical_crossentropy", "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
+            FrozenLayers.apply(m, freeze);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "%s lr %g (%s), on %s, precision %s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
+                    + "%s lr %g (%s), on %s, precision %s%s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
                     optimizer.equals("sgd") ? "SGD momentum " + momentum + "," : "Adam", learningRate, lrSchedule, device,
-                    precision, robustness.describe());
+                    precision, robustness.describe(), ema == null ? "" : ", weight average (EMA) decay " + ema);
             console.flush();
             FitOptions options = resumable(robustness.apply(new FitOptions(), seed).batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv"))), checkpoint);
             options.precision(precision);
+            LastIterate lastIterate = ema == null ? null : new LastIterate(epochs);
+            if (ema != null) options.weightAverage(ema).callbacks(lastIterate);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             if (mpi != null) {
                 options.dataParallel(true).syncBatchNorm(syncBn);
@@ -305,6 +316,12 @@ final class TrainCommand implements Callable<Integer> {
                 console.printf(Locale.ROOT, "weight signs: %s (smallest constrained weight %.3g)%n", signs, min);
             }
             console.printf(Locale.ROOT, "test_accuracy=%.4f test_loss=%.4f%n", result.get("accuracy"), result.get("loss"));
+            if (lastIterate != null && lastIterate.kept()) { // the checkpoint keeps the average; this is for comparison
+                lastIterate.restore(m);
+                Map<String, Double> live = m.evaluate(test, 256);
+                console.printf(Locale.ROOT, "last iterate (without the weight average): accuracy=%.4f loss=%.4f on the test set%n",
+                        live.get("accuracy"), live.get("loss"));
+            }
             if (privacy != null) {
                 double[] eps = history.arrays().get("epsilon");
                 console.printf(Locale.ROOT, "epsilon=%.4f%n", eps == null || eps.length == 0 ? 0.0 : eps[eps.length - 1]);

@@ -161,14 +161,22 @@ public final class Checkpoint {
         if (model instanceof FunctionalModel f) f.build();
         List<Layer> layers = model.layers();
         Map<String, Object> randomState = new LinkedHashMap<>();
+        List<String> frozen = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
-            for (Param p : l.params()) tensors.put("weights/" + i + "/" + LayerNames.weightName(p), p.value());
+            for (Param p : l.params()) {
+                String key = "weights/" + i + "/" + LayerNames.weightName(p);
+                tensors.put(key, p.value());
+                if (!p.trainable()) frozen.add(key);
+            }
             Map<String, String> rs = new LinkedHashMap<>();
             // Strings: a JSON number would lose the low bits of a 64-bit seed.
             l.randomState().forEach((k, v) -> rs.put(k, Long.toString(v)));
             if (!rs.isEmpty()) randomState.put(Integer.toString(i), rs);
         }
+        // Non-trainable weights (frozen layers, BatchNormalization's statistics): the optimizer state holds slots for the
+        // trainable ones only, so a loaded model must freeze the same weights before its optimizer state is restored.
+        meta.put("frozen", GSON.toJson(frozen));
         meta.put("model", GSON.toJson(ModelArchitecture.describe(model)));
         if (!randomState.isEmpty()) meta.put("random_state", GSON.toJson(randomState));
         Map<String, Object> training = new LinkedHashMap<>();
@@ -392,6 +400,14 @@ public final class Checkpoint {
                 if (saved == null) throw new SomaException("checkpoint " + file + ": weight '" + key + "' is missing");
                 dev.soma.ops.Check.sameShape("checkpoint " + file + ": load of " + key, p.value(), saved);
                 Weights.assign("checkpoint " + file + ": load of " + key, p.value(), saved);
+            }
+        }
+        if (meta.containsKey("frozen")) { // older files: every weight trainable as built
+            java.util.Set<String> frozen = new java.util.HashSet<>(GSON.fromJson(meta.get("frozen"), List.class));
+            for (int i = 0; i < layers.size(); i++) {
+                for (Param p : layers.get(i).params()) {
+                    if (p.trainable() && frozen.contains("weights/" + i + "/" + LayerNames.weightName(p))) p.setTrainable(false);
+                }
             }
         }
         if (meta.containsKey("random_state")) {

@@ -22,6 +22,7 @@ public final class FitOptions {
     boolean dataParallel;
     dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
     boolean syncBatchNorm;
+    double weightAverageDecay = -1; // < 0: off
 
     public FitOptions batchSize(int b) {
         if (b <= 0) throw new IllegalArgumentException("fit: batchSize must be > 0, got " + b);
@@ -156,6 +157,21 @@ public final class FitOptions {
      */
     public FitOptions syncBatchNorm(boolean on) {
         syncBatchNorm = on;
+        return this;
+    }
+
+    /**
+     * Keeps an exponential moving average of the weights over the training steps (bias-corrected, see
+     * {@code WeightAverage}) and uses it wherever the model is looked at: validation, the epoch-end callbacks (so
+     * {@link ModelCheckpoint} saves it) and the model fit returns. Training itself continues from the live weights.
+     * Under DP-SGD the average is post-processing of the noisy iterates, so ε is unchanged (De et al. 2022).
+     * {@code decay} in [0, 1): 0 is the last iterate; 0.9-0.99 average over about the last 10-100 steps.
+     */
+    public FitOptions weightAverage(double decay) {
+        if (!(decay >= 0 && decay < 1)) {
+            throw new IllegalArgumentException("fit: weightAverage decay must be in [0, 1), got " + decay);
+        }
+        weightAverageDecay = decay;
         return this;
     }
 }

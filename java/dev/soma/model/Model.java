@@ -582,6 +582,11 @@ public abstract class Model implements AutoCloseable {
                     + "Soma does not build yet; data-parallel training runs on the CPU over MPI only");
         }
         checkPrecision("fit", options.precision);
+        if (options.weightAverageDecay >= 0 && options.resumeFrom != null) {
+            throw new UnsupportedOperationException("fit: resumeFrom cannot be combined with weightAverage yet: a "
+                    + "checkpoint holds the averaged weights, not the live iterate and the average, so the run could "
+                    + "not continue as an unbroken one");
+        }
         DataLoader loader = new DataLoader(trainData, options.batchSize, options.shuffle, options.seed);
         int initialEpoch = options.initialEpoch;
         if (options.resumeFrom != null) {
@@ -634,6 +639,8 @@ public abstract class Model implements AutoCloseable {
         try (dev.soma.backend.MixedPrecision.Scope precision = dev.soma.backend.MixedPrecision.use(options.precision)) {
             fitEpochs(options, trainData, validation, loader, initialEpoch, history, dp, log, mpi, sampler, buckets);
         } finally {
+            if (weightAverage != null) weightAverage.close();
+            weightAverage = null;
             if (syncBn != null) syncBn.close();
             if (buckets != null) {
                 lastBucketStatistics = buckets.statistics();
@@ -703,6 +710,7 @@ public abstract class Model implements AutoCloseable {
         for (Callback c : options.callbacks) c.onTrainBegin(this);
 
         for (int epoch = initialEpoch; epoch < options.epochs && !stopTraining; epoch++) {
+            if (weightAverage != null) weightAverage.swapOut(); // train on from the live iterate
             for (Callback c : options.callbacks) c.onEpochBegin(this, epoch);
             compiled.reset();
             log.epochBegin(epoch);
@@ -713,6 +721,7 @@ public abstract class Model implements AutoCloseable {
                 for (; b < dp.stepsPerEpoch(); b++) {
                     int[] sample = dp.sampler().sample(epoch, b);
                     double l = privateTrainStep(trainData, sample, dp);
+                    averageWeights(options);
                     lossSum += l * sample.length;
                     seen += sample.length;
                     Map<String, Double> batchLogs = currentLogs(lossSum / Math.max(seen, 1));
@@ -729,6 +738,7 @@ public abstract class Model implements AutoCloseable {
                     int[] idx = sampler.batch(order, b, mpi.rank());
                     double l = dataParallelStep(trainData, idx, sampler.share(b, mpi.rank()), buckets,
                             options.perturbation);
+                    averageWeights(options);
                     lossSum += l * idx.length;
                     seen += idx.length;
                     if (batchLogsRead) {
@@ -747,6 +757,7 @@ public abstract class Model implements AutoCloseable {
                         batch = staged.batch();
                         l = trainStep(batch, staged, options.perturbation);
                     }
+                    averageWeights(options);
                     lossSum += l * batch.size();
                     seen += batch.size();
                     Map<String, Double> batchLogs = currentLogs(lossSum / seen);
@@ -766,6 +777,8 @@ public abstract class Model implements AutoCloseable {
                 logs.put("epsilon", dp.epsilon());
                 privacyState = dp.accountantState(); // before the callbacks, so a checkpoint saved now holds it
             }
+            // Validation, the epoch-end callbacks (checkpoints) and, after the last epoch, fit's caller see the average.
+            if (weightAverage != null) weightAverage.swapIn();
             if (validation != null) {
                 Map<String, Double> val = evaluate(validation, options.batchSize);
                 val.forEach((k, v) -> logs.put("val_" + k, v));
@@ -803,6 +816,15 @@ public abstract class Model implements AutoCloseable {
             if (perturbation != null) xs = List.of(perturbation.perturb(this, xs.get(0), ys.get(0)));
             return train(xs, ys, batch.targetArrays(), batch.size(), buckets, share);
         }
+    }
+
+    /** The running weight average of the fit in progress (FitOptions.weightAverage), made at its first step. */
+    private WeightAverage weightAverage;
+
+    private void averageWeights(FitOptions options) {
+        if (options.weightAverageDecay < 0) return;
+        if (weightAverage == null) weightAverage = new WeightAverage(options.weightAverageDecay, params());
+        weightAverage.update();
     }
 
     /** Keras' positional form: {@code fit(x, y, batchSize, epochs, validationData)}. */

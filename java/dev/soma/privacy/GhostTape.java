@@ -99,11 +99,17 @@ public final class GhostTape implements AutoCloseable {
         return seen;
     }
 
-    /** Each example's squared gradient norm over every recorded layer, for the loss backward ran on: [batch]. */
-    Tensor squaredNorms(long batch, Tensor like) {
+    /**
+     * Each example's squared gradient norm over the recorded layers that hold a parameter of {@code trained}, for the
+     * loss backward ran on: [batch]. A frozen layer (none of its parameters trained) adds nothing: its gradient is
+     * neither released nor clipped. A layer with one of kernel and bias frozen counts whole (an over-estimate: more
+     * clipping, never less privacy).
+     */
+    Tensor squaredNorms(long batch, Tensor like, Set<Tensor> trained) {
         Tensor sum = Tensor.zeros(like.dtype(), like.device(), batch);
         for (Entry e : entries) {
             if (e.delta == null) continue; // the output did not reach the loss
+            if (!trained.contains(e.kernel) && (e.bias == null || !trained.contains(e.bias))) continue; // frozen
             Tensor n = switch (e.kind) {
                 case DENSE -> GhostNorms.linear(e.input, e.delta, e.bias != null, method);
                 case CONV2D -> GhostNorms.conv2d(e.input, e.kernel, e.delta, e.strides, e.padding, e.dilation,
@@ -123,6 +129,7 @@ public final class GhostTape implements AutoCloseable {
     void addWeighted(Tensor weights, Map<Tensor, Tensor> sums) {
         for (Entry e : entries) {
             if (e.delta == null) continue;
+            if (sums.get(e.kernel) == null && (e.bias == null || sums.get(e.bias) == null)) continue; // frozen layer
             try (Scope s = Scope.open()) {
                 long[] shape = new long[e.delta.ndim()];
                 java.util.Arrays.fill(shape, 1);

@@ -171,7 +171,9 @@ public final class PrivateStep {
             }
             // The loss is the batch mean: example i's own gradient is B times its share of this backward's.
             int b = sample.length;
-            double[] norms2 = tape.squaredNorms(b, params.get(0)).toDoubleArray();
+            java.util.Set<Tensor> trained = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            trained.addAll(params);
+            double[] norms2 = tape.squaredNorms(b, params.get(0), trained).toDoubleArray();
             double[] weights = new double[b];
             for (int i = 0; i < b; i++) {
                 double norm = b * Math.sqrt(Math.max(norms2[i], 0));

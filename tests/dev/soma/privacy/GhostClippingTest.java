@@ -42,6 +42,13 @@ class GhostClippingTest {
         return m;
     }
 
+    /** The cnn with its hidden Dense frozen (left at its initial weights): its gradient is neither clipped nor released. */
+    private static Sequential cnnWithFrozenDense() {
+        Sequential m = cnn();
+        for (Param p : m.layers().get(3).params()) p.setTrainable(false);
+        return m;
+    }
+
     /** Dense over a sequence [4, 3]: the per-position product / Gram cases of the linear kernel. */
     private static Sequential sequenceDense() {
         Sequential m = new Sequential(new Dense(6, "relu"), new Flatten(), new Dense(3, "softmax"));
@@ -101,7 +108,7 @@ class GhostClippingTest {
             int n = (int) data.size();
             PrivateStep dp = new PrivateStep(new PrivacySettings(0, clip, 1e-5), n, n, 3, 0).ghostMethod(method);
             List<Tensor> params = new ArrayList<>();
-            for (Param p : m.params()) params.add(p.value());
+            for (Param p : m.params()) if (p.trainable()) params.add(p.value());
             int[] all = new int[n];
             for (int i = 0; i < n; i++) all[i] = i;
             dp.computeGradients(data, all, params, Device.cpu(), (xs, ys) -> m.compiledLoss(xs.get(0), ys.get(0), true));
@@ -150,6 +157,18 @@ class GhostClippingTest {
     @Test
     void ghostStepEqualsTheGeneralPathOnAConvNet() {
         ghostEqualsGeneral(GhostClippingTest::cnn, new long[] {7, 7, 1});
+    }
+
+    @Test
+    void aFrozenLayerAddsNothingToTheGhostNorms() {
+        ghostEqualsGeneral(GhostClippingTest::cnnWithFrozenDense, new long[] {7, 7, 1});
+        // and the norms do differ from the unfrozen model's (the frozen Dense's share is left out)
+        ArrayDataset data = data(4, new long[] {7, 7, 1}, 21);
+        double[][] frozen = new double[1][];
+        double[][] whole = new double[1][];
+        step(GhostClippingTest::cnnWithFrozenDense, data, 1e9, GhostNorms.Method.AUTO, true, frozen);
+        step(GhostClippingTest::cnn, data, 1e9, GhostNorms.Method.AUTO, true, whole);
+        for (int i = 0; i < 4; i++) assertTrue(frozen[0][i] < whole[0][i], "example " + i);
     }
 
     @Test
