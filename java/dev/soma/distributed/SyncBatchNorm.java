@@ -33,6 +33,22 @@ public final class SyncBatchNorm implements AutoCloseable {
         this.previous = previous;
     }
 
+    /**
+     * Refuses, before the first step, a split in which some rank would hold no examples in some {@code unit} (its
+     * layers could not join the collectives): the last global batch of each epoch must hold at least one example
+     * per rank. {@code who} names the caller in the message.
+     */
+    public static void requireExamplesOnEveryRank(String who, String unit, DistributedSampler sampler, int ranks,
+                                                  int examples, int batchPerRank) {
+        int last = sampler.globalBatchSize(sampler.batchesPerEpoch() - 1);
+        if (last < ranks) {
+            throw new IllegalArgumentException(who + ": synchronised batch normalisation needs examples on every rank in "
+                    + "every " + unit + ", but the last global batch of each epoch holds " + last + " example(s) for "
+                    + ranks + " ranks (" + examples + " examples, batch " + batchPerRank + " per rank); drop or add a few "
+                    + "examples or change the batch size");
+        }
+    }
+
     /** Makes batch normalisation on this thread synchronised over {@code mpi}'s ranks until {@link #close()}. */
     public static SyncBatchNorm activate(Mpi mpi) {
         if (mpi == null) throw new IllegalArgumentException("SyncBatchNorm: the MPI world is null");

@@ -32,13 +32,8 @@ final class GanDataParallel implements AutoCloseable {
         this.mpi = Mpi.world();
         this.sampler = new DistributedSampler(examples, batchPerRank, mpi.size(), true, seed);
         if (trainer.syncBatchNorm()) {
-            int last = sampler.globalBatchSize(sampler.batchesPerEpoch() - 1);
-            if (last < mpi.size()) {
-                throw new IllegalArgumentException("GanTrainer.fit: synchronised batch normalisation needs examples on "
-                        + "every rank in every update, but the last global batch of each epoch holds " + last
-                        + " example(s) for " + mpi.size() + " ranks (" + examples + " examples, batch " + batchPerRank
-                        + " per rank); drop or add a few examples or change the batch size");
-            }
+            dev.soma.distributed.SyncBatchNorm.requireExamplesOnEveryRank("GanTrainer.fit", "update", sampler, mpi.size(),
+                    examples, batchPerRank);
         }
         // Same start: every weight (trainable or not) of both models takes rank 0's values.
         for (Model m : new Model[] {g, d}) {

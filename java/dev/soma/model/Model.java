@@ -626,13 +626,12 @@ public abstract class Model implements AutoCloseable {
         }
         dev.soma.distributed.SyncBatchNorm syncBn = null;
         if (mpi != null && options.syncBatchNorm) {
-            int last = sampler.globalBatchSize(sampler.batchesPerEpoch() - 1);
-            if (last < mpi.size()) {
+            try {
+                dev.soma.distributed.SyncBatchNorm.requireExamplesOnEveryRank("fit", "step", sampler, mpi.size(),
+                        trainData.size(), options.batchSize);
+            } catch (IllegalArgumentException e) {
                 if (buckets != null) buckets.close();
-                throw new IllegalArgumentException("fit: synchronised batch normalisation needs examples on every rank in "
-                        + "every step, but the last global batch of each epoch holds " + last + " example(s) for "
-                        + mpi.size() + " ranks (" + trainData.size() + " examples, batch " + options.batchSize
-                        + " per rank); drop or add a few examples or change the batch size");
+                throw e;
             }
             syncBn = dev.soma.distributed.SyncBatchNorm.activate(mpi);
         }
