@@ -64,9 +64,7 @@ fi
 # with PyTorch. The same counts as pytorch_steps.py.
 : > "$LOGS/steps.log"
 for family in cnn lstm attn gan dcgan; do
-  line=$(timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
-    -cp "$CLASSPATH_JARS" dev.soma.cli.SomaCli bench train-step --model "$family" --device cuda:0 --steps 300 \
-    --warmup 500 2>&1 | tail -n 1)
+  line=$(train_step_line "$family")
   ms=$(echo "$line" | sed -n 's/^median_ms=\([0-9.]*\).*/\1/p')
   if [ -n "$ms" ]; then echo "STEP $family $ms ms  ($line)" >> "$LOGS/steps.log"
   else echo "STEP-FAILED $family: $line" >> "$LOGS/steps.log"

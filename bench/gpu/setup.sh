@@ -82,3 +82,12 @@ if [ -d "$BUNDLE/mnist" ]; then
   mkdir -p "$DATA/mnist"
   for gz in "$BUNDLE"/mnist/*.gz; do gzip -dc "$gz" > "$DATA/mnist/$(basename "$gz" .gz)"; done
 fi
+# One family's training-step bench on cuda:0 in a JVM of its own, steady steps (500 warm-up, 300 timed, as
+# pytorch_steps.py), JVM options after the family; prints the bench's last line (median_ms=... or the error).
+train_step_line() {
+  local family=$1
+  shift
+  timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED "$@" -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+    -cp "$CLASSPATH_JARS" dev.soma.cli.SomaCli bench train-step --model "$family" --device cuda:0 --steps 300 \
+    --warmup 500 2>&1 | tail -n 1
+}

@@ -14,9 +14,7 @@ status=0
 for round in $(seq 1 "$ROUNDS"); do
   for opts in "$@"; do
     # shellcheck disable=SC2086 # options are split on purpose
-    line=$(timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED $opts \
-      -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" -cp "$CLASSPATH_JARS" \
-      dev.soma.cli.SomaCli bench train-step --model "$FAMILY" --device cuda:0 --steps 300 --warmup 500 2>&1 | tail -n 1)
+    line=$(train_step_line "$FAMILY" $opts)
     case "$line" in median_ms=*) ;; *) status=1 ;; esac
     echo "VARIANT $FAMILY round $round [${opts:-defaults}]: $line"
   done

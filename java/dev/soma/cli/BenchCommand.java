@@ -107,12 +107,8 @@ final class BenchCommand implements Runnable {
                 m.build(inputShape);
                 // The same scope FitOptions.precision opens around a fit: bf16 products, f32 weights and optimizer.
                 try (dev.soma.backend.MixedPrecision.Scope s = dev.soma.backend.MixedPrecision.use(precision)) {
-                    int status = StepTimer.run(out, model + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
-                            batch, warmup, steps, trace, settle, () -> m.trainStep(b));
-                    // -Dsoma.cuda.profilerSteps=N (bench/gpu/ncu-steps.sh): N more steps inside a CUDA profiler range.
-                    dev.soma.backend.cuda.CudaProfilerRange.run(device,
-                            dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(), () -> m.trainStep(b));
-                    return status;
+                    return StepTimer.run(out, model + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
+                            batch, warmup, steps, trace, settle, device, () -> m.trainStep(b));
                 }
             }
         }

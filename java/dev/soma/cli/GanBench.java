@@ -26,16 +26,8 @@ final class GanBench {
     /** As above; {@code settle}: see {@link StepTimer#run(PrintWriter, String, int, int, int, java.nio.file.Path, boolean, Runnable)}. */
     static int run(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, boolean settle,
                    Device device) {
-        try (Sequential g = ReferenceModels.ganGenerator(784); Sequential d = ReferenceModels.ganDiscriminator();
-             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(1e-3), d.seed(2), new Adam(1e-3), 100).seed(3).to(device);
-             Scope scope = Scope.open()) {
-            Tensor real = Tensor.randn(4, batch, 784).tanh().to(device);
-            int status = StepTimer.run(out, "gan", batch, warmup, steps, trace, settle, () -> gan.trainStep(real));
-            // -Dsoma.cuda.profilerSteps=N (bench/gpu/ncu-steps.sh): N more steps inside a CUDA profiler range.
-            dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(),
-                    () -> gan.trainStep(real));
-            return status;
-        }
+        return time(out, "gan", ReferenceModels.ganGenerator(784), ReferenceModels.ganDiscriminator(), 1e-3,
+                new long[] {batch, 784}, warmup, steps, trace, settle, device);
     }
 
     /**
@@ -46,14 +38,20 @@ final class GanBench {
      */
     static int runDcgan(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, boolean settle,
                         Device device) {
-        try (Sequential g = ReferenceModels.dcganGenerator(); Sequential d = ReferenceModels.dcganDiscriminator();
-             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(2e-4), d.seed(2), new Adam(2e-4), 100).seed(3).to(device);
+        return time(out, "dcgan", ReferenceModels.dcganGenerator(), ReferenceModels.dcganDiscriminator(), 2e-4,
+                new long[] {batch, 28, 28, 1}, warmup, steps, trace, settle, device);
+    }
+
+    /** Steps of G and D (Adam at {@code lr} for each, latent 100) on a fixed batch of tanh(N(0, 1)) "images". */
+    private static int time(PrintWriter out, String name, Sequential generator, Sequential discriminator, double lr,
+                            long[] realShape, int warmup, int steps, java.nio.file.Path trace, boolean settle,
+                            Device device) {
+        try (Sequential g = generator; Sequential d = discriminator;
+             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(lr), d.seed(2), new Adam(lr), 100).seed(3).to(device);
              Scope scope = Scope.open()) {
-            Tensor real = Tensor.randn(4, batch, 28, 28, 1).tanh().to(device);
-            int status = StepTimer.run(out, "dcgan", batch, warmup, steps, trace, settle, () -> gan.trainStep(real));
-            dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(),
+            Tensor real = Tensor.randn(4, realShape).tanh().to(device);
+            return StepTimer.run(out, name, (int) realShape[0], warmup, steps, trace, settle, device,
                     () -> gan.trainStep(real));
-            return status;
         }
     }
 }

@@ -94,6 +94,17 @@ final class StepTimer {
         }
     }
 
+    /**
+     * {@link #run(PrintWriter, String, int, int, int, Path, boolean, Runnable)} on {@code device}, then, with
+     * {@code -Dsoma.cuda.profilerSteps=N} (bench/gpu/ncu-steps.sh), N more steps inside a CUDA profiler range.
+     */
+    static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, boolean settle,
+                   dev.soma.tensor.Device device, Runnable step) {
+        int status = run(out, model, batch, warmup, steps, trace, settle, step);
+        dev.soma.backend.cuda.CudaProfilerRange.run(device, dev.soma.backend.cuda.CudaProfilerRange.requestedSteps(), step);
+        return status;
+    }
+
     private static void settle(PrintWriter out, Runnable step) {
         long t0 = System.nanoTime();
         int extra = 0, quiet = 0;
