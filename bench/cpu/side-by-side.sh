@@ -7,7 +7,8 @@
 #   MODELS="cnn gan" ROUNDS=3 STEPS=300 WARMUP=50 BATCH=32 bench/cpu/side-by-side.sh
 #   PEERS=/tmp/peers bench/cpu/side-by-side.sh      # a writable copy of ../shared/peers (built on first use)
 #   LOAD=2 bench/cpu/side-by-side.sh                 # the same with two busy-looping processes beside both
-#   SETTLE=1 bench/cpu/side-by-side.sh               # Soma warms up until the JIT is quiet (bench train-step --settle)
+#   SETTLE=0 bench/cpu/side-by-side.sh               # Soma timed right after WARMUP (--no-settle); by default it first
+#                                                    # warms up until the JIT compilers are done (bench train-step's default)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 MODELS=${MODELS:-"cnn lstm attn gan"}
@@ -16,7 +17,7 @@ STEPS=${STEPS:-300}
 WARMUP=${WARMUP:-50}
 BATCH=${BATCH:-32}
 LOAD=${LOAD:-0}
-SETTLE=${SETTLE:-0}
+SETTLE=${SETTLE:-1}
 PEERS=${PEERS:-/tmp/soma-peers}
 THREADS=${THREADS:-$(nproc)}
 
@@ -37,7 +38,7 @@ results=$(mktemp)
 for ((round = 1; round <= ROUNDS; round++)); do
   for m in $MODELS; do
     s=$(OMP_NUM_THREADS=$THREADS "$ROOT/bin/soma" bench train-step --model "$m" --batch "$BATCH" \
-          --steps "$STEPS" --warmup "$WARMUP" $([ "$SETTLE" = 1 ] && echo --settle) | tail -1)
+          --steps "$STEPS" --warmup "$WARMUP" $([ "$SETTLE" = 1 ] && echo --settle || echo --no-settle) | tail -1)
     p=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 java -Xms1g -Xmx6g -cp "$PT_CP" \
           peers.PtBench --model "$m" --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" | grep '^RESULT' | tail -1)
     echo "round $round $m soma: $s"

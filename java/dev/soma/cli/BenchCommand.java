@@ -55,8 +55,10 @@ final class BenchCommand implements Runnable {
         @Option(names = "--warmup", defaultValue = "50", description = "untimed steps first (default ${DEFAULT-VALUE})")
         int warmup;
 
-        @Option(names = "--settle", description = "after --warmup, untimed steps until 30 in a row ran without JIT "
-                + "compilation (at most 5000 or a minute): the steady state")
+        @Option(names = "--settle", negatable = true, defaultValue = "true", fallbackValue = "true",
+                description = "after --warmup, untimed steps until the JIT compilers are done with the step: no "
+                        + "compilation ended for 500 steps and 4 s, none running (at most 150 s); the steady "
+                        + "state, and on by default. --no-settle times right after --warmup")
         boolean settle;
 
         @Option(names = "--trace", description = "write each timed step's milliseconds to this CSV file")

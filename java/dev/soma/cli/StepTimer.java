@@ -2,6 +2,7 @@ package dev.soma.cli;
 
 import dev.soma.backend.Backends;
 import dev.soma.util.CpuInfo;
+import dev.soma.util.JitQueue;
 import dev.soma.util.JvmActivity;
 
 import java.io.IOException;
@@ -26,34 +27,36 @@ final class StepTimer {
         return run(out, model, batch, warmup, steps, trace, false, step);
     }
 
-    /** Steps in a row without JIT compilation that end a settling warm-up, and its limits. */
-    static final int SETTLED_STEPS = 30, SETTLE_MAX_STEPS = 5000;
-    static final long SETTLE_MAX_NANOS = 60_000_000_000L;
+    /**
+     * The steady state a settling warm-up waits for: no JIT compilation ended for {@value #SETTLED_STEPS} steps and
+     * at least four seconds, and none running or queued at the end. On the 2-core hosts the gan step needed about
+     * 3,000 steps (12 s) to get there: its p99 over steps 250-500 was 50 ms and over steps 4,000-4,250 2.75 ms, for a
+     * median near 2 ms throughout. Methods called once a step reach C2's thresholds only after thousands of steps, so
+     * a window of 200 steps and 2 s still let late compilations into the timed steps of 5 of 12 runs. A settling
+     * warm-up gives up after two and a half minutes and says so.
+     */
+    static final int SETTLED_STEPS = 500;
+    static final long SETTLED_NANOS = 4_000_000_000L, SETTLE_MAX_NANOS = 150_000_000_000L;
 
     /**
-     * With {@code settle}: after the {@code warmup} steps, more untimed steps until {@value #SETTLED_STEPS} in a row
-     * ran without the JIT compiling (at most {@value #SETTLE_MAX_STEPS} steps or a minute), so the timed steps are
-     * the steady state: on the 2-core hosts the C2 compiler was still at work for seconds after 500 steps, and each
-     * compilation takes a core from the step's thread team. Prints {@code settle_steps=N settled=true|false}.
+     * With {@code settle}: after the {@code warmup} steps, more untimed steps until the JIT compilers are done with
+     * the step (see {@link #SETTLED_STEPS}), so the timed steps are the steady state: each compilation takes a core
+     * from the step's thread team, and C2 compiled the step's large methods for seconds after 500 steps. Prints
+     * {@code settle_steps=N settle_s=S settled=true|false}.
      */
     static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, boolean settle,
                    Runnable step) {
-        for (int i = 0; i < warmup; i++) step.run();
+        // Warm-up and settling record their steps as the timed loop does, so the recording code is compiled first.
+        Recorder warm = new Recorder(1);
+        for (int i = 0; i < warmup; i++) warm.record(0, step);
         if (settle) settle(out, step);
-        double[] ms = new double[steps];
-        int[] threads = new int[steps];
-        JvmActivity[] jvm = new JvmActivity[steps];
+        Recorder timed = new Recorder(steps);
+        double[] ms = timed.ms;
+        int[] threads = timed.threads;
+        JvmActivity[] jvm = timed.jvm;
         long cpu0 = processCpuNanos();
-        JvmActivity before = JvmActivity.now();
-        for (int i = 0; i < steps; i++) {
-            long t0 = System.nanoTime();
-            step.run();
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-            JvmActivity after = JvmActivity.now();
-            jvm[i] = after.since(before);
-            before = after;
-            threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
-        }
+        timed.restart();
+        for (int i = 0; i < steps; i++) timed.record(i, step);
         long cpuNanos = cpu0 < 0 ? -1 : processCpuNanos() - cpu0;
         if (trace != null) writeTrace(trace, ms, threads, jvm);
         if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
@@ -106,17 +109,64 @@ final class StepTimer {
     }
 
     private static void settle(PrintWriter out, Runnable step) {
-        long t0 = System.nanoTime();
+        settle(out, step, SETTLED_STEPS, SETTLED_NANOS, SETTLE_MAX_NANOS);
+    }
+
+    /**
+     * Runs {@code step} until no compilation ended for {@code quietSteps} steps and {@code quietNanos}, and
+     * {@link JitQueue} shows none running or queued then (where the JVM cannot say, the counter alone decides), or
+     * until {@code maxNanos} passed. The compilation-time counter grows only when a compilation ends, hence the queue.
+     */
+    static void settle(PrintWriter out, Runnable step, int quietSteps, long quietNanos, long maxNanos) {
+        long t0 = System.nanoTime(), quietSince = t0;
         int extra = 0, quiet = 0;
-        long jit = JvmActivity.now().jitMillis();
-        while (quiet < SETTLED_STEPS && extra < SETTLE_MAX_STEPS && System.nanoTime() - t0 < SETTLE_MAX_NANOS) {
-            step.run();
+        Recorder recorder = new Recorder(1);
+        boolean settled = false;
+        while (System.nanoTime() - t0 < maxNanos) {
+            recorder.record(0, step);
             extra++;
-            long now = JvmActivity.now().jitMillis();
-            quiet = now == jit ? quiet + 1 : 0;
-            jit = now;
+            if (recorder.jvm[0].jitMillis() != 0) {
+                quiet = 0;
+                quietSince = System.nanoTime();
+            } else if (++quiet >= quietSteps && System.nanoTime() - quietSince >= quietNanos) {
+                if (JitQueue.pending() <= 0) {
+                    settled = true;
+                    break;
+                }
+                quiet = 0;  // a compilation is running: its end starts the next quiet window
+                quietSince = System.nanoTime();
+            }
         }
-        out.printf(Locale.ROOT, "settle_steps=%d settled=%b%n", extra, quiet >= SETTLED_STEPS);
+        out.printf(Locale.ROOT, "settle_steps=%d settle_s=%.1f settled=%b%n", extra, (System.nanoTime() - t0) / 1e9,
+                settled);
+    }
+
+    /** Each step's milliseconds, the tuner's thread count and what the JVM did meanwhile, into slot {@code i}. */
+    private static final class Recorder {
+        final double[] ms;
+        final int[] threads;
+        final JvmActivity[] jvm;
+        private JvmActivity before = JvmActivity.now();
+
+        Recorder(int slots) {
+            ms = new double[slots];
+            threads = new int[slots];
+            jvm = new JvmActivity[slots];
+        }
+
+        void restart() {
+            before = JvmActivity.now();
+        }
+
+        void record(int i, Runnable step) {
+            long t0 = System.nanoTime();
+            step.run();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+            JvmActivity after = JvmActivity.now();
+            jvm[i] = after.since(before);
+            before = after;
+            threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
+        }
     }
 
     /**

@@ -1,5 +1,9 @@
 package dev.soma.util;
 
+import java.lang.management.CompilationMXBean;
+import java.lang.management.GarbageCollectorMXBean;
+import java.util.List;
+
 /**
  * The JVM's own activity so far: garbage collections (count and accumulated pause-or-cycle milliseconds over all
  * collectors) and the JIT compilers' accumulated milliseconds. Step benchmarks take one reading before and one after
@@ -10,15 +14,37 @@ package dev.soma.util;
 public record JvmActivity(long gcCount, long gcMillis, long jitMillis) {
     public static final JvmActivity NONE = new JvmActivity(0, 0, 0);
 
+    /**
+     * The beans, looked up once: {@code ManagementFactory}'s lookups build object names with regular expressions and
+     * streams, and doing that per reading gave the JIT compiler fresh work in every measured step of a long run.
+     */
+    private static final class Beans {
+        static final List<GarbageCollectorMXBean> GC;
+        static final CompilationMXBean JIT;
+
+        static {
+            List<GarbageCollectorMXBean> gc = List.of();
+            CompilationMXBean jit = null;
+            try {
+                gc = List.copyOf(java.lang.management.ManagementFactory.getGarbageCollectorMXBeans());
+                CompilationMXBean c = java.lang.management.ManagementFactory.getCompilationMXBean();
+                jit = c != null && c.isCompilationTimeMonitoringSupported() ? c : null;
+            } catch (LinkageError absentModule) {
+                // a runtime without java.management: every reading is NONE
+            }
+            GC = gc;
+            JIT = jit;
+        }
+    }
+
     public static JvmActivity now() {
         try {
             long count = 0, millis = 0;
-            for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+            for (GarbageCollectorMXBean gc : Beans.GC) {
                 count += Math.max(0, gc.getCollectionCount());
                 millis += Math.max(0, gc.getCollectionTime());
             }
-            var jit = java.lang.management.ManagementFactory.getCompilationMXBean();
-            long jitMillis = jit != null && jit.isCompilationTimeMonitoringSupported() ? jit.getTotalCompilationTime() : 0;
+            long jitMillis = Beans.JIT != null ? Beans.JIT.getTotalCompilationTime() : 0;
             return new JvmActivity(count, millis, jitMillis);
         } catch (LinkageError absentModule) {
             return NONE;

@@ -34,9 +34,11 @@ class LoadBenchCliTest {
     void fitStepComparesFitWithBareSteps(@TempDir Path dir) throws Exception {
         Path data = digits(dir, 40);
         CliRun run = CliRun.of("bench", "fit-step", "--model", "mlp", "--batch", "4", "--warmup", "2", "--steps", "6",
-                "--rounds", "1", "--data", data.toString());
-        assertEquals(0, run.exit(), run.err());
-        assertTrue(run.out().contains("round 1: train-step median_ms="), run.out());
+                "--rounds", "1", "--max-rounds", "400", "--data", data.toString());
+        // Rounds this small take milliseconds: within 400 of them one runs without a JIT compilation ending.
+        assertEquals(0, run.exit(), run.out() + run.err());
+        assertTrue(run.out().contains("round 1") && run.out().contains("train-step median_ms="), run.out());
+        assertTrue(run.out().contains("worst of 1 rounds without JIT compilation"), run.out());
         Matcher m = Pattern.compile("ratio=([0-9.]+)").matcher(run.out());
         assertTrue(m.find(), run.out());
         assertTrue(Double.parseDouble(m.group(1)) > 0);
@@ -54,6 +56,9 @@ class LoadBenchCliTest {
         assertTrue(missing.err().contains("bin/soma fetch mnist"), missing.err());
         CliRun model = CliRun.of("bench", "fit-step", "--model", "lstm", "--data", data.toString());
         assertTrue(model.err().contains("expected cnn or mlp"), model.err());
+        CliRun rounds = CliRun.of("bench", "fit-step", "--rounds", "3", "--max-rounds", "2", "--data", data.toString());
+        assertNotEquals(0, rounds.exit());
+        assertTrue(rounds.err().contains("max-rounds >= rounds") && rounds.err().contains("max-rounds 2"), rounds.err());
     }
 
     @Test

@@ -72,13 +72,36 @@ class StepTimerTest {
     void settlingRunsUntilTheJitIsQuietAndSaysSo() {
         StringWriter text = new StringWriter();
         int[] calls = new int[1];
-        StepTimer.run(new PrintWriter(text, true), "noop", 1, 2, 10, null, true, () -> calls[0]++);
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("settle_steps=(\\d+) settled=(true|false)").matcher(text.toString());
+        long t0 = System.nanoTime();
+        StepTimer.settle(new PrintWriter(text, true), () -> calls[0]++, 50, 20_000_000L, 10_000_000_000L);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("settle_steps=(\\d+) settle_s=([0-9.]+) settled=(true|false)")
+                .matcher(text.toString());
         assertTrue(m.find(), text.toString());
         int extra = Integer.parseInt(m.group(1));
-        assertTrue(extra >= StepTimer.SETTLED_STEPS, "at least one quiet run of steps: " + extra);
-        assertEquals(2 + extra + 10, calls[0]);
-        assertTrue(Boolean.parseBoolean(m.group(2)), "a no-op step settles long before the limits: " + text);
+        assertEquals(calls[0], extra);
+        assertTrue(extra >= 50, "at least one quiet window of steps: " + extra);
+        assertTrue(seconds >= 0.02, "the quiet window also lasts its minimum time: " + seconds);
+        assertTrue(Boolean.parseBoolean(m.group(3)), "a no-op step settles long before the limit: " + text);
+    }
+
+    @Test
+    void settlingGivesUpAtItsLimitAndSaysSo() {
+        StringWriter text = new StringWriter();
+        // A window longer than the limit can never close.
+        StepTimer.settle(new PrintWriter(text, true), () -> {}, 10, 60_000_000_000L, 50_000_000L);
+        assertTrue(text.toString().contains("settled=false"), text.toString());
+    }
+
+    @Test
+    void theDefaultRunSettlesOnlyWhenAsked() {
+        StringWriter settled = new StringWriter();
+        int[] calls = new int[1];
+        StepTimer.run(new PrintWriter(settled, true), "noop", 1, 2, 10, null, true, () -> calls[0]++);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("settle_steps=(\\d+)").matcher(settled.toString());
+        assertTrue(m.find(), settled.toString());
+        assertEquals(2 + Integer.parseInt(m.group(1)) + 10, calls[0]);
+        assertTrue(Integer.parseInt(m.group(1)) >= StepTimer.SETTLED_STEPS, settled.toString());
         StringWriter plain = new StringWriter();
         StepTimer.run(new PrintWriter(plain, true), "noop", 1, 2, 10, null, false, () -> {});
         assertFalse(plain.toString().contains("settle_steps="), plain.toString());
