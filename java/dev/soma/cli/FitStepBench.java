@@ -88,33 +88,37 @@ final class FitStepBench implements Callable<Integer> {
                 model, batch, steps, warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(),
                 System.getenv().getOrDefault("OMP_NUM_THREADS", "?"));
         // The first rounds run while C2 is still compiling the step and fit's loop (for tens of seconds on 2 cores),
-        // and each compilation slows whichever side is running: those rounds are shown but not counted.
+        // and each compilation slows whichever side is running: those rounds are shown but not counted. Code that
+        // runs once a round (model building, fit's set-up) reaches C2's thresholds only after many rounds, so a
+        // round counts when compilation took at most 1 % of its time (the cnn's 14th round still compiled 118 ms).
         double worst = 0;
         int counted = 0;
         for (int round = 1; round <= maxRounds && counted < rounds; round++) {
-            long jit0 = JvmActivity.now().jitMillis();
+            long jit0 = JvmActivity.now().jitMillis(), t0 = System.nanoTime();
             double[] bare = bareSteps(first);
             double[] inFit = fitSteps(set);
             long jitMs = JvmActivity.now().jitMillis() - jit0;
-            boolean quiet = jitMs == 0 && JitQueue.pending() <= 0;
+            double roundMs = (System.nanoTime() - t0) / 1e6;
+            boolean quiet = jitMs <= 0.01 * roundMs && JitQueue.pending() <= 0;
             double ratio = median(inFit) / median(bare);
             if (quiet) {
                 counted++;
                 worst = Math.max(worst, ratio);
             }
             out.printf(Locale.ROOT, "round %d%s: train-step %s | fit %s | ratio %.3f%n", round,
-                    quiet ? "" : " (JIT compiled " + jitMs + " ms: warming, not counted)", summary(bare),
+                    quiet ? "" : String.format(Locale.ROOT, " (JIT compiled %d ms of %.0f: warming, not counted)", jitMs,
+                            roundMs), summary(bare),
                     summary(inFit), ratio);
             out.flush();
         }
         if (counted < rounds) {
-            out.printf(Locale.ROOT, "ratio=nan (only %d of %d rounds ran without JIT compilation in %d rounds; "
+            out.printf(Locale.ROOT, "ratio=nan (only %d of %d rounds ran with the JIT at most 1 %% of the time in %d rounds; "
                     + "raise --max-rounds)%n", counted, rounds, maxRounds);
             out.flush();
             return 1;
         }
-        out.printf(Locale.ROOT, "ratio=%.3f (fit step median / train-step median, worst of %d rounds without JIT "
-                + "compilation; goal <= 1.1)%n", worst, counted);
+        out.printf(Locale.ROOT, "ratio=%.3f (fit step median / train-step median, worst of %d rounds with the JIT at "
+                + "most 1 %% of the time; goal <= 1.1)%n", worst, counted);
         out.flush();
         return 0;
     }
