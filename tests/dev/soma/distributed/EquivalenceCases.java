@@ -111,4 +111,21 @@ final class EquivalenceCases {
             return out;
         }
     }
+
+    /**
+     * sqrt(sum (a - b)^2 / sum b^2) over every weight: how far a run's weights {@code a} are from the reference
+     * {@code b}. An AssertionError when the counts differ or a weight of {@code a} is not finite.
+     */
+    static double relativeDifference(List<double[]> a, List<double[]> b) {
+        if (a.size() != b.size()) throw new AssertionError("weight count " + a.size() + ", expected " + b.size());
+        double diff = 0, norm = 0;
+        for (int i = 0; i < b.size(); i++) {
+            for (int k = 0; k < b.get(i).length; k++) {
+                if (!Double.isFinite(a.get(i)[k])) throw new AssertionError("weight " + i + "[" + k + "] is " + a.get(i)[k]);
+                diff += Math.pow(a.get(i)[k] - b.get(i)[k], 2);
+                norm += Math.pow(b.get(i)[k], 2);
+            }
+        }
+        return Math.sqrt(diff / norm);
+    }
 }

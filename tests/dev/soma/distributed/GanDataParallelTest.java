@@ -84,15 +84,7 @@ class GanDataParallelTest {
         if (ranksAlike) {
             for (int i = 0; i < rank0.size(); i++) assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, model + " param " + i);
         }
-        double diff = 0, norm = 0;
-        for (int i = 0; i < ref.size(); i++) {
-            for (int k = 0; k < ref.get(i).length; k++) {
-                assertTrue(Double.isFinite(rank0.get(i)[k]));
-                diff += Math.pow(rank0.get(i)[k] - ref.get(i)[k], 2);
-                norm += Math.pow(ref.get(i)[k], 2);
-            }
-        }
-        return Math.sqrt(diff / norm);
+        return EquivalenceCases.relativeDifference(rank0, ref);
     }
 
     @Test

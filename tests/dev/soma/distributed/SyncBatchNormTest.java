@@ -52,7 +52,7 @@ class SyncBatchNormTest {
         List<double[]> rank1 = EquivalenceCases.readWeights(out.resolve("bn-sync-rank1.bin"));
         // Moving statistics included: every rank updated them with the same global batch statistics.
         for (int i = 0; i < rank0.size(); i++) assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, "param " + i);
-        double rel = relativeDifference(rank0, one);
+        double rel = EquivalenceCases.relativeDifference(rank0, one);
         System.out.printf("sync batch norm equivalence f64: relative difference %.3g%n", rel);
         assertTrue(rel < 1e-13, "2 ranks x 16 with sync BN vs 1 x 32: relative difference " + rel);
     }
@@ -60,7 +60,7 @@ class SyncBatchNormTest {
     /** Without synchronisation each rank normalises by its own 16 (or 13 / 12) examples: a different model. */
     @Test
     void withoutSyncBatchNormTheyDiffer() throws Exception {
-        double rel = relativeDifference(EquivalenceCases.readWeights(out.resolve("bn-local-rank0.bin")), one);
+        double rel = EquivalenceCases.relativeDifference(EquivalenceCases.readWeights(out.resolve("bn-local-rank0.bin")), one);
         System.out.printf("local batch norm vs one process f64: relative difference %.3g%n", rel);
         assertTrue(rel > 1e-6, "local batch statistics should change the result, relative difference " + rel);
     }
@@ -69,18 +69,5 @@ class SyncBatchNormTest {
     void refusedWhereARankWouldHaveNoExamplesAndMemoryIsFreed() {
         assertTrue(job.output().contains("ok rank 0 live bytes 0") && job.output().contains("ok rank 1 live bytes 0"),
                 job.output());
-    }
-
-    private static double relativeDifference(List<double[]> a, List<double[]> b) {
-        assertEquals(b.size(), a.size());
-        double diff = 0, norm = 0;
-        for (int i = 0; i < b.size(); i++) {
-            for (int k = 0; k < b.get(i).length; k++) {
-                assertTrue(Double.isFinite(a.get(i)[k]));
-                diff += Math.pow(a.get(i)[k] - b.get(i)[k], 2);
-                norm += Math.pow(b.get(i)[k], 2);
-            }
-        }
-        return Math.sqrt(diff / norm);
     }
 }
