@@ -52,7 +52,7 @@ final class FitStepBench implements Callable<Integer> {
     int warmup;
 
     @Option(names = "--rounds", defaultValue = "2", description = "rounds to report: bare steps then fit, each "
-            + "round counted only when the JIT compiled nothing during it (default ${DEFAULT-VALUE})")
+            + "round counted only when the JIT compiled for at most 1 %% of it (default ${DEFAULT-VALUE})")
     int rounds;
 
     @Option(names = "--max-rounds", defaultValue = "16", description = "rounds to run at most while the JIT is "

@@ -50,13 +50,12 @@ final class StepTimer {
         Recorder warm = new Recorder(1);
         for (int i = 0; i < warmup; i++) warm.record(0, step);
         if (settle) settle(out, step);
+        long cpu0 = processCpuNanos();
         Recorder timed = new Recorder(steps);
+        for (int i = 0; i < steps; i++) timed.record(i, step);
         double[] ms = timed.ms;
         int[] threads = timed.threads;
         JvmActivity[] jvm = timed.jvm;
-        long cpu0 = processCpuNanos();
-        timed.restart();
-        for (int i = 0; i < steps; i++) timed.record(i, step);
         long cpuNanos = cpu0 < 0 ? -1 : processCpuNanos() - cpu0;
         if (trace != null) writeTrace(trace, ms, threads, jvm);
         if (dev.soma.backend.KernelProfiler.installed()) profile(out, model, Math.min(steps, 50), step);
@@ -152,10 +151,6 @@ final class StepTimer {
             ms = new double[slots];
             threads = new int[slots];
             jvm = new JvmActivity[slots];
-        }
-
-        void restart() {
-            before = JvmActivity.now();
         }
 
         void record(int i, Runnable step) {
