@@ -98,7 +98,11 @@ public final class Autograd {
                 Node node = t.gradFn();
                 if (node == null) {
                     if (t.requiresGrad()) {
-                        t.accumulateGrad(grad);
+                        // Backward's own results (made in this backward's scope) may become the leaf's gradient
+                        // without a copy, unless another tensor's gradient still to be used is the same tensor (a rule
+                        // passed it to two inputs): a data-parallel hook may rewrite the leaf's gradient in place.
+                        // The caller's output gradient never is (it is not this scope's).
+                        t.accumulateGrad(grad, !grads.containsValue(grad));
                         java.util.function.Consumer<Tensor> hook = LEAF_READY.get();
                         if (hook != null) hook.accept(t);
                     }

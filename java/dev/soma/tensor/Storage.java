@@ -36,6 +36,11 @@ final class Storage {
         }
     }
 
+    /** Whether exactly one tensor uses this storage (no other view of it is open). */
+    synchronized boolean hasOneUser() {
+        return refs == 1;
+    }
+
     long address() {
         return block.address();
     }

@@ -208,6 +208,11 @@ public final class Tensor extends ScopedResource {
         return closed;
     }
 
+    /** Whether this tensor and {@code other} are views of one storage (the same memory, whatever their offsets). */
+    public boolean sharesStorageWith(Tensor other) {
+        return other != null && storage == other.storage;
+    }
+
     /** "float32[2, 3] on cpu": how messages name a tensor. */
     public String describe() {
         return dtype + Arrays.toString(shape) + " on " + device() + (closed ? " (closed)" : "");
@@ -389,14 +394,35 @@ public final class Tensor extends ScopedResource {
 
     /** Adds {@code g} into this leaf's gradient, allocating it (outside any scope) on first use. */
     public void accumulateGrad(Tensor g) {
+        accumulateGrad(g, false);
+    }
+
+    /**
+     * {@link #accumulateGrad(Tensor)}; when {@code adoptable} ({@code g} is a temporary of the caller's innermost
+     * open scope that nothing else will read or write, as backward's own results are), a first gradient takes g
+     * over instead of copying it, as PyTorch's autograd does. It does so only when g is a plain tensor of its own:
+     * owned by that scope, contiguous, of this leaf's dtype, shape and device, and the only view of its whole storage.
+     */
+    public void accumulateGrad(Tensor g, boolean adoptable) {
         checkOpen("accumulateGrad");
         if (grad == null || grad.isClosed()) {
+            if (adoptable && canAdopt(g)) {
+                grad = g.keep();
+                return;
+            }
             Tensor fresh = Tensor.empty(dtype, device(), shape).keep();
             backend().memory().copy(g, fresh);
             grad = fresh;
         } else {
             backend().memory().accumulate(grad, g);
         }
+    }
+
+    private boolean canAdopt(Tensor g) {
+        return g != this && !g.closed && g.owner() != null && g.owner() == dev.soma.memory.Scope.current()
+                && g.dtype == dtype && Arrays.equals(g.shape, shape) && g.device().equals(device())
+                && g.offset == 0 && g.isContiguous() && g.storage.bytes == g.numel() * dtype.byteSize()
+                && g.storage.hasOneUser() && g.gradFn == null && !g.requiresGrad;
     }
 
     /** Drops the accumulated gradient (frees it). */
