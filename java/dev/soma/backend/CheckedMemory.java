@@ -51,6 +51,12 @@ public final class CheckedMemory implements MemoryKernels {
     }
 
     @Override
+    public Bf16Copy keepBf16(Tensor t) {
+        here("keepBf16", t);
+        return kernels.keepBf16(t);
+    }
+
+    @Override
     public void accumulate(Tensor dst, Tensor src) {
         here("accumulate", dst, src);
         sameDType("accumulate", dst, src);

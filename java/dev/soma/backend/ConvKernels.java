@@ -41,6 +41,26 @@ public interface ConvKernels {
     /** {@code gradKernel} (HWIO) from {@code x} and {@code gradOut}; {@code gradBias} too unless it is null. */
     void conv2dBackwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias);
 
+    // bf16 mixed precision: the passes below read their activation operands from bf16 copies kept earlier
+    // (MemoryKernels.keepBf16) where those cover them; null, closed or non-covering copies are ignored, and the
+    // results are those of the plain passes while the operands hold the values the copies were made from.
+
+    /** {@link #conv2d(Geometry, Tensor, Tensor, Tensor, boolean, Tensor)}, reading x from {@code x16}. */
+    default void conv2d(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out, Bf16Copy x16) {
+        conv2d(g, x, kernel, bias, relu, out);
+    }
+
+    /** {@link #conv2dBackwardData(Geometry, Tensor, Tensor, Tensor)}, reading gradOut from {@code gradOut16}. */
+    default void conv2dBackwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX, Bf16Copy gradOut16) {
+        conv2dBackwardData(g, gradOut, kernel, gradX);
+    }
+
+    /** {@link #conv2dBackwardWeights(Geometry, Tensor, Tensor, Tensor, Tensor)}, reading x and gradOut from copies. */
+    default void conv2dBackwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias,
+                                       Bf16Copy x16, Bf16Copy gradOut16) {
+        conv2dBackwardWeights(g, x, gradOut, gradKernel, gradBias);
+    }
+
     /**
      * The implementations of the forward, backward-data and backward-weights passes for this geometry, e.g.
      * "onednn brg_conv_fwd:avx512_core" (for tests that guard against slow reference kernels). Computes nothing.

@@ -12,12 +12,18 @@ import dev.soma.tensor.Tensor;
  * Convolution and pooling on the CPU: f32 through oneDNN (NHWC activations, weights in the layout each pass
  * chooses, see {@link DnnlConvolution}); f64 through the direct loops of native/src/conv.cpp, since oneDNN
  * has no f64 convolution or pooling (f64 serves gradient checks). Inside a bf16 {@link MixedPrecision} scope the f32
- * convolution passes multiply in bf16 (f32 in and out); pooling stays f32.
+ * convolution passes multiply in bf16 (f32 in and out), reading activations from {@link Bf16Copy}s where the op
+ * kept them; pooling stays f32.
  */
 final class CpuConv implements ConvKernels {
 
     @Override
     public void conv2d(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out) {
+        conv2d(g, x, kernel, bias, relu, out, null);
+    }
+
+    @Override
+    public void conv2d(Geometry g, Tensor x, Tensor kernel, Tensor bias, boolean relu, Tensor out, Bf16Copy x16) {
         if (out.dtype() == DType.F64) {
             CpuKernels.soma_cpu_conv2d(out.dtype().code(), g.nativeArray(), x.address(), kernel.address(),
                     bias == null ? 0 : bias.address(), out.address());
@@ -27,30 +33,42 @@ final class CpuConv implements ConvKernels {
         // ReLU is not fused as oneDNN's post-op: its JIT ReLU is max(x, 0), which turns NaN into 0; ours keeps
         // NaN (as PyTorch), at the price of one more pass over the output.
         DnnlConvolution.forward(out.backend().pool(), conv(g, out.dtype(), bias != null, false), x.address(),
-                kernel.address(), bias == null ? 0 : bias.address(), out.address());
+                kernel.address(), bias == null ? 0 : bias.address(), out.address(), copyOf(x16, x));
         if (relu) out.backend().elementwise().unary(UnaryOp.RELU, out, out, 0, 0);
     }
 
     @Override
     public void conv2dBackwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX) {
+        conv2dBackwardData(g, gradOut, kernel, gradX, null);
+    }
+
+    @Override
+    public void conv2dBackwardData(Geometry g, Tensor gradOut, Tensor kernel, Tensor gradX, Bf16Copy gradOut16) {
         if (gradX.dtype() == DType.F64) {
             CpuKernels.soma_cpu_conv2d_backward_data(gradX.dtype().code(), g.nativeArray(), gradOut.address(),
                     kernel.address(), gradX.address());
             return;
         }
         DnnlConvolution.backwardData(gradX.backend().pool(), conv(g, gradX.dtype(), false, false), gradOut.address(),
-                kernel.address(), gradX.address());
+                kernel.address(), gradX.address(), copyOf(gradOut16, gradOut));
     }
 
     @Override
     public void conv2dBackwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias) {
+        conv2dBackwardWeights(g, x, gradOut, gradKernel, gradBias, null, null);
+    }
+
+    @Override
+    public void conv2dBackwardWeights(Geometry g, Tensor x, Tensor gradOut, Tensor gradKernel, Tensor gradBias,
+                                      Bf16Copy x16, Bf16Copy gradOut16) {
         if (gradKernel.dtype() == DType.F64) {
             CpuKernels.soma_cpu_conv2d_backward_weights(gradKernel.dtype().code(), g.nativeArray(), x.address(),
                     gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address());
             return;
         }
         DnnlConvolution.backwardWeights(gradKernel.backend().pool(), conv(g, gradKernel.dtype(), gradBias != null, false),
-                x.address(), gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address());
+                x.address(), gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address(),
+                copyOf(x16, x), copyOf(gradOut16, gradOut));
     }
 
     @Override
@@ -108,6 +126,11 @@ final class CpuConv implements ConvKernels {
         String[] impl = DnnlPooling.implementations(pool(kind, g, dtype));
         for (int i = 0; i < impl.length; i++) impl[i] = "onednn " + impl[i];
         return impl;
+    }
+
+    /** Where t's bf16 values lie in {@code copy}, or 0 (none given, or it cannot stand in for t). */
+    private static long copyOf(Bf16Copy copy, Tensor t) {
+        return copy == null ? 0 : copy.addressOf(t);
     }
 
     // ------------------------------------------------------------------ oneDNN geometry

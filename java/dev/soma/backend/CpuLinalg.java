@@ -16,7 +16,7 @@ import java.util.Arrays;
  * f64 matmul on the CPU; f64 serves gradient checks). An operand whose last two dimensions have no unit
  * stride (a strided slice, say) is copied to contiguous first, since oneDNN would fall back to its
  * reference kernel for it. Inside a bf16 {@link MixedPrecision} scope an f32 product multiplies in bf16
- * ({@link DnnlMatmul#runBf16}).
+ * ({@link DnnlMatmul#runBf16}), reading operands from {@link Bf16Copy}s where the op kept them.
  */
 final class CpuLinalg implements LinalgKernels {
 
@@ -25,6 +25,11 @@ final class CpuLinalg implements LinalgKernels {
 
     @Override
     public void matmul(Tensor a, Tensor b, Tensor out) {
+        matmul(a, b, out, null, null);
+    }
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor out, Bf16Copy a16, Bf16Copy b16) {
         if (out.numel() == 0) return;
         if (a.size(-1) == 0) {
             CpuKernels.soma_cpu_fill(out.dtype().code(), out.address(), out.numel(), 0.0);
@@ -40,7 +45,8 @@ final class CpuLinalg implements LinalgKernels {
             Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
             if (bf16(out)) {
                 DnnlMatmul.runBf16(out.backend().pool(), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
-                        ca.address(), cb.address(), out.address());
+                        ca.address(), cb.address(), out.address(),
+                        a16 == null ? 0 : a16.addressOf(ca), b16 == null ? 0 : b16.addressOf(cb));
                 return;
             }
             DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,

@@ -1,6 +1,11 @@
 package dev.soma.backend;
 
+import dev.soma.backend.dnnl.Dnnl;
+import dev.soma.backend.dnnl.DnnlBf16;
 import dev.soma.jni.CpuKernels;
+import dev.soma.memory.CachingPool;
+import dev.soma.memory.Scope;
+import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
 /** Host-memory fills, copies and transfers through native/src/memory.cpp. */
@@ -23,6 +28,16 @@ final class CpuMemory implements MemoryKernels {
     @Override
     public void cast(Tensor src, Tensor dst) {
         CpuKernels.soma_cpu_cast(src.dtype().code(), src.address(), dst.dtype().code(), dst.address(), src.numel());
+    }
+
+    @Override
+    public Bf16Copy keepBf16(Tensor t) {
+        if (t.dtype() != DType.F32 || !MixedPrecision.bf16() || Scope.current() == null || t.numel() == 0) return null;
+        long count = Bf16Copy.span(t);
+        CachingPool pool = t.backend().pool();
+        synchronized (Dnnl.lock()) {
+            return new Bf16Copy(pool, t, count, DnnlBf16.convert(pool, t.address(), count));
+        }
     }
 
     @Override

@@ -13,6 +13,16 @@ public interface LinalgKernels {
     void matmul(Tensor a, Tensor b, Tensor out);
 
     /**
+     * {@link #matmul(Tensor, Tensor, Tensor)} reading a and b from bf16 copies kept earlier
+     * ({@link MemoryKernels#keepBf16}) where these cover them; null, closed or non-covering copies are ignored.
+     * While the operands hold the values the copies were made from, the result is that of the plain call in the
+     * same precision scope (the copies hold the same rounding); otherwise the copies' values are multiplied.
+     */
+    default void matmul(Tensor a, Tensor b, Tensor out, Bf16Copy a16, Bf16Copy b16) {
+        matmul(a, b, out);
+    }
+
+    /**
      * The implementation {@link #matmul} would run for these operands, e.g. "onednn brg_matmul:avx512_core"
      * (for tests that guard against slow reference kernels, and for debug logs). Computes nothing.
      */

@@ -29,4 +29,13 @@ public interface MemoryKernels {
     void read(Tensor src, double[] out);
 
     void read(Tensor src, int[] out);
+
+    /**
+     * bf16 mixed precision: {@code t}'s values rounded to bfloat16 now and kept, for several products to read
+     * ({@link Bf16Copy}); null where no product would read t in bf16 (no bf16 scope on this thread, t not float32,
+     * a device without bf16 products) or where no {@link dev.soma.memory.Scope} is open to free the copy.
+     */
+    default Bf16Copy keepBf16(Tensor t) {
+        return null;
+    }
 }

@@ -2,6 +2,7 @@ package dev.soma.ops;
 
 import dev.soma.autograd.Autograd;
 import dev.soma.autograd.GradMode;
+import dev.soma.backend.Bf16Copy;
 import dev.soma.backend.ConvKernels;
 import dev.soma.backend.ElementwiseKernels.UnaryOp;
 import dev.soma.errors.ShapeException;
@@ -60,19 +61,30 @@ public final class Convolution {
                                String padding, int[] dilation) {
         ConvKernels.Geometry g = geometry(op, x, kernel, bias, strides, padding, dilation);
         Tensor out = Tensor.empty(x.dtype(), x.device(), g.n(), g.oh(), g.ow(), g.oc());
+        Bf16Copy x16 = null;
         if (g.n() > 0) {
             Tensor xd = dense(x);
             Tensor kd = dense(kernel);
             Tensor bd = bias == null ? null : dense(bias);
             try {
-                x.backend().conv().conv2d(g, xd, kd, bd, relu, out);
+                // bf16 mixed precision: the backward-weights pass reads x again; round it once and keep the copy.
+                // Only when x is itself dense: then the backward's dense(x) is a view of x's storage, which the
+                // copy covers (a dense copy of a strided x would be another storage).
+                if (kernel.requiresGrad() && x.isContiguous() && Autograd.needsGrad(x, kernel, bias)) {
+                    x16 = x.backend().memory().keepBf16(x);
+                }
+                x.backend().conv().conv2d(g, xd, kd, bd, relu, out, x16);
+            } catch (RuntimeException e) {
+                if (x16 != null) x16.close();
+                throw e;
             } finally {
                 xd.close();
                 kd.close();
                 if (bd != null) bd.close();
             }
         }
-        return Autograd.record(op, out, grad -> backward(op, relu, g, x, kernel, bias, out, grad), x, kernel, bias);
+        Bf16Copy kept = x16;
+        return Autograd.record(op, out, grad -> backward(op, relu, g, x, kernel, bias, out, grad, kept), x, kernel, bias);
     }
 
     /** Validates every argument and works out the output size and padding. */
@@ -201,7 +213,7 @@ public final class Convolution {
     // ------------------------------------------------------------------ backward
 
     private static Tensor[] backward(String op, boolean relu, ConvKernels.Geometry g, Tensor x, Tensor kernel,
-                                     Tensor bias, Tensor out, Tensor grad) {
+                                     Tensor bias, Tensor out, Tensor grad, Bf16Copy x16) {
         String bop = op + " backward";
         Check.open(bop, x, kernel, grad);
         DType dt = x.dtype();
@@ -215,6 +227,8 @@ public final class Convolution {
             gz = masked;
         }
         boolean wantBias = bias != null && bias.requiresGrad();
+        // bf16 mixed precision: both backward passes read gz; round it once when both run.
+        Bf16Copy gz16 = x.requiresGrad() && kernel.requiresGrad() && g.n() > 0 ? x.backend().memory().keepBf16(gz) : null;
         Tensor dx = null;
         Tensor dk = null;
         Tensor db = null;
@@ -223,7 +237,7 @@ public final class Convolution {
                 dx = Tensor.empty(dt, x.device(), x.shape());
                 if (g.n() > 0) {
                     try (Tensor kd = dense(kernel)) {
-                        x.backend().conv().conv2dBackwardData(g, gz, kd, dx);
+                        x.backend().conv().conv2dBackwardData(g, gz, kd, dx, gz16);
                     }
                 }
             }
@@ -234,12 +248,15 @@ public final class Convolution {
                 dk = Tensor.empty(dt, x.device(), kernel.shape());
                 db = wantBias ? Tensor.empty(dt, x.device(), bias.shape()) : null;
                 try (Tensor xd = dense(x)) {
-                    x.backend().conv().conv2dBackwardWeights(g, xd, gz, dk, db);
+                    x.backend().conv().conv2dBackwardWeights(g, xd, gz, dk, db, x16, gz16);
                 }
             } else if (wantBias) {
                 db = Reductions.sum(gz, new int[] {0, 1, 2}, false);
             }
         } finally {
+            if (gz16 != null) gz16.close();
+            // A graph is walked once; a second walk would round x afresh (a closed copy is ignored).
+            if (x16 != null) x16.close();
             gz.close();
         }
         return new Tensor[] {dx, dk, db};

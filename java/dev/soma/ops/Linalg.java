@@ -1,6 +1,7 @@
 package dev.soma.ops;
 
 import dev.soma.autograd.Autograd;
+import dev.soma.backend.Bf16Copy;
 import dev.soma.errors.ShapeException;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
@@ -22,6 +23,14 @@ public final class Linalg {
     private Linalg() {}
 
     public static Tensor matmul(Tensor a, Tensor b) {
+        return matmul(a, b, null, null);
+    }
+
+    /**
+     * {@link #matmul(Tensor, Tensor)} that reads bf16 copies of a and b made earlier where given (the backward's
+     * products, which run unrecorded, pass the copies their forward kept).
+     */
+    private static Tensor matmul(Tensor a, Tensor b, Bf16Copy aGiven, Bf16Copy bGiven) {
         Check.sameDevice(OP, a, b);
         DType dtype = Check.sameDType(OP, a, b);
         Check.floating(OP, a);
@@ -59,14 +68,24 @@ public final class Linalg {
         Tensor bView = b.ndim() == 1 ? b.viewOf(b.offset(), bFull, new long[] {b.strides()[0], 0}) : b;
         Tensor outView = outShape.length != outFull.length
                 ? out.viewOf(out.offset(), outFull, Shapes.contiguousStrides(outFull)) : out;
+        // bf16 mixed precision: the backward reads a again (dB = a^T g) and b (dA = g b^T); rounding them once here
+        // and keeping the copies spares the backward products that work (null where products are not bf16).
+        boolean recording = Autograd.needsGrad(a, b);
+        // (Copies of a and b themselves, not of this call's temporary views: the backward makes views of its own.)
+        Bf16Copy a16 = recording ? (b.requiresGrad() ? a.backend().memory().keepBf16(a) : null) : aGiven;
+        Bf16Copy b16 = recording ? (a.requiresGrad() ? b.backend().memory().keepBf16(b) : null) : bGiven;
         try {
-            a.backend().linalg().matmul(aView, bView, outView);
+            a.backend().linalg().matmul(aView, bView, outView, a16, b16);
+        } catch (RuntimeException e) {
+            if (recording && a16 != null) a16.close();
+            if (recording && b16 != null) b16.close();
+            throw e;
         } finally {
             if (aView != a) aView.close();
             if (bView != b) bView.close();
             if (outView != out) outView.close();
         }
-        return Autograd.record(OP, out, g -> backward(g, a, b, aFull, bFull, outFull), a, b);
+        return Autograd.record(OP, out, g -> backward(g, a, b, aFull, bFull, outFull, a16, b16), a, b);
     }
 
     private static long[] dropVectorDims(long[] outFull, boolean aVector, boolean bVector) {
@@ -83,15 +102,22 @@ public final class Linalg {
 
     // ------------------------------------------------------------------ backward
 
-    private static Tensor[] backward(Tensor g, Tensor a, Tensor b, long[] aFull, long[] bFull, long[] outFull) {
+    private static Tensor[] backward(Tensor g, Tensor a, Tensor b, long[] aFull, long[] bFull, long[] outFull,
+                                     Bf16Copy a16, Bf16Copy b16) {
         Tensor gF = Arrays.equals(g.shape(), outFull) ? g : g.reshape(outFull);
         Tensor aF = Arrays.equals(a.shape(), aFull) ? a : a.reshape(aFull);
         Tensor bF = Arrays.equals(b.shape(), bFull) ? b : b.reshape(bFull);
+        // g feeds both products: round it once when both run.
+        Bf16Copy g16 = a.requiresGrad() && b.requiresGrad() ? g.backend().memory().keepBf16(gF) : null;
         try {
-            Tensor da = a.requiresGrad() ? gradA(gF, bF, aFull, a.shape()) : null;
-            Tensor db = b.requiresGrad() ? gradB(gF, aF, bFull, b.shape()) : null;
+            Tensor da = a.requiresGrad() ? gradA(gF, bF, aFull, a.shape(), g16, b16) : null;
+            Tensor db = b.requiresGrad() ? gradB(gF, aF, bFull, b.shape(), g16, a16) : null;
             return new Tensor[] {da, db};
         } finally {
+            if (g16 != null) g16.close();
+            // A graph is walked once; a second walk would round afresh (closed copies are ignored).
+            if (a16 != null) a16.close();
+            if (b16 != null) b16.close();
             if (gF != g) gF.close();
             if (aF != a) aF.close();
             if (bF != b) bF.close();
@@ -99,10 +125,10 @@ public final class Linalg {
     }
 
     /** dA = g @ B^T, summed down to a's (possibly broadcast) shape. */
-    private static Tensor gradA(Tensor g, Tensor b, long[] aFull, long[] aShape) {
+    private static Tensor gradA(Tensor g, Tensor b, long[] aFull, long[] aShape, Bf16Copy g16, Bf16Copy b16) {
         Tensor bT = b.transpose(-1, -2);
         try {
-            return reduceTo(matmul(g, bT), aFull, aShape);
+            return reduceTo(matmul(g, bT, g16, b16), aFull, aShape);
         } finally {
             bT.close();
         }
@@ -112,7 +138,7 @@ public final class Linalg {
      * dB = A^T @ g, summed down to b's shape. When b is a plain matrix under a batched a, the batch sum is folded
      * into one product over all rows, {@code A_rows^T @ g_rows}, when both merge into 2-d views.
      */
-    private static Tensor gradB(Tensor g, Tensor a, long[] bFull, long[] bShape) {
+    private static Tensor gradB(Tensor g, Tensor a, long[] bFull, long[] bShape, Bf16Copy g16, Bf16Copy a16) {
         if (bFull.length == 2 && a.ndim() > 2 && Arrays.equals(Arrays.copyOf(a.shape(), a.ndim() - 2),
                 Arrays.copyOf(g.shape(), g.ndim() - 2))) {
             Tensor aRows = rowsView(a);
@@ -120,7 +146,7 @@ public final class Linalg {
             if (gRows != null) {
                 Tensor aT = aRows.transpose(0, 1);
                 try {
-                    return reduceTo(matmul(aT, gRows), bFull, bShape);
+                    return reduceTo(matmul(aT, gRows, a16, g16), bFull, bShape);
                 } finally {
                     aT.close();
                     aRows.close();
@@ -131,7 +157,7 @@ public final class Linalg {
         }
         Tensor aT = a.transpose(-1, -2);
         try {
-            return reduceTo(matmul(aT, g), bFull, bShape);
+            return reduceTo(matmul(aT, g, a16, g16), bFull, bShape);
         } finally {
             aT.close();
         }

@@ -16,11 +16,18 @@ public final class DnnlBf16 {
     private static final PrimitiveCache CONVERSIONS = new PrimitiveCache("f32 to bf16 conversions", 256);
     /** Elements per row of the 2-d view a conversion runs on: rows are what oneDNN's reorder parallelises over. */
     private static final long ROW = 1024;
+    /** Elements each thread has converted: tests count how often the same values are rounded. */
+    private static final ThreadLocal<long[]> CONVERTED = ThreadLocal.withInitial(() -> new long[1]);
 
     private DnnlBf16() {}
 
     public static PrimitiveCache cache() {
         return CONVERSIONS;
+    }
+
+    /** float32 elements the calling thread has converted to bf16 by {@link #convert} so far. */
+    public static long convertedElementsOnThisThread() {
+        return CONVERTED.get()[0];
     }
 
     /**
@@ -34,6 +41,7 @@ public final class DnnlBf16 {
             long tail = count - rows * ROW;
             if (rows > 0) reorder(rows, ROW).execute(pool, src, out.address());
             if (tail > 0) reorder(1, tail).execute(pool, src + 4 * rows * ROW, out.address() + 2 * rows * ROW);
+            CONVERTED.get()[0] += count;
             return out;
         } catch (RuntimeException e) {
             pool.release(out);

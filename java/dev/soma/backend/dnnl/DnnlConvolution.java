@@ -97,13 +97,18 @@ public final class DnnlConvolution {
 
     /** {@code dst = conv(src, weights) (+ bias) (then ReLU)}; weights are HWIO at {@code weights}. */
     public static void forward(CachingPool pool, Conv c, long src, long weights, long bias, long dst) {
+        forward(pool, c, src, weights, bias, dst, 0);
+    }
+
+    /** {@link #forward(CachingPool, Conv, long, long, long, long)} reading bf16 src at {@code src16} unless it is 0. */
+    public static void forward(CachingPool pool, Conv c, long src, long weights, long bias, long dst, long src16) {
         synchronized (Dnnl.lock()) {
             try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(c.flops()))) {
                 PrimitiveKey key = c.key("conv_fwd", true);
                 DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.FORWARD, c));
                 DnnlPrimitive reorder = weightsReorder(Pass.FORWARD, c, key, conv);
                 CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
-                CachingPool.Block src16 = null;
+                CachingPool.Block srcBlock = null;
                 try {
                     long w = weights;
                     if (reorder != null) {
@@ -112,13 +117,13 @@ public final class DnnlConvolution {
                     }
                     long s = src;
                     if (c.bf16) {
-                        src16 = DnnlBf16.convert(pool, src, numel(c.src));
-                        s = src16.address();
+                        if (src16 == 0) srcBlock = DnnlBf16.convert(pool, src, numel(c.src));
+                        s = srcBlock == null ? src16 : srcBlock.address();
                     }
                     if (c.bias) conv.execute(pool, s, w, bias, dst);
                     else conv.execute(pool, s, w, dst);
                 } finally {
-                    if (src16 != null) pool.release(src16);
+                    if (srcBlock != null) pool.release(srcBlock);
                     if (blocked != null) pool.release(blocked);
                 }
             }
@@ -127,13 +132,18 @@ public final class DnnlConvolution {
 
     /** {@code diffSrc} from {@code diffDst} and the HWIO {@code weights}. */
     public static void backwardData(CachingPool pool, Conv c, long diffDst, long weights, long diffSrc) {
+        backwardData(pool, c, diffDst, weights, diffSrc, 0);
+    }
+
+    /** {@link #backwardData(CachingPool, Conv, long, long, long)} reading bf16 diffDst at {@code diffDst16} unless 0. */
+    public static void backwardData(CachingPool pool, Conv c, long diffDst, long weights, long diffSrc, long diffDst16) {
         synchronized (Dnnl.lock()) {
             try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(c.flops()))) {
                 PrimitiveKey key = c.key("conv_bwd_data", false);
                 DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_DATA, c));
                 DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_DATA, c, key, conv);
                 CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_WEIGHTS), 0);
-                CachingPool.Block diffDst16 = null;
+                CachingPool.Block diffDstBlock = null;
                 try {
                     long w = weights;
                     if (reorder != null) {
@@ -142,12 +152,12 @@ public final class DnnlConvolution {
                     }
                     long dd = diffDst;
                     if (c.bf16) {
-                        diffDst16 = DnnlBf16.convert(pool, diffDst, numel(c.dst));
-                        dd = diffDst16.address();
+                        if (diffDst16 == 0) diffDstBlock = DnnlBf16.convert(pool, diffDst, numel(c.dst));
+                        dd = diffDstBlock == null ? diffDst16 : diffDstBlock.address();
                     }
                     conv.execute(pool, dd, w, diffSrc);
                 } finally {
-                    if (diffDst16 != null) pool.release(diffDst16);
+                    if (diffDstBlock != null) pool.release(diffDstBlock);
                     if (blocked != null) pool.release(blocked);
                 }
             }
@@ -156,30 +166,36 @@ public final class DnnlConvolution {
 
     /** {@code diffWeights} (HWIO) and, when the geometry has a bias, {@code diffBias}, from src and diffDst. */
     public static void backwardWeights(CachingPool pool, Conv c, long src, long diffDst, long diffWeights, long diffBias) {
+        backwardWeights(pool, c, src, diffDst, diffWeights, diffBias, 0, 0);
+    }
+
+    /** {@link #backwardWeights(CachingPool, Conv, long, long, long, long)} reading bf16 copies where not 0. */
+    public static void backwardWeights(CachingPool pool, Conv c, long src, long diffDst, long diffWeights, long diffBias,
+                                       long src16, long diffDst16) {
         synchronized (Dnnl.lock()) {
             try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(c.flops()))) {
                 PrimitiveKey key = c.key("conv_bwd_weights", false);
                 DnnlPrimitive conv = PASSES.get(key, () -> build(Pass.BACKWARD_WEIGHTS, c));
                 DnnlPrimitive reorder = weightsReorder(Pass.BACKWARD_WEIGHTS, c, key, conv);
                 CachingPool.Block blocked = reorder == null ? null : pool.allocate(blockedBytes(conv, DNNL_ARG_DIFF_WEIGHTS), 0);
-                CachingPool.Block src16 = null;
-                CachingPool.Block diffDst16 = null;
+                CachingPool.Block srcBlock = null;
+                CachingPool.Block diffDstBlock = null;
                 try {
                     long w = reorder == null ? diffWeights : blocked.address();
                     long s = src;
                     long dd = diffDst;
                     if (c.bf16) {
-                        src16 = DnnlBf16.convert(pool, src, numel(c.src));
-                        diffDst16 = DnnlBf16.convert(pool, diffDst, numel(c.dst));
-                        s = src16.address();
-                        dd = diffDst16.address();
+                        if (src16 == 0) srcBlock = DnnlBf16.convert(pool, src, numel(c.src));
+                        if (diffDst16 == 0) diffDstBlock = DnnlBf16.convert(pool, diffDst, numel(c.dst));
+                        s = srcBlock == null ? src16 : srcBlock.address();
+                        dd = diffDstBlock == null ? diffDst16 : diffDstBlock.address();
                     }
                     if (c.bias) conv.execute(pool, s, dd, w, diffBias);
                     else conv.execute(pool, s, dd, w);
                     if (reorder != null) reorder.execute(pool, blocked.address(), diffWeights);
                 } finally {
-                    if (diffDst16 != null) pool.release(diffDst16);
-                    if (src16 != null) pool.release(src16);
+                    if (diffDstBlock != null) pool.release(diffDstBlock);
+                    if (srcBlock != null) pool.release(srcBlock);
                     if (blocked != null) pool.release(blocked);
                 }
             }

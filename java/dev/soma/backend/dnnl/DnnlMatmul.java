@@ -51,18 +51,28 @@ public final class DnnlMatmul {
      */
     public static DnnlPrimitive runBf16(CachingPool pool, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
                                         long[] cDims, long[] cStrides, long a, long b, long c) {
+        return runBf16(pool, aDims, aStrides, bDims, bStrides, cDims, cStrides, a, b, c, 0, 0);
+    }
+
+    /**
+     * As {@link #runBf16(CachingPool, long[], long[], long[], long[], long[], long[], long, long, long)}, reading a
+     * and b from bf16 copies made earlier where {@code a16} and {@code b16} are not 0 (the same strides as the f32
+     * operands); an operand whose copy address is 0 is rounded for this call only.
+     */
+    public static DnnlPrimitive runBf16(CachingPool pool, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
+                                        long[] cDims, long[] cStrides, long a, long b, long c, long a16, long b16) {
         synchronized (Dnnl.lock()) {
             DnnlPrimitive p = primitive(dnnl_bf16, aDims, aStrides, bDims, bStrides, cDims, cStrides);
-            CachingPool.Block a16 = DnnlBf16.convert(pool, a, extent(aDims, aStrides));
+            CachingPool.Block aBlock = a16 != 0 ? null : DnnlBf16.convert(pool, a, extent(aDims, aStrides));
             try {
-                CachingPool.Block b16 = DnnlBf16.convert(pool, b, extent(bDims, bStrides));
+                CachingPool.Block bBlock = b16 != 0 ? null : DnnlBf16.convert(pool, b, extent(bDims, bStrides));
                 try {
-                    p.execute(pool, a16.address(), b16.address(), c);
+                    p.execute(pool, aBlock == null ? a16 : aBlock.address(), bBlock == null ? b16 : bBlock.address(), c);
                 } finally {
-                    pool.release(b16);
+                    if (bBlock != null) pool.release(bBlock);
                 }
             } finally {
-                pool.release(a16);
+                if (aBlock != null) pool.release(aBlock);
             }
             return p;
         }
