@@ -8,8 +8,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * What the host CPU is, for benchmark lines: the model name and the vector ISA level the kernels can use, read from
- * the kernel's feature flags (never inferred from the vendor). Linux /proc/cpuinfo; "unknown" elsewhere.
+ * What the host CPU is, for benchmark lines: the model name (with family and model numbers) and the vector ISA level
+ * the kernels can use, read from the kernel's feature flags (never inferred from the vendor). Linux /proc/cpuinfo;
+ * "unknown" elsewhere.
  */
 public record CpuInfo(String model, String isa, int logicalCpus) {
     /** The ISA features that choose our kernels and oneDNN's, in the order they are reported. */
@@ -18,18 +19,36 @@ public record CpuInfo(String model, String isa, int logicalCpus) {
             new String[] {"amx_bf16", "AMX-BF16"}, new String[] {"avx512_vnni", "AVX512_VNNI"});
 
     public static CpuInfo host() {
-        String model = "unknown";
-        Set<String> flags = Set.of();
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (model.equals("unknown") && line.startsWith("model name")) model = value(line);
-                if (flags.isEmpty() && line.startsWith("flags")) flags = Set.of(value(line).split("\\s+"));
-                if (!model.equals("unknown") && !flags.isEmpty()) break;
-            }
+            return parse(Files.readAllLines(Path.of("/proc/cpuinfo")), Runtime.getRuntime().availableProcessors());
         } catch (IOException | RuntimeException e) {
-            return new CpuInfo(model, "unknown", Runtime.getRuntime().availableProcessors());
+            return new CpuInfo("unknown", "unknown", Runtime.getRuntime().availableProcessors());
         }
-        return new CpuInfo(model, isa(flags), Runtime.getRuntime().availableProcessors());
+    }
+
+    /**
+     * The first processor's entry of a /proc/cpuinfo text. The model is the model name followed by the family and
+     * model numbers, since virtual machines often report only "AMD EPYC" or "Intel Xeon Processor": the numbers
+     * tell the generation (AMD family 25 is Zen 3 / Zen 4, family 26 Zen 5; Intel family 6 with its model number).
+     */
+    static CpuInfo parse(List<String> lines, int logicalCpus) {
+        String name = "unknown";
+        String family = null;
+        String number = null;
+        Set<String> flags = Set.of();
+        for (String line : lines) {
+            if (line.isBlank() && !flags.isEmpty()) break; // the end of the first processor's entry
+            String key = line.contains(":") ? line.substring(0, line.indexOf(':')).trim() : "";
+            switch (key) {
+                case "model name" -> name = value(line);
+                case "cpu family" -> family = value(line);
+                case "model" -> number = value(line);
+                case "flags" -> flags = Set.of(value(line).split("\\s+"));
+                default -> { }
+            }
+        }
+        String model = family == null || number == null ? name : name + " (family " + family + ", model " + number + ")";
+        return new CpuInfo(model, isa(flags), logicalCpus);
     }
 
     /** "AVX-512+AVX512_BF16+AMX-BF16", "AVX2+FMA", "SSE4.2" or "baseline". */
