@@ -13,7 +13,6 @@ import java.util.SplittableRandom;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * bf16 copies kept between the products that read the same values ({@link Bf16Copy}): a matmul's forward keeps its
@@ -26,11 +25,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @ExtendWith(NoLeaks.class)
 class Bf16CopyTest {
     private static final int[] ONE = {1, 1};
-
-    private static void assumeBf16() {
-        String why = MixedPrecision.bf16UnsupportedReason();
-        assumeTrue(why == null, () -> "bf16: " + why);
-    }
 
     private static float[] random(SplittableRandom r, long n) {
         float[] v = new float[(int) n];
@@ -72,7 +66,7 @@ class Bf16CopyTest {
 
     @Test
     void aMatmulRoundsEachOperandOnceForItsForwardAndBackward() {
-        assumeBf16();
+        MixedPrecisionTest.assumeBf16();
         long m = 19, k = 300, n = 23;
         Counted kept = count(() -> matmulStep(m, k, n, false));
         Counted fresh = count(() -> matmulStep(m, k, n, true));
@@ -85,7 +79,7 @@ class Bf16CopyTest {
 
     @Test
     void onlyTheOperandsTheBackwardNeedsAreKept() {
-        assumeBf16();
+        MixedPrecisionTest.assumeBf16();
         SplittableRandom r = new SplittableRandom(9);
         try (Scope s = Scope.open(); MixedPrecision.Scope p = MixedPrecision.use(Precision.BF16)) {
             Tensor x = Tensor.of(random(r, 8 * 40), 8, 40);                       // data: no gradient
@@ -127,7 +121,7 @@ class Bf16CopyTest {
 
     @Test
     void aConvolutionRoundsItsInputAndItsOutputGradientOnce() {
-        assumeBf16();
+        MixedPrecisionTest.assumeBf16();
         long x = 3 * 10 * 10 * 8, gz = 3 * 10 * 10 * 12;
         Counted kept = count(() -> convStep(false));
         Counted fresh = count(() -> convStep(true));
@@ -140,7 +134,7 @@ class Bf16CopyTest {
 
     @Test
     void aCopyStandsInOnlyForViewsOfItsOwnSpan() {
-        assumeBf16();
+        MixedPrecisionTest.assumeBf16();
         try (Scope s = Scope.open(); MixedPrecision.Scope p = MixedPrecision.use(Precision.BF16)) {
             Tensor t = Tensor.of(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 3, 4);
             Tensor rows = t.slice(0, 1, 3, 1);   // rows 1..2: elements 4..11

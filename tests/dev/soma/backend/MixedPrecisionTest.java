@@ -41,7 +41,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class MixedPrecisionTest {
     private static final int[] ONE = {1, 1};
 
-    private static void assumeBf16() {
+    /** Skips the test on a CPU without native bf16 products (also used by Bf16CopyTest). */
+    static void assumeBf16() {
         String why = MixedPrecision.bf16UnsupportedReason();
         assumeTrue(why == null, () -> "bf16: " + why);
     }
