@@ -70,7 +70,7 @@ public final class Convolution {
                 // bf16 mixed precision: the backward-weights pass reads x again; round it once and keep the copy.
                 // Only when x is itself dense: then the backward's dense(x) is a view of x's storage, which the
                 // copy covers (a dense copy of a strided x would be another storage).
-                if (kernel.requiresGrad() && x.isContiguous() && Autograd.needsGrad(x, kernel, bias)) {
+                if (Autograd.needsGrad(kernel) && x.isContiguous()) {
                     x16 = x.backend().memory().keepBf16(x);
                 }
                 x.backend().conv().conv2d(g, xd, kd, bd, relu, out, x16);

@@ -419,10 +419,11 @@ public final class Tensor extends ScopedResource {
     }
 
     private boolean canAdopt(Tensor g) {
-        return g != this && !g.closed && g.owner() != null && g.owner() == dev.soma.memory.Scope.current()
+        // !g.requiresGrad: a gradient, never a recorded op's output.
+        return g != this && !g.requiresGrad && !g.closed && g.owner() != null && g.owner() == dev.soma.memory.Scope.current()
                 && g.dtype == dtype && Arrays.equals(g.shape, shape) && g.device().equals(device())
                 && g.offset == 0 && g.isContiguous() && g.storage.bytes == g.numel() * dtype.byteSize()
-                && g.storage.hasOneUser() && g.gradFn == null && !g.requiresGrad;
+                && g.storage.hasOneUser();
     }
 
     /** Drops the accumulated gradient (frees it). */
