@@ -2,6 +2,7 @@ package dev.soma.backend;
 
 import dev.soma.memory.CachingPool;
 import dev.soma.memory.ScopedResource;
+import dev.soma.ops.Shapes;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -32,7 +33,10 @@ public final class Bf16Copy extends ScopedResource {
     private final long count;
     private CachingPool.Block block;
 
-    /** Takes ownership of {@code block}, which holds {@code count} bf16 values of source's storage from its offset. */
+    /**
+     * Takes ownership of {@code block}, which holds {@code count} bf16 values of source's storage from its offset
+     * ({@code count}: the source's {@link Shapes#span}).
+     */
     Bf16Copy(CachingPool pool, Tensor source, long count, CachingPool.Block block) {
         this.pool = pool;
         this.source = source;
@@ -41,16 +45,6 @@ public final class Bf16Copy extends ScopedResource {
         this.count = count;
         this.block = block;
         joinCurrentScope();
-    }
-
-    /** Storage elements from a view's first element to its last, inclusive: the span a copy of it covers. */
-    static long span(Tensor t) {
-        if (t.numel() == 0) return 0;
-        long[] shape = t.shape();
-        long[] strides = t.strides();
-        long last = 0;
-        for (int i = 0; i < shape.length; i++) last += (shape[i] - 1) * strides[i];
-        return last + 1;
     }
 
     /**
@@ -62,10 +56,15 @@ public final class Bf16Copy extends ScopedResource {
     public synchronized long addressOf(Tensor view) {
         if (block == null || view == null || view.isClosed()) return 0;
         if (view.dtype() != DType.F32 || !view.sharesStorageWith(source) || !view.device().equals(device)) return 0;
-        if (view.numel() == 0) return 0;
+        long span = Shapes.span(view.shape(), view.strides());
         long from = view.offset() - first;
-        if (from < 0 || from + span(view) > count) return 0;
+        if (span <= 0 || from < 0 || from + span > count) return 0; // empty, running backwards, or outside
         return block.address() + 2 * from;
+    }
+
+    /** {@code copy.addressOf(view)}, or 0 when no copy was given: what a kernel passes on for an optional copy. */
+    static long addressIn(Bf16Copy copy, Tensor view) {
+        return copy == null ? 0 : copy.addressOf(view);
     }
 
     /** Whether the copy still holds its values (not yet closed). */

@@ -33,7 +33,7 @@ final class CpuConv implements ConvKernels {
         // ReLU is not fused as oneDNN's post-op: its JIT ReLU is max(x, 0), which turns NaN into 0; ours keeps
         // NaN (as PyTorch), at the price of one more pass over the output.
         DnnlConvolution.forward(out.backend().pool(), conv(g, out.dtype(), bias != null, false), x.address(),
-                kernel.address(), bias == null ? 0 : bias.address(), out.address(), copyOf(x16, x));
+                kernel.address(), bias == null ? 0 : bias.address(), out.address(), Bf16Copy.addressIn(x16, x));
         if (relu) out.backend().elementwise().unary(UnaryOp.RELU, out, out, 0, 0);
     }
 
@@ -50,7 +50,7 @@ final class CpuConv implements ConvKernels {
             return;
         }
         DnnlConvolution.backwardData(gradX.backend().pool(), conv(g, gradX.dtype(), false, false), gradOut.address(),
-                kernel.address(), gradX.address(), copyOf(gradOut16, gradOut));
+                kernel.address(), gradX.address(), Bf16Copy.addressIn(gradOut16, gradOut));
     }
 
     @Override
@@ -68,7 +68,7 @@ final class CpuConv implements ConvKernels {
         }
         DnnlConvolution.backwardWeights(gradKernel.backend().pool(), conv(g, gradKernel.dtype(), gradBias != null, false),
                 x.address(), gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address(),
-                copyOf(x16, x), copyOf(gradOut16, gradOut));
+                Bf16Copy.addressIn(x16, x), Bf16Copy.addressIn(gradOut16, gradOut));
     }
 
     @Override
@@ -126,11 +126,6 @@ final class CpuConv implements ConvKernels {
         String[] impl = DnnlPooling.implementations(pool(kind, g, dtype));
         for (int i = 0; i < impl.length; i++) impl[i] = "onednn " + impl[i];
         return impl;
-    }
-
-    /** Where t's bf16 values lie in {@code copy}, or 0 (none given, or it cannot stand in for t). */
-    private static long copyOf(Bf16Copy copy, Tensor t) {
-        return copy == null ? 0 : copy.addressOf(t);
     }
 
     // ------------------------------------------------------------------ oneDNN geometry

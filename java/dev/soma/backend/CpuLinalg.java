@@ -46,7 +46,7 @@ final class CpuLinalg implements LinalgKernels {
             if (bf16(out)) {
                 DnnlMatmul.runBf16(out.backend().pool(), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
                         ca.address(), cb.address(), out.address(),
-                        a16 == null ? 0 : a16.addressOf(ca), b16 == null ? 0 : b16.addressOf(cb));
+                        Bf16Copy.addressIn(a16, ca), Bf16Copy.addressIn(b16, cb));
                 return;
             }
             DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,

@@ -5,6 +5,7 @@ import dev.soma.backend.dnnl.DnnlBf16;
 import dev.soma.jni.CpuKernels;
 import dev.soma.memory.CachingPool;
 import dev.soma.memory.Scope;
+import dev.soma.ops.Shapes;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -32,8 +33,9 @@ final class CpuMemory implements MemoryKernels {
 
     @Override
     public Bf16Copy keepBf16(Tensor t) {
-        if (t.dtype() != DType.F32 || !MixedPrecision.bf16() || Scope.current() == null || t.numel() == 0) return null;
-        long count = Bf16Copy.span(t);
+        if (t.dtype() != DType.F32 || !MixedPrecision.bf16() || Scope.current() == null) return null;
+        long count = Shapes.span(t.shape(), t.strides());
+        if (count <= 0) return null; // empty, or a view running backwards (no product reads those without a copy)
         CachingPool pool = t.backend().pool();
         synchronized (Dnnl.lock()) {
             return new Bf16Copy(pool, t, count, DnnlBf16.convert(pool, t.address(), count));

@@ -45,6 +45,20 @@ public final class Shapes {
         return n;
     }
 
+    /**
+     * Storage elements from a view's first element to its last, inclusive (0 for an empty view): what a copy of the
+     * memory it covers must hold. -1 when a stride is negative, since such a view also reaches before its first element.
+     */
+    public static long span(long[] shape, long[] strides) {
+        long last = 0;
+        for (int i = 0; i < shape.length; i++) {
+            if (shape[i] == 0) return 0;
+            if (strides[i] < 0) return -1;
+            last += (shape[i] - 1) * strides[i];
+        }
+        return last + 1;
+    }
+
     public static long[] contiguousStrides(long[] shape) {
         long[] strides = new long[shape.length];
         long s = 1;

@@ -148,6 +148,12 @@ class Bf16CopyTest {
             assertEquals(0, copy.addressOf(t), "the whole tensor reaches outside the copy");
             assertEquals(0, copy.addressOf(t.slice(0, 0, 1, 1)), "row 0 lies before it");
             assertEquals(0, copy.addressOf(Tensor.of(new float[] {5, 6, 7, 8}, 1, 4)), "another storage");
+            // A view running backwards (negative stride) reaches before its first element: neither copied nor covered.
+            Tensor reversed = t.viewOf(11, new long[] {12}, new long[] {-1});
+            assertNull(Backends.cpu().memory().keepBf16(reversed));
+            Bf16Copy whole = Backends.cpu().memory().keepBf16(t);
+            assertEquals(0, whole.addressOf(reversed));
+            assertNotEquals(0, whole.addressOf(t.viewOf(0, new long[] {12}, new long[] {1})));
             copy.close();
             assertFalse(copy.isOpen());
             assertEquals(0, copy.addressOf(rows), "a closed copy stands in for nothing");

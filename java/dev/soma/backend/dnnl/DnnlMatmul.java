@@ -2,6 +2,7 @@ package dev.soma.backend.dnnl;
 
 import dev.soma.backend.ComputeThreads;
 import dev.soma.memory.CachingPool;
+import dev.soma.ops.Shapes;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 
 import java.util.Arrays;
@@ -63,9 +64,9 @@ public final class DnnlMatmul {
                                         long[] cDims, long[] cStrides, long a, long b, long c, long a16, long b16) {
         synchronized (Dnnl.lock()) {
             DnnlPrimitive p = primitive(dnnl_bf16, aDims, aStrides, bDims, bStrides, cDims, cStrides);
-            CachingPool.Block aBlock = a16 != 0 ? null : DnnlBf16.convert(pool, a, extent(aDims, aStrides));
+            CachingPool.Block aBlock = a16 != 0 ? null : DnnlBf16.convert(pool, a, Shapes.span(aDims, aStrides));
             try {
-                CachingPool.Block bBlock = b16 != 0 ? null : DnnlBf16.convert(pool, b, extent(bDims, bStrides));
+                CachingPool.Block bBlock = b16 != 0 ? null : DnnlBf16.convert(pool, b, Shapes.span(bDims, bStrides));
                 try {
                     p.execute(pool, aBlock == null ? a16 : aBlock.address(), bBlock == null ? b16 : bBlock.address(), c);
                 } finally {
@@ -86,13 +87,6 @@ public final class DnnlMatmul {
                                           long[] cDims, long[] cStrides) {
         PrimitiveKey key = key(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides);
         return CACHE.get(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides));
-    }
-
-    /** Elements from a view's first to its last element, inclusive: what a bf16 copy with the same strides spans. */
-    static long extent(long[] dims, long[] strides) {
-        long last = 0;
-        for (int i = 0; i < dims.length; i++) last += (dims[i] - 1) * strides[i];
-        return last + 1;
     }
 
     private static PrimitiveKey key(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
