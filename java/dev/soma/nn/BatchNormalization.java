@@ -58,6 +58,7 @@ public final class BatchNormalization extends Layer {
             Tensor scale = movingVariance.add(epsilon).sqrt();
             return x.sub(movingMean).div(scale).mul(gamma).add(beta);
         }
+        dev.soma.privacy.PrivateStep.refuseBatchStatistics(name());
         int[] axes = new int[x.ndim() - 1];
         for (int i = 0; i < axes.length; i++) axes[i] = i;
         dev.soma.distributed.SyncBatchNorm sync = dev.soma.distributed.SyncBatchNorm.active();

@@ -37,6 +37,8 @@ public final class PrivateStep {
     private boolean lastStepGhost;
     private double[] lastNorms;
     private GhostNorms.Method method = GhostNorms.Method.AUTO;
+    // Set while this thread runs a private step's forward and backward passes (see refuseBatchStatistics).
+    private static final ThreadLocal<Boolean> PER_EXAMPLE = ThreadLocal.withInitial(() -> false);
 
     /**
      * {@code initialEpoch}: epochs a resumed run already trained; their steps are accounted first, assuming these same
@@ -103,6 +105,8 @@ public final class PrivateStep {
                                  ExampleLoss loss) {
         int n = params.size();
         Tensor[] sums = new Tensor[n];
+        boolean outer = PER_EXAMPLE.get();
+        PER_EXAMPLE.set(true);
         try {
             for (int i = 0; i < n; i++) {
                 Tensor p = params.get(i);
@@ -135,6 +139,7 @@ public final class PrivateStep {
                 }
             }
         } finally {
+            PER_EXAMPLE.set(outer);
             for (Tensor t : sums) if (t != null) t.close();
         }
         account(1);
@@ -187,6 +192,21 @@ public final class PrivateStep {
             tape.addWeighted(w, byParam);
         }
         return true;
+    }
+
+    /**
+     * Throws when called inside a private step's passes: for layers whose training forward mixes the examples of a
+     * batch (BatchNormalization's batch statistics). There an example's gradient depends on the others, so clipping
+     * it no longer bounds any one example's influence (the ghost path's guarantee fails), and the per-example
+     * path's batches of one would train on meaningless statistics. Opacus refuses such models for the same reason.
+     */
+    public static void refuseBatchStatistics(String layer) {
+        if (PER_EXAMPLE.get()) {
+            throw new UnsupportedOperationException("fit with DP-SGD (FitOptions.privacy): layer '" + layer
+                    + "' normalises with batch statistics in training, which mix the examples of a batch, so "
+                    + "per-example gradients and their clipping are not defined; use LayerNormalization (or no "
+                    + "normalisation) in a privately trained model, as Opacus requires");
+        }
     }
 
     /** Whether the next step will try the ghost-norm path on {@code device} (it may still fall back). */

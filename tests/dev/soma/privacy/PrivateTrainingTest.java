@@ -168,6 +168,26 @@ class PrivateTrainingTest {
         }
     }
 
+    @Test
+    void refusesBatchStatisticsAndLeavesOrdinaryTrainingAlone() {
+        // BatchNormalization mixes a batch's examples in training, so per-example clipping bounds nothing.
+        float[] x = new float[16 * 3];
+        for (int i = 0; i < x.length; i++) x[i] = (i * 7 % 11) / 11f;
+        ArrayDataset data = ArrayDataset.withTargets(x, new long[] {3}, new float[16], new long[] {1});
+        try (Sequential m = new Sequential(new Dense(4, "relu"), new dev.soma.nn.BatchNormalization(),
+                new Dense(1))) {
+            m.compile(new SGD(0.1), "mse");
+            m.build(3);
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                    () -> m.fit(data, new FitOptions().batchSize(4).epochs(1).verbose(0).privacy(1, 1, 1e-5)));
+            assertTrue(e.getMessage().contains("'batch_normalization") && e.getMessage().contains("DP-SGD")
+                    && e.getMessage().contains("batch statistics"), e.getMessage());
+            // The refusal is scoped to the private step: the same model then trains normally on this thread.
+            History h = m.fit(data, new FitOptions().batchSize(4).epochs(1).verbose(0));
+            assertTrue(Double.isFinite(h.last("loss")), "ordinary fit after the refusal");
+        }
+    }
+
     private static void assertBad(org.junit.jupiter.api.function.Executable call, String names) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().contains(names), e.getMessage());
