@@ -64,6 +64,12 @@ final class BenchCommand implements Runnable {
         @Option(names = "--trace", description = "write each timed step's milliseconds to this CSV file")
         java.nio.file.Path trace;
 
+        @Option(names = "--shape", split = ",", paramLabel = "KEY=VALUE",
+                description = "other sizes than the reference model's, e.g. kernel=5,filters1=16 (cnn: image, "
+                        + "channels, kernel, filters1, filters2, pool, dense; lstm: length, vocab, embed, hidden, "
+                        + "cell=lstm|gru; attn: length, dim, heads; gan: latent, hidden, pixels)")
+        java.util.Map<String, String> shape = new java.util.LinkedHashMap<>();
+
         @Mixin
         DeviceOption deviceOption = new DeviceOption();
 
@@ -71,6 +77,7 @@ final class BenchCommand implements Runnable {
         PrecisionOption precisionOption = new PrecisionOption();
 
         private Device device = Device.cpu();
+        private String label;
         private dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
 
         @Override
@@ -85,19 +92,33 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: --precision bf16 is not wired into the " + model
                         + " bench");
             }
-            if (model.equals("gan")) return GanBench.run(out, batch, warmup, steps, trace, settle, device);
+            BenchShape s = BenchShape.of(model, shape);
+            String changes = s.describeChanges();
+            label = changes.isEmpty() ? model : model + " shape=" + changes.replace(' ', ',');
+            if (model.equals("gan")) {
+                return GanBench.run(out, label, batch, s.get("latent"), s.get("hidden"), s.get("pixels"), warmup, steps,
+                        trace, settle, device);
+            }
             if (model.equals("dcgan")) return GanBench.runDcgan(out, batch, warmup, steps, trace, settle, device);
             SplittableRandom r = new SplittableRandom(1);
             return switch (model) {
-                // x [batch, 28, 28, 1] uniform, 10 classes.
-                case "cnn", "mlp" -> time(out, ReferenceModels.imageClassifier(model, 10),
+                // x [batch, 28, 28, 1] uniform, 10 classes (other sizes with --shape).
+                case "cnn" -> {
+                    long[] image = {s.get("image"), s.get("image"), s.get("channels")};
+                    yield time(out, ReferenceModels.cnn(s.get("kernel"), s.get("filters1"), s.get("filters2"),
+                            s.get("pool"), s.get("dense"), 10), images(r, image, false), image);
+                }
+                case "mlp" -> time(out, ReferenceModels.imageClassifier(model, 10),
                         images(r, new long[] {28, 28, 1}, false), new long[] {28, 28, 1});
                 // x [batch, 100, 64] standard normal -> Q, K, V -> softmax(QK^T/8)V -> mean over time -> Dense 10.
-                case "attn" -> time(out, TransformerModels.attnBench(), images(r, new long[] {100, 64}, true),
-                        new long[] {100, 64});
+                case "attn" -> {
+                    long[] x = {s.get("length"), s.get("dim")};
+                    yield time(out, TransformerModels.attnBench(s.get("heads"), s.get("dim")), images(r, x, true), x);
+                }
                 // ids [batch, 100] of a 10,000-word vocabulary -> Embedding 64 -> LSTM 128 -> Dense 10 at every step.
-                case "lstm" -> time(out, ReferenceModels.sequenceTagger(10_000, 10), tokens(r, 100, 10_000),
-                        new long[] {100});
+                case "lstm" -> time(out, ReferenceModels.sequenceTagger(s.get("vocab"), s.get("embed"), s.get("hidden"),
+                                s.text("cell").equals("gru"), 10), tokens(r, s.get("length"), s.get("vocab")),
+                        new long[] {s.get("length")});
                 default -> throw new IllegalArgumentException("bench train-step: unknown model '" + model
                         + "': expected cnn, mlp, lstm, attn, gan or dcgan");
             };
@@ -109,7 +130,7 @@ final class BenchCommand implements Runnable {
                 m.build(inputShape);
                 // The same scope FitOptions.precision opens around a fit: bf16 products, f32 weights and optimizer.
                 try (dev.soma.backend.MixedPrecision.Scope s = dev.soma.backend.MixedPrecision.use(precision)) {
-                    return StepTimer.run(out, model + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
+                    return StepTimer.run(out, label + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
                             batch, warmup, steps, trace, settle, device, () -> m.trainStep(b));
                 }
             }

@@ -26,8 +26,14 @@ final class GanBench {
     /** As above; {@code settle}: see {@link StepTimer#run(PrintWriter, String, int, int, int, java.nio.file.Path, boolean, Runnable)}. */
     static int run(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, boolean settle,
                    Device device) {
-        return time(out, "gan", ReferenceModels.ganGenerator(784), ReferenceModels.ganDiscriminator(), 1e-3,
-                new long[] {batch, 784}, warmup, steps, trace, settle, device);
+        return run(out, "gan", batch, 100, 256, 784, warmup, steps, trace, settle, device);
+    }
+
+    /** The same GAN with other sizes: {@code latent} noise, {@code hidden} units per hidden layer, {@code pixels}. */
+    static int run(PrintWriter out, String label, int batch, int latent, int hidden, int pixels, int warmup, int steps,
+                   java.nio.file.Path trace, boolean settle, Device device) {
+        return time(out, label, ReferenceModels.ganGenerator(hidden, pixels), ReferenceModels.ganDiscriminator(hidden),
+                1e-3, latent, new long[] {batch, pixels}, warmup, steps, trace, settle, device);
     }
 
     /**
@@ -38,16 +44,16 @@ final class GanBench {
      */
     static int runDcgan(PrintWriter out, int batch, int warmup, int steps, java.nio.file.Path trace, boolean settle,
                         Device device) {
-        return time(out, "dcgan", ReferenceModels.dcganGenerator(), ReferenceModels.dcganDiscriminator(), 2e-4,
+        return time(out, "dcgan", ReferenceModels.dcganGenerator(), ReferenceModels.dcganDiscriminator(), 2e-4, 100,
                 new long[] {batch, 28, 28, 1}, warmup, steps, trace, settle, device);
     }
 
-    /** Steps of G and D (Adam at {@code lr} for each, latent 100) on a fixed batch of tanh(N(0, 1)) "images". */
+    /** Steps of G and D (Adam at {@code lr} for each, noise of {@code latent} values) on a fixed batch of tanh(N(0, 1)) "images". */
     private static int time(PrintWriter out, String name, Sequential generator, Sequential discriminator, double lr,
-                            long[] realShape, int warmup, int steps, java.nio.file.Path trace, boolean settle,
+                            int latent, long[] realShape, int warmup, int steps, java.nio.file.Path trace, boolean settle,
                             Device device) {
         try (Sequential g = generator; Sequential d = discriminator;
-             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(lr), d.seed(2), new Adam(lr), 100).seed(3).to(device);
+             GanTrainer gan = new GanTrainer(g.seed(1), new Adam(lr), d.seed(2), new Adam(lr), latent).seed(3).to(device);
              Scope scope = Scope.open()) {
             Tensor real = Tensor.randn(4, realShape).tanh().to(device);
             return StepTimer.run(out, name, (int) realShape[0], warmup, steps, trace, settle, device,

@@ -12,6 +12,7 @@ import dev.soma.nn.Dense;
 import dev.soma.nn.Embedding;
 import dev.soma.nn.GRU;
 import dev.soma.nn.LSTM;
+import dev.soma.nn.Layer;
 import dev.soma.nn.Dropout;
 import dev.soma.nn.Flatten;
 import dev.soma.nn.GlobalAveragePooling1D;
@@ -32,12 +33,22 @@ public final class ReferenceModels {
 
     /** The MLP GAN's generator: noise -> 256 -> 256 -> {@code pixels}, leaky relu 0.2 hidden, tanh output. */
     public static Sequential ganGenerator(int pixels) {
-        return new Sequential(new Dense(256, "leaky_relu"), new Dense(256, "leaky_relu"), new Dense(pixels, "tanh"));
+        return ganGenerator(256, pixels);
+    }
+
+    /** The MLP GAN's generator with hidden layers of {@code hidden} units (256 in the reference model). */
+    public static Sequential ganGenerator(int hidden, int pixels) {
+        return new Sequential(new Dense(hidden, "leaky_relu"), new Dense(hidden, "leaky_relu"), new Dense(pixels, "tanh"));
     }
 
     /** The MLP GAN's discriminator: pixels -> 256 -> 256 -> 1, leaky relu 0.2 hidden, sigmoid output. */
     public static Sequential ganDiscriminator() {
-        return new Sequential(new Flatten(), new Dense(256, "leaky_relu"), new Dense(256, "leaky_relu"),
+        return ganDiscriminator(256);
+    }
+
+    /** The MLP GAN's discriminator with hidden layers of {@code hidden} units (256 in the reference model). */
+    public static Sequential ganDiscriminator(int hidden) {
+        return new Sequential(new Flatten(), new Dense(hidden, "leaky_relu"), new Dense(hidden, "leaky_relu"),
                 new Dense(1, "sigmoid"));
     }
 
@@ -65,9 +76,7 @@ public final class ReferenceModels {
         return switch (name) {
             // The CNN issue's model (and ../shared/peers' cnn): Conv2D 32 3x3 same relu -> Conv2D 64 3x3 same relu
             // -> MaxPool 2 -> Flatten -> Dense 128 relu -> Dropout 0.5 -> Dense softmax.
-            case "cnn" -> new Sequential(new Conv2D(32, 3, "relu").padding("same"), new Conv2D(64, 3, "relu").padding("same"),
-                    new MaxPooling2D(2), new Flatten(), new Dense(128, "relu"), new Dropout(0.5),
-                    new Dense(classes, "softmax"));
+            case "cnn" -> cnn(3, 32, 64, 2, 128, classes);
             // Flatten -> Dense 128 relu -> Dropout 0.2 -> Dense softmax: the Keras beginner's MNIST model.
             case "mlp" -> new Sequential(new Flatten(), new Dense(128, "relu"), new Dropout(0.2),
                     new Dense(classes, "softmax"));
@@ -82,6 +91,17 @@ public final class ReferenceModels {
                     new Dense(32, "tanh"), new Dense(classes, "softmax"));
             default -> throw new IllegalArgumentException("unknown model '" + name + "': expected one of " + names());
         };
+    }
+
+    /**
+     * The reference CNN's architecture with other sizes (the reference: kernel 3, filters 32 and 64, pool 2, dense
+     * 128): Conv2D filters1 kxk same relu -> Conv2D filters2 kxk same relu -> MaxPool pool -> Flatten -> Dense dense
+     * relu -> Dropout 0.5 -> Dense classes softmax.
+     */
+    public static Sequential cnn(int kernel, int filters1, int filters2, int pool, int dense, int classes) {
+        return new Sequential(new Conv2D(filters1, kernel, "relu").padding("same"),
+                new Conv2D(filters2, kernel, "relu").padding("same"), new MaxPooling2D(pool), new Flatten(),
+                new Dense(dense, "relu"), new Dropout(0.5), new Dense(classes, "softmax"));
     }
 
     /**
@@ -124,6 +144,12 @@ public final class ReferenceModels {
      * {@code vocab} -> Embedding 64 -> LSTM 128 (every step) -> Dense {@code classes} softmax at every step.
      */
     public static Sequential sequenceTagger(int vocab, int classes) {
-        return new Sequential(new Embedding(vocab, 64), new LSTM(128).returnSequences(true), new Dense(classes, "softmax"));
+        return sequenceTagger(vocab, 64, 128, false, classes);
+    }
+
+    /** The sequence tagger with other sizes, and a GRU (reset_after, as cuDNN and PyTorch) in place of the LSTM. */
+    public static Sequential sequenceTagger(int vocab, int embed, int hidden, boolean gru, int classes) {
+        Layer recurrent = gru ? new GRU(hidden).returnSequences(true) : new LSTM(hidden).returnSequences(true);
+        return new Sequential(new Embedding(vocab, embed), recurrent, new Dense(classes, "softmax"));
     }
 }

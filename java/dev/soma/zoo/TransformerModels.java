@@ -47,7 +47,18 @@ public final class TransformerModels {
      * (one head, fused, no output projection) -> mean over time -> Dense(10, softmax).
      */
     public static Sequential attnBench() {
-        return new Sequential(new MultiHeadAttention(1, 64).useOutputProjection(false), new GlobalAveragePooling1D(),
-                new Dense(10, "softmax"));
+        return attnBench(1, 64);
+    }
+
+    /**
+     * The same on x [B, T, dim] with {@code heads} heads of dim / heads (Q, K and V each dim -> dim, the heads'
+     * outputs concatenated back to dim, no output projection).
+     */
+    public static Sequential attnBench(int heads, int dim) {
+        if (heads <= 0 || dim % heads != 0) {
+            throw new IllegalArgumentException("attnBench: dim " + dim + " must be a positive multiple of heads " + heads);
+        }
+        return new Sequential(new MultiHeadAttention(heads, dim / heads).useOutputProjection(false),
+                new GlobalAveragePooling1D(), new Dense(10, "softmax"));
     }
 }
