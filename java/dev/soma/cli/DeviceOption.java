@@ -6,8 +6,8 @@ import dev.soma.tensor.Device;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --device cpu|cuda:N} (a picocli mixin shared by train, evaluate, predict, generate, sample and bench
- * train-step). {@link #resolve()} checks the device before any work: where CUDA is not usable the command fails with
+ * {@code --device cpu|cuda:N} (a picocli mixin shared by train, evaluate, predict, generate, sample, bench
+ * train-step, fit-step and serve-load). {@link #resolve()} checks the device before any work: where CUDA is not usable the command fails with
  * one sentence, the probe's reason, and no stack trace (the CLI prints a {@code SomaException}'s message only).
  */
 final class DeviceOption {

@@ -62,6 +62,11 @@ final class FitStepBench implements Callable<Integer> {
     @Option(names = "--data", defaultValue = "data/mnist", description = "MNIST folder (bin/soma fetch mnist)")
     Path data;
 
+    @picocli.CommandLine.Mixin
+    DeviceOption deviceOption = new DeviceOption();
+
+    private dev.soma.tensor.Device device = dev.soma.tensor.Device.cpu();
+
     @Override
     public Integer call() throws IOException {
         if (batch <= 0 || steps <= 0 || warmup < 0 || rounds <= 0 || maxRounds < rounds) {
@@ -69,6 +74,7 @@ final class FitStepBench implements Callable<Integer> {
                     + "max-rounds >= rounds; got batch " + batch + ", steps " + steps + ", warmup " + warmup
                     + ", rounds " + rounds + ", max-rounds " + maxRounds);
         }
+        device = deviceOption.resolve();
         if (!model.equals("cnn") && !model.equals("mlp")) {
             throw new IllegalArgumentException("bench fit-step: unknown model '" + model + "': expected cnn or mlp");
         }
@@ -84,8 +90,8 @@ final class FitStepBench implements Callable<Integer> {
         ArrayDataset set = ImageData.toDataset(train.slice(0, examples));
         Batch first = set.gather(IntStream.range(0, batch).toArray());
         CpuInfo cpu = CpuInfo.host();
-        out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s%n",
-                model, batch, steps, warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(),
+        out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d device=%s cpu=\"%s\" isa=%s logical_cpus=%d threads=%s%n",
+                model, batch, steps, warmup, device, cpu.model(), cpu.isa(), cpu.logicalCpus(),
                 System.getenv().getOrDefault("OMP_NUM_THREADS", "?"));
         // The first rounds run while C2 is still compiling the step and fit's loop (for tens of seconds on 2 cores),
         // and each compilation slows whichever side is running: those rounds are shown but not counted. Code that
@@ -125,7 +131,7 @@ final class FitStepBench implements Callable<Integer> {
 
     private Sequential freshModel() {
         Sequential m = ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES);
-        m.seed(1);
+        m.seed(1).to(device);
         return m;
     }
 
@@ -139,6 +145,7 @@ final class FitStepBench implements Callable<Integer> {
             for (int i = 0; i < steps; i++) {
                 long t0 = System.nanoTime();
                 m.trainStep(b);
+                DeviceTiming.sync(device); // on a GPU the step's kernels count too (as in fit, below)
                 ms[i] = (System.nanoTime() - t0) / 1e6;
             }
             return ms;
@@ -152,6 +159,7 @@ final class FitStepBench implements Callable<Integer> {
         Callback clock = new Callback() {
             @Override
             public void onBatchEnd(Model m, int b, Map<String, Double> logs) {
+                DeviceTiming.sync(device);
                 if (seen[0] < ends.length) ends[seen[0]++] = System.nanoTime();
             }
         };

@@ -47,20 +47,24 @@ final class ServeLoadBench implements Runnable {
     @Option(names = "--seconds", defaultValue = "5", description = "timed seconds per run (default ${DEFAULT-VALUE})")
     double seconds;
 
+    @picocli.CommandLine.Mixin
+    DeviceOption deviceOption = new DeviceOption();
+
     @Override
     public void run() {
         if (callers <= 0 || maxBatch <= 0 || seconds <= 0) {
             throw new IllegalArgumentException("bench serve-load: callers, max-batch and seconds must be > 0");
         }
         for (int b : busy) if (b < 0) throw new IllegalArgumentException("bench serve-load: busy threads must be >= 0, got " + b);
+        dev.soma.tensor.Device device = deviceOption.resolve();
         PrintWriter out = spec.commandLine().getOut();
         CpuInfo cpu = CpuInfo.host();
         int cores = Runtime.getRuntime().availableProcessors();
-        out.printf(Locale.ROOT, "model=%s callers=%d mode=%s cpu=\"%s\" isa=%s cores=%d threads=%s%n", model, callers,
-                maxBatch > 1 ? "batched(max " + maxBatch + ")" : "direct", cpu.model(), cpu.isa(), cores,
+        out.printf(Locale.ROOT, "model=%s callers=%d mode=%s device=%s cpu=\"%s\" isa=%s cores=%d threads=%s%n", model,
+                callers, maxBatch > 1 ? "batched(max " + maxBatch + ")" : "direct", device, cpu.model(), cpu.isa(), cores,
                 System.getenv().getOrDefault("OMP_NUM_THREADS", "?"));
-        Predictor.Options options = maxBatch > 1 ? Predictor.Options.batched(maxBatch, Duration.ofMillis(1))
-                : Predictor.Options.direct();
+        Predictor.Options options = (maxBatch > 1 ? Predictor.Options.batched(maxBatch, Duration.ofMillis(1))
+                : Predictor.Options.direct()).on(device);
         Sequential m = ReferenceModels.imageClassifier(model, 10);
         m.seed(1).build(28, 28, 1);
         double quiet = Double.NaN;

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /**
- * {@code --device} on train, evaluate, predict, generate, sample and bench train-step, in the default execution (a
+ * {@code --device} on train, evaluate, predict, generate, sample and bench train-step, fit-step and serve-load, in the default execution (a
  * CPU-only JVM, where CUDA is not usable): cpu is the default and works; cuda:0 fails with one sentence, the probe's
  * reason, exit code 1 and no stack trace; a malformed device is refused.
  */
@@ -31,7 +31,9 @@ class DeviceCliTest {
             new String[] {"predict", "--checkpoint", "/nonexistent/model.safetensors"},
             new String[] {"generate", "--checkpoint", "/nonexistent/model.safetensors"},
             new String[] {"sample", "--checkpoint", "/nonexistent/generator.safetensors"},
-            new String[] {"bench", "train-step", "--model", "mlp", "--steps", "1", "--warmup", "0"});
+            new String[] {"bench", "train-step", "--model", "mlp", "--steps", "1", "--warmup", "0"},
+            new String[] {"bench", "fit-step", "--model", "mlp", "--data", "/nonexistent"},
+            new String[] {"bench", "serve-load", "--model", "mlp", "--seconds", "0.1"});
 
     static String[] with(String[] args, String... more) {
         String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
