@@ -543,6 +543,17 @@ int soma_cuda_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const v
                                   const void* mean, const void* rstd, const void* grad_y, void* grad_x,
                                   void* grad_gamma, void* grad_beta, void* workspace, void* stream);
 
+/* ============================== CUDA: batch normalisation (cuda-kernels/batchnorm.cu) ============================== */
+/* soma_cpu_batch_norm(_backward) on device pointers; gamma / beta / grad_gamma / grad_beta may be null. Both take
+   `workspace`: the bytes soma_cuda_batch_norm_workspace answers for these rows and cols (0 only when rows or cols
+   is 0: then workspace may be null). */
+int soma_cuda_batch_norm_workspace(int64_t rows, int64_t cols, int64_t* bytes);
+int soma_cuda_batch_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* var, void* rstd, void* workspace, void* stream);
+int soma_cuda_batch_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta, void* workspace, void* stream);
+
 /* ============================== CUDA: fused attention (cuda-kernels/attention.cu) ============================== */
 
 /* soma_cpu_attention_forward / _backward (same arguments, same semantics: masks, dropout from the same Philox
