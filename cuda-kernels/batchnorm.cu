@@ -11,9 +11,10 @@
 // second adds each column's bands in order. The band count depends only on rows, so the workspace size
 // (soma_cuda_batch_norm_workspace: 2 regions of bands x cols doubles) is known before the call.
 // Forward: sums of x (region 0) -> column means in double (written over band 0 of region 0) -> sums of squared
-// deviations (region 1) -> mean, var, rstd -> y. Backward: sums of gy * xhat and gy (regions 0 and 1) -> totals
-// (over band 0 of each region; dgamma / dbeta when asked) -> dx. A column's bands are read and its total written
-// by one thread, so the totals may overwrite band 0.
+// deviations (region 1) -> mean, var, rstd -> y. Backward: sums of gy * xhat and gy (regions 0 and 1) -> dgamma /
+// dbeta when asked, and dgamma / rows, dbeta / rows rounded to T (over band 0 of each region: dx then needs no
+// division per element) -> dx. A column's bands are read and its result written by one thread, so the results may
+// overwrite band 0.
 #include "launch.cuh"
 #include "soma.h"
 
@@ -133,15 +134,16 @@ __global__ void __launch_bounds__(kThreads) finish_statistics(int64_t rows, int6
   }
 }
 
-// Regions 0 and 1 (sums of gy * xhat, gy) -> their totals over band 0 of each, and dgamma / dbeta when asked.
+// Regions 0 and 1 (sums of gy * xhat, gy) -> dgamma / dbeta when asked, and over band 0 of each the column means
+// T(dgamma / rows), T(dbeta / rows) (held in double, exactly).
 template <typename T>
-__global__ void __launch_bounds__(kThreads) finish_gradient_sums(int64_t cols, int64_t bands, double* sg, double* sb,
-                                                                 T* ggamma, T* gbeta) {
+__global__ void __launch_bounds__(kThreads) finish_gradient_sums(int64_t rows, int64_t cols, int64_t bands,
+                                                                 double* sg, double* sb, T* ggamma, T* gbeta) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < cols; c += stride) {
     const double tg = column_total(sg, bands, cols, c), tb = column_total(sb, bands, cols, c);
-    sg[c] = tg;
-    sb[c] = tb;
+    sg[c] = double(T(tg / double(rows)));
+    sb[c] = double(T(tb / double(rows)));
     if (ggamma) ggamma[c] = T(tg);
     if (gbeta) gbeta[c] = T(tb);
   }
@@ -159,19 +161,18 @@ __global__ void __launch_bounds__(kThreads) normalize(I n, I cols, const T* x, c
   }
 }
 
-// dx over all n elements from the column totals sg (of gy * xhat) and sb (of gy).
+// dx over all n elements from the column means mg (of gy * xhat) and mb (of gy).
 template <typename T, typename I>
-__global__ void __launch_bounds__(kThreads) backward_x(I n, I cols, int64_t rows, const T* x, const T* gamma,
-                                                       const T* mean, const T* rstd, const T* gy, const double* sg,
-                                                       const double* sb, T* gx) {
+__global__ void __launch_bounds__(kThreads) backward_x(I n, I cols, const T* x, const T* gamma, const T* mean,
+                                                       const T* rstd, const T* gy, const double* mg,
+                                                       const double* mb, T* gx) {
   const I stride = I(gridDim.x) * I(blockDim.x);
   for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < n; i += stride) {
     const I c = i % cols;
     const T rs = rstd[c];
     const T k = gamma ? gamma[c] * rs : rs;
-    const T mb = T(sb[c] / double(rows)), mg = T(sg[c] / double(rows));
     const T xh = (x[i] - mean[c]) * rs;
-    gx[i] = k * (gy[i] - mb - xh * mg);
+    gx[i] = k * (gy[i] - T(mb[c]) - xh * T(mg[c]));
   }
 }
 
@@ -194,7 +195,7 @@ int forward_typed(int64_t rows, int64_t cols, const T* x, const T* gamma, const 
   if (workspace == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   int64_t bands = 0, rows_per_band = 0;
   column_bands(rows, &bands, &rows_per_band);
-  double* sums = workspace;                 // region 0; band 0 becomes the means
+  double* sums = workspace;                    // region 0; band 0 becomes the means
   double* squares = workspace + bands * cols;  // region 1
   int status = launch_partials(rows, cols, bands, rows_per_band, SumOfX<T>{x}, sums, s);
   if (status != 0) return status;
@@ -220,19 +221,20 @@ int backward_typed(int64_t rows, int64_t cols, const T* x, const T* gamma, const
   if (workspace == nullptr) return static_cast<int>(cudaErrorInvalidValue);
   int64_t bands = 0, rows_per_band = 0;
   column_bands(rows, &bands, &rows_per_band);
-  double* sg = workspace;               // region 0: gy * xhat; band 0 becomes the totals
-  double* sb = workspace + bands * cols;  // region 1: gy
+  double* sg = workspace;                 // region 0: gy * xhat; band 0 becomes its column means
+  double* sb = workspace + bands * cols;  // region 1: gy; likewise
   int status = launch_partials(rows, cols, bands, rows_per_band, GradientSums<T>{x, mean, rstd, gy}, sg, s);
   if (status != 0) return status;
-  status = launch<finish_gradient_sums<T>>(SOMA_SITE, grid_for(cols), kThreads, 0, s, cols, bands, sg, sb, gg, gb);
+  status = launch<finish_gradient_sums<T>>(SOMA_SITE, grid_for(cols), kThreads, 0, s, rows, cols, bands, sg, sb, gg,
+                                           gb);
   if (status != 0) return status;
   const int64_t n = rows * cols;
   if (small_index(n))
-    return launch<backward_x<T, int32_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, int32_t(n), int32_t(cols), rows, x,
+    return launch<backward_x<T, int32_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, int32_t(n), int32_t(cols), x,
                                           gamma, mean, rstd, gy, static_cast<const double*>(sg),
                                           static_cast<const double*>(sb), gx);
-  return launch<backward_x<T, int64_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, n, cols, rows, x, gamma, mean, rstd,
-                                        gy, static_cast<const double*>(sg), static_cast<const double*>(sb), gx);
+  return launch<backward_x<T, int64_t>>(SOMA_SITE, grid_for(n), kThreads, 0, s, n, cols, x, gamma, mean, rstd, gy,
+                                        static_cast<const double*>(sg), static_cast<const double*>(sb), gx);
 }
 
 }  // namespace
