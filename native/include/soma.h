@@ -261,6 +261,20 @@ void soma_cpu_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const v
                                   const void* mean, const void* rstd, const void* grad_y, void* grad_x,
                                   void* grad_gamma, void* grad_beta);
 
+/* ============================== CPU: batch normalisation (native/src/batchnorm.cpp) ============================== */
+
+/* Training-mode batch normalisation over the columns of a contiguous rows x cols x (Keras' BatchNormalization: the
+   channel is the last axis, rows are every other position): per column, mean and the population variance over the
+   rows (in double), rstd = 1 / sqrt(var + eps), y = (x - mean) * rstd * gamma + beta; gamma and beta may be NULL.
+   mean, var and rstd (cols elements each) are written. The backward, from the forward's mean and rstd, writes
+   grad_x whole and grad_gamma / grad_beta (cols each) when not NULL. rows == 0 writes nothing (Java rejects an
+   empty batch). Sums are in an order fixed by the shape (the same results for any thread count). */
+void soma_cpu_batch_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* var, void* rstd);
+void soma_cpu_batch_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta);
+
 /* ============================== CPU: ghost norms for DP-SGD (native/src/ghost_norm.cpp) ============================== */
 
 /* out[i] = the squared L2 norm of example i's gradient over one layer's weight (plus bias when has_bias), from the
@@ -526,6 +540,17 @@ int soma_cuda_layer_norm(int dtype, int64_t rows, int64_t cols, const void* x, c
                          double eps, void* y, void* mean, void* rstd, void* stream);
 int soma_cuda_layer_norm_backward_workspace(int64_t rows, int64_t cols, int64_t* bytes);
 int soma_cuda_layer_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
+                                  const void* mean, const void* rstd, const void* grad_y, void* grad_x,
+                                  void* grad_gamma, void* grad_beta, void* workspace, void* stream);
+
+/* ============================== CUDA: batch normalisation (cuda-kernels/batchnorm.cu) ============================== */
+/* soma_cpu_batch_norm(_backward) on device pointers; gamma / beta / grad_gamma / grad_beta may be null. Both take
+   `workspace`: the bytes soma_cuda_batch_norm_workspace answers for these rows and cols (0 only when rows or cols
+   is 0: then workspace may be null). */
+int soma_cuda_batch_norm_workspace(int64_t rows, int64_t cols, int64_t* bytes);
+int soma_cuda_batch_norm(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma, const void* beta,
+                         double eps, void* y, void* mean, void* var, void* rstd, void* workspace, void* stream);
+int soma_cuda_batch_norm_backward(int dtype, int64_t rows, int64_t cols, const void* x, const void* gamma,
                                   const void* mean, const void* rstd, const void* grad_y, void* grad_x,
                                   void* grad_gamma, void* grad_beta, void* workspace, void* stream);
 

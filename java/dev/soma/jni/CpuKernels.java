@@ -194,6 +194,15 @@ public final class CpuKernels {
             @Cast("const void*") long rstd, @Cast("const void*") long gradY, @Cast("void*") long gradX,
             @Cast("void*") long gradGamma, @Cast("void*") long gradBeta);
 
+    // ---------------- batch normalisation (native/src/batchnorm.cpp) ----------------
+    public static native void soma_cpu_batch_norm(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long beta, double eps,
+            @Cast("void*") long y, @Cast("void*") long mean, @Cast("void*") long var, @Cast("void*") long rstd);
+    public static native void soma_cpu_batch_norm_backward(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long mean,
+            @Cast("const void*") long rstd, @Cast("const void*") long gradY, @Cast("void*") long gradX,
+            @Cast("void*") long gradGamma, @Cast("void*") long gradBeta);
+
     // ---------------- ghost norms for DP-SGD (native/src/ghost_norm.cpp) ----------------
     public static native void soma_cpu_ghost_norm_linear(int dtype, @Cast("int64_t") long batch,
             @Cast("int64_t") long positions, @Cast("int64_t") long d, @Cast("int64_t") long p,

@@ -170,6 +170,19 @@ public final class CudaKernels {
             @Cast("void*") long gradX, @Cast("void*") long gradGamma, @Cast("void*") long gradBeta,
             @Cast("void*") long workspace, @Cast("void*") long stream);
 
+    // ---------------- batch normalisation (cuda-kernels/batchnorm.cu) ----------------
+    public static native int soma_cuda_batch_norm_workspace(@Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("int64_t*") long[] bytes);
+    public static native int soma_cuda_batch_norm(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+            @Cast("const void*") long x, @Cast("const void*") long gamma, @Cast("const void*") long beta, double eps,
+            @Cast("void*") long y, @Cast("void*") long mean, @Cast("void*") long var, @Cast("void*") long rstd,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_batch_norm_backward(int dtype, @Cast("int64_t") long rows,
+            @Cast("int64_t") long cols, @Cast("const void*") long x, @Cast("const void*") long gamma,
+            @Cast("const void*") long mean, @Cast("const void*") long rstd, @Cast("const void*") long gradY,
+            @Cast("void*") long gradX, @Cast("void*") long gradGamma, @Cast("void*") long gradBeta,
+            @Cast("void*") long workspace, @Cast("void*") long stream);
+
     // ---------------- fused attention (cuda-kernels/attention.cu) ----------------
     public static native int soma_cuda_attention_forward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,
             @Cast("int64_t") long tq, @Cast("int64_t") long tk, @Cast("int64_t") long d, @Cast("int64_t") long dv,

@@ -2,6 +2,7 @@ package dev.soma.nn;
 
 import dev.soma.autograd.GradMode;
 import dev.soma.errors.ShapeException;
+import dev.soma.ops.BatchNorm;
 import dev.soma.tensor.Tensor;
 
 import java.util.LinkedHashMap;
@@ -11,7 +12,8 @@ import java.util.SplittableRandom;
 /**
  * Batch normalisation over the last (channel) axis, as Keras' BatchNormalization: in training, normalises
  * with the batch's statistics and updates the moving mean and variance
- * ({@code moving = momentum * moving + (1 - momentum) * batch}); in inference, uses the moving statistics.
+ * ({@code moving = momentum * moving + (1 - momentum) * batch}, the batch variance being the population one); in
+ * inference, uses the moving statistics. Single-process training runs the fused {@link BatchNorm} op.
  */
 public final class BatchNormalization extends Layer {
     private final double momentum;
@@ -63,13 +65,12 @@ public final class BatchNormalization extends Layer {
         for (int i = 0; i < axes.length; i++) axes[i] = i;
         dev.soma.distributed.SyncBatchNorm sync = dev.soma.distributed.SyncBatchNorm.active();
         if (sync != null && sync.mpi().size() > 1) return synchronizedCall(x, axes, sync);
-        Tensor mean = x.mean(axes, true);
-        Tensor variance = x.variance(axes, true);
+        BatchNorm.Result r = BatchNorm.training(x, gamma, beta, epsilon);
         try (GradMode.Guard g = GradMode.disable()) {
-            update(movingMean, mean);
-            update(movingVariance, variance);
+            update(movingMean, r.mean());
+            update(movingVariance, r.variance());
         }
-        return x.sub(mean).div(variance.add(epsilon).sqrt()).mul(gamma).add(beta);
+        return r.y();
     }
 
     /**

@@ -6,8 +6,9 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
 /**
- * Layer normalisation of cuda-kernels/layernorm.cu on contiguous rows x cols tensors (the op makes them so).
- * The backward's gamma / beta column sums take a workspace from the pool whose size the kernel library answers.
+ * Layer normalisation of cuda-kernels/layernorm.cu and batch normalisation of cuda-kernels/batchnorm.cu on contiguous
+ * rows x cols tensors (the ops make them so). Column sums (layer norm's gamma / beta gradients, every batch norm
+ * statistic) take a workspace from the pool whose size the kernel library answers.
  */
 final class CudaNormalization implements NormalizationKernels {
     private final CudaBackend backend;
@@ -46,6 +47,41 @@ final class CudaNormalization implements NormalizationKernels {
                     + " x " + cols + (gamma == null ? "" : ", gamma") + (gradGamma == null ? "" : ", gradGamma")
                     + (gradBeta == null ? "" : ", gradBeta"));
         }
+    }
+
+    @Override
+    public void batchNorm(Tensor x, Tensor gamma, Tensor beta, double eps, long rows, long cols, Tensor y, Tensor mean,
+                          Tensor variance, Tensor rstd) {
+        try (Tensor workspace = batchNormWorkspace(rows, cols)) {
+            backend.bind();
+            int status = CudaKernels.soma_cuda_batch_norm(x.dtype().code(), rows, cols, x.address(), address(gamma),
+                    address(beta), eps, y.address(), mean.address(), variance.address(), rstd.address(),
+                    address(workspace), backend.stream());
+            CudaStatus.kernel(status, "soma_cuda_batch_norm", () -> "of " + x.describe() + " as " + rows + " x "
+                    + cols + (gamma == null ? "" : ", gamma") + (beta == null ? "" : ", beta"));
+        }
+    }
+
+    @Override
+    public void batchNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor gradY, long rows, long cols,
+                                  Tensor gradX, Tensor gradGamma, Tensor gradBeta) {
+        try (Tensor workspace = batchNormWorkspace(rows, cols)) {
+            backend.bind();
+            int status = CudaKernels.soma_cuda_batch_norm_backward(x.dtype().code(), rows, cols, x.address(),
+                    address(gamma), mean.address(), rstd.address(), gradY.address(), gradX.address(),
+                    address(gradGamma), address(gradBeta), address(workspace), backend.stream());
+            CudaStatus.kernel(status, "soma_cuda_batch_norm_backward", () -> "of " + x.describe() + " as " + rows
+                    + " x " + cols + (gamma == null ? "" : ", gamma") + (gradGamma == null ? "" : ", gradGamma")
+                    + (gradBeta == null ? "" : ", gradBeta"));
+        }
+    }
+
+    /** The column sums' double partials, from the pool (null when the library needs none). */
+    private Tensor batchNormWorkspace(long rows, long cols) {
+        long[] b = new long[1];
+        CudaStatus.runtime(CudaKernels.soma_cuda_batch_norm_workspace(rows, cols, b),
+                "soma_cuda_batch_norm_workspace", () -> rows + " x " + cols);
+        return b[0] == 0 ? null : Tensor.empty(DType.F64, backend.device(), (b[0] + 7) / 8).keep();
     }
 
     private static long address(Tensor t) {
