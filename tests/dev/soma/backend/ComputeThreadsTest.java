@@ -61,6 +61,16 @@ class ComputeThreadsTest {
 
     /** A product built at each count is its own primitive, and every count computes the same values. */
     @Test
+    void lstmThreadsFollowTheWorkOfOneTimeStep() {
+        // oneDNN joins its team once per time step: a long sequence of small steps stays on one thread.
+        int two = Math.min(2, ComputeThreads.current());
+        assertEquals(1, dev.soma.backend.dnnl.DnnlLstm.threadsFor(new dev.soma.backend.dnnl.DnnlLstm.Geometry(1000, 8, 64, 128)));
+        assertEquals(1, dev.soma.backend.dnnl.DnnlLstm.threadsFor(new dev.soma.backend.dnnl.DnnlLstm.Geometry(100, 32, 64, 128)));
+        assertEquals(two, dev.soma.backend.dnnl.DnnlLstm.threadsFor(new dev.soma.backend.dnnl.DnnlLstm.Geometry(5, 64, 64, 128)));
+        assertEquals(two, dev.soma.backend.dnnl.DnnlLstm.threadsFor(new dev.soma.backend.dnnl.DnnlLstm.Geometry(100, 32, 64, 256)));
+    }
+
+    @Test
     void matmulPrimitivesPerCountAgree() {
         SplittableRandom r = new SplittableRandom(3);
         int m = 256, k = 256, n = 256; // 33.5 MFLOP: above the one-thread grain

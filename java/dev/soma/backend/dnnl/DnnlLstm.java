@@ -1,5 +1,6 @@
 package dev.soma.backend.dnnl;
 
+import dev.soma.backend.ComputeThreads;
 import dev.soma.memory.CachingPool;
 import org.bytedeco.dnnl.dnnl_memory_desc;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
@@ -26,6 +27,27 @@ public final class DnnlLstm {
         String describe(String pass) {
             return "lstm " + pass + " T=" + t + " N=" + n + " " + f + "->" + h;
         }
+
+        /** The gate products of one time step: 2 N (F + H) 4H. */
+        double stepFlops() {
+            return 2.0 * n * (f + h) * 4 * h;
+        }
+    }
+
+    /**
+     * The threads a layer's primitives run on, chosen by the work of one time step, not of the sequence: oneDNN runs
+     * the steps one after another, each as a parallel region whose team joins before the next, so a second thread
+     * must earn its keep within one step. Measured on a 2-core Zen 5, forward + backward of a whole layer: N 8, 64 ->
+     * 128 (1.6 MFLOP a step) 3.7 ms on one thread against 8.6 ms on two; N 32 (6.3 MFLOP) 14.1 against 15.1; N 32,
+     * 128 -> 128 (8.4 MFLOP) 8.6 against 8.6; N 64 (12.6 MFLOP) 27.2 against 20.6; N 32, 64 -> 256 (21 MFLOP) 38.3
+     * against 29.5 ms. {@link ComputeThreads#forWork}'s rule puts the change between 4 and 8 MFLOP a step.
+     */
+    public static int threadsFor(Geometry g) {
+        return ComputeThreads.forWork(g.stepFlops());
+    }
+
+    private static ComputeThreads.Limit threads(Geometry g) {
+        return ComputeThreads.atMost(threadsFor(g));
     }
 
     private DnnlLstm() {}
@@ -36,28 +58,32 @@ public final class DnnlLstm {
 
     /** Bytes of the workspace a training forward writes and the backward reads. */
     public static long workspaceBytes(Geometry g) {
-        synchronized (Dnnl.lock()) {
-            return MemoryDescs.bytes(forwardPass(g, true).argDesc(DNNL_ARG_WORKSPACE));
+        try (ComputeThreads.Limit limit = threads(g)) {
+            synchronized (Dnnl.lock()) {
+                return MemoryDescs.bytes(forwardPass(g, true).argDesc(DNNL_ARG_WORKSPACE));
+            }
         }
     }
 
     /** {@code y [N, T, H]} from x, the Keras weights and bias; training also fills {@code workspace}. */
     public static void forward(CachingPool pool, Geometry g, boolean training, long x, long w, long u, long bias,
                                long y, long workspace) {
-        synchronized (Dnnl.lock()) {
-            DnnlPrimitive pass = forwardPass(g, training);
-            DnnlPrimitive rw = reorder(g, pass, DNNL_ARG_WEIGHTS_LAYER, true, "fwd" + training);
-            DnnlPrimitive ru = reorder(g, pass, DNNL_ARG_WEIGHTS_ITER, true, "fwd" + training);
-            CachingPool.Block bw = pool.allocate(MemoryDescs.bytes(pass.argDesc(DNNL_ARG_WEIGHTS_LAYER)), 0);
-            CachingPool.Block bu = pool.allocate(MemoryDescs.bytes(pass.argDesc(DNNL_ARG_WEIGHTS_ITER)), 0);
-            try {
-                rw.execute(pool, w, bw.address());
-                ru.execute(pool, u, bu.address());
-                if (training) pass.execute(pool, x, bw.address(), bu.address(), bias, y, workspace);
-                else pass.execute(pool, x, bw.address(), bu.address(), bias, y);
-            } finally {
-                pool.release(bw);
-                pool.release(bu);
+        try (ComputeThreads.Limit limit = threads(g)) {
+            synchronized (Dnnl.lock()) {
+                DnnlPrimitive pass = forwardPass(g, training);
+                DnnlPrimitive rw = reorder(g, pass, DNNL_ARG_WEIGHTS_LAYER, true, "fwd" + training);
+                DnnlPrimitive ru = reorder(g, pass, DNNL_ARG_WEIGHTS_ITER, true, "fwd" + training);
+                CachingPool.Block bw = pool.allocate(MemoryDescs.bytes(pass.argDesc(DNNL_ARG_WEIGHTS_LAYER)), 0);
+                CachingPool.Block bu = pool.allocate(MemoryDescs.bytes(pass.argDesc(DNNL_ARG_WEIGHTS_ITER)), 0);
+                try {
+                    rw.execute(pool, w, bw.address());
+                    ru.execute(pool, u, bu.address());
+                    if (training) pass.execute(pool, x, bw.address(), bu.address(), bias, y, workspace);
+                    else pass.execute(pool, x, bw.address(), bu.address(), bias, y);
+                } finally {
+                    pool.release(bw);
+                    pool.release(bu);
+                }
             }
         }
     }
@@ -65,28 +91,30 @@ public final class DnnlLstm {
     /** dx, dw, du (Keras layouts) and db from the forward's tensors, its workspace and dy. */
     public static void backward(CachingPool pool, Geometry g, long x, long w, long u, long bias, long y, long workspace,
                                 long dy, long dx, long dw, long du, long db) {
-        synchronized (Dnnl.lock()) {
-            DnnlPrimitive pass = CACHE.get(g.key("lstm_bwd"), () -> build(g, Pass.BACKWARD));
-            DnnlPrimitive rw = reorder(g, pass, DNNL_ARG_WEIGHTS_LAYER, true, "bwd");
-            DnnlPrimitive ru = reorder(g, pass, DNNL_ARG_WEIGHTS_ITER, true, "bwd");
-            DnnlPrimitive rdw = reorder(g, pass, DNNL_ARG_DIFF_WEIGHTS_LAYER, false, "bwd");
-            DnnlPrimitive rdu = reorder(g, pass, DNNL_ARG_DIFF_WEIGHTS_ITER, false, "bwd");
-            CachingPool.Block[] b = new CachingPool.Block[4];
-            int[] args = {DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER, DNNL_ARG_DIFF_WEIGHTS_LAYER, DNNL_ARG_DIFF_WEIGHTS_ITER};
-            try {
-                for (int i = 0; i < 4; i++) b[i] = pool.allocate(MemoryDescs.bytes(pass.argDesc(args[i])), 0);
-                // oneDNN's RNN backward adds into the weight and bias gradients: start them at zero.
-                zero(b[2].address(), MemoryDescs.bytes(pass.argDesc(DNNL_ARG_DIFF_WEIGHTS_LAYER)));
-                zero(b[3].address(), MemoryDescs.bytes(pass.argDesc(DNNL_ARG_DIFF_WEIGHTS_ITER)));
-                zero(db, 4 * g.h * 4L);
-                rw.execute(pool, w, b[0].address());
-                ru.execute(pool, u, b[1].address());
-                pass.execute(pool, x, b[0].address(), b[1].address(), bias, y, workspace, dy, dx, b[2].address(),
-                        b[3].address(), db);
-                rdw.execute(pool, b[2].address(), dw);
-                rdu.execute(pool, b[3].address(), du);
-            } finally {
-                for (CachingPool.Block k : b) if (k != null) pool.release(k);
+        try (ComputeThreads.Limit limit = threads(g)) {
+            synchronized (Dnnl.lock()) {
+                DnnlPrimitive pass = CACHE.get(g.key("lstm_bwd"), () -> build(g, Pass.BACKWARD));
+                DnnlPrimitive rw = reorder(g, pass, DNNL_ARG_WEIGHTS_LAYER, true, "bwd");
+                DnnlPrimitive ru = reorder(g, pass, DNNL_ARG_WEIGHTS_ITER, true, "bwd");
+                DnnlPrimitive rdw = reorder(g, pass, DNNL_ARG_DIFF_WEIGHTS_LAYER, false, "bwd");
+                DnnlPrimitive rdu = reorder(g, pass, DNNL_ARG_DIFF_WEIGHTS_ITER, false, "bwd");
+                CachingPool.Block[] b = new CachingPool.Block[4];
+                int[] args = {DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER, DNNL_ARG_DIFF_WEIGHTS_LAYER, DNNL_ARG_DIFF_WEIGHTS_ITER};
+                try {
+                    for (int i = 0; i < 4; i++) b[i] = pool.allocate(MemoryDescs.bytes(pass.argDesc(args[i])), 0);
+                    // oneDNN's RNN backward adds into the weight and bias gradients: start them at zero.
+                    zero(b[2].address(), MemoryDescs.bytes(pass.argDesc(DNNL_ARG_DIFF_WEIGHTS_LAYER)));
+                    zero(b[3].address(), MemoryDescs.bytes(pass.argDesc(DNNL_ARG_DIFF_WEIGHTS_ITER)));
+                    zero(db, 4 * g.h * 4L);
+                    rw.execute(pool, w, b[0].address());
+                    ru.execute(pool, u, b[1].address());
+                    pass.execute(pool, x, b[0].address(), b[1].address(), bias, y, workspace, dy, dx, b[2].address(),
+                            b[3].address(), db);
+                    rdw.execute(pool, b[2].address(), dw);
+                    rdu.execute(pool, b[3].address(), du);
+                } finally {
+                    for (CachingPool.Block k : b) if (k != null) pool.release(k);
+                }
             }
         }
     }
