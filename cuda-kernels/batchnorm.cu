@@ -15,6 +15,7 @@
 // dbeta when asked, and dgamma / rows, dbeta / rows rounded to T (over band 0 of each region: dx then needs no
 // division per element) -> dx. A column's bands are read and its result written by one thread, so the results may
 // overwrite band 0.
+#include "column_bands.cuh"
 #include "launch.cuh"
 #include "soma.h"
 
@@ -24,22 +25,6 @@
 
 namespace {
 using namespace soma_cuda;
-
-constexpr int kBandRows = 32;      // rows per band, at least
-constexpr int64_t kMaxBands = 64;  // bands at most
-
-// Bands of rows for the column sums: a function of rows alone.
-inline void column_bands(int64_t rows, int64_t* bands, int64_t* rows_per_band) {
-  if (rows <= 0) {
-    *bands = 0;
-    *rows_per_band = 0;
-    return;
-  }
-  int64_t b = (rows + kBandRows - 1) / kBandRows;
-  if (b > kMaxBands) b = kMaxBands;
-  *rows_per_band = (rows + b - 1) / b;
-  *bands = (rows + *rows_per_band - 1) / *rows_per_band;
-}
 
 // The terms the column sums add, element i = r * cols + c: one or two sums per column.
 template <typename T>

@@ -15,6 +15,7 @@
 // 32 columns x one band of rows (32 x 8 threads: a warp reads 32 consecutive columns of a row) and writes one
 // double partial per (band, column) into the caller's workspace; a second adds each column's bands in order.
 // The band count depends only on rows (soma_cuda_layer_norm_backward_workspace), not on the device.
+#include "column_bands.cuh"
 #include "launch.cuh"
 #include "soma.h"
 
@@ -28,8 +29,6 @@ using namespace soma_cuda;
 __device__ __forceinline__ double m_rsqrt_exact(double v) { return 1.0 / sqrt(v); }
 
 constexpr int kWarpRowMaxCols = 1024;  // up to this many columns a warp owns a row
-constexpr int kBandRows = 32;          // rows per band of the column sums, at least
-constexpr int64_t kMaxBands = 64;      // bands at most (the workspace is 2 x bands x cols doubles)
 
 // Sum over the R threads of a row group, in a fixed order; every thread of the group gets the total.
 // R = 32: one warp. R = kThreads: the whole block (scratch: kThreads / 32 doubles of shared memory, and every
@@ -113,19 +112,6 @@ __global__ void __launch_bounds__(kThreads) layer_norm_backward_x(int64_t rows, 
       dr[c] = rs * (g - ma - (xr[c] - m) * rs * mb);
     }
   }
-}
-
-// Bands of rows for the column sums: a function of rows alone, so the workspace size is known before the call.
-inline void column_bands(int64_t rows, int64_t* bands, int64_t* rows_per_band) {
-  if (rows <= 0) {
-    *bands = 0;
-    *rows_per_band = 0;
-    return;
-  }
-  int64_t b = (rows + kBandRows - 1) / kBandRows;
-  if (b > kMaxBands) b = kMaxBands;
-  *rows_per_band = (rows + b - 1) / b;
-  *bands = (rows + *rows_per_band - 1) / *rows_per_band;
 }
 
 // Block (32, 8) over columns [32 bx, 32 bx + 32) and rows of band by: partial sums of gy * xhat and gy.

@@ -1,12 +1,8 @@
 package dev.soma.ops;
 
 import dev.soma.autograd.Autograd;
-import dev.soma.autograd.GradMode;
 import dev.soma.errors.ShapeException;
-import dev.soma.errors.SomaException;
 import dev.soma.tensor.Tensor;
-
-import java.util.Arrays;
 
 /**
  * Batch normalisation in training over the last (channel) axis as one fused op, as Keras' BatchNormalization:
@@ -28,31 +24,15 @@ public final class BatchNorm {
 
     /** gamma and beta: {@code [channels]} (the last axis of x), either may be null. x needs at least one row. */
     public static Result training(Tensor x, Tensor gamma, Tensor beta, double epsilon) {
-        Check.open(OP, x);
-        Check.floating(OP, x);
-        if (x.ndim() == 0) throw new ShapeException(OP + ": input " + x.describe() + " needs a channel axis");
-        if (!(epsilon > 0) || !Double.isFinite(epsilon)) {
-            throw new SomaException(OP + ": epsilon must be finite and > 0, got " + epsilon);
-        }
-        long cols = x.size(-1);
-        for (Tensor p : new Tensor[] {gamma, beta}) {
-            if (p == null) continue;
-            Check.sameDevice(OP, x, p);
-            Check.sameDType(OP, x, p);
-            if (!Arrays.equals(p.shape(), new long[] {cols})) {
-                throw new ShapeException(OP + ": gamma/beta " + p.describe() + " must have shape [" + cols
-                        + "] (the last axis of " + x.describe() + ")");
-            }
-        }
-        if (cols == 0) throw new ShapeException(OP + ": cannot normalise an empty channel axis of " + x.describe());
+        long cols = NormalizationInputs.lastAxis(OP, "channel", x, gamma, beta, epsilon);
         long rows = x.numel() / cols;
         if (rows == 0) {
             throw new ShapeException(OP + ": input " + x.describe()
                     + " has no elements per channel; batch statistics need at least one");
         }
-        Tensor xc = dense(x);
-        Tensor gc = gamma == null ? null : dense(gamma);
-        Tensor bc = beta == null ? null : dense(beta);
+        Tensor xc = NormalizationInputs.dense(x);
+        Tensor gc = gamma == null ? null : NormalizationInputs.dense(gamma);
+        Tensor bc = beta == null ? null : NormalizationInputs.dense(beta);
         Tensor y = Tensor.empty(x.dtype(), x.device(), x.shape());
         Tensor mean = Tensor.empty(x.dtype(), x.device(), cols);
         Tensor variance = Tensor.empty(x.dtype(), x.device(), cols);
@@ -66,7 +46,7 @@ public final class BatchNorm {
             return new Result(y, mean, variance);
         }
         Tensor out = Autograd.record(OP, y, g -> {
-            Tensor gy = dense(g);
+            Tensor gy = NormalizationInputs.dense(g);
             Tensor gx = Tensor.empty(x.dtype(), x.device(), x.shape());
             Tensor gg = gamma != null && gamma.requiresGrad() ? Tensor.empty(x.dtype(), x.device(), cols) : null;
             Tensor gb = beta != null && beta.requiresGrad() ? Tensor.empty(x.dtype(), x.device(), cols) : null;
@@ -75,13 +55,5 @@ public final class BatchNorm {
             return new Tensor[] {gx, gg, gb};
         }, x, gamma, beta);
         return new Result(out, mean, variance);
-    }
-
-    /** t when contiguous, else a contiguous copy (not recorded). */
-    private static Tensor dense(Tensor t) {
-        if (t.isContiguous()) return t;
-        try (GradMode.Guard off = GradMode.disable()) {
-            return Shapes.copy(t);
-        }
     }
 }

@@ -1,12 +1,7 @@
 package dev.soma.ops;
 
 import dev.soma.autograd.Autograd;
-import dev.soma.autograd.GradMode;
-import dev.soma.errors.ShapeException;
-import dev.soma.errors.SomaException;
 import dev.soma.tensor.Tensor;
-
-import java.util.Arrays;
 
 /**
  * Layer normalisation over the last axis as one fused op: {@code (x - mean) / sqrt(var + eps) * gamma + beta}
@@ -20,27 +15,11 @@ public final class Normalization {
 
     /** gamma and beta: {@code [features]} (the last axis of x), either may be null. */
     public static Tensor layerNorm(Tensor x, Tensor gamma, Tensor beta, double epsilon) {
-        Check.open(OP, x);
-        Check.floating(OP, x);
-        if (x.ndim() == 0) throw new ShapeException(OP + ": input " + x.describe() + " needs a feature axis");
-        if (!(epsilon > 0) || !Double.isFinite(epsilon)) {
-            throw new SomaException(OP + ": epsilon must be finite and > 0, got " + epsilon);
-        }
-        long cols = x.size(-1);
-        for (Tensor p : new Tensor[] {gamma, beta}) {
-            if (p == null) continue;
-            Check.sameDevice(OP, x, p);
-            Check.sameDType(OP, x, p);
-            if (!Arrays.equals(p.shape(), new long[] {cols})) {
-                throw new ShapeException(OP + ": gamma/beta " + p.describe() + " must have shape [" + cols
-                        + "] (the last axis of " + x.describe() + ")");
-            }
-        }
-        if (cols == 0) throw new ShapeException(OP + ": cannot normalise over an empty last axis of " + x.describe());
+        long cols = NormalizationInputs.lastAxis(OP, "feature", x, gamma, beta, epsilon);
         long rows = x.numel() / cols;
-        Tensor xc = dense(x);
-        Tensor gc = gamma == null ? null : dense(gamma);
-        Tensor bc = beta == null ? null : dense(beta);
+        Tensor xc = NormalizationInputs.dense(x);
+        Tensor gc = gamma == null ? null : NormalizationInputs.dense(gamma);
+        Tensor bc = beta == null ? null : NormalizationInputs.dense(beta);
         Tensor y = Tensor.empty(x.dtype(), x.device(), x.shape());
         Tensor mean = Tensor.empty(x.dtype(), x.device(), rows);
         Tensor rstd = Tensor.empty(x.dtype(), x.device(), rows);
@@ -54,7 +33,7 @@ public final class Normalization {
             return y;
         }
         return Autograd.record(OP, y, g -> {
-            Tensor gy = dense(g);
+            Tensor gy = NormalizationInputs.dense(g);
             Tensor gx = Tensor.empty(x.dtype(), x.device(), x.shape());
             Tensor gg = gamma != null && gamma.requiresGrad() ? Tensor.empty(x.dtype(), x.device(), cols) : null;
             Tensor gb = beta != null && beta.requiresGrad() ? Tensor.empty(x.dtype(), x.device(), cols) : null;
@@ -62,13 +41,5 @@ public final class Normalization {
             if (gy != g) gy.close();
             return new Tensor[] {gx, gg, gb};
         }, x, gamma, beta);
-    }
-
-    /** t when contiguous, else a contiguous copy (not recorded). */
-    private static Tensor dense(Tensor t) {
-        if (t.isContiguous()) return t;
-        try (GradMode.Guard off = GradMode.disable()) {
-            return Shapes.copy(t);
-        }
     }
 }

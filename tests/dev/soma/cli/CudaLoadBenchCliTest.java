@@ -1,14 +1,11 @@
 package dev.soma.cli;
 
 import dev.soma.backend.CudaProbe;
-import dev.soma.data.Idx;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.SplittableRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -29,16 +26,7 @@ class CudaLoadBenchCliTest {
     @Test
     void fitStepRunsOnTheDevice(@TempDir Path dir) throws Exception {
         gpu();
-        int n = 24;
-        Path data = dir.resolve("digits");
-        Files.createDirectories(data);
-        SplittableRandom r = new SplittableRandom(5);
-        byte[] px = new byte[n * 28 * 28];
-        for (int i = 0; i < px.length; i++) px[i] = (byte) r.nextInt(256);
-        byte[] labels = new byte[n];
-        for (int i = 0; i < n; i++) labels[i] = (byte) (i % 10);
-        Idx.writeUbyte(data.resolve("train-images-idx3-ubyte"), new int[] {n, 28, 28}, px);
-        Idx.writeUbyte(data.resolve("train-labels-idx1-ubyte"), new int[] {n}, labels);
+        Path data = LoadBenchCliTest.digits(dir, 24);
         CliRun run = CliRun.of("bench", "fit-step", "--model", "mlp", "--batch", "4", "--warmup", "1", "--steps", "3",
                 "--rounds", "1", "--max-rounds", "60", "--data", data.toString(), "--device", "cuda:0");
         // A round counts only when the JIT compiled for at most 1 % of it; either way both sides ran on the device.

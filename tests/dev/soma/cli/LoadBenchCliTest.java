@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /** {@code bench fit-step} and {@code bench serve-load}: short runs print their figures; bad options fail clearly. */
 @ExtendWith(NoLeaks.class)
 class LoadBenchCliTest {
-    private static Path digits(Path dir, int n) throws Exception {
+    /** n random 28x28 "digits" with labels i % 10, as MNIST's training files in dir/digits. */
+    static Path digits(Path dir, int n) throws Exception {
         Path data = dir.resolve("digits");
         Files.createDirectories(data);
         SplittableRandom r = new SplittableRandom(2);
