@@ -44,6 +44,12 @@ void soma_cpu_axpy(int dtype, int64_t n, double alpha, const void* x, void* y);
 int soma_cpu_threads(void);
 /* Sets that number for the calling thread only (OpenMP's per-thread nthreads ICV); n < 1 counts as 1. */
 void soma_cpu_set_threads(int n);
+/* Runs two oneDNN primitives at once on a team of two OpenMP threads (thread i: primitive i on stream i, then waits for
+   it; a team of one runs both in turn). execute / wait: the addresses of oneDNN's dnnl_primitive_execute and
+   dnnl_stream_wait; args: dnnl_exec_arg_t arrays. status[i] receives primitive i's oneDNN status (0: success). */
+void soma_cpu_dnnl_execute_pair(const void* execute, const void* wait, const void* primitive0, const void* stream0,
+                                int nargs0, const void* args0, const void* primitive1, const void* stream1, int nargs1,
+                                const void* args1, int32_t* status);
 
 /* ============================== CPU: random numbers (native/src/random.cpp) ============================== */
 

@@ -55,6 +55,11 @@ public final class ComputeThreads {
         return before;
     }
 
+    /** Work per extra thread ({@code -Dsoma.cpu.flopsPerThread}): below it, a piece of work runs on one thread. */
+    public static long flopsPerThread() {
+        return FLOPS_PER_THREAD;
+    }
+
     /** Threads worth waking for {@code flops} of work: at least 1, at most {@link #current()}. */
     public static int forWork(double flops) {
         long useful = (long) Math.min(Integer.MAX_VALUE, Math.max(1, flops / FLOPS_PER_THREAD));

@@ -48,6 +48,10 @@ public final class CpuKernels {
             @Cast("const void*") long x, @Cast("void*") long y);
     public static native int soma_cpu_threads();
     public static native void soma_cpu_set_threads(int n);
+    public static native void soma_cpu_dnnl_execute_pair(@Cast("const void*") long execute, @Cast("const void*") long wait,
+            @Cast("const void*") long primitive0, @Cast("const void*") long stream0, int nargs0,
+            @Cast("const void*") long args0, @Cast("const void*") long primitive1, @Cast("const void*") long stream1,
+            int nargs1, @Cast("const void*") long args1, @Cast("int32_t*") long status);
 
     // ---------------- random numbers (native/src/random.cpp) ----------------
     public static native void soma_cpu_philox4x32_10(@Cast("const uint32_t*") int[] counter,

@@ -54,6 +54,40 @@ class LibraryLstmTest {
     }
 
     @Test
+    void twoLanesMatchOneLaneAndOurKernels() {
+        // Even batches whose steps are small run as two half-batch lanes (DnnlLstm.inLanes), on two threads where the
+        // process has them, and add the lanes' weight gradients at the end; an odd batch stays one lane.
+        long[][] shapes = {{32, 20, 16, 32}, {6, 9, 5, 4}, {2, 2, 3, 2}, {3, 7, 5, 4}};
+        String[] names = {"y", "dx", "dw", "du", "db"};
+        for (long[] s : shapes) {
+            boolean split = DnnlLstm.inLanes(new DnnlLstm.Geometry(s[1], s[0], s[2], s[3]));
+            assertEquals(s[0] % 2 == 0 && dev.soma.backend.ComputeThreads.max() >= 2, split, java.util.Arrays.toString(s));
+            long lanes0 = DnnlLstm.laneRuns();
+            double[][] two = run(true, s[0], s[1], s[2], s[3], true);
+            assertEquals(split ? 2 : 0, DnnlLstm.laneRuns() - lanes0, "forward and backward ran as lanes");
+            DnnlLstm.useLanes(false);
+            double[][] one;
+            try {
+                one = run(true, s[0], s[1], s[2], s[3], true);
+            } finally {
+                DnnlLstm.useLanes(true);
+            }
+            double[][] ours = run(false, s[0], s[1], s[2], s[3], true);
+            for (int i = 0; i < names.length; i++) {
+                double err = Reference.relativeError(two[i], ours[i]);
+                assertTrue(err <= Reference.REDUCTION_F32, names[i] + " of " + java.util.Arrays.toString(s) + ": relative error " + err);
+                // Every example's recurrence is the same arithmetic in a lane (a batch of one may take another
+                // product kernel: last bits), and the weight gradients add two partial sums.
+                double lanesVsOne = Reference.relativeError(two[i], one[i]);
+                assertTrue(lanesVsOne <= 1e-6, names[i] + " of " + java.util.Arrays.toString(s) + ": lanes against one lane " + lanesVsOne);
+            }
+            long inference0 = DnnlLstm.laneRuns();
+            Reference.assertClose(run(true, s[0], s[1], s[2], s[3], false)[0], ours[0], Reference.REDUCTION_F32);
+            assertEquals(split ? 1 : 0, DnnlLstm.laneRuns() - inference0, "the inference forward ran as lanes");
+        }
+    }
+
+    @Test
     void casesItDoesNotCoverStayOnOurKernels() {
         try (Scope s = Scope.open()) {
             Tensor x = Tensor.randn(1, 2, 3, 4);

@@ -28,6 +28,7 @@ public final class Dnnl {
     private static final Object LOCK = new Object();
     private static volatile dnnl_engine engine;
     private static dnnl_stream stream;
+    private static dnnl_stream laneStream;
     private static dnnl_primitive_attr userScratchpad;
 
     private Dnnl() {}
@@ -55,6 +56,12 @@ public final class Dnnl {
         return stream;
     }
 
+    /** A second stream, for work the lock's holder runs on another thread at the same time (DnnlLstm's lanes). */
+    static dnnl_stream laneStream() {
+        engine();
+        return laneStream;
+    }
+
     /** A primitive attribute with {@code dnnl_scratchpad_mode_user}; oneDNN copies it into each descriptor. */
     public static dnnl_primitive_attr userScratchpad() {
         engine();
@@ -67,11 +74,14 @@ public final class Dnnl {
         check(dnnl_engine_create(e, dnnl_cpu, 0), () -> "engine creation (cpu, index 0)");
         dnnl_stream s = new dnnl_stream();
         check(dnnl_stream_create(s, e, dnnl_stream_default_flags), () -> "stream creation");
+        dnnl_stream lane = new dnnl_stream();
+        check(dnnl_stream_create(lane, e, dnnl_stream_default_flags), () -> "stream creation (second lane)");
         dnnl_primitive_attr attr = new dnnl_primitive_attr();
         check(dnnl_primitive_attr_create(attr), () -> "primitive attribute creation");
         check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
                 () -> "setting the user scratchpad mode");
         stream = s;
+        laneStream = lane;
         userScratchpad = attr;
         engine = e;
     }

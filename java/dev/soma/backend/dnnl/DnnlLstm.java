@@ -32,6 +32,38 @@ public final class DnnlLstm {
         double stepFlops() {
             return 2.0 * n * (f + h) * 4 * h;
         }
+
+        /** Half of the batch: one lane's geometry. */
+        Geometry half() {
+            return new Geometry(t, n / 2, f, h);
+        }
+    }
+
+    private static volatile boolean lanes = !"false".equals(System.getProperty("soma.cpu.lstmLanes"));
+    private static final java.util.concurrent.atomic.AtomicLong LANE_RUNS = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * Whether a layer runs as two lanes of half the batch each, every lane one whole single-threaded sequence: the
+     * examples' recurrences are independent, so two threads need not join at every step as one oneDNN team does;
+     * the weight gradients of the two halves are added at the end. Chosen when each half's step is below what a
+     * second thread earns ({@link ComputeThreads#flopsPerThread()}), the batch is even and the process has two
+     * threads or more. A function of the geometry and the process alone, so a forward and its backward agree on
+     * the workspace's layout; when the caller's count is 1 at run time the lanes run one after the other.
+     * {@code -Dsoma.cpu.lstmLanes=false} turns it off.
+     */
+    public static boolean inLanes(Geometry g) {
+        return lanes && ComputeThreads.max() >= 2 && g.n >= 2 && g.n % 2 == 0
+                && g.half().stepFlops() < 2.0 * ComputeThreads.flopsPerThread();
+    }
+
+    /** Turns the lanes on or off for the layers built from now on (benchmarks and tests compare the two). */
+    public static void useLanes(boolean on) {
+        lanes = on;
+    }
+
+    /** How many forwards and backwards ran as lanes so far (tests check that they did). */
+    public static long laneRuns() {
+        return LANE_RUNS.get();
     }
 
     /**
@@ -58,6 +90,7 @@ public final class DnnlLstm {
 
     /** Bytes of the workspace a training forward writes and the backward reads. */
     public static long workspaceBytes(Geometry g) {
+        if (inLanes(g)) return 2 * laneWorkspaceBytes(g.half());
         try (ComputeThreads.Limit limit = threads(g)) {
             synchronized (Dnnl.lock()) {
                 return MemoryDescs.bytes(forwardPass(g, true).argDesc(DNNL_ARG_WORKSPACE));
@@ -68,6 +101,10 @@ public final class DnnlLstm {
     /** {@code y [N, T, H]} from x, the Keras weights and bias; training also fills {@code workspace}. */
     public static void forward(CachingPool pool, Geometry g, boolean training, long x, long w, long u, long bias,
                                long y, long workspace) {
+        if (inLanes(g)) {
+            forwardLanes(pool, g, training, x, w, u, bias, y, workspace);
+            return;
+        }
         try (ComputeThreads.Limit limit = threads(g)) {
             synchronized (Dnnl.lock()) {
                 DnnlPrimitive pass = forwardPass(g, training);
@@ -91,6 +128,10 @@ public final class DnnlLstm {
     /** dx, dw, du (Keras layouts) and db from the forward's tensors, its workspace and dy. */
     public static void backward(CachingPool pool, Geometry g, long x, long w, long u, long bias, long y, long workspace,
                                 long dy, long dx, long dw, long du, long db) {
+        if (inLanes(g)) {
+            backwardLanes(pool, g, x, w, u, bias, y, workspace, dy, dx, dw, du, db);
+            return;
+        }
         try (ComputeThreads.Limit limit = threads(g)) {
             synchronized (Dnnl.lock()) {
                 DnnlPrimitive pass = CACHE.get(g.key("lstm_bwd"), () -> build(g, Pass.BACKWARD));
@@ -117,6 +158,132 @@ public final class DnnlLstm {
                 }
             }
         }
+    }
+
+    /** One lane's workspace, rounded up to 64 bytes so the second lane's starts aligned. */
+    private static long laneWorkspaceBytes(Geometry half) {
+        try (ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
+            synchronized (Dnnl.lock()) {
+                long bytes = MemoryDescs.bytes(forwardPass(half, true).argDesc(DNNL_ARG_WORKSPACE));
+                return (bytes + 63) / 64 * 64;
+            }
+        }
+    }
+
+    /** The byte offset of lane 1's part of an ntc array [N, T, width] of f32 (lane 0's is at 0). */
+    private static long laneOffset(Geometry half, long width) {
+        return half.n * half.t * width * 4;
+    }
+
+    private static void forwardLanes(CachingPool pool, Geometry g, boolean training, long x, long w, long u, long bias,
+                                     long y, long workspace) {
+        boolean together = ComputeThreads.current() >= 2;
+        Geometry hg = g.half();
+        try (ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
+            synchronized (Dnnl.lock()) {
+                DnnlPrimitive p0 = forwardPass(hg, training);
+                DnnlPrimitive p1 = laneTwin(hg, training ? "lstm_fwd_training" : "lstm_fwd_inference", p0,
+                        () -> build(hg, training ? Pass.FORWARD_TRAINING : Pass.FORWARD_INFERENCE));
+                DnnlPrimitive rw = reorder(hg, p0, DNNL_ARG_WEIGHTS_LAYER, true, "fwd" + training);
+                DnnlPrimitive ru = reorder(hg, p0, DNNL_ARG_WEIGHTS_ITER, true, "fwd" + training);
+                CachingPool.Block[] b = new CachingPool.Block[4];
+                try {
+                    b[0] = pool.allocate(MemoryDescs.bytes(p0.argDesc(DNNL_ARG_WEIGHTS_LAYER)), 0);
+                    b[1] = pool.allocate(MemoryDescs.bytes(p0.argDesc(DNNL_ARG_WEIGHTS_ITER)), 0);
+                    b[2] = scratch(pool, p0);
+                    b[3] = scratch(pool, p1);
+                    rw.execute(pool, w, b[0].address());
+                    ru.execute(pool, u, b[1].address());
+                    long bw = b[0].address(), bu = b[1].address(), xo = laneOffset(hg, g.f), yo = laneOffset(hg, g.h);
+                    long ws = training ? laneWorkspaceBytes(hg) : 0;
+                    CachingPool.Block s0 = b[2], s1 = b[3];
+                    TwoLanes.run(together, p0, s0, training
+                                    ? new long[] {x, bw, bu, bias, y, workspace} : new long[] {x, bw, bu, bias, y},
+                            p1, s1, training ? new long[] {x + xo, bw, bu, bias, y + yo, workspace + ws}
+                                    : new long[] {x + xo, bw, bu, bias, y + yo});
+                    LANE_RUNS.incrementAndGet();
+                } finally {
+                    for (CachingPool.Block k : b) if (k != null) pool.release(k);
+                }
+            }
+        }
+    }
+
+    private static void backwardLanes(CachingPool pool, Geometry g, long x, long w, long u, long bias, long y,
+                                      long workspace, long dy, long dx, long dw, long du, long db) {
+        boolean together = ComputeThreads.current() >= 2;
+        Geometry hg = g.half();
+        try (ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
+            synchronized (Dnnl.lock()) {
+                DnnlPrimitive p0 = CACHE.get(hg.key("lstm_bwd"), () -> build(hg, Pass.BACKWARD));
+                DnnlPrimitive p1 = laneTwin(hg, "lstm_bwd", p0, () -> build(hg, Pass.BACKWARD));
+                DnnlPrimitive rw = reorder(hg, p0, DNNL_ARG_WEIGHTS_LAYER, true, "bwd");
+                DnnlPrimitive ru = reorder(hg, p0, DNNL_ARG_WEIGHTS_ITER, true, "bwd");
+                DnnlPrimitive rdw = reorder(hg, p0, DNNL_ARG_DIFF_WEIGHTS_LAYER, false, "bwd");
+                DnnlPrimitive rdu = reorder(hg, p0, DNNL_ARG_DIFF_WEIGHTS_ITER, false, "bwd");
+                long wlBytes = MemoryDescs.bytes(p0.argDesc(DNNL_ARG_DIFF_WEIGHTS_LAYER));
+                long wiBytes = MemoryDescs.bytes(p0.argDesc(DNNL_ARG_DIFF_WEIGHTS_ITER));
+                long biasBytes = 4 * g.h * 4L;
+                CachingPool.Block[] b = new CachingPool.Block[9];
+                try {
+                    b[0] = pool.allocate(MemoryDescs.bytes(p0.argDesc(DNNL_ARG_WEIGHTS_LAYER)), 0);
+                    b[1] = pool.allocate(MemoryDescs.bytes(p0.argDesc(DNNL_ARG_WEIGHTS_ITER)), 0);
+                    b[2] = pool.allocate(wlBytes, 0); // lane 0's weight gradients, then the sum
+                    b[3] = pool.allocate(wiBytes, 0);
+                    b[4] = pool.allocate(wlBytes, 0); // lane 1's
+                    b[5] = pool.allocate(wiBytes, 0);
+                    b[6] = pool.allocate(biasBytes, 0);
+                    b[7] = scratch(pool, p0);
+                    b[8] = scratch(pool, p1);
+                    // oneDNN's RNN backward adds into the weight and bias gradients: start them at zero.
+                    for (int i = 2; i <= 6; i++) zero(b[i].address(), i == 6 ? biasBytes : (i % 2 == 0 ? wlBytes : wiBytes));
+                    zero(db, biasBytes);
+                    rw.execute(pool, w, b[0].address());
+                    ru.execute(pool, u, b[1].address());
+                    long bw = b[0].address(), bu = b[1].address(), ws = laneWorkspaceBytes(hg);
+                    long xo = laneOffset(hg, g.f), yo = laneOffset(hg, g.h);
+                    long dw0 = b[2].address(), du0 = b[3].address(), dw1 = b[4].address(), du1 = b[5].address();
+                    long db1 = b[6].address();
+                    CachingPool.Block s0 = b[7], s1 = b[8];
+                    TwoLanes.run(together, p0, s0, new long[] {x, bw, bu, bias, y, workspace, dy, dx, dw0, du0, db},
+                            p1, s1, new long[] {x + xo, bw, bu, bias, y + yo, workspace + ws, dy + yo, dx + xo, dw1, du1, db1});
+                    // Both lanes' gradients are in the same layout (one geometry): add them element by element.
+                    add(dw1, dw0, wlBytes);
+                    add(du1, du0, wiBytes);
+                    add(db1, db, biasBytes);
+                    rdw.execute(pool, dw0, dw);
+                    rdu.execute(pool, du0, du);
+                    LANE_RUNS.incrementAndGet();
+                } finally {
+                    for (CachingPool.Block k : b) if (k != null) pool.release(k);
+                }
+            }
+        }
+    }
+
+    /**
+     * Lane 1's own instance of {@code first}'s primitive (a primitive binds its arguments when it runs, so two lanes
+     * cannot share one), checked to use the same weight layouts so that lane 0's reordered weights serve both.
+     */
+    private static DnnlPrimitive laneTwin(Geometry half, String kind, DnnlPrimitive first,
+                                          java.util.function.Supplier<DnnlPrimitive> build) {
+        DnnlPrimitive twin = CACHE.get(half.key(kind + "#lane1"), build);
+        for (int arg : new int[] {DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER}) {
+            if (dnnl_memory_desc_equal(first.argDesc(arg), twin.argDesc(arg)) == 0) {
+                throw new IllegalStateException(half.describe(kind) + ": the two lanes' primitives chose different "
+                        + "weight layouts");
+            }
+        }
+        return twin;
+    }
+
+    private static CachingPool.Block scratch(CachingPool pool, DnnlPrimitive p) {
+        return p.scratchpadBytes() > 0 ? pool.allocate(p.scratchpadBytes(), 0) : null;
+    }
+
+    /** y += x over {@code bytes} of f32. */
+    private static void add(long x, long y, long bytes) {
+        dev.soma.jni.CpuKernels.soma_cpu_axpy(dev.soma.tensor.DType.F32.code(), bytes / 4, 1.0, x, y);
     }
 
     private enum Pass { FORWARD_TRAINING, FORWARD_INFERENCE, BACKWARD }

@@ -7,6 +7,7 @@ import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc;
 import org.bytedeco.dnnl.dnnl_primitive;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
+import org.bytedeco.dnnl.dnnl_stream;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -143,25 +144,58 @@ public final class DnnlPrimitive implements AutoCloseable {
             throw new IllegalArgumentException(name + ": " + argAddresses.length + " addresses for " + args.length + " arguments");
         }
         synchronized (Dnnl.lock()) {
-            if (closed) throw new IllegalStateException(name + ": primitive was destroyed");
-            for (int i = 0; i < args.length; i++) {
-                int k = i;
-                Dnnl.check(dnnl_memory_set_data_handle(memories[i], addresses[i].set(argAddresses[i])),
-                        () -> name + ": binding argument " + args[k]);
-            }
             CachingPool.Block block = scratchpadBytes > 0 ? pool.allocate(scratchpadBytes, 0) : null;
             try {
-                if (block != null) {
-                    Dnnl.check(dnnl_memory_set_data_handle(scratchpad, scratchpadAddress.set(block.address())),
-                            () -> name + ": binding the scratchpad");
-                }
-                int count = args.length + (scratchpad != null ? 1 : 0);
-                Dnnl.check(dnnl_primitive_execute(primitive, Dnnl.stream(), count, execArgs), () -> name + ": execution");
-                Dnnl.check(dnnl_stream_wait(Dnnl.stream()), () -> name + ": stream wait");
+                run(Dnnl.stream(), block, argAddresses);
             } finally {
                 if (block != null) pool.release(block);
             }
         }
+    }
+
+    /**
+     * Runs the primitive on the engine's stream with a scratchpad the caller allocated ({@link #scratchpadBytes()};
+     * null when it needs none). The caller holds {@link Dnnl#lock()}.
+     */
+    void executeWith(CachingPool.Block scratch, long... argAddresses) {
+        run(Dnnl.stream(), scratch, argAddresses);
+    }
+
+    private void run(dnnl_stream stream, CachingPool.Block scratch, long[] argAddresses) {
+        bindUnlocked(scratch, argAddresses);
+        Dnnl.check(dnnl_primitive_execute(primitive, stream, execArgCount(), execArgs), () -> name + ": execution");
+        Dnnl.check(dnnl_stream_wait(stream), () -> name + ": stream wait");
+    }
+
+    /** Binds the arguments and scratchpad for a run that native code starts ({@link TwoLanes}). */
+    void bindUnlocked(CachingPool.Block scratch, long... argAddresses) {
+        if (argAddresses.length != args.length) {
+            throw new IllegalArgumentException(name + ": " + argAddresses.length + " addresses for " + args.length + " arguments");
+        }
+        if (closed) throw new IllegalStateException(name + ": primitive was destroyed");
+        for (int i = 0; i < args.length; i++) {
+            int k = i;
+            Dnnl.check(dnnl_memory_set_data_handle(memories[i], addresses[i].set(argAddresses[i])),
+                    () -> name + ": binding argument " + args[k]);
+        }
+        if (scratchpad != null) {
+            if (scratch == null) throw new IllegalArgumentException(name + ": needs a scratchpad of " + scratchpadBytes + " bytes");
+            Dnnl.check(dnnl_memory_set_data_handle(scratchpad, scratchpadAddress.set(scratch.address())),
+                    () -> name + ": binding the scratchpad");
+        }
+    }
+
+    /** The oneDNN primitive's handle, its bound argument list and that list's length, for native code. */
+    long handle() {
+        return primitive.address();
+    }
+
+    long execArgsAddress() {
+        return execArgs.address();
+    }
+
+    int execArgCount() {
+        return args.length + (scratchpad != null ? 1 : 0);
     }
 
     /** Destroys the primitive, its descriptor and memories. Idempotent. */
