@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 import static dev.soma.cuda.GpuTesting.*;
+import static dev.soma.cuda.NormalizationTesting.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
@@ -35,21 +36,6 @@ import static org.junit.jupiter.api.Assertions.*;
 class CudaBatchNormTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
     private static final long[][] SHAPES = {{1, 1}, {3, 1000}, {257, 64}, {5, 33}, {2, 1500}, {70, 7}, {3000, 40}};
-
-    private static Tensor on(double[] v, DType dtype, Device device, long... shape) {
-        Tensor host = Tensor.of(v, shape);
-        Tensor typed = dtype == DType.F64 ? host : host.to(dtype);
-        return device.isCpu() ? typed : Transfers.to(typed, device);
-    }
-
-    private static void compare(String what, DType dtype, Tensor out, Tensor ref, double f32Bound) {
-        double[] o = out.toDoubleArray(), r = ref.toDoubleArray();
-        assertTrue(o.length == r.length, what + ": sizes differ");
-        for (double d : o) assertTrue(!Double.isNaN(d), what + ": an element was not written (NaN)");
-        double err = Reference.relativeError(o, r);
-        double bound = dtype == DType.F32 ? f32Bound : 1e-12;
-        assertTrue(err <= bound, what + ": relative error " + err + " exceeds " + bound);
-    }
 
     /**
      * gradX against the CPU, relative to the larger of ‖ref‖ and ‖rstd · gamma · gradY‖: gradX is a difference of
@@ -263,29 +249,5 @@ class CudaBatchNormTest {
             assertTrue(e.getMessage().contains("batchNorm"), e.getMessage());
         }
         assertNoGpuLeak(before);
-    }
-
-    /** A tensor kept beyond its scope (the caller closes it) that records gradients. */
-    private static Tensor leaf(Tensor t) {
-        t.keep();
-        return t.setRequiresGrad(true);
-    }
-
-    private static double[] transpose(double[] v, int rows, int cols) {
-        double[] t = new double[v.length];
-        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[j * rows + i] = v[i * cols + j];
-        return t;
-    }
-
-    private static double[] concat(double[]... parts) {
-        int n = 0;
-        for (double[] p : parts) n += p.length;
-        double[] out = new double[n];
-        int at = 0;
-        for (double[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
     }
 }
