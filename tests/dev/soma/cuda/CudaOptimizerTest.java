@@ -101,15 +101,7 @@ class CudaOptimizerTest {
     }
 
     private static double[] flat(List<double[]> parts) {
-        int n = 0;
-        for (double[] p : parts) n += p.length;
-        double[] out = new double[n];
-        int at = 0;
-        for (double[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
+        return concat(parts.toArray(new double[0][]));
     }
 
     /** One hyper-parameter variant: how many state arrays and the update through a backend's kernels. */

@@ -410,16 +410,4 @@ class CudaReductionsTest {
     }
 
     private int[] argmaxCpu;
-
-    private static double[] concat(double[]... parts) {
-        int n = 0;
-        for (double[] p : parts) n += p.length;
-        double[] out = new double[n];
-        int k = 0;
-        for (double[] p : parts) {
-            System.arraycopy(p, 0, out, k, p.length);
-            k += p.length;
-        }
-        return out;
-    }
 }

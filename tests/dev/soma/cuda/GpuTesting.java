@@ -94,4 +94,17 @@ final class GpuTesting {
         assertEquals(before, gpuLiveBytes(), () -> "live bytes in the CUDA pool changed (leak): "
                 + Backends.get(GPU).pool().stats());
     }
+
+    /** The arrays one after another. */
+    static double[] concat(double[]... parts) {
+        int n = 0;
+        for (double[] p : parts) n += p.length;
+        double[] out = new double[n];
+        int at = 0;
+        for (double[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
+    }
 }

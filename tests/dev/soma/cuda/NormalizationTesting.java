@@ -40,16 +40,4 @@ final class NormalizationTesting {
         for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[j * rows + i] = v[i * cols + j];
         return t;
     }
-
-    static double[] concat(double[]... parts) {
-        int n = 0;
-        for (double[] p : parts) n += p.length;
-        double[] out = new double[n];
-        int at = 0;
-        for (double[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
-    }
 }
