@@ -94,7 +94,7 @@ final class BenchCommand implements Runnable {
             }
             BenchShape s = BenchShape.of(model, shape);
             String changes = s.describeChanges();
-            label = changes.isEmpty() ? model : model + " shape=" + changes.replace(' ', ',');
+            label = changes.isEmpty() ? model : model + " shape=" + changes;
             if (model.equals("gan")) {
                 return GanBench.run(out, label, batch, s.get("latent"), s.get("hidden"), s.get("pixels"), warmup, steps,
                         trace, settle, device);

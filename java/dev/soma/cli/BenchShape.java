@@ -70,13 +70,13 @@ final class BenchShape {
         return v;
     }
 
-    /** "kernel=5 filters1=16" for the keys that differ from the reference model; empty for the reference itself. */
+    /** "kernel=5,filters1=16" for the keys that differ from the reference model; empty for the reference itself. */
     String describeChanges() {
         StringBuilder b = new StringBuilder();
         Map<String, String> defaults = DEFAULTS.getOrDefault(model, Map.of());
         for (Map.Entry<String, String> e : values.entrySet()) {
             if (e.getValue().equals(defaults.get(e.getKey()))) continue;
-            if (b.length() > 0) b.append(' ');
+            if (b.length() > 0) b.append(',');
             b.append(e.getKey()).append('=').append(e.getValue());
         }
         return b.toString();

@@ -37,8 +37,7 @@ final class CudaNormalization implements NormalizationKernels {
                     "soma_cuda_layer_norm_backward_workspace", () -> rows + " x " + cols);
             bytes = b[0];
         }
-        try (Tensor workspace = bytes == 0 ? null
-                : Tensor.empty(DType.F64, backend.device(), (bytes + 7) / 8).keep()) {
+        try (Tensor workspace = doubles(bytes)) {
             backend.bind();
             int status = CudaKernels.soma_cuda_layer_norm_backward(x.dtype().code(), rows, cols, x.address(),
                     address(gamma), mean.address(), rstd.address(), gradY.address(), gradX.address(),
@@ -76,12 +75,16 @@ final class CudaNormalization implements NormalizationKernels {
         }
     }
 
-    /** The column sums' double partials, from the pool (null when the library needs none). */
     private Tensor batchNormWorkspace(long rows, long cols) {
         long[] b = new long[1];
         CudaStatus.runtime(CudaKernels.soma_cuda_batch_norm_workspace(rows, cols, b),
                 "soma_cuda_batch_norm_workspace", () -> rows + " x " + cols);
-        return b[0] == 0 ? null : Tensor.empty(DType.F64, backend.device(), (b[0] + 7) / 8).keep();
+        return doubles(b[0]);
+    }
+
+    /** A workspace of {@code bytes} for the column sums' double partials, from the pool (null for 0 bytes). */
+    private Tensor doubles(long bytes) {
+        return bytes == 0 ? null : Tensor.empty(DType.F64, backend.device(), (bytes + 7) / 8).keep();
     }
 
     private static long address(Tensor t) {

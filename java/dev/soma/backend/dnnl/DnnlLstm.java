@@ -56,7 +56,10 @@ public final class DnnlLstm {
                 && g.half().stepFlops() < 2.0 * ComputeThreads.flopsPerThread();
     }
 
-    /** Turns the lanes on or off for the layers built from now on (benchmarks and tests compare the two). */
+    /**
+     * Turns the lanes on or off for the calls from now on (benchmarks and tests compare the two). A backward must see
+     * the setting its forward saw (the workspace's layout follows it): switch between steps, not inside one.
+     */
     public static void useLanes(boolean on) {
         lanes = on;
     }
@@ -183,7 +186,8 @@ public final class DnnlLstm {
             synchronized (Dnnl.lock()) {
                 DnnlPrimitive p0 = forwardPass(hg, training);
                 DnnlPrimitive p1 = laneTwin(hg, training ? "lstm_fwd_training" : "lstm_fwd_inference", p0,
-                        () -> build(hg, training ? Pass.FORWARD_TRAINING : Pass.FORWARD_INFERENCE));
+                        () -> build(hg, training ? Pass.FORWARD_TRAINING : Pass.FORWARD_INFERENCE),
+                        DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER);
                 DnnlPrimitive rw = reorder(hg, p0, DNNL_ARG_WEIGHTS_LAYER, true, "fwd" + training);
                 DnnlPrimitive ru = reorder(hg, p0, DNNL_ARG_WEIGHTS_ITER, true, "fwd" + training);
                 CachingPool.Block[] b = new CachingPool.Block[4];
@@ -216,7 +220,8 @@ public final class DnnlLstm {
         try (ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
             synchronized (Dnnl.lock()) {
                 DnnlPrimitive p0 = CACHE.get(hg.key("lstm_bwd"), () -> build(hg, Pass.BACKWARD));
-                DnnlPrimitive p1 = laneTwin(hg, "lstm_bwd", p0, () -> build(hg, Pass.BACKWARD));
+                DnnlPrimitive p1 = laneTwin(hg, "lstm_bwd", p0, () -> build(hg, Pass.BACKWARD), DNNL_ARG_WEIGHTS_LAYER,
+                        DNNL_ARG_WEIGHTS_ITER, DNNL_ARG_DIFF_WEIGHTS_LAYER, DNNL_ARG_DIFF_WEIGHTS_ITER);
                 DnnlPrimitive rw = reorder(hg, p0, DNNL_ARG_WEIGHTS_LAYER, true, "bwd");
                 DnnlPrimitive ru = reorder(hg, p0, DNNL_ARG_WEIGHTS_ITER, true, "bwd");
                 DnnlPrimitive rdw = reorder(hg, p0, DNNL_ARG_DIFF_WEIGHTS_LAYER, false, "bwd");
@@ -236,7 +241,11 @@ public final class DnnlLstm {
                     b[7] = scratch(pool, p0);
                     b[8] = scratch(pool, p1);
                     // oneDNN's RNN backward adds into the weight and bias gradients: start them at zero.
-                    for (int i = 2; i <= 6; i++) zero(b[i].address(), i == 6 ? biasBytes : (i % 2 == 0 ? wlBytes : wiBytes));
+                    zero(b[2].address(), wlBytes);
+                    zero(b[3].address(), wiBytes);
+                    zero(b[4].address(), wlBytes);
+                    zero(b[5].address(), wiBytes);
+                    zero(b[6].address(), biasBytes);
                     zero(db, biasBytes);
                     rw.execute(pool, w, b[0].address());
                     ru.execute(pool, u, b[1].address());
@@ -263,15 +272,16 @@ public final class DnnlLstm {
 
     /**
      * Lane 1's own instance of {@code first}'s primitive (a primitive binds its arguments when it runs, so two lanes
-     * cannot share one), checked to use the same weight layouts so that lane 0's reordered weights serve both.
+     * cannot share one), checked to lay out the {@code shared} arguments as {@code first} does: lane 0's reordered
+     * weights serve both, and the backward adds lane 1's weight gradients into lane 0's element by element.
      */
     private static DnnlPrimitive laneTwin(Geometry half, String kind, DnnlPrimitive first,
-                                          java.util.function.Supplier<DnnlPrimitive> build) {
+                                          java.util.function.Supplier<DnnlPrimitive> build, int... shared) {
         DnnlPrimitive twin = CACHE.get(half.key(kind + "#lane1"), build);
-        for (int arg : new int[] {DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER}) {
+        for (int arg : shared) {
             if (dnnl_memory_desc_equal(first.argDesc(arg), twin.argDesc(arg)) == 0) {
                 throw new IllegalStateException(half.describe(kind) + ": the two lanes' primitives chose different "
-                        + "weight layouts");
+                        + "layouts for argument " + arg);
             }
         }
         return twin;

@@ -7,7 +7,6 @@ import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc;
 import org.bytedeco.dnnl.dnnl_primitive;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
-import org.bytedeco.dnnl.dnnl_stream;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -140,13 +139,10 @@ public final class DnnlPrimitive implements AutoCloseable {
      * scratchpad, if any, comes from {@code pool} for the length of the run.
      */
     public void execute(CachingPool pool, long... argAddresses) {
-        if (argAddresses.length != args.length) {
-            throw new IllegalArgumentException(name + ": " + argAddresses.length + " addresses for " + args.length + " arguments");
-        }
         synchronized (Dnnl.lock()) {
             CachingPool.Block block = scratchpadBytes > 0 ? pool.allocate(scratchpadBytes, 0) : null;
             try {
-                run(Dnnl.stream(), block, argAddresses);
+                executeWith(block, argAddresses);
             } finally {
                 if (block != null) pool.release(block);
             }
@@ -158,13 +154,9 @@ public final class DnnlPrimitive implements AutoCloseable {
      * null when it needs none). The caller holds {@link Dnnl#lock()}.
      */
     void executeWith(CachingPool.Block scratch, long... argAddresses) {
-        run(Dnnl.stream(), scratch, argAddresses);
-    }
-
-    private void run(dnnl_stream stream, CachingPool.Block scratch, long[] argAddresses) {
         bindUnlocked(scratch, argAddresses);
-        Dnnl.check(dnnl_primitive_execute(primitive, stream, execArgCount(), execArgs), () -> name + ": execution");
-        Dnnl.check(dnnl_stream_wait(stream), () -> name + ": stream wait");
+        Dnnl.check(dnnl_primitive_execute(primitive, Dnnl.stream(), execArgCount(), execArgs), () -> name + ": execution");
+        Dnnl.check(dnnl_stream_wait(Dnnl.stream()), () -> name + ": stream wait");
     }
 
     /** Binds the arguments and scratchpad for a run that native code starts ({@link TwoLanes}). */
