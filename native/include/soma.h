@@ -50,6 +50,14 @@ void soma_cpu_set_threads(int n);
 void soma_cpu_dnnl_execute_pair(const void* execute, const void* wait, const void* primitive0, const void* stream0,
                                 int nargs0, const void* args0, const void* primitive1, const void* stream1, int nargs1,
                                 const void* args1, int32_t* status);
+/* 1: idle OpenMP workers sleep after a few spins (a parked team makes libgomp count more threads than CPUs);
+   0: back to libgomp's long spin. Results do not depend on it. Returns 0, or -1 if the team could not start. */
+int soma_cpu_omp_short_waits(int on);
+/* 1 while soma_cpu_omp_short_waits(1) is in force. */
+int soma_cpu_omp_short_waits_on(void);
+/* Mean CPU nanoseconds the worker of a two-thread team burns in a gap of gap_us after a region (its idle spin), over
+   rounds regions; -1 where the team has one thread. For tests and `soma info`. */
+double soma_cpu_omp_idle_spin_ns(int rounds, int gap_us);
 
 /* ============================== CPU: random numbers (native/src/random.cpp) ============================== */
 

@@ -29,6 +29,7 @@ public final class CpuBackend implements Backend {
     CpuBackend() {
         NativeLibraries.cpu();
         pool = new CachingPool(new CpuAllocator());
+        LoadAwareWaiting.start();
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.soma.cli;
 
 import dev.soma.backend.Backends;
+import dev.soma.backend.LoadAwareWaiting;
 import dev.soma.backend.CudaProbe;
 import dev.soma.jni.CudaKernels;
 import dev.soma.jni.CudaLibraries;
@@ -56,6 +57,7 @@ final class InfoCommand implements Callable<Integer> {
         add(lines, "CPU backend", () -> Backends.cpu().describe());
         add(lines, "OpenMP", () -> "OMP_NUM_THREADS=" + env("OMP_NUM_THREADS") + ", OPENBLAS_NUM_THREADS="
                 + env("OPENBLAS_NUM_THREADS") + ", OMP_WAIT_POLICY=" + env("OMP_WAIT_POLICY"));
+        add(lines, "OpenMP wait", LoadAwareWaiting::describe);
         add(lines, "oneDNN", InfoCommand::onednnVersion);
         add(lines, "JavaCPP", () -> Loader.getVersion() + " (platform " + Loader.getPlatform() + ")");
         add(lines, "CUDA", InfoCommand::cuda);

@@ -64,9 +64,10 @@ final class StepTimer {
         double median = median(sorted);
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
-                        + "last_step_threads=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n", model, batch, steps,
+                        + "last_step_threads=%d short_wait_steps=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n",
+                model, batch, steps,
                 warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
-                dev.soma.backend.ThreadTuner.lastUnitThreads(), peakRssMiB(),
+                dev.soma.backend.ThreadTuner.lastUnitThreads(), count(timed.shortWaits), peakRssMiB(),
                 cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, Backends.cpu().pool().stats());
         out.println(jvmLine(ms, jvm));
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
@@ -144,12 +145,14 @@ final class StepTimer {
     private static final class Recorder {
         final double[] ms;
         final int[] threads;
+        final boolean[] shortWaits;
         final JvmActivity[] jvm;
         private JvmActivity before = JvmActivity.now();
 
         Recorder(int slots) {
             ms = new double[slots];
             threads = new int[slots];
+            shortWaits = new boolean[slots];
             jvm = new JvmActivity[slots];
         }
 
@@ -161,6 +164,7 @@ final class StepTimer {
             jvm[i] = after.since(before);
             before = after;
             threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
+            shortWaits[i] = dev.soma.backend.LoadAwareWaiting.shortWaits();
         }
     }
 
@@ -185,6 +189,12 @@ final class StepTimer {
         return String.format(Locale.ROOT, "jvm_steps_gc=%d jvm_gc_ms=%d jvm_steps_jit=%d jvm_jit_ms=%d p99_quiet_ms=%s "
                 + "quiet_steps=%d", gcSteps, gcMs, jitSteps, jitMs,
                 q == 0 ? "nan" : String.format(Locale.ROOT, "%.2f", percentile(sortedQuiet, 0.99)), q);
+    }
+
+    private static int count(boolean[] flags) {
+        int n = 0;
+        for (boolean f : flags) if (f) n++;
+        return n;
     }
 
     /** One line per timed step ({@code step,ms,threads,gc,gc_ms,jit_ms}), for finding where the slow steps fall. */

@@ -52,6 +52,9 @@ public final class CpuKernels {
             @Cast("const void*") long primitive0, @Cast("const void*") long stream0, int nargs0,
             @Cast("const void*") long args0, @Cast("const void*") long primitive1, @Cast("const void*") long stream1,
             int nargs1, @Cast("const void*") long args1, @Cast("int32_t*") long status);
+    public static native int soma_cpu_omp_short_waits(int on);
+    public static native int soma_cpu_omp_short_waits_on();
+    public static native double soma_cpu_omp_idle_spin_ns(int rounds, int gapMicros);
 
     // ---------------- random numbers (native/src/random.cpp) ----------------
     public static native void soma_cpu_philox4x32_10(@Cast("const uint32_t*") int[] counter,
