@@ -3,7 +3,7 @@
 // Broadcast kernels first coalesce the index space: size-1 dimensions vanish and neighbouring dimensions that
 // every operand walks contiguously merge. Contiguous same-shape operands and scalar operands therefore become
 // one flat loop with strides (1,1), (0,1) or (1,0), which gcc vectorises; anything else runs as rows over the
-// innermost dimension. Work is split over OpenMP threads only above soma::kParallelGrain elements.
+// innermost dimension. Work is split over OpenMP threads only above soma::element_grain() elements (larger while idle workers sleep).
 #include "soma.h"
 #include "dtype_dispatch.h"
 #include "simd_math.h"
@@ -60,7 +60,7 @@ void for_each_row(const Layout<K>& l, Row row) {
   const int outer_dims = l.ndim - 1;
   const int64_t inner = l.shape[l.ndim - 1];
   const int64_t rows = l.total / inner;
-#pragma omp parallel if (l.total > soma::kParallelGrain && rows > 1)
+#pragma omp parallel if (l.total > soma::element_grain() && rows > 1)
   {
     const int nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
@@ -134,7 +134,7 @@ void binary_apply(int ndim, const int64_t* shape, const T* a, const int64_t* as,
   if (l.ndim == 1) {  // contiguous, scalar or single strided run: split the flat loop into chunks
     const int64_t n = l.total, sa = l.strides[0][0], sb = l.strides[1][0];
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
       binary_row<T, F>(f, len, a + s * sa, sa, b + s * sb, sb, out + s);
@@ -213,7 +213,7 @@ template <typename T> struct Square { T operator()(T x) const { return x * x; } 
 
 template <typename T, typename F>
 void unary_apply(F f, int64_t n, const T* x, T* out) {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
 
@@ -244,7 +244,7 @@ inline void gelu_span(int64_t n, const float* x, float* out) {
 
 void gelu_f32(int64_t n, const float* x, float* out) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
     gelu_span(len, x + s, out + s);
@@ -275,7 +275,7 @@ inline void lanes8_span(V v, int64_t n, const float* x, float* out) {
 template <typename V>
 void lanes8_apply(V v, int64_t n, const float* x, float* out) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
     lanes8_span(v, len, x + s, out + s);
@@ -356,7 +356,7 @@ template <typename T> struct SquareB { T operator()(T x, T, T g) const { return 
 
 template <typename T, typename F>
 void unary_backward_apply(F f, int64_t n, const T* x, const T* y, const T* g, T* gi) {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t i = 0; i < n; ++i) gi[i] = f(x[i], y[i], g[i]);
 }
 
@@ -372,7 +372,7 @@ inline void gelu_backward_span(int64_t n, const float* x, const float* g, float*
 // d GELU / dx * g in f32, eight lanes at a time (see gelu_f32).
 void gelu_backward_f32(int64_t n, const float* x, const float* g, float* gi) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
     gelu_backward_span(len, x + s, g + s, gi + s);
@@ -494,7 +494,7 @@ void bias_activation(int act, int64_t rows, int64_t cols, const T* y, const T* b
   const int64_t n = rows * cols;
   if (n == 0) return;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
     add_bias_range(s, len, cols, y, bias, out);
@@ -521,7 +521,7 @@ void bias_activation_backward(int act, int64_t rows, int64_t cols, const T* y, c
     return;
   }
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t s = c * kChunk, len = s + kChunk > n ? n - s : kChunk;
     add_bias_range(s, len, cols, y, bias, gi);
@@ -552,7 +552,7 @@ void where(int ndim, const int64_t* shape, const T* c, const int64_t* cs, const 
   if (l.ndim == 1) {
     const int64_t n = l.total;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t k = 0; k < chunks; ++k) {
       const int64_t s = k * kChunk, len = s + kChunk > n ? n - s : kChunk;
       where_row<T>(len, c + s * sc, sc, a + s * sa, sa, b + s * sb, sb, out + s);

@@ -13,7 +13,7 @@ namespace {
 template <typename T>
 void layer_norm(int64_t rows, int64_t cols, const T* x, const T* gamma, const T* beta, double eps, T* y, T* mean,
                 T* rstd) {
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
@@ -42,7 +42,7 @@ void layer_norm(int64_t rows, int64_t cols, const T* x, const T* gamma, const T*
 template <typename T>
 void layer_norm_backward(int64_t rows, int64_t cols, const T* x, const T* gamma, const T* mean, const T* rstd,
                          const T* gy, T* gx, T* ggamma, T* gbeta) {
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * cols;
     const T* gr = gy + r * cols;

@@ -26,7 +26,7 @@ void mse(int64_t n, const T* p, const T* z, T* out) {
 template <typename T>
 void mse_backward(int64_t n, const T* p, const T* z, const T* g, T* gp) {
   const T scale = (T)(2.0 * (double)g[0] / (double)n);
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t i = 0; i < n; ++i) gp[i] = scale * (p[i] - z[i]);
 }
 
@@ -54,7 +54,7 @@ template <typename T>
 void bce_backward(bool from_logits, int64_t n, const T* x, const T* z, const T* g, T* gx) {
   const double scale = (double)g[0] / (double)n;
   if (from_logits) {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       double v = (double)x[i];
       // sigmoid without overflow for either sign
@@ -63,7 +63,7 @@ void bce_backward(bool from_logits, int64_t n, const T* x, const T* z, const T* 
       gx[i] = (T)((s - (double)z[i]) * scale);
     }
   } else {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       double p = (double)x[i];
       double t = (double)z[i];
@@ -126,7 +126,7 @@ void softmax_ce(int64_t rows, int64_t cols, const T* logits, const T* targets, T
 template <typename T>
 void softmax_ce_backward(int64_t rows, int64_t cols, const T* probs, const T* targets, const T* g, T* gx) {
   const double scale = (double)g[0] / (double)rows;
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* p = probs + r * cols;
     const T* t = targets + r * cols;
@@ -158,7 +158,7 @@ template <typename T>
 void sparse_softmax_ce_backward(int64_t rows, int64_t cols, const T* probs, const int32_t* labels, const T* g,
                                 T* gx) {
   const T scale = (T)((double)g[0] / (double)rows);
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* p = probs + r * cols;
     T* o = gx + r * cols;

@@ -7,7 +7,7 @@
 
 template <typename T>
 static void fill(T* d, int64_t n, T v) {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] = v;
 }
 
@@ -22,7 +22,7 @@ static void strided_copy(int ndim, const int64_t* shape, const T* src, const int
   const int64_t inner = shape[ndim - 1];
   const int64_t si = ss[ndim - 1], di = ds[ndim - 1];
   const int64_t outer = total / inner;
-#pragma omp parallel for if (total > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (total > soma::element_grain()) schedule(static)
   for (int64_t o = 0; o < outer; ++o) {
     int64_t rem = o, soff = 0, doff = 0;
     for (int d = ndim - 2; d >= 0; --d) {
@@ -58,13 +58,13 @@ inline int32_t convert<int32_t, double>(double v) {
 
 template <typename S, typename D>
 static void cast_loop(const S* s, D* d, int64_t n) {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] = convert<D>(s[i]);
 }
 
 template <typename T>
 static void axpy(int64_t n, T alpha, const T* x, T* y) {
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
@@ -79,7 +79,7 @@ void* soma_cpu_alloc(size_t bytes, size_t alignment) {
 void soma_cpu_free(void* p) { std::free(p); }
 
 void soma_cpu_copy(void* dst, const void* src, size_t bytes) {
-  if (bytes < (size_t)soma::kParallelGrain * 16) { std::memcpy(dst, src, bytes); return; }
+  if (bytes < (size_t)soma::element_grain() * 16) { std::memcpy(dst, src, bytes); return; }
   const int64_t chunk = 1 << 20;
   const int64_t chunks = ((int64_t)bytes + chunk - 1) / chunk;
   // One chunk: no team to wake (a parallel region of one iteration only costs its fork and join).

@@ -22,7 +22,7 @@ void sgd(int count, const int64_t* P, const int64_t* G, const int64_t* V, const 
     const T* g = (const T*)G[t];
     T* v = V ? (T*)V[t] : nullptr;
     const int64_t n = N[t];
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       T gi = prepare_grad(g[i], scale, clip) + wd * p[i];
       if (mu == T(0)) {
@@ -51,7 +51,7 @@ void adam(int count, const int64_t* P, const int64_t* G, const int64_t* M, const
     T* m = (T*)M[t];
     T* v = (T*)V[t];
     const int64_t n = N[t];
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       T pi = p[i];
       T gi = prepare_grad(g[i], scale, clip) + l2 * pi;
@@ -74,7 +74,7 @@ void rmsprop(int count, const int64_t* P, const int64_t* G, const int64_t* A, co
     T* a = (T*)A[t];
     T* mom = MOM ? (T*)MOM[t] : nullptr;
     const int64_t n = N[t];
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       T gi = prepare_grad(g[i], scale, clip);
       T ai = rho * a[i] + (T(1) - rho) * gi * gi;

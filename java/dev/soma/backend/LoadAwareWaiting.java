@@ -24,6 +24,10 @@ import java.io.IOException;
  * 40-61 %; on a quiet host half were about 1 % and nine in ten under 15 %, with bursts up to 43 % while the JIT
  * compiled (so one or two high samples are not load).
  *
+ * <p>While waits are short, the loops whose results do not depend on how they are split (element-wise, per row,
+ * copies, optimizer updates) go parallel only above eight times their usual size, since each region now wakes a
+ * sleeping worker; reductions keep their split.
+ *
  * <p>Unlike a thread count that follows the load ({@link ThreadTuner}), the waiting mode does not change how any
  * work is split, so results stay bit for bit the same: it is on by default. It stays off where the user chose a
  * policy ({@code OMP_WAIT_POLICY} or {@code GOMP_SPINCOUNT} set), with one OpenMP thread, without schedstat (not
