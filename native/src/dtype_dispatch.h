@@ -24,9 +24,10 @@ namespace soma {
 // far slower loop (the fused Adam update 0.64 ms instead of 0.09 ms per 280k floats on one thread). Keep `simd`
 // for floating-point reductions, which GCC vectorises only when told that it may reorder the sum.
 constexpr int64_t kParallelGrain = 32768;
-// The grain of loops whose results do not depend on how they are split (element-wise, per row, copies): larger
+// The grain of loops whose results do not depend on how they are split (element-wise, per row, copies, sums over
+// blocks fixed by the shape): larger
 // while idle workers sleep (soma_cpu_omp_short_waits, native/src/omp_wait.cpp), because then waking one costs tens
-// of microseconds, and on a core shared with a busy process it can cost a scheduler time slice. Reductions keep
-// kParallelGrain, so that no result changes with the waiting mode.
+// of microseconds, and on a core shared with a busy process it can cost a scheduler time slice. Reductions split by
+// thread (omp reduction clauses) keep kParallelGrain, so that no result changes with the waiting mode.
 int64_t element_grain();
 }

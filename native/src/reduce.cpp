@@ -101,13 +101,13 @@ void reduce_rows(int op, int64_t rows, int64_t cols, const T* in, T* out) {
     out[0] = (T)(op == SOMA_REDUCE_MEAN ? acc / (double)cols : acc);
     return;
   }
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) out[r] = reduce_row<T>(op, in + r * cols, cols);
 }
 
 template <typename T>
 void reduce_rows_backward(int op, int64_t rows, int64_t cols, const T* in, const T* g, T* gi) {
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* x = in ? in + r * cols : nullptr;
     T* o = gi + r * cols;
@@ -138,14 +138,14 @@ void reduce_rows_backward(int op, int64_t rows, int64_t cols, const T* in, const
 
 template <typename T>
 void arg_reduce_rows(bool is_max, int64_t rows, int64_t cols, const T* in, int32_t* out) {
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) out[r] = (int32_t)row_arg_extremum(is_max, in + r * cols, cols);
 }
 
 // Numerically stable: exp(x - max) never overflows, and log-softmax is (x - max) - log(sum), never log(0).
 template <typename T>
 void softmax_rows(bool log, int64_t rows, int64_t cols, const T* in, T* out) {
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* x = in + r * cols;
     T* y = out + r * cols;
@@ -177,7 +177,7 @@ void softmax_rows(bool log, int64_t rows, int64_t cols, const T* in, T* out) {
 // softmax: gi = y * (g - sum(g * y)); log-softmax: gi = g - exp(y) * sum(g).
 template <typename T>
 void softmax_rows_backward(bool log, int64_t rows, int64_t cols, const T* ys, const T* gs, T* gis) {
-#pragma omp parallel for if (rows * cols > soma::kParallelGrain && rows > 1) schedule(static)
+#pragma omp parallel for if (rows * cols > soma::element_grain() && rows > 1) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* y = ys + r * cols;
     const T* g = gs + r * cols;
@@ -207,7 +207,7 @@ void reduce_leading(int op, int64_t outer, int64_t inner, const T* in, T* out) {
   constexpr int64_t kRows = 256, kCols = 1024;
   const int64_t blocks = (outer + kRows - 1) / kRows, col_chunks = (inner + kCols - 1) / kCols;
   std::vector<double> partial((size_t)(blocks * inner));
-#pragma omp parallel for collapse(2) if (outer * inner > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for collapse(2) if (outer * inner > soma::element_grain()) schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     for (int64_t cc = 0; cc < col_chunks; ++cc) {
       const int64_t c0 = cc * kCols, n = std::min(kCols, inner - c0);
@@ -222,7 +222,7 @@ void reduce_leading(int op, int64_t outer, int64_t inner, const T* in, T* out) {
     }
   }
   const double scale = op == SOMA_REDUCE_MEAN ? 1.0 / (double)outer : 1.0;
-#pragma omp parallel for if (inner * blocks > soma::kParallelGrain) schedule(static)
+#pragma omp parallel for if (inner * blocks > soma::element_grain()) schedule(static)
   for (int64_t c = 0; c < inner; ++c) {
     double s = 0.0;
     for (int64_t b = 0; b < blocks; ++b) s += partial[b * inner + c];

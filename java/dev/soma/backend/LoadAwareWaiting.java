@@ -25,8 +25,9 @@ import java.io.IOException;
  * compiled (so one or two high samples are not load).
  *
  * <p>While waits are short, the loops whose results do not depend on how they are split (element-wise, per row,
- * copies, optimizer updates) go parallel only above eight times their usual size, since each region now wakes a
- * sleeping worker; reductions keep their split.
+ * copies, optimizer updates, and the reductions whose partial sums are fixed by the shape) go parallel only above
+ * eight times their usual size, since each region now wakes a sleeping worker. Reductions split by thread and
+ * oneDNN's primitives keep theirs.
  *
  * <p>Unlike a thread count that follows the load ({@link ThreadTuner}), the waiting mode does not change how any
  * work is split, so results stay bit for bit the same: it is on by default. It stays off where the user chose a
