@@ -1,6 +1,7 @@
 // Maps a runtime dtype code onto a C++ type so each kernel is written once as a template.
 #pragma once
 #include "soma.h"
+#include <atomic>
 #include <cstdint>
 
 #define SOMA_DISPATCH(dtype, T, ...)                      \
@@ -29,5 +30,8 @@ constexpr int64_t kParallelGrain = 32768;
 // while idle workers sleep (soma_cpu_omp_short_waits, native/src/omp_wait.cpp), because then waking one costs tens
 // of microseconds, and on a core shared with a busy process it can cost a scheduler time slice. Reductions split by
 // thread (omp reduction clauses) keep kParallelGrain, so that no result changes with the waiting mode.
-int64_t element_grain();
+// An inline variable (one per library, no source file of its own): the CPU-reference library the CUDA comparison
+// tests build from a few of these sources links without omp_wait.cpp, which sets it.
+inline std::atomic<int64_t> element_grain_now{kParallelGrain};
+inline int64_t element_grain() { return element_grain_now.load(std::memory_order_relaxed); }
 }

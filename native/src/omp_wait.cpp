@@ -18,13 +18,6 @@
 
 #include <atomic>
 
-namespace soma {
-namespace {
-std::atomic<int64_t> grain{kParallelGrain};
-}
-int64_t element_grain() { return grain.load(std::memory_order_relaxed); }
-}  // namespace soma
-
 namespace {
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
@@ -71,7 +64,7 @@ int soma_cpu_omp_short_waits(int on) {
     parked = false;
   }
   // Eight times the grain: a 262,144-element loop takes about 0.1 ms on one core, worth a wake-up that may wait.
-  soma::grain.store(parked ? soma::kParallelGrain * 8 : soma::kParallelGrain, std::memory_order_relaxed);
+  soma::element_grain_now.store(parked ? soma::kParallelGrain * 8 : soma::kParallelGrain, std::memory_order_relaxed);
   pthread_mutex_unlock(&lock);
   return ok ? 0 : -1;
 }
