@@ -19,6 +19,7 @@
 #include <atomic>
 
 namespace {
+pthread_mutex_t switching = PTHREAD_MUTEX_INITIALIZER;  // one switch at a time (the join below drops `lock`)
 pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 bool parked = false;        // a parked team exists (or is being started)
@@ -26,6 +27,7 @@ bool release_team = false;  // asks the parked team's host thread to end
 pthread_t host;
 
 std::atomic<int> team_members{0};
+volatile double probe_sink = 0;  // keeps the probe's busy loop
 
 void* park_team(void*) {
   const int size = omp_get_num_procs() > 1 ? omp_get_num_procs() : 2;
@@ -49,6 +51,7 @@ double cpu_ns(clockid_t clock) {
 extern "C" {
 
 int soma_cpu_omp_short_waits(int on) {
+  pthread_mutex_lock(&switching);
   pthread_mutex_lock(&lock);
   int ok = 1;
   if (on && !parked) {
@@ -66,6 +69,7 @@ int soma_cpu_omp_short_waits(int on) {
   // Eight times the grain: a 262,144-element loop takes about 0.1 ms on one core, worth a wake-up that may wait.
   soma::element_grain_now.store(parked ? soma::kParallelGrain * 8 : soma::kParallelGrain, std::memory_order_relaxed);
   pthread_mutex_unlock(&lock);
+  pthread_mutex_unlock(&switching);
   return ok ? 0 : -1;
 }
 
@@ -84,12 +88,11 @@ double soma_cpu_omp_idle_spin_ns(int rounds, int gap_us) {
   for (int r = 0; r < rounds; ++r) {
     clockid_t worker{};
     std::atomic<int> have{0};
-    volatile double sink = 0;
 #pragma omp parallel num_threads(2)
     {
       double s = 0;
       for (int i = 0; i < 20000; ++i) s += i * 1e-9;
-      sink = s;
+      probe_sink = s;
       if (omp_get_thread_num() == 1 && pthread_getcpuclockid(pthread_self(), &worker) == 0) have = 1;
     }
     if (!have) continue;  // a team of one: nothing spins
