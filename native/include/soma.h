@@ -56,7 +56,7 @@ int soma_cpu_omp_short_waits(int on);
 /* 1 while soma_cpu_omp_short_waits(1) is in force. */
 int soma_cpu_omp_short_waits_on(void);
 /* Mean CPU nanoseconds the worker of a two-thread team burns in a gap of gap_us after a region (its idle spin), over
-   rounds regions; -1 where the team has one thread. For tests and `soma info`. */
+   rounds regions; -1 where the team has one thread. For tests. */
 double soma_cpu_omp_idle_spin_ns(int rounds, int gap_us);
 
 /* ============================== CPU: random numbers (native/src/random.cpp) ============================== */

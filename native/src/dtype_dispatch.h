@@ -26,10 +26,10 @@ namespace soma {
 // for floating-point reductions, which GCC vectorises only when told that it may reorder the sum.
 constexpr int64_t kParallelGrain = 32768;
 // The grain of loops whose results do not depend on how they are split (element-wise, per row, copies, sums over
-// blocks fixed by the shape): larger
-// while idle workers sleep (soma_cpu_omp_short_waits, native/src/omp_wait.cpp), because then waking one costs tens
-// of microseconds, and on a core shared with a busy process it can cost a scheduler time slice. Reductions split by
-// thread (omp reduction clauses) keep kParallelGrain, so that no result changes with the waiting mode.
+// blocks fixed by the shape): larger while idle workers sleep (soma_cpu_omp_short_waits, native/src/omp_wait.cpp),
+// because then waking one costs tens of microseconds, and on a core shared with a busy process it can cost a
+// scheduler time slice. Reductions split by thread (omp reduction clauses) keep kParallelGrain, so that no result
+// changes with the waiting mode.
 // An inline variable (one per library, no source file of its own): the CPU-reference library the CUDA comparison
 // tests build from a few of these sources links without omp_wait.cpp, which sets it.
 inline std::atomic<int64_t> element_grain_now{kParallelGrain};

@@ -2,10 +2,6 @@ package dev.soma.backend;
 
 import dev.soma.jni.CpuKernels;
 
-import java.io.File;
-import java.io.FileInputStream;
-import java.io.IOException;
-
 /**
  * Lets idle OpenMP workers spin while the machine has cores to spare, and sleep at once while this process's
  * threads wait for cores (another busy process, or the embedding service's own busy threads).
@@ -42,10 +38,9 @@ public final class LoadAwareWaiting {
     static final int OFF_AFTER = 3;
 
     private static final boolean TRACE = Boolean.getBoolean("soma.cpu.loadAwareWait.trace");
-    private static final File TASKS = new File("/proc/self/task");
     private static Thread watcher;
     private static String disabledBecause;
-    private static volatile boolean held;
+    private static boolean held; // guarded by the class lock
 
     private LoadAwareWaiting() {}
 
@@ -96,13 +91,13 @@ public final class LoadAwareWaiting {
             if (set != null && !set.isBlank()) return v + "=" + set + " chosen by the user";
         }
         if (ComputeThreads.max() < 2) return "one OpenMP thread";
-        if (processSchedTimes() == null) return "no /proc/self/task/*/schedstat on this system";
+        if (SchedStat.processTotals() == null) return "no /proc/self/task/*/schedstat on this system";
         return null;
     }
 
     private static void watch() {
         Decision decision = new Decision();
-        long[] last = processSchedTimes();
+        long[] last = SchedStat.processTotals();
         long pauseMs = INTERVAL_MS;
         while (true) {
             try {
@@ -111,7 +106,7 @@ public final class LoadAwareWaiting {
                 return;
             }
             long started = System.nanoTime();
-            long[] now = processSchedTimes();
+            long[] now = SchedStat.processTotals();
             // One file per thread: a service with hundreds of threads samples less often, so that the watcher
             // never takes more than about 1 % of one core.
             pauseMs = Math.max(INTERVAL_MS, (System.nanoTime() - started) * 100 / 1_000_000);
@@ -145,36 +140,5 @@ public final class LoadAwareWaiting {
             else if (on && quiet >= OFF_AFTER) on = false;
             return on;
         }
-    }
-
-    /**
-     * This process's threads' summed time on a CPU and summed time runnable but waiting for one (schedstat's first
-     * two fields), in ns, or null where that is unknown. Plain streams and one reused buffer: this runs ten times a
-     * second over every thread of the process.
-     */
-    static long[] processSchedTimes() {
-        String[] tasks = TASKS.list();
-        if (tasks == null) return null;
-        byte[] buf = new byte[96];
-        long run = 0;
-        long wait = 0;
-        for (String task : tasks) {
-            int n;
-            try (FileInputStream in = new FileInputStream("/proc/self/task/" + task + "/schedstat")) {
-                n = in.read(buf);
-            } catch (IOException gone) {
-                continue; // the thread ended between listing and reading
-            }
-            int i = 0;
-            long a = 0;
-            long b = 0;
-            while (i < n && buf[i] >= '0' && buf[i] <= '9') a = a * 10 + (buf[i++] - '0');
-            if (i >= n || buf[i] != ' ') return null;
-            i++;
-            while (i < n && buf[i] >= '0' && buf[i] <= '9') b = b * 10 + (buf[i++] - '0');
-            run += a;
-            wait += b;
-        }
-        return new long[] {run, wait};
     }
 }

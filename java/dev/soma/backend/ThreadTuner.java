@@ -89,7 +89,7 @@ public final class ThreadTuner {
     }
 
     ThreadTuner(int max, boolean enabled) {
-        this(max, enabled, ThreadTuner::runQueueWaitNanos, System::nanoTime, dev.soma.util.JvmActivity::ticks);
+        this(max, enabled, SchedStat::threadWaitNanos, System::nanoTime, dev.soma.util.JvmActivity::ticks);
     }
 
     /** With the calling thread's run-queue wait and a clock given (tests), and a JVM that never compiles or collects. */
@@ -247,19 +247,6 @@ public final class ThreadTuner {
         // Two windows in a row: the JIT's compiler threads alone make a single window look busy on a quiet host.
         return contendedWindows >= 2;
     }
-
-    /** The calling thread's total run-queue wait in ns from /proc/thread-self/schedstat, or -1 where there is none. */
-    static long runQueueWaitNanos() {
-        if (!SCHEDSTAT) return -1;
-        try {
-            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/schedstat")).trim().split(" ");
-            return f.length >= 2 ? Long.parseLong(f[1]) : -1;
-        } catch (java.io.IOException | RuntimeException e) {
-            return -1;
-        }
-    }
-
-    private static final boolean SCHEDSTAT = java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/thread-self/schedstat"));
 
     private int down() {
         return threads > 1 ? Math.max(1, threads / 2) : 0;

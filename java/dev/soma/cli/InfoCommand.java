@@ -1,8 +1,8 @@
 package dev.soma.cli;
 
 import dev.soma.backend.Backends;
-import dev.soma.backend.LoadAwareWaiting;
 import dev.soma.backend.CudaProbe;
+import dev.soma.backend.LoadAwareWaiting;
 import dev.soma.jni.CudaKernels;
 import dev.soma.jni.CudaLibraries;
 import dev.soma.tensor.Device;

@@ -113,7 +113,7 @@ class LoadAwareWaitingTest {
         LoadAwareWaiting.start();
         String d = LoadAwareWaiting.describe();
         assertTrue(d.startsWith("load-aware") || d.startsWith("off ("), d);
-        long[] times = LoadAwareWaiting.processSchedTimes();
+        long[] times = SchedStat.processTotals();
         assertTrue(times != null && times[0] > 0 && times[1] >= 0 || d.startsWith("off ("), d);
     }
 
