@@ -10,6 +10,8 @@
 # A variant is model[:key=value,...][@batch]; the keys are `bin/soma bench train-step --help`'s --shape keys.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=pair-results.sh
+source "$ROOT/bench/cpu/pair-results.sh"
 VARIANTS=${VARIANTS:-"cnn:kernel=5 cnn:filters1=16,filters2=32,dense=256 cnn:image=32,channels=3 cnn@64 \
 lstm:hidden=256 lstm:length=50,embed=128 lstm:cell=gru lstm@8 \
 attn:heads=4 attn:length=200,dim=128,heads=8 attn@128 \
@@ -42,15 +44,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     p=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 java -Xms1g -Xmx6g -cp "$PT_CP" \
           soma.bench.ShapeBench --model "$model" --batch "$batch" ${shape:+--shape "$shape"} --threads "$THREADS" \
           --steps "$STEPS" --warmup "$WARMUP" | grep '^RESULT' | tail -1)
-    echo "round $round $v soma: $s"
-    echo "round $round $v pytorch: ${p#RESULT }"
-    sm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$s"); s99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<< "$s")
-    pm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$p")
-    echo "$v $round $sm $s99 $pm" >> "$results"
+    pair_record "$v" "$round" "$s" "$p" "$results"
   done
 done
-echo
-echo "| variant (model:shape@batch) | round | Soma median ms | Soma p99 ms | PyTorch median ms | ratio |"
-echo "|---|---|---|---|---|---|"
-awk '{ printf "| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", $1, $2, $3, $4, $5, $3 / $5 }' "$results"
+pair_table "variant (model:shape@batch)" "$results"
 rm -f "$results"

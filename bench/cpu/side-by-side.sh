@@ -11,6 +11,8 @@
 #                                                    # warms up until the JIT compilers are done (bench train-step's default)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=pair-results.sh
+source "$ROOT/bench/cpu/pair-results.sh"
 MODELS=${MODELS:-"cnn lstm attn gan"}
 ROUNDS=${ROUNDS:-2}
 STEPS=${STEPS:-300}
@@ -41,15 +43,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
           --steps "$STEPS" --warmup "$WARMUP" $([ "$SETTLE" = 1 ] && echo --settle || echo --no-settle) | tail -1)
     p=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 java -Xms1g -Xmx6g -cp "$PT_CP" \
           peers.PtBench --model "$m" --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" | grep '^RESULT' | tail -1)
-    echo "round $round $m soma: $s"
-    echo "round $round $m pytorch: ${p#RESULT }"
-    sm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$s"); s99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<< "$s")
-    pm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$p")
-    echo "$m $round $sm $s99 $pm" >> "$results"
+    pair_record "$m" "$round" "$s" "$p" "$results"
   done
 done
-echo
-echo "| model | round | Soma median ms | Soma p99 ms | PyTorch median ms | ratio |"
-echo "|---|---|---|---|---|---|"
-awk '{ printf "| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", $1, $2, $3, $4, $5, $3 / $5 }' "$results"
+pair_table "model" "$results"
 rm -f "$results"
