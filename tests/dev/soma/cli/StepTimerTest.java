@@ -57,10 +57,18 @@ class StepTimerTest {
     void jvmReadingsOnlyGrowAndTheirDifferenceIsWhatHappenedBetween() {
         JvmActivity a = JvmActivity.now();
         byte[][] garbage = new byte[64][];
-        for (int i = 0; i < 20_000; i++) garbage[i % 64] = new byte[64 * 1024];  // about 1.3 GB allocated
-        JvmActivity b = JvmActivity.now();
-        JvmActivity d = b.since(a);
-        assertTrue(d.gcCount() >= 1, "1.3 GB allocated without a collection: " + d);
+        // Allocate until a collection shows (a fixed 1.3 GB fit into a large young generation once, with no
+        // collection); four times the maximum heap cannot fit, so the loop always ends with one.
+        long cap = 4 * Runtime.getRuntime().maxMemory();
+        long allocated = 0;
+        JvmActivity d = JvmActivity.now().since(a);
+        for (int i = 0; d.gcCount() == 0 && allocated < cap; i++) {
+            garbage[i % 64] = new byte[64 * 1024];
+            allocated += 64 * 1024;
+            if (i % 1024 == 1023) d = JvmActivity.now().since(a);
+        }
+        assertTrue(d.gcCount() >= 1, allocated + " bytes allocated without a collection: " + d);
+        d = JvmActivity.now().since(a);
         assertTrue(d.gcMillis() >= 0 && d.jitMillis() >= 0, d.toString());
         assertFalse(d.quiet());
         assertTrue(new JvmActivity(0, 0, 0).quiet());
