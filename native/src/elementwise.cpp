@@ -3,7 +3,8 @@
 // Broadcast kernels first coalesce the index space: size-1 dimensions vanish and neighbouring dimensions that
 // every operand walks contiguously merge. Contiguous same-shape operands and scalar operands therefore become
 // one flat loop with strides (1,1), (0,1) or (1,0), which gcc vectorises; anything else runs as rows over the
-// innermost dimension. Work is split over OpenMP threads only above soma::element_grain() elements (larger while idle workers sleep).
+// innermost dimension. Work is split over OpenMP threads only above soma::element_grain() elements (larger while
+// idle workers sleep).
 #include "soma.h"
 #include "dtype_dispatch.h"
 #include "simd_math.h"

@@ -68,7 +68,6 @@ class StepTimerTest {
             if (i % 1024 == 1023) d = JvmActivity.now().since(a);
         }
         assertTrue(d.gcCount() >= 1, allocated + " bytes allocated without a collection: " + d);
-        d = JvmActivity.now().since(a);
         assertTrue(d.gcMillis() >= 0 && d.jitMillis() >= 0, d.toString());
         assertFalse(d.quiet());
         assertTrue(new JvmActivity(0, 0, 0).quiet());
