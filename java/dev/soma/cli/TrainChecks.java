@@ -81,6 +81,13 @@ final class TrainChecks {
             if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {
                 throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 0.5), got " + c.labelSmoothing);
             }
+        } else if (ReferenceModels.names().contains(c.model)) {
+            if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) {
+                throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 1), got " + c.labelSmoothing);
+            }
+        } else if (c.labelSmoothing != 0) {
+            throw new IllegalArgumentException(who + ": --label-smoothing is wired into gan and the image classifiers ("
+                    + String.join(", ", ReferenceModels.names()) + ") only");
         }
         if (ReferenceModels.textNames().contains(c.model)) {
             atLeast(who, "--max-length", c.maxLength, 1);

@@ -8,6 +8,7 @@ import dev.soma.model.FitOptions;
 import dev.soma.privacy.PoissonSampler;
 import dev.soma.privacy.PrivacySettings;
 import dev.soma.model.History;
+import dev.soma.model.Loss;
 import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
@@ -124,7 +125,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "gan only: non-saturating, minimax or least-squares")
     String ganLoss;
 
-    @Option(names = "--label-smoothing", defaultValue = "0", description = "gan only: one-sided, e.g. 0.1")
+    @Option(names = "--label-smoothing", defaultValue = "0", description = "gan: one-sided on the discriminator's real "
+            + "targets, e.g. 0.1; image classifiers: targets (1 - s)·one-hot + s/10, kept in the checkpoint's loss")
     double labelSmoothing;
 
     @Option(names = "--d-steps", defaultValue = "1", description = "gan only: discriminator updates per generator update")
@@ -269,14 +271,16 @@ final class TrainCommand implements Callable<Integer> {
                 : ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
             int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
             Optimizer opt = imageOptimizer(learningRate, trainExamples);
-            m.seed(seed).to(device).compile(opt, "sparse_categorical_crossentropy", "accuracy");
+            m.seed(seed).to(device).compile(opt, Loss.withLabelSmoothing("sparse_categorical_crossentropy", labelSmoothing),
+                    "accuracy");
             m.build(trainSplit.height(), trainSplit.width(), 1);
             FrozenLayers.apply(m, freeze);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d images (%.0f%% held out for validation), %d epochs, batch %d, "
-                    + "%s lr %g (%s), on %s, precision %s%s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
+                    + "%s lr %g (%s), on %s, precision %s%s%s%s%n", train.size(), validationSplit * 100, epochs, batchSize,
                     optimizer.equals("sgd") ? "SGD momentum " + momentum + "," : "Adam", learningRate, lrSchedule, device,
-                    precision, robustness.describe(), ema == null ? "" : ", weight average (EMA) decay " + ema);
+                    precision, robustness.describe(), ema == null ? "" : ", weight average (EMA) decay " + ema,
+                    labelSmoothing == 0 ? "" : ", label smoothing " + labelSmoothing);
             console.flush();
             FitOptions options = resumable(robustness.apply(new FitOptions(), seed).batchSize(batchSize).epochs(epochs).seed(seed)
                     .validationSplit(validationSplit).verbose(quiet ? 2 : 1)

@@ -208,8 +208,13 @@ public final class Checkpoint {
             for (Metric m : model.metrics()) metricNames.add(m.name());
             compile.put("metrics", metricNames);
             List<String> losses = new ArrayList<>();
-            for (Loss l : model.losses()) losses.add(l.name());
+            List<Map<String, Object>> lossConfigs = new ArrayList<>();
+            for (Loss l : model.losses()) {
+                losses.add(l.name());
+                lossConfigs.add(l.config()); // label smoothing: without it a restored loss would silently differ
+            }
             compile.put("losses", losses);
+            compile.put("loss_configs", lossConfigs);
             compile.put("loss_weights", model.lossWeights());
             compile.put("metrics_per_output", model.compiledMetricNames());
             meta.put("compile", GSON.toJson(compile));
@@ -431,7 +436,17 @@ public final class Checkpoint {
         try {
             if (compile.containsKey("losses")) {
                 List<Loss> losses = new ArrayList<>();
-                for (Object n : (List<?>) compile.get("losses")) losses.add(Loss.byName((String) n));
+                List<?> lossNames = (List<?>) compile.get("losses");
+                List<?> configs = (List<?>) compile.get("loss_configs"); // absent in older checkpoints
+                if (configs != null && configs.size() != lossNames.size()) {
+                    throw new IllegalArgumentException("loss_configs holds " + configs.size() + " entries for "
+                            + lossNames.size() + " losses");
+                }
+                for (int i = 0; i < lossNames.size(); i++) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, ?> config = configs == null ? Map.of() : (Map<String, ?>) configs.get(i);
+                    losses.add(Loss.byName((String) lossNames.get(i), config));
+                }
                 List<Double> weights = new ArrayList<>();
                 for (Object w : (List<?>) compile.get("loss_weights")) weights.add(((Number) w).doubleValue());
                 List<List<String>> metrics = new ArrayList<>();

@@ -6,6 +6,8 @@ import dev.soma.ops.Losses;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
+import java.util.Map;
+
 /**
  * A training loss with Keras' names. Cross-entropies take probabilities by default (as Keras'
  * {@code from_logits=False}); when the model ends in a softmax or sigmoid, {@link Model} hands the loss the
@@ -30,6 +32,40 @@ public interface Loss {
     /** Targets are int32 class indices (sparse) rather than floats. */
     default boolean sparseTargets() {
         return false;
+    }
+
+    /**
+     * The settings beyond the name that recreate this loss through {@link #byName(String, Map)} (checkpoints store
+     * them); empty when the name says everything.
+     */
+    default Map<String, Object> config() {
+        return Map.of();
+    }
+
+    /**
+     * A cross-entropy with label smoothing {@code s} in [0, 1): targets become (1 - s)·y + s/C over C classes
+     * (Keras' {@code label_smoothing}; for sparse labels as PyTorch's). Right answers then keep a finite optimum
+     * instead of pushing their logits without bound.
+     */
+    static Loss withLabelSmoothing(String name, double s) {
+        return LabelSmoothedLoss.of(byName(name), s);
+    }
+
+    /** A loss by name and {@link #config()} (as a checkpoint stores it); the only setting is "label_smoothing". */
+    static Loss byName(String name, Map<String, ?> config) {
+        Loss loss = byName(name);
+        if (config == null || config.isEmpty()) return loss;
+        for (String key : config.keySet()) {
+            if (!key.equals(LabelSmoothedLoss.KEY)) {
+                throw new IllegalArgumentException("loss " + name + ": unknown setting '" + key + "' in " + config
+                        + "; expected " + LabelSmoothedLoss.KEY);
+            }
+        }
+        if (!(config.get(LabelSmoothedLoss.KEY) instanceof Number s)) {
+            throw new IllegalArgumentException("loss " + name + ": " + LabelSmoothedLoss.KEY + " must be a number, got "
+                    + config.get(LabelSmoothedLoss.KEY));
+        }
+        return LabelSmoothedLoss.of(loss, s.doubleValue());
     }
 
     static Loss byName(String name) {

@@ -42,6 +42,13 @@ class GhostClippingTest {
         return m;
     }
 
+    /** The cnn trained with label smoothing: the loss adds a term over every class, still a batch mean. */
+    private static Sequential cnnWithLabelSmoothing() {
+        Sequential m = cnn();
+        m.compile(new SGD(0.1), dev.soma.model.Loss.withLabelSmoothing("sparse_categorical_crossentropy", 0.1));
+        return m;
+    }
+
     /** The cnn with its hidden Dense frozen (left at its initial weights): its gradient is neither clipped nor released. */
     private static Sequential cnnWithFrozenDense() {
         Sequential m = cnn();
@@ -157,6 +164,11 @@ class GhostClippingTest {
     @Test
     void ghostStepEqualsTheGeneralPathOnAConvNet() {
         ghostEqualsGeneral(GhostClippingTest::cnn, new long[] {7, 7, 1});
+    }
+
+    @Test
+    void ghostStepEqualsTheGeneralPathWithLabelSmoothing() {
+        ghostEqualsGeneral(GhostClippingTest::cnnWithLabelSmoothing, new long[] {7, 7, 1});
     }
 
     @Test
