@@ -244,4 +244,37 @@ class CudaLossTest {
         Reference.assertClose(grads[1], grads[0], 1e-12);
         assertNoGpuLeak(before);
     }
+
+    /** Label smoothing composes existing ops: the smoothed cross-entropies on cuda:0 match the CPU, with gradients. */
+    @Test
+    void labelSmoothedCrossEntropiesOnCudaMatchTheCpu() {
+        gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        int n = 13;
+        int c = 7;
+        double[] x = widen(gaussian(r, n * c));
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) labels[i] = r.nextInt(c);
+        double[] z = uniformD(r, n * c, 0, 1);
+        dev.soma.model.Loss sparse = dev.soma.model.Loss.withLabelSmoothing("sparse_categorical_crossentropy", 0.1).fromLogits();
+        dev.soma.model.Loss binary = dev.soma.model.Loss.withLabelSmoothing("binary_crossentropy", 0.2).fromLogits();
+        double[][] losses = new double[2][];
+        double[][] grads = new double[2][];
+        for (int pass = 0; pass < 2; pass++) {
+            Device dev = pass == 0 ? Device.cpu() : GPU;
+            try (Scope sc = Scope.open()) {
+                Tensor logits = Transfers.to(Tensor.of(x, n, c), dev).setRequiresGrad(true);
+                Tensor a = sparse.compute(logits, Transfers.to(Tensor.ofInts(labels, n), dev));
+                Tensor b = binary.compute(logits, Transfers.to(Tensor.of(z, n, c), dev));
+                Tensor total = a.add(b);
+                total.backward();
+                losses[pass] = new double[] {a.item(), b.item()};
+                grads[pass] = logits.grad().toDoubleArray();
+            }
+        }
+        Reference.assertClose(losses[1], losses[0], 1e-12);
+        Reference.assertClose(grads[1], grads[0], 1e-12);
+        assertNoGpuLeak(before);
+    }
 }
