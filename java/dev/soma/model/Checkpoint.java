@@ -432,6 +432,10 @@ public final class Checkpoint {
         if (!meta.containsKey("optimizer") || !meta.containsKey("compile")) return;
         Map<String, Object> oc = GSON.fromJson(meta.get("optimizer"), MAP);
         Map<String, Object> compile = GSON.fromJson(meta.get("compile"), MAP);
+        List<?> storedLosses = compile.containsKey("losses") ? (List<?>) compile.get("losses") : List.of(compile.get("loss"));
+        for (Object name : storedLosses) {
+            if (!builtInLoss((String) name)) return; // a loss of the user's own: only its name was stored
+        }
         Optimizer opt = optimizer(oc);
         try {
             if (compile.containsKey("losses")) {
@@ -464,6 +468,15 @@ public final class Checkpoint {
         } catch (RuntimeException e) {
             opt.close();
             throw e;
+        }
+    }
+
+    private static boolean builtInLoss(String name) {
+        try {
+            Loss.byName(name);
+            return true;
+        } catch (IllegalArgumentException unknownName) {
+            return false;
         }
     }
 

@@ -70,4 +70,30 @@ class CheckpointTest {
         Files.write(file, new byte[] {1, 2, 3});
         assertThrows(SomaException.class, () -> Checkpoint.load(file));
     }
+
+    /** A loss of the user's own is not stored: the model loads with its weights, uncompiled, as docs/saving.md says. */
+    @Test
+    void aModelWithACustomLossLoadsUncompiled(@TempDir Path dir) throws Exception {
+        Loss halfMse = new Loss() {
+            public String name() { return "half_mse"; }
+            public dev.soma.tensor.Tensor compute(dev.soma.tensor.Tensor p, dev.soma.tensor.Tensor t) {
+                return dev.soma.ops.Losses.meanSquaredError(p, t).mul(0.5);
+            }
+        };
+        var data = TrainingLoopTest.blobs(32, 14);
+        Path file = dir.resolve("custom.safetensors");
+        float[] before;
+        try (Sequential m = new Sequential(new Dense(4, "relu"), new Dense(3))) {
+            m.seed(3).compile(new Adam(0.01), halfMse);
+            m.build(4);
+            try (var p = m.predict(data, 32)) {
+                before = p.toFloatArray();
+            }
+            m.save(file);
+        }
+        try (Model m = Checkpoint.loadModel(file); var p = m.predict(data, 32)) {
+            assertNull(m.loss(), "a custom loss cannot be restored by name");
+            assertArrayEquals(before, p.toFloatArray());
+        }
+    }
 }
