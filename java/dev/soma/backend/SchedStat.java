@@ -11,6 +11,8 @@ import java.io.IOException;
  */
 final class SchedStat {
     private static final File TASKS = new File("/proc/self/task");
+    /** Checked once: where there is no schedstat, the tuner's every window would otherwise throw and catch. */
+    private static final boolean THREAD_FILE = new File("/proc/thread-self/schedstat").canRead();
 
     private SchedStat() {}
 
@@ -37,6 +39,7 @@ final class SchedStat {
 
     /** The calling thread's run-queue wait in ns, or -1 where there is none. */
     static long threadWaitNanos() {
+        if (!THREAD_FILE) return -1;
         long[] t = new long[2];
         return read("/proc/thread-self/schedstat", new byte[96], t) ? t[1] : -1;
     }
