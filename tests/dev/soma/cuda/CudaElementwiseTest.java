@@ -130,6 +130,29 @@ class CudaElementwiseTest {
         assertNoGpuLeak(before);
     }
 
+    /** int32 (ids, masks: Embedding's mask compares ids with 0): every op but division and power, exactly the CPU's. */
+    @ParameterizedTest
+    @EnumSource(value = BinaryOp.class, names = {"DIV", "POW"}, mode = EnumSource.Mode.EXCLUDE)
+    void int32BinaryMatchesTheCpuBackend(BinaryOp op) {
+        Backend gpu = gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        for (Operand[] c : BINARY_CASES) {
+            try (Scope s = Scope.open()) {
+                float[] av = smallInts(r, (int) numel(c[0].shape));
+                float[] bv = smallInts(r, (int) numel(c[1].shape));
+                long[] outShape = Shapes.broadcast("test", c[0].shape, c[1].shape);
+                Tensor ref = Tensor.empty(DType.I32, Device.cpu(), outShape);
+                Backends.cpu().elementwise().binary(op, make(c[0], av, DType.I32, Device.cpu()),
+                        make(c[1], bv, DType.I32, Device.cpu()), ref);
+                Tensor out = Tensor.full(-12345, DType.I32, GPU, outShape); // poisoned
+                gpu.elementwise().binary(op, make(c[0], av, DType.I32, GPU), make(c[1], bv, DType.I32, GPU), out);
+                assertArrayEquals(ref.toIntArray(), out.toIntArray(), op + " int32 " + c[0] + " with " + c[1]);
+            }
+        }
+        assertNoGpuLeak(before);
+    }
+
     /** Domain and parameters of each unary op for the test. */
     private record UnaryCase(double lo, double hi, double p0, double p1) {}
 
