@@ -19,7 +19,8 @@ import java.util.Map;
  * its bucket scaled by this rank's share of the global batch, and when a bucket is complete its sum over the ranks
  * (MPI_Iallreduce) starts while backward goes on. Buckets start strictly in bucket order on every rank, because MPI
  * collectives must be issued in the same order everywhere. After backward every bucket is waited for and copied
- * back into the gradients, which then hold the global batch's gradient on every rank.
+ * back into the gradients, which then hold the global batch's gradient on every rank. The buckets live in host
+ * memory; a GPU gradient is copied there when it is final and back after the all-reduce ({@link HostStaging}).
  *
  * <p>With overlap off ({@code SOMA_DDP_OVERLAP=0}) the same buckets start only after backward: the reference for
  * measuring how much all-reduce time the overlap hides. Owns its buffers: {@link #close()} frees them.
@@ -81,10 +82,6 @@ public final class GradientBuckets implements AutoCloseable {
         Bucket current = null;
         for (int i = params.size() - 1; i >= 0; i--) {
             Tensor p = params.get(i);
-            if (!p.device().isCpu()) {
-                throw new UnsupportedOperationException("data-parallel training: parameter " + p.describe() + " is on "
-                        + p.device() + "; GPU gradients need NCCL, which Soma does not build yet (MPI on CPU only)");
-            }
             if (p.dtype() != DType.F32 && p.dtype() != DType.F64) {
                 throw new IllegalArgumentException("data-parallel training: parameter " + p.describe() + " is not f32/f64");
             }
@@ -209,7 +206,13 @@ public final class GradientBuckets implements AutoCloseable {
                 throw new IllegalStateException("data-parallel training: the gradient " + g.describe() + " of "
                         + s.param.describe() + " is not a contiguous " + b.dtype + " tensor");
             }
-            MpiKernels.soma_mpi_pack(b.dtype.code(), dst, g.address(), s.param.numel(), share);
+            if (g.device().isCpu()) {
+                MpiKernels.soma_mpi_pack(b.dtype.code(), dst, g.address(), s.param.numel(), share);
+            } else {
+                try (Tensor host = dev.soma.backend.Transfers.to(g, Device.cpu())) { // see HostStaging
+                    MpiKernels.soma_mpi_pack(b.dtype.code(), dst, host.address(), s.param.numel(), share);
+                }
+            }
         }
         if (--b.pending == 0) {
             // Start complete buckets in bucket order only (the same order on every rank).
@@ -228,13 +231,17 @@ public final class GradientBuckets implements AutoCloseable {
             Tensor g = s.param.grad();
             if (g == null || g.isClosed()) {
                 // A parameter with no local gradient (this rank had no examples): it gets the global gradient too.
-                try (Tensor zero = Tensor.zeros(s.param.dtype(), Device.cpu(), s.param.shape())) {
+                try (Tensor zero = Tensor.zeros(s.param.dtype(), s.param.device(), s.param.shape())) {
                     s.param.accumulateGrad(zero);
                 }
                 g = s.param.grad();
             }
-            CpuKernels.soma_cpu_copy(g.address(), b.buffer.address() + s.offset * b.dtype.byteSize(),
-                    s.param.numel() * b.dtype.byteSize());
+            long src = b.buffer.address() + s.offset * b.dtype.byteSize();
+            if (g.device().isCpu()) {
+                CpuKernels.soma_cpu_copy(g.address(), src, s.param.numel() * b.dtype.byteSize());
+            } else {
+                HostStaging.writeBack(b.dtype, src, s.param.numel(), g);
+            }
         }
     }
 

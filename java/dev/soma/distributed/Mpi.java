@@ -18,8 +18,9 @@ import java.util.List;
  *
  * <p>Every collective is non-blocking inside and waited for with a bound ({@code SOMA_DIST_TIMEOUT} seconds, 300 by
  * default): when a peer died or hangs, the wait ends with a {@link DistributedException} naming this rank and the
- * operation instead of a silent hang. Buffers are CPU tensors, contiguous, f32 or f64 (all-reduce) or any dtype
- * (broadcast); GPU tensors need NCCL, which is not built yet.
+ * operation instead of a silent hang. Buffers are contiguous tensors, f32 or f64 (all-reduce) or any dtype
+ * (broadcast; f32, f64 or int32 on a GPU). GPU tensors are staged through host memory ({@link HostStaging}); NCCL,
+ * which would keep them on the device, is not built yet.
  */
 public final class Mpi {
     private static Mpi world;
@@ -188,8 +189,12 @@ public final class Mpi {
         return new Request(slot[0], what);
     }
 
-    /** Sums {@code t} (a contiguous CPU f32/f64 tensor) over every rank, in place. */
+    /**
+     * Sums {@code t} (a contiguous f32/f64 tensor) over every rank, in place. A GPU tensor goes through host memory
+     * (copied out, reduced, copied back), as Gloo serves CUDA tensors; NCCL would keep it on the device.
+     */
     public void allreduceSum(Tensor t) {
+        if (stagedThroughHost(t, "allreduce", this::allreduceSum)) return;
         requireCpuContiguous(t, "allreduce");
         iallreduceSum(t.dtype(), t.address(), t.numel(), () -> "all-reduce of " + t.describe()).await();
     }
@@ -205,8 +210,9 @@ public final class Mpi {
         }
     }
 
-    /** Overwrites {@code t} (contiguous, CPU) on every rank with rank {@code root}'s values. */
+    /** Overwrites {@code t} (contiguous; a GPU tensor goes through host memory) on every rank with rank {@code root}'s values. */
     public void broadcast(Tensor t, int root) {
+        if (stagedThroughHost(t, "broadcast", host -> broadcast(host, root))) return;
         requireCpuContiguous(t, "broadcast");
         if (root < 0 || root >= size) throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of " + size);
         int[] slot = new int[1];
@@ -242,14 +248,29 @@ public final class Mpi {
     }
 
     private void requireCpuContiguous(Tensor t, String op) {
+        requireContiguous(t, op);
+        if (!t.device().isCpu()) throw new IllegalStateException(op + ": " + t.describe() + " reached MPI on " + t.device());
+    }
+
+    private void requireContiguous(Tensor t, String op) {
         requireOpen(op);
         if (t == null) throw new IllegalArgumentException(op + ": the tensor is null");
         t.checkOpen(op);
-        if (!t.device().isCpu()) {
-            throw new UnsupportedOperationException(op + ": " + t.describe() + " is on " + t.device() + "; collectives on "
-                    + "GPU memory need NCCL, which Soma does not build yet (only MPI on CPU tensors)");
-        }
         if (!t.isContiguous()) throw new IllegalArgumentException(op + ": " + t.describe() + " is not contiguous");
+    }
+
+    /**
+     * For a tensor off the CPU: runs {@code collective} on a host copy and writes the result back, and returns true;
+     * false for a CPU tensor (the caller runs the collective on it directly).
+     */
+    private boolean stagedThroughHost(Tensor t, String op, java.util.function.Consumer<Tensor> collective) {
+        requireContiguous(t, op);
+        if (t.device().isCpu()) return false;
+        try (Tensor host = dev.soma.backend.Transfers.to(t, Device.cpu())) {
+            collective.accept(host);
+            HostStaging.writeBack(host, t);
+        }
+        return true;
     }
 
     private void check(int rc, java.util.function.Supplier<String> what) {

@@ -24,10 +24,6 @@ final class GanDataParallel implements AutoCloseable {
 
     GanDataParallel(GanTrainer trainer, int examples, int batchPerRank, long seed) {
         Model g = trainer.generator(), d = trainer.discriminator();
-        if (!g.device().isCpu() || !d.device().isCpu()) {
-            throw new UnsupportedOperationException("GanTrainer: data-parallel training on " + g.device() + " needs NCCL, "
-                    + "which Soma does not build yet; data-parallel training runs on the CPU over MPI only");
-        }
         this.trainer = trainer;
         this.mpi = Mpi.world();
         this.sampler = new DistributedSampler(examples, batchPerRank, mpi.size(), true, seed);

@@ -577,10 +577,6 @@ public abstract class Model implements AutoCloseable {
             throw new UnsupportedOperationException("fit: data-parallel training cannot be combined with DP-SGD "
                     + "(FitOptions.privacy) yet");
         }
-        if (options.dataParallel && !device.isCpu()) {
-            throw new UnsupportedOperationException("fit: data-parallel training on " + device + " needs NCCL, which "
-                    + "Soma does not build yet; data-parallel training runs on the CPU over MPI only");
-        }
         checkPrecision("fit", options.precision);
         if (options.weightAverageDecay >= 0 && options.resumeFrom != null) {
             throw new UnsupportedOperationException("fit: resumeFrom cannot be combined with weightAverage yet: a "

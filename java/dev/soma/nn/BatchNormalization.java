@@ -80,10 +80,6 @@ public final class BatchNormalization extends Layer {
      * mean; the result does not depend on it otherwise.
      */
     private Tensor synchronizedCall(Tensor x, int[] axes, dev.soma.distributed.SyncBatchNorm sync) {
-        if (!x.device().isCpu()) {
-            throw new UnsupportedOperationException(name() + ": synchronised batch normalisation on " + x.device()
-                    + " needs NCCL, which Soma does not build yet (MPI on CPU tensors only)");
-        }
         long channels = x.size(x.ndim() - 1);
         Tensor shift;
         try (GradMode.Guard g = GradMode.disable()) {

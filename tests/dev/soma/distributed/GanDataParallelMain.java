@@ -60,6 +60,12 @@ public final class GanDataParallelMain {
 
     /** Trains case {@code c}; models seeded with {@code modelSeed} (rank 0's weights win when data-parallel). */
     static History train(String c, boolean dataParallel, long modelSeed, Path weightsPattern) throws Exception {
+        return train(c, dataParallel, modelSeed, weightsPattern, dev.soma.tensor.Device.cpu());
+    }
+
+    /** {@link #train(String, boolean, long, Path)} with both models on {@code device}. */
+    static History train(String c, boolean dataParallel, long modelSeed, Path weightsPattern, dev.soma.tensor.Device device)
+            throws Exception {
         int k = c.equals("k2") ? 2 : 1;
         int examples = c.equals("k2") ? 65 : 89;
         boolean bn = c.startsWith("bn");
@@ -69,6 +75,8 @@ public final class GanDataParallelMain {
              Sequential d = new Sequential(new Dense(8, "leaky_relu"), new Dense(1, "sigmoid"))) {
             g.dtype(DType.F64).seed(modelSeed).build(LATENT);
             d.dtype(DType.F64).seed(modelSeed + 1).build(FEATURES);
+            g.to(device);
+            d.to(device);
             History h;
             try (GanTrainer gan = new GanTrainer(g, new SGD(0.05, 0.9, false), d, new SGD(0.05, 0.9, false), LATENT)
                     .discriminatorSteps(k).dtype(DType.F64).seed(5).dataParallel(dataParallel)

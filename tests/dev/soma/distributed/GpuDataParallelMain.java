@@ -1,0 +1,76 @@
+package dev.soma.distributed;
+
+import dev.soma.backend.Backends;
+import dev.soma.memory.Scope;
+import dev.soma.model.Sequential;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * One rank of GpuDataParallelTest's 2-rank job: the collectives on cuda:0 tensors (staged through host memory), then
+ * each equivalence case trained data-parallel on cuda:0, its weights written to {@code <out>/<case>-<dtype>-rank<r>.bin}.
+ * Then synchronised batch normalisation and a GAN with it (SyncBatchNormMain's and GanDataParallelMain's "bn" cases)
+ * on cuda:0. Each rank starts from a different seed, so equal weights prove rank 0's broadcast. Prints "ok ..." lines.
+ */
+public final class GpuDataParallelMain {
+    static final Device GPU = Device.cuda(0);
+    /** The cases: every model in f64, the CNN in f32 too. */
+    static final List<String> CASES = List.of("cnn-float64", "lstm-float64", "attention-float64", "cnn-float32");
+
+    public static void main(String[] args) throws Exception {
+        Path out = Path.of(args[0]);
+        Mpi mpi = Mpi.world();
+        int rank = mpi.rank(), size = mpi.size();
+        collectives(mpi);
+        for (String c : CASES) {
+            String name = c.substring(0, c.indexOf('-'));
+            DType dtype = c.endsWith("float64") ? DType.F64 : DType.F32;
+            try (Scope s = Scope.open(); Sequential m = EquivalenceCases.model(name, dtype, 100 + rank)) {
+                m.to(GPU);
+                m.fit(EquivalenceCases.data(name), EquivalenceCases.options(EquivalenceCases.BATCH_PER_RANK, true));
+                if (!m.params().get(0).value().device().equals(GPU)) throw new AssertionError("trained off the GPU");
+                EquivalenceCases.writeWeights(m, out.resolve(c + "-rank" + rank + ".bin"));
+            }
+        }
+        // Synchronised batch normalisation (its statistics all-reduced from cuda:0), and a GAN with it.
+        try (Scope s = Scope.open(); Sequential m = SyncBatchNormMain.model(100 + rank)) {
+            m.to(GPU);
+            m.fit(SyncBatchNormMain.data(), SyncBatchNormMain.options(SyncBatchNormMain.BATCH_PER_RANK, true).syncBatchNorm(true));
+            EquivalenceCases.writeWeights(m, out.resolve("bn-sync-rank" + rank + ".bin"));
+        }
+        try (Scope s = Scope.open()) {
+            GanDataParallelMain.train("bn", true, 100 + rank, out.resolve("gan-bn-%s-rank" + rank + ".bin"), GPU);
+        }
+        System.out.println("ok rank " + rank + " of " + size + " trained " + CASES + " on " + GPU + ", live bytes "
+                + Backends.get(GPU).pool().stats().allocatedBytes() + " (gpu) "
+                + Backends.cpu().pool().stats().allocatedBytes() + " (cpu)");
+        mpi.finish();
+    }
+
+    private static void collectives(Mpi mpi) {
+        int rank = mpi.rank(), size = mpi.size();
+        try (Scope s = Scope.open()) {
+            for (DType dt : List.of(DType.F64, DType.F32)) {
+                int n = 1000;
+                double[] v = new double[n];
+                for (int i = 0; i < n; i++) v[i] = (rank + 1.0) * (i + 1);
+                Tensor t = Tensor.of(v, n).to(dt).to(GPU);
+                mpi.allreduceSum(t);
+                if (!t.device().equals(GPU)) throw new AssertionError("the all-reduce moved the tensor");
+                double[] got = t.to(DType.F64).toDoubleArray();
+                for (int i = 0; i < n; i++) {
+                    double want = (i + 1.0) * size * (size + 1) / 2;
+                    if (got[i] != want) throw new AssertionError(dt + " all-reduce on " + GPU + ": element " + i + " " + got[i]);
+                }
+            }
+            Tensor b = Tensor.full(rank, DType.F64, GPU, 3, 5);
+            mpi.broadcast(b, size - 1);
+            for (double d : b.toDoubleArray()) if (d != size - 1) throw new AssertionError("broadcast on " + GPU + ": " + d);
+        }
+        if (rank == 0) System.out.println("ok collectives on " + GPU);
+    }
+}
