@@ -126,7 +126,7 @@ final class TrainCommand implements Callable<Integer> {
     String ganLoss;
 
     @Option(names = "--label-smoothing", defaultValue = "0", description = "gan: one-sided on the discriminator's real "
-            + "targets, e.g. 0.1; image classifiers: targets (1 - s)·one-hot + s/10, kept in the checkpoint's loss")
+            + "targets, e.g. 0.1; image classifiers: targets (1 - s)·one-hot + s/classes, kept in the checkpoint's loss")
     double labelSmoothing;
 
     @Option(names = "--d-steps", defaultValue = "1", description = "gan only: discriminator updates per generator update")
