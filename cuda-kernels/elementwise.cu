@@ -9,6 +9,7 @@
 
 #include <cuda_runtime.h>
 #include <cstdint>
+#include <type_traits>
 
 namespace {
 using namespace soma_cuda;
@@ -110,30 +111,13 @@ int binary_typed(int op, const Geometry<2>& g, const void* a, const void* b, voi
     case SOMA_ADD: return launch_binary<T, Add<T>>(g, pa, pb, po, s);
     case SOMA_SUB: return launch_binary<T, Sub<T>>(g, pa, pb, po, s);
     case SOMA_MUL: return launch_binary<T, Mul<T>>(g, pa, pb, po, s);
-    case SOMA_DIV: return launch_binary<T, Div<T>>(g, pa, pb, po, s);
-    case SOMA_POW: return launch_binary<T, Pow<T>>(g, pa, pb, po, s);
-    case SOMA_MAXIMUM: return launch_binary<T, Maximum<T>>(g, pa, pb, po, s);
-    case SOMA_MINIMUM: return launch_binary<T, Minimum<T>>(g, pa, pb, po, s);
-    case SOMA_EQ: return launch_binary<T, Eq<T>>(g, pa, pb, po, s);
-    case SOMA_NE: return launch_binary<T, Ne<T>>(g, pa, pb, po, s);
-    case SOMA_LT: return launch_binary<T, Lt<T>>(g, pa, pb, po, s);
-    case SOMA_LE: return launch_binary<T, Le<T>>(g, pa, pb, po, s);
-    case SOMA_GT: return launch_binary<T, Gt<T>>(g, pa, pb, po, s);
-    case SOMA_GE: return launch_binary<T, Ge<T>>(g, pa, pb, po, s);
-    default: return static_cast<int>(cudaErrorInvalidValue);
-  }
-}
-
-// int32 (ids, masks): what the CPU backend has for it, so no division or power (Java refuses those for ints).
-int binary_i32(int op, const Geometry<2>& g, const void* a, const void* b, void* out, cudaStream_t s) {
-  using T = int32_t;
-  auto pa = static_cast<const T*>(a);
-  auto pb = static_cast<const T*>(b);
-  auto po = static_cast<T*>(out);
-  switch (op) {
-    case SOMA_ADD: return launch_binary<T, Add<T>>(g, pa, pb, po, s);
-    case SOMA_SUB: return launch_binary<T, Sub<T>>(g, pa, pb, po, s);
-    case SOMA_MUL: return launch_binary<T, Mul<T>>(g, pa, pb, po, s);
+    // int32 (ids, masks) has what the CPU backend has for it: no division or power (Java refuses those for ints).
+    case SOMA_DIV:
+      if constexpr (std::is_floating_point<T>::value) return launch_binary<T, Div<T>>(g, pa, pb, po, s);
+      return static_cast<int>(cudaErrorInvalidValue);
+    case SOMA_POW:
+      if constexpr (std::is_floating_point<T>::value) return launch_binary<T, Pow<T>>(g, pa, pb, po, s);
+      return static_cast<int>(cudaErrorInvalidValue);
     case SOMA_MAXIMUM: return launch_binary<T, Maximum<T>>(g, pa, pb, po, s);
     case SOMA_MINIMUM: return launch_binary<T, Minimum<T>>(g, pa, pb, po, s);
     case SOMA_EQ: return launch_binary<T, Eq<T>>(g, pa, pb, po, s);
@@ -518,7 +502,7 @@ int soma_cuda_binary(int op, int dtype, int ndim, const int64_t* shape, const vo
   switch (dtype) {
     case SOMA_F32: return binary_typed<float>(op, g, a, b, out, as_stream(stream));
     case SOMA_F64: return binary_typed<double>(op, g, a, b, out, as_stream(stream));
-    case SOMA_I32: return binary_i32(op, g, a, b, out, as_stream(stream));
+    case SOMA_I32: return binary_typed<int32_t>(op, g, a, b, out, as_stream(stream));
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
