@@ -65,19 +65,7 @@ public final class DataParallelMain {
     private static void collectives(Mpi mpi) {
         int rank = mpi.rank(), size = mpi.size();
         try (Scope s = Scope.open()) {
-            // all-reduce f64 and f32: element i of rank r holds (r + 1) * (i + 1), so the sum is (i + 1) * size(size+1)/2.
-            for (DType dt : List.of(DType.F64, DType.F32)) {
-                int n = 1000;
-                double[] v = new double[n];
-                for (int i = 0; i < n; i++) v[i] = (rank + 1.0) * (i + 1);
-                Tensor t = Tensor.of(v, n).to(dt);
-                mpi.allreduceSum(t);
-                double[] got = t.to(DType.F64).toDoubleArray();
-                for (int i = 0; i < n; i++) {
-                    double want = (i + 1.0) * size * (size + 1) / 2;
-                    if (got[i] != want) throw new AssertionError(dt + " all-reduce: element " + i + " " + got[i] + " != " + want);
-                }
-            }
+            allreduceAndBroadcast(mpi, Device.cpu());
             // several non-blocking all-reduces in flight at once, finished out of order
             List<Tensor> ts = new ArrayList<>();
             List<Mpi.Request> rs = new ArrayList<>();
@@ -91,10 +79,6 @@ public final class DataParallelMain {
                 double want = (double) size * (size - 1) / 2 + (double) k * size;
                 for (float f : ts.get(k).toFloatArray()) if (f != want) throw new AssertionError("iallreduce " + k + ": " + f);
             }
-            // broadcast from the last rank
-            Tensor b = Tensor.full(rank, DType.F64, Device.cpu(), 3, 5);
-            mpi.broadcast(b, size - 1);
-            for (double d : b.toDoubleArray()) if (d != size - 1) throw new AssertionError("broadcast: " + d);
             mpi.barrier();
             double[] logs = {rank, 2.5};
             mpi.allreduceSum(logs);
@@ -108,5 +92,31 @@ public final class DataParallelMain {
             refuses(IllegalArgumentException.class, () -> mpi.iallreduceSum(DType.F32, 0, 4, "null buffer"), "null");
         }
         if (rank == 0) System.out.println("ok collectives");
+    }
+
+    /**
+     * All-reduce in f64 and f32 (element i of rank r holds (r + 1) * (i + 1), so the sum is (i + 1) * size(size+1)/2)
+     * and a broadcast from the last rank, of tensors on {@code device}; the results stay there.
+     */
+    static void allreduceAndBroadcast(Mpi mpi, Device device) {
+        int rank = mpi.rank(), size = mpi.size();
+        for (DType dt : List.of(DType.F64, DType.F32)) {
+            int n = 1000;
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) v[i] = (rank + 1.0) * (i + 1);
+            Tensor t = Tensor.of(v, n).to(dt).to(device);
+            mpi.allreduceSum(t);
+            if (!t.device().equals(device)) throw new AssertionError("the all-reduce moved the tensor off " + device);
+            double[] got = t.to(DType.F64).toDoubleArray();
+            for (int i = 0; i < n; i++) {
+                double want = (i + 1.0) * size * (size + 1) / 2;
+                if (got[i] != want) {
+                    throw new AssertionError(dt + " all-reduce on " + device + ": element " + i + " " + got[i] + " != " + want);
+                }
+            }
+        }
+        Tensor b = Tensor.full(rank, DType.F64, device, 3, 5);
+        mpi.broadcast(b, size - 1);
+        for (double d : b.toDoubleArray()) if (d != size - 1) throw new AssertionError("broadcast on " + device + ": " + d);
     }
 }

@@ -5,7 +5,6 @@ import dev.soma.memory.Scope;
 import dev.soma.model.Sequential;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
-import dev.soma.tensor.Tensor;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -52,25 +51,9 @@ public final class GpuDataParallelMain {
     }
 
     private static void collectives(Mpi mpi) {
-        int rank = mpi.rank(), size = mpi.size();
         try (Scope s = Scope.open()) {
-            for (DType dt : List.of(DType.F64, DType.F32)) {
-                int n = 1000;
-                double[] v = new double[n];
-                for (int i = 0; i < n; i++) v[i] = (rank + 1.0) * (i + 1);
-                Tensor t = Tensor.of(v, n).to(dt).to(GPU);
-                mpi.allreduceSum(t);
-                if (!t.device().equals(GPU)) throw new AssertionError("the all-reduce moved the tensor");
-                double[] got = t.to(DType.F64).toDoubleArray();
-                for (int i = 0; i < n; i++) {
-                    double want = (i + 1.0) * size * (size + 1) / 2;
-                    if (got[i] != want) throw new AssertionError(dt + " all-reduce on " + GPU + ": element " + i + " " + got[i]);
-                }
-            }
-            Tensor b = Tensor.full(rank, DType.F64, GPU, 3, 5);
-            mpi.broadcast(b, size - 1);
-            for (double d : b.toDoubleArray()) if (d != size - 1) throw new AssertionError("broadcast on " + GPU + ": " + d);
+            DataParallelMain.allreduceAndBroadcast(mpi, GPU);
         }
-        if (rank == 0) System.out.println("ok collectives on " + GPU);
+        if (mpi.rank() == 0) System.out.println("ok collectives on " + GPU);
     }
 }
