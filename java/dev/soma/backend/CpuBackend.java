@@ -29,7 +29,32 @@ public final class CpuBackend implements Backend {
     CpuBackend() {
         NativeLibraries.cpu();
         pool = new CachingPool(new CpuAllocator());
+        pool.setReleaseThreshold(poolReleaseThreshold());
         LoadAwareWaiting.start();
+    }
+
+    /**
+     * Where the CPU pool gives its cache back before growing: half the machine's (or the container's) memory, or
+     * {@code -Dsoma.cpu.poolReleaseGiB}. Host allocations never fail on Linux, so without it a run whose batch sizes
+     * vary (DP-SGD's Poisson batches) kept every size's segments until the OOM killer ended the JVM.
+     */
+    static long poolReleaseThreshold() {
+        String gib = System.getProperty("soma.cpu.poolReleaseGiB");
+        if (gib != null) {
+            double v;
+            try {
+                v = Double.parseDouble(gib);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("-Dsoma.cpu.poolReleaseGiB must be a number of GiB, got '" + gib + "'");
+            }
+            if (!(v > 0)) throw new IllegalArgumentException("-Dsoma.cpu.poolReleaseGiB must be > 0, got " + gib);
+            return (long) Math.min(v * (1L << 30), Long.MAX_VALUE);
+        }
+        var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun && sun.getTotalMemorySize() > 0) {
+            return sun.getTotalMemorySize() / 2;
+        }
+        return Long.MAX_VALUE;
     }
 
     @Override

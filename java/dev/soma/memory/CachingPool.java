@@ -123,6 +123,7 @@ public final class CachingPool {
     private long cacheHits;
     private long oomRetries;
     private long limit = Long.MAX_VALUE;
+    private long releaseThreshold = Long.MAX_VALUE;
 
     /** A pool whose blocks are used on one stream only (the CPU): {@link #recordStream} is refused. */
     public CachingPool(NativeAllocator allocator) {
@@ -289,6 +290,17 @@ public final class CachingPool {
         }
     }
 
+    /**
+     * Reserved bytes beyond which a new segment is taken only after every wholly free cached segment has been given
+     * back (as PyTorch's {@code garbage_collection_threshold}); unlike {@link #setLimit} it never refuses a request.
+     * Requests of sizes the cache has not seen (a larger batch) otherwise add segments while stale ones stay cached.
+     * {@code Long.MAX_VALUE} (the default) turns it off.
+     */
+    public synchronized void setReleaseThreshold(long bytes) {
+        if (bytes < 0) throw new IllegalArgumentException("pool[" + deviceName() + "]: release threshold " + bytes + " < 0");
+        releaseThreshold = bytes;
+    }
+
     /** Caps reserved bytes (for tests and for sharing a device); {@code Long.MAX_VALUE} removes the cap. */
     public synchronized void setLimit(long bytes) {
         limit = bytes;
@@ -325,6 +337,9 @@ public final class CachingPool {
     private Block newSegmentBlock(boolean small, long size, long stream) {
         long segmentSize = small ? SMALL_SEGMENT : size < MID_LIMIT ? MID_SEGMENT : roundUp(size, LARGE_ROUND);
         long address = 0;
+        // Above the threshold the cache goes back first: on the CPU, where allocation never fails (the kernel
+        // overcommits and its OOM killer strikes later), this is the only point where stale segments are freed.
+        if (reserved + segmentSize > releaseThreshold) emptyCache();
         if (reserved + segmentSize <= limit) address = allocator.allocate(segmentSize);
         if (address == 0) {
             oomRetries++;

@@ -44,6 +44,34 @@ class CachingPoolTest {
         }
     }
 
+    /**
+     * Ever larger requests (record Poisson batches) each need a new segment; past the release threshold the stale
+     * ones go back first, below it they stay cached. Without a threshold all of them stay.
+     */
+    @Test
+    void aReleaseThresholdGivesStaleSegmentsBackBeforeGrowing() {
+        long mib = 1L << 20;
+        for (long threshold : new long[] {Long.MAX_VALUE, 100 * mib}) {
+            FakeAllocator fake = new FakeAllocator();
+            CachingPool pool = new CachingPool(fake);
+            pool.setReleaseThreshold(threshold);
+            for (int i = 0; i < 10; i++) pool.release(pool.allocate((40 + 2 * i) * mib, 0));
+            long sum = 0;
+            for (int i = 0; i < 10; i++) sum += (40 + 2 * i) * mib;
+            if (threshold == Long.MAX_VALUE) {
+                assertEquals(sum, pool.stats().reservedBytes(), "every size's segment stays cached");
+                assertEquals(0, pool.stats().nativeFrees());
+            } else {
+                // A request that would take reserved past 100 MiB first frees what is cached (nine segments in all).
+                assertEquals(58 * mib, pool.stats().reservedBytes());
+                assertEquals(58 * mib, fake.inUse);
+                assertEquals(9, pool.stats().nativeFrees());
+                assertTrue(pool.stats().peakReservedBytes() <= 100 * mib, pool.stats().toString());
+            }
+            assertEquals(0, pool.stats().allocatedBytes());
+        }
+    }
+
     @Test
     void reusesFreedBlocksWithoutNativeCalls() {
         FakeAllocator fake = new FakeAllocator();

@@ -1,0 +1,30 @@
+package dev.soma.backend;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The CPU pool's release threshold: half the machine's memory by default, -Dsoma.cpu.poolReleaseGiB otherwise. */
+class CpuPoolReleaseThresholdTest {
+    private static final String KEY = "soma.cpu.poolReleaseGiB";
+
+    @Test
+    void defaultsToHalfTheMachinesMemoryAndTakesTheProperty() {
+        String before = System.getProperty(KEY);
+        try {
+            System.clearProperty(KEY);
+            var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            assertEquals(os.getTotalMemorySize() / 2, CpuBackend.poolReleaseThreshold());
+            System.setProperty(KEY, "1.5");
+            assertEquals(3L << 29, CpuBackend.poolReleaseThreshold());
+            for (String bad : new String[] {"lots", "0", "-2", "NaN"}) {
+                System.setProperty(KEY, bad);
+                var e = assertThrows(IllegalArgumentException.class, CpuBackend::poolReleaseThreshold);
+                assertTrue(e.getMessage().contains(KEY) && e.getMessage().contains(bad), e.getMessage());
+            }
+        } finally {
+            if (before == null) System.clearProperty(KEY);
+            else System.setProperty(KEY, before);
+        }
+    }
+}
