@@ -159,12 +159,22 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dp-delta", defaultValue = "1e-5", description = "DP-SGD: the delta at which epsilon is reported (default ${DEFAULT-VALUE})")
     double dpDelta;
 
+    @Option(names = "--dp-physical-batch", description = "DP-SGD: at most N examples per forward and backward; a larger "
+            + "sampled batch runs in parts (same result and epsilon, the memory of one part), e.g. 1024 at batch 4096")
+    Integer dpPhysicalBatch;
+
     @Option(names = "--sync-bn", description = "data-parallel runs (soma launch, mpirun): BatchNormalization statistics "
             + "over the examples of all ranks, as one process with the global batch (the DCGAN's generator has it)")
     boolean syncBn;
 
     /** The DP-SGD settings of --dp-noise/--dp-clip/--dp-delta (null without them), checked before any data loads. */
     PrivacySettings privacy() {
+        if (dpPhysicalBatch != null && dpPhysicalBatch < 1) {
+            throw new IllegalArgumentException("train: --dp-physical-batch must be >= 1, got " + dpPhysicalBatch);
+        }
+        if (dpPhysicalBatch != null && dpNoise == null && dpClip == null) {
+            throw new IllegalArgumentException("train: --dp-physical-batch belongs to DP-SGD; give --dp-noise and --dp-clip");
+        }
         if (dpNoise == null && dpClip == null) return null;
         if (dpNoise == null || dpClip == null) {
             throw new IllegalArgumentException("train: DP-SGD needs both --dp-noise and --dp-clip, got "
@@ -289,6 +299,7 @@ final class TrainCommand implements Callable<Integer> {
             LastIterate lastIterate = ema == null ? null : new LastIterate(epochs);
             if (ema != null) options.weightAverage(ema).callbacks(lastIterate);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
+            if (dpPhysicalBatch != null) options.privacyPhysicalBatch(dpPhysicalBatch);
             if (mpi != null) {
                 options.dataParallel(true).syncBatchNorm(syncBn);
                 console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%n",

@@ -18,6 +18,7 @@ public final class FitOptions {
     int verbose = 1;
     final List<Callback> callbacks = new ArrayList<>();
     dev.soma.privacy.PrivacySettings privacy;
+    int privacyPhysicalBatch = Integer.MAX_VALUE;
     TrainingPerturbation perturbation;
     boolean dataParallel;
     dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
@@ -92,6 +93,16 @@ public final class FitOptions {
      */
     public FitOptions privacy(double noiseMultiplier, double maxGradNorm, double delta) {
         privacy = new dev.soma.privacy.PrivacySettings(noiseMultiplier, maxGradNorm, delta);
+        return this;
+    }
+
+    /**
+     * DP-SGD's physical batch: at most {@code examples} examples per forward and backward, a larger Poisson sample
+     * taken in parts (Opacus' max_physical_batch_size). The clipped sum and ε are the same; the memory is one part's.
+     */
+    public FitOptions privacyPhysicalBatch(int examples) {
+        if (examples < 1) throw new IllegalArgumentException("fit privacy: the physical batch must be >= 1 example, got " + examples);
+        privacyPhysicalBatch = examples;
         return this;
     }
 

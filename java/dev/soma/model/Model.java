@@ -600,7 +600,7 @@ public abstract class Model implements AutoCloseable {
         // A resumed run continues the accountant a checkpoint kept; without one, its epochs are re-accounted.
         dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
                 options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch,
-                initialEpoch > 0 ? privacyState : null);
+                initialEpoch > 0 ? privacyState : null).physicalBatch(options.privacyPhysicalBatch);
         if (initialEpoch == 0 || options.privacy == null) privacyState = null;
         dev.soma.distributed.Mpi mpi = options.dataParallel ? dev.soma.distributed.Mpi.world() : null;
         dev.soma.distributed.DistributedSampler sampler = mpi == null ? null : new dev.soma.distributed.DistributedSampler(

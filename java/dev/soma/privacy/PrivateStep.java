@@ -37,6 +37,7 @@ public final class PrivateStep {
     private boolean lastStepGhost;
     private double[] lastNorms;
     private GhostNorms.Method method = GhostNorms.Method.AUTO;
+    private int physicalBatch = Integer.MAX_VALUE;
     // Set while this thread runs a private step's forward and backward passes (see refuseBatchStatistics).
     private static final ThreadLocal<Boolean> PER_EXAMPLE = ThreadLocal.withInitial(() -> false);
 
@@ -113,7 +114,7 @@ public final class PrivateStep {
                 sums[i] = Tensor.zeros(p.dtype(), p.device(), p.shape()).keep();
             }
             boolean ghost = !ghostUnsupported && device.isCpu() && sample.length > 0
-                    && ghostSums(data, sample, params, device, loss, sums);
+                    && ghostSumsInParts(data, sample, params, device, loss, sums);
             lastStepGhost = ghost;
             if (!ghost) for (int idx : sample) {
                 try (Scope s = Scope.open()) {
@@ -146,12 +147,39 @@ public final class PrivateStep {
     }
 
     /**
+     * The ghost-norm path over the sample in parts of at most {@link #physicalBatch} examples (Opacus' physical
+     * batches): each example's clipped gradient does not depend on the others, so the parts' sums add up to the whole
+     * sample's, and the peak memory is that of one part. False (sums zero) where the ghost path does not apply.
+     */
+    private boolean ghostSumsInParts(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
+                                     ExampleLoss loss, Tensor[] sums) {
+        double[] norms = new double[sample.length];
+        for (int start = 0; start < sample.length; start += physicalBatch) {
+            int[] part = java.util.Arrays.copyOfRange(sample, start, (int) Math.min(sample.length, (long) start + physicalBatch));
+            double[] partNorms = ghostSums(data, part, params, device, loss, sums);
+            if (partNorms == null) {
+                // The model decides this, so it happens on the first part; fresh zero sums anyway, for the general path.
+                for (int i = 0; i < sums.length; i++) {
+                    Tensor old = sums[i];
+                    sums[i] = Tensor.zeros(old.dtype(), old.device(), old.shape()).keep();
+                    old.close();
+                }
+                return false;
+            }
+            System.arraycopy(partNorms, 0, norms, start, part.length);
+        }
+        lastNorms = norms;
+        return true;
+    }
+
+    /**
      * The ghost-norm path (Li et al. 2021): one forward and backward of the whole sample with a {@link GhostTape} open,
      * each example's gradient norm from the layers' inputs and output gradients, then the clip-weighted sum of
-     * per-example gradients formed directly per layer. False (sums untouched) when some trainable parameter lies
-     * outside the tape's layers or a layer is called twice; the general path then runs, now and for later steps.
+     * per-example gradients formed directly per layer; returns each example's gradient norm. Null (sums untouched)
+     * when some trainable parameter lies outside the tape's layers or a layer is called twice; the general path then
+     * runs, now and for later steps.
      */
-    private boolean ghostSums(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
+    private double[] ghostSums(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
                               ExampleLoss loss, Tensor[] sums) {
         for (Tensor p : params) p.zeroGrad();
         try (Scope s = Scope.open(); GhostTape tape = GhostTape.open(method)) {
@@ -164,14 +192,14 @@ public final class PrivateStep {
             for (Tensor p : params) outside |= !covered.contains(p);
             if (outside || !shared.isEmpty() || !l.requiresGrad()) {
                 ghostUnsupported = true;
-                return false;
+                return null;
             }
             l.backward();
             for (Tensor p : params) {
                 if (p.grad() != null) { // reached by a path the tape does not see
                     for (Tensor q : params) q.zeroGrad();
                     ghostUnsupported = true;
-                    return false;
+                    return null;
                 }
             }
             // The loss is the batch mean: example i's own gradient is B times its share of this backward's.
@@ -184,14 +212,14 @@ public final class PrivateStep {
                 double norm = b * Math.sqrt(Math.max(norms2[i], 0));
                 weights[i] = b * Math.min(1.0, settings.maxGradNorm() / (norm + 1e-6)); // Opacus' clip factor
             }
-            lastNorms = norms2;
-            for (int i = 0; i < b; i++) lastNorms[i] = b * Math.sqrt(Math.max(norms2[i], 0));
+            double[] norms = new double[b];
+            for (int i = 0; i < b; i++) norms[i] = b * Math.sqrt(Math.max(norms2[i], 0));
             Tensor w = Tensor.of(weights, b).to(params.get(0).dtype()).to(device);
             java.util.Map<Tensor, Tensor> byParam = new java.util.IdentityHashMap<>();
             for (int i = 0; i < params.size(); i++) byParam.put(params.get(i), sums[i]);
             tape.addWeighted(w, byParam);
+            return norms;
         }
-        return true;
     }
 
     /**
@@ -222,6 +250,16 @@ public final class PrivateStep {
     /** The per-example gradient norms (before clipping) of the last ghost-norm step, for tests. */
     public double[] lastGhostNorms() {
         return lastNorms == null ? null : lastNorms.clone();
+    }
+
+    /**
+     * The most examples one ghost-path forward and backward holds (Opacus' max_physical_batch_size): a larger sample
+     * runs in parts, with the same clipped sum and the memory of one part. Unlimited by default.
+     */
+    public PrivateStep physicalBatch(int examples) {
+        if (examples < 1) throw new IllegalArgumentException("DP-SGD: the physical batch must be >= 1 example, got " + examples);
+        this.physicalBatch = examples;
+        return this;
     }
 
     /** Forces a way of forming ghost norms, or the general path ({@code null}), for tests and benchmarks. */

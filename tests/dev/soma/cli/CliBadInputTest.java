@@ -65,6 +65,8 @@ class CliBadInputTest {
         refused(a("train", "cnn", "--lr-schedule", "exponential"), "--lr-schedule", "exponential");
         refused(a("train", "gan", "--d-steps", "0"), "--d-steps");
         refused(a("train", "gan", "--label-smoothing", "1.5"), "--label-smoothing");
+        refused(a("train", "cnn", "--dp-noise", "1", "--dp-clip", "1", "--dp-physical-batch", "0"), "--dp-physical-batch", "0");
+        refused(a("train", "cnn", "--dp-physical-batch", "256"), "--dp-physical-batch", "--dp-noise");
         refused(a("train", "lstm", "--max-length", "0"), "--max-length");
         refused(a("train", "lstm", "--vocabulary", "1"), "--vocabulary");
         refused(a("train", "charlm", "--context", "0"), "--context");

@@ -111,9 +111,16 @@ class GhostClippingTest {
     /** One DP step's gradients (noise 0) through a fresh model; method null: the general path. */
     private static List<float[]> step(Supplier<Sequential> model, ArrayDataset data, double clip, GhostNorms.Method method,
                                       boolean expectGhost, double[][] normsOut) {
+        return step(model, data, clip, method, expectGhost, normsOut, Integer.MAX_VALUE);
+    }
+
+    /** The same, the ghost path taking at most {@code physicalBatch} examples per forward and backward. */
+    private static List<float[]> step(Supplier<Sequential> model, ArrayDataset data, double clip, GhostNorms.Method method,
+                                      boolean expectGhost, double[][] normsOut, int physicalBatch) {
         try (Sequential m = model.get()) {
             int n = (int) data.size();
-            PrivateStep dp = new PrivateStep(new PrivacySettings(0, clip, 1e-5), n, n, 3, 0).ghostMethod(method);
+            PrivateStep dp = new PrivateStep(new PrivacySettings(0, clip, 1e-5), n, n, 3, 0).ghostMethod(method)
+                    .physicalBatch(physicalBatch);
             List<Tensor> params = new ArrayList<>();
             for (Param p : m.params()) if (p.trainable()) params.add(p.value());
             int[] all = new int[n];
@@ -169,6 +176,24 @@ class GhostClippingTest {
     @Test
     void ghostStepEqualsTheGeneralPathWithLabelSmoothing() {
         ghostEqualsGeneral(GhostClippingTest::cnnWithLabelSmoothing, new long[] {7, 7, 1});
+    }
+
+    /** A sample taken in physical batches (2 + 2 + 2, and 4 + 3) gives the clipped sum and norms of one pass. */
+    @Test
+    void physicalBatchesGiveTheSumOfOnePass() {
+        for (int part : new int[] {2, 4}) {
+            ArrayDataset data = data(part == 2 ? 6 : 7, new long[] {7, 7, 1}, 21);
+            double[][] whole = new double[1][], parts = new double[1][];
+            List<float[]> one = step(GhostClippingTest::cnn, data, 1e9, GhostNorms.Method.AUTO, true, whole);
+            double clip = whole[0][whole[0].length / 2]; // clipping active for some examples
+            one = step(GhostClippingTest::cnn, data, clip, GhostNorms.Method.AUTO, true, whole);
+            List<float[]> inParts = step(GhostClippingTest::cnn, data, clip, GhostNorms.Method.AUTO, true, parts, part);
+            assertClose(one, inParts, "physical batch " + part);
+            // f32, and another batch size can take other kernel blocking: agreement to f32 rounding, not bit for bit
+            assertArrayEquals(whole[0], parts[0], 1e-5 * Arrays.stream(whole[0]).max().orElse(1));
+        }
+        assertThrows(IllegalArgumentException.class,
+                () -> new PrivateStep(new PrivacySettings(1, 1, 1e-5), 10, 5, 1, 0).physicalBatch(0));
     }
 
     @Test
