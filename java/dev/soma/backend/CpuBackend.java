@@ -35,8 +35,9 @@ public final class CpuBackend implements Backend {
 
     /**
      * Where the CPU pool gives its cache back before growing: half the machine's (or the container's) memory, or
-     * {@code -Dsoma.cpu.poolReleaseGiB}. Host allocations never fail on Linux, so without it a run whose batch sizes
-     * vary (DP-SGD's Poisson batches) kept every size's segments until the OOM killer ended the JVM.
+     * {@code -Dsoma.cpu.poolReleaseGiB}. Host allocations never fail on Linux (the kernel overcommits), so the pool's
+     * give-back-and-retry path never runs there: without a threshold, a run whose request sizes keep changing (DP-SGD's
+     * Poisson batches) keeps a segment for every size it has seen.
      */
     static long poolReleaseThreshold() {
         String gib = System.getProperty("soma.cpu.poolReleaseGiB");
