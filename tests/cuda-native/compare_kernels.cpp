@@ -471,9 +471,11 @@ template <typename T> void axpy_suite(const std::vector<double>& alphas) {
 void status_suite() {
   int64_t shape[1] = {5}, st[1] = {1};
   float buf[8] = {};
-  // The CUDA element-wise kernels have no int32 variant (the CPU's binary has): a clear status, nothing written.
-  TU_CHECK(soma_cuda_binary(SOMA_ADD, SOMA_I32, 1, shape, buf, st, buf, st, buf, nullptr) == cudaErrorInvalidValue,
-           "binary i32 is not supported on the GPU");
+  // int32 binary ops are those of the CPU: no division or power, refused with a clear status.
+  TU_CHECK(soma_cuda_binary(SOMA_DIV, SOMA_I32, 1, shape, buf, st, buf, st, buf, nullptr) == cudaErrorInvalidValue,
+           "binary div i32 is not supported");
+  TU_CHECK(soma_cuda_binary(SOMA_POW, SOMA_I32, 1, shape, buf, st, buf, st, buf, nullptr) == cudaErrorInvalidValue,
+           "binary pow i32 is not supported");
   TU_CHECK(soma_cuda_where(SOMA_I32, 1, shape, buf, st, buf, st, buf, st, buf, nullptr) == cudaErrorInvalidValue,
            "where i32 is not supported on the GPU");
   TU_CHECK(soma_cuda_binary(99, SOMA_F32, 1, shape, buf, st, buf, st, buf, nullptr) == cudaErrorInvalidValue, "op 99");
