@@ -35,7 +35,7 @@ class CudaDispatcherTest {
         assertEquals("true true true ok", line(out, "probe"), out);
         assertEquals("[2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]", line(out, "sum"));
         String error = line(out, "error");
-        assertTrue(error.startsWith("soma_cuda_binary ADD of int32[2, 3] on cuda:0"), error);
+        assertTrue(error.startsWith("soma_cuda_binary DIV of int32[2, 3] on cuda:0"), error);
         assertTrue(error.contains("into [2, 3] failed on the GPU: "), error);
         assertTrue(error.contains("CUDA error 1)"), error);
         assertEquals("0", line(out, "live"), out);
