@@ -16,11 +16,9 @@ final class HostStaging {
 
     /** Writes {@code host}'s values (a CPU tensor of the same dtype and size) into {@code device}. */
     static void writeBack(Tensor host, Tensor device) {
-        MemoryKernels memory = Backends.get(device.device()).memory();
         switch (device.dtype()) {
-            case F32 -> memory.write(device, host.toFloatArray());
-            case F64 -> memory.write(device, host.toDoubleArray());
-            case I32 -> memory.write(device, host.toIntArray());
+            case F32, F64 -> writeBack(device.dtype(), host.address(), host.numel(), device);
+            case I32 -> Backends.get(device.device()).memory().write(device, host.toIntArray());
             default -> throw new UnsupportedOperationException("MPI on " + device.device() + ": " + device.describe()
                     + " has dtype " + device.dtype() + "; GPU tensors go through host memory as float32, float64 or int32");
         }

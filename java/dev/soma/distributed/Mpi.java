@@ -194,8 +194,7 @@ public final class Mpi {
      * (copied out, reduced, copied back), as Gloo serves CUDA tensors; NCCL would keep it on the device.
      */
     public void allreduceSum(Tensor t) {
-        if (stagedThroughHost(t, "allreduce", this::allreduceSum)) return;
-        requireCpuContiguous(t, "allreduce");
+        if (stagedThroughHost(t, "allreduce", this::allreduceSum)) return; // else a checked CPU tensor
         iallreduceSum(t.dtype(), t.address(), t.numel(), () -> "all-reduce of " + t.describe()).await();
     }
 
@@ -212,8 +211,7 @@ public final class Mpi {
 
     /** Overwrites {@code t} (contiguous; a GPU tensor goes through host memory) on every rank with rank {@code root}'s values. */
     public void broadcast(Tensor t, int root) {
-        if (stagedThroughHost(t, "broadcast", host -> broadcast(host, root))) return;
-        requireCpuContiguous(t, "broadcast");
+        if (stagedThroughHost(t, "broadcast", host -> broadcast(host, root))) return; // else a checked CPU tensor
         if (root < 0 || root >= size) throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of " + size);
         int[] slot = new int[1];
         String what = "broadcast of " + t.describe() + " from rank " + root;
@@ -247,11 +245,6 @@ public final class Mpi {
         if (finalized) throw new IllegalStateException(what + ": MPI was finalized on rank " + rank);
     }
 
-    private void requireCpuContiguous(Tensor t, String op) {
-        requireContiguous(t, op);
-        if (!t.device().isCpu()) throw new IllegalStateException(op + ": " + t.describe() + " reached MPI on " + t.device());
-    }
-
     private void requireContiguous(Tensor t, String op) {
         requireOpen(op);
         if (t == null) throw new IllegalArgumentException(op + ": the tensor is null");
@@ -260,8 +253,8 @@ public final class Mpi {
     }
 
     /**
-     * For a tensor off the CPU: runs {@code collective} on a host copy and writes the result back, and returns true;
-     * false for a CPU tensor (the caller runs the collective on it directly).
+     * Checks {@code t}; for a tensor off the CPU, runs {@code collective} on a host copy, writes the result back and
+     * returns true; false for a CPU tensor (the caller runs the collective on it directly).
      */
     private boolean stagedThroughHost(Tensor t, String op, java.util.function.Consumer<Tensor> collective) {
         requireContiguous(t, op);
