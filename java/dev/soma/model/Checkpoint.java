@@ -432,25 +432,11 @@ public final class Checkpoint {
         if (!meta.containsKey("optimizer") || !meta.containsKey("compile")) return;
         Map<String, Object> oc = GSON.fromJson(meta.get("optimizer"), MAP);
         Map<String, Object> compile = GSON.fromJson(meta.get("compile"), MAP);
-        List<?> storedLosses = compile.containsKey("losses") ? (List<?>) compile.get("losses") : List.of(compile.get("loss"));
-        for (Object name : storedLosses) {
-            if (!builtInLoss((String) name)) return; // a loss of the user's own: only its name was stored
-        }
+        List<Loss> losses = storedLosses(compile);
+        if (losses == null) return; // a loss of the user's own: only its name was stored
         Optimizer opt = optimizer(oc);
         try {
             if (compile.containsKey("losses")) {
-                List<Loss> losses = new ArrayList<>();
-                List<?> lossNames = (List<?>) compile.get("losses");
-                List<?> configs = (List<?>) compile.get("loss_configs"); // absent in older checkpoints
-                if (configs != null && configs.size() != lossNames.size()) {
-                    throw new IllegalArgumentException("loss_configs holds " + configs.size() + " entries for "
-                            + lossNames.size() + " losses");
-                }
-                for (int i = 0; i < lossNames.size(); i++) {
-                    @SuppressWarnings("unchecked")
-                    Map<String, ?> config = configs == null ? Map.of() : (Map<String, ?>) configs.get(i);
-                    losses.add(Loss.byName((String) lossNames.get(i), config));
-                }
                 List<Double> weights = new ArrayList<>();
                 for (Object w : (List<?>) compile.get("loss_weights")) weights.add(((Number) w).doubleValue());
                 List<List<String>> metrics = new ArrayList<>();
@@ -463,7 +449,7 @@ public final class Checkpoint {
             } else { // checkpoints written before multi-output compile was stored
                 @SuppressWarnings("unchecked")
                 List<String> metricNames = (List<String>) compile.get("metrics");
-                model.compile(opt, (String) compile.get("loss"), metricNames.toArray(String[]::new));
+                model.compile(opt, losses.get(0), metricNames.toArray(String[]::new));
             }
         } catch (RuntimeException e) {
             opt.close();
@@ -471,13 +457,27 @@ public final class Checkpoint {
         }
     }
 
-    private static boolean builtInLoss(String name) {
-        try {
-            Loss.byName(name);
-            return true;
-        } catch (IllegalArgumentException unknownName) {
-            return false;
+    /** The stored losses with their settings; null when one of them is not built in (a loss of the user's own). */
+    private static List<Loss> storedLosses(Map<String, Object> compile) {
+        List<?> names = compile.containsKey("losses") ? (List<?>) compile.get("losses") : List.of(compile.get("loss"));
+        List<?> configs = (List<?>) compile.get("loss_configs"); // absent in older checkpoints
+        if (configs != null && configs.size() != names.size()) {
+            throw new IllegalArgumentException("loss_configs holds " + configs.size() + " entries for " + names.size()
+                    + " losses");
         }
+        List<Loss> losses = new ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            Loss builtIn;
+            try {
+                builtIn = Loss.byName((String) names.get(i));
+            } catch (IllegalArgumentException unknownName) {
+                return null;
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, ?> config = configs == null ? Map.of() : (Map<String, ?>) configs.get(i);
+            losses.add(LabelSmoothedLoss.configured(builtIn, config));
+        }
+        return losses;
     }
 
     private static void restoreOptimizer(Model model, Path file, Safetensors.Loaded loaded, Map<String, String> meta) {

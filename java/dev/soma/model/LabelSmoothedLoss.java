@@ -42,6 +42,21 @@ final class LabelSmoothedLoss implements Loss {
         return s == 0 ? hard : new LabelSmoothedLoss(hard, s, false);
     }
 
+    /** {@code loss} with the settings of {@link Loss#config()}: none, or "label_smoothing". */
+    static Loss configured(Loss loss, Map<String, ?> config) {
+        if (config == null || config.isEmpty()) return loss;
+        for (String key : config.keySet()) {
+            if (!key.equals(KEY)) {
+                throw new IllegalArgumentException("loss " + loss.name() + ": unknown setting '" + key + "' in " + config
+                        + "; expected " + KEY);
+            }
+        }
+        if (!(config.get(KEY) instanceof Number s)) {
+            throw new IllegalArgumentException("loss " + loss.name() + ": " + KEY + " must be a number, got " + config.get(KEY));
+        }
+        return of(loss, s.doubleValue());
+    }
+
     @Override
     public String name() {
         return hard.name();

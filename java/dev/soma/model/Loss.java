@@ -53,19 +53,7 @@ public interface Loss {
 
     /** A loss by name and {@link #config()} (as a checkpoint stores it); the only setting is "label_smoothing". */
     static Loss byName(String name, Map<String, ?> config) {
-        Loss loss = byName(name);
-        if (config == null || config.isEmpty()) return loss;
-        for (String key : config.keySet()) {
-            if (!key.equals(LabelSmoothedLoss.KEY)) {
-                throw new IllegalArgumentException("loss " + name + ": unknown setting '" + key + "' in " + config
-                        + "; expected " + LabelSmoothedLoss.KEY);
-            }
-        }
-        if (!(config.get(LabelSmoothedLoss.KEY) instanceof Number s)) {
-            throw new IllegalArgumentException("loss " + name + ": " + LabelSmoothedLoss.KEY + " must be a number, got "
-                    + config.get(LabelSmoothedLoss.KEY));
-        }
-        return LabelSmoothedLoss.of(loss, s.doubleValue());
+        return LabelSmoothedLoss.configured(byName(name), config);
     }
 
     static Loss byName(String name) {
