@@ -215,8 +215,6 @@ class CudaLossTest {
     /** sparseCategoricalCrossEntropy and MSE through dev.soma.ops, forward and backward via autograd. */
     @Test
     void lossOpsOnCudaMatchTheCpu() {
-        gpu();
-        long before = gpuLiveBytes();
         SplittableRandom r = random();
         int n = 19;
         int c = 11;
@@ -224,32 +222,16 @@ class CudaLossTest {
         int[] labels = new int[n];
         for (int i = 0; i < n; i++) labels[i] = r.nextInt(c);
         double[] z = widen(gaussian(r, n * c));
-        double[][] losses = new double[2][];
-        double[][] grads = new double[2][];
-        for (int pass = 0; pass < 2; pass++) {
-            Device dev = pass == 0 ? Device.cpu() : GPU;
-            try (Scope sc = Scope.open()) {
-                Tensor logits = Transfers.to(Tensor.of(x, n, c), dev).setRequiresGrad(true);
-                Tensor y = Transfers.to(Tensor.ofInts(labels, n), dev);
-                Tensor target = Transfers.to(Tensor.of(z, n, c), dev);
-                Tensor ce = Losses.sparseCategoricalCrossEntropy(logits, y);
-                Tensor mse = Losses.meanSquaredError(logits, target);
-                Tensor total = ce.add(mse.mul(0.5));
-                total.backward();
-                losses[pass] = new double[] {ce.item(), mse.item(), total.item()};
-                grads[pass] = logits.grad().toDoubleArray();
-            }
-        }
-        Reference.assertClose(losses[1], losses[0], 1e-12);
-        Reference.assertClose(grads[1], grads[0], 1e-12);
-        assertNoGpuLeak(before);
+        lossesOnCudaMatchTheCpu(x, n, c, (logits, dev) -> {
+            Tensor ce = Losses.sparseCategoricalCrossEntropy(logits, Transfers.to(Tensor.ofInts(labels, n), dev));
+            Tensor mse = Losses.meanSquaredError(logits, Transfers.to(Tensor.of(z, n, c), dev));
+            return List.of(ce, mse, ce.add(mse.mul(0.5)));
+        });
     }
 
     /** Label smoothing composes existing ops: the smoothed cross-entropies on cuda:0 match the CPU, with gradients. */
     @Test
     void labelSmoothedCrossEntropiesOnCudaMatchTheCpu() {
-        gpu();
-        long before = gpuLiveBytes();
         SplittableRandom r = random();
         int n = 13;
         int c = 7;
@@ -259,17 +241,30 @@ class CudaLossTest {
         double[] z = uniformD(r, n * c, 0, 1);
         dev.soma.model.Loss sparse = dev.soma.model.Loss.withLabelSmoothing("sparse_categorical_crossentropy", 0.1).fromLogits();
         dev.soma.model.Loss binary = dev.soma.model.Loss.withLabelSmoothing("binary_crossentropy", 0.2).fromLogits();
+        lossesOnCudaMatchTheCpu(x, n, c, (logits, dev) -> {
+            Tensor a = sparse.compute(logits, Transfers.to(Tensor.ofInts(labels, n), dev));
+            Tensor b = binary.compute(logits, Transfers.to(Tensor.of(z, n, c), dev));
+            return List.of(a, b, a.add(b));
+        });
+    }
+
+    /**
+     * The losses {@code f} makes from logits {@code x} [n, c] on a device, on the CPU and on cuda:0 (the last one is
+     * backwarded): every value and the logits' gradient must agree in f64 to 1e-12, and cuda:0 keeps no live bytes.
+     */
+    private static void lossesOnCudaMatchTheCpu(double[] x, int n, int c,
+                                                java.util.function.BiFunction<Tensor, Device, List<Tensor>> f) {
+        gpu();
+        long before = gpuLiveBytes();
         double[][] losses = new double[2][];
         double[][] grads = new double[2][];
         for (int pass = 0; pass < 2; pass++) {
             Device dev = pass == 0 ? Device.cpu() : GPU;
             try (Scope sc = Scope.open()) {
                 Tensor logits = Transfers.to(Tensor.of(x, n, c), dev).setRequiresGrad(true);
-                Tensor a = sparse.compute(logits, Transfers.to(Tensor.ofInts(labels, n), dev));
-                Tensor b = binary.compute(logits, Transfers.to(Tensor.of(z, n, c), dev));
-                Tensor total = a.add(b);
-                total.backward();
-                losses[pass] = new double[] {a.item(), b.item()};
+                List<Tensor> values = f.apply(logits, dev);
+                values.get(values.size() - 1).backward();
+                losses[pass] = values.stream().mapToDouble(Tensor::item).toArray();
                 grads[pass] = logits.grad().toDoubleArray();
             }
         }
