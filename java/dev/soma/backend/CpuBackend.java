@@ -29,7 +29,9 @@ public final class CpuBackend implements Backend {
     CpuBackend() {
         NativeLibraries.cpu();
         pool = new CachingPool(new CpuAllocator());
-        pool.setReleaseThreshold(poolReleaseThreshold());
+        Long configured = configuredPoolReleaseBytes(); // checked now; the machine's memory only when the pool is large
+        if (configured != null) pool.setReleaseThreshold(configured);
+        else pool.setReleaseThreshold(CpuBackend::halfTheMachinesMemory);
         LoadAwareWaiting.start();
     }
 
@@ -37,20 +39,23 @@ public final class CpuBackend implements Backend {
      * Where the CPU pool gives its cache back before growing: half the machine's (or the container's) memory, or
      * {@code -Dsoma.cpu.poolReleaseGiB}. Host allocations never fail on Linux (the kernel overcommits), so the pool's
      * give-back-and-retry path never runs there: without a threshold, a run whose request sizes keep changing (DP-SGD's
-     * Poisson batches) keeps a segment for every size it has seen.
+     * Poisson batches) keeps a segment for every size it has seen. This is the property, or null when it is not set.
      */
-    static long poolReleaseThreshold() {
+    static Long configuredPoolReleaseBytes() {
         String gib = System.getProperty("soma.cpu.poolReleaseGiB");
-        if (gib != null) {
-            double v;
-            try {
-                v = Double.parseDouble(gib);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("-Dsoma.cpu.poolReleaseGiB must be a number of GiB, got '" + gib + "'");
-            }
-            if (!(v > 0)) throw new IllegalArgumentException("-Dsoma.cpu.poolReleaseGiB must be > 0, got " + gib);
-            return (long) Math.min(v * (1L << 30), Long.MAX_VALUE);
+        if (gib == null) return null;
+        double v;
+        try {
+            v = Double.parseDouble(gib);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("-Dsoma.cpu.poolReleaseGiB must be a number of GiB, got '" + gib + "'");
         }
+        if (!(v > 0)) throw new IllegalArgumentException("-Dsoma.cpu.poolReleaseGiB must be > 0, got " + gib);
+        return (long) Math.min(v * (1L << 30), Long.MAX_VALUE);
+    }
+
+    /** Half the machine's (or the container's) memory; the lookup costs ~40 ms, so the pool makes it only when large. */
+    static long halfTheMachinesMemory() {
         var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
         if (os instanceof com.sun.management.OperatingSystemMXBean sun && sun.getTotalMemorySize() > 0) {
             return sun.getTotalMemorySize() / 2;

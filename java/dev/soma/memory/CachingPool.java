@@ -124,6 +124,10 @@ public final class CachingPool {
     private long oomRetries;
     private long limit = Long.MAX_VALUE;
     private long releaseThreshold = Long.MAX_VALUE;
+    /** A release threshold to look up once reserved bytes first pass {@link #LOOKUP_FLOOR}; null when none is due. */
+    private java.util.function.LongSupplier thresholdLookup;
+    /** Below this, a looked-up release threshold is not consulted, so small programs never pay for the lookup. */
+    static final long LOOKUP_FLOOR = 1L << 30;
 
     /** A pool whose blocks are used on one stream only (the CPU): {@link #recordStream} is refused. */
     public CachingPool(NativeAllocator allocator) {
@@ -299,6 +303,16 @@ public final class CachingPool {
     public synchronized void setReleaseThreshold(long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("pool[" + deviceName() + "]: release threshold " + bytes + " < 0");
         releaseThreshold = bytes;
+        thresholdLookup = null;
+    }
+
+    /**
+     * {@link #setReleaseThreshold(long)} with a threshold that costs something to find (the machine's memory): looked
+     * up once, when reserved bytes first pass {@link #LOOKUP_FLOOR} (1 GiB), and not before.
+     */
+    public synchronized void setReleaseThreshold(java.util.function.LongSupplier lookup) {
+        releaseThreshold = Long.MAX_VALUE;
+        thresholdLookup = java.util.Objects.requireNonNull(lookup, "release threshold lookup");
     }
 
     /** Caps reserved bytes (for tests and for sharing a device); {@code Long.MAX_VALUE} removes the cap. */
@@ -339,6 +353,9 @@ public final class CachingPool {
         long address = 0;
         // Above the threshold the cache goes back first: on the CPU, where allocation never fails (the kernel
         // overcommits and its OOM killer strikes later), this is the only point where stale segments are freed.
+        if (thresholdLookup != null && reserved + segmentSize > LOOKUP_FLOOR) {
+            setReleaseThreshold(thresholdLookup.getAsLong());
+        }
         if (reserved + segmentSize > releaseThreshold) emptyCache();
         if (reserved + segmentSize <= limit) address = allocator.allocate(segmentSize);
         if (address == 0) {

@@ -14,12 +14,13 @@ class CpuPoolReleaseThresholdTest {
         try {
             System.clearProperty(KEY);
             var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-            assertEquals(os.getTotalMemorySize() / 2, CpuBackend.poolReleaseThreshold());
+            assertNull(CpuBackend.configuredPoolReleaseBytes());
+            assertEquals(os.getTotalMemorySize() / 2, CpuBackend.halfTheMachinesMemory());
             System.setProperty(KEY, "1.5");
-            assertEquals(3L << 29, CpuBackend.poolReleaseThreshold());
+            assertEquals(3L << 29, CpuBackend.configuredPoolReleaseBytes());
             for (String bad : new String[] {"lots", "0", "-2", "NaN"}) {
                 System.setProperty(KEY, bad);
-                var e = assertThrows(IllegalArgumentException.class, CpuBackend::poolReleaseThreshold);
+                var e = assertThrows(IllegalArgumentException.class, CpuBackend::configuredPoolReleaseBytes);
                 assertTrue(e.getMessage().contains(KEY) && e.getMessage().contains(bad), e.getMessage());
             }
         } finally {

@@ -72,6 +72,26 @@ class CachingPoolTest {
         }
     }
 
+    /** A threshold that costs a lookup is looked up once, when reserved bytes first pass 1 GiB, and then applies. */
+    @Test
+    void aLookedUpReleaseThresholdIsFoundOnlyOnceThePoolIsLarge() {
+        long mib = 1L << 20;
+        FakeAllocator fake = new FakeAllocator();
+        CachingPool pool = new CachingPool(fake);
+        int[] lookups = {0};
+        pool.setReleaseThreshold(() -> {
+            lookups[0]++;
+            return 1100 * mib;
+        });
+        for (int i = 0; i < 5; i++) pool.release(pool.allocate((40 + 2 * i) * mib, 0));
+        assertEquals(0, lookups[0], "no lookup below 1 GiB");
+        pool.release(pool.allocate(1000 * mib, 0)); // 220 + 1000 MiB: past the floor and past the threshold
+        assertEquals(1, lookups[0]);
+        assertEquals(1000 * mib, pool.stats().reservedBytes(), "the cached segments went back first");
+        pool.release(pool.allocate(1002 * mib, 0));
+        assertEquals(1, lookups[0], "looked up once");
+    }
+
     @Test
     void reusesFreedBlocksWithoutNativeCalls() {
         FakeAllocator fake = new FakeAllocator();
