@@ -38,6 +38,13 @@ void soma_cpu_strided_copy(int dtype, int ndim, const int64_t* shape,
                            void* dst, const int64_t* dst_strides);
 /* Contiguous dtype conversion of n elements. */
 void soma_cpu_cast(int src_dtype, const void* src, int dst_dtype, void* dst, int64_t n);
+/* n float32 values to bfloat16 (uint16 bits), rounded as vcvtneps2bf16 does: to nearest even, denormals to a signed
+   zero, NaNs quiet. Uses AVX512_BF16 where the CPU has it; the result is the same either way. */
+void soma_cpu_f32_to_bf16(const void* src, void* dst, int64_t n);
+/* 1 when soma_cpu_f32_to_bf16 runs the AVX512_BF16 instruction, 0 when it runs the plain loop. */
+int soma_cpu_f32_to_bf16_vector(void);
+/* The plain loop of soma_cpu_f32_to_bf16 on the calling thread, whatever the CPU has. For tests. */
+void soma_cpu_f32_to_bf16_plain(const void* src, void* dst, int64_t n);
 /* y[i] += alpha * x[i] for n elements (gradient accumulation, optimizer steps). */
 void soma_cpu_axpy(int dtype, int64_t n, double alpha, const void* x, void* y);
 /* Number of OpenMP threads our kernels (and oneDNN) use when called from this thread. */

@@ -1,7 +1,6 @@
 package dev.soma.backend;
 
-import dev.soma.backend.dnnl.Dnnl;
-import dev.soma.backend.dnnl.DnnlBf16;
+import dev.soma.backend.dnnl.Bf16Conversion;
 import dev.soma.jni.CpuKernels;
 import dev.soma.memory.CachingPool;
 import dev.soma.memory.Scope;
@@ -37,9 +36,7 @@ final class CpuMemory implements MemoryKernels {
         long count = Shapes.span(t.shape(), t.strides());
         if (count <= 0) return null; // empty, or a view running backwards (no product reads those without a copy)
         CachingPool pool = t.backend().pool();
-        synchronized (Dnnl.lock()) {
-            return new Bf16Copy(pool, t, count, DnnlBf16.convert(pool, t.address(), count));
-        }
+        return new Bf16Copy(pool, t, count, Bf16Conversion.convert(pool, t.address(), count));
     }
 
     @Override

@@ -44,6 +44,11 @@ public final class CpuKernels {
             @Cast("void*") long dst, @Cast("const int64_t*") long[] dstStrides);
     public static native void soma_cpu_cast(int srcDtype, @Cast("const void*") long src, int dstDtype,
             @Cast("void*") long dst, @Cast("int64_t") long n);
+    public static native void soma_cpu_f32_to_bf16(@Cast("const void*") long src, @Cast("void*") long dst,
+            @Cast("int64_t") long n);
+    public static native int soma_cpu_f32_to_bf16_vector();
+    public static native void soma_cpu_f32_to_bf16_plain(@Cast("const void*") long src, @Cast("void*") long dst,
+            @Cast("int64_t") long n);
     public static native void soma_cpu_axpy(int dtype, @Cast("int64_t") long n, double alpha,
             @Cast("const void*") long x, @Cast("void*") long y);
     public static native int soma_cpu_threads();

@@ -1,6 +1,6 @@
 package dev.soma.backend;
 
-import dev.soma.backend.dnnl.DnnlBf16;
+import dev.soma.backend.dnnl.Bf16Conversion;
 import dev.soma.memory.Scope;
 import dev.soma.ops.Convolution;
 import dev.soma.tensor.Precision;
@@ -36,9 +36,9 @@ class Bf16CopyTest {
     private record Counted(long converted, float[][] results) {}
 
     private static Counted count(Supplier<float[][]> step) {
-        long before = DnnlBf16.convertedElementsOnThisThread();
+        long before = Bf16Conversion.convertedElementsOnThisThread();
         float[][] out = step.get();
-        return new Counted(DnnlBf16.convertedElementsOnThisThread() - before, out);
+        return new Counted(Bf16Conversion.convertedElementsOnThisThread() - before, out);
     }
 
     /**
@@ -84,16 +84,16 @@ class Bf16CopyTest {
         try (Scope s = Scope.open(); MixedPrecision.Scope p = MixedPrecision.use(Precision.BF16)) {
             Tensor x = Tensor.of(random(r, 8 * 40), 8, 40);                       // data: no gradient
             Tensor w = Tensor.of(random(r, 40 * 6), 40, 6).setRequiresGrad(true); // a weight
-            long before = DnnlBf16.convertedElementsOnThisThread();
+            long before = Bf16Conversion.convertedElementsOnThisThread();
             Tensor y = x.matmul(w);
             y.sum().backward();
             // Forward: x and w. Backward: only dW = x^T g, from x's kept copy and g; nothing reads w again.
-            assertEquals(8 * 40 + 40 * 6 + 8 * 6, DnnlBf16.convertedElementsOnThisThread() - before);
-            long inference = DnnlBf16.convertedElementsOnThisThread();
+            assertEquals(8 * 40 + 40 * 6 + 8 * 6, Bf16Conversion.convertedElementsOnThisThread() - before);
+            long inference = Bf16Conversion.convertedElementsOnThisThread();
             try (var noGrad = dev.soma.autograd.GradMode.disable()) {
                 x.matmul(w);
             }
-            assertEquals(8 * 40 + 40 * 6, DnnlBf16.convertedElementsOnThisThread() - inference, "no graph, nothing kept");
+            assertEquals(8 * 40 + 40 * 6, Bf16Conversion.convertedElementsOnThisThread() - inference, "no graph, nothing kept");
         }
     }
 

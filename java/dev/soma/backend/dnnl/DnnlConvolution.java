@@ -26,7 +26,7 @@ import static org.bytedeco.dnnl.global.dnnl.*;
  * post-op); the backward-weights pass yields the bias gradient alongside the kernel's.
  *
  * <p>bf16 mixed precision ({@link Conv#bf16}): the f32 activations and gradients each pass reads are converted to
- * bf16 ({@link DnnlBf16}) and the weights reorder converts while it reblocks, so each pass multiplies bf16 on the
+ * bf16 ({@link Bf16Conversion}) and the weights reorder converts while it reblocks, so each pass multiplies bf16 on the
  * CPU's bf16 dot-product kernels; outputs (dst, diff_src, diff_weights, diff_bias) and the bias stay f32, as
  * oneDNN accumulates in f32 and lets those be f32.
  */
@@ -117,7 +117,7 @@ public final class DnnlConvolution {
                     }
                     long s = src;
                     if (c.bf16) {
-                        if (src16 == 0) srcBlock = DnnlBf16.convert(pool, src, numel(c.src));
+                        if (src16 == 0) srcBlock = Bf16Conversion.convert(pool, src, numel(c.src));
                         s = srcBlock == null ? src16 : srcBlock.address();
                     }
                     if (c.bias) conv.execute(pool, s, w, bias, dst);
@@ -152,7 +152,7 @@ public final class DnnlConvolution {
                     }
                     long dd = diffDst;
                     if (c.bf16) {
-                        if (diffDst16 == 0) diffDstBlock = DnnlBf16.convert(pool, diffDst, numel(c.dst));
+                        if (diffDst16 == 0) diffDstBlock = Bf16Conversion.convert(pool, diffDst, numel(c.dst));
                         dd = diffDstBlock == null ? diffDst16 : diffDstBlock.address();
                     }
                     conv.execute(pool, dd, w, diffSrc);
@@ -185,8 +185,8 @@ public final class DnnlConvolution {
                     long s = src;
                     long dd = diffDst;
                     if (c.bf16) {
-                        if (src16 == 0) srcBlock = DnnlBf16.convert(pool, src, numel(c.src));
-                        if (diffDst16 == 0) diffDstBlock = DnnlBf16.convert(pool, diffDst, numel(c.dst));
+                        if (src16 == 0) srcBlock = Bf16Conversion.convert(pool, src, numel(c.src));
+                        if (diffDst16 == 0) diffDstBlock = Bf16Conversion.convert(pool, diffDst, numel(c.dst));
                         s = srcBlock == null ? src16 : srcBlock.address();
                         dd = diffDstBlock == null ? diffDst16 : diffDstBlock.address();
                     }

@@ -17,7 +17,7 @@ import static org.bytedeco.dnnl.global.dnnl.*;
  * One primitive per geometry, cached.
  *
  * <p>bf16 mixed precision ({@link #runBf16}): a and b are f32 in memory; the span each occupies is converted to bf16
- * ({@link DnnlBf16}, same strides in a bf16 buffer), and a bf16 x bf16 matmul accumulates and writes f32 c.
+ * ({@link Bf16Conversion}, same strides in a bf16 buffer), and a bf16 x bf16 matmul accumulates and writes f32 c.
  */
 public final class DnnlMatmul {
     private static final System.Logger LOG = System.getLogger(DnnlMatmul.class.getName());
@@ -64,9 +64,9 @@ public final class DnnlMatmul {
                                         long[] cDims, long[] cStrides, long a, long b, long c, long a16, long b16) {
         synchronized (Dnnl.lock()) {
             DnnlPrimitive p = primitive(dnnl_bf16, aDims, aStrides, bDims, bStrides, cDims, cStrides);
-            CachingPool.Block aBlock = a16 != 0 ? null : DnnlBf16.convert(pool, a, Shapes.span(aDims, aStrides));
+            CachingPool.Block aBlock = a16 != 0 ? null : Bf16Conversion.convert(pool, a, Shapes.span(aDims, aStrides));
             try {
-                CachingPool.Block bBlock = b16 != 0 ? null : DnnlBf16.convert(pool, b, Shapes.span(bDims, bStrides));
+                CachingPool.Block bBlock = b16 != 0 ? null : Bf16Conversion.convert(pool, b, Shapes.span(bDims, bStrides));
                 try {
                     p.execute(pool, aBlock == null ? a16 : aBlock.address(), bBlock == null ? b16 : bBlock.address(), c);
                 } finally {
