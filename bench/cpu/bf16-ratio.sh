@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bf16 mixed precision against Soma's own f32 step (issue 16's goal: the cnn step <= 0.6x f32 on a CPU with bf16),
-# in the same run: `bench train-step` in f32 and in bf16, alternating per round so that a noisy host hurts both
-# alike. Prints each run's last line, each round's ratio and the median of the ratios.
+# bf16 mixed precision against Soma's own f32 step (issue 16's goal: the cnn step <= 0.6x f32 on a CPU with bf16).
+# Each round is one process that times an identical model in both precisions, alternating blocks of 10 steps
+# (`bench train-step --precision bf16 --against-f32`), so that a noisy host slows both alike; separate processes a
+# minute apart differed by 20-30 % on the shared hosts. Prints each round's lines and the median of the ratios.
 #
-#   bench/cpu/bf16-ratio.sh                             # cnn, 5 rounds, 300 steps after 50 warm-up (then settling)
+#   bench/cpu/bf16-ratio.sh                             # cnn, 5 rounds, 300 steps each after 50 warm-up (then settling)
 #   MODEL=mlp ROUNDS=7 STEPS=300 WARMUP=50 BATCH=32 bench/cpu/bf16-ratio.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,15 +18,11 @@ BATCH=${BATCH:-32}
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) logical CPUs, model $MODEL, batch $BATCH"
 ratios=()
 for ((round = 1; round <= ROUNDS; round++)); do
-  declare -A median=()
-  for precision in f32 bf16; do
-    line=$("$ROOT/bin/soma" bench train-step --model "$MODEL" --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP" \
-             --precision "$precision" | tail -1)
-    echo "round $round $precision: $line"
-    median[$precision]=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$line")
-  done
-  ratio=$(awk -v b="${median[bf16]}" -v f="${median[f32]}" 'BEGIN { printf "%.3f", b / f }')
-  echo "round $round ratio bf16/f32: $ratio"
+  out=$("$ROOT/bin/soma" bench train-step --model "$MODEL" --batch "$BATCH" --steps "$STEPS" --warmup "$WARMUP" \
+          --precision bf16 --against-f32)
+  grep -E '^(precision=|bf16_over_f32=)' <<< "$out" | sed "s/^/round $round: /"
+  ratio=$(sed -n 's/^bf16_over_f32=\([0-9.]*\).*/\1/p' <<< "$out")
+  [ -n "$ratio" ] || { echo "round $round printed no ratio (a CPU without bf16?):"; echo "$out"; exit 1; }
   ratios+=("$ratio")
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk '{ r[NR] = $1 } END {

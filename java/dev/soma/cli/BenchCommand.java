@@ -76,6 +76,12 @@ final class BenchCommand implements Runnable {
         @Mixin
         PrecisionOption precisionOption = new PrecisionOption();
 
+        @Option(names = "--against-f32",
+                description = "with --precision bf16: also time an identical model in f32, alternating blocks of 10 "
+                        + "steps in this process so that a noisy host slows both alike; ends with bf16_over_f32=.. "
+                        + "(the ratio of the medians) and block_ratio_median=..")
+        boolean againstF32;
+
         private Device device = Device.cpu();
         private String label;
         private dev.soma.tensor.Precision precision = dev.soma.tensor.Precision.F32;
@@ -92,6 +98,14 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: --precision bf16 is not wired into the " + model
                         + " bench");
             }
+            if (againstF32 && precision != dev.soma.tensor.Precision.BF16) {
+                throw new IllegalArgumentException("bench train-step: --against-f32 compares a bf16 run with f32; it "
+                        + "needs --precision bf16 on a CPU that runs it (this run is " + precision + ")");
+            }
+            if (againstF32 && !(model.equals("cnn") || model.equals("mlp"))) {
+                throw new IllegalArgumentException("bench train-step: --against-f32 is for the image classifiers (cnn, "
+                        + "mlp), as --precision bf16 is; got --model " + model);
+            }
             BenchShape s = BenchShape.of(model, shape);
             String changes = s.describeChanges();
             label = changes.isEmpty() ? model : model + " shape=" + changes;
@@ -105,35 +119,60 @@ final class BenchCommand implements Runnable {
                 // x [batch, 28, 28, 1] uniform, 10 classes (other sizes with --shape).
                 case "cnn" -> {
                     long[] image = {s.get("image"), s.get("image"), s.get("channels")};
-                    yield time(out, ReferenceModels.cnn(s.get("kernel"), s.get("filters1"), s.get("filters2"),
+                    yield time(out, () -> ReferenceModels.cnn(s.get("kernel"), s.get("filters1"), s.get("filters2"),
                             s.get("pool"), s.get("dense"), 10), images(r, image, false), image);
                 }
-                case "mlp" -> time(out, ReferenceModels.imageClassifier(model, 10),
+                case "mlp" -> time(out, () -> ReferenceModels.imageClassifier(model, 10),
                         images(r, new long[] {28, 28, 1}, false), new long[] {28, 28, 1});
                 // x [batch, 100, 64] standard normal -> Q, K, V -> softmax(QK^T/8)V -> mean over time -> Dense 10.
                 case "attn" -> {
                     long[] x = {s.get("length"), s.get("dim")};
-                    yield time(out, TransformerModels.attnBench(s.get("heads"), s.get("dim")), images(r, x, true), x);
+                    yield time(out, () -> TransformerModels.attnBench(s.get("heads"), s.get("dim")), images(r, x, true), x);
                 }
                 // ids [batch, 100] of a 10,000-word vocabulary -> Embedding 64 -> LSTM 128 -> Dense 10 at every step.
-                case "lstm" -> time(out, ReferenceModels.sequenceTagger(s.get("vocab"), s.get("embed"), s.get("hidden"),
-                                s.text("cell").equals("gru"), 10), tokens(r, s.get("length"), s.get("vocab")),
+                case "lstm" -> time(out, () -> ReferenceModels.sequenceTagger(s.get("vocab"), s.get("embed"),
+                                s.get("hidden"), s.text("cell").equals("gru"), 10), tokens(r, s.get("length"), s.get("vocab")),
                         new long[] {s.get("length")});
                 default -> throw new IllegalArgumentException("bench train-step: unknown model '" + model
                         + "': expected cnn, mlp, lstm, attn, gan or dcgan");
             };
         }
 
-        private int time(PrintWriter out, Sequential m, Batch b, long[] inputShape) {
-            try (m) {
-                m.seed(1).to(device).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
-                m.build(inputShape);
+        private int time(PrintWriter out, java.util.function.Supplier<Sequential> build, Batch b, long[] inputShape) {
+            try (Sequential m = compiled(build, inputShape)) {
+                if (againstF32) {
+                    try (Sequential f32 = compiled(build, inputShape)) {
+                        return StepTimer.runAgainst(out, label, batch, warmup, steps, settle,
+                                stepIn(dev.soma.tensor.Precision.BF16, m, b), stepIn(dev.soma.tensor.Precision.F32, f32, b));
+                    }
+                }
                 // The same scope FitOptions.precision opens around a fit: bf16 products, f32 weights and optimizer.
                 try (dev.soma.backend.MixedPrecision.Scope s = dev.soma.backend.MixedPrecision.use(precision)) {
                     return StepTimer.run(out, label + (precision == dev.soma.tensor.Precision.F32 ? "" : " precision=" + precision),
                             batch, warmup, steps, trace, settle, device, () -> m.trainStep(b));
                 }
             }
+        }
+
+        private Sequential compiled(java.util.function.Supplier<Sequential> build, long[] inputShape) {
+            Sequential m = build.get();
+            try {
+                m.seed(1).to(device).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
+                m.build(inputShape);
+                return m;
+            } catch (RuntimeException e) {
+                m.close();
+                throw e;
+            }
+        }
+
+        /** One training step of {@code m} inside a scope of {@code p}, as FitOptions.precision runs each step. */
+        private static Runnable stepIn(dev.soma.tensor.Precision p, Sequential m, Batch b) {
+            return () -> {
+                try (dev.soma.backend.MixedPrecision.Scope s = dev.soma.backend.MixedPrecision.use(p)) {
+                    m.trainStep(b);
+                }
+            };
         }
 
         /** A batch of random examples of {@code shape} (uniform or standard normal) with labels 0..9. */

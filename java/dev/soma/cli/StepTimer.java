@@ -76,6 +76,70 @@ final class StepTimer {
         return 0;
     }
 
+    /** Steps per block when two steps are timed against each other ({@link #runAgainst}). */
+    static final int BLOCK = 10;
+
+    /**
+     * Times {@code bf16} against {@code f32} (the same model in each precision) in one process: warm-up and settling run
+     * both, then the timed steps alternate in blocks of {@value #BLOCK}, each pair of blocks starting with the other
+     * precision, so that a host whose speed drifts (other tenants, frequency) slows both alike; runs of separate
+     * processes a minute apart differed by 20-30 % on the project's shared hosts. Prints each precision's line, then
+     * {@code bf16_over_f32=..} (bf16 median / f32 median) and {@code block_ratio_median=..} (the median over block
+     * pairs of their medians' ratio).
+     */
+    static int runAgainst(PrintWriter out, String model, int batch, int warmup, int steps, boolean settle,
+                          Runnable bf16, Runnable f32) {
+        Runnable both = () -> {
+            bf16.run();
+            f32.run();
+        };
+        Recorder warm = new Recorder(1);
+        for (int i = 0; i < warmup; i++) warm.record(0, both);
+        if (settle) settle(out, both);
+        Recorder a = new Recorder(steps), b = new Recorder(steps);
+        int blocks = (steps + BLOCK - 1) / BLOCK;
+        double[] blockRatios = new double[blocks];
+        for (int k = 0; k < blocks; k++) {
+            int from = k * BLOCK, to = Math.min(steps, from + BLOCK);
+            for (int turn = 0; turn < 2; turn++) {
+                boolean bf16Turn = (turn == 0) == (k % 2 == 0);
+                (bf16Turn ? a : b).resync(); // the other block's JIT and GC activity is not this one's
+                for (int i = from; i < to; i++) {
+                    if (bf16Turn) a.record(i, bf16);
+                    else b.record(i, f32);
+                }
+            }
+            blockRatios[k] = median(sortedRange(a.ms, from, to)) / median(sortedRange(b.ms, from, to));
+        }
+        CpuInfo cpu = CpuInfo.host();
+        out.printf(Locale.ROOT, "model=%s batch=%d steps=%d (each precision) warmup=%d block=%d cpu=\"%s\" isa=%s "
+                        + "logical_cpus=%d threads=%s peak_rss_mib=%.0f%n", model, batch, steps, warmup, BLOCK, cpu.model(),
+                cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"), peakRssMiB());
+        double f32Median = summary(out, "f32", b);
+        double bf16Median = summary(out, "bf16", a);
+        Arrays.sort(blockRatios);
+        out.printf(Locale.ROOT, "bf16_over_f32=%.3f block_ratio_median=%.3f blocks=%d%n", bf16Median / f32Median,
+                median(blockRatios), blocks);
+        out.flush();
+        return 0;
+    }
+
+    /** Prints one precision's {@code precision=.. median_ms=..} line with its JIT and GC counts; returns the median. */
+    private static double summary(PrintWriter out, String precision, Recorder r) {
+        double[] sorted = r.ms.clone();
+        Arrays.sort(sorted);
+        out.printf(Locale.ROOT, "precision=%s median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f %s%n", precision,
+                median(sorted), percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1],
+                jvmLine(r.ms, r.jvm));
+        return median(sorted);
+    }
+
+    private static double[] sortedRange(double[] values, int from, int to) {
+        double[] part = Arrays.copyOfRange(values, from, to);
+        Arrays.sort(part);
+        return part;
+    }
+
     /**
      * With {@code -Dsoma.profile=true}: {@code steps} more steps with every kernel call timed, printed as
      * {@code PROFILE kernel calls-per-step ms-per-step share} lines, largest first, after the step's wall time; the
@@ -154,6 +218,11 @@ final class StepTimer {
             threads = new int[slots];
             shortWaits = new boolean[slots];
             jvm = new JvmActivity[slots];
+        }
+
+        /** Starts the next step's JVM activity from now (after steps this recorder did not time). */
+        void resync() {
+            before = JvmActivity.now();
         }
 
         void record(int i, Runnable step) {

@@ -11,7 +11,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * {@code bench train-step --model gan|dcgan}: a few steps print their medians (bench/gpu/check.sh reads the last line
- * of each family's run on cuda:0); the GAN benches refuse bf16 by name; an unknown model names the known ones.
+ * of each family's run on cuda:0); the GAN benches refuse bf16 by name; an unknown model names the known ones;
+ * {@code --against-f32} times bf16 and f32 in one run.
  */
 @ExtendWith(NoLeaks.class)
 class TrainStepBenchCliTest {
@@ -39,6 +40,48 @@ class TrainStepBenchCliTest {
         CliRun unknown = CliRun.of("bench", "train-step", "--model", "vae", "--steps", "1");
         assertNotEquals(0, unknown.exit());
         assertTrue(unknown.err().contains("'vae'") && unknown.err().contains("dcgan"), unknown.err());
+    }
+
+    @Test
+    void bf16AgainstF32TimesBothPrecisionsInOneRun() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.soma.backend.MixedPrecision.bf16UnsupportedReason() == null,
+                "this CPU has no bf16 instructions");
+        long converted = dev.soma.backend.dnnl.Bf16Conversion.convertedElementsOnThisThread();
+        CliRun run = CliRun.of("bench", "train-step", "--model", "cnn", "--shape", "image=12,filters1=4,filters2=8,dense=16",
+                "--batch", "4", "--warmup", "1", "--steps", "15", "--no-settle", "--precision", "bf16", "--against-f32");
+        assertEquals(0, run.exit(), run.err());
+        assertTrue(run.out().contains("steps=15 (each precision) warmup=1 block=10"), run.out());
+        double[] medians = new double[2];
+        for (int i = 0; i < 2; i++) {
+            Matcher m = Pattern.compile("(?m)^precision=" + (i == 0 ? "f32" : "bf16") + " median_ms=([0-9.]+) p90_ms=")
+                    .matcher(run.out());
+            assertTrue(m.find(), run.out());
+            medians[i] = Double.parseDouble(m.group(1));
+            assertTrue(medians[i] > 0, run.out());
+        }
+        Matcher ratio = Pattern.compile("(?m)^bf16_over_f32=([0-9.]+) block_ratio_median=([0-9.]+) blocks=2$")
+                .matcher(run.out());
+        assertTrue(ratio.find(), run.out());
+        // (the medians are printed to 0.01 ms: their ratio is the printed one within that rounding)
+        double want = medians[1] / medians[0];
+        assertEquals(want, Double.parseDouble(ratio.group(1)), want * (0.005 / medians[0] + 0.005 / medians[1]) + 5e-4, run.out());
+        // The bf16 model's steps rounded its products' operands (16 steps of it: warm-up and timed); the f32 one's did
+        // not, or the f32 line would time bf16 work too: 16 steps of the conv2 input alone are 16 * 4*12*12*4 elements.
+        long rounded = dev.soma.backend.dnnl.Bf16Conversion.convertedElementsOnThisThread() - converted;
+        assertTrue(rounded >= 16L * 4 * 12 * 12 * 4, "elements rounded to bf16: " + rounded);
+    }
+
+    @Test
+    void againstF32NeedsABf16ImageClassifierRun() {
+        CliRun f32 = CliRun.of("bench", "train-step", "--model", "cnn", "--steps", "1", "--against-f32");
+        assertNotEquals(0, f32.exit());
+        assertTrue(f32.err().contains("--against-f32") && f32.err().contains("--precision bf16"), f32.err());
+        if (dev.soma.backend.MixedPrecision.bf16UnsupportedReason() == null) {
+            CliRun lstm = CliRun.of("bench", "train-step", "--model", "lstm", "--steps", "1", "--precision", "bf16",
+                    "--against-f32");
+            assertNotEquals(0, lstm.exit());
+            assertTrue(lstm.err().contains("--against-f32") && lstm.err().contains("lstm"), lstm.err());
+        }
     }
 
     @Test
