@@ -139,7 +139,7 @@ final class CpuConv implements ConvKernels {
                 new long[] {g.dh() - 1, g.dw() - 1},
                 new long[] {g.padTop(), g.padLeft()},
                 new long[] {g.padBottom(), g.padRight()},
-                bias, relu, dtype == DType.F32 && MixedPrecision.bf16());
+                bias, relu, dtype == DType.F32 && MixedPrecision.bf16Convolution(g.c(), g.oc()));
     }
 
     private static DnnlPooling.Pool pool(PoolKind kind, Geometry g, DType dtype) {

@@ -3,6 +3,7 @@ package dev.soma.ops;
 import dev.soma.autograd.Autograd;
 import dev.soma.autograd.GradMode;
 import dev.soma.backend.Bf16Copy;
+import dev.soma.backend.MixedPrecision;
 import dev.soma.backend.ConvKernels;
 import dev.soma.backend.ElementwiseKernels.UnaryOp;
 import dev.soma.errors.ShapeException;
@@ -70,7 +71,7 @@ public final class Convolution {
                 // bf16 mixed precision: the backward-weights pass reads x again; round it once and keep the copy.
                 // Only when x is itself dense: then the backward's dense(x) is a view of x's storage, which the
                 // copy covers (a dense copy of a strided x would be another storage).
-                if (Autograd.needsGrad(kernel) && x.isContiguous()) {
+                if (Autograd.needsGrad(kernel) && x.isContiguous() && MixedPrecision.bf16Convolution(g.c(), g.oc())) {
                     x16 = x.backend().memory().keepBf16(x);
                 }
                 x.backend().conv().conv2d(g, xd, kd, bd, relu, out, x16);
@@ -228,7 +229,8 @@ public final class Convolution {
         }
         boolean wantBias = bias != null && bias.requiresGrad();
         // bf16 mixed precision: both backward passes read gz; round it once when both run.
-        Bf16Copy gz16 = x.requiresGrad() && kernel.requiresGrad() && g.n() > 0 ? x.backend().memory().keepBf16(gz) : null;
+        Bf16Copy gz16 = x.requiresGrad() && kernel.requiresGrad() && g.n() > 0 && MixedPrecision.bf16Convolution(g.c(), g.oc())
+                ? x.backend().memory().keepBf16(gz) : null;
         Tensor dx = null;
         Tensor dk = null;
         Tensor db = null;

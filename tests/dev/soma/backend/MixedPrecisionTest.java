@@ -144,6 +144,32 @@ class MixedPrecisionTest {
     }
 
     @Test
+    void aThinConvolutionStaysF32() {
+        assumeBf16();
+        SplittableRandom r = new SplittableRandom(5);
+        // 3 input channels (an RGB image), then 16 in and 8 out: both below the 16 channels bf16 needs on each side.
+        long[][][] shapes = {{{2, 7, 7, 3}, {3, 3, 3, 24}, {2, 7, 7, 24}}, {{2, 7, 7, 16}, {3, 3, 16, 8}, {2, 7, 7, 8}}};
+        for (long[][] sh : shapes) {
+            long[] xs = sh[0], ks = sh[1], ys = sh[2];
+            float[] x = random(r, numel(xs), 1), k = random(r, numel(ks), 0.2), b = random(r, (int) ks[3], 0.1);
+            float[] g = random(r, numel(ys), 1);
+            float[][] inBf16Scope;
+            long before = dev.soma.backend.dnnl.Bf16Conversion.convertedElementsOnThisThread();
+            try (Scope s = Scope.open(); MixedPrecision.Scope p = MixedPrecision.use(Precision.BF16)) {
+                inBf16Scope = convStep(xs, x, ks, k, b, g, ys);
+                String[] impl = Convolution.implementations(Tensor.zeros(xs), Tensor.zeros(ks), Tensor.zeros(ks[3]), ONE,
+                        "same", ONE);
+                for (String i : impl) assertFalse(i.contains("bf16"), Arrays.toString(xs) + " * " + Arrays.toString(ks) + ": " + i);
+            }
+            assertEquals(0, dev.soma.backend.dnnl.Bf16Conversion.convertedElementsOnThisThread() - before, "rounded elements");
+            float[][] f32 = convStep(xs, x, ks, k, b, g, ys);
+            for (int i = 0; i < f32.length; i++) {
+                assertArrayEquals(f32[i], inBf16Scope[i], Arrays.toString(ks) + ": result " + i + " differs from the f32 run");
+            }
+        }
+    }
+
+    @Test
     void bf16ConvolutionRunsOnBf16JitKernels() {
         assumeBf16();
         try (Scope s = Scope.open(); MixedPrecision.Scope p = MixedPrecision.use(Precision.BF16)) {
