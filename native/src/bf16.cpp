@@ -1,7 +1,7 @@
 // float32 -> bfloat16 for the bf16 mixed-precision products: one pass over memory, on the OpenMP team, with the
 // AVX512_BF16 instruction where the CPU has it (every CPU that bf16 mode accepts does: docs/precision.md) and the
-// same rounding in plain C++ elsewhere and for the tail. It replaced a oneDNN reorder that ran at about a third of
-// the memory bandwidth on the reference CNN's operands.
+// same rounding in plain C++ elsewhere and for the tail. It replaced a oneDNN reorder that moved less than half as
+// many bytes per second on the reference CNN's operands (docs/precision.md).
 #include "soma.h"
 #include "dtype_dispatch.h"
 #include <immintrin.h>
@@ -45,16 +45,20 @@ __attribute__((target("avx512f,avx512bf16"))) void convert_avx512(const float* s
 
 using Convert = void (*)(const float*, uint16_t*, int64_t);
 
-Convert pick() {
-  __builtin_cpu_init();
-  // SOMA_NO_AVX512 (as attention_gemm.cpp) lets the tests run the plain loop on a CPU that has the instruction.
-  return !getenv("SOMA_NO_AVX512") && __builtin_cpu_supports("avx512bf16") ? convert_avx512 : convert_plain;
+// Chosen once per process. SOMA_NO_AVX512 (as in attention_gemm.cpp) runs the plain loop on a CPU that has the
+// instruction.
+Convert chosen() {
+  static const Convert convert = [] {
+    __builtin_cpu_init();
+    return !getenv("SOMA_NO_AVX512") && __builtin_cpu_supports("avx512bf16") ? convert_avx512 : convert_plain;
+  }();
+  return convert;
 }
 
 }  // namespace
 
 extern "C" void soma_cpu_f32_to_bf16(const void* src, void* dst, int64_t n) {
-  static const Convert convert = pick();
+  const Convert convert = chosen();
   const float* s = (const float*)src;
   uint16_t* d = (uint16_t*)dst;
   // Each thread takes one contiguous run of whole 32-element blocks: every element is rounded alone, so the split
@@ -68,7 +72,7 @@ extern "C" void soma_cpu_f32_to_bf16(const void* src, void* dst, int64_t n) {
   }
 }
 
-extern "C" int soma_cpu_f32_to_bf16_vector(void) { return pick() == convert_avx512 ? 1 : 0; }
+extern "C" int soma_cpu_f32_to_bf16_vector(void) { return chosen() == convert_avx512 ? 1 : 0; }
 
 extern "C" void soma_cpu_f32_to_bf16_plain(const void* src, void* dst, int64_t n) {
   convert_plain((const float*)src, (uint16_t*)dst, n);

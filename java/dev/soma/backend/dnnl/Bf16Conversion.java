@@ -10,7 +10,7 @@ import dev.soma.memory.CachingPool;
  * oneDNN's bf16 primitives take bf16 inputs but may write float32, so only the inputs are converted.
  *
  * <p>Our own kernel rather than a oneDNN reorder: on the reference CNN's operands (0.4-1.6 M elements) the reorder
- * moved about 20 GB/s where one pass over the memory does several times that; see docs/precision.md.
+ * moved about 20 GB/s and this kernel about 47 GB/s (1.16 against 0.50 ms a step); see docs/precision.md.
  */
 public final class Bf16Conversion {
     /** Elements each thread has converted: tests count how often the same values are rounded. */
