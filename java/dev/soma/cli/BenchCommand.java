@@ -102,6 +102,10 @@ final class BenchCommand implements Runnable {
                 throw new IllegalArgumentException("bench train-step: --against-f32 compares a bf16 run with f32; it "
                         + "needs --precision bf16 on a CPU that runs it (this run is " + precision + ")");
             }
+            if (againstF32 && trace != null) {
+                throw new IllegalArgumentException("bench train-step: --trace writes one run's steps; with --against-f32 "
+                        + "there are two, so leave --trace out (or time each precision on its own with --trace)");
+            }
             if (againstF32 && !(model.equals("cnn") || model.equals("mlp"))) {
                 throw new IllegalArgumentException("bench train-step: --against-f32 is for the image classifiers (cnn, "
                         + "mlp), as --precision bf16 is; got --model " + model);

@@ -81,6 +81,10 @@ class TrainStepBenchCliTest {
                     "--against-f32");
             assertNotEquals(0, lstm.exit());
             assertTrue(lstm.err().contains("--against-f32") && lstm.err().contains("lstm"), lstm.err());
+            CliRun traced = CliRun.of("bench", "train-step", "--model", "cnn", "--steps", "1", "--precision", "bf16",
+                    "--against-f32", "--trace", "steps.csv");
+            assertNotEquals(0, traced.exit());
+            assertTrue(traced.err().contains("--trace") && traced.err().contains("--against-f32"), traced.err());
         }
     }
 
