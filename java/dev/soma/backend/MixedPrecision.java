@@ -9,8 +9,9 @@ import static org.bytedeco.dnnl.global.dnnl.dnnl_get_effective_cpu_isa;
 /**
  * The precision policy of the calling thread (an autocast scope, as PyTorch's {@code torch.autocast}): inside
  * {@code try (var s = MixedPrecision.use(Precision.BF16)) { ... }} the CPU's float32 convolutions (all three
- * passes) and matrix products round their inputs to bfloat16 and run oneDNN's bf16 kernels, writing float32
- * results; every other op, and float64, is unchanged. Tensors, parameters and gradients stay float32.
+ * passes, for convolutions with at least {@link #MIN_CONV_CHANNELS} input and output channels) and matrix products
+ * round their inputs to bfloat16 and run oneDNN's bf16 kernels, writing float32 results; every other op, and
+ * float64, is unchanged. Tensors, parameters and gradients stay float32.
  * {@link dev.soma.model.FitOptions#precision} opens this scope around a fit; {@code bench train-step} around its steps.
  *
  * <p>A thread-local, not a global: a training loop runs its forward and backward on one thread, and a
