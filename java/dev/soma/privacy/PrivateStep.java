@@ -207,13 +207,11 @@ public final class PrivateStep {
             java.util.Set<Tensor> trained = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
             trained.addAll(params);
             double[] norms2 = tape.squaredNorms(b, params.get(0), trained).toDoubleArray();
-            double[] weights = new double[b];
+            double[] weights = new double[b], norms = new double[b];
             for (int i = 0; i < b; i++) {
-                double norm = b * Math.sqrt(Math.max(norms2[i], 0));
-                weights[i] = b * Math.min(1.0, settings.maxGradNorm() / (norm + 1e-6)); // Opacus' clip factor
+                norms[i] = b * Math.sqrt(Math.max(norms2[i], 0));
+                weights[i] = b * Math.min(1.0, settings.maxGradNorm() / (norms[i] + 1e-6)); // Opacus' clip factor
             }
-            double[] norms = new double[b];
-            for (int i = 0; i < b; i++) norms[i] = b * Math.sqrt(Math.max(norms2[i], 0));
             Tensor w = Tensor.of(weights, b).to(params.get(0).dtype()).to(device);
             java.util.Map<Tensor, Tensor> byParam = new java.util.IdentityHashMap<>();
             for (int i = 0; i < params.size(); i++) byParam.put(params.get(i), sums[i]);
