@@ -43,9 +43,9 @@ if(NOT TARGET soma_cuda_emu_rt)
   find_package(Threads REQUIRED)
   add_library(soma_cuda_emu_rt SHARED
     ${SOMA_EMU_DIR}/src/fiber.cpp ${SOMA_EMU_DIR}/src/scheduler.cpp ${SOMA_EMU_DIR}/src/runtime_api.cpp ${SOMA_EMU_DIR}/src/streams.cpp
-    ${SOMA_EMU_DIR}/src/modules.cpp)
+    ${SOMA_EMU_DIR}/src/modules.cpp ${SOMA_EMU_DIR}/src/nccl_emu.cpp)
   _soma_emu_flags(soma_cuda_emu_rt)
-  target_link_libraries(soma_cuda_emu_rt PUBLIC Threads::Threads ${CMAKE_DL_LIBS})
+  target_link_libraries(soma_cuda_emu_rt PUBLIC Threads::Threads ${CMAKE_DL_LIBS} rt)  # rt: shm_open (nccl_emu.cpp)
 endif()
 
 function(soma_add_emulated_cuda_library target)

@@ -440,6 +440,36 @@ int soma_cuda_device_synchronize(void);
 /* Returns and clears the last error of the calling thread (cudaGetLastError). */
 int soma_cuda_last_error(void);
 
+/* ============================== CUDA: NCCL collectives (cuda-kernels/nccl.cu) ============================== */
+
+/* Data-parallel collectives in device memory. The nvcc library opens NVIDIA's libnccl.so.2 at run time
+   (SOMA_NCCL_LIBRARY names another file), so nothing is linked or needed at build time; the emulated library runs
+   its own NCCL stand-in between the processes (or threads) of one machine through POSIX shared memory, with NCCL's
+   semantics: a communicator per rank from a 128-byte id, collectives enqueued on a stream in the same order on
+   every rank. Every function returns 0, SOMA_CUDA_NOT_OPENED / SOMA_CUDA_MISSING_ENTRY from the dispatcher, or
+   SOMA_NCCL_ERROR with the reason in soma_cuda_nccl_error_text (per thread). dtype: enum soma_dtype
+   (f32, f64, i32); all-reduce sums. */
+#define SOMA_NCCL_ERROR (-3)
+#define SOMA_NCCL_ID_BYTES 128
+/* Opens the NCCL library (once per process); writes what it is ("NCCL 2.27.3 from libnccl.so.2", or the
+   emulation's line) into info. */
+int soma_cuda_nccl_open(char* info, int info_len);
+/* The calling thread's last NCCL failure, as text (empty when none). */
+int soma_cuda_nccl_error_text(char* out, int out_len);
+/* A fresh communicator id (ncclGetUniqueId): made by one rank, given to all. */
+int soma_cuda_nccl_unique_id(uint8_t* id);
+/* Joins communicator `id` as `rank` of `nranks` on the current device (ncclCommInitRank); blocks until all
+   ranks have joined (the emulation: at most timeout_seconds, then SOMA_NCCL_ERROR). */
+int soma_cuda_nccl_comm_init(int nranks, const uint8_t* id, int rank, double timeout_seconds, void** comm);
+int soma_cuda_nccl_all_reduce_sum(void* comm, const void* send, void* recv, int64_t count, int dtype, void* stream);
+int soma_cuda_nccl_broadcast(void* comm, const void* send, void* recv, int64_t count, int dtype, int root,
+                             void* stream);
+/* 0 in *failed while the communicator is healthy; otherwise 1, and the reason in soma_cuda_nccl_error_text. */
+int soma_cuda_nccl_comm_check(void* comm, int* failed);
+int soma_cuda_nccl_comm_destroy(void* comm);
+/* Ends the communicator without waiting for pending work (a peer died): its collectives fail on every rank. */
+int soma_cuda_nccl_comm_abort(void* comm);
+
 /* ============================== CUDA: elementwise (cuda-kernels/elementwise.cu) ============================== */
 
 /* The CPU element-wise functions above on device pointers, enqueued on `stream` (a cudaStream_t; 0 = the
