@@ -22,11 +22,19 @@ import java.util.Map;
  * back into the gradients, which then hold the global batch's gradient on every rank. The buckets live in host
  * memory; a GPU gradient is copied there when it is final and back after the all-reduce ({@link HostStaging}).
  *
+ * <p>With {@code SOMA_GPU_COLLECTIVES=nccl} and every parameter on one GPU, the buckets live in that GPU's memory
+ * instead: a final gradient is scaled into its bucket by a kernel, a complete bucket's {@code ncclAllReduce} is queued
+ * on NCCL's communication stream behind it (so on a GPU it runs beside the rest of backward), and the gradients are
+ * copied back by kernels that the compute stream runs after the reductions, so the host never waits for them; a
+ * failed one shows up at the next synchronisation and in {@link Nccl#checkHealthy}.
+ *
  * <p>With overlap off ({@code SOMA_DDP_OVERLAP=0}) the same buckets start only after backward: the reference for
  * measuring how much all-reduce time the overlap hides. Owns its buffers: {@link #close()} frees them.
  */
 public final class GradientBuckets implements AutoCloseable {
     private final Mpi mpi;
+    /** Non-null when the buckets live on the GPU and NCCL reduces them there. */
+    private final Nccl nccl;
     private final boolean overlap;
     /** Overlap on even steps and off on odd ones (SOMA_DDP_OVERLAP=alternate): both measured in the same run. */
     private final boolean alternate;
@@ -44,6 +52,8 @@ public final class GradientBuckets implements AutoCloseable {
         final Tensor param;
         final Bucket bucket;
         final long offset;
+        /** NCCL mode: the parameter's part of its bucket, shaped like the parameter. */
+        Tensor view;
         boolean ready;
 
         Slot(Tensor param, Bucket bucket, long offset) {
@@ -96,12 +106,38 @@ public final class GradientBuckets implements AutoCloseable {
             current.numel += p.numel();
             slots.put(p, s);
         }
+        Device gpu = onOneGpu(params);
+        this.nccl = gpu != null && mpi.gpuCollectives() == Mpi.GpuCollectives.NCCL ? mpi.nccl(gpu) : null;
         try {
-            for (Bucket b : buckets) b.buffer = Tensor.zeros(b.dtype, Device.cpu(), b.numel).keep();
+            Device home = nccl != null ? gpu : Device.cpu();
+            for (Bucket b : buckets) {
+                b.buffer = Tensor.zeros(b.dtype, home, b.numel).keep();
+                if (nccl == null) continue;
+                for (Slot s : b.slots) {
+                    try (Tensor flat = b.buffer.slice(0, s.offset, s.offset + s.param.numel(), 1)) {
+                        s.view = flat.reshape(s.param.shape()).keep();
+                    }
+                }
+            }
         } catch (RuntimeException e) {
             close();
             throw e;
         }
+    }
+
+    /** The GPU that holds every parameter, or null (CPU parameters, or more than one device). */
+    private static Device onOneGpu(List<Tensor> params) {
+        Device d = null;
+        for (Tensor p : params) {
+            if (p.device().isCpu() || (d != null && !d.equals(p.device()))) return null;
+            d = p.device();
+        }
+        return d;
+    }
+
+    /** True when the buckets live on the GPU and NCCL reduces them (SOMA_GPU_COLLECTIVES=nccl). */
+    public boolean onDevice() {
+        return nccl != null;
     }
 
     /** The bucket size data-parallel training uses: SOMA_DDP_BUCKET_MB (default 4; PyTorch uses 25 for larger models). */
@@ -158,9 +194,11 @@ public final class GradientBuckets implements AutoCloseable {
         // The wait is timed from here: packing the gradients is not all-reduce time (without overlap it all
         // happens above, with overlap during backward).
         t1 = System.nanoTime();
-        for (Bucket b : buckets) b.request.await();
+        for (Bucket b : buckets) if (b.request != null) b.request.await();
+        if (nccl != null) nccl.joinCompute(); // the copies back wait on the device, not here
         long t2 = System.nanoTime();
         for (Bucket b : buckets) unpack(b);
+        if (nccl != null) nccl.checkHealthy(); // what failed on the device so far (cheap: no synchronisation)
         if (overlapThisStep) {
             steps++;
             backwardNanos += t1 - t0;
@@ -187,6 +225,7 @@ public final class GradientBuckets implements AutoCloseable {
     private void gradientReady(Tensor t) {
         Slot s = slots.get(t);
         if (s != null && !s.ready) markReady(s);
+        if (nccl != null) return; // NCCL progresses on the device
         // MPI moves non-blocking collectives on only inside MPI calls: ask about the oldest one in flight.
         for (int i = 0; i < nextToStart; i++) {
             Bucket b = buckets.get(i);
@@ -196,6 +235,49 @@ public final class GradientBuckets implements AutoCloseable {
 
     private void markReady(Slot s) {
         s.ready = true;
+        Bucket b = s.bucket;
+        if (nccl != null) {
+            packOnDevice(s);
+        } else {
+            packOnHost(s);
+        }
+        if (--b.pending == 0) {
+            // Start complete buckets in bucket order only (the same order on every rank).
+            while (nextToStart < buckets.size() && buckets.get(nextToStart).pending == 0) {
+                Bucket next = buckets.get(nextToStart++);
+                int index = nextToStart - 1;
+                if (nccl != null) {
+                    nccl.allreduceSumOverlapped(next.buffer);
+                } else {
+                    next.request = mpi.iallreduceSum(next.dtype, next.buffer.address(), next.numel,
+                            () -> "gradient all-reduce (bucket " + index + " of " + buckets.size() + ", " + next.numel
+                                    + " " + next.dtype + ")");
+                }
+            }
+        }
+    }
+
+    /** NCCL mode: the gradient times this rank's share, written into its bucket by a kernel (zeros without one). */
+    private void packOnDevice(Slot s) {
+        Tensor g = s.param.grad();
+        dev.soma.backend.Backend backend = s.view.backend();
+        if (g == null || g.isClosed()) {
+            backend.memory().fill(s.view, 0.0);
+            return;
+        }
+        requireBucketable(g, s);
+        backend.elementwise().unary(dev.soma.backend.ElementwiseKernels.UnaryOp.MUL_SCALAR, g, s.view, share, 0);
+    }
+
+    private void requireBucketable(Tensor g, Slot s) {
+        if (!g.isContiguous() || g.dtype() != s.bucket.dtype || !g.device().equals(s.bucket.buffer.device())) {
+            throw new IllegalStateException("data-parallel training: the gradient " + g.describe() + " of "
+                    + s.param.describe() + " is not a contiguous " + s.bucket.dtype + " tensor on "
+                    + s.bucket.buffer.device());
+        }
+    }
+
+    private void packOnHost(Slot s) {
         Bucket b = s.bucket;
         long dst = b.buffer.address() + s.offset * b.dtype.byteSize();
         Tensor g = s.param.grad();
@@ -214,16 +296,6 @@ public final class GradientBuckets implements AutoCloseable {
                 }
             }
         }
-        if (--b.pending == 0) {
-            // Start complete buckets in bucket order only (the same order on every rank).
-            while (nextToStart < buckets.size() && buckets.get(nextToStart).pending == 0) {
-                Bucket next = buckets.get(nextToStart++);
-                int index = nextToStart - 1;
-                next.request = mpi.iallreduceSum(next.dtype, next.buffer.address(), next.numel,
-                        () -> "gradient all-reduce (bucket " + index + " of " + buckets.size() + ", " + next.numel + " "
-                                + next.dtype + ")");
-            }
-        }
     }
 
     private void unpack(Bucket b) {
@@ -236,6 +308,11 @@ public final class GradientBuckets implements AutoCloseable {
                 }
                 g = s.param.grad();
             }
+            if (nccl != null) {
+                requireBucketable(g, s);
+                g.backend().memory().copy(s.view, g);
+                continue;
+            }
             long src = b.buffer.address() + s.offset * b.dtype.byteSize();
             if (g.device().isCpu()) {
                 CpuKernels.soma_cpu_copy(g.address(), src, s.param.numel() * b.dtype.byteSize());
@@ -247,6 +324,11 @@ public final class GradientBuckets implements AutoCloseable {
 
     /** Steps so far, and the mean milliseconds per step of backward and of the wait for all-reduce after it. */
     public String statistics() {
+        return timings() + "; " + (nccl != null ? "buckets on " + nccl.device() + ", reduced by " + nccl.describe()
+                : "buckets in host memory, reduced by MPI");
+    }
+
+    private String timings() {
         if (!alternate) {
             long n = overlap ? steps : stepsOff;
             double d = Math.max(n, 1);
@@ -290,6 +372,12 @@ public final class GradientBuckets implements AutoCloseable {
     @Override
     public void close() {
         for (Bucket b : buckets) {
+            for (Slot s : b.slots) {
+                if (s.view != null) {
+                    s.view.close();
+                    s.view = null;
+                }
+            }
             if (b.buffer != null) {
                 b.buffer.close();
                 b.buffer = null;

@@ -19,8 +19,9 @@ import java.util.List;
  * <p>Every collective is non-blocking inside and waited for with a bound ({@code SOMA_DIST_TIMEOUT} seconds, 300 by
  * default): when a peer died or hangs, the wait ends with a {@link DistributedException} naming this rank and the
  * operation instead of a silent hang. Buffers are contiguous tensors, f32 or f64 (all-reduce) or any dtype
- * (broadcast; f32, f64 or int32 on a GPU). GPU tensors are staged through host memory ({@link HostStaging}); NCCL,
- * which would keep them on the device, is not built yet.
+ * (broadcast; f32, f64 or int32 on a GPU). GPU tensors are staged through host memory ({@link HostStaging}) by
+ * default; with {@code SOMA_GPU_COLLECTIVES=nccl} they stay on the device and go through one NCCL communicator per
+ * GPU ({@link Nccl}), made on the first collective of a tensor on that GPU and destroyed by {@link #finish()}.
  */
 public final class Mpi {
     private static Mpi world;
@@ -29,13 +30,32 @@ public final class Mpi {
     private final int size;
     private final double timeoutSeconds;
     private final String library;
+    private final GpuCollectives gpuCollectives;
+    private final java.util.Map<Device, Nccl> nccl = new java.util.LinkedHashMap<>();
     private boolean finalized;
 
-    private Mpi(int rank, int size, double timeoutSeconds, String library) {
+    /** How the collectives of GPU tensors reach the other ranks (SOMA_GPU_COLLECTIVES). */
+    public enum GpuCollectives {
+        /** Copied to host memory, reduced by MPI, copied back (the default: it also lets ranks share a GPU). */
+        HOST,
+        /** NCCL on the device, queued on the compute stream; one GPU per rank on a real device. */
+        NCCL;
+
+        /** SOMA_GPU_COLLECTIVES: "host" (default) or "nccl". */
+        public static GpuCollectives configured() {
+            String v = System.getenv("SOMA_GPU_COLLECTIVES");
+            if (v == null || v.isBlank() || v.equalsIgnoreCase("host")) return HOST;
+            if (v.equalsIgnoreCase("nccl")) return NCCL;
+            throw new IllegalArgumentException("SOMA_GPU_COLLECTIVES must be host or nccl, got '" + v + "'");
+        }
+    }
+
+    private Mpi(int rank, int size, double timeoutSeconds, String library, GpuCollectives gpuCollectives) {
         this.rank = rank;
         this.size = size;
         this.timeoutSeconds = timeoutSeconds;
         this.library = library;
+        this.gpuCollectives = gpuCollectives;
     }
 
     /** True when this process was started by an MPI launcher (mpirun, mpiexec, srun with PMI/PMIx). */
@@ -47,9 +67,21 @@ public final class Mpi {
     public static int launchedSize() {
         for (String v : new String[] {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
             String s = System.getenv(v);
-            if (s != null && s.matches("\\d+")) return Integer.parseInt(s);
+            if (s != null && s.matches("\\d{1,6}")) return Integer.parseInt(s);
         }
         return System.getenv("PMIX_RANK") != null ? 1 : 0;
+    }
+
+    /**
+     * This process's place among the ranks of its node, as the launcher announced it (Open MPI's
+     * OMPI_COMM_WORLD_LOCAL_RANK, MPICH/Hydra's MPI_LOCALRANKID, Slurm's SLURM_LOCALID), or 0: which GPU a rank takes.
+     */
+    public static int localRank(java.util.Map<String, String> env) {
+        for (String v : new String[] {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
+            String s = env.get(v);
+            if (s != null && s.matches("\\d{1,6}")) return Integer.parseInt(s);
+        }
+        return 0;
     }
 
     /** Opens the MPI library and initialises MPI on first use; the same world afterwards. */
@@ -70,6 +102,7 @@ public final class Mpi {
     }
 
     private static Mpi open() {
+        GpuCollectives gpu = GpuCollectives.configured(); // a bad value fails before MPI starts
         MpiKernels.load();
         String override = System.getenv("SOMA_MPI_LIBRARY");
         List<String> candidates = override != null && !override.isBlank() ? List.of(override)
@@ -101,7 +134,7 @@ public final class Mpi {
             }
             if (!(timeout > 0)) throw new IllegalArgumentException("SOMA_DIST_TIMEOUT must be > 0, got " + t);
         }
-        return new Mpi(rank[0], size[0], timeout, opened);
+        return new Mpi(rank[0], size[0], timeout, opened, gpu);
     }
 
     public int rank() {
@@ -110,6 +143,25 @@ public final class Mpi {
 
     public int size() {
         return size;
+    }
+
+    /** How collectives of GPU tensors travel (SOMA_GPU_COLLECTIVES). */
+    public GpuCollectives gpuCollectives() {
+        return gpuCollectives;
+    }
+
+    /**
+     * This rank's NCCL communicator for {@code device}, joined on first use: a collective, so every rank must ask at
+     * the same point (the first collective of a tensor on that GPU does).
+     */
+    public synchronized Nccl nccl(Device device) {
+        requireOpen("NCCL on " + device);
+        Nccl c = nccl.get(device);
+        if (c == null) {
+            c = Nccl.create(this, device);
+            nccl.put(device, c);
+        }
+        return c;
     }
 
     /** The bound of every wait, in seconds (SOMA_DIST_TIMEOUT). */
@@ -194,7 +246,7 @@ public final class Mpi {
      * (copied out, reduced, copied back), as Gloo serves CUDA tensors; NCCL would keep it on the device.
      */
     public void allreduceSum(Tensor t) {
-        if (stagedThroughHost(t, "allreduce", this::allreduceSum)) return; // else a checked CPU tensor
+        if (onGpu(t, "allreduce", c -> c.allreduceSum(t), this::allreduceSum)) return; // else a checked CPU tensor
         iallreduceSum(t.dtype(), t.address(), t.numel(), () -> "all-reduce of " + t.describe()).await();
     }
 
@@ -211,7 +263,7 @@ public final class Mpi {
 
     /** Overwrites {@code t} (contiguous; a GPU tensor goes through host memory) on every rank with rank {@code root}'s values. */
     public void broadcast(Tensor t, int root) {
-        if (stagedThroughHost(t, "broadcast", host -> broadcast(host, root))) return; // else a checked CPU tensor
+        if (onGpu(t, "broadcast", c -> c.broadcast(t, root), host -> broadcast(host, root))) return; // else a CPU tensor
         if (root < 0 || root >= size) throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of " + size);
         int[] slot = new int[1];
         String what = "broadcast of " + t.describe() + " from rank " + root;
@@ -232,6 +284,8 @@ public final class Mpi {
     /** Ends MPI for this process (MPI_Finalize); call once, after the last collective, on every rank. */
     public synchronized void finish() {
         if (finalized) return;
+        for (Nccl c : nccl.values()) c.close();
+        nccl.clear();
         finalized = true;
         check(MpiKernels.soma_mpi_finalize(), "MPI_Finalize", "rank " + rank);
     }
@@ -253,12 +307,18 @@ public final class Mpi {
     }
 
     /**
-     * Checks {@code t}; for a tensor off the CPU, runs {@code collective} on a host copy, writes the result back and
-     * returns true; false for a CPU tensor (the caller runs the collective on it directly).
+     * Checks {@code t}; for a tensor off the CPU, runs the collective through NCCL on the device or (the default) on
+     * a host copy whose result is written back, and returns true; false for a CPU tensor (the caller runs the
+     * collective on it directly).
      */
-    private boolean stagedThroughHost(Tensor t, String op, java.util.function.Consumer<Tensor> collective) {
+    private boolean onGpu(Tensor t, String op, java.util.function.Consumer<Nccl> onDevice,
+            java.util.function.Consumer<Tensor> collective) {
         requireContiguous(t, op);
         if (t.device().isCpu()) return false;
+        if (gpuCollectives == GpuCollectives.NCCL) {
+            onDevice.accept(nccl(t.device()));
+            return true;
+        }
         try (Tensor host = dev.soma.backend.Transfers.to(t, Device.cpu())) {
             collective.accept(host);
             HostStaging.writeBack(host, t);

@@ -65,6 +65,22 @@ public final class CudaKernels {
     public static native int soma_cuda_device_synchronize();
     public static native int soma_cuda_last_error();
 
+    // ---------------- NCCL collectives (cuda-kernels/nccl.cu) ----------------
+    /** soma.h's SOMA_NCCL_ERROR (the reason in {@link #soma_cuda_nccl_error_text}) and SOMA_NCCL_ID_BYTES. */
+    public static final int NCCL_ERROR = -3, NCCL_ID_BYTES = 128;
+    public static native int soma_cuda_nccl_open(@Cast("char*") byte[] info, int infoLen);
+    public static native int soma_cuda_nccl_error_text(@Cast("char*") byte[] out, int outLen);
+    public static native int soma_cuda_nccl_unique_id(@Cast("uint8_t*") byte[] id);
+    public static native int soma_cuda_nccl_comm_init(int nranks, @Cast("const uint8_t*") byte[] id, int rank,
+            double timeoutSeconds, @Cast("void**") long[] comm);
+    public static native int soma_cuda_nccl_all_reduce_sum(@Cast("void*") long comm, @Cast("const void*") long send,
+            @Cast("void*") long recv, @Cast("int64_t") long count, int dtype, @Cast("void*") long stream);
+    public static native int soma_cuda_nccl_broadcast(@Cast("void*") long comm, @Cast("const void*") long send,
+            @Cast("void*") long recv, @Cast("int64_t") long count, int dtype, int root, @Cast("void*") long stream);
+    public static native int soma_cuda_nccl_comm_check(@Cast("void*") long comm, int[] failed);
+    public static native int soma_cuda_nccl_comm_destroy(@Cast("void*") long comm);
+    public static native int soma_cuda_nccl_comm_abort(@Cast("void*") long comm);
+
     // ---------------- elementwise (cuda-kernels/elementwise.cu) ----------------
     public static native int soma_cuda_binary(int op, int dtype, int ndim, @Cast("const int64_t*") long[] shape,
             @Cast("const void*") long a, @Cast("const int64_t*") long[] aStrides,

@@ -10,13 +10,18 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * One rank of GpuDataParallelTest's 2-rank job: the collectives on cuda:0 tensors (staged through host memory), then
+ * One rank of GpuDataParallelTest's 2-rank job: the collectives on cuda:0 tensors (staged through host memory, or
+ * with SOMA_GPU_COLLECTIVES=nccl through NCCL on the device: GpuNcclDataParallelTest), then
  * each equivalence case trained data-parallel on cuda:0, its weights written to {@code <out>/<case>-<dtype>-rank<r>.bin}.
  * Then synchronised batch normalisation and a GAN with it (SyncBatchNormMain's and GanDataParallelMain's "bn" cases)
  * on cuda:0. Each rank starts from a different seed, so equal weights prove rank 0's broadcast. Prints "ok ..." lines.
  */
 public final class GpuDataParallelMain {
-    static final Device GPU = Device.cuda(0);
+    /**
+     * cuda:0 for every rank (they share it), except NCCL on real GPUs, which refuses that: there rank r uses cuda:r.
+     */
+    static final Device GPU = Device.cuda(Mpi.GpuCollectives.configured() == Mpi.GpuCollectives.NCCL
+            && !dev.soma.backend.CudaProbe.result().emulated() ? Mpi.world().rank() : 0);
     /** The cases: every model in f64, the CNN in f32 too. */
     static final List<String> CASES = List.of("cnn-float64", "lstm-float64", "attention-float64", "cnn-float32");
 
@@ -24,6 +29,7 @@ public final class GpuDataParallelMain {
         Path out = Path.of(args[0]);
         Mpi mpi = Mpi.world();
         int rank = mpi.rank(), size = mpi.size();
+        if (rank == 0) System.out.println("gpu collectives: " + mpi.gpuCollectives());
         collectives(mpi);
         for (String c : CASES) {
             String name = c.substring(0, c.indexOf('-'));
@@ -33,6 +39,7 @@ public final class GpuDataParallelMain {
                 m.fit(EquivalenceCases.data(name), EquivalenceCases.options(EquivalenceCases.BATCH_PER_RANK, true));
                 if (!m.params().get(0).value().device().equals(GPU)) throw new AssertionError("trained off the GPU");
                 EquivalenceCases.writeWeights(m, out.resolve(c + "-rank" + rank + ".bin"));
+                if (rank == 0) System.out.println("stats " + c + ": " + m.lastDataParallelStatistics());
             }
         }
         // Synchronised batch normalisation (its statistics all-reduced from cuda:0), and a GAN with it.

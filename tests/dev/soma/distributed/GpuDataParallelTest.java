@@ -6,7 +6,8 @@ import dev.soma.tensor.DType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -22,25 +23,51 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * Data-parallel training of models on cuda:0, 2 MPI ranks (the emulated device in CI, a real GPU where there is one):
  * gradients staged through host memory, against 1 process x batch 32 on the CPU. Tiny buckets, as DataParallelTest.
+ * {@link GpuNcclDataParallelTest} runs the same checks with the collectives in NCCL on the device.
  */
 @Tag("gpu")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class GpuDataParallelTest {
-    private static final Map<String, String> ENV = Map.of("SOMA_DDP_BUCKET_MB", "0.002", "SOMA_DIST_TIMEOUT", "120");
-    @TempDir
-    static Path out;
-    private static MpiJob.Result job;
+    /** The job's output folder (made by {@link #runTwoRanks}: JUnit fills @TempDir fields only per test here). */
+    Path out;
+    MpiJob.Result job;
+
+    /** The job's environment: tiny buckets, a bounded wait; subclasses add how GPU collectives travel. */
+    Map<String, String> environment() {
+        return Map.of("SOMA_DDP_BUCKET_MB", "0.002", "SOMA_DIST_TIMEOUT", "120");
+    }
+
+    /** What the job must print about where it reduced gradients. */
+    void checkCollectivesPath(String output) {
+        assertTrue(output.contains("gpu collectives: HOST") && output.contains("buckets in host memory, reduced by MPI"),
+                output);
+    }
+
+    /** Skips the class where its job cannot run. */
+    void assumeRunnable(dev.soma.backend.CudaProbe.Result probe) {
+        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
+    }
 
     @BeforeAll
-    static void runTwoRanks() throws Exception {
-        dev.soma.backend.CudaProbe.Result probe = dev.soma.backend.CudaProbe.result();
-        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
+    void runTwoRanks() throws Exception {
+        assumeRunnable(dev.soma.backend.CudaProbe.result());
         MpiJob.assumeMpirun();
-        job = MpiJob.run(2, GpuDataParallelMain.class, ENV, 400, out.toString());
+        out = java.nio.file.Files.createTempDirectory("soma-gpu-ddp");
+        job = MpiJob.run(2, GpuDataParallelMain.class, environment(), 400, out.toString());
         assertEquals(0, job.exitCode(), job.output());
+        checkCollectivesPath(job.output());
         assertTrue(job.output().contains("ok collectives on cuda:0"), job.output());
         for (int rank = 0; rank < 2; rank++) {
             assertTrue(job.output().contains("ok rank " + rank + " of 2 trained") && job.output().contains("live bytes 0 (gpu) 0 (cpu)"),
                     "every tensor freed on both ranks and devices:\n" + job.output());
+        }
+    }
+
+    @AfterAll
+    void removeOutputs() throws java.io.IOException {
+        if (out == null) return;
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(out)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.deleteIfExists(p);
         }
     }
 
