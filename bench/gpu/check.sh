@@ -87,6 +87,7 @@ grep -E '^DEVICE ' "$LOGS/junit.log" | sed 's/^DEVICE /device   /' || true
 printf '%-10s %s\n' "found" "$(count found)" "succeeded" "$(count successful)" "failed" "$(count failed)" \
   "skipped" "$(count skipped)" "aborted" "$(count aborted)"
 grep -E '^BENCH ' "$LOGS/junit.log" | sed 's/^BENCH /bench    /' || true
+grep -E '^NCCL on ' "$LOGS/junit.log" | head -n 1 | sed 's/^/nccl     /' || true
 paths "(vendor on) " "$LOGS/junit.log"
 printf '%-10s %s\n' "vendor-off" "found $(count found "$LOGS/junit-vendor-off.log"), succeeded $(count successful "$LOGS/junit-vendor-off.log"), failed $(count failed "$LOGS/junit-vendor-off.log"), exit $STATUS_OFF"
 paths "(vendor off)" "$LOGS/junit-vendor-off.log"

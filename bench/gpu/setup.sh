@@ -15,8 +15,8 @@ else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv
 fi
 JAVA="$WORK/runtime/bin/java"
 
-# cuBLAS and cuDNN live inside the Python packages (nvidia-cublas, nvidia-cudnn-cu13); the CUDA runtime in
-# the toolkit. Collect every folder that holds one of them.
+# cuBLAS, cuDNN and NCCL live inside the Python packages (nvidia-cublas, nvidia-cudnn-cu13, nvidia-nccl-cu13); the
+# CUDA runtime in the toolkit. Collect every folder that holds one of them.
 lib_dirs=()
 add_dir() {
   local d
@@ -28,7 +28,7 @@ add_dir() {
 if command -v python3 >/dev/null; then
   while IFS= read -r d; do add_dir "$d"; done < <(python3 - <<'PY' 2>/dev/null
 import importlib, os
-for name in ("nvidia.cublas", "nvidia.cudnn", "nvidia.cuda_runtime", "nvidia.cuda_nvrtc", "nvidia.nvjitlink"):
+for name in ("nvidia.cublas", "nvidia.cudnn", "nvidia.cuda_runtime", "nvidia.cuda_nvrtc", "nvidia.nvjitlink", "nvidia.nccl"):
     try:
         m = importlib.import_module(name)
     except Exception:
@@ -45,7 +45,7 @@ has_lib() {
   for d in "${lib_dirs[@]}"; do [ -e "$d/$1" ] && return 0; done
   return 1
 }
-for lib in libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+for lib in libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnccl.so.2; do
   if ! has_lib "$lib"; then
     found=$(find /usr /opt /root /home -name "$lib*" -print -quit 2>/dev/null)
     [ -n "$found" ] && add_dir "$(dirname "$found")"

@@ -20,7 +20,7 @@ class GpuNcclDataParallelTest extends GpuDataParallelTest {
     void assumeRunnable(dev.soma.backend.CudaProbe.Result probe) {
         super.assumeRunnable(probe);
         assumeTrue(probe.emulated() || probe.deviceCount() >= 2,
-                "NCCL needs a GPU per rank: this machine has " + probe.deviceCount());
+                "NCCL needs a GPU per rank (or the emulated device): this machine has " + probe.deviceCount());
     }
 
     @Override

@@ -102,7 +102,7 @@ class NcclTest {
     void anIdFromElsewhereIsRefusedByTheEmulation() {
         requireGpu();
         assumeTrue(dev.soma.jni.CudaKernels.soma_cuda_kind() == dev.soma.jni.CudaKernels.EMULATED,
-                "a real NCCL takes any 128 bytes as an id and waits for peers that never come");
+                "emulated device only: a real NCCL takes any 128 bytes as an id and waits for peers that never come");
         byte[] junk = new byte[128];
         java.util.Arrays.fill(junk, (byte) 7);
         DistributedException e = assertThrows(DistributedException.class, () -> Nccl.join(GPU, junk, 0, 1, 30));
