@@ -38,7 +38,7 @@ public final class Mpi {
     public enum GpuCollectives {
         /** Copied to host memory, reduced by MPI, copied back (the default: it also lets ranks share a GPU). */
         HOST,
-        /** NCCL on the device, queued on the compute stream; one GPU per rank on a real device. */
+        /** NCCL on the device, queued on the device's streams ({@link Nccl}); one GPU per rank on a real device. */
         NCCL;
 
         /** SOMA_GPU_COLLECTIVES: "host" (default) or "nccl". */
@@ -243,7 +243,8 @@ public final class Mpi {
 
     /**
      * Sums {@code t} (a contiguous f32/f64 tensor) over every rank, in place. A GPU tensor goes through host memory
-     * (copied out, reduced, copied back), as Gloo serves CUDA tensors; NCCL would keep it on the device.
+     * (copied out, reduced, copied back), as Gloo serves CUDA tensors, or with SOMA_GPU_COLLECTIVES=nccl through NCCL on
+     * the device.
      */
     public void allreduceSum(Tensor t) {
         if (onGpu(t, "allreduce", c -> c.allreduceSum(t), this::allreduceSum)) return; // else a checked CPU tensor
@@ -261,7 +262,10 @@ public final class Mpi {
         }
     }
 
-    /** Overwrites {@code t} (contiguous; a GPU tensor goes through host memory) on every rank with rank {@code root}'s values. */
+    /**
+     * Overwrites {@code t} (contiguous; a GPU tensor goes through host memory, or NCCL with SOMA_GPU_COLLECTIVES=nccl)
+     * on every rank with rank {@code root}'s values.
+     */
     public void broadcast(Tensor t, int root) {
         if (onGpu(t, "broadcast", c -> c.broadcast(t, root), host -> broadcast(host, root))) return; // else a CPU tensor
         if (root < 0 || root >= size) throw new IllegalArgumentException("broadcast: root " + root + " is not a rank of " + size);

@@ -22,7 +22,10 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>Gradient buckets use {@link #allreduceSumOverlapped}: the reduction goes to a communication stream of its own,
  * which waits for the compute stream's work queued so far, so on a GPU it runs beside the rest of backward (as
- * PyTorch's NCCL process group does); {@link #joinCompute()} then makes the compute stream wait for it.
+ * PyTorch's NCCL process group does); {@link #joinCompute()} then makes the compute stream wait for it. The
+ * collectives on the compute stream wait for the communication stream first, so on the device this communicator's
+ * collectives always run in the order they were issued, the same on every rank (NCCL's rule; the emulation checks
+ * it: a rank whose collectives ran out of order fails with both descriptions).
  */
 public final class Nccl implements AutoCloseable {
     private final Device device;
@@ -62,6 +65,7 @@ public final class Nccl implements AutoCloseable {
      * same point). Rank 0's id reaches the others through {@link Mpi#broadcast}.
      */
     public static Nccl create(Mpi mpi, Device device) {
+        library(device); // every rank fails alike here when NCCL is missing, instead of waiting for rank 0's id
         byte[] id = mpi.rank() == 0 ? uniqueId(device) : new byte[CudaKernels.NCCL_ID_BYTES];
         int[] words = new int[id.length / 4];
         java.nio.ByteBuffer.wrap(id).asIntBuffer().get(words);
@@ -87,7 +91,10 @@ public final class Nccl implements AutoCloseable {
             throw new IllegalArgumentException("NCCL: rank " + rank + " of " + size + " is not a rank (0 <= rank < size)");
         }
         if (!(timeoutSeconds > 0)) throw new IllegalArgumentException("NCCL: the timeout must be > 0 s, got " + timeoutSeconds);
-        CudaKernels.soma_cuda_set_device(device.index()); // NCCL binds the communicator to the current device
+        int status = CudaKernels.soma_cuda_set_device(device.index()); // NCCL binds the communicator to the current device
+        if (status != 0) {
+            throw new DistributedException("NCCL: making " + device + " current failed: " + CudaKernels.soma_cuda_status_string(status));
+        }
         long[] out = new long[1];
         check(CudaKernels.soma_cuda_nccl_comm_init(size, id, rank, timeoutSeconds, out),
                 "rank " + rank + " of " + size + ": ncclCommInitRank on " + device);
@@ -115,6 +122,7 @@ public final class Nccl implements AutoCloseable {
     public void allreduceSum(Tensor t) {
         String what = "NCCL all-reduce of " + describe(t);
         requireUsable(t, what, false);
+        joinCompute(); // this communicator's collectives run on the device in the order they were issued
         check(CudaKernels.soma_cuda_nccl_all_reduce_sum(comm, t.address(), t.address(), t.numel(), t.dtype().code(),
                 stream()), "rank " + rank + " of " + size + ": " + what);
     }
@@ -168,6 +176,7 @@ public final class Nccl implements AutoCloseable {
         String what = "NCCL broadcast of " + describe(t) + " from rank " + root;
         requireUsable(t, what, true);
         if (root < 0 || root >= size) throw new IllegalArgumentException(what + ": root " + root + " is not a rank of " + size);
+        joinCompute();
         check(CudaKernels.soma_cuda_nccl_broadcast(comm, t.address(), t.address(), t.numel(), t.dtype().code(), root,
                 stream()), "rank " + rank + " of " + size + ": " + what);
     }
