@@ -215,6 +215,34 @@ void test_a_rank_that_exits_is_reported() {
   waitpid(child, &status, 0);
 }
 
+// Two joins that cannot make one communicator: the second is refused, and the first stops waiting at once.
+void test_a_misused_join_ends_the_wait() {
+  struct Case {
+    int nranks_a, rank_a, nranks_b, rank_b;
+    const char* second;
+  };
+  for (Case k : {Case{2, 0, 2, 0, "rank 0 joined twice"}, Case{2, 0, 3, 1, "joined with 3 ranks, the communicator has 2"}}) {
+    Id id = fresh_id();
+    std::string first;
+    auto start = std::chrono::steady_clock::now();
+    std::thread a([&] {
+      void* c = nullptr;
+      first = soma_cuda_nccl_comm_init(k.nranks_a, id.bytes, k.rank_a, 30.0, &c) == 0 ? "" : error_text();
+      if (c) soma_cuda_nccl_comm_destroy(c);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the first join is waiting by now
+    void* c = nullptr;
+    int rc = soma_cuda_nccl_comm_init(k.nranks_b, id.bytes, k.rank_b, 30.0, &c);
+    std::string second = error_text();
+    a.join();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    TU_CHECK(rc == SOMA_NCCL_ERROR && c == nullptr && second.find(k.second) != std::string::npos, "second join: '%s'",
+             second.c_str());
+    TU_CHECK(first.find("aborted the communicator during joining") != std::string::npos, "first join: '%s'", first.c_str());
+    TU_CHECK(s < 10, "the first join waited %.1f s (timeout 30 s)", s);
+  }
+}
+
 void test_bad_arguments() {
   Id id = fresh_id();
   void* c = reinterpret_cast<void*>(0x1);
@@ -256,5 +284,6 @@ int main() {
   test_abort_reaches_the_other_rank();
   test_a_rank_that_never_calls_times_out();
   test_a_rank_that_exits_is_reported();
+  test_a_misused_join_ends_the_wait();
   return tu::finish("cuda_nccl");
 }

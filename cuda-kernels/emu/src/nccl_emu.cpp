@@ -196,7 +196,8 @@ void sum_slots(const State& s, char* out, int64_t n) {
   }
 }
 
-// One collective, in pieces of a slot. `piece(off, n)` moves piece [off, off + n) between the two barriers.
+// One collective, in pieces of a slot: for each piece [off, off + n), `before` fills this rank's slot, the ranks meet,
+// `between` reads the slots, and the ranks meet again before the slots are reused.
 template <typename Before, typename Between>
 std::string run(State& s, const OpDesc& desc, Before before, Between between) {
   std::string failed = s.failure();
@@ -289,13 +290,19 @@ std::string nccl_comm_init(int nranks, const uint8_t* id, int rank, double timeo
   s->h = static_cast<Header*>(p);
   Header* h = s->h;
 
+  // A misuse ends the communicator for the ranks already waiting too (they fail at once instead of timing out).
+  auto refuse = [&](const std::string& why) {
+    h->aborted_by.store(rank + 1, std::memory_order_release);
+    shm_unlink(name);
+    return why;
+  };
   int32_t expected = 0;
   if (!h->nranks.compare_exchange_strong(expected, nranks) && expected != nranks) {
-    return "rank " + std::to_string(rank) + " joined with " + std::to_string(nranks) + " ranks, the communicator has " +
-           std::to_string(expected);
+    return refuse("rank " + std::to_string(rank) + " joined with " + std::to_string(nranks) +
+                  " ranks, the communicator has " + std::to_string(expected));
   }
   int32_t was = 0;
-  if (!h->present[rank].compare_exchange_strong(was, 1)) return "rank " + std::to_string(rank) + " joined twice";
+  if (!h->present[rank].compare_exchange_strong(was, 1)) return refuse("rank " + std::to_string(rank) + " joined twice");
   h->pids[rank].store(int32_t(getpid()), std::memory_order_release);
   h->joined.fetch_add(1, std::memory_order_acq_rel);
   std::string e = wait_until(*s, [&] { return h->joined.load(std::memory_order_acquire) >= nranks; },
