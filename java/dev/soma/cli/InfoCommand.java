@@ -62,6 +62,7 @@ final class InfoCommand implements Callable<Integer> {
         add(lines, "JavaCPP", () -> Loader.getVersion() + " (platform " + Loader.getPlatform() + ")");
         add(lines, "CUDA", InfoCommand::cuda);
         add(lines, "CUDA kernels", InfoCommand::cudaBuild);
+        add(lines, "NCCL", InfoCommand::nccl);
         add(lines, "Memory", InfoCommand::pools);
         return lines;
     }
@@ -99,6 +100,26 @@ final class InfoCommand implements Callable<Integer> {
         String versions = r.runtimeVersion() > 0
                 ? " (runtime " + cudaVersion(r.runtimeVersion()) + ", driver " + cudaVersion(r.driverVersion()) + ")" : "";
         return "not usable: " + r.reason() + versions + "\nSoma runs on the CPU";
+    }
+
+    /** Which NCCL data-parallel GPU training would use, and whether it does (SOMA_GPU_COLLECTIVES). */
+    private static String nccl() {
+        String mode;
+        try {
+            mode = dev.soma.distributed.Mpi.GpuCollectives.configured() == dev.soma.distributed.Mpi.GpuCollectives.NCCL
+                    ? "used for GPU ranks (SOMA_GPU_COLLECTIVES=nccl)"
+                    : "GPU ranks go through host memory (SOMA_GPU_COLLECTIVES=nccl to use NCCL)";
+        } catch (IllegalArgumentException e) {
+            mode = e.getMessage();
+        }
+        if (!CudaProbe.result().usable()) return "needs a usable CUDA device; " + mode;
+        String library;
+        try {
+            library = dev.soma.distributed.Nccl.library(dev.soma.tensor.Device.cuda(0));
+        } catch (RuntimeException e) {
+            library = "not available: " + firstLine(e.getMessage());
+        }
+        return library + "\n" + mode;
     }
 
     /** Only asked after the probe, which opens the kernel library it uses (the dispatcher explains otherwise). */

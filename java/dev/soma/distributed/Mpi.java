@@ -43,7 +43,12 @@ public final class Mpi {
 
         /** SOMA_GPU_COLLECTIVES: "host" (default) or "nccl". */
         public static GpuCollectives configured() {
-            String v = System.getenv("SOMA_GPU_COLLECTIVES");
+            return configured(System.getenv());
+        }
+
+        /** {@link #configured()} from {@code env}. */
+        public static GpuCollectives configured(java.util.Map<String, String> env) {
+            String v = env.get("SOMA_GPU_COLLECTIVES");
             if (v == null || v.isBlank() || v.equalsIgnoreCase("host")) return HOST;
             if (v.equalsIgnoreCase("nccl")) return NCCL;
             throw new IllegalArgumentException("SOMA_GPU_COLLECTIVES must be host or nccl, got '" + v + "'");

@@ -20,5 +20,6 @@ class InfoEmulatedTest {
                 + "kernels, not speed)"), r.out());
         assertTrue(r.out().contains("CUDA kernels   emulated"), r.out());
         assertTrue(r.out().contains("pool[cuda:0]"), r.out());
+        assertTrue(r.out().contains("NCCL           the emulated device's NCCL stand-in"), r.out());
     }
 }
