@@ -61,6 +61,27 @@ class NcclTest {
         }
     }
 
+    /** The bucket path: a collective on the communication stream, joined back into the compute stream. */
+    @Test
+    void anOverlappedCollectiveJoinsTheComputeStream() {
+        requireGpu();
+        SplittableRandom r = new SplittableRandom();
+        try (Scope s = Scope.open(); Nccl c = Nccl.join(GPU, Nccl.uniqueId(GPU), 0, 1, 30)) {
+            double[] d = new double[70_001];
+            for (int i = 0; i < d.length; i++) d[i] = r.nextGaussian();
+            Tensor t = Tensor.of(d).to(GPU);
+            Tensor doubled = t.mul(2.0); // compute-stream work before the collective, which must wait for it
+            c.allreduceSumOverlapped(doubled);
+            c.joinCompute();
+            Tensor back = doubled.mul(0.5); // compute-stream work after it
+            assertArrayEquals(d, back.toDoubleArray());
+            c.broadcast(doubled, 0); // a compute-stream collective after an overlapped one
+            double[] after = doubled.toDoubleArray();
+            for (int i = 0; i < d.length; i++) assertEquals(2 * d[i], after[i]);
+            c.checkHealthy();
+        }
+    }
+
     @Test
     void badInputIsRefusedBeforeTheLibrarySeesIt() {
         requireGpu();
