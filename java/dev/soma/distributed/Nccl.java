@@ -34,6 +34,10 @@ public final class Nccl implements AutoCloseable {
     private long comm;
     /** The communication stream (non-blocking), made on the first overlapped collective. */
     private long commStream;
+    /** Real devices only: aborts the communicator when a collective outlives the timeout (see NcclWatchdog). */
+    private NcclWatchdog watchdog;
+    /** Why the watchdog aborted the communicator, once it has. */
+    private volatile String abortedBecause;
 
     private Nccl(Device device, int rank, int size, String library, long comm) {
         this.device = device;
@@ -98,7 +102,12 @@ public final class Nccl implements AutoCloseable {
         long[] out = new long[1];
         check(CudaKernels.soma_cuda_nccl_comm_init(size, id, rank, timeoutSeconds, out),
                 "rank " + rank + " of " + size + ": ncclCommInitRank on " + device);
-        return new Nccl(device, rank, size, library, out[0]);
+        Nccl nccl = new Nccl(device, rank, size, library, out[0]);
+        if (CudaKernels.soma_cuda_kind() == CudaKernels.REAL) {
+            nccl.watchdog = new NcclWatchdog(out[0], "rank " + rank + " on " + device, timeoutSeconds, 100,
+                    nccl::abortFromWatchdog);
+        }
+        return nccl;
     }
 
     public Device device() {
@@ -119,12 +128,14 @@ public final class Nccl implements AutoCloseable {
     }
 
     /** Sums {@code t} (contiguous f32/f64 on this communicator's GPU) over every rank, in place, on the compute stream. */
-    public void allreduceSum(Tensor t) {
+    public synchronized void allreduceSum(Tensor t) {
         String what = "NCCL all-reduce of " + describe(t);
         requireUsable(t, what, false);
         joinCompute(); // this communicator's collectives run on the device in the order they were issued
+        long stream = stream();
         check(CudaKernels.soma_cuda_nccl_all_reduce_sum(comm, t.address(), t.address(), t.numel(), t.dtype().code(),
-                stream()), "rank " + rank + " of " + size + ": " + what);
+                stream), "rank " + rank + " of " + size + ": " + what);
+        if (watchdog != null) watchdog.queued(stream, what);
     }
 
     /**
@@ -132,7 +143,7 @@ public final class Nccl implements AutoCloseable {
      * compute stream: later compute work does not wait for it until {@link #joinCompute()}. {@code t} must stay
      * untouched (and open) until then.
      */
-    public void allreduceSumOverlapped(Tensor t) {
+    public synchronized void allreduceSumOverlapped(Tensor t) {
         String what = "NCCL all-reduce of " + describe(t);
         requireUsable(t, what, false);
         long compute = stream();
@@ -144,10 +155,11 @@ public final class Nccl implements AutoCloseable {
         streamWaits(commStream, compute);
         check(CudaKernels.soma_cuda_nccl_all_reduce_sum(comm, t.address(), t.address(), t.numel(), t.dtype().code(),
                 commStream), "rank " + rank + " of " + size + ": " + what);
+        if (watchdog != null) watchdog.queued(commStream, what);
     }
 
     /** The compute stream's later work waits for every overlapped collective queued so far. */
-    public void joinCompute() {
+    public synchronized void joinCompute() {
         requireOpen("joining the communication stream");
         if (commStream != 0) streamWaits(stream(), commStream);
     }
@@ -172,17 +184,19 @@ public final class Nccl implements AutoCloseable {
     }
 
     /** Overwrites {@code t} (contiguous f32/f64/i32 on this GPU) on every rank with rank {@code root}'s values. */
-    public void broadcast(Tensor t, int root) {
+    public synchronized void broadcast(Tensor t, int root) {
         String what = "NCCL broadcast of " + describe(t) + " from rank " + root;
         requireUsable(t, what, true);
         if (root < 0 || root >= size) throw new IllegalArgumentException(what + ": root " + root + " is not a rank of " + size);
         joinCompute();
+        long stream = stream();
         check(CudaKernels.soma_cuda_nccl_broadcast(comm, t.address(), t.address(), t.numel(), t.dtype().code(), root,
-                stream()), "rank " + rank + " of " + size + ": " + what);
+                stream), "rank " + rank + " of " + size + ": " + what);
+        if (watchdog != null) watchdog.queued(stream, what);
     }
 
     /** Throws if a collective failed on the device since (NCCL reports those asynchronously: a peer that died). */
-    public void checkHealthy() {
+    public synchronized void checkHealthy() {
         requireOpen("checking the communicator");
         int[] failed = new int[1];
         check(CudaKernels.soma_cuda_nccl_comm_check(comm, failed), "ncclCommGetAsyncError");
@@ -194,6 +208,18 @@ public final class Nccl implements AutoCloseable {
 
     /** Ends the communicator without waiting (after an error another rank cannot see): their collectives fail too. */
     public void abort() {
+        stopWatchdog();
+        abortNow();
+    }
+
+    /** From the watchdog's thread: remembers why, then aborts (the training thread's next call throws it). */
+    private void abortFromWatchdog(String reason) {
+        abortedBecause = reason;
+        System.err.println("soma: rank " + rank + " of " + size + ": aborting NCCL on " + device + ": " + reason);
+        abortNow();
+    }
+
+    private synchronized void abortNow() {
         if (comm == 0) return;
         long c = comm;
         comm = 0;
@@ -204,9 +230,26 @@ public final class Nccl implements AutoCloseable {
         }
     }
 
+    private void stopWatchdog() {
+        NcclWatchdog w;
+        synchronized (this) {
+            w = watchdog;
+            watchdog = null;
+        }
+        if (w != null) w.close(); // outside the lock: its thread may be waiting for it to abort
+    }
+
     @Override
     public void close() {
-        if (comm == 0) return;
+        stopWatchdog();
+        closeNow();
+    }
+
+    private synchronized void closeNow() {
+        if (comm == 0) {
+            destroyCommStream(); // after an abort
+            return;
+        }
         long c = comm;
         comm = 0;
         try {
@@ -232,6 +275,11 @@ public final class Nccl implements AutoCloseable {
     }
 
     private void requireOpen(String what) {
+        String aborted = abortedBecause;
+        if (aborted != null) {
+            throw new DistributedException("rank " + rank + " of " + size + ": " + what + ": NCCL on " + device
+                    + " was aborted: " + aborted + " (resume the job from the last checkpoint)");
+        }
         if (comm == 0) throw new IllegalStateException(what + ": the NCCL communicator (rank " + rank + " of " + size + " on "
                 + device + ") is closed");
     }
