@@ -30,7 +30,6 @@ std::string& last_error_slot() {
 }
 #endif
 
-
 int fail(const std::string& why) {
   last_error_slot() = why;
   return SOMA_NCCL_ERROR;
