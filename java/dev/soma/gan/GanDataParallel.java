@@ -31,7 +31,13 @@ final class GanDataParallel implements AutoCloseable {
             dev.soma.distributed.SyncBatchNorm.requireExamplesOnEveryRank("GanTrainer.fit", "update", sampler, mpi.size(),
                     examples, batchPerRank);
         }
-        // Same start: every weight (trainable or not) of both models takes rank 0's values.
+        // Same models everywhere (checked), then the same start: every weight of both takes rank 0's values.
+        for (Model m : new Model[] {g, d}) {
+            java.util.List<dev.soma.tensor.Tensor> values = new java.util.ArrayList<>();
+            for (dev.soma.nn.Param p : m.params()) values.add(p.value());
+            dev.soma.distributed.ParameterAgreement.require(mpi, values,
+                    "GanTrainer.fit, the " + (m == g ? "generator" : "discriminator"));
+        }
         for (Model m : new Model[] {g, d}) {
             for (dev.soma.nn.Param p : m.params()) mpi.broadcast(p.value(), 0);
         }

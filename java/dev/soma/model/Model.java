@@ -613,6 +613,7 @@ public abstract class Model implements AutoCloseable {
             try (Scope build = Scope.open()) {
                 ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
             }
+            dev.soma.distributed.ParameterAgreement.require(mpi, paramValues(), "fit");
             broadcastParams(mpi, false);
             buckets = dev.soma.distributed.GradientBuckets.configured(mpi, trainableTensors());
         }
@@ -677,6 +678,13 @@ public abstract class Model implements AutoCloseable {
     private String lastBucketStatistics;
 
     /** Every parameter (trainable or, with {@code onlyState}, only the non-trainable ones) takes rank 0's values. */
+    /** Every parameter's value (trainable or not), in order. */
+    private List<Tensor> paramValues() {
+        List<Tensor> out = new ArrayList<>();
+        for (Param p : params()) out.add(p.value());
+        return out;
+    }
+
     private void broadcastParams(dev.soma.distributed.Mpi mpi, boolean onlyState) {
         for (Param p : params()) {
             if (onlyState && p.trainable()) continue;

@@ -121,6 +121,23 @@ class DataParallelTest {
         assertTrue(on >= 1 && off >= 1 && Math.abs(on - off) <= 1, "on " + on + ", off " + off);
     }
 
+    /** Ranks that built different models refuse together, within seconds, saying how they differ. */
+    @Test
+    void ranksWithDifferentModelsRefuseToTrain() throws Exception {
+        MpiJob.Result size = MpiJob.run(2, DataParallelMismatchMain.class, ENV, 60, "size");
+        assertEquals(0, size.exitCode(), size.output());
+        assertTrue(size.output().contains("ok rank 1 refused: rank 1 of 2: fit: this rank's model differs from rank 0's: "
+                + "4 parameter tensors with 1285 values here, 4 with 1210 on rank 0"), size.output());
+        assertTrue(size.output().contains("ok rank 0 refused: rank 0 of 2: fit: 1 rank(s) hold a model that differs from "
+                + "rank 0's (4 parameter tensors with 1210 values)"), size.output());
+        MpiJob.Result dtype = MpiJob.run(2, DataParallelMismatchMain.class, ENV, 60, "dtype");
+        assertEquals(0, dtype.exitCode(), dtype.output());
+        assertTrue(dtype.output().contains("ok rank 1 refused: rank 1 of 2: fit: this rank's model differs from rank 0's: "
+                + "the same number of parameter tensors and values as rank 0, but other shapes or dtypes"), dtype.output());
+        assertTrue(dtype.output().contains("ok rank 0 refused"), dtype.output());
+        assertTrue(size.seconds() < 50 && dtype.seconds() < 50, "refused within the job's start-up time, not a timeout");
+    }
+
     @Test
     void aDeadRankEndsTheJobAndTheRunResumesFromTheCheckpoint() throws Exception {
         Path dir = Files.createDirectories(out.resolve("resume"));
