@@ -17,7 +17,8 @@ import java.util.Map;
  * epochs with a checkpoint after every epoch (rank 0 writes it). Arguments: the output folder, then "die" (rank 1
  * halts in the middle of epoch 2, as a crashed node would: no exception, no MPI_Finalize), "hang" (rank 1 stops
  * taking part but stays alive, so only the other rank's bounded wait can end the job) or "resume" (every rank
- * resumes from the checkpoint and rank 0 writes the final weights to resumed.bin).
+ * resumes from the checkpoint and rank 0 writes the final weights to resumed.bin). An optional third argument, a
+ * device ("cuda:0"), trains there (GpuNcclDataParallelTest: with SOMA_GPU_COLLECTIVES=nccl).
  */
 public final class DataParallelResumeMain {
     static final int EPOCHS = 3;
@@ -29,6 +30,7 @@ public final class DataParallelResumeMain {
         Mpi mpi = Mpi.world();
         Path checkpoint = out.resolve("cnn.safetensors");
         try (Scope s = Scope.open(); Sequential m = EquivalenceCases.model("cnn", DType.F32, 100 + mpi.rank())) {
+            if (args.length > 2) m.to(dev.soma.tensor.Device.parse(args[2]));
             FitOptions options = EquivalenceCases.options(EquivalenceCases.BATCH_PER_RANK, true).epochs(EPOCHS)
                     .callbacks(new ModelCheckpoint(checkpoint));
             if (die) {
