@@ -302,8 +302,12 @@ final class TrainCommand implements Callable<Integer> {
             if (dpPhysicalBatch != null) options.privacyPhysicalBatch(dpPhysicalBatch);
             if (mpi != null) {
                 options.dataParallel(true).syncBatchNorm(syncBn);
-                console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%n",
-                        mpi.size(), batchSize, batchSize * mpi.size(), dev.soma.jni.CpuKernels.soma_cpu_threads(), mpi.describe());
+                String gpu = device.isCpu() ? "" : mpi.gpuCollectives() == Mpi.GpuCollectives.NCCL
+                        ? "; gradients stay on the GPU, reduced by NCCL (SOMA_GPU_COLLECTIVES=nccl)"
+                        : "; GPU gradients go through host memory (SOMA_GPU_COLLECTIVES=nccl keeps them on the device)";
+                console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%s%n",
+                        mpi.size(), batchSize, batchSize * mpi.size(), dev.soma.jni.CpuKernels.soma_cpu_threads(), mpi.describe(),
+                        gpu);
             }
             int[] epochsRun = {0};
             options.callbacks(new dev.soma.model.Callback() {
