@@ -4,11 +4,10 @@ import dev.soma.backend.Backend;
 import dev.soma.backend.Backends;
 import dev.soma.errors.DistributedException;
 import dev.soma.jni.CudaKernels;
+import dev.soma.jni.CudaLibraries;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
-
-import java.nio.charset.StandardCharsets;
 
 /**
  * One rank's NCCL communicator on one GPU: collectives on device memory, queued on the device's compute stream after
@@ -53,7 +52,7 @@ public final class Nccl implements AutoCloseable {
         Backends.get(device); // opens the CUDA kernel library (real or emulated) behind the dispatcher
         byte[] info = new byte[512];
         check(CudaKernels.soma_cuda_nccl_open(info, info.length), "opening NCCL for " + device);
-        return cString(info);
+        return CudaLibraries.cString(info);
     }
 
     /** A fresh communicator id (ncclGetUniqueId), for one rank to make and give to all. */
@@ -320,15 +319,10 @@ public final class Nccl implements AutoCloseable {
         throw new DistributedException(what + " failed: " + reason);
     }
 
-    private static String errorText() {
+    /** The calling thread's last NCCL failure (soma_cuda_nccl_error_text). */
+    static String errorText() {
         byte[] b = new byte[2048];
         CudaKernels.soma_cuda_nccl_error_text(b, b.length);
-        return cString(b);
-    }
-
-    private static String cString(byte[] b) {
-        int n = 0;
-        while (n < b.length && b[n] != 0) n++;
-        return new String(b, 0, n, StandardCharsets.UTF_8);
+        return CudaLibraries.cString(b);
     }
 }

@@ -79,11 +79,7 @@ final class NcclWatchdog implements AutoCloseable {
     private String check() {
         int[] failed = new int[1];
         if (CudaKernels.soma_cuda_nccl_comm_check(comm, failed) == 0 && failed[0] != 0) {
-            byte[] b = new byte[2048];
-            CudaKernels.soma_cuda_nccl_error_text(b, b.length);
-            int n = 0;
-            while (n < b.length && b[n] != 0) n++;
-            return "NCCL reported an asynchronous error: " + new String(b, 0, n, java.nio.charset.StandardCharsets.UTF_8);
+            return "NCCL reported an asynchronous error: " + Nccl.errorText();
         }
         synchronized (pending) {
             while (!pending.isEmpty()) {
