@@ -1,7 +1,6 @@
 package dev.soma.distributed;
 
 import dev.soma.errors.DistributedException;
-import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
 import java.util.List;
@@ -11,24 +10,23 @@ import java.util.Locale;
  * Before data-parallel training starts, every rank must hold the same parameters (count, shapes, dtypes), as
  * PyTorch's DistributedDataParallel checks when it is built. A rank whose model differs would otherwise broadcast and
  * all-reduce buffers of other sizes: an MPI truncation error at best, an NCCL hang or silently wrong sums at worst.
- * Costs one broadcast of five numbers and one all-reduce of one, and every rank fails together, naming how it differs.
+ * Costs one broadcast of four numbers and one all-reduce of one, and every rank fails together, naming how it differs.
  */
 public final class ParameterAgreement {
     private ParameterAgreement() {}
 
-    /** {count, values, hash high 32 bits, hash low 32 bits, f64 parameters}: exact in doubles. */
+    /** {count, values, hash high 32 bits, hash low 32 bits}: exact in doubles. */
     static double[] signature(List<Tensor> params) {
         long hash = 0xcbf29ce484222325L; // FNV-1a over (dtype, rank, dims) of every parameter, in order
-        long values = 0, f64 = 0;
+        long values = 0;
         for (Tensor p : params) {
             hash = mix(hash, p.dtype().code());
             long[] shape = p.shape();
             hash = mix(hash, shape.length);
             for (long d : shape) hash = mix(hash, d);
             values += p.numel();
-            if (p.dtype() == DType.F64) f64++;
         }
-        return new double[] {params.size(), values, hash >>> 32, hash & 0xffffffffL, f64};
+        return new double[] {params.size(), values, hash >>> 32, hash & 0xffffffffL};
     }
 
     private static long mix(long hash, long v) {

@@ -33,9 +33,7 @@ final class GanDataParallel implements AutoCloseable {
         }
         // Same models everywhere (checked), then the same start: every weight of both takes rank 0's values.
         for (Model m : new Model[] {g, d}) {
-            java.util.List<dev.soma.tensor.Tensor> values = new java.util.ArrayList<>();
-            for (dev.soma.nn.Param p : m.params()) values.add(p.value());
-            dev.soma.distributed.ParameterAgreement.require(mpi, values,
+            dev.soma.distributed.ParameterAgreement.require(mpi, m.parameterTensors(),
                     "GanTrainer.fit, the " + (m == g ? "generator" : "discriminator"));
         }
         for (Model m : new Model[] {g, d}) {

@@ -280,6 +280,13 @@ public abstract class Model implements AutoCloseable {
         return out;
     }
 
+    /** Every parameter's value, trainable or not, in order. */
+    public List<Tensor> parameterTensors() {
+        List<Tensor> out = new ArrayList<>();
+        for (Param p : params()) out.add(p.value());
+        return out;
+    }
+
     public List<Tensor> trainableTensors() {
         List<Tensor> out = new ArrayList<>();
         for (Param p : params()) if (p.trainable()) out.add(p.value());
@@ -613,7 +620,7 @@ public abstract class Model implements AutoCloseable {
             try (Scope build = Scope.open()) {
                 ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
             }
-            dev.soma.distributed.ParameterAgreement.require(mpi, paramValues(), "fit");
+            dev.soma.distributed.ParameterAgreement.require(mpi, parameterTensors(), "fit");
             broadcastParams(mpi, false);
             buckets = dev.soma.distributed.GradientBuckets.configured(mpi, trainableTensors());
         }
@@ -678,13 +685,6 @@ public abstract class Model implements AutoCloseable {
     private String lastBucketStatistics;
 
     /** Every parameter (trainable or, with {@code onlyState}, only the non-trainable ones) takes rank 0's values. */
-    /** Every parameter's value (trainable or not), in order. */
-    private List<Tensor> paramValues() {
-        List<Tensor> out = new ArrayList<>();
-        for (Param p : params()) out.add(p.value());
-        return out;
-    }
-
     private void broadcastParams(dev.soma.distributed.Mpi mpi, boolean onlyState) {
         for (Param p : params()) {
             if (onlyState && p.trainable()) continue;
