@@ -236,6 +236,13 @@ void soma_cpu_conv2d_backward_weights(int dtype, const int64_t* geom, const void
 void soma_cpu_pool2d(int is_max, int dtype, const int64_t* geom, const void* x, void* out);
 void soma_cpu_pool2d_backward(int is_max, int dtype, const int64_t* geom, const void* x, const void* grad_out,
                               void* grad_x);
+/* float32 only, pooling geometry: out = relu(max pool(z)), NaN winning a window; tap (may be NULL) [N, OH, OW, C]
+   int32 gets the window position (i * KW + j) each output came from, -1 for a window of -inf only. The backward
+   writes grad_z [N, H, W, C] whole: each position gets the sum of the gradients of the windows whose tap it is and
+   whose output is positive; float32 when bf16 = 0, else rounded to bfloat16 (to nearest even). */
+void soma_cpu_relu_max_pool2d(const int64_t* geom, const void* z, void* out, void* tap);
+void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out, const void* out, const void* tap,
+                                       int bf16, void* grad_z);
 
 /* ============================== CPU: attention (native/src/attention.cpp) ============================== */
 

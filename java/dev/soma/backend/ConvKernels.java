@@ -87,4 +87,33 @@ public interface ConvKernels {
 
     /** The implementation of the forward and backward pooling pass, e.g. "onednn jit:avx512_core". */
     String[] pool2dImplementations(PoolKind kind, Geometry g, DType dtype);
+
+    // A Conv2D with ReLU followed by max pooling as one op (ops.ConvolutionPooling): the convolution's output never
+    // leaves the backend, and its gradient reaches the convolution's backward passes without a float32 ReLU mask
+    // pass (in bf16 mode, already rounded). float32 only; a backend without it says so (the op then composes).
+
+    /** Whether {@link #conv2dReluMaxPool} runs on this backend. */
+    default boolean hasConv2dReluMaxPool() {
+        return false;
+    }
+
+    /**
+     * {@code out = max pool(relu(conv2d(x, kernel) + bias))} with convolution geometry {@code conv} and pooling
+     * geometry {@code pool} (whose input is the convolution's output); {@code taps} (0: none, inference) is the
+     * address of one int32 per output element, which the backward reads. {@code x16}: as {@link #conv2d}.
+     */
+    default void conv2dReluMaxPool(Geometry conv, Geometry pool, Tensor x, Tensor kernel, Tensor bias, Tensor out,
+                                   long taps, Bf16Copy x16) {
+        throw new UnsupportedOperationException("conv2dReluMaxPool: not implemented on this backend");
+    }
+
+    /**
+     * The gradients of {@link #conv2dReluMaxPool} (each null when not wanted; {@code gradBias} only with
+     * {@code gradKernel}) from {@code gradOut}, the forward's {@code out} and {@code taps}.
+     */
+    default void conv2dReluMaxPoolBackward(Geometry conv, Geometry pool, Tensor x, Tensor kernel, Tensor gradOut,
+                                           Tensor out, long taps, Tensor gradX, Tensor gradKernel, Tensor gradBias,
+                                           Bf16Copy x16) {
+        throw new UnsupportedOperationException("conv2dReluMaxPool backward: not implemented on this backend");
+    }
 }

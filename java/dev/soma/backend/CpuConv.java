@@ -5,6 +5,7 @@ import dev.soma.backend.dnnl.Dnnl;
 import dev.soma.backend.dnnl.DnnlConvolution;
 import dev.soma.backend.dnnl.DnnlPooling;
 import dev.soma.jni.CpuKernels;
+import dev.soma.memory.CachingPool;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -126,6 +127,62 @@ final class CpuConv implements ConvKernels {
         String[] impl = DnnlPooling.implementations(pool(kind, g, dtype));
         for (int i = 0; i < impl.length; i++) impl[i] = "onednn " + impl[i];
         return impl;
+    }
+
+    // ------------------------------------------------------------------ convolution, ReLU and max pooling
+
+    @Override
+    public boolean hasConv2dReluMaxPool() {
+        return true;
+    }
+
+    @Override
+    public void conv2dReluMaxPool(Geometry g, Geometry p, Tensor x, Tensor kernel, Tensor bias, Tensor out, long taps,
+                                  Bf16Copy x16) {
+        requireF32("conv2dReluMaxPool", out);
+        CachingPool mem = out.backend().pool();
+        // The convolution's output lives only until the pooling has read it.
+        CachingPool.Block z = mem.allocate(Math.multiplyExact(p.n() * p.h() * p.w(), p.c() * 4), 0);
+        try {
+            DnnlConvolution.forward(mem, conv(g, DType.F32, bias != null, false), x.address(), kernel.address(),
+                    bias == null ? 0 : bias.address(), z.address(), Bf16Copy.addressIn(x16, x));
+            CpuKernels.soma_cpu_relu_max_pool2d(p.nativeArray(), z.address(), out.address(), taps);
+        } finally {
+            mem.release(z);
+        }
+    }
+
+    @Override
+    public void conv2dReluMaxPoolBackward(Geometry g, Geometry p, Tensor x, Tensor kernel, Tensor gradOut, Tensor out,
+                                          long taps, Tensor gradX, Tensor gradKernel, Tensor gradBias, Bf16Copy x16) {
+        requireF32("conv2dReluMaxPool backward", out);
+        DnnlConvolution.Conv weights = conv(g, DType.F32, gradBias != null, false);
+        // In a bf16 scope the passes read the convolution's output gradient in bf16: the gather writes it so.
+        boolean bf16 = weights.bf16();
+        CachingPool mem = out.backend().pool();
+        CachingPool.Block dz = mem.allocate(Math.multiplyExact(p.n() * p.h() * p.w(), p.c() * (bf16 ? 2 : 4)), 0);
+        try {
+            CpuKernels.soma_cpu_relu_max_pool2d_backward(p.nativeArray(), gradOut.address(), out.address(), taps,
+                    bf16 ? 1 : 0, dz.address());
+            long dz32 = bf16 ? 0 : dz.address();
+            long dz16 = bf16 ? dz.address() : 0;
+            if (gradX != null) {
+                DnnlConvolution.backwardData(mem, conv(g, DType.F32, false, false), dz32, kernel.address(),
+                        gradX.address(), dz16);
+            }
+            if (gradKernel != null) {
+                DnnlConvolution.backwardWeights(mem, weights, x.address(), dz32, gradKernel.address(),
+                        gradBias == null ? 0 : gradBias.address(), Bf16Copy.addressIn(x16, x), dz16);
+            }
+        } finally {
+            mem.release(dz);
+        }
+    }
+
+    private static void requireF32(String op, Tensor out) {
+        if (out.dtype() != DType.F32) {
+            throw new UnsupportedOperationException(op + ": runs on float32 only, got " + out.describe());
+        }
     }
 
     // ------------------------------------------------------------------ oneDNN geometry

@@ -174,6 +174,11 @@ public final class CpuKernels {
             @Cast("const void*") long x, @Cast("void*") long out);
     public static native void soma_cpu_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
             @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradX);
+    public static native void soma_cpu_relu_max_pool2d(@Cast("const int64_t*") long[] geom, @Cast("const void*") long z,
+            @Cast("void*") long out, @Cast("void*") long tap);
+    public static native void soma_cpu_relu_max_pool2d_backward(@Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long gradOut, @Cast("const void*") long out, @Cast("const void*") long tap, int bf16,
+            @Cast("void*") long gradZ);
     // ---------------- attention (native/src/attention.cpp) ----------------
     public static native @Cast("int64_t") long soma_cpu_attention_workspace(@Cast("int64_t") long d, @Cast("int64_t") long dv);
     public static native void soma_cpu_attention_forward(int dtype, @Cast("int64_t") long batch, @Cast("int64_t") long heads,

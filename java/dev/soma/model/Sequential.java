@@ -1,8 +1,10 @@
 package dev.soma.model;
 
 import dev.soma.errors.ShapeException;
+import dev.soma.nn.Conv2D;
 import dev.soma.nn.FoldableActivation;
 import dev.soma.nn.Layer;
+import dev.soma.nn.MaxPooling2D;
 import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -85,6 +87,15 @@ public class Sequential extends Model {
         int last = layers.size() - 1;
         for (int i = 0; i < last; i++) {
             Layer l = layers.get(i);
+            if (l instanceof Conv2D conv && layers.get(i + 1) instanceof MaxPooling2D pool && conv.fusesWithMaxPool(pool, h)) {
+                // One op for the pair (ops.ConvolutionPooling): the convolution's output is never a tensor. Neither
+                // layer passes a mask on.
+                h = conv.applyWithMaxPool(h, pool, training);
+                mask = null;
+                i++;
+                if (i == last) return h;
+                continue;
+            }
             Tensor next = l.apply(h, mask, training);
             mask = l.computeMask(h, mask);
             h = next;

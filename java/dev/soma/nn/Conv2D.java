@@ -1,6 +1,8 @@
 package dev.soma.nn;
 
+import dev.soma.memory.FailureCleanup;
 import dev.soma.ops.Convolution;
+import dev.soma.ops.ConvolutionPooling;
 import dev.soma.tensor.Tensor;
 
 import java.util.List;
@@ -66,6 +68,27 @@ public final class Conv2D extends ConvLayer2D<Conv2D> implements FoldableActivat
             return Convolution.conv2dRelu(x, kernel, bias, strides, padding, dilation);
         }
         return activation.apply(callWithoutActivation(x, training));
+    }
+
+    /**
+     * Whether {@link #applyWithMaxPool} can run this layer and {@code pool} on {@code x}: this layer's activation is
+     * ReLU, DP-SGD's ghost norms are off, and both layers are built for exactly x's and this layer's output shapes.
+     */
+    public boolean fusesWithMaxPool(MaxPooling2D pool, Tensor x) {
+        return activationName.equals("relu") && dev.soma.privacy.GhostTape.active() == null && isBuilt()
+                && pool.isBuilt() && x.ndim() == 4
+                && java.util.Arrays.equals(java.util.Arrays.copyOfRange(x.shape(), 1, 4), inputShape())
+                && java.util.Arrays.equals(pool.inputShape(), outputShape());
+    }
+
+    /**
+     * This layer and then {@code pool}, as one op ({@link ConvolutionPooling}): what a Sequential runs for the pair
+     * when {@link #fusesWithMaxPool} allows it. The result equals {@code pool.apply(apply(x))}'s.
+     */
+    public Tensor applyWithMaxPool(Tensor x, MaxPooling2D pool, boolean training) {
+        prepareInput(x);
+        return FailureCleanup.run(() -> ConvolutionPooling.conv2dReluMaxPool(x, kernel, bias, strides, padding, dilation,
+                pool.poolSize, pool.strides, pool.padding));
     }
 
     @Override

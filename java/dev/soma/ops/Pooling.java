@@ -81,15 +81,22 @@ public final class Pooling {
             throw new ShapeException(op + ": input " + x.describe() + " has rank " + x.ndim()
                     + ", expected rank 4 [batch, height, width, channels] (channels last)");
         }
-        long[] xs = x.shape();
+        return geometry(op, x.shape(), x.describe(), poolSize, strides, padding);
+    }
+
+    /**
+     * The geometry of pooling an input of shape {@code xs} [N, H, W, C] (described as {@code input} in messages);
+     * {@code strides} null means the pool size.
+     */
+    static ConvKernels.Geometry geometry(String op, long[] xs, String input, int[] poolSize, int[] strides, String padding) {
         if (xs[1] == 0 || xs[2] == 0 || xs[3] == 0) {
-            throw new ShapeException(op + ": input " + x.describe() + " has an empty height, width or channel axis");
+            throw new ShapeException(op + ": input " + input + " has an empty height, width or channel axis");
         }
         int[] k = Convolution.pair(op, "pool size", poolSize);
         int[] s = strides == null ? k : Convolution.pair(op, "strides", strides);
         boolean same = Convolution.isSame(op, padding);
-        long[] rows = Convolution.window(op, x.describe(), "height", xs[1], k[0], s[0], 1, same);
-        long[] cols = Convolution.window(op, x.describe(), "width", xs[2], k[1], s[1], 1, same);
+        long[] rows = Convolution.window(op, input, "height", xs[1], k[0], s[0], 1, same);
+        long[] cols = Convolution.window(op, input, "width", xs[2], k[1], s[1], 1, same);
         Shapes.checkShape(op, new long[] {xs[0], rows[0], cols[0], xs[3]});
         return new ConvKernels.Geometry(xs[0], xs[1], xs[2], xs[3], rows[0], cols[0], xs[3], k[0], k[1], s[0], s[1],
                 1, 1, rows[1], rows[2], cols[1], cols[2]);

@@ -175,7 +175,8 @@ class NonFiniteInputTest {
                     e = thrown(AnomalyException.class, () -> m.call(image), "conv2dRelu",
                             "NaN", "holds NaN/Inf");
                 }
-                assertEquals("conv2dRelu", e.op());
+                // A Sequential runs Conv2D(relu) + MaxPooling2D as one op (ops.ConvolutionPooling): it is the first.
+                assertEquals("conv2dReluMaxPool", e.op());
             }
         }
     }
