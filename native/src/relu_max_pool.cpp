@@ -66,6 +66,12 @@ inline void gather(const float* __restrict go, const float* __restrict o, const 
   for (int64_t ch = 0; ch < c; ++ch) sum[ch] += (t[ch] == k && o[ch] > 0.0f) ? go[ch] : 0.0f;
 }
 
+// The same, where no other window adds to sum: written, not added (windows that do not overlap).
+inline void pick(const float* __restrict go, const float* __restrict o, const int32_t* __restrict t, int32_t k,
+                 float* __restrict sum, int64_t c) {
+  for (int64_t ch = 0; ch < c; ++ch) sum[ch] = (t[ch] == k && o[ch] > 0.0f) ? go[ch] : 0.0f;
+}
+
 }  // namespace
 
 extern "C" void soma_cpu_relu_max_pool2d(const int64_t* geom, const void* z_, void* out_, void* tap_) {
@@ -108,6 +114,7 @@ extern "C" void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const voi
   const float* out = (const float*)out_;
   const int32_t* tap = (const int32_t*)tap_;
   const int64_t rows = g.n * g.h, row = g.w * g.c;
+  const bool disjoint = g.sh >= g.kh && g.sw >= g.kw;
 #pragma omp parallel if (rows * row > soma::element_grain())
   {
     std::vector<float> sums(bf16 ? row : 0);  // a row of float32 sums, rounded at the end (bf16 only)
@@ -115,18 +122,32 @@ extern "C" void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const voi
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t b = r / g.h, iy = r % g.h;
       float* sum = bf16 ? sums.data() : (float*)grad_z_ + r * row;
-      std::fill(sum, sum + row, 0.0f);
       // The window rows that hold input row iy: oy * sh - pt <= iy < oy * sh - pt + kh.
       const int64_t lo = iy + g.pt - g.kh + 1;
       const int64_t oy0 = lo <= 0 ? 0 : (lo + g.sh - 1) / g.sh, oy1 = std::min(g.oh - 1, (iy + g.pt) / g.sh);
-      for (int64_t oy = oy0; oy <= oy1; ++oy) {
-        const int64_t i = iy + g.pt - oy * g.sh;
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t at = ((b * g.oh + oy) * g.ow + ox) * g.c;
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const int64_t ix = ox * g.sw - g.pl + j;
-            if (ix < 0 || ix >= g.w) continue;
-            gather(grad_out + at, out + at, tap + at, (int32_t)(i * g.kw + j), sum + ix * g.c, g.c);
+      if (disjoint) {
+        // At most one window holds each position: one pass writes every element of the row.
+        for (int64_t ix = 0; ix < g.w; ++ix) {
+          const int64_t ox = (ix + g.pl) / g.sw, j = ix + g.pl - ox * g.sw;
+          float* s = sum + ix * g.c;
+          if (oy0 > oy1 || ox >= g.ow || j >= g.kw) {
+            std::fill(s, s + g.c, 0.0f);
+            continue;
+          }
+          const int64_t at = ((b * g.oh + oy0) * g.ow + ox) * g.c;
+          pick(grad_out + at, out + at, tap + at, (int32_t)((iy + g.pt - oy0 * g.sh) * g.kw + j), s, g.c);
+        }
+      } else {
+        std::fill(sum, sum + row, 0.0f);
+        for (int64_t oy = oy0; oy <= oy1; ++oy) {
+          const int64_t i = iy + g.pt - oy * g.sh;
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t at = ((b * g.oh + oy) * g.ow + ox) * g.c;
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t ix = ox * g.sw - g.pl + j;
+              if (ix < 0 || ix >= g.w) continue;
+              gather(grad_out + at, out + at, tap + at, (int32_t)(i * g.kw + j), sum + ix * g.c, g.c);
+            }
           }
         }
       }
