@@ -1,8 +1,10 @@
 package dev.soma.model;
 
 import dev.soma.errors.ShapeException;
+import dev.soma.nn.Conv2D;
 import dev.soma.nn.FoldableActivation;
 import dev.soma.nn.Layer;
+import dev.soma.nn.MaxPooling2D;
 import dev.soma.nn.Merge;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
@@ -46,6 +48,11 @@ public class FunctionalModel extends Model {
     private final int[] outputSlots;
     /** Per output: its layer when nothing else reads that output, so its final activation may be folded. */
     private final Layer[] foldableOutputLayers;
+    /**
+     * Per node, the index of the MaxPooling2D node that alone reads this Conv2D node's output (not a model output),
+     * or -1: the pair may run as one op (ops.ConvolutionPooling), as in a Sequential.
+     */
+    private final int[] pooledBy;
     private boolean built;
 
     public FunctionalModel(List<Input> inputs, List<? extends SymbolicTensor> outputs) {
@@ -79,6 +86,7 @@ public class FunctionalModel extends Model {
             }
         }
         outputSlots = this.outputs.stream().mapToInt(slots::get).toArray();
+        pooledBy = convolutionsPooledAlone(readers);
         foldableOutputLayers = new Layer[this.outputs.size()];
         for (int i = 0; i < this.outputs.size(); i++) {
             SymbolicTensor out = this.outputs.get(i);
@@ -87,6 +95,26 @@ public class FunctionalModel extends Model {
                 foldableOutputLayers[i] = out.producer().layer();
             }
         }
+    }
+
+    /** {@link #pooledBy}, from how many nodes read each symbolic tensor. */
+    private int[] convolutionsPooledAlone(Map<SymbolicTensor, Integer> readers) {
+        int[] pooled = new int[order.size()];
+        java.util.Arrays.fill(pooled, -1);
+        Map<SymbolicTensor, Integer> producerOf = new IdentityHashMap<>();
+        for (int k = 0; k < order.size(); k++) {
+            LayerNode node = order.get(k);
+            if (node.layer() instanceof Conv2D && node.outputs().size() == 1) producerOf.put(node.outputs().get(0), k);
+        }
+        for (int k = 0; k < order.size(); k++) {
+            LayerNode node = order.get(k);
+            if (!(node.layer() instanceof MaxPooling2D) || node.inputs().size() != 1) continue;
+            SymbolicTensor z = node.inputs().get(0);
+            Integer conv = producerOf.get(z);
+            boolean output = this.outputs.stream().anyMatch(o -> o == z);
+            if (conv != null && readers.getOrDefault(z, 0) == 1 && !output) pooled[conv] = k;
+        }
+        return pooled;
     }
 
     // ------------------------------------------------------------------ graph validation
@@ -319,11 +347,22 @@ public class FunctionalModel extends Model {
                 foldedSlots.put(outputSlots[i], i);
             }
         }
+        boolean[] done = new boolean[order.size()];
         for (int k = 0; k < order.size(); k++) {
+            if (done[k]) continue;
             LayerNode node = order.get(k);
             int[] in = nodeInputSlots[k];
             Tensor y;
             Tensor mask = null;
+            int pool = pooledBy[k];
+            if (pool >= 0 && node.layer() instanceof Conv2D conv && order.get(pool).layer() instanceof MaxPooling2D p
+                    && conv.fusesWithMaxPool(p, values[in[0]])) {
+                // Conv2D(relu) and the MaxPooling2D that alone reads it, as one op (ops.ConvolutionPooling): the
+                // convolution's output is never a tensor. Neither layer passes a mask on.
+                values[nodeOutputSlots[pool][0]] = conv.applyWithMaxPool(values[in[0]], p, training);
+                done[pool] = true;
+                continue;
+            }
             if (node.layer() instanceof Merge m) {
                 List<Tensor> args = new ArrayList<>(in.length);
                 for (int s : in) args.add(values[s]);

@@ -4,10 +4,15 @@ import dev.soma.autograd.Gradcheck;
 import dev.soma.backend.MixedPrecision;
 import dev.soma.errors.ShapeException;
 import dev.soma.memory.Scope;
+import dev.soma.model.FunctionalModel;
+import dev.soma.model.Input;
 import dev.soma.model.Sequential;
+import dev.soma.model.SymbolicTensor;
+import dev.soma.nn.Concatenate;
 import dev.soma.nn.Conv2D;
 import dev.soma.nn.Dense;
 import dev.soma.nn.Flatten;
+import dev.soma.nn.GlobalAveragePooling2D;
 import dev.soma.nn.MaxPooling2D;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Precision;
@@ -19,6 +24,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -271,6 +277,53 @@ class ConvolutionPoolingTest {
                 assertArrayEquals(h.toFloatArray(), y.toFloatArray());
             }
         }
+    }
+
+    @Test
+    void aFunctionalModelFusesAConvolutionThatOnlyItsPoolingReads() {
+        Input in = Input.of(8, 8, 2);
+        Conv2D alone = new Conv2D(6, 3, "relu").padding("same");
+        MaxPooling2D pool1 = new MaxPooling2D(2);
+        Flatten flat1 = new Flatten();
+        // A convolution read by its pooling and by another layer stays two ops: its output is needed.
+        Conv2D shared = new Conv2D(4, 3, "relu").padding("same");
+        MaxPooling2D pool2 = new MaxPooling2D(2);
+        Flatten flat2 = new Flatten();
+        GlobalAveragePooling2D gap = new GlobalAveragePooling2D();
+        Concatenate cat = new Concatenate();
+        Dense head = new Dense(3);
+        SymbolicTensor z = in.then(shared);
+        SymbolicTensor out = SymbolicTensor.apply(cat, in.then(alone).then(pool1).then(flat1), z.then(pool2).then(flat2),
+                z.then(gap)).then(head);
+        try (FunctionalModel m = new FunctionalModel(List.of(in), List.of(out))) {
+            m.build(8, 8, 2);
+            SplittableRandom r = new SplittableRandom(71);
+            try (Scope s = Scope.open()) {
+                Tensor x = Tensor.of(random(r, 3 * 8 * 8 * 2, 1), 3, 8, 8, 2);
+                Tensor y = m.forwardTraining(x, false);
+                assertEquals(1, count(y, "conv2dReluMaxPool"));
+                assertEquals(1, count(y, "conv2dRelu"));
+                Tensor zs = shared.apply(x, true);
+                Tensor want = head.apply(cat.apply(List.of(flat1.apply(pool1.apply(alone.apply(x, true), true), true),
+                        flat2.apply(pool2.apply(zs, true), true), gap.apply(zs, true)), true), true);
+                assertArrayEquals(want.toFloatArray(), y.toFloatArray());
+            }
+        }
+    }
+
+    /** How many nodes of the graph that produced t run {@code op}. */
+    private static int count(Tensor t, String op) {
+        java.util.Set<Object> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        ArrayDeque<Tensor> todo = new ArrayDeque<>();
+        todo.add(t);
+        int n = 0;
+        while (!todo.isEmpty()) {
+            Tensor u = todo.pop();
+            if (u == null || u.gradFn() == null || !seen.add(u.gradFn())) continue;
+            if (u.gradFn().op().equals(op)) n++;
+            todo.addAll(Arrays.asList(u.gradFn().inputs()));
+        }
+        return n;
     }
 
     /** The ops of the graph that produced t. */
