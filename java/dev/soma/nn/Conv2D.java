@@ -5,6 +5,7 @@ import dev.soma.ops.Convolution;
 import dev.soma.ops.ConvolutionPooling;
 import dev.soma.tensor.Tensor;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -76,9 +77,9 @@ public final class Conv2D extends ConvLayer2D<Conv2D> implements FoldableActivat
      */
     public boolean fusesWithMaxPool(MaxPooling2D pool, Tensor x) {
         return activationName.equals("relu") && dev.soma.privacy.GhostTape.active() == null && isBuilt()
-                && pool.isBuilt() && x.ndim() == 4
-                && java.util.Arrays.equals(java.util.Arrays.copyOfRange(x.shape(), 1, 4), inputShape())
-                && java.util.Arrays.equals(pool.inputShape(), outputShape());
+                && pool.isBuilt() && x != null && x.ndim() == 4
+                && Arrays.equals(Arrays.copyOfRange(x.shape(), 1, 4), inputShape())
+                && Arrays.equals(pool.inputShape(), outputShape());
     }
 
     /**
