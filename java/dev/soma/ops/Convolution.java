@@ -68,12 +68,7 @@ public final class Convolution {
             Tensor kd = dense(kernel);
             Tensor bd = bias == null ? null : dense(bias);
             try {
-                // bf16 mixed precision: the backward-weights pass reads x again; round it once and keep the copy.
-                // Only when x is itself dense: then the backward's dense(x) is a view of x's storage, which the
-                // copy covers (a dense copy of a strided x would be another storage).
-                if (Autograd.needsGrad(kernel) && x.isContiguous() && MixedPrecision.bf16Convolution(g.c(), g.oc())) {
-                    x16 = x.backend().memory().keepBf16(x);
-                }
+                x16 = keepInputForWeights(g, x, kernel);
                 x.backend().conv().conv2d(g, xd, kd, bd, relu, out, x16);
             } catch (RuntimeException e) {
                 if (x16 != null) x16.close();
@@ -86,6 +81,18 @@ public final class Convolution {
         }
         Bf16Copy kept = x16;
         return Autograd.record(op, out, grad -> backward(op, relu, g, x, kernel, bias, out, grad, kept), x, kernel, bias);
+    }
+
+    /**
+     * bf16 mixed precision: the backward-weights pass reads x again, so the forward rounds it once and keeps the copy;
+     * null when there is nothing to keep. Only when x is itself dense: then the backward's dense(x) is a view of x's
+     * storage, which the copy covers (a dense copy of a strided x would be another storage).
+     */
+    static Bf16Copy keepInputForWeights(ConvKernels.Geometry g, Tensor x, Tensor kernel) {
+        if (Autograd.needsGrad(kernel) && x.isContiguous() && MixedPrecision.bf16Convolution(g.c(), g.oc())) {
+            return x.backend().memory().keepBf16(x);
+        }
+        return null;
     }
 
     /** Validates every argument and works out the output size and padding. */

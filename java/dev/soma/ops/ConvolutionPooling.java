@@ -3,7 +3,6 @@ package dev.soma.ops;
 import dev.soma.autograd.Autograd;
 import dev.soma.backend.Bf16Copy;
 import dev.soma.backend.ConvKernels;
-import dev.soma.backend.MixedPrecision;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
@@ -61,23 +60,14 @@ public final class ConvolutionPooling {
         }
         long tapsOffset = outCount * Float.BYTES;
         Bf16Copy x16 = null;
-        Tensor xd = Convolution.dense(x);
-        Tensor kd = Convolution.dense(kernel);
-        Tensor bd = bias == null ? null : Convolution.dense(bias);
-        try {
-            // bf16 mixed precision: the backward-weights pass reads x again; round it once (as Convolution).
-            if (Autograd.needsGrad(kernel) && x.isContiguous() && MixedPrecision.bf16Convolution(g.c(), g.oc())) {
-                x16 = x.backend().memory().keepBf16(x);
-            }
+        try (Tensor xd = Convolution.dense(x); Tensor kd = Convolution.dense(kernel);
+             Tensor bd = bias == null ? null : Convolution.dense(bias)) {
+            x16 = Convolution.keepInputForWeights(g, x, kernel);
             x.backend().conv().conv2dReluMaxPool(g, p, xd, kd, bd, out, record ? out.address() + tapsOffset : 0, x16);
         } catch (RuntimeException e) {
             if (x16 != null) x16.close();
             out.close();
             throw e;
-        } finally {
-            xd.close();
-            kd.close();
-            if (bd != null) bd.close();
         }
         Bf16Copy kept = x16;
         return Autograd.record(OP, out, grad -> backward(g, p, x, kernel, bias, out, tapsOffset, grad, kept), x, kernel, bias);
