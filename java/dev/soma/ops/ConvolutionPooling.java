@@ -10,7 +10,8 @@ import java.util.Arrays;
 
 /**
  * {@code maxPool2d(conv2dRelu(x, kernel, bias, ...), ...)} as one op: a Conv2D with ReLU followed by MaxPooling2D,
- * which {@link dev.soma.model.Sequential} runs through here.
+ * which a {@link dev.soma.model.Sequential} runs through here (and a {@link dev.soma.model.FunctionalModel} when the
+ * pooling is the only reader of the convolution's output).
  *
  * <p>On a backend that has it (the CPU, float32, bf16 mixed precision included) the convolution's output never
  * becomes a tensor. The ReLU runs on the pooled values (max and ReLU commute), and the backward gathers the
