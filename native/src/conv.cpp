@@ -4,20 +4,13 @@
 // its outputs (no atomics), and the innermost loop runs over the contiguous channel axis so it vectorises.
 #include "soma.h"
 #include "dtype_dispatch.h"
+#include "conv_geom.h"
 
 #include <limits>
 
 namespace {
 
-// The geometry array documented in soma.h (SOMA_CONV_*), unpacked once.
-struct Geom {
-  int64_t n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw, pt, pl;
-  explicit Geom(const int64_t* g)
-      : n(g[SOMA_CONV_N]), h(g[SOMA_CONV_H]), w(g[SOMA_CONV_W]), c(g[SOMA_CONV_C]), oh(g[SOMA_CONV_OH]),
-        ow(g[SOMA_CONV_OW]), oc(g[SOMA_CONV_OC]), kh(g[SOMA_CONV_KH]), kw(g[SOMA_CONV_KW]), sh(g[SOMA_CONV_SH]),
-        sw(g[SOMA_CONV_SW]), dh(g[SOMA_CONV_DH]), dw(g[SOMA_CONV_DW]), pt(g[SOMA_CONV_PAD_TOP]),
-        pl(g[SOMA_CONV_PAD_LEFT]) {}
-};
+using Geom = soma::ConvGeom;
 
 // out[n, oy, ox, :] = bias + sum over taps and input channels of x * w; one output row (n, oy) per task.
 template <typename T>

@@ -7,6 +7,7 @@
 // convolution passes that read it, in which case no float32 copy of it is written to memory.
 #include "soma.h"
 #include "bf16_round.h"
+#include "conv_geom.h"
 #include "dtype_dispatch.h"
 #include <immintrin.h>
 #include <algorithm>
@@ -16,16 +17,8 @@
 
 namespace {
 
-struct PoolGeom {
-  int64_t n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl;
-  explicit PoolGeom(const int64_t* g)
-      : n(g[SOMA_CONV_N]), h(g[SOMA_CONV_H]), w(g[SOMA_CONV_W]), c(g[SOMA_CONV_C]), oh(g[SOMA_CONV_OH]),
-        ow(g[SOMA_CONV_OW]), kh(g[SOMA_CONV_KH]), kw(g[SOMA_CONV_KW]), sh(g[SOMA_CONV_SH]), sw(g[SOMA_CONV_SW]),
-        pt(g[SOMA_CONV_PAD_TOP]), pl(g[SOMA_CONV_PAD_LEFT]) {}
-};
-
-// A larger value takes the window, and so does the first NaN (nothing takes it from a NaN). No short-circuit: a
-// branch would stop the vectoriser.
+// A larger value takes the window, and so does the first NaN (nothing takes it from a NaN): the rule of
+// window_max's vector blocks (their compare masks) for its remaining channels.
 inline bool takes(float x, float m) { return (x > m) | ((x != x) & (m == m)); }
 
 // One window's maximum over c channels from its taps' rows, then ReLU as elementwise.cpp's (x < 0 ? 0 : x). AVX2
@@ -53,7 +46,7 @@ inline void window_max(const float* const* taps, const int32_t* ks, int count, f
     int32_t at = -1;
     for (int q = 0; q < count; ++q) {
       const float x = taps[q][ch];
-      if (x > m || (x != x && m == m)) m = x, at = ks[q];
+      if (takes(x, m)) m = x, at = ks[q];
     }
     o[ch] = m < 0.0f ? 0.0f : m;
     t[ch] = at;
@@ -75,7 +68,7 @@ inline void pick(const float* __restrict go, const float* __restrict o, const in
 }  // namespace
 
 extern "C" void soma_cpu_relu_max_pool2d(const int64_t* geom, const void* z_, void* out_, void* tap_) {
-  const PoolGeom g(geom);
+  const soma::ConvGeom g(geom);
   const float* z = (const float*)z_;
   float* out = (float*)out_;
   int32_t* tap = (int32_t*)tap_;
@@ -109,7 +102,7 @@ extern "C" void soma_cpu_relu_max_pool2d(const int64_t* geom, const void* z_, vo
 
 extern "C" void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out_, const void* out_,
                                                   const void* tap_, int bf16, void* grad_z_) {
-  const PoolGeom g(geom);
+  const soma::ConvGeom g(geom);
   const float* grad_out = (const float*)grad_out_;
   const float* out = (const float*)out_;
   const int32_t* tap = (const int32_t*)tap_;
