@@ -100,7 +100,7 @@ public class FunctionalModel extends Model {
     /** {@link #pooledBy}, from how many nodes read each symbolic tensor. */
     private int[] convolutionsPooledAlone(Map<SymbolicTensor, Integer> readers) {
         int[] pooled = new int[order.size()];
-        java.util.Arrays.fill(pooled, -1);
+        Arrays.fill(pooled, -1);
         Map<SymbolicTensor, Integer> producerOf = new IdentityHashMap<>();
         for (int k = 0; k < order.size(); k++) {
             LayerNode node = order.get(k);
