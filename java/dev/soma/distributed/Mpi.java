@@ -1,12 +1,12 @@
 package dev.soma.distributed;
 
 import dev.soma.errors.DistributedException;
+import dev.soma.jni.CudaLibraries;
 import dev.soma.jni.MpiKernels;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -120,7 +120,7 @@ public final class Mpi {
                 opened = lib;
                 break;
             }
-            failures.add(lib + ": " + cString(err));
+            failures.add(lib + ": " + CudaLibraries.cString(err));
         }
         if (opened == null) {
             throw new DistributedException("MPI: no usable MPI library could be opened (" + String.join("; ", failures)
@@ -177,7 +177,7 @@ public final class Mpi {
     /** Which library and ABI: "libmpi.so.40 (Open MPI ABI): Open MPI v4.1.4, ...". */
     public String describe() {
         byte[] v = new byte[512];
-        String version = MpiKernels.soma_mpi_library_version(v, v.length) == 0 ? cString(v).lines().findFirst().orElse("")
+        String version = MpiKernels.soma_mpi_library_version(v, v.length) == 0 ? CudaLibraries.cString(v).lines().findFirst().orElse("")
                 : "?";
         String abi = MpiKernels.soma_mpi_abi() == MpiKernels.ABI_OPEN_MPI ? "Open MPI ABI" : "MPICH ABI";
         return library + " (" + abi + "): " + version.trim()
@@ -349,11 +349,5 @@ public final class Mpi {
         };
         throw new DistributedException(who + ": " + what + " failed: " + reason
                 + " (a peer rank that died shows up like this; resume the job from the last checkpoint)");
-    }
-
-    private static String cString(byte[] b) {
-        int n = 0;
-        while (n < b.length && b[n] != 0) n++;
-        return new String(b, 0, n, StandardCharsets.UTF_8);
     }
 }
