@@ -67,9 +67,27 @@ final class CpuConv implements ConvKernels {
                     gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address());
             return;
         }
-        DnnlConvolution.backwardWeights(gradKernel.backend().pool(), conv(g, gradKernel.dtype(), gradBias != null, false),
-                x.address(), gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address(),
-                Bf16Copy.addressIn(x16, x), Bf16Copy.addressIn(gradOut16, gradOut));
+        backwardWeights(gradKernel.backend().pool(), g, x.address(), Bf16Copy.addressIn(x16, x), gradOut.address(),
+                Bf16Copy.addressIn(gradOut16, gradOut), gradKernel, gradBias);
+    }
+
+    /**
+     * The backward-weights pass, from the output gradient in f32 ({@code dz32}) or bf16 ({@code dz16}, or both).
+     * Where the pass multiplies in f32, the bias gradient is our own column sum of dz32 (in double) rather than
+     * oneDNN's: its f32 backward-weights kernels sum the bias in a separate pass that took 0.2-0.35 ms of the
+     * reference CNN's first convolution (32 channels, 25,088 rows; docs/cpu-performance.md), and our sum does not
+     * depend on the thread count. A bf16 pass keeps oneDNN's, summed from the bf16 gradient it multiplies with.
+     */
+    private static void backwardWeights(CachingPool mem, Geometry g, long x, long x16, long dz32, long dz16,
+                                        Tensor gradKernel, Tensor gradBias) {
+        DnnlConvolution.Conv plain = conv(g, gradKernel.dtype(), false, false);
+        boolean ownBias = gradBias != null && !plain.bf16();
+        DnnlConvolution.backwardWeights(mem, ownBias ? plain : conv(g, gradKernel.dtype(), gradBias != null, false), x,
+                dz32, gradKernel.address(), gradBias == null || ownBias ? 0 : gradBias.address(), x16, dz16);
+        if (ownBias) {
+            CpuKernels.soma_cpu_reduce_leading(ReductionKernels.RowOp.SUM.code, DType.F32.code(),
+                    g.n() * g.oh() * g.ow(), g.oc(), dz32, gradBias.address());
+        }
     }
 
     @Override
@@ -156,9 +174,8 @@ final class CpuConv implements ConvKernels {
     public void conv2dReluMaxPoolBackward(Geometry g, Geometry p, Tensor x, Tensor kernel, Tensor gradOut, Tensor out,
                                           long taps, Tensor gradX, Tensor gradKernel, Tensor gradBias, Bf16Copy x16) {
         requireF32("conv2dReluMaxPool backward", out);
-        DnnlConvolution.Conv weights = conv(g, DType.F32, gradBias != null, false);
         // In a bf16 scope the passes read the convolution's output gradient in bf16: the gather writes it so.
-        boolean bf16 = weights.bf16();
+        boolean bf16 = conv(g, DType.F32, false, false).bf16();
         CachingPool mem = out.backend().pool();
         CachingPool.Block dz = mem.allocate(Math.multiplyExact(p.n() * p.h() * p.w(), p.c() * (bf16 ? 2 : 4)), 0);
         try {
@@ -171,8 +188,7 @@ final class CpuConv implements ConvKernels {
                         gradX.address(), dz16);
             }
             if (gradKernel != null) {
-                DnnlConvolution.backwardWeights(mem, weights, x.address(), dz32, gradKernel.address(),
-                        gradBias == null ? 0 : gradBias.address(), Bf16Copy.addressIn(x16, x), dz16);
+                backwardWeights(mem, g, x.address(), Bf16Copy.addressIn(x16, x), dz32, dz16, gradKernel, gradBias);
             }
         } finally {
             mem.release(dz);
