@@ -83,8 +83,9 @@ final class CpuConv implements ConvKernels {
                                         Tensor gradKernel, Tensor gradBias) {
         DnnlConvolution.Conv plain = conv(g, gradKernel.dtype(), false, false);
         boolean ownBias = gradBias != null && !plain.bf16();
-        DnnlConvolution.backwardWeights(mem, ownBias ? plain : conv(g, gradKernel.dtype(), gradBias != null, false), x,
-                dz32, gradKernel.address(), gradBias == null || ownBias ? 0 : gradBias.address(), x16, dz16);
+        boolean oneDnnBias = gradBias != null && !ownBias;
+        DnnlConvolution.backwardWeights(mem, oneDnnBias ? conv(g, gradKernel.dtype(), true, false) : plain, x, dz32,
+                gradKernel.address(), oneDnnBias ? gradBias.address() : 0, x16, dz16);
         if (ownBias) {
             CpuKernels.soma_cpu_reduce_leading(ReductionKernels.RowOp.SUM.code, DType.F32.code(),
                     g.n() * g.oh() * g.ow(), g.oc(), dz32, gradBias.address());
