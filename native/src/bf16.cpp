@@ -13,8 +13,23 @@
 
 namespace {
 
+// vcvtneps2bf16 exactly (Intel SDM pseudocode): zeros and denormals become a zero of the same sign, infinities keep
+// their bits, NaNs are truncated and made quiet, normal numbers round to nearest even (an overflow rounds to
+// infinity through the integer carry).
+inline uint16_t round_to_bf16(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  const uint32_t exponent = x & 0x7f800000u;
+  if (exponent == 0) return (uint16_t)((x >> 16) & 0x8000u);
+  if (exponent == 0x7f800000u) {
+    uint16_t top = (uint16_t)(x >> 16);
+    return (x & 0x007fffffu) ? (uint16_t)(top | 0x0040u) : top;
+  }
+  return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
 void convert_plain(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = soma::round_to_bf16(src[i]);
+  for (int64_t i = 0; i < n; ++i) dst[i] = round_to_bf16(src[i]);
 }
 
 __attribute__((target("avx512f,avx512bf16"))) void convert_avx512(const float* src, uint16_t* dst, int64_t n) {
