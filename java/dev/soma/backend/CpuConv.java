@@ -67,21 +67,22 @@ final class CpuConv implements ConvKernels {
                     gradOut.address(), gradKernel.address(), gradBias == null ? 0 : gradBias.address());
             return;
         }
-        backwardWeights(gradKernel.backend().pool(), g, x.address(), Bf16Copy.addressIn(x16, x), gradOut.address(),
-                Bf16Copy.addressIn(gradOut16, gradOut), gradKernel, gradBias);
+        backwardWeights(gradKernel.backend().pool(), g, conv(g, gradKernel.dtype(), false, false), x.address(),
+                Bf16Copy.addressIn(x16, x), gradOut.address(), Bf16Copy.addressIn(gradOut16, gradOut), gradKernel,
+                gradBias);
     }
 
     /**
-     * The backward-weights pass, from the output gradient in f32 ({@code dz32}) or bf16 ({@code dz16}, or both).
+     * The backward-weights pass ({@code plain}: its descriptor without a bias), from the output gradient in f32
+     * ({@code dz32}) or bf16 ({@code dz16}, or both).
      * Where the pass multiplies in f32, the bias gradient is our own column sum of dz32 (in double) rather than
      * oneDNN's: its f32 backward-weights kernels sum the bias in a separate, slow pass (the reference CNN's first
      * convolution, forward and backward, took 1.06 ms with it and 0.46 ms with ours; docs/cpu-performance.md), and
      * our sum does not depend on the thread count. A bf16 pass keeps oneDNN's, summed from the bf16 gradient it
      * multiplies with (there the bias costs little).
      */
-    private static void backwardWeights(CachingPool mem, Geometry g, long x, long x16, long dz32, long dz16,
-                                        Tensor gradKernel, Tensor gradBias) {
-        DnnlConvolution.Conv plain = conv(g, gradKernel.dtype(), false, false);
+    private static void backwardWeights(CachingPool mem, Geometry g, DnnlConvolution.Conv plain, long x, long x16,
+                                        long dz32, long dz16, Tensor gradKernel, Tensor gradBias) {
         boolean ownBias = gradBias != null && !plain.bf16();
         boolean oneDnnBias = gradBias != null && !ownBias;
         DnnlConvolution.backwardWeights(mem, oneDnnBias ? conv(g, gradKernel.dtype(), true, false) : plain, x, dz32,
@@ -176,8 +177,9 @@ final class CpuConv implements ConvKernels {
     public void conv2dReluMaxPoolBackward(Geometry g, Geometry p, Tensor x, Tensor kernel, Tensor gradOut, Tensor out,
                                           long taps, Tensor gradX, Tensor gradKernel, Tensor gradBias, Bf16Copy x16) {
         requireF32("conv2dReluMaxPool backward", out);
+        DnnlConvolution.Conv plain = conv(g, DType.F32, false, false);
         // In a bf16 scope the passes read the convolution's output gradient in bf16: the gather writes it so.
-        boolean bf16 = conv(g, DType.F32, false, false).bf16();
+        boolean bf16 = plain.bf16();
         CachingPool mem = out.backend().pool();
         CachingPool.Block dz = mem.allocate(Math.multiplyExact(p.n() * p.h() * p.w(), p.c() * (bf16 ? 2 : 4)), 0);
         try {
@@ -186,11 +188,11 @@ final class CpuConv implements ConvKernels {
             long dz32 = bf16 ? 0 : dz.address();
             long dz16 = bf16 ? dz.address() : 0;
             if (gradX != null) {
-                DnnlConvolution.backwardData(mem, conv(g, DType.F32, false, false), dz32, kernel.address(),
-                        gradX.address(), dz16);
+                DnnlConvolution.backwardData(mem, plain, dz32, kernel.address(), gradX.address(), dz16);
             }
             if (gradKernel != null) {
-                backwardWeights(mem, g, x.address(), Bf16Copy.addressIn(x16, x), dz32, dz16, gradKernel, gradBias);
+                backwardWeights(mem, g, plain, x.address(), Bf16Copy.addressIn(x16, x), dz32, dz16, gradKernel,
+                        gradBias);
             }
         } finally {
             mem.release(dz);
