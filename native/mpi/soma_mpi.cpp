@@ -134,6 +134,11 @@ extern "C" {
 
 int soma_mpi_open(const char* library_path, char* error, int error_len) {
     if (lib) return 0;
+    // UCX (the transport of MPICH's ch4 device, and of Open MPI's pml/ucx on InfiniBand clusters) installs its own
+    // SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers when it loads, over the JVM's. The JVM raises SIGSEGV on purpose (implicit
+    // null checks in compiled code, which become NullPointerExceptions); UCX's handler takes that for a crash and
+    // kills the process. An empty signal list leaves the JVM's handlers alone; a value the user set is kept.
+    setenv("UCX_ERROR_SIGNALS", "", 0);
     lib = dlopen(library_path, RTLD_NOW | RTLD_GLOBAL);  // GLOBAL: Open MPI's plugins resolve libmpi's symbols
     if (!lib) {
         snprintf(error, error_len, "%s", dlerror());

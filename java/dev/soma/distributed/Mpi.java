@@ -12,9 +12,10 @@ import java.util.List;
 
 /**
  * The process's MPI world (MPI_COMM_WORLD), opened at run time through the shim libsoma_mpi.so, which dlopen()s the
- * machine's MPI library: {@code SOMA_MPI_LIBRARY} when set, else libmpi.so.40 (Open MPI), libmpi.so.12 (MPICH, Intel
- * MPI, MVAPICH, Cray MPICH) and libmpi.so. One instance per process ({@link #world()}); call it from one thread (the
- * training thread: MPI is initialised with MPI_THREAD_FUNNELED).
+ * machine's MPI library: {@code SOMA_MPI_LIBRARY} when set, else the launcher's own first ({@link MpiLibraries}:
+ * libmpi.so.40 for Open MPI; libmpi.so.12 or libmpich.so.12 for MPICH, Intel MPI, MVAPICH, Cray MPICH), then libmpi.so.
+ * A library that starts a world of another size than the launcher announced is refused. One instance per process
+ * ({@link #world()}); call it from one thread (the training thread: MPI is initialised with MPI_THREAD_FUNNELED).
  *
  * <p>Every collective is non-blocking inside and waited for with a bound ({@code SOMA_DIST_TIMEOUT} seconds, 300 by
  * default): when a peer died or hangs, the wait ends with a {@link DistributedException} naming this rank and the
@@ -109,9 +110,8 @@ public final class Mpi {
     private static Mpi open() {
         GpuCollectives gpu = GpuCollectives.configured(); // a bad value fails before MPI starts
         MpiKernels.load();
-        String override = System.getenv("SOMA_MPI_LIBRARY");
-        List<String> candidates = override != null && !override.isBlank() ? List.of(override)
-                : List.of("libmpi.so.40", "libmpi.so.12", "libmpi.so");
+        java.util.Map<String, String> env = System.getenv();
+        List<String> candidates = MpiLibraries.candidates(env);
         List<String> failures = new ArrayList<>();
         String opened = null;
         for (String lib : candidates) {
@@ -129,6 +129,11 @@ public final class Mpi {
         }
         int[] rank = new int[1], size = new int[1];
         check(MpiKernels.soma_mpi_init(rank, size), "MPI_Init_thread", "rank ?");
+        String mismatch = MpiLibraries.mismatch(env, opened, size[0]);
+        if (mismatch != null) {
+            MpiKernels.soma_mpi_finalize(); // a world of its own: nobody else to wait for
+            throw new DistributedException(mismatch);
+        }
         double timeout = 300;
         String t = System.getenv("SOMA_DIST_TIMEOUT");
         if (t != null && !t.isBlank()) {

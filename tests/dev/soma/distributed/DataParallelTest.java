@@ -39,9 +39,12 @@ class DataParallelTest {
     }
 
     @Test
-    void collectivesGiveTheSumsAndTheBroadcast() {
+    void collectivesGiveTheSumsAndTheBroadcast() throws Exception {
         assertTrue(job.output().contains("ok collectives"), job.output());
         assertTrue(job.output().contains("ok world 2"), job.output());
+        // The ranks opened the library of the MPI that launched them (both are installed in CI).
+        String abi = MpiJob.openMpiLauncher() ? "(Open MPI ABI)" : "(MPICH ABI)";
+        assertTrue(job.output().contains(abi), "expected " + abi + ":\n" + job.output());
         assertTrue(job.output().contains("ok rank 0 live bytes 0") && job.output().contains("ok rank 1 live bytes 0"),
                 "every tensor freed on both ranks (bucket buffers included):\n" + job.output());
     }
