@@ -5,14 +5,20 @@
 # (MPI_Allreduce and MPI_Iallreduce + MPI_Wait without Java). 2 ranks on this machine (NP to change). Bus bandwidth
 # as NCCL reports it: 2 (n - 1) / n x bytes / time.
 # Needs: mvn -o -q test-compile and target/test.cp (see bench/README.md), mpicc.
+# Another MPI than the default one: MPIEXEC=mpiexec.mpich MPICC=mpicc.mpich bench/distributed/run.sh (the ranks open
+# the launcher's library by themselves).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NP="${NP:-2}"
-ROOT_FLAG=()
-[ "$(id -u)" = 0 ] && ROOT_FLAG=(--allow-run-as-root)
-MPIRUN=(mpirun -np "$NP" --oversubscribe --bind-to none "${ROOT_FLAG[@]}")
+MPIEXEC="${MPIEXEC:-mpirun}"
+MPIRUN=("$MPIEXEC" -np "$NP")
+if "$MPIEXEC" --version 2>&1 | grep -q "Open MPI"; then
+  MPIRUN+=(--oversubscribe --bind-to none)
+  [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
+fi
+echo "MPI: $("$MPIEXEC" --version 2>&1 | grep -m1 -E 'Open MPI|Version:' | xargs)" >&2
 mkdir -p target/bench
-mpicc -O2 -o target/bench/allreduce_reference bench/distributed/allreduce_reference.c
+"${MPICC:-mpicc}" -O2 -o target/bench/allreduce_reference bench/distributed/allreduce_reference.c
 CP="target/test-classes:target/classes:$(cat target/test.cp)"
 export OMP_NUM_THREADS=1
 "${MPIRUN[@]}" java -cp "$CP" dev.soma.bench.AllreduceBench > target/bench/allreduce-soma.txt
