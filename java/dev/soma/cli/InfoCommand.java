@@ -63,6 +63,7 @@ final class InfoCommand implements Callable<Integer> {
         add(lines, "CUDA", InfoCommand::cuda);
         add(lines, "CUDA kernels", InfoCommand::cudaBuild);
         add(lines, "NCCL", InfoCommand::nccl);
+        add(lines, "MPI", dev.soma.distributed.Mpi::librariesFound);
         add(lines, "Memory", InfoCommand::pools);
         return lines;
     }

@@ -90,6 +90,25 @@ public final class Mpi {
         return 0;
     }
 
+    /**
+     * What a rank of this machine would open, without opening anything (for {@code soma info}): the MPI libraries
+     * found, or how to get one; SOMA_MPI_LIBRARY when set.
+     */
+    public static String librariesFound() {
+        java.util.Map<String, String> env = System.getenv();
+        String override = env.get("SOMA_MPI_LIBRARY");
+        if (override != null && !override.isBlank()) return "SOMA_MPI_LIBRARY=" + override + " (opened as given)";
+        java.util.Map<String, java.nio.file.Path> found = MpiLibraries.installed(env);
+        if (found.isEmpty()) {
+            return "no MPI library found (data-parallel training needs Open MPI or MPICH: apt-get install openmpi-bin "
+                    + "libopenmpi-dev; docs/distributed.md)";
+        }
+        List<String> parts = new ArrayList<>();
+        found.forEach((name, path) -> parts.add(name + " (" + path + ")"));
+        return String.join(", ", parts) + "\na rank opens its launcher's own: Open MPI's under mpirun, the MPICH ABI under "
+                + "Hydra's mpiexec (SOMA_MPI_LIBRARY overrides)";
+    }
+
     /** Opens the MPI library and initialises MPI on first use; the same world afterwards. */
     public static synchronized Mpi world() {
         if (world == null) world = open();

@@ -1,8 +1,14 @@
 package dev.soma.distributed;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Which MPI library a rank opens, and what its launcher announced. A rank must open the library of the MPI that
@@ -36,6 +42,56 @@ final class MpiLibraries {
         }
         order.add("libmpi.so");
         return order;
+    }
+
+    /**
+     * The candidate libraries this machine has, without loading any: each name that a directory of LD_LIBRARY_PATH
+     * holds or the dynamic linker's cache ({@code ldconfig -p}) lists, with its path, in the order a process that no
+     * launcher started would try them.
+     */
+    static Map<String, Path> installed(Map<String, String> env) {
+        List<String> names = new ArrayList<>(OPEN_MPI);
+        names.addAll(MPICH);
+        names.add("libmpi.so");
+        String cache = linkerCache();
+        Map<String, Path> found = new LinkedHashMap<>();
+        for (String name : names) {
+            for (String dir : env.getOrDefault("LD_LIBRARY_PATH", "").split(":")) {
+                Path p = dir.isBlank() ? null : Path.of(dir, name);
+                if (p != null && Files.exists(p)) {
+                    found.putIfAbsent(name, p);
+                }
+            }
+            if (!found.containsKey(name)) {
+                for (String line : cache.lines().toList()) {
+                    String t = line.strip();
+                    int arrow = t.indexOf(" => ");
+                    if (t.startsWith(name + " ") && arrow > 0) {
+                        found.put(name, Path.of(t.substring(arrow + 4).strip()));
+                        break;
+                    }
+                }
+            }
+        }
+        return found;
+    }
+
+    /** {@code ldconfig -p}'s listing, or "" where there is none (not Linux, no ldconfig). */
+    private static String linkerCache() {
+        for (String ldconfig : new String[] {"/sbin/ldconfig", "/usr/sbin/ldconfig"}) {
+            if (!Files.isExecutable(Path.of(ldconfig))) continue;
+            try {
+                Process p = new ProcessBuilder(ldconfig, "-p").redirectErrorStream(true).start();
+                String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                return p.waitFor(10, TimeUnit.SECONDS) ? text : "";
+            } catch (IOException e) {
+                return "";
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return "";
+            }
+        }
+        return "";
     }
 
     /** Hydra sets MPI_LOCALRANKID for every rank; Open MPI's mpirun and Slurm's srun do not. */

@@ -26,7 +26,7 @@ class SomaCliTest {
         Map<String, String> lines = InfoCommand.report().stream()
                 .collect(Collectors.toMap(InfoCommand.Line::label, InfoCommand.Line::value));
         for (String label : List.of("Soma", "Java", "OS", "CPU backend", "OpenMP", "oneDNN", "JavaCPP", "CUDA",
-                "CUDA kernels", "Memory")) {
+                "CUDA kernels", "MPI", "Memory")) {
             assertTrue(r.out().contains(label + " "), "info has no '" + label + "' line:\n" + r.out());
             assertFalse(lines.get(label).startsWith("unavailable"), label + ": " + lines.get(label));
         }

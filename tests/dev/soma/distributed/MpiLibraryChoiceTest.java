@@ -63,6 +63,16 @@ class MpiLibraryChoiceTest {
         assertEquals(0, MpiLibraries.announcedWorldSize(Map.of("PMI_SIZE", "two")), "not a number: nothing announced");
     }
 
+    /** soma info's list: a library in a directory of LD_LIBRARY_PATH is found there, by name, without loading it. */
+    @Test
+    void installedLibrariesAreFoundWithoutLoadingThem(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path fake = Files.write(dir.resolve("libmpi.so.12"), new byte[0]); // not a library: loading it would fail
+        Map<String, Path> found = MpiLibraries.installed(Map.of("LD_LIBRARY_PATH", "/nonexistent:" + dir));
+        assertEquals(fake, found.get("libmpi.so.12"), found.toString());
+        assertTrue(MpiLibraries.installed(Map.of("LD_LIBRARY_PATH", "/nonexistent")).values().stream()
+                .noneMatch(p -> p.startsWith(dir)));
+    }
+
     /**
      * The real thing, where both MPIs are installed (CI installs both): 2 ranks started by this launcher but told to
      * open the other MPI's library stop at once with the mismatch, instead of training as two worlds of one.
