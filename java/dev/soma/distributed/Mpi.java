@@ -96,8 +96,8 @@ public final class Mpi {
      */
     public static String librariesFound() {
         java.util.Map<String, String> env = System.getenv();
-        String override = env.get("SOMA_MPI_LIBRARY");
-        if (override != null && !override.isBlank()) return "SOMA_MPI_LIBRARY=" + override + " (opened as given)";
+        String override = MpiLibraries.override(env);
+        if (override != null) return "SOMA_MPI_LIBRARY=" + override + " (opened as given)";
         java.util.Map<String, java.nio.file.Path> found = MpiLibraries.installed(env);
         if (found.isEmpty()) {
             return "no MPI library found (data-parallel training needs Open MPI or MPICH: apt-get install openmpi-bin "
@@ -154,7 +154,7 @@ public final class Mpi {
             throw new DistributedException(mismatch);
         }
         double timeout = 300;
-        String t = System.getenv("SOMA_DIST_TIMEOUT");
+        String t = env.get("SOMA_DIST_TIMEOUT");
         if (t != null && !t.isBlank()) {
             try {
                 timeout = Double.parseDouble(t);

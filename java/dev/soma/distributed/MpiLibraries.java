@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,8 +31,8 @@ final class MpiLibraries {
      * Hydra (MPICH's and Intel MPI's mpiexec) started this process, else Open MPI's first; then the plain libmpi.so.
      */
     static List<String> candidates(Map<String, String> env) {
-        String override = env.get("SOMA_MPI_LIBRARY");
-        if (override != null && !override.isBlank()) return List.of(override);
+        String override = override(env);
+        if (override != null) return List.of(override);
         List<String> order = new ArrayList<>();
         if (startedByHydra(env)) {
             order.addAll(MPICH);
@@ -44,54 +45,59 @@ final class MpiLibraries {
         return order;
     }
 
+    /** SOMA_MPI_LIBRARY when set to something, else null. */
+    static String override(Map<String, String> env) {
+        String v = env.get("SOMA_MPI_LIBRARY");
+        return v == null || v.isBlank() ? null : v;
+    }
+
     /**
      * The candidate libraries this machine has, without loading any: each name that a directory of LD_LIBRARY_PATH
      * holds or the dynamic linker's cache ({@code ldconfig -p}) lists, with its path, in the order a process that no
      * launcher started would try them.
      */
     static Map<String, Path> installed(Map<String, String> env) {
-        List<String> names = new ArrayList<>(OPEN_MPI);
-        names.addAll(MPICH);
-        names.add("libmpi.so");
-        String cache = linkerCache();
+        Map<String, Path> cached = linkerCache();
         Map<String, Path> found = new LinkedHashMap<>();
-        for (String name : names) {
+        for (String name : candidates(Map.of())) {
+            Path path = cached.get(name);
             for (String dir : env.getOrDefault("LD_LIBRARY_PATH", "").split(":")) {
-                Path p = dir.isBlank() ? null : Path.of(dir, name);
-                if (p != null && Files.exists(p)) {
-                    found.putIfAbsent(name, p);
+                if (!dir.isBlank() && Files.exists(Path.of(dir, name))) {
+                    path = Path.of(dir, name); // the dynamic linker looks here before its cache
+                    break;
                 }
             }
-            if (!found.containsKey(name)) {
-                for (String line : cache.lines().toList()) {
-                    String t = line.strip();
-                    int arrow = t.indexOf(" => ");
-                    if (t.startsWith(name + " ") && arrow > 0) {
-                        found.put(name, Path.of(t.substring(arrow + 4).strip()));
-                        break;
-                    }
-                }
-            }
+            if (path != null) found.put(name, path);
         }
         return found;
     }
 
-    /** {@code ldconfig -p}'s listing, or "" where there is none (not Linux, no ldconfig). */
-    private static String linkerCache() {
-        for (String ldconfig : new String[] {"/sbin/ldconfig", "/usr/sbin/ldconfig"}) {
-            if (!Files.isExecutable(Path.of(ldconfig))) continue;
-            try {
-                Process p = new ProcessBuilder(ldconfig, "-p").redirectErrorStream(true).start();
-                String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                return p.waitFor(10, TimeUnit.SECONDS) ? text : "";
-            } catch (IOException e) {
-                return "";
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return "";
+    /**
+     * The dynamic linker's cache ({@code ldconfig -p}: lines "name (flags) => path"), the first path of each name; empty
+     * where there is none (not Linux, no ldconfig).
+     */
+    private static Map<String, Path> linkerCache() {
+        Map<String, Path> cache = new HashMap<>();
+        Path ldconfig = Path.of("/sbin/ldconfig");
+        if (!Files.isExecutable(ldconfig)) ldconfig = Path.of("/usr/sbin/ldconfig");
+        if (!Files.isExecutable(ldconfig)) return cache;
+        try {
+            Process p = new ProcessBuilder(ldconfig.toString(), "-p").redirectErrorStream(true).start();
+            String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(10, TimeUnit.SECONDS)) return cache;
+            for (String line : text.lines().toList()) {
+                String t = line.strip();
+                int space = t.indexOf(' '), arrow = t.indexOf(" => ");
+                if (space > 0 && arrow > space) {
+                    cache.putIfAbsent(t.substring(0, space), Path.of(t.substring(arrow + 4).strip()));
+                }
             }
+        } catch (IOException e) {
+            // no listing: as without ldconfig
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
-        return "";
+        return cache;
     }
 
     /** Hydra sets MPI_LOCALRANKID for every rank; Open MPI's mpirun and Slurm's srun do not. */
@@ -124,11 +130,14 @@ final class MpiLibraries {
     static String mismatch(Map<String, String> env, String library, int worldSize) {
         int announced = announcedWorldSize(env);
         if (announced == 0 || announced == worldSize) return null;
-        String launcher = env.containsKey("OMPI_COMM_WORLD_SIZE") ? "Open MPI's mpirun"
-                : startedByHydra(env) ? "Hydra (MPICH's or Intel MPI's mpiexec)" : "the launcher";
-        String use = env.containsKey("OMPI_COMM_WORLD_SIZE") ? "Open MPI's libmpi.so.40"
-                : startedByHydra(env) ? "the MPICH-ABI library (libmpi.so.12; on Debian and Ubuntu libmpich.so.12)"
-                : "the library of the MPI that started the job";
+        String launcher = "the launcher", use = "the library of the MPI that started the job";
+        if (env.containsKey("OMPI_COMM_WORLD_SIZE")) {
+            launcher = "Open MPI's mpirun";
+            use = "Open MPI's libmpi.so.40";
+        } else if (startedByHydra(env)) {
+            launcher = "Hydra (MPICH's or Intel MPI's mpiexec)";
+            use = "the MPICH-ABI library (libmpi.so.12; on Debian and Ubuntu libmpich.so.12)";
+        }
         return "MPI: " + launcher + " started " + announced + " ranks (" + announcedBy(env) + "=" + announced + "), but "
                 + library + " initialised a world of " + worldSize + ": the library belongs to another MPI than the "
                 + "launcher, so the ranks cannot see each other and each would train alone. Start the job with the "
