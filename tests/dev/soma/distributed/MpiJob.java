@@ -33,12 +33,18 @@ final class MpiJob {
         return null;
     }
 
+    /** The answer of {@link #openMpiLauncher}, asked once per test JVM (the launcher does not change). */
+    private static Boolean openMpi;
+
     /** Whether the launcher is Open MPI's, which needs flags that Hydra does not know (and Hydra needs none). */
-    static boolean openMpiLauncher() throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(mpirun().toString(), "--version").redirectErrorStream(true).start();
-        String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        p.waitFor(30, TimeUnit.SECONDS);
-        return text.contains("Open MPI") || text.contains("OpenRTE");
+    static synchronized boolean openMpiLauncher() throws IOException, InterruptedException {
+        if (openMpi == null) {
+            Process p = new ProcessBuilder(mpirun().toString(), "--version").redirectErrorStream(true).start();
+            String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            p.waitFor(30, TimeUnit.SECONDS);
+            openMpi = text.contains("Open MPI") || text.contains("OpenRTE");
+        }
+        return openMpi;
     }
 
     static void assumeMpirun() {
