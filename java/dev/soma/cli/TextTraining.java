@@ -2,6 +2,7 @@ package dev.soma.cli;
 
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.DatasetFetcher;
+import dev.soma.distributed.Mpi;
 import dev.soma.model.CsvLogger;
 import dev.soma.model.FitOptions;
 import dev.soma.model.History;
@@ -24,7 +25,8 @@ import java.util.Map;
  * {@code soma train lstm|transformer --dataset imdb}: the sentiment classifier of {@link ReferenceModels#textClassifier} on
  * IMDB (fixed 25,000 / 25,000 split; vocabulary of the most frequent training words; reviews padded or cut to a
  * fixed length, keeping their end). Writes checkpoint, CSV log, curves and the vocabulary into the run folder
- * and ends with the same {@code test_accuracy=.. test_loss=..} line as the image models.
+ * and ends with the same {@code test_accuracy=.. test_loss=..} line as the image models. Under an MPI launcher with
+ * several ranks it trains data-parallel, as the image models do.
  */
 final class TextTraining {
     private TextTraining() {}
@@ -46,13 +48,19 @@ final class TextTraining {
         Imdb.Split trainSplit = c.limit > 0 ? data.train().head(c.limit) : data.train();
         Vocabulary vocab = Vocabulary.build(trainSplit.texts(), c.vocabulary);
         ArrayDataset train = TextClassification.binary(trainSplit.texts(), trainSplit.labels(), vocab, c.maxLength);
-        ArrayDataset test = TextClassification.binary(data.test().texts(), data.test().labels(), vocab, c.maxLength);
+        Imdb.Split testSplit = c.testLimit > 0 ? data.test().head(Math.min(c.testLimit, data.test().size())) : data.test();
+        ArrayDataset test = TextClassification.binary(testSplit.texts(), testSplit.labels(), vocab, c.maxLength);
         Path runDir = c.out != null ? c.out : Path.of("runs", c.model + "-" + dataset);
         Files.createDirectories(runDir);
         Path checkpoint = runDir.resolve("model.safetensors");
-        Files.write(runDir.resolve("vocabulary.txt"), vocab.words());
+        // Every rank builds the same vocabulary from the same reviews; only rank 0 writes it.
+        if (Mpi.writesOutputs()) Files.write(runDir.resolve("vocabulary.txt"), vocab.words());
         try (Sequential m = ReferenceModels.textClassifier(c.model, vocab.size(), c.maxLength)) {
-            m.seed(c.seed).to(c.device).compile(new Adam(c.learningRate), "binary_crossentropy", "accuracy");
+            // A constant rate unless --lr-schedule is given (the classifiers' measured runs used one).
+            boolean scheduleGiven = c.spec.commandLine().getParseResult().hasMatchedOption("--lr-schedule");
+            int trainExamples = train.size() - (int) Math.round(train.size() * c.validationSplit);
+            Adam adam = scheduleGiven ? c.adam(c.learningRate, trainExamples) : new Adam(c.learningRate);
+            m.seed(c.seed).to(c.device).compile(adam, "binary_crossentropy", "accuracy");
             m.build(c.maxLength);
             console.println(m.summary());
             console.printf(Locale.ROOT, "training on %d reviews (%.0f%% held out for validation), vocabulary %d, length %d, "
@@ -62,7 +70,9 @@ final class TextTraining {
             FitOptions options = new FitOptions().batchSize(c.batchSize).epochs(c.epochs).seed(c.seed)
                     .validationSplit(c.validationSplit).verbose(c.quiet ? 2 : 1)
                     .callbacks(new ModelCheckpoint(checkpoint), new CsvLogger(runDir.resolve("history.csv")));
+            c.dataParallel(options, console);
             History history = m.fit(train, c.resumable(options, checkpoint));
+            if (!Mpi.writesOutputs()) return 0; // data-parallel: rank 0 plots and evaluates
             String curves = CurvesPlot.write(runDir.resolve("curves.png"), history.arrays());
             Map<String, Double> result = m.evaluate(test, 256);
             console.println("checkpoint: " + checkpoint + "  curves: " + curves);

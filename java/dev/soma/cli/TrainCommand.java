@@ -84,7 +84,8 @@ final class TrainCommand implements Callable<Integer> {
     double momentum;
 
     @Option(names = "--lr-schedule", defaultValue = "cosine",
-            description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay)")
+            description = "constant, or cosine: decay from the learning rate to zero over all steps (default, as Keras CosineDecay; "
+                    + "the IMDB classifiers keep a constant rate unless this is given)")
     String lrSchedule;
 
     @Option(names = "--ema", description = "image classifiers: keep an exponential moving average of the weights with "
@@ -99,11 +100,13 @@ final class TrainCommand implements Callable<Integer> {
             description = "fraction of the training set held out for validation (default ${DEFAULT-VALUE})")
     double validationSplit;
 
-    @Option(names = "--limit", defaultValue = "0", description = "train on the first N training images only (0: all)")
+    @Option(names = "--limit", defaultValue = "0",
+            description = "train on the first N training examples only (images, reviews; charlm: characters) (0: all)")
     int limit;
 
     @Option(names = "--test-limit", defaultValue = "0",
-            description = "evaluate on the first N test images only (0: all; e.g. for a quick run on the emulated device)")
+            description = "evaluate on the first N test examples only (images, reviews; charlm: validation characters) "
+                    + "(0: all; e.g. for a quick run on the emulated device)")
     int testLimit;
 
     @Option(names = "--seed", defaultValue = "42")
@@ -203,6 +206,25 @@ final class TrainCommand implements Callable<Integer> {
         return options.resumeFrom(checkpoint);
     }
 
+    /**
+     * Under an MPI launcher with several ranks: turns on data-parallel training in {@code options} and says so in one
+     * line (ranks, per-rank and global batch, threads, the MPI library, where GPU gradients are reduced), with
+     * --sync-bn's synchronised batch statistics. Otherwise nothing. The same for every model that trains through
+     * {@code fit}.
+     */
+    void dataParallel(FitOptions options, PrintWriter console) {
+        if (ranks <= 1) return;
+        Mpi mpi = Mpi.world();
+        options.dataParallel(true).syncBatchNorm(syncBn);
+        String gpu = device.isCpu() ? "" : mpi.gpuCollectives() == Mpi.GpuCollectives.NCCL
+                ? "; gradients stay on the GPU, reduced by NCCL (SOMA_GPU_COLLECTIVES=nccl)"
+                : "; GPU gradients go through host memory (SOMA_GPU_COLLECTIVES=nccl keeps them on the device)";
+        console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%s%n",
+                mpi.size(), batchSize, batchSize * mpi.size(), dev.soma.jni.CpuKernels.soma_cpu_threads(), mpi.describe(),
+                gpu);
+        console.flush();
+    }
+
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
         return scheduled(new Adam(lr), lr, examples);
@@ -249,11 +271,6 @@ final class TrainCommand implements Callable<Integer> {
         robustness.check("train " + model, ReferenceModels.names().contains(model), privacy != null);
         // Started by mpirun / srun / soma launch with more than one rank: data-parallel training over MPI.
         Mpi mpi = Mpi.launchedSize() > 1 ? Mpi.world() : null;
-        if (mpi != null && (model.equals("charlm") || TextTraining.handles(model))) {
-            throw new UnsupportedOperationException("train: data-parallel training (" + mpi.size() + " ranks) is wired "
-                    + "into the image classifiers (cnn, mlp, dale) and gan only; '" + model + "' would train " + mpi.size()
-                    + " independent copies, so it is refused");
-        }
         if (mpi != null) ranks = mpi.size();
         // Only rank 0 prints and writes; the others train silently.
         PrintWriter console = Mpi.writesOutputs() ? spec.commandLine().getOut()
@@ -265,8 +282,11 @@ final class TrainCommand implements Callable<Integer> {
             if (mpi != null) mpi.finish();
             return rc;
         }
-        if (model.equals("charlm")) return CharLmTraining.run(this, console);
-        if (TextTraining.handles(model)) return TextTraining.run(this, console);
+        if (model.equals("charlm") || TextTraining.handles(model)) {
+            int rc = model.equals("charlm") ? CharLmTraining.run(this, console) : TextTraining.run(this, console);
+            if (mpi != null) mpi.finish();
+            return rc;
+        }
         Path runDir = out != null ? out : Path.of("runs", model + "-" + Path.of(datasetOptions.dataset).getFileName());
         Path checkpoint = runDir.resolve("model.safetensors");
         resumable(new FitOptions(), checkpoint); // a missing checkpoint is refused before the data is loaded
@@ -300,15 +320,7 @@ final class TrainCommand implements Callable<Integer> {
             if (ema != null) options.weightAverage(ema).callbacks(lastIterate);
             if (privacy != null) options.privacy(privacy.noiseMultiplier(), privacy.maxGradNorm(), privacy.delta());
             if (dpPhysicalBatch != null) options.privacyPhysicalBatch(dpPhysicalBatch);
-            if (mpi != null) {
-                options.dataParallel(true).syncBatchNorm(syncBn);
-                String gpu = device.isCpu() ? "" : mpi.gpuCollectives() == Mpi.GpuCollectives.NCCL
-                        ? "; gradients stay on the GPU, reduced by NCCL (SOMA_GPU_COLLECTIVES=nccl)"
-                        : "; GPU gradients go through host memory (SOMA_GPU_COLLECTIVES=nccl keeps them on the device)";
-                console.printf(Locale.ROOT, "data-parallel: %d ranks x batch %d (global batch %d), %d OpenMP thread(s) per rank, %s%s%n",
-                        mpi.size(), batchSize, batchSize * mpi.size(), dev.soma.jni.CpuKernels.soma_cpu_threads(), mpi.describe(),
-                        gpu);
-            }
+            dataParallel(options, console);
             int[] epochsRun = {0};
             options.callbacks(new dev.soma.model.Callback() {
                 @Override
