@@ -438,44 +438,53 @@ public abstract class Model implements AutoCloseable {
      * One DP-SGD step on the examples {@code sample} of {@code data}: {@link dev.soma.privacy.PrivateStep} leaves the
      * clipped, noised gradient in the parameters' grads; a regularization loss (data-independent, so no privacy cost)
      * adds its gradient unclipped. Returns the sample's mean loss, measured (with the metrics) before the update:
-     * from the training forward on the ghost-norm path, in inference mode on the general path; 0 for an empty sample.
+     * from the training forwards on the ghost-norm path (one per physical batch), in inference mode on the general
+     * path; 0 for an empty sample.
      */
     private double privateTrainStep(Dataset data, int[] sample, dev.soma.privacy.PrivateStep dp) {
         try (Scope build = Scope.open()) {
             ensureBuilt(data.gather(new int[] {0}).featureTensors(device));
         }
-        double[] loss = {0};
-        // The ghost-norm path runs one training forward of the whole sample: its outputs give the logged loss and
-        // metrics, as an ordinary step's do. The general path's forwards are per example, so the sample gets an
-        // inference forward of its own first.
-        boolean[] pending = {dp.takesGhostPath(device) && sample.length > 0};
-        if (!pending[0] && sample.length > 0) {
-            try (GradMode.Guard g = GradMode.disable(); Scope s = Scope.open()) {
-                Batch batch = data.gather(sample);
-                List<Tensor> ys = batch.targetTensors(device);
-                List<Tensor> outs = forwardAll(batch.featureTensors(device), false, compiled.folds());
-                loss[0] = compiled.record(outs, batch.targetArrays(), compiled.compute(outs, ys), batch.size());
-            }
-        }
+        double[] lossSum = {0};
+        int[] recorded = {0}; // examples of the sample whose loss and metrics are recorded, a prefix of it
+        // The ghost-norm path runs one training forward per physical batch of the sample: their outputs give the
+        // logged loss and metrics, as an ordinary step's do. The general path's forwards are per example, so the
+        // sample gets an inference forward of its own first.
+        if (!dp.takesGhostPath(device)) recordInference(data, sample, 0, lossSum, recorded);
         List<Tensor> trainable = trainableTensors();
         dp.computeGradients(data, sample, trainable, device, (xs, ys) -> {
             List<Tensor> outs = forwardAll(xs, true, compiled.folds());
             CompiledLoss.Value value = compiled.compute(outs, ys);
-            if (pending[0]) { // the first call of a ghost step: the whole sample
-                pending[0] = false;
+            if (dp.takesGhostPath(device) && recorded[0] < sample.length) { // a ghost forward of the next part
+                int n = Math.toIntExact(xs.get(0).size(0));
                 try (GradMode.Guard g = GradMode.disable()) {
-                    loss[0] = compiled.record(outs, value, ys, sample.length);
+                    lossSum[0] += compiled.record(outs, value, ys, n) * n;
                 }
+                recorded[0] += n;
             }
             return value.total();
         });
+        // The ghost path gave up on its first part (the model has layers it cannot see): the rest as the general path.
+        recordInference(data, sample, recorded[0], lossSum, recorded);
         try (Scope s = Scope.open()) {
             Tensor reg = regularizationLoss();
             if (reg != null) reg.backward();
             optimizer.step(trainable);
         }
         dev.soma.nn.Constraint.applyAll(params());
-        return loss[0];
+        return sample.length == 0 ? 0 : lossSum[0] / sample.length;
+    }
+
+    /** Records the loss and metrics of {@code sample[from..]} from an inference forward, for the DP-SGD step's logs. */
+    private void recordInference(Dataset data, int[] sample, int from, double[] lossSum, int[] recorded) {
+        if (from >= sample.length) return;
+        try (GradMode.Guard g = GradMode.disable(); Scope s = Scope.open()) {
+            Batch batch = data.gather(java.util.Arrays.copyOfRange(sample, from, sample.length));
+            List<Tensor> ys = batch.targetTensors(device);
+            List<Tensor> outs = forwardAll(batch.featureTensors(device), false, compiled.folds());
+            lossSum[0] += compiled.record(outs, batch.targetArrays(), compiled.compute(outs, ys), batch.size()) * batch.size();
+        }
+        recorded[0] = sample.length;
     }
 
     /**

@@ -91,6 +91,32 @@ class PrivateTrainingTest {
         for (int i = 0; i < plain.size(); i++) assertArrayEquals(plain.get(i), dp.get(i), 1e-5f, "param " + i);
     }
 
+    /**
+     * The logged loss of a step is the whole sample's, however the ghost path cuts it into physical batches (it was
+     * the first part's alone, then). At w = 0 the mse of every example is y², so the one step's loss is mean(y²).
+     */
+    @Test
+    void physicalBatchesLogTheWholeSamplesLoss() {
+        int n = 12;
+        float[] x = new float[2 * n], y = new float[n];
+        double want = 0;
+        for (int i = 0; i < n; i++) {
+            x[2 * i] = 1;
+            x[2 * i + 1] = i;
+            y[i] = i - 4.5f;
+            want += (double) y[i] * y[i] / n;
+        }
+        ArrayDataset data = ArrayDataset.withTargets(x, new long[] {2}, y, new long[] {1});
+        for (int part : new int[] {5, 1, n}) {
+            try (Sequential m = linear(2, 1)) {
+                // batchSize = N: q = 1, every example in the epoch's single step
+                History h = m.fit(data, new FitOptions().batchSize(n).epochs(1).verbose(0).privacy(0, 1.0, 1e-5)
+                        .privacyPhysicalBatch(part));
+                assertEquals(want, h.get("loss").get(0), 1e-4 * want, "physical batch " + part);
+            }
+        }
+    }
+
     @Test
     void noiseHasStdNoiseTimesClipOverExpectedBatch() {
         // Zero inputs: every gradient is 0, so each step's update is pure noise, std noise * clip / (q N) per coordinate.
