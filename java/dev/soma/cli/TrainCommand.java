@@ -243,7 +243,8 @@ final class TrainCommand implements Callable<Integer> {
     private <O extends Optimizer> O scheduled(O opt, double lr, long examples) {
         long global = (long) batchSize * ranks; // data-parallel: one step per global batch
         // DP-SGD's Poisson-sampled epochs are round(N / batch) steps, not ceil: the cosine must end on the last one.
-        long perEpoch = dpNoise != null && examples > 0 ? PoissonSampler.stepsPerEpoch((int) examples, batchSize)
+        // (Data-parallel, the ranks share one Poisson sample of the global expected size.)
+        long perEpoch = dpNoise != null && examples > 0 ? PoissonSampler.stepsPerEpoch((int) examples, (int) global)
                 : (examples + global - 1) / global;
         long totalSteps = (long) epochs * perEpoch;
         switch (lrSchedule) {
@@ -333,7 +334,9 @@ final class TrainCommand implements Callable<Integer> {
             double seconds = (System.nanoTime() - started) / 1e9;
             console.printf(Locale.ROOT, "fit: %d epoch(s) in %.1f s, %.0f training examples/s%s%n", epochsRun[0], seconds,
                     (double) trainExamples * epochsRun[0] / seconds, mpi == null ? "" : " (all ranks together)");
-            if (mpi != null) console.println("gradient all-reduce: " + m.lastDataParallelStatistics());
+            if (mpi != null && m.lastDataParallelStatistics() != null) { // (DP-SGD reduces its clipped sums instead)
+                console.println("gradient all-reduce: " + m.lastDataParallelStatistics());
+            }
             if (mpi != null && !Mpi.writesOutputs()) {
                 mpi.finish(); // only rank 0 plots and evaluates on the test set
                 return 0;

@@ -82,7 +82,23 @@ public final class DistributedSampler {
 
     /** Where rank r's part of a global batch of n examples starts (even split, earlier ranks take the extra ones). */
     private int partStart(int n, int r) {
+        return partStart(n, r, ranks);
+    }
+
+    private static int partStart(int n, int r, int ranks) {
         int base = n / ranks, extra = n % ranks;
         return r * base + Math.min(r, extra);
+    }
+
+    /**
+     * Rank {@code rank}'s contiguous part of {@code global}, split over {@code ranks} as {@link #batch} splits a
+     * global batch: for a batch every rank drew alike, such as DP-SGD's Poisson sample.
+     */
+    public static int[] part(int[] global, int rank, int ranks) {
+        if (ranks <= 0 || rank < 0 || rank >= ranks) {
+            throw new IllegalArgumentException("DistributedSampler.part: rank " + rank + " of " + ranks + " ranks");
+        }
+        return java.util.Arrays.copyOfRange(global, partStart(global.length, rank, ranks),
+                partStart(global.length, rank + 1, ranks));
     }
 }

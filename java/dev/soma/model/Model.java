@@ -589,10 +589,6 @@ public abstract class Model implements AutoCloseable {
             trainData = train.range(0, train.size() - held);
             validation = train.range(train.size() - held, train.size());
         }
-        if (options.dataParallel && options.privacy != null) {
-            throw new UnsupportedOperationException("fit: data-parallel training cannot be combined with DP-SGD "
-                    + "(FitOptions.privacy) yet");
-        }
         checkPrecision("fit", options.precision);
         if (options.weightAverageDecay >= 0 && options.resumeFrom != null) {
             throw new UnsupportedOperationException("fit: resumeFrom cannot be combined with weightAverage yet: a "
@@ -612,26 +608,36 @@ public abstract class Model implements AutoCloseable {
         boolean continues = initialEpoch > 0 && initialEpoch == completedEpochs && history.epochs() == completedEpochs;
         this.history = continues ? history.copy() : new History();
         History history = this.history;
+        dev.soma.distributed.Mpi mpi = options.dataParallel ? dev.soma.distributed.Mpi.world() : null;
+        int ranks = mpi == null ? 1 : mpi.size();
+        if (options.privacy != null && ranks > 1 && (long) options.batchSize * ranks > trainData.size()) {
+            throw new IllegalArgumentException("fit: DP-SGD data-parallel samples a global expected batch of batchSize "
+                    + options.batchSize + " x " + ranks + " ranks = " + (long) options.batchSize * ranks
+                    + " examples, more than the " + trainData.size() + " training examples");
+        }
         // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
         // A resumed run continues the accountant a checkpoint kept; without one, its epochs are re-accounted.
+        // Data-parallel, the batch size is per rank: the ranks share one sample of the global expected size.
         dev.soma.privacy.PrivateStep dp = options.privacy == null ? null : new dev.soma.privacy.PrivateStep(
-                options.privacy, trainData.size(), options.batchSize, options.seed, initialEpoch,
-                initialEpoch > 0 ? privacyState : null).physicalBatch(options.privacyPhysicalBatch);
+                options.privacy, trainData.size(), options.batchSize * ranks, options.seed, initialEpoch,
+                initialEpoch > 0 ? privacyState : null).physicalBatch(options.privacyPhysicalBatch).dataParallel(mpi);
         if (initialEpoch == 0 || options.privacy == null) privacyState = null;
-        dev.soma.distributed.Mpi mpi = options.dataParallel ? dev.soma.distributed.Mpi.world() : null;
-        dev.soma.distributed.DistributedSampler sampler = mpi == null ? null : new dev.soma.distributed.DistributedSampler(
-                trainData.size(), options.batchSize, mpi.size(), options.shuffle, options.seed);
+        dev.soma.distributed.DistributedSampler sampler = mpi == null || dp != null ? null
+                : new dev.soma.distributed.DistributedSampler(trainData.size(), options.batchSize, mpi.size(),
+                        options.shuffle, options.seed);
         // Only rank 0 prints progress (the logs it prints are the ranks' averages).
         TrainingLog log = new TrainingLog(dev.soma.distributed.Mpi.writesOutputs() ? options.verbose : 0, options.epochs,
                 dp != null ? dp.stepsPerEpoch() : sampler != null ? sampler.batchesPerEpoch() : loader.batchesPerEpoch());
         dev.soma.distributed.GradientBuckets buckets = null;
+        lastBucketStatistics = null;
         if (mpi != null) {
             try (Scope build = Scope.open()) {
                 ensureBuilt(trainData.gather(new int[] {0}).featureTensors(device));
             }
             dev.soma.distributed.ParameterAgreement.require(mpi, parameterTensors(), "fit");
             broadcastParams(mpi, false);
-            buckets = dev.soma.distributed.GradientBuckets.configured(mpi, trainableTensors());
+            // (DP-SGD all-reduces its clipped sums itself: its backward passes are per example or ghost ones.)
+            if (dp == null) buckets = dev.soma.distributed.GradientBuckets.configured(mpi, trainableTensors());
         }
         if (options.syncBatchNorm && !options.dataParallel) {
             throw new IllegalArgumentException("fit: syncBatchNorm(true) synchronises batch statistics over the ranks of "
@@ -686,7 +692,10 @@ public abstract class Model implements AutoCloseable {
         if (why != null) throw new UnsupportedOperationException(op + ": bf16 mixed precision is " + why);
     }
 
-    /** What the last data-parallel fit's gradient buckets measured (steps, backward and wait times); null before. */
+    /**
+     * What the last fit's gradient buckets measured (steps, backward and wait times); null before, and after a fit
+     * that had none (not data-parallel, or DP-SGD, which all-reduces its clipped sums instead).
+     */
     public String lastDataParallelStatistics() {
         return lastBucketStatistics;
     }
@@ -729,22 +738,26 @@ public abstract class Model implements AutoCloseable {
             double lossSum = 0;
             long seen = 0;
             int b = 0;
+            // Data-parallel, batch logs are averaged over the ranks (a small all-reduce) only when something reads
+            // them; the condition must be the same on every rank, so it reads the options, not this rank's verbosity.
+            boolean batchLogsRead = mpi == null || options.verbose == 1 || !options.callbacks.isEmpty();
             if (dp != null) {
                 for (; b < dp.stepsPerEpoch(); b++) {
                     int[] sample = dp.sampler().sample(epoch, b);
+                    if (mpi != null) sample = dev.soma.distributed.DistributedSampler.part(sample, mpi.rank(), mpi.size());
                     double l = privateTrainStep(trainData, sample, dp);
                     averageWeights(options);
                     lossSum += l * sample.length;
                     seen += sample.length;
-                    Map<String, Double> batchLogs = currentLogs(lossSum / Math.max(seen, 1));
-                    batchLogs.put("epsilon", dp.epsilon());
-                    log.batchEnd(b, batchLogs);
-                    for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                    if (batchLogsRead) {
+                        Map<String, Double> batchLogs = currentLogs(lossSum / Math.max(seen, 1));
+                        if (mpi != null) batchLogs = averageOverRanks(mpi, batchLogs, seen);
+                        batchLogs.put("epsilon", dp.epsilon());
+                        log.batchEnd(b, batchLogs);
+                        for (Callback c : options.callbacks) c.onBatchEnd(this, b, batchLogs);
+                    }
                 }
             } else if (mpi != null) {
-                // Batch logs are averaged over the ranks (a small all-reduce) only when something reads them; the
-                // condition must be the same on every rank, so it reads the options, not this rank's verbosity.
-                boolean batchLogsRead = options.verbose == 1 || !options.callbacks.isEmpty();
                 int[] order = sampler.order(epoch);
                 for (; b < sampler.batchesPerEpoch(); b++) {
                     int[] idx = sampler.batch(order, b, mpi.rank());

@@ -38,6 +38,7 @@ public final class PrivateStep {
     private double[] lastNorms;
     private GhostNorms.Method method = GhostNorms.Method.AUTO;
     private int physicalBatch = Integer.MAX_VALUE;
+    private dev.soma.distributed.Mpi ranks; // data-parallel: the clipped sums are added up over these ranks
     // Set while this thread runs a private step's forward and backward passes (see refuseBatchStatistics).
     private static final ThreadLocal<Boolean> PER_EXAMPLE = ThreadLocal.withInitial(() -> false);
 
@@ -100,7 +101,8 @@ public final class PrivateStep {
 
     /**
      * Leaves the private gradient of the examples {@code sample} of {@code data} in the grads of {@code params}
-     * (replacing what was there). An empty sample still releases noise (and counts as a step).
+     * (replacing what was there). An empty sample still releases noise (and counts as a step). Data-parallel
+     * ({@link #dataParallel}): {@code sample} is this rank's part, and every rank must call this for every step.
      */
     public void computeGradients(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
                                  ExampleLoss loss) {
@@ -125,6 +127,9 @@ public final class PrivateStep {
                     accumulateClipped(params, sums);
                 }
             }
+            // Data-parallel: each rank clipped its part of the sample; the sum over all parts is the whole sample's.
+            // Every rank then adds the same noise (same seed and step), once, as one process would.
+            if (ranks != null) for (Tensor sum : sums) ranks.allreduceSum(sum);
             double std = settings.noiseMultiplier() * settings.maxGradNorm();
             double expectedBatch = sampler.samplingRate() * datasetSize;
             for (int i = 0; i < n; i++) {
@@ -257,6 +262,17 @@ public final class PrivateStep {
     public PrivateStep physicalBatch(int examples) {
         if (examples < 1) throw new IllegalArgumentException("DP-SGD: the physical batch must be >= 1 example, got " + examples);
         this.physicalBatch = examples;
+        return this;
+    }
+
+    /**
+     * Data-parallel DP-SGD: every rank draws the same Poisson sample, clips the per-example gradients of its own part
+     * of it ({@link dev.soma.distributed.DistributedSampler#part}) and passes that part to {@link #computeGradients};
+     * the clipped sums are all-reduced over {@code mpi}'s ranks before the noise, which every rank adds alike. So
+     * each step is the one-process step of the same sample, with the same noise and the same accounting.
+     */
+    public PrivateStep dataParallel(dev.soma.distributed.Mpi mpi) {
+        this.ranks = mpi;
         return this;
     }
 

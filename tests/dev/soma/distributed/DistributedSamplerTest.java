@@ -14,6 +14,28 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class DistributedSamplerTest {
+    /**
+     * {@code part} (DP-SGD's split of a Poisson sample every rank drew alike): the ranks' parts, in rank order, are
+     * the sample itself, sizes differ by at most one, and a rank outside the world is refused.
+     */
+    @ParameterizedTest
+    @CsvSource({"0, 2", "1, 2", "7, 2", "16, 2", "5, 3", "2, 4"})
+    void partsOfASharedSampleConcatenateToIt(int n, int ranks) {
+        int[] sample = new int[n];
+        for (int i = 0; i < n; i++) sample[i] = 3 * i + 1;
+        int[] joined = new int[0];
+        for (int r = 0; r < ranks; r++) {
+            int[] part = DistributedSampler.part(sample, r, ranks);
+            assertEquals(true, part.length == n / ranks || part.length == n / ranks + 1, "rank " + r + ": " + part.length);
+            int at = joined.length;
+            joined = Arrays.copyOf(joined, at + part.length);
+            System.arraycopy(part, 0, joined, at, part.length);
+        }
+        assertArrayEquals(sample, joined);
+        assertThrows(IllegalArgumentException.class, () -> DistributedSampler.part(sample, ranks, ranks));
+        assertThrows(IllegalArgumentException.class, () -> DistributedSampler.part(sample, -1, ranks));
+    }
+
     /** Every example goes to exactly one rank per epoch, the shares of a global batch sum to 1. */
     @ParameterizedTest
     @CsvSource({"88, 16, 2", "100, 16, 2", "7, 2, 3", "5, 4, 4", "1000, 32, 8", "3, 1, 5"})
