@@ -610,6 +610,11 @@ public abstract class Model implements AutoCloseable {
         History history = this.history;
         dev.soma.distributed.Mpi mpi = options.dataParallel ? dev.soma.distributed.Mpi.world() : null;
         int ranks = mpi == null ? 1 : mpi.size();
+        if (options.privacy != null && options.syncBatchNorm) {
+            throw new UnsupportedOperationException("fit: syncBatchNorm(true) cannot be combined with DP-SGD "
+                    + "(FitOptions.privacy): a privately trained model has no batch statistics to synchronise (DP-SGD "
+                    + "refuses layers that normalise with them, as Opacus does)");
+        }
         if (options.privacy != null && ranks > 1 && (long) options.batchSize * ranks > trainData.size()) {
             throw new IllegalArgumentException("fit: DP-SGD data-parallel samples a global expected batch of batchSize "
                     + options.batchSize + " x " + ranks + " ranks = " + (long) options.batchSize * ranks

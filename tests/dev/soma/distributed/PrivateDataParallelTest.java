@@ -36,7 +36,8 @@ class PrivateDataParallelTest {
     }
 
     @Test
-    void bothRanksEndWithNothingAllocated() {
+    void bothRanksRefuseWhatCannotWorkAndEndWithNothingAllocated() {
+        assertTrue(job.output().contains("ok rank 0 refusals") && job.output().contains("ok rank 1 refusals"), job.output());
         assertTrue(job.output().contains("ok rank 0 live bytes 0") && job.output().contains("ok rank 1 live bytes 0"),
                 job.output());
     }
