@@ -14,7 +14,7 @@ import java.util.List;
  * with SOMA_GPU_COLLECTIVES=nccl through NCCL on the device: GpuNcclDataParallelTest), then
  * each equivalence case trained data-parallel on cuda:0, its weights written to {@code <out>/<case>-<dtype>-rank<r>.bin}.
  * Then synchronised batch normalisation and a GAN with it (SyncBatchNormMain's and GanDataParallelMain's "bn" cases)
- * on cuda:0. Each rank starts from a different seed, so equal weights prove rank 0's broadcast. Prints "ok ..." lines.
+ * on cuda:0, and DP-SGD (PrivateDataParallelMain's "lstm" case). Each rank starts from a different seed, so equal weights prove rank 0's broadcast. Prints "ok ..." lines.
  */
 public final class GpuDataParallelMain {
     /**
@@ -50,6 +50,13 @@ public final class GpuDataParallelMain {
         }
         try (Scope s = Scope.open()) {
             GanDataParallelMain.train("bn", true, 100 + rank, out.resolve("gan-bn-%s-rank" + rank + ".bin"), GPU);
+        }
+        // DP-SGD data-parallel on the GPU: the per-example path (the ghost kernels are CPU only), its clipped sums
+        // all-reduced from cuda:0, the noise drawn there (Philox, bit-equal to the CPU's).
+        try (Scope s = Scope.open(); Sequential m = PrivateDataParallelMain.model("lstm", 100 + rank)) {
+            m.to(GPU);
+            m.fit(EquivalenceCases.data("lstm"), PrivateDataParallelMain.options("lstm", PrivateDataParallelMain.BATCH_PER_RANK, true));
+            EquivalenceCases.writeWeights(m, out.resolve("dp-lstm-rank" + rank + ".bin"));
         }
         System.out.println("ok rank " + rank + " of " + size + " trained " + CASES + " on " + GPU + ", live bytes "
                 + Backends.get(GPU).pool().stats().allocatedBytes() + " (gpu) "

@@ -113,6 +113,24 @@ class GpuDataParallelTest {
         assertTrue(rel < 1e-10, "sync BN, 2 GPU ranks x 16 vs 1 CPU process x 32: " + rel);
     }
 
+    /** DP-SGD on cuda:0, 2 ranks x 8 (the per-example path), against one CPU process x 16, in f64. */
+    @Test
+    void dpSgdOnTheGpuEqualsOneCpuProcess() throws Exception {
+        List<double[]> rank0 = EquivalenceCases.readWeights(out.resolve("dp-lstm-rank0.bin"));
+        List<double[]> rank1 = EquivalenceCases.readWeights(out.resolve("dp-lstm-rank1.bin"));
+        for (int i = 0; i < rank0.size(); i++) assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, "param " + i);
+        List<double[]> one;
+        try (Scope s = Scope.open(); Sequential m = PrivateDataParallelMain.model("lstm", 100)) {
+            m.fit(EquivalenceCases.data("lstm"), PrivateDataParallelMain.options("lstm", 2 * PrivateDataParallelMain.BATCH_PER_RANK, false));
+            Path f = out.resolve("dp-lstm-one.bin");
+            EquivalenceCases.writeWeights(m, f);
+            one = EquivalenceCases.readWeights(f);
+        }
+        double rel = EquivalenceCases.relativeDifference(rank0, one);
+        System.out.printf("gpu DP-SGD data-parallel lstm f64: relative difference %.3g%n", rel);
+        assertTrue(rel < 1e-10, "DP-SGD, 2 GPU ranks x 8 vs 1 CPU process x 16: " + rel);
+    }
+
     /** The GAN (generator with synchronised batch norm) on cuda:0, 2 ranks, against one CPU process, both models. */
     @Test
     void aGanOnTheGpuEqualsOneCpuProcess() throws Exception {
