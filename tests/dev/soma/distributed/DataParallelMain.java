@@ -50,7 +50,8 @@ public final class DataParallelMain {
         mpi.finish();
     }
 
-    private static void refuses(Class<? extends Exception> type, Runnable call, String mention) {
+    /** Runs {@code call} and requires it to throw {@code type} with {@code mention} in its message. */
+    static void refuses(Class<? extends Exception> type, Runnable call, String mention) {
         try {
             call.run();
         } catch (Exception e) {

@@ -113,6 +113,26 @@ final class EquivalenceCases {
     }
 
     /**
+     * Checks that both ranks wrote the same weights ({@code <out>/<name>-rank0.bin}, {@code -rank1.bin}), trains the
+     * one-process reference in this JVM ({@code train} on a fresh {@code model}, its weights kept as
+     * {@code <name>-one.bin}) and returns the relative difference of rank 0's weights from it.
+     */
+    static double ranksAgainstOneProcess(Path out, String name, java.util.function.Supplier<Sequential> model,
+                                         java.util.function.Consumer<Sequential> train) throws IOException {
+        List<double[]> rank0 = readWeights(out.resolve(name + "-rank0.bin"));
+        List<double[]> rank1 = readWeights(out.resolve(name + "-rank1.bin"));
+        for (int i = 0; i < rank0.size(); i++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, name + " param " + i);
+        }
+        try (dev.soma.memory.Scope s = dev.soma.memory.Scope.open(); Sequential m = model.get()) {
+            train.accept(m);
+            Path f = out.resolve(name + "-one.bin");
+            writeWeights(m, f);
+            return relativeDifference(rank0, readWeights(f));
+        }
+    }
+
+    /**
      * sqrt(sum (a - b)^2 / sum b^2) over every weight: how far a run's weights {@code a} are from the reference
      * {@code b}. An AssertionError when the counts differ or a weight of {@code a} is not finite.
      */

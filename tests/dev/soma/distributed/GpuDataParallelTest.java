@@ -1,7 +1,6 @@
 package dev.soma.distributed;
 
 import dev.soma.memory.Scope;
-import dev.soma.model.Sequential;
 import dev.soma.tensor.DType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -79,7 +78,7 @@ class GpuDataParallelTest {
     @CsvSource({"cnn, float64, 1e-10", "lstm, float64, 1e-10", "attention, float64, 1e-10", "cnn, float32, 1e-4"})
     void twoGpuRanksOfSixteenEqualOneCpuProcessOfThirtyTwo(String model, String dtypeName, double bound) throws Exception {
         DType dtype = dtypeName.equals("float64") ? DType.F64 : DType.F32;
-        double rel = ranksAgainstOneCpuProcess(model + "-" + dtypeName, () -> EquivalenceCases.model(model, dtype, 100),
+        double rel = EquivalenceCases.ranksAgainstOneProcess(out, model + "-" + dtypeName, () -> EquivalenceCases.model(model, dtype, 100),
                 m -> m.fit(EquivalenceCases.data(model), EquivalenceCases.options(2 * EquivalenceCases.BATCH_PER_RANK, false)));
         System.out.printf("gpu data-parallel equivalence %s %s: relative difference %.3g (bound %.0e)%n", model, dtypeName,
                 rel, bound);
@@ -89,7 +88,7 @@ class GpuDataParallelTest {
     /** Synchronised batch normalisation on cuda:0 (2 ranks x 16) against one CPU process at batch 32, in f64. */
     @Test
     void synchronisedBatchNormOnTheGpuEqualsOneCpuProcess() throws Exception {
-        double rel = ranksAgainstOneCpuProcess("bn-sync", () -> SyncBatchNormMain.model(100),
+        double rel = EquivalenceCases.ranksAgainstOneProcess(out, "bn-sync", () -> SyncBatchNormMain.model(100),
                 m -> m.fit(SyncBatchNormMain.data(), SyncBatchNormMain.options(2 * SyncBatchNormMain.BATCH_PER_RANK, false)));
         System.out.printf("gpu sync batch norm equivalence f64: relative difference %.3g%n", rel);
         assertTrue(rel < 1e-10, "sync BN, 2 GPU ranks x 16 vs 1 CPU process x 32: " + rel);
@@ -98,29 +97,11 @@ class GpuDataParallelTest {
     /** DP-SGD on cuda:0, 2 ranks x 8 (the per-example path), against one CPU process x 16, in f64. */
     @Test
     void dpSgdOnTheGpuEqualsOneCpuProcess() throws Exception {
-        double rel = ranksAgainstOneCpuProcess("dp-lstm", () -> PrivateDataParallelMain.model("lstm", 100),
+        double rel = EquivalenceCases.ranksAgainstOneProcess(out, "dp-lstm", () -> PrivateDataParallelMain.model("lstm", 100),
                 m -> m.fit(EquivalenceCases.data("lstm"),
                         PrivateDataParallelMain.options("lstm", 2 * PrivateDataParallelMain.BATCH_PER_RANK, false)));
         System.out.printf("gpu DP-SGD data-parallel lstm f64: relative difference %.3g%n", rel);
         assertTrue(rel < 1e-10, "DP-SGD, 2 GPU ranks x 8 vs 1 CPU process x 16: " + rel);
-    }
-
-    /**
-     * Checks that both ranks wrote the same weights ({@code <name>-rank0.bin}, {@code -rank1.bin}), trains the
-     * one-process reference on the CPU ({@code train} on a fresh {@code model}) and returns the relative difference
-     * of rank 0's weights from it.
-     */
-    private double ranksAgainstOneCpuProcess(String name, java.util.function.Supplier<Sequential> model,
-                                             java.util.function.Consumer<Sequential> train) throws Exception {
-        List<double[]> rank0 = EquivalenceCases.readWeights(out.resolve(name + "-rank0.bin"));
-        List<double[]> rank1 = EquivalenceCases.readWeights(out.resolve(name + "-rank1.bin"));
-        for (int i = 0; i < rank0.size(); i++) assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, name + " param " + i);
-        try (Scope s = Scope.open(); Sequential m = model.get()) {
-            train.accept(m);
-            Path f = out.resolve(name + "-one.bin");
-            EquivalenceCases.writeWeights(m, f);
-            return EquivalenceCases.relativeDifference(rank0, EquivalenceCases.readWeights(f));
-        }
     }
 
     /** The GAN (generator with synchronised batch norm) on cuda:0, 2 ranks, against one CPU process, both models. */

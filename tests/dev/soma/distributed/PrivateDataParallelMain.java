@@ -32,24 +32,16 @@ public final class PrivateDataParallelMain {
         }
         // Refused on every rank before any collective, so neither rank waits for the other.
         try (Scope s = Scope.open(); Sequential m = model("cnn", 1)) {
-            refuses(() -> m.fit(EquivalenceCases.data("cnn"), options("cnn", EquivalenceCases.EXAMPLES / 2 + 1, true)),
-                    IllegalArgumentException.class, "global expected batch");
-            refuses(() -> m.fit(EquivalenceCases.data("cnn"), options("cnn", BATCH_PER_RANK, true).syncBatchNorm(true)),
-                    UnsupportedOperationException.class, "syncBatchNorm");
+            DataParallelMain.refuses(IllegalArgumentException.class,
+                    () -> m.fit(EquivalenceCases.data("cnn"), options("cnn", EquivalenceCases.EXAMPLES / 2 + 1, true)),
+                    "global expected batch");
+            DataParallelMain.refuses(UnsupportedOperationException.class,
+                    () -> m.fit(EquivalenceCases.data("cnn"), options("cnn", BATCH_PER_RANK, true).syncBatchNorm(true)),
+                    "syncBatchNorm");
         }
         System.out.println("ok rank " + rank + " refusals");
         System.out.println("ok rank " + rank + " live bytes " + dev.soma.backend.Backends.cpu().pool().stats().allocatedBytes());
         mpi.finish();
-    }
-
-    private static void refuses(Runnable fit, Class<? extends Exception> type, String mention) {
-        try {
-            fit.run();
-        } catch (Exception e) {
-            if (type.isInstance(e) && e.getMessage().contains(mention)) return;
-            throw new AssertionError("expected " + type.getSimpleName() + " mentioning '" + mention + "', got " + e, e);
-        }
-        throw new AssertionError("expected " + type.getSimpleName() + " mentioning '" + mention + "'");
     }
 
     static String model(String c) {

@@ -1,7 +1,5 @@
 package dev.soma.distributed;
 
-import dev.soma.memory.Scope;
-import dev.soma.model.Sequential;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -10,10 +8,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,20 +41,13 @@ class PrivateDataParallelTest {
     @ParameterizedTest
     @ValueSource(strings = {"cnn", "lstm", "cnn-parts"})
     void twoRanksOfEightEqualOneProcessOfSixteen(String c) throws Exception {
-        List<double[]> rank0 = EquivalenceCases.readWeights(out.resolve("dp-" + c + "-rank0.bin"));
-        List<double[]> rank1 = EquivalenceCases.readWeights(out.resolve("dp-" + c + "-rank1.bin"));
-        for (int i = 0; i < rank0.size(); i++) assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, "param " + i);
-        List<double[]> one;
-        String oneHistory;
-        try (Scope s = Scope.open(); Sequential m = PrivateDataParallelMain.model(c, 100)) {
+        String[] history = new String[1];
+        double rel = EquivalenceCases.ranksAgainstOneProcess(out, "dp-" + c, () -> PrivateDataParallelMain.model(c, 100), m -> {
             m.fit(EquivalenceCases.data(PrivateDataParallelMain.model(c)),
                     PrivateDataParallelMain.options(c, 2 * PrivateDataParallelMain.BATCH_PER_RANK, false));
-            Path f = out.resolve("dp-" + c + "-one.bin");
-            EquivalenceCases.writeWeights(m, f);
-            one = EquivalenceCases.readWeights(f);
-            oneHistory = m.history().get("loss") + " " + m.history().get("epsilon");
-        }
-        double rel = EquivalenceCases.relativeDifference(rank0, one);
+            history[0] = m.history().get("loss") + " " + m.history().get("epsilon");
+        });
+        String oneHistory = history[0];
         System.out.printf("DP-SGD data-parallel %s: relative difference %.3g%n", c, rel);
         assertTrue(rel < 1e-13, c + ": 2 ranks x 8 against 1 process x 16, relative difference " + rel);
         String twoHistory = Files.readString(out.resolve("dp-" + c + "-history-rank0.txt"));
