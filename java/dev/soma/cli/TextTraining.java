@@ -58,8 +58,7 @@ final class TextTraining {
         try (Sequential m = ReferenceModels.textClassifier(c.model, vocab.size(), c.maxLength)) {
             // A constant rate unless --lr-schedule is given (the classifiers' measured runs used one).
             boolean scheduleGiven = c.spec.commandLine().getParseResult().hasMatchedOption("--lr-schedule");
-            int trainExamples = train.size() - (int) Math.round(train.size() * c.validationSplit);
-            Adam adam = scheduleGiven ? c.adam(c.learningRate, trainExamples) : new Adam(c.learningRate);
+            Adam adam = scheduleGiven ? c.adam(c.learningRate, c.trainExamples(train.size())) : new Adam(c.learningRate);
             m.seed(c.seed).to(c.device).compile(adam, "binary_crossentropy", "accuracy");
             m.build(c.maxLength);
             console.println(m.summary());

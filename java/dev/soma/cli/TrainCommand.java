@@ -225,6 +225,11 @@ final class TrainCommand implements Callable<Integer> {
         console.flush();
     }
 
+    /** The examples fit trains on out of {@code size} after holding out --validation-split (fit rounds the same way). */
+    int trainExamples(int size) {
+        return size - (int) Math.round(size * validationSplit);
+    }
+
     /** Adam at {@code lr} with the --lr-schedule over all steps of --epochs on {@code examples} training examples. */
     Adam adam(double lr, long examples) {
         return scheduled(new Adam(lr), lr, examples);
@@ -300,7 +305,7 @@ final class TrainCommand implements Callable<Integer> {
 
         try (Sequential m = model.equals("dale") ? ReferenceModels.daleClassifier(Mnist.NUM_CLASSES, excitatoryShare, divisive())
                 : ReferenceModels.imageClassifier(model, Mnist.NUM_CLASSES)) {
-            int trainExamples = train.size() - (int) Math.round(train.size() * validationSplit);
+            int trainExamples = trainExamples(train.size());
             Optimizer opt = imageOptimizer(learningRate, trainExamples);
             m.seed(seed).to(device).compile(opt, Loss.withLabelSmoothing("sparse_categorical_crossentropy", labelSmoothing),
                     "accuracy");
