@@ -65,6 +65,12 @@ int soma_cpu_omp_short_waits_on(void);
 /* Mean CPU nanoseconds the worker of a two-thread team burns in a gap of gap_us after a region (its idle spin), over
    rounds regions; -1 where the team has one thread. For tests. */
 double soma_cpu_omp_idle_spin_ns(int rounds, int gap_us);
+/* on 1: the calling thread's loops whose results do not depend on how they are split (those of the element grain:
+   element-wise, per row, copies, optimizer updates, random fills, sums over blocks fixed by the shape) run on it
+   alone; 0: on its team above the grain (the default). Negative: only reads. Returns the setting before the call. */
+int soma_cpu_split_invariant_one_thread(int on);
+/* The number of threads a split-invariant loop of n elements runs on, called from this thread now. For tests. */
+int soma_cpu_split_invariant_threads(int64_t n);
 
 /* ============================== CPU: random numbers (native/src/random.cpp) ============================== */
 

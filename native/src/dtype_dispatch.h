@@ -33,5 +33,10 @@ constexpr int64_t kParallelGrain = 32768;
 // An inline variable (one per library, no source file of its own): the CPU-reference library the CUDA comparison
 // tests build from a few of these sources links without omp_wait.cpp, which sets it.
 inline std::atomic<int64_t> element_grain_now{kParallelGrain};
-inline int64_t element_grain() { return element_grain_now.load(std::memory_order_relaxed); }
+// Set per calling thread (soma_cpu_split_invariant_one_thread): its split-invariant loops then run on it alone,
+// whatever their size. dev.soma.backend.SplitTuner sets it for a training loop whose steps it measured faster so.
+inline thread_local bool split_invariant_one_thread = false;
+inline int64_t element_grain() {
+  return split_invariant_one_thread ? INT64_MAX : element_grain_now.load(std::memory_order_relaxed);
+}
 }

@@ -25,7 +25,8 @@ template <typename T>
 void fill_random(int dist, T* dst, int64_t n, uint64_t seed, uint64_t stream, double a, double b) {
   constexpr int64_t per = sizeof(T) == 4 ? 4 : 2;
   const int64_t full = n / per;
-#pragma omp parallel for if (n > soma::kParallelGrain) schedule(static)
+  // Each block is a pure function of its counter, so the split cannot change a value: the element grain applies.
+#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
   for (int64_t blk = 0; blk < full; ++blk) {
     uint32_t w[4];
     soma_rv::block_at((uint64_t)blk, seed, stream, w);

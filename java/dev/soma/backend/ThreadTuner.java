@@ -82,10 +82,13 @@ public final class ThreadTuner {
     private long switches;
     private double before = Double.POSITIVE_INFINITY;
     private int beforeThreads;
+    /** Chooses where the unit's split-invariant loops run; it changes no result, so it measures even when this does not. */
+    private SplitTuner split = SplitTuner.inert();
 
     /** A tuner over 1 .. {@link ComputeThreads#max()} threads. */
     public ThreadTuner() {
         this(ComputeThreads.max(), adaptive());
+        split = new SplitTuner();
     }
 
     ThreadTuner(int max, boolean enabled) {
@@ -126,12 +129,17 @@ public final class ThreadTuner {
      */
     public <T> T run(int items, java.util.function.Supplier<T> work) {
         int before = begin();
+        // The split is timed only on the count chosen (not while a probe times another) and with a team to split over.
+        int splitBefore = split.begin(probing == 0 && ComputeThreads.current() > 1);
         try {
             long t0 = System.nanoTime();
             T result = work.get();
-            end((System.nanoTime() - t0) / (double) Math.max(1, items));
+            double cost = (System.nanoTime() - t0) / (double) Math.max(1, items);
+            end(cost);
+            split.end(cost);
             return result;
         } finally {
+            split.restore(splitBefore);
             ComputeThreads.set(before);
         }
     }

@@ -64,10 +64,10 @@ final class StepTimer {
         double median = median(sorted);
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
-                        + "last_step_threads=%d short_wait_steps=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n",
+                        + "last_step_threads=%d short_wait_steps=%d split_one_thread_steps=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n",
                 model, batch, steps,
                 warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
-                dev.soma.backend.ThreadTuner.lastUnitThreads(), count(timed.shortWaits), peakRssMiB(),
+                dev.soma.backend.ThreadTuner.lastUnitThreads(), count(timed.shortWaits), count(timed.splitOnOne), peakRssMiB(),
                 cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, Backends.cpu().pool().stats());
         out.println(jvmLine(ms, jvm));
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
@@ -210,6 +210,7 @@ final class StepTimer {
         final double[] ms;
         final int[] threads;
         final boolean[] shortWaits;
+        final boolean[] splitOnOne;
         final JvmActivity[] jvm;
         private JvmActivity before = JvmActivity.now();
 
@@ -217,6 +218,7 @@ final class StepTimer {
             ms = new double[slots];
             threads = new int[slots];
             shortWaits = new boolean[slots];
+            splitOnOne = new boolean[slots];
             jvm = new JvmActivity[slots];
         }
 
@@ -234,6 +236,7 @@ final class StepTimer {
             before = after;
             threads[i] = dev.soma.backend.ThreadTuner.lastUnitThreads();
             shortWaits[i] = dev.soma.backend.LoadAwareWaiting.shortWaits();
+            splitOnOne[i] = dev.soma.backend.SplitTuner.lastUnitOnOneThread();
         }
     }
 

@@ -60,6 +60,8 @@ public final class CpuKernels {
     public static native int soma_cpu_omp_short_waits(int on);
     public static native int soma_cpu_omp_short_waits_on();
     public static native double soma_cpu_omp_idle_spin_ns(int rounds, int gapMicros);
+    public static native int soma_cpu_split_invariant_one_thread(int on);
+    public static native int soma_cpu_split_invariant_threads(long n);
 
     // ---------------- random numbers (native/src/random.cpp) ----------------
     public static native void soma_cpu_philox4x32_10(@Cast("const uint32_t*") int[] counter,
