@@ -19,12 +19,14 @@ import java.util.function.LongSupplier;
  * <p>Why measure at all: on this project's 2-core VMs the second thread made small steps slower. With every
  * split-invariant loop on one thread the gan step at batch 8 took 0.93 ms against 1.37 ms (p99 1.08 against 2.02),
  * while the cnn, whose loops reach millions of elements, needs the team. Timing each loop alone did not find this:
- * a two-thread Adam over 200,704 elements took about as long as one thread, and the cost shows in the rest of the
- * step (a worker woken for a loop then spins on its core). So the tuner times the steps themselves. After
+ * a two-thread Adam over 200,704 elements took about as long as one thread, yet the step was slower with it, so
+ * what the team costs lies partly outside the loop's own time. So the tuner times the steps themselves. After
  * {@value #WARMUP} units it runs a trial of {@value #BLOCKS} blocks of {@value #BLOCK} units in the order team, one,
  * one, team, team, one, one, team (the first unit of each block is not timed: it carries the switch), and chooses one
  * thread when its median unit is at least {@value #ONE_GAIN_PERCENT} % faster than the team's; else the team (the
- * rule before). A trial whose first two blocks already differ by over {@value #CLEAR_PERCENT} % decides there. Trials repeat after {@value #FIRST_PERIOD} units, the gap doubling up to {@value #MAX_PERIOD} while
+ * rule before). A trial whose first two blocks already differ clearly decides there ({@link #clearAfterTwoBlocks}).
+ * A switch needs two trials in a row that call for it, the second {@value #CONFIRM_PERIOD} units after the first.
+ * Trials repeat after {@value #FIRST_PERIOD} units, the gap doubling up to {@value #MAX_PERIOD} while
  * the choice holds, so a choice follows load that comes or goes. Units during which the JVM compiled or collected
  * garbage ({@link dev.soma.util.JvmActivity}) are not timed.
  *
@@ -41,6 +43,8 @@ public final class SplitTuner {
     /** A difference this large after the first two blocks ends the trial there. */
     static final int CLEAR_PERCENT = 10;
     static final long FIRST_PERIOD = 512;
+    /** The gap before the trial that confirms (or not) a switch the last one called for. */
+    static final long CONFIRM_PERIOD = 128;
     static final long MAX_PERIOD = 8192;
     /** A trial with fewer timed units of either kind decides nothing (too many overlapped the JVM's work). */
     static final int MIN_SAMPLES = 5;
@@ -73,6 +77,8 @@ public final class SplitTuner {
     private boolean unitOnOne;
     private int trials;
     private int switches;
+    /** The last trial called for a switch, which the next must confirm. */
+    private boolean pending;
 
     /** A tuner with the policy {@link #PROPERTY} gives. */
     public SplitTuner() {
@@ -142,14 +148,19 @@ public final class SplitTuner {
     }
 
     /**
-     * Whether the first two blocks (team, then one thread) already differ by more than {@value #CLEAR_PERCENT} %: the
-     * cnn's loops of millions of elements on one thread would otherwise make a quarter of a trial's steps slow.
+     * Whether the first two blocks (team, then one thread) already tell: their medians differ by more than {@value
+     * #CLEAR_PERCENT} % and every timed unit of the slower way took longer than every one of the faster. The cnn's
+     * loops of millions of elements on one thread would otherwise make a quarter of a trial's steps slow. The second
+     * condition is there for noisy hosts: beside two busy loops, blocks of the same work (both ways the same below
+     * the larger grain of short waits) differed 2-3x in their medians, each block with its own spikes.
      */
     private boolean clearAfterTwoBlocks() {
         if (teamCount < MIN_SAMPLES - 2 || oneCount < MIN_SAMPLES - 2) return false;
         double t = median(team, teamCount), o = median(one, oneCount);
         double clear = 1 + CLEAR_PERCENT / 100.0;
-        return o > clear * t || t > clear * o;
+        if (o > clear * t) return min(one, oneCount) > max(team, teamCount);
+        if (t > clear * o) return min(team, teamCount) > max(one, oneCount);
+        return false;
     }
 
     /** Hands the calling thread's switch back as {@link #begin(boolean)} found it. */
@@ -197,16 +208,33 @@ public final class SplitTuner {
         boolean choose = o <= (1 - ONE_GAIN_PERCENT / 100.0) * t;
         if (TRACE) {
             System.err.printf(java.util.Locale.ROOT, "soma split trial %d: team %.4g, one thread %.4g (one/team %.3f, "
-                    + "%d+%d units%s) -> %s%n", trials, t, o, o / t, teamCount, oneCount, early ? ", ended early" : "",
-                    choose ? "one thread" : "team");
+                    + "%d+%d units%s) -> %s%s%n", trials, t, o, o / t, teamCount, oneCount, early ? ", ended early" : "",
+                    choose ? "one thread" : "team", choose != oneChosen && !pending ? " (to be confirmed)" : "");
         }
-        if (choose != oneChosen) {
+        if (choose == oneChosen) {
+            pending = false;
+            period = Math.min(MAX_PERIOD, period * 2);
+        } else if (!pending) {
+            pending = true; // a switch needs a second trial that agrees, soon
+            period = CONFIRM_PERIOD;
+        } else {
+            pending = false;
             oneChosen = choose;
             switches++;
             period = FIRST_PERIOD;
-        } else {
-            period = Math.min(MAX_PERIOD, period * 2);
         }
+    }
+
+    private static double min(double[] values, int n) {
+        double m = Double.POSITIVE_INFINITY;
+        for (int i = 0; i < n; i++) m = Math.min(m, values[i]);
+        return m;
+    }
+
+    private static double max(double[] values, int n) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) m = Math.max(m, values[i]);
+        return m;
     }
 
     private static double median(double[] values, int n) {
