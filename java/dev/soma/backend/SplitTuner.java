@@ -103,9 +103,12 @@ public final class SplitTuner {
     }
 
     static Policy policy() {
-        String value = System.getProperty(PROPERTY, "true");
+        String value = System.getProperty(PROPERTY, "true").trim();
+        if (value.equalsIgnoreCase("true")) return Policy.MEASURED;
+        if (value.equalsIgnoreCase("false")) return Policy.TEAM;
         if (value.equalsIgnoreCase("one")) return Policy.ONE;
-        return Boolean.parseBoolean(value) ? Policy.MEASURED : Policy.TEAM;
+        throw new IllegalArgumentException("-D" + PROPERTY + "=" + value
+                + ": expected true (measure), false (the team above the grain) or one (one thread)");
     }
 
     /**

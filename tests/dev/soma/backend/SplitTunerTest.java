@@ -252,6 +252,10 @@ class SplitTunerTest {
             assertEquals(SplitTuner.Policy.TEAM, SplitTuner.policy());
             System.setProperty(SplitTuner.PROPERTY, "one");
             assertEquals(SplitTuner.Policy.ONE, SplitTuner.policy());
+            System.setProperty(SplitTuner.PROPERTY, "flase");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, SplitTuner::policy);
+            assertTrue(e.getMessage().contains("soma.cpu.splitTuner=flase") && e.getMessage().contains("expected"),
+                    e.getMessage());
         } finally {
             if (saved == null) System.clearProperty(SplitTuner.PROPERTY);
             else System.setProperty(SplitTuner.PROPERTY, saved);
