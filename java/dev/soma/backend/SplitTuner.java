@@ -3,7 +3,6 @@ package dev.soma.backend;
 import dev.soma.jni.CpuKernels;
 import dev.soma.jni.NativeLibraries;
 
-import java.util.Arrays;
 import java.util.function.IntUnaryOperator;
 import java.util.function.LongSupplier;
 
@@ -159,7 +158,7 @@ public final class SplitTuner {
      */
     private boolean clearAfterTwoBlocks() {
         if (teamCount < MIN_SAMPLES - 2 || oneCount < MIN_SAMPLES - 2) return false;
-        double t = median(team, teamCount), o = median(one, oneCount);
+        double t = ThreadTuner.median(team, teamCount), o = ThreadTuner.median(one, oneCount);
         double clear = 1 + CLEAR_PERCENT / 100.0;
         if (o > clear * t) return min(one, oneCount) > max(team, teamCount);
         if (t > clear * o) return min(team, teamCount) > max(one, oneCount);
@@ -207,7 +206,7 @@ public final class SplitTuner {
             period = FIRST_PERIOD; // nothing learned: try again soon
             return;
         }
-        double o = median(one, oneCount), t = median(team, teamCount);
+        double o = ThreadTuner.median(one, oneCount), t = ThreadTuner.median(team, teamCount);
         boolean choose = o <= (1 - ONE_GAIN_PERCENT / 100.0) * t;
         if (TRACE) {
             System.err.printf(java.util.Locale.ROOT, "soma split trial %d: team %.4g, one thread %.4g (one/team %.3f, "
@@ -238,11 +237,5 @@ public final class SplitTuner {
         double m = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) m = Math.max(m, values[i]);
         return m;
-    }
-
-    private static double median(double[] values, int n) {
-        double[] s = Arrays.copyOf(values, n);
-        Arrays.sort(s);
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 }

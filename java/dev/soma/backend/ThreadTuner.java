@@ -312,7 +312,8 @@ public final class ThreadTuner {
         backOff();
     }
 
-    private static double median(double[] values, int n) {
+    /** The median of the first n values (SplitTuner's too). */
+    static double median(double[] values, int n) {
         double[] s = Arrays.copyOf(values, n);
         Arrays.sort(s);
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
