@@ -15,9 +15,9 @@ import java.util.function.LongSupplier;
  * shape ({@code soma::element_grain()} in {@code native/src/dtype_dispatch.h}). Running them on one thread or two
  * changes no bit of any result, so unlike a thread count ({@link ThreadTuner}) this choice is on by default.
  *
- * <p>Why measure at all: on this project's 2-core VMs the second thread made small steps slower. With every
- * split-invariant loop on one thread the gan step at batch 8 took 0.93 ms against 1.37 ms (p99 1.08 against 2.02),
- * while the cnn, whose loops reach millions of elements, needs the team. Timing each loop alone did not find this:
+ * <p>Why measure at all: on this project's 2-core VMs the second thread made small steps slower. With the optimizer
+ * updates and random fills on one thread the gan step at batch 8 took 0.93 ms against 1.37 ms (p99 1.08 against
+ * 2.02), while the cnn, whose loops reach millions of elements, needs the team. Timing each loop alone did not find this:
  * a two-thread Adam over 200,704 elements took about as long as one thread, yet the step was slower with it, so
  * what the team costs lies partly outside the loop's own time. So the tuner times the steps themselves. After
  * {@value #WARMUP} units it runs a trial of {@value #BLOCKS} blocks of {@value #BLOCK} units in the order team, one,
