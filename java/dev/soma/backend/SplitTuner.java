@@ -134,14 +134,13 @@ public final class SplitTuner {
         }
         unitOnOne = onOne;
         LAST_UNIT_ON_ONE.get()[0] = onOne;
-        jvmMark = jvmTicks.getAsLong();
+        if (unitTimed) jvmMark = jvmTicks.getAsLong(); // the MXBean readings only for units whose time counts
         return oneThreadSwitch.applyAsInt(onOne ? 1 : 0);
     }
 
     /** Reports the cost of the unit begun last (any unit proportional to time per item). */
     public void end(double cost) {
-        boolean jvmBusy = jvmTicks.getAsLong() != jvmMark;
-        if (unitTimed && !jvmBusy && cost >= 0 && !Double.isInfinite(cost)) {
+        if (unitTimed && jvmTicks.getAsLong() == jvmMark && cost >= 0 && !Double.isInfinite(cost)) {
             if (unitOnOne) one[oneCount++] = cost;
             else team[teamCount++] = cost;
         }
@@ -152,7 +151,7 @@ public final class SplitTuner {
     /**
      * Whether the first two blocks (team, then one thread) already tell: their medians differ by more than {@value
      * #CLEAR_PERCENT} % and every timed unit of the slower way took longer than every one of the faster. The cnn's
-     * loops of millions of elements on one thread would otherwise make a quarter of a trial's steps slow. The second
+     * loops of millions of elements on one thread would otherwise make half of a trial's steps slow. The second
      * condition is there for noisy hosts: beside two busy loops, blocks of the same work (both ways the same below
      * the larger grain of short waits) differed 2-3x in their medians, each block with its own spikes.
      */
