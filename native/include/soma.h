@@ -724,12 +724,26 @@ int soma_mpi_progress_thread(void);
 int soma_mpi_abort(int code);
 double soma_mpi_wtime(void);
 int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count);
+/* All-reduces of at most SOMA_MPI_SMALL_ALLREDUCE_BYTES (env; else these defaults, where the two paths crossed over
+   with 2 ranks on one machine) run as recursive doubling on MPI_Isend / MPI_Irecv over a private duplicate of
+   MPI_COMM_WORLD; larger ones as MPI_Iallreduce. */
+#define SOMA_MPI_SMALL_ALLREDUCE_OPEN_MPI_BYTES 32768
+#define SOMA_MPI_SMALL_ALLREDUCE_MPICH_BYTES 8192
 int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot);
+/* The small path's limit in bytes (after init), and how many all-reduces took it. */
+int64_t soma_mpi_small_allreduce_bytes(void);
+int64_t soma_mpi_small_allreduces(void);
+/* The small path's plan for one rank: steps[5i..5i+4] = send-to rank (-1: none), its tag, receive-from rank (-1:
+   none), its tag, 1 when received values are added (else they replace the buffer); returns the step count, or -1
+   (bad rank/size, or more than max_steps steps). Pure arithmetic: needs no MPI. */
+int soma_mpi_recursive_doubling_plan(int rank, int size, int* steps, int max_steps);
 int soma_mpi_ibcast(void* buffer, int64_t bytes, int root, int* slot);
 int soma_mpi_ibarrier(int* slot);
 int soma_mpi_test(int slot, int* done);
 /* Polls the request until it completes or timeout_seconds pass (SOMA_MPI_TIMEOUT). */
 int soma_mpi_wait(int slot, double timeout_seconds);
+/* soma_mpi_iallreduce_sum and soma_mpi_wait in one call (one JNI crossing for a blocking all-reduce). */
+int soma_mpi_allreduce_sum_wait(int dtype, void* buffer, int64_t count, double timeout_seconds);
 /* dst[i] = src[i] * scale for n f32/f64 elements (a gradient into its bucket, pre-scaled by its share). */
 void soma_mpi_pack(int dtype, void* dst, const void* src, int64_t n, double scale);
 

@@ -7,6 +7,7 @@
 // Every collective is non-blocking (MPI_I*) and finished by soma_mpi_wait, which polls with a deadline: a peer that
 // died or hangs becomes SOMA_MPI_TIMEOUT after the caller's bound instead of a silent hang.
 #include "soma.h"
+#include "recursive_doubling.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -32,6 +33,10 @@ struct Api {
     int (*iallreduce)(const void*, void*, int, H, H, H, void*);
     int (*ibcast)(void*, int, H, int, H, void*);
     int (*ibarrier)(H, void*);
+    int (*isend)(const void*, int, H, int, int, H, void*);
+    int (*irecv)(void*, int, H, int, int, H, void*);
+    int (*comm_dup)(H, void*);
+    int (*comm_free)(void*);
     int (*test)(void*, int*, void*);
     int (*error_string)(int, char*, int*);
     double (*wtime)();
@@ -53,6 +58,79 @@ int64_t slots[kSlots];
 bool slot_used[kSlots];
 bool completed[kSlots];
 
+// Small all-reduces run as recursive doubling on MPI's point-to-point calls instead of MPI_Iallreduce: Open MPI's
+// non-blocking collectives (coll/libnbc) cost about twice its blocking MPI_Allreduce at a few KiB, and the losses,
+// metrics and small gradient buckets of every step are that size (docs/distributed.md). It stays non-blocking, so
+// soma_mpi_wait keeps its deadline. Its messages travel on a private duplicate of MPI_COMM_WORLD (no clash with a
+// user's own point-to-point traffic), each collective under its own tags, so requests may be tested in any order.
+constexpr int kMaxSteps = 16;           // log2(p) + 2 steps, phases 0..log2(p) + 1: worlds below 16384 ranks
+constexpr int kSmallTagCycle = 2048;    // tags (sequence % 2048) * 16 + phase stay within MPI's guaranteed 32767
+// A message of 2-8 KiB goes as up to 4 pieces of at most 2 KiB: a piece that size is sent eagerly by every transport
+// we know, where a whole 4 KiB message already needs a rendezvous on Open MPI's shared memory (its eager limit, 4
+// KiB, includes the header): 1.7 against 4.7 us for a 4 KiB exchange on this VM, 2.5 against 4.8 us for 8 KiB. From
+// 16 KiB on one message is faster (5.0 against 5.9 us). The pieces of one step share its tag and are matched in
+// the order they were posted (MPI's non-overtaking rule).
+constexpr int kPieceBytes = 2048;
+constexpr int kMaxPieces = 4;
+int64_t small_comm = 0;                 // MPI_Comm_dup(MPI_COMM_WORLD); 0 before init
+int world_rank = 0, world_size = 1;
+int64_t small_limit_bytes = 0;          // all-reduces of at most this many bytes take the small path
+int64_t small_sequence = 0;             // small all-reduces started: the same count on every rank
+int64_t small_started = 0;
+// Which tag bases are in use on this rank. A collective waits for nothing it has not started, so a rank that refuses
+// to reuse a base still in use keeps the messages of two collectives under one tag in the order both sides post them.
+bool tag_base_busy[kSmallTagCycle];
+
+struct SmallAllreduce {
+    int dtype;
+    char* buffer;
+    int64_t count;
+    int bytes;
+    char* received;  // a cached receive buffer of at least `bytes` (take_receive_buffer)
+    int64_t received_capacity;
+    soma_mpi::RdStep steps[kMaxSteps];
+    int n_steps;
+    int step;        // the step now running
+    bool posted;     // its requests are posted
+    int pieces;      // messages per direction in each step
+    int64_t requests[2 * kMaxPieces];  // receives, then sends
+    bool live[2 * kMaxPieces];
+    int tag_base;    // (sequence % kSmallTagCycle) * kMaxSteps
+    int error;       // an MPI error the progress thread met, for the owner's next test
+};
+
+// Receive buffers are kept for the next small all-reduce: a fresh malloc of 64 KiB comes back from the kernel each
+// time once glibc trims the heap, and its page faults cost more than the exchange.
+constexpr int kCachedBuffers = 16;
+char* cached_buffer[kCachedBuffers];
+int64_t cached_capacity[kCachedBuffers];
+
+char* take_receive_buffer(int64_t bytes, int64_t* capacity) {
+    for (int i = 0; i < kCachedBuffers; i++) {
+        if (cached_buffer[i] && cached_capacity[i] >= bytes) {
+            char* b = cached_buffer[i];
+            *capacity = cached_capacity[i];
+            cached_buffer[i] = nullptr;
+            return b;
+        }
+    }
+    *capacity = bytes > 0 ? bytes : 1;
+    return static_cast<char*>(malloc(*capacity));
+}
+
+void give_back_receive_buffer(char* b, int64_t capacity) {
+    for (int i = 0; i < kCachedBuffers; i++) {
+        if (!cached_buffer[i]) {
+            cached_buffer[i] = b;
+            cached_capacity[i] = capacity;
+            return;
+        }
+    }
+    free(b);
+}
+
+SmallAllreduce* small_op[kSlots];
+
 // The optional progress thread (SOMA_MPI_PROGRESS_THREAD=1): MPI moves non-blocking collectives on only inside MPI
 // calls, and a long backward kernel makes none, so a thread tests the requests in flight every 100 us. Every MPI
 // call of the shim then holds `lock` (MPI_THREAD_SERIALIZED: one thread in MPI at a time).
@@ -66,6 +144,84 @@ struct Guard {
     ~Guard() { if (use_lock) pthread_mutex_unlock(&lock); }
 };
 
+int mpi_status(int rc);
+
+void add_into(int dtype, char* buffer, const char* received, int64_t count) {
+    if (dtype == SOMA_F32) {
+        float* d = reinterpret_cast<float*>(buffer);
+        const float* r = reinterpret_cast<const float*>(received);
+        for (int64_t i = 0; i < count; i++) d[i] = d[i] + r[i];
+    } else {
+        double* d = reinterpret_cast<double*>(buffer);
+        const double* r = reinterpret_cast<const double*>(received);
+        for (int64_t i = 0; i < count; i++) d[i] = d[i] + r[i];
+    }
+}
+
+// Moves a small all-reduce on as far as its messages allow: tests the running step's requests, and when all are
+// done folds in what arrived and posts the next step. Sets *done when the last step has finished.
+int advance_small(SmallAllreduce& a, int* done) {
+    *done = 0;
+    if (a.error) return a.error;
+    while (a.step < a.n_steps) {
+        const soma_mpi::RdStep& st = a.steps[a.step];
+        if (!a.posted) {
+            int piece = (a.bytes + a.pieces - 1) / a.pieces;
+            for (int k = 0; k < 2 * a.pieces; k++) {  // receives first: a message that arrives finds its buffer
+                bool receive = k < a.pieces;
+                int peer = receive ? st.recv_from : st.send_to;
+                int first = (k % a.pieces) * piece;
+                int length = a.bytes - first < piece ? a.bytes - first : piece;
+                if (peer < 0 || length <= 0) continue;
+                int rc = receive
+                    ? api.irecv(a.received + first, length, dt_byte, peer, a.tag_base + st.recv_tag, small_comm, &a.requests[k])
+                    : api.isend(a.buffer + first, length, dt_byte, peer, a.tag_base + st.send_tag, small_comm, &a.requests[k]);
+                if (rc) return a.error = mpi_status(rc);
+                a.live[k] = true;
+            }
+            a.posted = true;
+        }
+        bool waiting = false;
+        for (int k = 0; k < 2 * a.pieces; k++) {
+            if (!a.live[k]) continue;
+            int flag = 0;
+            int rc = api.test(&a.requests[k], &flag, status_ignore);
+            if (rc) return a.error = mpi_status(rc);
+            if (flag) a.live[k] = false;
+            else waiting = true;
+        }
+        if (waiting) return 0;
+        if (st.recv_from >= 0) {
+            if (st.add) add_into(a.dtype, a.buffer, a.received, a.count);
+            else memcpy(a.buffer, a.received, a.bytes);
+        }
+        a.step++;
+        a.posted = false;
+    }
+    *done = 1;
+    return 0;
+}
+
+bool any_live(const SmallAllreduce& a) {
+    for (bool l : a.live) if (l) return true;
+    return false;
+}
+
+void free_small(int slot) {
+    SmallAllreduce* a = small_op[slot];
+    if (!a || any_live(*a)) return;  // MPI may still read or write its buffers: kept (an error path)
+    give_back_receive_buffer(a->received, a->received_capacity);
+    tag_base_busy[a->tag_base / kMaxSteps] = false;
+    delete a;
+    small_op[slot] = nullptr;
+}
+
+// Tests one slot's work: an MPI request, or a small all-reduce's next messages.
+int advance(int slot, int* done) {
+    if (small_op[slot]) return advance_small(*small_op[slot], done);
+    return api.test(&slots[slot], done, status_ignore);
+}
+
 void* progress_loop(void*) {
     while (progress_running) {
         {
@@ -73,7 +229,7 @@ void* progress_loop(void*) {
             for (int s = 0; s < kSlots; s++) {
                 if (slot_used[s] && !completed[s]) {
                     int done = 0;
-                    if (api.test(&slots[s], &done, status_ignore) == 0 && done) completed[s] = true;
+                    if (advance(s, &done) == 0 && done) completed[s] = true;
                     else break;  // the oldest unfinished request first: the later ones wait on it anyway
                 }
             }
@@ -114,13 +270,14 @@ int mpi_status(int rc) {
 
 int take_slot() {
     for (int i = 0; i < kSlots; i++) {
-        if (!slot_used[i]) {
+        if (!slot_used[i] && !small_op[i]) {  // small_op: one that failed with messages in flight keeps its slot
             slot_used[i] = true;
             completed[i] = false;
             slots[i] = 0;
             return i;
         }
     }
+    set_error("too many collectives in flight (all %s request slots are taken)%s", "4096", "");
     return -1;
 }
 
@@ -149,7 +306,8 @@ int soma_mpi_open(const char* library_path, char* error, int error_len) {
         && sym(api.comm_rank, "MPI_Comm_rank") && sym(api.comm_size, "MPI_Comm_size")
         && sym(api.comm_set_errhandler, "MPI_Comm_set_errhandler") && sym(api.allreduce, "MPI_Allreduce")
         && sym(api.iallreduce, "MPI_Iallreduce") && sym(api.ibcast, "MPI_Ibcast") && sym(api.ibarrier, "MPI_Ibarrier")
-        && sym(api.test, "MPI_Test") && sym(api.error_string, "MPI_Error_string") && sym(api.wtime, "MPI_Wtime")
+        && sym(api.isend, "MPI_Isend") && sym(api.irecv, "MPI_Irecv") && sym(api.comm_dup, "MPI_Comm_dup")
+        && sym(api.comm_free, "MPI_Comm_free") && sym(api.test, "MPI_Test") && sym(api.error_string, "MPI_Error_string") && sym(api.wtime, "MPI_Wtime")
         && sym(api.get_library_version, "MPI_Get_library_version");
     if (ok && dlsym(lib, "ompi_mpi_comm_world")) {
         abi = SOMA_MPI_ABI_OPEN_MPI;
@@ -235,6 +393,22 @@ int soma_mpi_init(int* rank, int* size) {
     if (rc) return mpi_status(rc);
     if ((rc = api.comm_rank(comm_world, rank))) return mpi_status(rc);
     if ((rc = api.comm_size(comm_world, size))) return mpi_status(rc);
+    world_rank = *rank;
+    world_size = *size;
+    if (!small_comm) {
+        // A collective call: every rank makes it here, once. The duplicate inherits the errors-return handler.
+        if ((rc = api.comm_dup(comm_world, &small_comm))) return mpi_status(rc);
+    }
+    // SOMA_MPI_SMALL_ALLREDUCE_BYTES: the small path's limit (0 turns it off). It must be the same on every rank, as
+    // every rank must choose the same algorithm for a collective; the launcher passes one environment to all. The
+    // defaults are where the two paths crossed, 2 ranks on one machine (docs/distributed.md): Open MPI sends a 32 KiB
+    // message faster than its non-blocking collective sums it; MPICH's shared-memory collectives win from 12 KiB.
+    const char* limit = getenv("SOMA_MPI_SMALL_ALLREDUCE_BYTES");
+    small_limit_bytes = limit && *limit ? atoll(limit)
+        : abi == SOMA_MPI_ABI_OPEN_MPI ? SOMA_MPI_SMALL_ALLREDUCE_OPEN_MPI_BYTES : SOMA_MPI_SMALL_ALLREDUCE_MPICH_BYTES;
+    if (small_limit_bytes < 0) small_limit_bytes = 0;
+    if (small_limit_bytes > (1 << 30)) small_limit_bytes = 1 << 30;  // a message's byte count is an int
+    if (world_size >= (1 << (kMaxSteps - 2))) small_limit_bytes = 0;
     return 0;
 }
 
@@ -249,7 +423,16 @@ int soma_mpi_finalize(void) {
     }
     int done = 0;
     api.finalized(&done);
-    return done ? 0 : mpi_status(api.finalize());
+    if (done) return 0;
+    if (small_comm) {
+        api.comm_free(&small_comm);
+        small_comm = 0;
+    }
+    for (int i = 0; i < kCachedBuffers; i++) {
+        free(cached_buffer[i]);
+        cached_buffer[i] = nullptr;
+    }
+    return mpi_status(api.finalize());
 }
 
 int soma_mpi_abort(int code) {
@@ -265,9 +448,46 @@ int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count) {
     return mpi_status(api.allreduce(in_place, buffer, (int) count, datatype(dtype), op_sum, comm_world));
 }
 
+int64_t soma_mpi_small_allreduce_bytes(void) { return small_limit_bytes; }
+
+int64_t soma_mpi_small_allreduces(void) { return small_started; }
+
 int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
     Guard g;
+    int64_t bytes = count * (dtype == SOMA_F64 ? 8 : 4);
+    if (small_comm && bytes <= small_limit_bytes) {  // the same choice on every rank: same size, same limit
+        int cycle = (int) (small_sequence % kSmallTagCycle);
+        if (tag_base_busy[cycle]) {
+            set_error("too many collectives in flight (the small all-reduce started %s small ones before is still in "
+                      "flight, and its tags would be reused)%s", "2048", "");
+            return SOMA_MPI_NO_SLOT;
+        }
+        int s = take_slot();
+        if (s < 0) return SOMA_MPI_NO_SLOT;
+        SmallAllreduce* a = new SmallAllreduce();
+        a->dtype = dtype;
+        a->buffer = static_cast<char*>(buffer);
+        a->count = count;
+        a->bytes = (int) bytes;
+        a->received = take_receive_buffer(bytes, &a->received_capacity);
+        a->pieces = bytes > kPieceBytes && bytes <= kMaxPieces * kPieceBytes ? (int) ((bytes + kPieceBytes - 1) / kPieceBytes) : 1;
+        a->n_steps = bytes > 0 ? soma_mpi::recursive_doubling_plan(world_rank, world_size, a->steps, kMaxSteps) : 0;
+        a->tag_base = cycle * kMaxSteps;
+        tag_base_busy[cycle] = true;
+        small_sequence++;
+        small_op[s] = a;
+        small_started++;
+        int done = 0;
+        int rc = advance_small(*a, &done);  // posts the first step (and finishes a world of one)
+        if (rc) {
+            free_small(s);
+            slot_used[s] = false;
+            return rc;
+        }
+        *slot = s;
+        return 0;
+    }
     int s = take_slot();
     if (s < 0) return SOMA_MPI_NO_SLOT;
     int rc = api.iallreduce(in_place, buffer, (int) count, datatype(dtype), op_sum, comm_world, &slots[s]);
@@ -310,18 +530,27 @@ int soma_mpi_ibarrier(int* slot) {
 int soma_mpi_test(int slot, int* done) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
     Guard g;
-    if (slot < 0 || slot >= kSlots || !slot_used[slot]) return SOMA_MPI_NO_SLOT;
+    if (slot < 0 || slot >= kSlots || !slot_used[slot]) {
+        set_error("no collective is in flight in request slot %s%s", slot < 0 || slot >= kSlots ? "(out of range)" : "(free)", "");
+        return SOMA_MPI_NO_SLOT;
+    }
     if (completed[slot]) {  // the progress thread saw it finish
         *done = 1;
+        free_small(slot);
         slot_used[slot] = false;
         return 0;
     }
-    int rc = api.test(&slots[slot], done, status_ignore);
+    bool small = small_op[slot] != nullptr;
+    int rc = advance(slot, done);
     if (rc) {
+        free_small(slot);
         slot_used[slot] = false;
-        return mpi_status(rc);
+        return small ? rc : mpi_status(rc);
     }
-    if (*done) slot_used[slot] = false;
+    if (*done) {
+        free_small(slot);
+        slot_used[slot] = false;
+    }
     return 0;
 }
 
@@ -341,6 +570,27 @@ int soma_mpi_wait(int slot, double timeout_seconds) {
             nanosleep(&ts, nullptr);
         }
     }
+}
+
+int soma_mpi_recursive_doubling_plan(int rank, int size, int* steps, int max_steps) {
+    soma_mpi::RdStep plan[64];
+    int n = soma_mpi::recursive_doubling_plan(rank, size, plan, 64);
+    if (n < 0 || n > max_steps) return -1;
+    for (int i = 0; i < n; i++) {
+        int* out = steps + 5 * i;
+        out[0] = plan[i].send_to;
+        out[1] = plan[i].send_tag;
+        out[2] = plan[i].recv_from;
+        out[3] = plan[i].recv_tag;
+        out[4] = plan[i].add ? 1 : 0;
+    }
+    return n;
+}
+
+int soma_mpi_allreduce_sum_wait(int dtype, void* buffer, int64_t count, double timeout_seconds) {
+    int slot = -1;
+    int rc = soma_mpi_iallreduce_sum(dtype, buffer, count, &slot);
+    return rc ? rc : soma_mpi_wait(slot, timeout_seconds);
 }
 
 void soma_mpi_pack(int dtype, void* dst, const void* src, int64_t n, double scale) {

@@ -109,6 +109,19 @@ public final class Mpi {
                 + "Hydra's mpiexec (SOMA_MPI_LIBRARY overrides)";
     }
 
+    /**
+     * Refuses a SOMA_MPI_SMALL_ALLREDUCE_BYTES that is not a byte count (0 turns the small path off): the shim would
+     * read it as 0, and a mistyped value would silently change the algorithm.
+     */
+    static void checkSmallAllreduceBytes(java.util.Map<String, String> env) {
+        String v = env.get("SOMA_MPI_SMALL_ALLREDUCE_BYTES");
+        if (v == null || v.isEmpty()) return;
+        if (!v.matches("\\d{1,10}") || Long.parseLong(v) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("SOMA_MPI_SMALL_ALLREDUCE_BYTES must be a number of bytes from 0 to "
+                    + Integer.MAX_VALUE + " (all-reduces up to it run as recursive doubling; 0: never), got '" + v + "'");
+        }
+    }
+
     /** Opens the MPI library and initialises MPI on first use; the same world afterwards. */
     public static synchronized Mpi world() {
         if (world == null) world = open();
@@ -128,8 +141,9 @@ public final class Mpi {
 
     private static Mpi open() {
         GpuCollectives gpu = GpuCollectives.configured(); // a bad value fails before MPI starts
-        MpiKernels.load();
         java.util.Map<String, String> env = System.getenv();
+        checkSmallAllreduceBytes(env); // read by the shim at init
+        MpiKernels.load();
         List<String> candidates = MpiLibraries.candidates(env);
         List<String> failures = new ArrayList<>();
         String opened = null;
@@ -208,6 +222,19 @@ public final class Mpi {
                 + (MpiKernels.soma_mpi_progress_thread() == 1 ? "; progress thread on" : "");
     }
 
+    /**
+     * All-reduces of at most this many bytes run as recursive doubling on MPI's point-to-point calls (the shim's small
+     * path; {@code SOMA_MPI_SMALL_ALLREDUCE_BYTES}, 0 turns it off), larger ones as MPI_Iallreduce.
+     */
+    public long smallAllreduceBytes() {
+        return MpiKernels.soma_mpi_small_allreduce_bytes();
+    }
+
+    /** How many all-reduces of this process took the small path. */
+    public long smallAllreduces() {
+        return MpiKernels.soma_mpi_small_allreduces();
+    }
+
     /** Seconds from an arbitrary origin (MPI_Wtime). */
     public double wtime() {
         return MpiKernels.soma_mpi_wtime();
@@ -239,15 +266,19 @@ public final class Mpi {
         /** Waits until the collective has finished, at most {@link #timeoutSeconds()}. */
         public void await() {
             if (done) return;
-            int rc = MpiKernels.soma_mpi_wait(slot, timeoutSeconds);
-            if (rc == MpiKernels.TIMEOUT) {
-                throw new DistributedException("rank " + rank + " of " + size + ": " + what.get() + " did not finish within "
-                        + timeoutSeconds + " s: another rank has probably died or stopped (SOMA_DIST_TIMEOUT sets the "
-                        + "bound); the job cannot continue, resume it from the last checkpoint");
-            }
-            check(rc, what);
+            checkWait(MpiKernels.soma_mpi_wait(slot, timeoutSeconds), what);
             done = true;
         }
+    }
+
+    /** Throws for a failed wait: the bound passed (a peer died or hangs), or MPI reported an error. */
+    private void checkWait(int rc, java.util.function.Supplier<String> what) {
+        if (rc == MpiKernels.TIMEOUT) {
+            throw new DistributedException("rank " + rank + " of " + size + ": " + what.get() + " did not finish within "
+                    + timeoutSeconds + " s: another rank has probably died or stopped (SOMA_DIST_TIMEOUT sets the "
+                    + "bound); the job cannot continue, resume it from the last checkpoint");
+        }
+        check(rc, what);
     }
 
     /** Starts an in-place sum over every rank of {@code count} f32/f64 elements at {@code address} (CPU memory). */
@@ -257,6 +288,13 @@ public final class Mpi {
 
     /** {@link #iallreduceSum(DType, long, long, String)} with the description made only for an error message. */
     public Request iallreduceSum(DType dtype, long address, long count, java.util.function.Supplier<String> what) {
+        checkArguments(dtype, address, count, what);
+        int[] slot = new int[1];
+        check(MpiKernels.soma_mpi_iallreduce_sum(dtype.code(), address, count, slot), what);
+        return new Request(slot[0], what);
+    }
+
+    private void checkArguments(DType dtype, long address, long count, java.util.function.Supplier<String> what) {
         if (finalized) requireOpen(what.get());
         if (dtype != DType.F32 && dtype != DType.F64) {
             throw new IllegalArgumentException(what.get() + ": all-reduce sums f32 or f64 buffers, got " + dtype);
@@ -265,9 +303,6 @@ public final class Mpi {
             throw new IllegalArgumentException(what.get() + ": " + count + " elements; one all-reduce takes 0.." + Integer.MAX_VALUE);
         }
         if (address == 0 && count > 0) throw new IllegalArgumentException(what.get() + ": null buffer");
-        int[] slot = new int[1];
-        check(MpiKernels.soma_mpi_iallreduce_sum(dtype.code(), address, count, slot), what);
-        return new Request(slot[0], what);
     }
 
     /**
@@ -277,7 +312,10 @@ public final class Mpi {
      */
     public void allreduceSum(Tensor t) {
         if (onGpu(t, "allreduce", c -> c.allreduceSum(t), this::allreduceSum)) return; // else a checked CPU tensor
-        iallreduceSum(t.dtype(), t.address(), t.numel(), () -> "all-reduce of " + t.describe()).await();
+        java.util.function.Supplier<String> what = () -> "all-reduce of " + t.describe();
+        checkArguments(t.dtype(), t.address(), t.numel(), what);
+        // Started and waited for in one native call: the same bounded wait as a Request's, one JNI crossing fewer.
+        checkWait(MpiKernels.soma_mpi_allreduce_sum_wait(t.dtype().code(), t.address(), t.numel(), timeoutSeconds), what);
     }
 
     /** Sums {@code values} over every rank (in place): logs, metrics and counts. */
@@ -368,7 +406,7 @@ public final class Mpi {
         if (rc == 0) return;
         String reason = switch (rc) {
             case MpiKernels.NOT_OPENED -> "the MPI library is not open";
-            case MpiKernels.NO_SLOT -> "too many collectives in flight (4096)";
+            case MpiKernels.NO_SLOT -> MpiKernels.soma_mpi_last_error(); // too many in flight, or no such request
             default -> MpiKernels.soma_mpi_last_error();
         };
         throw new DistributedException(who + ": " + what + " failed: " + reason

@@ -34,11 +34,16 @@ public final class MpiKernels {
     public static native int soma_mpi_allreduce_sum(int dtype, @Cast("void*") long buffer, @Cast("int64_t") long count);
     public static native int soma_mpi_iallreduce_sum(int dtype, @Cast("void*") long buffer, @Cast("int64_t") long count,
             int[] slot);
+    public static native @Cast("int64_t") long soma_mpi_small_allreduce_bytes();
+    public static native @Cast("int64_t") long soma_mpi_small_allreduces();
+    public static native int soma_mpi_recursive_doubling_plan(int rank, int size, int[] steps, int maxSteps);
     public static native int soma_mpi_ibcast(@Cast("void*") long buffer, @Cast("int64_t") long bytes, int root,
             int[] slot);
     public static native int soma_mpi_ibarrier(int[] slot);
     public static native int soma_mpi_test(int slot, int[] done);
     public static native int soma_mpi_wait(int slot, double timeoutSeconds);
+    public static native int soma_mpi_allreduce_sum_wait(int dtype, @Cast("void*") long buffer,
+            @Cast("int64_t") long count, double timeoutSeconds);
     public static native void soma_mpi_pack(int dtype, @Cast("void*") long dst, @Cast("const void*") long src,
             @Cast("int64_t") long n, double scale);
 }
