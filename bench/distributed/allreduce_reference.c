@@ -21,8 +21,8 @@ int main(int argc, char** argv) {
     MPI_Init(&argc, &argv);
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    long sizes[] = {4096, 65536, 1 << 20, 4 << 20, 16 << 20, 64 << 20};
-    for (int s = 0; s < 6; s++) {
+    long sizes[] = {64, 4096, 16384, 65536, 262144, 1 << 20, 4 << 20, 16 << 20, 64 << 20};
+    for (int s = 0; s < (int) (sizeof sizes / sizeof sizes[0]); s++) {
         long n = sizes[s] / 4;
         int iters = sizes[s] >= (16 << 20) ? 10 : 50;
         float* buf = malloc(sizes[s]);

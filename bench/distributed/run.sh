@@ -25,7 +25,9 @@ export OMP_NUM_THREADS=1
 "${MPIRUN[@]}" target/bench/allreduce_reference > target/bench/allreduce-mpi.txt
 echo "| size | Soma us (median) | MPI_Allreduce, same process, alternating, us (median) | MPI_Allreduce / Soma (fastest, median) | Soma busbw GB/s | C program: MPI_Allreduce / MPI_Iallreduce+Wait us |"
 echo "|---|---|---|---|---|---|"
-join target/bench/allreduce-soma.txt target/bench/allreduce-mpi.txt | awk -v np="$NP" '{
+# Both programs print the same sizes in the same order; paste pairs their lines.
+paste -d ' ' target/bench/allreduce-soma.txt target/bench/allreduce-mpi.txt | awk -v np="$NP" '{
   bw = 2 * (np - 1) / np * $1 / ($2 * 1e-6) / 1e9;
-  printf "| %d KiB | %.1f (%.1f) | %.1f (%.1f) | %.0f %%, %.0f %% | %.2f | %.1f / %.1f |\n", $1 / 1024, $2, $4, $3, $5,
-    100 * $3 / $2, 100 * $5 / $4, bw, $6, $7 }'
+  size = $1 < 1024 ? sprintf("%d B", $1) : sprintf("%d KiB", $1 / 1024);
+  printf "| %s | %.1f (%.1f) | %.1f (%.1f) | %.0f %%, %.0f %% | %.2f | %.1f / %.1f |\n", size, $2, $4, $3, $5,
+    100 * $3 / $2, 100 * $5 / $4, bw, $7, $8 }'

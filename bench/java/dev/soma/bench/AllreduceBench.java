@@ -13,14 +13,20 @@ import java.util.Arrays;
  * Our all-reduce path (Java -> JNI -> libsoma_mpi -> MPI_Iallreduce, finished by the shim's bounded polling wait)
  * against the MPI library's own blocking MPI_Allreduce on the same buffer, called through the same shim, in the same
  * process, alternating iteration by iteration (which of the two goes first alternates too), so that both sides see
- * the same machine load: on a shared machine, separate runs are not comparable. Prints per size
+ * the same machine load: on a shared machine, separate runs are not comparable. Prints per size (bytes; {@code -Dsoma.bench.allreduceSizes=a,b,..} for others)
  * "size_bytes ours_us mpi_allreduce_us ours_median_us mpi_median_us" (fastest and median of the iterations, rank 0).
  * Run under mpirun; bench/distributed/run.sh runs it with the C reference and prints the table.
  */
 public final class AllreduceBench {
     public static void main(String[] args) {
         Mpi mpi = Mpi.world();
-        long[] sizes = {4096, 65536, 1 << 20, 4 << 20, 16 << 20, 64 << 20};
+        long[] sizes = sizes(System.getProperty("soma.bench.allreduceSizes",
+                "64,4096,16384,65536,262144,1048576,4194304,16777216,67108864"));
+        if (mpi.rank() == 0) {
+            System.err.println("small path (recursive doubling on point-to-point) up to " + mpi.smallAllreduceBytes()
+                    + " bytes; " + mpi.size() + " ranks");
+        }
+        warmUp(mpi);
         for (long bytes : sizes) {
             int iters = bytes >= (16 << 20) ? 10 : 50;
             double[] ours = new double[iters], theirs = new double[iters];
@@ -51,6 +57,25 @@ public final class AllreduceBench {
             }
         }
         mpi.finish();
+    }
+
+    /**
+     * Our path runs Java code (the request, its checks) that the JIT compiles only after thousands of calls, and the
+     * reference is one native call: without this the first sizes would time our path in the interpreter.
+     */
+    private static void warmUp(Mpi mpi) {
+        try (Scope s = Scope.open()) {
+            Tensor small = Tensor.full(1.0, DType.F32, Device.cpu(), 16);
+            for (int i = 0; i < 20_000; i++) {
+                mpi.allreduceSum(small);
+                mpiAllreduce(small);
+                if (i % 1000 == 0) mpi.barrier();
+            }
+        }
+    }
+
+    private static long[] sizes(String list) {
+        return Arrays.stream(list.split(",")).map(String::trim).mapToLong(Long::parseLong).toArray();
     }
 
     /** The library's blocking MPI_Allreduce (in place, MPI_SUM, MPI_COMM_WORLD): the reference. */
