@@ -43,6 +43,16 @@ public final class GradientBuckets implements AutoCloseable {
     private final Map<Tensor, Slot> slots = new IdentityHashMap<>();
     private double share;
     private int nextToStart;
+    /**
+     * Per parameter, 1 when this rank's backward gave it a gradient, then (after their all-reduce) on how many ranks
+     * it had one: a parameter no rank used keeps no gradient, so the optimizer leaves it alone, as in one process
+     * (PyTorch's DDP does the same with find_unused_parameters). One small all-reduce per step, started after the
+     * buckets and waited for with them.
+     */
+    private final double[] usedHere;
+    private final double[] usedAnywhere;
+    private Tensor usedCounts;
+    private Mpi.Request usedRequest;
     /** Statistics: steps, nanoseconds spent waiting after backward, nanoseconds of backward (with packing). */
     private long steps, waitNanos, backwardNanos;
     /** The same, separately for the steps with overlap off, when alternating. */
@@ -52,14 +62,17 @@ public final class GradientBuckets implements AutoCloseable {
         final Tensor param;
         final Bucket bucket;
         final long offset;
+        /** The parameter's place in the usage counts. */
+        final int index;
         /** NCCL mode: the parameter's part of its bucket, shaped like the parameter. */
         Tensor view;
         boolean ready;
 
-        Slot(Tensor param, Bucket bucket, long offset) {
+        Slot(Tensor param, Bucket bucket, long offset, int index) {
             this.param = param;
             this.bucket = bucket;
             this.offset = offset;
+            this.index = index;
         }
     }
 
@@ -101,15 +114,18 @@ public final class GradientBuckets implements AutoCloseable {
                 current = new Bucket(p.dtype());
                 buckets.add(current);
             }
-            Slot s = new Slot(p, current, current.numel);
+            Slot s = new Slot(p, current, current.numel, slots.size());
             current.slots.add(s);
             current.numel += p.numel();
             slots.put(p, s);
         }
+        usedHere = new double[slots.size()];
+        usedAnywhere = new double[slots.size()];
         Device gpu = onOneGpu(params);
         this.nccl = gpu != null && mpi.gpuCollectives() == Mpi.GpuCollectives.NCCL ? mpi.nccl(gpu) : null;
         try {
             Device home = nccl != null ? gpu : Device.cpu();
+            usedCounts = Tensor.zeros(DType.F64, Device.cpu(), Math.max(1, slots.size())).keep();
             for (Bucket b : buckets) {
                 b.buffer = Tensor.zeros(b.dtype, home, b.numel).keep();
                 if (nccl == null) continue;
@@ -191,10 +207,17 @@ public final class GradientBuckets implements AutoCloseable {
         for (Bucket b : buckets) {
             for (Slot s : b.slots) if (!s.ready) markReady(s);
         }
+        // After every bucket on every rank: the same collective order everywhere.
+        CpuKernels.copyFromDoubles(usedCounts.address(), usedHere, 8L * usedHere.length);
+        usedRequest = mpi.iallreduceSum(DType.F64, usedCounts.address(), usedHere.length,
+                () -> "all-reduce of which parameters got gradients (" + usedHere.length + " float64)");
         // The wait is timed from here: packing the gradients is not all-reduce time (without overlap it all
         // happens above, with overlap during backward).
         t1 = System.nanoTime();
         for (Bucket b : buckets) if (b.request != null) b.request.await();
+        if (nccl == null) usedRequest.await();
+        else awaitBesideNccl(usedRequest);
+        CpuKernels.copyToDoubles(usedAnywhere, usedCounts.address(), 8L * usedAnywhere.length);
         if (nccl != null) nccl.joinCompute(); // the copies back wait on the device, not here
         long t2 = System.nanoTime();
         for (Bucket b : buckets) unpack(b);
@@ -207,6 +230,26 @@ public final class GradientBuckets implements AutoCloseable {
             stepsOff++;
             backwardNanosOff += t1 - t0;
             waitNanosOff += t2 - t1;
+        }
+    }
+
+    /**
+     * NCCL mode: the usage counts are the host's only wait of the step. When a peer stopped, the NCCL collectives
+     * already queued wait for it too, and NCCL's own failure path (the watchdog on a device, the emulated device's
+     * bounded wait) is what names it; so after 100 ms without the counts the host waits for those collectives first
+     * (which ends when the peer has queued its own, or fails), then for the counts with MPI's bound.
+     */
+    private void awaitBesideNccl(Mpi.Request request) {
+        long start = System.nanoTime();
+        while (!request.test()) {
+            long waited = System.nanoTime() - start;
+            if (waited > 100_000_000L) {
+                nccl.awaitCollectives();
+                request.await();
+                return;
+            }
+            if (waited > 10_000_000L) java.util.concurrent.locks.LockSupport.parkNanos(50_000);
+            else Thread.onSpinWait();
         }
     }
 
@@ -235,6 +278,8 @@ public final class GradientBuckets implements AutoCloseable {
 
     private void markReady(Slot s) {
         s.ready = true;
+        Tensor g = s.param.grad();
+        usedHere[s.index] = g != null && !g.isClosed() ? 1 : 0;
         Bucket b = s.bucket;
         if (nccl != null) {
             packOnDevice(s);
@@ -300,9 +345,11 @@ public final class GradientBuckets implements AutoCloseable {
 
     private void unpack(Bucket b) {
         for (Slot s : b.slots) {
+            if (usedAnywhere[s.index] == 0) continue; // no rank's backward reached it: it keeps no gradient
             Tensor g = s.param.grad();
             if (g == null || g.isClosed()) {
-                // A parameter with no local gradient (this rank had no examples): it gets the global gradient too.
+                // A parameter with no local gradient (this rank had no examples, or its branch was not taken here)
+                // that another rank used: it gets the global gradient too.
                 try (Tensor zero = Tensor.zeros(s.param.dtype(), s.param.device(), s.param.shape())) {
                     s.param.accumulateGrad(zero);
                 }
@@ -382,6 +429,10 @@ public final class GradientBuckets implements AutoCloseable {
                 b.buffer.close();
                 b.buffer = null;
             }
+        }
+        if (usedCounts != null) {
+            usedCounts.close();
+            usedCounts = null;
         }
     }
 }

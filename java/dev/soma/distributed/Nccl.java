@@ -194,6 +194,25 @@ public final class Nccl implements AutoCloseable {
         if (watchdog != null) watchdog.queued(stream, what);
     }
 
+    /**
+     * Blocks until the collectives queued on the communication stream have finished; throws when one failed (a peer
+     * that died or stopped: the watchdog aborts it after the bound, and the emulated device bounds its own wait).
+     * Holds no lock while it waits, so that the watchdog can abort.
+     */
+    public void awaitCollectives() {
+        long s;
+        synchronized (this) {
+            requireOpen("waiting for the collectives");
+            s = commStream;
+        }
+        if (s == 0) return;
+        int status = CudaKernels.soma_cuda_stream_synchronize(s);
+        if (status != 0) {
+            checkHealthy(); // the communicator's own reason first
+            cuda(status, "soma_cuda_stream_synchronize (NCCL's communication stream)");
+        }
+    }
+
     /** Throws if a collective failed on the device since (NCCL reports those asynchronously: a peer that died). */
     public synchronized void checkHealthy() {
         requireOpen("checking the communicator");

@@ -28,6 +28,9 @@ public final class DataParallelMain {
                 m.fit(EquivalenceCases.data(args[1]), EquivalenceCases.options(EquivalenceCases.BATCH_PER_RANK, true));
                 EquivalenceCases.writeWeights(m, out.resolve(args[1] + "-" + DType.F64 + "-rank" + rank + ".bin"));
                 System.out.println("stats rank " + rank + ": " + m.lastDataParallelStatistics());
+                if (args[1].equals("branch")) {
+                    System.out.println("branch rank " + rank + ": " + EquivalenceCases.branchLayer(m).history());
+                }
             }
             mpi.finish();
             return;

@@ -124,6 +124,52 @@ class DataParallelTest {
         assertTrue(on >= 1 && off >= 1 && Math.abs(on - off) <= 1, "on " + on + ", off " + off);
     }
 
+    /**
+     * A parameter that backward reaches on no rank keeps no gradient, so the optimizer leaves it alone, as in one
+     * process; one reached on some ranks only gets the global gradient everywhere (the others' parts are zeros). The
+     * branch model's second weight enters the graph only for the 3 examples of 88 whose first feature is 0.9: with
+     * SGD's momentum, a step that gave it zeros instead of no gradient would move it on after it was used once.
+     */
+    @Test
+    void aParameterNoRankUsedKeepsNoGradientAsInOneProcess() throws Exception {
+        Path dir = Files.createDirectories(out.resolve("branch"));
+        MpiJob.Result job = MpiJob.run(2, DataParallelMain.class, ENV, 120, dir.toString(), "branch");
+        assertEquals(0, job.exitCode(), job.output());
+        String[] ranks = new String[2];
+        for (int r = 0; r < 2; r++) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("branch rank " + r + ": ([TS]*)").matcher(job.output());
+            assertTrue(m.find(), job.output());
+            ranks[r] = m.group(1);
+        }
+        List<double[]> rank0 = EquivalenceCases.readWeights(dir.resolve("branch-" + DType.F64 + "-rank0.bin"));
+        List<double[]> rank1 = EquivalenceCases.readWeights(dir.resolve("branch-" + DType.F64 + "-rank1.bin"));
+        for (int i = 0; i < rank0.size(); i++) assertArrayEquals(rank0.get(i), rank1.get(i), 0.0, "param " + i);
+        String one;
+        List<double[]> oneWeights;
+        try (Scope s = Scope.open(); Sequential m = EquivalenceCases.model("branch", DType.F64, 100)) {
+            m.fit(EquivalenceCases.data("branch"), EquivalenceCases.options(2 * EquivalenceCases.BATCH_PER_RANK, false));
+            one = EquivalenceCases.branchLayer(m).history();
+            Path f = dir.resolve("branch-one.bin");
+            EquivalenceCases.writeWeights(m, f);
+            oneWeights = EquivalenceCases.readWeights(f);
+        }
+        // The situations this test is about did occur: the same batches on both sides, a branch taken on one rank's
+        // part only, and a batch that no rank took it in, after one that did.
+        assertEquals(one.length(), ranks[0].length(), one + " / " + ranks[0]);
+        boolean oneRankOnly = false;
+        for (int i = 0; i < one.length(); i++) {
+            boolean anyRank = ranks[0].charAt(i) == 'T' || ranks[1].charAt(i) == 'T';
+            assertEquals(one.charAt(i) == 'T', anyRank, "step " + i + ": one process " + one + ", ranks " + ranks[0] + " " + ranks[1]);
+            oneRankOnly |= ranks[0].charAt(i) != ranks[1].charAt(i);
+        }
+        assertTrue(oneRankOnly, "no step took the branch on one rank only: " + ranks[0] + " " + ranks[1]);
+        assertTrue(one.matches(".*T.*S.*"), "no step skipped the branch after one took it: " + one);
+        double rel = EquivalenceCases.relativeDifference(rank0, oneWeights);
+        System.out.printf("branch model, 2 ranks x 16 against 1 x 32: relative difference %.3g (steps %s; ranks %s, %s)%n",
+                rel, one, ranks[0], ranks[1]);
+        assertTrue(rel < 1e-13, "relative difference " + rel);
+    }
+
     /** Ranks that built different models refuse together, within seconds, saying how they differ. */
     @Test
     void ranksWithDifferentModelsRefuseToTrain() throws Exception {

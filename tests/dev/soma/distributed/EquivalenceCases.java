@@ -46,10 +46,14 @@ final class EquivalenceCases {
             case "attention" -> new Sequential(new TokenAndPositionEmbedding(VOCAB, STEPS, 8, false, true),
                     new TransformerEncoder(2, 16, 0.0), new LayerNormalization(), new GlobalAveragePooling1D(),
                     new Dense(2, "softmax"));
+            // Not one of MODELS: a parameter that some batches leave without a gradient (DataParallelTest).
+            case "branch" -> new Sequential(new BranchLayer(8), new Dense(2, "softmax"));
             default -> throw new IllegalArgumentException(name);
         };
-        // The images arrive as f32: an f64 CNN casts them first (a Lambda, so that model cannot be checkpointed).
-        if (name.equals("cnn") && dtype != DType.F32) m = prepend(new dev.soma.nn.Lambda(x -> x.to(dtype)), m);
+        // The inputs arrive as f32: an f64 CNN (or branch model) casts them first (a Lambda, so that model cannot be checkpointed).
+        if ((name.equals("cnn") || name.equals("branch")) && dtype != DType.F32) {
+            m = prepend(new dev.soma.nn.Lambda(x -> x.to(dtype)), m);
+        }
         m.dtype(dtype).seed(seed);
         // SGD with momentum: Adam divides by the root of its second moment, which turns the rounding of gradient
         // entries near zero into updates of full learning-rate size (measured with Adam(0.01): 8.6e-5 in f32 for
@@ -65,9 +69,24 @@ final class EquivalenceCases {
         return out;
     }
 
+    /** The model's BranchLayer ("branch" only). */
+    static BranchLayer branchLayer(Sequential m) {
+        for (dev.soma.nn.Layer l : m.layers()) if (l instanceof BranchLayer b) return b;
+        throw new AssertionError("no BranchLayer in " + m.layers());
+    }
+
     static ArrayDataset data(String name) {
         SplittableRandom r = new SplittableRandom(7);
         int[] labels = new int[EXAMPLES];
+        if (name.equals("branch")) {
+            // Three examples of 88 take the branch (first feature 0.9; the others stay below 0.5), so some global
+            // batches have none, and others have one, on one rank's part only.
+            float[] x = new float[EXAMPLES * 4];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-0.5, 0.5);
+            for (int i : new int[] {5, 40, 77}) x[i * 4] = 0.9f;
+            for (int i = 0; i < EXAMPLES; i++) labels[i] = r.nextInt(2);
+            return ArrayDataset.withLabels(x, new long[] {4}, labels);
+        }
         if (name.equals("cnn")) {
             float[] x = new float[EXAMPLES * 8 * 8];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble(-1, 1);
