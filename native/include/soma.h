@@ -724,11 +724,11 @@ int soma_mpi_progress_thread(void);
 int soma_mpi_abort(int code);
 double soma_mpi_wtime(void);
 int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count);
-/* All-reduces of at most SOMA_MPI_SMALL_ALLREDUCE_BYTES (env; else these defaults, where the two paths crossed over
-   with 2 ranks on one machine) run as recursive doubling on MPI_Isend / MPI_Irecv over a private duplicate of
+/* All-reduces of at most SOMA_MPI_SMALL_ALLREDUCE_BYTES (env; else these defaults, measured with 2 ranks on one
+   machine: docs/distributed.md) run as recursive doubling on MPI_Isend / MPI_Irecv over a private duplicate of
    MPI_COMM_WORLD; larger ones as MPI_Iallreduce. */
 #define SOMA_MPI_SMALL_ALLREDUCE_OPEN_MPI_BYTES 32768
-#define SOMA_MPI_SMALL_ALLREDUCE_MPICH_BYTES 8192
+#define SOMA_MPI_SMALL_ALLREDUCE_MPICH_BYTES 65536
 int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot);
 /* The small path's limit in bytes (after init), and how many all-reduces took it. */
 int64_t soma_mpi_small_allreduce_bytes(void);

@@ -65,13 +65,14 @@ bool completed[kSlots];
 // user's own point-to-point traffic), each collective under its own tags, so requests may be tested in any order.
 constexpr int kMaxSteps = 16;           // log2(p) + 2 steps, phases 0..log2(p) + 1: worlds below 16384 ranks
 constexpr int kSmallTagCycle = 2048;    // tags (sequence % 2048) * 16 + phase stay within MPI's guaranteed 32767
-// A message of 2-8 KiB goes as up to 4 pieces of at most 2 KiB: a piece that size is sent eagerly by every transport
-// we know, where a whole 4 KiB message already needs a rendezvous on Open MPI's shared memory (its eager limit, 4
-// KiB, includes the header): 1.7 against 4.7 us for a 4 KiB exchange on this VM, 2.5 against 4.8 us for 8 KiB. From
-// 16 KiB on one message is faster (5.0 against 5.9 us). The pieces of one step share its tag and are matched in
-// the order they were posted (MPI's non-overtaking rule).
-constexpr int kPieceBytes = 2048;
-constexpr int kMaxPieces = 4;
+// A step's message goes as up to 8 pieces that the MPI library sends eagerly, where a whole message would need a
+// rendezvous (a handshake first): pieces of 2 KiB under Open MPI, whose shared-memory eager limit is 4 KiB including
+// its header (a 4 KiB exchange: 1.7 us in two pieces, 4.7 us whole), and of 8 KiB under MPICH (a 32 KiB exchange-and-
+// add: 5.2 us in four pieces, against 14.5 us for MPICH's own MPI_Allreduce; 16 KiB pieces were 3x slower). A
+// message of more than 8 pieces goes whole. The pieces of one step share its tag and are matched in the order they
+// were posted (MPI's non-overtaking rule). Measured with 2 ranks on one machine (docs/distributed.md).
+constexpr int kMaxPieces = 8;
+int piece_bytes = 2048;                 // set at init for the library's ABI
 int64_t small_comm = 0;                 // MPI_Comm_dup(MPI_COMM_WORLD); 0 before init
 int world_rank = 0, world_size = 1;
 int64_t small_limit_bytes = 0;          // all-reduces of at most this many bytes take the small path
@@ -401,11 +402,13 @@ int soma_mpi_init(int* rank, int* size) {
     }
     // SOMA_MPI_SMALL_ALLREDUCE_BYTES: the small path's limit (0 turns it off). It must be the same on every rank, as
     // every rank must choose the same algorithm for a collective; the launcher passes one environment to all. The
-    // defaults are where the two paths crossed, 2 ranks on one machine (docs/distributed.md): Open MPI sends a 32 KiB
-    // message faster than its non-blocking collective sums it; MPICH's shared-memory collectives win from 12 KiB.
+    // defaults come from 2 ranks on one machine (docs/distributed.md): under Open MPI where the two paths crossed (48-64
+    // KiB); under MPICH, in 8 KiB pieces, the small path was still ahead at 256 KiB, and 64 KiB keeps recursive
+    // doubling (which sends the whole buffer log2(p) times) to sizes where that costs little on more ranks.
     const char* limit = getenv("SOMA_MPI_SMALL_ALLREDUCE_BYTES");
     small_limit_bytes = limit && *limit ? atoll(limit)
         : abi == SOMA_MPI_ABI_OPEN_MPI ? SOMA_MPI_SMALL_ALLREDUCE_OPEN_MPI_BYTES : SOMA_MPI_SMALL_ALLREDUCE_MPICH_BYTES;
+    piece_bytes = abi == SOMA_MPI_ABI_OPEN_MPI ? 2048 : 8192;
     if (small_limit_bytes < 0) small_limit_bytes = 0;
     if (small_limit_bytes > (1 << 30)) small_limit_bytes = 1 << 30;  // a message's byte count is an int
     if (world_size >= (1 << (kMaxSteps - 2))) small_limit_bytes = 0;
@@ -471,7 +474,7 @@ int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot) {
         a->count = count;
         a->bytes = (int) bytes;
         a->received = take_receive_buffer(bytes, &a->received_capacity);
-        a->pieces = bytes > kPieceBytes && bytes <= kMaxPieces * kPieceBytes ? (int) ((bytes + kPieceBytes - 1) / kPieceBytes) : 1;
+        a->pieces = bytes > piece_bytes && bytes <= kMaxPieces * piece_bytes ? (int) ((bytes + piece_bytes - 1) / piece_bytes) : 1;
         a->n_steps = bytes > 0 ? soma_mpi::recursive_doubling_plan(world_rank, world_size, a->steps, kMaxSteps) : 0;
         a->tag_base = cycle * kMaxSteps;
         tag_base_busy[cycle] = true;

@@ -29,8 +29,10 @@ public final class SmallAllreduceMain {
             for (DType dtype : List.of(DType.F32, DType.F64)) {
                 long perElement = dtype == DType.F32 ? 4 : 8;
                 long atLimit = limit / perElement;
-                // Pieces (2-8 KiB go as up to 4 messages), the limit itself and one element over it.
-                long[] counts = {0, 1, 3, 511, 512, 513, 1024, 1500, 2048, atLimit - 1, atLimit, atLimit + 1, 3 * atLimit};
+                // Messages in pieces (up to 8 of 2 KiB under Open MPI, of 8 KiB under MPICH) and whole, the limit
+                // itself and one element over it.
+                long[] counts = {0, 1, 3, 511, 512, 513, 1024, 1500, 2048, 4095, 4096, 4097, atLimit - 1, atLimit, atLimit + 1,
+                        3 * atLimit};
                 for (long n : counts) {
                     long before = mpi.smallAllreduces();
                     exactIntegers(mpi, dtype, n);
