@@ -1,5 +1,6 @@
 package dev.soma.backend;
 
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -10,22 +11,18 @@ class CpuPoolReleaseThresholdTest {
 
     @Test
     void defaultsToHalfTheMachinesMemoryAndTakesTheProperty() {
-        String before = System.getProperty(KEY);
-        try {
-            System.clearProperty(KEY);
+        try (TemporaryProperties p = new TemporaryProperties()) {
+            p.clear(KEY);
             var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
             assertNull(CpuBackend.configuredPoolReleaseBytes());
             assertEquals(os.getTotalMemorySize() / 2, CpuBackend.halfTheMachinesMemory());
-            System.setProperty(KEY, "1.5");
+            p.set(KEY, "1.5");
             assertEquals(3L << 29, CpuBackend.configuredPoolReleaseBytes());
             for (String bad : new String[] {"lots", "0", "-2", "NaN"}) {
-                System.setProperty(KEY, bad);
+                p.set(KEY, bad);
                 var e = assertThrows(IllegalArgumentException.class, CpuBackend::configuredPoolReleaseBytes);
                 assertTrue(e.getMessage().contains(KEY) && e.getMessage().contains(bad), e.getMessage());
             }
-        } finally {
-            if (before == null) System.clearProperty(KEY);
-            else System.setProperty(KEY, before);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.soma.backend;
 
+import dev.soma.testing.TemporaryProperties;
 import dev.soma.data.ArrayDataset;
 import dev.soma.jni.CpuKernels;
 import dev.soma.jni.NativeLibraries;
@@ -70,18 +71,14 @@ class SplitInvariantLoopsTest {
 
     /** Weights after two epochs with the given {@link SplitTuner#PROPERTY} (read when the model's first step runs). */
     private static List<float[]> train(String policy) {
-        String saved = System.getProperty(SplitTuner.PROPERTY);
-        System.setProperty(SplitTuner.PROPERTY, policy);
-        try (Sequential m = new Sequential(new Dense(512, "relu"), new Dropout(0.3), new Dense(256, "relu"),
+        try (TemporaryProperties p = new TemporaryProperties().set(SplitTuner.PROPERTY, policy);
+             Sequential m = new Sequential(new Dense(512, "relu"), new Dropout(0.3), new Dense(256, "relu"),
                 new Dense(3, "softmax"))) {
             m.seed(5).compile(new Adam(0.001), "sparse_categorical_crossentropy", "accuracy");
             m.fit(data(512, 7), new FitOptions().batchSize(128).epochs(2).seed(3).verbose(0));
             List<float[]> weights = new ArrayList<>();
             for (Tensor w : m.parameterTensors()) weights.add(w.toFloatArray());
             return weights;
-        } finally {
-            if (saved == null) System.clearProperty(SplitTuner.PROPERTY);
-            else System.setProperty(SplitTuner.PROPERTY, saved);
         }
     }
 

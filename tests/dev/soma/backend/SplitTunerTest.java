@@ -1,5 +1,6 @@
 package dev.soma.backend;
 
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -244,21 +245,17 @@ class SplitTunerTest {
 
     @Test
     void policyComesFromTheProperty() {
-        String saved = System.getProperty(SplitTuner.PROPERTY);
-        try {
-            System.clearProperty(SplitTuner.PROPERTY);
+        try (TemporaryProperties p = new TemporaryProperties()) {
+            p.clear(SplitTuner.PROPERTY);
             assertEquals(SplitTuner.Policy.MEASURED, SplitTuner.policy());
-            System.setProperty(SplitTuner.PROPERTY, "false");
+            p.set(SplitTuner.PROPERTY, "false");
             assertEquals(SplitTuner.Policy.TEAM, SplitTuner.policy());
-            System.setProperty(SplitTuner.PROPERTY, "one");
+            p.set(SplitTuner.PROPERTY, "one");
             assertEquals(SplitTuner.Policy.ONE, SplitTuner.policy());
-            System.setProperty(SplitTuner.PROPERTY, "flase");
+            p.set(SplitTuner.PROPERTY, "flase");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, SplitTuner::policy);
             assertTrue(e.getMessage().contains("soma.cpu.splitTuner=flase") && e.getMessage().contains("expected"),
                     e.getMessage());
-        } finally {
-            if (saved == null) System.clearProperty(SplitTuner.PROPERTY);
-            else System.setProperty(SplitTuner.PROPERTY, saved);
         }
     }
 }

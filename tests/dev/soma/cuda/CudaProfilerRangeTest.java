@@ -5,7 +5,9 @@ import dev.soma.memory.Scope;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -20,9 +22,16 @@ import static org.junit.jupiter.api.Assertions.*;
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
 class CudaProfilerRangeTest {
+    private final TemporaryProperties properties = new TemporaryProperties();
+
+    @BeforeEach
+    void noStepsAsked() {
+        properties.clear("soma.cuda.profilerSteps");
+    }
+
     @AfterEach
-    void clear() {
-        System.clearProperty("soma.cuda.profilerSteps");
+    void restore() {
+        properties.close();
     }
 
     @Test
@@ -45,7 +54,7 @@ class CudaProfilerRangeTest {
     @Test
     void theRequestComesFromTheSystemPropertyAndACpuDeviceIsRefused() {
         assertEquals(0, CudaProfilerRange.requestedSteps());
-        System.setProperty("soma.cuda.profilerSteps", "7");
+        properties.set("soma.cuda.profilerSteps", "7");
         assertEquals(7, CudaProfilerRange.requestedSteps());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> CudaProfilerRange.run(Device.cpu(), 1, () -> {}));

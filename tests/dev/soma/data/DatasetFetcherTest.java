@@ -1,6 +1,7 @@
 package dev.soma.data;
 
 import dev.soma.errors.SomaException;
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -56,13 +57,9 @@ class DatasetFetcherTest {
 
     @Test
     void dataRootComesFromThePropertyFirst() {
-        String old = System.getProperty("soma.data");
-        try {
-            System.setProperty("soma.data", dir.toString());
+        try (TemporaryProperties p = new TemporaryProperties()) {
+            p.set("soma.data", dir.toString());
             assertEquals(dir, DatasetFetcher.defaultDataRoot());
-        } finally {
-            if (old == null) System.clearProperty("soma.data");
-            else System.setProperty("soma.data", old);
         }
     }
 }

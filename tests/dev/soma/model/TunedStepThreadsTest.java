@@ -6,6 +6,7 @@ import dev.soma.data.Batch;
 import dev.soma.nn.Dense;
 import dev.soma.optim.SGD;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -17,9 +18,9 @@ class TunedStepThreadsTest {
     @Test
     void stepsRestoreTheCallersCount() {
         int before = ComputeThreads.current();
-        String setting = System.getProperty(ThreadTuner.PROPERTY);
-        System.setProperty(ThreadTuner.PROPERTY, "true"); // the test JVM pins threads (pom.xml); this model tunes
-        try (Sequential m = new Sequential(new Dense(3, "softmax"))) {
+        // The test JVM pins threads (pom.xml); this model tunes.
+        try (TemporaryProperties p = new TemporaryProperties().set(ThreadTuner.PROPERTY, "true");
+             Sequential m = new Sequential(new Dense(3, "softmax"))) {
             m.compile(new SGD(0.1), "sparse_categorical_crossentropy");
             Batch b = TrainingLoopTest.blobs(32, 1).gather(java.util.stream.IntStream.range(0, 32).toArray());
             for (int i = 0; i < 60; i++) {
@@ -34,8 +35,6 @@ class TunedStepThreadsTest {
             assertEquals(1, ComputeThreads.current());
         } finally {
             ComputeThreads.set(before);
-            if (setting == null) System.clearProperty(ThreadTuner.PROPERTY);
-            else System.setProperty(ThreadTuner.PROPERTY, setting);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,15 +42,14 @@ class CudnnAlgorithmCacheTest {
 
     @Test
     void noneKeepsNothingOnDiskAndTheDefaultIsUnderTheUserCache() {
-        try {
-            System.setProperty("soma.cuda.cudnn.cache", "none");
+        try (TemporaryProperties p = new TemporaryProperties()) {
+            p.set("soma.cuda.cudnn.cache", "none");
             assertNull(CudnnAlgorithmCache.configuredPath());
             CudnnAlgorithmCache memoryOnly = CudnnAlgorithmCache.configured();
             memoryOnly.put("k", new CudnnAlgorithmCache.Entry(1, 3, 0, 1f));
             assertEquals(1, memoryOnly.size());
-        } finally {
-            System.clearProperty("soma.cuda.cudnn.cache");
+            p.clear("soma.cuda.cudnn.cache");
+            assertTrue(CudnnAlgorithmCache.configuredPath().endsWith(Path.of("soma", "cudnn-algorithms.json")));
         }
-        assertTrue(CudnnAlgorithmCache.configuredPath().endsWith(Path.of("soma", "cudnn-algorithms.json")));
     }
 }

@@ -1,6 +1,8 @@
 package dev.soma.backend.cuda;
 
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import static org.bytedeco.cuda.global.cudnn.*;
@@ -12,10 +14,17 @@ import static org.junit.jupiter.api.Assertions.*;
  * bound 6-fold). Recurrences: the persistent small-hidden kernels within cuDNN's hidden-size limits.
  */
 class CudnnAlgorithmChoiceTest {
+    private final TemporaryProperties properties = new TemporaryProperties();
+
+    /** The defaults, whatever the test JVM was started with. */
+    @BeforeEach
+    void defaults() {
+        properties.clear("soma.cuda.cudnn.fft").clear("soma.cuda.cudnn.rnnAlgo");
+    }
+
     @AfterEach
-    void reset() {
-        System.clearProperty("soma.cuda.cudnn.fft");
-        System.clearProperty("soma.cuda.cudnn.rnnAlgo");
+    void restore() {
+        properties.close();
     }
 
     @Test
@@ -31,13 +40,13 @@ class CudnnAlgorithmChoiceTest {
         assertEquals(CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H, VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H.code);
         assertEquals(CUDNN_RNN_ALGO_PERSIST_STATIC, VendorPaths.RnnAlgo.PERSIST_STATIC.code);
         assertEquals(CUDNN_RNN_ALGO_STANDARD, VendorPaths.RnnAlgo.STANDARD.code);
-        System.setProperty("soma.cuda.cudnn.rnnAlgo", "standard");
+        properties.set("soma.cuda.cudnn.rnnAlgo", "standard");
         assertEquals(VendorPaths.RnnAlgo.STANDARD, VendorPaths.cudnnRnnAlgo(64, true));
-        System.setProperty("soma.cuda.cudnn.rnnAlgo", "Persist-Static");
+        properties.set("soma.cuda.cudnn.rnnAlgo", "Persist-Static");
         assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC, VendorPaths.cudnnRnnAlgo(512, true));
-        System.setProperty("soma.cuda.cudnn.rnnAlgo", "small-h");
+        properties.set("soma.cuda.cudnn.rnnAlgo", "small-h");
         assertEquals(VendorPaths.RnnAlgo.PERSIST_STATIC_SMALL_H, VendorPaths.cudnnRnnAlgo(512, true));
-        System.setProperty("soma.cuda.cudnn.rnnAlgo", "fastest");
+        properties.set("soma.cuda.cudnn.rnnAlgo", "fastest");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VendorPaths.cudnnRnnAlgo(64, true));
         assertTrue(e.getMessage().contains("soma.cuda.cudnn.rnnAlgo") && e.getMessage().contains("'fastest'"),
                 e.getMessage());
@@ -65,7 +74,7 @@ class CudnnAlgorithmChoiceTest {
         assertFalse(strict.fft());
         assertTrue(CudnnConv.acceptable(CUDNN_STATUS_SUCCESS, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, false, strict));
         assertFalse(CudnnConv.acceptable(CUDNN_STATUS_SUCCESS, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, true, strict));
-        System.setProperty("soma.cuda.cudnn.fft", "true");
+        properties.set("soma.cuda.cudnn.fft", "true");
         CudnnConv.Mode loose = CudnnConv.Mode.current(false);
         assertTrue(CudnnConv.acceptable(CUDNN_STATUS_SUCCESS, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, true, loose));
         // The choice is remembered per mode (in memory and on disk), so the two modes must not share a key.

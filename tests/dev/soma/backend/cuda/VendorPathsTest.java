@@ -4,7 +4,9 @@ import dev.soma.backend.ConvKernels.Geometry;
 import dev.soma.backend.RecurrentKernels.Cell;
 import dev.soma.backend.RecurrentKernels.Spec;
 import dev.soma.tensor.DType;
+import dev.soma.testing.TemporaryProperties;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -19,12 +21,22 @@ import static org.junit.jupiter.api.Assertions.*;
  * computes the row-major product), and which convolution and pooling geometries cuDNN can take.
  */
 class VendorPathsTest {
+    private final TemporaryProperties properties = new TemporaryProperties();
+
+    /** The switches' defaults, whatever the test JVM was started with. */
+    @BeforeEach
+    void defaultSwitches() {
+        for (String key : new String[] {"soma.cuda.vendor", "soma.cuda.tf32", "soma.cuda.cudnn.deterministic",
+                "soma.cuda.cudnn.nchw", "soma.cuda.cudnn.measure"}) {
+            properties.clear(key);
+        }
+    }
+
     @AfterEach
     void resetSwitches() {
         VendorPaths.setVendorEnabled(null);
         VendorPaths.setTf32(null);
-        System.clearProperty("soma.cuda.vendor");
-        System.clearProperty("soma.cuda.tf32");
+        properties.close();
     }
 
     // ------------------------------------------------------------------ switches
@@ -34,8 +46,7 @@ class VendorPathsTest {
         // (the environment variables are unset in the test JVM)
         assertTrue(VendorPaths.vendorEnabled());
         assertFalse(VendorPaths.tf32Enabled());
-        System.setProperty("soma.cuda.vendor", "false");
-        System.setProperty("soma.cuda.tf32", "1");
+        properties.set("soma.cuda.vendor", "false").set("soma.cuda.tf32", "1");
         assertFalse(VendorPaths.vendorEnabled());
         assertTrue(VendorPaths.tf32Enabled());
         VendorPaths.setVendorEnabled(true);
@@ -52,28 +63,21 @@ class VendorPathsTest {
         assertTrue(VendorPaths.cudnnNchw());
         assertTrue(VendorPaths.cudnnMeasure());
         assertEquals("NCHW f32, FMA math, TF32 off, measured", CudnnConv.Mode.current(false).toString());
-        try {
-            System.setProperty("soma.cuda.cudnn.deterministic", "false");
-            System.setProperty("soma.cuda.cudnn.nchw", "0");
-            System.setProperty("soma.cuda.cudnn.measure", "false");
-            assertFalse(VendorPaths.cudnnDeterministic());
-            assertFalse(VendorPaths.cudnnNchw());
-            assertFalse(VendorPaths.cudnnMeasure());
-            assertEquals("NHWC f32, TF32 allowed, non-deterministic algorithms allowed, heuristic",
-                    CudnnConv.Mode.current(true).toString());
-            System.setProperty("soma.cuda.cudnn.nchw", "sideways");
-            var e = assertThrows(IllegalArgumentException.class, VendorPaths::cudnnNchw);
-            assertTrue(e.getMessage().contains("-Dsoma.cuda.cudnn.nchw=sideways"), e.getMessage());
-        } finally {
-            System.clearProperty("soma.cuda.cudnn.deterministic");
-            System.clearProperty("soma.cuda.cudnn.nchw");
-            System.clearProperty("soma.cuda.cudnn.measure");
-        }
+        properties.set("soma.cuda.cudnn.deterministic", "false").set("soma.cuda.cudnn.nchw", "0")
+                .set("soma.cuda.cudnn.measure", "false");
+        assertFalse(VendorPaths.cudnnDeterministic());
+        assertFalse(VendorPaths.cudnnNchw());
+        assertFalse(VendorPaths.cudnnMeasure());
+        assertEquals("NHWC f32, TF32 allowed, non-deterministic algorithms allowed, heuristic",
+                CudnnConv.Mode.current(true).toString());
+        properties.set("soma.cuda.cudnn.nchw", "sideways");
+        var e = assertThrows(IllegalArgumentException.class, VendorPaths::cudnnNchw);
+        assertTrue(e.getMessage().contains("-Dsoma.cuda.cudnn.nchw=sideways"), e.getMessage());
     }
 
     @Test
     void aMalformedSwitchNamesTheProperty() {
-        System.setProperty("soma.cuda.tf32", "maybe");
+        properties.set("soma.cuda.tf32", "maybe");
         var e = assertThrows(IllegalArgumentException.class, VendorPaths::tf32Enabled);
         assertTrue(e.getMessage().contains("-Dsoma.cuda.tf32=maybe"), e.getMessage());
     }
