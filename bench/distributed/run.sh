@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# All-reduce bandwidth: our path (AllreduceBench: Java, JNI, the shim, MPI_Iallreduce, bounded wait) against the MPI
-# library's own blocking MPI_Allreduce on the same buffer, in the same process, alternating iteration by iteration
-# (the comparison that holds on a shared machine), and, from a separate run, the C program allreduce_reference.c
-# (MPI_Allreduce and MPI_Iallreduce + MPI_Wait without Java). 2 ranks on this machine (NP to change). Bus bandwidth
-# as NCCL reports it: 2 (n - 1) / n x bytes / time.
+# All-reduce bandwidth: our path (AllreduceBench: Java, JNI, the shim, its small path or MPI_Iallreduce, bounded wait)
+# against the MPI library's own blocking MPI_Allreduce on the same buffer, in the same process, alternating
+# iteration by iteration (the comparison that holds on a shared machine), and, from a separate run, the C program
+# allreduce_reference.c (MPI_Allreduce and MPI_Iallreduce + MPI_Wait without Java). 2 ranks on this machine (NP to
+# change). Bus bandwidth as NCCL reports it: 2 (n - 1) / n x bytes / time.
 # Needs: mvn -o -q test-compile and target/test.cp (see bench/README.md), mpicc.
 # Another MPI than the default one: MPIEXEC=mpiexec.mpich MPICC=mpicc.mpich bench/distributed/run.sh (the ranks open
 # the launcher's library by themselves).

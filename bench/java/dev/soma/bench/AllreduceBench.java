@@ -10,10 +10,12 @@ import dev.soma.tensor.Tensor;
 import java.util.Arrays;
 
 /**
- * Our all-reduce path (Java -> JNI -> libsoma_mpi -> MPI_Iallreduce, finished by the shim's bounded polling wait)
- * against the MPI library's own blocking MPI_Allreduce on the same buffer, called through the same shim, in the same
- * process, alternating iteration by iteration (which of the two goes first alternates too), so that both sides see
- * the same machine load: on a shared machine, separate runs are not comparable. Prints per size (bytes; {@code -Dsoma.bench.allreduceSizes=a,b,..} for others)
+ * Our all-reduce path (Java -> JNI -> libsoma_mpi -> recursive doubling on MPI_Isend/MPI_Irecv up to the small
+ * path's limit, MPI_Iallreduce above it, finished by the shim's bounded polling wait) against the MPI library's own
+ * blocking MPI_Allreduce on the same buffer, called through the same shim, in the same process, alternating
+ * iteration by iteration (which of the two goes first alternates too), so that both sides see the same machine
+ * load: on a shared machine, separate runs are not comparable. Prints per size in bytes
+ * ({@code -Dsoma.bench.allreduceSizes=a,b,..} for other sizes than the default 64 B to 64 MiB)
  * "size_bytes ours_us mpi_allreduce_us ours_median_us mpi_median_us" (fastest and median of the iterations, rank 0).
  * Run under mpirun; bench/distributed/run.sh runs it with the C reference and prints the table.
  */
