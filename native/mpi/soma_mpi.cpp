@@ -77,7 +77,6 @@ int64_t small_comm = 0;                 // MPI_Comm_dup(MPI_COMM_WORLD); 0 befor
 int world_rank = 0, world_size = 1;
 int64_t small_limit_bytes = 0;          // all-reduces of at most this many bytes take the small path
 int64_t small_sequence = 0;             // small all-reduces started: the same count on every rank
-int64_t small_started = 0;
 // Which tag bases are in use on this rank. A collective waits for nothing it has not started, so a rank that refuses
 // to reuse a base still in use keeps the messages of two collectives under one tag in the order both sides post them.
 bool tag_base_busy[kSmallTagCycle];
@@ -208,9 +207,12 @@ bool any_live(const SmallAllreduce& a) {
     return false;
 }
 
-void free_small(int slot) {
+// Frees a slot whose work is over (done or failed), with its small all-reduce if it has one. A small all-reduce that
+// failed with messages still in flight is kept (MPI may still read or write its buffers), and take_slot skips it.
+void release_slot(int slot) {
+    slot_used[slot] = false;
     SmallAllreduce* a = small_op[slot];
-    if (!a || any_live(*a)) return;  // MPI may still read or write its buffers: kept (an error path)
+    if (!a || any_live(*a)) return;
     give_back_receive_buffer(a->received, a->received_capacity);
     tag_base_busy[a->tag_base / kMaxSteps] = false;
     delete a;
@@ -453,7 +455,7 @@ int soma_mpi_allreduce_sum(int dtype, void* buffer, int64_t count) {
 
 int64_t soma_mpi_small_allreduce_bytes(void) { return small_limit_bytes; }
 
-int64_t soma_mpi_small_allreduces(void) { return small_started; }
+int64_t soma_mpi_small_allreduces(void) { return small_sequence; }
 
 int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot) {
     if (!lib) return SOMA_MPI_NOT_OPENED;
@@ -480,12 +482,10 @@ int soma_mpi_iallreduce_sum(int dtype, void* buffer, int64_t count, int* slot) {
         tag_base_busy[cycle] = true;
         small_sequence++;
         small_op[s] = a;
-        small_started++;
         int done = 0;
         int rc = advance_small(*a, &done);  // posts the first step (and finishes a world of one)
         if (rc) {
-            free_small(s);
-            slot_used[s] = false;
+            release_slot(s);
             return rc;
         }
         *slot = s;
@@ -539,20 +539,17 @@ int soma_mpi_test(int slot, int* done) {
     }
     if (completed[slot]) {  // the progress thread saw it finish
         *done = 1;
-        free_small(slot);
-        slot_used[slot] = false;
+        release_slot(slot);
         return 0;
     }
     bool small = small_op[slot] != nullptr;
     int rc = advance(slot, done);
     if (rc) {
-        free_small(slot);
-        slot_used[slot] = false;
+        release_slot(slot);
         return small ? rc : mpi_status(rc);
     }
     if (*done) {
-        free_small(slot);
-        slot_used[slot] = false;
+        release_slot(slot);
     }
     return 0;
 }
