@@ -52,7 +52,6 @@ public final class GradientBuckets implements AutoCloseable {
     private final double[] usedHere;
     private final double[] usedAnywhere;
     private Tensor usedCounts;
-    private Mpi.Request usedRequest;
     /** Statistics: steps, nanoseconds spent waiting after backward, nanoseconds of backward (with packing). */
     private long steps, waitNanos, backwardNanos;
     /** The same, separately for the steps with overlap off, when alternating. */
@@ -209,7 +208,7 @@ public final class GradientBuckets implements AutoCloseable {
         }
         // After every bucket on every rank: the same collective order everywhere.
         CpuKernels.copyFromDoubles(usedCounts.address(), usedHere, 8L * usedHere.length);
-        usedRequest = mpi.iallreduceSum(DType.F64, usedCounts.address(), usedHere.length,
+        Mpi.Request usedRequest = mpi.iallreduceSum(DType.F64, usedCounts.address(), usedHere.length,
                 () -> "all-reduce of which parameters got gradients (" + usedHere.length + " float64)");
         // The wait is timed from here: packing the gradients is not all-reduce time (without overlap it all
         // happens above, with overlap during backward).
