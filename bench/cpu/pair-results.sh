@@ -1,4 +1,22 @@
-# Sourced by side-by-side.sh and shape-sweep.sh: what both do with one Soma run and its PyTorch run.
+# Sourced by side-by-side.sh, shape-sweep.sh and load-test.sh: what they do with one Soma run and its PyTorch run.
+
+# pytorch_peer_classpath PEERS: builds ../shared/peers' PyTorch peer on first use (in PEERS, a writable copy made
+# then) and prints its class path.
+pytorch_peer_classpath() {
+  local peers=$1
+  if [[ ! -f $peers/pytorch/cp.txt ]]; then
+    [[ -d $peers ]] || cp -r "$ROOT/../shared/peers" "$peers"
+    (cd "$peers/pytorch" && mvn -B -q package dependency:build-classpath -Dmdep.outputFile=cp.txt -DskipTests) >&2
+  fi
+  echo "$peers/pytorch/target/peers-pytorch-0.1.jar:$(cat "$peers/pytorch/cp.txt")"
+}
+
+# pytorch_peer_step CLASSPATH MODEL THREADS STEPS WARMUP: one run of the peer's step at batch 32 (its only batch), in
+# the tuned row of ../shared/peers (passive OpenMP waits, OpenBLAS on one thread); prints its RESULT line.
+pytorch_peer_step() {
+  OMP_NUM_THREADS=$3 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 java -Xms1g -Xmx6g -cp "$1" \
+    peers.PtBench --model "$2" --threads "$3" --steps "$4" --warmup "$5" | grep '^RESULT' | tail -1
+}
 
 # pair_record LABEL ROUND SOMA_LINE PYTORCH_LINE FILE: prints both lines and appends
 # "label round soma_median soma_p99 pytorch_median" to FILE.

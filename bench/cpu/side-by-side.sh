@@ -4,7 +4,7 @@
 # medians and ratios (Soma / PyTorch; the goal is <= 0.5).
 #
 #   bench/cpu/side-by-side.sh                        # cnn lstm attn gan, 2 rounds, 300 steps after 50 warm-up
-#   MODELS="cnn gan" ROUNDS=3 STEPS=300 WARMUP=50 BATCH=32 bench/cpu/side-by-side.sh
+#   MODELS="cnn gan" ROUNDS=3 STEPS=300 WARMUP=50 bench/cpu/side-by-side.sh   # batch 32: the peer's only one
 #   PEERS=/tmp/peers bench/cpu/side-by-side.sh      # a writable copy of ../shared/peers (built on first use)
 #   LOAD=2 bench/cpu/side-by-side.sh                 # the same with two busy-looping processes beside both
 #   SETTLE=0 bench/cpu/side-by-side.sh               # Soma timed right after WARMUP (--no-settle); by default it first
@@ -23,11 +23,12 @@ SETTLE=${SETTLE:-1}
 PEERS=${PEERS:-/tmp/soma-peers}
 THREADS=${THREADS:-$(nproc)}
 
-if [[ ! -f $PEERS/pytorch/cp.txt ]]; then
-  [[ -d $PEERS ]] || cp -r "$ROOT/../shared/peers" "$PEERS"
-  (cd "$PEERS/pytorch" && mvn -B -q package dependency:build-classpath -Dmdep.outputFile=cp.txt -DskipTests)
+if [[ $BATCH != 32 ]]; then
+  echo "side-by-side.sh: BATCH=$BATCH, but the PyTorch peer runs batch 32 only; for other batches use" \
+       "VARIANTS=\"cnn@$BATCH ...\" bench/cpu/shape-sweep.sh, whose PyTorch twins take any batch" >&2
+  exit 2
 fi
-PT_CP="$PEERS/pytorch/target/peers-pytorch-0.1.jar:$(cat "$PEERS/pytorch/cp.txt")"
+PT_CP=$(pytorch_peer_classpath "$PEERS")
 "$ROOT/bin/soma" info > /dev/null   # builds the jar once, outside the timed runs
 
 busy=()
@@ -41,8 +42,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for m in $MODELS; do
     s=$(OMP_NUM_THREADS=$THREADS "$ROOT/bin/soma" bench train-step --model "$m" --batch "$BATCH" \
           --steps "$STEPS" --warmup "$WARMUP" $([ "$SETTLE" = 1 ] && echo --settle || echo --no-settle) | tail -1)
-    p=$(OMP_NUM_THREADS=$THREADS OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 java -Xms1g -Xmx6g -cp "$PT_CP" \
-          peers.PtBench --model "$m" --threads "$THREADS" --steps "$STEPS" --warmup "$WARMUP" | grep '^RESULT' | tail -1)
+    p=$(pytorch_peer_step "$PT_CP" "$m" "$THREADS" "$STEPS" "$WARMUP")
     pair_record "$m" "$round" "$s" "$p" "$results"
   done
 done
