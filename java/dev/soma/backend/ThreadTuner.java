@@ -36,7 +36,8 @@ import java.util.Arrays;
  * their sums by thread count, so a run whose count followed the load differs from another in the last bits, and
  * training is bit-for-bit reproducible only with a fixed count. And on this project's quiet 2-core hosts the JIT's
  * compiler threads made it probe, and in 2 of 4 runs settle on one thread (cnn 24 ms a step against 16 ms); units
- * overlapping compilation are now left out, which a quiet host has yet to confirm.
+ * overlapping compilation are now left out, yet on a quiet host it still made the attn step 17-30 % slower in two
+ * settled runs (bench/cpu/load-test.sh, docs/cpu-performance.md), the other reference models within noise.
  * One tuner per loop, used from the loop's thread only; outside its units the thread keeps its own count.
  */
 public final class ThreadTuner {
