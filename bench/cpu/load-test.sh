@@ -26,13 +26,7 @@ THREADS=${THREADS:-$(nproc)}
 PT_CP=$(pytorch_peer_classpath "$PEERS")
 "$ROOT/bin/soma" info > /dev/null   # builds the jar once, outside the timed runs
 
-busy=()
-start_load() { for ((i = 0; i < LOAD; i++)); do bash -c 'while :; do :; done' & busy+=($!); done; }
-stop_load() {
-  for p in "${busy[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
-  busy=()
-}
-trap stop_load EXIT
+trap stop_busy_loops EXIT
 
 # soma_step JAVA_OPTIONS MODEL: one settled `bench train-step` run; prints its last line (median_ms=.. p99_ms=..)
 # after how long it took to settle (under load the JIT's compilers share the cores too).
@@ -42,7 +36,6 @@ soma_step() {
           --steps "$STEPS" --warmup "$WARMUP" --settle)
   echo "$(grep -m1 '^settle_steps=' <<< "$out") $(tail -1 <<< "$out")"
 }
-median_of() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$1"; }
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) logical CPUs, $THREADS threads," \
      "load: $LOAD busy loops"
@@ -53,7 +46,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for m in $MODELS; do
     row="$m $round"
     for phase in quiet loaded; do
-      [[ $phase == loaded ]] && start_load
+      [[ $phase == loaded ]] && start_busy_loops "$LOAD"
       for side in "${sides[@]}"; do
         case $side in
           soma) line=$(soma_step "" "$m") ;;
@@ -63,7 +56,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         echo "round $round $m $phase $side: ${line#RESULT }"
         row="$row $(median_of "$line")"
       done
-      [[ $phase == loaded ]] && stop_load
+      [[ $phase == loaded ]] && stop_busy_loops
     done
     echo "$row" >> "$results"
   done

@@ -18,14 +18,30 @@ pytorch_peer_step() {
     peers.PtBench --model "$2" --threads "$3" --steps "$4" --warmup "$5" | grep '^RESULT' | tail -1
 }
 
+# start_busy_loops N: N busy-looping processes beside the timed runs, each its own bash process so that kill reaches
+# the loop itself; stop_busy_loops ends them (the caller also sets `trap stop_busy_loops EXIT`).
+busy_loops=()
+start_busy_loops() {
+  local i
+  for ((i = 0; i < $1; i++)); do bash -c 'while :; do :; done' & busy_loops+=($!); done
+}
+stop_busy_loops() {
+  local p
+  for p in "${busy_loops[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
+  busy_loops=()
+}
+
+# median_of LINE: the median_ms=.. value of a Soma or PyTorch result line.
+median_of() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$1"; }
+
 # pair_record LABEL ROUND SOMA_LINE PYTORCH_LINE FILE: prints both lines and appends
 # "label round soma_median soma_p99 pytorch_median" to FILE.
 pair_record() {
   local label=$1 round=$2 s=$3 p=$4 file=$5 sm s99 pm
   echo "round $round $label soma: $s"
   echo "round $round $label pytorch: ${p#RESULT }"
-  sm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$s"); s99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<< "$s")
-  pm=$(sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' <<< "$p")
+  sm=$(median_of "$s"); s99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<< "$s")
+  pm=$(median_of "$p")
   echo "$label $round $sm $s99 $pm" >> "$file"
 }
 

@@ -31,10 +31,8 @@ fi
 PT_CP=$(pytorch_peer_classpath "$PEERS")
 "$ROOT/bin/soma" info > /dev/null   # builds the jar once, outside the timed runs
 
-busy=()
-stop_load() { for p in "${busy[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done; }
-trap stop_load EXIT
-for ((i = 0; i < LOAD; i++)); do (while :; do :; done) & busy+=($!); done
+trap stop_busy_loops EXIT
+start_busy_loops "$LOAD"
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) logical CPUs, load beside: $LOAD busy loops"
 results=$(mktemp)
