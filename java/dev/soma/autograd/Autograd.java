@@ -81,10 +81,8 @@ public final class Autograd {
             throw new SomaException("backward: the tensor " + root.describe()
                     + " does not require grad (no input of the ops that made it had requiresGrad set)");
         }
-        if (!Arrays.equals(root.shape(), gradOutput.shape()) || root.dtype() != gradOutput.dtype()) {
-            throw new ShapeException("backward: output gradient " + gradOutput.describe()
-                    + " must match the root " + root.describe());
-        }
+        root.checkOpen("backward");
+        root.checkGradient("backward", gradOutput);
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
         grads.put(root, gradOutput);

@@ -36,6 +36,7 @@ public final class Reductions {
      * {@code shape} must broadcast to {@code t}'s shape.
      */
     public static Tensor sumToShape(Tensor t, long[] shape) {
+        Check.open("sumToShape", t);
         long[] from = t.shape();
         if (Arrays.equals(from, shape)) return t;
         long[] check = Shapes.broadcast("sumToShape", shape, from);

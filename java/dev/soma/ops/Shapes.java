@@ -50,13 +50,25 @@ public final class Shapes {
      * memory it covers must hold. -1 when a stride is negative, since such a view also reaches before its first element.
      */
     public static long span(long[] shape, long[] strides) {
+        if (shape == null || strides == null || shape.length != strides.length) {
+            throw new ShapeException("span: shape " + Arrays.toString(shape) + " and strides " + Arrays.toString(strides)
+                    + " must be given and of the same rank");
+        }
         long last = 0;
         for (int i = 0; i < shape.length; i++) {
+            if (shape[i] < 0) throw new ShapeException("span: negative size in shape " + Arrays.toString(shape));
             if (shape[i] == 0) return 0;
-            if (strides[i] < 0) return -1;
-            last += (shape[i] - 1) * strides[i];
         }
-        return last + 1;
+        try {
+            for (int i = 0; i < shape.length; i++) {
+                if (strides[i] < 0) return -1;
+                last = Math.addExact(last, Math.multiplyExact(shape[i] - 1, strides[i]));
+            }
+            return Math.addExact(last, 1);
+        } catch (ArithmeticException e) {
+            throw new ShapeException("span: shape " + Arrays.toString(shape) + " with strides " + Arrays.toString(strides)
+                    + " reaches beyond 2^63 elements");
+        }
     }
 
     public static long[] contiguousStrides(long[] shape) {
@@ -81,6 +93,9 @@ public final class Shapes {
 
     /** Normalised, sorted, distinct axes; null or empty means all axes. */
     public static int[] axes(String op, int[] axes, int rank) {
+        if (rank < 0 || rank > MAX_DIMS) {
+            throw new ShapeException(op + ": rank " + rank + " is outside 0.." + MAX_DIMS);
+        }
         if (axes == null || axes.length == 0) {
             int[] all = new int[rank];
             for (int i = 0; i < rank; i++) all[i] = i;

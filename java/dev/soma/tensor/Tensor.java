@@ -405,6 +405,7 @@ public final class Tensor extends ScopedResource {
      */
     public void accumulateGrad(Tensor g, boolean adoptable) {
         checkOpen("accumulateGrad");
+        checkGradient("accumulateGrad", g);
         if (grad == null || grad.isClosed()) {
             if (adoptable && canAdopt(g)) {
                 grad = g.keep();
@@ -416,6 +417,20 @@ public final class Tensor extends ScopedResource {
         } else {
             backend().memory().accumulate(grad, g);
         }
+    }
+
+    /**
+     * Throws unless {@code g} can be this tensor's gradient: open, and of its shape, dtype and device (as PyTorch
+     * requires). Checked before the gradient's memory is allocated, so a refusal leaves nothing behind.
+     */
+    public void checkGradient(String op, Tensor g) {
+        if (g == null) throw new IllegalArgumentException(op + ": the gradient for " + describe() + " is null");
+        g.checkOpen(op);
+        String expected = ": the gradient " + g.describe() + " must match the tensor " + describe()
+                + " in shape, dtype and device";
+        if (!Arrays.equals(g.shape, shape)) throw new ShapeException(op + expected);
+        if (g.dtype != dtype) throw new DTypeException(op + expected);
+        if (!g.device().equals(device())) throw new dev.soma.errors.DeviceException(op + expected);
     }
 
     private boolean canAdopt(Tensor g) {

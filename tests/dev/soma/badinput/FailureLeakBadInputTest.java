@@ -45,6 +45,25 @@ class FailureLeakBadInputTest {
         }
     }
 
+    /** A gradient of the wrong shape, dtype or state is refused before the leaf's gradient memory is allocated. */
+    @Test
+    void aMismatchedGradientIsRefusedWithoutLeavingItsCopy() {
+        try (Tensor leaf = Tensor.ones(3, 3).setRequiresGrad(true); Tensor row = Tensor.ones(2);
+             Tensor f64 = Tensor.ones(dev.soma.tensor.DType.F64, dev.soma.tensor.Device.cpu(), 3, 3);
+             Tensor closed = Tensor.ones(3, 3)) {
+            closed.close();
+            failsWithoutLeaking(ShapeException.class, () -> leaf.accumulateGrad(row), "accumulateGrad", "float32[2]",
+                    "float32[3, 3]", "shape, dtype and device");
+            failsWithoutLeaking(dev.soma.errors.DTypeException.class, () -> leaf.accumulateGrad(f64), "accumulateGrad",
+                    "float64[3, 3]");
+            failsWithoutLeaking(dev.soma.errors.ClosedTensorException.class, () -> leaf.accumulateGrad(closed),
+                    "accumulateGrad", "closed");
+            failsWithoutLeaking(dev.soma.errors.ClosedTensorException.class, () -> leaf.backward(closed), "backward",
+                    "closed");
+            assertNull(leaf.grad(), "no gradient was kept");
+        }
+    }
+
     @Test
     void aLaterLayerFailingFreesTheEarlierLayersOutputs() {
         // The first layer's output is finite (4e30); the second overflows float32 and anomaly mode stops it.

@@ -19,6 +19,24 @@ class ShapesCoreTest {
         return d;
     }
 
+    /** The public shape helpers refuse what the op fuzzer gave them, where they threw Java's own exceptions before. */
+    @Test
+    void shapeHelpersRefuseMalformedArgumentsClearly() {
+        ShapeException e = assertThrows(ShapeException.class, () -> Shapes.span(new long[] {2, 2, 1}, new long[] {1, 0}));
+        assertTrue(e.getMessage().contains("span") && e.getMessage().contains("same rank"), e.getMessage());
+        assertThrows(ShapeException.class, () -> Shapes.span(new long[] {-2}, new long[] {1}));
+        assertThrows(ShapeException.class, () -> Shapes.span(new long[] {Long.MAX_VALUE, 3}, new long[] {4, 1}));
+        assertEquals(7, Shapes.span(new long[] {2, 3}, new long[] {4, 1}));
+        e = assertThrows(ShapeException.class, () -> Shapes.axes("sum", new int[0], -2));
+        assertTrue(e.getMessage().contains("sum") && e.getMessage().contains("rank -2"), e.getMessage());
+        assertThrows(ShapeException.class, () -> Shapes.axes("sum", null, Integer.MAX_VALUE));
+        try (Scope s = Scope.open()) {
+            Tensor closed = Tensor.ones(2, 3);
+            closed.close();
+            assertThrows(dev.soma.errors.ClosedTensorException.class, () -> Reductions.sumToShape(closed, new long[] {2, 3}));
+        }
+    }
+
     @Test
     void reshapeInfersOneSizeAndRejectsMismatches() {
         try (Scope s = Scope.open()) {
