@@ -106,7 +106,7 @@ __device__ __forceinline__ T activate(int act, T x) {
   switch (act) {
     case SOMA_RNN_ACT_TANH: return T(1) - T(2) / (T(1) + r_exp(T(2) * x));
     case SOMA_RNN_ACT_SIGMOID: return T(1) / (T(1) + r_exp(-x));
-    case SOMA_RNN_ACT_RELU: return x > T(0) ? x : T(0);
+    case SOMA_RNN_ACT_RELU: return x < T(0) ? T(0) : x;  // NaN passes on, as on the CPU
     case SOMA_RNN_ACT_HARD_SIGMOID: {
       const T v = x / T(6) + T(0.5);
       return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);

@@ -46,10 +46,13 @@ void embedding_backward(int64_t n, int64_t dim, int64_t vocab, const int32_t* id
 
 // exp for float in a form gcc vectorises (Cephes' polynomial after range reduction, ~1 ulp on [-87, 88]);
 // double keeps std::exp, since float64 serves gradient checks, where exactness matters more than speed.
+// NaN stays NaN, as in every other op: the clamp is written with comparisons, which are false for NaN
+// (std::max(-87, NaN) returned -87, so a NaN in a recurrent layer's input or weights came out as a finite value).
 inline float fast_exp(float x) {
-  x = std::min(88.0f, std::max(-87.0f, x));
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   const float t = x * 1.44269504088896341f;
   const float fn = std::floor(t + 0.5f);
+  const float fn_int = fn == fn ? fn : 0.0f;  // a NaN's exponent: converting NaN to int is undefined
   float r = x - fn * 0.693359375f;
   r -= fn * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -59,7 +62,7 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = ((int32_t)fn + 127) << 23;
+  const int32_t bits = ((int32_t)fn_int + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(float));
   return p * scale;
@@ -74,8 +77,12 @@ inline T activate(T x) {
     // Branch-free forms (fast_exp clamps its argument for float; double's exp saturates to 0 or inf cleanly).
     case SOMA_RNN_ACT_TANH: return T(1) - T(2) / (T(1) + fast_exp(T(2) * x));
     case SOMA_RNN_ACT_SIGMOID: return T(1) / (T(1) + fast_exp(-x));
-    case SOMA_RNN_ACT_RELU: return x > 0 ? x : T(0);
-    case SOMA_RNN_ACT_HARD_SIGMOID: return std::min(T(1), std::max(T(0), x / T(6) + T(0.5)));
+    // ReLU and hard sigmoid pass NaN on (comparisons with NaN are false), as elementwise.cpp's ReLU does.
+    case SOMA_RNN_ACT_RELU: return x < T(0) ? T(0) : x;
+    case SOMA_RNN_ACT_HARD_SIGMOID: {
+      const T v = x / T(6) + T(0.5);
+      return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);
+    }
     default: return x;  // linear
   }
 }

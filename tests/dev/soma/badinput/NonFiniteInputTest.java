@@ -47,6 +47,11 @@ class NonFiniteInputTest {
     }
 
     @Test
+    void recurrentLayersPropagateNaNForEveryCellAndActivation() {
+        dev.soma.testing.RecurrentNaN.checkPropagation(Device.cpu());
+    }
+
+    @Test
     void reductionsMatmulAndLossesPropagateNaN() {
         try (Scope s = Scope.open()) {
             Tensor x = Tensor.of(new float[] {1, 2, NAN, 4}, 2, 2);

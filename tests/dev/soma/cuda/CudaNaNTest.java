@@ -17,7 +17,10 @@ import static dev.soma.cuda.GpuTesting.gpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** NaN propagates through the CUDA kernels as through the CPU's and PyTorch's: relu, fused conv ReLU, max pooling. */
+/**
+ * NaN propagates through the CUDA kernels as through the CPU's and PyTorch's: relu, fused conv ReLU, max pooling,
+ * recurrent layers.
+ */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
 class CudaNaNTest {
@@ -42,6 +45,12 @@ class CudaNaNTest {
                 assertEquals(1.0, y[0]);
             }
         }
+    }
+
+    @Test
+    void recurrentLayersPropagateNaNForEveryCellAndActivation() {
+        gpu();
+        dev.soma.testing.RecurrentNaN.checkPropagation(GPU);
     }
 
     @Test
