@@ -49,18 +49,19 @@ void layer_norm_backward(int64_t rows, int64_t cols, const T* x, const T* gamma,
     T* dr = gx + r * cols;
     const T m = mean[r], rs = rstd[r];
     double a = 0, b = 0;  // sums of gx and gx * xhat
+    // gx = gamma * gy is rounded once and kept in dr. Computed again in the second loop, gcc fused its product into
+    // "gx - mean(gx)" as one FMA, whose unrounded product no longer cancels the mean: a row of equal values, whose
+    // exact gradient is 0, got that rounding error times rstd (1e6 for eps = 1e-12, BERT's) instead.
 #pragma omp simd reduction(+ : a, b)
     for (int64_t c = 0; c < cols; ++c) {
       const T g = gamma ? gr[c] * gamma[c] : gr[c];
+      dr[c] = g;
       a += (double)g;
       b += (double)(g * (xr[c] - m) * rs);
     }
     const T ma = (T)(a / (double)cols), mb = (T)(b / (double)cols);
 #pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) {
-      const T g = gamma ? gr[c] * gamma[c] : gr[c];
-      dr[c] = rs * (g - ma - (xr[c] - m) * rs * mb);
-    }
+    for (int64_t c = 0; c < cols; ++c) dr[c] = rs * (dr[c] - ma - (xr[c] - m) * rs * mb);
   }
   if (!ggamma && !gbeta) return;
   // Column sums: each thread owns a band of columns and walks every row (no write conflicts).

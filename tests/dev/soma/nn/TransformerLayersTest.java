@@ -69,6 +69,24 @@ class TransformerLayersTest {
         }
     }
 
+    /**
+     * Over a single feature the output is beta whatever x is, so x's gradient is exactly 0. With eps = 1e-12 (BERT's)
+     * rstd is 1e6, and the backward once returned its rounding error times that (0.04 here): it fused gamma * gy
+     * into "- mean(gamma * gy)" as one FMA, whose unrounded product no longer cancelled the mean.
+     */
+    @Test
+    void layerNormOverOneFeatureHasZeroInputGradient() {
+        try (Scope s = Scope.open()) {
+            for (DType dtype : new DType[] {DType.F32, DType.F64}) {
+                Tensor x = randn(7, dtype, 16, 1).setRequiresGrad(true);
+                Tensor gamma = randn(8, dtype, 1);
+                Tensor gy = randn(9, dtype, 16, 1);
+                Normalization.layerNorm(x, gamma, randn(10, dtype, 1), 1e-12).mul(gy).sum().backward();
+                for (double v : x.grad().toDoubleArray()) assertEquals(0.0, v, dtype + ": " + java.util.Arrays.toString(x.grad().toDoubleArray()));
+            }
+        }
+    }
+
     @Test
     void layerNormRejectsBadArguments() {
         try (Scope s = Scope.open()) {
