@@ -39,8 +39,9 @@ final class CpuLinalg implements LinalgKernels {
             nativeMatmul(a, b, out);
             return;
         }
-        Tensor ca = matrixFriendly(a) ? a : contiguousCopy(a);
-        Tensor cb = matrixFriendly(b) ? b : contiguousCopy(b);
+        Tensor ca = matrixFriendly(a) && batchesMerge(a) && !expandedAlone(a, b, out) ? a : contiguousCopy(a);
+        Tensor cb = matrixFriendly(b) && batchesMerge(b) && !batchedSingleRow(b) && !expandedAlone(b, a, out)
+                ? b : contiguousCopy(b);
         try {
             Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
             if (bf16(out)) {
@@ -151,6 +152,59 @@ final class CpuLinalg implements LinalgKernels {
             }
         }
         return stride < 0 ? strides[end - 1] : stride;
+    }
+
+    /**
+     * A right operand of one row (K = 1) with batch dimensions, which oneDNN 3.11's f32 matmul multiplies wrongly
+     * when the batch is not dense in memory (a slice along the batch, say): in 20,000 random strided products
+     * against our float64 kernel, every one of the 356 wrong ones had such a B (and N of at least 2), and no other
+     * kind was wrong. Found by the op fuzzer (tests/dev/soma/fuzz). It holds only batch x N elements, so it is copied
+     * whole rather than tested for density.
+     */
+    private static boolean batchedSingleRow(Tensor b) {
+        int r = b.ndim();
+        if (r < 3 || b.size(-2) != 1) return false;
+        for (int i = 0; i < r - 2; i++) if (b.size(i) > 1) return true;
+        return false;
+    }
+
+    /**
+     * Whether t is expanded (stride 0) along a batch dimension of out that the other operand does not have either:
+     * oneDNN, which reads a stride-0 dimension as size 1 (normalise), then refuses the product, since every
+     * dimension of out must be one of its operands'. So t is materialised.
+     */
+    private static boolean expandedAlone(Tensor t, Tensor other, Tensor out) {
+        int r = out.ndim();
+        for (int i = 0; i < r - 2; i++) {
+            int at = i - (r - t.ndim()), o = i - (r - other.ndim());
+            boolean expanded = at >= 0 && t.size(at) > 1 && t.strides()[at] == 0;
+            boolean otherLacks = o < 0 || other.size(o) == 1 || other.strides()[o] == 0;
+            if (expanded && otherLacks) return true;
+        }
+        return false;
+    }
+
+    /**
+     * Whether oneDNN 3.11's f32 matmul reads this operand right: with more than one batch dimension, only when its
+     * matrices and batches are dense in memory (each matrix packed, plain or transposed, and each batch dimension
+     * stepping over exactly the ones inside it). A slice along the first of several batch dimensions, say, gave wrong
+     * products (602 of 5,000 random strided products of rank 4 to 7 against our float64 kernel; rank 3 was right).
+     * Found by the op fuzzer (tests/dev/soma/fuzz).
+     */
+    private static boolean batchesMerge(Tensor t) {
+        int r = t.ndim();
+        if (r <= 3) return true;
+        long[][] g = normalise(t.shape(), t.strides(), r);
+        long rows = g[0][r - 2], cols = g[0][r - 1], rs = g[1][r - 2], cs = g[1][r - 1];
+        boolean packed = (cs == 1 && (rs == cols || rows == 1)) || (rs == 1 && (cs == rows || cols == 1));
+        if (!packed) return false;
+        long extent = rows * cols;
+        for (int i = r - 3; i >= 0; i--) {
+            if (g[0][i] == 1) continue;
+            if (g[1][i] != extent) return false;
+            extent *= g[0][i];
+        }
+        return true;
     }
 
     /** One of the last two dimensions has unit stride and the other a leading dimension at least its width. */
