@@ -76,8 +76,12 @@ extern "C" void soma_cpu_relu_max_pool2d(const int64_t* geom, const void* z_, vo
 #pragma omp parallel if (rows * g.ow * g.c * g.kh * g.kw > soma::element_grain())
   {
     std::vector<int32_t> own(tap ? 0 : g.c);  // the taps, when the caller keeps none
-    std::vector<const float*> ptrs(g.kh * g.kw);  // one window's taps inside the image, and their positions
-    std::vector<int32_t> ks(g.kh * g.kw);
+    // One window's taps inside the image, and their positions: at most min(kh, h) x min(kw, w) of them, however
+    // large the window ("same" padding lets it exceed the image; a buffer of kh x kw once threw bad_alloc here,
+    // inside the parallel region, which ends the process).
+    const int64_t most = std::min(g.kh, g.h) * std::min(g.kw, g.w);
+    std::vector<const float*> ptrs(most);
+    std::vector<int32_t> ks(most);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t b = r / g.oh, oy = r % g.oh;

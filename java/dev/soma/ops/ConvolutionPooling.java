@@ -42,7 +42,7 @@ public final class ConvolutionPooling {
         long[] zShape = {g.n(), g.oh(), g.ow(), g.oc()};
         ConvKernels.Geometry p = Pooling.geometry(OP, zShape, "(the convolution's output " + Arrays.toString(zShape) + ")",
                 poolSize, poolStrides, poolPadding);
-        if (!fused(x, g)) {
+        if (!fused(x, g, p)) {
             return Pooling.maxPool2d(Convolution.conv2dRelu(x, kernel, bias, strides, padding, dilation), poolSize,
                     poolStrides, poolPadding);
         }
@@ -74,9 +74,13 @@ public final class ConvolutionPooling {
         return Autograd.record(OP, out, grad -> backward(g, p, x, kernel, bias, out, tapsOffset, grad, kept), x, kernel, bias);
     }
 
-    /** Whether this call runs fused: a float32 input, a batch, and a backend with the kernels. */
-    private static boolean fused(Tensor x, ConvKernels.Geometry g) {
-        return FUSE && x.dtype() == DType.F32 && g.n() > 0 && x.backend().conv().hasConv2dReluMaxPool();
+    /**
+     * Whether this call runs fused: a float32 input, a batch, a backend with the kernels, and a pooling window whose
+     * taps an int32 numbers (the fused kernels record each output's tap as one; "same" padding allows any window).
+     */
+    private static boolean fused(Tensor x, ConvKernels.Geometry g, ConvKernels.Geometry p) {
+        return FUSE && x.dtype() == DType.F32 && g.n() > 0 && p.kh() * p.kw() <= Integer.MAX_VALUE
+                && x.backend().conv().hasConv2dReluMaxPool();
     }
 
     private static Tensor[] backward(ConvKernels.Geometry g, ConvKernels.Geometry p, Tensor x, Tensor kernel, Tensor bias,

@@ -95,11 +95,24 @@ public final class Pooling {
         int[] k = Convolution.pair(op, "pool size", poolSize);
         int[] s = strides == null ? k : Convolution.pair(op, "strides", strides);
         boolean same = Convolution.isSame(op, padding);
-        long[] rows = Convolution.window(op, input, "height", xs[1], k[0], s[0], 1, same);
-        long[] cols = Convolution.window(op, input, "width", xs[2], k[1], s[1], 1, same);
+        long[] kernel = {clampedWindow(xs[1], k[0], s[0], same), clampedWindow(xs[2], k[1], s[1], same)};
+        long[] rows = Convolution.window(op, input, "height", xs[1], kernel[0], s[0], 1, same);
+        long[] cols = Convolution.window(op, input, "width", xs[2], kernel[1], s[1], 1, same);
         Shapes.checkShape(op, new long[] {xs[0], rows[0], cols[0], xs[3]});
-        return new ConvKernels.Geometry(xs[0], xs[1], xs[2], xs[3], rows[0], cols[0], xs[3], k[0], k[1], s[0], s[1],
-                1, 1, rows[1], rows[2], cols[1], cols[2]);
+        return new ConvKernels.Geometry(xs[0], xs[1], xs[2], xs[3], rows[0], cols[0], xs[3], kernel[0], kernel[1],
+                s[0], s[1], 1, 1, rows[1], rows[2], cols[1], cols[2]);
+    }
+
+    /**
+     * The window along one axis, or a smaller one with the same result. With "same" padding a window may exceed the
+     * input; from (out - 1) * stride + size taps on, every window covers the whole input (padding ahead of the first
+     * output at least (out - 1) * stride, behind the last likewise), and pooling skips the padding, so larger ones
+     * give the same outputs. oneDNN's JIT pooling crashed the process on a window of 2^31 - 1 (found by the op fuzzer).
+     */
+    private static long clampedWindow(long size, long k, long stride, boolean same) {
+        if (!same) return k;
+        long out = (size + stride - 1) / stride;
+        return Math.min(k, (out - 1) * stride + size);
     }
 
     private static Tensor pool(String op, PoolKind kind, Tensor x, int[] poolSize, int[] strides, String padding) {

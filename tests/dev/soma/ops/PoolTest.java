@@ -94,6 +94,53 @@ class PoolTest {
         }
     }
 
+    /**
+     * "same" padding lets a window exceed the input; Pooling clamps it to the size from which every window covers the
+     * whole input (results unchanged). Windows up to three times the input against the direct loops, and windows of
+     * 2^31 - 1 (which crashed oneDNN's JIT, and the fused Conv2D-ReLU-MaxPool kernel's buffer) against global pooling,
+     * in both dtypes and through the fused op too.
+     */
+    @Test
+    void windowsLargerThanTheInputWithSamePadding() {
+        SplittableRandom r = new SplittableRandom(23);
+        for (DType dt : new DType[] {DType.F32, DType.F64}) {
+            for (int t = 0; t < 60; t++) {
+                int h = r.nextInt(1, 6), w = r.nextInt(1, 6), ph = r.nextInt(1, 3 * h + 2), pw = r.nextInt(1, 3 * w + 2);
+                int sh = r.nextInt(1, 4), sw = r.nextInt(1, 4);
+                double[] xv = ConvForwardTest.random(r, 2 * h * w * 3);
+                for (PoolKind kind : PoolKind.values()) {
+                    try (Scope s = Scope.open()) {
+                        int[] c = {2, h, w, 3, ph, pw, sh, sw, 1};
+                        Tensor y = apply(kind, ConvForwardTest.tensor(xv, dt, 2, h, w, 3), c);
+                        double[] ref = pool(kind == PoolKind.MAX, xv, 2, h, w, 3, ph, pw, sh, sw, true);
+                        double err = Reference.relativeError(y.toDoubleArray(), ref);
+                        assertTrue(err <= (dt == DType.F32 ? Reference.REDUCTION_F32 : 1e-12),
+                                kind + " " + Arrays.toString(c) + " " + dt + ": relative error " + err);
+                    }
+                }
+            }
+        }
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.of(ConvForwardTest.random(r, 2 * 4 * 5 * 3), 2, 4, 5, 3).to(DType.F32);
+            int[] huge = {Integer.MAX_VALUE, Integer.MAX_VALUE};
+            double[] max = x.max(new int[] {1, 2}, false).toDoubleArray();
+            assertArrayEquals(max, Pooling.maxPool2d(x, huge, null, "same").toDoubleArray());
+            assertArrayEquals(x.mean(new int[] {1, 2}, false).toDoubleArray(),
+                    Pooling.avgPool2d(x, huge, null, "same").toDoubleArray(), 1e-6);
+            // Stride 1: every one of the 4 x 5 windows covers the whole image.
+            double[] everywhere = Pooling.maxPool2d(x, huge, new int[] {1, 1}, "same").toDoubleArray();
+            for (int i = 0; i < everywhere.length; i++) {
+                assertEquals(max[i / (4 * 5 * 3) * 3 + i % 3], everywhere[i], "element " + i);
+            }
+            Tensor kernel = Tensor.ones(1, 1, 3, 3);
+            double[] fused = ConvolutionPooling.conv2dReluMaxPool(x.setRequiresGrad(true), kernel, null, new int[] {1, 1},
+                    "valid", new int[] {1, 1}, new int[] {2, Integer.MAX_VALUE}, null, "same").toDoubleArray();
+            double[] plain = Pooling.maxPool2d(Convolution.conv2dRelu(x, kernel, null, new int[] {1, 1}, "valid",
+                    new int[] {1, 1}), new int[] {2, Integer.MAX_VALUE}, null, "same").toDoubleArray();
+            assertArrayEquals(plain, fused);
+        }
+    }
+
     @Test
     void outputSizesAndDefaultStrides() {
         try (Scope s = Scope.open()) {
