@@ -1,0 +1,74 @@
+package dev.soma.fuzz;
+
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+
+import java.util.Arrays;
+
+/**
+ * Whether a result agrees with its float64 reference ({@link Twin}). The error is DESIGN.md's norm-wise
+ * ‖got − want‖ / ‖want‖; it may reach the bound of got's dtype (1e-4 for float32, the one for reductions and matrix
+ * products, the loosest of the float32 ops; 1e-10 for float64) or 100 times the same error of the perturbed reference,
+ * whichever is larger; for a GPU call also 10 times the error of the CPU's own result in the same dtype. int32
+ * results must be equal, and NaN and the infinities must sit at the same places with the same signs (unless the
+ * perturbation alone moves them: the sensitivity is then unbounded). A float32 result whose reference exceeds 1e18
+ * somewhere is not judged: float32 overflows on the way (a recurrent layer with linear gates grows step by step).
+ *
+ * <p>The norm divided by is at least 0.01 per element (√n / 100): the fuzzer's inputs are of order 1, and a result that
+ * is zero in exact arithmetic (a gradient that cancels) is judged by how far its rounding lies from zero on that scale.
+ */
+final class TensorAgreement {
+    private TensorAgreement() {}
+
+    static double bound(DType dtype) {
+        return dtype == DType.F64 ? 1e-10 : 1e-4;
+    }
+
+    /**
+     * Null when got agrees with want (the reference), given what the perturbed reference moved and, for a GPU call,
+     * how far the CPU's own result in got's dtype lies (null: none); else what differs.
+     */
+    static String disagreement(Tensor got, Tensor want, Tensor perturbed, Tensor cpu) {
+        if (!Arrays.equals(got.shape(), want.shape()) || (got.dtype() == DType.I32) != (want.dtype() == DType.I32)) {
+            return "got " + got.describe() + ", the reference " + want.describe();
+        }
+        if (got.dtype() == DType.F32 && beyondFloat32(want)) return null; // float32 overflows where float64 does not
+        double sensitivity = error(perturbed, want);
+        if (Double.isNaN(sensitivity)) return null;
+        double allowed = Math.max(bound(got.dtype()), 100 * sensitivity);
+        if (cpu != null) allowed = Math.max(allowed, 10 * error(cpu, want));
+        double error = error(got, want);
+        if (error <= allowed) return null;
+        return (Double.isInfinite(error) ? "NaN, infinities or integers at other places than in" : "relative error "
+                + error + " from") + " the float64 reference, allowed " + allowed + " (" + got.describe()
+                + "; the perturbed reference moved " + sensitivity + ")";
+    }
+
+    /** Whether a float64 result holds magnitudes float32 cannot (its sum of squares, or a value, overflows there). */
+    private static boolean beyondFloat32(Tensor t) {
+        if (t.dtype() != DType.F64) return false;
+        for (double v : t.toDoubleArray()) if (Math.abs(v) > 1e18) return true;
+        return false;
+    }
+
+    /** The norm-wise relative error; infinite where int32 values differ or non-finite values sit elsewhere. */
+    static double error(Tensor got, Tensor want) {
+        if (got.dtype() == DType.I32 || want.dtype() == DType.I32) {
+            return Arrays.equals(got.to(DType.F64).toDoubleArray(), want.to(DType.F64).toDoubleArray())
+                    ? 0 : Double.POSITIVE_INFINITY;
+        }
+        double[] g = got.toDoubleArray(), w = want.toDoubleArray();
+        if (g.length == 0) return 0;
+        double diff = 0, norm = 0;
+        for (int i = 0; i < g.length; i++) {
+            if (!Double.isFinite(g[i]) || !Double.isFinite(w[i])) {
+                boolean same = Double.compare(g[i], w[i]) == 0 || (Double.isNaN(g[i]) && Double.isNaN(w[i]));
+                if (!same) return Double.POSITIVE_INFINITY;
+                continue;
+            }
+            diff += (g[i] - w[i]) * (g[i] - w[i]);
+            norm += w[i] * w[i];
+        }
+        return Math.sqrt(diff / Math.max(norm, 1e-4 * g.length));
+    }
+}
