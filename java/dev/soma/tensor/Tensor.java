@@ -7,6 +7,7 @@ import dev.soma.backend.Backend;
 import dev.soma.backend.Backends;
 import dev.soma.errors.ClosedTensorException;
 import dev.soma.errors.DTypeException;
+import dev.soma.errors.DeviceException;
 import dev.soma.errors.ShapeException;
 import dev.soma.memory.ScopedResource;
 import dev.soma.ops.Elementwise;
@@ -430,7 +431,7 @@ public final class Tensor extends ScopedResource {
                 + " in shape, dtype and device";
         if (!Arrays.equals(g.shape, shape)) throw new ShapeException(op + expected);
         if (g.dtype != dtype) throw new DTypeException(op + expected);
-        if (!g.device().equals(device())) throw new dev.soma.errors.DeviceException(op + expected);
+        if (!g.device().equals(device())) throw new DeviceException(op + expected);
     }
 
     private boolean canAdopt(Tensor g) {
