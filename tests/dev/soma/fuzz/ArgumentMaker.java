@@ -132,7 +132,7 @@ final class ArgumentMaker {
         int roll = random.nextInt(40);
         if (roll == 0) return Integer.MAX_VALUE;
         if (roll == 1) return Integer.MIN_VALUE;
-        if (roll == 2) return 1 << 20;
+        if (roll == 2) return 1 << 12; // valid, and large: a stride that makes a transposed convolution 4,096 times wider
         return SMALL_INTS[random.nextInt(SMALL_INTS.length)];
     }
 
@@ -243,7 +243,9 @@ final class ArgumentMaker {
             described.add("Options null");
             return null;
         }
-        return options(new OptionsSpec(random.nextBoolean(), random.nextBoolean() ? pick(DOUBLES) : null,
+        Double scale = random.nextBoolean() ? pick(DOUBLES) : null;
+        madeNonFinite |= scale != null && !Float.isFinite((float) (double) scale); // as for number arguments
+        return options(new OptionsSpec(random.nextBoolean(), scale,
                 random.nextInt(3) == 0 ? tensor() : null, random.nextInt(3) == 0 ? tensor() : null,
                 random.nextInt(3) == 0 ? new double[] {0, 0.1, 0.5, 1, -0.5, 2, Double.NaN}[random.nextInt(7)] : null,
                 random.nextLong(), random.nextInt(3)));

@@ -47,6 +47,9 @@ final class OpFuzzer {
     private static final Set<String> SKIPPED = Set.of("address", "recordStream", "setGradFn", "useLibraryLstm",
             "hashCode", "equals", "getClass", "notify", "notifyAll", "wait");
 
+    /** Results larger than this are neither compared nor differentiated (the checks build Java arrays of them). */
+    private static final long MAX_CHECKED = 1 << 20;
+
     /**
      * Ops without a reference: {@code empty}'s values are whatever the memory held, and {@code viewOf} reads the
      * storage, which the reference's contiguous copy lays out otherwise.
@@ -154,8 +157,9 @@ final class OpFuzzer {
                 List<Tensor> inputs = new ArrayList<>(maker.tensorsIn(args));
                 if (target instanceof Tensor t) inputs.add(t);
                 boolean twinned = !maker.madeNonFinite() && Twin.covers(home, inputs) && comparable(method, args);
-                Twin[] twins = home.equals(Device.cpu()) ? new Twin[] {Twin.reference(), Twin.perturbed(seed)}
-                        : new Twin[] {Twin.reference(), Twin.perturbed(seed), Twin.cpu()};
+                Twin[] twins = home.equals(Device.cpu())
+                        ? new Twin[] {Twin.reference(), Twin.perturbed(seed), Twin.nudged(seed)}
+                        : new Twin[] {Twin.reference(), Twin.perturbed(seed), Twin.nudged(seed), Twin.cpu()};
                 Object[][] twinCalls = new Object[twins.length][];
                 for (int k = 0; twinned && k < twins.length; k++) {
                     Twin twin = twins[k];
@@ -235,6 +239,7 @@ final class OpFuzzer {
         List<Tensor> ts = tensorsIn(result);
         if (ts.isEmpty() || ts.get(0).isClosed() || !ts.get(0).requiresGrad() || !ts.get(0).dtype().isFloating()) return false;
         Tensor y = ts.get(0);
+        if (y.numel() > MAX_CHECKED) return false;
         try {
             SplittableRandom r = new SplittableRandom(seed);
             double[] w = new double[(int) y.numel()];
@@ -257,6 +262,7 @@ final class OpFuzzer {
                                       String where) {
         List<Tensor> got = tensorsIn(result);
         if (got.isEmpty()) return; // arrays, numbers and strings are not compared
+        for (Tensor t : got) if (t.numel() > MAX_CHECKED) return;
         int twins = twinCalls.length;
         Object[] twinResults = new Object[twins];
         for (int k = 0; k < twins; k++) {
@@ -270,10 +276,11 @@ final class OpFuzzer {
             }
         }
         List<Tensor> want = tensorsIn(twinResults[0]), moved = tensorsIn(twinResults[1]);
-        List<Tensor> cpu = twins > 2 ? tensorsIn(twinResults[2]) : null;
+        List<Tensor> nudged = tensorsIn(twinResults[2]), cpu = twins > 3 ? tensorsIn(twinResults[3]) : null;
         if (verbose) show("the float64 reference's result", twinResults[0]);
         for (int i = 0; i < got.size(); i++) {
-            String d = TensorAgreement.disagreement(got.get(i), want.get(i), moved.get(i), cpu == null ? null : cpu.get(i));
+            String d = TensorAgreement.disagreement(got.get(i), want.get(i), moved.get(i), nudged.get(i),
+                    cpu == null ? null : cpu.get(i));
             if (d != null) record(method, "differs from its float64 reference in result " + i, where + ": " + d);
         }
         long lossSeed = where.hashCode();
@@ -297,17 +304,18 @@ final class OpFuzzer {
         }
     }
 
-    /** The gradient of one input against those of its twins (reference, perturbed, and on a GPU the CPU's). */
+    /** The gradient of one input against those of its twins (reference, perturbed, nudged, and on a GPU the CPU's). */
     private void compareGradients(Method method, String which, Object arg, Object[] twins, String where) {
         if (!(arg instanceof Tensor a) || !(twins[0] instanceof Tensor c) || !(twins[1] instanceof Tensor p)
                 || a.isClosed() || c.isClosed()) {
             return;
         }
-        Tensor cpu = twins.length > 2 && twins[2] instanceof Tensor t ? t.grad() : null;
+        Tensor nudged = twins[2] instanceof Tensor n ? n.grad() : null;
+        Tensor cpu = twins.length > 3 && twins[3] instanceof Tensor t ? t.grad() : null;
         if ((a.grad() == null) != (c.grad() == null)) {
             record(method, "gives " + which + " a gradient, but not on its reference (or the reverse)", where);
         } else if (a.grad() != null && p.grad() != null) {
-            String d = TensorAgreement.disagreement(a.grad(), c.grad(), p.grad(), cpu);
+            String d = TensorAgreement.disagreement(a.grad(), c.grad(), p.grad(), nudged, cpu);
             if (d != null) record(method, "differs from its float64 reference in the gradient of " + which, where + ": " + d);
         }
     }

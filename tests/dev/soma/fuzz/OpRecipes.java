@@ -123,31 +123,29 @@ final class OpRecipes {
         }
     }
 
-    private static Object[] ghostConv(ArgumentMaker make, SplittableRandom r) {
-        DType dt = floating(r);
-        long c = size(r, 1, 4), oc = size(r, 1, 4);
+    /** x, kernel, the output's gradient, strides, padding and dilation of one ghost-norm convolution. */
+    private static Object[] ghostConvInputs(ArgumentMaker make, SplittableRandom r, DType dt, long c, long oc) {
         int[] k = pair(r, 1, 3), s = pair(r, 1, 2), d = pair(r, 1, 2);
         String pad = padding(r);
         long[] xs = image(r, c);
-        Tensor x = make.tensorOf(xs, dt);
-        Tensor w = make.tensorOf(new long[] {k[0], k[1], c, oc}, dt);
-        Tensor g = outputGradient(make, xs, k, oc, s, pad, d, dt);
-        GhostNorms.Method m = GhostNorms.Method.values()[r.nextInt(GhostNorms.Method.values().length)];
-        return new Object[] {x, w, g, s, pad, d, r.nextBoolean(), m};
+        return new Object[] {make.tensorOf(xs, dt), make.tensorOf(new long[] {k[0], k[1], c, oc}, dt),
+                             outputGradient(make, xs, k, oc, s, pad, d, dt), s, pad, d};
     }
 
+    private static Object[] ghostConv(ArgumentMaker make, SplittableRandom r) {
+        Object[] in = ghostConvInputs(make, r, floating(r), size(r, 1, 4), size(r, 1, 4));
+        GhostNorms.Method m = GhostNorms.Method.values()[r.nextInt(GhostNorms.Method.values().length)];
+        return new Object[] {in[0], in[1], in[2], in[3], in[4], in[5], r.nextBoolean(), m};
+    }
+
+    /** The inputs, then the kernel's and (or null) the bias's gradient buffers. */
     private static Object[] ghostConvWeights(ArgumentMaker make, SplittableRandom r) {
         DType dt = floating(r);
         long c = size(r, 1, 4), oc = size(r, 1, 4);
-        int[] k = pair(r, 1, 3), s = pair(r, 1, 2), d = pair(r, 1, 2);
-        String pad = padding(r);
-        long[] xs = image(r, c);
-        Tensor x = make.tensorOf(xs, dt);
-        Tensor w = make.tensorOf(new long[] {k[0], k[1], c, oc}, dt);
-        Tensor g = outputGradient(make, xs, k, oc, s, pad, d, dt);
-        Tensor gw = make.tensorOf(new long[] {k[0], k[1], c, oc}, dt);
+        Object[] in = ghostConvInputs(make, r, dt, c, oc);
+        long[] kernel = ((Tensor) in[1]).shape();
         Tensor gb = r.nextBoolean() ? make.tensorOf(new long[] {oc}, dt) : null;
-        return new Object[] {x, w, g, s, pad, d, gw, gb};
+        return new Object[] {in[0], in[1], in[2], in[3], in[4], in[5], make.tensorOf(kernel, dt), gb};
     }
 
     private static Object[] pool(ArgumentMaker make, SplittableRandom r, boolean withKind) {

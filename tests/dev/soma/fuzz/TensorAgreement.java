@@ -9,7 +9,8 @@ import java.util.Arrays;
  * Whether a result agrees with its float64 reference ({@link Twin}). The error is DESIGN.md's norm-wise
  * ‖got − want‖ / ‖want‖; it may reach the bound of got's dtype (1e-4 for float32, the one for reductions and matrix
  * products, the loosest of the float32 ops; 1e-10 for float64) or 100 times the same error of the perturbed reference,
- * whichever is larger; for a GPU call also 10 times the error of the CPU's own result in the same dtype. int32
+ * whichever is larger; also 10 times what nudging the inputs by an ulp moves got, and for a GPU call 10 times the
+ * error of the CPU's own result in the same dtype, each up to 1e-2. int32
  * results must be equal, and NaN and the infinities must sit at the same places with the same signs (unless the
  * perturbation alone moves them: the sensitivity is then unbounded). A float32 result whose reference exceeds 1e18
  * somewhere is not judged: float32 overflows on the way (a recurrent layer with linear gates grows step by step).
@@ -20,15 +21,19 @@ import java.util.Arrays;
 final class TensorAgreement {
     private TensorAgreement() {}
 
+    /** The most the two noise yardsticks may allow. */
+    private static final double NOISE_CAP = 1e-2;
+
     static double bound(DType dtype) {
         return dtype == DType.F64 ? 1e-10 : 1e-4;
     }
 
     /**
-     * Null when got agrees with want (the reference), given what the perturbed reference moved and, for a GPU call,
-     * how far the CPU's own result in got's dtype lies (null: none); else what differs.
+     * Null when got agrees with want (the reference), given what the perturbed reference moved, how far the call on
+     * nudged inputs lies from got, and, for a GPU call, how far the CPU's own result in got's dtype lies from want
+     * (null: none); else what differs.
      */
-    static String disagreement(Tensor got, Tensor want, Tensor perturbed, Tensor cpu) {
+    static String disagreement(Tensor got, Tensor want, Tensor perturbed, Tensor nudged, Tensor cpu) {
         if (!Arrays.equals(got.shape(), want.shape()) || (got.dtype() == DType.I32) != (want.dtype() == DType.I32)) {
             return "got " + got.describe() + ", the reference " + want.describe();
         }
@@ -36,7 +41,9 @@ final class TensorAgreement {
         double sensitivity = error(perturbed, want);
         if (Double.isNaN(sensitivity)) return null;
         double allowed = Math.max(bound(got.dtype()), 100 * sensitivity);
-        if (cpu != null) allowed = Math.max(allowed, 10 * error(cpu, want));
+        // Rounding noise, at most 1 %: a kernel that reads the wrong memory differs from itself by more.
+        if (nudged != null) allowed = Math.max(allowed, Math.min(10 * error(nudged, got), NOISE_CAP));
+        if (cpu != null) allowed = Math.max(allowed, Math.min(10 * error(cpu, want), NOISE_CAP));
         double error = error(got, want);
         if (error <= allowed) return null;
         return (Double.isInfinite(error) ? "NaN, infinities or integers at other places than in" : "relative error "

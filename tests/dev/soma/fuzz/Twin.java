@@ -17,25 +17,34 @@ import java.util.function.UnaryOperator;
  * more. This found oneDNN's one-channel strided convolution and its strided batched matmul (float32 on the CPU), and
  * the recurrent kernels' lost NaN (CUDA against the CPU).
  *
- * @param perturbed whether the inputs are perturbed (the sensitivity run)
+ * <p>Two more runs are yardsticks for the rounding noise that cancellation leaves (a gradient that is 0 in exact
+ * arithmetic, as the keys' gradient of attention over one key, comes out as float32 noise, which perturbing the
+ * float64 inputs does not reproduce): the call itself on inputs nudged by about one unit in their last place, and
+ * for a GPU call the CPU's own result in the same dtype. A result may also differ by 10 times either.
+ *
+ * @param widened whether floating inputs become float64
+ * @param perturbed whether the inputs are perturbed by their dtype's rounding (2^-24 or 2^-53; 2^-23 or 2^-52 when
+ *                  nudged in their own dtype)
+ * @param onCpu whether the copies go to the CPU (else they stay on the call's device)
  * @param seed where the perturbation's random signs come from
  */
-record Twin(boolean perturbed, long seed, boolean widened) {
+record Twin(boolean widened, boolean perturbed, boolean onCpu, long seed) {
     static Twin reference() {
-        return new Twin(false, 0, true);
+        return new Twin(true, false, true, 0);
     }
 
     static Twin perturbed(long seed) {
-        return new Twin(true, seed, true);
+        return new Twin(true, true, true, seed);
     }
 
-    /**
-     * The same dtypes on the CPU: for a GPU call, the CPU's own error against the reference is a second yardstick (a
-     * gradient that cancels to 0 in exact arithmetic, attention over one key, comes out as float32 rounding noise on
-     * both devices, which perturbing the inputs does not reproduce).
-     */
+    /** The same call on its own device and dtype, every input moved by about an ulp. */
+    static Twin nudged(long seed) {
+        return new Twin(false, true, false, seed);
+    }
+
+    /** The same dtypes on the CPU (the yardstick for a GPU call). */
     static Twin cpu() {
-        return new Twin(false, 0, false);
+        return new Twin(false, false, true, 0);
     }
 
     /**
@@ -49,30 +58,25 @@ record Twin(boolean perturbed, long seed, boolean widened) {
         return f32;
     }
 
-    /**
-     * The twin of one input: on the CPU, floating values in float64 unless this is the CPU twin (perturbed in the
-     * perturbed one), needing a gradient when the original does.
-     */
+    /** The twin of one input, needing a gradient when the original does. */
     Tensor copy(Tensor t) {
         Tensor c;
-        if (t.dtype() == DType.I32 || !widened) {
-            c = t.detach().to(Device.cpu()).contiguous();
+        if (t.dtype() == DType.I32) {
+            c = (onCpu ? t.detach().to(Device.cpu()) : t.detach()).contiguous();
             if (c.sharesStorageWith(t)) c = c.copy();
         } else {
             double[] v = t.toDoubleArray();
             if (perturbed) {
-                double u = t.dtype() == DType.F32 ? 0x1p-24 : 0x1p-53;
+                boolean f32 = t.dtype() == DType.F32;
+                double u = widened ? (f32 ? 0x1p-24 : 0x1p-53) : (f32 ? 0x1p-23 : 0x1p-52);
                 SplittableRandom r = new SplittableRandom(seed ^ v.length);
                 for (int i = 0; i < v.length; i++) v[i] *= 1 + u * (2 * r.nextDouble() - 1);
             }
             c = Tensor.of(v, t.shape());
+            if (!widened) c = c.to(t.dtype());
+            if (!onCpu) c = c.to(t.device());
         }
         if (t.requiresGrad()) c.setRequiresGrad(true);
         return c;
-    }
-
-    /** {@link #copy} as a function, for ArgumentMaker. */
-    UnaryOperator<Tensor> copier() {
-        return this::copy;
     }
 }

@@ -4,6 +4,7 @@ import dev.soma.memory.Scope;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.Reference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -38,7 +39,7 @@ class ConvRandomGeometryTest {
             int[] strides = {r.nextInt(1, 4), r.nextInt(1, 4)}, dilation = {r.nextInt(1, 3), r.nextInt(1, 3)};
             String padding = r.nextBoolean() ? "same" : "valid";
             if (padding.equals("valid") && (h < (kh - 1) * dilation[0] + 1 || w < (kw - 1) * dilation[1] + 1)) continue;
-            double[] x = gaussian(r, n * h * w * c), k = gaussian(r, kh * kw * c * oc);
+            double[] x = ConvForwardTest.random(r, n * h * w * c), k = ConvForwardTest.random(r, kh * kw * c * oc);
             try (Scope s = Scope.open()) {
                 double[][] f32 = passes(DType.F32, x, k, new long[] {n, h, w, c}, new long[] {kh, kw, c, oc}, strides,
                         padding, dilation, trial);
@@ -47,7 +48,7 @@ class ConvRandomGeometryTest {
                 compared++;
                 String[] names = {"forward", "backward data", "backward weights"};
                 for (int p = 0; p < 3; p++) {
-                    double e = relativeError(f32[p], f64[p]);
+                    double e = Reference.relativeError(f32[p], f64[p]);
                     if (!(e <= 1e-4)) {
                         wrong.add(names[p] + " of x [" + n + ", " + h + ", " + w + ", " + c + "], kernel [" + kh + ", "
                                 + kw + ", " + c + ", " + oc + "], strides " + Arrays.toString(strides) + ", dilation "
@@ -66,24 +67,8 @@ class ConvRandomGeometryTest {
         Tensor xt = Tensor.of(x, xShape).to(dtype).setRequiresGrad(true);
         Tensor kt = Tensor.of(k, kShape).to(dtype).setRequiresGrad(true);
         Tensor y = Convolution.conv2d(xt, kt, null, strides, padding, dilation);
-        double[] weights = gaussian(new SplittableRandom(weightSeed), (int) y.numel());
+        double[] weights = ConvForwardTest.random(new SplittableRandom(weightSeed), (int) y.numel());
         y.mul(Tensor.of(weights, y.shape()).to(dtype)).sum().backward();
         return new double[][] {y.toDoubleArray(), xt.grad().toDoubleArray(), kt.grad().toDoubleArray()};
-    }
-
-    private static double[] gaussian(SplittableRandom r, int n) {
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) v[i] = r.nextGaussian();
-        return v;
-    }
-
-    /** ‖got − want‖ / ‖want‖, the norm at least 0.01 per element (outputs of order 1 that cancel to near 0). */
-    private static double relativeError(double[] got, double[] want) {
-        double d = 0, norm = 0;
-        for (int i = 0; i < got.length; i++) {
-            d += (got[i] - want[i]) * (got[i] - want[i]);
-            norm += want[i] * want[i];
-        }
-        return Math.sqrt(d / Math.max(norm, 1e-4 * got.length));
     }
 }

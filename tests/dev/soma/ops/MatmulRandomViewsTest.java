@@ -4,6 +4,7 @@ import dev.soma.memory.Scope;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.Reference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -52,7 +53,7 @@ class MatmulRandomViewsTest {
                 String what = "a " + x[0].describe() + " strides " + Arrays.toString(x[0].strides()) + " @ b "
                         + y[0].describe() + " strides " + Arrays.toString(y[0].strides());
                 try {
-                    double e = relativeError(x[0].matmul(y[0]).toDoubleArray(),
+                    double e = Reference.relativeError(x[0].matmul(y[0]).toDoubleArray(),
                             x[1].contiguous().matmul(y[1].contiguous()).toDoubleArray());
                     if (!(e <= 1e-4)) wrong.add(what + ": relative error " + e);
                 } catch (RuntimeException e) {
@@ -85,8 +86,7 @@ class MatmulRandomViewsTest {
             expanded[i] = r.nextInt(5) == 0;
             source[perm[i]] = expanded[i] ? 1 : shape[i] * steps[i];
         }
-        double[] v = new double[(int) Shapes.numel(source)];
-        for (int i = 0; i < v.length; i++) v[i] = r.nextGaussian();
+        double[] v = ConvForwardTest.random(r, (int) Shapes.numel(source));
         Tensor[] views = {Tensor.of(v, source).to(DType.F32), Tensor.of(v, source)};
         for (int d = 0; d < 2; d++) {
             Tensor t = views[d].permute(perm);
@@ -96,14 +96,5 @@ class MatmulRandomViewsTest {
             views[d] = t.expand(shape);
         }
         return views;
-    }
-
-    private static double relativeError(double[] got, double[] want) {
-        double d = 0, norm = 0;
-        for (int i = 0; i < got.length; i++) {
-            d += (got[i] - want[i]) * (got[i] - want[i]);
-            norm += want[i] * want[i];
-        }
-        return Math.sqrt(d / Math.max(norm, 1e-4 * got.length));
     }
 }
