@@ -5,7 +5,6 @@ import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.util.SplittableRandom;
-import java.util.function.UnaryOperator;
 
 /**
  * How the fuzzer checks the values of a call that succeeded: the same call again on the CPU in float64 (our float64
