@@ -25,7 +25,8 @@ public class Sequential extends Model {
         if (layer == null) throw new IllegalArgumentException("Sequential.add: the layer is null");
         if (layer.outputCount() != 1) {
             throw new IllegalArgumentException("Sequential: " + layer.name() + " returns " + layer.outputCount()
-                    + " tensors (return_state), but a Sequential model passes one tensor from layer to layer; use a "
+                    + " tensors (return_state or return_attention_scores), but a Sequential model passes one tensor "
+                    + "from layer to layer; use a "
                     + "FunctionalModel with SymbolicTensor.applyAll");
         }
         if (!layers.isEmpty() && layers.get(0).isBuilt()) {

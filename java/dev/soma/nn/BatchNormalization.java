@@ -28,8 +28,13 @@ public final class BatchNormalization extends Layer {
     }
 
     public BatchNormalization(double momentum, double epsilon) {
-        if (momentum < 0 || momentum > 1) throw new IllegalArgumentException("BatchNormalization: momentum must be in [0, 1]");
-        if (epsilon <= 0) throw new IllegalArgumentException("BatchNormalization: epsilon must be > 0");
+        // Written so that NaN fails too (it would make every moving statistic NaN).
+        if (!(momentum >= 0 && momentum <= 1)) {
+            throw new IllegalArgumentException("BatchNormalization: momentum must be in [0, 1], got " + momentum);
+        }
+        if (!(epsilon > 0 && epsilon < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("BatchNormalization: epsilon must be finite and > 0, got " + epsilon);
+        }
         this.momentum = momentum;
         this.epsilon = epsilon;
     }

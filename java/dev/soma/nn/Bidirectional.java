@@ -118,7 +118,33 @@ public final class Bidirectional extends Layer {
         c.put("merge_mode", "concat");
         c.put("layer_type", forward.typeName());
         c.put("layer", forward.config());
+        // The backward layer may carry options of its own (Keras' backward_layer): saved, so that a load keeps them.
+        c.put("backward_layer_type", backward.typeName());
+        c.put("backward_layer", backward.config());
         return c;
+    }
+
+    /** Rebuilds a layer from {@link #config()}; a config without a backward layer (older checkpoints) copies the forward. */
+    @SuppressWarnings("unchecked")
+    static Bidirectional fromConfig(Map<String, Object> c) {
+        Object type = c.get("layer_type"), inner = c.get("layer");
+        if (!(type instanceof String) || !(inner instanceof Map)) {
+            throw new IllegalArgumentException("bidirectional config: expected 'layer_type' and 'layer', got " + c);
+        }
+        Object backType = c.getOrDefault("backward_layer_type", type), back = c.getOrDefault("backward_layer", inner);
+        if (!(backType instanceof String) || !(back instanceof Map)) {
+            throw new IllegalArgumentException("bidirectional config: 'backward_layer_type' and 'backward_layer' are "
+                    + "malformed: " + c);
+        }
+        return new Bidirectional(recurrent((String) type, (Map<String, Object>) inner),
+                recurrent((String) backType, (Map<String, Object>) back));
+    }
+
+    private static RecurrentLayer<?> recurrent(String type, Map<String, Object> config) {
+        if (!(LayerRegistry.create(type, config) instanceof RecurrentLayer<?> r)) {
+            throw new IllegalArgumentException("bidirectional config: '" + type + "' is not a recurrent layer");
+        }
+        return r;
     }
 
     static void checkSequence(String name, long[] in) {

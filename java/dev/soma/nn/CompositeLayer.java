@@ -78,6 +78,14 @@ public abstract class CompositeLayer extends Layer {
         children.forEach((key, l) -> l.restoreRandomState(RandomStates.under(state, key)));
     }
 
+    /** The sub-layers built before a failed build are closed and forgotten (the next build makes new ones). */
+    @Override
+    protected void discardPartialBuild() {
+        for (Layer l : children.values()) l.close();
+        children.clear();
+        all = null;
+    }
+
     @Override
     public void close() {
         super.close();

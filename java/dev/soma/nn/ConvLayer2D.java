@@ -106,13 +106,17 @@ public abstract class ConvLayer2D<T extends ConvLayer2D<T>> extends Layer {
         c.put("padding", padding);
         c.put("activation", activationName);
         c.put("use_bias", useBias);
+        Regularizer.putConfig(c, "kernel_regularizer", kernelRegularizer);
+        Regularizer.putConfig(c, "bias_regularizer", biasRegularizer);
         return c;
     }
 
     /** Applies the shared keys of a config written by {@link #config()} (checkpoints). */
     static <L extends ConvLayer2D<L>> L configure(L layer, Map<String, Object> c) {
         int[] s = pairOf(c, "strides");
-        return layer.strides(s[0], s[1]).padding((String) c.get("padding")).useBias(LayerRegistry.boolOf(c, "use_bias"));
+        return layer.strides(s[0], s[1]).padding((String) c.get("padding")).useBias(LayerRegistry.boolOf(c, "use_bias"))
+                .kernelRegularizer(Regularizer.fromConfig(c.get("kernel_regularizer")))
+                .biasRegularizer(Regularizer.fromConfig(c.get("bias_regularizer")));
     }
 
     /** A (height, width) pair from a layer config; shared with the pooling layers. */

@@ -126,8 +126,14 @@ public final class DaleDense extends Layer implements FoldableActivation {
 
     @Override
     protected void createParams(long[] in, SplittableRandom rng) {
-        int d = Math.toIntExact(in[in.length - 1]);
         int ni = inhibitoryUnits();
+        long features = in[in.length - 1];
+        // The weights are drawn together in Java arrays (W_IE depends on W_EE's draw): each must fit one.
+        if (features > ParamValues.MAX_ARRAY / Math.max(units, ni)) {
+            throw new ShapeException(name() + ": " + features + " features x " + units + " units is too many weights "
+                    + "for one layer (at most " + ParamValues.MAX_ARRAY + " per weight)");
+        }
+        int d = (int) features;
         double lambda = Math.sqrt(d / 2.0);
         double[] ee = new double[d * units];
         for (int i = 0; i < ee.length; i++) ee[i] = -Math.log(1 - rng.nextDouble()) / lambda;

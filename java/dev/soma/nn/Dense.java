@@ -130,6 +130,8 @@ public final class Dense extends Layer implements FoldableActivation {
         c.put("units", units);
         c.put("activation", activationName);
         c.put("use_bias", useBias);
+        Regularizer.putConfig(c, "kernel_regularizer", kernelRegularizer);
+        Regularizer.putConfig(c, "bias_regularizer", biasRegularizer);
         return c;
     }
 

@@ -4,6 +4,7 @@ import dev.soma.errors.DTypeException;
 import dev.soma.errors.ShapeException;
 import dev.soma.memory.FailureCleanup;
 import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -50,6 +51,12 @@ public abstract class Layer implements AutoCloseable {
     /** Creates the parameters for {@code inputShape}; the default has none. */
     protected void createParams(long[] inputShape, SplittableRandom rng) {}
 
+    /**
+     * Called when {@link #createParams} failed, after this layer's own new parameters were closed: a layer that built
+     * sub-layers before the failure closes and forgets them here. The default has none.
+     */
+    protected void discardPartialBuild() {}
+
     /** Keras-like configuration (for summaries and checkpoints). */
     public Map<String, Object> config() {
         return new LinkedHashMap<>();
@@ -89,7 +96,16 @@ public abstract class Layer implements AutoCloseable {
         }
         long[] out = computeOutputShape(inputShape.clone());
         this.dtype = dtype;
-        createParams(inputShape.clone(), rng);
+        int before = params.size();
+        try {
+            createParams(inputShape.clone(), rng);
+        } catch (RuntimeException | Error e) {
+            // A weight that cannot be made (too large, say) leaves no others behind: the layer stays unbuilt and
+            // weightless, so that nothing leaks and its next call builds it afresh.
+            while (params.size() > before) params.remove(params.size() - 1).value().close();
+            discardPartialBuild();
+            throw e;
+        }
         this.inputShape = inputShape.clone();
         this.outputShape = out;
     }
@@ -165,7 +181,7 @@ public abstract class Layer implements AutoCloseable {
     /**
      * What every entry point checks before a forward pass: {@code x} is open and has a batch axis; an unbuilt layer
      * is built for its per-example shape (parameters in x's dtype when floating, else float32: integer ids make
-     * float parameters); a built one must fit its shape.
+     * float parameters) on x's device; a built one must fit its shape.
      */
     protected final void prepareInput(Tensor x) {
         if (x == null) throw new IllegalArgumentException(name + ": the input is null");
@@ -173,7 +189,14 @@ public abstract class Layer implements AutoCloseable {
         long[] s = x.shape();
         if (s.length == 0) throw new ShapeException(name + ": input " + x.describe() + " has no batch dimension");
         long[] perExample = Arrays.copyOfRange(s, 1, s.length);
-        if (!isBuilt()) build(perExample, x.dtype().isFloating() ? x.dtype() : DType.F32, new SplittableRandom());
+        if (!isBuilt()) {
+            build(perExample, x.dtype().isFloating() ? x.dtype() : DType.F32, new SplittableRandom());
+            // Weights are drawn on the CPU; a layer first called on a GPU tensor keeps them there (as Keras builds on
+            // its input's device), moved as Model.to moves them.
+            if (!x.device().equals(Device.cpu())) {
+                for (Param p : params()) if (!p.value().device().equals(x.device())) p.value().moveTo(x.device());
+            }
+        }
         if (!fitsBuiltShape(perExample)) {
             throw new ShapeException(name + ": expected input of shape [batch, " + join(inputShape) + "], got "
                     + x.describe());

@@ -13,7 +13,9 @@ public final class LayerRegistry {
     private static final Map<String, Function<Map<String, Object>, Layer>> FACTORIES = new ConcurrentHashMap<>();
 
     static {
-        register("dense", c -> new Dense(intOf(c, "units"), (String) c.get("activation")).useBias(boolOf(c, "use_bias")));
+        register("dense", c -> new Dense(intOf(c, "units"), (String) c.get("activation")).useBias(boolOf(c, "use_bias"))
+                .kernelRegularizer(Regularizer.fromConfig(c.get("kernel_regularizer")))
+                .biasRegularizer(Regularizer.fromConfig(c.get("bias_regularizer"))));
         register("dale_dense", DaleDense::fromConfig);
         register("flatten", c -> new Flatten());
         register("reshape", c -> new Reshape(longsOf(c, "target_shape")));
@@ -43,18 +45,18 @@ public final class LayerRegistry {
         register("add", c -> new Add());
         register("multiply", c -> new Multiply());
         register("concatenate", c -> new Concatenate(intOf(c, "axis")));
-        register("bidirectional", c -> {
-            @SuppressWarnings("unchecked")
-            Map<String, Object> inner = (Map<String, Object>) c.get("layer");
-            String type = (String) c.get("layer_type");
-            return new Bidirectional((RecurrentLayer<?>) create(type, inner), (RecurrentLayer<?>) create(type, inner));
-        });
+        register("bidirectional", Bidirectional::fromConfig);
     }
 
     private LayerRegistry() {}
 
     public static void register(String type, Function<Map<String, Object>, Layer> factory) {
         FACTORIES.put(type, factory);
+    }
+
+    /** The registered type names (a snapshot, sorted). */
+    public static java.util.SortedSet<String> types() {
+        return new java.util.TreeSet<>(FACTORIES.keySet());
     }
 
     public static Layer create(String type, Map<String, Object> config) {
@@ -67,6 +69,10 @@ public final class LayerRegistry {
 
     public static double numOf(Map<String, Object> c, String key) {
         Object v = c.get(key);
+        // Checkpoints write infinities and NaN as JSON's bare Infinity, -Infinity and NaN, which read back as strings.
+        if (v instanceof String s && (s.equals("Infinity") || s.equals("-Infinity") || s.equals("NaN"))) {
+            return Double.parseDouble(s);
+        }
         if (!(v instanceof Number n)) throw new IllegalArgumentException("layer config: '" + key + "' missing or not a number: " + c);
         return n.doubleValue();
     }
