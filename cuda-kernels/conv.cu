@@ -525,8 +525,9 @@ __global__ void pool_backward(ConvGeom g, int is_max, const T* __restrict__ x, c
     const int here = iy * g.w + ix;
     // Outputs oy with oy*sh - pt <= iy < oy*sh - pt + kh.
     const int ny = iy + g.pt, nx = ix + g.pl;
-    const int oy0 = ny - g.kh + 1 <= 0 ? 0 : (ny - g.kh + g.sh) / g.sh;
-    const int ox0 = nx - g.kw + 1 <= 0 ? 0 : (nx - g.kw + g.sw) / g.sw;
+    // In 64 bits: ny - kh + sh overflows int for a stride near 2^31 (one window per axis; found by LayerFuzzer).
+    const int oy0 = ny - g.kh + 1 <= 0 ? 0 : int((int64_t(ny) - g.kh + g.sh) / g.sh);
+    const int ox0 = nx - g.kw + 1 <= 0 ? 0 : int((int64_t(nx) - g.kw + g.sw) / g.sw);
     const int oy1 = ny / g.sh < g.oh - 1 ? ny / g.sh : g.oh - 1;
     const int ox1 = nx / g.sw < g.ow - 1 ? nx / g.sw : g.ow - 1;
     const int64_t out_image = int64_t(b) * g.oh * g.ow;

@@ -227,6 +227,10 @@ class CudaConvTest {
         new PoolCase(3, 9, 11, 5, 3, 3, 2, 2, true),   // overlapping windows with padding
         new PoolCase(1, 7, 8, 8, 3, 3, 1, 1, true),    // stride 1, every input in up to 9 windows
         new PoolCase(1, 6, 9, 1, 2, 3, 1, 2, false),   // rectangular window, one channel
+        // A stride near 2^31 (one window per axis): the backward's first window, (y - kh + stride) / stride, overflowed
+        // int and summed gradients of windows that do not exist.
+        new PoolCase(3, 5, 7, 2, 3, 2, Integer.MAX_VALUE, Integer.MAX_VALUE, false),
+        new PoolCase(2, 4, 6, 3, 2, 3, Integer.MAX_VALUE - 1, 3, true),
         new PoolCase(3, 5, 5, 67, 2, 2, 2, 2, true),   // many channels, padding after only
     };
 
