@@ -17,6 +17,21 @@ public interface ConvKernels {
      */
     record Geometry(long n, long h, long w, long c, long oh, long ow, long oc, long kh, long kw, long sh, long sw,
                     long dh, long dw, long padTop, long padBottom, long padLeft, long padRight) {
+        /**
+         * Along an axis with one output position only its first window exists, wherever the stride would put a
+         * second: the stride is then lowered to the least that still leaves one window (oneDNN checks the sizes
+         * against it). oneDNN's JIT convolution crashed the JVM on a stride near 2^31 there (its offsets overflow).
+         */
+        public Geometry {
+            if (oh == 1) sh = Math.min(sh, oneWindowStride(h, padTop + padBottom, kh, dh));
+            if (ow == 1) sw = Math.min(sw, oneWindowStride(w, padLeft + padRight, kw, dw));
+        }
+
+        /** The least stride that fits one window of {@code k} taps (dilated by {@code d}) in the padded size, at least 1. */
+        private static long oneWindowStride(long size, long pad, long k, long d) {
+            return Math.max(1, size + pad - ((k - 1) * d + 1) + 1);
+        }
+
         /** The {@code soma_conv_geom} array of native/src/conv.cpp. */
         public long[] nativeArray() {
             return new long[] {n, h, w, c, oh, ow, oc, kh, kw, sh, sw, dh, dw, padTop, padLeft};

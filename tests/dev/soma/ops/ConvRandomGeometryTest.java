@@ -61,6 +61,63 @@ class ConvRandomGeometryTest {
         assertTrue(wrong.isEmpty(), "seed " + SEED + ", float32 against float64:\n" + String.join("\n", wrong));
     }
 
+    /**
+     * Strides near 2^31 leave one window per axis (the layer fuzzer drew them): oneDNN's JIT convolution crashed the
+     * JVM on such a stride (its offsets overflow) until the geometry lowered it to the least that leaves one window.
+     * Convolutions (dilated, "same" and "valid") and both poolings, all passes, float32 against float64. (A transposed
+     * convolution's output grows with its stride, so it cannot take one.)
+     */
+    @Test
+    void stridesNear2To31LeaveOneWindowPerAxis() {
+        SplittableRandom r = new SplittableRandom(SEED);
+        int big = Integer.MAX_VALUE;
+        List<String> wrong = new ArrayList<>();
+        for (String padding : new String[] {"same", "valid"}) {
+            for (int[] strides : new int[][] {{big, big}, {big - 1, 1}, {2, big}}) {
+                for (int dilation = 1; dilation <= 2; dilation++) {
+                    int h = 3 + r.nextInt(3), w = 3 + r.nextInt(3), c = 1 + r.nextInt(3);
+                    double[] x = ConvForwardTest.random(r, 2 * h * w * c), k = ConvForwardTest.random(r, 2 * 1 * c * 3);
+                    try (Scope s = Scope.open()) {
+                        String what = "conv2d x [2, " + h + ", " + w + ", " + c + "], kernel [2, 1], strides "
+                                + Arrays.toString(strides) + ", dilation " + dilation + ", " + padding;
+                        double[][] f32 = passes(DType.F32, x, k, new long[] {2, h, w, c}, new long[] {2, 1, c, 3}, strides,
+                                padding, new int[] {dilation, dilation}, 7);
+                        double[][] f64 = passes(DType.F64, x, k, new long[] {2, h, w, c}, new long[] {2, 1, c, 3}, strides,
+                                padding, new int[] {dilation, dilation}, 7);
+                        for (int p = 0; p < 3; p++) check(what + " pass " + p, f32[p], f64[p], wrong);
+                    }
+                }
+                try (Scope s = Scope.open()) {
+                    int c = 1 + r.nextInt(3);
+                    double[] image = ConvForwardTest.random(r, 2 * 5 * 4 * c);
+                    for (boolean max : new boolean[] {true, false}) {
+                        double[][] p32 = poolPasses(DType.F32, image, c, max, strides, padding);
+                        double[][] p64 = poolPasses(DType.F64, image, c, max, strides, padding);
+                        for (int p = 0; p < 2; p++) {
+                            check((max ? "max" : "average") + " pool 2x3 of [2, 5, 4, " + c + "], strides "
+                                    + Arrays.toString(strides) + ", " + padding + " pass " + p, p32[p], p64[p], wrong);
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(wrong.isEmpty(), String.join("\n", wrong));
+    }
+
+    private static void check(String what, double[] got, double[] want, List<String> wrong) {
+        double e = Reference.relativeError(got, want);
+        if (!(e <= 1e-4)) wrong.add(what + ": relative error " + e);
+    }
+
+    private static double[][] poolPasses(DType dtype, double[] x, int c, boolean max, int[] strides, String padding) {
+        Tensor xt = Tensor.of(x, 2, 5, 4, c).to(dtype).setRequiresGrad(true);
+        int[] window = {2, 3};
+        Tensor y = max ? Pooling.maxPool2d(xt, window, strides, padding) : Pooling.avgPool2d(xt, window, strides, padding);
+        double[] weights = ConvForwardTest.random(new SplittableRandom(5), (int) y.numel());
+        y.mul(Tensor.of(weights, y.shape()).to(dtype)).sum().backward();
+        return new double[][] {y.toDoubleArray(), xt.grad().toDoubleArray()};
+    }
+
     /** Output, input gradient and kernel gradient of a random weighting of the output (the same in both dtypes). */
     private static double[][] passes(DType dtype, double[] x, double[] k, long[] xShape, long[] kShape, int[] strides,
                                      String padding, int[] dilation, long weightSeed) {
