@@ -1,0 +1,34 @@
+package dev.soma.fuzz;
+
+import dev.soma.backend.CudaProbe;
+import dev.soma.tensor.Device;
+import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * {@link LayerFuzzTest} on cuda:0 (the emulated device in CI's gpu-emulated step, a real one where present): layers
+ * first called on GPU tensors build there, and their outputs and gradients are judged against float64 on the CPU with
+ * the CPU's own float32 error as a yardstick. The CUDA pool must also return to the live bytes it had before.
+ */
+@Tag("gpu")
+@ExtendWith(NoLeaks.class)
+class CudaLayerFuzzTest {
+    @Test
+    void everyLayerAnswersRandomOptionsAndInputsOnTheGpu() {
+        CudaProbe.Result r = CudaProbe.result();
+        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        // Each new geometry logs the kernel path it takes (VendorPaths); hundreds of layers would bury CI's log.
+        java.util.logging.Logger paths = java.util.logging.Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
+        java.util.logging.Level level = paths.getLevel();
+        paths.setLevel(java.util.logging.Level.WARNING);
+        try {
+            LayerFuzzTest.run(Device.cuda(0));
+        } finally {
+            paths.setLevel(level);
+        }
+    }
+}
