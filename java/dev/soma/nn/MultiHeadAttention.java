@@ -91,8 +91,10 @@ public final class MultiHeadAttention extends Layer {
     /**
      * Keras' {@code return_attention_scores=True} as a layer setting: {@link #applyAll} (and
      * {@code SymbolicTensor.applyAll} in a functional model) returns {@code [output, scores]}, the scores being the
-     * attention weights {@code [batch, heads, steps, steps]} (no gradient flows through them); plain {@code apply}
-     * then refuses, as it can return one tensor only.
+     * attention weights {@code [batch, heads, steps, steps]}; plain {@code apply} then refuses, as it can return one
+     * tensor only. Gradients flow through the scores as through the output (a loss may use them): when they are
+     * needed, the layer takes the matmul-softmax path instead of the fused kernel (memory quadratic in the steps,
+     * as the scores themselves).
      */
     public MultiHeadAttention returnAttentionScores(boolean on) {
         this.returnScores = on;
@@ -224,8 +226,16 @@ public final class MultiHeadAttention extends Layer {
         Attention.Options o = new Attention.Options().causal(useCausal).scale(1.0 / Math.sqrt(keyDim));
         if (mask != null) o.mask(mask);
         if (training && dropout > 0) o.dropout(dropout, seed, ++calls);
-        Attention.Result r = scores ? Attention.withWeights(q, k, v, o)
-                : new Attention.Result(Attention.scaledDotProduct(q, k, v, o), null);
+        Attention.Result r;
+        if (!scores) {
+            r = new Attention.Result(Attention.scaledDotProduct(q, k, v, o), null);
+        } else if (dev.soma.autograd.GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad())) {
+            // The fused kernel's weights carry no gradient; returned scores are an output like any other (a loss may
+            // use them, as in Keras and PyTorch), so they come from the matmul-softmax path, whose weights do.
+            r = Attention.plain(q, k, v, o);
+        } else {
+            r = Attention.withWeights(q, k, v, o);
+        }
         // [B, H, T, Dv] (laid out time-major) -> [B, T, H * Dv]
         Tensor merged = r.output().permute(0, 2, 1, 3).reshape(query.size(0), query.size(1), (long) numHeads * valueDim);
         Tensor out = outputProjection ? project(merged, wo, bo) : merged;

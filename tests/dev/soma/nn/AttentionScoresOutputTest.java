@@ -1,10 +1,13 @@
 package dev.soma.nn;
 
+import dev.soma.autograd.GradMode;
+import dev.soma.autograd.Gradcheck;
 import dev.soma.memory.Scope;
 import dev.soma.model.FunctionalModel;
 import dev.soma.model.Input;
 import dev.soma.model.SymbolicTensor;
 import dev.soma.ops.Attention;
+import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Test;
@@ -39,6 +42,38 @@ class AttentionScoresOutputTest {
             }
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> mha.apply(x, false));
             assertTrue(e.getMessage().contains("applyAll"), e.getMessage());
+        }
+    }
+
+    /**
+     * A loss on the returned scores reaches the input and the query and key weights (finite differences in float64),
+     * with a key mask and the causal mask; the output is the fused kernel's. Before, the scores carried no gradient,
+     * so a loss using them (attention supervision, an entropy penalty) silently left them out (found by the layer
+     * fuzzer's finite differences).
+     */
+    @Test
+    void gradientsFlowThroughTheReturnedScores() {
+        try (MultiHeadAttention mha = new MultiHeadAttention(2, 3).returnAttentionScores(true).useCausalMask(true);
+             Scope s = Scope.open()) {
+            mha.build(new long[] {4, 5}, DType.F64, new java.util.SplittableRandom(2));
+            Tensor x = Tensor.randn(3, 2, 4, 5).to(DType.F64);
+            Tensor mask = Tensor.of(new double[] {1, 1, 0, 1, 1, 1, 1, 0}, 2, 4).to(DType.F64);
+            Tensor weights = Tensor.randn(4, 2, 2, 4, 4).to(DType.F64);
+            List<Tensor> params = mha.params().stream().map(Param::value).toList();
+            Tensor[] inputs = new Tensor[1 + params.size()];
+            inputs[0] = x;
+            for (int i = 0; i < params.size(); i++) inputs[i + 1] = params.get(i);
+            Gradcheck.assertGradients("scores of multi_head_attention", in -> mha.applyAll(in[0], mask, false).get(1)
+                    .mul(weights).sum(), inputs);
+            // Without gradients the fused kernel's weights are returned: the same values.
+            List<Tensor> viaOps = mha.applyAll(x.setRequiresGrad(true), mask, false);
+            List<Tensor> fused;
+            try (GradMode.Guard off = GradMode.disable()) {
+                fused = mha.applyAll(x, mask, false);
+            }
+            assertTrue(viaOps.get(1).requiresGrad());
+            assertArrayEquals(fused.get(1).toDoubleArray(), viaOps.get(1).toDoubleArray(), 1e-12);
+            assertArrayEquals(fused.get(0).toDoubleArray(), viaOps.get(0).toDoubleArray(), 1e-12);
         }
     }
 
