@@ -34,13 +34,23 @@ final class TensorAgreement {
      * (null: none); else what differs.
      */
     static String disagreement(Tensor got, Tensor want, Tensor perturbed, Tensor nudged, Tensor cpu) {
+        return disagreement(got, want, perturbed, nudged, cpu, 100);
+    }
+
+    /**
+     * As {@link #disagreement(Tensor, Tensor, Tensor, Tensor, Tensor)}, allowing {@code sensitivityFactor} times the
+     * perturbed reference's move instead of 100 (a whole layer chains several rounded ops, whose intermediate
+     * rounding perturbed inputs reproduce only in part).
+     */
+    static String disagreement(Tensor got, Tensor want, Tensor perturbed, Tensor nudged, Tensor cpu,
+                               double sensitivityFactor) {
         if (!Arrays.equals(got.shape(), want.shape()) || (got.dtype() == DType.I32) != (want.dtype() == DType.I32)) {
             return "got " + got.describe() + ", the reference " + want.describe();
         }
         if (got.dtype() == DType.F32 && beyondFloat32(want)) return null; // float32 overflows where float64 does not
         double sensitivity = error(perturbed, want);
         if (Double.isNaN(sensitivity)) return null;
-        double allowed = Math.max(bound(got.dtype()), 100 * sensitivity);
+        double allowed = Math.max(bound(got.dtype()), sensitivityFactor * sensitivity);
         // Rounding noise, at most 1 %: a kernel that reads the wrong memory differs from itself by more.
         if (nudged != null) allowed = Math.max(allowed, Math.min(10 * error(nudged, got), NOISE_CAP));
         if (cpu != null) allowed = Math.max(allowed, Math.min(10 * error(cpu, want), NOISE_CAP));
