@@ -37,6 +37,14 @@ final class ParamValues {
             throw outOfHeap(what, s, bytes, rt);
         }
         init.fill(values, fanIn, fanOut, rng);
+        // A NaN or infinite initial weight (Initializer.constant(NaN), a custom initializer's bug) would only show as
+        // NaN losses later; refused here, where it is made.
+        for (int i = 0; i < values.length; i++) {
+            if (!Double.isFinite(values[i])) {
+                throw new IllegalArgumentException(what + ": the initializer drew " + values[i] + " at element " + i
+                        + " of weight " + Arrays.toString(s) + "; initial weights must be finite");
+            }
+        }
         return values;
     }
 

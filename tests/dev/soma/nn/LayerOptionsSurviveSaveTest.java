@@ -128,6 +128,11 @@ class LayerOptionsSurviveSaveTest {
         assertTrue(e.getMessage().contains("momentum") && e.getMessage().contains("NaN"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new BatchNormalization(0.9, Double.NaN));
         assertThrows(IllegalArgumentException.class, () -> Regularizer.fromConfig(Map.of("l1", 0.1)));
+        try (Dense d = new Dense(3).kernelInitializer(Initializer.constant(Double.NEGATIVE_INFINITY))) {
+            e = assertThrows(IllegalArgumentException.class, () -> d.build(2));
+            assertTrue(e.getMessage().contains("kernel") && e.getMessage().contains("-Infinity"), e.getMessage());
+            assertFalse(d.isBuilt());
+        }
     }
 
     /**
