@@ -618,7 +618,7 @@ final class LayerFuzzer {
 
     /** Whether a config draws random masks in training (any dropout rate above 0). */
     @SuppressWarnings("unchecked")
-    private static boolean stochastic(Map<String, Object> config) {
+    static boolean stochastic(Map<String, Object> config) {
         for (Map.Entry<String, Object> e : config.entrySet()) {
             Object v = e.getValue();
             if ((e.getKey().contains("dropout") || e.getKey().equals("rate")) && v instanceof Number n && n.doubleValue() != 0) {

@@ -117,7 +117,7 @@ class ModelFuzzTest {
     }
 
     /** Gaussian inputs (ids below the vocabulary for an id stack) and random labels. */
-    private static ArrayDataset data(ModelStacks.Stack s, int n, long seed) {
+    static ArrayDataset data(ModelStacks.Stack s, int n, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         int per = Math.toIntExact(Arrays.stream(s.input()).reduce(1, Math::multiplyExact));
         float[] x = new float[n * per];

@@ -1,0 +1,178 @@
+package dev.soma.fuzz;
+
+import dev.soma.backend.Backends;
+import dev.soma.backend.CudaProbe;
+import dev.soma.data.ArrayDataset;
+import dev.soma.errors.SomaException;
+import dev.soma.memory.Scope;
+import dev.soma.model.Checkpoint;
+import dev.soma.model.FitOptions;
+import dev.soma.model.History;
+import dev.soma.model.Sequential;
+import dev.soma.nn.Layer;
+import dev.soma.optim.SGD;
+import dev.soma.tensor.Device;
+import dev.soma.tensor.Tensor;
+import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Random Sequential models ({@link ModelStacks}, those without dropout: the devices draw their masks differently)
+ * trained two epochs on cuda:0 and, from the same initial weights, on the CPU: the losses and every weight must agree
+ * within 1e-3 relative (float32 on both, different kernels, a few SGD steps), and a model saved on the GPU and loaded on
+ * the CPU must predict as it did on the GPU. Both devices must refuse the same models. SGD only: Adam's g / (|g| + eps)
+ * turns the rounding noise of a gradient that is 0 in exact arithmetic into full-size steps of random sign.
+ * {@code -Dsoma.fuzz.seed=S} replays a run, {@code -Dsoma.fuzz.gpuModels=N} sets how many models (default 30).
+ */
+@Tag("gpu")
+@ExtendWith(NoLeaks.class)
+class CudaModelFuzzTest {
+    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final int MODELS = Integer.getInteger("soma.fuzz.gpuModels", 30);
+    private static final Device GPU = Device.cuda(0);
+    private static final double BOUND = 1e-3;
+
+    private final Map<String, String> findings = new LinkedHashMap<>();
+    private int compared;
+    private int skipped;
+
+    @Test
+    void randomModelsTrainOnTheGpuAsOnTheCpuAndLoadAcrossDevices(@TempDir Path dir) throws Throwable {
+        CudaProbe.Result probe = CudaProbe.result();
+        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
+        java.util.logging.Logger paths = java.util.logging.Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
+        java.util.logging.Level level = paths.getLevel();
+        paths.setLevel(java.util.logging.Level.WARNING);
+        try {
+            SplittableRandom seeds = new SplittableRandom(SEED);
+            for (int i = 0; i < MODELS; i++) {
+                long seed = seeds.nextLong();
+                long live = Backends.cpu().pool().stats().allocatedBytes() + Backends.get(GPU).pool().stats().allocatedBytes();
+                trial(seed, dir.resolve("g" + i + ".safetensors"));
+                long leaked = Backends.cpu().pool().stats().allocatedBytes() + Backends.get(GPU).pool().stats().allocatedBytes() - live;
+                if (leaked != 0) record("left native memory allocated", leaked + " bytes: model seed " + seed);
+            }
+        } finally {
+            paths.setLevel(level);
+        }
+        System.out.println("gpu model fuzzing, seed " + SEED + ": " + compared + " models compared with the CPU, " + skipped
+                + " skipped (dropout) or refused by both, " + findings.size() + " findings");
+        if (!findings.isEmpty()) {
+            StringBuilder s = new StringBuilder(findings.size() + " findings (seed " + SEED + "):\n");
+            findings.forEach((what, example) -> s.append("- ").append(what).append("\n    e.g. ").append(example).append('\n'));
+            fail(s.toString());
+        }
+    }
+
+    private void trial(long seed, Path file) throws Throwable {
+        ModelStacks.Stack onCpu = ModelStacks.draw(new SplittableRandom(seed));
+        ModelStacks.Stack onGpu = ModelStacks.draw(new SplittableRandom(seed)); // the same draw: same layers, same options
+        String where = "model seed " + seed + " (" + onCpu.family() + " " + Arrays.toString(onCpu.input()) + ")";
+        boolean stochastic = false;
+        for (Layer l : onCpu.layers()) stochastic |= LayerFuzzer.stochastic(l.config());
+        if (stochastic) {
+            for (Layer l : onCpu.layers()) l.close();
+            for (Layer l : onGpu.layers()) l.close();
+            skipped++;
+            return;
+        }
+        SplittableRandom r = new SplittableRandom(seed ^ 0x6B0);
+        int n = 8 + r.nextInt(17);
+        ArrayDataset data = ModelFuzzTest.data(onCpu, n, r.nextLong());
+        FitOptions options = new FitOptions().batchSize(4 + r.nextInt(5)).epochs(2).seed(r.nextLong()).verbose(0);
+        double lr = 0.005 + 0.02 * r.nextDouble(), momentum = r.nextBoolean() ? 0 : 0.5;
+        try {
+            compare(onCpu, onGpu, data, options, lr, momentum, seed, file, where);
+        } catch (SomaException | IllegalArgumentException | UnsupportedOperationException | IllegalStateException e) {
+            skipped++; // refused while the model was assembled (a layer with two outputs in a Sequential, say)
+        } finally {
+            for (Layer l : onCpu.layers()) l.close(); // a model that refused may not have taken its layers
+            for (Layer l : onGpu.layers()) l.close();
+        }
+    }
+
+    private void compare(ModelStacks.Stack onCpu, ModelStacks.Stack onGpu, ArrayDataset data, FitOptions options,
+                         double lr, double momentum, long seed, Path file, String where) throws Throwable {
+        try (Sequential cpu = new Sequential(onCpu.layers().toArray(new Layer[0]));
+             Sequential gpu = new Sequential(onGpu.layers().toArray(new Layer[0]))) {
+            where += ": " + cpu.layers();
+            History hc = null, hg = null;
+            String cpuRefusal = null, gpuRefusal = null;
+            try {
+                cpu.seed(seed).compile(new SGD(lr, momentum, false), "sparse_categorical_crossentropy");
+                hc = cpu.fit(data, options);
+            } catch (SomaException | IllegalArgumentException | UnsupportedOperationException | IllegalStateException e) {
+                cpuRefusal = String.valueOf(e.getMessage());
+            }
+            try {
+                gpu.seed(seed).to(GPU).compile(new SGD(lr, momentum, false), "sparse_categorical_crossentropy");
+                hg = gpu.fit(data, options);
+            } catch (SomaException | IllegalArgumentException | UnsupportedOperationException | IllegalStateException e) {
+                gpuRefusal = String.valueOf(e.getMessage());
+            }
+            if ((cpuRefusal == null) != (gpuRefusal == null)) {
+                record("is refused on one device only", where + ": cpu " + cpuRefusal + "; cuda:0 " + gpuRefusal);
+                return;
+            }
+            if (cpuRefusal != null) {
+                skipped++;
+                return;
+            }
+            compared++;
+            List<Double> lc = hc.get("loss"), lg = hg.get("loss");
+            for (int e = 0; e < lc.size(); e++) {
+                if (!(Math.abs(lg.get(e) - lc.get(e)) <= BOUND * Math.max(Math.abs(lc.get(e)), 1e-6))) {
+                    record("trains to another loss on the GPU", where + ": epoch " + e + " cpu " + lc.get(e) + " cuda:0 " + lg.get(e));
+                }
+            }
+            try (Scope s = Scope.open()) { // the CPU copies of the GPU's weights
+                for (int i = 0; i < cpu.params().size(); i++) {
+                    String name = cpu.params().get(i).name();
+                    if (name.endsWith("/key/bias")) continue; // 0 in exact arithmetic (softmax ignores it): noise
+                    double rel = TensorAgreement.error(gpu.params().get(i).value().to(Device.cpu()),
+                            cpu.params().get(i).value());
+                    if (!(rel <= BOUND)) record("trains to other weights on the GPU", where + ": " + name + " relative error " + rel);
+                }
+            }
+            gpu.save(file);
+            float[] onDevice = predict(gpu, data);
+            try (Sequential loaded = Checkpoint.load(file)) {
+                float[] back = predict(loaded, data);
+                double rel = relative(back, onDevice);
+                if (!(rel <= 1e-4)) record("predicts otherwise on the CPU after a save on the GPU", where + ": " + rel);
+            }
+        }
+    }
+
+    private static float[] predict(Sequential m, ArrayDataset d) {
+        try (Tensor t = m.predict(d, 8)) {
+            return t.toFloatArray();
+        }
+    }
+
+    private static double relative(float[] a, float[] b) {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < a.length; i++) {
+            diff += (a[i] - b[i]) * (double) (a[i] - b[i]);
+            norm += b[i] * (double) b[i];
+        }
+        return Math.sqrt(diff / Math.max(norm, 1e-30));
+    }
+
+    private void record(String what, String example) {
+        findings.putIfAbsent(what, example);
+    }
+}
