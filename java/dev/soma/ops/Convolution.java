@@ -187,6 +187,12 @@ public final class Convolution {
     }
 
     /**
+     * The longest padded axis or dilated window the kernels take: oneDNN's JIT convolution crashed the JVM on a window
+     * dilated to 2^31 positions (its offsets are 32-bit), found by the layer fuzzer; 2^30 keeps a margin.
+     */
+    static final long MAX_PADDED_AXIS = 1L << 30;
+
+    /**
      * Output size and padding (before, after) along one axis of {@code size} for a window of {@code k} taps,
      * {@code dilation} apart, moved by {@code stride}: Keras/TensorFlow semantics.
      */
@@ -197,9 +203,18 @@ public final class Convolution {
         } catch (ArithmeticException e) {
             throw new ShapeException(op + ": window of " + k + " taps with dilation " + dilation + " overflows");
         }
+        if (extent > MAX_PADDED_AXIS) {
+            throw new ShapeException(op + ": a window of " + k + " taps with dilation " + dilation + " spans " + extent
+                    + " positions along the " + axis + " of " + input + "; at most " + MAX_PADDED_AXIS);
+        }
         if (same) {
             long out = (size + stride - 1) / stride;
             long total = Math.max((out - 1) * stride + extent - size, 0);
+            if (size + total > MAX_PADDED_AXIS) {
+                throw new ShapeException(op + ": \"same\" padding of " + total + " positions along the " + axis + " of "
+                        + input + " (window " + k + ", dilation " + dilation + ") makes a padded axis longer than "
+                        + MAX_PADDED_AXIS);
+            }
             return new long[] {out, total / 2, total - total / 2};
         }
         if (extent > size) {

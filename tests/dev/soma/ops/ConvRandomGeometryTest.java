@@ -104,6 +104,35 @@ class ConvRandomGeometryTest {
         assertTrue(wrong.isEmpty(), String.join("\n", wrong));
     }
 
+    /**
+     * A dilation that spreads a window over 2^31 positions crashed the JVM in oneDNN's JIT convolution (the layer
+     * fuzzer drew 2^31 - 1): refused now, naming the axis; one spreading it over 2^29 still computes as in float64.
+     */
+    @Test
+    void hugeDilationsAreRefusedOrComputedRight() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.randn(3, 2, 4, 5, 2), k = Tensor.randn(4, 2, 3, 2, 3);
+            for (String padding : new String[] {"same", "valid"}) {
+                dev.soma.errors.ShapeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        dev.soma.errors.ShapeException.class,
+                        () -> Convolution.conv2d(x, k, null, new int[] {1, 1}, padding, new int[] {Integer.MAX_VALUE, 1}));
+                assertTrue(e.getMessage().contains("height") && e.getMessage().contains("2147483648"), e.getMessage());
+            }
+        }
+        SplittableRandom r = new SplittableRandom(SEED);
+        double[] xv = ConvForwardTest.random(r, 2 * 4 * 5 * 2), kv = ConvForwardTest.random(r, 2 * 3 * 2 * 3);
+        try (Scope s = Scope.open()) {
+            int[] dilation = {1 << 29, 2};
+            double[][] f32 = passes(DType.F32, xv, kv, new long[] {2, 4, 5, 2}, new long[] {2, 3, 2, 3}, new int[] {1, 2},
+                    "same", dilation, 11);
+            double[][] f64 = passes(DType.F64, xv, kv, new long[] {2, 4, 5, 2}, new long[] {2, 3, 2, 3}, new int[] {1, 2},
+                    "same", dilation, 11);
+            List<String> wrong = new ArrayList<>();
+            for (int p = 0; p < 3; p++) check("dilation 2^29, pass " + p, f32[p], f64[p], wrong);
+            assertTrue(wrong.isEmpty(), String.join("\n", wrong));
+        }
+    }
+
     private static void check(String what, double[] got, double[] want, List<String> wrong) {
         double e = Reference.relativeError(got, want);
         if (!(e <= 1e-4)) wrong.add(what + ": relative error " + e);
