@@ -2,9 +2,12 @@ package dev.soma.fuzz;
 
 import dev.soma.backend.Backends;
 import dev.soma.data.ArrayDataset;
+import dev.soma.data.Dataset;
 import dev.soma.errors.SomaException;
 import dev.soma.model.Checkpoint;
 import dev.soma.model.FitOptions;
+import dev.soma.model.FunctionalModel;
+import dev.soma.model.Model;
 import dev.soma.model.Sequential;
 import dev.soma.nn.Layer;
 import dev.soma.nn.Param;
@@ -25,7 +28,8 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Random Sequential models of every family ({@link ModelStacks}), trained one epoch, saved, and trained on: the model
+ * Random Sequential models of every family ({@link ModelStacks}) and functional graphs ({@link ModelGraphs}: several
+ * inputs and heads, shared layers, merges, nested models), trained one epoch, saved, and trained on: the model
  * loaded from the file must predict and evaluate as the saved one did, bit for bit, and its second epoch must end on
  * the same weights as the one that never stopped (optimizer state and step, dropout streams, moving statistics,
  * regularizers, every layer option). A model whose layers do not fit together must refuse clearly; nothing may leak.
@@ -73,33 +77,47 @@ class ModelFuzzTest {
         }
     }
 
-    /** One model: an epoch, a save, another epoch; then the loaded model's checks. Returns the model's description. */
+    /**
+     * One model, a Sequential stack (two draws in three) or a functional graph: an epoch, a save, another epoch; then
+     * the loaded model's checks. Returns the model's description.
+     */
     private String trial(long seed, Path file, String where) throws Throwable {
         SplittableRandom r = new SplittableRandom(seed);
-        ModelStacks.Stack stack = ModelStacks.draw(r);
         int n = 16 + r.nextInt(25);
-        ArrayDataset data = data(stack, n, r.nextLong());
         int batch = 4 + r.nextInt(13);
         long fitSeed = r.nextLong();
-        List<float[]> atSave, unbroken;
-        float[] predictedAtSave;
-        Map<String, Double> evaluatedAtSave;
+        if (r.nextInt(3) == 0) {
+            ModelGraphs.Graph g = ModelGraphs.draw(r);
+            Dataset data = ModelGraphs.data(g, n, r.nextLong());
+            try (FunctionalModel m = g.model()) {
+                where += " (graph of " + g.inputs().size() + " inputs, " + g.losses().size() + " heads, batch " + batch
+                        + "): " + m.nodes().stream().map(node -> node.layer().typeName()).toList();
+                m.seed(seed).compile(ModelStacks.optimizer(r), g.losses(), java.util.Collections.nCopies(g.losses().size(), 1.0));
+                return saveAndResume(m, data, batch, fitSeed, file, where);
+            }
+        }
+        ModelStacks.Stack stack = ModelStacks.draw(r);
+        ArrayDataset data = data(stack, n, r.nextLong());
         try (Sequential m = new Sequential(stack.layers().toArray(new Layer[0]))) {
             where += " (" + stack.family() + " " + Arrays.toString(stack.input()) + ", batch " + batch + "): " + m.layers();
             m.seed(seed).compile(ModelStacks.optimizer(r), "sparse_categorical_crossentropy", "accuracy");
-            m.fit(data, options(batch, fitSeed, 1, 0));
-            m.save(file);
-            atSave = weights(m);
-            predictedAtSave = predict(m, data);
-            evaluatedAtSave = m.evaluate(data, 8);
-            m.fit(data, options(batch, fitSeed, 2, 1));
-            unbroken = weights(m);
+            return saveAndResume(m, data, batch, fitSeed, file, where);
         } finally {
             for (Layer l : stack.layers()) l.close(); // a model that refused to build may not own its layers yet
         }
-        try (Sequential loaded = Checkpoint.load(file)) {
+    }
+
+    private String saveAndResume(Model m, Dataset data, int batch, long fitSeed, Path file, String where) throws Throwable {
+        m.fit(data, options(batch, fitSeed, 1, 0));
+        m.save(file);
+        List<float[]> atSave = weights(m);
+        List<float[]> predictedAtSave = predict(m, data);
+        Map<String, Double> evaluatedAtSave = m.evaluate(data, 8);
+        m.fit(data, options(batch, fitSeed, 2, 1));
+        List<float[]> unbroken = weights(m);
+        try (Model loaded = Checkpoint.loadModel(file)) {
             if (!same(atSave, weights(loaded))) record("loads other weights than it saved", where);
-            if (!Arrays.equals(predictedAtSave, predict(loaded, data))) record("predicts otherwise after a load", where);
+            if (!same(predictedAtSave, predict(loaded, data))) record("predicts otherwise after a load", where);
             if (!evaluatedAtSave.equals(loaded.evaluate(data, 8))) {
                 record("evaluates otherwise after a load", where + ": " + evaluatedAtSave + " became " + loaded.evaluate(data, 8));
             }
@@ -127,16 +145,21 @@ class ModelFuzzTest {
         return ArrayDataset.withLabels(x, s.input(), y);
     }
 
-    private static List<float[]> weights(Sequential m) {
+    private static List<float[]> weights(Model m) {
         List<float[]> out = new ArrayList<>();
         for (Param p : m.params()) out.add(p.value().toFloatArray());
         return out;
     }
 
-    private static float[] predict(Sequential m, ArrayDataset d) {
-        try (Tensor t = m.predict(d, 8)) { // kept for the caller: closed here
-            return t.toFloatArray();
+    /** Every output's predictions (kept for the caller: closed here). */
+    private static List<float[]> predict(Model m, Dataset d) {
+        List<float[]> out = new ArrayList<>();
+        for (Tensor t : m.predictAll(d, 8)) {
+            try (t) {
+                out.add(t.toFloatArray());
+            }
         }
+        return out;
     }
 
     private static boolean same(List<float[]> a, List<float[]> b) {
