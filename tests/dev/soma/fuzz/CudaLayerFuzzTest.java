@@ -18,17 +18,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @ExtendWith(NoLeaks.class)
 class CudaLayerFuzzTest {
     @Test
-    void everyLayerAnswersRandomOptionsAndInputsOnTheGpu() {
+    void everyLayerAnswersRandomOptionsAndInputsOnTheGpu() throws Throwable {
         CudaProbe.Result r = CudaProbe.result();
         assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
-        // Each new geometry logs the kernel path it takes (VendorPaths); hundreds of layers would bury CI's log.
-        java.util.logging.Logger paths = java.util.logging.Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
-        java.util.logging.Level level = paths.getLevel();
-        paths.setLevel(java.util.logging.Level.WARNING);
-        try {
-            LayerFuzzTest.run(Device.cuda(0));
-        } finally {
-            paths.setLevel(level);
-        }
+        FuzzReports.withQuietKernelLog(() -> LayerFuzzTest.run(Device.cuda(0)));
     }
 }

@@ -26,7 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -53,10 +52,7 @@ class CudaModelFuzzTest {
     void randomModelsTrainOnTheGpuAsOnTheCpuAndLoadAcrossDevices(@TempDir Path dir) throws Throwable {
         CudaProbe.Result probe = CudaProbe.result();
         assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
-        java.util.logging.Logger paths = java.util.logging.Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
-        java.util.logging.Level level = paths.getLevel();
-        paths.setLevel(java.util.logging.Level.WARNING);
-        try {
+        FuzzReports.withQuietKernelLog(() -> {
             SplittableRandom seeds = new SplittableRandom(SEED);
             for (int i = 0; i < MODELS; i++) {
                 long seed = seeds.nextLong();
@@ -65,16 +61,10 @@ class CudaModelFuzzTest {
                 long leaked = Backends.cpu().pool().stats().allocatedBytes() + Backends.get(GPU).pool().stats().allocatedBytes() - live;
                 if (leaked != 0) record("left native memory allocated", leaked + " bytes: model seed " + seed);
             }
-        } finally {
-            paths.setLevel(level);
-        }
+        });
         System.out.println("gpu model fuzzing, seed " + SEED + ": " + compared + " models compared with the CPU, " + skipped
                 + " skipped (dropout) or refused by both, " + findings.size() + " findings");
-        if (!findings.isEmpty()) {
-            StringBuilder s = new StringBuilder(findings.size() + " findings (seed " + SEED + "):\n");
-            findings.forEach((what, example) -> s.append("- ").append(what).append("\n    e.g. ").append(example).append('\n'));
-            fail(s.toString());
-        }
+        FuzzReports.failIfAny(findings, SEED);
     }
 
     private void trial(long seed, Path file) throws Throwable {

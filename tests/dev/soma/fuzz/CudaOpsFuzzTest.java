@@ -18,17 +18,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @ExtendWith(NoLeaks.class)
 class CudaOpsFuzzTest {
     @Test
-    void everyOpAnswersRandomArgumentsOnTheGpuWithAResultOrAClearError() throws Exception {
+    void everyOpAnswersRandomArgumentsOnTheGpuWithAResultOrAClearError() throws Throwable {
         CudaProbe.Result r = CudaProbe.result();
         assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
-        // Each new geometry logs the kernel path it takes (VendorPaths); the fuzzer's thousands would bury CI's log.
-        java.util.logging.Logger paths = java.util.logging.Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
-        java.util.logging.Level level = paths.getLevel();
-        paths.setLevel(java.util.logging.Level.WARNING);
-        try {
-            OpsFuzzTest.run(Device.cuda(0), Device.cpu());
-        } finally {
-            paths.setLevel(level);
-        }
+        FuzzReports.withQuietKernelLog(() -> OpsFuzzTest.run(Device.cuda(0), Device.cpu()));
     }
 }

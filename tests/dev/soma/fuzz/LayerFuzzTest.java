@@ -13,7 +13,6 @@ import java.util.SplittableRandom;
 import java.util.TreeSet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Random layers of every registered type, with random options and inputs, on the CPU ({@link LayerFuzzer}: what counts
@@ -58,10 +57,6 @@ class LayerFuzzTest {
         System.out.println("layer fuzzing on " + home + ", seed " + SEED + ": " + types.size() + " types, " + fuzzer.summary());
         System.out.println("never compared with float64: " + fuzzer.neverCompared());
         Map<String, String> findings = fuzzer.findings();
-        if (!findings.isEmpty()) {
-            StringBuilder s = new StringBuilder(findings.size() + " findings (seed " + SEED + "):\n");
-            findings.forEach((what, example) -> s.append("- ").append(what).append("\n    e.g. ").append(example).append('\n'));
-            fail(s.toString());
-        }
+        FuzzReports.failIfAny(findings, SEED);
     }
 }

@@ -25,7 +25,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Random Sequential models of every family ({@link ModelStacks}) and functional graphs ({@link ModelGraphs}: several
@@ -70,11 +69,7 @@ class ModelFuzzTest {
         }
         System.out.println("model fuzzing, seed " + SEED + ": " + trained + " models trained, saved and resumed, "
                 + refused + " refused, " + findings.size() + " findings");
-        if (!findings.isEmpty()) {
-            StringBuilder s = new StringBuilder(findings.size() + " findings (seed " + SEED + "):\n");
-            findings.forEach((what, example) -> s.append("- ").append(what).append("\n    e.g. ").append(example).append('\n'));
-            fail(s.toString());
-        }
+        FuzzReports.failIfAny(findings, SEED);
     }
 
     /**

@@ -11,7 +11,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Every public op of the tensor API called with random arguments on the CPU ({@link OpFuzzer}: what counts as a
@@ -57,10 +56,6 @@ class OpsFuzzTest {
         System.out.println("op fuzzing on " + home + ", seed " + SEED + ": " + ops.size() + " methods, " + fuzzer.summary());
         System.out.println("never returned a result: " + fuzzer.neverReturned());
         Map<String, String> findings = fuzzer.findings();
-        if (!findings.isEmpty()) {
-            StringBuilder s = new StringBuilder(findings.size() + " findings (seed " + SEED + "):\n");
-            findings.forEach((what, example) -> s.append("- ").append(what).append("\n    e.g. ").append(example).append('\n'));
-            fail(s.toString());
-        }
+        FuzzReports.failIfAny(findings, SEED);
     }
 }
