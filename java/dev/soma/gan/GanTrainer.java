@@ -62,6 +62,8 @@ public final class GanTrainer implements AutoCloseable {
     private GanLoss loss = GanLoss.NON_SATURATING;
     private final dev.soma.backend.ThreadTuner threadTuner = new dev.soma.backend.ThreadTuner();
     private double realTarget = 1.0;
+    /** 1 - realTarget, as set (kept for the saved state: 1 - (1 - 0.1) is not 0.1). */
+    private double labelSmoothing;
     private boolean singlePass = true;
     private double gradientPenaltyWeight = 10.0;
     private int discriminatorSteps = 1;
@@ -126,6 +128,7 @@ public final class GanTrainer implements AutoCloseable {
             throw new IllegalArgumentException("GanTrainer: label smoothing must be in [0, 0.5), got " + amount);
         }
         this.realTarget = 1.0 - amount;
+        this.labelSmoothing = amount;
         return this;
     }
 
@@ -601,6 +604,7 @@ public final class GanTrainer implements AutoCloseable {
         state.put("loss", loss.name());
         state.put("discriminator_steps", discriminatorSteps);
         state.put("latent_shape", java.util.Arrays.toString(latentShape));
+        state.put("options", trainingOptions());
         Map<String, List<String>> h = new LinkedHashMap<>();
         history.all().forEach((k, v) -> h.put(k, v.stream().map(d -> Double.toString(d)).toList()));
         state.put("history", h);
@@ -610,7 +614,8 @@ public final class GanTrainer implements AutoCloseable {
     /**
      * Loads a file of {@link #save} into this trainer's models (same architectures) and optimizers (same kind) and
      * its random stream; the next {@link #fit} continues at the saved epoch, as an uninterrupted run would (bit for
-     * bit on the CPU with the same data, batch size and options). The loss, k and latent shape must be the saved ones.
+     * bit on the CPU with the same data, batch size and options). The loss, k, latent shape, label smoothing, gradient
+     * penalty weight and discriminator pass mode must be the saved ones.
      */
     public GanTrainer restore(java.nio.file.Path file) throws java.io.IOException {
         Map<String, String> meta = Checkpoint.restoreParts(file, parts());
@@ -625,6 +630,11 @@ public final class GanTrainer implements AutoCloseable {
             throw new SomaException("GanTrainer.restore: " + file + " was trained with loss " + savedLoss + ", k="
                     + savedK + ", latent " + savedLatent + "; this trainer has loss " + loss.name() + ", k="
                     + discriminatorSteps + ", latent " + java.util.Arrays.toString(latentShape));
+        }
+        // Options that change the losses: a trainer set otherwise would continue another run (older files lack them).
+        if (state.get("options") instanceof Map<?, ?> saved && !saved.equals(trainingOptions())) {
+            throw new SomaException("GanTrainer.restore: " + file + " was trained with " + saved + "; this trainer has "
+                    + trainingOptions() + " (set them as saved, or start a new run)");
         }
         long savedSeed = Long.parseLong((String) state.get("seed"));
         if (savedSeed != seed && fixedNoise != null) {
@@ -647,6 +657,15 @@ public final class GanTrainer implements AutoCloseable {
         completedEpochs = epochs;
         resumed = true;
         return this;
+    }
+
+    /** The options beyond loss, k and latent shape that {@link #restore} must find as saved (strings: exact values). */
+    private Map<String, String> trainingOptions() {
+        Map<String, String> o = new LinkedHashMap<>();
+        o.put("label_smoothing", Double.toString(labelSmoothing));
+        o.put("gradient_penalty_weight", Double.toString(gradientPenaltyWeight));
+        o.put("discriminator_single_pass", Boolean.toString(singlePass));
+        return o;
     }
 
     private List<Checkpoint.Part> parts() {

@@ -120,5 +120,20 @@ class GanResumeTest {
             SomaException e = assertThrows(SomaException.class, () -> other.gan().restore(state));
             assertTrue(e.getMessage().contains("NON_SATURATING") && e.getMessage().contains("LEAST_SQUARES"), e.getMessage());
         }
+        // Options that change D's loss or its passes: before, a trainer set otherwise resumed silently on another loss.
+        try (Run smoothed = Run.create(GanLoss.NON_SATURATING, 5)) {
+            smoothed.gan().labelSmoothing(0.1);
+            SomaException e = assertThrows(SomaException.class, () -> smoothed.gan().restore(state));
+            assertTrue(e.getMessage().contains("label_smoothing=0.0") && e.getMessage().contains("label_smoothing=0.1,"),
+                    e.getMessage());
+        }
+        try (Run twoPasses = Run.create(GanLoss.NON_SATURATING, 5)) {
+            twoPasses.gan().discriminatorSinglePass(false);
+            assertThrows(SomaException.class, () -> twoPasses.gan().restore(state));
+        }
+        try (Run same = Run.create(GanLoss.NON_SATURATING, 5)) {
+            same.gan().restore(state); // the same options: accepted
+            assertEquals(1, same.gan().completedEpochs());
+        }
     }
 }
