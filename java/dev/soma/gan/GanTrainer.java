@@ -61,8 +61,7 @@ public final class GanTrainer implements AutoCloseable {
     private final long[] latentShape;
     private GanLoss loss = GanLoss.NON_SATURATING;
     private final dev.soma.backend.ThreadTuner threadTuner = new dev.soma.backend.ThreadTuner();
-    private double realTarget = 1.0;
-    /** 1 - realTarget, as set (kept for the saved state: 1 - (1 - 0.1) is not 0.1). */
+    /** One-sided label smoothing: D's target for real samples is {@code 1 - labelSmoothing}. */
     private double labelSmoothing;
     private boolean singlePass = true;
     private double gradientPenaltyWeight = 10.0;
@@ -127,7 +126,6 @@ public final class GanTrainer implements AutoCloseable {
         if (!(amount >= 0 && amount < 0.5)) {
             throw new IllegalArgumentException("GanTrainer: label smoothing must be in [0, 0.5), got " + amount);
         }
-        this.realTarget = 1.0 - amount;
         this.labelSmoothing = amount;
         return this;
     }
@@ -292,7 +290,7 @@ public final class GanTrainer implements AutoCloseable {
             dReal = discriminator.forwardTraining(real, logits);
             dFake = discriminator.forwardTraining(fake, logits);
         }
-        Tensor total = loss.discriminatorLoss(dReal, dFake, logits, realTarget);
+        Tensor total = loss.discriminatorLoss(dReal, dFake, logits, 1.0 - labelSmoothing);
         double lossValue = total.item();
         double penalty = Double.NaN;
         if (loss == GanLoss.WASSERSTEIN_GP && gradientPenaltyWeight > 0) {
