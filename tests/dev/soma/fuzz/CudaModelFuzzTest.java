@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.Backends;
 import dev.soma.backend.CudaProbe;
 import dev.soma.data.ArrayDataset;
 import dev.soma.errors.SomaException;
@@ -56,9 +55,9 @@ class CudaModelFuzzTest {
             SplittableRandom seeds = new SplittableRandom(SEED);
             for (int i = 0; i < MODELS; i++) {
                 long seed = seeds.nextLong();
-                long live = Backends.cpu().pool().stats().allocatedBytes() + Backends.get(GPU).pool().stats().allocatedBytes();
+                long live = FuzzReports.liveBytes(GPU);
                 trial(seed, dir.resolve("g" + i + ".safetensors"));
-                long leaked = Backends.cpu().pool().stats().allocatedBytes() + Backends.get(GPU).pool().stats().allocatedBytes() - live;
+                long leaked = FuzzReports.liveBytes(GPU) - live;
                 if (leaked != 0) record("left native memory allocated", leaked + " bytes: model seed " + seed);
             }
         });

@@ -1,14 +1,54 @@
 package dev.soma.fuzz;
 
+import dev.soma.backend.Backends;
+import dev.soma.errors.SomaException;
+import dev.soma.tensor.Device;
+
+import java.util.Arrays;
 import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
-/** What the fuzz tests share: failing with their findings, and a quiet kernel-path log while they run on a GPU. */
+/**
+ * What the fuzz tests share: what counts as a clear refusal, the native bytes they watch, failing with their findings,
+ * and a quiet kernel-path log while they run on a GPU.
+ */
 final class FuzzReports {
     private FuzzReports() {}
+
+    /**
+     * Whether {@code e} is of a kind a user can act on: a {@link SomaException} (shape, dtype, device, closed tensor,
+     * out of memory), an IllegalArgumentException, UnsupportedOperationException or IllegalStateException.
+     */
+    static boolean isRefusal(Throwable e) {
+        return e instanceof SomaException || e instanceof IllegalArgumentException
+                || e instanceof UnsupportedOperationException || e instanceof IllegalStateException;
+    }
+
+    /**
+     * Null when {@code e} is a clear refusal: one of {@link #isRefusal}'s kinds with a message, or a
+     * NullPointerException where a null was passed; else the finding ("threw ...", "threw ... without a message").
+     */
+    static String unclearRefusal(Throwable e, boolean passedNull) {
+        if (e instanceof NullPointerException && passedNull) return null;
+        if (!isRefusal(e)) return "threw " + e.getClass().getName();
+        if (e.getMessage() == null || e.getMessage().isBlank()) return "threw " + e.getClass().getSimpleName() + " without a message";
+        return null;
+    }
+
+    /** Where an exception came from, for a finding's example. */
+    static String topFrames(Throwable e) {
+        return Arrays.stream(e.getStackTrace()).limit(5).map(StackTraceElement::toString).toList().toString();
+    }
+
+    /** Live bytes of the CPU pool, plus those of {@code home}'s pool when it is another device. */
+    static long liveBytes(Device home) {
+        long live = Backends.cpu().pool().stats().allocatedBytes();
+        if (!home.equals(Device.cpu())) live += Backends.get(home).pool().stats().allocatedBytes();
+        return live;
+    }
 
     /** Fails listing each finding with its example and the run's seed (to replay it); does nothing without one. */
     static void failIfAny(Map<String, String> findings, long seed) {

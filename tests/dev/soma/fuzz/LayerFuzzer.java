@@ -4,8 +4,6 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.reflect.TypeToken;
 import dev.soma.autograd.GradMode;
-import dev.soma.backend.Backends;
-import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
 import dev.soma.nn.Layer;
 import dev.soma.nn.LayerRegistry;
@@ -90,7 +88,7 @@ final class LayerFuzzer {
                 throw new java.io.UncheckedIOException(e);
             }
         }
-        long liveBefore = liveBytes();
+        long liveBefore = FuzzReports.liveBytes(home);
         List<Layer> owned = new ArrayList<>();
         String where = type + " seed " + seed;
         try (Scope scope = Scope.open()) {
@@ -118,7 +116,7 @@ final class LayerFuzzer {
                 }
             }
         }
-        long leaked = liveBytes() - liveBefore;
+        long leaked = FuzzReports.liveBytes(home) - liveBefore;
         if (leaked != 0) record(type, "left native memory allocated after the layers and the scope closed", leaked + " bytes: " + where);
     }
 
@@ -218,7 +216,7 @@ final class LayerFuzzer {
                 List<Tensor> again = call(layer, inputs, false);
                 if (!identical(got, again)) record(type, "computes other outputs when called again on the same input", where);
             }
-            Layer saved = rebuilt(config, weights, "the rebuilt layer");
+            Layer saved = twin(config, weights, Twin.cpu(), home, "the rebuilt layer");
             if (saved == null) return;
             checkSameOptions(saved, config);
             List<Tensor> savedOut = call(saved, copies(inputs, Twin.cpu(), home), training);
@@ -248,13 +246,9 @@ final class LayerFuzzer {
 
         /**
          * The layer as a checkpoint rebuilds it: from its config through JSON, built, with {@code weights} copied in
-         * (converted as {@code twin} says: float64, perturbed, on the CPU or at home). Null (and recorded) when the
-         * config or the weights do not fit.
+         * (converted as {@code twin} says: float64, perturbed, or as they are) and moved to {@code device}. Null (and
+         * recorded) when the config or the weights do not fit.
          */
-        Layer rebuilt(Map<String, Object> config, List<Tensor> weights, String what) {
-            return twin(config, weights, Twin.cpu(), home, what);
-        }
-
         Layer twin(Map<String, Object> config, List<Tensor> weights, Twin twin, Device device, String what) {
             Layer t;
             try {
@@ -649,30 +643,14 @@ final class LayerFuzzer {
 
     private void judge(Throwable e, String type, String where) {
         if (e instanceof AssertionError a) throw a; // the fuzzer's own mistake
-        String message = e.getMessage();
-        boolean fair = e instanceof SomaException || e instanceof IllegalArgumentException
-                || e instanceof UnsupportedOperationException || e instanceof IllegalStateException;
-        if (!fair) {
-            record(type, "threw " + e.getClass().getName(), where + ": " + message + " at " + topFrames(e));
-        } else if (message == null || message.isBlank()) {
-            record(type, "threw " + e.getClass().getSimpleName() + " without a message", where + " at " + topFrames(e));
-        }
+        String unclear = FuzzReports.unclearRefusal(e, false);
+        if (unclear != null) record(type, unclear, where + ": " + e.getMessage() + " at " + FuzzReports.topFrames(e));
         if (verbose) System.out.println("refused: " + where + ": " + e);
     }
 
     private void record(String type, String what, String example) {
         findings.putIfAbsent(type + " " + what, example);
         if (verbose) System.out.println("FINDING " + type + " " + what + ": " + example);
-    }
-
-    private static String topFrames(Throwable e) {
-        return Arrays.stream(e.getStackTrace()).limit(5).map(StackTraceElement::toString).toList().toString();
-    }
-
-    private long liveBytes() {
-        long live = Backends.cpu().pool().stats().allocatedBytes();
-        if (!home.equals(Device.cpu())) live += Backends.get(home).pool().stats().allocatedBytes();
-        return live;
     }
 
     Map<String, String> findings() {

@@ -1,9 +1,7 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.Backends;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Dataset;
-import dev.soma.errors.SomaException;
 import dev.soma.model.Checkpoint;
 import dev.soma.model.FitOptions;
 import dev.soma.model.FunctionalModel;
@@ -11,6 +9,7 @@ import dev.soma.model.Model;
 import dev.soma.model.Sequential;
 import dev.soma.nn.Layer;
 import dev.soma.nn.Param;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Test;
@@ -50,21 +49,21 @@ class ModelFuzzTest {
         SplittableRandom seeds = new SplittableRandom(SEED);
         for (int i = 0; i < (one == null ? MODELS : 1); i++) {
             long seed = one == null ? seeds.nextLong() : one;
-            long live = Backends.cpu().pool().stats().allocatedBytes();
+            long live = FuzzReports.liveBytes(Device.cpu());
             String where = "model seed " + seed;
             try {
                 where = trial(seed, dir.resolve("m" + i + ".safetensors"), where);
-            } catch (SomaException | IllegalArgumentException | UnsupportedOperationException | IllegalStateException e) {
-                refused++;
-                if (one != null || Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + where + ": " + e);
-                if (e.getMessage() == null || e.getMessage().isBlank()) record("refused without a message", where + ": " + e);
             } catch (AssertionError e) {
                 throw e;
             } catch (Throwable e) {
-                record("threw " + e.getClass().getName(), where + ": " + e + " at "
-                        + Arrays.stream(e.getStackTrace()).limit(5).toList());
+                if (FuzzReports.isRefusal(e)) {
+                    refused++;
+                    if (one != null || Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + where + ": " + e);
+                }
+                String unclear = FuzzReports.unclearRefusal(e, false);
+                if (unclear != null) record(unclear, where + ": " + e + " at " + FuzzReports.topFrames(e));
             }
-            long leaked = Backends.cpu().pool().stats().allocatedBytes() - live;
+            long leaked = FuzzReports.liveBytes(Device.cpu()) - live;
             if (leaked != 0) record("left native memory allocated", leaked + " bytes: " + where);
         }
         System.out.println("model fuzzing, seed " + SEED + ": " + trained + " models trained, saved and resumed, "

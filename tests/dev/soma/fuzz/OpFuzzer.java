@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.Backends;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
 import dev.soma.tensor.DType;
@@ -140,7 +139,7 @@ final class OpFuzzer {
     }
 
     private void call(Method method, long seed) {
-        long liveBefore = liveBytes();
+        long liveBefore = FuzzReports.liveBytes(home);
         SplittableRandom random = new SplittableRandom(seed);
         ArgumentMaker maker = new ArgumentMaker(random, home, other);
         String where = name(method) + " seed " + seed;
@@ -179,7 +178,7 @@ final class OpFuzzer {
             // Setting up the arguments or checking a result threw: judged like the call's own exceptions.
             judge(t, maker.passedNull(), method, where);
         }
-        long leaked = liveBytes() - liveBefore;
+        long leaked = FuzzReports.liveBytes(home) - liveBefore;
         if (leaked != 0) record(method, "left native memory allocated after its scope closed", leaked + " bytes: " + where);
     }
 
@@ -351,30 +350,12 @@ final class OpFuzzer {
     }
 
     private void judge(Throwable e, boolean passedNull, Method method, String where) {
-        String message = e.getMessage();
-        boolean fair = e instanceof SomaException || e instanceof IllegalArgumentException
-                || e instanceof UnsupportedOperationException || e instanceof IllegalStateException
-                || (e instanceof NullPointerException && passedNull);
-        if (!fair) {
-            record(method, "threw " + e.getClass().getName(), where + ": " + message + " at " + topFrames(e));
-        } else if (!(e instanceof NullPointerException) && (message == null || message.isBlank())) {
-            record(method, "threw " + e.getClass().getSimpleName() + " without a message", where + " at " + topFrames(e));
-        }
+        String unclear = FuzzReports.unclearRefusal(e, passedNull);
+        if (unclear != null) record(method, unclear, where + ": " + e.getMessage() + " at " + FuzzReports.topFrames(e));
     }
 
     private void record(Method method, String what, String example) {
         findings.putIfAbsent(name(method) + " " + what, example);
-    }
-
-    private static String topFrames(Throwable e) {
-        StackTraceElement[] s = e.getStackTrace();
-        return Arrays.stream(s).limit(4).map(StackTraceElement::toString).toList().toString();
-    }
-
-    private long liveBytes() {
-        long live = Backends.cpu().pool().stats().allocatedBytes();
-        if (!home.equals(Device.cpu())) live += Backends.get(home).pool().stats().allocatedBytes();
-        return live;
     }
 
     /** The methods none of whose calls returned a result (their kernels were never reached). */
