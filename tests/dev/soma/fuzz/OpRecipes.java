@@ -202,21 +202,8 @@ final class OpRecipes {
     /** Up to three batch dimensions, each one broadcast (size 1) or missing in one operand now and then. */
     private static Object[] matmul(ArgumentMaker make, SplittableRandom r) {
         DType dt = floating(r);
-        int batch = r.nextInt(0, 4);
-        long m = size(r, 1, 3), k = size(r, 1, 3), n = size(r, 1, 3);
-        long[] a = new long[batch + 2], b = new long[batch + 2];
-        for (int i = 0; i < batch; i++) {
-            long d = size(r, 1, 3);
-            a[i] = r.nextInt(4) == 0 ? 1 : d;
-            b[i] = r.nextInt(4) == 0 ? 1 : d;
-        }
-        a[batch] = m;
-        a[batch + 1] = k;
-        b[batch] = k;
-        b[batch + 1] = n;
-        if (r.nextInt(4) == 0) a = java.util.Arrays.copyOfRange(a, r.nextInt(0, batch + 1), batch + 2);
-        if (r.nextInt(4) == 0) b = java.util.Arrays.copyOfRange(b, r.nextInt(0, batch + 1), batch + 2);
-        return new Object[] {make.tensorOf(a, dt), make.tensorOf(b, dt)};
+        long[][] ab = dev.soma.testing.MatmulShapes.broadcasting(r, () -> size(r, 1, 3)); // now and then large
+        return new Object[] {make.tensorOf(ab[0], dt), make.tensorOf(ab[1], dt)};
     }
 
     private static Object[] embedding(ArgumentMaker make, SplittableRandom r) {

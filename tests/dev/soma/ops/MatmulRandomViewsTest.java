@@ -3,6 +3,7 @@ package dev.soma.ops;
 import dev.soma.memory.Scope;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
+import dev.soma.testing.MatmulShapes;
 import dev.soma.testing.NoLeaks;
 import dev.soma.testing.Reference;
 import org.junit.jupiter.api.Test;
@@ -34,20 +35,8 @@ class MatmulRandomViewsTest {
         SplittableRandom r = new SplittableRandom(SEED);
         List<String> wrong = new ArrayList<>();
         for (int trial = 0; trial < 3000 && wrong.size() < 10; trial++) {
-            int batchDims = r.nextInt(0, 4);
-            long m = r.nextInt(1, 4), k = r.nextInt(1, 4), n = r.nextInt(1, 4);
-            long[] a = new long[batchDims + 2], b = new long[batchDims + 2];
-            for (int i = 0; i < batchDims; i++) {
-                long size = r.nextInt(1, 4);
-                a[i] = r.nextInt(4) == 0 ? 1 : size;
-                b[i] = r.nextInt(4) == 0 ? 1 : size;
-            }
-            a[batchDims] = m;
-            a[batchDims + 1] = k;
-            b[batchDims] = k;
-            b[batchDims + 1] = n;
-            if (r.nextInt(4) == 0) a = Arrays.copyOfRange(a, r.nextInt(0, batchDims + 1), batchDims + 2);
-            if (r.nextInt(4) == 0) b = Arrays.copyOfRange(b, r.nextInt(0, batchDims + 1), batchDims + 2);
+            long[][] ab = MatmulShapes.broadcasting(r, () -> r.nextInt(1, 4));
+            long[] a = ab[0], b = ab[1];
             try (Scope s = Scope.open()) {
                 Tensor[] x = view(r, a), y = view(r, b);
                 String what = "a " + x[0].describe() + " strides " + Arrays.toString(x[0].strides()) + " @ b "
