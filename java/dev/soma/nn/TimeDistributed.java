@@ -70,7 +70,12 @@ public final class TimeDistributed extends Layer {
         long[] folded = new long[s.length - 1];
         folded[0] = s[0] * s[1];
         System.arraycopy(s, 2, folded, 1, s.length - 2);
-        Tensor y = inner.apply(x.reshape(folded), null, training);
+        Tensor y;
+        // DP-SGD's ghost tape must know that each example now spans s[1] rows (to group its per-example norms).
+        dev.soma.privacy.GhostTape tape = training ? dev.soma.privacy.GhostTape.active() : null;
+        try (dev.soma.privacy.GhostTape.Fold f = tape == null ? null : tape.fold(s[1])) {
+            y = inner.apply(x.reshape(folded), null, training);
+        }
         long[] ys = y.shape();
         long[] out = new long[ys.length + 1];
         out[0] = s[0];

@@ -19,6 +19,11 @@ import java.util.Set;
  * backward) the loss gradient at its pre-activation (affine) output. Those layers compute
  * their output with detached parameters while a tape is open, so backward forms no batch gradient for them; the
  * tape later gives each example's squared gradient norm (GhostNorms) and the clip-weighted gradient sum.
+ *
+ * <p>Every recorded input must hold the step's examples along its first axis, or, inside a {@link #fold} (TimeDistributed
+ * runs its inner layer on {@code [examples * steps, ...]}), that many rows per example, example after example; such
+ * inputs are recorded as {@code [examples, steps, ...]}, so that each example's norm covers all its rows. An input of
+ * any other length, or a folded convolution, makes the tape {@link #unfit}: the step then takes the per-example path.
  */
 public final class GhostTape implements AutoCloseable {
     private static final ThreadLocal<GhostTape> ACTIVE = new ThreadLocal<>();
@@ -29,18 +34,48 @@ public final class GhostTape implements AutoCloseable {
     // gradient (the first layer) is still recorded and sees its output gradient.
     private final Tensor anchor;
     private final GhostTape previous;
+    private final long examples;
+    private long rowsPerExample = 1; // > 1 inside folds
+    private boolean unfit;
 
-    private GhostTape(GhostNorms.Method method) {
+    private GhostTape(GhostNorms.Method method, long examples) {
         this.method = method;
+        this.examples = examples;
         Tensor a = Tensor.zeros(dev.soma.tensor.DType.F32, dev.soma.tensor.Device.cpu(), 1).keep();
         this.anchor = a.setRequiresGrad(true);
         this.previous = ACTIVE.get();
         ACTIVE.set(this);
     }
 
-    /** Opens a tape on this thread (close it to stop recording and free what it kept). */
-    public static GhostTape open(GhostNorms.Method method) {
-        return new GhostTape(method);
+    /**
+     * Opens a tape on this thread for a forward of {@code examples} examples (close it to stop recording and free what
+     * it kept).
+     */
+    public static GhostTape open(GhostNorms.Method method, long examples) {
+        if (examples < 1) throw new IllegalArgumentException("GhostTape: a step needs >= 1 example, got " + examples);
+        return new GhostTape(method, examples);
+    }
+
+    /** A span of the forward in which layers see {@code steps} rows per example, until it is closed. */
+    public interface Fold extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Layers called until the returned fold closes get {@code steps} rows per example, example after example (the
+     * order of reshaping {@code [examples, steps, ...]} to {@code [examples * steps, ...]}); folds nest.
+     */
+    public Fold fold(long steps) {
+        long before = rowsPerExample;
+        if (steps < 1) unfit = true; // no rows to hold an example's share: left to the per-example path
+        else rowsPerExample = Math.multiplyExact(rowsPerExample, steps);
+        return () -> rowsPerExample = before;
+    }
+
+    /** Whether a recorded input did not hold the step's examples as rows (see the class comment). */
+    boolean unfit() {
+        return unfit;
     }
 
     /** The open tape of this thread, or null: layers ask this in their training forward. */
@@ -52,20 +87,20 @@ public final class GhostTape implements AutoCloseable {
     public Tensor dense(Tensor x, Tensor kernel, Tensor bias) {
         Tensor z = x.matmul(kernel.detach());
         if (bias != null) z = z.add(bias.detach());
-        return tap(new Entry(Kind.DENSE, x, kernel, bias, null, null, null), z);
+        return tap(new Entry(Kind.DENSE, x, kernel, bias, null, null, null), x, z);
     }
 
     /** Conv2D's pre-activation output, recorded. */
     public Tensor conv2d(Tensor x, Tensor kernel, Tensor bias, int[] strides, String padding, int[] dilation) {
         Tensor z = dev.soma.ops.Convolution.conv2d(x, kernel.detach(), bias == null ? null : bias.detach(), strides,
                 padding, dilation);
-        return tap(new Entry(Kind.CONV2D, x, kernel, bias, strides, padding, dilation), z);
+        return tap(new Entry(Kind.CONV2D, x, kernel, bias, strides, padding, dilation), x, z);
     }
 
     /** Embedding's looked-up vectors of int32 {@code ids}, recorded. */
     public Tensor embedding(Tensor ids, Tensor table) {
         Tensor z = dev.soma.ops.Embeddings.embedding(ids, table.detach());
-        return tap(new Entry(Kind.EMBEDDING, ids, table, null, null, null, null), z);
+        return tap(new Entry(Kind.EMBEDDING, ids, table, null, null, null, null), ids, z);
     }
 
     /** LayerNormalization's output {@code xhat · gamma + beta} (either may be null), recorded with xhat. */
@@ -74,18 +109,32 @@ public final class GhostTape implements AutoCloseable {
         Tensor z = xhat;
         if (gamma != null) z = z.mul(gamma.detach());
         if (beta != null) z = z.add(beta.detach());
-        return tap(new Entry(Kind.LAYER_NORM, xhat, gamma, beta, null, null, null), z);
+        return tap(new Entry(Kind.LAYER_NORM, xhat, gamma, beta, null, null, null), x, z);
     }
 
-    private Tensor tap(Entry e, Tensor z) {
+    /** Records {@code e} for the layer input {@code x} and returns the layer's output {@code z}, tapped. */
+    private Tensor tap(Entry e, Tensor x, Tensor z) {
+        long rows = x.ndim() == 0 ? -1 : x.size(0);
+        if (rows != examples * rowsPerExample || (rowsPerExample > 1 && e.kind == Kind.CONV2D)) unfit = true;
+        else if (rowsPerExample > 1) e.unfold(examples, rowsPerExample);
         entries.add(e);
         Tensor out = z.detach();
         return Autograd.record("ghost_tap", out, grad -> {
             // Autograd adds up a tensor's gradients before its node's backward runs, so each tap sees its output's
             // whole gradient once. Kept (taken from backward's scope) rather than copied; the tape closes it.
-            e.delta = grad.isContiguous() ? grad.keep() : Shapes.copy(grad).keep();
+            Tensor g = grad.isContiguous() ? grad : Shapes.copy(grad);
+            e.delta = (e.rowsPerExample > 1 ? g.reshape(unfolded(g.shape(), examples, e.rowsPerExample)) : g).keep();
             return new Tensor[] {grad, null};
         }, z, anchor);
+    }
+
+    /** {@code [examples * rows, rest...]} as {@code [examples, rows, rest...]}. */
+    private static long[] unfolded(long[] shape, long examples, long rows) {
+        long[] out = new long[shape.length + 1];
+        out[0] = examples;
+        out[1] = rows;
+        System.arraycopy(shape, 1, out, 2, shape.length - 1);
+        return out;
     }
 
     /** The parameters the tape covers; a parameter seen twice (a layer called twice) is in {@code shared}. */
@@ -200,7 +249,8 @@ public final class GhostTape implements AutoCloseable {
 
     private static final class Entry {
         final Kind kind;
-        final Tensor input;
+        Tensor input;
+        long rowsPerExample = 1;
         final Tensor kernel;
         final Tensor bias;
         final int[] strides;
@@ -216,6 +266,13 @@ public final class GhostTape implements AutoCloseable {
             this.strides = strides;
             this.padding = padding;
             this.dilation = dilation;
+        }
+
+        /** Regroups a folded input by example: {@code [examples * rows, ...]} to {@code [examples, rows, ...]}. */
+        void unfold(long examples, long rows) {
+            Tensor x = input.isContiguous() ? input : Shapes.copy(input);
+            input = x.reshape(unfolded(x.shape(), examples, rows));
+            rowsPerExample = rows;
         }
     }
 }

@@ -181,13 +181,14 @@ public final class PrivateStep {
      * The ghost-norm path (Li et al. 2021): one forward and backward of the whole sample with a {@link GhostTape} open,
      * each example's gradient norm from the layers' inputs and output gradients, then the clip-weighted sum of
      * per-example gradients formed directly per layer; returns each example's gradient norm. Null (sums untouched)
-     * when some trainable parameter lies outside the tape's layers or a layer is called twice; the general path then
-     * runs, now and for later steps.
+     * when some trainable parameter lies outside the tape's layers, a layer is called twice or the tape is unfit (a layer
+     * saw other rows than the examples, as a convolution inside TimeDistributed does); the general path then runs, now
+     * and for later steps.
      */
     private double[] ghostSums(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
                               ExampleLoss loss, Tensor[] sums) {
         for (Tensor p : params) p.zeroGrad();
-        try (Scope s = Scope.open(); GhostTape tape = GhostTape.open(method)) {
+        try (Scope s = Scope.open(); GhostTape tape = GhostTape.open(method, sample.length)) {
             Batch batch = data.gather(sample);
             Tensor l = loss.of(batch.featureTensors(device), batch.targetTensors(device));
             tape.stopRecording();
@@ -195,7 +196,7 @@ public final class PrivateStep {
             java.util.Set<Tensor> covered = tape.covered(shared);
             boolean outside = false;
             for (Tensor p : params) outside |= !covered.contains(p);
-            if (outside || !shared.isEmpty() || !l.requiresGrad()) {
+            if (outside || !shared.isEmpty() || tape.unfit() || !l.requiresGrad()) {
                 ghostUnsupported = true;
                 return null;
             }
