@@ -266,6 +266,11 @@ public class FunctionalModel extends Model {
     }
 
     @Override
+    protected int inputCount() {
+        return inputs.size();
+    }
+
+    @Override
     protected List<String> outputNames() {
         return outputNames;
     }

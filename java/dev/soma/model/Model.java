@@ -158,6 +158,11 @@ public abstract class Model implements AutoCloseable {
         return 1;
     }
 
+    /** How many inputs the model takes; models with several override this. */
+    protected int inputCount() {
+        return 1;
+    }
+
     /** Output names for per-output logs ("out_1_loss"); unused with one output. */
     protected List<String> outputNames() {
         return List.of("output");
@@ -570,9 +575,10 @@ public abstract class Model implements AutoCloseable {
 
     public History fit(Dataset train, FitOptions options) {
         requireCompiled("fit");
-        if (options.perturbation != null && outputCount() != 1) {
+        if (options.perturbation != null && (outputCount() != 1 || inputCount() != 1)) {
             throw new UnsupportedOperationException("fit: adversarial training and input noise support models with one "
-                    + "output only; this one has " + outputCount() + " outputs " + outputNames());
+                    + "input and one output only; this one has " + inputCount() + " input(s) and " + outputCount()
+                    + " output(s)" + (outputCount() > 1 ? " " + outputNames() : ""));
         }
         if (options.perturbation != null && options.privacy != null) {
             throw new UnsupportedOperationException("fit: adversarial training or input noise cannot be combined with "

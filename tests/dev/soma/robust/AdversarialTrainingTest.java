@@ -73,6 +73,24 @@ class AdversarialTrainingTest {
         }
     }
 
+    /** The perturbation takes the one input; a model of two used to fail inside the attack with "takes 2 inputs, got 1". */
+    @Test
+    void aModelWithTwoInputsIsRefusedBeforeTraining() {
+        dev.soma.model.Input a = dev.soma.model.Input.of(3), b = dev.soma.model.Input.of(2);
+        dev.soma.model.SymbolicTensor joined = dev.soma.model.SymbolicTensor.apply(new dev.soma.nn.Concatenate(), a, b);
+        try (dev.soma.model.FunctionalModel m = new dev.soma.model.FunctionalModel(java.util.List.of(a, b),
+                java.util.List.of(joined.then(new Dense(2, "softmax"))))) {
+            m.compile(new Adam(0.01), "sparse_categorical_crossentropy");
+            dev.soma.data.MultiArrayDataset data = dev.soma.data.MultiArrayDataset.builder().input(new float[12], 3)
+                    .input(new float[8], 2).labels(new int[4]).build();
+            for (FitOptions o : new FitOptions[] {new FitOptions().verbose(0).adversarial(Attacks.fgsm(Norm.LINF, EPS, 0, 1)),
+                    new FitOptions().verbose(0).gaussianNoise(0.1)}) {
+                Exception e = assertThrows(UnsupportedOperationException.class, () -> m.fit(data, o));
+                assertTrue(e.getMessage().contains("2 input(s)"), e.getMessage());
+            }
+        }
+    }
+
     private static RobustAccuracy.Result evaluate(Sequential m, Data test) {
         return RobustAccuracy.of(m, Attacks.pgd(Norm.LINF, EPS, 10, 0, 1, 5), test.x, new long[] {D}, test.y, 100, 0);
     }
