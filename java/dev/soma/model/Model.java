@@ -772,6 +772,7 @@ public abstract class Model implements AutoCloseable {
                 int[] order = sampler.order(epoch);
                 for (; b < sampler.batchesPerEpoch(); b++) {
                     int[] idx = sampler.batch(order, b, mpi.rank());
+                    if (options.perturbation != null) options.perturbation.startStep(epoch, b, mpi.rank());
                     double l = dataParallelStep(trainData, idx, sampler.share(b, mpi.rank()), buckets,
                             options.perturbation);
                     averageWeights(options);
@@ -791,6 +792,7 @@ public abstract class Model implements AutoCloseable {
                     Batch batch;
                     try (StagedBatch staged = it.next()) {
                         batch = staged.batch();
+                        if (options.perturbation != null) options.perturbation.startStep(epoch, b, 0);
                         l = trainStep(batch, staged, options.perturbation);
                     }
                     averageWeights(options);

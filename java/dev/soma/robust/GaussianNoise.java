@@ -8,18 +8,27 @@ import java.util.SplittableRandom;
 
 /**
  * Gaussian-noise augmentation: each input element gets fresh N(0, sigma^2) noise, unclipped (as in randomized
- * smoothing's training, Cohen et al. 2019). One seeded stream, so each batch gets new noise.
+ * smoothing's training, Cohen et al. 2019). Seeded: in fit, per batch from the seed and the batch's place (see
+ * {@link #startStep}); elsewhere one stream, so each call gets new noise.
  */
 public final class GaussianNoise implements TrainingPerturbation {
     private final double sigma;
-    private final SplittableRandom random;
+    private final long seed;
+    private SplittableRandom random;
 
     public GaussianNoise(double sigma, long seed) {
         if (!Double.isFinite(sigma) || sigma < 0) {
             throw new IllegalArgumentException("gaussianNoise: sigma must be finite and >= 0, got " + sigma);
         }
         this.sigma = sigma;
+        this.seed = seed;
         this.random = new SplittableRandom(seed);
+    }
+
+    /** In fit, each batch's noise comes from the seed and the batch's place (a resumed run draws the same). */
+    @Override
+    public void startStep(int epoch, int batch, int rank) {
+        random = new SplittableRandom(TrainingPerturbation.stepSeed(seed, epoch, batch, rank));
     }
 
     public double sigma() {

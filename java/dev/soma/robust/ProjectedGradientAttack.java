@@ -23,7 +23,8 @@ public final class ProjectedGradientAttack implements Attack {
     private final boolean randomStart;
     private final double lo;
     private final double hi;
-    private final SplittableRandom random;
+    private final long seed;
+    private SplittableRandom random;
 
     public ProjectedGradientAttack(String name, Norm norm, double epsilon, double stepSize, int steps,
                                    boolean randomStart, double lo, double hi, long seed) {
@@ -47,7 +48,14 @@ public final class ProjectedGradientAttack implements Attack {
         this.randomStart = randomStart;
         this.lo = lo;
         this.hi = hi;
+        this.seed = seed;
         this.random = new SplittableRandom(seed);
+    }
+
+    /** In adversarial training, each batch's random start comes from the seed and the batch's place. */
+    @Override
+    public void startStep(int epoch, int batch, int rank) {
+        random = new SplittableRandom(dev.soma.model.TrainingPerturbation.stepSeed(seed, epoch, batch, rank));
     }
 
     @Override
