@@ -314,9 +314,9 @@ public final class Checkpoint {
 
     /**
      * Continues training from a checkpoint in an existing, compiled model of the same architecture (a freshly built
-     * one, say): copies the weights, the optimizer's state and step count (the optimizer keeps its own schedule, so
-     * the schedule continues from the saved step), the layers' random-stream state, the epoch count and the
-     * history. {@code fit(data, options.resumeFrom(file))} calls this. Returns the number of epochs already trained.
+     * one, say): copies the weights, the optimizer's state, step count and learning rate or built-in schedule (a
+     * lambda schedule stays the model's own and continues from the saved step), the layers' random-stream state, the
+     * epoch count and the history. {@code fit(data, options.resumeFrom(file))} calls this. Returns the number of epochs already trained.
      */
     public static int restore(Model model, Path file) throws IOException {
         if (model.optimizer() == null) {
@@ -340,6 +340,7 @@ public final class Checkpoint {
                             + "', the model is compiled with '" + model.optimizer().name() + "'");
                 }
                 restoreOptimizer(model, file, loaded, meta);
+                restoreSchedule(model.optimizer(), oc);
                 restoreTraining(model, meta);
                 restoreBestWeights(model, file, loaded, meta);
                 return model.completedEpochs;
@@ -495,6 +496,18 @@ public final class Checkpoint {
             state.put(k.substring("optimizer/".length()), v.device().equals(model.device()) ? v : v.to(model.device()));
         });
         opt.loadStateTensors(model.trainableTensors(), state);
+    }
+
+    /**
+     * The learning rate or built-in schedule the saved run was at (a LearningRateScheduler may have changed the
+     * compiled one), as PyTorch's {@code optimizer.load_state_dict} restores each group's rate; a schedule written as
+     * a lambda, which the file cannot hold, stays the model's own.
+     */
+    private static void restoreSchedule(Optimizer opt, Map<String, Object> oc) {
+        Object schedule = oc.get("schedule");
+        if (schedule != null && !CUSTOM_SCHEDULE.equals(schedule)) {
+            opt.schedule(LearningRateSchedule.fromConfig(ModelArchitecture.mapOf(schedule, "schedule")));
+        }
     }
 
     /** The epoch count and history, so that fit continues where the saved run stopped. */
