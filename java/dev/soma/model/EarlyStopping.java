@@ -13,7 +13,9 @@ import java.util.Map;
  *
  * <p>A resumed fit continues where the saved run was: the best value, its epoch and the wait counter are replayed
  * from the model's history (restored from the checkpoint, as {@link ModelCheckpoint} finds its best value), and the
- * best epoch's weights come with the checkpoint (it stores the model's kept copies).
+ * best epoch's weights come with the checkpoint (it stores the model's kept copies). A saved run that this callback
+ * stopped at its last epoch stays stopped: the resumed fit trains no further epoch (and goes back to the best
+ * weights, as the unbroken run did).
  */
 public final class EarlyStopping implements Callback {
     private final String monitor;
@@ -47,14 +49,16 @@ public final class EarlyStopping implements Callback {
         stoppedEpoch = -1;
         // A fresh fit has an empty history; a resumed one replays the saved epochs as they were seen.
         List<Double> past = model.history().get(monitor);
+        boolean stoppedThere = false; // the saved run's last epoch ended it: so does this run, before training
         for (int epoch = 0; epoch < past.size(); epoch++) {
             double value = past.get(epoch);
             if (improves(value)) {
                 best = value;
                 bestEpoch = epoch;
                 wait = 0;
+                stoppedThere = false;
             } else {
-                wait++;
+                stoppedThere = ++wait > patience - 1 && epoch > 0;
             }
         }
         if (!restoreBestWeights || bestEpoch < 0) {
@@ -66,6 +70,10 @@ public final class EarlyStopping implements Callback {
                     + (bestEpoch + 1) + ", but the model holds no copy of that epoch's weights (the checkpoint has "
                     + (model.bestWeights == null ? "none" : "epoch " + (model.bestWeightsEpoch + 1) + "'s")
                     + "); resume from a checkpoint written while this EarlyStopping ran");
+        }
+        if (stoppedThere) {
+            stoppedEpoch = past.size() - 1;
+            model.stopTraining();
         }
     }
 
