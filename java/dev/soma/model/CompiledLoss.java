@@ -218,6 +218,11 @@ final class CompiledLoss {
         return like.dtype() == DType.F32 ? t : t.to(like.dtype());
     }
 
+    /** Examples recorded since the last {@link #reset}. */
+    long recordedExamples() {
+        return seen;
+    }
+
     void reset() {
         for (Metric m : metrics) m.reset();
         Arrays.fill(lossSums, 0);

@@ -457,6 +457,25 @@ public abstract class Model implements AutoCloseable {
         // sample gets an inference forward of its own first.
         if (!dp.takesGhostPath(device)) recordInference(data, sample, 0, lossSum, recorded);
         List<Tensor> trainable = trainableTensors();
+        // A ghost attempt that gives up (at a fit's first step with examples: the model decides it) has run a training
+        // forward of its first part. Its effects are undone before the per-example path, so that the step, and what
+        // it logs, do not depend on which step the attempt fell on (a resumed fit attempts again): the layers' random
+        // streams (dropout) are put back, and the part's loss and metrics, logged from that training forward, are
+        // dropped; the whole sample is then logged from an inference forward, as on every later step.
+        List<Map<String, Long>> streams = new ArrayList<>();
+        if (dp.takesGhostPath(device)) for (Layer l : layers()) streams.add(l.randomState());
+        Runnable rewind = () -> {
+            for (int i = 0; i < streams.size(); i++) {
+                if (!streams.get(i).isEmpty()) layers().get(i).restoreRandomState(streams.get(i));
+            }
+            if (compiled.recordedExamples() != recorded[0]) { // earlier steps of the epoch logged examples too
+                throw new IllegalStateException("fit (DP-SGD): the ghost-norm path gave up after " + compiled.recordedExamples()
+                        + " examples of the epoch were logged, " + recorded[0] + " of them by this step");
+            }
+            compiled.reset();
+            lossSum[0] = 0;
+            recorded[0] = 0;
+        };
         dp.computeGradients(data, sample, trainable, device, (xs, ys) -> {
             List<Tensor> outs = forwardAll(xs, true, compiled.folds());
             CompiledLoss.Value value = compiled.compute(outs, ys);
@@ -468,8 +487,8 @@ public abstract class Model implements AutoCloseable {
                 recorded[0] += n;
             }
             return value.total();
-        });
-        // The ghost path gave up on its first part (the model has layers it cannot see): the rest as the general path.
+        }, rewind);
+        // The ghost path gave up (the model has layers it cannot see): the sample is logged as the general path's are.
         recordInference(data, sample, recorded[0], lossSum, recorded);
         try (Scope s = Scope.open()) {
             Tensor reg = regularizationLoss();

@@ -106,6 +106,17 @@ public final class PrivateStep {
      */
     public void computeGradients(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
                                  ExampleLoss loss) {
+        computeGradients(data, sample, params, device, loss, null);
+    }
+
+    /**
+     * The same; {@code rewind} (may be null) runs when the ghost-norm path gives up after its forward, before the
+     * per-example path: the caller puts back what that forward moved (the layers' random streams), so that the step
+     * is the one the per-example path alone takes, whichever step of a run the attempt falls on (a resumed run
+     * attempts again).
+     */
+    public void computeGradients(Dataset data, int[] sample, List<Tensor> params, dev.soma.tensor.Device device,
+                                 ExampleLoss loss, Runnable rewind) {
         int n = params.size();
         Tensor[] sums = new Tensor[n];
         boolean outer = PER_EXAMPLE.get();
@@ -115,8 +126,9 @@ public final class PrivateStep {
                 Tensor p = params.get(i);
                 sums[i] = Tensor.zeros(p.dtype(), p.device(), p.shape()).keep();
             }
-            boolean ghost = !ghostUnsupported && device.isCpu() && sample.length > 0
-                    && ghostSumsInParts(data, sample, params, device, loss, sums);
+            boolean tried = !ghostUnsupported && device.isCpu() && sample.length > 0;
+            boolean ghost = tried && ghostSumsInParts(data, sample, params, device, loss, sums);
+            if (tried && !ghost && rewind != null) rewind.run();
             lastStepGhost = ghost;
             if (!ghost) for (int idx : sample) {
                 try (Scope s = Scope.open()) {
