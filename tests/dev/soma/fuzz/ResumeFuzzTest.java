@@ -3,6 +3,7 @@ package dev.soma.fuzz;
 import dev.soma.data.ArrayDataset;
 import dev.soma.data.Dataset;
 import dev.soma.model.Callback;
+import dev.soma.model.Checkpoint;
 import dev.soma.model.CsvLogger;
 import dev.soma.model.EarlyStopping;
 import dev.soma.model.FitOptions;
@@ -38,9 +39,11 @@ import java.util.SplittableRandom;
  * A run interrupted and resumed from its checkpoint must be the run that never stopped, bit for bit: random models
  * ({@link ModelStacks}, {@link ModelGraphs}) trained with random fit options (validation split or data, shuffling,
  * learning-rate schedules, a LearningRateScheduler, EarlyStopping on any logged value with or without restoring the
- * best weights, a CsvLogger, label smoothing, Gaussian-noise or adversarial augmentation, DP-SGD) for 3 to 5 epochs
- * straight, or for k epochs with a ModelCheckpoint and then on from the file in a fresh, differently seeded model.
- * The histories, the stopping epoch, the CSV logs and the final weights must be equal. The seed changes every run and
+ * best weights, a CsvLogger, label smoothing, Gaussian-noise or adversarial augmentation, DP-SGD, bf16 mixed
+ * precision, gradient clipping) for 3 to 5 epochs straight, or for k epochs with a ModelCheckpoint and then on from
+ * the file: in a fresh, differently seeded model ({@code resumeFrom}), and as Keras does it (the whole model from
+ * {@code Checkpoint.loadModel}, then {@code initialEpoch}). The histories, the stopping epoch, the CSV logs and the
+ * final weights must be equal. The seed changes every run and
  * is printed: {@code -Dsoma.fuzz.seed=S} replays a run, {@code -Dsoma.fuzz.resumes=N} sets how many models (default
  * 40), {@code -Dsoma.fuzz.model=SEED} replays one.
  */
@@ -82,7 +85,7 @@ class ResumeFuzzTest {
     private record Plan(long drawSeed, boolean graph, int n, long dataSeed, int epochs, int breakAt, int batch, long fitSeed,
                         boolean shuffle, int validation, int optimizer, int schedule, int scheduler, boolean smoothing,
                         int augmentation, boolean privacy, String monitor, int patience, double minDelta,
-                        boolean restoreBest, boolean early, boolean csv) {}
+                        boolean restoreBest, boolean early, boolean csv, boolean bf16, int clipping) {}
 
     private void trial(long seed, Path dir) throws Throwable {
         SplittableRandom r = new SplittableRandom(seed);
@@ -93,7 +96,8 @@ class ResumeFuzzTest {
                 4 + r.nextInt(13), r.nextLong(), r.nextBoolean(), r.nextInt(3), r.nextInt(5), r.nextInt(3), r.nextInt(3),
                 r.nextInt(4) == 0, augmentation, augmentation < 2 && r.nextInt(5) == 0,
                 new String[] {"loss", "val_loss", "accuracy", "val_accuracy"}[r.nextInt(4)], r.nextInt(3),
-                r.nextBoolean() ? 0 : 0.01 * r.nextDouble(), r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean());
+                r.nextBoolean() ? 0 : 0.01 * r.nextDouble(), r.nextBoolean(), r.nextInt(3) == 0, r.nextBoolean(),
+                r.nextInt(6) == 0, r.nextInt(4));
         String where = "seed " + seed + " " + p;
         Path file = dir.resolve("run.safetensors");
         Path straightCsv = dir.resolve("straight.csv"), resumedCsv = dir.resolve("resumed.csv");
@@ -109,17 +113,30 @@ class ResumeFuzzTest {
             }
             return;
         }
+        Files.copy(file, dir.resolve("at-break.safetensors"));
         Run resumedRun = fit(p, seed ^ 0x5EED, p.epochs(), file, true, resumedCsv);
         resumed++;
-        if (!straight.history().all().equals(resumedRun.history().all())) {
-            record("logs another history after a resume", where + ": break after epoch " + p.breakAt() + ": "
-                    + straight.history().all() + " became " + resumedRun.history().all());
-        } else if (!same(straight.weights(), resumedRun.weights())) {
-            record("ends on other weights after a resume", where + ": break after epoch " + p.breakAt());
-        }
+        compare(straight, resumedRun, "resumeFrom", where, p);
         if (p.csv() && !Files.readString(straightCsv).equals(Files.readString(resumedCsv))) {
             record("writes another CSV log after a resume", where + ":\n" + Files.readString(straightCsv) + "became\n"
                     + Files.readString(resumedCsv));
+        }
+        // Keras' way: the whole model loaded from the file (its optimizer and schedule with it), then initialEpoch.
+        try (Model loaded = Checkpoint.loadModel(dir.resolve("at-break.safetensors"))) {
+            Data data = data(p);
+            FitOptions o = options(p, p.epochs(), data).initialEpoch(loaded.completedEpochs());
+            o.callbacks(callbacks(p, loaded, dir.resolve("loaded.csv"), null, false).toArray(new Callback[0]));
+            History h = loaded.fit(data.train(), o);
+            compare(straight, new Run(h, weights(loaded), ""), "Checkpoint.loadModel and initialEpoch", where, p);
+        }
+    }
+
+    private void compare(Run straight, Run resumedRun, String how, String where, Plan p) {
+        if (!straight.history().all().equals(resumedRun.history().all())) {
+            record("logs another history after a resume (" + how + ")", where + ": break after epoch " + p.breakAt() + ": "
+                    + straight.history().all() + " became " + resumedRun.history().all());
+        } else if (!same(straight.weights(), resumedRun.weights())) {
+            record("ends on other weights after a resume (" + how + ")", where + ": break after epoch " + p.breakAt());
         }
     }
 
@@ -132,26 +149,20 @@ class ResumeFuzzTest {
     private Run fit(Plan p, long modelSeed, int epochs, Path checkpoint, boolean resume, Path csv) throws Throwable {
         SplittableRandom r = new SplittableRandom(p.drawSeed());
         Model m;
-        Dataset data, validation;
         List<Layer> layers;
         List<Loss> losses;
-        boolean ids = false;
         if (p.graph()) {
             ModelGraphs.Graph g = ModelGraphs.draw(r);
             m = g.model();
-            data = ModelGraphs.data(g, p.n(), p.dataSeed());
-            validation = ModelGraphs.data(g, 8, p.dataSeed() + 1);
             layers = new ArrayList<>();
             losses = g.losses();
         } else {
             ModelStacks.Stack s = ModelStacks.draw(r);
             m = new Sequential(s.layers().toArray(new Layer[0]));
-            data = ModelFuzzTest.data(s, p.n(), p.dataSeed());
-            validation = ModelFuzzTest.data(s, 8, p.dataSeed() + 1);
             layers = s.layers();
             losses = List.of(Loss.byName("sparse_categorical_crossentropy"));
-            ids = s.vocabulary() > 0;
         }
+        Data data = data(p);
         try (m) {
             String description = p.graph() ? "graph " + ((FunctionalModel) m).nodes().stream().map(n -> n.layer().typeName()).toList()
                     : String.valueOf(m.layers());
@@ -163,28 +174,67 @@ class ResumeFuzzTest {
             // A graph's regression head has no accuracy: graphs log losses only, and EarlyStopping watches one of them.
             String[] metrics = p.graph() ? new String[0] : new String[] {"accuracy"};
             m.seed(modelSeed).compile(optimizer(p), losses, java.util.Collections.nCopies(losses.size(), 1.0), metrics);
-            FitOptions o = new FitOptions().batchSize(p.batch()).epochs(epochs).seed(p.fitSeed()).shuffle(p.shuffle()).verbose(0);
-            if (p.validation() == 1) o.validationSplit(0.25);
-            if (p.validation() == 2) o.validationData(validation);
-            if (p.augmentation() == 2 && !ids) o.gaussianNoise(0.1);
-            if (p.augmentation() == 3 && !ids) o.adversarial(Attacks.pgd(Norm.LINF, 0.05, 2, -100, 100, p.fitSeed()));
-            if (p.privacy()) o.privacy(0.5, 1.0, 1e-5);
-            List<Callback> callbacks = new ArrayList<>();
-            String monitor = p.graph() ? p.monitor().replace("accuracy", "loss") : p.monitor();
-            if (p.early()) callbacks.add(new EarlyStopping(monitor, p.patience(), p.minDelta(), p.restoreBest()));
-            if (p.scheduler() == 1) callbacks.add(new LearningRateScheduler((epoch, lr) -> lr * 0.7));
-            if (p.scheduler() == 2) callbacks.add(new LearningRateScheduler((epoch, lr) -> 0.02 / (1 + epoch)));
-            if (p.csv()) callbacks.add(new CsvLogger(csv));
-            if (checkpoint != null && !resume) callbacks.add(new ModelCheckpoint(checkpoint));
+            FitOptions o = options(p, epochs, data);
             if (resume) o.resumeFrom(checkpoint);
-            o.callbacks(callbacks.toArray(new Callback[0]));
-            History h = m.fit(data, o);
-            List<float[]> weights = new ArrayList<>();
-            for (Param param : m.params()) weights.add(param.value().toFloatArray());
-            return new Run(h, weights, description);
+            o.callbacks(callbacks(p, m, csv, checkpoint, resume).toArray(new Callback[0]));
+            History h = m.fit(data.train(), o);
+            return new Run(h, weights(m), description);
         } finally {
             for (Layer l : layers) l.close(); // a model that refused to build may not own its layers yet
         }
+    }
+
+    /** The plan's fit options for {@code epochs} in all (inputs of ids take no augmentation). */
+    private static FitOptions options(Plan p, int epochs, Data data) {
+        FitOptions o = new FitOptions().batchSize(p.batch()).epochs(epochs).seed(p.fitSeed()).shuffle(p.shuffle()).verbose(0);
+        if (p.validation() == 1) o.validationSplit(0.25);
+        if (p.validation() == 2) o.validationData(data.validation());
+        if (p.augmentation() == 2 && !data.ids()) o.gaussianNoise(0.1);
+        if (p.augmentation() == 3 && !data.ids()) o.adversarial(Attacks.pgd(Norm.LINF, 0.05, 2, -100, 100, p.fitSeed()));
+        if (p.privacy()) o.privacy(0.5, 1.0, 1e-5);
+        if (p.bf16()) o.precision(dev.soma.tensor.Precision.BF16);
+        return o;
+    }
+
+    /** Fresh callbacks of the plan; {@code checkpoint}: written every epoch unless this fit resumes from it. */
+    private static List<Callback> callbacks(Plan p, Model m, Path csv, Path checkpoint, boolean resume) {
+        List<Callback> callbacks = new ArrayList<>();
+        // A graph's regression head has no accuracy: graphs log losses only, and EarlyStopping watches one of them.
+        String monitor = p.graph() ? p.monitor().replace("accuracy", "loss") : p.monitor();
+        if (p.early()) callbacks.add(new EarlyStopping(monitor, p.patience(), p.minDelta(), p.restoreBest()));
+        if (p.scheduler() == 1) callbacks.add(new LearningRateScheduler((epoch, lr) -> lr * 0.7));
+        if (p.scheduler() == 2) callbacks.add(new LearningRateScheduler((epoch, lr) -> 0.02 / (1 + epoch)));
+        if (p.csv()) callbacks.add(new CsvLogger(csv));
+        if (checkpoint != null && !resume) callbacks.add(new ModelCheckpoint(checkpoint));
+        return callbacks;
+    }
+
+    /** The plan's training and validation data, and whether its inputs are ids. */
+    private record Data(Dataset train, Dataset validation, boolean ids) {}
+
+    /** The plan's data: the model is drawn again for it (the draw fixes the shapes) and closed. */
+    private static Data data(Plan p) {
+        SplittableRandom r = new SplittableRandom(p.drawSeed());
+        try {
+            if (p.graph()) {
+                ModelGraphs.Graph g = ModelGraphs.draw(r);
+                try (FunctionalModel m = g.model()) {
+                    return new Data(ModelGraphs.data(g, p.n(), p.dataSeed()), ModelGraphs.data(g, 8, p.dataSeed() + 1), false);
+                }
+            }
+            ModelStacks.Stack s = ModelStacks.draw(r);
+            for (Layer l : s.layers()) l.close();
+            return new Data(ModelFuzzTest.data(s, p.n(), p.dataSeed()), ModelFuzzTest.data(s, 8, p.dataSeed() + 1),
+                    s.vocabulary() > 0);
+        } catch (Throwable e) {
+            throw new IllegalStateException("the plan's model draw failed the second time", e);
+        }
+    }
+
+    private static List<float[]> weights(Model m) {
+        List<float[]> weights = new ArrayList<>();
+        for (Param param : m.params()) weights.add(param.value().toFloatArray());
+        return weights;
     }
 
     private static Optimizer optimizer(Plan p) {
@@ -192,6 +242,8 @@ class ResumeFuzzTest {
         long steps = (long) p.epochs() * (p.n() / p.batch() + 1);
         if (p.schedule() == 1) o.schedule(LearningRateSchedule.cosineDecay(0.02, steps, 0.1));
         if (p.schedule() == 2) o.schedule(LearningRateSchedule.exponentialDecay(0.02, 3, 0.8, p.shuffle()));
+        if (p.clipping() == 1) o.clipValue(0.05);
+        if (p.clipping() == 2) o.globalClipNorm(0.5);
         return o;
     }
 
