@@ -22,7 +22,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,25 +51,8 @@ class CudaResumeFuzzTest {
     void aResumedGpuRunIsTheRunThatNeverStopped(@TempDir Path dir) throws Throwable {
         CudaProbe.Result probe = CudaProbe.result();
         assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
-        FuzzReports.withQuietKernelLog(() -> {
-            SplittableRandom seeds = new SplittableRandom(SEED);
-            for (int i = 0; i < MODELS; i++) {
-                long seed = seeds.nextLong();
-                long live = FuzzReports.liveBytes(GPU);
-                try {
-                    trial(seed, Files.createDirectories(dir.resolve("r" + i)));
-                } catch (AssertionError e) {
-                    throw e;
-                } catch (Throwable e) {
-                    refused++;
-                    String unclear = FuzzReports.unclearRefusal(e, false);
-                    if (unclear != null) findings.putIfAbsent(unclear, "seed " + seed + ": " + e + " at " + FuzzReports.topFrames(e));
-                    else if (Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + seed + ": " + e);
-                }
-                long leaked = FuzzReports.liveBytes(GPU) - live;
-                if (leaked != 0) findings.putIfAbsent("left GPU memory allocated", leaked + " bytes: seed " + seed);
-            }
-        });
+        FuzzReports.withQuietKernelLog(() -> refused = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings,
+                seed -> trial(seed, Files.createDirectories(dir.resolve(Long.toString(seed))))));
         System.out.println("gpu resume fuzzing, seed " + SEED + ": " + resumed + " resumed on the GPU, " + onCpu
                 + " also on the CPU, " + refused + " refused, " + findings.size() + " findings");
         FuzzReports.failIfAny(findings, SEED);
@@ -94,7 +76,7 @@ class CudaResumeFuzzTest {
         if (!straight.history().all().equals(resumedRun.history().all())) {
             findings.putIfAbsent("logs another history after a resume on the GPU", where + ": " + straight.history().all()
                     + " became " + resumedRun.history().all());
-        } else if (!same(straight.weights(), resumedRun.weights())) {
+        } else if (!WeightLists.same(straight.weights(), resumedRun.weights())) {
             findings.putIfAbsent("ends on other weights after a resume on the GPU", where);
         }
         if (straight.stochastic()) return;
@@ -103,8 +85,8 @@ class CudaResumeFuzzTest {
         for (int i = 0; i < cpu.weights().size(); i++) {
             // A gradient that is 0 in exact arithmetic (a bias before batch normalisation, attention's key bias) moves
             // its weight by rounding noise only, of order 1e-8, which differs between the devices in every digit.
-            double rel = relative(cpu.weights().get(i), straight.weights().get(i));
-            if (!(rel <= BOUND) && !(maxAbsDifference(cpu.weights().get(i), straight.weights().get(i)) <= 1e-6)) {
+            double rel = WeightLists.relative(cpu.weights().get(i), straight.weights().get(i));
+            if (!(rel <= BOUND) && !(WeightLists.maxAbsDifference(cpu.weights().get(i), straight.weights().get(i)) <= 1e-6)) {
                 findings.putIfAbsent("ends elsewhere resumed on the CPU from a GPU checkpoint", where + ": "
                         + straight.names().get(i) + " relative error " + rel);
                 break;
@@ -134,38 +116,12 @@ class CudaResumeFuzzTest {
             if (checkpoint != null && !resume) callbacks.add(new ModelCheckpoint(checkpoint));
             if (resume) f.resumeFrom(checkpoint);
             History h = m.fit(data, f.callbacks(callbacks.toArray(new Callback[0])));
-            List<float[]> weights = new ArrayList<>();
             List<String> names = new ArrayList<>();
-            try (dev.soma.memory.Scope scope = dev.soma.memory.Scope.open()) {
-                for (Param param : m.params()) {
-                    weights.add(param.value().to(Device.cpu()).toFloatArray());
-                    names.add(param.name());
-                }
-            }
-            return new Run(h, weights, names, layers, stochastic);
+            for (Param param : m.params()) names.add(param.name());
+            return new Run(h, WeightLists.of(m), names, layers, stochastic);
         } finally {
             for (Layer l : s.layers()) l.close();
         }
     }
 
-    private static boolean same(List<float[]> a, List<float[]> b) {
-        if (a.size() != b.size()) return false;
-        for (int i = 0; i < a.size(); i++) if (!Arrays.equals(a.get(i), b.get(i))) return false;
-        return true;
-    }
-
-    private static double maxAbsDifference(float[] a, float[] b) {
-        double max = 0;
-        for (int i = 0; i < a.length; i++) max = Math.max(max, Math.abs((double) a[i] - b[i]));
-        return max;
-    }
-
-    private static double relative(float[] got, float[] want) {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < got.length; i++) {
-            diff += ((double) got[i] - want[i]) * ((double) got[i] - want[i]);
-            norm += (double) want[i] * want[i];
-        }
-        return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
-    }
 }

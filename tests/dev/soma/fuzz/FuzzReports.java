@@ -62,6 +62,39 @@ final class FuzzReports {
         void run() throws Throwable;
     }
 
+    /** One random trial of a fuzz test (a model, a run), drawn from its seed. */
+    interface Trial {
+        void run(long seed) throws Throwable;
+    }
+
+    /**
+     * Runs {@code count} trials whose seeds come from {@code seed}, or only the trial {@code one} (a replay) when it is
+     * not null. A trial that throws a clear refusal counts as refused (printed when replaying or with
+     * {@code -Dsoma.fuzz.verbose=true}); any other exception, and native bytes left on {@code device}'s pools after
+     * it, are findings. Assertion errors pass through. Returns how many trials were refused.
+     */
+    static int runTrials(long seed, int count, Long one, Device device, Map<String, String> findings, Trial trial) {
+        java.util.SplittableRandom seeds = new java.util.SplittableRandom(seed);
+        int refused = 0;
+        for (int i = 0; i < (one == null ? count : 1); i++) {
+            long s = one == null ? seeds.nextLong() : one;
+            long live = liveBytes(device);
+            try {
+                trial.run(s);
+            } catch (AssertionError e) {
+                throw e;
+            } catch (Throwable e) {
+                refused++;
+                String unclear = unclearRefusal(e, false);
+                if (unclear != null) findings.putIfAbsent(unclear, "seed " + s + ": " + e + " at " + topFrames(e));
+                else if (one != null || Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + s + ": " + e);
+            }
+            long leaked = liveBytes(device) - live;
+            if (leaked != 0) findings.putIfAbsent("left native memory allocated", leaked + " bytes: seed " + s);
+        }
+        return refused;
+    }
+
     /**
      * Runs {@code body} with the CUDA kernel-path log (VendorPaths, a line per new geometry) at WARNING: a fuzzer's
      * thousands of geometries would bury CI's log.

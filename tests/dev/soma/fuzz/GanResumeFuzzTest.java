@@ -42,24 +42,8 @@ class GanResumeFuzzTest {
 
     @Test
     void aResumedGanRunIsTheRunThatNeverStopped(@TempDir Path dir) throws Throwable {
-        Long one = Long.getLong("soma.fuzz.model");
-        SplittableRandom seeds = new SplittableRandom(SEED);
-        for (int i = 0; i < (one == null ? GANS : 1); i++) {
-            long seed = one == null ? seeds.nextLong() : one;
-            long live = FuzzReports.liveBytes(Device.cpu());
-            try {
-                trial(seed, Files.createDirectories(dir.resolve("g" + i)));
-            } catch (AssertionError e) {
-                throw e;
-            } catch (Throwable e) {
-                refused++;
-                String unclear = FuzzReports.unclearRefusal(e, false);
-                if (unclear != null) findings.putIfAbsent(unclear, "seed " + seed + ": " + e + " at " + FuzzReports.topFrames(e));
-                else if (one != null || Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + seed + ": " + e);
-            }
-            long leaked = FuzzReports.liveBytes(Device.cpu()) - live;
-            if (leaked != 0) findings.putIfAbsent("left native memory allocated", leaked + " bytes: seed " + seed);
-        }
+        refused = FuzzReports.runTrials(SEED, GANS, Long.getLong("soma.fuzz.model"), Device.cpu(), findings,
+                seed -> trial(seed, Files.createDirectories(dir.resolve(Long.toString(seed)))));
         System.out.println("gan resume fuzzing, seed " + SEED + ": " + resumed + " runs resumed, " + refused + " refused, "
                 + findings.size() + " findings");
         FuzzReports.failIfAny(findings, SEED);
@@ -108,7 +92,7 @@ class GanResumeFuzzTest {
             if (!straight.all().equals(h.all())) {
                 findings.putIfAbsent("logs another history after a resume", where + ": break after epoch " + p.breakAt()
                         + ": " + straight.all() + " became " + h.all());
-            } else if (!same(straightWeights, weights(gan))) {
+            } else if (!WeightLists.same(straightWeights, weights(gan))) {
                 findings.putIfAbsent("ends on other weights after a resume", where + ": break after epoch " + p.breakAt());
             } else if (!Arrays.equals(straightSamples, samples(gan))) {
                 findings.putIfAbsent("draws other samples of the fixed noise after a resume", where);
@@ -157,9 +141,8 @@ class GanResumeFuzzTest {
 
     /** Every weight of both models, moving statistics included. */
     private static List<float[]> weights(Gan gan) {
-        List<float[]> out = new ArrayList<>();
-        for (Param p : gan.g().params()) out.add(p.value().toFloatArray());
-        for (Param p : gan.d().params()) out.add(p.value().toFloatArray());
+        List<float[]> out = new ArrayList<>(WeightLists.of(gan.g()));
+        out.addAll(WeightLists.of(gan.d()));
         return out;
     }
 
@@ -167,11 +150,5 @@ class GanResumeFuzzTest {
         try (Scope s = Scope.open()) {
             return gan.trainer().generate(gan.trainer().fixedNoise()).toFloatArray();
         }
-    }
-
-    private static boolean same(List<float[]> a, List<float[]> b) {
-        if (a.size() != b.size()) return false;
-        for (int i = 0; i < a.size(); i++) if (!Arrays.equals(a.get(i), b.get(i))) return false;
-        return true;
     }
 }

@@ -8,7 +8,6 @@ import dev.soma.model.FunctionalModel;
 import dev.soma.model.Model;
 import dev.soma.model.Sequential;
 import dev.soma.nn.Layer;
-import dev.soma.nn.Param;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
@@ -104,19 +103,19 @@ class ModelFuzzTest {
     private String saveAndResume(Model m, Dataset data, int batch, long fitSeed, Path file, String where) throws Throwable {
         m.fit(data, options(batch, fitSeed, 1, 0));
         m.save(file);
-        List<float[]> atSave = weights(m);
+        List<float[]> atSave = WeightLists.of(m);
         List<float[]> predictedAtSave = predict(m, data);
         Map<String, Double> evaluatedAtSave = m.evaluate(data, 8);
         m.fit(data, options(batch, fitSeed, 2, 1));
-        List<float[]> unbroken = weights(m);
+        List<float[]> unbroken = WeightLists.of(m);
         try (Model loaded = Checkpoint.loadModel(file)) {
-            if (!same(atSave, weights(loaded))) record("loads other weights than it saved", where);
-            if (!same(predictedAtSave, predict(loaded, data))) record("predicts otherwise after a load", where);
+            if (!WeightLists.same(atSave, WeightLists.of(loaded))) record("loads other weights than it saved", where);
+            if (!WeightLists.same(predictedAtSave, predict(loaded, data))) record("predicts otherwise after a load", where);
             if (!evaluatedAtSave.equals(loaded.evaluate(data, 8))) {
                 record("evaluates otherwise after a load", where + ": " + evaluatedAtSave + " became " + loaded.evaluate(data, 8));
             }
             loaded.fit(data, options(batch, fitSeed, 2, 1));
-            if (!same(unbroken, weights(loaded))) {
+            if (!WeightLists.same(unbroken, WeightLists.of(loaded))) {
                 record("trains on to other weights after a load than without the break", where);
             }
         }
@@ -139,12 +138,6 @@ class ModelFuzzTest {
         return ArrayDataset.withLabels(x, s.input(), y);
     }
 
-    private static List<float[]> weights(Model m) {
-        List<float[]> out = new ArrayList<>();
-        for (Param p : m.params()) out.add(p.value().toFloatArray());
-        return out;
-    }
-
     /** Every output's predictions (kept for the caller: closed here). */
     private static List<float[]> predict(Model m, Dataset d) {
         List<float[]> out = new ArrayList<>();
@@ -154,12 +147,6 @@ class ModelFuzzTest {
             }
         }
         return out;
-    }
-
-    private static boolean same(List<float[]> a, List<float[]> b) {
-        if (a.size() != b.size()) return false;
-        for (int i = 0; i < a.size(); i++) if (!Arrays.equals(a.get(i), b.get(i))) return false;
-        return true;
     }
 
     private void record(String what, String example) {

@@ -65,29 +65,9 @@ class PrivateFitFuzzTest {
         run("private fits", this::fitTrial);
     }
 
-    private interface Trial {
-        void run(long seed) throws Throwable;
-    }
-
-    private void run(String what, Trial trial) throws Throwable {
-        Long one = Long.getLong("soma.fuzz.model");
-        SplittableRandom seeds = new SplittableRandom(SEED);
-        for (int i = 0; i < (one == null ? MODELS : 1); i++) {
-            long seed = one == null ? seeds.nextLong() : one;
-            long live = FuzzReports.liveBytes(Device.cpu());
-            try {
-                trial.run(seed);
-            } catch (AssertionError e) {
-                throw e;
-            } catch (Throwable e) {
-                skipped++;
-                String unclear = FuzzReports.unclearRefusal(e, false);
-                if (unclear != null) record(unclear, "model seed " + seed + ": " + e + " at " + FuzzReports.topFrames(e));
-                else if (one != null || Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + seed + ": " + e);
-            }
-            long leaked = FuzzReports.liveBytes(Device.cpu()) - live;
-            if (leaked != 0) record("left native memory allocated", leaked + " bytes: model seed " + seed);
-        }
+    private void run(String what, FuzzReports.Trial trial) {
+        int refused = FuzzReports.runTrials(SEED, MODELS, Long.getLong("soma.fuzz.model"), Device.cpu(), findings, trial);
+        skipped += refused; // (after the call: the trials count their own skips into the field)
         System.out.println(what + ", seed " + SEED + ": " + judged + " models judged"
                 + (ghost > 0 ? " (" + ghost + " on the ghost-norm path)" : "") + ", " + skipped
                 + " skipped (dropout) or refused, " + findings.size() + " findings");
@@ -255,7 +235,7 @@ class PrivateFitFuzzTest {
                 try {
                     freezeSomeLayer(m, d, new SplittableRandom(freezeSeed));
                     histories.add(m.fit(d.data(), options.privacy(general ? settings.withGeneralPath() : settings)));
-                    weights.add(weights(m));
+                    weights.add(WeightLists.of(m));
                 } catch (Throwable e) {
                     if (!FuzzReports.isRefusal(e)) throw e;
                     String unclear = FuzzReports.unclearRefusal(e, false);
@@ -290,7 +270,7 @@ class PrivateFitFuzzTest {
             }
         }
         for (int i = 0; i < weights.get(0).size(); i++) {
-            double rel = relative(weights.get(0).get(i), weights.get(1).get(i));
+            double rel = WeightLists.relative(weights.get(0).get(i), weights.get(1).get(i));
             if (!(rel <= BOUND)) {
                 record("trains to other weights on the ghost-norm path", where + ": weight " + i + " relative error " + rel);
                 break;
@@ -340,21 +320,6 @@ class PrivateFitFuzzTest {
         List<Tensor> out = new ArrayList<>();
         for (Param p : m.params()) if (p.trainable()) out.add(p.value());
         return out;
-    }
-
-    private static List<float[]> weights(Model m) {
-        List<float[]> out = new ArrayList<>();
-        for (Param p : m.params()) out.add(p.value().toFloatArray());
-        return out;
-    }
-
-    private static double relative(float[] got, float[] want) {
-        double diff = 0, norm = 0;
-        for (int i = 0; i < got.length; i++) {
-            diff += ((double) got[i] - want[i]) * ((double) got[i] - want[i]);
-            norm += (double) want[i] * want[i];
-        }
-        return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
     }
 
     private static int[] all(int n) {

@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.data.ArrayDataset;
 import dev.soma.data.Dataset;
 import dev.soma.model.Callback;
 import dev.soma.model.Checkpoint;
@@ -15,7 +14,6 @@ import dev.soma.model.Model;
 import dev.soma.model.ModelCheckpoint;
 import dev.soma.model.Sequential;
 import dev.soma.nn.Layer;
-import dev.soma.nn.Param;
 import dev.soma.optim.LearningRateSchedule;
 import dev.soma.optim.Optimizer;
 import dev.soma.robust.Attacks;
@@ -29,7 +27,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -57,25 +54,8 @@ class ResumeFuzzTest {
 
     @Test
     void aResumedRunIsTheRunThatNeverStopped(@TempDir Path dir) throws Throwable {
-        Long one = Long.getLong("soma.fuzz.model");
-        SplittableRandom seeds = new SplittableRandom(SEED);
-        for (int i = 0; i < (one == null ? MODELS : 1); i++) {
-            long seed = one == null ? seeds.nextLong() : one;
-            long live = FuzzReports.liveBytes(Device.cpu());
-            Path trialDir = Files.createDirectories(dir.resolve("t" + i));
-            try {
-                trial(seed, trialDir);
-            } catch (AssertionError e) {
-                throw e;
-            } catch (Throwable e) {
-                refused++;
-                String unclear = FuzzReports.unclearRefusal(e, false);
-                if (unclear != null) record(unclear, "seed " + seed + ": " + e + " at " + FuzzReports.topFrames(e));
-                else if (one != null || Boolean.getBoolean("soma.fuzz.verbose")) System.out.println("refused: " + seed + ": " + e + " at " + FuzzReports.topFrames(e));
-            }
-            long leaked = FuzzReports.liveBytes(Device.cpu()) - live;
-            if (leaked != 0) record("left native memory allocated", leaked + " bytes: seed " + seed);
-        }
+        refused = FuzzReports.runTrials(SEED, MODELS, Long.getLong("soma.fuzz.model"), Device.cpu(), findings,
+                seed -> trial(seed, Files.createDirectories(dir.resolve(Long.toString(seed)))));
         System.out.println("resume fuzzing, seed " + SEED + ": " + resumed + " runs resumed, " + stoppedEarly
                 + " stopped early before the break, " + refused + " refused, " + findings.size() + " findings");
         FuzzReports.failIfAny(findings, SEED);
@@ -127,7 +107,7 @@ class ResumeFuzzTest {
             FitOptions o = options(p, p.epochs(), data).initialEpoch(loaded.completedEpochs());
             o.callbacks(callbacks(p, loaded, dir.resolve("loaded.csv"), null, false).toArray(new Callback[0]));
             History h = loaded.fit(data.train(), o);
-            compare(straight, new Run(h, weights(loaded), ""), "Checkpoint.loadModel and initialEpoch", where, p);
+            compare(straight, new Run(h, WeightLists.of(loaded), ""), "Checkpoint.loadModel and initialEpoch", where, p);
         }
     }
 
@@ -135,7 +115,7 @@ class ResumeFuzzTest {
         if (!straight.history().all().equals(resumedRun.history().all())) {
             record("logs another history after a resume (" + how + ")", where + ": break after epoch " + p.breakAt() + ": "
                     + straight.history().all() + " became " + resumedRun.history().all());
-        } else if (!same(straight.weights(), resumedRun.weights())) {
+        } else if (!WeightLists.same(straight.weights(), resumedRun.weights())) {
             record("ends on other weights after a resume (" + how + ")", where + ": break after epoch " + p.breakAt());
         }
     }
@@ -178,7 +158,7 @@ class ResumeFuzzTest {
             if (resume) o.resumeFrom(checkpoint);
             o.callbacks(callbacks(p, m, csv, checkpoint, resume).toArray(new Callback[0]));
             History h = m.fit(data.train(), o);
-            return new Run(h, weights(m), description);
+            return new Run(h, WeightLists.of(m), description);
         } finally {
             for (Layer l : layers) l.close(); // a model that refused to build may not own its layers yet
         }
@@ -231,12 +211,6 @@ class ResumeFuzzTest {
         }
     }
 
-    private static List<float[]> weights(Model m) {
-        List<float[]> weights = new ArrayList<>();
-        for (Param param : m.params()) weights.add(param.value().toFloatArray());
-        return weights;
-    }
-
     private static Optimizer optimizer(Plan p) {
         Optimizer o = ModelStacks.optimizer(new SplittableRandom(p.drawSeed() ^ p.optimizer()));
         long steps = (long) p.epochs() * (p.n() / p.batch() + 1);
@@ -245,12 +219,6 @@ class ResumeFuzzTest {
         if (p.clipping() == 1) o.clipValue(0.05);
         if (p.clipping() == 2) o.globalClipNorm(0.5);
         return o;
-    }
-
-    private static boolean same(List<float[]> a, List<float[]> b) {
-        if (a.size() != b.size()) return false;
-        for (int i = 0; i < a.size(); i++) if (!Arrays.equals(a.get(i), b.get(i))) return false;
-        return true;
     }
 
     private void record(String what, String example) {
