@@ -18,10 +18,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * the launcher {@code SOMA_TEST_MPIEXEC} names: CI runs these tests a second time under MPICH's Hydra
  * ({@code SOMA_TEST_MPIEXEC=mpiexec.mpich}), where the ranks must open MPICH's library by themselves.
  */
-final class MpiJob {
+public final class MpiJob {
     private MpiJob() {}
 
-    record Result(int exitCode, String output, double seconds) {}
+    public record Result(int exitCode, String output, double seconds) {}
 
     static Path mpirun() {
         String name = launcherName();
@@ -61,7 +61,7 @@ final class MpiJob {
     }
 
     /** Runs {@code main} on {@code ranks} ranks with one OpenMP thread each; fails if it does not end in {@code limitSeconds}. */
-    static Result run(int ranks, Class<?> main, Map<String, String> env, int limitSeconds, String... args)
+    public static Result run(int ranks, Class<?> main, Map<String, String> env, int limitSeconds, String... args)
             throws IOException, InterruptedException {
         assumeMpirun();
         List<String> cmd = new ArrayList<>(List.of(mpirun().toString(), "-np", String.valueOf(ranks)));
