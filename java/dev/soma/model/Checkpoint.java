@@ -316,7 +316,8 @@ public final class Checkpoint {
      * Continues training from a checkpoint in an existing, compiled model of the same architecture (a freshly built
      * one, say): copies the weights, the optimizer's state, step count and learning rate or built-in schedule (a
      * lambda schedule stays the model's own and continues from the saved step), the layers' random-stream state, the
-     * epoch count and the history. {@code fit(data, options.resumeFrom(file))} calls this. Returns the number of epochs already trained.
+     * epoch count and the history. {@code fit(data, options.resumeFrom(file))} calls this. Returns the number of
+     * epochs already trained.
      */
     public static int restore(Model model, Path file) throws IOException {
         if (model.optimizer() == null) {
