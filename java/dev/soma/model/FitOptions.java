@@ -15,6 +15,7 @@ public final class FitOptions {
     double validationSplit;
     boolean shuffle = true;
     long seed = 0;
+    private boolean noiseFromSeed; // the perturbation is gaussianNoise's, seeded by this options' seed
     int verbose = 1;
     final List<Callback> callbacks = new ArrayList<>();
     dev.soma.privacy.PrivacySettings privacy;
@@ -77,6 +78,10 @@ public final class FitOptions {
 
     public FitOptions seed(long s) {
         seed = s;
+        // The noise gaussianNoise set follows the seed, whichever of the two was set first.
+        if (noiseFromSeed && perturbation instanceof dev.soma.robust.GaussianNoise g) {
+            perturbation = new dev.soma.robust.GaussianNoise(g.sigma(), s);
+        }
         return this;
     }
 
@@ -124,12 +129,17 @@ public final class FitOptions {
     public FitOptions adversarial(TrainingPerturbation attack) {
         if (attack == null) throw new IllegalArgumentException("FitOptions.adversarial: the attack is null");
         this.perturbation = attack;
+        this.noiseFromSeed = false;
         return this;
     }
 
-    /** Gaussian-noise augmentation: each training input gets fresh N(0, sigma^2) noise per element. */
+    /**
+     * Gaussian-noise augmentation: each training input gets fresh N(0, sigma^2) noise per element, drawn from these
+     * options' {@link #seed} (set before or after this call).
+     */
     public FitOptions gaussianNoise(double sigma) {
         this.perturbation = new dev.soma.robust.GaussianNoise(sigma, seed);
+        this.noiseFromSeed = true;
         return this;
     }
 

@@ -73,6 +73,23 @@ class AdversarialTrainingTest {
         }
     }
 
+    /** Gaussian noise is drawn from the fit's seed whichever was set first (it used to keep the seed of its call). */
+    @Test
+    void gaussianNoiseFollowsTheFitSeedWhateverTheOrderOfTheCalls() {
+        Data train = data(64, 5);
+        ArrayDataset ds = ArrayDataset.withLabels(train.x, new long[] {D}, train.y);
+        java.util.function.Function<FitOptions, float[]> trained = o -> {
+            try (Sequential m = model()) {
+                m.fit(ds, o.verbose(0).epochs(1).batchSize(16));
+                return m.params().get(0).value().toFloatArray();
+            }
+        };
+        float[] seedFirst = trained.apply(new FitOptions().seed(5).gaussianNoise(0.3));
+        assertArrayEquals(seedFirst, trained.apply(new FitOptions().gaussianNoise(0.3).seed(5)));
+        assertFalse(java.util.Arrays.equals(seedFirst, trained.apply(new FitOptions().gaussianNoise(0.3).seed(6))),
+                "another seed, other noise");
+    }
+
     /** The perturbation takes the one input; a model of two used to fail inside the attack with "takes 2 inputs, got 1". */
     @Test
     void aModelWithTwoInputsIsRefusedBeforeTraining() {
