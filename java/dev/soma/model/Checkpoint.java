@@ -108,7 +108,8 @@ public final class Checkpoint {
 
     /**
      * Restores a file of {@link #saveParts} into existing models of the same architectures and their optimizers
-     * (weights, optimizer state and step count, random streams, epochs and history of each) and returns the whole
+     * (weights, optimizer state, step count and learning rate or built-in schedule, random streams, epochs and
+     * history of each) and returns the whole
      * metadata, where the caller finds its {@code extra} entries.
      */
     public static Map<String, String> restoreParts(Path file, List<Part> parts) throws IOException {
@@ -144,6 +145,7 @@ public final class Checkpoint {
                                 + oc.get("name") + "', not '" + part.optimizer().name() + "'");
                     }
                     restoreOptimizer(part.model(), part.optimizer(), file, one, m);
+                    restoreSchedule(part.optimizer(), oc);
                     restoreTraining(part.model(), m);
                     restoreBestWeights(part.model(), file, one, m);
                 }

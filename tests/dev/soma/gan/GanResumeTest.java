@@ -109,6 +109,38 @@ class GanResumeTest {
         }
     }
 
+    /**
+     * A learning rate the run changed between epochs (here halved by the epoch listener) comes back with the state, as
+     * a model checkpoint's does; it used to restart at the rate the optimizers were made with.
+     */
+    @Test
+    void aRateChangedBetweenEpochsSurvivesAResume(@TempDir Path dir) throws Exception {
+        ArrayDataset data = images();
+        List<float[]> g3;
+        try (Run run = Run.create(GanLoss.NON_SATURATING, 5)) {
+            run.gan().fit(data, 4, 3, (epoch, logs) -> halve(run));
+            g3 = weights(run.g());
+        }
+        Path state = dir.resolve("decayed.safetensors");
+        try (Run first = Run.create(GanLoss.NON_SATURATING, 5)) {
+            first.gan().fit(data, 4, 1, (epoch, logs) -> {
+                halve(first);
+                first.gan().save(state);
+            });
+        }
+        try (Run resumed = Run.create(GanLoss.NON_SATURATING, 99)) {
+            resumed.gan().restore(state);
+            assertEquals(1e-3, resumed.gOpt().currentLearningRate(), 1e-15);
+            resumed.gan().fit(data, 4, 3, (epoch, logs) -> halve(resumed));
+            assertSameWeights(g3, weights(resumed.g()), "generator");
+        }
+    }
+
+    private static void halve(Run run) {
+        run.gOpt().learningRate(run.gOpt().currentLearningRate() / 2);
+        run.dOpt().learningRate(run.dOpt().currentLearningRate() / 2);
+    }
+
     @Test
     void aStateOfOtherOptionsIsRefused(@TempDir Path dir) throws Exception {
         Path state = dir.resolve("gan.safetensors");
