@@ -406,6 +406,9 @@ final class LayerFuzzer {
             Tensor cpu = twins.size() > 3 ? twins.get(3).get(index).grad() : null;
             if (moved == null) return;
             if (rms(want) <= 1e-12 * scale && rms(g) <= 1e-5 * scale) return;
+            // float32 overflowed on the way when the reference's gradients are beyond its range: its infinities reach
+            // other gradients too (as NaN where an exact 0 multiplies them)
+            if (g.dtype() == DType.F32 && scale > 1e18) return;
             String dis = TensorAgreement.disagreement(g, want, moved, nudged, cpu, SENSITIVITY_FACTOR);
             if (dis != null) record(type, "differs from its float64 twin in the gradient of " + which, where + ": " + dis);
         }

@@ -294,11 +294,18 @@ final class OpFuzzer {
             return;
         }
         if (!ran) return;
+        // A reference gradient beyond float32's range: the float32 backward overflowed on the way, and its infinities
+        // reach other gradients too (as NaN, where an exact 0 multiplies them), so no float32 gradient is judged.
+        boolean overflowed = false;
+        for (Object a : twinCalls[0]) {
+            if (a instanceof Tensor t && !t.isClosed() && t.grad() != null) overflowed |= TensorAgreement.beyondFloat32(t.grad());
+        }
         for (int i = 0; i <= args.length; i++) {
             Object[] of = new Object[twins];
             for (int k = 0; k < twins; k++) of[k] = twinCalls[k][i];
-            compareGradients(method, i == 0 ? "the receiver" : "argument " + (i - 1), i == 0 ? target : args[i - 1], of,
-                    where);
+            Object arg = i == 0 ? target : args[i - 1];
+            if (overflowed && arg instanceof Tensor t && t.dtype() == DType.F32) continue;
+            compareGradients(method, i == 0 ? "the receiver" : "argument " + (i - 1), arg, of, where);
         }
     }
 

@@ -61,8 +61,12 @@ final class TensorAgreement {
                 + "; the perturbed reference moved " + sensitivity + ")";
     }
 
-    /** Whether a float64 result holds magnitudes float32 cannot (its sum of squares, or a value, overflows there). */
-    private static boolean beyondFloat32(Tensor t) {
+    /**
+     * Whether a float64 result holds magnitudes float32 cannot (its sum of squares, or a value, overflows there). The
+     * fuzzers also skip a call's float32 gradients when any of its reference's gradients is beyond: a backward pass
+     * that overflows float32 on the way turns an exact 0 elsewhere into NaN (0 · ∞).
+     */
+    static boolean beyondFloat32(Tensor t) {
         if (t.dtype() != DType.F64) return false;
         for (double v : t.toDoubleArray()) if (Math.abs(v) > 1e18) return true;
         return false;
