@@ -109,8 +109,7 @@ public final class Checkpoint {
     /**
      * Restores a file of {@link #saveParts} into existing models of the same architectures and their optimizers
      * (weights, optimizer state, step count and learning rate or built-in schedule, random streams, epochs and
-     * history of each) and returns the whole
-     * metadata, where the caller finds its {@code extra} entries.
+     * history of each) and returns the whole metadata, where the caller finds its {@code extra} entries.
      */
     public static Map<String, String> restoreParts(Path file, List<Part> parts) throws IOException {
         try (Scope scope = Scope.open()) {
