@@ -52,14 +52,9 @@ class CudaModelFuzzTest {
         CudaProbe.Result probe = CudaProbe.result();
         assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
         FuzzReports.withQuietKernelLog(() -> {
-            SplittableRandom seeds = new SplittableRandom(SEED);
-            for (int i = 0; i < MODELS; i++) {
-                long seed = seeds.nextLong();
-                long live = FuzzReports.liveBytes(GPU);
-                trial(seed, dir.resolve("g" + i + ".safetensors"));
-                long leaked = FuzzReports.liveBytes(GPU) - live;
-                if (leaked != 0) record("left native memory allocated", leaked + " bytes: model seed " + seed);
-            }
+            int uncaught = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings,
+                    seed -> trial(seed, dir.resolve(seed + ".safetensors")));
+            skipped += uncaught; // after the call: the trials count their own skips into the field
         });
         System.out.println("gpu model fuzzing, seed " + SEED + ": " + compared + " models compared with the CPU, " + skipped
                 + " skipped (dropout) or refused by both, " + findings.size() + " findings");
