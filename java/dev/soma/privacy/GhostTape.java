@@ -87,20 +87,20 @@ public final class GhostTape implements AutoCloseable {
     public Tensor dense(Tensor x, Tensor kernel, Tensor bias) {
         Tensor z = x.matmul(kernel.detach());
         if (bias != null) z = z.add(bias.detach());
-        return tap(new Entry(Kind.DENSE, x, kernel, bias, null, null, null), x, z);
+        return tap(new Entry(Kind.DENSE, x, kernel, bias, null, null, null), z);
     }
 
     /** Conv2D's pre-activation output, recorded. */
     public Tensor conv2d(Tensor x, Tensor kernel, Tensor bias, int[] strides, String padding, int[] dilation) {
         Tensor z = dev.soma.ops.Convolution.conv2d(x, kernel.detach(), bias == null ? null : bias.detach(), strides,
                 padding, dilation);
-        return tap(new Entry(Kind.CONV2D, x, kernel, bias, strides, padding, dilation), x, z);
+        return tap(new Entry(Kind.CONV2D, x, kernel, bias, strides, padding, dilation), z);
     }
 
     /** Embedding's looked-up vectors of int32 {@code ids}, recorded. */
     public Tensor embedding(Tensor ids, Tensor table) {
         Tensor z = dev.soma.ops.Embeddings.embedding(ids, table.detach());
-        return tap(new Entry(Kind.EMBEDDING, ids, table, null, null, null, null), ids, z);
+        return tap(new Entry(Kind.EMBEDDING, ids, table, null, null, null, null), z);
     }
 
     /** LayerNormalization's output {@code xhat · gamma + beta} (either may be null), recorded with xhat. */
@@ -109,12 +109,12 @@ public final class GhostTape implements AutoCloseable {
         Tensor z = xhat;
         if (gamma != null) z = z.mul(gamma.detach());
         if (beta != null) z = z.add(beta.detach());
-        return tap(new Entry(Kind.LAYER_NORM, xhat, gamma, beta, null, null, null), x, z);
+        return tap(new Entry(Kind.LAYER_NORM, xhat, gamma, beta, null, null, null), z);
     }
 
-    /** Records {@code e} for the layer input {@code x} and returns the layer's output {@code z}, tapped. */
-    private Tensor tap(Entry e, Tensor x, Tensor z) {
-        long rows = x.ndim() == 0 ? -1 : x.size(0);
+    /** Records {@code e} and returns the layer's output {@code z}, tapped. */
+    private Tensor tap(Entry e, Tensor z) {
+        long rows = e.input.ndim() == 0 ? -1 : e.input.size(0); // (LayerNormalization's x̂ has its input's shape)
         if (rows != examples * rowsPerExample || (rowsPerExample > 1 && e.kind == Kind.CONV2D)) unfit = true;
         else if (rowsPerExample > 1) e.unfold(examples, rowsPerExample);
         entries.add(e);
