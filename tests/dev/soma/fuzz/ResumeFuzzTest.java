@@ -131,18 +131,20 @@ class ResumeFuzzTest {
         Model m;
         List<Layer> layers;
         List<Loss> losses;
+        Data data;
         if (p.graph()) {
             ModelGraphs.Graph g = ModelGraphs.draw(r);
             m = g.model();
             layers = new ArrayList<>();
             losses = g.losses();
+            data = data(p, g);
         } else {
             ModelStacks.Stack s = ModelStacks.draw(r);
+            data = data(p, s);
             m = new Sequential(s.layers().toArray(new Layer[0]));
             layers = s.layers();
             losses = List.of(Loss.byName("sparse_categorical_crossentropy"));
         }
-        Data data = data(p);
         try (m) {
             String description = p.graph() ? "graph " + ((FunctionalModel) m).nodes().stream().map(n -> n.layer().typeName()).toList()
                     : String.valueOf(m.layers());
@@ -192,23 +194,27 @@ class ResumeFuzzTest {
     /** The plan's training and validation data, and whether its inputs are ids. */
     private record Data(Dataset train, Dataset validation, boolean ids) {}
 
-    /** The plan's data: the model is drawn again for it (the draw fixes the shapes) and closed. */
-    private static Data data(Plan p) {
+    private static Data data(Plan p, ModelGraphs.Graph g) {
+        return new Data(ModelGraphs.data(g, p.n(), p.dataSeed()), ModelGraphs.data(g, 8, p.dataSeed() + 1), false);
+    }
+
+    private static Data data(Plan p, ModelStacks.Stack s) {
+        return new Data(ModelFuzzTest.data(s, p.n(), p.dataSeed()), ModelFuzzTest.data(s, 8, p.dataSeed() + 1),
+                s.vocabulary() > 0);
+    }
+
+    /** The plan's data for a model loaded from a file: the model is drawn again for it (the draw fixes the shapes). */
+    private static Data data(Plan p) throws Throwable {
         SplittableRandom r = new SplittableRandom(p.drawSeed());
-        try {
-            if (p.graph()) {
-                ModelGraphs.Graph g = ModelGraphs.draw(r);
-                try (FunctionalModel m = g.model()) {
-                    return new Data(ModelGraphs.data(g, p.n(), p.dataSeed()), ModelGraphs.data(g, 8, p.dataSeed() + 1), false);
-                }
+        if (p.graph()) {
+            ModelGraphs.Graph g = ModelGraphs.draw(r);
+            try (FunctionalModel m = g.model()) {
+                return data(p, g);
             }
-            ModelStacks.Stack s = ModelStacks.draw(r);
-            for (Layer l : s.layers()) l.close();
-            return new Data(ModelFuzzTest.data(s, p.n(), p.dataSeed()), ModelFuzzTest.data(s, 8, p.dataSeed() + 1),
-                    s.vocabulary() > 0);
-        } catch (Throwable e) {
-            throw new IllegalStateException("the plan's model draw failed the second time", e);
         }
+        ModelStacks.Stack s = ModelStacks.draw(r);
+        for (Layer l : s.layers()) l.close();
+        return data(p, s);
     }
 
     private static Optimizer optimizer(Plan p) {
