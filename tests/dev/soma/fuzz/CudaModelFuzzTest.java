@@ -38,7 +38,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
 class CudaModelFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(CudaModelFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.gpuModels", 30);
     private static final Device GPU = Device.cuda(0);
     private static final double BOUND = 1e-3;

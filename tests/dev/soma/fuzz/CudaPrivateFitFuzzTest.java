@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
 class CudaPrivateFitFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(CudaPrivateFitFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.gpuPrivateModels", 12);
     private static final Device GPU = Device.cuda(0);
     private static final double BOUND = 1e-3;

@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
 class CudaResumeFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(CudaResumeFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.gpuResumes", 12);
     private static final Device GPU = Device.cuda(0);
     private static final double BOUND = 1e-3;

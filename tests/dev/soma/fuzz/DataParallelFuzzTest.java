@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 @ExtendWith(NoLeaks.class)
 class DataParallelFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(DataParallelFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.ddpModels", 16);
     /** Float64 stacks: rounding in other orders only; float32 graphs: that, through two epochs of SGD. */
     private static final double BOUND = 1e-11, BOUND_F32 = 1e-4;

@@ -19,6 +19,16 @@ final class FuzzReports {
     private FuzzReports() {}
 
     /**
+     * The run's seed ({@code -Dsoma.fuzz.seed}, else the clock), printed as the test class loads: a run the JVM does
+     * not survive (the OOM killer, a native crash) still leaves in the log what replays it.
+     */
+    static long seed(Class<?> test) {
+        long seed = Long.getLong("soma.fuzz.seed", System.nanoTime());
+        System.out.println(test.getSimpleName() + ": seed " + seed + " (replay with -Dsoma.fuzz.seed=" + seed + ")");
+        return seed;
+    }
+
+    /**
      * Whether {@code e} is of a kind a user can act on: a {@link SomaException} (shape, dtype, device, closed tensor,
      * out of memory), an IllegalArgumentException, UnsupportedOperationException or IllegalStateException.
      */

@@ -34,7 +34,7 @@ import java.util.SplittableRandom;
  */
 @ExtendWith(NoLeaks.class)
 class GanResumeFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(GanResumeFuzzTest.class);
     static final int GANS = Integer.getInteger("soma.fuzz.gans", 20);
 
     private final Map<String, String> findings = new LinkedHashMap<>();

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 @ExtendWith(NoLeaks.class)
 class LayerFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(LayerFuzzTest.class);
     static final int LAYERS = Integer.getInteger("soma.fuzz.layers", 40);
 
     /** Registered types built elsewhere: a nested model is a whole model (SaveAnyModelTest covers it). */

@@ -35,7 +35,7 @@ import java.util.SplittableRandom;
  */
 @ExtendWith(NoLeaks.class)
 class ModelFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(ModelFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.models", 60);
 
     private final Map<String, String> findings = new LinkedHashMap<>();

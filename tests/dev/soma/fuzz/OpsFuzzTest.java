@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @ExtendWith(NoLeaks.class)
 class OpsFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(OpsFuzzTest.class);
     static final int TRIALS = Integer.getInteger("soma.fuzz.trials", 60);
 
     @Test

@@ -46,7 +46,7 @@ import java.util.SplittableRandom;
  */
 @ExtendWith(NoLeaks.class)
 class PrivateFitFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(PrivateFitFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.privateModels", 40);
     /** Float32 sums in other orders, then two epochs of SGD: the same bound as the GPU model fuzzer's. */
     private static final double BOUND = 1e-3;

@@ -46,7 +46,7 @@ import java.util.SplittableRandom;
  */
 @ExtendWith(NoLeaks.class)
 class ResumeFuzzTest {
-    static final long SEED = Long.getLong("soma.fuzz.seed", System.nanoTime());
+    static final long SEED = FuzzReports.seed(ResumeFuzzTest.class);
     static final int MODELS = Integer.getInteger("soma.fuzz.resumes", 40);
 
     private final Map<String, String> findings = new LinkedHashMap<>();
