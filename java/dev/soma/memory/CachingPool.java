@@ -364,7 +364,9 @@ public final class CachingPool {
             if (reserved + segmentSize <= limit) address = allocator.allocate(segmentSize);
         }
         if (address == 0) {
-            String why = reserved + segmentSize > limit ? "the pool's limit" : "the device's memory";
+            long available = allocator.available();
+            String why = reserved + segmentSize > limit ? "the pool's limit" : "the device's memory"
+                    + (available == HostMemory.UNKNOWN ? "" : ", " + PoolStats.bytes(Math.max(0, available)) + " of it available");
             throw new OutOfMemoryException("pool[" + deviceName() + "]: out of memory allocating "
                     + PoolStats.bytes(size) + " (a segment of " + PoolStats.bytes(segmentSize) + " would exceed "
                     + why + ")", stats().toString());

@@ -9,4 +9,9 @@ public interface NativeAllocator {
 
     /** Device name for messages, e.g. "cpu" or "cuda:0". */
     String deviceName();
+
+    /** Bytes the device can still give, for messages; {@link HostMemory#UNKNOWN} where the allocator cannot tell. */
+    default long available() {
+        return HostMemory.UNKNOWN;
+    }
 }
