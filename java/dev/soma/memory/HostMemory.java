@@ -37,11 +37,22 @@ public final class HostMemory {
         return Math.min(machineAvailable(), cgroupAvailable());
     }
 
+    /** The memory this process may hold at most: the machine's ({@code MemTotal}) or a tighter cgroup limit. */
+    public long total() {
+        long least = meminfo("MemTotal:");
+        for (CgroupLevel level : limitedLevels()) least = Math.min(least, number(first(level.dir.resolve(level.limitFile))));
+        return least;
+    }
+
     /** {@code MemAvailable} from /proc/meminfo (free memory plus the page cache the kernel can drop). */
     long machineAvailable() {
+        return meminfo("MemAvailable:");
+    }
+
+    private long meminfo(String key) {
         for (String line : lines(proc.resolve("meminfo"))) {
-            if (line.startsWith("MemAvailable:")) {
-                long kib = number(line.substring("MemAvailable:".length()).replace("kB", ""));
+            if (line.startsWith(key)) {
+                long kib = number(line.substring(key.length()).replace("kB", ""));
                 return kib == UNKNOWN ? UNKNOWN : kib * 1024;
             }
         }

@@ -24,31 +24,55 @@ class CpuAllocatorTest {
     @TempDir
     Path root;
 
-    /** A reading of {@code available} bytes with no cgroup limit. */
+    /** A machine of 24 GiB with {@code available} bytes of it available, and no cgroup limit. */
     private HostMemory machineWith(long available) throws IOException {
         Path proc = root.resolve("proc");
         Files.createDirectories(proc);
-        Files.writeString(proc.resolve("meminfo"), "MemAvailable: " + available / 1024 + " kB\n");
+        Files.writeString(proc.resolve("meminfo"), "MemTotal: " + 24 * GIB / 1024 + " kB\nMemAvailable: " + available / 1024 + " kB\n");
         return new HostMemory(proc, root.resolve("cgroup"));
     }
 
     @Test
     void aRequestBeyondWhatTheMachineCanGiveIsAnsweredOutOfMemory() throws IOException {
         CpuAllocator allocator = new CpuAllocator(machineWith(GIB));
+        assertEquals(CpuAllocator.MAX_RESERVE, allocator.reserve());
         assertEquals(0, allocator.allocate(2 * GIB), "more than available");
-        assertEquals(0, allocator.allocate(GIB - CpuAllocator.RESERVE + MIB), "within it, but not with the reserve");
-        long fits = allocator.allocate(GIB - CpuAllocator.RESERVE - MIB);
+        assertEquals(0, allocator.allocate(GIB - allocator.reserve() + MIB), "within it, but not with the reserve");
+        long fits = allocator.allocate(GIB - allocator.reserve() - MIB);
         assertNotEquals(0, fits);
         allocator.free(fits);
     }
 
+    /** Small requests are weighed too once memory runs low: a leak of small tensors must not end in the OOM killer. */
     @Test
-    void smallRequestsAreNotWeighed() throws IOException {
-        CpuAllocator allocator = new CpuAllocator(machineWith(0));
-        long small = allocator.allocate(CpuAllocator.WEIGHED_FROM - 64);
-        assertNotEquals(0, small, "a small request goes to malloc whatever the reading");
-        allocator.free(small);
-        assertEquals(0, allocator.allocate(CpuAllocator.WEIGHED_FROM));
+    void smallRequestsAreRefusedWhenTheMachineIsNearlyFull() throws IOException {
+        CpuAllocator allocator = new CpuAllocator(machineWith(CpuAllocator.MAX_RESERVE + MIB));
+        assertEquals(0, allocator.allocate(2 * MIB), "2 MiB with 1 MiB left beyond the reserve");
+        machineWith(CpuAllocator.MAX_RESERVE + 5 * MIB); // the machine freed some: read again, as the estimate is low
+        long a = allocator.allocate(2 * MIB);
+        assertNotEquals(0, a);
+        machineWith(CpuAllocator.MAX_RESERVE + 3 * MIB); // the 2 MiB were written
+        assertEquals(0, allocator.allocate(4 * MIB));
+        allocator.free(a);
+    }
+
+    @Test
+    void inASmallContainerTheReserveIsASixteenthOfItsMemory() throws IOException {
+        Path proc = root.resolve("proc"), cgroup = root.resolve("cgroup");
+        Files.createDirectories(proc.resolve("self"));
+        Files.writeString(proc.resolve("meminfo"), "MemTotal: " + 24 * GIB / 1024 + " kB\nMemAvailable: " + 20 * GIB / 1024 + " kB\n");
+        Files.writeString(proc.resolve("self/cgroup"), "0::/\n");
+        Files.createDirectories(cgroup);
+        Files.writeString(cgroup.resolve("memory.max"), String.valueOf(GIB));
+        Files.writeString(cgroup.resolve("memory.current"), String.valueOf(100 * MIB));
+        HostMemory container = new HostMemory(proc, cgroup);
+        assertEquals(GIB, container.total());
+        CpuAllocator allocator = new CpuAllocator(container);
+        assertEquals(64 * MIB, allocator.reserve());
+        long a = allocator.allocate(800 * MIB);
+        assertNotEquals(0, a, "924 MiB free in the container, less the reserve, holds 800 MiB");
+        allocator.free(a);
+        assertEquals(0, allocator.allocate(900 * MIB));
     }
 
     @Test

@@ -49,6 +49,7 @@ class HostMemoryTest {
         write(group.resolve("memory.usage_in_bytes"), "1334222848\n");
         write(cgroup().resolve("memory/memory.limit_in_bytes"), "9223372036854771712\n");
         assertEquals(2 * GIB, reading().available());
+        assertEquals(24683748L * 1024, reading().total(), "MemTotal");
     }
 
     @Test
@@ -60,6 +61,7 @@ class HostMemoryTest {
         write(job.resolve("memory.current"), String.valueOf(3 * GIB));
         write(job.resolve("memory.stat"), "anon 1000\nfile 2000\ninactive_file " + 512 * MIB + "\nactive_file 5\n");
         assertEquals(4 * GIB - (3 * GIB - 512 * MIB), reading().available());
+        assertEquals(4 * GIB, reading().total(), "the cgroup's limit, below the machine's 23.5 GiB");
     }
 
     @Test
