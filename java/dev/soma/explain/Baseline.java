@@ -18,6 +18,7 @@ public interface Baseline {
     }
 
     static Baseline constant(double value) {
+        if (!Double.isFinite(value)) throw new IllegalArgumentException("Baseline.constant: the value must be finite, got " + value);
         return (x, shape) -> {
             float[] b = new float[x.length];
             Arrays.fill(b, (float) value);
@@ -39,7 +40,9 @@ public interface Baseline {
 
     /** Values drawn uniformly from {@code [lo, hi)} with a seeded generator. */
     static Baseline uniform(double lo, double hi, long seed) {
-        if (!(hi > lo)) throw new IllegalArgumentException("Baseline.uniform: need hi > lo, got [" + lo + ", " + hi + ")");
+        if (!(hi > lo) || !Double.isFinite(hi - lo)) {
+            throw new IllegalArgumentException("Baseline.uniform: need finite bounds with hi > lo, got [" + lo + ", " + hi + ")");
+        }
         return (x, shape) -> {
             SplittableRandom r = new SplittableRandom(seed);
             float[] b = new float[x.length];

@@ -42,6 +42,7 @@ public final class IntegratedGradients implements AttributionMethod {
             throw new dev.soma.errors.ShapeException("IntegratedGradients: the baseline has " + base.length
                     + " values, the example " + example.length);
         }
+        Target.requireFinite(name(), "the baseline", base);
         double[][] aw = rule.pointsAndWeights(steps);
         int per = example.length;
         float[] path = new float[steps * per];

@@ -32,6 +32,7 @@ public final class Occlusion implements AttributionMethod {
 
     /** The value occluded elements take (Captum's {@code baselines}); default 0. */
     public Occlusion baseline(double value) {
+        if (!Double.isFinite(value)) throw new IllegalArgumentException("Occlusion: the fill value must be finite, got " + value);
         this.fill = value;
         return this;
     }

@@ -106,6 +106,17 @@ public final class Target {
                     + description + ") expects examples of shape " + Arrays.toString(exampleShape)
                     + " (no batch dimension)");
         }
+        requireFinite(method, "the example", values);
+    }
+
+    /** Attributions of (or towards) a NaN or an infinity are NaN throughout: refused with the first such element. */
+    static void requireFinite(String method, String what, float[] values) {
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                throw new IllegalArgumentException(method + ": " + what + " holds " + values[i] + " at element " + i
+                        + " (flat index); attributions need finite values");
+            }
+        }
     }
 
     /** Column {@code index} of the model's output flattened to {@code [B, units]}, as {@code [B]}. */

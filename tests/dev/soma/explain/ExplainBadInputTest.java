@@ -37,6 +37,30 @@ class ExplainBadInputTest {
         }
     }
 
+    /** NaN in, NaN attributions out everywhere, silently: refused naming the element (ExplainFuzzTest found it). */
+    @Test
+    void nonFiniteExamplesBaselinesAndFillsAreRefused() {
+        try (Sequential m = PatchTask.model(1)) {
+            float[] x = new float[144];
+            x[37] = Float.NaN;
+            for (String name : Methods.expand("all")) {
+                AttributionMethod method = Methods.byName(name);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> method.attribute(Target.output(m, 1), x, PatchTask.SHAPE), method.name());
+                assertEquals(method.name() + ": the example holds NaN at element 37 (flat index); attributions need finite values",
+                        e.getMessage());
+            }
+            float[] b = new float[144];
+            b[5] = Float.NEGATIVE_INFINITY;
+            IllegalArgumentException base = assertThrows(IllegalArgumentException.class, () -> new IntegratedGradients()
+                    .baseline(Baseline.of(b)).attribute(Target.output(m, 1), new float[144], PatchTask.SHAPE));
+            assertTrue(base.getMessage().startsWith("ig: the baseline holds -Infinity at element 5"), base.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> new Occlusion().baseline(Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> Baseline.constant(Double.POSITIVE_INFINITY));
+        assertThrows(IllegalArgumentException.class, () -> Baseline.uniform(Double.NEGATIVE_INFINITY, 1, 3));
+    }
+
     @Test
     void unknownMethodsAndBadSettings() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Methods.byName("lime"));

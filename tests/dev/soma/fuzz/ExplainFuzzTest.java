@@ -293,6 +293,17 @@ class ExplainFuzzTest {
         for (int d = 0; d < tooWide.length; d++) tooWide[d] = (int) shape[d] + (d == 0 ? 1 : 0);
         bad.add(() -> new Occlusion().window(tooWide).stride(tooWide).attribute(t, x, shape));
         bad.add(() -> new SmoothGrad().samples(0));
+        bad.add(() -> new SmoothGrad().noise(r.nextBoolean() ? -0.1 : Double.NaN));
+        bad.add(() -> new IntegratedGradients().steps(-1 - r.nextInt(5)));
+        bad.add(() -> new IntegratedGradients().baseline(Baseline.of(new float[x.length + 1 + r.nextInt(3)])).attribute(t, x, shape));
+        bad.add(() -> new Occlusion().window(r.nextBoolean() ? 0 : -1));
+        bad.add(() -> new Occlusion().window(1).stride(0));
+        bad.add(() -> new Occlusion().baseline(Double.NaN));
+        float[] broken = x.clone();
+        broken[r.nextInt(broken.length)] = new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}[r.nextInt(3)];
+        bad.add(() -> new Occlusion().window(1).stride(1).attribute(t, broken, shape));
+        bad.add(() -> new IntegratedGradients().baseline(Baseline.of(broken)).attribute(t, x, shape));
+        bad.add(() -> new SmoothGrad().attribute(t, broken, shape));
         for (Runnable b : bad) {
             try {
                 b.run();
@@ -302,6 +313,14 @@ class ExplainFuzzTest {
                 if (unclear != null) record("a bad input " + unclear, where + ": case " + bad.indexOf(b) + ": " + e);
                 else refusalsChecked++;
             }
+        }
+        try {
+            new Saliency().attribute(t, null, shape);
+            record("a null example was accepted", where);
+        } catch (Throwable e) {
+            String unclear = FuzzReports.unclearRefusal(e, true);
+            if (unclear != null) record("a null example " + unclear, where + ": " + e);
+            else refusalsChecked++;
         }
     }
 
