@@ -2,6 +2,7 @@ package dev.soma.fuzz;
 
 import dev.soma.autograd.GradMode;
 import dev.soma.explain.Attribution;
+import dev.soma.explain.AttributionMethod;
 import dev.soma.explain.Baseline;
 import dev.soma.explain.GradientTimesInput;
 import dev.soma.explain.IntegratedGradients;
@@ -10,6 +11,7 @@ import dev.soma.explain.Occlusion;
 import dev.soma.explain.Saliency;
 import dev.soma.explain.SmoothGrad;
 import dev.soma.explain.Target;
+import dev.soma.explain.TokenAttribution;
 import dev.soma.memory.Scope;
 import dev.soma.model.FunctionalModel;
 import dev.soma.model.Model;
@@ -30,8 +32,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Attribution methods ({@code dev.soma.explain}) on random models (the model fuzzer's image, sequence and feature
- * stacks, and its functional graphs of one input; untrained), each judged against its definition computed here another way, from the model's scores and
+ * Attribution methods ({@code dev.soma.explain}) on random models (the model fuzzer's image, sequence, feature and
+ * token-id stacks, and its functional graphs of one input; untrained), each judged against its definition computed here another way, from the model's scores and
  * single-example saliency only:
  * <ul>
  * <li>integrated gradients: the rule's weighted sum of the saliency at each point of the path, times (x − b), and its
@@ -42,9 +44,12 @@ import java.util.SplittableRandom;
  * <li>the logit target: the softmax of the logits is the output target's probability;</li>
  * <li>scores in a batch: each example's score alone (inference: batch statistics, dropout and masks never mix
  *     examples);</li>
+ * <li>every method's reported score: F(x);</li>
+ * <li>on token ids ({@link TokenAttribution}): each token's value is its embedding's sum, and the score, run from the
+ *     embedding's output with the ids' padding mask, is the model's own score of the ids;</li>
  * <li>the model: no weight changed and no gradient left on a parameter; no native memory left allocated.</li>
  * </ul>
- * Wrong example shapes, classes and settings must be refused clearly. {@code -Dsoma.fuzz.seed=S},
+ * Wrong example shapes, classes, ids and settings, and non-finite values, must be refused clearly. {@code -Dsoma.fuzz.seed=S},
  * {@code -Dsoma.fuzz.explainModels=N} (default 40), {@code -Dsoma.fuzz.model=SEED}.
  */
 @ExtendWith(NoLeaks.class)
@@ -53,12 +58,12 @@ class ExplainFuzzTest {
     static final int MODELS = Integer.getInteger("soma.fuzz.explainModels", 40);
 
     private final Map<String, String> findings = new LinkedHashMap<>();
-    private int judged, graphs, refusalsChecked;
+    private int judged, graphs, texts, refusalsChecked;
 
     @Test
     void attributionsMeetTheirDefinitionsOnRandomModels() {
         int refused = FuzzReports.runTrials(SEED, MODELS, Long.getLong("soma.fuzz.model"), Device.cpu(), findings, this::trial);
-        System.out.println("explain fuzzing, seed " + SEED + ": " + judged + " models judged (" + graphs + " graphs), " + refused + " refused, "
+        System.out.println("explain fuzzing, seed " + SEED + ": " + judged + " models judged (" + graphs + " graphs, " + texts + " on token ids), " + refused + " refused, "
                 + refusalsChecked + " bad inputs refused, " + findings.size() + " findings");
         FuzzReports.failIfAny(findings, SEED);
     }
@@ -82,17 +87,14 @@ class ExplainFuzzTest {
             return;
         }
         ModelStacks.Stack stack = ModelStacks.draw(r);
-        while (stack.vocabulary() > 0) { // ids are not differentiable: TokenAttribution's own tests cover them
-            for (Layer l : stack.layers()) l.close();
-            stack = ModelStacks.draw(r);
-        }
         long[] shape = stack.input();
         try (Sequential m = new Sequential(stack.layers().toArray(new Layer[0]))) {
             String where = "model seed " + seed + " (" + stack.family() + " " + Arrays.toString(shape) + "): "
                     + m.layers().stream().map(Layer::typeName).toList();
             m.seed(r.nextLong());
             m.build(shape);
-            judge(m, m, stack.classes(), shape, r, where);
+            if (stack.vocabulary() > 0) judgeText(m, stack, r, where);
+            else judge(m, m, stack.classes(), shape, r, where);
         } finally {
             for (Layer l : stack.layers()) l.close();
         }
@@ -108,17 +110,17 @@ class ExplainFuzzTest {
         where += ", " + t.description();
         List<float[]> weights = WeightLists.of(m);
 
-        float[] saliency = new Saliency().attribute(t, x, shape).values();
         float[] fx = {score(t, x)};
+        float[] saliency = scored(new Saliency().attribute(t, x, shape), fx[0], where).values();
 
         // Gradient × input, and SmoothGrad at zero noise, are the saliency.
-        float[] gxi = new GradientTimesInput().attribute(t, x, shape).values();
+        float[] gxi = scored(new GradientTimesInput().attribute(t, x, shape), fx[0], where).values();
         float[] sx = new float[per];
         for (int i = 0; i < per; i++) sx[i] = saliency[i] * x[i];
         compare("gradient × input is not the saliency times the input", gxi, sx, 1e-6, where);
         int samples = 1 + r.nextInt(4);
         compare("SmoothGrad without noise is not the saliency",
-                new SmoothGrad().samples(samples).noise(0).attribute(t, x, shape).values(), saliency, 1e-5, where);
+                scored(new SmoothGrad().samples(samples).noise(0).attribute(t, x, shape), fx[0], where).values(), saliency, 1e-5, where);
         long noiseSeed = r.nextLong();
         double noise = 0.05 + 0.3 * r.nextDouble();
         if (!Arrays.equals(new SmoothGrad().samples(samples).noise(noise).seed(noiseSeed).attribute(t, x, shape).values(),
@@ -138,6 +140,63 @@ class ExplainFuzzTest {
         }
         judged++;
         if (sequential == null) graphs++;
+    }
+
+    /**
+     * A model on token ids ({@link TokenAttribution}: attributions on the embedding's output, summed per token): the
+     * per-token values must be the full attribution's sums over the embedding, and its score (F at the embedded ids,
+     * run from the second layer on with the ids' padding mask) the model's own score of the ids. Ids outside the
+     * vocabulary or of another length must be refused clearly.
+     */
+    private void judgeText(Sequential m, ModelStacks.Stack stack, SplittableRandom r, String where) {
+        int steps = (int) stack.input()[0];
+        int[] ids = new int[steps];
+        float[] asFloats = new float[steps];
+        for (int i = 0; i < steps; i++) asFloats[i] = ids[i] = r.nextInt(4) == 0 ? 0 : r.nextInt(stack.vocabulary());
+        int unit = r.nextInt(stack.classes());
+        boolean logits = r.nextBoolean();
+        Target own = logits ? Target.logit(m, unit) : Target.output(m, unit);
+        where += ", " + own.description() + ", ids " + Arrays.toString(ids);
+        List<float[]> weights = WeightLists.of(m);
+        float fx = score(own, asFloats);
+        for (String name : dev.soma.explain.Methods.expand("all")) {
+            AttributionMethod method = dev.soma.explain.Methods.byName(name);
+            if (method instanceof Occlusion o) o.window(1 + r.nextInt(steps)).stride(1 + r.nextInt(steps));
+            TokenAttribution.Result res = TokenAttribution.attribute(m, ids, unit, logits, method);
+            scored(res.full(), fx, where + ", " + name);
+            long[] full = res.full().shape();
+            int width = Math.toIntExact(full.length == 1 ? 1 : Arrays.stream(full).skip(1).reduce(1, Math::multiplyExact));
+            float[] sums = new float[steps];
+            for (int tkn = 0; tkn < steps; tkn++) {
+                double sum = 0;
+                for (int d = 0; d < width; d++) sum += res.full().values()[tkn * width + d];
+                sums[tkn] = (float) sum;
+            }
+            compare("a token's attribution is not the sum of its embedding's", res.perToken(), sums, 1e-6, where + ", " + name);
+        }
+        for (int[] bad : List.of(Arrays.copyOf(ids, steps + 1), withId(ids, r.nextInt(steps), stack.vocabulary() + r.nextInt(3)),
+                withId(ids, r.nextInt(steps), -1))) {
+            try {
+                TokenAttribution.attribute(m, bad, unit, logits, new Saliency());
+                record("a text attribution took bad ids", where + ": " + Arrays.toString(bad));
+            } catch (Throwable e) {
+                String unclear = FuzzReports.unclearRefusal(e, false);
+                if (unclear != null) record("bad ids " + unclear, where + ": " + Arrays.toString(bad) + ": " + e);
+                else refusalsChecked++;
+            }
+        }
+        if (!WeightLists.same(weights, WeightLists.of(m))) record("a text attribution changed the model's weights", where);
+        for (Param p : m.params()) {
+            if (p.value().grad() != null) record("a text attribution left a gradient on a parameter", where + ": " + p.name());
+        }
+        judged++;
+        texts++;
+    }
+
+    private static int[] withId(int[] ids, int at, int id) {
+        int[] out = ids.clone();
+        out[at] = id;
+        return out;
     }
 
     /** Unit {@code unit} of the model's first output (the classes' head of a graph with two). */
@@ -181,9 +240,7 @@ class ExplainFuzzTest {
             record("integrated gradients' delta is not the attributions' sum less F(x) - F(baseline)",
                     how + ": reported " + ig.delta() + ", computed " + delta);
         }
-        if (Math.abs(ig.score() - fx) > 1e-5 * (1 + Math.abs(fx))) {
-            record("integrated gradients' score is not the target's score of the example", how + ": " + ig.score() + " against " + fx);
-        }
+        scored(ig, fx, how);
     }
 
     /** Every window enumerated here: its corner runs over the positions, rows first, as any order gives the same mean. */
@@ -196,7 +253,7 @@ class ExplainFuzzTest {
             stride[d] = 1 + r.nextInt((int) shape[d]);
         }
         double fill = r.nextBoolean() ? 0 : r.nextDouble(-1, 1);
-        Attribution a = new Occlusion().window(window).stride(stride).baseline(fill).attribute(t, x, shape);
+        Attribution a = scored(new Occlusion().window(window).stride(stride).baseline(fill).attribute(t, x, shape), fx, where);
         int[] win = new int[rank], str = new int[rank], count = new int[rank];
         for (int d = 0; d < rank; d++) {
             win[d] = d < given ? window[d] : (int) shape[d];
@@ -322,6 +379,14 @@ class ExplainFuzzTest {
             if (unclear != null) record("a null example " + unclear, where + ": " + e);
             else refusalsChecked++;
         }
+    }
+
+    /** An attribution's reported score must be the target's score of the example, F(x). */
+    private Attribution scored(Attribution a, double fx, String where) {
+        if (!(Math.abs(a.score() - fx) <= 1e-5 * (1 + Math.abs(fx)))) {
+            record(a.method() + "'s score is not the target's score of the example", where + ": " + a.score() + " against " + fx);
+        }
+        return a;
     }
 
     private static float score(Target t, float[] example) {
