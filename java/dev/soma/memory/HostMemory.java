@@ -9,8 +9,9 @@ import java.util.List;
 /**
  * How much host memory this process can still take: the kernel's {@code MemAvailable}, or less where a memory cgroup
  * (a container, a systemd slice) caps the process. Linux overcommits, so a host allocation larger than this succeeds
- * and the kernel's OOM killer ends the JVM when the pages are written; the CPU pool asks here first and refuses
- * instead. Reads /proc/meminfo and the usage of any limiting cgroup (tens of microseconds): only large requests ask.
+ * and the kernel's OOM killer ends the JVM when the pages are written; the CPU allocator asks here first and refuses
+ * instead. A reading takes /proc/meminfo and the usage of any limiting cgroup (tens of microseconds), so the allocator
+ * reads for large requests and otherwise keeps an estimate ({@link CpuAllocator}).
  */
 public final class HostMemory {
     /** What no reading could tell (not Linux, or the files are unreadable): no cap. */
@@ -69,14 +70,18 @@ public final class HostMemory {
             long limit = number(first(level.dir.resolve(level.limitFile)));
             long usage = number(first(level.dir.resolve(level.usageFile)));
             if (limit == UNKNOWN || usage == UNKNOWN) continue;
-            long dropped = inactiveFile(level.dir.resolve("memory.stat"));
+            long dropped = statValue(level.dir.resolve("memory.stat"), level.inactiveKey);
             least = Math.min(least, Math.max(0, limit - Math.max(0, usage - dropped)));
         }
         return least;
     }
 
-    /** A cgroup folder with a memory limit, and the names its cgroup version gives the limit and usage files. */
-    private record CgroupLevel(Path dir, String limitFile, String usageFile) {}
+    /**
+     * A cgroup folder with a memory limit, and the names its cgroup version gives the limit and usage files and the
+     * droppable file cache in memory.stat. The usage counts the whole subtree in both versions; so does v2's
+     * {@code inactive_file}, while v1 writes the subtree's as {@code total_inactive_file}.
+     */
+    private record CgroupLevel(Path dir, String limitFile, String usageFile, String inactiveKey) {}
 
     /** Found once (a process does not move between cgroups): walking them cost ~0.4 ms a reading, mostly misses. */
     private volatile List<CgroupLevel> limitedLevels;
@@ -101,7 +106,9 @@ public final class HostMemory {
             for (Path dir = base.resolve(f[2].replaceFirst("^/", "")); dir != null && dir.startsWith(base); dir = dir.getParent()) {
                 long limit = number(first(dir.resolve(limitFile)));
                 // v1 writes "no limit" as a huge page-rounded number; anything past 2^60 bytes is that.
-                if (limit != UNKNOWN && limit < 1L << 60) levels.add(new CgroupLevel(dir, limitFile, usageFile));
+                if (limit != UNKNOWN && limit < 1L << 60) {
+                    levels.add(new CgroupLevel(dir, limitFile, usageFile, v1 ? "total_inactive_file" : "inactive_file"));
+                }
             }
         }
         levels = List.copyOf(levels);
@@ -109,11 +116,11 @@ public final class HostMemory {
         return levels;
     }
 
-    private static long inactiveFile(Path stat) {
+    /** A value of memory.stat, or 0 where it is missing. */
+    private static long statValue(Path stat, String key) {
         for (String line : lines(stat)) {
-            // v1 also writes total_inactive_file (the subtree's); the group's own is what its usage counts.
-            if (line.startsWith("inactive_file ")) {
-                long v = number(line.substring("inactive_file ".length()));
+            if (line.startsWith(key + " ")) {
+                long v = number(line.substring(key.length() + 1));
                 return v == UNKNOWN ? 0 : v;
             }
         }
