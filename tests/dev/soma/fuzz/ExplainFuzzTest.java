@@ -33,8 +33,8 @@ import java.util.SplittableRandom;
 
 /**
  * Attribution methods ({@code dev.soma.explain}) on random models (the model fuzzer's image, sequence, feature and
- * token-id stacks, and its functional graphs of one input; untrained), each judged against its definition computed here another way, from the model's scores and
- * single-example saliency only:
+ * token-id stacks, and its functional graphs of one input; untrained), each judged against its definition computed
+ * here another way, from the model's scores and single-example saliency only:
  * <ul>
  * <li>integrated gradients: the rule's weighted sum of the saliency at each point of the path, times (x − b), and its
  *     convergence delta: the attributions' sum less F(x) − F(b);</li>
@@ -49,8 +49,8 @@ import java.util.SplittableRandom;
  *     embedding's output with the ids' padding mask, is the model's own score of the ids;</li>
  * <li>the model: no weight changed and no gradient left on a parameter; no native memory left allocated.</li>
  * </ul>
- * Wrong example shapes, classes, ids and settings, and non-finite values, must be refused clearly. {@code -Dsoma.fuzz.seed=S},
- * {@code -Dsoma.fuzz.explainModels=N} (default 40), {@code -Dsoma.fuzz.model=SEED}.
+ * Wrong example shapes, classes, ids and settings, and non-finite values, must be refused clearly.
+ * {@code -Dsoma.fuzz.seed=S}, {@code -Dsoma.fuzz.explainModels=N} (default 40), {@code -Dsoma.fuzz.model=SEED}.
  */
 @ExtendWith(NoLeaks.class)
 class ExplainFuzzTest {
@@ -63,8 +63,9 @@ class ExplainFuzzTest {
     @Test
     void attributionsMeetTheirDefinitionsOnRandomModels() {
         int refused = FuzzReports.runTrials(SEED, MODELS, Long.getLong("soma.fuzz.model"), Device.cpu(), findings, this::trial);
-        System.out.println("explain fuzzing, seed " + SEED + ": " + judged + " models judged (" + graphs + " graphs, " + texts + " on token ids), " + refused + " refused, "
-                + refusalsChecked + " bad inputs refused, " + findings.size() + " findings");
+        System.out.println("explain fuzzing, seed " + SEED + ": " + judged + " models judged (" + graphs + " graphs, "
+                + texts + " on token ids), " + refused + " refused, " + refusalsChecked + " bad inputs refused, "
+                + findings.size() + " findings");
         FuzzReports.failIfAny(findings, SEED);
     }
 
@@ -110,17 +111,18 @@ class ExplainFuzzTest {
         where += ", " + t.description();
         List<float[]> weights = WeightLists.of(m);
 
-        float[] fx = {score(t, x)};
-        float[] saliency = scored(new Saliency().attribute(t, x, shape), fx[0], where).values();
+        float fx = score(t, x);
+        float[] saliency = scored(new Saliency().attribute(t, x, shape), fx, where).values();
 
         // Gradient × input, and SmoothGrad at zero noise, are the saliency.
-        float[] gxi = scored(new GradientTimesInput().attribute(t, x, shape), fx[0], where).values();
+        float[] gxi = scored(new GradientTimesInput().attribute(t, x, shape), fx, where).values();
         float[] sx = new float[per];
         for (int i = 0; i < per; i++) sx[i] = saliency[i] * x[i];
         compare("gradient × input is not the saliency times the input", gxi, sx, 1e-6, where);
         int samples = 1 + r.nextInt(4);
         compare("SmoothGrad without noise is not the saliency",
-                scored(new SmoothGrad().samples(samples).noise(0).attribute(t, x, shape), fx[0], where).values(), saliency, 1e-5, where);
+                scored(new SmoothGrad().samples(samples).noise(0).attribute(t, x, shape), fx, where).values(), saliency,
+                1e-5, where);
         long noiseSeed = r.nextLong();
         double noise = 0.05 + 0.3 * r.nextDouble();
         if (!Arrays.equals(new SmoothGrad().samples(samples).noise(noise).seed(noiseSeed).attribute(t, x, shape).values(),
@@ -128,8 +130,8 @@ class ExplainFuzzTest {
             record("SmoothGrad of one seed differs between calls", where);
         }
 
-        integratedGradients(t, x, shape, fx[0], r, where);
-        occlusion(t, x, shape, fx[0], r, where);
+        integratedGradients(t, x, shape, fx, r, where);
+        occlusion(t, x, shape, fx, r, where);
         if (logit) logitsGiveTheProbabilities(sequential, classes, x, where);
         batchedScoresAreEachExamplesOwn(t, x, shape, r, where);
         refusals(t, x, shape, classes, m, r, where);
