@@ -51,15 +51,7 @@ public final class EarlyStopping implements Callback {
         List<Double> past = model.history().get(monitor);
         boolean stoppedThere = false; // the saved run's last epoch ended it: so does this run, before training
         for (int epoch = 0; epoch < past.size(); epoch++) {
-            double value = past.get(epoch);
-            if (improves(value)) {
-                best = value;
-                bestEpoch = epoch;
-                wait = 0;
-                stoppedThere = false;
-            } else {
-                stoppedThere = ++wait > patience - 1 && epoch > 0;
-            }
+            stoppedThere = !recordsBest(past.get(epoch), epoch) && patienceSpent(epoch);
         }
         if (!restoreBestWeights || bestEpoch < 0) {
             model.dropBestWeights();
@@ -81,18 +73,29 @@ public final class EarlyStopping implements Callback {
         return maximize ? value > best + minDelta : value < best - minDelta;
     }
 
+    /** An improvement becomes the best (its epoch, the wait back to 0); true when {@code value} was one. */
+    private boolean recordsBest(double value, int epoch) {
+        if (!improves(value)) return false;
+        best = value;
+        bestEpoch = epoch;
+        wait = 0;
+        return true;
+    }
+
+    /** Counts an epoch without improvement; true when the patience is then spent (training stops there). */
+    private boolean patienceSpent(int epoch) {
+        return ++wait > patience - 1 && epoch > 0;
+    }
+
     @Override
     public void onEpochEnd(Model model, int epoch, Map<String, Double> logs) {
         Double value = logs.get(monitor);
         if (value == null) {
             throw new IllegalArgumentException("EarlyStopping: '" + monitor + "' is not logged; available: " + logs.keySet());
         }
-        if (improves(value)) {
-            best = value;
-            bestEpoch = epoch;
-            wait = 0;
+        if (recordsBest(value, epoch)) {
             if (restoreBestWeights) snapshot(model, epoch);
-        } else if (++wait > patience - 1 && epoch > 0) {
+        } else if (patienceSpent(epoch)) {
             stoppedEpoch = epoch;
             model.stopTraining();
         }
