@@ -136,10 +136,8 @@ class ExplainFuzzTest {
         batchedScoresAreEachExamplesOwn(t, x, shape, r, where);
         refusals(t, x, shape, classes, m, r, where);
 
-        if (!WeightLists.same(weights, WeightLists.of(m))) record("an attribution changed the model's weights", where);
-        for (Param p : m.params()) {
-            if (p.value().grad() != null) record("an attribution left a gradient on a parameter", where + ": " + p.name());
-        }
+        String disturbed = disturbed(m, weights);
+        if (disturbed != null) record(disturbed, where);
         judged++;
         if (sequential == null) graphs++;
     }
@@ -178,19 +176,11 @@ class ExplainFuzzTest {
         }
         for (int[] bad : List.of(Arrays.copyOf(ids, steps + 1), withId(ids, r.nextInt(steps), stack.vocabulary() + r.nextInt(3)),
                 withId(ids, r.nextInt(steps), -1))) {
-            try {
-                TokenAttribution.attribute(m, bad, unit, logits, new Saliency());
-                record("a text attribution took bad ids", where + ": " + Arrays.toString(bad));
-            } catch (Throwable e) {
-                String unclear = FuzzReports.unclearRefusal(e, false);
-                if (unclear != null) record("bad ids " + unclear, where + ": " + Arrays.toString(bad) + ": " + e);
-                else refusalsChecked++;
-            }
+            mustRefuse("bad ids", () -> TokenAttribution.attribute(m, bad, unit, logits, new Saliency()), false,
+                    where + ": " + Arrays.toString(bad));
         }
-        if (!WeightLists.same(weights, WeightLists.of(m))) record("a text attribution changed the model's weights", where);
-        for (Param p : m.params()) {
-            if (p.value().grad() != null) record("a text attribution left a gradient on a parameter", where + ": " + p.name());
-        }
+        String disturbed = disturbed(m, weights);
+        if (disturbed != null) record(disturbed, where);
         judged++;
         texts++;
     }
@@ -228,16 +218,17 @@ class ExplainFuzzTest {
             for (int i = 0; i < per; i++) integral[i] += aw[1][s] * g[i];
         }
         float[] want = new float[per];
-        double sum = 0;
+        double sum = 0, magnitudes = 0;
         for (int i = 0; i < per; i++) {
             want[i] = (float) ((x[i] - base[i]) * integral[i]);
             sum += ig.values()[i];
+            magnitudes += Math.abs(ig.values()[i]);
         }
         String how = where + ", " + rule + " with " + steps + " steps";
         compare("integrated gradients are not the rule's sum of the saliency along the path", ig.values(), want, 2e-4, how);
         double fb = score(t, base);
         double delta = sum - (fx - fb);
-        double scale = Math.abs(fx) + Math.abs(fb) + Arrays.stream(toDouble(ig.values())).map(Math::abs).sum() + 1e-6;
+        double scale = Math.abs(fx) + Math.abs(fb) + magnitudes + 1e-6;
         if (Math.abs(ig.delta() - delta) > 1e-5 * scale) {
             record("integrated gradients' delta is not the attributions' sum less F(x) - F(baseline)",
                     how + ": reported " + ig.delta() + ", computed " + delta);
@@ -363,24 +354,29 @@ class ExplainFuzzTest {
         bad.add(() -> new Occlusion().window(1).stride(1).attribute(t, broken, shape));
         bad.add(() -> new IntegratedGradients().baseline(Baseline.of(broken)).attribute(t, x, shape));
         bad.add(() -> new SmoothGrad().attribute(t, broken, shape));
-        for (Runnable b : bad) {
-            try {
-                b.run();
-                record("a bad input was accepted", where + ": case " + bad.indexOf(b));
-            } catch (Throwable e) {
-                String unclear = FuzzReports.unclearRefusal(e, false);
-                if (unclear != null) record("a bad input " + unclear, where + ": case " + bad.indexOf(b) + ": " + e);
-                else refusalsChecked++;
-            }
-        }
+        for (int i = 0; i < bad.size(); i++) mustRefuse("a bad input", bad.get(i), false, where + ": case " + i);
+        mustRefuse("a null example", () -> new Saliency().attribute(t, null, shape), true, where);
+    }
+
+    /** {@code bad} must throw a clear refusal (a NullPointerException counts as one where it passes a null). */
+    private void mustRefuse(String what, Runnable bad, boolean passesNull, String where) {
         try {
-            new Saliency().attribute(t, null, shape);
-            record("a null example was accepted", where);
+            bad.run();
+            record(what + " was accepted", where);
         } catch (Throwable e) {
-            String unclear = FuzzReports.unclearRefusal(e, true);
-            if (unclear != null) record("a null example " + unclear, where + ": " + e);
+            String unclear = FuzzReports.unclearRefusal(e, passesNull);
+            if (unclear != null) record(what + " " + unclear, where + ": " + e);
             else refusalsChecked++;
         }
+    }
+
+    /** Why an attribution left {@code m} otherwise than it found it (weights {@code before}), or null. */
+    static String disturbed(Model m, List<float[]> before) {
+        if (!WeightLists.same(before, WeightLists.of(m))) return "an attribution changed the model's weights";
+        for (Param p : m.params()) {
+            if (p.value().grad() != null) return "an attribution left a gradient on parameter " + p.name();
+        }
+        return null;
     }
 
     /** An attribution's reported score must be the target's score of the example, F(x). */
@@ -401,21 +397,26 @@ class ExplainFuzzTest {
         }
     }
 
-    /**
-     * Fails when any element differs by more than {@code tolerance} times the largest magnitude, at least 1: scores
-     * and gradients of these models are of order 1, and where a gradient is near zero (a softmax saturated, a
-     * LayerNormalization over 2 features, whose output hardly depends on its input) it is rounding noise, which a
-     * batch and a single example round differently.
-     */
     private void compare(String what, float[] got, float[] want, double tolerance, String where) {
+        String difference = firstDifference(got, want, tolerance);
+        if (difference != null) record(what, where + ": " + difference);
+    }
+
+    /**
+     * The first element that differs by more than {@code tolerance} times the largest magnitude, at least 1, or null:
+     * scores and gradients of these models are of order 1, and where a gradient is near zero (a softmax saturated, a
+     * LayerNormalization over 2 features, whose output hardly depends on its input) it is rounding noise, which a
+     * batch and a single example (or two devices) round differently.
+     */
+    static String firstDifference(float[] got, float[] want, double tolerance) {
         double scale = 1;
         for (int i = 0; i < want.length; i++) scale = Math.max(scale, Math.max(Math.abs(want[i]), Math.abs(got[i])));
         for (int i = 0; i < want.length; i++) {
             if (!(Math.abs(got[i] - want[i]) <= tolerance * scale)) {
-                record(what, where + ": element " + i + ": " + got[i] + " against " + want[i] + " (scale " + scale + ")");
-                return;
+                return "element " + i + ": " + got[i] + " against " + want[i] + " (scale " + scale + ")";
             }
         }
+        return null;
     }
 
     private static float[] gaussian(SplittableRandom r, int n) {
@@ -428,12 +429,6 @@ class ExplainFuzzTest {
         float[] v = new float[n];
         Arrays.fill(v, value);
         return v;
-    }
-
-    private static double[] toDouble(float[] v) {
-        double[] d = new double[v.length];
-        for (int i = 0; i < v.length; i++) d[i] = v[i];
-        return d;
     }
 
     private void record(String what, String example) {
