@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.explain.AttributionMethod;
 import dev.soma.explain.Baseline;
 import dev.soma.explain.GradientTimesInput;
@@ -24,8 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 /**
  * {@link ExplainFuzzTest}'s models on cuda:0 (the emulated device in CI's gpu-emulated step): the same stack with the
  * same initial weights on both devices, and every attribution method with the same settings (the same seeded noise for
@@ -46,10 +43,8 @@ class CudaExplainFuzzTest {
 
     @Test
     void attributionsOnTheGpuAreTheCpus() throws Throwable {
-        CudaProbe.Result probe = CudaProbe.result();
-        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
         int[] refused = new int[1];
-        FuzzReports.withQuietKernelLog(() -> refused[0] = FuzzReports.runTrials(SEED, MODELS,
+        FuzzReports.onTheGpu(() -> refused[0] = FuzzReports.runTrials(SEED, MODELS,
                 Long.getLong("soma.fuzz.model"), GPU, findings, this::trial));
         System.out.println("gpu explain fuzzing, seed " + SEED + ": " + compared + " attributions compared with the CPU, "
                 + refused[0] + " models refused, " + findings.size() + " findings");

@@ -1,13 +1,10 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.tensor.Device;
 import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@link LayerFuzzTest} on cuda:0 (the emulated device in CI's gpu-emulated step, a real one where present): layers
@@ -19,8 +16,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaLayerFuzzTest {
     @Test
     void everyLayerAnswersRandomOptionsAndInputsOnTheGpu() throws Throwable {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
-        FuzzReports.withQuietKernelLog(() -> LayerFuzzTest.run(Device.cuda(0)));
+        FuzzReports.onTheGpu(() -> LayerFuzzTest.run(Device.cuda(0)));
     }
 }

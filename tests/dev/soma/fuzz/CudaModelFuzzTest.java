@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.data.ArrayDataset;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
@@ -25,8 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 /**
  * Random Sequential models ({@link ModelStacks}, those without dropout: the devices draw their masks differently)
  * trained two epochs on cuda:0 and, from the same initial weights, on the CPU: the losses and every weight must agree
@@ -49,9 +46,7 @@ class CudaModelFuzzTest {
 
     @Test
     void randomModelsTrainOnTheGpuAsOnTheCpuAndLoadAcrossDevices(@TempDir Path dir) throws Throwable {
-        CudaProbe.Result probe = CudaProbe.result();
-        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
-        FuzzReports.withQuietKernelLog(() -> {
+        FuzzReports.onTheGpu(() -> {
             int uncaught = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings,
                     seed -> trial(seed, dir.resolve(seed + ".safetensors")));
             skipped += uncaught; // after the call: the trials count their own skips into the field

@@ -1,13 +1,10 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.tensor.Device;
 import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@link OpsFuzzTest} on cuda:0 (the emulated device in CI's gpu-emulated step, a real one where present), with some
@@ -19,8 +16,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class CudaOpsFuzzTest {
     @Test
     void everyOpAnswersRandomArgumentsOnTheGpuWithAResultOrAClearError() throws Throwable {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
-        FuzzReports.withQuietKernelLog(() -> OpsFuzzTest.run(Device.cuda(0), Device.cpu()));
+        FuzzReports.onTheGpu(() -> OpsFuzzTest.run(Device.cuda(0), Device.cpu()));
     }
 }

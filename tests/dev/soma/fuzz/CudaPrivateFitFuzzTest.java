@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.data.ArrayDataset;
 import dev.soma.memory.Scope;
 import dev.soma.model.FitOptions;
@@ -18,8 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * DP-SGD on cuda:0 (the per-example path: the ghost-norm kernels are CPU only) against the CPU (the ghost-norm path
@@ -41,10 +38,8 @@ class CudaPrivateFitFuzzTest {
 
     @Test
     void privateFitsOnTheGpuEndWhereTheCpuEnds() throws Throwable {
-        CudaProbe.Result probe = CudaProbe.result();
-        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
         // (A refusal the trial does not catch itself, while a model is assembled, counts as refused by both.)
-        FuzzReports.withQuietKernelLog(() -> {
+        FuzzReports.onTheGpu(() -> {
             int uncaught = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings, this::trial);
             refused += uncaught; // after the call: the trials count their own refusals into the field
         });

@@ -1,6 +1,5 @@
 package dev.soma.fuzz;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.data.ArrayDataset;
 import dev.soma.model.Callback;
 import dev.soma.model.EarlyStopping;
@@ -27,8 +26,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 /**
  * Runs on cuda:0 interrupted and resumed: random models ({@link ModelStacks}, dropout included) trained 3 epochs on the
  * GPU straight, or for 1 or 2 epochs with a ModelCheckpoint and then on from the file in a fresh model on the GPU,
@@ -49,9 +46,7 @@ class CudaResumeFuzzTest {
 
     @Test
     void aResumedGpuRunIsTheRunThatNeverStopped(@TempDir Path dir) throws Throwable {
-        CudaProbe.Result probe = CudaProbe.result();
-        assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
-        FuzzReports.withQuietKernelLog(() -> refused = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings,
+        FuzzReports.onTheGpu(() -> refused = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings,
                 seed -> trial(seed, Files.createDirectories(dir.resolve(Long.toString(seed))))));
         System.out.println("gpu resume fuzzing, seed " + SEED + ": " + resumed + " resumed on the GPU, " + onCpu
                 + " also on the CPU, " + refused + " refused, " + findings.size() + " findings");

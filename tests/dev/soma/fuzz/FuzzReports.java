@@ -106,10 +106,13 @@ final class FuzzReports {
     }
 
     /**
-     * Runs {@code body} with the CUDA kernel-path log (VendorPaths, a line per new geometry) at WARNING: a fuzzer's
-     * thousands of geometries would bury CI's log.
+     * Runs a GPU fuzzer's {@code body}, or skips the calling test (JUnit assumption) where no CUDA device is usable
+     * (a real one, or the emulated one under SOMA_CUDA_EMULATE=1). The CUDA kernel-path log (VendorPaths, a line per
+     * new geometry) is at WARNING meanwhile: a fuzzer's thousands of geometries would bury CI's log.
      */
-    static void withQuietKernelLog(Body body) throws Throwable {
+    static void onTheGpu(Body body) throws Throwable {
+        dev.soma.backend.CudaProbe.Result probe = dev.soma.backend.CudaProbe.result();
+        org.junit.jupiter.api.Assumptions.assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
         Logger paths = Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
         Level level = paths.getLevel();
         paths.setLevel(Level.WARNING);
