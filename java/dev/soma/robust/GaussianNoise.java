@@ -44,7 +44,7 @@ public final class GaussianNoise implements TrainingPerturbation {
 
     @Override
     public Tensor perturb(Model model, Tensor x, Tensor y) {
-        x.checkOpen("gaussianNoise input");
+        InputGradient.requireFloat32("gaussianNoise", x);
         return InputGradient.upload(apply(x.toFloatArray()), x.shape(), x);
     }
 }

@@ -25,6 +25,18 @@ final class InputGradient {
         }
     }
 
+    /**
+     * Refuses an input that is not float32: token ids (and other integers) have no gradient to ascend and no meaning
+     * between two ids, and the host arithmetic here is float32's.
+     */
+    static void requireFloat32(String op, Tensor x) {
+        x.checkOpen(op + " input");
+        if (x.dtype() != dev.soma.tensor.DType.F32) {
+            throw new dev.soma.errors.DTypeException(op + ": the input " + x.describe() + " is not float32; attacks and "
+                    + "noise move float inputs (for token ids, perturb the embedding's output instead)");
+        }
+    }
+
     /** A host batch as a tensor on the device of {@code like}, in the caller's scope. */
     static Tensor upload(float[] x, long[] shape, Tensor like) {
         Tensor host = Tensor.of(x, shape);

@@ -83,7 +83,7 @@ public final class ProjectedGradientAttack implements Attack {
 
     @Override
     public Tensor perturb(Model model, Tensor x, Tensor y) {
-        x.checkOpen(name + " input");
+        InputGradient.requireFloat32(name, x);
         if (x.ndim() < 2) {
             throw new dev.soma.errors.ShapeException(name + ": the input " + x.describe() + " needs a batch axis and at "
                     + "least one feature axis");
@@ -91,6 +91,7 @@ public final class ProjectedGradientAttack implements Attack {
         long[] shape = x.shape();
         float[] clean = x.toFloatArray();
         int count = (int) shape[0];
+        if (clean.length == 0) return InputGradient.upload(clean, shape, x); // no example (or no value) to move
         int per = clean.length / count;
         checkRange(clean);
         float[] delta = randomStart ? norm.randomStart(count, per, epsilon, random) : new float[clean.length];

@@ -23,6 +23,7 @@ public final class RobustAccuracy {
     public static Result of(Model model, Attack attack, float[] images, long[] exampleShape, int[] labels, int batchSize,
                             int keep) {
         int per = check(images, exampleShape, labels, batchSize);
+        if (keep < 0) throw new IllegalArgumentException("robust accuracy: examples to keep must be >= 0, got " + keep);
         int n = labels.length;
         int cleanRight = 0;
         int robustRight = 0;

@@ -5,7 +5,8 @@ import dev.soma.tensor.Tensor;
 
 /**
  * Class labels as the targets the model's compiled loss reads: int32 labels for sparse losses, one-hot rows
- * otherwise; on the model's device, in the caller's scope.
+ * otherwise; on the model's device, in the caller's scope. A label outside the classes is refused (one-hot, it would
+ * land in another example's row).
  */
 final class Targets {
     private Targets() {}
@@ -13,6 +14,12 @@ final class Targets {
     static Tensor of(Model model, int[] labels, int classes) {
         if (model.loss() == null) {
             throw new IllegalStateException("attack: the model is not compiled; its compiled loss is what the attack ascends");
+        }
+        for (int i = 0; i < labels.length; i++) {
+            if (labels[i] < 0 || labels[i] >= classes) {
+                throw new IllegalArgumentException("attack: label " + labels[i] + " of example " + i + " is not a class "
+                        + "of the model's " + classes + " outputs (expected 0 to " + (classes - 1) + ")");
+            }
         }
         Tensor host;
         if (model.loss().name().startsWith("sparse")) {

@@ -124,6 +124,41 @@ class AttackTest {
         }
     }
 
+    /** What the attack fuzzer found: each used to throw an unnamed JDK exception or, one-hot, count a wrong label. */
+    @Test
+    void labelsKeptCountsEmptyBatchesAndTokenIdsAreHandledClearly() {
+        try (Sequential m = mlp(); Scope s = Scope.open()) {
+            Attack fgsm = Attacks.fgsm(Norm.LINF, 0.1, 0, 1);
+            float[] images = uniform(4 * D, 0, 1, 2);
+            long[] example = {D};
+            Exception label = assertThrows(IllegalArgumentException.class,
+                    () -> RobustAccuracy.of(m, fgsm, images, example, new int[] {0, 1, 3, 2}, 4, 0));
+            assertTrue(label.getMessage().contains("label 3 of example 2"), label.getMessage());
+            Exception keep = assertThrows(IllegalArgumentException.class,
+                    () -> RobustAccuracy.of(m, fgsm, images, example, new int[] {0, 1, 2, 2}, 4, -1));
+            assertTrue(keep.getMessage().contains("keep"), keep.getMessage());
+
+            Tensor empty = fgsm.perturb(m, Tensor.of(new float[0], 0, D), Tensor.ofInts(new int[0], 0));
+            assertArrayEquals(new long[] {0, D}, empty.shape());
+
+            for (dev.soma.model.TrainingPerturbation p : java.util.List.of(fgsm, new GaussianNoise(0.1, 1))) {
+                Exception ids = assertThrows(dev.soma.errors.DTypeException.class,
+                        () -> p.perturb(m, Tensor.ofInts(new int[D], 1, D), Tensor.ofInts(new int[] {0}, 1)));
+                assertTrue(ids.getMessage().matches("(fgsm|gaussianNoise): the input int32\\[1, 12\\].* is not float32.*"),
+                        ids.getMessage());
+            }
+        }
+        // One-hot targets: a label beyond the classes would have been written into the next example's row.
+        try (Sequential m = new Sequential(new Dense(3, "softmax")); Scope s = Scope.open()) {
+            m.seed(1);
+            m.build(D);
+            m.compile(new SGD(0.1), "categorical_crossentropy");
+            Exception e = assertThrows(IllegalArgumentException.class, () -> RobustAccuracy.of(m,
+                    Attacks.fgsm(Norm.L2, 0.1, 0, 1), uniform(2 * D, 0, 1, 3), new long[] {D}, new int[] {4, 0}, 2, 0));
+            assertTrue(e.getMessage().contains("expected 0 to 2"), e.getMessage());
+        }
+    }
+
     static Sequential mlp() {
         Sequential m = new Sequential(new Dense(16, "tanh"), new Dense(3, "softmax"));
         m.seed(8);
