@@ -14,6 +14,8 @@
 #include <cmath>
 #include <fstream>
 #include <set>
+#include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -22,6 +24,34 @@ using namespace emu_test;
 std::mt19937_64 g_rng;
 
 // ---------------------------------------------------------------- language
+int mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  int lines = 0;
+  for (std::string line; std::getline(maps, line);) ++lines;
+  return lines;
+}
+
+// Each OS thread that runs blocks maps a fiber stack per CUDA thread of a block (two mappings with its guard page).
+// A thread that ends must unmap them: a service launching from short-lived request threads once exhausted
+// vm.max_map_count this way, and the emulator aborted the process.
+void test_short_lived_launch_threads() {
+  std::vector<float> x(3 * 1024);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7);
+  const int before = mapping_count();
+  for (int t = 0; t < 24; ++t) {
+    int status = -1;
+    std::thread([&] {
+      std::vector<float> sums;
+      std::vector<uint64_t> workers;
+      status = block_sum(x, 1024, false, sums, workers);
+    }).join();
+    TU_CHECK(status == 0, "block_sum from thread %d: status %d %s", t, status, soma_emu_last_message());
+  }
+  const int grown = mapping_count() - before;
+  // Leaked, 24 threads' stacks would be about 24 x 2 x 1024 mappings; the pool's helper threads keep theirs.
+  TU_CHECK(grown < 2 * 1024 * 2 + 200, "24 short-lived launching threads left %d more memory mappings", grown);
+}
+
 void test_block_sum() {
   const unsigned threads = tu::emu_threads();
   for (int block : {256, 1024, 32}) {
@@ -363,7 +393,8 @@ int main(int argc, char** argv) {
     const std::pair<const char*, void (*)()> parts[] = {
         {"shared-memory block sums, worker threads", test_block_sum}, {"warp shuffles and votes", test_warp_ops},
         {"atomics", test_atomics}, {"dynamic shared memory", test_dynamic_shared}, {"2-D and 3-D geometry", test_geometry},
-        {"shared memory poisoned at block start", test_poison}, {"2-D tile transpose", test_transpose_and_tree}};
+        {"shared memory poisoned at block start", test_poison}, {"2-D tile transpose", test_transpose_and_tree},
+        {"launches from short-lived threads", test_short_lived_launch_threads}};
     for (const auto& part : parts) {
       const auto t0 = std::chrono::steady_clock::now();
       const int before = tu::failures();

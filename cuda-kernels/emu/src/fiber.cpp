@@ -2,15 +2,15 @@
 
 #include <sys/mman.h>
 
-#include <cstdio>
-#include <cstdlib>
 
 #ifndef SOMA_EMU_USE_UCONTEXT
 // rdi = where to save this stack pointer, rsi = the stack pointer to resume. Saves the System V callee-saved
-// registers; the floating-point control words are never changed by kernel code, so they are not saved.
+// registers; the floating-point control words are never changed by kernel code, so they are not saved. The block
+// restores the section it found (the compiler does not re-state .text before the functions after it), and the
+// translation unit's own .note.GNU-stack keeps the stack non-executable.
 extern "C" void soma_emu_switch(void** save_sp, void* load_sp);
 asm(R"(
-.text
+.pushsection .text
 .globl soma_emu_switch
 .hidden soma_emu_switch
 .type soma_emu_switch,@function
@@ -31,7 +31,7 @@ soma_emu_switch:
   popq %rbp
   ret
 .size soma_emu_switch, .-soma_emu_switch
-.section .note.GNU-stack,"",@progbits
+.popsection
 )");
 #endif
 
@@ -42,11 +42,11 @@ constexpr size_t kGuard = 4096;
 
 Stack Stack::make(size_t size) {
   void* p = mmap(nullptr, size + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    std::perror("soma_emu: mmap of a fiber stack");
-    std::abort();
+  if (p == MAP_FAILED) return Stack{};  // the caller fails the launch with errno's reason
+  if (mprotect(p, kGuard, PROT_NONE) != 0) {
+    munmap(p, size + kGuard);
+    return Stack{};
   }
-  mprotect(p, kGuard, PROT_NONE);
   return Stack{static_cast<char*>(p) + kGuard, size};
 }
 

@@ -20,10 +20,11 @@ struct Context {
 #endif
 };
 
-// A stack with a guard page below it, so an overflow faults instead of corrupting a neighbour.
+// A stack with a guard page below it, so an overflow faults instead of corrupting a neighbour. Its owner releases it.
 struct Stack {
   char* base = nullptr;  // lowest usable byte
   size_t size = 0;
+  // A fresh stack, or one with a null base when the system refuses the mapping (errno says why).
   static Stack make(size_t size);
   void release();
 };

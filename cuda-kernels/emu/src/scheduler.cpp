@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
@@ -62,8 +63,14 @@ struct Fiber {
 
 struct Grid;
 
-// One per OS thread that runs blocks; kept for the thread's life so fiber stacks are reused across launches.
+// One per OS thread that runs blocks; kept for the thread's life so fiber stacks are reused across launches, and
+// unmapped when the thread ends (a service's short-lived request threads would otherwise pile up mappings until
+// the process hits vm.max_map_count).
 struct Worker {
+  ~Worker() {
+    for (Stack& s : stacks) s.release();
+  }
+
   std::vector<Fiber> fibers;
   std::vector<Stack> stacks;
   Context scheduler;
@@ -236,7 +243,15 @@ bool release_warps(Worker& w, unsigned n, bool& released) {
 bool run_block(Worker& w, unsigned long block_index) {
   const Grid& g = *w.grid;
   const unsigned n = g.block.x * g.block.y * g.block.z;
-  while (w.stacks.size() < n) w.stacks.push_back(Stack::make(stack_size()));
+  while (w.stacks.size() < n) {
+    Stack s = Stack::make(stack_size());
+    if (!s.base) {
+      fail(w, "the emulator could not map a fiber stack for thread " + std::to_string(w.stacks.size()) + " of a block of "
+                  + std::to_string(n) + " (" + std::strerror(errno) + "; the process may have reached vm.max_map_count)");
+      return false;
+    }
+    w.stacks.push_back(s);
+  }
   w.fibers.resize(n);
   if (!w.dynamic.empty()) std::memset(w.dynamic.data(), 0xFF, w.dynamic.size());
   poison_static_shared(w);
