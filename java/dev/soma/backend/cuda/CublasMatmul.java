@@ -23,11 +23,12 @@ final class CublasMatmul {
                           DoublePointer zero64) {}
 
     private final int device;
-    /** Lives as long as the backend (the process): a handle is made once per thread that multiplies. */
-    private final ThreadLocal<Handle> handles = new ThreadLocal<>();
+    /** A handle per thread that multiplies, destroyed after the thread ends. */
+    private final PerThreadHandles<Handle> handles;
 
     CublasMatmul(int device) {
         this.device = device;
+        this.handles = new PerThreadHandles<>(this::create, h -> destroy(device, h));
     }
 
     /**
@@ -63,8 +64,10 @@ final class CublasMatmul {
     }
 
     private Handle handle() {
-        Handle h = handles.get();
-        if (h != null) return h;
+        return handles.get();
+    }
+
+    private Handle create() {
         cublasContext context = new cublasContext();
         int status = cublas.cublasCreate_v2(context);
         if (status != cublas.CUBLAS_STATUS_SUCCESS) {
@@ -72,10 +75,18 @@ final class CublasMatmul {
         }
         // The default math mode: FP32 products stay FP32 unless the call asks for TF32 itself.
         cublas.cublasSetMathMode(context, cublas.CUBLAS_DEFAULT_MATH);
-        h = new Handle(context, new FloatPointer(1f), new FloatPointer(0f), new DoublePointer(1d),
+        return new Handle(context, new FloatPointer(1f), new FloatPointer(0f), new DoublePointer(1d),
                 new DoublePointer(0d));
-        handles.set(h);
-        return h;
+    }
+
+    /** On the cleaner's thread: cublasDestroy waits for the handle's work, then frees its device memory. */
+    private static void destroy(int device, Handle h) {
+        VendorLibraries.bind(device);
+        cublas.cublasDestroy_v2(h.context());
+        h.one32().close();
+        h.zero32().close();
+        h.one64().close();
+        h.zero64().close();
     }
 
     private static String text(int status) {

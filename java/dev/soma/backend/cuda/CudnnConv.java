@@ -54,8 +54,8 @@ final class CudnnConv {
     }
 
     private final CudaBackend backend;
-    /** Lives as long as the backend (the process): a handle is made once per thread that convolves. */
-    private final ThreadLocal<Handle> handles = new ThreadLocal<>();
+    /** A handle per thread that convolves, destroyed after the thread ends. */
+    private final PerThreadHandles<Handle> handles;
     private final Map<String, Algo> algos = new ConcurrentHashMap<>();
     /** Every geometry a pass chose an algorithm for (with its TF32 setting), for {@link #measuredAlternatives}. */
     private final Map<Geometry, Boolean> seen = new ConcurrentHashMap<>();
@@ -66,6 +66,17 @@ final class CudnnConv {
 
     CudnnConv(CudaBackend backend) {
         this.backend = backend;
+        int device = backend.device().index();
+        this.handles = new PerThreadHandles<>(() -> {
+            cudnnContext context = new cudnnContext();
+            check(cudnnCreate(context), "cudnnCreate");
+            return new Handle(context, new FloatPointer(1f), new FloatPointer(0f));
+        }, h -> {
+            VendorLibraries.bind(device); // cudnnDestroy waits for the handle's work
+            cudnnDestroy(h.context());
+            h.one().close();
+            h.zero().close();
+        });
     }
 
     // ------------------------------------------------------------------ convolution
@@ -516,12 +527,6 @@ final class CudnnConv {
     private Handle handle() {
         VendorLibraries.bind(backend.device().index());
         Handle h = handles.get();
-        if (h == null) {
-            cudnnContext context = new cudnnContext();
-            check(cudnnCreate(context), "cudnnCreate");
-            h = new Handle(context, new FloatPointer(1f), new FloatPointer(0f));
-            handles.set(h);
-        }
         check(cudnnSetStream(h.context(), VendorLibraries.stream(backend.stream())), "cudnnSetStream");
         return h;
     }

@@ -51,7 +51,8 @@ final class CudnnRnn {
     }
 
     private final CudaBackend backend;
-    private final ThreadLocal<cudnnContext> handles = new ThreadLocal<>();
+    /** A handle per thread that runs a recurrence, destroyed after the thread ends. */
+    private final PerThreadHandles<cudnnContext> handles;
     /** The algorithm of this thread's latest successful forward (for the path log). */
     private final ThreadLocal<VendorPaths.RnnAlgo> lastAlgo = new ThreadLocal<>();
     /**
@@ -66,6 +67,15 @@ final class CudnnRnn {
 
     CudnnRnn(CudaBackend backend) {
         this.backend = backend;
+        int device = backend.device().index();
+        this.handles = new PerThreadHandles<>(() -> {
+            cudnnContext h = new cudnnContext();
+            check(cudnnCreate(h), "cudnnCreate");
+            return h;
+        }, h -> {
+            VendorLibraries.bind(device); // cudnnDestroy waits for the handle's work
+            cudnnDestroy(h);
+        });
     }
 
     /** cuDNN's linear-layer index of our (Keras-order) gate q: GRU z, r, h are cuDNN's 1, 0, 2. */
@@ -430,11 +440,6 @@ final class CudnnRnn {
     private cudnnContext handle() {
         VendorLibraries.bind(backend.device().index());
         cudnnContext h = handles.get();
-        if (h == null) {
-            h = new cudnnContext();
-            check(cudnnCreate(h), "cudnnCreate");
-            handles.set(h);
-        }
         check(cudnnSetStream(h, VendorLibraries.stream(backend.stream())), "cudnnSetStream");
         return h;
     }
