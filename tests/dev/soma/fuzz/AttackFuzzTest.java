@@ -128,7 +128,7 @@ class AttackFuzzTest {
     }
 
     /** One batch of examples and labels, with the targets the compiled loss reads. */
-    private record Batch(Model m, float[] x, long[] shape, int[] labels, boolean sparse, int classes, int per) {
+    record Batch(Model m, float[] x, long[] shape, int[] labels, boolean sparse, int classes, int per) {
         int size() {
             return labels.length;
         }
@@ -167,7 +167,7 @@ class AttackFuzzTest {
     }
 
     /** The input gradient of the compiled loss in inference mode, the parameters frozen (none gets a gradient). */
-    private static float[] gradient(Batch b, float[] x) {
+    static float[] gradient(Batch b, float[] x) {
         try (FrozenTensors frozen = FrozenTensors.freeze(b.m().trainableTensors());
              Scope s = Scope.open(); GradMode.Guard on = GradMode.enable()) {
             Tensor in = Tensor.of(x, b.shape());
@@ -521,7 +521,7 @@ class AttackFuzzTest {
     }
 
     /** Uniform values in [lo, hi], about one in eight exactly on a bound. */
-    private static float[] inRange(SplittableRandom r, int count, double lo, double hi) {
+    static float[] inRange(SplittableRandom r, int count, double lo, double hi) {
         float[] v = new float[count];
         for (int i = 0; i < count; i++) {
             int k = r.nextInt(16);
@@ -530,7 +530,7 @@ class AttackFuzzTest {
         return v;
     }
 
-    private static long[] batchShape(int n, long[] example) {
+    static long[] batchShape(int n, long[] example) {
         long[] s = new long[example.length + 1];
         s[0] = n;
         System.arraycopy(example, 0, s, 1, example.length);
