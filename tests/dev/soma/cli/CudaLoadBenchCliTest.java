@@ -1,6 +1,6 @@
 package dev.soma.cli;
 
-import dev.soma.backend.CudaProbe;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -10,7 +10,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@code bench fit-step} and {@code bench serve-load} with {@code --device cuda:0}: the fit loop and the Predictor run
@@ -19,8 +18,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @Tag("gpu")
 class CudaLoadBenchCliTest {
     private static void gpu() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.soma.model.Sequential;
 import dev.soma.optim.Adam;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
+import dev.soma.testing.UsableGpu;
 import dev.soma.zoo.ReferenceModels;
 import dev.soma.zoo.TransformerModels;
 import org.junit.jupiter.api.Tag;
@@ -27,7 +28,6 @@ import java.util.stream.IntStream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * One training step of each family on cuda:0 at batch 32, the models of {@code bench train-step} (and of
@@ -45,8 +45,7 @@ class CudaStepBenchTest {
 
     @Test
     void familySteps() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        CudaProbe.Result r = UsableGpu.required();
         assumeFalse(r.emulated(), "timings of the emulated device mean nothing; runs on a real GPU");
         SplittableRandom random = new SplittableRandom(1);
         step("cnn", ReferenceModels.imageClassifier("cnn", 10), images(random, new long[] {28, 28, 1}, false));

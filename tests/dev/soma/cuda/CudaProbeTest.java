@@ -8,6 +8,7 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -21,7 +22,6 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The CUDA probe on any machine: without a usable device it explains why in one sentence, asks only once,
@@ -68,8 +68,7 @@ class CudaProbeTest {
     @Test
     @Tag("gpu")
     void withADeviceEachOneIsDescribed() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        CudaProbe.Result r = UsableGpu.required();
         assertEquals("ok", r.reason());
         assertEquals(r.deviceCount(), CudaProbe.devices().size());
         for (String d : CudaProbe.devices()) System.out.println("DEVICE " + d); // bench/gpu/check.sh prints these

@@ -27,6 +27,7 @@ import dev.soma.optim.Adam;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -43,7 +44,6 @@ import java.util.function.Supplier;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * One full training step of each model family on cuda:0 (forward, loss, backward, Adam) equals the same step on the
@@ -57,8 +57,7 @@ class CudaTrainingStepTest {
     static final double BOUND = 1e-4;
 
     static void gpu() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
     }
 
     @AfterEach

@@ -2,15 +2,14 @@ package dev.soma.cuda;
 
 import dev.soma.backend.Backend;
 import dev.soma.backend.Backends;
-import dev.soma.backend.CudaProbe;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
+import dev.soma.testing.UsableGpu;
 
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Helpers for GPU tests: skip without a device, fresh random data, NaN-poisoned outputs, CPU twins. */
 final class GpuTesting {
@@ -23,8 +22,7 @@ final class GpuTesting {
      * the emulated one under SOMA_CUDA_EMULATE=1 (the gpu-emulated Surefire execution).
      */
     static Backend gpu() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
         return Backends.get(GPU);
     }
 

@@ -10,6 +10,7 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -19,7 +20,6 @@ import java.util.SplittableRandom;
 
 import static dev.soma.custom.CustomOpTest.assertMessage;
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Custom ops on a GPU: compiled kernels against the CPU implementations (fresh random inputs each run), the
@@ -37,8 +37,7 @@ class CustomOpGpuTest {
 
     @BeforeEach
     void needsGpu() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
         gpuLiveBefore = dev.soma.backend.Backends.get(GPU).pool().stats().allocatedBytes();
     }
 

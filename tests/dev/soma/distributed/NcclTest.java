@@ -7,6 +7,7 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -27,8 +28,7 @@ class NcclTest {
     private static final Device GPU = Device.cuda(0);
 
     private static void requireGpu() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        CudaProbe.Result r = UsableGpu.required();
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.soma.fuzz;
 import dev.soma.backend.Backends;
 import dev.soma.errors.SomaException;
 import dev.soma.tensor.Device;
+import dev.soma.testing.UsableGpu;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -111,8 +112,7 @@ final class FuzzReports {
      * new geometry) is at WARNING meanwhile: a fuzzer's thousands of geometries would bury CI's log.
      */
     static void onTheGpu(Body body) throws Throwable {
-        dev.soma.backend.CudaProbe.Result probe = dev.soma.backend.CudaProbe.result();
-        org.junit.jupiter.api.Assumptions.assumeTrue(probe.usable(), () -> "no usable CUDA device: " + probe.reason());
+        UsableGpu.required();
         Logger paths = Logger.getLogger("dev.soma.backend.cuda.VendorPaths");
         Level level = paths.getLevel();
         paths.setLevel(Level.WARNING);

@@ -1,18 +1,17 @@
 package dev.soma.model;
 
-import dev.soma.backend.CudaProbe;
 import dev.soma.data.ArrayDataset;
 import dev.soma.nn.Dense;
 import dev.soma.optim.Adam;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Precision;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** bf16 mixed precision is a CPU feature: fit on a CUDA device refuses it before any step, naming the device. */
 @Tag("gpu")
@@ -20,8 +19,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class MixedPrecisionDeviceTest {
     @Test
     void fitInBf16OnACudaDeviceIsRefused() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
         try (Sequential m = new Sequential(new Dense(3, "softmax"))) {
             m.seed(1).to(Device.cuda(0)).compile(new Adam(1e-3), "sparse_categorical_crossentropy");
             ArrayDataset data = ArrayDataset.withLabels(new float[8], new long[] {2}, new int[] {0, 1, 2, 0});

@@ -15,6 +15,7 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -30,7 +31,6 @@ import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Models, tensors, checkpoints and the predictor on a CUDA device (the emulated one in the gpu-emulated execution):
@@ -43,8 +43,7 @@ class ModelDeviceTest {
     static final Device GPU = Device.cuda(0);
 
     static void gpu() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
     }
 
     @AfterEach

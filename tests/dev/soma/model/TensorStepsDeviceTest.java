@@ -7,6 +7,7 @@ import dev.soma.memory.Scope;
 import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
+import dev.soma.testing.UsableGpu;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -15,7 +16,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** trainStep / testStep on tensors already on cuda:0 (used in place) equal the CPU steps. */
 @Tag("gpu")
@@ -32,8 +32,7 @@ class TensorStepsDeviceTest {
 
     @Test
     void stepsOnDeviceTensorsEqualTheCpuSteps() {
-        CudaProbe.Result r = CudaProbe.result();
-        assumeTrue(r.usable(), () -> "no usable CUDA device: " + r.reason());
+        UsableGpu.required();
         Batch batch = TrainingLoopTest.blobs(16, 3).gather(IntStream.range(0, 16).toArray());
         try (Sequential cpu = TensorStepsTest.model(); Sequential gpu = TensorStepsTest.model();
              Scope s = Scope.open()) {
