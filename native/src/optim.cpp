@@ -25,7 +25,7 @@ void sgd(int count, const int64_t* P, const int64_t* G, const int64_t* V, const 
 #pragma omp parallel for if (n > soma::element_grain()) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
       T gi = prepare_grad(g[i], scale, clip) + wd * p[i];
-      if (mu == T(0)) {
+      if (v == nullptr || mu == T(0)) {  // Java passes a velocity exactly when momentum > 0
         p[i] -= lr * gi;
       } else {
         T vi = mu * v[i] - lr * gi;

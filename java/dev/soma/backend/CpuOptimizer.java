@@ -8,6 +8,9 @@ final class CpuOptimizer implements OptimizerKernels {
     @Override
     public void sgd(Tensor[] params, Tensor[] grads, Tensor[] velocity, double lr, double momentum, boolean nesterov,
                     double weightDecay, double gradScale, double clipValue) {
+        if (velocity == null && momentum != 0) { // the kernel would read a velocity that is not there
+            throw new IllegalArgumentException("sgd: momentum " + momentum + " without velocity buffers");
+        }
         CpuKernels.soma_cpu_sgd(dtype(params), params.length, addresses(params), addresses(grads),
                 velocity == null ? null : addresses(velocity), sizes(params), lr, momentum, nesterov ? 1 : 0,
                 weightDecay, gradScale, clipValue);

@@ -30,6 +30,10 @@ public final class EarlyStopping implements Callback {
 
     public EarlyStopping(String monitor, int patience, double minDelta, boolean restoreBestWeights) {
         if (patience < 0) throw new IllegalArgumentException("EarlyStopping: patience must be >= 0, got " + patience);
+        if (monitor == null) throw new IllegalArgumentException("EarlyStopping: the monitored value's name is null");
+        if (!Double.isFinite(minDelta)) { // NaN: no epoch would ever count as an improvement
+            throw new IllegalArgumentException("EarlyStopping: minDelta must be finite, got " + minDelta);
+        }
         this.monitor = monitor;
         this.patience = patience;
         this.minDelta = Math.abs(minDelta);

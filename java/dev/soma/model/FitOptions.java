@@ -66,7 +66,7 @@ public final class FitOptions {
 
     /** The last fraction of the training data is held out for validation (before shuffling), as Keras. */
     public FitOptions validationSplit(double f) {
-        if (f < 0 || f >= 1) throw new IllegalArgumentException("fit: validationSplit must be in [0, 1), got " + f);
+        if (!(f >= 0 && f < 1)) throw new IllegalArgumentException("fit: validationSplit must be in [0, 1), got " + f);
         validationSplit = f;
         return this;
     }

@@ -20,17 +20,19 @@ public class Adam extends Optimizer {
     /** Keras defaults: beta1 0.9, beta2 0.999, epsilon 1e-7. */
     public Adam(double learningRate, double beta1, double beta2, double epsilon) {
         super(learningRate);
-        if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1) {
+        if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) { // NaN fails too
             throw new IllegalArgumentException(name() + ": betas must be in [0, 1), got " + beta1 + ", " + beta2);
         }
-        if (epsilon <= 0) throw new IllegalArgumentException(name() + ": epsilon must be > 0, got " + epsilon);
+        if (!(epsilon > 0) || Double.isInfinite(epsilon)) {
+            throw new IllegalArgumentException(name() + ": epsilon must be finite and > 0, got " + epsilon);
+        }
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.epsilon = epsilon;
     }
 
     public Adam weightDecay(double wd) {
-        this.weightDecay = wd;
+        this.weightDecay = checkWeightDecay(wd);
         return this;
     }
 

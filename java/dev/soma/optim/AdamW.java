@@ -9,7 +9,7 @@ public final class AdamW extends Adam {
 
     public AdamW(double learningRate, double weightDecay) {
         super(learningRate);
-        this.weightDecay = weightDecay;
+        this.weightDecay = checkWeightDecay(weightDecay);
     }
 
     @Override

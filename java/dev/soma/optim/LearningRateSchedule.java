@@ -51,12 +51,17 @@ public interface LearningRateSchedule {
     }
 
     static LearningRateSchedule constant(double lr) {
+        rate("constant schedule", "learning rate", lr);
         return new ConfiguredSchedule(config("constant", "learning_rate", lr), step -> lr);
     }
 
     /** {@code initial * rate^(step / decaySteps)}, with an integer exponent when staircase. */
     static LearningRateSchedule exponentialDecay(double initial, long decaySteps, double rate, boolean staircase) {
         if (decaySteps <= 0) throw new IllegalArgumentException("exponentialDecay: decaySteps must be > 0, got " + decaySteps);
+        rate("exponentialDecay", "initial rate", initial);
+        if (!(rate > 0) || Double.isInfinite(rate)) {
+            throw new IllegalArgumentException("exponentialDecay: the decay rate must be finite and > 0, got " + rate);
+        }
         return new ConfiguredSchedule(config("exponential_decay", "initial", initial, "decay_steps", decaySteps,
                 "rate", rate, "staircase", staircase), step -> {
             double p = (double) step / decaySteps;
@@ -67,6 +72,8 @@ public interface LearningRateSchedule {
     /** Cosine decay from {@code initial} to {@code initial * alpha} over {@code decaySteps}, then flat. */
     static LearningRateSchedule cosineDecay(double initial, long decaySteps, double alpha) {
         if (decaySteps <= 0) throw new IllegalArgumentException("cosineDecay: decaySteps must be > 0, got " + decaySteps);
+        rate("cosineDecay", "initial rate", initial);
+        rate("cosineDecay", "alpha (the final fraction of the initial rate)", alpha);
         return new ConfiguredSchedule(config("cosine_decay", "initial", initial, "decay_steps", decaySteps,
                 "alpha", alpha), step -> {
             double p = Math.min(step, decaySteps) / (double) decaySteps;
@@ -81,6 +88,13 @@ public interface LearningRateSchedule {
             throw new IllegalArgumentException("piecewiseConstant: need boundaries.length + 1 values, got "
                     + values.length + " for " + boundaries.length + " boundaries");
         }
+        for (int i = 0; i < values.length; i++) rate("piecewiseConstant", "value " + i, values[i]);
+        for (int i = 1; i < boundaries.length; i++) {
+            if (boundaries[i] <= boundaries[i - 1]) {
+                throw new IllegalArgumentException("piecewiseConstant: boundaries must increase, got "
+                        + java.util.Arrays.toString(boundaries));
+            }
+        }
         long[] b = boundaries.clone();
         double[] v = values.clone();
         return new ConfiguredSchedule(config("piecewise_constant", "boundaries", b.clone(), "values", v.clone()),
@@ -88,5 +102,12 @@ public interface LearningRateSchedule {
                     for (int i = 0; i < b.length; i++) if (step < b[i]) return v[i];
                     return v[v.length - 1];
                 });
+    }
+
+    /** A rate (or factor) of a built-in schedule: finite and >= 0, so that no step gets NaN or a negative rate. */
+    private static void rate(String schedule, String what, double v) {
+        if (!(v >= 0) || Double.isInfinite(v)) {
+            throw new IllegalArgumentException(schedule + ": the " + what + " must be finite and >= 0, got " + v);
+        }
     }
 }

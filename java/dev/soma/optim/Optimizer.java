@@ -42,6 +42,17 @@ public abstract class Optimizer implements AutoCloseable {
         return lr;
     }
 
+    /**
+     * A weight decay must be finite and >= 0: NaN passed every range check written as "wd < 0" and turned every
+     * weight into NaN on the first step.
+     */
+    protected final double checkWeightDecay(double wd) {
+        if (!(wd >= 0) || Double.isInfinite(wd)) {
+            throw new IllegalArgumentException(name() + ": weight decay must be finite and >= 0, got " + wd);
+        }
+        return wd;
+    }
+
     /** Short name for configs and checkpoints, e.g. "adam". */
     public abstract String name();
 

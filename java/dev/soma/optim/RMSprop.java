@@ -18,8 +18,11 @@ public final class RMSprop extends Optimizer {
 
     public RMSprop(double learningRate, double rho, double momentum, double epsilon) {
         super(learningRate);
-        if (rho < 0 || rho >= 1) throw new IllegalArgumentException("rmsprop: rho must be in [0, 1), got " + rho);
-        if (momentum < 0 || momentum >= 1) throw new IllegalArgumentException("rmsprop: momentum must be in [0, 1), got " + momentum);
+        if (!(rho >= 0 && rho < 1)) throw new IllegalArgumentException("rmsprop: rho must be in [0, 1), got " + rho);
+        if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("rmsprop: momentum must be in [0, 1), got " + momentum);
+        if (!(epsilon > 0) || Double.isInfinite(epsilon)) { // 0 divides a zero gradient by zero
+            throw new IllegalArgumentException("rmsprop: epsilon must be finite and > 0, got " + epsilon);
+        }
         this.rho = rho;
         this.momentum = momentum;
         this.epsilon = epsilon;

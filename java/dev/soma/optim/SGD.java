@@ -18,14 +18,15 @@ public final class SGD extends Optimizer {
 
     public SGD(double learningRate, double momentum, boolean nesterov) {
         super(learningRate);
-        if (momentum < 0 || momentum >= 1) throw new IllegalArgumentException("SGD: momentum must be in [0, 1), got " + momentum);
+        // Written so that NaN fails too: it once passed, and the update then read a velocity that was never made.
+        if (!(momentum >= 0 && momentum < 1)) throw new IllegalArgumentException("SGD: momentum must be in [0, 1), got " + momentum);
         if (nesterov && momentum == 0) throw new IllegalArgumentException("SGD: nesterov needs momentum > 0");
         this.momentum = momentum;
         this.nesterov = nesterov;
     }
 
     public SGD weightDecay(double wd) {
-        this.weightDecay = wd;
+        this.weightDecay = checkWeightDecay(wd);
         return this;
     }
 

@@ -181,4 +181,31 @@ class OptimizerTest {
         assertThrows(IllegalArgumentException.class, () -> new Adam(0.1, 1.0, 0.9, 1e-7));
         assertThrows(IllegalArgumentException.class, () -> new Adam(0.1).clipValue(-1));
     }
+
+    /**
+     * NaN passed every check written as "x < 0 || x >= 1" (found by OptionsFuzzTest): SGD's NaN momentum crashed the
+     * JVM (the update read a velocity that was never made), NaN betas, decays and schedule values trained every weight
+     * to NaN, a zero or infinite epsilon divided by zero or froze training.
+     */
+    @Test
+    void nanAndOtherNonsenseHyperParametersAreRefusedWhereGiven() {
+        double nan = Double.NaN, inf = Double.POSITIVE_INFINITY;
+        List<org.junit.jupiter.api.function.Executable> bad = List.of(
+                () -> new SGD(0.1, nan, false), () -> new SGD(0.1, nan, true), () -> new SGD(0.1).weightDecay(nan),
+                () -> new SGD(0.1).weightDecay(-0.1), () -> new Adam(0.1, nan, 0.999, 1e-7),
+                () -> new Adam(0.1, 0.9, nan, 1e-7), () -> new Adam(0.1, 0.9, 0.999, nan), () -> new Adam(0.1, 0.9, 0.999, inf),
+                () -> new Adam(0.1).weightDecay(inf), () -> new AdamW(0.1, nan), () -> new RMSprop(0.1, nan, 0, 1e-7),
+                () -> new RMSprop(0.1, 0.9, nan, 1e-7), () -> new RMSprop(0.1, 0.9, 0, 0), () -> new RMSprop(0.1, 0.9, 0, nan),
+                () -> LearningRateSchedule.constant(nan), () -> LearningRateSchedule.exponentialDecay(nan, 10, 0.9, false),
+                () -> LearningRateSchedule.exponentialDecay(0.1, 10, -0.9, false),
+                () -> LearningRateSchedule.cosineDecay(0.1, 10, nan),
+                () -> LearningRateSchedule.piecewiseConstant(new long[] {5, 2}, new double[] {0.1, 0.01, 0.001}),
+                () -> LearningRateSchedule.piecewiseConstant(new long[] {5}, new double[] {0.1, -inf}),
+                () -> new dev.soma.model.FitOptions().validationSplit(nan),
+                () -> new dev.soma.model.EarlyStopping("val_loss", 2, nan, false));
+        for (int i = 0; i < bad.size(); i++) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, bad.get(i), "case " + i);
+            assertTrue(e.getMessage().matches(".*(must|need|increase).*"), "case " + i + ": " + e.getMessage());
+        }
+    }
 }
