@@ -24,7 +24,9 @@ public final class LayerNormalization extends Layer {
     }
 
     public LayerNormalization(double epsilon) {
-        if (!(epsilon > 0)) throw new IllegalArgumentException("LayerNormalization: epsilon must be > 0, got " + epsilon);
+        if (!(epsilon > 0) || Double.isInfinite(epsilon)) { // infinite: every output 0, silently
+            throw new IllegalArgumentException("LayerNormalization: epsilon must be finite and > 0, got " + epsilon);
+        }
         this.epsilon = epsilon;
     }
 

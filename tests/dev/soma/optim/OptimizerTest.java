@@ -202,7 +202,8 @@ class OptimizerTest {
                 () -> LearningRateSchedule.piecewiseConstant(new long[] {5, 2}, new double[] {0.1, 0.01, 0.001}),
                 () -> LearningRateSchedule.piecewiseConstant(new long[] {5}, new double[] {0.1, -inf}),
                 () -> new dev.soma.model.FitOptions().validationSplit(nan),
-                () -> new dev.soma.model.EarlyStopping("val_loss", 2, nan, false));
+                () -> new dev.soma.model.EarlyStopping("val_loss", 2, nan, false),
+                () -> new dev.soma.nn.LayerNormalization(inf));
         for (int i = 0; i < bad.size(); i++) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, bad.get(i), "case " + i);
             assertTrue(e.getMessage().matches(".*(must|need|increase).*"), "case " + i + ": " + e.getMessage());
