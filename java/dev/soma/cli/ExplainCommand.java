@@ -106,6 +106,8 @@ final class ExplainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--output must be logit or probability, got '" + output + "'");
         }
         if (index < 0) throw new IllegalArgumentException("--index must be >= 0, got " + index);
+        // Every method's settings are checked, not only the chosen one's: --window -1 is wrong whatever --method says.
+        for (String n : List.of("ig", "smoothgrad", "occlusion")) configured(n, false);
         Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve("model.safetensors") : checkpoint;
         if (!Files.isRegularFile(file)) throw new IOException("no checkpoint at " + file);
         Path runDir = file.toAbsolutePath().getParent();

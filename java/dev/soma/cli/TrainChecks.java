@@ -96,6 +96,7 @@ final class TrainChecks {
         if (c.model.equals("charlm") && (c.context < 2 || c.context > 4096)) {
             throw new IllegalArgumentException(who + ": --context must be in 2..4096, got " + c.context);
         }
+        everyModelsOptions(c, who);
         dataset(c, who);
         if (c.datasetOptions.dataRoot != null && Files.exists(c.datasetOptions.dataRoot)
                 && !Files.isDirectory(c.datasetOptions.dataRoot)) {
@@ -103,6 +104,45 @@ final class TrainChecks {
         }
         if (c.out != null && Files.exists(c.out) && !Files.isDirectory(c.out)) {
             throw new IllegalArgumentException(who + ": --out " + c.out + " is a file, expected a run folder");
+        }
+    }
+
+    /**
+     * The values of the options only some models use, checked whatever the model: a value that is wrong for every model
+     * (--context -5, --dp-delta NaN) is refused, not silently ignored because this model does not read it.
+     */
+    private static void everyModelsOptions(TrainCommand c, String who) {
+        atLeast(who, "--d-steps", c.discriminatorSteps, 1);
+        if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) {
+            throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 1), got " + c.labelSmoothing);
+        }
+        atLeast(who, "--max-length", c.maxLength, 1);
+        atLeast(who, "--vocabulary", c.vocabulary, 3);
+        if (c.context < 2 || c.context > 4096) {
+            throw new IllegalArgumentException(who + ": --context must be in 2..4096, got " + c.context);
+        }
+        if (!(c.excitatoryShare > 0 && c.excitatoryShare < 1)) {
+            throw new IllegalArgumentException(who + ": --excitatory-share must be in (0, 1), got " + c.excitatoryShare);
+        }
+        if (!c.inhibition.equals("subtractive") && !c.inhibition.equals("divisive")) {
+            throw new IllegalArgumentException(who + ": unknown --inhibition '" + c.inhibition + "': expected subtractive or divisive");
+        }
+        try {
+            dev.soma.gan.GanLoss.byName(c.ganLoss);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(who + ": --gan-loss: " + e.getMessage());
+        }
+        if (c.arch != null) {
+            List<String> archs = c.model.equals("gan") ? List.of("mlp", "dcgan")
+                    : c.model.equals("charlm") ? List.of("lstm", "transformer") : List.of();
+            if (archs.isEmpty()) throw new IllegalArgumentException(who + ": --arch applies to gan and charlm only");
+            if (!archs.contains(c.arch)) {
+                throw new IllegalArgumentException(who + ": unknown --arch '" + c.arch + "': expected " + String.join(" or ", archs));
+            }
+        }
+        // --dp-noise and --dp-clip are checked with each other (TrainCommand.privacy); --dp-delta has a default.
+        if (!(c.dpDelta > 0 && c.dpDelta < 1)) {
+            throw new IllegalArgumentException(who + ": --dp-delta must be in (0, 1), got " + c.dpDelta);
         }
     }
 

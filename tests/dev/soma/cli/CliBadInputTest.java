@@ -75,6 +75,25 @@ class CliBadInputTest {
         refused(a("train", "lstm", "--precision", "bf16"), "--precision", "image classifiers");
     }
 
+    /**
+     * Options only some models or methods read are checked whatever the model or method (CliFuzzTest found each taken
+     * silently because the chosen one ignored it).
+     */
+    @Test
+    void valuesWrongForEveryModelAreRefusedEvenWhereTheOptionIsUnused(@TempDir Path dir) throws IOException {
+        refused(a("train", "cnn", "--context", "-2147483648"), "--context", "-2147483648");
+        refused(a("train", "mlp", "--dp-delta", "NaN"), "--dp-delta", "NaN");
+        refused(a("train", "cnn", "--excitatory-share", "-Infinity"), "--excitatory-share");
+        refused(a("train", "mlp", "--vocabulary", "2"), "--vocabulary");
+        refused(a("train", "cnn", "--gan-loss", "bogus"), "--gan-loss", "bogus");
+        refused(a("train", "cnn", "--arch", "dcgan"), "--arch applies to gan and charlm only");
+        refused(a("train", "gan", "--arch", "lstm"), "--arch", "mlp or dcgan");
+        String missing = dir.resolve("none").toString();
+        refused(a("explain", "--checkpoint", missing, "--method", "ig", "--window", "-1"), "window");
+        refused(a("explain", "--checkpoint", missing, "--method", "saliency", "--noise", "NaN"), "noise");
+        refused(a("explain", "--checkpoint", missing, "--method", "occlusion", "--samples", "0"), "samples");
+    }
+
     @Test
     void trainRefusesADatasetTheModelCannotUse() throws IOException {
         refused(a("train", "lstm", "--dataset", "mnist"), "lstm", "mnist", "imdb");
