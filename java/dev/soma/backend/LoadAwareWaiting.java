@@ -64,6 +64,7 @@ public final class LoadAwareWaiting {
 
     /** True while idle workers sleep after a few spins. */
     public static boolean shortWaits() {
+        dev.soma.jni.NativeLibraries.cpu(); // a report may ask before any CPU work loaded the library
         return CpuKernels.soma_cpu_omp_short_waits_on() != 0;
     }
 
