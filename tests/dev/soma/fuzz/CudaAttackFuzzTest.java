@@ -60,25 +60,19 @@ class CudaAttackFuzzTest {
 
     private void trial(long seed) throws Throwable {
         SplittableRandom r = new SplittableRandom(seed);
-        long drawSeed = r.nextLong();
-        ModelStacks.Stack onCpu = ModelStacks.draw(new SplittableRandom(drawSeed));
-        ModelStacks.Stack onGpu = ModelStacks.draw(new SplittableRandom(drawSeed)); // the same layers and options
-        try (Sequential cpu = new Sequential(onCpu.layers().toArray(new Layer[0]));
-             Sequential gpu = new Sequential(onGpu.layers().toArray(new Layer[0]))) {
+        try (DeviceTwins twins = new DeviceTwins(r.nextLong())) {
+            ModelStacks.Stack onCpu = twins.stack;
+            Sequential cpu = twins.cpu, gpu = twins.gpu;
             if (onCpu.vocabulary() > 0) return; // token ids: refused by attacks (AttackFuzzTest)
             long[] shape = onCpu.input();
-            String where = "model seed " + seed + " (" + onCpu.family() + " " + Arrays.toString(shape) + "): "
-                    + cpu.layers().stream().map(Layer::typeName).toList();
+            String where = twins.describe(seed);
             boolean sparse = r.nextBoolean();
             String loss = sparse ? "sparse_categorical_crossentropy" : "categorical_crossentropy";
             long modelSeed = r.nextLong();
             double lr = 0.005 + 0.02 * r.nextDouble();
-            cpu.seed(modelSeed).compile(new SGD(lr), loss);
-            cpu.build(shape);
-            gpu.seed(modelSeed).compile(new SGD(lr), loss);
-            gpu.build(shape);
-            gpu.to(GPU);
-            if (!WeightLists.same(WeightLists.of(cpu), WeightLists.of(gpu))) {
+            cpu.compile(new SGD(lr), loss);
+            gpu.compile(new SGD(lr), loss);
+            if (!twins.buildAlike(modelSeed, GPU)) {
                 record("the same seed built other weights on the two devices", where);
                 return;
             }
@@ -136,9 +130,6 @@ class CudaAttackFuzzTest {
                 }
                 fits++;
             }
-        } finally {
-            for (Layer l : onCpu.layers()) l.close(); // a model that refused may not have taken its layers
-            for (Layer l : onGpu.layers()) l.close();
         }
     }
 

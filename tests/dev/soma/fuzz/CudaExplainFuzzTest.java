@@ -10,7 +10,6 @@ import dev.soma.explain.Saliency;
 import dev.soma.explain.SmoothGrad;
 import dev.soma.explain.Target;
 import dev.soma.model.Sequential;
-import dev.soma.nn.Layer;
 import dev.soma.tensor.Device;
 import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Tag;
@@ -53,22 +52,13 @@ class CudaExplainFuzzTest {
 
     private void trial(long seed) throws Throwable {
         SplittableRandom r = new SplittableRandom(seed);
-        long drawSeed = r.nextLong();
-        ModelStacks.Stack onCpu = ModelStacks.draw(new SplittableRandom(drawSeed));
-        ModelStacks.Stack onGpu = ModelStacks.draw(new SplittableRandom(drawSeed)); // the same layers and options
-        try (Sequential cpu = new Sequential(onCpu.layers().toArray(new Layer[0]));
-             Sequential gpu = new Sequential(onGpu.layers().toArray(new Layer[0]))) {
+        try (DeviceTwins twins = new DeviceTwins(r.nextLong())) {
+            ModelStacks.Stack onCpu = twins.stack;
+            Sequential cpu = twins.cpu, gpu = twins.gpu;
             if (onCpu.vocabulary() > 0) return; // ids: not differentiable (ExplainFuzzTest skips them too)
             long[] shape = onCpu.input();
-            String where = "model seed " + seed + " (" + onCpu.family() + " " + Arrays.toString(shape) + "): "
-                    + cpu.layers().stream().map(Layer::typeName).toList();
-            long modelSeed = r.nextLong();
-            cpu.seed(modelSeed);
-            cpu.build(shape);
-            gpu.seed(modelSeed);
-            gpu.build(shape);
-            gpu.to(GPU);
-            if (!WeightLists.same(WeightLists.of(cpu), WeightLists.of(gpu))) {
+            String where = twins.describe(seed);
+            if (!twins.buildAlike(r.nextLong(), GPU)) {
                 record("the same seed built other weights on the two devices", where);
                 return;
             }
@@ -89,9 +79,6 @@ class CudaExplainFuzzTest {
             }
             String disturbed = ExplainFuzzTest.disturbed(gpu, gpuWeights);
             if (disturbed != null) record(disturbed + " on cuda:0", where);
-        } finally {
-            for (Layer l : onCpu.layers()) l.close(); // a model that refused may not have taken its layers
-            for (Layer l : onGpu.layers()) l.close();
         }
     }
 
