@@ -22,6 +22,8 @@ final class PerThreadHandles<H> {
     private final Supplier<H> create;
     private final Consumer<H> destroy;
     private final AtomicInteger live = new AtomicInteger();
+    /** Handles of every kind made and not yet destroyed, in this process (for the GPU check of their release). */
+    private static final AtomicInteger LIVE_EVERYWHERE = new AtomicInteger();
 
     /**
      * @param create makes a handle on the calling thread (may throw: nothing is kept then)
@@ -39,12 +41,14 @@ final class PerThreadHandles<H> {
         H made = create.get();
         handles.set(made);
         live.incrementAndGet();
+        LIVE_EVERYWHERE.incrementAndGet();
         // The action holds the handle and this object, never the thread, or the thread could not be collected.
         CLEANER.register(Thread.currentThread(), () -> {
             try {
                 destroy.accept(made);
             } finally {
                 live.decrementAndGet();
+                LIVE_EVERYWHERE.decrementAndGet();
             }
         });
         return made;
@@ -53,5 +57,10 @@ final class PerThreadHandles<H> {
     /** Handles made and not yet destroyed. */
     int live() {
         return live.get();
+    }
+
+    /** Handles of every kind (cuBLAS, cuDNN) made and not yet destroyed in this process. */
+    static int liveEverywhere() {
+        return LIVE_EVERYWHERE.get();
     }
 }
