@@ -117,10 +117,12 @@ class CudaModelFuzzTest {
                     record("trains to another loss on the GPU", where + ": epoch " + e + " cpu " + lc.get(e) + " cuda:0 " + lg.get(e));
                 }
             }
+            java.util.Set<String> noise = biasesBeforeNormalization(cpu);
             try (Scope s = Scope.open()) { // the CPU copies of the GPU's weights
                 for (int i = 0; i < cpu.params().size(); i++) {
                     String name = cpu.params().get(i).name();
                     if (name.endsWith("/key/bias")) continue; // 0 in exact arithmetic (softmax ignores it): noise
+                    if (noise.contains(name)) continue;
                     double rel = TensorAgreement.error(gpu.params().get(i).value().to(Device.cpu()),
                             cpu.params().get(i).value());
                     if (!(rel <= BOUND)) record("trains to other weights on the GPU", where + ": " + name + " relative error " + rel);
@@ -134,6 +136,28 @@ class CudaModelFuzzTest {
                 if (!(rel <= 1e-4)) record("predicts otherwise on the CPU after a save on the GPU", where + ": " + rel);
             }
         }
+    }
+
+    /**
+     * The bias of a layer right before a BatchNormalization, and that normalisation's moving mean. The bias's gradient
+     * is 0 in exact arithmetic (the normalisation subtracts the mean), so it moves by rounding noise, which the devices
+     * round differently; with an L1 regularizer (random options) that noise's sign then decides a step of lr * l1 each
+     * time (seed 5710191910993: +0.0012 on one device, -0.0012 on the other). The moving mean carries the bias along.
+     * The loss and the other weights do not depend on it.
+     */
+    private static java.util.Set<String> biasesBeforeNormalization(Sequential m) {
+        java.util.Set<String> names = new java.util.HashSet<>();
+        List<Layer> layers = m.layers();
+        for (int i = 0; i + 1 < layers.size(); i++) {
+            if (!(layers.get(i + 1) instanceof dev.soma.nn.BatchNormalization bn)) continue;
+            for (dev.soma.nn.Param p : layers.get(i).params()) {
+                if (p.name().endsWith("/bias")) {
+                    names.add(p.name());
+                    for (dev.soma.nn.Param q : bn.params()) if (q.name().endsWith("/moving_mean")) names.add(q.name());
+                }
+            }
+        }
+        return names;
     }
 
     private static float[] predict(Sequential m, ArrayDataset d) {
