@@ -129,10 +129,19 @@ class ModelFuzzTest {
 
     /** Gaussian inputs (ids below the vocabulary for an id stack) and random labels. */
     static ArrayDataset data(ModelStacks.Stack s, int n, long seed) {
+        return data(s, n, seed, 0);
+    }
+
+    /** The same, each float input moved by {@code nudge} of itself in a random direction (ids stay). */
+    static ArrayDataset data(ModelStacks.Stack s, int n, long seed, double nudge) {
         SplittableRandom r = new SplittableRandom(seed);
         int per = Math.toIntExact(Arrays.stream(s.input()).reduce(1, Math::multiplyExact));
         float[] x = new float[n * per];
         for (int i = 0; i < x.length; i++) x[i] = s.vocabulary() > 0 ? r.nextInt(s.vocabulary()) : (float) r.nextGaussian();
+        if (nudge != 0 && s.vocabulary() == 0) {
+            SplittableRandom signs = new SplittableRandom(seed ^ 0x5EED);
+            for (int i = 0; i < x.length; i++) x[i] = (float) (x[i] * (1 + (signs.nextBoolean() ? nudge : -nudge)));
+        }
         int[] y = new int[n];
         for (int i = 0; i < n; i++) y[i] = r.nextInt(s.classes());
         return ArrayDataset.withLabels(x, s.input(), y);
