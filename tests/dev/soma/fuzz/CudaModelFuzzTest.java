@@ -77,7 +77,7 @@ class CudaModelFuzzTest {
         try {
             // Trained only when a difference exceeds the bound.
             YardstickRun nudged =
-                    () -> new Yardstick(seed, ModelFuzzTest.data(onCpu, n, dataSeed, 0x1p-23), options, lr, momentum);
+                    () -> Yardstick.train(seed, ModelFuzzTest.data(onCpu, n, dataSeed, 0x1p-23), options, lr, momentum);
             compare(onCpu, onGpu, data, options, lr, momentum, seed, file, where, nudged);
         } catch (SomaException | IllegalArgumentException | UnsupportedOperationException | IllegalStateException e) {
             skipped++; // refused while the model was assembled (a layer with two outputs in a Sequential, say)
@@ -168,15 +168,7 @@ class CudaModelFuzzTest {
     }
 
     private record Yardstick(List<Double> losses, List<float[]> weights) {
-        Yardstick(long seed, ArrayDataset nudged, FitOptions options, double lr, double momentum) throws Throwable {
-            this(train(seed, nudged, options, lr, momentum));
-        }
-
-        private Yardstick(Yardstick y) {
-            this(y.losses(), y.weights());
-        }
-
-        private static Yardstick train(long seed, ArrayDataset data, FitOptions options, double lr, double momentum)
+        static Yardstick train(long seed, ArrayDataset data, FitOptions options, double lr, double momentum)
                 throws Throwable {
             ModelStacks.Stack stack = ModelStacks.draw(new SplittableRandom(seed));
             try (Sequential m = new Sequential(stack.layers().toArray(new Layer[0]))) {
