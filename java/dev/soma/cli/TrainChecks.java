@@ -76,25 +76,15 @@ final class TrainChecks {
                         + "holds the averaged weights, not the live ones the run would continue from)");
             }
         }
+        // The ranges every model shares (--d-steps, --label-smoothing in [0, 1), --max-length, --vocabulary,
+        // --context) are in everyModelsOptions; here only what depends on the model.
         if (c.model.equals("gan")) {
-            atLeast(who, "--d-steps", c.discriminatorSteps, 1);
             if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 0.5)) {
                 throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 0.5), got " + c.labelSmoothing);
             }
-        } else if (ReferenceModels.names().contains(c.model)) {
-            if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) {
-                throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 1), got " + c.labelSmoothing);
-            }
-        } else if (c.labelSmoothing != 0) {
+        } else if (!ReferenceModels.names().contains(c.model) && c.labelSmoothing != 0) {
             throw new IllegalArgumentException(who + ": --label-smoothing is wired into gan and the image classifiers ("
                     + String.join(", ", ReferenceModels.names()) + ") only");
-        }
-        if (ReferenceModels.textNames().contains(c.model)) {
-            atLeast(who, "--max-length", c.maxLength, 1);
-            atLeast(who, "--vocabulary", c.vocabulary, 3); // padding, out-of-vocabulary and one word
-        }
-        if (c.model.equals("charlm") && (c.context < 2 || c.context > 4096)) {
-            throw new IllegalArgumentException(who + ": --context must be in 2..4096, got " + c.context);
         }
         everyModelsOptions(c, who);
         dataset(c, who);
@@ -117,7 +107,7 @@ final class TrainChecks {
             throw new IllegalArgumentException(who + ": --label-smoothing must be in [0, 1), got " + c.labelSmoothing);
         }
         atLeast(who, "--max-length", c.maxLength, 1);
-        atLeast(who, "--vocabulary", c.vocabulary, 3);
+        atLeast(who, "--vocabulary", c.vocabulary, 3); // padding, out-of-vocabulary and one word
         if (c.context < 2 || c.context > 4096) {
             throw new IllegalArgumentException(who + ": --context must be in 2..4096, got " + c.context);
         }
