@@ -29,11 +29,12 @@ final class AttackOptions {
     /** The attack at {@code eps}; throws a one-line IllegalArgumentException for any bad value. */
     Attack attack(String command, double eps) {
         Norm n = Norm.parse(norm);
-        if (steps == 1) return Attacks.fgsm(n, eps, LO, HI);
+        // Checked even where FGSM (--steps 1) ignores it, like every other option: a typo is never taken silently.
         if (stepSize < 0 || !Double.isFinite(stepSize)) {
             throw new IllegalArgumentException(command + ": --step-size must be a finite number >= 0, got " + stepSize);
         }
         if (steps < 1) throw new IllegalArgumentException(command + ": --steps must be >= 1, got " + steps);
+        if (steps == 1) return Attacks.fgsm(n, eps, LO, HI);
         return stepSize == 0 ? Attacks.pgd(n, eps, steps, LO, HI, seed) : Attacks.pgd(n, eps, stepSize, steps, LO, HI, seed);
     }
 

@@ -94,6 +94,7 @@ class AttackCliTest {
                 {"attack", "--checkpoint", run, "--epsilon", "-1"},
                 {"attack", "--checkpoint", run, "--norm", "l1"},
                 {"attack", "--checkpoint", run, "--steps", "0"},
+                {"attack", "--checkpoint", run, "--steps", "1", "--step-size", "-1"}, // FGSM ignores it; still a typo
                 {"attack", "--checkpoint", run, "--limit", "0"},
                 {"robustness", "--checkpoint", run, "--sigmas", "-0.1"},
                 {"train", "mlp", "--adv", "cw"},
@@ -102,7 +103,7 @@ class AttackCliTest {
                 {"train", "mlp", "--adv", "fgsm", "--dp-noise", "1", "--dp-clip", "1"},
         };
         String[] expected = {"--epsilon must be a finite number > 0", "norm must be linf or l2", "--steps must be >= 1",
-                "--limit must be >= 1", "sigma must be finite and >= 0", "--adv must be fgsm or pgd",
+                "--step-size must be a finite number >= 0", "--limit must be >= 1", "sigma must be finite and >= 0", "--adv must be fgsm or pgd",
                 "either --adv or --noise-sigma", "image classifiers only",
                 "cannot be combined with DP-SGD"};
         for (int i = 0; i < cases.length; i++) {
