@@ -32,7 +32,7 @@ public final class DataLoader {
     }
 
     public int batchesPerEpoch() {
-        return (dataset.size() + batchSize - 1) / batchSize;
+        return (int) ((dataset.size() + (long) batchSize - 1) / batchSize); // long: a batch size near 2^31 must not wrap
     }
 
     public Dataset dataset() {
@@ -115,7 +115,7 @@ public final class DataLoader {
 
     private Batch gather(int[] order, int b) {
         int from = b * batchSize;
-        int to = Math.min(order.length, from + batchSize);
+        int to = (int) Math.min(order.length, (long) from + batchSize);
         int[] idx = new int[to - from];
         System.arraycopy(order, from, idx, 0, idx.length);
         return dataset.gather(idx);

@@ -20,14 +20,14 @@ public final class CharWindows implements Dataset {
         if (length < 1 || stride < 1) {
             throw new IllegalArgumentException("CharWindows: length and stride must be >= 1, got " + length + " and " + stride);
         }
-        if (ids.length < length + 1) {
+        if (ids.length < (long) length + 1) { // long: length near 2^31 must not wrap
             throw new IllegalArgumentException("CharWindows: " + ids.length + " ids cannot fill one window of " + length
                     + " inputs plus the next-character target");
         }
         this.ids = ids;
         this.length = length;
         this.stride = stride;
-        this.count = (ids.length - length - 1) / stride + 1;
+        this.count = (int) (((long) ids.length - length - 1) / stride + 1);
     }
 
     /** Non-overlapping windows of {@code length} (stride = length). */

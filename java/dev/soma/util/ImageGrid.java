@@ -51,11 +51,16 @@ public final class ImageGrid {
             throw new IllegalArgumentException("ImageGrid: columns and scale must be >= 1 and hi > lo");
         }
         int count = values.length / per;
-        int rows = (count + columns - 1) / columns;
+        int rows = (int) ((count + (long) columns - 1) / columns);
         int cols = Math.min(columns, count);
+        long width = cols * ((long) w * scale + GAP) + GAP, height = rows * ((long) h * scale + GAP) + GAP;
+        if (width * (double) height > Integer.MAX_VALUE - 8) { // one int per pixel, in one Java array
+            throw new IllegalArgumentException("ImageGrid: " + count + " images of " + h + "x" + w + " at scale " + scale
+                    + ", " + columns + " per row, make " + width + "x" + height + " pixels: more than one image holds");
+        }
         int tileW = w * scale + GAP;
         int tileH = h * scale + GAP;
-        BufferedImage img = new BufferedImage(cols * tileW + GAP, rows * tileH + GAP, BufferedImage.TYPE_INT_RGB);
+        BufferedImage img = new BufferedImage((int) width, (int) height, BufferedImage.TYPE_INT_RGB);
         for (int n = 0; n < count; n++) {
             int x0 = GAP + (n % columns) * tileW;
             int y0 = GAP + (n / columns) * tileH;

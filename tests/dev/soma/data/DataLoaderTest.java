@@ -42,6 +42,18 @@ class DataLoaderTest {
     }
 
     @Test
+    void aBatchSizeNearTheLargestIntIsOneBatchOfEverything() {
+        // (size + batch - 1) in int arithmetic wrapped to a negative count: 0 batches, and fit refused a valid run.
+        for (int batch : new int[] {Integer.MAX_VALUE, Integer.MAX_VALUE - 5, 1 << 30}) {
+            DataLoader loader = new DataLoader(dataset(7), batch, true, 1);
+            assertEquals(1, loader.batchesPerEpoch(), "batch " + batch);
+            Iterator<Batch> it = loader.epoch(0);
+            assertEquals(7, it.next().size());
+            assertFalse(it.hasNext());
+        }
+    }
+
+    @Test
     void shufflingIsSeededPerEpoch() {
         DataLoader a = new DataLoader(dataset(50), 8, true, 3);
         DataLoader b = new DataLoader(dataset(50), 8, true, 3);

@@ -62,6 +62,13 @@ class GanLayersTest {
         assertEquals(0x808080, img.getRGB(3, 7) & 0xFFFFFF);
         assertThrows(IllegalArgumentException.class, () -> ImageGrid.render(new float[5], new long[] {4}, 2, -1, 1, 1));
         assertThrows(IllegalArgumentException.class, () -> ImageGrid.imageShape(new long[] {3, 3, 2}));
+        // Many columns are fine (the grid has as many as there are images); a scale that overflows the pixel count is not.
+        BufferedImage oneRow = ImageGrid.render(v, new long[] {4}, Integer.MAX_VALUE, -1, 1, 1);
+        assertEquals(14, oneRow.getWidth());
+        assertEquals(6, oneRow.getHeight());
+        IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+                () -> ImageGrid.render(v, new long[] {4}, 2, -1, 1, 1 << 30));
+        assertTrue(big.getMessage().contains("more than one image holds"), big.getMessage());
         assertArrayEquals(new int[] {28, 28, 1}, ImageGrid.imageShape(new long[] {784}));
     }
 }

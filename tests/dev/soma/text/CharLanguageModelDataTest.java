@@ -46,6 +46,8 @@ class CharLanguageModelDataTest {
         assertThrows(IndexOutOfBoundsException.class, () -> w.gather(new int[] {4}));
         assertThrows(IllegalArgumentException.class, () -> CharWindows.of(new int[5], 5));
         assertThrows(IllegalArgumentException.class, () -> new CharWindows(ids, 0, 1));
+        // length + 1 wrapped to the smallest int: the check passed and the count came out negative.
+        assertThrows(IllegalArgumentException.class, () -> new CharWindows(ids, Integer.MAX_VALUE, 1));
     }
 
     @Test
