@@ -640,10 +640,12 @@ public abstract class Model implements AutoCloseable {
                     + "(FitOptions.privacy): a privately trained model has no batch statistics to synchronise (DP-SGD "
                     + "refuses layers that normalise with them, as Opacus does)");
         }
-        if (options.privacy != null && ranks > 1 && (long) options.batchSize * ranks > trainData.size()) {
-            throw new IllegalArgumentException("fit: DP-SGD data-parallel samples a global expected batch of batchSize "
-                    + options.batchSize + " x " + ranks + " ranks = " + (long) options.batchSize * ranks
-                    + " examples, more than the " + trainData.size() + " training examples");
+        // Poisson sampling takes each example with probability batch / N, which must not exceed 1.
+        if (options.privacy != null && (long) options.batchSize * ranks > trainData.size()) {
+            throw new IllegalArgumentException("fit with DP-SGD (FitOptions.privacy): batchSize " + options.batchSize
+                    + (ranks > 1 ? " x " + ranks + " ranks = " + (long) options.batchSize * ranks : "") + " is more than the "
+                    + trainData.size() + " training examples" + (options.validationSplit > 0 ? " (after validationSplit)" : "")
+                    + ": Poisson sampling takes each example with probability batch / examples, at most 1");
         }
         // DP-SGD: Poisson-sampled steps whose gradients PrivateStep clips and noises (null: ordinary training).
         // A resumed run continues the accountant a checkpoint kept; without one, its epochs are re-accounted.

@@ -34,7 +34,7 @@ public final class PrivateDataParallelMain {
         try (Scope s = Scope.open(); Sequential m = model("cnn", 1)) {
             DataParallelMain.refuses(IllegalArgumentException.class,
                     () -> m.fit(EquivalenceCases.data("cnn"), options("cnn", EquivalenceCases.EXAMPLES / 2 + 1, true)),
-                    "global expected batch");
+                    "2 ranks = ");
             DataParallelMain.refuses(UnsupportedOperationException.class,
                     () -> m.fit(EquivalenceCases.data("cnn"), options("cnn", BATCH_PER_RANK, true).syncBatchNorm(true)),
                     "syncBatchNorm");

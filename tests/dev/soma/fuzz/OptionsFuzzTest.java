@@ -6,6 +6,7 @@ import dev.soma.model.FitOptions;
 import dev.soma.model.History;
 import dev.soma.model.Loss;
 import dev.soma.model.Sequential;
+import dev.soma.nn.BatchNormalization;
 import dev.soma.nn.Layer;
 import dev.soma.optim.Adam;
 import dev.soma.optim.AdamW;
@@ -30,10 +31,12 @@ import java.util.function.Supplier;
  * The training options a user sets by hand, with values a user could pass by mistake: every optimizer's
  * hyper-parameters, weight decay and clipping, the built-in learning-rate schedules, label smoothing, the fit options
  * (batch size, epochs, validation split, noise, weight averaging, DP-SGD) and early stopping, each drawn plausible most
- * of the time and now and then NaN, an infinity, a negative number or zero. Then a short fit of a random model of the
- * model fuzzer's stacks. Judged:
+ * of the time and now and then NaN, an infinity, a negative number or zero; sizes (batch, decay steps, patience) now and
+ * then the largest int, which is valid. Options are combined only as fit supports them. Then a short fit of a random
+ * model of the model fuzzer's stacks. Judged:
  * <ul>
  * <li>every option either refused clearly where it is given (or when fit starts), or taken;</li>
+ * <li>plausible options are never refused (a batch of 2^31 - 1 once wrapped to 0 steps per epoch);</li>
  * <li>a fit of taken options that ends must leave finite weights and finite logged values; where one is NaN or
  *     infinite, the culprit was a value that should have been refused (the plausible values train these small
  *     models without diverging);</li>
@@ -85,6 +88,13 @@ class OptionsFuzzTest {
             return v;
         }
 
+        /** {@link #count}, or one in eight times the largest int: valid ("all", "never"), but int arithmetic wraps on it. */
+        int size(String name, int lo, int hi) {
+            if (r.nextInt(8) != 0) return count(name, lo, hi);
+            all.add(name + "=" + Integer.MAX_VALUE);
+            return Integer.MAX_VALUE;
+        }
+
         boolean flag() {
             return r.nextBoolean();
         }
@@ -108,9 +118,10 @@ class OptionsFuzzTest {
                     : Loss.byName("sparse_categorical_crossentropy"), k, where);
             if (loss == null) return;
             m.compile(opt, loss, "accuracy");
-            FitOptions options = given(() -> fitOptions(k), k, where);
-            if (options == null) return;
             int n = 12 + r.nextInt(20);
+            boolean batchStatistics = stack.layers().stream().anyMatch(l -> l instanceof BatchNormalization);
+            FitOptions options = given(() -> fitOptions(k, n, stack.vocabulary() > 0, batchStatistics), k, where);
+            if (options == null) return;
             ArrayDataset data = ModelFuzzTest.data(stack, n, r.nextLong());
             where += ", " + k.all;
             History h;
@@ -119,6 +130,7 @@ class OptionsFuzzTest {
             } catch (RuntimeException e) {
                 String unclear = FuzzReports.unclearRefusal(e, false);
                 if (unclear != null) record("fit " + unclear, where + ": " + e + " at " + FuzzReports.topFrames(e));
+                if (k.wild.isEmpty()) record("fit refused plausible options", where + ": " + e.getMessage());
                 refusedAtFit++;
                 return;
             }
@@ -141,6 +153,7 @@ class OptionsFuzzTest {
         } catch (RuntimeException e) {
             String unclear = FuzzReports.unclearRefusal(e, false);
             if (unclear != null) record("an option " + unclear, where + ", " + k.all + ": " + e + " at " + FuzzReports.topFrames(e));
+            if (k.wild.isEmpty()) record("a plausible option refused", where + ", " + k.all + ": " + e.getMessage());
             refusedAtOnce++;
             return null;
         }
@@ -167,9 +180,9 @@ class OptionsFuzzTest {
 
     private static LearningRateSchedule schedule(Knobs k) {
         return switch (k.r.nextInt(4)) {
-            case 0 -> LearningRateSchedule.exponentialDecay(k.number("initial", 0.001, 0.05), k.count("decaySteps", 1, 20),
+            case 0 -> LearningRateSchedule.exponentialDecay(k.number("initial", 0.001, 0.05), k.size("decaySteps", 1, 20),
                     k.number("rate", 0.5, 0.99), k.flag());
-            case 1 -> LearningRateSchedule.cosineDecay(k.number("initial", 0.001, 0.05), k.count("decaySteps", 1, 20),
+            case 1 -> LearningRateSchedule.cosineDecay(k.number("initial", 0.001, 0.05), k.size("decaySteps", 1, 20),
                     k.number("alpha", 0, 0.5));
             case 2 -> LearningRateSchedule.piecewiseConstant(new long[] {k.count("boundary", 1, 5), 5 + k.r.nextInt(5)},
                     new double[] {k.number("value0", 0.001, 0.05), k.number("value1", 0.001, 0.05), k.number("value2", 0.001, 0.05)});
@@ -177,17 +190,23 @@ class OptionsFuzzTest {
         };
     }
 
-    private static FitOptions fitOptions(Knobs k) {
-        FitOptions o = new FitOptions().batchSize(k.count("batchSize", 1, 16)).epochs(k.count("epochs", 1, 3))
-                .seed(k.r.nextLong()).shuffle(k.flag()).verbose(0);
-        if (k.r.nextInt(3) == 0) o.validationSplit(k.number("validationSplit", 0.1, 0.5));
-        if (k.r.nextInt(4) == 0) o.gaussianNoise(k.number("noiseSigma", 0, 0.5));
+    /**
+     * Fit options for {@code n} examples, combined only in ways fit supports: input noise neither on token ids nor
+     * under DP-SGD, DP-SGD neither with batch statistics (as Opacus) nor with a batch above the training part (its
+     * sampling rate is batch / examples; a split below 0.5 leaves more than n / 2), val_loss only with a split.
+     */
+    private static FitOptions fitOptions(Knobs k, int n, boolean ids, boolean batchStatistics) {
+        boolean privacy = k.r.nextInt(5) == 0 && !batchStatistics;
+        FitOptions o = new FitOptions().batchSize(privacy ? k.count("batchSize", 1, n / 2 + 1) : k.size("batchSize", 1, 16))
+                .epochs(k.count("epochs", 1, 3)).seed(k.r.nextLong()).shuffle(k.flag()).verbose(0);
+        boolean split = k.r.nextInt(3) == 0;
+        if (split) o.validationSplit(k.number("validationSplit", 0.1, 0.5));
+        if (!ids && !privacy && k.r.nextInt(4) == 0) o.gaussianNoise(k.number("noiseSigma", 0, 0.5));
         if (k.r.nextInt(4) == 0) o.weightAverage(k.number("weightAverage", 0, 0.99));
-        if (k.r.nextInt(5) == 0) o.privacy(k.number("noiseMultiplier", 0.3, 2), k.number("maxGradNorm", 0.1, 2),
-                k.number("delta", 1e-6, 1e-3));
+        if (privacy) o.privacy(k.number("noiseMultiplier", 0.3, 2), k.number("maxGradNorm", 0.1, 2), k.number("delta", 1e-6, 1e-3));
         if (k.r.nextInt(3) == 0) {
-            String monitor = k.flag() ? "loss" : k.flag() ? "accuracy" : "val_loss";
-            o.callbacks(new EarlyStopping(monitor, k.count("patience", 0, 3), k.number("minDelta", 0, 0.01), k.flag()));
+            String monitor = k.flag() ? "loss" : k.flag() || !split ? "accuracy" : "val_loss";
+            o.callbacks(new EarlyStopping(monitor, k.size("patience", 0, 3), k.number("minDelta", 0, 0.01), k.flag()));
         }
         return o;
     }

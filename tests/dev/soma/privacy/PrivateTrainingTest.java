@@ -191,6 +191,11 @@ class PrivateTrainingTest {
         ArrayDataset data = ArrayDataset.withTargets(new float[8], new long[] {2}, new float[4], new long[] {1});
         try (Sequential m = linear(2, 1)) {
             assertBad(() -> m.fit(data, new FitOptions().batchSize(5).verbose(0).privacy(1, 1, 1e-5)), "batchSize");
+            // The training part is what Poisson sampling draws from: 4 examples less a split of 1.
+            assertBad(() -> m.fit(data, new FitOptions().batchSize(4).validationSplit(0.25).verbose(0).privacy(1, 1, 1e-5)),
+                    "more than the 3 training examples (after validationSplit)");
+            assertBad(() -> m.fit(data, new FitOptions().batchSize(Integer.MAX_VALUE).verbose(0).privacy(1, 1, 1e-5)),
+                    "DP-SGD");
         }
     }
 
