@@ -10,22 +10,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * The --checkpoint of evaluate, predict, generate and sample: a missing file, a folder where a file is expected
- * and a checkpoint of another kind of model are refused with one line saying which (before any data is loaded;
- * the command line prefixes "soma COMMAND: "),
- * instead of a bare path, "Is a directory", or a shape error from deep inside the model.
+ * The --checkpoint of the commands that load a model (a checkpoint file, or the run folder holding it): a missing file,
+ * a folder without the checkpoint and a checkpoint of another kind of model are refused with one line saying which
+ * (before any data is loaded; the command line prefixes "soma COMMAND: "), instead of a bare path, "Is a directory",
+ * or a shape error from deep inside the model.
  */
 final class CheckpointFiles {
     private CheckpointFiles() {}
-
-    /** {@code given} as a checkpoint file. */
-    static Path file(Path given) {
-        if (Files.isDirectory(given)) {
-            throw new IllegalArgumentException("--checkpoint " + given + " is a folder, expected a checkpoint "
-                    + "file (e.g. runs/cnn-mnist/model.safetensors)");
-        }
-        return existing(given);
-    }
 
     /** {@code given} as a checkpoint file, or a run folder holding {@code name}. */
     static Path fileOrFolder(Path given, String name) {

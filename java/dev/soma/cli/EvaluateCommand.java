@@ -23,7 +23,7 @@ final class EvaluateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--checkpoint", required = true)
+    @Option(names = "--checkpoint", required = true, description = "a run folder (with model.safetensors) or a checkpoint file")
     Path checkpoint;
 
     @Mixin
@@ -37,7 +37,7 @@ final class EvaluateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Device device = deviceOption.resolve();
-        Path file = CheckpointFiles.file(checkpoint);
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, "model.safetensors");
         try (Model m = Checkpoint.loadModel(file, device)) {
             CheckpointFiles.requireImageClassifier(file, m);
             Mnist.Dataset data = datasetOptions.load(out);

@@ -33,7 +33,7 @@ final class PredictCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--checkpoint", required = true)
+    @Option(names = "--checkpoint", required = true, description = "a run folder (with model.safetensors) or a checkpoint file")
     Path checkpoint;
 
     @Mixin
@@ -67,7 +67,7 @@ final class PredictCommand implements Callable<Integer> {
         }
         Device device = deviceOption.resolve();
         if (!images.isEmpty()) return predictFiles(out, device);
-        Path file = CheckpointFiles.file(checkpoint);
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, "model.safetensors");
         try (Model m = Checkpoint.loadModel(file, device)) {
             CheckpointFiles.requireImageClassifier(file, m);
             Mnist.Split test = datasetOptions.load(out).test();
@@ -94,7 +94,7 @@ final class PredictCommand implements Callable<Integer> {
 
     /** Classifies the --image files: each is read (checked) before the model runs, so a bad file stops early. */
     private int predictFiles(PrintWriter out, Device device) throws Exception {
-        try (Model m = Checkpoint.loadModel(checkpoint, device)) {
+        try (Model m = Checkpoint.loadModel(CheckpointFiles.fileOrFolder(checkpoint, "model.safetensors"), device)) {
             long[] in = m.exampleInputShape();
             if (in == null || !(in.length == 3 || in.length == 2)) {
                 throw new IllegalArgumentException("predict --image: the model takes input of per-example shape "

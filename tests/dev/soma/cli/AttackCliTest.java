@@ -87,6 +87,22 @@ class AttackCliTest {
     }
 
     @Test
+    void evaluateAndPredictTakeTheRunFolderAsTheCheckpointItHolds(@TempDir Path dir) throws IOException {
+        String data = setUp(dir).toString();
+        Path run = dir.resolve("run");
+        for (String[] command : new String[][] {{"evaluate"}, {"predict", "--count", "3"}}) {
+            String[] viaFile = java.util.stream.Stream.concat(java.util.Arrays.stream(command), java.util.stream.Stream.of(
+                    "--dataset", data, "--checkpoint", run.resolve("model.safetensors").toString())).toArray(String[]::new);
+            String[] viaFolder = viaFile.clone();
+            viaFolder[viaFolder.length - 1] = run.toString();
+            CliRun a = CliRun.of(viaFile), b = CliRun.of(viaFolder);
+            assertEquals(0, b.exit(), b.err());
+            assertFalse(b.out().isBlank());
+            assertEquals(a.out(), b.out());
+        }
+    }
+
+    @Test
     void badOptionsFailWithOneLine(@TempDir Path dir) throws IOException {
         Path data = setUp(dir);
         String run = dir.resolve("run").toString();

@@ -109,7 +109,9 @@ class CliBadInputTest {
         Path missing = dir.resolve("missing.safetensors");
         refused(a("evaluate", "--checkpoint", missing.toString()), "--checkpoint", missing.toString(), "no such file");
         refused(a("predict", "--checkpoint", missing.toString()), "--checkpoint", "no such file");
-        refused(a("evaluate", "--checkpoint", dir.toString()), "--checkpoint", dir.toString(), "is a folder");
+        refused(a("evaluate", "--checkpoint", dir.toString()), "--checkpoint", dir.toString(), "is a folder without model.safetensors");
+        refused(a("predict", "--checkpoint", dir.toString()), "--checkpoint", "is a folder without model.safetensors");
+        refused(a("predict", "--image", missing.toString(), "--checkpoint", dir.toString()), "--checkpoint", "model.safetensors");
         refused(a("generate", "--checkpoint", missing.toString()), "--checkpoint", "no such file");
         refused(a("generate", "--checkpoint", dir.toString()), "--checkpoint", "model.safetensors");
         refused(a("sample", "--checkpoint", dir.toString()), "--checkpoint", "generator.safetensors");

@@ -56,6 +56,11 @@ class PredictImageCliTest {
                     assertEquals(files[k].toString(), cols[2]);
                 }
             }
+            // The run folder stands for the model.safetensors it holds, as in attack, robustness and explain.
+            CliRun viaFolder = CliRun.of("predict", "--checkpoint", dir.toString(), "--image", files[0].toString(),
+                    "--image", files[1].toString(), "--image", files[2].toString());
+            assertEquals(0, viaFolder.exit(), viaFolder.err());
+            assertEquals(run.out(), viaFolder.out());
         }
 
         BufferedImage big = new BufferedImage(20, 10, BufferedImage.TYPE_INT_RGB);
