@@ -108,8 +108,7 @@ final class ExplainCommand implements Callable<Integer> {
         if (index < 0) throw new IllegalArgumentException("--index must be >= 0, got " + index);
         // Every method's settings are checked, not only the chosen one's: --window -1 is wrong whatever --method says.
         for (String n : List.of("ig", "smoothgrad", "occlusion")) configured(n, false);
-        Path file = Files.isDirectory(checkpoint) ? checkpoint.resolve("model.safetensors") : checkpoint;
-        if (!Files.isRegularFile(file)) throw new IOException("no checkpoint at " + file);
+        Path file = CheckpointFiles.fileOrFolder(checkpoint, "model.safetensors");
         Path runDir = file.toAbsolutePath().getParent();
         try (Sequential model = Checkpoint.load(file, deviceOption.resolve())) {
             boolean text = TokenAttribution.isTextModel(model);
@@ -162,12 +161,18 @@ final class ExplainCommand implements Callable<Integer> {
 
     private int explainText(Sequential model, List<AttributionMethod> methods, Path runDir, PrintWriter console)
             throws IOException {
+        if (Files.isRegularFile(runDir.resolve(dev.soma.text.CharModelInfo.FILE_NAME))) {
+            throw new IllegalArgumentException(runDir + " holds a character language model ('soma train charlm'); "
+                    + "explain works on image classifiers and on the text classifiers of 'soma train lstm|bilstm|gru|transformer'");
+        }
         Path vocabFile = runDir.resolve("vocabulary.txt");
         if (!Files.isRegularFile(vocabFile)) {
             throw new IOException("a text model needs the vocabulary of its run folder, and there is no " + vocabFile);
         }
         Vocabulary vocab = Vocabulary.of(Files.readAllLines(vocabFile));
-        String dataset = datasetOptions.dataset.equals("mnist") ? "imdb" : datasetOptions.dataset;
+        // Only the default (mnist) stands for imdb; --dataset mnist typed by hand is a mistake, as in train.
+        boolean given = spec.commandLine().getParseResult().hasMatchedOption("--dataset");
+        String dataset = datasetOptions.dataset.equals("mnist") && !given ? "imdb" : datasetOptions.dataset;
         if (!dataset.equals("imdb")) throw new IllegalArgumentException("text models are explained on --dataset imdb, got '" + dataset + "'");
         Path root = datasetOptions.dataRoot != null ? datasetOptions.dataRoot : DatasetFetcher.defaultDataRoot();
         Imdb.Split test = Imdb.load(root, line -> {

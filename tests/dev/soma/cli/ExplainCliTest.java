@@ -89,7 +89,7 @@ class ExplainCliTest {
         }
         CliRun missing = CliRun.of("explain", "--checkpoint", dir.resolve("nothing").toString());
         assertEquals(1, missing.exit());
-        assertTrue(missing.err().startsWith("soma explain: no checkpoint at "), missing.err());
+        assertTrue(missing.err().startsWith("soma explain: --checkpoint ") && missing.err().contains("no such file"), missing.err());
     }
 
     private static String[] concat(String[] a, String[] b) {
