@@ -8,12 +8,22 @@ import dev.soma.model.Model;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Set;
 
 /** Loads an MNIST-format dataset (a known name, fetched when missing, or a folder) for the commands. */
 final class ImageData {
     private ImageData() {}
 
+    /** The known datasets that are text, not images. */
+    static final Set<String> TEXT_DATASETS = Set.of("imdb", "kjv");
+
     static Mnist.Dataset load(String dataset, Path dataRoot, PrintWriter out) throws IOException {
+        // Refused before anything is fetched: IMDB is 26 MB that Mnist.load would then reject.
+        if (TEXT_DATASETS.contains(dataset.toLowerCase(Locale.ROOT)) && !dataset.contains("/")) {
+            throw new IllegalArgumentException("--dataset " + dataset + " is text; this command reads images: mnist, "
+                    + "fashion-mnist or a folder of MNIST-format IDX files");
+        }
         Path root = dataRoot != null ? dataRoot : DatasetFetcher.defaultDataRoot();
         Path folder = DatasetFetcher.resolve(dataset, root, line -> {
             out.println(line);

@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 
 /**
  * Refuses {@code soma train} option values that cannot work, before any data is loaded or fetched: each as an
@@ -17,8 +16,6 @@ import java.util.Set;
  * {@code --dataset mnist} silently trained on IMDB.
  */
 final class TrainChecks {
-    private static final Set<String> TEXT_DATASETS = Set.of("imdb", "kjv");
-
     private TrainChecks() {}
 
     static void check(TrainCommand c) {
@@ -165,7 +162,7 @@ final class TrainChecks {
             }
             return;
         }
-        if (TEXT_DATASETS.contains(name)) {
+        if (ImageData.TEXT_DATASETS.contains(name)) {
             throw new IllegalArgumentException(who + ": --dataset " + c.datasetOptions.dataset + " is text; " + c.model
                     + " trains on images: mnist, fashion-mnist or a folder of MNIST-format IDX files");
         }

@@ -136,5 +136,12 @@ class CliBadInputTest {
         Path notACheckpoint = dir.resolve("notes.txt");
         Files.writeString(notACheckpoint, "hello");
         refused(a("evaluate", "--checkpoint", notACheckpoint.toString()), notACheckpoint.toString());
+        // A text dataset for an image classifier: refused before IMDB (26 MB) or the KJV is fetched into the root.
+        String c = classifier.toString();
+        refused(a("evaluate", "--checkpoint", c, "--dataset", "imdb"), "--dataset imdb is text", "mnist");
+        refused(a("predict", "--checkpoint", c, "--dataset", "KJV"), "--dataset KJV is text");
+        refused(a("explain", "--checkpoint", c, "--dataset", "imdb"), "--dataset imdb is text");
+        refused(a("attack", "--checkpoint", c, "--dataset", "kjv"), "--dataset kjv is text");
+        refused(a("robustness", "--checkpoint", c, "--dataset", "imdb"), "--dataset imdb is text");
     }
 }
