@@ -81,6 +81,9 @@ public final class Mnist {
                     + imagesFile.getFileName());
         }
         int n = images.count();
+        if (n == 0 || images.dims()[1] == 0 || images.dims()[2] == 0) { // nothing any command could train or test on
+            throw new CorruptFileException(imagesFile, "holds no images (header " + Arrays.toString(images.dims()) + ")");
+        }
         int[] y = new int[n];
         for (int i = 0; i < n; i++) {
             y[i] = labels.unsigned(i);

@@ -77,6 +77,12 @@ class MnistTest {
         Idx.writeUbyte(labels, new int[] {2}, new byte[2]);
         assertTrue(assertThrows(CorruptFileException.class, () -> Mnist.load(images, labels)).getMessage()
                 .contains("images must have 3 dimensions"));
+        for (int[] empty : new int[][] {{0, 28, 28}, {2, 0, 28}, {2, 28, 0}}) {
+            Idx.writeUbyte(images, empty, new byte[0]);
+            Idx.writeUbyte(labels, new int[] {empty[0]}, new byte[empty[0]]);
+            assertTrue(assertThrows(CorruptFileException.class, () -> Mnist.load(images, labels)).getMessage()
+                    .contains("holds no images"), java.util.Arrays.toString(empty));
+        }
         FileNotFoundException missing = assertThrows(FileNotFoundException.class, () -> Mnist.loadTest(dir));
         assertTrue(missing.getMessage().contains("t10k-images-idx3-ubyte"), missing.getMessage());
     }
