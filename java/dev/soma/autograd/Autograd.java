@@ -1,6 +1,8 @@
 package dev.soma.autograd;
 
 import dev.soma.errors.AnomalyException;
+import dev.soma.errors.DTypeException;
+import dev.soma.errors.DeviceException;
 import dev.soma.errors.ShapeException;
 import dev.soma.errors.SomaException;
 import dev.soma.memory.Scope;
@@ -120,6 +122,15 @@ public final class Autograd {
                     if (!Arrays.equals(in.shape(), gi.shape())) {
                         throw new ShapeException("backward of " + node.op() + ": gradient " + gi.describe()
                                 + " does not match input " + k + " " + in.describe());
+                    }
+                    // A custom op's rule may return any tensor: name it here, not at some later accumulation.
+                    if (gi.dtype() != in.dtype()) {
+                        throw new DTypeException("backward of " + node.op() + ": gradient " + gi.describe()
+                                + " does not match input " + k + " " + in.describe() + " in dtype");
+                    }
+                    if (!gi.device().equals(in.device())) {
+                        throw new DeviceException("backward of " + node.op() + ": gradient " + gi.describe()
+                                + " is not on the device of input " + k + " " + in.describe());
                     }
                     Tensor previous = grads.get(in);
                     grads.put(in, previous == null ? gi : Elementwise.add(previous, gi));

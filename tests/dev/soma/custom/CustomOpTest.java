@@ -8,6 +8,7 @@ import dev.soma.errors.ShapeException;
 import dev.soma.memory.Scope;
 import dev.soma.ops.Check;
 import dev.soma.tensor.DType;
+import dev.soma.tensor.Device;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
 import org.junit.jupiter.api.Test;
@@ -130,6 +131,28 @@ class CustomOpTest {
         assertThrows(NullPointerException.class, () -> CustomOp.builder("x").build());
         assertThrows(IllegalArgumentException.class, () -> CustomOp.builder("bad name"));
         assertThrows(IllegalArgumentException.class, () -> CustomOp.builder("x").arity(0));
+    }
+
+    @Test
+    void backwardRulesReturningTheWrongGradientsAreNamed() {
+        java.util.Map<String, CustomOp.Backward> rules = new java.util.LinkedHashMap<>();
+        rules.put("two_for_one", (in, out, g) -> new Tensor[] {g[0], g[0]});
+        rules.put("short_grad", (in, out, g) -> new Tensor[] {Tensor.zeros(DType.F32, Device.cpu(), 2)});
+        rules.put("f64_grad", (in, out, g) -> new Tensor[] {Tensor.zeros(DType.F64, Device.cpu(), 3)});
+        rules.put("int_grad", (in, out, g) -> new Tensor[] {Tensor.zeros(DType.I32, Device.cpu(), 3)});
+        String[] expected = {"returned 2 gradient(s) for 1 input(s)", "float32[2]", "float64[3]", "int32[3]"};
+        int i = 0;
+        for (var rule : rules.entrySet()) {
+            CustomOp op = CustomOp.builder(rule.getKey()).output(in -> OutputSpec.of(in[0].dtype(), in[0].shape()))
+                    .cpu((CpuKernel.Host) (in, out) -> {}).backward(rule.getValue()).build();
+            try (Scope s = Scope.open()) {
+                Tensor x = Tensor.of(new float[] {1, 2, 3}, 3).setRequiresGrad(true);
+                Tensor loss = op.apply(x).sum();
+                RuntimeException e = assertThrows(RuntimeException.class, loss::backward);
+                // Named where the rule returned it (it once surfaced later, as "accumulateGrad: ... must match").
+                assertMessage(e, rule.getKey(), expected[i++]);
+            }
+        }
     }
 
     @Test
