@@ -2,6 +2,7 @@
 // them once. Multi-tensor: one JNI call per optimizer step, whatever the number of parameters.
 #include "soma.h"
 #include "dtype_dispatch.h"
+#include "flush_denormals.h"
 #include <algorithm>
 #include <cmath>
 
@@ -22,15 +23,19 @@ void sgd(int count, const int64_t* P, const int64_t* G, const int64_t* V, const 
     const T* g = (const T*)G[t];
     T* v = V ? (T*)V[t] : nullptr;
     const int64_t n = N[t];
-#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T gi = prepare_grad(g[i], scale, clip) + wd * p[i];
-      if (v == nullptr || mu == T(0)) {  // Java passes a velocity exactly when momentum > 0
-        p[i] -= lr * gi;
-      } else {
-        T vi = mu * v[i] - lr * gi;
-        v[i] = vi;
-        p[i] += nesterov ? mu * vi - lr * gi : vi;
+#pragma omp parallel if (n > soma::element_grain())
+    {
+      soma::FlushDenormals flush;  // on every team member: the state decays into denormals
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) {
+        T gi = prepare_grad(g[i], scale, clip) + wd * p[i];
+        if (v == nullptr || mu == T(0)) {  // Java passes a velocity exactly when momentum > 0
+          p[i] -= lr * gi;
+        } else {
+          T vi = mu * v[i] - lr * gi;
+          v[i] = vi;
+          p[i] += nesterov ? mu * vi - lr * gi : vi;
+        }
       }
     }
   }
@@ -51,16 +56,20 @@ void adam(int count, const int64_t* P, const int64_t* G, const int64_t* M, const
     T* m = (T*)M[t];
     T* v = (T*)V[t];
     const int64_t n = N[t];
-#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T pi = p[i];
-      T gi = prepare_grad(g[i], scale, clip) + l2 * pi;
-      pi -= decay * pi;
-      T mi = tb1 * m[i] + (T(1) - tb1) * gi;
-      T vi = tb2 * v[i] + (T(1) - tb2) * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      p[i] = pi - lr_t * mi / (std::sqrt(vi) + eps_hat);
+#pragma omp parallel if (n > soma::element_grain())
+    {
+      soma::FlushDenormals flush;  // on every team member: the state decays into denormals
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) {
+        T pi = p[i];
+        T gi = prepare_grad(g[i], scale, clip) + l2 * pi;
+        pi -= decay * pi;
+        T mi = tb1 * m[i] + (T(1) - tb1) * gi;
+        T vi = tb2 * v[i] + (T(1) - tb2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi - lr_t * mi / (std::sqrt(vi) + eps_hat);
+      }
     }
   }
 }
@@ -74,18 +83,22 @@ void rmsprop(int count, const int64_t* P, const int64_t* G, const int64_t* A, co
     T* a = (T*)A[t];
     T* mom = MOM ? (T*)MOM[t] : nullptr;
     const int64_t n = N[t];
-#pragma omp parallel for if (n > soma::element_grain()) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      T gi = prepare_grad(g[i], scale, clip);
-      T ai = rho * a[i] + (T(1) - rho) * gi * gi;
-      a[i] = ai;
-      T stepv = lr * gi / (std::sqrt(ai) + eps);
-      if (mu > T(0)) {
-        T mi = mu * mom[i] + stepv;
-        mom[i] = mi;
-        p[i] -= mi;
-      } else {
-        p[i] -= stepv;
+#pragma omp parallel if (n > soma::element_grain())
+    {
+      soma::FlushDenormals flush;  // on every team member: the state decays into denormals
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) {
+        T gi = prepare_grad(g[i], scale, clip);
+        T ai = rho * a[i] + (T(1) - rho) * gi * gi;
+        a[i] = ai;
+        T stepv = lr * gi / (std::sqrt(ai) + eps);
+        if (mu > T(0)) {
+          T mi = mu * mom[i] + stepv;
+          mom[i] = mi;
+          p[i] -= mi;
+        } else {
+          p[i] -= stepv;
+        }
       }
     }
   }
