@@ -296,7 +296,7 @@ final class OpFuzzer {
         if (!ran) return;
         // A reference gradient beyond float32's range: the float32 backward overflowed on the way, and its infinities
         // reach other gradients too (as NaN, where an exact 0 multiplies them), so no float32 gradient is judged.
-        boolean overflowed = false;
+        boolean overflowed = false, grown = TensorAgreement.grown(want);
         for (Object a : twinCalls[0]) {
             if (a instanceof Tensor t && !t.isClosed() && t.grad() != null) overflowed |= TensorAgreement.beyondFloat32(t.grad());
         }
@@ -305,12 +305,13 @@ final class OpFuzzer {
             for (int k = 0; k < twins; k++) of[k] = twinCalls[k][i];
             Object arg = i == 0 ? target : args[i - 1];
             if (overflowed && arg instanceof Tensor t && t.dtype() == DType.F32) continue;
-            compareGradients(method, i == 0 ? "the receiver" : "argument " + (i - 1), arg, of, where);
+            compareGradients(method, i == 0 ? "the receiver" : "argument " + (i - 1), arg, of, where,
+                    grown ? TensorAgreement.grownBound() : 0);
         }
     }
 
     /** The gradient of one input against those of its twins (reference, perturbed, nudged, and on a GPU the CPU's). */
-    private void compareGradients(Method method, String which, Object arg, Object[] twins, String where) {
+    private void compareGradients(Method method, String which, Object arg, Object[] twins, String where, double floor) {
         if (!(arg instanceof Tensor a) || !(twins[0] instanceof Tensor c) || !(twins[1] instanceof Tensor p)
                 || a.isClosed() || c.isClosed()) {
             return;
@@ -320,7 +321,7 @@ final class OpFuzzer {
         if ((a.grad() == null) != (c.grad() == null)) {
             record(method, "gives " + which + " a gradient, but not on its reference (or the reverse)", where);
         } else if (a.grad() != null && p.grad() != null) {
-            String d = TensorAgreement.disagreement(a.grad(), c.grad(), p.grad(), nudged, cpu);
+            String d = TensorAgreement.disagreement(a.grad(), c.grad(), p.grad(), nudged, cpu, 100, floor);
             if (d != null) record(method, "differs from its float64 reference in the gradient of " + which, where + ": " + d);
         }
     }
