@@ -53,17 +53,16 @@ public final class ImageGrid {
         int count = values.length / per;
         int rows = (int) ((count + (long) columns - 1) / columns);
         int cols = Math.min(columns, count);
-        long width = cols * ((long) w * scale + GAP) + GAP, height = rows * ((long) h * scale + GAP) + GAP;
+        long tileW = (long) w * scale + GAP, tileH = (long) h * scale + GAP;
+        long width = cols * tileW + GAP, height = rows * tileH + GAP;
         if (width * (double) height > Integer.MAX_VALUE - 8) { // one int per pixel, in one Java array
             throw new IllegalArgumentException("ImageGrid: " + count + " images of " + h + "x" + w + " at scale " + scale
                     + ", " + columns + " per row, make " + width + "x" + height + " pixels: more than one image holds");
         }
-        int tileW = w * scale + GAP;
-        int tileH = h * scale + GAP;
         BufferedImage img = new BufferedImage((int) width, (int) height, BufferedImage.TYPE_INT_RGB);
         for (int n = 0; n < count; n++) {
-            int x0 = GAP + (n % columns) * tileW;
-            int y0 = GAP + (n / columns) * tileH;
+            int x0 = (int) (GAP + (n % columns) * tileW); // within the width checked above
+            int y0 = (int) (GAP + (n / columns) * tileH);
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x++) {
                     int base = n * per + (y * w + x) * c;
