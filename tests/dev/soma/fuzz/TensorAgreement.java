@@ -14,7 +14,7 @@ import java.util.Arrays;
  * results must be equal, and NaN and the infinities must sit at the same places with the same signs (unless the
  * perturbation alone moves them: the sensitivity is then unbounded). A float32 result whose reference exceeds 1e18
  * somewhere is not judged: float32 overflows on the way (a recurrent layer with linear gates grows step by step); where
- * a call's forward reference grew beyond 1e6, its float32 gradients are held to 1e-2 ({@link #grown}).
+ * a call's forward reference grew beyond 1e6, its float32 gradients are held to 1e-2 ({@link #gradientFloor}).
  *
  * <p>The norm divided by is at least 0.01 per element (√n / 100): the fuzzer's inputs are of order 1, and a result that
  * is zero in exact arithmetic (a gradient that cancels) is judged by how far its rounding lies from zero on that scale.
@@ -70,23 +70,15 @@ final class TensorAgreement {
     }
 
     /**
-     * Whether a float64 forward result grew beyond 1e6 from the fuzzer's inputs of order 1 (a recurrent layer with
-     * unbounded gates, e.g. relu, multiplies its state step by step). Its float32 backward then rounds intermediate
-     * values of that size, and its gradients carry that rounding amplified, which nudging the inputs by an ulp does
-     * not reproduce: they are held to {@link #NOISE_CAP} instead of 1e-4 (a GRU with relu gates whose outputs reached
-     * 8e7 had a gradient 5.5e-4 from float64, the same with oneDNN limited to AVX2, AVX-512 or AMX).
+     * The least a call's float32 gradients are allowed: {@link #NOISE_CAP} where a float64 forward result grew beyond
+     * 1e6 from the fuzzer's inputs of order 1 (a recurrent layer with unbounded gates, e.g. relu, multiplies its state
+     * step by step), else 0. Its float32 backward then rounds intermediate values of that size, and its gradients carry
+     * that rounding amplified, which nudging the inputs by an ulp does not reproduce (a GRU with relu gates whose outputs
+     * reached 8e7 had a gradient 5.5e-4 from float64, the same with oneDNN limited to AVX2, AVX-512 or AMX).
      */
-    static boolean grown(java.util.List<Tensor> references) {
-        for (Tensor t : references) {
-            if (t.dtype() != DType.F64) continue;
-            for (double v : t.toDoubleArray()) if (Math.abs(v) > 1e6) return true;
-        }
-        return false;
-    }
-
-    /** The bound for the float32 gradients of a call whose forward result {@link #grown}. */
-    static double grownBound() {
-        return NOISE_CAP;
+    static double gradientFloor(java.util.List<Tensor> references) {
+        for (Tensor t : references) if (anyAbove(t, 1e6)) return NOISE_CAP;
+        return 0;
     }
 
     /**
@@ -95,8 +87,13 @@ final class TensorAgreement {
      * that overflows float32 on the way turns an exact 0 elsewhere into NaN (0 · ∞).
      */
     static boolean beyondFloat32(Tensor t) {
+        return anyAbove(t, 1e18);
+    }
+
+    /** Whether a float64 tensor holds a value above {@code limit} in magnitude (other dtypes: false). */
+    private static boolean anyAbove(Tensor t, double limit) {
         if (t.dtype() != DType.F64) return false;
-        for (double v : t.toDoubleArray()) if (Math.abs(v) > 1e18) return true;
+        for (double v : t.toDoubleArray()) if (Math.abs(v) > limit) return true;
         return false;
     }
 
