@@ -162,11 +162,6 @@ class CudaModelFuzzTest {
      * whose rows sum to 0, feeding a leaky ReLU; rounding noise of about 1e-8 picks the slope, 1 or alpha, example by
      * example and device by device). The GPU may differ from the CPU by 10 times as much as this run does.
      */
-    /** Trains the yardstick when first needed. */
-    private interface YardstickRun {
-        Yardstick train() throws Throwable;
-    }
-
     private record Yardstick(List<Double> losses, List<float[]> weights) {
         static Yardstick train(long seed, ArrayDataset data, FitOptions options, double lr, double momentum)
                 throws Throwable {
@@ -179,6 +174,11 @@ class CudaModelFuzzTest {
                 for (Layer l : stack.layers()) l.close();
             }
         }
+    }
+
+    /** Trains the yardstick when first needed. */
+    private interface YardstickRun {
+        Yardstick train() throws Throwable;
     }
 
     /**
