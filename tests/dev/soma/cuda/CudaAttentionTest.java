@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * forward (heads of 32, 64, 128) with times not multiples of its tiles; large logits. Then the op on cuda:0.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaAttentionTest {
     enum Masks { NONE, CAUSAL, LENGTHS, KEY_MASK, FULL_MASK_CAUSAL, DROPOUT }
 

@@ -32,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * the op through autograd and the layer's training step on cuda:0 against the same on the CPU, and misuse.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaBatchNormTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
     private static final long[][] SHAPES = {{1, 1}, {3, 1000}, {257, 64}, {5, 33}, {2, 1500}, {70, 7}, {3000, 40}};

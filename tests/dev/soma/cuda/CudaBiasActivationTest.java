@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * (autograd, dbias reduction) compared end to end. Bounds from DESIGN.md: 1e-5 relative in f32, 1e-12 in f64.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaBiasActivationTest {
     private static final double ALPHA = Activations.LEAKY_RELU_ALPHA;
     private static final long[][] SHAPES = {{1, 1}, {7, 13}, {64, 128}, {3, 5, 6}, {1000, 37}, {257, 64}, {2, 4}};

@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * enough to be split into slices. Bounds from DESIGN.md: products 1e-4 in f32, 1e-12 in f64.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaConvTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
 

@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Bounds from DESIGN.md: 1e-4 relative for f32 products; f64 to 1e-12.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaLinalgTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
 

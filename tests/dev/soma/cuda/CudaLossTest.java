@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * and f64 (1e-12); two runs bit-identical; sparse categorical cross-entropy through autograd on cuda:0.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaLossTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
     /** Element counts: one block, several, and many chunks of partial sums. */

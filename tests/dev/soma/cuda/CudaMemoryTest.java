@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Device memory: host round trips, fills, strided copies, casts, accumulation, pool reuse and error reports. */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaMemoryTest {
     @Test
     void hostRoundTripsKeepEveryBitInEachDtype() {

@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Then the op through autograd on cuda:0 (a 3-d and a transposed input) against the same on the CPU.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaNormalizationTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
     private static final long[][] SHAPES = {{1, 1}, {3, 1000}, {257, 64}, {5, 33}, {2, 1500}, {70, 7}, {0, 5}};

@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Then the public optimizers stepping cuda:0 parameters against the same on the CPU.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaOptimizerTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
 

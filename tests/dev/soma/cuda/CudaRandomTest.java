@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * (the element-wise store path) and a size that loops the grid; and the creation ops on cuda:0 against the CPU.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaRandomTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
     private static final long[] SIZES = {1, 2, 3, 5, 7, 8, 13, 1001, 4099};

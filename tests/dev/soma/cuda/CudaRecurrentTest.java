@@ -36,7 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * cuda:0 against the CPU's fused kernels, forward and every gradient, f32 (1e-4) and f64 (1e-11).
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaRecurrentTest {
     /** vocab, dim, number of ids. */
     private static final int[][] CASES = {{1, 1, 1}, {10, 5, 50}, {7, 300, 33}, {1000, 3, 700}, {40, 33, 600}};

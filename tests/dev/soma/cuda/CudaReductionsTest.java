@@ -35,7 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * runs bit-identical (no atomics); op-level sums and softmax through autograd on cuda:0 against the CPU.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaReductionsTest {
     private static final List<DType> DTYPES = List.of(DType.F32, DType.F64);
 

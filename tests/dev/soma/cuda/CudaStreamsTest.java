@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * finish late, so the waiting paths run.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaStreamsTest {
     private static final boolean EVENTS_LAG = System.getenv("SOMA_EMU_EVENT_LAG") != null;
 

@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * description" lines that bench/gpu/check.sh collects.
  */
 @Tag("gpu")
-@ExtendWith(NoLeaks.class)
+@ExtendWith({NoLeaks.class, GpuSeeds.class})
 class CudaVendorPathTest {
     /** A random size per test: fresh shapes every run. Described after the run, which caches vendor refusals. */
     private final int fresh = 3 + new SplittableRandom().nextInt(40);

@@ -26,9 +26,12 @@ final class GpuTesting {
         return Backends.get(GPU);
     }
 
-    /** A new seed per call, printed on failure through the message, so every run draws fresh inputs. */
+    /**
+     * A new seed per call, so every run draws fresh inputs; a test class that extends {@link GpuSeeds} names the seeds
+     * in its failure and can replay them.
+     */
     static SplittableRandom random() {
-        return new SplittableRandom();
+        return GpuSeeds.draw();
     }
 
     static float[] gaussian(SplittableRandom r, int n) {
