@@ -14,7 +14,8 @@ import java.util.Arrays;
  * results must be equal, and NaN and the infinities must sit at the same places with the same signs (unless the
  * perturbation alone moves them: the sensitivity is then unbounded). A float32 result whose reference exceeds 1e18
  * somewhere is not judged: float32 overflows on the way (a recurrent layer with linear gates grows step by step); where
- * a call's forward reference grew beyond 1e6, its float32 gradients are held to 1e-2 ({@link #gradientFloor}).
+ * a call's forward reference grew beyond 1e6, its float32 gradients are held to 1e-2, and less tightly where a result
+ * saturates within a hair of ±1 ({@link #gradientFloor}).
  *
  * <p>The norm divided by is at least 0.01 per element (√n / 100): the fuzzer's inputs are of order 1, and a result that
  * is zero in exact arithmetic (a gradient that cancels) is judged by how far its rounding lies from zero on that scale.
@@ -70,15 +71,32 @@ final class TensorAgreement {
     }
 
     /**
-     * The least a call's float32 gradients are allowed: {@link #NOISE_CAP} where a float64 forward result grew beyond
-     * 1e6 from the fuzzer's inputs of order 1 (a recurrent layer with unbounded gates, e.g. relu, multiplies its state
-     * step by step), else 0. Its float32 backward then rounds intermediate values of that size, and its gradients carry
-     * that rounding amplified, which nudging the inputs by an ulp does not reproduce (a GRU with relu gates whose outputs
-     * reached 8e7 had a gradient 5.5e-4 from float64, the same with oneDNN limited to AVX2, AVX-512 or AMX).
+     * The least a call's float32 gradients are allowed, from its float64 forward results ({@code references}):
+     * <ul>
+     *   <li>{@link #NOISE_CAP} where one grew beyond 1e6 from the fuzzer's inputs of order 1 (a recurrent layer with
+     *       unbounded gates, e.g. relu, multiplies its state step by step). Its float32 backward then rounds intermediate
+     *       values of that size, and its gradients carry that rounding amplified, which nudging the inputs by an ulp does
+     *       not reproduce (a GRU with relu gates whose outputs reached 8e7 had a gradient 5.5e-4 from float64, the same
+     *       with oneDNN limited to AVX2, AVX-512 or AMX).</li>
+     *   <li>10 times 2^-24 / (1 − |y|), at most {@link #NOISE_CAP}, where a result y lies within a hair of ±1 without
+     *       reaching it (a saturated softmax, sigmoid or tanh): float32 keeps y's distance from 1 only to that relative
+     *       precision, and the backward reads that distance (y(1 − y), 1 − y², the softmax's y(g − y·g)). A divisive
+     *       DaleDense with softmax gave 0.99999994 for 1 − 7.5e-8, and input gradients 11 % off float64's; nudging
+     *       the inputs moves the same rounding, so it does not show.</li>
+     * </ul>
+     * Else 0.
      */
     static double gradientFloor(java.util.List<Tensor> references) {
-        for (Tensor t : references) if (anyAbove(t, 1e6)) return NOISE_CAP;
-        return 0;
+        double floor = 0;
+        for (Tensor t : references) {
+            if (anyAbove(t, 1e6)) return NOISE_CAP;
+            if (t.dtype() != DType.F64) continue;
+            for (double v : t.toDoubleArray()) {
+                double distance = 1 - Math.abs(v);
+                if (distance > 0 && distance < 0.5) floor = Math.max(floor, 10 * 0x1p-24 / distance);
+            }
+        }
+        return Math.min(floor, NOISE_CAP);
     }
 
     /**
