@@ -27,8 +27,8 @@ final class GpuTesting {
     }
 
     /**
-     * A new seed per call, so every run draws fresh inputs; a test class that extends {@link GpuSeeds} names the seeds
-     * in its failure and can replay them.
+     * A new seed per call, so every run draws fresh inputs; a test class with {@code @ExtendWith(GpuSeeds.class)} names
+     * the seeds in its failure and can replay them.
      */
     static SplittableRandom random() {
         return GpuSeeds.draw();
