@@ -89,9 +89,9 @@ final class TensorAgreement {
     static double gradientFloor(java.util.List<Tensor> references) {
         double floor = 0;
         for (Tensor t : references) {
-            if (anyAbove(t, 1e6)) return NOISE_CAP;
             if (t.dtype() != DType.F64) continue;
-            for (double v : t.toDoubleArray()) {
+            for (double v : t.toDoubleArray()) { // one read of each result for both rules
+                if (Math.abs(v) > 1e6) return NOISE_CAP;
                 double distance = 1 - Math.abs(v);
                 if (distance > 0 && distance < 0.5) floor = Math.max(floor, 10 * 0x1p-24 / distance);
             }
