@@ -211,7 +211,7 @@ final class LayerFuzzer {
             // an unseeded generator); the early twin above and CudaLayerBuildTest cover building on a first call.
             if (!(layer instanceof Merge)) {
                 layer.build(d.inputs().get(0), DType.F32, new SplittableRandom(inputSeed ^ 0xB01D));
-                if (!home.equals(Device.cpu())) for (Param p : layer.params()) p.value().moveTo(home);
+                moveWeights(layer, home);
             }
             List<Tensor> got = call(layer, inputs, training);
             checkShapes(layer, d.inputs(), batch, got, "");
@@ -275,8 +275,13 @@ final class LayerFuzzer {
                 record(type, "has other weights when rebuilt from its config (" + what + ")", where + ": " + e.getMessage());
                 return null;
             }
-            if (!device.equals(Device.cpu())) for (Param p : t.params()) p.value().moveTo(device);
+            moveWeights(t, device);
             return t;
+        }
+
+        /** Moves a layer built on the CPU to {@code device} (nothing to do for the CPU). */
+        void moveWeights(Layer l, Device device) {
+            if (!device.equals(Device.cpu())) for (Param p : l.params()) p.value().moveTo(device);
         }
 
         /** The rebuilt layer's config, regularizers, constraints and trainable flags are the original's. */
