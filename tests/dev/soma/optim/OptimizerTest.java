@@ -209,6 +209,7 @@ class OptimizerTest {
             assertTrue(e.getMessage().matches(".*(must|need|increase).*"), "case " + i + ": " + e.getMessage());
         }
     }
+
     /**
      * Optimizer state below the smallest normal float is flushed to 0 instead of kept as a denormal (each denormal
      * operand costs Intel cores a microcode assist: a settled CNN run's Adam took 10 ms instead of 1 ms on a Xeon),
