@@ -144,6 +144,13 @@ void soma_cpu_reduce_rows_backward(int op, int dtype, int64_t rows, int64_t cols
                                    const void* grad_out, void* grad_in);
 /* out[c] = SUM or MEAN over r of in[r*inner + c]: the leading axis of a contiguous outer x inner input. */
 void soma_cpu_reduce_leading(int op, int dtype, int64_t outer, int64_t inner, const void* in, void* out);
+/* out[n*inner + c] = SUM or MEAN over r of in[(n*outer + r)*inner + c]: the middle axis of a contiguous
+   batches x outer x inner input (a mean over time of [B, T, F]), without transposing it. */
+void soma_cpu_reduce_middle(int op, int dtype, int64_t batches, int64_t outer, int64_t inner, const void* in,
+                            void* out);
+/* Its input gradient: grad_in[(n*outer + r)*inner + c] = grad_out[n*inner + c] (MEAN: divided by outer). */
+void soma_cpu_reduce_middle_backward(int op, int dtype, int64_t batches, int64_t outer, int64_t inner,
+                                     const void* grad_out, void* grad_in);
 /* out[r] = index of the first maximum (op = SOMA_REDUCE_MAX) or minimum (SOMA_REDUCE_MIN) of row r; a NaN
    counts as the extremum. Any dtype; cols >= 1 and < 2^31. */
 void soma_cpu_arg_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, int32_t* out);

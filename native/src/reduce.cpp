@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -199,34 +200,64 @@ void softmax_rows_backward(bool log, int64_t rows, int64_t cols, const T* ys, co
   }
 }
 
-// Sum or mean over the leading axis of a contiguous outer x inner matrix (a bias gradient: [N*T, F] -> [F]),
-// without first transposing it. Rows are summed in fixed blocks into double partials, then the partials in
-// order, so the result does not depend on the thread count.
+// Sum or mean over the middle axis of a contiguous batches x outer x inner tensor (batches = 1: the leading axis,
+// a bias gradient [N*T, F] -> [F]; batches > 1: a mean over time [B, T, F] -> [B, F]), without first transposing
+// it. Each batch's rows are summed in fixed blocks into double partials, then the partials in order, so the result
+// does not depend on the thread count.
 template <typename T>
-void reduce_leading(int op, int64_t outer, int64_t inner, const T* in, T* out) {
+void reduce_middle(int op, int64_t batches, int64_t outer, int64_t inner, const T* in, T* out) {
   constexpr int64_t kRows = 256, kCols = 1024;
   const int64_t blocks = (outer + kRows - 1) / kRows, col_chunks = (inner + kCols - 1) / kCols;
-  std::vector<double> partial((size_t)(blocks * inner));
-#pragma omp parallel for collapse(2) if (outer * inner > soma::element_grain()) schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    for (int64_t cc = 0; cc < col_chunks; ++cc) {
-      const int64_t c0 = cc * kCols, n = std::min(kCols, inner - c0);
-      double* acc = partial.data() + b * inner + c0;
-      for (int64_t c = 0; c < n; ++c) acc[c] = 0.0;
-      const int64_t r1 = std::min(outer, (b + 1) * kRows);
-      for (int64_t r = b * kRows; r < r1; ++r) {
-        const T* row = in + r * inner + c0;
+  std::vector<double> partial((size_t)(batches * blocks * inner));
+#pragma omp parallel for collapse(3) if (batches * outer * inner > soma::element_grain()) schedule(static)
+  for (int64_t n = 0; n < batches; ++n) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t cc = 0; cc < col_chunks; ++cc) {
+        const int64_t c0 = cc * kCols, w = std::min(kCols, inner - c0);
+        const T* batch = in + n * outer * inner;
+        double* acc = partial.data() + (n * blocks + b) * inner + c0;
+        for (int64_t c = 0; c < w; ++c) acc[c] = 0.0;
+        const int64_t r1 = std::min(outer, (b + 1) * kRows);
+        for (int64_t r = b * kRows; r < r1; ++r) {
+          const T* row = batch + r * inner + c0;
 #pragma omp simd
-        for (int64_t c = 0; c < n; ++c) acc[c] += (double)row[c];
+          for (int64_t c = 0; c < w; ++c) acc[c] += (double)row[c];
+        }
       }
     }
   }
   const double scale = op == SOMA_REDUCE_MEAN ? 1.0 / (double)outer : 1.0;
-#pragma omp parallel for if (inner * blocks > soma::element_grain()) schedule(static)
-  for (int64_t c = 0; c < inner; ++c) {
+#pragma omp parallel for if (batches * inner * blocks > soma::element_grain()) schedule(static)
+  for (int64_t i = 0; i < batches * inner; ++i) {
+    const int64_t n = i / inner, c = i % inner;
     double s = 0.0;
-    for (int64_t b = 0; b < blocks; ++b) s += partial[b * inner + c];
-    out[c] = (T)(s * scale);
+    for (int64_t b = 0; b < blocks; ++b) s += partial[(n * blocks + b) * inner + c];
+    out[i] = (T)(s * scale);
+  }
+}
+
+// The input gradient of reduce_middle: every element of batch n, column c gets g[n, c] (mean: divided by outer,
+// as reduce_rows_backward divides). The divided values are computed once per block of rows, then copied down it.
+template <typename T>
+void reduce_middle_backward(int op, int64_t batches, int64_t outer, int64_t inner, const T* g, T* gi) {
+  constexpr int64_t kRows = 64;
+  const int64_t blocks = (outer + kRows - 1) / kRows;
+#pragma omp parallel if (batches * outer * inner > soma::element_grain() && batches * blocks > 1)
+  {
+    std::vector<T> divided(op == SOMA_REDUCE_MEAN ? (size_t)inner : 0);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t n = 0; n < batches; ++n) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        const T* src = g + n * inner;
+        if (op == SOMA_REDUCE_MEAN) {
+#pragma omp simd
+          for (int64_t c = 0; c < inner; ++c) divided[c] = (T)((double)src[c] / (double)outer);
+          src = divided.data();
+        }
+        const int64_t r1 = std::min(outer, (b + 1) * kRows);
+        for (int64_t r = b * kRows; r < r1; ++r) std::memcpy(gi + (n * outer + r) * inner, src, inner * sizeof(T));
+      }
+    }
   }
 }
 
@@ -234,7 +265,20 @@ void reduce_leading(int op, int64_t outer, int64_t inner, const T* in, T* out) {
 
 extern "C" void soma_cpu_reduce_leading(int op, int dtype, int64_t outer, int64_t inner, const void* in, void* out) {
   if (outer <= 0 || inner <= 0) return;
-  SOMA_DISPATCH_FLOAT(dtype, T, reduce_leading<T>(op, outer, inner, (const T*)in, (T*)out));
+  SOMA_DISPATCH_FLOAT(dtype, T, reduce_middle<T>(op, 1, outer, inner, (const T*)in, (T*)out));
+}
+
+extern "C" void soma_cpu_reduce_middle(int op, int dtype, int64_t batches, int64_t outer, int64_t inner,
+                                       const void* in, void* out) {
+  if (batches <= 0 || outer <= 0 || inner <= 0) return;
+  SOMA_DISPATCH_FLOAT(dtype, T, reduce_middle<T>(op, batches, outer, inner, (const T*)in, (T*)out));
+}
+
+extern "C" void soma_cpu_reduce_middle_backward(int op, int dtype, int64_t batches, int64_t outer, int64_t inner,
+                                                const void* grad_out, void* grad_in) {
+  if (batches <= 0 || outer <= 0 || inner <= 0) return;
+  SOMA_DISPATCH_FLOAT(dtype, T,
+                      reduce_middle_backward<T>(op, batches, outer, inner, (const T*)grad_out, (T*)grad_in));
 }
 
 extern "C" void soma_cpu_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const void* in, void* out) {

@@ -18,6 +18,23 @@ final class CpuReductions implements ReductionKernels {
     }
 
     @Override
+    public boolean reduceMiddle(RowOp op, Tensor in, long batches, long reduced, long inner, Tensor out) {
+        if (op != RowOp.SUM && op != RowOp.MEAN) return false;
+        CpuKernels.soma_cpu_reduce_middle(op.code, in.dtype().code(), batches, reduced, inner, in.address(),
+                out.address());
+        return true;
+    }
+
+    @Override
+    public boolean reduceMiddleBackward(RowOp op, Tensor gradOut, long batches, long reduced, long inner,
+                                        Tensor gradIn) {
+        if (op != RowOp.SUM && op != RowOp.MEAN) return false;
+        CpuKernels.soma_cpu_reduce_middle_backward(op.code, gradIn.dtype().code(), batches, reduced, inner,
+                gradOut.address(), gradIn.address());
+        return true;
+    }
+
+    @Override
     public void reduceRowsBackward(RowOp op, Tensor in, Tensor gradOut, long rows, long cols, Tensor gradIn) {
         CpuKernels.soma_cpu_reduce_rows_backward(op.code, gradIn.dtype().code(), rows, cols,
                 in == null ? 0L : in.address(), gradOut.address(), gradIn.address());

@@ -34,6 +34,26 @@ public interface ReductionKernels {
     }
 
     /**
+     * {@code out[n, c] = op(in[n, 0..reduced), c])} (SUM or MEAN) over the middle axis of a contiguous
+     * {@code batches x reduced x inner} {@code in} (a mean over time of {@code [B, T, F]}), without transposing
+     * it. Returns false when the backend has no such kernel; by default only {@code batches == 1} is handled, as
+     * {@link #reduceLeading}.
+     */
+    default boolean reduceMiddle(RowOp op, Tensor in, long batches, long reduced, long inner, Tensor out) {
+        return batches == 1 && reduceLeading(op, in, reduced, inner, out);
+    }
+
+    /**
+     * The input gradient of {@link #reduceMiddle} (SUM or MEAN): {@code gradIn[n, r, c] = gradOut[n, c]}, divided
+     * by {@code reduced} for MEAN; both contiguous. Returns false when the backend has no such kernel (the caller
+     * then goes through {@link #reduceRowsBackward} and a transpose).
+     */
+    default boolean reduceMiddleBackward(RowOp op, Tensor gradOut, long batches, long reduced, long inner,
+                                         Tensor gradIn) {
+        return false;
+    }
+
+    /**
      * The input gradient of {@link #reduceRows}: {@code gradIn} ({@code rows x cols}) from {@code gradOut}
      * ({@code rows}); {@code in} is the forward input, which SUM and MEAN do not read (may be null for them).
      * MAX/MIN route each row's gradient to its first arg-extremum. All contiguous, one floating dtype.

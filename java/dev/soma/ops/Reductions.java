@@ -120,6 +120,19 @@ public final class Reductions {
         Check.open(op + " backward", t, g);
         RowLayout layout = RowLayout.of(t.shape(), red);
         boolean readsInput = rowOp != RowOp.SUM && rowOp != RowOp.MEAN;
+        long[] middle = layout.middleBlock();
+        if (!readsInput && middle != null) {
+            // Broadcast g straight into t's layout, not into the row layout and then back through a transpose.
+            Tensor gradIn = Tensor.empty(t.dtype(), t.device(), t.shape());
+            boolean done = false;
+            try (Tensor grad = dense(g)) {
+                done = t.backend().reductions().reduceMiddleBackward(rowOp, grad, middle[0], layout.cols, middle[1],
+                        gradIn);
+            } finally {
+                if (!done) gradIn.close();
+            }
+            if (done) return gradIn;
+        }
         Tensor rows = readsInput ? layout.rowsOf(t) : null;
         Tensor grad = dense(g);
         Tensor gradRows = Tensor.empty(t.dtype(), t.device(), layout.permutedShape);
@@ -199,9 +212,11 @@ public final class Reductions {
         }
         Tensor out = Tensor.empty(t.dtype(), t.device(), layout.outShape(keepDims));
         if (layout.rows == 0) return out;
-        // Reducing leading axes of a contiguous tensor (bias gradients): sum down the columns, no transpose.
-        if (layout.cols > 0 && layout.leadingReduced() && t.isContiguous()
-                && t.backend().reductions().reduceLeading(rowOp, t, layout.cols, layout.rows, out)) {
+        // Reducing one block of axes with kept axes after it in a contiguous tensor (bias gradients: the leading
+        // axes; a mean over time: the middle one): sum down the columns, no transpose.
+        long[] middle = layout.middleBlock();
+        if (layout.cols > 0 && middle != null && t.isContiguous()
+                && t.backend().reductions().reduceMiddle(rowOp, t, middle[0], layout.cols, middle[1], out)) {
             return out;
         }
         try (Tensor rows = layout.rowsOf(t)) {
@@ -272,13 +287,24 @@ public final class Reductions {
             identity = id;
         }
 
-        /** True when the reduced axes are exactly the first ones and some kept axis follows them. */
-        boolean leadingReduced() {
-            int k = 0;
-            while (k < shape.length && reduced[k]) k++;
-            if (k == 0 || k == shape.length) return false;
-            for (int i = k; i < shape.length; i++) if (reduced[i]) return false;
-            return true;
+        /**
+         * When the reduced axes form one block with some kept axis after it, {@code {batches, inner}}: the sizes of
+         * the kept axes before the block and after it (the tensor is then batches x cols x inner); else null.
+         */
+        long[] middleBlock() {
+            int first = 0;
+            while (first < shape.length && !reduced[first]) first++;
+            int end = first;
+            while (end < shape.length && reduced[end]) end++;
+            if (first == shape.length || end == shape.length) return null;
+            long batches = 1;
+            long inner = 1;
+            for (int i = 0; i < first; i++) batches *= shape[i];
+            for (int i = end; i < shape.length; i++) {
+                if (reduced[i]) return null;
+                inner *= shape[i];
+            }
+            return new long[] {batches, inner};
         }
 
         static RowLayout of(long[] shape, int[] reducedAxes) {
