@@ -1,5 +1,6 @@
 package dev.soma.nn;
 
+import dev.soma.backend.ElementwiseKernels;
 import dev.soma.errors.ShapeException;
 import dev.soma.ops.Attention;
 import dev.soma.tensor.Tensor;
@@ -244,7 +245,8 @@ public final class MultiHeadAttention extends Layer {
 
     private static Tensor project(Tensor x, Tensor w, Tensor b) {
         Tensor y = x.matmul(w);
-        return b == null ? y : y.add(b);
+        // The bias as a dense layer adds it: one pass over y, not the general broadcasting add.
+        return b == null ? y : dev.soma.ops.BiasActivation.apply(y, b, ElementwiseKernels.BiasActivation.LINEAR, 0);
     }
 
     /** [B, T, H * dim] -> a [B, H, T, dim] view (no copy). */
