@@ -8,8 +8,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.Collectors;
 
 /**
  * Time per kernel call, for people who want to know where a training step goes: with {@code -Dsoma.profile=true}
@@ -18,6 +20,10 @@ import java.util.concurrent.atomic.LongAdder;
  * "family.method" (e.g. {@code conv.forward}). Waiting per call makes the sum a little larger than the step (each
  * call pays its launch latency alone), which is the price of attributing device time without hardware counters.
  * Without the property nothing is wrapped, so ordinary runs pay nothing.
+ *
+ * <p>{@code -Dsoma.profile.sites=memory.copy,elementwise.binary} (kernel names as the report prints them) splits
+ * those kernels' totals by call site: the {@value #SITE_FRAMES} frames that called the kernel interface, e.g.
+ * which layer's copies a step pays for. Walking the stack costs microseconds per call, so only the named kernels do it.
  */
 public final class KernelProfiler {
     private static final boolean INSTALLED = Boolean.getBoolean("soma.profile");
@@ -25,6 +31,8 @@ public final class KernelProfiler {
     private static final ConcurrentHashMap<String, Total> TOTALS = new ConcurrentHashMap<>();
     /** Calls a kernel makes through other kernel interfaces are inside its own time: only depth 0 is timed. */
     private static final ThreadLocal<int[]> DEPTH = ThreadLocal.withInitial(() -> new int[1]);
+    private static volatile Set<String> bySite = Set.of(System.getProperty("soma.profile.sites", "").split(","));
+    private static final int SITE_FRAMES = 3;
 
     private KernelProfiler() {}
 
@@ -71,11 +79,29 @@ public final class KernelProfiler {
             depth[0]--;
             if (timed) {
                 sync.run();
-                Total t = TOTALS.computeIfAbsent(family + "." + method.getName(), k -> new Total());
+                String name = family + "." + method.getName();
+                if (bySite.contains(name)) name += callSite();
+                Total t = TOTALS.computeIfAbsent(name, k -> new Total());
                 t.calls.increment();
                 t.nanos.add(System.nanoTime() - t0);
             }
         }
+    }
+
+    /** Kernels whose totals are split by call site (tests; else {@code -Dsoma.profile.sites}). */
+    static void splitBySite(Set<String> kernels) {
+        bySite = Set.copyOf(kernels);
+    }
+
+    /** " < Class.method:line" for the frames that called the kernel interface (those below the proxy). */
+    private static String callSite() {
+        return StackWalker.getInstance().walk(frames -> frames
+                .dropWhile(f -> !f.getClassName().contains("$Proxy"))
+                .skip(1)
+                .limit(SITE_FRAMES)
+                .map(f -> " < " + f.getClassName().substring(f.getClassName().lastIndexOf('.') + 1) + "."
+                        + f.getMethodName() + ":" + f.getLineNumber())
+                .collect(Collectors.joining()));
     }
 
     /** Clears the totals and starts recording. */

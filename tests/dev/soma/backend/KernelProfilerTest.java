@@ -75,4 +75,34 @@ class KernelProfilerTest {
         k.slow(1);
         assertEquals(8, syncs.get(), "nothing is timed after stop()");
     }
+
+    @Test
+    void namedKernelsAreSplitByTheirCallSites() {
+        ToyKernels[] self = new ToyKernels[1];
+        ToyKernels k = KernelProfiler.timing(ToyKernels.class, toy(self), () -> { });
+        self[0] = k;
+        KernelProfiler.splitBySite(java.util.Set.of("toy.slow"));
+        try {
+            KernelProfiler.start();
+            for (int i = 0; i < 2; i++) k.slow(1);
+            slowFromAHelper(k);
+            k.outer();
+            List<KernelProfiler.Entry> entries = KernelProfiler.stop();
+            List<String> names = entries.stream().map(KernelProfiler.Entry::name).sorted().toList();
+            assertEquals(3, names.size(), names.toString());
+            assertTrue(names.contains("toy.outer"), "kernels not named keep one row: " + names);
+            KernelProfiler.Entry here = entries.stream()
+                    .filter(x -> x.name().startsWith("toy.slow < KernelProfilerTest.namedKernelsAreSplitByTheirCallSites:"))
+                    .findFirst().orElseThrow(() -> new AssertionError(names.toString()));
+            assertEquals(2, here.calls(), "two calls from one line are one site");
+            assertTrue(names.stream().anyMatch(n -> n.startsWith("toy.slow < KernelProfilerTest.slowFromAHelper:")
+                    && n.contains(" < KernelProfilerTest.namedKernelsAreSplitByTheirCallSites:")), names.toString());
+        } finally {
+            KernelProfiler.splitBySite(java.util.Set.of());
+        }
+    }
+
+    private static void slowFromAHelper(ToyKernels k) {
+        k.slow(1);
+    }
 }
