@@ -58,6 +58,28 @@ final class CpuLinalg implements LinalgKernels {
         }
     }
 
+    /**
+     * oneDNN's matmul with its bias argument, for f32 outside bf16 scopes (those and f64 return false: the op adds
+     * the bias apart).
+     */
+    @Override
+    public boolean matmulBias(Tensor a, Tensor b, Tensor bias, Tensor out, Bf16Copy a16, Bf16Copy b16) {
+        if (out.dtype() != DType.F32 || bf16(out) || a.size(-1) == 0 || !bias.isContiguous()) return false;
+        if (out.numel() == 0) return true;
+        Tensor ca = matrixFriendly(a) && batchesMerge(a) && !expandedAlone(a, b, out) ? a : contiguousCopy(a);
+        Tensor cb = matrixFriendly(b) && batchesMerge(b) && !batchedSingleRow(b) && !expandedAlone(b, a, out)
+                ? b : contiguousCopy(b);
+        try {
+            Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
+            DnnlMatmul.runWithBias(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides,
+                    g.bDims, g.bStrides, g.cDims, g.cStrides, ca.address(), cb.address(), bias.address(), out.address());
+            return true;
+        } finally {
+            if (ca != a) ca.close();
+            if (cb != b) cb.close();
+        }
+    }
+
     @Override
     public String matmulImplementation(Tensor a, Tensor b, Tensor out) {
         if (out.numel() == 0 || a.size(-1) == 0) return "none (empty product: nothing to multiply)";

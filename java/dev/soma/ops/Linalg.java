@@ -2,6 +2,7 @@ package dev.soma.ops;
 
 import dev.soma.autograd.Autograd;
 import dev.soma.backend.Bf16Copy;
+import dev.soma.backend.ElementwiseKernels;
 import dev.soma.errors.ShapeException;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
@@ -27,10 +28,38 @@ public final class Linalg {
     }
 
     /**
+     * {@code a @ b + bias}, a dense layer's affine map: {@code b} a matrix {@code [K, N]}, {@code bias} a vector
+     * {@code [N]} added to every row of the product. One kernel where the backend has it (oneDNN's matmul with
+     * bias on the CPU, f32); elsewhere the product and then {@link BiasActivation}'s add, with the same result.
+     * Backward: matmul's for a and b, and {@code dBias} = g summed over every axis but the last.
+     */
+    public static Tensor matmulBias(Tensor a, Tensor b, Tensor bias) {
+        Check.sameDevice(OP_BIAS, a, b);
+        Check.sameDevice(OP_BIAS, a, bias);
+        DType dtype = Check.sameDType(OP_BIAS, a, b);
+        Check.sameDType(OP_BIAS, a, bias);
+        if (b.ndim() != 2 || bias.ndim() != 1 || bias.size(0) != b.size(1)) {
+            throw new ShapeException(OP_BIAS + ": expected weights [K, N] and a bias [N], got " + b.describe() + " and "
+                    + bias.describe() + " (input " + a.describe() + ", " + dtype + " on " + a.device() + ")");
+        }
+        if (a.ndim() < 2) {
+            throw new ShapeException(OP_BIAS + ": expected an input [..., M, K] of rank 2 or more, got " + a.describe());
+        }
+        return matmul(a, b, bias, null, null);
+    }
+
+    private static final String OP_BIAS = "matmulBias";
+
+    /**
      * {@link #matmul(Tensor, Tensor)} that reads bf16 copies of a and b made earlier where given (the backward's
      * products, which run unrecorded, pass the copies their forward kept).
      */
     private static Tensor matmul(Tensor a, Tensor b, Bf16Copy aGiven, Bf16Copy bGiven) {
+        return matmul(a, b, null, aGiven, bGiven);
+    }
+
+    /** The product, plus a bias [N] on every row when {@code bias} is not null (validated by matmulBias). */
+    private static Tensor matmul(Tensor a, Tensor b, Tensor bias, Bf16Copy aGiven, Bf16Copy bGiven) {
         Check.sameDevice(OP, a, b);
         DType dtype = Check.sameDType(OP, a, b);
         Check.floating(OP, a);
@@ -75,7 +104,15 @@ public final class Linalg {
         Bf16Copy a16 = recording ? (b.requiresGrad() ? a.backend().memory().keepBf16(a) : null) : aGiven;
         Bf16Copy b16 = recording ? (a.requiresGrad() ? b.backend().memory().keepBf16(b) : null) : bGiven;
         try {
-            a.backend().linalg().matmul(aView, bView, outView, a16, b16);
+            if (bias == null) {
+                a.backend().linalg().matmul(aView, bView, outView, a16, b16);
+            } else if (!a.backend().linalg().matmulBias(aView, bView, bias, outView, a16, b16)) {
+                try (Tensor product = Tensor.empty(dtype, a.device(), outFull)) {
+                    a.backend().linalg().matmul(aView, bView, product, a16, b16);
+                    a.backend().elementwise().biasActivation(ElementwiseKernels.BiasActivation.LINEAR, product, bias,
+                            outView, 0);
+                }
+            }
         } catch (RuntimeException e) {
             if (recording && a16 != null) a16.close();
             if (recording && b16 != null) b16.close();
@@ -85,7 +122,13 @@ public final class Linalg {
             if (bView != b) bView.close();
             if (outView != out) outView.close();
         }
-        return Autograd.record(OP, out, g -> backward(g, a, b, aFull, bFull, outFull, a16, b16), a, b);
+        if (bias == null) return Autograd.record(OP, out, g -> backward(g, a, b, aFull, bFull, outFull, a16, b16), a, b);
+        long[] biasShape = bias.shape();
+        return Autograd.record(OP_BIAS, out, g -> {
+            Tensor dBias = bias.requiresGrad() ? Reductions.sumToShape(g, biasShape) : null;
+            Tensor[] dab = backward(g, a, b, aFull, bFull, outFull, a16, b16);
+            return new Tensor[] {dab[0], dab[1], dBias};
+        }, a, b, bias);
     }
 
     private static long[] dropVectorDims(long[] outFull, boolean aVector, boolean bVector) {

@@ -255,4 +255,45 @@ class CudaLinalgTest {
         }
         assertNoGpuLeak(before);
     }
+
+    /** matmulBias (the product and the add apart on the GPU, one oneDNN kernel on the CPU): values and gradients. */
+    @Test
+    void matmulBiasOpForwardAndBackwardMatchTheCpu() {
+        gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        long[][] inputs = {{37, 70}, {3, 21, 70}};
+        for (DType dtype : DTYPES) {
+            for (long[] in : inputs) {
+                try (Scope s = Scope.open()) {
+                    long[] wShape = {70, 29};
+                    double[] av = widen(gaussian(r, (int) numel(in)));
+                    double[] wv = widen(gaussian(r, (int) numel(wShape)));
+                    double[] bv = widen(gaussian(r, 29));
+                    Tensor[] cpu = {Tensor.of(av, in).to(dtype), Tensor.of(wv, wShape).to(dtype), Tensor.of(bv, 29).to(dtype)};
+                    Tensor[] gpu = new Tensor[3];
+                    for (int i = 0; i < 3; i++) {
+                        gpu[i] = Transfers.to(cpu[i], GPU).setRequiresGrad(true);
+                        cpu[i].setRequiresGrad(true);
+                    }
+                    Tensor yCpu = Linalg.matmulBias(cpu[0], cpu[1], cpu[2]);
+                    Tensor yGpu = Linalg.matmulBias(gpu[0], gpu[1], gpu[2]);
+                    assertEquals(GPU, yGpu.device());
+                    double[] gv = widen(gaussian(r, (int) yCpu.numel()));
+                    yCpu.backward(Tensor.of(gv, yCpu.shape()).to(dtype));
+                    yGpu.backward(Transfers.to(Tensor.of(gv, yCpu.shape()).to(dtype), GPU));
+                    double bound = dtype == DType.F32 ? Reference.REDUCTION_F32 : 1e-12;
+                    String what = Arrays.toString(in) + " @ " + Arrays.toString(wShape) + " + bias " + dtype;
+                    Reference.assertClose(yGpu.toDoubleArray(), yCpu.toDoubleArray(), bound);
+                    String[] names = {"dA", "dW", "dBias"};
+                    for (int i = 0; i < 3; i++) {
+                        assertEquals(GPU, gpu[i].grad().device(), what + " " + names[i]);
+                        assertTrue(Reference.relativeError(gpu[i].grad().toDoubleArray(), cpu[i].grad().toDoubleArray())
+                                <= bound, what + " " + names[i]);
+                    }
+                }
+            }
+        }
+        assertNoGpuLeak(before);
+    }
 }

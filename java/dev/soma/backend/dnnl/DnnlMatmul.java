@@ -39,6 +39,21 @@ public final class DnnlMatmul {
         }
     }
 
+    /**
+     * {@code c = a @ b + bias} in one primitive: bias is a contiguous {@code [N]} vector of c's data type, added to
+     * every row of c (oneDNN's matmul bias, broadcast over all of c's other dimensions). Returns the primitive.
+     */
+    public static DnnlPrimitive runWithBias(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
+                                            long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long bias,
+                                            long c) {
+        PrimitiveKey key = new PrimitiveKey("matmul+bias", new int[] {dataType}, aDims, aStrides, bDims, bStrides,
+                cDims, cStrides);
+        try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(aDims, cDims)))) {
+            return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides, true),
+                    pool, a, b, bias, c);
+        }
+    }
+
     /** 2 M N K per product, over every batch entry of c. */
     static double flops(long[] aDims, long[] cDims) {
         double n = 2.0 * aDims[aDims.length - 1];
@@ -96,21 +111,32 @@ public final class DnnlMatmul {
 
     private static DnnlPrimitive build(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
                                        long[] cDims, long[] cStrides) {
+        return build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides, false);
+    }
+
+    private static DnnlPrimitive build(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
+                                       long[] cDims, long[] cStrides, boolean withBias) {
         int cType = dataType == dnnl_bf16 ? dnnl_f32 : dataType; // bf16 products write f32
         String what = "matmul " + Dnnl.dataTypeName(dataType) + (cType != dataType ? " -> " + Dnnl.dataTypeName(cType) : "")
                 + " a" + Arrays.toString(aDims) + " strides " + Arrays.toString(aStrides)
                 + " @ b" + Arrays.toString(bDims) + " strides " + Arrays.toString(bStrides)
+                + (withBias ? " + bias[" + cDims[cDims.length - 1] + "]" : "")
                 + " -> c" + Arrays.toString(cDims) + " strides " + Arrays.toString(cStrides);
+        // The bias as oneDNN wants it: c's rank, 1 everywhere but the last dimension.
+        long[] biasDims = new long[cDims.length];
+        Arrays.fill(biasDims, 1);
+        biasDims[cDims.length - 1] = cDims[cDims.length - 1];
         dnnl_primitive_desc pd = new dnnl_primitive_desc();
         try (NativeHandles h = new NativeHandles()) {
             Dnnl.check(dnnl_matmul_primitive_desc_create(pd, Dnnl.engine(),
                     MemoryDescs.strided(h, dataType, aDims, aStrides, what),
                     MemoryDescs.strided(h, dataType, bDims, bStrides, what),
-                    null,
+                    withBias ? MemoryDescs.strided(h, cType, biasDims, Shapes.contiguousStrides(biasDims), what) : null,
                     MemoryDescs.strided(h, cType, cDims, cStrides, what),
                     Dnnl.userScratchpad()), () -> what + ": primitive descriptor creation");
         }
-        DnnlPrimitive p = DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST);
+        DnnlPrimitive p = withBias ? DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST)
+                : DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST);
         LOG.log(System.Logger.Level.DEBUG, () -> what + ": oneDNN picked " + p.implementation()
                 + ", scratchpad " + p.scratchpadBytes() + " bytes");
         return p;
