@@ -91,6 +91,7 @@ public final class Dense extends Layer implements FoldableActivation {
     protected Tensor call(Tensor x, boolean training) {
         // The fused epilogue, except under DP-SGD's ghost tape, which records the pre-activation output itself.
         boolean ghost = training && dev.soma.privacy.GhostTape.active() != null;
+        if (bias != null && fused == BiasActivation.LINEAR && !ghost) return callWithoutActivation(x, training);
         if (bias != null && fused != null && !ghost) {
             return dev.soma.ops.BiasActivation.apply(x.matmul(kernel), bias, fused, Activations.LEAKY_RELU_ALPHA);
         }
@@ -101,8 +102,9 @@ public final class Dense extends Layer implements FoldableActivation {
     public Tensor callWithoutActivation(Tensor x, boolean training) {
         dev.soma.privacy.GhostTape tape = dev.soma.privacy.GhostTape.active();
         if (tape != null && training) return tape.dense(x, kernel, bias); // DP-SGD's ghost-norm step
-        Tensor y = x.matmul(kernel);
-        return bias == null ? y : y.add(bias);
+        if (bias == null) return x.matmul(kernel);
+        // The bias inside the product where the backend can (no pass of its own over y).
+        return x.ndim() >= 2 ? dev.soma.ops.Linalg.matmulBias(x, kernel, bias) : x.matmul(kernel).add(bias);
     }
 
     @Override

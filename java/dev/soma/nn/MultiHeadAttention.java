@@ -1,8 +1,8 @@
 package dev.soma.nn;
 
-import dev.soma.backend.ElementwiseKernels;
 import dev.soma.errors.ShapeException;
 import dev.soma.ops.Attention;
+import dev.soma.ops.Linalg;
 import dev.soma.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -244,9 +244,8 @@ public final class MultiHeadAttention extends Layer {
     }
 
     private static Tensor project(Tensor x, Tensor w, Tensor b) {
-        Tensor y = x.matmul(w);
-        // The bias as a dense layer adds it: one pass over y, not the general broadcasting add.
-        return b == null ? y : dev.soma.ops.BiasActivation.apply(y, b, ElementwiseKernels.BiasActivation.LINEAR, 0);
+        // The bias inside the product where the backend can (no pass of its own over the projection).
+        return b == null ? x.matmul(w) : Linalg.matmulBias(x, w, b);
     }
 
     /** [B, T, H * dim] -> a [B, H, T, dim] view (no copy). */
