@@ -64,7 +64,7 @@ final class CpuLinalg implements LinalgKernels {
      */
     @Override
     public boolean matmulBias(Tensor a, Tensor b, Tensor bias, Tensor out, Bf16Copy a16, Bf16Copy b16) {
-        if (out.dtype() != DType.F32 || bf16(out) || a.size(-1) == 0 || !bias.isContiguous()) return false;
+        if (out.dtype() != DType.F32 || bf16(out) || a.size(-1) == 0) return false;
         if (out.numel() == 0) return true;
         Tensor ca = matrixFriendly(a) && batchesMerge(a) && !expandedAlone(a, b, out) ? a : contiguousCopy(a);
         Tensor cb = matrixFriendly(b) && batchesMerge(b) && !batchedSingleRow(b) && !expandedAlone(b, a, out)

@@ -1,6 +1,7 @@
 package dev.soma.ops;
 
 import dev.soma.autograd.Autograd;
+import dev.soma.autograd.GradMode;
 import dev.soma.backend.Bf16Copy;
 import dev.soma.backend.ElementwiseKernels;
 import dev.soma.errors.ShapeException;
@@ -106,12 +107,8 @@ public final class Linalg {
         try {
             if (bias == null) {
                 a.backend().linalg().matmul(aView, bView, outView, a16, b16);
-            } else if (!a.backend().linalg().matmulBias(aView, bView, bias, outView, a16, b16)) {
-                try (Tensor product = Tensor.empty(dtype, a.device(), outFull)) {
-                    a.backend().linalg().matmul(aView, bView, product, a16, b16);
-                    a.backend().elementwise().biasActivation(ElementwiseKernels.BiasActivation.LINEAR, product, bias,
-                            outView, 0);
-                }
+            } else {
+                addBias(aView, bView, bias, outView, a16, b16);
             }
         } catch (RuntimeException e) {
             if (recording && a16 != null) a16.close();
@@ -129,6 +126,24 @@ public final class Linalg {
             Tensor[] dab = backward(g, a, b, aFull, bFull, outFull, a16, b16);
             return new Tensor[] {dab[0], dab[1], dBias};
         }, a, b, bias);
+    }
+
+    /** out = a @ b + bias through the backend's fused kernel, or the product and then the add. */
+    private static void addBias(Tensor a, Tensor b, Tensor bias, Tensor out, Bf16Copy a16, Bf16Copy b16) {
+        // The kernels read the bias as a dense vector: a strided view is copied (unrecorded) first.
+        Tensor dense;
+        try (GradMode.Guard g = GradMode.disable()) {
+            dense = bias.isContiguous() ? bias : Shapes.copy(bias);
+        }
+        try {
+            if (a.backend().linalg().matmulBias(a, b, dense, out, a16, b16)) return;
+            try (Tensor product = Tensor.empty(out.dtype(), out.device(), out.shape())) {
+                a.backend().linalg().matmul(a, b, product, a16, b16);
+                a.backend().elementwise().biasActivation(ElementwiseKernels.BiasActivation.LINEAR, product, dense, out, 0);
+            }
+        } finally {
+            if (dense != bias) dense.close();
+        }
     }
 
     private static long[] dropVectorDims(long[] outFull, boolean aVector, boolean bVector) {

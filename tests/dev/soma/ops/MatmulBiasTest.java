@@ -79,6 +79,17 @@ class MatmulBiasTest {
             Tensor y = Linalg.matmulBias(a, Tensor.of(b, 6, 5).to(DType.F32), Tensor.of(bias, 5).to(DType.F32));
             Reference.assertClose(y.toDoubleArray(), reference(aPlain, new long[] {4, 6}, roundedTo(b, DType.F32),
                     new long[] {6, 5}, roundedTo(bias, DType.F32)), Reference.REDUCTION_F32);
+            // A strided bias (every other element of a wider vector), through the fused kernel (f32) and apart (f64).
+            double[] wide = gaussian(10);
+            double[] picked = new double[5];
+            for (int i = 0; i < 5; i++) picked[i] = wide[2 * i];
+            for (DType dtype : new DType[] {DType.F32, DType.F64}) {
+                Tensor strided = Tensor.of(wide, 5, 2).to(dtype).select(1, 0);
+                assertFalse(strided.isContiguous());
+                Tensor ys = Linalg.matmulBias(Tensor.of(aPlain, 4, 6).to(dtype), Tensor.of(b, 6, 5).to(dtype), strided);
+                Reference.assertClose(ys.toDoubleArray(), reference(aPlain, new long[] {4, 6}, roundedTo(b, dtype),
+                        new long[] {6, 5}, roundedTo(picked, dtype)), dtype == DType.F32 ? Reference.REDUCTION_F32 : 1e-12);
+            }
             // K = 0: every row is the bias. M = 0: an empty result.
             Tensor k0 = Linalg.matmulBias(zeros(DType.F32, 3, 0), zeros(DType.F32, 0, 5),
                     Tensor.of(bias, 5).to(DType.F32));
