@@ -222,6 +222,63 @@ int reduce_leading_typed(int op, int64_t outer, int64_t inner, const void* in, v
                                    chunks, scale, static_cast<T*>(out));
 }
 
+// ------------------------------------------------------------------ sums over a middle axis
+// [batches, outer, inner] -> [batches, inner] (a mean over time of [B, T, F]) without a transpose: the leading
+// kernel's scheme per batch (blockIdx.z, striding when there are more batches than a grid's z), one chunk of rows
+// per batch, so no workspace. Batches of one take the chunked leading kernel.
+template <typename T>
+__global__ void middle_kernel(const T* in, int64_t batches, int64_t outer, int64_t inner, double scale, T* out) {
+  __shared__ double lanes[8][33];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = int64_t(blockIdx.x) * 32 + tx;
+  for (int64_t n = blockIdx.z; n < batches; n += gridDim.z) {
+    const T* x = in + n * outer * inner;
+    double acc = 0.0;
+    if (c < inner)
+      for (int64_t r = ty; r < outer; r += 8) acc += double(x[r * inner + c]);
+    lanes[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && c < inner) {
+      double s = lanes[0][tx];
+      for (int j = 1; j < 8; ++j) s += lanes[j][tx];
+      out[n * inner + c] = T(s * scale);
+    }
+    __syncthreads();  // lanes is reused by the next batch
+  }
+}
+
+template <typename T>
+int reduce_middle_typed(int op, int64_t batches, int64_t outer, int64_t inner, const void* in, void* out,
+                        cudaStream_t s) {
+  if (op != kSum && op != kMean) return static_cast<int>(cudaErrorInvalidValue);
+  const double scale = op == kMean ? 1.0 / double(outer) : 1.0;
+  const int64_t z = batches < 65535 ? batches : 65535;
+  const dim3 grid{unsigned((inner + 31) / 32), 1u, unsigned(z)};
+  return launch<middle_kernel<T>>(SOMA_SITE, grid, dim3(32, 8), 0, s, static_cast<const T*>(in), batches, outer,
+                                  inner, scale, static_cast<T*>(out));
+}
+
+// Its input gradient: gi[n, r, c] = g[n, c] (MEAN: divided by outer, as broadcast_rows divides).
+template <typename T, bool kMeanOp>
+__global__ void broadcast_middle(const T* g, T* gi, int64_t outer, int64_t inner, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const T gv = g[(i / (outer * inner)) * inner + i % inner];
+    gi[i] = kMeanOp ? T(double(gv) / double(outer)) : gv;
+  }
+}
+
+template <typename T>
+int reduce_middle_backward_typed(int op, int64_t batches, int64_t outer, int64_t inner, const void* g, void* gi,
+                                 cudaStream_t s) {
+  const int64_t n = batches * outer * inner;
+  auto pg = static_cast<const T*>(g);
+  auto o = static_cast<T*>(gi);
+  if (op == kSum) return launch<broadcast_middle<T, false>>(SOMA_SITE, grid_for(n), kThreads, 0, s, pg, o, outer, inner, n);
+  if (op == kMean) return launch<broadcast_middle<T, true>>(SOMA_SITE, grid_for(n), kThreads, 0, s, pg, o, outer, inner, n);
+  return static_cast<int>(cudaErrorInvalidValue);
+}
+
 // ------------------------------------------------------------------ backward of row reductions
 // SUM / MEAN: every element of row r gets the same value.
 template <typename T, bool kMeanOp>
@@ -351,6 +408,28 @@ int soma_cuda_reduce_leading(int op, int dtype, int64_t outer, int64_t inner, co
   switch (dtype) {
     case SOMA_F32: return reduce_leading_typed<float>(op, outer, inner, in, out, workspace, as_stream(stream));
     case SOMA_F64: return reduce_leading_typed<double>(op, outer, inner, in, out, workspace, as_stream(stream));
+    default: return invalid();
+  }
+}
+
+int soma_cuda_reduce_middle(int op, int dtype, int64_t batches, int64_t outer, int64_t inner, const void* in,
+                            void* out, void* stream) {
+  if (batches <= 0 || empty(outer, inner)) return 0;
+  switch (dtype) {
+    case SOMA_F32: return reduce_middle_typed<float>(op, batches, outer, inner, in, out, as_stream(stream));
+    case SOMA_F64: return reduce_middle_typed<double>(op, batches, outer, inner, in, out, as_stream(stream));
+    default: return invalid();
+  }
+}
+
+int soma_cuda_reduce_middle_backward(int op, int dtype, int64_t batches, int64_t outer, int64_t inner,
+                                     const void* grad_out, void* grad_in, void* stream) {
+  if (batches <= 0 || empty(outer, inner)) return 0;
+  switch (dtype) {
+    case SOMA_F32:
+      return reduce_middle_backward_typed<float>(op, batches, outer, inner, grad_out, grad_in, as_stream(stream));
+    case SOMA_F64:
+      return reduce_middle_backward_typed<double>(op, batches, outer, inner, grad_out, grad_in, as_stream(stream));
     default: return invalid();
   }
 }

@@ -682,6 +682,12 @@ int soma_cuda_reduce_rows(int op, int dtype, int64_t rows, int64_t cols, const v
 /* op: SOMA_REDUCE_SUM or SOMA_REDUCE_MEAN. */
 int soma_cuda_reduce_leading(int op, int dtype, int64_t outer, int64_t inner, const void* in, void* out,
                              void* workspace, void* stream);
+/* The middle axis of a contiguous batches x outer x inner input: out[n*inner + c] (SUM or MEAN), no workspace;
+   and its input gradient, grad_in[(n*outer + r)*inner + c] = grad_out[n*inner + c] (MEAN: divided by outer). */
+int soma_cuda_reduce_middle(int op, int dtype, int64_t batches, int64_t outer, int64_t inner, const void* in,
+                            void* out, void* stream);
+int soma_cuda_reduce_middle_backward(int op, int dtype, int64_t batches, int64_t outer, int64_t inner,
+                                     const void* grad_out, void* grad_in, void* stream);
 int soma_cuda_reduce_rows_backward(int op, int dtype, int64_t rows, int64_t cols, const void* in,
                                    const void* grad_out, void* grad_in, void* stream);
 /* dtype: SOMA_F32, SOMA_F64 or SOMA_I32. */

@@ -159,6 +159,32 @@ template <typename T> void reduce_suite() {
               }), ref, false);
     }
   }
+  // middle axis: batches x outer x inner, forward and backward
+  struct Middle { int64_t batches, outer, inner; };
+  std::vector<Middle> mid = g_subset ? std::vector<Middle>{{16, 100, 64}}
+                                     : std::vector<Middle>{{2, 1, 1}, {3, 7, 5}, {16, 100, 64}, {2, 700, 3}, {4, 3, 100}};
+  for (Middle s : mid) {
+    for (int op : {SOMA_REDUCE_SUM, SOMA_REDUCE_MEAN}) {
+      const size_t n = size_t(s.batches * s.outer * s.inner), m = size_t(s.batches * s.inner);
+      std::vector<T> x = gaussian<T>(n);
+      std::vector<T> ref(m);
+      soma_cpu_reduce_middle(op, dtype_of<T>(), s.batches, s.outer, s.inner, x.data(), ref.data());
+      Dev<T> dx(x), out(Dev<T>::poison(m));
+      const std::string what = tu::format("reduce_middle op %d %s %lldx%lldx%lld", op, tname<T>(),
+                                          (long long)s.batches, (long long)s.outer, (long long)s.inner);
+      compare(what, twice<T>(what, out, [&] {
+                return soma_cuda_reduce_middle(op, dtype_of<T>(), s.batches, s.outer, s.inner, dx.p, out.p, nullptr);
+              }), ref, false);
+      std::vector<T> g = gaussian<T>(m);
+      std::vector<T> gref(n);
+      soma_cpu_reduce_middle_backward(op, dtype_of<T>(), s.batches, s.outer, s.inner, g.data(), gref.data());
+      Dev<T> dg(g), gi(Dev<T>::poison(n));
+      compare(what + " backward", twice<T>(what + " backward", gi, [&] {
+                return soma_cuda_reduce_middle_backward(op, dtype_of<T>(), s.batches, s.outer, s.inner, dg.p, gi.p,
+                                                        nullptr);
+              }), gref, false);
+    }
+  }
 }
 
 template <typename T> void arg_suite() {

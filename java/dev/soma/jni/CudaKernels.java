@@ -250,6 +250,12 @@ public final class CudaKernels {
     public static native int soma_cuda_reduce_leading(int op, int dtype, @Cast("int64_t") long outer,
             @Cast("int64_t") long inner, @Cast("const void*") long in, @Cast("void*") long out,
             @Cast("void*") long workspace, @Cast("void*") long stream);
+    public static native int soma_cuda_reduce_middle(int op, int dtype, @Cast("int64_t") long batches,
+            @Cast("int64_t") long outer, @Cast("int64_t") long inner, @Cast("const void*") long in,
+            @Cast("void*") long out, @Cast("void*") long stream);
+    public static native int soma_cuda_reduce_middle_backward(int op, int dtype, @Cast("int64_t") long batches,
+            @Cast("int64_t") long outer, @Cast("int64_t") long inner, @Cast("const void*") long gradOut,
+            @Cast("void*") long gradIn, @Cast("void*") long stream);
     public static native int soma_cuda_reduce_rows_backward(int op, int dtype, @Cast("int64_t") long rows,
             @Cast("int64_t") long cols, @Cast("const void*") long in, @Cast("const void*") long gradOut,
             @Cast("void*") long gradIn, @Cast("void*") long stream);

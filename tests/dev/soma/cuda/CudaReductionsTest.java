@@ -217,6 +217,49 @@ class CudaReductionsTest {
         assertNoGpuLeak(before);
     }
 
+    @Test
+    void reduceMiddleAndItsBackwardMatchTheCpuBackend() {
+        Backend gpu = gpu();
+        long before = gpuLiveBytes();
+        SplittableRandom r = random();
+        // batches x reduced x inner: a mean over time, one batch (the leading kernel), one row, one column, many rows,
+        // more columns than one block of 32
+        long[][] shapes = {{2, 1, 1}, {3, 7, 5}, {16, 100, 64}, {1, 300, 7}, {2, 700, 3}, {4, 3, 100}, {9, 1, 33}};
+        for (DType dtype : DTYPES) {
+            for (long[] s : shapes) {
+                for (RowOp op : new RowOp[] {RowOp.SUM, RowOp.MEAN}) {
+                    try (Scope sc = Scope.open()) {
+                        String what = "middle " + op + " " + dtype + " " + Arrays.toString(s);
+                        long[] outShape = {s[0], s[2]};
+                        double[] v = gaussianD(r, (int) (s[0] * s[1] * s[2]));
+                        Tensor ref = Tensor.empty(DType.F64, Device.cpu(), outShape);
+                        assertTrue(Backends.cpu().reductions().reduceMiddle(op, Tensor.of(rounded(v, dtype), s), s[0],
+                                s[1], s[2], ref));
+                        Tensor out = poisoned(dtype, outShape);
+                        assertTrue(gpu.reductions().reduceMiddle(op, device(v, dtype, s), s[0], s[1], s[2], out));
+                        compare(what, dtype, out.toDoubleArray(), ref.toDoubleArray(), Reference.REDUCTION_F32);
+                        double[] g = gaussianD(r, (int) (s[0] * s[2]));
+                        Tensor gradRef = Tensor.empty(DType.F64, Device.cpu(), s);
+                        assertTrue(Backends.cpu().reductions().reduceMiddleBackward(op, Tensor.of(rounded(g, dtype),
+                                outShape), s[0], s[1], s[2], gradRef));
+                        Tensor grad = poisoned(dtype, s);
+                        assertTrue(gpu.reductions().reduceMiddleBackward(op, device(g, dtype, outShape), s[0], s[1],
+                                s[2], grad));
+                        compare(what + " backward", dtype, grad.toDoubleArray(), gradRef.toDoubleArray(),
+                                Reference.ELEMENTWISE_F32);
+                    }
+                }
+            }
+        }
+        try (Scope sc = Scope.open()) {
+            assertFalse(gpu.reductions().reduceMiddle(RowOp.MAX, Tensor.empty(DType.F32, GPU, 2, 4, 3), 2, 4, 3,
+                    Tensor.empty(DType.F32, GPU, 2, 3)));
+            assertFalse(gpu.reductions().reduceMiddleBackward(RowOp.VAR, Tensor.empty(DType.F32, GPU, 2, 3), 2, 4, 3,
+                    Tensor.empty(DType.F32, GPU, 2, 4, 3)));
+        }
+        assertNoGpuLeak(before);
+    }
+
     @ParameterizedTest
     @EnumSource(RowOp.class)
     void reduceRowsBackwardMatchesTheCpuBackend(RowOp op) {
@@ -389,7 +432,7 @@ class CudaReductionsTest {
                 Tensor x = Transfers.to(Tensor.of(v, shape), dev).setRequiresGrad(true);
                 Tensor wt = Transfers.to(Tensor.of(w, shape), dev);
                 Tensor s1 = Reductions.sum(x, new int[] {0}, false);           // leading axis: reduceLeading
-                Tensor s2 = Reductions.mean(x, new int[] {1}, true);           // a middle axis: permuted rows
+                Tensor s2 = Reductions.mean(x, new int[] {1}, true);           // a middle axis: reduceMiddle
                 Tensor m = Reductions.max(x, new int[] {2}, false);            // last axis
                 Tensor sm = Reductions.softmax(x, 2);
                 Tensor ls = Reductions.logSoftmax(x, 1);

@@ -44,6 +44,36 @@ final class CudaReductions implements ReductionKernels {
         return true;
     }
 
+    /** Batches of one take the chunked leading kernel; more, one chunk of rows per batch. */
+    @Override
+    public boolean reduceMiddle(RowOp op, Tensor in, long batches, long reduced, long inner, Tensor out) {
+        if (op != RowOp.SUM && op != RowOp.MEAN) return false;
+        if (batches == 1) return reduceLeading(op, in, reduced, inner, out);
+        try (Dense x = Dense.of(backend, in)) {
+            backend.bind();
+            int status = CudaKernels.soma_cuda_reduce_middle(op.code, in.dtype().code(), batches, reduced, inner,
+                    x.address(), out.address(), backend.stream());
+            CudaStatus.kernel(status, "soma_cuda_reduce_middle", () -> op + " of " + in.describe() + " as "
+                    + batches + " x " + reduced + " x " + inner);
+        }
+        return true;
+    }
+
+    @Override
+    public boolean reduceMiddleBackward(RowOp op, Tensor gradOut, long batches, long reduced, long inner,
+                                        Tensor gradIn) {
+        if (op != RowOp.SUM && op != RowOp.MEAN) return false;
+        try (Dense g = Dense.of(backend, gradOut)) {
+            backend.bind();
+            int status = CudaKernels.soma_cuda_reduce_middle_backward(op.code, gradIn.dtype().code(), batches, reduced,
+                    inner, g.address(), gradIn.address(), backend.stream());
+            CudaStatus.kernel(status, "soma_cuda_reduce_middle_backward", () -> op + " backward of "
+                    + gradOut.describe() + " into " + gradIn.describe() + " as " + batches + " x " + reduced + " x "
+                    + inner);
+        }
+        return true;
+    }
+
     @Override
     public void reduceRowsBackward(RowOp op, Tensor in, Tensor gradOut, long rows, long cols, Tensor gradIn) {
         try (Dense x = Dense.of(backend, in); Dense g = Dense.of(backend, gradOut)) {
