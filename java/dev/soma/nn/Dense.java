@@ -13,7 +13,8 @@ import java.util.function.UnaryOperator;
 /**
  * Fully connected: {@code activation(x · kernel + bias)} over the last axis, as Keras' Dense. With a bias and an
  * element-wise activation, bias and activation run as one fused op ({@link dev.soma.ops.BiasActivation}): one
- * kernel after the matmul forward, one before it backward.
+ * kernel after the matmul forward, one before it backward. Without an activation (or with softmax, which runs
+ * apart) the bias is added inside the product ({@link dev.soma.ops.Linalg#matmulBias}).
  */
 public final class Dense extends Layer implements FoldableActivation {
     private final int units;
