@@ -39,23 +39,16 @@ final class CpuLinalg implements LinalgKernels {
             nativeMatmul(a, b, out);
             return;
         }
-        Tensor ca = matrixFriendly(a) && batchesMerge(a) && !expandedAlone(a, b, out) ? a : contiguousCopy(a);
-        Tensor cb = matrixFriendly(b) && batchesMerge(b) && !batchedSingleRow(b) && !expandedAlone(b, a, out)
-                ? b : contiguousCopy(b);
-        try {
-            Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
+        withOperands(a, b, out, (g, ca, cb) -> {
             if (bf16(out)) {
                 DnnlMatmul.runBf16(out.backend().pool(), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
                         ca.address(), cb.address(), out.address(),
                         Bf16Copy.addressIn(a16, ca), Bf16Copy.addressIn(b16, cb));
-                return;
+            } else {
+                DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides,
+                        g.bDims, g.bStrides, g.cDims, g.cStrides, ca.address(), cb.address(), out.address());
             }
-            DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
-                    ca.address(), cb.address(), out.address());
-        } finally {
-            if (ca != a) ca.close();
-            if (cb != b) cb.close();
-        }
+        });
     }
 
     /**
@@ -66,14 +59,23 @@ final class CpuLinalg implements LinalgKernels {
     public boolean matmulBias(Tensor a, Tensor b, Tensor bias, Tensor out, Bf16Copy a16, Bf16Copy b16) {
         if (out.dtype() != DType.F32 || bf16(out) || a.size(-1) == 0) return false;
         if (out.numel() == 0) return true;
+        withOperands(a, b, out, (g, ca, cb) -> DnnlMatmul.runWithBias(out.backend().pool(),
+                Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
+                ca.address(), cb.address(), bias.address(), out.address()));
+        return true;
+    }
+
+    /** One oneDNN product on a and b as oneDNN can read them (copied to contiguous where not) and its geometry. */
+    private interface Product {
+        void run(Geometry g, Tensor a, Tensor b);
+    }
+
+    private static void withOperands(Tensor a, Tensor b, Tensor out, Product product) {
         Tensor ca = matrixFriendly(a) && batchesMerge(a) && !expandedAlone(a, b, out) ? a : contiguousCopy(a);
         Tensor cb = matrixFriendly(b) && batchesMerge(b) && !batchedSingleRow(b) && !expandedAlone(b, a, out)
                 ? b : contiguousCopy(b);
         try {
-            Geometry g = geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape());
-            DnnlMatmul.runWithBias(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides,
-                    g.bDims, g.bStrides, g.cDims, g.cStrides, ca.address(), cb.address(), bias.address(), out.address());
-            return true;
+            product.run(geometry(ca.shape(), ca.strides(), cb.shape(), cb.strides(), out.shape()), ca, cb);
         } finally {
             if (ca != a) ca.close();
             if (cb != b) cb.close();

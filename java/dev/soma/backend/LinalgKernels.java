@@ -23,10 +23,10 @@ public interface LinalgKernels {
     }
 
     /**
-     * {@code out = a @ b + bias} with {@code bias} a contiguous {@code [N]} vector of out's dtype added to every row, in one
-     * kernel, reading bf16 copies as {@link #matmul(Tensor, Tensor, Tensor, Bf16Copy, Bf16Copy)} does. Returns
-     * false, having written nothing, when the backend has no such kernel for these operands (the op then runs the
-     * product and the add apart).
+     * {@code out = a @ b + bias} with {@code bias} a contiguous {@code [N]} vector of out's dtype added to every
+     * row, in one kernel, reading bf16 copies as {@link #matmul(Tensor, Tensor, Tensor, Bf16Copy, Bf16Copy)} does.
+     * Returns false, having written nothing, when the backend has no such kernel for these operands (the op then
+     * runs the product and the add apart).
      */
     default boolean matmulBias(Tensor a, Tensor b, Tensor bias, Tensor out, Bf16Copy a16, Bf16Copy b16) {
         return false;

@@ -44,7 +44,8 @@ public final class Linalg {
                     + bias.describe() + " (input " + a.describe() + ", " + dtype + " on " + a.device() + ")");
         }
         if (a.ndim() < 2) {
-            throw new ShapeException(OP_BIAS + ": expected an input [..., M, K] of rank 2 or more, got " + a.describe());
+            throw new ShapeException(OP_BIAS + ": expected an input [..., M, K] of rank 2 or more, got "
+                    + a.describe());
         }
         return matmul(a, b, bias, null, null);
     }
@@ -119,7 +120,9 @@ public final class Linalg {
             if (bView != b) bView.close();
             if (outView != out) outView.close();
         }
-        if (bias == null) return Autograd.record(OP, out, g -> backward(g, a, b, aFull, bFull, outFull, a16, b16), a, b);
+        if (bias == null) {
+            return Autograd.record(OP, out, g -> backward(g, a, b, aFull, bFull, outFull, a16, b16), a, b);
+        }
         long[] biasShape = bias.shape();
         return Autograd.record(OP_BIAS, out, g -> {
             Tensor dBias = bias.requiresGrad() ? Reductions.sumToShape(g, biasShape) : null;
@@ -139,7 +142,8 @@ public final class Linalg {
             if (a.backend().linalg().matmulBias(a, b, dense, out, a16, b16)) return;
             try (Tensor product = Tensor.empty(out.dtype(), out.device(), out.shape())) {
                 a.backend().linalg().matmul(a, b, product, a16, b16);
-                a.backend().elementwise().biasActivation(ElementwiseKernels.BiasActivation.LINEAR, product, dense, out, 0);
+                a.backend().elementwise().biasActivation(ElementwiseKernels.BiasActivation.LINEAR, product, dense, out,
+                        0);
             }
         } finally {
             if (dense != bias) dense.close();

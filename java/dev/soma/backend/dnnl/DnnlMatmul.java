@@ -135,7 +135,8 @@ public final class DnnlMatmul {
                     MemoryDescs.strided(h, cType, cDims, cStrides, what),
                     Dnnl.userScratchpad()), () -> what + ": primitive descriptor creation");
         }
-        DnnlPrimitive p = withBias ? DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST)
+        DnnlPrimitive p = withBias
+                ? DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST)
                 : DnnlPrimitive.create(what, pd, DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST);
         LOG.log(System.Logger.Level.DEBUG, () -> what + ": oneDNN picked " + p.implementation()
                 + ", scratchpad " + p.scratchpadBytes() + " bytes");
