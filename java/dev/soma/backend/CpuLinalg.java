@@ -52,16 +52,24 @@ final class CpuLinalg implements LinalgKernels {
     }
 
     /**
-     * oneDNN's matmul with its bias argument, for f32 outside bf16 scopes (those and f64 return false: the op adds
-     * the bias apart).
+     * oneDNN's matmul with its bias argument, for f32 (its products in bf16 inside a bf16 scope, the bias added in
+     * f32); f64 returns false (the op adds the bias apart).
      */
     @Override
     public boolean matmulBias(Tensor a, Tensor b, Tensor bias, Tensor out, Bf16Copy a16, Bf16Copy b16) {
-        if (out.dtype() != DType.F32 || bf16(out) || a.size(-1) == 0) return false;
+        if (out.dtype() != DType.F32 || a.size(-1) == 0) return false;
         if (out.numel() == 0) return true;
-        withOperands(a, b, out, (g, ca, cb) -> DnnlMatmul.runWithBias(out.backend().pool(),
-                Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
-                ca.address(), cb.address(), bias.address(), out.address()));
+        withOperands(a, b, out, (g, ca, cb) -> {
+            if (bf16(out)) {
+                DnnlMatmul.runBf16(out.backend().pool(), g.aDims, g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides,
+                        ca.address(), cb.address(), bias.address(), out.address(),
+                        Bf16Copy.addressIn(a16, ca), Bf16Copy.addressIn(b16, cb));
+            } else {
+                DnnlMatmul.runWithBias(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims,
+                        g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides, ca.address(), cb.address(),
+                        bias.address(), out.address());
+            }
+        });
         return true;
     }
 

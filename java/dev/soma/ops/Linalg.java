@@ -31,7 +31,7 @@ public final class Linalg {
     /**
      * {@code a @ b + bias}, a dense layer's affine map: {@code b} a matrix {@code [K, N]}, {@code bias} a vector
      * {@code [N]} added to every row of the product. One kernel where the backend has it (oneDNN's matmul with
-     * bias on the CPU, f32); elsewhere the product and then {@link BiasActivation}'s add, with the same result.
+     * bias on the CPU, f32, also in bf16 scopes); elsewhere the product and then {@link BiasActivation}'s add.
      * Backward: matmul's for a and b, and {@code dBias} = g summed over every axis but the last.
      */
     public static Tensor matmulBias(Tensor a, Tensor b, Tensor bias) {

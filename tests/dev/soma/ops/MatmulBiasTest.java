@@ -132,6 +132,39 @@ class MatmulBiasTest {
         }
     }
 
+    /** In a bf16 scope the fused kernel multiplies in bf16 and adds the f32 bias: as the product and add apart. */
+    @Test
+    void inABf16ScopeTheFusedBiasMatchesTheProductAndAddApart() {
+        String why = dev.soma.backend.MixedPrecision.bf16UnsupportedReason();
+        org.junit.jupiter.api.Assumptions.assumeTrue(why == null, () -> "bf16: " + why);
+        long[] as = {3, 40, 48};
+        double[] a = gaussian(Shapes.numel(as));
+        double[] w = gaussian(48 * 33);
+        double[] bias = gaussian(33);
+        double[] g = gaussian(3 * 40 * 33);
+        double[][] fused = new double[4][];
+        double[][] apart = new double[4][];
+        for (boolean fuse : new boolean[] {true, false}) {
+            try (Scope s = Scope.open();
+                 dev.soma.backend.MixedPrecision.Scope p = dev.soma.backend.MixedPrecision.use(dev.soma.tensor.Precision.BF16)) {
+                Tensor ta = Tensor.of(a, as).to(DType.F32).setRequiresGrad(true);
+                Tensor tw = Tensor.of(w, 48, 33).to(DType.F32).setRequiresGrad(true);
+                Tensor tb = Tensor.of(bias, 33).to(DType.F32).setRequiresGrad(true);
+                Tensor y = fuse ? Linalg.matmulBias(ta, tw, tb) : ta.matmul(tw).add(tb);
+                y.backward(Tensor.of(g, 3, 40, 33).to(DType.F32));
+                double[][] r = {y.toDoubleArray(), ta.grad().toDoubleArray(), tw.grad().toDoubleArray(),
+                        tb.grad().toDoubleArray()};
+                if (fuse) fused = r;
+                else apart = r;
+            }
+        }
+        for (int i = 0; i < 4; i++) Reference.assertClose(fused[i], apart[i], 1e-6);
+        // and the products did run in bf16: the output is off the f32 one by bf16's rounding, not f32's
+        double[] f32 = reference(roundedTo(a, DType.F32), as, roundedTo(w, DType.F32), new long[] {48, 33},
+                roundedTo(bias, DType.F32));
+        assertTrue(Reference.relativeError(fused[0], f32) > 1e-4, "the fused product did not multiply in bf16");
+    }
+
     @Test
     void badInputIsRefusedNamingTheOpAndShapes() {
         try (Scope s = Scope.open()) {

@@ -33,7 +33,7 @@ public final class DnnlMatmul {
     /** Runs {@code c = a @ b} on the given addresses; returns the (cached) primitive that ran. */
     public static DnnlPrimitive run(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
                                     long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long c) {
-        PrimitiveKey key = key(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+        PrimitiveKey key = key(dataType, false, aDims, aStrides, bDims, bStrides, cDims, cStrides);
         try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(aDims, cDims)))) {
             return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides), pool, a, b, c);
         }
@@ -46,8 +46,7 @@ public final class DnnlMatmul {
     public static DnnlPrimitive runWithBias(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
                                             long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long bias,
                                             long c) {
-        PrimitiveKey key = new PrimitiveKey("matmul+bias", new int[] {dataType}, aDims, aStrides, bDims, bStrides,
-                cDims, cStrides);
+        PrimitiveKey key = key(dataType, true, aDims, aStrides, bDims, bStrides, cDims, cStrides);
         try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(aDims, cDims)))) {
             return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides, true),
                     pool, a, b, bias, c);
@@ -77,13 +76,28 @@ public final class DnnlMatmul {
      */
     public static DnnlPrimitive runBf16(CachingPool pool, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
                                         long[] cDims, long[] cStrides, long a, long b, long c, long a16, long b16) {
+        return runBf16(pool, aDims, aStrides, bDims, bStrides, cDims, cStrides, a, b, 0, c, a16, b16);
+    }
+
+    /**
+     * As {@link #runBf16(CachingPool, long[], long[], long[], long[], long[], long[], long, long, long, long, long)},
+     * adding an f32 bias {@code [N]} to every row of c in the same primitive where {@code bias} is not 0.
+     */
+    public static DnnlPrimitive runBf16(CachingPool pool, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
+                                        long[] cDims, long[] cStrides, long a, long b, long bias, long c, long a16,
+                                        long b16) {
         synchronized (Dnnl.lock()) {
-            DnnlPrimitive p = primitive(dnnl_bf16, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+            boolean withBias = bias != 0;
+            DnnlPrimitive p = CACHE.get(key(dnnl_bf16, withBias, aDims, aStrides, bDims, bStrides, cDims, cStrides),
+                    () -> build(dnnl_bf16, aDims, aStrides, bDims, bStrides, cDims, cStrides, withBias));
             CachingPool.Block aBlock = a16 != 0 ? null : Bf16Conversion.convert(pool, a, Shapes.span(aDims, aStrides));
             try {
                 CachingPool.Block bBlock = b16 != 0 ? null : Bf16Conversion.convert(pool, b, Shapes.span(bDims, bStrides));
                 try {
-                    p.execute(pool, aBlock == null ? a16 : aBlock.address(), bBlock == null ? b16 : bBlock.address(), c);
+                    long aAt = aBlock == null ? a16 : aBlock.address();
+                    long bAt = bBlock == null ? b16 : bBlock.address();
+                    if (withBias) p.execute(pool, aAt, bAt, bias, c);
+                    else p.execute(pool, aAt, bAt, c);
                 } finally {
                     if (bBlock != null) pool.release(bBlock);
                 }
@@ -100,13 +114,14 @@ public final class DnnlMatmul {
      */
     public static DnnlPrimitive primitive(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
                                           long[] cDims, long[] cStrides) {
-        PrimitiveKey key = key(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+        PrimitiveKey key = key(dataType, false, aDims, aStrides, bDims, bStrides, cDims, cStrides);
         return CACHE.get(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides));
     }
 
-    private static PrimitiveKey key(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
-                                    long[] cDims, long[] cStrides) {
-        return new PrimitiveKey("matmul", new int[] {dataType}, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+    private static PrimitiveKey key(int dataType, boolean withBias, long[] aDims, long[] aStrides, long[] bDims,
+                                    long[] bStrides, long[] cDims, long[] cStrides) {
+        return new PrimitiveKey(withBias ? "matmul+bias" : "matmul", new int[] {dataType}, aDims, aStrides, bDims,
+                bStrides, cDims, cStrides);
     }
 
     private static DnnlPrimitive build(int dataType, long[] aDims, long[] aStrides, long[] bDims, long[] bStrides,
