@@ -123,6 +123,14 @@ final class TensorAgreement {
         }
         double[] g = got.toDoubleArray(), w = want.toDoubleArray();
         if (g.length == 0) return 0;
+        // Values beyond 1e154 would overflow the sums of squares (a relu GRU's float64 state reaches 1e300 in 17
+        // steps); the ratio does not change when every term is divided by the largest magnitude first.
+        double scale = 1;
+        for (int i = 0; i < g.length; i++) {
+            if (Double.isFinite(g[i]) && Double.isFinite(w[i])) {
+                scale = Math.max(scale, Math.max(Math.abs(g[i]), Math.abs(w[i])));
+            }
+        }
         double diff = 0, norm = 0;
         for (int i = 0; i < g.length; i++) {
             if (!Double.isFinite(g[i]) || !Double.isFinite(w[i])) {
@@ -130,9 +138,10 @@ final class TensorAgreement {
                 if (!same) return Double.POSITIVE_INFINITY;
                 continue;
             }
-            diff += (g[i] - w[i]) * (g[i] - w[i]);
-            norm += w[i] * w[i];
+            double d = g[i] / scale - w[i] / scale, v = w[i] / scale;
+            diff += d * d;
+            norm += v * v;
         }
-        return Math.sqrt(diff / Math.max(norm, 1e-4 * g.length));
+        return Math.sqrt(diff / Math.max(norm, 1e-4 * g.length / scale / scale));
     }
 }
