@@ -257,6 +257,22 @@ void soma_cpu_relu_max_pool2d(const int64_t* geom, const void* z, void* out, voi
 void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out, const void* out, const void* tap,
                                        int bf16, void* grad_z);
 
+/* ============================== CPU: Winograd convolution (native/src/winograd_conv.cpp) ============================== */
+/* float32 convolution F(4x4, r x r) for square 3x3 and 5x5 kernels, stride 1, no dilation, any padding; same
+   layouts and geometry as soma_cpu_conv2d. soma_cpu_winograd_supported returns 1 for such a geometry, else 0
+   (Java checks it before calling the passes). Each pass needs the workspace that
+   soma_cpu_winograd_workspace_bytes gives for its pass (0 forward, 1 backward data, 2 backward weights) at the
+   calling thread's OpenMP thread count; a smaller workspace runs on fewer threads (at least one thread's worth
+   is required). The passes write their outputs whole; backward weights leaves the bias gradient to the caller. */
+int soma_cpu_winograd_supported(const int64_t* geom);
+int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass);
+void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w, const void* bias, void* out,
+                              void* workspace, int64_t workspace_bytes);
+void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* grad_out, const void* w, void* grad_x,
+                                            void* workspace, int64_t workspace_bytes);
+void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* x, const void* grad_out,
+                                               void* grad_w, void* workspace, int64_t workspace_bytes);
+
 /* ============================== CPU: attention (native/src/attention.cpp) ============================== */
 
 /* Fused scaled-dot-product attention, out = softmax(scale q k^T + mask) v, without storing the score matrix

@@ -11,7 +11,8 @@ import dev.soma.tensor.Tensor;
 
 /**
  * Convolution and pooling on the CPU: f32 through oneDNN (NHWC activations, weights in the layout each pass
- * chooses, see {@link DnnlConvolution}); f64 through the direct loops of native/src/conv.cpp, since oneDNN
+ * chooses, see {@link DnnlConvolution}), except 3x3 and 5x5 stride-1 convolutions with enough channels, which run
+ * our Winograd kernels ({@link WinogradConv}); f64 through the direct loops of native/src/conv.cpp, since oneDNN
  * has no f64 convolution or pooling (f64 serves gradient checks). Inside a bf16 {@link MixedPrecision} scope the f32
  * convolution passes multiply in bf16 (f32 in and out), reading activations from {@link Bf16Copy}s where the op
  * kept them; pooling stays f32.
@@ -33,8 +34,7 @@ final class CpuConv implements ConvKernels {
         }
         // ReLU is not fused as oneDNN's post-op: its JIT ReLU is max(x, 0), which turns NaN into 0; ours keeps
         // NaN (as PyTorch), at the price of one more pass over the output.
-        DnnlConvolution.forward(out.backend().pool(), conv(g, out.dtype(), bias != null, false), x.address(),
-                kernel.address(), bias == null ? 0 : bias.address(), out.address(), Bf16Copy.addressIn(x16, x));
+        forwardF32(out.backend().pool(), g, x, kernel, bias, out.address(), x16);
         if (relu) out.backend().elementwise().unary(UnaryOp.RELU, out, out, 0, 0);
     }
 
@@ -48,6 +48,10 @@ final class CpuConv implements ConvKernels {
         if (gradX.dtype() == DType.F64) {
             CpuKernels.soma_cpu_conv2d_backward_data(gradX.dtype().code(), g.nativeArray(), gradOut.address(),
                     kernel.address(), gradX.address());
+            return;
+        }
+        if (winograd(g)) {
+            WinogradConv.backwardData(gradX.backend().pool(), g, gradOut.address(), kernel.address(), gradX.address());
             return;
         }
         DnnlConvolution.backwardData(gradX.backend().pool(), conv(g, gradX.dtype(), false, false), gradOut.address(),
@@ -73,8 +77,28 @@ final class CpuConv implements ConvKernels {
     }
 
     /**
+     * The f32 forward into {@code out}: our Winograd convolution where {@link WinogradConv#applies} (outside bf16
+     * scopes), else oneDNN's (f32, or bf16 inside a bf16 scope).
+     */
+    private static void forwardF32(CachingPool mem, Geometry g, Tensor x, Tensor kernel, Tensor bias, long out,
+                                   Bf16Copy x16) {
+        long b = bias == null ? 0 : bias.address();
+        if (winograd(g)) {
+            WinogradConv.forward(mem, g, x.address(), kernel.address(), b, out);
+        } else {
+            DnnlConvolution.forward(mem, conv(g, DType.F32, bias != null, false), x.address(), kernel.address(), b,
+                    out, Bf16Copy.addressIn(x16, x));
+        }
+    }
+
+    /** Whether this f32 geometry's passes are ours (Winograd) rather than oneDNN's; never inside a bf16 scope. */
+    private static boolean winograd(Geometry g) {
+        return !MixedPrecision.bf16Convolution(g.c(), g.oc()) && WinogradConv.applies(g);
+    }
+
+    /**
      * The backward-weights pass ({@code plain}: its descriptor without a bias), from the output gradient in f32
-     * ({@code dz32}) or bf16 ({@code dz16}, or both).
+     * ({@code dz32}) or bf16 ({@code dz16}, or both). Our Winograd pass where it applies.
      * Where the pass multiplies in f32, the bias gradient is our own column sum of dz32 (in double) rather than
      * oneDNN's: its f32 backward-weights kernels sum the bias in a separate, slow pass (the reference CNN's first
      * convolution, forward and backward, took 1.06 ms with it and 0.46 ms with ours; docs/cpu-performance.md), and
@@ -85,8 +109,12 @@ final class CpuConv implements ConvKernels {
                                         long dz32, long dz16, Tensor gradKernel, Tensor gradBias) {
         boolean ownBias = gradBias != null && !plain.bf16();
         boolean oneDnnBias = gradBias != null && !ownBias;
-        DnnlConvolution.backwardWeights(mem, oneDnnBias ? conv(g, gradKernel.dtype(), true, false) : plain, x, dz32,
-                gradKernel.address(), oneDnnBias ? gradBias.address() : 0, x16, dz16);
+        if (!plain.bf16() && winograd(g)) {
+            WinogradConv.backwardWeights(mem, g, x, dz32, gradKernel.address());
+        } else {
+            DnnlConvolution.backwardWeights(mem, oneDnnBias ? conv(g, gradKernel.dtype(), true, false) : plain, x,
+                    dz32, gradKernel.address(), oneDnnBias ? gradBias.address() : 0, x16, dz16);
+        }
         if (ownBias) {
             CpuKernels.soma_cpu_reduce_leading(ReductionKernels.RowOp.SUM.code, DType.F32.code(),
                     g.n() * g.oh() * g.ow(), g.oc(), dz32, gradBias.address());
@@ -97,6 +125,10 @@ final class CpuConv implements ConvKernels {
     public String[] conv2dImplementations(Geometry g, DType dtype, boolean bias) {
         if (dtype == DType.F64) {
             String s = "soma_cpu_conv2d (f64; oneDNN has no f64 convolution on the CPU)";
+            return new String[] {s, s, s};
+        }
+        if (dtype == DType.F32 && winograd(g)) {
+            String s = WinogradConv.name(g);
             return new String[] {s, s, s};
         }
         String[] impl = DnnlConvolution.implementations(conv(g, dtype, bias, false));
@@ -165,8 +197,7 @@ final class CpuConv implements ConvKernels {
         // The convolution's output lives only until the pooling has read it.
         CachingPool.Block z = mem.allocate(Math.multiplyExact(p.n() * p.h() * p.w(), p.c() * 4), 0);
         try {
-            DnnlConvolution.forward(mem, conv(g, DType.F32, bias != null, false), x.address(), kernel.address(),
-                    bias == null ? 0 : bias.address(), z.address(), Bf16Copy.addressIn(x16, x));
+            forwardF32(mem, g, x, kernel, bias, z.address(), x16);
             CpuKernels.soma_cpu_relu_max_pool2d(p.nativeArray(), z.address(), out.address(), taps);
         } finally {
             mem.release(z);
@@ -187,7 +218,9 @@ final class CpuConv implements ConvKernels {
                     bf16 ? 1 : 0, dz.address());
             long dz32 = bf16 ? 0 : dz.address();
             long dz16 = bf16 ? dz.address() : 0;
-            if (gradX != null) {
+            if (gradX != null && !bf16 && winograd(g)) {
+                WinogradConv.backwardData(mem, g, dz32, kernel.address(), gradX.address());
+            } else if (gradX != null) {
                 DnnlConvolution.backwardData(mem, plain, dz32, kernel.address(), gradX.address(), dz16);
             }
             if (gradKernel != null) {

@@ -182,6 +182,18 @@ public final class CpuKernels {
             @Cast("const void*") long x, @Cast("void*") long out);
     public static native void soma_cpu_pool2d_backward(int isMax, int dtype, @Cast("const int64_t*") long[] geom,
             @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradX);
+    // ---------------- Winograd convolution (native/src/winograd_conv.cpp) ----------------
+    public static native int soma_cpu_winograd_supported(@Cast("const int64_t*") long[] geom);
+    public static native long soma_cpu_winograd_workspace_bytes(@Cast("const int64_t*") long[] geom, int pass);
+    public static native void soma_cpu_winograd_conv2d(@Cast("const int64_t*") long[] geom, @Cast("const void*") long x,
+            @Cast("const void*") long w, @Cast("const void*") long bias, @Cast("void*") long out,
+            @Cast("void*") long workspace, long workspaceBytes);
+    public static native void soma_cpu_winograd_conv2d_backward_data(@Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long gradOut, @Cast("const void*") long w, @Cast("void*") long gradX,
+            @Cast("void*") long workspace, long workspaceBytes);
+    public static native void soma_cpu_winograd_conv2d_backward_weights(@Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradW,
+            @Cast("void*") long workspace, long workspaceBytes);
     public static native void soma_cpu_relu_max_pool2d(@Cast("const int64_t*") long[] geom, @Cast("const void*") long z,
             @Cast("void*") long out, @Cast("void*") long tap);
     public static native void soma_cpu_relu_max_pool2d_backward(@Cast("const int64_t*") long[] geom,

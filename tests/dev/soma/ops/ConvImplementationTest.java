@@ -15,9 +15,9 @@ import java.util.Arrays;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The reference CNN's layers run on oneDNN's optimised kernels in every pass (asked by implementation name,
- * not by timing: plain HWIO weights would drop the backward passes to slow paths, OHWI to "ref"), and a
- * repeated shape reuses its primitives.
+ * The reference CNN's layers run on optimised kernels in every pass (asked by implementation name, not by timing):
+ * its 3x3 convolution with 32 channels on our Winograd kernels, the rest on oneDNN's (plain HWIO weights would
+ * drop the backward passes to slow paths, OHWI to "ref"), and a repeated shape reuses its primitives.
  */
 @ExtendWith(NoLeaks.class)
 class ConvImplementationTest {
@@ -38,8 +38,12 @@ class ConvImplementationTest {
             Tensor x2 = Tensor.zeros(32, 28, 28, 32);
             Tensor k2 = Tensor.zeros(3, 3, 32, 64);
             Tensor b2 = Tensor.zeros(64);
+            // Ours: the Winograd kernels take 3x3 stride-1 convolutions with 16 or more channels each way.
             String[] conv2 = Convolution.implementations(x2, k2, b2, ONE, "same", ONE);
-            assertFast("conv2 28x28x32->64", conv2, 3);
+            assertArrayEquals(new String[] {"soma winograd F(4x4, 3x3)", "soma winograd F(4x4, 3x3)",
+                    "soma winograd F(4x4, 3x3)"}, conv2, "conv2 28x28x32->64");
+            // With 2x2 strides, oneDNN's.
+            assertFast("conv2 strided", Convolution.implementations(x2, k2, b2, new int[] {2, 2}, "same", ONE), 3);
             // conv1: 28x28x1 -> 32.
             String[] conv1 = Convolution.implementations(Tensor.zeros(32, 28, 28, 1), Tensor.zeros(3, 3, 1, 32),
                     Tensor.zeros(32), ONE, "same", ONE);

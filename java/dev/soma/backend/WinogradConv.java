@@ -1,0 +1,72 @@
+package dev.soma.backend;
+
+import dev.soma.backend.ConvKernels.Geometry;
+import dev.soma.jni.CpuKernels;
+import dev.soma.memory.CachingPool;
+
+/**
+ * Our Winograd convolution F(4x4, 3x3) and F(4x4, 5x5) for float32 on the CPU (native/src/winograd_conv.cpp):
+ * 4x and 6.25x fewer multiplications than the direct convolution, which oneDNN already runs near the f32 FMA
+ * peak for 5x5 kernels (docs/cpu-performance.md). Its result is within about 3e-6 of float64 (normwise), beside
+ * about 5e-7 for the direct convolution; DESIGN.md allows 1e-4 for f32 products.
+ *
+ * <p>The choice is a fixed rule of the geometry, not a timing, so that a run's numbers do not depend on how busy
+ * the machine was when it chose: stride 1, no dilation, a square 3x3 or 5x5 kernel, and at least
+ * {@link #MIN_CHANNELS} input and output channels (with fewer, the per-point GEMMs are too short to pay for the
+ * transforms; the reference CNN's first layer has one input channel). {@code -Dsoma.cpu.winograd=false} turns it
+ * off (for measuring one against the other). bf16 scopes keep oneDNN's bf16 convolution.
+ */
+final class WinogradConv {
+    static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("soma.cpu.winograd", "true"));
+    static final long MIN_CHANNELS = Long.getLong("soma.cpu.winograd.minChannels", 16);
+
+    private static final int FORWARD = 0, BACKWARD_DATA = 1, BACKWARD_WEIGHTS = 2;
+
+    private WinogradConv() {}
+
+    /** Whether the f32 (not bf16) passes of this geometry run here. */
+    static boolean applies(Geometry g) {
+        return ENABLED && g.c() >= MIN_CHANNELS && g.oc() >= MIN_CHANNELS
+                && CpuKernels.soma_cpu_winograd_supported(g.nativeArray()) == 1;
+    }
+
+    /** The implementation name {@code conv2dImplementations} reports. */
+    static String name(Geometry g) {
+        return "soma winograd F(4x4, " + g.kh() + "x" + g.kw() + ")";
+    }
+
+    static void forward(CachingPool mem, Geometry g, long x, long w, long bias, long out) {
+        long[] geom = g.nativeArray();
+        withWorkspace(mem, geom, FORWARD,
+                (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d(geom, x, w, bias, out, ws, bytes));
+    }
+
+    static void backwardData(CachingPool mem, Geometry g, long gradOut, long w, long gradX) {
+        long[] geom = g.nativeArray();
+        withWorkspace(mem, geom, BACKWARD_DATA,
+                (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d_backward_data(geom, gradOut, w, gradX, ws, bytes));
+    }
+
+    /** The kernel gradient only; the caller sums the bias gradient. */
+    static void backwardWeights(CachingPool mem, Geometry g, long x, long gradOut, long gradW) {
+        long[] geom = g.nativeArray();
+        withWorkspace(mem, geom, BACKWARD_WEIGHTS,
+                (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d_backward_weights(geom, x, gradOut, gradW, ws, bytes));
+    }
+
+    private interface Pass {
+        void run(long workspace, long bytes);
+    }
+
+    // The workspace comes from the backend's pool (kernels never allocate behind Java's back) and goes back to
+    // it at once; the pool keeps the block cached for the next step.
+    private static void withWorkspace(CachingPool mem, long[] geom, int pass, Pass run) {
+        long bytes = CpuKernels.soma_cpu_winograd_workspace_bytes(geom, pass);
+        CachingPool.Block ws = mem.allocate(bytes, 0);
+        try {
+            run.run(ws.address(), bytes);
+        } finally {
+            mem.release(ws);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+package dev.soma.ops;
+
+import dev.soma.memory.Scope;
+import dev.soma.tensor.DType;
+import dev.soma.tensor.Tensor;
+import dev.soma.testing.NoLeaks;
+import dev.soma.testing.Reference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Our Winograd convolution (native/src/winograd_conv.cpp), which runs the float32 3x3 and 5x5 stride-1
+ * convolutions with 16 or more channels each way: all three passes and the bias gradient against the float64
+ * direct loops, on random geometries (images smaller than one 4x4 tile and not a whole number of tiles, channel
+ * counts that are not whole vectors, "same" and "valid", one image and several) and on the 5x5 layer of the
+ * cnn:kernel=5 benchmark; and which geometries it takes. A fresh seed per run, printed on failure
+ * ({@code -Dsoma.winograd.seed=S} replays it).
+ */
+@ExtendWith(NoLeaks.class)
+class WinogradConvTest {
+    private static final long SEED = Long.getLong("soma.winograd.seed", System.nanoTime());
+    private static final int[] ONE = {1, 1};
+
+    @Test
+    void randomGeometriesAgreeWithFloat64InEveryPass() {
+        SplittableRandom r = new SplittableRandom(SEED);
+        List<String> wrong = new ArrayList<>();
+        double worst = 0;
+        for (int trial = 0; trial < 40; trial++) {
+            int k = r.nextBoolean() ? 3 : 5;
+            String padding = r.nextInt(3) == 0 ? "valid" : "same";
+            int min = padding.equals("valid") ? k : 1;
+            int n = r.nextInt(1, 4), h = r.nextInt(min, 15), w = r.nextInt(min, 15);
+            int c = r.nextInt(16, 41), oc = r.nextInt(16, 41);
+            String what = "x [" + n + ", " + h + ", " + w + ", " + c + "], kernel " + k + "x" + k + " -> " + oc + ", "
+                    + padding;
+            double[] errors = compare(r, n, h, w, c, oc, k, padding, what);
+            for (int p = 0; p < errors.length; p++) {
+                worst = Math.max(worst, errors[p]);
+                if (!(errors[p] <= 1e-4)) wrong.add(what + ", " + PASSES[p] + ": relative error " + errors[p]);
+            }
+        }
+        assertTrue(wrong.isEmpty(), "seed " + SEED + ", Winograd float32 against float64:\n" + String.join("\n", wrong));
+        System.out.println("Winograd against float64, 40 random geometries: worst relative error " + worst);
+    }
+
+    /** The benchmark's 5x5 layer (fewer images): many tiles per image, more than one block per thread. */
+    @Test
+    void theBenchmarksFiveByFiveLayerAgreesWithFloat64() {
+        SplittableRandom r = new SplittableRandom(SEED);
+        double[] errors = compare(r, 3, 28, 28, 32, 64, 5, "same", "x [3, 28, 28, 32], kernel 5x5 -> 64, same");
+        for (int p = 0; p < errors.length; p++) {
+            assertTrue(errors[p] <= 1e-4, "seed " + SEED + ", " + PASSES[p] + ": relative error " + errors[p]);
+        }
+    }
+
+    @Test
+    void onlyStrideOneSquareThreeAndFiveKernelsWithSixteenChannelsRunIt() {
+        try (Scope s = Scope.open()) {
+            assertWinograd(true, 3, 3, 16, 16, ONE, ONE);
+            assertWinograd(true, 5, 5, 16, 300, ONE, ONE);
+            assertWinograd(false, 5, 5, 15, 32, ONE, ONE);
+            assertWinograd(false, 3, 3, 32, 15, ONE, ONE);
+            assertWinograd(false, 3, 3, 32, 32, new int[] {1, 2}, ONE);
+            assertWinograd(false, 3, 3, 32, 32, ONE, new int[] {2, 1});
+            assertWinograd(false, 3, 5, 32, 32, ONE, ONE);
+            assertWinograd(false, 7, 7, 32, 32, ONE, ONE);
+            assertWinograd(false, 1, 1, 32, 32, ONE, ONE);
+            // float64 runs the direct loops.
+            String[] f64 = Convolution.implementations(Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 1, 8, 8, 16),
+                    Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 3, 3, 16, 16), null, ONE, "same", ONE);
+            assertTrue(f64[0].startsWith("soma_cpu_conv2d"), f64[0]);
+        }
+    }
+
+    private static void assertWinograd(boolean expected, int kh, int kw, int c, int oc, int[] strides, int[] dilation) {
+        String[] impl = Convolution.implementations(Tensor.zeros(2, 12, 12, c), Tensor.zeros(kh, kw, c, oc), null,
+                strides, "same", dilation);
+        for (String s : impl) {
+            assertEquals(expected, s.startsWith("soma winograd"), kh + "x" + kw + ", " + c + " -> " + oc
+                    + " channels, strides " + strides[0] + "x" + strides[1] + ", dilation " + dilation[0] + "x"
+                    + dilation[1] + ": " + String.join(", ", impl));
+        }
+    }
+
+    private static final String[] PASSES = {"forward", "backward data", "backward weights", "bias gradient"};
+
+    /** Relative errors of the four results, float32 (asserted to be Winograd's) against float64. */
+    private static double[] compare(SplittableRandom r, int n, int h, int w, int c, int oc, int k, String padding,
+                                    String what) {
+        double[] x = random(r, n * h * w * c), kernel = random(r, k * k * c * oc), bias = random(r, oc);
+        long seed = r.nextLong();
+        try (Scope s = Scope.open()) {
+            String[] impl = Convolution.implementations(Tensor.zeros(n, h, w, c), Tensor.zeros(k, k, c, oc),
+                    Tensor.zeros(oc), ONE, padding, ONE);
+            for (String name : impl) assertTrue(name.startsWith("soma winograd"), what + ": runs " + name);
+            double[][] f32 = passes(DType.F32, x, kernel, bias, n, h, w, c, oc, k, padding, seed);
+            double[][] f64 = passes(DType.F64, x, kernel, bias, n, h, w, c, oc, k, padding, seed);
+            double[] errors = new double[4];
+            for (int p = 0; p < 4; p++) errors[p] = Reference.relativeError(f32[p], f64[p]);
+            return errors;
+        }
+    }
+
+    /** Output and the gradients of x, kernel and bias for a random weighting of the output (the same in both dtypes). */
+    private static double[][] passes(DType dtype, double[] x, double[] k, double[] b, int n, int h, int w, int c, int oc,
+                                     int size, String padding, long weightSeed) {
+        Tensor xt = Tensor.of(x, n, h, w, c).to(dtype).setRequiresGrad(true);
+        Tensor kt = Tensor.of(k, size, size, c, oc).to(dtype).setRequiresGrad(true);
+        Tensor bt = Tensor.of(b, oc).to(dtype).setRequiresGrad(true);
+        Tensor y = Convolution.conv2d(xt, kt, bt, ONE, padding, ONE);
+        double[] weights = random(new SplittableRandom(weightSeed), (int) y.numel());
+        y.mul(Tensor.of(weights, y.shape()).to(dtype)).sum().backward();
+        return new double[][] {y.toDoubleArray(), xt.grad().toDoubleArray(), kt.grad().toDoubleArray(),
+                bt.grad().toDoubleArray()};
+    }
+
+    private static double[] random(SplittableRandom r, int n) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = r.nextDouble() * 2 - 1;
+        return v;
+    }
+}
