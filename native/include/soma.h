@@ -265,6 +265,8 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
    calling thread's OpenMP thread count; a smaller workspace runs on fewer threads (at least one thread's worth
    is required). The passes write their outputs whole; backward weights leaves the bias gradient to the caller. */
 int soma_cpu_winograd_supported(const int64_t* geom);
+/* The kernels' vector width in floats: 16 (AVX-512) or 8 (AVX2: the CPU has no AVX-512, or SOMA_NO_AVX512 is set). */
+int soma_cpu_winograd_lanes(void);
 int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass);
 void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w, const void* bias, void* out,
                               void* workspace, int64_t workspace_bytes);

@@ -30,9 +30,10 @@ final class WinogradConv {
                 && CpuKernels.soma_cpu_winograd_supported(g.nativeArray()) == 1;
     }
 
-    /** The implementation name {@code conv2dImplementations} reports. */
+    /** The implementation name {@code conv2dImplementations} reports, with the vector instructions it runs on. */
     static String name(Geometry g) {
-        return "soma winograd F(4x4, " + g.kh() + "x" + g.kw() + ")";
+        String isa = CpuKernels.soma_cpu_winograd_lanes() == 16 ? "AVX-512" : "AVX2";
+        return "soma winograd F(4x4, " + g.kh() + "x" + g.kw() + "), " + isa;
     }
 
     static void forward(CachingPool mem, Geometry g, long x, long w, long bias, long out) {

@@ -40,8 +40,7 @@ class ConvImplementationTest {
             Tensor b2 = Tensor.zeros(64);
             // Ours: the Winograd kernels take 3x3 stride-1 convolutions with 16 or more channels each way.
             String[] conv2 = Convolution.implementations(x2, k2, b2, ONE, "same", ONE);
-            assertArrayEquals(new String[] {"soma winograd F(4x4, 3x3)", "soma winograd F(4x4, 3x3)",
-                    "soma winograd F(4x4, 3x3)"}, conv2, "conv2 28x28x32->64");
+            for (String pass : conv2) assertTrue(pass.startsWith("soma winograd F(4x4, 3x3), "), "conv2 28x28x32->64: " + pass);
             // With 2x2 strides, oneDNN's.
             assertFast("conv2 strided", Convolution.implementations(x2, k2, b2, new int[] {2, 2}, "same", ONE), 3);
             // conv1: 28x28x1 -> 32.

@@ -1,5 +1,6 @@
 package dev.soma.ops;
 
+import dev.soma.backend.ComputeThreads;
 import dev.soma.memory.Scope;
 import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
@@ -13,6 +14,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Our Winograd convolution (native/src/winograd_conv.cpp), which runs the float32 3x3 and 5x5 stride-1
@@ -60,6 +62,26 @@ class WinogradConvTest {
         }
     }
 
+    /**
+     * Every tile's output is computed the same way on any thread, and the kernel gradient sums fixed groups of
+     * tiles in a fixed order: one thread and all of them give the same bits (threads take blocks dynamically).
+     */
+    @Test
+    void resultsAreTheSameBitsOnOneThreadAndOnAll() {
+        assumeTrue(ComputeThreads.max() > 1, "one CPU only");
+        SplittableRandom r = new SplittableRandom(SEED);
+        double[] x = random(r, 4 * 20 * 20 * 24), kernel = random(r, 5 * 5 * 24 * 32), bias = random(r, 32);
+        long seed = r.nextLong();
+        double[][] all, one;
+        try (Scope s = Scope.open()) {
+            all = passes(DType.F32, x, kernel, bias, 4, 20, 20, 24, 32, 5, "same", seed);
+        }
+        try (Scope s = Scope.open(); ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
+            one = passes(DType.F32, x, kernel, bias, 4, 20, 20, 24, 32, 5, "same", seed);
+        }
+        for (int p = 0; p < 4; p++) assertArrayEquals(all[p], one[p], "seed " + SEED + ", " + PASSES[p]);
+    }
+
     @Test
     void onlyStrideOneSquareThreeAndFiveKernelsWithSixteenChannelsRunIt() {
         try (Scope s = Scope.open()) {
@@ -72,6 +94,11 @@ class WinogradConvTest {
             assertWinograd(false, 3, 5, 32, 32, ONE, ONE);
             assertWinograd(false, 7, 7, 32, 32, ONE, ONE);
             assertWinograd(false, 1, 1, 32, 32, ONE, ONE);
+            // SOMA_NO_AVX512 (CI runs this class with it) keeps the kernels on AVX2.
+            String name = Convolution.implementations(Tensor.zeros(1, 8, 8, 16), Tensor.zeros(3, 3, 16, 16), null, ONE,
+                    "same", ONE)[0];
+            assertTrue(name.endsWith(", AVX-512") || name.endsWith(", AVX2"), name);
+            if (System.getenv("SOMA_NO_AVX512") != null) assertTrue(name.endsWith(", AVX2"), name);
             // float64 runs the direct loops.
             String[] f64 = Convolution.implementations(Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 1, 8, 8, 16),
                     Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 3, 3, 16, 16), null, ONE, "same", ONE);
