@@ -21,6 +21,8 @@ final class WinogradConv {
     static final long MIN_CHANNELS = Long.getLong("soma.cpu.winograd.minChannels", 16);
 
     private static final int FORWARD = 0, BACKWARD_DATA = 1, BACKWARD_WEIGHTS = 2;
+    /** Output tile side (native/src/winograd_transforms.h: F(4x4, r x r)). */
+    private static final long TILE = 4;
 
     private WinogradConv() {}
 
@@ -38,20 +40,20 @@ final class WinogradConv {
 
     static void forward(CachingPool mem, Geometry g, long x, long w, long bias, long out) {
         long[] geom = g.nativeArray();
-        withWorkspace(mem, geom, FORWARD,
+        withWorkspace(mem, g, geom, FORWARD,
                 (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d(geom, x, w, bias, out, ws, bytes));
     }
 
     static void backwardData(CachingPool mem, Geometry g, long gradOut, long w, long gradX) {
         long[] geom = g.nativeArray();
-        withWorkspace(mem, geom, BACKWARD_DATA,
+        withWorkspace(mem, g, geom, BACKWARD_DATA,
                 (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d_backward_data(geom, gradOut, w, gradX, ws, bytes));
     }
 
     /** The kernel gradient only; the caller sums the bias gradient. */
     static void backwardWeights(CachingPool mem, Geometry g, long x, long gradOut, long gradW) {
         long[] geom = g.nativeArray();
-        withWorkspace(mem, geom, BACKWARD_WEIGHTS,
+        withWorkspace(mem, g, geom, BACKWARD_WEIGHTS,
                 (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d_backward_weights(geom, x, gradOut, gradW, ws, bytes));
     }
 
@@ -59,15 +61,28 @@ final class WinogradConv {
         void run(long workspace, long bytes);
     }
 
+    /**
+     * The multiply-adds the per-point products do, times two: the work {@link ComputeThreads#forWork} weighs, as
+     * oneDNN's convolutions are weighed by theirs (a small convolution runs on one thread).
+     */
+    static double flops(Geometry g) {
+        long alpha = TILE + g.kh() - 1;
+        double tiles = (double) g.n() * ((g.oh() + TILE - 1) / TILE) * ((g.ow() + TILE - 1) / TILE);
+        return 2.0 * alpha * alpha * tiles * g.c() * g.oc();
+    }
+
     // The workspace comes from the backend's pool (kernels never allocate behind Java's back) and goes back to
-    // it at once; the pool keeps the block cached for the next step.
-    private static void withWorkspace(CachingPool mem, long[] geom, int pass, Pass run) {
-        long bytes = CpuKernels.soma_cpu_winograd_workspace_bytes(geom, pass);
-        CachingPool.Block ws = mem.allocate(bytes, 0);
-        try {
-            run.run(ws.address(), bytes);
-        } finally {
-            mem.release(ws);
+    // it at once; the pool keeps the block cached for the next step. The thread count is set before the size is
+    // asked, since the kernels' scratch is per thread.
+    private static void withWorkspace(CachingPool mem, Geometry g, long[] geom, int pass, Pass run) {
+        try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(g)))) {
+            long bytes = CpuKernels.soma_cpu_winograd_workspace_bytes(geom, pass);
+            CachingPool.Block ws = mem.allocate(bytes, 0);
+            try {
+                run.run(ws.address(), bytes);
+            } finally {
+                mem.release(ws);
+            }
         }
     }
 }
