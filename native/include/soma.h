@@ -259,8 +259,8 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
 
 /* ============================== CPU: Winograd convolution (native/src/winograd_conv.cpp) ============================== */
 /* float32 convolution F(4x4, r x r) for square 3x3 and 5x5 kernels, stride 1, no dilation, any padding; same
-   layouts and geometry as soma_cpu_conv2d. soma_cpu_winograd_supported returns 1 for such a geometry, else 0
-   (Java checks it before calling the passes). Each pass needs the workspace that
+   layouts and geometry as soma_cpu_conv2d. soma_cpu_winograd_supported returns 1 for such a geometry whose
+   transformed kernel takes at most 64 MiB, else 0 (Java checks it before calling the passes). Each pass needs the workspace that
    soma_cpu_winograd_workspace_bytes gives for its pass (0 forward, 1 backward data, 2 backward weights) at the
    calling thread's OpenMP thread count; a smaller workspace runs on fewer threads (at least one thread's worth
    is required). The passes write their outputs whole; backward weights leaves the bias gradient to the caller. */

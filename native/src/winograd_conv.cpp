@@ -59,7 +59,11 @@ extern "C" {
 int soma_cpu_winograd_supported(const int64_t* geom) {
   const Geom g(geom);
   const bool kernel = g.kh == g.kw && (g.kh == 3 || g.kh == 5);
-  return kernel && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 ? 1 : 0;
+  if (!(kernel && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1)) return 0;
+  // The transformed kernel (a^2 C OC floats, twice for the data pass) must stay a workspace, not a second model:
+  // at most 64 MiB (5x5: 512 x 512 channels; 3x3: about 680 x 680).
+  const int64_t a = tile_size((int)g.kh) + g.kh - 1;
+  return g.c <= (int64_t{16} << 20) / (a * a) / std::max<int64_t>(1, g.oc) ? 1 : 0;
 }
 
 int soma_cpu_winograd_lanes(void) { return (int)lanes(); }

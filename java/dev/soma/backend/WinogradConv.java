@@ -13,7 +13,8 @@ import dev.soma.memory.CachingPool;
  * <p>The choice is a fixed rule of the geometry, not a timing, so that a run's numbers do not depend on how busy
  * the machine was when it chose: stride 1, no dilation, a square 3x3 or 5x5 kernel, and at least
  * {@link #MIN_CHANNELS} input and output channels (with fewer, the per-point GEMMs are too short to pay for the
- * transforms; the reference CNN's first layer has one input channel). {@code -Dsoma.cpu.winograd=false} turns it
+ * transforms; the reference CNN's first layer has one input channel), and a transformed kernel of at most 64 MiB
+ * (3x3 up to about 680 x 680 channels, 5x5 up to 512 x 512). {@code -Dsoma.cpu.winograd=false} turns it
  * off (for measuring one against the other). bf16 scopes keep oneDNN's bf16 convolution.
  */
 final class WinogradConv {

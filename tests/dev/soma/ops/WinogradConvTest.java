@@ -83,7 +83,7 @@ class WinogradConvTest {
     }
 
     @Test
-    void onlyStrideOneSquareThreeAndFiveKernelsWithSixteenChannelsRunIt() {
+    void onlyStrideOneSquareThreeAndFiveKernelsWithSixteenToSomeHundredChannelsRunIt() {
         try (Scope s = Scope.open()) {
             assertWinograd(true, 3, 3, 16, 16, ONE, ONE);
             assertWinograd(true, 5, 5, 16, 300, ONE, ONE);
@@ -94,6 +94,9 @@ class WinogradConvTest {
             assertWinograd(false, 3, 5, 32, 32, ONE, ONE);
             assertWinograd(false, 7, 7, 32, 32, ONE, ONE);
             assertWinograd(false, 1, 1, 32, 32, ONE, ONE);
+            // The transformed kernel is at most 64 MiB: 3x3 with 680 x 680 channels runs it, 700 x 700 does not.
+            assertWinograd(true, 3, 3, 680, 680, ONE, ONE);
+            assertWinograd(false, 3, 3, 700, 700, ONE, ONE);
             // SOMA_NO_AVX512 (CI runs this class with it) keeps the kernels on AVX2.
             String name = Convolution.implementations(Tensor.zeros(1, 8, 8, 16), Tensor.zeros(3, 3, 16, 16), null, ONE,
                     "same", ONE)[0];
