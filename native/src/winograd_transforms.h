@@ -116,10 +116,15 @@ constexpr Matrix matrix(const float (&src)[kMaxAlpha][kMaxAlpha], int rows, int 
 //   E = sum over even l, O = sum over odd l of row p;  out[p] = E + O, out[q] = s (E - O);
 // a column pair (j, k) likewise shares in[j] + s in[k] (even rows) and in[j] - s in[k] (odd rows).
 // Found by the compiler from the matrix itself; a row or column without a partner is applied as it is.
+struct Pairs {
+  int partner[kMaxAlpha] = {};  // -1: none
+  float sign[kMaxAlpha] = {};
+  int count = 0;
+};
+
 struct Pairing {
-  int row_partner[kMaxAlpha] = {}, col_partner[kMaxAlpha] = {};  // -1: none
-  float row_sign[kMaxAlpha] = {}, col_sign[kMaxAlpha] = {};
-  bool by_rows = false;  // rows pair (then columns are not used)
+  Pairs rows, cols;
+  bool by_rows = false;  // apply by row pairs (then the column pairs are not used)
 };
 
 constexpr bool rows_pair(const Matrix& x, int p, int q, float s) {
@@ -131,38 +136,28 @@ constexpr bool rows_pair(const Matrix& x, int p, int q, float s) {
   return any;
 }
 
-constexpr bool cols_pair(const Matrix& x, int j, int k, float s) {
-  bool any = false;
-  for (int i = 0; i < x.rows; ++i) {
-    if (x.v[i][k] != s * (i % 2 ? -1.0f : 1.0f) * x.v[i][j]) return false;
-    any = any || x.v[i][j] != 0;
-  }
-  return any;
+constexpr Pairs row_pairs(const Matrix& x) {
+  Pairs pr;
+  for (int i = 0; i < kMaxAlpha; ++i) pr.partner[i] = -1;
+  for (int p = 0; p < x.rows; ++p)
+    for (int q = p + 1; q < x.rows && pr.partner[p] < 0; ++q)
+      for (float s : {1.0f, -1.0f})
+        if (pr.partner[p] < 0 && pr.partner[q] < 0 && rows_pair(x, p, q, s)) {
+          pr.partner[p] = q;
+          pr.partner[q] = p;
+          pr.sign[p] = pr.sign[q] = s;
+          ++pr.count;
+        }
+  return pr;
 }
+
+constexpr Matrix transpose(const Matrix& x) { return matrix(x.v, x.cols, x.rows, true); }
 
 constexpr Pairing pairing(const Matrix& x) {
   Pairing pr;
-  int row_pairs = 0, col_pairs = 0;
-  for (int i = 0; i < kMaxAlpha; ++i) pr.row_partner[i] = pr.col_partner[i] = -1;
-  for (int p = 0; p < x.rows; ++p)
-    for (int q = p + 1; q < x.rows && pr.row_partner[p] < 0; ++q)
-      for (float s : {1.0f, -1.0f})
-        if (pr.row_partner[p] < 0 && pr.row_partner[q] < 0 && rows_pair(x, p, q, s)) {
-          pr.row_partner[p] = q;
-          pr.row_partner[q] = p;
-          pr.row_sign[p] = pr.row_sign[q] = s;
-          ++row_pairs;
-        }
-  for (int j = 0; j < x.cols; ++j)
-    for (int k = j + 1; k < x.cols && pr.col_partner[j] < 0; ++k)
-      for (float s : {1.0f, -1.0f})
-        if (pr.col_partner[j] < 0 && pr.col_partner[k] < 0 && cols_pair(x, j, k, s)) {
-          pr.col_partner[j] = k;
-          pr.col_partner[k] = j;
-          pr.col_sign[j] = pr.col_sign[k] = s;
-          ++col_pairs;
-        }
-  pr.by_rows = row_pairs >= col_pairs;
+  pr.rows = row_pairs(x);
+  pr.cols = row_pairs(transpose(x));
+  pr.by_rows = pr.rows.count >= pr.cols.count;
   return pr;
 }
 
