@@ -26,6 +26,15 @@ final class TensorAgreement {
     /** The most the two noise yardsticks may allow. */
     private static final double NOISE_CAP = 1e-2;
 
+    /**
+     * Whether a float32 result left its float64 reference by more than {@link #NOISE_CAP}: the computation then
+     * followed another trajectory (allowed only where the reference is that badly conditioned), and gradients taken
+     * along it are those of another point.
+     */
+    static boolean diverged(Tensor got, Tensor want) {
+        return Arrays.equals(got.shape(), want.shape()) && !beyondFloat32(want) && error(got, want) > NOISE_CAP;
+    }
+
     static double bound(DType dtype) {
         return dtype == DType.F64 ? 1e-10 : 1e-4;
     }
