@@ -82,6 +82,46 @@ class WinogradConvTest {
         for (int p = 0; p < 4; p++) assertArrayEquals(all[p], one[p], "seed " + SEED + ", " + PASSES[p]);
     }
 
+    /**
+     * Java threads that convolve at once (a Predictor serving requests, fits side by side) each take their own
+     * workspace from the pool and their own OpenMP team: every thread gets the bits of the same call made alone.
+     */
+    @Test
+    void callsFromSeveralJavaThreadsAtOnceGiveTheBitsOfACallAlone() throws Exception {
+        SplittableRandom r = new SplittableRandom(SEED);
+        double[] x = random(r, 3 * 16 * 16 * 20), kernel = random(r, 3 * 3 * 20 * 24), bias = random(r, 24);
+        long seed = r.nextLong();
+        double[][] alone;
+        try (Scope s = Scope.open()) {
+            alone = passes(DType.F32, x, kernel, bias, 3, 16, 16, 20, 24, 3, "same", seed);
+        }
+        int threads = 4;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            List<java.util.concurrent.Future<double[][]>> results = new ArrayList<>();
+            java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+            for (int t = 0; t < threads; t++) {
+                results.add(pool.submit(() -> {
+                    start.await();
+                    double[][] last = null;
+                    for (int i = 0; i < 5; i++) {
+                        try (Scope s = Scope.open()) {
+                            last = passes(DType.F32, x, kernel, bias, 3, 16, 16, 20, 24, 3, "same", seed);
+                        }
+                    }
+                    return last;
+                }));
+            }
+            start.countDown();
+            for (java.util.concurrent.Future<double[][]> f : results) {
+                double[][] got = f.get(2, java.util.concurrent.TimeUnit.MINUTES);
+                for (int p = 0; p < 4; p++) assertArrayEquals(alone[p], got[p], "seed " + SEED + ", " + PASSES[p]);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void onlyStrideOneSquareThreeAndFiveKernelsWithSixteenToSomeHundredChannelsRunIt() {
         try (Scope s = Scope.open()) {
