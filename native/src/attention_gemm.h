@@ -1,6 +1,6 @@
-// The small f32 GEMM behind fused attention: C (m x n, row stride ldc) += A (m x k, lda) B (k x n, ldb), all
-// row-major. AVX-512 register tiles when the CPU has them (checked once at run time; the library's baseline
-// stays x86-64-v3), else AVX2 + FMA tiles.
+// The small f32 GEMM behind fused attention and the Winograd convolution's per-point products: C (m x n, row
+// stride ldc) += A (m x k, lda) B (k x n, ldb), all row-major. AVX-512 register tiles when the CPU has them (checked
+// once at run time; the library's baseline stays x86-64-v3), else AVX2 + FMA tiles.
 #pragma once
 #include <cstdint>
 
