@@ -31,12 +31,20 @@ final class WeightLists {
 
     /** ‖got − want‖ / ‖want‖ (L2, in float64). */
     static double relative(float[] got, float[] want) {
+        return relative(got, want, 0);
+    }
+
+    /**
+     * ‖got − want‖ / ‖want‖, the norm divided by at least {@code floorPerElement} per element (√n times it; never
+     * below 1e-12): a weight that is zero in exact arithmetic is judged on that scale, not against its own rounding.
+     */
+    static double relative(float[] got, float[] want, double floorPerElement) {
         double diff = 0, norm = 0;
         for (int i = 0; i < got.length; i++) {
             diff += ((double) got[i] - want[i]) * ((double) got[i] - want[i]);
             norm += (double) want[i] * want[i];
         }
-        return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+        return Math.sqrt(diff) / Math.max(Math.max(Math.sqrt(norm), floorPerElement * Math.sqrt(got.length)), 1e-12);
     }
 
     static double maxAbsDifference(float[] a, float[] b) {
