@@ -2,8 +2,8 @@
 // stay in registers for the whole k loop, each step loads NV vectors of B and broadcasts R values of A. The
 // AVX-512 path masks the last vector, so any n works without a scalar tail.
 #include "attention_gemm.h"
+#include "cpu_features.h"
 #include <immintrin.h>
-#include <cstdlib>
 
 namespace {
 
@@ -119,25 +119,19 @@ void gemm256(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const
 
 using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
 
-// SOMA_NO_AVX512=1 forces the AVX2 tiles: for measuring one against the other and for testing the fallback.
-bool use_avx512() {
-  __builtin_cpu_init();
-  return !getenv("SOMA_NO_AVX512") && __builtin_cpu_supports("avx512f");
-}
-
 }  // namespace
 
 namespace soma {
 void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                         float* C, int64_t ldc) {
-  static const Gemm gemm = use_avx512() ? gemm512<false> : gemm256<false>;
+  static const Gemm gemm = soma::use_avx512() ? gemm512<false> : gemm256<false>;
   if (m <= 0 || n <= 0 || k <= 0) return;
   gemm(m, n, k, A, lda, B, ldb, C, ldc);
 }
 
 void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                            float* C, int64_t ldc) {
-  static const Gemm gemm = use_avx512() ? gemm512<true> : gemm256<true>;
+  static const Gemm gemm = soma::use_avx512() ? gemm512<true> : gemm256<true>;
   if (m <= 0 || n <= 0 || k <= 0) return;
   gemm(m, n, k, A, lda, B, ldb, C, ldc);
 }

@@ -14,11 +14,10 @@
 // kernels of attention_gemm.cpp (AVX-512 where the CPU has it, AVX2 otherwise).
 #include "soma.h"
 #include "attention_gemm.h"
+#include "cpu_features.h"
 #include "winograd_transforms.h"
 
 #include <omp.h>
-
-#include <cstdlib>
 
 namespace soma::winograd {
 namespace avx2 {
@@ -35,14 +34,8 @@ constexpr int64_t kLanes = 16;
 #pragma GCC pop_options
 
 namespace {
-// SOMA_NO_AVX512=1 forces the AVX2 kernels, as for attention_gemm.cpp.
-bool use_avx512() {
-  __builtin_cpu_init();
-  return !getenv("SOMA_NO_AVX512") && __builtin_cpu_supports("avx512f");
-}
-
 int64_t lanes() {
-  static const int64_t n = use_avx512() ? avx512::kLanes : avx2::kLanes;
+  static const int64_t n = soma::use_avx512() ? avx512::kLanes : avx2::kLanes;
   return n;
 }
 
