@@ -65,9 +65,9 @@ final class CpuLinalg implements LinalgKernels {
                         ca.address(), cb.address(), bias.address(), out.address(),
                         Bf16Copy.addressIn(a16, ca), Bf16Copy.addressIn(b16, cb));
             } else {
-                DnnlMatmul.runWithBias(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims,
-                        g.aStrides, g.bDims, g.bStrides, g.cDims, g.cStrides, ca.address(), cb.address(),
-                        bias.address(), out.address());
+                DnnlMatmul.run(out.backend().pool(), Dnnl.dataType(out.dtype(), "matmul"), g.aDims, g.aStrides,
+                        g.bDims, g.bStrides, g.cDims, g.cStrides, ca.address(), cb.address(), bias.address(),
+                        out.address());
             }
         });
         return true;

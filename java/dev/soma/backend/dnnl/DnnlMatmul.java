@@ -6,6 +6,7 @@ import dev.soma.ops.Shapes;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 import static org.bytedeco.dnnl.global.dnnl.*;
 
@@ -33,23 +34,21 @@ public final class DnnlMatmul {
     /** Runs {@code c = a @ b} on the given addresses; returns the (cached) primitive that ran. */
     public static DnnlPrimitive run(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
                                     long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long c) {
-        PrimitiveKey key = key(dataType, false, aDims, aStrides, bDims, bStrides, cDims, cStrides);
-        try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(aDims, cDims)))) {
-            return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides), pool, a, b, c);
-        }
+        return run(pool, dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides, a, b, 0, c);
     }
 
     /**
-     * {@code c = a @ b + bias} in one primitive: bias is a contiguous {@code [N]} vector of c's data type, added to
-     * every row of c (oneDNN's matmul bias, broadcast over all of c's other dimensions). Returns the primitive.
+     * {@code c = a @ b + bias} in one primitive where {@code bias} is not 0: bias is a contiguous {@code [N]} vector of
+     * c's data type, added to every row of c (oneDNN's matmul bias, broadcast over all of c's other dimensions).
+     * Returns the primitive.
      */
-    public static DnnlPrimitive runWithBias(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
-                                            long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long bias,
-                                            long c) {
-        PrimitiveKey key = key(dataType, true, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+    public static DnnlPrimitive run(CachingPool pool, int dataType, long[] aDims, long[] aStrides, long[] bDims,
+                                    long[] bStrides, long[] cDims, long[] cStrides, long a, long b, long bias, long c) {
+        boolean withBias = bias != 0;
+        PrimitiveKey key = key(dataType, withBias, aDims, aStrides, bDims, bStrides, cDims, cStrides);
+        Supplier<DnnlPrimitive> build = () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides, withBias);
         try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(aDims, cDims)))) {
-            return CACHE.execute(key, () -> build(dataType, aDims, aStrides, bDims, bStrides, cDims, cStrides, true),
-                    pool, a, b, bias, c);
+            return withBias ? CACHE.execute(key, build, pool, a, b, bias, c) : CACHE.execute(key, build, pool, a, b, c);
         }
     }
 
