@@ -299,9 +299,10 @@ final class OpFuzzer {
             return;
         }
         if (!ran || diverged) return;
-        // A reference gradient beyond float32's range: the float32 backward overflowed on the way, and its infinities
-        // reach other gradients too (as NaN, where an exact 0 multiplies them), so no float32 gradient is judged.
-        boolean overflowed = false;
+        // A reference beyond float32's range, forward or backward: the float32 backward overflowed on the way, and its
+        // infinities reach other gradients too (as NaN, where an exact 0 multiplies them), so no float32 gradient is
+        // judged.
+        boolean overflowed = TensorAgreement.anyBeyondFloat32(want);
         for (Object a : twinCalls[0]) {
             if (a instanceof Tensor t && !t.isClosed() && t.grad() != null) overflowed |= TensorAgreement.beyondFloat32(t.grad());
         }

@@ -13,7 +13,8 @@ import java.util.Arrays;
  * error of the CPU's own result in the same dtype, each up to 1e-2. int32
  * results must be equal, and NaN and the infinities must sit at the same places with the same signs (unless the
  * perturbation alone moves them: the sensitivity is then unbounded). A float32 result whose reference exceeds 1e18
- * somewhere is not judged: float32 overflows on the way (a recurrent layer with linear gates grows step by step); where
+ * somewhere is not judged, nor are the gradients of its call: float32 overflows on the way (a recurrent layer with
+ * linear gates grows step by step); where
  * a call's forward reference grew beyond 1e6, its float32 gradients are held to 1e-2, and less tightly where a result
  * saturates within a hair of ±1 ({@link #gradientFloor}).
  *
@@ -115,6 +116,17 @@ final class TensorAgreement {
      */
     static boolean beyondFloat32(Tensor t) {
         return anyAbove(t, 1e18);
+    }
+
+    /**
+     * Whether any of a call's float64 forward results is {@link #beyondFloat32}: its float32 backward then runs through
+     * the overflowed values (or, where float32 kept them finite, multiplies magnitudes above 1e18 into infinities), so
+     * its float32 gradients are not judged either. A relu LSTM's state reached 4e29 in one example and 1e174 in
+     * another; float64's gradient of the first was finite and float32's NaN (OpsFuzzTest seed 37055644936693).
+     */
+    static boolean anyBeyondFloat32(java.util.List<Tensor> references) {
+        for (Tensor t : references) if (beyondFloat32(t)) return true;
+        return false;
     }
 
     /** Whether a float64 tensor holds a value above {@code limit} in magnitude (other dtypes: false). */

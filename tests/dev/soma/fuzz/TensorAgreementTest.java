@@ -41,4 +41,20 @@ class TensorAgreementTest {
                     Tensor.of(new double[] {1, 1}, 2)));
         }
     }
+
+    @Test
+    void aCallWhoseFloat64ForwardLeavesFloat32sRangeHasNoFloat32GradientJudged() {
+        try (Scope s = Scope.open()) {
+            // a relu LSTM's float64 outputs: one example at 4e29 (finite in float32, but its backward multiplies such
+            // values), the other at 1e174; and an ordinary call's
+            Tensor grown = Tensor.of(new double[] {4.02e29, 183, 0}, 3);
+            Tensor beyond = Tensor.of(new double[] {1.59e174, Double.NaN, 1}, 3);
+            Tensor ordinary = Tensor.of(new double[] {36, -1e6, 0}, 3);
+            assertTrue(TensorAgreement.anyBeyondFloat32(java.util.List.of(ordinary, grown)));
+            assertTrue(TensorAgreement.anyBeyondFloat32(java.util.List.of(beyond)));
+            assertFalse(TensorAgreement.anyBeyondFloat32(java.util.List.of(ordinary)));
+            // only float64 references count: a float32 result holds no magnitudes float32 cannot
+            assertFalse(TensorAgreement.anyBeyondFloat32(java.util.List.of(Tensor.of(new float[] {3e38f}, 1))));
+        }
+    }
 }
