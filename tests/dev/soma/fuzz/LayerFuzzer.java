@@ -359,15 +359,17 @@ final class LayerFuzzer {
             for (Tensor t : twinParams.get(0)) scale = Math.max(scale, rms(t.grad()));
             double floor = TensorAgreement.gradientFloor(outs.get(0));
             // float32 overflowed on the way when the reference's outputs or gradients are beyond its range: its
-            // infinities reach other gradients too (as NaN where an exact 0 multiplies them); float64 is still judged
+            // infinities reach other gradients too (as NaN where an exact 0 multiplies them); likewise float64's near
+            // its own limit
             boolean overflowed = scale > 1e18 || TensorAgreement.anyBeyondFloat32(outs.get(0));
+            boolean overflowed64 = TensorAgreement.anyNearFloat64Limit(outs.get(0));
             for (int i = 0; i < inputs.size(); i++) {
-                compareGradient("input " + i, inputs.get(i), ins, i, scale, floor, overflowed);
+                compareGradient("input " + i, inputs.get(i), ins, i, scale, floor, overflowed, overflowed64);
             }
             List<Param> params = layer.params();
             for (int j = 0; j < params.size(); j++) {
                 compareGradient("weight " + params.get(j).name(), params.get(j).value(), twinParams, j, scale, floor,
-                        overflowed);
+                        overflowed, overflowed64);
             }
         }
 
@@ -410,10 +412,10 @@ final class LayerFuzzer {
          * shifts every score of a query alike) is float32 rounding noise: it passes when its RMS stays below 1e-5 of
          * the layer's gradient scale, the noise of a few float32 roundings of terms of that scale. A float32 gradient
          * may also reach {@code floor} ({@link TensorAgreement#gradientFloor}), and is not judged where float32
-         * {@code overflowed} on the way.
+         * {@code overflowed} on the way (a float64 one where the float64 outputs neared float64's limit).
          */
         void compareGradient(String which, Tensor x, List<List<Tensor>> twins, int index, double scale, double floor,
-                             boolean overflowed) {
+                             boolean overflowed, boolean overflowed64) {
             if (!x.dtype().isFloating() || !x.requiresGrad()) return;
             Tensor g = x.grad(), want = twins.get(0).get(index).grad();
             if ((g == null) != (want == null)) {
@@ -425,7 +427,7 @@ final class LayerFuzzer {
             Tensor cpu = twins.size() > 3 ? twins.get(3).get(index).grad() : null;
             if (moved == null) return;
             if (rms(want) <= 1e-12 * scale && rms(g) <= 1e-5 * scale) return;
-            if (g.dtype() == DType.F32 && overflowed) return;
+            if (g.dtype() == DType.F32 ? overflowed : overflowed64) return;
             String dis = TensorAgreement.disagreement(g, want, moved, nudged, cpu, SENSITIVITY_FACTOR, floor);
             if (dis != null) record(type, "differs from its float64 twin in the gradient of " + which, where + ": " + dis);
         }

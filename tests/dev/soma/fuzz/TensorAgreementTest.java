@@ -57,4 +57,22 @@ class TensorAgreementTest {
             assertFalse(TensorAgreement.anyBeyondFloat32(java.util.List.of(Tensor.of(new float[] {3e38f}, 1))));
         }
     }
+
+    @Test
+    void float64NearItsLimitMayPutNaNWhereTheReferenceHasAnInfinityButAtTheSamePlacesOnly() {
+        try (Scope s = Scope.open()) {
+            // a linear LSTM's float64 state: 1e246, then the infinities, whose sums gave NaN on one device
+            Tensor want = Tensor.of(new double[] {-2.78e246, 9.5e243, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}, 4);
+            Tensor got = Tensor.of(new double[] {-2.78e246, 9.5e243, Double.NaN, Double.NEGATIVE_INFINITY}, 4);
+            assertNull(TensorAgreement.disagreement(got, want, want, null, null));
+            Tensor elsewhere = Tensor.of(new double[] {-2.78e246, Double.NaN, 1, Double.NEGATIVE_INFINITY}, 4);
+            assertNotNull(TensorAgreement.disagreement(elsewhere, want, want, null, null));
+            // far from the limit an infinity is an infinity (log 0 is -inf, not NaN)
+            Tensor small = Tensor.of(new double[] {1, Double.NEGATIVE_INFINITY}, 2);
+            Tensor nan = Tensor.of(new double[] {1, Double.NaN}, 2);
+            assertNotNull(TensorAgreement.disagreement(nan, small, small, null, null));
+            assertTrue(TensorAgreement.anyNearFloat64Limit(java.util.List.of(small, want)));
+            assertFalse(TensorAgreement.anyNearFloat64Limit(java.util.List.of(small)));
+        }
+    }
 }
