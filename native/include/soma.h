@@ -402,6 +402,21 @@ enum soma_rnn_arg {
    dz_h U[:, 2h:]^T as [n, h] -> dz of r, dh_carry += hu * r * drop. dz multiplies W, U and the bias. */
 void soma_cpu_rnn_step_forward(int dtype, const int64_t* args);
 void soma_cpu_rnn_step_backward(int dtype, const int64_t* args);
+/* A float32 layer's whole sequence at once (rnn_sequence.cpp): each thread runs every step for its own block of
+   rows, with its own recurrent products. step_args as above, holding the first step's addresses of buffers that
+   hold every step, in processing order: xp [T, n, G*h], h_prev = the states [T+1, n, h] (row 0 the initial
+   state), c_prev likewise (LSTM), gates [T, n, S*h], y (row stride y_stride; step k at y + k*h), mask [n] with
+   mask_stride T at input step 0, h_mm [T, n, h] (with recurrent dropout; else the states again); backward also dz
+   [T, n, G*h], dz_recurrent (GRU) likewise, y = dy, and hu = dh_mm [n, h], h_out = dh_carry [n, h] and dc [n, h]
+   as one step's. seq_args: soma_rnn_seq_arg. U [h, G*h] contiguous; the workspace holds
+   soma_cpu_rnn_sequence_workspace_bytes. The backward leaves dh_mm = dz_0 U^T when want_dh0, as the step loop. */
+enum soma_rnn_seq_arg {
+  SOMA_RNN_SEQ_STEPS = 0, SOMA_RNN_SEQ_GO_BACKWARDS, SOMA_RNN_SEQ_FROM_STATE /* step 0 multiplies U too */,
+  SOMA_RNN_SEQ_WANT_DH0, SOMA_RNN_SEQ_U, SOMA_RNN_SEQ_WORKSPACE, SOMA_RNN_SEQ_COUNT
+};
+int64_t soma_cpu_rnn_sequence_workspace_bytes(int cell, int64_t n, int64_t hidden);
+void soma_cpu_rnn_sequence_forward(const int64_t* step_args, const int64_t* seq_args);
+void soma_cpu_rnn_sequence_backward(const int64_t* step_args, const int64_t* seq_args);
 /* The OpenMP thread count of the calling thread's parallel regions (ours and oneDNN's: one libgomp per process).
    Recurrent loops run their many tiny per-step regions on one thread; the large products around them use all. */
 int soma_cpu_get_max_threads(void);

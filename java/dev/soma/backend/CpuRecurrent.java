@@ -95,49 +95,60 @@ final class CpuRecurrent implements RecurrentKernels {
             long[] a = baseArgs(s, mask, ws);
             a[Y_STRIDE] = y.size(1) * h;
             setBiases(a, s, bias, es);
-            int threads = CpuKernels.soma_cpu_get_max_threads();
-            CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
-            try {
-            for (long k = 0; k < t; k++) {
-                long tIn = s.goBackwards() ? t - 1 - k : k;
-                boolean recurrent = k > 0 || h0 != null;
-                if (ws.drop() != null) {
-                    try (Tensor hPrev = view(ws.h(), k * n * h, n, h); Tensor hmk = view(hm, k * n * h, n, h)) {
-                        x.backend().elementwise().binary(BinaryOp.MUL, hPrev, ws.drop(), hmk);
-                    }
-                }
-                a[H_MM] = hm.address() + k * n * h * es;
-                if (recurrent) {
-                    try (Tensor hPrev = view(hm, k * n * h, n, h)) {
-                        x.backend().linalg().matmul(hPrev, uFirst, hu);
-                    }
-                }
-                a[XP] = xp.address() + k * n * gh * es;
-                a[HU] = recurrent ? hu.address() : 0;
-                a[H_PREV] = ws.h().address() + k * n * h * es;
-                a[H_OUT] = a[H_PREV] + n * h * es;
-                if (ws.c() != null) {
-                    a[C_PREV] = ws.c().address() + k * n * h * es;
-                    a[C_OUT] = a[C_PREV] + n * h * es;
-                }
-                a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
-                a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
-                a[Y] = y.address() + k * h * es;
-                a[PHASE] = 0;
-                CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
-                if (before) {
-                    if (recurrent) {
-                        try (Tensor rh = strided(ws.gates(), k * n * 4 * h + 3 * h, n, h, 4 * h)) {
-                            x.backend().linalg().matmul(rh, uCand, huCand);
+            if (RecurrentSequence.applies(x, u)) {
+                a[XP] = xp.address();
+                a[H_PREV] = ws.h().address();
+                a[C_PREV] = ws.c() == null ? 0 : ws.c().address();
+                a[MASK] = mask == null ? 0 : mask.address();
+                a[GATES] = ws.gates().address();
+                a[Y] = y.address();
+                a[H_MM] = hm.address();
+                RecurrentSequence.forward(s, a, u, h0 != null, x);
+            } else {
+                int threads = CpuKernels.soma_cpu_get_max_threads();
+                CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
+                try {
+                    for (long k = 0; k < t; k++) {
+                        long tIn = s.goBackwards() ? t - 1 - k : k;
+                        boolean recurrent = k > 0 || h0 != null;
+                        if (ws.drop() != null) {
+                            try (Tensor hPrev = view(ws.h(), k * n * h, n, h); Tensor hmk = view(hm, k * n * h, n, h)) {
+                                x.backend().elementwise().binary(BinaryOp.MUL, hPrev, ws.drop(), hmk);
+                            }
+                        }
+                        a[H_MM] = hm.address() + k * n * h * es;
+                        if (recurrent) {
+                            try (Tensor hPrev = view(hm, k * n * h, n, h)) {
+                                x.backend().linalg().matmul(hPrev, uFirst, hu);
+                            }
+                        }
+                        a[XP] = xp.address() + k * n * gh * es;
+                        a[HU] = recurrent ? hu.address() : 0;
+                        a[H_PREV] = ws.h().address() + k * n * h * es;
+                        a[H_OUT] = a[H_PREV] + n * h * es;
+                        if (ws.c() != null) {
+                            a[C_PREV] = ws.c().address() + k * n * h * es;
+                            a[C_OUT] = a[C_PREV] + n * h * es;
+                        }
+                        a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
+                        a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
+                        a[Y] = y.address() + k * h * es;
+                        a[PHASE] = 0;
+                        CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
+                        if (before) {
+                            if (recurrent) {
+                                try (Tensor rh = strided(ws.gates(), k * n * 4 * h + 3 * h, n, h, 4 * h)) {
+                                    x.backend().linalg().matmul(rh, uCand, huCand);
+                                }
+                            }
+                            a[HU] = recurrent ? huCand.address() : 0;
+                            a[PHASE] = 1;
+                            CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
                         }
                     }
-                    a[HU] = recurrent ? huCand.address() : 0;
-                    a[PHASE] = 1;
-                    CpuKernels.soma_cpu_rnn_step_forward(x.dtype().code(), a);
+                } finally {
+                    CpuKernels.soma_cpu_set_max_threads(threads);
                 }
-            }
-            } finally {
-                CpuKernels.soma_cpu_set_max_threads(threads);
             }
             if (ws.c() != null && y.size(1) > t) {
                 // The final cell state goes into y[:, T, :] for return_state.
@@ -175,43 +186,58 @@ final class CpuRecurrent implements RecurrentKernels {
             Tensor hm = ws.drop() != null ? ws.hm() : ws.h();
             long[] a = baseArgs(s, mask, ws);
             a[Y_STRIDE] = dy.size(1) * h;
-            int threads = CpuKernels.soma_cpu_get_max_threads();
-            CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
-            try {
-            for (long k = t - 1; k >= 0; k--) {
-                long tIn = s.goBackwards() ? t - 1 - k : k;
-                a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
-                a[H_PREV] = ws.h().address() + k * n * h * es;
-                if (ws.c() != null) {
-                    a[C_PREV] = ws.c().address() + k * n * h * es;
-                    a[C_OUT] = a[C_PREV] + n * h * es;
-                }
-                a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
-                a[Y] = dy.address() + k * h * es;
-                a[HU] = k < t - 1 ? dhMm.address() : 0;
+            if (RecurrentSequence.applies(dy, u)) {
+                a[GATES] = ws.gates().address();
+                a[H_PREV] = ws.h().address();
+                a[C_PREV] = ws.c() == null ? 0 : ws.c().address();
+                a[MASK] = mask == null ? 0 : mask.address();
+                a[Y] = dy.address();
+                a[HU] = dhMm.address();
                 a[H_OUT] = carry.address();
                 a[DC] = dc == null ? 0 : dc.address();
-                a[DZ] = dz.address() + k * n * gh * es;
-                a[DZ_REC] = gru ? dzRec.address() + k * n * gh * es : 0;
-                a[H_MM] = hm.address() + k * n * h * es;
-                a[PHASE] = 0;
-                CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
-                if (before) {
-                    try (Tensor dzCand = strided(dz, k * n * gh + 2 * h, n, h, gh)) {
-                        dy.backend().linalg().matmul(dzCand, uCandT, dRh);
+                a[DZ] = dz.address();
+                a[DZ_REC] = gru ? dzRec.address() : 0;
+                a[H_MM] = hm.address();
+                RecurrentSequence.backward(s, a, u, g.dh0() != null, dy);
+            } else {
+                int threads = CpuKernels.soma_cpu_get_max_threads();
+                CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
+                try {
+                    for (long k = t - 1; k >= 0; k--) {
+                        long tIn = s.goBackwards() ? t - 1 - k : k;
+                        a[GATES] = ws.gates().address() + k * n * s.cell().saved * h * es;
+                        a[H_PREV] = ws.h().address() + k * n * h * es;
+                        if (ws.c() != null) {
+                            a[C_PREV] = ws.c().address() + k * n * h * es;
+                            a[C_OUT] = a[C_PREV] + n * h * es;
+                        }
+                        a[MASK] = mask == null ? 0 : mask.address() + tIn * es;
+                        a[Y] = dy.address() + k * h * es;
+                        a[HU] = k < t - 1 ? dhMm.address() : 0;
+                        a[H_OUT] = carry.address();
+                        a[DC] = dc == null ? 0 : dc.address();
+                        a[DZ] = dz.address() + k * n * gh * es;
+                        a[DZ_REC] = gru ? dzRec.address() + k * n * gh * es : 0;
+                        a[H_MM] = hm.address() + k * n * h * es;
+                        a[PHASE] = 0;
+                        CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
+                        if (before) {
+                            try (Tensor dzCand = strided(dz, k * n * gh + 2 * h, n, h, gh)) {
+                                dy.backend().linalg().matmul(dzCand, uCandT, dRh);
+                            }
+                            a[HU] = dRh.address();
+                            a[PHASE] = 1;
+                            CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
+                        }
+                        if (k > 0 || g.dh0() != null) {
+                            try (Tensor dzk = before ? strided(dz, k * n * gh, n, 2 * h, gh) : view(dzRec, k * n * gh, n, gh)) {
+                                dy.backend().linalg().matmul(dzk, uT, dhMm);
+                            }
+                        }
                     }
-                    a[HU] = dRh.address();
-                    a[PHASE] = 1;
-                    CpuKernels.soma_cpu_rnn_step_backward(dy.dtype().code(), a);
+                } finally {
+                    CpuKernels.soma_cpu_set_max_threads(threads);
                 }
-                if (k > 0 || g.dh0() != null) {
-                    try (Tensor dzk = before ? strided(dz, k * n * gh, n, 2 * h, gh) : view(dzRec, k * n * gh, n, gh)) {
-                        dy.backend().linalg().matmul(dzk, uT, dhMm);
-                    }
-                }
-            }
-            } finally {
-                CpuKernels.soma_cpu_set_max_threads(threads);
             }
             if (g.dh0() != null) {
                 if (ws.drop() != null) {

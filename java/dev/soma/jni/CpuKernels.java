@@ -149,6 +149,12 @@ public final class CpuKernels {
             @Cast("void*") long gradTable);
     public static native void soma_cpu_rnn_step_forward(int dtype, @Cast("const int64_t*") long[] args);
     public static native void soma_cpu_rnn_step_backward(int dtype, @Cast("const int64_t*") long[] args);
+    public static native long soma_cpu_rnn_sequence_workspace_bytes(int cell, @Cast("int64_t") long n,
+            @Cast("int64_t") long hidden);
+    public static native void soma_cpu_rnn_sequence_forward(@Cast("const int64_t*") long[] stepArgs,
+            @Cast("const int64_t*") long[] seqArgs);
+    public static native void soma_cpu_rnn_sequence_backward(@Cast("const int64_t*") long[] stepArgs,
+            @Cast("const int64_t*") long[] seqArgs);
     public static native int soma_cpu_get_max_threads();
     public static native void soma_cpu_set_max_threads(int threads);
     public static native void soma_cpu_column_sums(int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
