@@ -13,16 +13,18 @@ import static dev.soma.backend.MatrixViews.transposed;
 import static dev.soma.backend.MatrixViews.view;
 
 /**
- * Recurrent layers on the CPU as our own fused kernels around oneDNN matrix products: one product for every
- * timestep's input projection ({@code xs @ W} over all T*N rows), one small product per step for the recurrent
- * part ({@code h @ U}), and one native kernel per step for all the gate arithmetic (native/src/rnn.cpp).
- * Backward mirrors it: one kernel and one product ({@code dz @ U^T}) per step, then single large products
- * for the weight gradients over all steps. f64 runs the same loop through the portable matmul (gradient checks).
+ * Recurrent layers on the CPU as our own fused kernels around matrix products: one oneDNN product for every
+ * timestep's input projection ({@code xs @ W} over all T*N rows), then the recurrence. For float32 that is one
+ * native call for the whole sequence ({@link RecurrentSequence}: each thread runs every step for its own rows, its
+ * own {@code h @ U} products included); float64 (gradient checks) and {@code -Dsoma.rnn.sequenceLoop=false} run the
+ * step loop here, one small product per step for the recurrent part and one native kernel per step for all the gate
+ * arithmetic (native/src/rnn.cpp). Backward mirrors it: the recurrence (one kernel and one product
+ * {@code dz @ U^T} per step), then single large products for the weight gradients over all steps.
  */
 final class CpuRecurrent implements RecurrentKernels {
     /**
-     * Threads for the per-timestep work (one small product and one kernel per step, hundreds of parallel regions
-     * per batch): all of OpenMP's by default. Measured on the quiet 2-core host (LSTM 64 -> 128, T=100, N=32,
+     * Threads for the step loop's per-timestep work (one small product and one kernel per step, hundreds of parallel
+     * regions per batch): all of OpenMP's by default. Measured on the quiet 2-core host (LSTM 64 -> 128, T=100, N=32,
      * forward + backward): 14.6 ms with 2 threads against 20.7 ms with 1. On a host whose cores other processes
      * hold, one thread is steadier (every per-step region waits for a busy core): {@code -Dsoma.rnn.stepThreads=1}.
      */
