@@ -258,7 +258,7 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
                                        int bf16, void* grad_z);
 
 /* ============================== CPU: Winograd convolution (native/src/winograd_conv.cpp) ============================== */
-/* float32 convolution F(4x4, r x r) for square 3x3 and 5x5 kernels, stride 1, no dilation, any padding; same
+/* float32 convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for square kernels, stride 1, no dilation, any padding; same
    layouts and geometry as soma_cpu_conv2d. soma_cpu_winograd_supported returns 1 for such a geometry whose
    transformed kernel takes at most 64 MiB, else 0 (Java checks it before calling the passes). Each pass needs the workspace that
    soma_cpu_winograd_workspace_bytes gives for its pass (0 forward, 1 backward data, 2 backward weights) at the
@@ -267,6 +267,8 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
 int soma_cpu_winograd_supported(const int64_t* geom);
 /* The kernels' vector width in floats: 16 (AVX-512) or 8 (AVX2: the CPU has no AVX-512, or SOMA_NO_AVX512 is set). */
 int soma_cpu_winograd_lanes(void);
+/* The output tile side for an r x r kernel (4 for 3 and 5, 2 for 7; 0 for others). */
+int soma_cpu_winograd_tile(int r);
 int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass);
 void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w, const void* bias, void* out,
                               void* workspace, int64_t workspace_bytes);

@@ -5,16 +5,17 @@ import dev.soma.jni.CpuKernels;
 import dev.soma.memory.CachingPool;
 
 /**
- * Our Winograd convolution F(4x4, 3x3) and F(4x4, 5x5) for float32 on the CPU (native/src/winograd_conv.cpp):
- * 4x and 6.25x fewer multiplications than the direct convolution, which oneDNN already runs near the f32 FMA
- * peak for 5x5 kernels (docs/cpu-performance.md). Its result is within about 3e-6 of float64 (normwise), beside
- * about 5e-7 for the direct convolution; DESIGN.md allows 1e-4 for f32 products.
+ * Our Winograd convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for float32 on the CPU
+ * (native/src/winograd_conv.cpp): 4x, 6.25x and 3.06x fewer multiplications than the direct convolution, which
+ * oneDNN already runs near the f32 FMA peak for 5x5 kernels and at a quarter of it for 7x7 ones
+ * (docs/cpu-performance.md). Its result is within about 1e-5 of float64 (normwise), beside about 5e-7 for the
+ * direct convolution; DESIGN.md allows 1e-4 for f32 products.
  *
  * <p>The choice is a fixed rule of the geometry, not a timing, so that a run's numbers do not depend on how busy
- * the machine was when it chose: stride 1, no dilation, a square 3x3 or 5x5 kernel, and at least
+ * the machine was when it chose: stride 1, no dilation, a square 3x3, 5x5 or 7x7 kernel, and at least
  * {@link #MIN_CHANNELS} input and output channels (with fewer, the per-point GEMMs are too short to pay for the
  * transforms; the reference CNN's first layer has one input channel), and a transformed kernel of at most 64 MiB
- * (3x3 up to about 680 x 680 channels, 5x5 up to 512 x 512). {@code -Dsoma.cpu.winograd=false} turns it
+ * (3x3 up to about 680 x 680 channels, 5x5 and 7x7 up to 512 x 512). {@code -Dsoma.cpu.winograd=false} turns it
  * off (for measuring one against the other). bf16 scopes keep oneDNN's bf16 convolution.
  */
 final class WinogradConv {
@@ -22,8 +23,6 @@ final class WinogradConv {
     static final long MIN_CHANNELS = Long.getLong("soma.cpu.winograd.minChannels", 16);
 
     private static final int FORWARD = 0, BACKWARD_DATA = 1, BACKWARD_WEIGHTS = 2;
-    /** Output tile side (native/src/winograd_transforms.h: F(4x4, r x r)). */
-    private static final long TILE = 4;
 
     private WinogradConv() {}
 
@@ -36,7 +35,13 @@ final class WinogradConv {
     /** The implementation name {@code conv2dImplementations} reports, with the vector instructions it runs on. */
     static String name(Geometry g) {
         String isa = CpuKernels.soma_cpu_winograd_lanes() == 16 ? "AVX-512" : "AVX2";
-        return "soma winograd F(4x4, " + g.kh() + "x" + g.kw() + "), " + isa;
+        long m = tile(g);
+        return "soma winograd F(" + m + "x" + m + ", " + g.kh() + "x" + g.kw() + "), " + isa;
+    }
+
+    /** The output tile side for this geometry's kernel (native/src/winograd_transforms.h). */
+    static long tile(Geometry g) {
+        return CpuKernels.soma_cpu_winograd_tile((int) g.kh());
     }
 
     static void forward(CachingPool mem, Geometry g, long x, long w, long bias, long out) {
@@ -67,8 +72,8 @@ final class WinogradConv {
      * oneDNN's convolutions are weighed by theirs (a small convolution runs on one thread).
      */
     static double flops(Geometry g) {
-        long alpha = TILE + g.kh() - 1;
-        double tiles = (double) g.n() * ((g.oh() + TILE - 1) / TILE) * ((g.ow() + TILE - 1) / TILE);
+        long m = tile(g), alpha = m + g.kh() - 1;
+        double tiles = (double) g.n() * ((g.oh() + m - 1) / m) * ((g.ow() + m - 1) / m);
         return 2.0 * alpha * alpha * tiles * g.c() * g.oc();
     }
 

@@ -60,9 +60,10 @@ class ConvolutionPoolingTest {
         new Case(2, 10, 9, 3, 2, 3, 8, new int[] {1, 2}, "same", ONE, new int[] {2, 3}, null, "same"),
         new Case(1, 11, 11, 2, 3, 3, 9, ONE, "same", new int[] {2, 2}, new int[] {2, 2}, new int[] {3, 3}, "valid"),
         new Case(3, 6, 6, 1, 3, 3, 32, new int[] {2, 2}, "same", ONE, new int[] {1, 1}, null, "valid"),
-        // Our Winograd convolution (3x3 and 5x5, stride 1, 16 or more channels each way) in both.
+        // Our Winograd convolution (3x3, 5x5 and 7x7, stride 1, 16 or more channels each way) in both.
         new Case(2, 12, 10, 16, 5, 5, 24, ONE, "same", ONE, new int[] {2, 2}, null, "valid"),
         new Case(1, 9, 11, 20, 3, 3, 17, ONE, "valid", ONE, new int[] {2, 2}, null, "same"),
+        new Case(2, 11, 9, 18, 7, 7, 16, ONE, "same", ONE, new int[] {2, 2}, null, "valid"),
     };
 
     /** Overlapping windows: a position's gradients are summed in another order than the two ops'. */

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Our Winograd convolution (native/src/winograd_conv.cpp), which runs the float32 3x3 and 5x5 stride-1
+ * Our Winograd convolution (native/src/winograd_conv.cpp), which runs the float32 3x3, 5x5 and 7x7 stride-1
  * convolutions with 16 or more channels each way: all three passes and the bias gradient against the float64
  * direct loops, on random geometries (images smaller than one 4x4 tile and not a whole number of tiles, channel
  * counts that are not whole vectors, "same" and "valid", one image and several) and on the 5x5 layer of the
@@ -35,7 +35,7 @@ class WinogradConvTest {
         List<String> wrong = new ArrayList<>();
         double worst = 0;
         for (int trial = 0; trial < 40; trial++) {
-            int k = r.nextBoolean() ? 3 : 5;
+            int k = new int[] {3, 5, 7}[r.nextInt(3)];
             String padding = r.nextInt(3) == 0 ? "valid" : "same";
             int min = padding.equals("valid") ? k : 1;
             int n = r.nextInt(1, 4), h = r.nextInt(min, 15), w = r.nextInt(min, 15);
@@ -123,7 +123,7 @@ class WinogradConvTest {
     }
 
     @Test
-    void onlyStrideOneSquareThreeAndFiveKernelsWithSixteenToSomeHundredChannelsRunIt() {
+    void onlyStrideOneSquareThreeFiveAndSevenKernelsWithSixteenToSomeHundredChannelsRunIt() {
         try (Scope s = Scope.open()) {
             assertWinograd(true, 3, 3, 16, 16, ONE, ONE);
             assertWinograd(true, 5, 5, 16, 300, ONE, ONE);
@@ -132,7 +132,10 @@ class WinogradConvTest {
             assertWinograd(false, 3, 3, 32, 32, new int[] {1, 2}, ONE);
             assertWinograd(false, 3, 3, 32, 32, ONE, new int[] {2, 1});
             assertWinograd(false, 3, 5, 32, 32, ONE, ONE);
-            assertWinograd(false, 7, 7, 32, 32, ONE, ONE);
+            assertWinograd(true, 7, 7, 32, 32, ONE, ONE);
+            assertWinograd(false, 7, 5, 32, 32, ONE, ONE);
+            assertWinograd(false, 9, 9, 32, 32, ONE, ONE);
+            assertWinograd(false, 7, 7, 32, 32, new int[] {2, 2}, ONE);
             assertWinograd(false, 1, 1, 32, 32, ONE, ONE);
             // The transformed kernel is at most 64 MiB: 3x3 with 680 x 680 channels runs it, 700 x 700 does not.
             assertWinograd(true, 3, 3, 680, 680, ONE, ONE);
@@ -141,6 +144,9 @@ class WinogradConvTest {
             String name = Convolution.implementations(Tensor.zeros(1, 8, 8, 16), Tensor.zeros(3, 3, 16, 16), null, ONE,
                     "same", ONE)[0];
             assertTrue(name.endsWith(", AVX-512") || name.endsWith(", AVX2"), name);
+            // 7x7 kernels take 2x2 output tiles (8x8 transformed tiles, as 5x5 with 4x4 outputs)
+            assertTrue(Convolution.implementations(Tensor.zeros(1, 8, 8, 16), Tensor.zeros(7, 7, 16, 16), null, ONE,
+                    "same", ONE)[0].startsWith("soma winograd F(2x2, 7x7), "));
             if (System.getenv("SOMA_NO_AVX512") != null) assertTrue(name.endsWith(", AVX2"), name);
             // float64 runs the direct loops.
             String[] f64 = Convolution.implementations(Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 1, 8, 8, 16),
