@@ -87,12 +87,6 @@ final class CpuRecurrent implements RecurrentKernels {
             x.backend().linalg().matmul(v.of(ws.xs(), 0, t * n, f), w, xp);
             initialState(ws.h(), h0, n * h, es);
             if (ws.c() != null) initialState(ws.c(), c0, n * h, es);
-            boolean before = s.cell() == Cell.GRU_RESET_BEFORE;
-            // reset_after=False multiplies U in two parts per step: U[:, :2H] (z, r), then U[:, 2H:] (candidate).
-            Tensor uFirst = before ? v.add(columns(u, 0, 2 * h)) : u;
-            Tensor uCand = before ? v.add(columns(u, 2 * h, h)) : null;
-            Tensor hu = v.add(Tensor.empty(x.dtype(), x.device(), n, before ? 2 * h : gh));
-            Tensor huCand = before ? v.add(Tensor.empty(x.dtype(), x.device(), n, h)) : null;
             Tensor hm = ws.drop() != null ? ws.hm() : ws.h();
             long[] a = baseArgs(s, mask, ws);
             a[Y_STRIDE] = y.size(1) * h;
@@ -107,6 +101,12 @@ final class CpuRecurrent implements RecurrentKernels {
                 a[H_MM] = hm.address();
                 RecurrentSequence.forward(s, a, u, h0 != null, x);
             } else {
+                boolean before = s.cell() == Cell.GRU_RESET_BEFORE;
+                // reset_after=False multiplies U in two parts per step: U[:, :2H] (z, r), then U[:, 2H:] (candidate).
+                Tensor uFirst = before ? v.add(columns(u, 0, 2 * h)) : u;
+                Tensor uCand = before ? v.add(columns(u, 2 * h, h)) : null;
+                Tensor hu = v.add(Tensor.empty(x.dtype(), x.device(), n, before ? 2 * h : gh));
+                Tensor huCand = before ? v.add(Tensor.empty(x.dtype(), x.device(), n, h)) : null;
                 int threads = CpuKernels.soma_cpu_get_max_threads();
                 CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
                 try {
@@ -182,9 +182,6 @@ final class CpuRecurrent implements RecurrentKernels {
                         new long[] {dy.size(1) * h, 1}, dc.address(), new long[] {h, 1});
             }
             boolean before = s.cell() == Cell.GRU_RESET_BEFORE;
-            Tensor uT = v.add(transposed(before ? v.add(columns(u, 0, 2 * h)) : u));
-            Tensor uCandT = before ? v.add(transposed(v.add(columns(u, 2 * h, h)))) : null;
-            Tensor dRh = before ? v.add(Tensor.empty(dy.dtype(), dy.device(), n, h)) : null;
             Tensor hm = ws.drop() != null ? ws.hm() : ws.h();
             long[] a = baseArgs(s, mask, ws);
             a[Y_STRIDE] = dy.size(1) * h;
@@ -202,6 +199,9 @@ final class CpuRecurrent implements RecurrentKernels {
                 a[H_MM] = hm.address();
                 RecurrentSequence.backward(s, a, u, g.dh0() != null, dy);
             } else {
+                Tensor uT = v.add(transposed(before ? v.add(columns(u, 0, 2 * h)) : u));
+                Tensor uCandT = before ? v.add(transposed(v.add(columns(u, 2 * h, h)))) : null;
+                Tensor dRh = before ? v.add(Tensor.empty(dy.dtype(), dy.device(), n, h)) : null;
                 int threads = CpuKernels.soma_cpu_get_max_threads();
                 CpuKernels.soma_cpu_set_max_threads(Math.min(threads, STEP_THREADS));
                 try {
