@@ -1,8 +1,8 @@
 // A float32 recurrent layer's whole sequence in one parallel region: each thread owns a block of the batch's rows
 // and runs every step for them, its own recurrent product (h_{t-1} U for its rows) and then the cell's arithmetic
 // (rnn_cells.h). Rows never read each other, so the threads never wait for one another until the end: one join
-// per pass instead of two parallel regions per step, and no step stalls when another process holds a core for a
-// while. Each row is computed the same way on any thread, so the results have the same bits for any thread count.
+// per pass instead of two parallel regions per step, each of which waited for its slowest thread. Each row is
+// computed the same way on any thread, so the results have the same bits for any thread count.
 // U is packed once per pass into panels of 64 columns that are contiguous over k, which the small GEMM streams.
 #include "soma.h"
 #include "attention_gemm.h"
