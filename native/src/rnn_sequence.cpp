@@ -1,8 +1,9 @@
-// A float32 recurrent layer's whole sequence in one parallel region: each thread owns a block of the batch's rows
+// A float32 recurrent layer's whole sequence in one parallel region: a thread takes a block of the batch's rows
 // and runs every step for them, its own recurrent product (h_{t-1} U for its rows) and then the cell's arithmetic
-// (rnn_cells.h). Rows never read each other, so the threads never wait for one another until the end: one join
-// per pass instead of two parallel regions per step, each of which waited for its slowest thread. Each row is
-// computed the same way on any thread, so the results have the same bits for any thread count.
+// (rnn_cells.h), then takes the next block. Rows never read each other, so the threads never wait for one another
+// until the end: one join per pass instead of two parallel regions per step, each of which waited for its slowest
+// thread, and a thread that another process slows down takes fewer blocks. Each row is computed the same way on
+// any thread, so the results have the same bits for any thread count.
 // U is packed once per pass into panels of 64 columns that are contiguous over k, which the small GEMM streams.
 #include "soma.h"
 #include "attention_gemm.h"
@@ -64,6 +65,10 @@ struct Sequence {
   // Width of the product that multiplies U (reset_before: U[:, :2h] first, U[:, 2h:] after the reset).
   int64_t first_width() const { return before ? 2 * h : g * h; }
 
+  // Rows per block: the threads take blocks as they finish the last (a thread that another process slows down
+  // takes fewer); at least 4 rows, for the products' sake, and about two blocks per thread.
+  int64_t chunk_rows(int team) const { return std::max<int64_t>(4, (n + 2 * team - 1) / (2 * team)); }
+
   // Threads: the caller's OpenMP limit (Java sets it from the pass's work), at most one per row.
   int threads() const { return (int)std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n)); }
 
@@ -93,40 +98,43 @@ void forward(const Sequence& q) {
     pack_panels(h, first, q.u, gh, 1, packed_first);
     if (q.before) pack_panels(h, h, q.u + 2 * h, gh, 1, packed_cand);
     // (the packing's implicit barrier: every thread reads all panels)
-    const int me = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t r0 = n * me / team, r1 = n * (me + 1) / team, m = r1 - r0;
-    for (int64_t k = 0; k < q.steps; ++k) {
-      const bool recurrent = k > 0 || q.from_state;
-      const float* hk = hs + k * n * h;
-      const float* operand = hk;  // what multiplies U: h_{t-1}, or h_{t-1} * drop
-      if (drop) {
-        float* hmk = hm + k * n * h;
-        for (int64_t i = r0 * h; i < r1 * h; ++i) hmk[i] = hk[i] * drop[i];
-        operand = hmk;
-      }
-      if (recurrent && m > 0) panel_gemm(m, first, h, operand + r0 * h, h, packed_first, hu + r0 * first, first);
-      Step s = b;
-      s.xp = xp + k * n * gh;
-      s.hu = recurrent ? hu : nullptr;
-      s.h_prev = hk;
-      s.h_out = (float*)hk + n * h;
-      if (cs) {
-        s.c_prev = cs + k * n * h;
-        s.c_out = (float*)cs + (k + 1) * n * h;
-      }
-      s.mask = q.mask_at(k);
-      s.gates = gates + k * n * q.saved * h;
-      s.y = y ? y + k * h : nullptr;
-      s.h_mm = operand;
-      s.phase = 0;
-      for (int64_t r = r0; r < r1; ++r) soma::rnn::forward_row<float, act, ract>(&s, r);
-      if (q.before) {
-        // the candidate's product: (r * h_mm), saved as gate block 3, times U[:, 2h:]
-        const float* rh = (const float*)s.gates + 3 * h;
-        if (recurrent && m > 0) panel_gemm(m, h, h, rh + r0 * 4 * h, 4 * h, packed_cand, hu_cand + r0 * h, h);
-        s.hu = recurrent ? hu_cand : nullptr;
-        s.phase = 1;
+    const int64_t chunk = q.chunk_rows(omp_get_num_threads()), chunks = (n + chunk - 1) / chunk;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * chunk, r1 = std::min(n, r0 + chunk), m = r1 - r0;
+      for (int64_t k = 0; k < q.steps; ++k) {
+        const bool recurrent = k > 0 || q.from_state;
+        const float* hk = hs + k * n * h;
+        const float* operand = hk;  // what multiplies U: h_{t-1}, or h_{t-1} * drop
+        if (drop) {
+          float* hmk = hm + k * n * h;
+          for (int64_t i = r0 * h; i < r1 * h; ++i) hmk[i] = hk[i] * drop[i];
+          operand = hmk;
+        }
+        if (recurrent && m > 0) panel_gemm(m, first, h, operand + r0 * h, h, packed_first, hu + r0 * first, first);
+        Step s = b;
+        s.xp = xp + k * n * gh;
+        s.hu = recurrent ? hu : nullptr;
+        s.h_prev = hk;
+        s.h_out = (float*)hk + n * h;
+        if (cs) {
+          s.c_prev = cs + k * n * h;
+          s.c_out = (float*)cs + (k + 1) * n * h;
+        }
+        s.mask = q.mask_at(k);
+        s.gates = gates + k * n * q.saved * h;
+        s.y = y ? y + k * h : nullptr;
+        s.h_mm = operand;
+        s.phase = 0;
         for (int64_t r = r0; r < r1; ++r) soma::rnn::forward_row<float, act, ract>(&s, r);
+        if (q.before) {
+          // the candidate's product: (r * h_mm), saved as gate block 3, times U[:, 2h:]
+          const float* rh = (const float*)s.gates + 3 * h;
+          if (recurrent && m > 0) panel_gemm(m, h, h, rh + r0 * 4 * h, 4 * h, packed_cand, hu_cand + r0 * h, h);
+          s.hu = recurrent ? hu_cand : nullptr;
+          s.phase = 1;
+          for (int64_t r = r0; r < r1; ++r) soma::rnn::forward_row<float, act, ract>(&s, r);
+        }
       }
     }
   }
@@ -153,34 +161,37 @@ void backward(const Sequence& q) {
     // U^T: (the first columns of) U transposed, and the candidate's block of reset_before
     pack_panels(first, h, q.u, 1, gh, packed_first);
     if (q.before) pack_panels(h, h, q.u + 2 * h, 1, gh, packed_cand);
-    const int me = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t r0 = n * me / team, r1 = n * (me + 1) / team, m = r1 - r0;
-    for (int64_t k = q.steps - 1; k >= 0; --k) {
-      Step s = b;
-      s.gates = (void*)(gates + k * n * q.saved * h);
-      s.h_prev = hs + k * n * h;
-      if (cs) {
-        s.c_prev = cs + k * n * h;
-        s.c_out = (void*)(cs + (k + 1) * n * h);
-      }
-      s.mask = q.mask_at(k);
-      s.y = dy ? (void*)(dy + k * h) : nullptr;
-      s.hu = k < q.steps - 1 ? dh_mm : nullptr;
-      s.dz = dz + k * n * gh;
-      s.dz_recurrent = gru ? dz_rec + k * n * gh : nullptr;
-      s.h_mm = hm + k * n * h;
-      s.phase = 0;
-      for (int64_t r = r0; r < r1; ++r) soma::rnn::backward_row<float, act, ract>(&s, r);
-      float* dzk = (float*)s.dz;
-      if (q.before && m > 0) {
-        panel_gemm(m, h, h, dzk + r0 * gh + 2 * h, gh, packed_cand, d_rh + r0 * h, h);
-        s.hu = d_rh;
-        s.phase = 1;
+    const int64_t chunk = q.chunk_rows(omp_get_num_threads()), chunks = (n + chunk - 1) / chunk;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * chunk, r1 = std::min(n, r0 + chunk), m = r1 - r0;
+      for (int64_t k = q.steps - 1; k >= 0; --k) {
+        Step s = b;
+        s.gates = (void*)(gates + k * n * q.saved * h);
+        s.h_prev = hs + k * n * h;
+        if (cs) {
+          s.c_prev = cs + k * n * h;
+          s.c_out = (void*)(cs + (k + 1) * n * h);
+        }
+        s.mask = q.mask_at(k);
+        s.y = dy ? (void*)(dy + k * h) : nullptr;
+        s.hu = k < q.steps - 1 ? dh_mm : nullptr;
+        s.dz = dz + k * n * gh;
+        s.dz_recurrent = gru ? dz_rec + k * n * gh : nullptr;
+        s.h_mm = hm + k * n * h;
+        s.phase = 0;
         for (int64_t r = r0; r < r1; ++r) soma::rnn::backward_row<float, act, ract>(&s, r);
-      }
-      if ((k > 0 || q.want_dh0) && m > 0) {
-        const float* a = gru ? (const float*)s.dz_recurrent : dzk;
-        panel_gemm(m, h, first, a + r0 * gh, gh, packed_first, dh_mm + r0 * h, h);
+        float* dzk = (float*)s.dz;
+        if (q.before && m > 0) {
+          panel_gemm(m, h, h, dzk + r0 * gh + 2 * h, gh, packed_cand, d_rh + r0 * h, h);
+          s.hu = d_rh;
+          s.phase = 1;
+          for (int64_t r = r0; r < r1; ++r) soma::rnn::backward_row<float, act, ract>(&s, r);
+        }
+        if ((k > 0 || q.want_dh0) && m > 0) {
+          const float* a = gru ? (const float*)s.dz_recurrent : dzk;
+          panel_gemm(m, h, first, a + r0 * gh, gh, packed_first, dh_mm + r0 * h, h);
+        }
       }
     }
   }
