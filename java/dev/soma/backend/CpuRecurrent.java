@@ -15,7 +15,7 @@ import static dev.soma.backend.MatrixViews.view;
 /**
  * Recurrent layers on the CPU as our own fused kernels around matrix products: one oneDNN product for every
  * timestep's input projection ({@code xs @ W} over all T*N rows), then the recurrence. For float32 that is one
- * native call for the whole sequence ({@link RecurrentSequence}: each thread runs every step for its own rows, its
+ * native call for the whole sequence ({@link RecurrentSequence}: a thread runs every step for a block of rows, its
  * own {@code h @ U} products included); float64 (gradient checks) and {@code -Dsoma.rnn.sequenceLoop=false} run the
  * step loop here, one small product per step for the recurrent part and one native kernel per step for all the gate
  * arithmetic (native/src/rnn.cpp). Backward mirrors it: the recurrence (one kernel and one product

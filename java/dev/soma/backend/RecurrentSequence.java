@@ -5,9 +5,9 @@ import dev.soma.tensor.DType;
 import dev.soma.tensor.Tensor;
 
 /**
- * A float32 recurrent layer's whole sequence in one native call (native/src/rnn_sequence.cpp): each OpenMP thread
- * runs every step for its own block of the batch's rows, recurrent products included, so the threads join once
- * per pass instead of twice per step. The step loop in {@link CpuRecurrent} (one oneDNN product and one kernel per
+ * A float32 recurrent layer's whole sequence in one native call (native/src/rnn_sequence.cpp): an OpenMP thread
+ * takes a block of the batch's rows and runs every step for it, recurrent products included, then the next block,
+ * so the threads join once per pass instead of twice per step. The step loop in {@link CpuRecurrent} (one oneDNN product and one kernel per
  * step) stays for float64 and with {@code -Dsoma.rnn.sequenceLoop=false}. Each row is computed the same way on any
  * thread: the same bits for any thread count.
  */
