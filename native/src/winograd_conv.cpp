@@ -51,7 +51,7 @@ extern "C" {
 
 int soma_cpu_winograd_supported(const int64_t* geom) {
   const Geom g(geom);
-  const bool kernel = g.kh == g.kw && (g.kh == 3 || g.kh == 5 || g.kh == 7);
+  const bool kernel = g.kh == g.kw && has_transforms(g.kh);
   if (!(kernel && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1)) return 0;
   // The transformed kernel (a^2 C OC floats, twice for the data pass) must stay a workspace, not a second model:
   // at most 64 MiB (5x5 and 7x7: 512 x 512 channels; 3x3: about 680 x 680).
@@ -61,7 +61,7 @@ int soma_cpu_winograd_supported(const int64_t* geom) {
 
 int soma_cpu_winograd_lanes(void) { return (int)lanes(); }
 
-int soma_cpu_winograd_tile(int r) { return r == 3 || r == 5 || r == 7 ? tile_size(r) : 0; }
+int soma_cpu_winograd_tile(int r) { return has_transforms(r) ? tile_size(r) : 0; }
 
 int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass) {
   const Plan pl(Geom(geom), pass, lanes());
@@ -74,11 +74,12 @@ void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w,
   const Geom g(geom);
   const Plan pl(g, 0, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  const auto run = g.kh == 3 ? (wide ? avx512::forward<kF3> : avx2::forward<kF3>)
-                   : g.kh == 5 ? (wide ? avx512::forward<kF5> : avx2::forward<kF5>)
-                               : (wide ? avx512::forward<kF7> : avx2::forward<kF7>);
-  run(g, pl, (const float*)x, (const float*)w, (const float*)bias, (float*)out, (float*)workspace,
-      slots(pl, workspace_bytes));
+  with_transforms(g.kh, [&](auto k) {
+    constexpr const Transforms& T = decltype(k)::transforms;
+    const auto run = wide ? avx512::forward<T> : avx2::forward<T>;
+    run(g, pl, (const float*)x, (const float*)w, (const float*)bias, (float*)out, (float*)workspace,
+        slots(pl, workspace_bytes));
+  });
 }
 
 void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* grad_out, const void* w, void* grad_x,
@@ -86,10 +87,11 @@ void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* gra
   const Geom g(geom);
   const Plan pl(g, 1, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  const auto run = g.kh == 3 ? (wide ? avx512::backward_data<kF3> : avx2::backward_data<kF3>)
-                   : g.kh == 5 ? (wide ? avx512::backward_data<kF5> : avx2::backward_data<kF5>)
-                               : (wide ? avx512::backward_data<kF7> : avx2::backward_data<kF7>);
-  run(g, pl, (const float*)grad_out, (const float*)w, (float*)grad_x, (float*)workspace, slots(pl, workspace_bytes));
+  with_transforms(g.kh, [&](auto k) {
+    constexpr const Transforms& T = decltype(k)::transforms;
+    const auto run = wide ? avx512::backward_data<T> : avx2::backward_data<T>;
+    run(g, pl, (const float*)grad_out, (const float*)w, (float*)grad_x, (float*)workspace, slots(pl, workspace_bytes));
+  });
 }
 
 void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* x, const void* grad_out,
@@ -97,10 +99,11 @@ void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* 
   const Geom g(geom);
   const Plan pl(g, 2, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  const auto run = g.kh == 3 ? (wide ? avx512::backward_weights<kF3> : avx2::backward_weights<kF3>)
-                   : g.kh == 5 ? (wide ? avx512::backward_weights<kF5> : avx2::backward_weights<kF5>)
-                               : (wide ? avx512::backward_weights<kF7> : avx2::backward_weights<kF7>);
-  run(g, pl, (const float*)x, (const float*)grad_out, (float*)grad_w, (float*)workspace, slots(pl, workspace_bytes));
+  with_transforms(g.kh, [&](auto k) {
+    constexpr const Transforms& T = decltype(k)::transforms;
+    const auto run = wide ? avx512::backward_weights<T> : avx2::backward_weights<T>;
+    run(g, pl, (const float*)x, (const float*)grad_out, (float*)grad_w, (float*)workspace, slots(pl, workspace_bytes));
+  });
 }
 
 }  // extern "C"

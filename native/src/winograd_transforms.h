@@ -95,7 +95,21 @@ constexpr Transforms build_transforms(int m, int r) {
 constexpr Transforms kF3 = build_transforms(4, 3);
 constexpr Transforms kF5 = build_transforms(4, 5);
 constexpr Transforms kF7 = build_transforms(2, 7);
+constexpr bool has_transforms(int64_t r) { return r == 3 || r == 5 || r == 7; }
 constexpr int tile_size(int r) { return r == 3 ? kF3.m : r == 5 ? kF5.m : kF7.m; }
+
+// Calls f(Kernel<kFr>{}) for the transforms of an r x r kernel (r checked by has_transforms), so each pass names its
+// kernels once, with decltype(k)::transforms as their template argument.
+template <const Transforms& T>
+struct Kernel {
+  static constexpr const Transforms& transforms = T;
+};
+template <typename F>
+void with_transforms(int64_t r, F&& f) {
+  if (r == 3) f(Kernel<kF3>{});
+  else if (r == 5) f(Kernel<kF5>{});
+  else f(Kernel<kF7>{});
+}
 
 // ------------------------------------------------------------------ one-dimensional transforms
 
