@@ -65,16 +65,34 @@ struct Sequence {
   // Width of the product that multiplies U (reset_before: U[:, :2h] first, U[:, 2h:] after the reset).
   int64_t first_width() const { return before ? 2 * h : g * h; }
 
-  // Rows per block: the threads take blocks as they finish the last (a thread that another process slows down
-  // takes fewer); at least 4 rows, for the products' sake, and about two blocks per thread.
-  int64_t chunk_rows(int team) const { return std::max<int64_t>(4, (n + 2 * team - 1) / (2 * team)); }
-
   // Threads: the caller's OpenMP limit (Java sets it from the pass's work), at most one per row.
   int threads() const { return (int)std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), n)); }
 
-  const float* mask_at(int64_t k) const {
-    if (!base.mask) return nullptr;
-    return (const float*)base.mask + (go_backwards ? steps - 1 - k : k);
+  // The step arguments of processing step k, as far as both passes share them: the states before and after it,
+  // its mask column and its saved gates.
+  Step at(int64_t k) const {
+    Step s = base;
+    const float* hs = (const float*)base.h_prev;
+    const float* cs = (const float*)base.c_prev;
+    s.h_prev = hs + k * n * h;
+    if (cs) {
+      s.c_prev = cs + k * n * h;
+      s.c_out = (void*)(cs + (k + 1) * n * h);
+    }
+    if (base.mask) s.mask = (const float*)base.mask + (go_backwards ? steps - 1 - k : k);
+    s.gates = (float*)base.gates + k * n * saved * h;
+    return s;
+  }
+
+  // Runs f(r0, r1) for blocks of rows, taken by the team's threads as they finish the last (called in the parallel
+  // region). A thread that another process slows down takes fewer; at least 4 rows a block, for the products'
+  // sake, and about two blocks per thread.
+  template <typename F>
+  void for_each_block(F&& f) const {
+    const int team = omp_get_num_threads();
+    const int64_t chunk = std::max<int64_t>(4, (n + 2 * team - 1) / (2 * team)), blocks = (n + chunk - 1) / chunk;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < blocks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
   }
 };
 
@@ -83,11 +101,8 @@ void forward(const Sequence& q) {
   const Step& b = q.base;
   const int64_t n = q.n, h = q.h, gh = q.g * h, first = q.first_width();
   const float* xp = (const float*)b.xp;
-  const float* hs = (const float*)b.h_prev;
-  const float* cs = (const float*)b.c_prev;
   const float* drop = (const float*)b.drop;
   float* hm = (float*)b.h_mm;
-  float* gates = (float*)b.gates;
   float* y = (float*)b.y;
   float* hu = q.products();
   float* hu_cand = q.more_products();
@@ -98,31 +113,22 @@ void forward(const Sequence& q) {
     pack_panels(h, first, q.u, gh, 1, packed_first);
     if (q.before) pack_panels(h, h, q.u + 2 * h, gh, 1, packed_cand);
     // (the packing's implicit barrier: every thread reads all panels)
-    const int64_t chunk = q.chunk_rows(omp_get_num_threads()), chunks = (n + chunk - 1) / chunk;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t r0 = c * chunk, r1 = std::min(n, r0 + chunk), m = r1 - r0;
+    q.for_each_block([&](int64_t r0, int64_t r1) {
+      const int64_t m = r1 - r0;
       for (int64_t k = 0; k < q.steps; ++k) {
         const bool recurrent = k > 0 || q.from_state;
-        const float* hk = hs + k * n * h;
+        Step s = q.at(k);
+        const float* hk = (const float*)s.h_prev;
         const float* operand = hk;  // what multiplies U: h_{t-1}, or h_{t-1} * drop
         if (drop) {
           float* hmk = hm + k * n * h;
           for (int64_t i = r0 * h; i < r1 * h; ++i) hmk[i] = hk[i] * drop[i];
           operand = hmk;
         }
-        if (recurrent && m > 0) panel_gemm(m, first, h, operand + r0 * h, h, packed_first, hu + r0 * first, first);
-        Step s = b;
+        if (recurrent) panel_gemm(m, first, h, operand + r0 * h, h, packed_first, hu + r0 * first, first);
         s.xp = xp + k * n * gh;
         s.hu = recurrent ? hu : nullptr;
-        s.h_prev = hk;
         s.h_out = (float*)hk + n * h;
-        if (cs) {
-          s.c_prev = cs + k * n * h;
-          s.c_out = (float*)cs + (k + 1) * n * h;
-        }
-        s.mask = q.mask_at(k);
-        s.gates = gates + k * n * q.saved * h;
         s.y = y ? y + k * h : nullptr;
         s.h_mm = operand;
         s.phase = 0;
@@ -130,13 +136,13 @@ void forward(const Sequence& q) {
         if (q.before) {
           // the candidate's product: (r * h_mm), saved as gate block 3, times U[:, 2h:]
           const float* rh = (const float*)s.gates + 3 * h;
-          if (recurrent && m > 0) panel_gemm(m, h, h, rh + r0 * 4 * h, 4 * h, packed_cand, hu_cand + r0 * h, h);
+          if (recurrent) panel_gemm(m, h, h, rh + r0 * 4 * h, 4 * h, packed_cand, hu_cand + r0 * h, h);
           s.hu = recurrent ? hu_cand : nullptr;
           s.phase = 1;
           for (int64_t r = r0; r < r1; ++r) soma::rnn::forward_row<float, act, ract>(&s, r);
         }
       }
-    }
+    });
   }
 }
 
@@ -145,10 +151,7 @@ void backward(const Sequence& q) {
   const Step& b = q.base;
   const int64_t n = q.n, h = q.h, gh = q.g * h, first = q.first_width();
   const bool gru = b.cell == SOMA_RNN_GRU;
-  const float* hs = (const float*)b.h_prev;
-  const float* cs = (const float*)b.c_prev;
   const float* hm = (const float*)b.h_mm;
-  const float* gates = (const float*)b.gates;
   const float* dy = (const float*)b.y;
   float* dz = (float*)b.dz;
   float* dz_rec = (float*)b.dz_recurrent;
@@ -161,39 +164,30 @@ void backward(const Sequence& q) {
     // U^T: (the first columns of) U transposed, and the candidate's block of reset_before
     pack_panels(first, h, q.u, 1, gh, packed_first);
     if (q.before) pack_panels(h, h, q.u + 2 * h, 1, gh, packed_cand);
-    const int64_t chunk = q.chunk_rows(omp_get_num_threads()), chunks = (n + chunk - 1) / chunk;
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t r0 = c * chunk, r1 = std::min(n, r0 + chunk), m = r1 - r0;
+    q.for_each_block([&](int64_t r0, int64_t r1) {
+      const int64_t m = r1 - r0;
       for (int64_t k = q.steps - 1; k >= 0; --k) {
-        Step s = b;
-        s.gates = (void*)(gates + k * n * q.saved * h);
-        s.h_prev = hs + k * n * h;
-        if (cs) {
-          s.c_prev = cs + k * n * h;
-          s.c_out = (void*)(cs + (k + 1) * n * h);
-        }
-        s.mask = q.mask_at(k);
+        Step s = q.at(k);
+        float* dzk = dz + k * n * gh;
         s.y = dy ? (void*)(dy + k * h) : nullptr;
         s.hu = k < q.steps - 1 ? dh_mm : nullptr;
-        s.dz = dz + k * n * gh;
+        s.dz = dzk;
         s.dz_recurrent = gru ? dz_rec + k * n * gh : nullptr;
         s.h_mm = hm + k * n * h;
         s.phase = 0;
         for (int64_t r = r0; r < r1; ++r) soma::rnn::backward_row<float, act, ract>(&s, r);
-        float* dzk = (float*)s.dz;
-        if (q.before && m > 0) {
+        if (q.before) {
           panel_gemm(m, h, h, dzk + r0 * gh + 2 * h, gh, packed_cand, d_rh + r0 * h, h);
           s.hu = d_rh;
           s.phase = 1;
           for (int64_t r = r0; r < r1; ++r) soma::rnn::backward_row<float, act, ract>(&s, r);
         }
-        if ((k > 0 || q.want_dh0) && m > 0) {
+        if (k > 0 || q.want_dh0) {
           const float* a = gru ? (const float*)s.dz_recurrent : dzk;
           panel_gemm(m, h, first, a + r0 * gh, gh, packed_first, dh_mm + r0 * h, h);
         }
       }
-    }
+    });
   }
 }
 
