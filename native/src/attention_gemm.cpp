@@ -1,5 +1,6 @@
 // See attention_gemm.h. Tiles are R rows x NV vectors of 16 (AVX-512) or 8 (AVX2) floats; the R x NV accumulators
-// stay in registers for the whole k loop, each step loads NV vectors of B and broadcasts R values of A. The
+// start at zero and stay in registers for the whole k loop, each step loads NV vectors of B and broadcasts R values
+// of A; then C is loaded and the tile's sum added to it. The
 // AVX-512 path masks the last vector, so any n works without a scalar tail.
 #include "attention_gemm.h"
 #include "cpu_features.h"
@@ -19,7 +20,7 @@ __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
-      c[r][v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, C + r * ldc + 16 * v) : _mm512_loadu_ps(C + r * ldc + 16 * v);
+      c[r][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
     __m512 b[NV];
 #pragma GCC unroll 4
@@ -36,8 +37,9 @@ __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      if (v == NV - 1) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, last, c[r][v]);
-      else _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+      float* dst = C + r * ldc + 16 * v;
+      if (v == NV - 1) _mm512_mask_storeu_ps(dst, last, _mm512_add_ps(_mm512_maskz_loadu_ps(last, dst), c[r][v]));
+      else _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), c[r][v]));
     }
 }
 
@@ -81,8 +83,8 @@ template <int R, bool TA>
 inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
   __m256 c0[R], c1[R];
   for (int r = 0; r < R; ++r) {
-    c0[r] = _mm256_loadu_ps(C + r * ldc);
-    c1[r] = _mm256_loadu_ps(C + r * ldc + 8);
+    c0[r] = _mm256_setzero_ps();
+    c1[r] = _mm256_setzero_ps();
   }
   for (int64_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_loadu_ps(B + p * ldb);
@@ -94,8 +96,8 @@ inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int6
     }
   }
   for (int r = 0; r < R; ++r) {
-    _mm256_storeu_ps(C + r * ldc, c0[r]);
-    _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
+    _mm256_storeu_ps(C + r * ldc, _mm256_add_ps(_mm256_loadu_ps(C + r * ldc), c0[r]));
+    _mm256_storeu_ps(C + r * ldc + 8, _mm256_add_ps(_mm256_loadu_ps(C + r * ldc + 8), c1[r]));
   }
 }
 
@@ -110,9 +112,10 @@ void gemm256(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const
     for (int64_t e = 0; e < n16; e += 16) tile256<1, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc);
   if (n16 < n) {
     for (int64_t r = 0; r < m; ++r)
-      for (int64_t p = 0; p < k; ++p) {
-        const float a = TA ? A[p * lda + r] : A[r * lda + p];
-        for (int64_t e = n16; e < n; ++e) C[r * ldc + e] += a * B[p * ldb + e];
+      for (int64_t e = n16; e < n; ++e) {
+        float sum = 0;
+        for (int64_t p = 0; p < k; ++p) sum += (TA ? A[p * lda + r] : A[r * lda + p]) * B[p * ldb + e];
+        C[r * ldc + e] += sum;
       }
   }
 }

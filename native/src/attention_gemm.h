@@ -1,6 +1,9 @@
 // The small f32 GEMM behind fused attention and the Winograd convolution's per-point products: C (m x n, row
 // stride ldc) += A (m x k, lda) B (k x n, ldb), all row-major. AVX-512 register tiles when the CPU has them (checked
 // once at run time; the library's baseline stays x86-64-v3), else AVX2 + FMA tiles.
+// The product is summed from zero and added to C once: calls that add many products into one C (the Winograd
+// weights pass, one per block of tiles) round a chain of one term per call, not one of every term of every call
+// (the 7x7 weights pass at batch 256 of 28 x 28: 3.6e-5 of float64 before, 9e-6 now).
 #pragma once
 #include <cstdint>
 
