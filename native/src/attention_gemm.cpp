@@ -6,6 +6,8 @@
 #include "cpu_features.h"
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace {
 
 // ------------------------------------------------------------------ AVX-512
@@ -14,7 +16,7 @@ namespace {
 // on the stack and stores every register back on each k step (measured: 3x slower).
 template <int R, int NV, bool TA>
 __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A, int64_t lda, const float* B,
-                                                       int64_t ldb, float* C, int64_t ldc, __mmask16 last) {
+                                                       int64_t ldb, float* C, int64_t ldc, __mmask16 last, bool add) {
   __m512 c[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -38,41 +40,44 @@ __attribute__((target("avx512f"))) inline void tile512(int64_t k, const float* A
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       float* dst = C + r * ldc + 16 * v;
-      if (v == NV - 1) _mm512_mask_storeu_ps(dst, last, _mm512_add_ps(_mm512_maskz_loadu_ps(last, dst), c[r][v]));
-      else _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), c[r][v]));
+      if (v == NV - 1) {
+        _mm512_mask_storeu_ps(dst, last, add ? _mm512_add_ps(_mm512_maskz_loadu_ps(last, dst), c[r][v]) : c[r][v]);
+      } else {
+        _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][v]) : c[r][v]);
+      }
     }
 }
 
 // Row i of A starts at A + i * lda, or (TA: A stored transposed, k x m) at column i: A + i.
 template <int NV, bool TA>
 __attribute__((target("avx512f"))) void rows512(int64_t m, int64_t k, const float* A, int64_t lda, const float* B,
-                                                int64_t ldb, float* C, int64_t ldc, __mmask16 last) {
+                                                int64_t ldb, float* C, int64_t ldc, __mmask16 last, bool add) {
   const int64_t step = TA ? 1 : lda;
   int64_t i = 0;
-  for (; i + 6 <= m; i += 6) tile512<6, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last);
+  for (; i + 6 <= m; i += 6) tile512<6, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last, add);
   switch (m - i) {
-    case 5: tile512<5, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 4: tile512<4, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 3: tile512<3, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 2: tile512<2, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
-    case 1: tile512<1, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last); break;
+    case 5: tile512<5, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last, add); break;
+    case 4: tile512<4, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last, add); break;
+    case 3: tile512<3, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last, add); break;
+    case 2: tile512<2, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last, add); break;
+    case 1: tile512<1, NV, TA>(k, A + i * step, lda, B, ldb, C + i * ldc, ldc, last, add); break;
     default: break;
   }
 }
 
 template <bool TA>
 __attribute__((target("avx512f"))) void gemm512(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
-                                                const float* B, int64_t ldb, float* C, int64_t ldc) {
+                                                const float* B, int64_t ldb, float* C, int64_t ldc, bool add) {
   for (int64_t e = 0; e < n; e += 64) {
     const int64_t w = n - e < 64 ? n - e : 64;
     const int nv = (int)((w + 15) / 16);
     const int tail = (int)(w - 16 * (nv - 1));
     const __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
     switch (nv) {
-      case 4: rows512<4, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
-      case 3: rows512<3, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
-      case 2: rows512<2, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
-      default: rows512<1, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last); break;
+      case 4: rows512<4, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last, add); break;
+      case 3: rows512<3, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last, add); break;
+      case 2: rows512<2, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last, add); break;
+      default: rows512<1, TA>(m, k, A, lda, B + e, ldb, C + e, ldc, last, add); break;
     }
   }
 }
@@ -80,7 +85,8 @@ __attribute__((target("avx512f"))) void gemm512(int64_t m, int64_t n, int64_t k,
 // ------------------------------------------------------------------ AVX2 (the build's baseline)
 
 template <int R, bool TA>
-inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
+                    bool add) {
   __m256 c0[R], c1[R];
   for (int r = 0; r < R; ++r) {
     c0[r] = _mm256_setzero_ps();
@@ -96,46 +102,52 @@ inline void tile256(int64_t k, const float* A, int64_t lda, const float* B, int6
     }
   }
   for (int r = 0; r < R; ++r) {
-    _mm256_storeu_ps(C + r * ldc, _mm256_add_ps(_mm256_loadu_ps(C + r * ldc), c0[r]));
-    _mm256_storeu_ps(C + r * ldc + 8, _mm256_add_ps(_mm256_loadu_ps(C + r * ldc + 8), c1[r]));
+    float* dst = C + r * ldc;
+    _mm256_storeu_ps(dst, add ? _mm256_add_ps(_mm256_loadu_ps(dst), c0[r]) : c0[r]);
+    _mm256_storeu_ps(dst + 8, add ? _mm256_add_ps(_mm256_loadu_ps(dst + 8), c1[r]) : c1[r]);
   }
 }
 
 template <bool TA>
 void gemm256(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc) {
+             int64_t ldc, bool add) {
   const int64_t n16 = n / 16 * 16, step = TA ? 1 : lda;
   int64_t i = 0;
   for (; i + 4 <= m; i += 4)
-    for (int64_t e = 0; e < n16; e += 16) tile256<4, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc);
+    for (int64_t e = 0; e < n16; e += 16) tile256<4, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc, add);
   for (; i < m; ++i)
-    for (int64_t e = 0; e < n16; e += 16) tile256<1, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc);
+    for (int64_t e = 0; e < n16; e += 16) tile256<1, TA>(k, A + i * step, lda, B + e, ldb, C + i * ldc + e, ldc, add);
   if (n16 < n) {
     for (int64_t r = 0; r < m; ++r)
       for (int64_t e = n16; e < n; ++e) {
         float sum = 0;
         for (int64_t p = 0; p < k; ++p) sum += (TA ? A[p * lda + r] : A[r * lda + p]) * B[p * ldb + e];
-        C[r * ldc + e] += sum;
+        C[r * ldc + e] = add ? C[r * ldc + e] + sum : sum;
       }
   }
 }
 
-using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
+using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
 
 }  // namespace
 
 namespace soma {
 void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
-                        float* C, int64_t ldc) {
+                        float* C, int64_t ldc, bool add) {
   static const Gemm gemm = soma::use_avx512() ? gemm512<false> : gemm256<false>;
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  gemm(m, n, k, A, lda, B, ldb, C, ldc);
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!add)
+      for (int64_t r = 0; r < m; ++r) std::fill(C + r * ldc, C + r * ldc + n, 0.0f);
+    return;
+  }
+  gemm(m, n, k, A, lda, B, ldb, C, ldc, add);
 }
 
 void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                            float* C, int64_t ldc) {
   static const Gemm gemm = soma::use_avx512() ? gemm512<true> : gemm256<true>;
   if (m <= 0 || n <= 0 || k <= 0) return;
-  gemm(m, n, k, A, lda, B, ldb, C, ldc);
+  gemm(m, n, k, A, lda, B, ldb, C, ldc, true);
 }
 }  // namespace soma

@@ -8,8 +8,9 @@
 #include <cstdint>
 
 namespace soma {
+// add = false: C = A B, C's old contents never read (an empty k gives zeros).
 void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
-                        float* C, int64_t ldc);
+                        float* C, int64_t ldc, bool add = true);
 // The same with A stored transposed: C (m x n) += A^T B for A of k x m (row stride lda), so the backward's
 // P^T dO and dS^T Q need no transposed copies.
 void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
