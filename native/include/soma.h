@@ -261,7 +261,7 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
 /* float32 convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for square kernels, stride 1, no dilation, any padding; same
    layouts and geometry as soma_cpu_conv2d. soma_cpu_winograd_supported returns 1 for such a geometry whose
    transformed kernel takes at most 64 MiB, else 0 (Java checks it before calling the passes). Each pass needs the workspace that
-   soma_cpu_winograd_workspace_bytes gives for its pass (0 forward, 1 backward data, 2 backward weights) at the
+   soma_cpu_winograd_workspace_bytes gives for its pass (0 forward, 1 backward data, 2 backward weights, 3 both) at the
    calling thread's OpenMP thread count; a smaller workspace runs on fewer threads (at least one thread's worth
    is required). The passes write their outputs whole; backward weights leaves the bias gradient to the caller. */
 int soma_cpu_winograd_supported(const int64_t* geom);
@@ -276,6 +276,10 @@ void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* gra
                                             void* workspace, int64_t workspace_bytes);
 void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* x, const void* grad_out,
                                                void* grad_w, void* workspace, int64_t workspace_bytes);
+/* Both backward passes at once (pass 3 of soma_cpu_winograd_workspace_bytes): the transformed output gradient,
+   which both multiply, is computed once per tile. Threads take whole images (at most min(8, n) at once). */
+void soma_cpu_winograd_conv2d_backward(const int64_t* geom, const void* x, const void* grad_out, const void* w,
+                                       void* grad_x, void* grad_w, void* workspace, int64_t workspace_bytes);
 
 /* ============================== CPU: attention (native/src/attention.cpp) ============================== */
 

@@ -106,4 +106,17 @@ void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* 
   });
 }
 
+void soma_cpu_winograd_conv2d_backward(const int64_t* geom, const void* x, const void* grad_out, const void* w,
+                                       void* grad_x, void* grad_w, void* workspace, int64_t workspace_bytes) {
+  const Geom g(geom);
+  const Plan pl(g, 3, lanes());
+  const bool wide = lanes() == avx512::kLanes;
+  with_transforms(g.kh, [&](auto k) {
+    constexpr const Transforms& T = decltype(k)::transforms;
+    const auto run = wide ? avx512::backward<T> : avx2::backward<T>;
+    run(g, pl, (const float*)x, (const float*)grad_out, (const float*)w, (float*)grad_x, (float*)grad_w,
+        (float*)workspace, slots(pl, workspace_bytes));
+  });
+}
+
 }  // extern "C"

@@ -190,7 +190,7 @@ struct Maps {
 };
 
 // How the tiles of one geometry are cut and where each thread's scratch lies in the workspace (pass 0 forward,
-// 1 backward data, 2 backward weights). Channel counts are padded to whole vectors of `lanes` floats (cp, ocp);
+// 1 backward data, 2 backward weights, 3 both backward passes in one). Channel counts are padded to whole vectors of `lanes` floats (cp, ocp);
 // padding is zero. Workspace: [U (and U^T)] [the weights pass's partial sums, one per group] [per-thread scratch].
 struct Plan {
   int m, r, a, a2;
@@ -203,7 +203,8 @@ struct Plan {
   int64_t mm_floats;   // per thread: transformed outputs (or output gradients) of a block [a2][mm_ld >= block * ocp]
   int64_t zero_floats; // per thread: a row of zeros read for taps outside the image
   int64_t acc_floats;  // per group (weights pass): dU [a2][cp][ocp]
-  int64_t groups;      // weights pass: the tiles' blocks are summed in this many fixed groups (see backward_weights)
+  int64_t groups;      // weights pass: the tiles' blocks (both passes: the images) are summed in this many fixed
+                       // groups (see backward_weights and backward)
   int64_t per_thread;
 
   static int64_t round_up(int64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
@@ -228,17 +229,19 @@ struct Plan {
     const int64_t per_tile_bytes = 4 * a2 * (cp + ocp);
     const int64_t scratch = std::max<int64_t>(128 << 10, std::min<int64_t>(1 << 20, soma::l2_bytes() / 4));
     block = std::max<int64_t>(6, std::min<int64_t>(240, (scratch / per_tile_bytes) / 6 * 6));
-    u_floats = pass == 2 ? 0 : round_up(a2 * cp * ocp) * (pass == 1 ? 2 : 1);
+    const bool data = pass == 1 || pass == 3, weights = pass == 2 || pass == 3;
+    u_floats = pass == 2 ? 0 : round_up(a2 * cp * ocp) * (data ? 2 : 1);
     v_ld = odd_lines(round_up(block * cp));
     mm_ld = odd_lines(round_up(block * ocp));
     v_floats = a2 * v_ld;
     mm_floats = a2 * mm_ld;
     zero_floats = round_up(std::max(cp, ocp));
-    acc_floats = pass == 2 ? round_up(a2 * cp * ocp) : 0;
+    acc_floats = weights ? round_up(a2 * cp * ocp) : 0;
     // Up to 8 groups (so that a thread the OS holds back leaves at most an eighth to the others), within 32 MiB
-    // of partial sums, at most one per block. A function of the geometry only, never of the thread count.
-    const int64_t blocks = (tiles + block - 1) / block;
-    groups = pass == 2 ? std::max<int64_t>(1, std::min({int64_t{8}, blocks, (int64_t{8} << 20) / acc_floats})) : 0;
+    // of partial sums, at most one per block (both passes: per image). A function of the geometry only, never of
+    // the thread count.
+    const int64_t units = pass == 3 ? g.n : (tiles + block - 1) / block;
+    groups = weights ? std::max<int64_t>(1, std::min({int64_t{8}, units, (int64_t{8} << 20) / acc_floats})) : 0;
     per_thread = v_floats + mm_floats + zero_floats;
   }
 

@@ -115,10 +115,12 @@ final class CpuConv implements ConvKernels {
             DnnlConvolution.backwardWeights(mem, oneDnnBias ? conv(g, gradKernel.dtype(), true, false) : plain, x,
                     dz32, gradKernel.address(), oneDnnBias ? gradBias.address() : 0, x16, dz16);
         }
-        if (ownBias) {
-            CpuKernels.soma_cpu_reduce_leading(ReductionKernels.RowOp.SUM.code, DType.F32.code(),
-                    g.n() * g.oh() * g.ow(), g.oc(), dz32, gradBias.address());
-        }
+        if (ownBias) ownBiasGradient(g, dz32, gradBias);
+    }
+
+    private static void ownBiasGradient(Geometry g, long dz32, Tensor gradBias) {
+        CpuKernels.soma_cpu_reduce_leading(ReductionKernels.RowOp.SUM.code, DType.F32.code(), g.n() * g.oh() * g.ow(),
+                g.oc(), dz32, gradBias.address());
     }
 
     @Override
@@ -218,6 +220,12 @@ final class CpuConv implements ConvKernels {
                     bf16 ? 1 : 0, dz.address());
             long dz32 = bf16 ? 0 : dz.address();
             long dz16 = bf16 ? dz.address() : 0;
+            if (gradX != null && gradKernel != null && !bf16 && winograd(g) && WinogradConv.oneBackward(g)) {
+                WinogradConv.backward(mem, g, x.address(), dz32, kernel.address(), gradX.address(),
+                        gradKernel.address());
+                if (gradBias != null) ownBiasGradient(g, dz32, gradBias);
+                return;
+            }
             if (gradX != null && !bf16 && winograd(g)) {
                 WinogradConv.backwardData(mem, g, dz32, kernel.address(), gradX.address());
             } else if (gradX != null) {

@@ -4,6 +4,8 @@ import dev.soma.backend.ConvKernels.Geometry;
 import dev.soma.jni.CpuKernels;
 import dev.soma.memory.CachingPool;
 
+import java.util.concurrent.atomic.AtomicLong;
+
 /**
  * Our Winograd convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for float32 on the CPU
  * (native/src/winograd_conv.cpp): 4x, 6.25x and 3.06x fewer multiplications than the direct convolution, which
@@ -22,7 +24,17 @@ final class WinogradConv {
     static final boolean ENABLED = Boolean.parseBoolean(System.getProperty("soma.cpu.winograd", "true"));
     static final long MIN_CHANNELS = Long.getLong("soma.cpu.winograd.minChannels", 16);
 
-    private static final int FORWARD = 0, BACKWARD_DATA = 1, BACKWARD_WEIGHTS = 2;
+    private static final int FORWARD = 0, BACKWARD_DATA = 1, BACKWARD_WEIGHTS = 2, BACKWARD = 3;
+
+    /**
+     * Batches of at least this many images run both backward passes in one sweep ({@link #backward}): its threads
+     * take whole images, up to 8 at once, so smaller batches keep the separate passes, whose kernel gradient splits
+     * the tiles of even one image.
+     */
+    static final long MIN_IMAGES_FOR_ONE_BACKWARD = 8;
+
+    /** How many times {@link #backward} ran (tests check which calls take it). */
+    static final AtomicLong ONE_BACKWARD_CALLS = new AtomicLong();
 
     private WinogradConv() {}
 
@@ -56,6 +68,22 @@ final class WinogradConv {
                 (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d_backward_data(geom, gradOut, w, gradX, ws, bytes));
     }
 
+    /**
+     * Both backward passes at once, where {@link #oneBackward} says so: the transformed output gradient, which both
+     * multiply, is made once per tile. The kernel gradient only; the caller sums the bias gradient.
+     */
+    static void backward(CachingPool mem, Geometry g, long x, long gradOut, long w, long gradX, long gradW) {
+        ONE_BACKWARD_CALLS.incrementAndGet();
+        long[] geom = g.nativeArray();
+        withWorkspace(mem, g, geom, BACKWARD, (ws, bytes) -> CpuKernels.soma_cpu_winograd_conv2d_backward(geom, x,
+                gradOut, w, gradX, gradW, ws, bytes));
+    }
+
+    /** Whether a geometry that {@link #applies} runs its two backward passes as one (a fixed rule of the shape). */
+    static boolean oneBackward(Geometry g) {
+        return g.n() >= MIN_IMAGES_FOR_ONE_BACKWARD;
+    }
+
     /** The kernel gradient only; the caller sums the bias gradient. */
     static void backwardWeights(CachingPool mem, Geometry g, long x, long gradOut, long gradW) {
         long[] geom = g.nativeArray();
@@ -81,7 +109,7 @@ final class WinogradConv {
     // it at once; the pool keeps the block cached for the next step. The thread count is set before the size is
     // asked, since the kernels' scratch is per thread.
     private static void withWorkspace(CachingPool mem, Geometry g, long[] geom, int pass, Pass run) {
-        try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(g)))) {
+        try (var threads = ComputeThreads.atMost(ComputeThreads.forWork(flops(g) * (pass == BACKWARD ? 2 : 1)))) {
             long bytes = CpuKernels.soma_cpu_winograd_workspace_bytes(geom, pass);
             CachingPool.Block ws = mem.allocate(bytes, 0);
             try {

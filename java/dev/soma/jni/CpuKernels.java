@@ -202,6 +202,9 @@ public final class CpuKernels {
     public static native void soma_cpu_winograd_conv2d_backward_weights(@Cast("const int64_t*") long[] geom,
             @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("void*") long gradW,
             @Cast("void*") long workspace, long workspaceBytes);
+    public static native void soma_cpu_winograd_conv2d_backward(@Cast("const int64_t*") long[] geom,
+            @Cast("const void*") long x, @Cast("const void*") long gradOut, @Cast("const void*") long w,
+            @Cast("void*") long gradX, @Cast("void*") long gradW, @Cast("void*") long workspace, long workspaceBytes);
     public static native void soma_cpu_relu_max_pool2d(@Cast("const int64_t*") long[] geom, @Cast("const void*") long z,
             @Cast("void*") long out, @Cast("void*") long tap);
     public static native void soma_cpu_relu_max_pool2d_backward(@Cast("const int64_t*") long[] geom,

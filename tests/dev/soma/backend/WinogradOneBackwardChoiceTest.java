@@ -1,0 +1,43 @@
+package dev.soma.backend;
+
+import dev.soma.memory.Scope;
+import dev.soma.ops.ConvolutionPooling;
+import dev.soma.tensor.Tensor;
+import dev.soma.testing.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Which fused convolution + ReLU + max pooling backward calls run the Winograd convolution's two backward passes as
+ * one (its numbers: dev.soma.ops.WinogradOneBackwardTest): batches of 8 images or more whose convolution is
+ * Winograd's and that want both the input and the kernel gradient.
+ */
+@ExtendWith(NoLeaks.class)
+class WinogradOneBackwardChoiceTest {
+    private static final int[] ONE = {1, 1}, POOL = {2, 2};
+
+    @Test
+    void batchesOfEightOrMoreImagesWantingBothGradientsTakeIt() {
+        assertEquals(1, calls(8, 16, 3, true, true));
+        assertEquals(1, calls(12, 16, 7, true, true));
+        assertEquals(0, calls(7, 16, 3, true, true));    // fewer images: the passes apart
+        assertEquals(0, calls(8, 15, 3, true, true));    // too few channels for Winograd: oneDNN's passes
+        assertEquals(0, calls(8, 16, 4, true, true));    // no transforms for 4x4 kernels
+        assertEquals(0, calls(8, 16, 3, false, true));   // no input gradient wanted
+        assertEquals(0, calls(8, 16, 3, true, false));   // no kernel gradient wanted
+    }
+
+    /** How many one-backward calls a step of the fused op made. */
+    private static long calls(int n, int channels, int k, boolean wantX, boolean wantKernel) {
+        long before = WinogradConv.ONE_BACKWARD_CALLS.get();
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.ones(n, 10, 10, channels).setRequiresGrad(wantX);
+            Tensor kernel = Tensor.ones(k, k, channels, 16).mul(0.01).setRequiresGrad(wantKernel);
+            Tensor y = ConvolutionPooling.conv2dReluMaxPool(x, kernel, null, ONE, "same", ONE, POOL, null, "valid");
+            y.sum().backward();
+        }
+        return WinogradConv.ONE_BACKWARD_CALLS.get() - before;
+    }
+}
