@@ -77,6 +77,16 @@ public interface ConvKernels {
     }
 
     /**
+     * Both backward passes, {@code gradX} and {@code gradKernel} (and {@code gradBias} unless it is null): the two
+     * methods above, one after the other, unless a backend does both at once.
+     */
+    default void conv2dBackward(Geometry g, Tensor x, Tensor gradOut, Tensor kernel, Tensor gradX, Tensor gradKernel,
+                                Tensor gradBias, Bf16Copy x16, Bf16Copy gradOut16) {
+        conv2dBackwardData(g, gradOut, kernel, gradX, gradOut16);
+        conv2dBackwardWeights(g, x, gradOut, gradKernel, gradBias, x16, gradOut16);
+    }
+
+    /**
      * The implementations of the forward, backward-data and backward-weights passes for this geometry, e.g.
      * "onednn brg_conv_fwd:avx512_core" (for tests that guard against slow reference kernels). Computes nothing.
      */

@@ -76,6 +76,19 @@ final class CpuConv implements ConvKernels {
                 gradBias);
     }
 
+    /** Both passes in one Winograd sweep where {@link WinogradConv#oneBackward} says so; else one after the other. */
+    @Override
+    public void conv2dBackward(Geometry g, Tensor x, Tensor gradOut, Tensor kernel, Tensor gradX, Tensor gradKernel,
+                               Tensor gradBias, Bf16Copy x16, Bf16Copy gradOut16) {
+        if (gradX.dtype() == DType.F32 && winograd(g) && WinogradConv.oneBackward(g)) {
+            WinogradConv.backward(gradX.backend().pool(), g, x.address(), gradOut.address(), kernel.address(),
+                    gradX.address(), gradKernel.address());
+            if (gradBias != null) ownBiasGradient(g, gradOut.address(), gradBias);
+            return;
+        }
+        ConvKernels.super.conv2dBackward(g, x, gradOut, kernel, gradX, gradKernel, gradBias, x16, gradOut16);
+    }
+
     /**
      * The f32 forward into {@code out}: our Winograd convolution where {@link WinogradConv#applies} (outside bf16
      * scopes), else oneDNN's (f32, or bf16 inside a bf16 scope).

@@ -257,6 +257,16 @@ public final class Convolution {
         Tensor dk = null;
         Tensor db = null;
         try {
+            if (x.requiresGrad() && kernel.requiresGrad() && g.n() > 0) {
+                // Both passes in one call: a backend may share their work (CpuConv's Winograd sweep).
+                dx = Tensor.empty(dt, x.device(), x.shape());
+                dk = Tensor.empty(dt, x.device(), kernel.shape());
+                db = wantBias ? Tensor.empty(dt, x.device(), bias.shape()) : null;
+                try (Tensor kd = dense(kernel); Tensor xd = dense(x)) {
+                    x.backend().conv().conv2dBackward(g, xd, gz, kd, dx, dk, db, x16, gz16);
+                }
+                return new Tensor[] {dx, dk, db};
+            }
             if (x.requiresGrad()) {
                 dx = Tensor.empty(dt, x.device(), x.shape());
                 if (g.n() > 0) {

@@ -1,6 +1,7 @@
 package dev.soma.backend;
 
 import dev.soma.memory.Scope;
+import dev.soma.ops.Convolution;
 import dev.soma.ops.ConvolutionPooling;
 import dev.soma.tensor.Tensor;
 import dev.soma.testing.NoLeaks;
@@ -10,9 +11,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
- * Which fused convolution + ReLU + max pooling backward calls run the Winograd convolution's two backward passes as
- * one (its numbers: dev.soma.ops.WinogradOneBackwardTest): batches of 8 images or more whose convolution is
- * Winograd's and that want both the input and the kernel gradient.
+ * Which backward calls run the Winograd convolution's two backward passes as one (its numbers:
+ * dev.soma.ops.WinogradOneBackwardTest): batches of 8 images or more whose convolution is Winograd's and that want
+ * both the input and the kernel gradient, through the fused convolution + ReLU + max pooling or a plain convolution.
  */
 @ExtendWith(NoLeaks.class)
 class WinogradOneBackwardChoiceTest {
@@ -29,13 +30,27 @@ class WinogradOneBackwardChoiceTest {
         assertEquals(0, calls(8, 16, 3, true, false));   // no kernel gradient wanted
     }
 
-    /** How many one-backward calls a step of the fused op made. */
+    @Test
+    void plainConvolutionsTakeItAlike() {
+        assertEquals(1, calls(8, 16, 5, true, true, false));
+        assertEquals(0, calls(7, 16, 5, true, true, false));
+        assertEquals(0, calls(8, 16, 5, false, true, false));
+        assertEquals(0, calls(8, 16, 5, true, false, false));
+    }
+
     private static long calls(int n, int channels, int k, boolean wantX, boolean wantKernel) {
+        return calls(n, channels, k, wantX, wantKernel, true);
+    }
+
+    /** How many one-backward calls a step of the fused op (or a plain convolution) made. */
+    private static long calls(int n, int channels, int k, boolean wantX, boolean wantKernel, boolean pooled) {
         long before = WinogradConv.ONE_BACKWARD_CALLS.get();
         try (Scope s = Scope.open()) {
             Tensor x = Tensor.ones(n, 10, 10, channels).setRequiresGrad(wantX);
             Tensor kernel = Tensor.ones(k, k, channels, 16).mul(0.01).setRequiresGrad(wantKernel);
-            Tensor y = ConvolutionPooling.conv2dReluMaxPool(x, kernel, null, ONE, "same", ONE, POOL, null, "valid");
+            Tensor y = pooled
+                    ? ConvolutionPooling.conv2dReluMaxPool(x, kernel, null, ONE, "same", ONE, POOL, null, "valid")
+                    : Convolution.conv2d(x, kernel, null, ONE, "same", ONE);
             y.sum().backward();
         }
         return WinogradConv.ONE_BACKWARD_CALLS.get() - before;

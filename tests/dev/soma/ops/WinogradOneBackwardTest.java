@@ -18,16 +18,15 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The Winograd convolution's two backward passes run as one sweep (soma_cpu_winograd_conv2d_backward) where a
- * convolution, ReLU and max pooling run as one op on a batch of 8 or more images (which calls take it:
- * dev.soma.backend.WinogradOneBackwardChoiceTest). Against the same layer as separate ops, whose passes run apart
- * and are checked against float64 in WinogradConvTest: the same output, input and bias gradients bit for bit, the
- * kernel gradient (summed in other groups) within float32 rounding; and the same bits on one thread as on all.
- * Random geometries (3x3, 5x5 and 7x7 kernels, images smaller than one tile, "same" and "valid"), a fresh seed per
- * run ({@code -Dsoma.winograd.seed=S}).
- *
- * <p>Not against float64 directly: a ReLU or a pooling window whose float32 and float64 choices differ (an output
- * within rounding of zero or of its window's maximum) moves a whole term of the kernel gradient, several percent.
+ * The Winograd convolution's two backward passes run as one sweep (soma_cpu_winograd_conv2d_backward) for a batch of
+ * 8 or more images that wants both gradients (which calls take it: dev.soma.backend.WinogradOneBackwardChoiceTest).
+ * A plain convolution against float64. A convolution, ReLU and max pooling run as one op against the same layer as
+ * separate ops whose passes run apart (one call wanting only the input gradient, one only the kernel's; those
+ * passes are checked against float64 in WinogradConvTest): the same output, input and bias gradients bit for bit, the kernel gradient (summed in other groups) within float32 rounding. Not against
+ * float64 directly: a ReLU or a pooling window whose float32 and float64 choices differ (an output within rounding
+ * of zero or of its window's maximum) moves a whole term of the kernel gradient, several percent. And the same bits
+ * on one thread as on all. Random geometries (3x3, 5x5 and 7x7 kernels, images smaller than one tile, "same" and
+ * "valid"), a fresh seed per run ({@code -Dsoma.winograd.seed=S}).
  */
 @ExtendWith(NoLeaks.class)
 class WinogradOneBackwardTest {
@@ -63,8 +62,8 @@ class WinogradOneBackwardTest {
                 String[] impl = Convolution.implementations(Tensor.zeros(l.n, l.h, l.w, l.c), Tensor.zeros(l.k, l.k,
                         l.c, l.oc), Tensor.zeros(l.oc), ONE, l.padding, ONE);
                 assertTrue(impl[0].startsWith("soma winograd"), l + ": runs " + impl[0]);
-                double[][] fused = results(l, seed, true);
-                double[][] apart = results(l, seed, false);
+                double[][] fused = results(l, seed, true, true, true);
+                double[][] apart = apart(l, seed);
                 for (int i : new int[] {0, 1, 3}) {
                     if (!Arrays.equals(fused[i], apart[i])) wrong.add(l + ", " + RESULTS[i] + ": not the separate ops' bits");
                 }
@@ -79,33 +78,78 @@ class WinogradOneBackwardTest {
     }
 
     @Test
+    void plainConvolutionsAgreeWithFloat64() {
+        SplittableRandom r = new SplittableRandom(SEED);
+        List<String> wrong = new ArrayList<>();
+        double worst = 0;
+        for (int trial = 0; trial < 12; trial++) {
+            Layer l = randomLayer(r);
+            long seed = r.nextLong();
+            try (Scope s = Scope.open()) {
+                double[][] f32 = plain(l, seed, DType.F32);
+                double[][] f64 = plain(l, seed, DType.F64);
+                for (int i = 0; i < 4; i++) {
+                    double error = Reference.relativeError(f32[i], f64[i]);
+                    worst = Math.max(worst, error);
+                    if (!(error <= 1e-4)) wrong.add(l + " (no ReLU, no pool), " + RESULTS[i] + ": relative error " + error);
+                }
+            }
+        }
+        assertTrue(wrong.isEmpty(), "seed " + SEED + ":\n" + String.join("\n", wrong));
+        System.out.println("Winograd's one backward against float64, 12 random plain convolutions: worst relative "
+                + "error " + worst);
+    }
+
+    @Test
     void resultsAreTheSameBitsOnOneThreadAndOnAll() {
         assumeTrue(ComputeThreads.max() > 1, "one CPU only");
         Layer l = new Layer(9, 12, 10, 24, 5, 20, "same");
         double[][] all, one;
         try (Scope s = Scope.open()) {
-            all = results(l, SEED, true);
+            all = results(l, SEED, true, true, true);
         }
         try (Scope s = Scope.open(); ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
-            one = results(l, SEED, true);
+            one = results(l, SEED, true, true, true);
         }
         for (int i = 0; i < 4; i++) assertArrayEquals(all[i], one[i], "seed " + SEED + ", " + RESULTS[i]);
     }
 
     /**
-     * The output and the gradients of x, kernel and bias (float32) for a random weighting of the output, through the
-     * fused op or through the convolution with ReLU and the pooling as separate ops.
+     * The results of the fused op and of the separate ops, whose passes run apart: the input gradient from a call
+     * with the kernel frozen, the kernel's and the bias's from one with the input frozen.
      */
-    private static double[][] results(Layer l, long seed, boolean fused) {
+    private static double[][] apart(Layer l, long seed) {
+        double[][] data = results(l, seed, false, true, false);
+        double[][] weights = results(l, seed, false, false, true);
+        return new double[][] {data[0], data[1], weights[2], weights[3]};
+    }
+
+    /**
+     * The output and the gradients (null where not wanted) of x, kernel and bias (float32) for a random weighting of
+     * the output, through the fused op or through the convolution with ReLU and the pooling as separate ops.
+     */
+    private static double[][] results(Layer l, long seed, boolean fused, boolean wantX, boolean wantKernel) {
         SplittableRandom r = new SplittableRandom(seed);
-        Tensor x = Tensor.of(random(r, l.n * l.h * l.w * l.c), l.n, l.h, l.w, l.c).to(DType.F32).setRequiresGrad(true);
-        Tensor k = Tensor.of(random(r, l.k * l.k * l.c * l.oc), l.k, l.k, l.c, l.oc).to(DType.F32).setRequiresGrad(true);
+        Tensor x = Tensor.of(random(r, l.n * l.h * l.w * l.c), l.n, l.h, l.w, l.c).to(DType.F32).setRequiresGrad(wantX);
+        Tensor k = Tensor.of(random(r, l.k * l.k * l.c * l.oc), l.k, l.k, l.c, l.oc).to(DType.F32).setRequiresGrad(wantKernel);
         Tensor b = Tensor.of(random(r, l.oc), l.oc).to(DType.F32).setRequiresGrad(true);
         Tensor y = fused
                 ? ConvolutionPooling.conv2dReluMaxPool(x, k, b, ONE, l.padding, ONE, POOL, null, "valid")
                 : Pooling.maxPool2d(Convolution.conv2dRelu(x, k, b, ONE, l.padding, ONE), POOL, null, "valid");
         if (fused) assertEquals("conv2dReluMaxPool", y.gradFn().op(), l + ": the fused op did not run");
         y.mul(Tensor.of(random(r, (int) y.numel()), y.shape()).to(DType.F32)).sum().backward();
+        return new double[][] {y.toDoubleArray(), wantX ? x.grad().toDoubleArray() : null,
+                wantKernel ? k.grad().toDoubleArray() : null, b.grad().toDoubleArray()};
+    }
+
+    /** The same for a plain convolution (no ReLU, no pooling) in either dtype. */
+    private static double[][] plain(Layer l, long seed, DType dtype) {
+        SplittableRandom r = new SplittableRandom(seed);
+        Tensor x = Tensor.of(random(r, l.n * l.h * l.w * l.c), l.n, l.h, l.w, l.c).to(dtype).setRequiresGrad(true);
+        Tensor k = Tensor.of(random(r, l.k * l.k * l.c * l.oc), l.k, l.k, l.c, l.oc).to(dtype).setRequiresGrad(true);
+        Tensor b = Tensor.of(random(r, l.oc), l.oc).to(dtype).setRequiresGrad(true);
+        Tensor y = Convolution.conv2d(x, k, b, ONE, l.padding, ONE);
+        y.mul(Tensor.of(random(r, (int) y.numel()), y.shape()).to(dtype)).sum().backward();
         return new double[][] {y.toDoubleArray(), x.grad().toDoubleArray(), k.grad().toDoubleArray(),
                 b.grad().toDoubleArray()};
     }
