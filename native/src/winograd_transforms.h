@@ -202,6 +202,7 @@ struct Plan {
   int64_t v_floats;    // per thread: transformed inputs of a block [a2][v_ld >= block * cp]
   int64_t mm_floats;   // per thread: transformed outputs (or output gradients) of a block [a2][mm_ld >= block * ocp]
   int64_t zero_floats; // per thread: a row of zeros read for taps outside the image
+  int64_t sum_floats;  // per thread: the data pass's column sums (scatter_tile) [cp / lanes][a][a][lanes]
   int64_t acc_floats;  // per group (weights pass): dU [a2][cp][ocp]
   int64_t groups;      // weights pass: the tiles' blocks (both passes: the images) are summed in this many fixed
                        // groups (see backward_weights and backward)
@@ -236,13 +237,14 @@ struct Plan {
     v_floats = a2 * v_ld;
     mm_floats = a2 * mm_ld;
     zero_floats = round_up(std::max(cp, ocp));
+    sum_floats = round_up(a2 * cp);
     acc_floats = weights ? round_up(a2 * cp * ocp) : 0;
     // Up to 8 groups (so that a thread the OS holds back leaves at most an eighth to the others), within 32 MiB
     // of partial sums, at most one per block (both passes: per image). A function of the geometry only, never of
     // the thread count.
     const int64_t units = pass == 3 ? g.n : (tiles + block - 1) / block;
     groups = weights ? std::max<int64_t>(1, std::min({int64_t{8}, units, (int64_t{8} << 20) / acc_floats})) : 0;
-    per_thread = v_floats + mm_floats + zero_floats;
+    per_thread = v_floats + mm_floats + zero_floats + sum_floats;
   }
 
   int64_t fixed_floats() const { return u_floats + groups * acc_floats; }
@@ -253,11 +255,12 @@ struct Plan {
 
 // One thread's regions of the workspace.
 struct Scratch {
-  float *v, *mm, *zero;
+  float *v, *mm, *zero, *sums;
   Scratch(const Plan& pl, float* ws, int thread) {
     v = ws + pl.fixed_floats() + thread * pl.per_thread;
     mm = v + pl.v_floats;
     zero = mm + pl.mm_floats;
+    sums = zero + pl.zero_floats;
   }
   void clear_zeros(const Plan& pl) const { std::memset(zero, 0, sizeof(float) * pl.zero_floats); }
 };
