@@ -9,6 +9,7 @@
 #include "bf16_round.h"
 #include "conv_geom.h"
 #include "dtype_dispatch.h"
+#include "flush_denormals.h"
 #include <immintrin.h>
 #include <algorithm>
 #include <cstdint>
@@ -114,6 +115,7 @@ extern "C" void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const voi
   const bool disjoint = g.sh >= g.kh && g.sw >= g.kw;
 #pragma omp parallel if (rows * row > soma::element_grain())
   {
+    soma::FlushDenormals flush;  // on every team member: late in training the gradients sink into denormals
     std::vector<float> sums(bf16 ? row : 0);  // a row of float32 sums, rounded at the end (bf16 only)
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {

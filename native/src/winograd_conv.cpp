@@ -16,6 +16,7 @@
 #include "attention_gemm.h"
 #include "cpu_features.h"
 #include "winograd_transforms.h"
+#include "flush_denormals.h"
 
 #include <omp.h>
 

@@ -29,9 +29,10 @@ final class WinogradConv {
     /**
      * Batches of at least this many images run both backward passes in one sweep ({@link #backward}): its threads
      * take whole images, up to 8 at once, so smaller batches keep the separate passes, whose kernel gradient splits
-     * the tiles of even one image.
+     * the tiles of even one image. {@code -Dsoma.cpu.winograd.oneBackwardImages=N} moves the bound (for measuring one
+     * against the other).
      */
-    static final long MIN_IMAGES_FOR_ONE_BACKWARD = 8;
+    static final long MIN_IMAGES_FOR_ONE_BACKWARD = Long.getLong("soma.cpu.winograd.oneBackwardImages", 8);
 
     /** How many times {@link #backward} ran (tests check which calls take it). */
     static final AtomicLong ONE_BACKWARD_CALLS = new AtomicLong();
