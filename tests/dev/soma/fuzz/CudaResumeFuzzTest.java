@@ -31,7 +31,8 @@ import java.util.SplittableRandom;
  * GPU straight, or for 1 or 2 epochs with a ModelCheckpoint and then on from the file in a fresh model on the GPU,
  * must log and end bit for bit alike (the GPU's dropout streams, optimizer state and schedule come from the file). A
  * model without dropout resumed on the CPU from the GPU's checkpoint must end within 1e-3 of the GPU run (the devices
- * draw dropout masks differently). SGD with or without momentum, as the GPU model fuzzer. {@code -Dsoma.fuzz.seed=S}, {@code -Dsoma.fuzz.gpuResumes=N} (default 12).
+ * draw dropout masks differently), unless its loss left the float range: a diverged run's weights are the devices'
+ * rounding differences grown without bound (NaN and inf), not comparable across devices. SGD with or without momentum, as the GPU model fuzzer. {@code -Dsoma.fuzz.seed=S}, {@code -Dsoma.fuzz.gpuResumes=N} (default 12).
  */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
@@ -42,14 +43,15 @@ class CudaResumeFuzzTest {
     private static final double BOUND = 1e-3;
 
     private final Map<String, String> findings = new LinkedHashMap<>();
-    private int resumed, onCpu, refused;
+    private int resumed, onCpu, diverged, refused;
 
     @Test
     void aResumedGpuRunIsTheRunThatNeverStopped(@TempDir Path dir) throws Throwable {
         FuzzReports.onTheGpu(() -> refused = FuzzReports.runTrials(SEED, MODELS, null, GPU, findings,
                 seed -> trial(seed, Files.createDirectories(dir.resolve(Long.toString(seed))))));
         System.out.println("gpu resume fuzzing, seed " + SEED + ": " + resumed + " resumed on the GPU, " + onCpu
-                + " also on the CPU, " + refused + " refused, " + findings.size() + " findings");
+                + " also on the CPU, " + diverged + " diverged (not compared with the CPU), " + refused + " refused, "
+                + findings.size() + " findings");
         FuzzReports.failIfAny(findings, SEED);
     }
 
@@ -75,6 +77,11 @@ class CudaResumeFuzzTest {
             findings.putIfAbsent("ends on other weights after a resume on the GPU", where);
         }
         if (straight.stochastic()) return;
+        // Seed 52398853076674: an E/I dense stack trained by SGD to a loss of 3.6e8, then NaN, and all its weights NaN.
+        if (straight.history().all().values().stream().flatMap(List::stream).anyMatch(v -> !Double.isFinite(v))) {
+            diverged++;
+            return;
+        }
         Run cpu = fit(p, Device.cpu(), 3, file, true);
         onCpu++;
         for (int i = 0; i < cpu.weights().size(); i++) {
