@@ -80,13 +80,23 @@ final class CpuConv implements ConvKernels {
     @Override
     public void conv2dBackward(Geometry g, Tensor x, Tensor gradOut, Tensor kernel, Tensor gradX, Tensor gradKernel,
                                Tensor gradBias, Bf16Copy x16, Bf16Copy gradOut16) {
-        if (gradX.dtype() == DType.F32 && winograd(g) && WinogradConv.oneBackward(g)) {
-            WinogradConv.backward(gradX.backend().pool(), g, x.address(), gradOut.address(), kernel.address(),
-                    gradX.address(), gradKernel.address());
-            if (gradBias != null) ownBiasGradient(g, gradOut.address(), gradBias);
+        if (gradX.dtype() == DType.F32 && oneWinogradBackward(gradX.backend().pool(), g, x.address(),
+                gradOut.address(), kernel.address(), gradX, gradKernel, gradBias)) {
             return;
         }
         ConvKernels.super.conv2dBackward(g, x, gradOut, kernel, gradX, gradKernel, gradBias, x16, gradOut16);
+    }
+
+    /**
+     * Both f32 passes in one Winograd sweep and the bias gradient summed from {@code dz32}, where the geometry takes
+     * the sweep ({@link WinogradConv#oneBackward}; never in a bf16 scope); false, having done nothing, otherwise.
+     */
+    private static boolean oneWinogradBackward(CachingPool mem, Geometry g, long x, long dz32, long kernel, Tensor gradX,
+                                               Tensor gradKernel, Tensor gradBias) {
+        if (!(winograd(g) && WinogradConv.oneBackward(g))) return false;
+        WinogradConv.backward(mem, g, x, dz32, kernel, gradX.address(), gradKernel.address());
+        if (gradBias != null) ownBiasGradient(g, dz32, gradBias);
+        return true;
     }
 
     /**
@@ -233,10 +243,8 @@ final class CpuConv implements ConvKernels {
                     bf16 ? 1 : 0, dz.address());
             long dz32 = bf16 ? 0 : dz.address();
             long dz16 = bf16 ? dz.address() : 0;
-            if (gradX != null && gradKernel != null && !bf16 && winograd(g) && WinogradConv.oneBackward(g)) {
-                WinogradConv.backward(mem, g, x.address(), dz32, kernel.address(), gradX.address(),
-                        gradKernel.address());
-                if (gradBias != null) ownBiasGradient(g, dz32, gradBias);
+            if (gradX != null && gradKernel != null && !bf16
+                    && oneWinogradBackward(mem, g, x.address(), dz32, kernel.address(), gradX, gradKernel, gradBias)) {
                 return;
             }
             if (gradX != null && !bf16 && winograd(g)) {
