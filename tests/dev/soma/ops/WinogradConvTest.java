@@ -248,7 +248,8 @@ class WinogradConvTest {
                 bt.grad().toDoubleArray()};
     }
 
-    private static double[] random(SplittableRandom r, int n) {
+    /** Uniform in [-1, 1). */
+    static double[] random(SplittableRandom r, int n) {
         double[] v = new double[n];
         for (int i = 0; i < n; i++) v[i] = r.nextDouble() * 2 - 1;
         return v;

@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import static dev.soma.ops.WinogradConvTest.random;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -152,11 +153,5 @@ class WinogradOneBackwardTest {
         y.mul(Tensor.of(random(r, (int) y.numel()), y.shape()).to(dtype)).sum().backward();
         return new double[][] {y.toDoubleArray(), x.grad().toDoubleArray(), k.grad().toDoubleArray(),
                 b.grad().toDoubleArray()};
-    }
-
-    private static double[] random(SplittableRandom r, int n) {
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) v[i] = r.nextDouble() * 2 - 1;
-        return v;
     }
 }
