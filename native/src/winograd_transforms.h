@@ -202,7 +202,7 @@ struct Plan {
   int64_t v_floats;    // per thread: transformed inputs of a block [a2][v_ld >= block * cp]
   int64_t mm_floats;   // per thread: transformed outputs (or output gradients) of a block [a2][mm_ld >= block * ocp]
   int64_t zero_floats; // per thread: a row of zeros read for taps outside the image
-  int64_t sum_floats;  // per thread: the data pass's column sums (scatter_tile) [cp / lanes][a][a][lanes]
+  int64_t sum_floats;  // per thread, data passes: the column sums (scatter_tile) [cp / lanes][a][a][lanes]
   int64_t acc_floats;  // per group (weights pass): dU [a2][cp][ocp]
   int64_t groups;      // weights pass: the tiles' blocks (both passes: the images) are summed in this many fixed
                        // groups (see backward_weights and backward)
@@ -237,7 +237,7 @@ struct Plan {
     v_floats = a2 * v_ld;
     mm_floats = a2 * mm_ld;
     zero_floats = round_up(std::max(cp, ocp));
-    sum_floats = round_up(a2 * cp);
+    sum_floats = data ? round_up(a2 * cp) : 0;
     acc_floats = weights ? round_up(a2 * cp * ocp) : 0;
     // Up to 8 groups (so that a thread the OS holds back leaves at most an eighth to the others), within 32 MiB
     // of partial sums, at most one per block (both passes: per image). A function of the geometry only, never of
