@@ -46,13 +46,15 @@ final class StepTimer {
      */
     static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, boolean settle,
                    Runnable step) {
-        // Warm-up and settling record their steps as the timed loop does, so the recording code is compiled first.
-        Recorder warm = new Recorder(1);
-        for (int i = 0; i < warmup; i++) warm.record(0, step);
-        if (settle) settle(out, step);
+        // Warm-up and settling run the timed loop itself (recordSteps), so it is compiled before the timing starts.
+        Recorder warm = new Recorder(WARM_RUN);
+        for (int i = 0; i < warmup; i += WARM_RUN) recordSteps(warm, Math.min(WARM_RUN, warmup - i), step);
+        // Printed after the timed steps: formatting it first had the JIT compiling the formatter during them.
+        Settling settling = settle ? settle(step, SETTLED_STEPS, SETTLED_NANOS, SETTLE_MAX_NANOS) : null;
         long cpu0 = processCpuNanos();
         Recorder timed = new Recorder(steps);
-        for (int i = 0; i < steps; i++) timed.record(i, step);
+        recordSteps(timed, steps, step);
+        if (settling != null) out.println(settling.line());
         double[] ms = timed.ms;
         int[] threads = timed.threads;
         JvmActivity[] jvm = timed.jvm;
@@ -64,11 +66,13 @@ final class StepTimer {
         double median = median(sorted);
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
-                        + "last_step_threads=%d short_wait_steps=%d split_one_thread_steps=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f pool=%s%n",
+                        + "last_step_threads=%d short_wait_steps=%d split_one_thread_steps=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f "
+                        + "pool=%s%n",
                 model, batch, steps,
                 warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
                 dev.soma.backend.ThreadTuner.lastUnitThreads(), count(timed.shortWaits), count(timed.splitOnOne), peakRssMiB(),
-                cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, Backends.cpu().pool().stats());
+                cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps,
+                Backends.cpu().pool().stats());
         out.println(jvmLine(ms, jvm));
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,
                 percentile(sorted, 0.90), percentile(sorted, 0.99), sorted[0], sorted[sorted.length - 1]);
@@ -95,7 +99,7 @@ final class StepTimer {
         };
         Recorder warm = new Recorder(1);
         for (int i = 0; i < warmup; i++) warm.record(0, both);
-        if (settle) settle(out, both);
+        Settling settling = settle ? settle(both, SETTLED_STEPS, SETTLED_NANOS, SETTLE_MAX_NANOS) : null;
         Recorder a = new Recorder(steps), b = new Recorder(steps);
         int blocks = (steps + BLOCK - 1) / BLOCK;
         double[] blockRatios = new double[blocks];
@@ -111,6 +115,7 @@ final class StepTimer {
             }
             blockRatios[k] = median(sortedRange(a.ms, from, to)) / median(sortedRange(b.ms, from, to));
         }
+        if (settling != null) out.println(settling.line());
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d (each precision) warmup=%d block=%d cpu=\"%s\" isa=%s "
                         + "logical_cpus=%d threads=%s peak_rss_mib=%.0f%n", model, batch, steps, warmup, BLOCK, cpu.model(),
@@ -172,27 +177,35 @@ final class StepTimer {
         return status;
     }
 
-    private static void settle(PrintWriter out, Runnable step) {
-        settle(out, step, SETTLED_STEPS, SETTLED_NANOS, SETTLE_MAX_NANOS);
-    }
-
     /**
      * Runs {@code step} until no compilation ended for {@code quietSteps} steps and {@code quietNanos}, and
      * {@link JitQueue} shows none running or queued then (where the JVM cannot say, the counter alone decides), or
      * until {@code maxNanos} passed. The compilation-time counter grows only when a compilation ends, hence the queue.
      */
     static void settle(PrintWriter out, Runnable step, int quietSteps, long quietNanos, long maxNanos) {
+        out.println(settle(step, quietSteps, quietNanos, maxNanos).line());
+    }
+
+    /** How settling went: untimed steps, seconds, and whether the JIT was quiet before the limit. */
+    record Settling(int steps, double seconds, boolean settled) {
+        String line() {
+            return String.format(Locale.ROOT, "settle_steps=%d settle_s=%.1f settled=%b", steps, seconds, settled);
+        }
+    }
+
+    /** {@link #settle(PrintWriter, Runnable, int, long, long)} without printing. */
+    static Settling settle(Runnable step, int quietSteps, long quietNanos, long maxNanos) {
         long t0 = System.nanoTime(), quietSince = t0;
         int extra = 0, quiet = 0;
-        Recorder recorder = new Recorder(1);
+        Recorder recorder = new Recorder(WARM_RUN);
         boolean settled = false;
         while (System.nanoTime() - t0 < maxNanos) {
-            recorder.record(0, step);
-            extra++;
-            if (recorder.jvm[0].jitMillis() != 0) {
+            recordSteps(recorder, WARM_RUN, step);
+            extra += WARM_RUN;
+            if (recorder.jitMillis() != 0) {
                 quiet = 0;
                 quietSince = System.nanoTime();
-            } else if (++quiet >= quietSteps && System.nanoTime() - quietSince >= quietNanos) {
+            } else if ((quiet += WARM_RUN) >= quietSteps && System.nanoTime() - quietSince >= quietNanos) {
                 if (JitQueue.pending() <= 0) {
                     settled = true;
                     break;
@@ -201,8 +214,20 @@ final class StepTimer {
                 quietSince = System.nanoTime();
             }
         }
-        out.printf(Locale.ROOT, "settle_steps=%d settle_s=%.1f settled=%b%n", extra, (System.nanoTime() - t0) / 1e9,
-                settled);
+        return new Settling(extra, (System.nanoTime() - t0) / 1e9, settled);
+    }
+
+    /**
+     * Steps per call of {@link #recordSteps} during warm-up and settling. The timed steps are one call of the same
+     * method: compiled from its calls by then, it needs no on-stack replacement, which C2 otherwise did in the first
+     * timed steps (compilations of up to 180 ms, beside a step's two threads on two cores). Two, not one, so that
+     * the loop's back branch is taken in the profile the JIT compiles from.
+     */
+    static final int WARM_RUN = 2;
+
+    /** Runs and records {@code n} steps into slots 0..n-1 of {@code r}: warm-up, settling and the timed steps alike. */
+    private static void recordSteps(Recorder r, int n, Runnable step) {
+        for (int i = 0; i < n; i++) r.record(i, step);
     }
 
     /** Each step's milliseconds, the tuner's thread count and what the JVM did meanwhile, into slot {@code i}. */
@@ -220,6 +245,13 @@ final class StepTimer {
             shortWaits = new boolean[slots];
             splitOnOne = new boolean[slots];
             jvm = new JvmActivity[slots];
+        }
+
+        /** Milliseconds the JIT compilers spent during the steps last recorded in every slot. */
+        long jitMillis() {
+            long sum = 0;
+            for (JvmActivity a : jvm) sum += a == null ? 0 : a.jitMillis();
+            return sum;
         }
 
         /** Starts the next step's JVM activity from now (after steps this recorder did not time). */
