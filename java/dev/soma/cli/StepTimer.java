@@ -67,11 +67,11 @@ final class StepTimer {
         CpuInfo cpu = CpuInfo.host();
         out.printf(Locale.ROOT, "model=%s batch=%d steps=%d warmup=%d cpu=\"%s\" isa=%s logical_cpus=%d threads=%s "
                         + "last_step_threads=%d short_wait_steps=%d split_one_thread_steps=%d peak_rss_mib=%.0f process_cpu_ms_per_step=%.2f "
-                        + "pool=%s%n",
+                        + "jit_threshold_scaling=%s pool=%s%n",
                 model, batch, steps,
                 warmup, cpu.model(), cpu.isa(), cpu.logicalCpus(), System.getenv().getOrDefault("OMP_NUM_THREADS", "?"),
                 dev.soma.backend.ThreadTuner.lastUnitThreads(), count(timed.shortWaits), count(timed.splitOnOne), peakRssMiB(),
-                cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps,
+                cpuNanos < 0 ? Double.NaN : cpuNanos / 1e6 / steps, dev.soma.util.JitThresholds.scaling(),
                 Backends.cpu().pool().stats());
         out.println(jvmLine(ms, jvm));
         out.printf(Locale.ROOT, "median_ms=%.2f p90_ms=%.2f p99_ms=%.2f min_ms=%.2f max_ms=%.2f%n", median,

@@ -27,7 +27,7 @@ class StepTimerTest {
         assertEquals(12, calls[0]);
         String out = text.toString();
         for (String key : new String[] {"cpu=\"", "isa=", "logical_cpus=", "process_cpu_ms_per_step=", "median_ms=", "p90_ms=",
-                "p99_ms=", "max_ms=", "jvm_steps_gc=", "jvm_steps_jit=", "p99_quiet_ms=", "quiet_steps="}) {
+                "p99_ms=", "max_ms=", "jvm_steps_gc=", "jvm_steps_jit=", "p99_quiet_ms=", "quiet_steps=", "jit_threshold_scaling="}) {
             assertTrue(out.contains(key), key + " missing from: " + out);
         }
     }
