@@ -250,14 +250,15 @@ public final class Convolution {
             gz = masked;
         }
         boolean wantBias = bias != null && bias.requiresGrad();
+        boolean bothPasses = x.requiresGrad() && kernel.requiresGrad() && g.n() > 0;
         // bf16 mixed precision: both backward passes read gz; round it once when both run.
-        Bf16Copy gz16 = x.requiresGrad() && kernel.requiresGrad() && g.n() > 0 && MixedPrecision.bf16Convolution(g.c(), g.oc())
+        Bf16Copy gz16 = bothPasses && MixedPrecision.bf16Convolution(g.c(), g.oc())
                 ? x.backend().memory().keepBf16(gz) : null;
         Tensor dx = null;
         Tensor dk = null;
         Tensor db = null;
         try {
-            if (x.requiresGrad() && kernel.requiresGrad() && g.n() > 0) {
+            if (bothPasses) {
                 // Both passes in one call: a backend may share their work (CpuConv's Winograd sweep).
                 dx = Tensor.empty(dt, x.device(), x.shape());
                 dk = Tensor.empty(dt, x.device(), kernel.shape());
