@@ -46,14 +46,12 @@ final class StepTimer {
      */
     static int run(PrintWriter out, String model, int batch, int warmup, int steps, Path trace, boolean settle,
                    Runnable step) {
-        // Warm-up and settling run the timed loop itself (recordSteps), so it is compiled before the timing starts.
-        Recorder warm = new Recorder(WARM_RUN);
-        for (int i = 0; i < warmup; i += WARM_RUN) recordSteps(warm, Math.min(WARM_RUN, warmup - i), step);
+        warmUp(warmup, step);
         // Printed after the timed steps: formatting it first had the JIT compiling the formatter during them.
         Settling settling = settle ? settle(step, SETTLED_STEPS, SETTLED_NANOS, SETTLE_MAX_NANOS) : null;
         long cpu0 = processCpuNanos();
         Recorder timed = new Recorder(steps);
-        recordSteps(timed, steps, step);
+        recordSteps(timed, 0, steps, step);
         if (settling != null) out.println(settling.line());
         double[] ms = timed.ms;
         int[] threads = timed.threads;
@@ -97,8 +95,7 @@ final class StepTimer {
             bf16.run();
             f32.run();
         };
-        Recorder warm = new Recorder(1);
-        for (int i = 0; i < warmup; i++) warm.record(0, both);
+        warmUp(warmup, both);
         Settling settling = settle ? settle(both, SETTLED_STEPS, SETTLED_NANOS, SETTLE_MAX_NANOS) : null;
         Recorder a = new Recorder(steps), b = new Recorder(steps);
         int blocks = (steps + BLOCK - 1) / BLOCK;
@@ -107,11 +104,9 @@ final class StepTimer {
             int from = k * BLOCK, to = Math.min(steps, from + BLOCK);
             for (int turn = 0; turn < 2; turn++) {
                 boolean bf16Turn = (turn == 0) == (k % 2 == 0);
-                (bf16Turn ? a : b).resync(); // the other block's JIT and GC activity is not this one's
-                for (int i = from; i < to; i++) {
-                    if (bf16Turn) a.record(i, bf16);
-                    else b.record(i, f32);
-                }
+                Recorder r = bf16Turn ? a : b;
+                r.resync(); // the other block's JIT and GC activity is not this one's
+                recordSteps(r, from, to, bf16Turn ? bf16 : f32);
             }
             blockRatios[k] = median(sortedRange(a.ms, from, to)) / median(sortedRange(b.ms, from, to));
         }
@@ -177,15 +172,6 @@ final class StepTimer {
         return status;
     }
 
-    /**
-     * Runs {@code step} until no compilation ended for {@code quietSteps} steps and {@code quietNanos}, and
-     * {@link JitQueue} shows none running or queued then (where the JVM cannot say, the counter alone decides), or
-     * until {@code maxNanos} passed. The compilation-time counter grows only when a compilation ends, hence the queue.
-     */
-    static void settle(PrintWriter out, Runnable step, int quietSteps, long quietNanos, long maxNanos) {
-        out.println(settle(step, quietSteps, quietNanos, maxNanos).line());
-    }
-
     /** How settling went: untimed steps, seconds, and whether the JIT was quiet before the limit. */
     record Settling(int steps, double seconds, boolean settled) {
         String line() {
@@ -193,14 +179,19 @@ final class StepTimer {
         }
     }
 
-    /** {@link #settle(PrintWriter, Runnable, int, long, long)} without printing. */
+    /**
+     * Runs {@code step} until no compilation ended for {@code quietSteps} steps and {@code quietNanos}, and
+     * {@link JitQueue} shows none running or queued then (where the JVM cannot say, the counter alone decides), or
+     * until {@code maxNanos} passed. The compilation-time counter grows only when a compilation ends, hence the queue.
+     * The caller prints {@link Settling#line()} after its timed steps.
+     */
     static Settling settle(Runnable step, int quietSteps, long quietNanos, long maxNanos) {
         long t0 = System.nanoTime(), quietSince = t0;
         int extra = 0, quiet = 0;
         Recorder recorder = new Recorder(WARM_RUN);
         boolean settled = false;
         while (System.nanoTime() - t0 < maxNanos) {
-            recordSteps(recorder, WARM_RUN, step);
+            recordSteps(recorder, 0, WARM_RUN, step);
             extra += WARM_RUN;
             if (recorder.jitMillis() != 0) {
                 quiet = 0;
@@ -225,9 +216,15 @@ final class StepTimer {
      */
     static final int WARM_RUN = 2;
 
-    /** Runs and records {@code n} steps into slots 0..n-1 of {@code r}: warm-up, settling and the timed steps alike. */
-    private static void recordSteps(Recorder r, int n, Runnable step) {
-        for (int i = 0; i < n; i++) r.record(i, step);
+    /** Runs and records steps into slots {@code from..to-1} of {@code r}: warm-up, settling and the timed steps alike. */
+    private static void recordSteps(Recorder r, int from, int to, Runnable step) {
+        for (int i = from; i < to; i++) r.record(i, step);
+    }
+
+    /** {@code warmup} untimed steps through {@link #recordSteps}, {@value #WARM_RUN} per call. */
+    private static void warmUp(int warmup, Runnable step) {
+        Recorder warm = new Recorder(WARM_RUN);
+        for (int i = 0; i < warmup; i += WARM_RUN) recordSteps(warm, 0, Math.min(WARM_RUN, warmup - i), step);
     }
 
     /** Each step's milliseconds, the tuner's thread count and what the JVM did meanwhile, into slot {@code i}. */

@@ -80,7 +80,7 @@ class StepTimerTest {
         StringWriter text = new StringWriter();
         int[] calls = new int[1];
         long t0 = System.nanoTime();
-        StepTimer.settle(new PrintWriter(text, true), () -> calls[0]++, 50, 20_000_000L, 10_000_000_000L);
+        text.write(StepTimer.settle(() -> calls[0]++, 50, 20_000_000L, 10_000_000_000L).line());
         double seconds = (System.nanoTime() - t0) / 1e9;
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("settle_steps=(\\d+) settle_s=([0-9.]+) settled=(true|false)")
                 .matcher(text.toString());
@@ -96,7 +96,7 @@ class StepTimerTest {
     void settlingGivesUpAtItsLimitAndSaysSo() {
         StringWriter text = new StringWriter();
         // A window longer than the limit can never close.
-        StepTimer.settle(new PrintWriter(text, true), () -> {}, 10, 60_000_000_000L, 50_000_000L);
+        text.write(StepTimer.settle(() -> {}, 10, 60_000_000_000L, 50_000_000L).line());
         assertTrue(text.toString().contains("settled=false"), text.toString());
     }
 
