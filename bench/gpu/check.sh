@@ -52,7 +52,7 @@ done
 # A real training run on cuda:0: the reference CNN on all of MNIST (2 epochs), its curves PNG copied to the logs.
 TRAIN_STATUS=skipped
 if [ -f "$DATA/mnist/train-images-idx3-ubyte" ]; then
-  timeout -s QUIT -k 15 "${SOMA_GPU_TRAIN_LIMIT:-150}" "$JAVA" --enable-native-access=ALL-UNNAMED -Djava.awt.headless=true \
+  timeout -s QUIT -k 15 "${SOMA_GPU_TRAIN_LIMIT:-150}" "$JAVA" --enable-native-access=ALL-UNNAMED "$JIT_OPTS" -Djava.awt.headless=true \
     -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" -Dsoma.data="$DATA" -cp "$CLASSPATH_JARS" \
     dev.soma.cli.SomaCli train cnn --dataset mnist --device cuda:0 --epochs "${SOMA_GPU_TRAIN_EPOCHS:-2}" \
     --out "$WORK/train-cnn" > "$LOGS/train-cnn.log" 2>&1

@@ -8,7 +8,7 @@ set -uo pipefail
 . "$(dirname "$0")/setup.sh" "${1:-}"
 status=0
 for family in ${SOMA_JFR_FAMILIES:-cnn}; do
-  timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED \
+  timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED "$JIT_OPTS" \
     -XX:StartFlightRecording=filename="$LOGS/host-$family.jfr",settings=profile \
     -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" -cp "$CLASSPATH_JARS" \
     dev.soma.cli.SomaCli bench train-step --model "$family" --device cuda:0 --steps "${SOMA_JFR_STEPS:-3000}" --warmup 200 \

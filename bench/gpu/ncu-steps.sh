@@ -16,7 +16,7 @@ NCU_ARGS=(--clock-control none --cache-control none --profile-from-start off --t
 status=0
 for family in ${SOMA_NCU_FAMILIES:-cnn lstm attn gan}; do
   timeout 120 "$NCU" "${NCU_ARGS[@]}" --log-file "$LOGS/ncu-soma-$family.csv" \
-    "$JAVA" --enable-native-access=ALL-UNNAMED -Dsoma.cuda.profilerSteps="$STEPS" \
+    "$JAVA" --enable-native-access=ALL-UNNAMED "$JIT_OPTS" -Dsoma.cuda.profilerSteps="$STEPS" \
     -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" -cp "$CLASSPATH_JARS" \
     dev.soma.cli.SomaCli bench train-step --model "$family" --device cuda:0 --steps 30 --warmup 20 \
     > "$LOGS/ncu-soma-$family.out" 2>&1 || { echo "soma $family under ncu failed: see ncu-soma-$family.out"; status=1; }

@@ -1,7 +1,8 @@
 # Sourced by the scripts of bench/gpu on the GPU host (`. "$(dirname "$0")/setup.sh" [output-folder]`): sets ROOT,
 # BUNDLE and LOGS (LOGS if already set, else the folder given, else $OUT), checks that bench/gpu/prepare.sh made the
 # bundle, unpacks its runtime and jars into a temporary WORK folder (removed on exit), finds cuBLAS / cuDNN / the CUDA
-# runtime, writes environment.log to LOGS, and sets JAVA, CLASSPATH_JARS, DATA and LD_LIBRARY_PATH.
+# runtime, writes environment.log to LOGS, and sets JAVA, JIT_OPTS (bin/soma's JIT options, as a java @-file),
+# CLASSPATH_JARS, DATA and LD_LIBRARY_PATH.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUNDLE="$ROOT/.gpu-bundle"
 LOGS="${LOGS:-${1:-${OUT:-$ROOT/gpu-logs}}}"
@@ -14,6 +15,8 @@ if command -v xz >/dev/null; then xz -dc "$BUNDLE/runtime.tar.xz" | tar -xf - -C
 else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$BUNDLE/runtime.tar.xz" | tar -xf - -C "$WORK"
 fi
 JAVA="$WORK/runtime/bin/java"
+# The JIT options bin/soma launches with (Soma's methods compiled early), for every JVM these scripts start.
+JIT_OPTS="@$ROOT/bin/jit.options"
 
 # cuBLAS, cuDNN and NCCL live inside the Python packages (nvidia-cublas, nvidia-cudnn-cu13, nvidia-nccl-cu13); the
 # CUDA runtime in the toolkit. Collect every folder that holds one of them.
@@ -87,7 +90,7 @@ fi
 train_step_line() {
   local family=$1
   shift
-  timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED "$@" -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
+  timeout 120 "$JAVA" --enable-native-access=ALL-UNNAMED "$JIT_OPTS" "$@" -Dorg.bytedeco.javacpp.cachedir="$WORK/javacpp-cache" \
     -cp "$CLASSPATH_JARS" dev.soma.cli.SomaCli bench train-step --model "$family" --device cuda:0 --steps 300 \
     --warmup 500 --no-settle 2>&1 | tail -n 1  # as measured on the H200 (settling is the CPU default)
 }
