@@ -17,7 +17,7 @@
 // Philox uniform of index ((b H + h) Tq + i) Tk + j is >= p (the layout of soma_cpu_random's f32 fill).
 //
 // Every product is a small GEMM on kBQ x kBK tiles (S = Q K^T, O += P V; dP = dO V^T, dV += P^T dO, dK += dS^T Q,
-// dQ += dS K), computed by gemm_acc (gemm_acc_at reads P and dS transposed in place): register tiles
+// dQ += dS K), computed by gemm (gemm_at reads P and dS transposed in place): register tiles
 // (attention_gemm.cpp: AVX-512 where the CPU has it, else AVX2) for f32, a plain loop for f64. Score tiles are computed only as wide as the keys present (ceil to 16 at most).
 // Tiles live in a per-thread workspace from Java's pool (soma_cpu_attention_workspace elements per thread).
 // Key tiles are zero padded to kBK so that the row loops have a constant trip count and vectorise.
@@ -93,9 +93,45 @@ void load_transposed(const T* first_row, int64_t row_stride, int64_t nk, int64_t
   }
 }
 
-// C (m x n, row stride ldc) += A (m x k, lda) B (k x n, ldb), all row-major. The portable version (f64).
+// dst[i * dst_stride + r] = src[r * src_stride + i] for an 8 x 8 block whose rows past `rows` read as zeros:
+// three rounds of AVX shuffles instead of 64 scalar loads and stores.
+inline void transpose8x8(const float* src, int64_t src_stride, int64_t rows, float* dst, int64_t dst_stride) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + i * src_stride) : _mm256_setzero_ps();
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * dst_stride, _mm256_permute2f128_ps(s[i], s[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * dst_stride, _mm256_permute2f128_ps(s[i], s[i + 4], 0x31));
+  }
+}
+
+// The f32 tile in 8 x 8 blocks: the scalar loop above was about a third of the forward's work outside the products
+// (perf, attn at batch 128). A width that is not a multiple of 8 leaves its last columns to the scalar loop.
+inline void load_transposed(const float* first_row, int64_t row_stride, int64_t nk, int64_t width, float* tile) {
+  const int64_t whole = width / 8 * 8;
+  for (int64_t d0 = 0; d0 < whole; d0 += 8)
+    for (int64_t c0 = 0; c0 < kBK; c0 += 8)
+      transpose8x8(first_row + c0 * row_stride + d0, row_stride, std::max<int64_t>(0, nk - c0),
+                   tile + d0 * kBK + c0, kBK);
+  if (whole < width) load_transposed<float>(first_row + whole, row_stride, nk, width - whole, tile + whole * kBK);
+}
+
+// C (m x n, row stride ldc) = A (m x k, lda) B (k x n, ldb), all row-major; add: C += A B. The portable version (f64).
 template <typename T>
-void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+void gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+          bool add) {
+  if (!add)
+    for (int64_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, (T)0);
   for (int64_t i = 0; i < m; ++i) {
     T* __restrict c = C + i * ldc;
     for (int64_t p = 0; p < k; ++p) {
@@ -107,14 +143,17 @@ void gemm_acc(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T*
   }
 }
 
-inline void gemm_acc(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
-                     float* C, int64_t ldc) {
-  soma::attention_gemm_f32(m, n, k, A, lda, B, ldb, C, ldc);
+inline void gemm(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc, bool add) {
+  soma::attention_gemm_f32(m, n, k, A, lda, B, ldb, C, ldc, add);
 }
 
-// C (m x n) += A^T B with A stored k x m (row stride lda).
+// C (m x n) = A^T B with A stored k x m (row stride lda); add: C += A^T B.
 template <typename T>
-void gemm_acc_at(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+void gemm_at(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
+             bool add) {
+  if (!add)
+    for (int64_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, (T)0);
   for (int64_t p = 0; p < k; ++p)
     for (int64_t i = 0; i < m; ++i) {
       const T a = A[p * lda + i];
@@ -124,9 +163,9 @@ void gemm_acc_at(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const
     }
 }
 
-inline void gemm_acc_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
-                        float* C, int64_t ldc) {
-  soma::attention_gemm_f32_at(m, n, k, A, lda, B, ldb, C, ldc);
+inline void gemm_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
+                    float* C, int64_t ldc, bool add) {
+  soma::attention_gemm_f32_at(m, n, k, A, lda, B, ldb, C, ldc, add);
 }
 
 // p[c] = exp(p[c] - shift) over one key tile row, eight lanes at a time (simd_math.h): gcc leaves plain loops
@@ -142,6 +181,17 @@ inline void exp_shifted(double* __restrict p, double shift) {
 // Score tiles are computed only as wide as the keys present, rounded up to whole vectors of 16 (the key tiles
 // are zero padded, so the extra columns are 0 and then masked).
 inline int64_t padded16(int64_t nk) { return std::min<int64_t>(kBK, (nk + 15) / 16 * 16); }
+
+// S (nq x kBK) = A (nq x k, lda) Bt (k x kBK) for the first nk keys (rounded up to 16), written whole: the product
+// overwrites instead of adding to a zeroed tile, and only the columns past it are zeroed (they are masked later,
+// but a stale value there could be a NaN, or a denormal that costs an Intel core a microcode assist).
+template <typename T>
+void tile_product(int64_t nq, int64_t nk, int64_t k, const T* A, int64_t lda, const T* Bt, T* S) {
+  const int64_t w = padded16(nk);
+  gemm(nq, w, k, A, lda, Bt, kBK, S, kBK, false);
+  if (w < kBK)
+    for (int64_t r = 0; r < nq; ++r) std::fill(S + r * kBK + w, S + (r + 1) * kBK, (T)0);
+}
 
 template <typename T>
 inline T row_max(const T* s) {
@@ -176,8 +226,7 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
   for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
     const int64_t nk = std::min(kBK, kend - j0);
     load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
-    std::fill(st, st + nq * kBK, (T)0);
-    gemm_acc(nq, padded16(nk), D, qblk, P.qs[2], kt, kBK, st, kBK);  // zero-padded keys give 0 (masked below)
+    tile_product(nq, nk, D, qblk, P.qs[2], kt, st);  // zero-padded keys give 0 (masked below)
     for (int64_t r = 0; r < nq; ++r) {
       const int64_t i = i0 + r;
       T* s = st + r * kBK;
@@ -210,7 +259,7 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
         for (int64_t c = 0; c < kBK; ++c) s[c] *= z[c];
       }
     }
-    gemm_acc(nq, Dv, nk, st, kBK, P.vrow(b, h, j0), P.vs[2], acc, Dv);
+    gemm(nq, Dv, nk, st, kBK, P.vrow(b, h, j0), P.vs[2], acc, Dv, true);
   }
   T* lse_rows = lse + (b * P.H + h) * P.Tq;
   for (int64_t r = 0; r < nq; ++r) {
@@ -231,8 +280,7 @@ void forward_block(const Problem<T>& P, int64_t b, int64_t h, int64_t i0, T* out
   for (int64_t j0 = 0; j0 < kend; j0 += kBK) {
     const int64_t nk = std::min(kBK, kend - j0);
     load_transposed(P.krow(b, h, j0), P.ks[2], nk, D, kt);
-    std::fill(st, st + nq * kBK, (T)0);
-    gemm_acc(nq, kBK, D, qblk, P.qs[2], kt, kBK, st, kBK);
+    tile_product(nq, kBK, D, qblk, P.qs[2], kt, st);
     for (int64_t r = 0; r < nq; ++r) {
       const int64_t i = i0 + r;
       const T L = lse_rows[i];
@@ -269,9 +317,7 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
   const int64_t D = P.D, Dv = P.Dv, Tq = P.Tq;
   T* kt = ws;                  // D x kBK
   T* vt = kt + D * kBK;        // Dv x kBK
-  T* dk = vt + Dv * kBK;       // kBK x D
-  T* dv = dk + kBK * D;        // kBK x Dv
-  T* pt = dv + kBK * Dv;       // kBQ x kBK: probabilities (after dropout, what multiplied V)
+  T* pt = vt + Dv * kBK;       // kBQ x kBK: probabilities (after dropout, what multiplied V)
   T* ds = pt + kBQ * kBK;      // kBQ x kBK: dP, then score gradients (times scale)
   T* z = ds + kBQ * kBK;       // kBK
   float* u = (float*)(z + kBK);  // kBK floats
@@ -296,16 +342,16 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
     const T* kblk = P.krow(b, h, j0);
     load_transposed(kblk, P.ks[2], nk, D, kt);
     load_transposed(P.vrow(b, h, j0), P.vs[2], nk, Dv, vt);
-    std::fill(dk, dk + kBK * D, (T)0);
-    std::fill(dv, dv + kBK * Dv, (T)0);
+    // The block's key and value gradients are summed straight into grad_k and grad_v, the first product written.
+    T* dk = gk + b * gks[0] + h * gks[1] + j0 * gks[2];
+    T* dv = gv + b * gvs[0] + h * gvs[1] + j0 * gvs[2];
+    bool first = true;
     for (int64_t i0 = P.causal ? j0 / kBQ * kBQ : 0; i0 < Tq; i0 += kBQ) {
       const int64_t nq = std::min(kBQ, Tq - i0);
       const T* qblk = P.qrow(b, h, i0);
       const T* goblk = go_bh + i0 * gos[2];
-      std::fill(pt, pt + nq * kBK, (T)0);
-      std::fill(ds, ds + nq * kBK, (T)0);
-      gemm_acc(nq, padded16(nk), D, qblk, P.qs[2], kt, kBK, pt, kBK);   // scores (padded keys give 0)
-      gemm_acc(nq, padded16(nk), Dv, goblk, gos[2], vt, kBK, ds, kBK);  // dP = dO V^T
+      tile_product(nq, nk, D, qblk, P.qs[2], kt, pt);     // scores (padded keys give 0)
+      tile_product(nq, nk, Dv, goblk, gos[2], vt, ds);    // dP = dO V^T
       for (int64_t r = 0; r < nq; ++r) {
         const int64_t i = i0 + r;
         T* prow = pt + r * kBK;
@@ -331,13 +377,16 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
           for (int64_t c = 0; c < kBK; ++c) prow[c] *= z[c];
         }
       }
-      gemm_acc_at(nk, Dv, nq, pt, kBK, goblk, gos[2], dv, Dv);         // dV += P^T dO
-      gemm_acc_at(nk, D, nq, ds, kBK, qblk, P.qs[2], dk, D);           // dK += dS^T Q
-      gemm_acc(nq, D, nk, ds, kBK, kblk, P.ks[2], gq_bh + i0 * gqs[2], gqs[2]);  // dQ += dS K
+      gemm_at(nk, Dv, nq, pt, kBK, goblk, gos[2], dv, gvs[2], !first);  // dV += P^T dO
+      gemm_at(nk, D, nq, ds, kBK, qblk, P.qs[2], dk, gks[2], !first);    // dK += dS^T Q
+      gemm(nq, D, nk, ds, kBK, kblk, P.ks[2], gq_bh + i0 * gqs[2], gqs[2], true);  // dQ += dS K
+      first = false;
     }
-    for (int64_t c = 0; c < nk; ++c) {
-      std::memcpy(gk + b * gks[0] + h * gks[1] + (j0 + c) * gks[2], dk + c * D, D * sizeof(T));
-      std::memcpy(gv + b * gvs[0] + h * gvs[1] + (j0 + c) * gvs[2], dv + c * Dv, Dv * sizeof(T));
+    if (first) {  // no query rows (Tq = 0): no gradient
+      for (int64_t c = 0; c < nk; ++c) {
+        std::fill(dk + c * gks[2], dk + c * gks[2] + D, (T)0);
+        std::fill(dv + c * gvs[2], dv + c * gvs[2] + Dv, (T)0);
+      }
     }
   }
   for (int64_t j = std::max<int64_t>(kend, 0); j < P.Tk; ++j) {
@@ -377,7 +426,7 @@ extern "C" {
 int64_t soma_cpu_attention_workspace(int64_t d, int64_t dv) {
   // Elements (of the call's dtype) per thread; the f32 scratch of kBK floats fits in kBK elements.
   const int64_t fwd = d * kBK + kBQ * kBK + kBK + kBQ * dv + 2 * kBQ + kBK;
-  const int64_t bwd = (d + dv) * kBK + kBK * (d + dv) + 2 * kBQ * kBK + 2 * kBK;
+  const int64_t bwd = (d + dv) * kBK + 2 * kBQ * kBK + 2 * kBK;
   return std::max(fwd, bwd);
 }
 

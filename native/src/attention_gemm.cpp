@@ -145,9 +145,14 @@ void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t
 }
 
 void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
-                           float* C, int64_t ldc) {
+                           float* C, int64_t ldc, bool add) {
   static const Gemm gemm = soma::use_avx512() ? gemm512<true> : gemm256<true>;
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  gemm(m, n, k, A, lda, B, ldb, C, ldc, true);
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!add)
+      for (int64_t r = 0; r < m; ++r) std::fill(C + r * ldc, C + r * ldc + n, 0.0f);
+    return;
+  }
+  gemm(m, n, k, A, lda, B, ldb, C, ldc, add);
 }
 }  // namespace soma

@@ -12,7 +12,7 @@ namespace soma {
 void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                         float* C, int64_t ldc, bool add = true);
 // The same with A stored transposed: C (m x n) += A^T B for A of k x m (row stride lda), so the backward's
-// P^T dO and dS^T Q need no transposed copies.
+// P^T dO and dS^T Q need no transposed copies. add = false: C = A^T B.
 void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
-                           float* C, int64_t ldc);
+                           float* C, int64_t ldc, bool add = true);
 }
