@@ -129,30 +129,27 @@ void gemm256(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const
 
 using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
 
+// Whether there is nothing to multiply: an empty C, or an empty k (C = 0 then, unless the call adds).
+bool empty_product(int64_t m, int64_t n, int64_t k, float* C, int64_t ldc, bool add) {
+  if (m <= 0 || n <= 0) return true;
+  if (k > 0) return false;
+  if (!add)
+    for (int64_t r = 0; r < m; ++r) std::fill(C + r * ldc, C + r * ldc + n, 0.0f);
+  return true;
+}
+
 }  // namespace
 
 namespace soma {
 void attention_gemm_f32(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                         float* C, int64_t ldc, bool add) {
   static const Gemm gemm = soma::use_avx512() ? gemm512<false> : gemm256<false>;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    if (!add)
-      for (int64_t r = 0; r < m; ++r) std::fill(C + r * ldc, C + r * ldc + n, 0.0f);
-    return;
-  }
-  gemm(m, n, k, A, lda, B, ldb, C, ldc, add);
+  if (!empty_product(m, n, k, C, ldc, add)) gemm(m, n, k, A, lda, B, ldb, C, ldc, add);
 }
 
 void attention_gemm_f32_at(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, const float* B, int64_t ldb,
                            float* C, int64_t ldc, bool add) {
   static const Gemm gemm = soma::use_avx512() ? gemm512<true> : gemm256<true>;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    if (!add)
-      for (int64_t r = 0; r < m; ++r) std::fill(C + r * ldc, C + r * ldc + n, 0.0f);
-    return;
-  }
-  gemm(m, n, k, A, lda, B, ldb, C, ldc, add);
+  if (!empty_product(m, n, k, C, ldc, add)) gemm(m, n, k, A, lda, B, ldb, C, ldc, add);
 }
 }  // namespace soma
