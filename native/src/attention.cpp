@@ -126,12 +126,17 @@ inline void load_transposed(const float* first_row, int64_t row_stride, int64_t 
   if (whole < width) load_transposed<float>(first_row + whole, row_stride, nk, width - whole, tile + whole * kBK);
 }
 
+// C[r * ldc + e] = 0 for r < rows, e < cols: a block of a row-major matrix.
+template <typename T>
+inline void zero_rows(T* C, int64_t rows, int64_t cols, int64_t ldc) {
+  for (int64_t r = 0; r < rows; ++r) std::fill(C + r * ldc, C + r * ldc + cols, (T)0);
+}
+
 // C (m x n, row stride ldc) = A (m x k, lda) B (k x n, ldb), all row-major; add: C += A B. The portable version (f64).
 template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
           bool add) {
-  if (!add)
-    for (int64_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, (T)0);
+  if (!add) zero_rows(C, m, n, ldc);
   for (int64_t i = 0; i < m; ++i) {
     T* __restrict c = C + i * ldc;
     for (int64_t p = 0; p < k; ++p) {
@@ -152,8 +157,7 @@ inline void gemm(int64_t m, int64_t n, int64_t k, const float* A, int64_t lda, c
 template <typename T>
 void gemm_at(int64_t m, int64_t n, int64_t k, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
              bool add) {
-  if (!add)
-    for (int64_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, (T)0);
+  if (!add) zero_rows(C, m, n, ldc);
   for (int64_t p = 0; p < k; ++p)
     for (int64_t i = 0; i < m; ++i) {
       const T a = A[p * lda + i];
@@ -189,8 +193,7 @@ template <typename T>
 void tile_product(int64_t nq, int64_t nk, int64_t k, const T* A, int64_t lda, const T* Bt, T* S) {
   const int64_t w = padded16(nk);
   gemm(nq, w, k, A, lda, Bt, kBK, S, kBK, false);
-  if (w < kBK)
-    for (int64_t r = 0; r < nq; ++r) std::fill(S + r * kBK + w, S + (r + 1) * kBK, (T)0);
+  if (w < kBK) zero_rows(S + w, nq, kBK - w, kBK);
 }
 
 template <typename T>
@@ -383,18 +386,13 @@ void backward_head(const Problem<T>& P, int64_t b, int64_t h, const T* out, cons
       first = false;
     }
     if (first) {  // no query rows (Tq = 0): no gradient
-      for (int64_t c = 0; c < nk; ++c) {
-        std::fill(dk + c * gks[2], dk + c * gks[2] + D, (T)0);
-        std::fill(dv + c * gvs[2], dv + c * gvs[2] + Dv, (T)0);
-      }
+      zero_rows(dk, nk, D, gks[2]);
+      zero_rows(dv, nk, Dv, gvs[2]);
     }
   }
-  for (int64_t j = std::max<int64_t>(kend, 0); j < P.Tk; ++j) {
-    T* a = gk + b * gks[0] + h * gks[1] + j * gks[2];
-    T* c = gv + b * gvs[0] + h * gvs[1] + j * gvs[2];
-    std::fill(a, a + D, (T)0);
-    std::fill(c, c + Dv, (T)0);
-  }
+  const int64_t seen = std::max<int64_t>(kend, 0);  // the keys past it no query sees: zero gradients
+  zero_rows(gk + b * gks[0] + h * gks[1] + seen * gks[2], P.Tk - seen, D, gks[2]);
+  zero_rows(gv + b * gvs[0] + h * gvs[1] + seen * gvs[2], P.Tk - seen, Dv, gvs[2]);
 }
 
 template <typename T>
