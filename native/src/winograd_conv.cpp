@@ -12,10 +12,12 @@
 // Tiles are processed in blocks small enough for the transformed block to stay in the core's L2 cache; each
 // thread owns its blocks' scratch (in the workspace Java allocates, see soma.h), the GEMMs are the register-tiled
 // kernels of attention_gemm.cpp (AVX-512 where the CPU has it, AVX2 otherwise).
+// Square kernels without transforms of their own run as the sum of 3x3 or 5x5 pieces (winograd_pieces.h).
 #include "soma.h"
 #include "attention_gemm.h"
 #include "cpu_features.h"
 #include "winograd_transforms.h"
+#include "winograd_pieces.h"
 #include "flush_denormals.h"
 
 #include <omp.h>
@@ -43,6 +45,29 @@ int64_t lanes() {
 int slots(const Plan& pl, int64_t workspace_bytes) {
   return std::max(1, std::min(omp_get_max_threads(), pl.slots_for(workspace_bytes)));
 }
+
+// Runs pass(piece geometry, piece kernel, piece kernel gradient, inner workspace, its slots, add) for each piece of
+// the geometry's kernel in order (winograd_pieces.h), with the transforms of the piece size as decltype(k): a whole
+// kernel is one piece, its own kernel and gradient; other pieces' kernels are copied out of w first, and their
+// gradients (where gw is given) copied into gw's taps after.
+template <typename Pass>
+void for_each_piece(const Geom& g, int pass, const float* w, float* gw, void* workspace, int64_t workspace_bytes,
+                    Pass&& run) {
+  const Pieces pc(g.kh);
+  const Plan pl(pc.geom(g, 0, 0), pass, lanes());
+  float* wp = (float*)workspace;
+  float* gwp = wp + pc.kernel_floats(g);
+  float* inner = wp + pc.fixed_floats(g);
+  const int threads = slots(pl, workspace_bytes - 4 * pc.fixed_floats(g));
+  with_transforms(pc.r, [&](auto k) {
+    for (int64_t i = 0; i < pc.s; ++i)
+      for (int64_t j = 0; j < pc.s; ++j) {
+        if (w && !pc.whole()) piece_kernel(g, pc, i, j, w, wp);
+        run(k, pc.geom(g, i, j), pl, pc.whole() ? w : wp, pc.whole() ? gw : gwp, inner, threads, i + j > 0);
+        if (gw && !pc.whole()) piece_kernel_gradient(g, pc, i, j, gwp, gw);
+      }
+  });
+}
 }  // namespace
 }  // namespace soma::winograd
 
@@ -52,72 +77,74 @@ extern "C" {
 
 int soma_cpu_winograd_supported(const int64_t* geom) {
   const Geom g(geom);
-  const bool kernel = g.kh == g.kw && has_transforms(g.kh);
-  if (!(kernel && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1)) return 0;
+  const Pieces pc(g.kh);
+  if (!(g.kh == g.kw && pc.r > 0 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1)) return 0;
   // The transformed kernel (a^2 C OC floats, twice for the data pass) must stay a workspace, not a second model:
-  // at most 64 MiB (5x5 and 7x7: 512 x 512 channels; 3x3: about 680 x 680).
-  const int64_t a = tile_size((int)g.kh) + g.kh - 1;
+  // at most 64 MiB (5x5 and 7x7: 512 x 512 channels; 3x3: about 680 x 680; pieces as their size).
+  const int64_t a = tile_size((int)pc.r) + pc.r - 1;
   return g.c <= (int64_t{16} << 20) / (a * a) / std::max<int64_t>(1, g.oc) ? 1 : 0;
 }
 
 int soma_cpu_winograd_lanes(void) { return (int)lanes(); }
 
-int soma_cpu_winograd_tile(int r) { return has_transforms(r) ? tile_size(r) : 0; }
+int soma_cpu_winograd_piece(int k) { return (int)Pieces(k).r; }
 
-int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass) {
-  const Plan pl(Geom(geom), pass, lanes());
-  return 4 * pl.workspace_floats(omp_get_max_threads());
+int soma_cpu_winograd_tile(int k) {
+  const Pieces pc(k);
+  return pc.r > 0 ? tile_size((int)pc.r) : 0;
 }
 
-// Each pass picks its kernels by this CPU's vector width and the geometry's kernel size (3, 5 or 7).
+int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass) {
+  const Geom g(geom);
+  const Pieces pc(g.kh);
+  const Plan pl(pc.geom(g, 0, 0), pass, lanes());
+  return 4 * (pc.fixed_floats(g) + pl.workspace_floats(omp_get_max_threads()));
+}
+
+// Each pass picks its kernels by this CPU's vector width and the piece size (3, 5 or 7).
 void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w, const void* bias, void* out,
                               void* workspace, int64_t workspace_bytes) {
-  const Geom g(geom);
-  const Plan pl(g, 0, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  with_transforms(g.kh, [&](auto k) {
-    constexpr const Transforms& T = decltype(k)::transforms;
-    const auto run = wide ? avx512::forward<T> : avx2::forward<T>;
-    run(g, pl, (const float*)x, (const float*)w, (const float*)bias, (float*)out, (float*)workspace,
-        slots(pl, workspace_bytes));
-  });
+  for_each_piece(Geom(geom), 0, (const float*)w, nullptr, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads, bool add) {
+                   constexpr const Transforms& T = decltype(k)::transforms;
+                   const auto run = wide ? avx512::forward<T> : avx2::forward<T>;
+                   run(g, pl, (const float*)x, wp, add ? nullptr : (const float*)bias, (float*)out, ws, threads, add);
+                 });
 }
 
 void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* grad_out, const void* w, void* grad_x,
                                             void* workspace, int64_t workspace_bytes) {
-  const Geom g(geom);
-  const Plan pl(g, 1, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  with_transforms(g.kh, [&](auto k) {
-    constexpr const Transforms& T = decltype(k)::transforms;
-    const auto run = wide ? avx512::backward_data<T> : avx2::backward_data<T>;
-    run(g, pl, (const float*)grad_out, (const float*)w, (float*)grad_x, (float*)workspace, slots(pl, workspace_bytes));
-  });
+  for_each_piece(Geom(geom), 1, (const float*)w, nullptr, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads, bool add) {
+                   constexpr const Transforms& T = decltype(k)::transforms;
+                   const auto run = wide ? avx512::backward_data<T> : avx2::backward_data<T>;
+                   run(g, pl, (const float*)grad_out, wp, (float*)grad_x, ws, threads, add);
+                 });
 }
 
 void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* x, const void* grad_out,
                                                void* grad_w, void* workspace, int64_t workspace_bytes) {
-  const Geom g(geom);
-  const Plan pl(g, 2, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  with_transforms(g.kh, [&](auto k) {
-    constexpr const Transforms& T = decltype(k)::transforms;
-    const auto run = wide ? avx512::backward_weights<T> : avx2::backward_weights<T>;
-    run(g, pl, (const float*)x, (const float*)grad_out, (float*)grad_w, (float*)workspace, slots(pl, workspace_bytes));
-  });
+  for_each_piece(Geom(geom), 2, nullptr, (float*)grad_w, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float*, float* gwp, float* ws, int threads, bool) {
+                   constexpr const Transforms& T = decltype(k)::transforms;
+                   const auto run = wide ? avx512::backward_weights<T> : avx2::backward_weights<T>;
+                   run(g, pl, (const float*)x, (const float*)grad_out, gwp, ws, threads);
+                 });
 }
 
 void soma_cpu_winograd_conv2d_backward(const int64_t* geom, const void* x, const void* grad_out, const void* w,
                                        void* grad_x, void* grad_w, void* workspace, int64_t workspace_bytes) {
-  const Geom g(geom);
-  const Plan pl(g, 3, lanes());
   const bool wide = lanes() == avx512::kLanes;
-  with_transforms(g.kh, [&](auto k) {
-    constexpr const Transforms& T = decltype(k)::transforms;
-    const auto run = wide ? avx512::backward<T> : avx2::backward<T>;
-    run(g, pl, (const float*)x, (const float*)grad_out, (const float*)w, (float*)grad_x, (float*)grad_w,
-        (float*)workspace, slots(pl, workspace_bytes));
-  });
+  for_each_piece(Geom(geom), 3, (const float*)w, (float*)grad_w, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float* gwp, float* ws, int threads,
+                     bool add) {
+                   constexpr const Transforms& T = decltype(k)::transforms;
+                   const auto run = wide ? avx512::backward<T> : avx2::backward<T>;
+                   run(g, pl, (const float*)x, (const float*)grad_out, wp, (float*)grad_x, gwp, ws, threads, add);
+                 });
 }
 
 }  // extern "C"

@@ -10,14 +10,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * Our Winograd convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for float32 on the CPU
  * (native/src/winograd_conv.cpp): 4x, 6.25x and 3.06x fewer multiplications than the direct convolution, which
  * oneDNN already runs near the f32 FMA peak for 5x5 kernels and at a quarter of it for 7x7 ones
- * (docs/cpu-performance.md). Its result is within about 1e-5 of float64 (normwise), beside about 5e-7 for the
- * direct convolution; DESIGN.md allows 1e-4 for f32 products.
+ * (docs/cpu-performance.md). Other square kernels from 4x4 up run as the sum of 3x3 or 5x5 pieces
+ * (native/src/winograd_pieces.h: 9x9 as four 5x5 pieces, 5x fewer multiplications). Its result is within about
+ * 1e-5 of float64 (normwise), beside about 5e-7 for the direct convolution; DESIGN.md allows 1e-4 for f32 products.
  *
  * <p>The choice is a fixed rule of the geometry, not a timing, so that a run's numbers do not depend on how busy
- * the machine was when it chose: stride 1, no dilation, a square 3x3, 5x5 or 7x7 kernel, and at least
+ * the machine was when it chose: stride 1, no dilation, a square kernel of 3x3 or larger, and at least
  * {@link #MIN_CHANNELS} input and output channels (with fewer, the per-point GEMMs are too short to pay for the
  * transforms; the reference CNN's first layer has one input channel), and a transformed kernel of at most 64 MiB
- * (3x3 up to about 680 x 680 channels, 5x5 and 7x7 up to 512 x 512). {@code -Dsoma.cpu.winograd=false} turns it
+ * (3x3 pieces up to about 680 x 680 channels, 5x5 and 7x7 up to 512 x 512). {@code -Dsoma.cpu.winograd=false} turns it
  * off (for measuring one against the other). bf16 scopes keep oneDNN's bf16 convolution.
  */
 final class WinogradConv {
@@ -48,13 +49,24 @@ final class WinogradConv {
     /** The implementation name {@code conv2dImplementations} reports, with the vector instructions it runs on. */
     static String name(Geometry g) {
         String isa = CpuKernels.soma_cpu_winograd_lanes() == 16 ? "AVX-512" : "AVX2";
-        long m = tile(g);
-        return "soma winograd F(" + m + "x" + m + ", " + g.kh() + "x" + g.kw() + "), " + isa;
+        long m = tile(g), r = piece(g), s = piecesPerSide(g);
+        String pieces = r == g.kh() ? "" : " in " + s + "x" + s + " pieces of " + g.kh() + "x" + g.kw();
+        return "soma winograd F(" + m + "x" + m + ", " + r + "x" + r + ")" + pieces + ", " + isa;
     }
 
-    /** The output tile side for this geometry's kernel (native/src/winograd_transforms.h). */
+    /** The output tile side of the transforms this geometry's kernel runs with (native/src/winograd_transforms.h). */
     static long tile(Geometry g) {
         return CpuKernels.soma_cpu_winograd_tile((int) g.kh());
+    }
+
+    /** The side of the pieces this geometry's kernel runs as: the kernel's own for 3x3, 5x5 and 7x7. */
+    static long piece(Geometry g) {
+        return CpuKernels.soma_cpu_winograd_piece((int) g.kh());
+    }
+
+    static long piecesPerSide(Geometry g) {
+        long r = piece(g);
+        return (g.kh() + r - 1) / r;
     }
 
     static void forward(CachingPool mem, Geometry g, long x, long w, long bias, long out) {
@@ -101,9 +113,9 @@ final class WinogradConv {
      * oneDNN's convolutions are weighed by theirs (a small convolution runs on one thread).
      */
     static double flops(Geometry g) {
-        long m = tile(g), alpha = m + g.kh() - 1;
+        long m = tile(g), alpha = m + piece(g) - 1, s = piecesPerSide(g);
         double tiles = (double) g.n() * ((g.oh() + m - 1) / m) * ((g.ow() + m - 1) / m);
-        return 2.0 * alpha * alpha * tiles * g.c() * g.oc();
+        return 2.0 * alpha * alpha * tiles * g.c() * g.oc() * s * s;
     }
 
     // The workspace comes from the backend's pool (kernels never allocate behind Java's back) and goes back to

@@ -191,7 +191,8 @@ public final class CpuKernels {
     // ---------------- Winograd convolution (native/src/winograd_conv.cpp) ----------------
     public static native int soma_cpu_winograd_supported(@Cast("const int64_t*") long[] geom);
     public static native int soma_cpu_winograd_lanes();
-    public static native int soma_cpu_winograd_tile(int r);
+    public static native int soma_cpu_winograd_piece(int k);
+    public static native int soma_cpu_winograd_tile(int k);
     public static native long soma_cpu_winograd_workspace_bytes(@Cast("const int64_t*") long[] geom, int pass);
     public static native void soma_cpu_winograd_conv2d(@Cast("const int64_t*") long[] geom, @Cast("const void*") long x,
             @Cast("const void*") long w, @Cast("const void*") long bias, @Cast("void*") long out,

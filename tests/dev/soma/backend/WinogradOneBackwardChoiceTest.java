@@ -25,7 +25,9 @@ class WinogradOneBackwardChoiceTest {
         assertEquals(1, calls(12, 16, 7, true, true));
         assertEquals(0, calls(7, 16, 3, true, true));    // fewer images: the passes apart
         assertEquals(0, calls(8, 15, 3, true, true));    // too few channels for Winograd: oneDNN's passes
-        assertEquals(0, calls(8, 16, 4, true, true));    // no transforms for 4x4 kernels
+        assertEquals(1, calls(8, 16, 4, true, true));    // a 4x4 kernel: one 5x5 piece
+        assertEquals(1, calls(8, 16, 9, true, true));    // a 9x9 kernel: four 5x5 pieces, one sweep each
+        assertEquals(0, calls(8, 16, 2, true, true));    // no Winograd pass for 2x2 kernels
         assertEquals(0, calls(8, 16, 3, false, true));   // no input gradient wanted
         assertEquals(0, calls(8, 16, 3, true, false));   // no kernel gradient wanted
     }

@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Our Winograd convolution (native/src/winograd_conv.cpp), which runs the float32 3x3, 5x5 and 7x7 stride-1
- * convolutions with 16 or more channels each way: all three passes and the bias gradient against the float64
+ * Our Winograd convolution (native/src/winograd_conv.cpp), which runs the float32 stride-1 convolutions with square
+ * kernels from 3x3 up (3x3, 5x5 and 7x7 whole, others as pieces) and 16 or more channels each way: all three passes and the bias gradient against the float64
  * direct loops, on random geometries (images smaller than one 4x4 tile and not a whole number of tiles, channel
  * counts that are not whole vectors, "same" and "valid", one image and several) and on the 5x5 layer of the
  * cnn:kernel=5 benchmark; and which geometries it takes. A fresh seed per run, printed on failure
@@ -28,6 +28,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class WinogradConvTest {
     private static final long SEED = Long.getLong("soma.winograd.seed", System.nanoTime());
     private static final int[] ONE = {1, 1};
+    /** Whole kernels (3, 5, 7) and kernels run as pieces: one padded piece (4), 3x3 pieces (6), 5x5 ones. */
+    private static final int[] KERNELS = {3, 4, 5, 6, 7, 8, 9, 11, 13};
 
     @Test
     void randomGeometriesAgreeWithFloat64InEveryPass() {
@@ -35,7 +37,7 @@ class WinogradConvTest {
         List<String> wrong = new ArrayList<>();
         double worst = 0;
         for (int trial = 0; trial < 40; trial++) {
-            int k = new int[] {3, 5, 7}[r.nextInt(3)];
+            int k = KERNELS[r.nextInt(KERNELS.length)];
             String padding = r.nextInt(3) == 0 ? "valid" : "same";
             int min = padding.equals("valid") ? k : 1;
             int n = r.nextInt(1, 4), h = r.nextInt(min, 15), w = r.nextInt(min, 15);
@@ -50,6 +52,28 @@ class WinogradConvTest {
         }
         assertTrue(wrong.isEmpty(), "seed " + SEED + ", Winograd float32 against float64:\n" + String.join("\n", wrong));
         System.out.println("Winograd against float64, 40 random geometries: worst relative error " + worst);
+    }
+
+    /**
+     * A 9x9 kernel runs as four 5x5 pieces, 11x11 as nine: with enough images for both backward passes in one sweep
+     * (each piece adding into the input gradient), and with an image smaller than the kernel, where some pieces read
+     * nothing but padding.
+     */
+    @Test
+    void kernelsRunAsPiecesAgreeWithFloat64InBothBackwardSweeps() {
+        SplittableRandom r = new SplittableRandom(SEED);
+        String[][] cases = {{"8", "13", "11", "16", "24", "9"}, {"9", "10", "12", "20", "17", "11"},
+                {"2", "5", "6", "17", "16", "13"}};
+        for (String[] v : cases) {
+            int n = Integer.parseInt(v[0]), h = Integer.parseInt(v[1]), w = Integer.parseInt(v[2]);
+            int c = Integer.parseInt(v[3]), oc = Integer.parseInt(v[4]), k = Integer.parseInt(v[5]);
+            String what = "x [" + n + ", " + h + ", " + w + ", " + c + "], kernel " + k + "x" + k + " -> " + oc + ", same";
+            double[] errors = compare(r, n, h, w, c, oc, k, "same", what);
+            for (int p = 0; p < errors.length; p++) {
+                assertTrue(errors[p] <= 1e-4, "seed " + SEED + ", " + what + ", " + PASSES[p] + ": relative error "
+                        + errors[p]);
+            }
+        }
     }
 
     /** The benchmark's 5x5 layer (fewer images): many tiles per image, more than one block per thread. */
@@ -174,7 +198,7 @@ class WinogradConvTest {
     }
 
     @Test
-    void onlyStrideOneSquareThreeFiveAndSevenKernelsWithSixteenToSomeHundredChannelsRunIt() {
+    void onlyStrideOneSquareKernelsFromThreeUpWithSixteenToSomeHundredChannelsRunIt() {
         try (Scope s = Scope.open()) {
             assertWinograd(true, 3, 3, 16, 16, ONE, ONE);
             assertWinograd(true, 5, 5, 16, 300, ONE, ONE);
@@ -185,7 +209,11 @@ class WinogradConvTest {
             assertWinograd(false, 3, 5, 32, 32, ONE, ONE);
             assertWinograd(true, 7, 7, 32, 32, ONE, ONE);
             assertWinograd(false, 7, 5, 32, 32, ONE, ONE);
-            assertWinograd(false, 9, 9, 32, 32, ONE, ONE);
+            assertWinograd(true, 9, 9, 32, 32, ONE, ONE);
+            assertWinograd(true, 4, 4, 32, 32, ONE, ONE);
+            assertWinograd(false, 2, 2, 32, 32, ONE, ONE);
+            assertWinograd(false, 9, 7, 32, 32, ONE, ONE);
+            assertWinograd(false, 9, 9, 32, 32, new int[] {2, 2}, ONE);
             assertWinograd(false, 7, 7, 32, 32, new int[] {2, 2}, ONE);
             assertWinograd(false, 1, 1, 32, 32, ONE, ONE);
             // The transformed kernel is at most 64 MiB: 3x3 with 680 x 680 channels runs it, 700 x 700 does not.
@@ -198,6 +226,11 @@ class WinogradConvTest {
             // 7x7 kernels take 2x2 output tiles (8x8 transformed tiles, as 5x5 with 4x4 outputs)
             assertTrue(Convolution.implementations(Tensor.zeros(1, 8, 8, 16), Tensor.zeros(7, 7, 16, 16), null, ONE,
                     "same", ONE)[0].startsWith("soma winograd F(2x2, 7x7), "));
+            // larger kernels run as the sum of pieces: 9x9 as 2x2 pieces of 5x5, 6x6 as 2x2 pieces of 3x3
+            assertTrue(Convolution.implementations(Tensor.zeros(1, 12, 12, 16), Tensor.zeros(9, 9, 16, 16), null, ONE,
+                    "same", ONE)[0].startsWith("soma winograd F(4x4, 5x5) in 2x2 pieces of 9x9, "));
+            assertTrue(Convolution.implementations(Tensor.zeros(1, 12, 12, 16), Tensor.zeros(6, 6, 16, 16), null, ONE,
+                    "same", ONE)[0].startsWith("soma winograd F(4x4, 3x3) in 2x2 pieces of 6x6, "));
             if (System.getenv("SOMA_NO_AVX512") != null) assertTrue(name.endsWith(", AVX2"), name);
             // float64 runs the direct loops.
             String[] f64 = Convolution.implementations(Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 1, 8, 8, 16),

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * passes are checked against float64 in WinogradConvTest): the same output, input and bias gradients bit for bit, the kernel gradient (summed in other groups) within float32 rounding. Not against
  * float64 directly: a ReLU or a pooling window whose float32 and float64 choices differ (an output within rounding
  * of zero or of its window's maximum) moves a whole term of the kernel gradient, several percent. And the same bits
- * on one thread as on all. Random geometries (3x3, 5x5 and 7x7 kernels, images smaller than one tile, "same" and
+ * on one thread as on all. Random geometries (3x3, 5x5 and 7x7 kernels, 4x4, 6x6 and 9x9 ones as pieces, images smaller than one tile, "same" and
  * "valid"), a fresh seed per run ({@code -Dsoma.winograd.seed=S}).
  */
 @ExtendWith(NoLeaks.class)
@@ -44,7 +44,7 @@ class WinogradOneBackwardTest {
     }
 
     private static Layer randomLayer(SplittableRandom r) {
-        int k = new int[] {3, 5, 7}[r.nextInt(3)];
+        int k = new int[] {3, 5, 7, 4, 6, 9}[r.nextInt(6)];
         String padding = r.nextInt(3) == 0 ? "valid" : "same";
         int min = (padding.equals("valid") ? k : 1) + 1;
         return new Layer(r.nextInt(8, 13), r.nextInt(min, 15), r.nextInt(min, 15), r.nextInt(16, 41),
