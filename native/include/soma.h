@@ -259,7 +259,7 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
 
 /* ============================== CPU: Winograd convolution (native/src/winograd_conv.cpp) ============================== */
 /* float32 convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for square kernels, stride 1, no dilation, any padding; same
-   layouts and geometry as soma_cpu_conv2d. Other square kernels from 4x4 up run as the sum of 3x3 or 5x5 pieces
+   layouts and geometry as soma_cpu_conv2d. Other square kernels from 4x4 up run as the sum of 5x5 pieces
    (native/src/winograd_pieces.h). soma_cpu_winograd_supported returns 1 for such a geometry whose
    transformed kernel takes at most 64 MiB, else 0 (Java checks it before calling the passes). Each pass needs the workspace that
    soma_cpu_winograd_workspace_bytes gives for its pass (0 forward, 1 backward data, 2 backward weights, 3 both) at the
@@ -268,8 +268,10 @@ void soma_cpu_relu_max_pool2d_backward(const int64_t* geom, const void* grad_out
 int soma_cpu_winograd_supported(const int64_t* geom);
 /* The kernels' vector width in floats: 16 (AVX-512) or 8 (AVX2: the CPU has no AVX-512, or SOMA_NO_AVX512 is set). */
 int soma_cpu_winograd_lanes(void);
-/* The side of the pieces a k x k kernel runs as (k itself for 3, 5 and 7; 3 or 5 for others from 4 up; 0 below 3). */
+/* The side of the pieces a k x k kernel runs as (k itself for 3, 5 and 7; 5 for others from 4 up; 0 below 3), and how
+   many pieces per side (1 for 3, 4, 5 and 7). */
 int soma_cpu_winograd_piece(int k);
+int soma_cpu_winograd_pieces_per_side(int k);
 /* The output tile side of those pieces' transforms (4 for 3 and 5, 2 for 7; 0 below 3). */
 int soma_cpu_winograd_tile(int k);
 int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass);

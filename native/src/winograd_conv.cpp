@@ -12,7 +12,8 @@
 // Tiles are processed in blocks small enough for the transformed block to stay in the core's L2 cache; each
 // thread owns its blocks' scratch (in the workspace Java allocates, see soma.h), the GEMMs are the register-tiled
 // kernels of attention_gemm.cpp (AVX-512 where the CPU has it, AVX2 otherwise).
-// Square kernels without transforms of their own run as the sum of 3x3 or 5x5 pieces (winograd_pieces.h).
+// Square kernels without transforms of their own run as 5x5 pieces (winograd_pieces.h): 4x4 as one, 6x6 and up
+// summed in the transform domain (winograd_fused.inc).
 #include "soma.h"
 #include "attention_gemm.h"
 #include "cpu_features.h"
@@ -26,6 +27,7 @@ namespace soma::winograd {
 namespace avx2 {
 constexpr int64_t kLanes = 8;
 #include "winograd_kernels.inc"
+#include "winograd_fused.inc"
 }  // namespace avx2
 
 #pragma GCC push_options
@@ -33,6 +35,7 @@ constexpr int64_t kLanes = 8;
 namespace avx512 {
 constexpr int64_t kLanes = 16;
 #include "winograd_kernels.inc"
+#include "winograd_fused.inc"
 }  // namespace avx512
 #pragma GCC pop_options
 
@@ -47,7 +50,7 @@ int slots(const Plan& pl, int64_t workspace_bytes) {
 }
 
 // Runs pass(piece geometry, piece kernel, piece kernel gradient, inner workspace, its slots, add) for each piece of
-// the geometry's kernel in order (winograd_pieces.h), with the transforms of the piece size as decltype(k): a whole
+// an unfused geometry's kernel in order (winograd_pieces.h), with the transforms of the piece size as decltype(k): a whole
 // kernel is one piece, its own kernel and gradient; other pieces' kernels are copied out of w first, and their
 // gradients (where gw is given) copied into gw's taps after.
 template <typename Pass>
@@ -68,6 +71,20 @@ void for_each_piece(const Geom& g, int pass, const float* w, float* gw, void* wo
       }
   });
 }
+
+// Runs run(pieces, plan, piece kernel scratch, piece gradient scratch, the plan's workspace, its slots) for a
+// geometry whose pieces are fused.
+template <typename Run>
+void fused_pass(const Geom& g, int pass, void* workspace, int64_t workspace_bytes, Run&& run) {
+  const Pieces pc(g.kh);
+  const FusedPlan fp(g, pc, pass, lanes());
+  float* wp = (float*)workspace;
+  const int threads = std::max(1, std::min(omp_get_max_threads(),
+                                           fp.slots_for(workspace_bytes / 4 - pc.fixed_floats(g))));
+  run(pc, fp, wp, wp + pc.kernel_floats(g), wp + pc.fixed_floats(g), threads);
+}
+
+bool fused(const Geom& g) { return Pieces(g.kh).fused; }
 }  // namespace
 }  // namespace soma::winograd
 
@@ -82,12 +99,14 @@ int soma_cpu_winograd_supported(const int64_t* geom) {
   // The transformed kernel (a^2 C OC floats, twice for the data pass) must stay a workspace, not a second model:
   // at most 64 MiB (5x5 and 7x7: 512 x 512 channels; 3x3: about 680 x 680; pieces as their size).
   const int64_t a = tile_size((int)pc.r) + pc.r - 1;
-  return g.c <= (int64_t{16} << 20) / (a * a) / std::max<int64_t>(1, g.oc) ? 1 : 0;
+  return g.c * pc.s * pc.s <= (int64_t{16} << 20) / (a * a) / std::max<int64_t>(1, g.oc) ? 1 : 0;
 }
 
 int soma_cpu_winograd_lanes(void) { return (int)lanes(); }
 
 int soma_cpu_winograd_piece(int k) { return (int)Pieces(k).r; }
+
+int soma_cpu_winograd_pieces_per_side(int k) { return (int)Pieces(k).s; }
 
 int soma_cpu_winograd_tile(int k) {
   const Pieces pc(k);
@@ -97,14 +116,27 @@ int soma_cpu_winograd_tile(int k) {
 int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass) {
   const Geom g(geom);
   const Pieces pc(g.kh);
-  const Plan pl(pc.geom(g, 0, 0), pass, lanes());
-  return 4 * (pc.fixed_floats(g) + pl.workspace_floats(omp_get_max_threads()));
+  const int64_t inner = pc.fused ? FusedPlan(g, pc, pass, lanes()).workspace_floats(omp_get_max_threads())
+                                 : Plan(pc.geom(g, 0, 0), pass, lanes()).workspace_floats(omp_get_max_threads());
+  return 4 * (pc.fixed_floats(g) + inner);
 }
 
 // Each pass picks its kernels by this CPU's vector width and the piece size (3, 5 or 7).
 void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w, const void* bias, void* out,
                               void* workspace, int64_t workspace_bytes) {
   const bool wide = lanes() == avx512::kLanes;
+  if (fused(Geom(geom))) {
+    fused_pass(Geom(geom), 0, workspace, workspace_bytes, [&](const Pieces& pc, const FusedPlan& fp, float* wp, float*,
+                                                              float* ws, int threads) {
+      const Geom g(geom);
+      float* uf = ws;
+      if (wide) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, uf, nullptr);
+      else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, uf, nullptr);
+      (wide ? avx512::fused_forward<kF5> : avx2::fused_forward<kF5>)(g, fp, (const float*)x, uf, (const float*)bias,
+                                                                    (float*)out, ws, threads);
+    });
+    return;
+  }
   for_each_piece(Geom(geom), 0, (const float*)w, nullptr, workspace, workspace_bytes,
                  [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads, bool add) {
                    constexpr const Transforms& T = decltype(k)::transforms;
@@ -116,6 +148,18 @@ void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w,
 void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* grad_out, const void* w, void* grad_x,
                                             void* workspace, int64_t workspace_bytes) {
   const bool wide = lanes() == avx512::kLanes;
+  if (fused(Geom(geom))) {
+    fused_pass(Geom(geom), 1, workspace, workspace_bytes, [&](const Pieces& pc, const FusedPlan& fp, float* wp, float*,
+                                                              float* ws, int threads) {
+      const Geom g(geom);
+      float* uft = ws + fp.uf_floats / 2;
+      if (wide) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
+      else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
+      (wide ? avx512::fused_backward_data<kF5> : avx2::fused_backward_data<kF5>)(g, fp, (const float*)grad_out, uft,
+                                                                                (float*)grad_x, ws, threads);
+    });
+    return;
+  }
   for_each_piece(Geom(geom), 1, (const float*)w, nullptr, workspace, workspace_bytes,
                  [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads, bool add) {
                    constexpr const Transforms& T = decltype(k)::transforms;
@@ -127,6 +171,14 @@ void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* gra
 void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* x, const void* grad_out,
                                                void* grad_w, void* workspace, int64_t workspace_bytes) {
   const bool wide = lanes() == avx512::kLanes;
+  if (fused(Geom(geom))) {
+    fused_pass(Geom(geom), 2, workspace, workspace_bytes, [&](const Pieces& pc, const FusedPlan& fp, float*,
+                                                              float* gwp, float* ws, int threads) {
+      (wide ? avx512::fused_backward_weights<kF5> : avx2::fused_backward_weights<kF5>)(
+          Geom(geom), pc, fp, (const float*)x, (const float*)grad_out, gwp, (float*)grad_w, ws, threads);
+    });
+    return;
+  }
   for_each_piece(Geom(geom), 2, nullptr, (float*)grad_w, workspace, workspace_bytes,
                  [&](auto k, const Geom& g, const Plan& pl, const float*, float* gwp, float* ws, int threads, bool) {
                    constexpr const Transforms& T = decltype(k)::transforms;
@@ -138,6 +190,19 @@ void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* 
 void soma_cpu_winograd_conv2d_backward(const int64_t* geom, const void* x, const void* grad_out, const void* w,
                                        void* grad_x, void* grad_w, void* workspace, int64_t workspace_bytes) {
   const bool wide = lanes() == avx512::kLanes;
+  if (fused(Geom(geom))) {
+    fused_pass(Geom(geom), 3, workspace, workspace_bytes, [&](const Pieces& pc, const FusedPlan& fp, float* wp,
+                                                              float* gwp, float* ws, int threads) {
+      const Geom g(geom);
+      float* uft = ws + fp.uf_floats / 2;
+      if (wide) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
+      else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
+      (wide ? avx512::fused_backward<kF5> : avx2::fused_backward<kF5>)(g, pc, fp, (const float*)x,
+                                                                      (const float*)grad_out, uft, (float*)grad_x,
+                                                                      gwp, (float*)grad_w, ws, threads);
+    });
+    return;
+  }
   for_each_piece(Geom(geom), 3, (const float*)w, (float*)grad_w, workspace, workspace_bytes,
                  [&](auto k, const Geom& g, const Plan& pl, const float* wp, float* gwp, float* ws, int threads,
                      bool add) {

@@ -10,15 +10,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * Our Winograd convolution F(4x4, 3x3), F(4x4, 5x5) and F(2x2, 7x7) for float32 on the CPU
  * (native/src/winograd_conv.cpp): 4x, 6.25x and 3.06x fewer multiplications than the direct convolution, which
  * oneDNN already runs near the f32 FMA peak for 5x5 kernels and at a quarter of it for 7x7 ones
- * (docs/cpu-performance.md). Other square kernels from 4x4 up run as the sum of 3x3 or 5x5 pieces
- * (native/src/winograd_pieces.h: 9x9 as four 5x5 pieces, 5x fewer multiplications). Its result is within about
+ * (docs/cpu-performance.md). Other square kernels from 4x4 up run as the sum of 5x5 pieces, summed per point of
+ * the transform from 6x6 up (native/src/winograd_pieces.h: 9x9 as four pieces, 5x fewer multiplications). Its result is within about
  * 1e-5 of float64 (normwise), beside about 5e-7 for the direct convolution; DESIGN.md allows 1e-4 for f32 products.
  *
  * <p>The choice is a fixed rule of the geometry, not a timing, so that a run's numbers do not depend on how busy
  * the machine was when it chose: stride 1, no dilation, a square kernel of 3x3 or larger, and at least
  * {@link #MIN_CHANNELS} input and output channels (with fewer, the per-point GEMMs are too short to pay for the
  * transforms; the reference CNN's first layer has one input channel), and a transformed kernel of at most 64 MiB
- * (3x3 pieces up to about 680 x 680 channels, 5x5 and 7x7 up to 512 x 512). {@code -Dsoma.cpu.winograd=false} turns it
+ * (3x3 up to about 680 x 680 channels, 5x5 and 7x7 up to 512 x 512, kernels of s x s pieces s^2 times fewer). {@code -Dsoma.cpu.winograd=false} turns it
  * off (for measuring one against the other). bf16 scopes keep oneDNN's bf16 convolution.
  */
 final class WinogradConv {
@@ -65,8 +65,7 @@ final class WinogradConv {
     }
 
     static long piecesPerSide(Geometry g) {
-        long r = piece(g);
-        return (g.kh() + r - 1) / r;
+        return CpuKernels.soma_cpu_winograd_pieces_per_side((int) g.kh());
     }
 
     static void forward(CachingPool mem, Geometry g, long x, long w, long bias, long out) {

@@ -192,6 +192,7 @@ public final class CpuKernels {
     public static native int soma_cpu_winograd_supported(@Cast("const int64_t*") long[] geom);
     public static native int soma_cpu_winograd_lanes();
     public static native int soma_cpu_winograd_piece(int k);
+    public static native int soma_cpu_winograd_pieces_per_side(int k);
     public static native int soma_cpu_winograd_tile(int k);
     public static native long soma_cpu_winograd_workspace_bytes(@Cast("const int64_t*") long[] geom, int pass);
     public static native void soma_cpu_winograd_conv2d(@Cast("const int64_t*") long[] geom, @Cast("const void*") long x,

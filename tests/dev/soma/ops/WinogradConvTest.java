@@ -55,15 +55,15 @@ class WinogradConvTest {
     }
 
     /**
-     * A 9x9 kernel runs as four 5x5 pieces, 11x11 as nine: with enough images for both backward passes in one sweep
-     * (each piece adding into the input gradient), and with an image smaller than the kernel, where some pieces read
-     * nothing but padding.
+     * A 9x9 kernel runs as four 5x5 pieces, 11x11 and 13x13 as nine: with enough images for both backward passes in
+     * one sweep, with an image smaller than the kernel (some pieces read nothing but padding), and with an image too
+     * large for one chunk of the scratch (taken in bands of tile rows that share their edge rows' input tiles).
      */
     @Test
     void kernelsRunAsPiecesAgreeWithFloat64InBothBackwardSweeps() {
         SplittableRandom r = new SplittableRandom(SEED);
         String[][] cases = {{"8", "13", "11", "16", "24", "9"}, {"9", "10", "12", "20", "17", "11"},
-                {"2", "5", "6", "17", "16", "13"}};
+                {"2", "5", "6", "17", "16", "13"}, {"2", "48", "45", "32", "24", "9"}};
         for (String[] v : cases) {
             int n = Integer.parseInt(v[0]), h = Integer.parseInt(v[1]), w = Integer.parseInt(v[2]);
             int c = Integer.parseInt(v[3]), oc = Integer.parseInt(v[4]), k = Integer.parseInt(v[5]);
@@ -109,16 +109,21 @@ class WinogradConvTest {
     void resultsAreTheSameBitsOnOneThreadAndOnAll() {
         assumeTrue(ComputeThreads.max() > 1, "one CPU only");
         SplittableRandom r = new SplittableRandom(SEED);
-        double[] x = random(r, 4 * 20 * 20 * 24), kernel = random(r, 5 * 5 * 24 * 32), bias = random(r, 32);
-        long seed = r.nextLong();
-        double[][] all, one;
-        try (Scope s = Scope.open()) {
-            all = passes(DType.F32, x, kernel, bias, 4, 20, 20, 24, 32, 5, "same", seed);
+        for (int k : new int[] {5, 9}) {  // a whole kernel, and fused pieces (both backward passes in one sweep: 8 images)
+            int n = k == 5 ? 4 : 8;
+            double[] x = random(r, n * 20 * 20 * 24), kernel = random(r, k * k * 24 * 32), bias = random(r, 32);
+            long seed = r.nextLong();
+            double[][] all, one;
+            try (Scope s = Scope.open()) {
+                all = passes(DType.F32, x, kernel, bias, n, 20, 20, 24, 32, k, "same", seed);
+            }
+            try (Scope s = Scope.open(); ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
+                one = passes(DType.F32, x, kernel, bias, n, 20, 20, 24, 32, k, "same", seed);
+            }
+            for (int p = 0; p < 4; p++) {
+                assertArrayEquals(all[p], one[p], "seed " + SEED + ", " + k + "x" + k + ", " + PASSES[p]);
+            }
         }
-        try (Scope s = Scope.open(); ComputeThreads.Limit limit = ComputeThreads.atMost(1)) {
-            one = passes(DType.F32, x, kernel, bias, 4, 20, 20, 24, 32, 5, "same", seed);
-        }
-        for (int p = 0; p < 4; p++) assertArrayEquals(all[p], one[p], "seed " + SEED + ", " + PASSES[p]);
     }
 
     /**
@@ -226,11 +231,11 @@ class WinogradConvTest {
             // 7x7 kernels take 2x2 output tiles (8x8 transformed tiles, as 5x5 with 4x4 outputs)
             assertTrue(Convolution.implementations(Tensor.zeros(1, 8, 8, 16), Tensor.zeros(7, 7, 16, 16), null, ONE,
                     "same", ONE)[0].startsWith("soma winograd F(2x2, 7x7), "));
-            // larger kernels run as the sum of pieces: 9x9 as 2x2 pieces of 5x5, 6x6 as 2x2 pieces of 3x3
+            // larger kernels run as the sum of 5x5 pieces: 2x2 of them for 6x6 to 9x9
             assertTrue(Convolution.implementations(Tensor.zeros(1, 12, 12, 16), Tensor.zeros(9, 9, 16, 16), null, ONE,
                     "same", ONE)[0].startsWith("soma winograd F(4x4, 5x5) in 2x2 pieces of 9x9, "));
             assertTrue(Convolution.implementations(Tensor.zeros(1, 12, 12, 16), Tensor.zeros(6, 6, 16, 16), null, ONE,
-                    "same", ONE)[0].startsWith("soma winograd F(4x4, 3x3) in 2x2 pieces of 6x6, "));
+                    "same", ONE)[0].startsWith("soma winograd F(4x4, 5x5) in 2x2 pieces of 6x6, "));
             if (System.getenv("SOMA_NO_AVX512") != null) assertTrue(name.endsWith(", AVX2"), name);
             // float64 runs the direct loops.
             String[] f64 = Convolution.implementations(Tensor.zeros(DType.F64, dev.soma.tensor.Device.cpu(), 1, 8, 8, 16),
