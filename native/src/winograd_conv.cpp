@@ -49,26 +49,23 @@ int slots(const Plan& pl, int64_t workspace_bytes) {
   return std::max(1, std::min(omp_get_max_threads(), pl.slots_for(workspace_bytes)));
 }
 
-// Runs pass(piece geometry, piece kernel, piece kernel gradient, inner workspace, its slots, add) for each piece of
-// an unfused geometry's kernel in order (winograd_pieces.h), with the transforms of the piece size as decltype(k): a whole
-// kernel is one piece, its own kernel and gradient; other pieces' kernels are copied out of w first, and their
-// gradients (where gw is given) copied into gw's taps after.
+// Runs run(transforms as decltype(k), geometry with the piece's kernel size, its plan, kernel, kernel gradient, the
+// plan's workspace, its slots) for a geometry of one piece (winograd_pieces.h): a whole kernel, its own kernel and
+// gradient; or a 4x4 kernel as one 5x5 piece, its kernel copied out of w first and its gradient (where gw is given)
+// copied into gw's taps after.
 template <typename Pass>
-void for_each_piece(const Geom& g, int pass, const float* w, float* gw, void* workspace, int64_t workspace_bytes,
+void one_piece_pass(const Geom& g, int pass, const float* w, float* gw, void* workspace, int64_t workspace_bytes,
                     Pass&& run) {
   const Pieces pc(g.kh);
-  const Plan pl(pc.geom(g, 0, 0), pass, lanes());
+  const Geom gp = pc.geom(g);
+  const Plan pl(gp, pass, lanes());
   float* wp = (float*)workspace;
   float* gwp = wp + pc.kernel_floats(g);
-  float* inner = wp + pc.fixed_floats(g);
   const int threads = slots(pl, workspace_bytes - 4 * pc.fixed_floats(g));
   with_transforms(pc.r, [&](auto k) {
-    for (int64_t i = 0; i < pc.s; ++i)
-      for (int64_t j = 0; j < pc.s; ++j) {
-        if (w && !pc.whole()) piece_kernel(g, pc, i, j, w, wp);
-        run(k, pc.geom(g, i, j), pl, pc.whole() ? w : wp, pc.whole() ? gw : gwp, inner, threads, i + j > 0);
-        if (gw && !pc.whole()) piece_kernel_gradient(g, pc, i, j, gwp, gw);
-      }
+    if (w && !pc.whole()) piece_kernel(g, pc, 0, 0, w, wp);
+    run(k, gp, pl, pc.whole() ? w : wp, pc.whole() ? gw : gwp, wp + pc.fixed_floats(g), threads);
+    if (gw && !pc.whole()) piece_kernel_gradient(g, pc, 0, 0, gwp, gw);
   });
 }
 
@@ -117,7 +114,7 @@ int64_t soma_cpu_winograd_workspace_bytes(const int64_t* geom, int pass) {
   const Geom g(geom);
   const Pieces pc(g.kh);
   const int64_t inner = pc.fused ? FusedPlan(g, pc, pass, lanes()).workspace_floats(omp_get_max_threads())
-                                 : Plan(pc.geom(g, 0, 0), pass, lanes()).workspace_floats(omp_get_max_threads());
+                                 : Plan(pc.geom(g), pass, lanes()).workspace_floats(omp_get_max_threads());
   return 4 * (pc.fixed_floats(g) + inner);
 }
 
@@ -137,11 +134,11 @@ void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w,
     });
     return;
   }
-  for_each_piece(Geom(geom), 0, (const float*)w, nullptr, workspace, workspace_bytes,
-                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads, bool add) {
+  one_piece_pass(Geom(geom), 0, (const float*)w, nullptr, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads) {
                    constexpr const Transforms& T = decltype(k)::transforms;
                    const auto run = wide ? avx512::forward<T> : avx2::forward<T>;
-                   run(g, pl, (const float*)x, wp, add ? nullptr : (const float*)bias, (float*)out, ws, threads, add);
+                   run(g, pl, (const float*)x, wp, (const float*)bias, (float*)out, ws, threads);
                  });
 }
 
@@ -160,11 +157,11 @@ void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* gra
     });
     return;
   }
-  for_each_piece(Geom(geom), 1, (const float*)w, nullptr, workspace, workspace_bytes,
-                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads, bool add) {
+  one_piece_pass(Geom(geom), 1, (const float*)w, nullptr, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float*, float* ws, int threads) {
                    constexpr const Transforms& T = decltype(k)::transforms;
                    const auto run = wide ? avx512::backward_data<T> : avx2::backward_data<T>;
-                   run(g, pl, (const float*)grad_out, wp, (float*)grad_x, ws, threads, add);
+                   run(g, pl, (const float*)grad_out, wp, (float*)grad_x, ws, threads);
                  });
 }
 
@@ -179,8 +176,8 @@ void soma_cpu_winograd_conv2d_backward_weights(const int64_t* geom, const void* 
     });
     return;
   }
-  for_each_piece(Geom(geom), 2, nullptr, (float*)grad_w, workspace, workspace_bytes,
-                 [&](auto k, const Geom& g, const Plan& pl, const float*, float* gwp, float* ws, int threads, bool) {
+  one_piece_pass(Geom(geom), 2, nullptr, (float*)grad_w, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float*, float* gwp, float* ws, int threads) {
                    constexpr const Transforms& T = decltype(k)::transforms;
                    const auto run = wide ? avx512::backward_weights<T> : avx2::backward_weights<T>;
                    run(g, pl, (const float*)x, (const float*)grad_out, gwp, ws, threads);
@@ -203,12 +200,11 @@ void soma_cpu_winograd_conv2d_backward(const int64_t* geom, const void* x, const
     });
     return;
   }
-  for_each_piece(Geom(geom), 3, (const float*)w, (float*)grad_w, workspace, workspace_bytes,
-                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float* gwp, float* ws, int threads,
-                     bool add) {
+  one_piece_pass(Geom(geom), 3, (const float*)w, (float*)grad_w, workspace, workspace_bytes,
+                 [&](auto k, const Geom& g, const Plan& pl, const float* wp, float* gwp, float* ws, int threads) {
                    constexpr const Transforms& T = decltype(k)::transforms;
                    const auto run = wide ? avx512::backward<T> : avx2::backward<T>;
-                   run(g, pl, (const float*)x, (const float*)grad_out, wp, (float*)grad_x, gwp, ws, threads, add);
+                   run(g, pl, (const float*)x, (const float*)grad_out, wp, (float*)grad_x, gwp, ws, threads);
                  });
 }
 

@@ -42,12 +42,11 @@ struct Pieces {
 
   bool whole() const { return s == 1 && r == k; }
 
-  // Piece (i, j)'s geometry (the pieces run one after the other): its kernel size and the padding that shifts its reads.
-  Geom geom(const Geom& g, int64_t i, int64_t j) const {
+  // The geometry with the pieces' kernel size (a fused piece (i, j) reads the unshifted geometry's input tile
+  // (ty + i, tx + j) for output tile (ty, tx), so no piece needs padding of its own).
+  Geom geom(const Geom& g) const {
     Geom p = g;
     p.kh = p.kw = r;
-    p.pt = g.pt - i * step;
-    p.pl = g.pl - j * step;
     return p;
   }
 
@@ -106,14 +105,8 @@ struct FusedPlan {
   int64_t uf_floats, acc_floats, groups;
   int64_t v_floats, dv_floats, mm_floats, a_floats, zero_floats, sum_floats, per_thread;
 
-  static Geom piece_geom(const Geom& g) {
-    Geom p = g;
-    p.kh = p.kw = kPiece;
-    return p;
-  }
-
   FusedPlan(const Geom& g, const Pieces& pc, int pass, int64_t lanes)
-      : pl(piece_geom(g), pass, lanes), ext_pl(pl) {
+      : pl(pc.geom(g), pass, lanes), ext_pl(pl) {
     const bool data = pass == 1 || pass == 3, weights = pass == 2 || pass == 3, inputs = pass != 1;
     const int64_t a2 = pl.a2;
     n = g.n;
