@@ -82,6 +82,13 @@ void fused_pass(const Geom& g, int pass, void* workspace, int64_t workspace_byte
 }
 
 bool fused(const Geom& g) { return Pieces(g.kh).fused; }
+
+// The fused passes' U stacked over the pieces (and, given uft, its transpose), on this CPU's vector width.
+void stacked_filters(const Geom& g, const Pieces& pc, const FusedPlan& fp, const void* w, float* wp, float* uf,
+                     float* uft) {
+  if (lanes() == avx512::kLanes) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, uf, uft);
+  else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, uf, uft);
+}
 }  // namespace
 }  // namespace soma::winograd
 
@@ -126,10 +133,8 @@ void soma_cpu_winograd_conv2d(const int64_t* geom, const void* x, const void* w,
     fused_pass(Geom(geom), 0, workspace, workspace_bytes, [&](const Pieces& pc, const FusedPlan& fp, float* wp, float*,
                                                               float* ws, int threads) {
       const Geom g(geom);
-      float* uf = ws;
-      if (wide) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, uf, nullptr);
-      else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, uf, nullptr);
-      (wide ? avx512::fused_forward<kF5> : avx2::fused_forward<kF5>)(g, fp, (const float*)x, uf, (const float*)bias,
+      stacked_filters(g, pc, fp, w, wp, ws, nullptr);
+      (wide ? avx512::fused_forward<kF5> : avx2::fused_forward<kF5>)(g, fp, (const float*)x, ws, (const float*)bias,
                                                                     (float*)out, ws, threads);
     });
     return;
@@ -150,8 +155,7 @@ void soma_cpu_winograd_conv2d_backward_data(const int64_t* geom, const void* gra
                                                               float* ws, int threads) {
       const Geom g(geom);
       float* uft = ws + fp.uf_floats / 2;
-      if (wide) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
-      else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
+      stacked_filters(g, pc, fp, w, wp, ws, uft);
       (wide ? avx512::fused_backward_data<kF5> : avx2::fused_backward_data<kF5>)(g, fp, (const float*)grad_out, uft,
                                                                                 (float*)grad_x, ws, threads);
     });
@@ -192,8 +196,7 @@ void soma_cpu_winograd_conv2d_backward(const int64_t* geom, const void* x, const
                                                               float* gwp, float* ws, int threads) {
       const Geom g(geom);
       float* uft = ws + fp.uf_floats / 2;
-      if (wide) avx512::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
-      else avx2::fused_filters<kF5>(g, pc, fp, (const float*)w, wp, ws, uft);
+      stacked_filters(g, pc, fp, w, wp, ws, uft);
       (wide ? avx512::fused_backward<kF5> : avx2::fused_backward<kF5>)(g, pc, fp, (const float*)x,
                                                                       (const float*)grad_out, uft, (float*)grad_x,
                                                                       gwp, (float*)grad_w, ws, threads);

@@ -123,10 +123,12 @@ struct FusedPlan {
     const int64_t ext_row = a2 * etw * pl.cp * ((inputs ? 1 : 0) + (data ? 1 : 0));
     const int64_t out_row = a2 * tw * pl.ocp + tw * kcp;
     const int64_t image = eth * ext_row + th * out_row;
-    // At least kMinChunkTiles tiles per chunk where the images allow, past the budget if need be: each point's
-    // product reads its stacked U (s^2 C OC floats; 4.7 MB over all points for 11x11 at 32 -> 64 channels, more
-    // than the L2) once per chunk, and with one 14 x 14 image's 16 tiles per chunk that stream bound the products.
-    const int64_t min_images = (kMinChunkTiles + th * tw - 1) / (th * tw);
+    // At least kMinChunkTiles tiles per chunk where the images allow, past the budget if need be (up to 8 MiB of
+    // scratch per thread): each point's product reads its stacked U (s^2 C OC floats; 4.7 MB over all points for
+    // 11x11 at 32 -> 64 channels, more than the L2) once per chunk, and with one 14 x 14 image's 16 tiles per chunk
+    // that stream bound the products.
+    const int64_t cap = std::max<int64_t>(budget, (8 << 20) / 4);
+    const int64_t min_images = std::min((kMinChunkTiles + th * tw - 1) / (th * tw), cap / image);
     if (image <= budget || th * tw < kMinChunkTiles) {
       images = std::max<int64_t>(1, std::min(g.n, std::max(budget / image, min_images)));
       band = th;
@@ -137,7 +139,8 @@ struct FusedPlan {
       max_ext = images * eth * etw;
     } else {
       images = 0;
-      band = std::min(th, std::max((budget - (s - 1) * ext_row) / (ext_row + out_row), (kMinChunkTiles + tw - 1) / tw));
+      const int64_t min_band = std::min((kMinChunkTiles + tw - 1) / tw, (cap - (s - 1) * ext_row) / (ext_row + out_row));
+      band = std::min(th, std::max({int64_t{1}, (budget - (s - 1) * ext_row) / (ext_row + out_row), min_band}));
       bands = (th + band - 1) / band;
       chunks = g.n * bands;
       items = g.n;
